@@ -1,0 +1,1 @@
+export { FORMAT_MAJOR } from "@cr/format";

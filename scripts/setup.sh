@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs everything cr needs on a fresh machine: the pinned pnpm, the dependencies, the native
+# addon (node-gyp, during install) and the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=$(node -p 'require("./package.json").packageManager.split("@")[1]')
+if [ "$(pnpm --version 2>/dev/null)" != "$want" ]; then
+  # corepack's signature check fails for current pnpm releases on Node 20, so npm installs it.
+  npm install --global --no-fund --no-audit "pnpm@$want" >/dev/null
+fi
+pnpm install --frozen-lockfile --reporter=append-only | grep -vE '^(packages/native install: gyp info|\.+)' || true
+pnpm --filter @cr/native exec test -f build/Release/cr_native.node
