@@ -1,0 +1,206 @@
+/**
+ * `cr check PID`: every resource the target holds that cr cannot save yet, each with a reason a
+ * user can act on (design decision 9). Read-only: the target is never stopped or touched, and it
+ * keeps running whatever this finds.
+ */
+import { readdirSync } from "node:fs";
+import { errnoCode } from "./errors.js";
+import { collectFiles, type FdEntry, type UnsupportedCategory } from "./files.js";
+import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
+import { isKernelThread, isZombie, readStat } from "./task.js";
+import { collectVmas, type Vma } from "./vmas.js";
+
+export interface Problem {
+  /** What it is about: "process", "fd 5", "mapping 7f12...-7f12...". */
+  resource: string;
+  /** A short, stable name of the kind of problem ("socket", "traced", "shared-memory" ...). */
+  kind: string;
+  /** Why cr cannot save it and what the user can do, in one line. */
+  reason: string;
+}
+
+export interface CheckReport {
+  pid: number;
+  comm: string;
+  problems: Problem[];
+}
+
+/**
+ * Lists what would stop a checkpoint of `pid`. A nonexistent pid fails with CrError ESRCH
+ * ("no process N"); a process that exits during the check fails with ESRCH naming the /proc path.
+ */
+export async function checkProcess(pid: number): Promise<CheckReport> {
+  requireProcess(pid);
+  const stat = readStat(pid);
+  const report: CheckReport = { pid, comm: stat.comm, problems: [] };
+  const add = (resource: string, kind: string, reason: string): void => {
+    report.problems.push({ resource, kind, reason });
+  };
+  if (isKernelThread(stat)) {
+    add("process", "kernel-thread", `${pid} (${stat.comm}) is a kernel thread: it has no user memory to save`);
+    return report;
+  }
+  if (isZombie(stat)) {
+    add("process", "zombie", `${pid} (${stat.comm}) has exited and waits for its parent ${stat.ppid} to reap it: nothing left to save`);
+    return report;
+  }
+  for (const problem of selfProblems(pid)) report.problems.push(problem);
+  for (const problem of tracerProblems(pid)) report.problems.push(problem);
+  for (const problem of childProblems(pid)) report.problems.push(problem);
+  for (const entry of collectFiles(pid)) {
+    const problem = fdProblem(entry);
+    if (problem) report.problems.push(problem);
+  }
+  for (const vma of collectVmas(pid)) {
+    const problem = vmaProblem(vma);
+    if (problem) report.problems.push(problem);
+  }
+  return report;
+}
+
+/** cr cannot freeze the process running it, nor the one waiting for it. */
+function selfProblems(pid: number): Problem[] {
+  if (pid === process.pid) {
+    return [{ resource: "process", kind: "self", reason: `${pid} is this cr process itself: it cannot checkpoint while it runs` }];
+  }
+  if (pid === process.ppid) {
+    return [
+      {
+        resource: "process",
+        kind: "self",
+        reason: `${pid} is the parent of this cr process (it waits for cr): freezing it would stop cr's caller; run cr from elsewhere`,
+      },
+    ];
+  }
+  return [];
+}
+
+/**
+ * A process has one tracer at most and cr needs to be it. When cr itself is the tracer (the
+ * snapshot engine checks a process it has seized) that is no problem.
+ */
+function tracerProblems(pid: number): Problem[] {
+  const status = parseKeyValues(readProcText(pid, "status"));
+  const tracer = Number(requireKey(status, "TracerPid", pid, "status"));
+  if (tracer === 0 || tracer === process.pid) return [];
+  const name = commOf(tracer) ?? "exited";
+  return [
+    {
+      resource: "process",
+      kind: "traced",
+      reason: `traced by PID ${tracer} (${name}); a process can have only one tracer and cr needs to ptrace it: detach ${name} first`,
+    },
+  ];
+}
+
+/**
+ * cr saves single processes for now: children would be left behind (or orphaned at restart).
+ * This kernel may lack /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), so the children are
+ * found by scanning the ppid of every process.
+ */
+function childProblems(pid: number): Problem[] {
+  const problems: Problem[] = [];
+  for (const child of findChildren(pid)) {
+    const comm = commOf(child) ?? "exited";
+    problems.push({
+      resource: `process ${child}`,
+      kind: "child-process",
+      reason: `child process ${child} (${comm}): cr saves single processes for now, the child would not be part of the image; let it exit first`,
+    });
+  }
+  return problems;
+}
+
+/** Pids whose parent is `pid`. Processes that exit during the scan are skipped. */
+export function findChildren(pid: number): number[] {
+  const children: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const other = Number(name);
+    const ppid = ppidOf(other);
+    if (ppid === pid) children.push(other);
+  }
+  return children.sort((a, b) => a - b);
+}
+
+/** The ppid field of /proc/N/stat, or undefined if N exited meanwhile. */
+function ppidOf(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readProcText(pid, "stat");
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ESRCH" || code === "ENOENT") return undefined; // exited while scanning
+    throw error;
+  }
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[1]);
+}
+
+const FD_REASONS: Record<UnsupportedCategory, string> = {
+  socket: "cr cannot save sockets yet (the peer and the kernel's connection state cannot be restored); close it or leave it out",
+  eventfd: "cr cannot save eventfds yet (its counter and the processes sharing it are kernel state)",
+  epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
+  signalfd: "cr cannot save signalfds yet",
+  timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
+  inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
+  fanotify: "cr cannot save fanotify instances",
+  io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",
+  userfaultfd: "the program uses its own userfaultfd, which cr cannot save",
+  memfd: "cr cannot save memfds yet (an anonymous file another process may share)",
+  pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
+  "anon-inode": "cr cannot save this kind of kernel object",
+  device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
+  "deleted-file": "the file was deleted, so a restart cannot reopen it; keep a link to it or close it",
+  namespace: "cr cannot save namespace references",
+  other: "cr does not know how to reopen it",
+};
+
+function fdProblem(entry: FdEntry): Problem | undefined {
+  if (entry.kind !== "unsupported" || entry.internal) return undefined;
+  const category = entry.category ?? "other";
+  return { resource: `fd ${entry.fd}`, kind: category, reason: `${entry.what ?? entry.target}: ${FD_REASONS[category]}` };
+}
+
+function vmaProblem(vma: Vma): Problem | undefined {
+  if (vma.internal) return undefined;
+  const resource = `mapping ${vma.start.toString(16)}-${vma.end.toString(16)}`;
+  const problem = (kind: string, reason: string): Problem => ({ resource, kind, reason });
+  if (vma.kind === "sysv-shm") {
+    const key = vma.path?.slice("/SYSV".length) ?? "?";
+    return problem("sysv-shm", `SysV shared memory segment (key 0x${key}): cr cannot save SysV IPC objects; shmdt it first`);
+  }
+  if (vma.kind === "anon-inode" && vma.name.includes("io_uring")) {
+    return problem("io_uring", "io_uring ring mapping: cr cannot save io_uring instances");
+  }
+  if (vma.kind === "anon-inode") {
+    return problem("device", `${vma.name} mapping: kernel object memory cr cannot recreate`);
+  }
+  if (vma.flags.hugetlb) {
+    return problem("hugetlb", `hugetlb mapping ${vma.name || "(anonymous)"}: cr cannot restore huge-page mappings yet`);
+  }
+  const isPseudo = ["vdso", "vvar", "vvar_vclock", "vsyscall"].includes(vma.kind);
+  if (!isPseudo && (vma.flags.io || vma.flags.pfnmap)) {
+    return problem("device", `device memory mapping ${vma.name || "(no name)"}: cr cannot save or remap device memory`);
+  }
+  if (vma.shared && (vma.prot.write || vma.flags.mayWrite)) {
+    return sharedProblem(vma, problem);
+  }
+  if (vma.deleted && vma.kind === "file") {
+    return problem("deleted-file", `mapping of deleted file ${vma.path}: a restart cannot map it again; keep a link to the file`);
+  }
+  return undefined;
+}
+
+function sharedProblem(vma: Vma, problem: (kind: string, reason: string) => Problem): Problem {
+  const why = "a restored process cannot share it with the processes that map it now";
+  if (vma.kind === "memfd") return problem("memfd", `shared writable mapping of memfd ${vma.path?.slice("/memfd:".length)}: ${why}`);
+  if (vma.kind === "shared-anonymous") {
+    return problem("shared-memory", `shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS): ${why}, e.g. with a parent or child`);
+  }
+  const file = vma.path ?? vma.name;
+  return problem(
+    "shared-memory",
+    `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: its writes go to the file, which cr cannot roll back to the checkpoint; ${why}`,
+  );
+}
