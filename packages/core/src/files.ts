@@ -15,6 +15,7 @@ import {
   procPath,
   readProcLink,
   readProcText,
+  requireProcess,
   splitDev,
   statProc,
 } from "./procfs.js";
@@ -121,6 +122,7 @@ export function isCrTrackingFd(entry: Pick<FdEntry, "fd" | "target">, limits: Pi
  * e.g. during `cr check`) is left out: it is no longer held.
  */
 export function collectFiles(pid: number): FdEntry[] {
+  requireProcess(pid);
   const limits = readLimits(pid);
   const sockets = new SocketTable(pid);
   const out: FdEntry[] = [];

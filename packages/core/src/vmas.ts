@@ -5,7 +5,7 @@
  * the file changed since the checkpoint. Read-only: nothing in the target is touched.
  */
 import { CrError } from "./errors.js";
-import { fileIdentity, procPath, readProcLink, readProcText, statProc, type FileIdentity } from "./procfs.js";
+import { fileIdentity, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "./procfs.js";
 
 /** The name of the page cr maps into a target to inject syscalls; never saved. */
 export const CR_TRAMPOLINE_NAME = "[anon:cr-trampoline]";
@@ -121,6 +121,7 @@ export function vmaRangeName(vma: Pick<Vma, "start" | "end">): string {
 
 /** Every mapping of `pid`, in address order. */
 export function collectVmas(pid: number): Vma[] {
+  requireProcess(pid);
   const text = readProcText(pid, "smaps");
   const vmas: Vma[] = [];
   let current: Vma | undefined;

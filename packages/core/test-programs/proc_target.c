@@ -1,0 +1,157 @@
+/*
+ * A target for the /proc collector tests. It sets up the state named by argv[1], prints one
+ * line of JSON describing what it made ("ready ..."), then answers each "ping" line on stdin
+ * with "pong" (so a test can prove it still runs after cr looked at it) until stdin closes.
+ *
+ *   proc_target clean                  nothing but stdio
+ *   proc_target state DIR FILE         umask 027, RLIMIT_NOFILE soft 200, ADDR_NO_RANDOMIZE,
+ *                                      chdir DIR, maps FILE privately, an anonymous region,
+ *                                      a MADV_DONTDUMP region; fds: FILE at offset 1234,
+ *                                      DIR/app.log O_APPEND, DIR (directory), /dev/null,
+ *                                      a pipe (both ends), DIR/fifo (read end)
+ *   proc_target check DIR              a TCP socket listening on 127.0.0.1, an eventfd and
+ *                                      DIR/gone (opened, then unlinked)
+ *   proc_target shared DIR             MAP_SHARED anonymous memory, a shared writable mapping
+ *                                      of DIR/shared, a SysV shm segment (removed at once, so
+ *                                      it vanishes with the process), a mapped memfd, an
+ *                                      io_uring (-1 if the kernel refuses it), and a page
+ *                                      named [anon:cr-trampoline] (0 without ANON_VMA_NAME)
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void die(const char *what) {
+  perror(what);
+  exit(2);
+}
+
+static void serve(void) {
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    if (strncmp(line, "ping", 4) == 0) {
+      printf("pong\n");
+      fflush(stdout);
+    }
+  }
+}
+
+static void state(const char *dir, const char *file) {
+  umask(027);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) die("getrlimit");
+  rl.rlim_cur = 200;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) die("setrlimit");
+  if (personality(ADDR_NO_RANDOMIZE) == -1) die("personality");
+  if (chdir(dir) != 0) die("chdir");
+
+  int mapped = open(file, O_RDONLY);
+  if (mapped < 0) die("open file");
+  void *filemap = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, mapped, 4096);
+  if (filemap == MAP_FAILED) die("mmap file");
+  close(mapped);
+  char *anon = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (anon == MAP_FAILED) die("mmap anon");
+  memset(anon, 1, 4096);
+  char *nodump = mmap(NULL, 5 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (nodump == MAP_FAILED) die("mmap nodump");
+  if (madvise(nodump, 5 * 4096, MADV_DONTDUMP) != 0) die("madvise");
+
+  int reg = open(file, O_RDWR);
+  if (reg < 0 || lseek(reg, 1234, SEEK_SET) != 1234) die("regular");
+  int app = open("app.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (app < 0) die("append");
+  int dfd = open(".", O_RDONLY | O_DIRECTORY);
+  if (dfd < 0) die("dir");
+  int null = open("/dev/null", O_WRONLY);
+  if (null < 0) die("null");
+  int p[2];
+  if (pipe(p) != 0) die("pipe");
+  if (mkfifo("fifo", 0600) != 0) die("mkfifo");
+  int fifo = open("fifo", O_RDONLY | O_NONBLOCK);
+  if (fifo < 0) die("fifo");
+
+  printf("ready {\"filemap\":\"%lx\",\"anon\":\"%lx\",\"nodump\":\"%lx\",\"reg\":%d,\"app\":%d,"
+         "\"dir\":%d,\"null\":%d,\"pipeRead\":%d,\"pipeWrite\":%d,\"fifo\":%d}\n",
+         (unsigned long)filemap, (unsigned long)anon, (unsigned long)nodump, reg, app, dfd, null, p[0], p[1], fifo);
+  fflush(stdout);
+}
+
+static void check(const char *dir) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 4) != 0) die("listen");
+  socklen_t len = sizeof addr;
+  if (getsockname(s, (struct sockaddr *)&addr, &len) != 0) die("getsockname");
+  int efd = eventfd(0, EFD_CLOEXEC);
+  if (efd < 0) die("eventfd");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/gone", dir);
+  int gone = open(path, O_RDWR | O_CREAT, 0600);
+  if (gone < 0 || unlink(path) != 0) die("deleted file");
+  printf("ready {\"socket\":%d,\"port\":%d,\"eventfd\":%d,\"deleted\":%d}\n", s, ntohs(addr.sin_port), efd, gone);
+  fflush(stdout);
+}
+
+static void shared(const char *dir) {
+  void *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (anon == MAP_FAILED) die("shared anon");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/shared", dir);
+  int f = open(path, O_RDWR | O_CREAT, 0600);
+  if (f < 0 || ftruncate(f, 4096) != 0) die("shared file");
+  void *filemap = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+  if (filemap == MAP_FAILED) die("mmap shared file");
+  int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  if (shmid < 0) die("shmget");
+  void *shm = shmat(shmid, NULL, 0);
+  if (shm == (void *)-1) die("shmat");
+  shmctl(shmid, IPC_RMID, NULL);
+  int mfd = memfd_create("crtest", 0);
+  if (mfd < 0 || ftruncate(mfd, 4096) != 0) die("memfd");
+  void *memfd = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  if (memfd == MAP_FAILED) die("mmap memfd");
+  unsigned char params[120] = {0}; /* struct io_uring_params */
+  long ring = syscall(425 /* io_uring_setup */, 4, params);
+  if (ring >= 0 && mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, (int)ring, 0) == MAP_FAILED) die("mmap ring");
+  void *tramp = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (tramp == MAP_FAILED) die("mmap trampoline");
+  int named = prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, tramp, 4096, "cr-trampoline") == 0;
+  printf("ready {\"anon\":\"%lx\",\"file\":\"%lx\",\"shm\":\"%lx\",\"memfdMap\":\"%lx\",\"memfd\":%d,"
+         "\"ring\":%ld,\"trampoline\":\"%lx\",\"named\":%d}\n",
+         (unsigned long)anon, (unsigned long)filemap, (unsigned long)shm, (unsigned long)memfd, mfd, ring,
+         (unsigned long)tramp, named);
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "clean") == 0) {
+    printf("ready {}\n");
+    fflush(stdout);
+  } else if (argc >= 4 && strcmp(argv[1], "state") == 0) {
+    state(argv[2], argv[3]);
+  } else if (argc >= 3 && strcmp(argv[1], "check") == 0) {
+    check(argv[2]);
+  } else if (argc >= 3 && strcmp(argv[1], "shared") == 0) {
+    shared(argv[2]);
+  } else {
+    fprintf(stderr, "usage: proc_target clean | state DIR FILE | check DIR | shared DIR\n");
+    return 2;
+  }
+  serve();
+  return 0;
+}

@@ -1,0 +1,87 @@
+/**
+ * Test support: compiles the C targets of this folder into a temporary directory (once per test
+ * file) and runs them as real processes that report "ready {json}" and answer "ping" with "pong".
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface, type Interface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const programsDir = fileURLToPath(new URL(".", import.meta.url));
+let binDir: string | undefined;
+
+/** Path of the compiled program `name` (from `name.c` in this folder). */
+export function program(name: string): string {
+  binDir ??= mkdtempSync(join(tmpdir(), "cr-core-programs-"));
+  const out = join(binDir, name);
+  execFileSync("cc", ["-O2", "-Wall", "-Werror", "-o", out, join(programsDir, `${name}.c`)], { stdio: "inherit" });
+  return out;
+}
+
+/** Removes the compiled programs (call from afterAll). */
+export function cleanPrograms(): void {
+  if (binDir !== undefined) rmSync(binDir, { recursive: true, force: true });
+  binDir = undefined;
+}
+
+export interface Target {
+  pid: number;
+  child: ChildProcess;
+  /** The JSON the program printed after "ready ". */
+  ready: Record<string, unknown>;
+  /** Sends "ping" and waits for "pong": proof the process still runs and responds. */
+  ping(): Promise<string>;
+  /** Closes stdin, SIGKILLs and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+export async function startTarget(path: string, args: string[], options: { cwd?: string } = {}): Promise<Target> {
+  // stderr is a pipe too, so the target's fd table does not depend on how the tests were started.
+  const child = spawn(path, args, { stdio: ["pipe", "pipe", "pipe"], cwd: options.cwd });
+  child.stderr!.pipe(process.stderr);
+  const lines = createInterface({ input: child.stdout! });
+  const next = nextLine(lines, child);
+  const first = await next();
+  if (!first.startsWith("ready ")) throw new Error(`${path} ${args.join(" ")} said "${first}" instead of ready`);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    pid: child.pid!,
+    child,
+    ready: JSON.parse(first.slice("ready ".length)) as Record<string, unknown>,
+    ping: async () => {
+      child.stdin!.write("ping\n");
+      return next();
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+      lines.close();
+    },
+  };
+}
+
+function nextLine(lines: Interface, child: ChildProcess): () => Promise<string> {
+  const queue: string[] = [];
+  const waiters: ((line: string) => void)[] = [];
+  const failures: ((error: Error) => void)[] = [];
+  lines.on("line", (line) => {
+    const waiter = waiters.shift();
+    failures.shift();
+    if (waiter) waiter(line);
+    else queue.push(line);
+  });
+  child.once("exit", (code, signal) => {
+    for (const fail of failures.splice(0)) fail(new Error(`target exited (code ${code}, signal ${signal}) before answering`));
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const line = queue.shift();
+      if (line !== undefined) return resolve(line);
+      waiters.push(resolve);
+      failures.push(reject);
+    });
+}
