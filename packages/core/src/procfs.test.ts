@@ -1,0 +1,55 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { CrError } from "./errors.js";
+import { collectFiles } from "./files.js";
+import { parseKeyValues, readProcText, splitDev } from "./procfs.js";
+import { collectProcess } from "./task.js";
+import { collectVmas } from "./vmas.js";
+
+/** A pid that cannot exist: pids are always below pid_max. */
+const nonexistent = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim());
+
+function thrown(run: () => unknown): CrError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof CrError) return error;
+    throw error;
+  }
+  throw new Error("expected a CrError");
+}
+
+describe("procfs readers", () => {
+  it("say 'no process N' (ESRCH) for a pid that does not exist, in every collector", () => {
+    for (const collect of [collectProcess, collectVmas, collectFiles]) {
+      const error = thrown(() => collect(nonexistent));
+      expect(error.code).toBe("ESRCH");
+      expect(error.message).toBe(`no process ${nonexistent}`);
+      expect(error.pid).toBe(nonexistent);
+    }
+  });
+
+  it("name the pid and the /proc path when the process exits while cr reads it", async () => {
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    const pid = child.pid!;
+    expect(readProcText(pid, "maps")).toContain("sleep");
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    const error = thrown(() => readProcText(pid, "maps"));
+    expect(error).toMatchObject({ code: "ESRCH", pid, path: `/proc/${pid}/maps` });
+    expect(error.message).toBe(`process ${pid} exited while cr was reading /proc/${pid}/maps`);
+  });
+
+  it("parse key: value files and split dev_t like the kernel", () => {
+    const values = parseKeyValues("Name:\tcat\nUmask:\t0022\nUid:\t0\t0\t0\t0\n");
+    expect(values.get("Umask")).toBe("0022");
+    expect(values.get("Uid")).toBe("0\t0\t0\t0");
+    expect(splitDev(0x0103n)).toEqual({ major: 1, minor: 3 });
+    expect(splitDev((0x88n << 8n) | 0x5n)).toEqual({ major: 136, minor: 5 });
+    // glibc's makedev: minor low byte, major low 12 bits, minor high bits, major high bits.
+    const makedev = (major: bigint, minor: bigint): bigint =>
+      (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
+    expect(splitDev(makedev(0x1234ffn, 0x56789n))).toEqual({ major: 0x1234ff, minor: 0x56789 });
+  });
+});
