@@ -1,1 +1,53 @@
-export const FORMAT_MAJOR = 1;
+/** @cr/format: the cr image format (see docs/format.md). */
+export { FormatError, type FormatErrorContext } from "./errors.js";
+export { xxh64 } from "./hash.js";
+export * as schema from "./schema.js";
+export type { Infer, Schema } from "./schema.js";
+export {
+  CHUNK_TYPES,
+  ChunkFlags,
+  ChunkType,
+  type ChunkTypeInfo,
+  type ChunkTypeName,
+  chunkTypeInfo,
+  type FdRecord,
+  FileKind,
+  type FilesRecord,
+  type Header,
+  ImageKind,
+  type IndexEntry,
+  PageCodec,
+  PipeEnd,
+  type ProcessRecord,
+  RECORD_TYPE_NAMES,
+  type RecordTypeName,
+  type RecordTypes,
+  type Reference,
+  type Sigaction,
+  type SignalsRecord,
+  type ThreadRecord,
+  type TrackerRecord,
+  VmaFlags,
+  type VmaRecord,
+  type VmasRecord,
+} from "./records.js";
+export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
+export {
+  type DataRun,
+  derivePageMap,
+  type DerivePageMapOptions,
+  type FileRun,
+  inheritEntry,
+  normalizePageMap,
+  type PageMapEntry,
+  PageSource,
+  type RefRun,
+  referencedCrids,
+  sliceEntry,
+  type ZeroRun,
+} from "./pagemap.js";
+export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES } from "./writer.js";
+export { ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
+export { type ImageEvent, readImageStream } from "./parse.js";
+export { type OpenImage, type ResolvedRun, resolveChain } from "./chain.js";
+export { lz4Bound, lz4Compress, lz4Decompress, lz4Encode, Lz4Error } from "./lz4.js";

@@ -1,0 +1,223 @@
+/**
+ * The page map: for every run of pages of the process, where its bytes are. DATA in a PAGES
+ * block of this image, REF to a PAGES block of an earlier image (never to another map),
+ * ZERO, or FILE (read from the file of the VMA covering the run).
+ */
+import { type PageMapEntryRaw } from "./records.js";
+
+export const PageSource = { DATA: 1, REF: 2, ZERO: 3, FILE: 4 } as const;
+
+interface Run {
+  /** First virtual address (page aligned). */
+  vaddr: bigint;
+  /** Number of pages (>= 1). */
+  pages: number;
+}
+export interface DataRun extends Run {
+  source: "data";
+  /** Offset of the PAGES chunk in this image. */
+  block: number;
+  /** Index of the run's first page within that block. */
+  firstPage: number;
+}
+export interface RefRun extends Run {
+  source: "ref";
+  /** CRID of the earlier image holding the bytes (listed in REFERENCES). */
+  crid: bigint;
+  /** Offset of the PAGES chunk in that image. */
+  block: number;
+  firstPage: number;
+}
+export interface ZeroRun extends Run {
+  source: "zero";
+}
+export interface FileRun extends Run {
+  source: "file";
+  /** Byte offset in the file of the VMA covering vaddr. */
+  fileOffset: number;
+}
+export type PageMapEntry = DataRun | RefRun | ZeroRun | FileRun;
+
+export function entryToRaw(e: PageMapEntry): PageMapEntryRaw {
+  const raw: PageMapEntryRaw = {
+    vaddr: e.vaddr,
+    pages: e.pages,
+    source: 0,
+    reserved1: 0,
+    reserved2: 0,
+    crid: 0n,
+    offset: 0,
+    firstPage: 0,
+    reserved3: 0,
+  };
+  switch (e.source) {
+    case "data":
+      raw.source = PageSource.DATA;
+      raw.offset = e.block;
+      raw.firstPage = e.firstPage;
+      break;
+    case "ref":
+      raw.source = PageSource.REF;
+      raw.crid = e.crid;
+      raw.offset = e.block;
+      raw.firstPage = e.firstPage;
+      break;
+    case "zero":
+      raw.source = PageSource.ZERO;
+      break;
+    case "file":
+      raw.source = PageSource.FILE;
+      raw.offset = e.fileOffset;
+      break;
+    default:
+      throw new TypeError(`unknown page source ${(e as { source: unknown }).source}`);
+  }
+  return raw;
+}
+
+/** Converts a stored entry; returns a string describing the problem when it is invalid. */
+export function entryFromRaw(r: PageMapEntryRaw): PageMapEntry | string {
+  if (r.reserved1 !== 0 || r.reserved2 !== 0 || r.reserved3 !== 0) return "reserved page map fields 0";
+  if (r.pages === 0) return "page count >= 1";
+  const { vaddr, pages } = r;
+  switch (r.source) {
+    case PageSource.DATA:
+      if (r.crid !== 0n) return "crid 0 in a DATA entry";
+      return { vaddr, pages, source: "data", block: r.offset, firstPage: r.firstPage };
+    case PageSource.REF:
+      if (r.crid === 0n) return "a non-zero CRID in a REF entry";
+      return { vaddr, pages, source: "ref", crid: r.crid, block: r.offset, firstPage: r.firstPage };
+    case PageSource.ZERO:
+      if (r.crid !== 0n || r.offset !== 0 || r.firstPage !== 0) return "no location in a ZERO entry";
+      return { vaddr, pages, source: "zero" };
+    case PageSource.FILE:
+      if (r.crid !== 0n || r.firstPage !== 0) return "only a file offset in a FILE entry";
+      return { vaddr, pages, source: "file", fileOffset: r.offset };
+    default:
+      return `page source 1..4, found ${r.source}`;
+  }
+}
+
+/**
+ * Checks that entries are page aligned, ascending and non-overlapping. Returns the index of
+ * the first bad entry and why, or undefined.
+ */
+export function checkMapOrder(entries: readonly PageMapEntry[], pageSize: number): { index: number; why: string } | undefined {
+  const ps = BigInt(pageSize);
+  let end = 0n;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.vaddr % ps !== 0n) return { index: i, why: `page-aligned vaddr, found 0x${e.vaddr.toString(16)}` };
+    if (e.vaddr < end) return { index: i, why: `entries ascending and disjoint (0x${e.vaddr.toString(16)} overlaps the previous run)` };
+    end = e.vaddr + BigInt(e.pages) * ps;
+    if (end > 1n << 64n) return { index: i, why: "run within the 64-bit address space" };
+  }
+  return undefined;
+}
+
+/**
+ * The entry as the child of `parentCrid` sees it: data in the parent becomes a REF to where
+ * the parent's bytes really are; REF, ZERO and FILE stay as they are.
+ */
+export function inheritEntry(e: PageMapEntry, parentCrid: bigint): PageMapEntry {
+  if (e.source === "data") {
+    return { vaddr: e.vaddr, pages: e.pages, source: "ref", crid: parentCrid, block: e.block, firstPage: e.firstPage };
+  }
+  return { ...e };
+}
+
+/** Pages [skip, skip+count) of an entry, as an entry of its own. */
+export function sliceEntry(e: PageMapEntry, skip: number, count: number, pageSize: number): PageMapEntry {
+  if (skip < 0 || count < 1 || skip + count > e.pages) throw new RangeError(`slice ${skip}+${count} of a ${e.pages}-page run`);
+  const vaddr = e.vaddr + BigInt(skip) * BigInt(pageSize);
+  switch (e.source) {
+    case "data":
+      return { ...e, vaddr, pages: count, firstPage: e.firstPage + skip };
+    case "ref":
+      return { ...e, vaddr, pages: count, firstPage: e.firstPage + skip };
+    case "zero":
+      return { ...e, vaddr, pages: count };
+    case "file":
+      return { ...e, vaddr, pages: count, fileOffset: e.fileOffset + skip * pageSize };
+  }
+}
+
+function mergeable(a: PageMapEntry, b: PageMapEntry, pageSize: number): boolean {
+  if (a.source !== b.source || a.vaddr + BigInt(a.pages) * BigInt(pageSize) !== b.vaddr) return false;
+  switch (a.source) {
+    case "data":
+      return b.source === "data" && a.block === b.block && a.firstPage + a.pages === b.firstPage;
+    case "ref":
+      return b.source === "ref" && a.crid === b.crid && a.block === b.block && a.firstPage + a.pages === b.firstPage;
+    case "zero":
+      return true;
+    case "file":
+      // Two FILE runs may belong to different VMAs (different files): never merge them.
+      return false;
+  }
+}
+
+/** Sorts by vaddr, rejects overlaps, and merges runs that continue each other. */
+export function normalizePageMap(entries: readonly PageMapEntry[], pageSize: number): PageMapEntry[] {
+  const sorted = [...entries].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const bad = checkMapOrder(sorted, pageSize);
+  if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
+  const out: PageMapEntry[] = [];
+  for (const e of sorted) {
+    const last = out[out.length - 1];
+    if (last && mergeable(last, e, pageSize)) out[out.length - 1] = { ...last, pages: last.pages + e.pages };
+    else out.push({ ...e });
+  }
+  return out;
+}
+
+export interface DerivePageMapOptions {
+  /** The parent image's complete page map. */
+  parent: readonly PageMapEntry[];
+  /** The parent image's CRID: its DATA entries become REFs to it. */
+  parentCrid: bigint;
+  pageSize: number;
+  /** New runs of the child (dirty pages as DATA in the child, new ZERO/FILE runs): they replace the parent's. */
+  changes: readonly PageMapEntry[];
+  /** Ranges that are no longer mapped or present (munmap, MADV_DONTNEED without a ZERO run, ...). */
+  removed?: readonly { vaddr: bigint; pages: number }[];
+}
+
+/**
+ * The complete page map of an incremental child: the parent's map, inherited (DATA -> REF to
+ * the parent, REF copied), with `removed` cut out and `changes` laid over it. The result is
+ * sorted, disjoint and merged. Cost O((n + m) log(n + m)), independent of the chain depth.
+ */
+export function derivePageMap(o: DerivePageMapOptions): PageMapEntry[] {
+  const ps = BigInt(o.pageSize);
+  const cuts: { start: bigint; end: bigint }[] = [];
+  for (const c of o.changes) cuts.push({ start: c.vaddr, end: c.vaddr + BigInt(c.pages) * ps });
+  for (const r of o.removed ?? []) cuts.push({ start: r.vaddr, end: r.vaddr + BigInt(r.pages) * ps });
+  cuts.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+
+  const parent = [...o.parent].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const out: PageMapEntry[] = [...o.changes];
+  let j = 0;
+  for (const p of parent) {
+    const s = p.vaddr;
+    const e = p.vaddr + BigInt(p.pages) * ps;
+    while (j < cuts.length && cuts[j]!.end <= s) j++;
+    let cur = s;
+    for (let k = j; k < cuts.length && cuts[k]!.start < e; k++) {
+      const c = cuts[k]!;
+      if (c.start > cur) {
+        out.push(inheritEntry(sliceEntry(p, Number((cur - s) / ps), Number((c.start - cur) / ps), o.pageSize), o.parentCrid));
+      }
+      if (c.end > cur) cur = c.end;
+    }
+    if (cur < e) out.push(inheritEntry(sliceEntry(p, Number((cur - s) / ps), Number((e - cur) / ps), o.pageSize), o.parentCrid));
+  }
+  return normalizePageMap(out, o.pageSize);
+}
+
+/** The CRIDs the REF entries of a map point into, ascending. */
+export function referencedCrids(entries: readonly PageMapEntry[]): bigint[] {
+  const s = new Set<bigint>();
+  for (const e of entries) if (e.source === "ref") s.add(e.crid);
+  return [...s].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,362 @@
+/**
+ * The one-pass parser: reads an image front to back from any ByteSource, checking every
+ * hash, the chunk order, the INDEX against the chunks actually seen, and the identity
+ * against the footer. Used by readImageStream (pipes) and ImageReader.verify (files).
+ */
+import type { Readable } from "node:stream";
+import { FormatError, type FormatErrorContext, hex64 } from "./errors.js";
+import {
+  bodyOffset,
+  CHUNK_HEAD_SIZE,
+  checkChunk,
+  checkPreamble,
+  decodeChunkHead,
+  decodeFooter,
+  failAt,
+  FOOTER_SIZE,
+  HEAD_HASH_SIZE,
+  identityPair,
+  MAX_BODY_IN_MEMORY,
+  MAX_META_LENGTH,
+  PREAMBLE_SIZE,
+} from "./framing.js";
+import { createXxh64, xxh64 } from "./hash.js";
+import { lz4Bound, lz4Decompress, Lz4Error } from "./lz4.js";
+import { checkMapOrder, entryFromRaw, type PageMapEntry } from "./pagemap.js";
+import {
+  ChunkType,
+  chunkTypeInfo,
+  type Header,
+  HeaderSchema,
+  ImageKind,
+  type IndexEntry,
+  IndexSchema,
+  PageCodec,
+  PageMapEntrySchema,
+  PageMapMetaSchema,
+  PagesMetaSchema,
+  type RecordTypeName,
+  type RecordTypes,
+  type Reference,
+  ReferencesSchema,
+} from "./records.js";
+import { ByteReader, decode, type Schema } from "./schema.js";
+import { type ByteSource, StreamSource } from "./source.js";
+
+export type ImageEvent =
+  | { kind: "header"; offset: number; header: Header }
+  | { kind: "references"; offset: number; references: Reference[] }
+  | { [K in RecordTypeName]: { kind: "record"; offset: number; type: K; value: RecordTypes[K] } }[RecordTypeName]
+  | { kind: "pages"; offset: number; vaddr: bigint; pages: number; codec: PageCodec; data: Uint8Array }
+  | { kind: "pageMap"; offset: number; entries: PageMapEntry[] }
+  | { kind: "unknown"; offset: number; type: number }
+  | { kind: "end"; offset: number; identity: bigint; bytes: number };
+
+export interface ParseOptions {
+  /** Decode and hand out page data (default true). verify() only checks it. */
+  pageData?: boolean;
+}
+
+/** Checks header fields that the rest of the format depends on. */
+export function checkHeader(ctx: FormatErrorContext, offset: number, h: Header): void {
+  const ps = h.pageSize;
+  if (ps < 4096 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) {
+    throw new FormatError(ctx, offset, `page size a power of two in 4096..1048576`, `found ${ps}`);
+  }
+  if (h.crid === 0n) throw new FormatError(ctx, offset, "a non-zero CRID in HEADER");
+  const kind = h.parentCrid === 0n ? ImageKind.FULL : ImageKind.INCREMENTAL;
+  if (h.kind !== kind) throw new FormatError(ctx, offset, `kind ${kind} for parent CRID ${h.parentCrid}`, `found ${h.kind}`);
+}
+
+/** Decodes one meta with its schema; errors name the absolute offset within the meta. */
+export function decodeMeta<T>(ctx: FormatErrorContext, chunkOffset: number, schema: Schema<T>, meta: Uint8Array, name: string): T {
+  return decode(schema, meta, failAt(ctx, chunkOffset + CHUNK_HEAD_SIZE, `${name} meta`));
+}
+
+/** Decodes and validates PAGE_MAP's body (without checking block references). */
+export function decodePageMapBody(
+  ctx: FormatErrorContext,
+  chunkOffset: number,
+  meta: Uint8Array,
+  body: Uint8Array,
+  bodyOff: number,
+  pageSize: number,
+): PageMapEntry[] {
+  const m = decodeMeta(ctx, chunkOffset, PageMapMetaSchema, meta, "PAGE_MAP");
+  const esize = PageMapEntrySchema.fixedSize!;
+  if (m.entrySize < esize) throw new FormatError(ctx, chunkOffset + CHUNK_HEAD_SIZE + 4, `page map entry size >= ${esize}`, `found ${m.entrySize}`);
+  if (body.byteLength !== m.entryCount * m.entrySize) {
+    throw new FormatError(ctx, chunkOffset + 8, `PAGE_MAP body of ${m.entryCount} x ${m.entrySize} bytes`, `found ${body.byteLength}`);
+  }
+  const entries = new Array<PageMapEntry>(m.entryCount);
+  let total = 0;
+  for (let i = 0; i < m.entryCount; i++) {
+    const at = i * m.entrySize;
+    const r = new ByteReader(body.subarray(at, at + esize), failAt(ctx, bodyOff + at, "page map entry"));
+    const e = entryFromRaw(PageMapEntrySchema.read(r));
+    if (typeof e === "string") throw new FormatError(ctx, bodyOff + at, `page map entry ${i}: ${e}`);
+    entries[i] = e;
+    total += e.pages;
+  }
+  const bad = checkMapOrder(entries, pageSize);
+  if (bad) throw new FormatError(ctx, bodyOff + bad.index * m.entrySize, `page map entry ${bad.index}: ${bad.why}`);
+  if (total !== m.totalPages) throw new FormatError(ctx, chunkOffset, `page map total of ${m.totalPages} pages`, `entries sum to ${total}`);
+  return entries;
+}
+
+/** Checks a PAGES meta against its chunk; returns it. */
+export function checkPagesMeta(
+  ctx: FormatErrorContext,
+  offset: number,
+  metaBytes: Uint8Array,
+  bodyLength: number,
+  pageSize: number,
+): { vaddr: bigint; pages: number; codec: PageCodec; rawLength: number } {
+  const m = decodeMeta(ctx, offset, PagesMetaSchema, metaBytes, "PAGES");
+  if (m.pages === 0 || m.rawLength !== m.pages * pageSize) {
+    throw new FormatError(ctx, offset, `PAGES raw length = pages x page size (${m.pages} x ${pageSize})`, `found ${m.rawLength}`);
+  }
+  if (m.codec === PageCodec.RAW) {
+    if (bodyLength !== m.rawLength) throw new FormatError(ctx, offset, `raw PAGES body of ${m.rawLength} bytes`, `found ${bodyLength}`);
+  } else if (m.codec === PageCodec.LZ4) {
+    if (bodyLength === 0 || bodyLength > lz4Bound(m.rawLength)) {
+      throw new FormatError(ctx, offset, `LZ4 PAGES body of 1..${lz4Bound(m.rawLength)} bytes`, `found ${bodyLength}`);
+    }
+  } else {
+    throw new FormatError(ctx, offset, "PAGES codec 0 (raw) or 1 (lz4)", `found ${m.codec}`);
+  }
+  return { vaddr: m.vaddr, pages: m.pages, codec: m.codec as PageCodec, rawLength: m.rawLength };
+}
+
+/** Checks a body's hash and decodes a PAGES body into `out` (rawLength bytes). */
+export function decodePagesBody(
+  ctx: FormatErrorContext,
+  bodyOff: number,
+  codec: PageCodec,
+  body: Uint8Array,
+  out: Uint8Array | undefined,
+): Uint8Array {
+  if (codec === PageCodec.RAW) {
+    if (out) {
+      out.set(body);
+      return out;
+    }
+    return body;
+  }
+  const dst = out ?? new Uint8Array(0);
+  try {
+    lz4Decompress(body, dst);
+  } catch (e) {
+    if (e instanceof Lz4Error) throw new FormatError(ctx, bodyOff + e.at, `valid LZ4 block: ${e.message}`);
+    throw e;
+  }
+  return dst;
+}
+
+export function checkBodyHash(ctx: FormatErrorContext, chunkOffset: number, name: string, body: Uint8Array, expected: bigint): void {
+  const h = body.byteLength === 0 ? 0n : xxh64(body);
+  if (h !== expected) {
+    throw new FormatError(ctx, chunkOffset, `${name} body hash mismatch (expected ${hex64(expected)}, found ${hex64(h)})`);
+  }
+}
+
+/** Validates the chunk order rules; `seen` are the chunks so far (not including this one). */
+function orderError(type: number, seen: IndexEntry[], pageMapSeen: boolean): string | undefined {
+  if (seen.length === 0) return type === ChunkType.HEADER ? undefined : "HEADER as the first chunk";
+  if (seen.length === 1) return type === ChunkType.REFERENCES ? undefined : "REFERENCES as the second chunk";
+  if (type === ChunkType.HEADER || type === ChunkType.REFERENCES) return "a single HEADER and REFERENCES";
+  if (type === ChunkType.PAGES && pageMapSeen) return "every PAGES chunk before PAGE_MAP";
+  if (type === ChunkType.PAGE_MAP && pageMapSeen) return "a single PAGE_MAP";
+  if (type === ChunkType.INDEX && !pageMapSeen) return "a PAGE_MAP before INDEX";
+  return undefined;
+}
+export { orderError };
+
+function sameIndex(a: IndexEntry[], b: IndexEntry[]): number {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (!x || !y || x.type !== y.type || x.flags !== y.flags || x.offset !== y.offset || x.vaddr !== y.vaddr || x.pages !== y.pages || x.codec !== y.codec || x.reserved !== 0 || x.reserved2 !== 0 || x.reserved3 !== 0) return i;
+  }
+  return -1;
+}
+
+/** Parses a whole image from `src`, yielding its content in file order. */
+export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): AsyncGenerator<ImageEvent> {
+  const ctx = src.ctx;
+  const wantData = opts.pageData ?? true;
+  const pre = await src.read(PREAMBLE_SIZE, "preamble");
+  checkPreamble(ctx, pre);
+  const identity = createXxh64();
+  identity.update(pre);
+  let header: Header | undefined;
+  const seen: IndexEntry[] = [];
+  const blocks = new Map<number, number>();
+  let pageMapSeen = false;
+  let scratch = new Uint8Array(0);
+
+  for (;;) {
+    const offset = src.position;
+    const headBytes = await src.read(CHUNK_HEAD_SIZE, "chunk head");
+    const head = decodeChunkHead(ctx, offset, headBytes.slice());
+    if (head.metaLength > MAX_META_LENGTH) {
+      throw new FormatError(ctx, offset + 4, `chunk meta length <= ${MAX_META_LENGTH} (damaged chunk head?)`, `found ${head.metaLength}`);
+    }
+    const hm = new Uint8Array(CHUNK_HEAD_SIZE + head.metaLength);
+    hm.set(headBytes);
+    hm.set(await src.read(head.metaLength, "chunk meta"), CHUNK_HEAD_SIZE);
+    const hh = await src.read(HEAD_HASH_SIZE, "chunk head hash");
+    const storedHeadHash = new DataView(hh.buffer, hh.byteOffset, 8).getBigUint64(0, true);
+    const known = checkChunk(ctx, offset, head, hm, storedHeadHash);
+    const meta = hm.subarray(CHUNK_HEAD_SIZE);
+    const info = chunkTypeInfo(head.type);
+    const name = info?.name ?? "unknown";
+
+    if (known) {
+      const why = orderError(head.type, seen, pageMapSeen);
+      if (why) throw new FormatError(ctx, offset, `${why} (found ${name})`);
+    }
+    // Alignment padding (covered by no hash): must be zeros.
+    const bOff = bodyOffset(offset, head, header?.pageSize ?? 4096);
+    if (bOff > src.position) {
+      if (!header) throw new FormatError(ctx, offset, "no ALIGNED chunk before HEADER");
+      const pad = await src.read(bOff - src.position, "alignment padding");
+      for (let i = 0; i < pad.length; i++) {
+        if (pad[i] !== 0) throw new FormatError(ctx, bOff - pad.length + i, "zero alignment padding");
+      }
+    }
+
+    if (head.type === ChunkType.INDEX && known) {
+      if (head.bodyLength !== 0) throw new FormatError(ctx, offset + 8, "empty INDEX body", `found ${head.bodyLength} bytes`);
+      const idx = decodeMeta(ctx, offset, IndexSchema, meta, "INDEX");
+      const bad = sameIndex(idx.chunks, seen);
+      if (bad >= 0) throw new FormatError(ctx, offset + CHUNK_HEAD_SIZE, `INDEX entry ${bad} to match chunk ${bad} of the file`);
+      identity.update(identityPair(storedHeadHash, 0n));
+      const id = identity.digest();
+      const footOff = src.position;
+      const footer = decodeFooter(ctx, footOff, (await src.read(FOOTER_SIZE, "footer")).slice());
+      if (footer.indexOffset !== offset) throw new FormatError(ctx, footOff, `footer index offset ${offset}`, `found ${footer.indexOffset}`);
+      if (footer.identity !== id) {
+        throw new FormatError(ctx, footOff + 8, `identity mismatch (expected ${hex64(footer.identity)}, found ${hex64(id)})`);
+      }
+      yield { kind: "end", offset: footOff, identity: id, bytes: src.position };
+      return;
+    }
+
+    if (head.bodyLength > MAX_BODY_IN_MEMORY && known) {
+      throw new FormatError(ctx, offset + 8, `${name} body of at most ${MAX_BODY_IN_MEMORY} bytes`, `found ${head.bodyLength}`);
+    }
+    let pagesMeta: ReturnType<typeof checkPagesMeta> | undefined;
+    if (head.type === ChunkType.PAGES && known) pagesMeta = checkPagesMeta(ctx, offset, meta, head.bodyLength, header!.pageSize);
+
+    // Body: hashed; unknown chunks' bodies are hashed in pieces and dropped.
+    let body: Uint8Array;
+    if (!known) {
+      const h = createXxh64();
+      let left = head.bodyLength;
+      while (left > 0) {
+        const k = Math.min(left, 4 << 20);
+        h.update(await src.read(k, "chunk body"));
+        left -= k;
+      }
+      const got = head.bodyLength === 0 ? 0n : h.digest();
+      if (got !== head.bodyHash) {
+        throw new FormatError(ctx, offset, `chunk body hash mismatch (expected ${hex64(head.bodyHash)}, found ${hex64(got)})`);
+      }
+      body = new Uint8Array(0);
+    } else {
+      body = await src.read(head.bodyLength, `${name} body`);
+      checkBodyHash(ctx, offset, name, body, head.bodyHash);
+    }
+    identity.update(identityPair(storedHeadHash, head.bodyHash));
+    const entry: IndexEntry = {
+      type: head.type,
+      flags: head.flags,
+      reserved: 0,
+      offset,
+      vaddr: pagesMeta?.vaddr ?? 0n,
+      pages: pagesMeta?.pages ?? 0,
+      codec: pagesMeta?.codec ?? 0,
+      reserved2: 0,
+      reserved3: 0,
+    };
+    seen.push(entry);
+    if (!known) {
+      yield { kind: "unknown", offset, type: head.type };
+      continue;
+    }
+
+    switch (head.type) {
+      case ChunkType.HEADER: {
+        header = decodeMeta(ctx, offset, HeaderSchema, meta, "HEADER");
+        checkHeader(ctx, offset + CHUNK_HEAD_SIZE, header);
+        if (ctx.crid !== undefined && ctx.crid !== header.crid) {
+          throw new FormatError(ctx, offset + CHUNK_HEAD_SIZE, `CRID ${ctx.crid} in HEADER`, `found ${header.crid}`);
+        }
+        ctx.crid = header.crid;
+        yield { kind: "header", offset, header };
+        break;
+      }
+      case ChunkType.REFERENCES: {
+        const r = decodeMeta(ctx, offset, ReferencesSchema, meta, "REFERENCES");
+        yield { kind: "references", offset, references: r.images };
+        break;
+      }
+      case ChunkType.PAGES: {
+        const pm = pagesMeta!;
+        blocks.set(offset, pm.pages);
+        let data: Uint8Array;
+        if (wantData) {
+          data = decodePagesBody(ctx, bOff, pm.codec, body, new Uint8Array(pm.rawLength));
+        } else {
+          if (pm.codec === PageCodec.LZ4) {
+            if (scratch.byteLength < pm.rawLength) scratch = new Uint8Array(pm.rawLength);
+            decodePagesBody(ctx, bOff, pm.codec, body, scratch.subarray(0, pm.rawLength));
+          }
+          data = new Uint8Array(0);
+        }
+        yield { kind: "pages", offset, vaddr: pm.vaddr, pages: pm.pages, codec: pm.codec, data };
+        break;
+      }
+      case ChunkType.PAGE_MAP: {
+        const entries = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize);
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i]!;
+          if (e.source !== "data") continue;
+          const have = blocks.get(e.block);
+          if (have === undefined) throw new FormatError(ctx, bOff + i * 40, `page map entry ${i}: a PAGES chunk at offset ${e.block}`);
+          if (e.firstPage + e.pages > have) {
+            throw new FormatError(ctx, bOff + i * 40, `page map entry ${i}: pages ${e.firstPage}..${e.firstPage + e.pages} within the block's ${have}`);
+          }
+        }
+        pageMapSeen = true;
+        yield { kind: "pageMap", offset, entries };
+        break;
+      }
+      default: {
+        const value = decodeMeta(ctx, offset, info!.schema, meta, name);
+        yield { kind: "record", offset, type: name as RecordTypeName, value } as ImageEvent;
+      }
+    }
+  }
+}
+
+/**
+ * Reads an image sequentially from a pipe, socket or any Readable, checking everything as
+ * it goes (hashes, order, INDEX, identity). Yields header, references, records, pages (with
+ * decoded data) and the page map in file order, then "end" with the identity. Data read
+ * before a damaged spot is yielded before the FormatError is thrown: a consumer that must
+ * not act on a partial image waits for "end".
+ */
+export async function* readImageStream(
+  readable: Readable | AsyncIterable<Uint8Array>,
+  opts: { path?: string; crid?: bigint } = {},
+): AsyncGenerator<ImageEvent> {
+  const src = new StreamSource({ path: opts.path ?? "<stream>", crid: opts.crid }, readable);
+  try {
+    yield* parseImage(src);
+  } finally {
+    await src.close();
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * ImageReader: random access to an image file through its footer and INDEX. Every chunk is
+ * checked (head hash, type, exact extent) when first touched; page blocks are checked
+ * against their body hash before a byte of them is returned.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { FormatError, type FormatErrorContext, hex16 } from "./errors.js";
+import {
+  bodyOffset,
+  CHUNK_HEAD_SIZE,
+  type ChunkHead,
+  checkChunk,
+  checkPreamble,
+  decodeChunkHead,
+  decodeFooter,
+  FOOTER_SIZE,
+  HEAD_HASH_SIZE,
+  MAX_BODY_IN_MEMORY,
+  MAX_META_LENGTH,
+  PREAMBLE_SIZE,
+} from "./framing.js";
+import {
+  checkBodyHash,
+  checkHeader,
+  checkPagesMeta,
+  decodeMeta,
+  decodePageMapBody,
+  decodePagesBody,
+  orderError,
+  parseImage,
+} from "./parse.js";
+import type { PageMapEntry } from "./pagemap.js";
+import {
+  ChunkType,
+  chunkTypeInfo,
+  type Header,
+  HeaderSchema,
+  type IndexEntry,
+  IndexSchema,
+  type PageCodec,
+  type RecordTypeName,
+  type RecordTypes,
+  type Reference,
+  ReferencesSchema,
+} from "./records.js";
+import { FdSource } from "./source.js";
+
+/** Where a PAGES block is in the file (for mmap of raw blocks, or reading it yourself). */
+export interface PagesBlock {
+  /** Offset of the PAGES chunk (the value page map entries name). */
+  offset: number;
+  vaddr: bigint;
+  pages: number;
+  codec: PageCodec;
+  /** Offset of the body in the file (page aligned for raw blocks). */
+  bodyOffset: number;
+  bodyLength: number;
+  bodyHash: bigint;
+}
+
+export interface VerifyResult {
+  identity: bigint;
+  bytes: number;
+  chunks: number;
+  pages: number;
+}
+
+interface ChunkRead {
+  head: ChunkHead;
+  meta: Uint8Array;
+  bodyOffset: number;
+}
+
+export class ImageReader {
+  readonly path: string;
+  readonly size: number;
+  readonly header: Header;
+  readonly references: readonly Reference[];
+  /** From the footer (checked by its hash); verify() recomputes it. */
+  readonly identity: bigint;
+  /** Every chunk before INDEX, in file order. */
+  readonly chunks: readonly IndexEntry[];
+  private readonly fd: number;
+  private readonly ctx: FormatErrorContext;
+  private readonly ends = new Map<number, number>();
+  private readonly blockInfo = new Map<number, PagesBlock>();
+  private readonly indexByOffset = new Map<number, IndexEntry>();
+  private map: PageMapEntry[] | undefined;
+  private cache: { offset: number; data: Uint8Array } | undefined;
+  private closed = false;
+
+  /** Opens an image file; `crid`, when given, must match the image's HEADER. */
+  static open(path: string, opts: { crid?: bigint } = {}): ImageReader {
+    const fd = openSync(path, "r");
+    try {
+      return new ImageReader(fd, path, opts.crid);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  private constructor(fd: number, path: string, crid: bigint | undefined) {
+    this.fd = fd;
+    this.path = path;
+    this.ctx = { path, crid };
+    const ctx = this.ctx;
+    this.size = fstatSync(fd).size;
+    checkPreamble(ctx, this.readAt(0, Math.min(PREAMBLE_SIZE, this.size), "preamble"));
+    if (this.size < PREAMBLE_SIZE + FOOTER_SIZE) {
+      throw new FormatError(ctx, this.size, "preamble, chunks and footer", `file has only ${this.size} bytes: truncated`);
+    }
+    const footOff = this.size - FOOTER_SIZE;
+    const footer = decodeFooter(ctx, footOff, this.readAt(footOff, FOOTER_SIZE, "footer"));
+    this.identity = footer.identity;
+    if (footer.indexOffset < PREAMBLE_SIZE || footer.indexOffset >= footOff) {
+      throw new FormatError(ctx, footOff, `INDEX offset within ${PREAMBLE_SIZE}..${footOff}`, `found ${footer.indexOffset}`);
+    }
+    const idx = this.readChunk(footer.indexOffset, ChunkType.INDEX, footOff);
+    if (idx.bodyOffset + idx.head.bodyLength !== footOff) {
+      throw new FormatError(ctx, footer.indexOffset, "INDEX as the last chunk before the footer");
+    }
+    this.chunks = decodeMeta(ctx, footer.indexOffset, IndexSchema, idx.meta, "INDEX").chunks;
+    this.checkIndex(footer.indexOffset);
+
+    const h = this.readChunk(PREAMBLE_SIZE, ChunkType.HEADER);
+    const header = decodeMeta(ctx, PREAMBLE_SIZE, HeaderSchema, h.meta, "HEADER");
+    checkHeader(ctx, PREAMBLE_SIZE + CHUNK_HEAD_SIZE, header);
+    if (crid !== undefined && crid !== header.crid) {
+      throw new FormatError(ctx, PREAMBLE_SIZE + CHUNK_HEAD_SIZE, `CRID ${crid} in HEADER`, `found ${header.crid}`);
+    }
+    this.header = header;
+    ctx.crid = header.crid;
+    const refOff = this.chunks[1]!.offset;
+    const r = this.readChunk(refOff, ChunkType.REFERENCES);
+    this.references = decodeMeta(ctx, refOff, ReferencesSchema, r.meta, "REFERENCES").images;
+  }
+
+  /** Index sanity: order rules, ascending offsets, extents that tile the file. */
+  private checkIndex(indexOffset: number): void {
+    const c = this.chunks;
+    let pageMapSeen = false;
+    for (let i = 0; i < c.length; i++) {
+      const e = c[i]!;
+      const known = chunkTypeInfo(e.type) !== undefined;
+      const next = i + 1 < c.length ? c[i + 1]!.offset : indexOffset;
+      const at = indexOffset + CHUNK_HEAD_SIZE + 4 + i * 32;
+      if (i === 0 && e.offset !== PREAMBLE_SIZE) throw new FormatError(this.ctx, at, `INDEX entry 0 at offset ${PREAMBLE_SIZE}`);
+      if (next <= e.offset) throw new FormatError(this.ctx, at, `INDEX entry ${i}: ascending chunk offsets`);
+      if (e.type === ChunkType.INDEX) throw new FormatError(this.ctx, at, `INDEX entry ${i}: no INDEX inside the index`);
+      if (!known && !(e.flags & 1)) {
+        throw new FormatError(this.ctx, e.offset, `record type ${hex16(e.type)} at offset ${e.offset} is unknown to this cr`);
+      }
+      if (known) {
+        const why = orderError(e.type, c.slice(0, i) as IndexEntry[], pageMapSeen);
+        if (why) throw new FormatError(this.ctx, at, `INDEX entry ${i}: ${why}`);
+      }
+      if (e.type === ChunkType.PAGE_MAP) pageMapSeen = true;
+      this.ends.set(e.offset, next);
+      this.indexByOffset.set(e.offset, e);
+    }
+    if (!pageMapSeen) throw new FormatError(this.ctx, indexOffset, "a PAGE_MAP chunk in the index");
+  }
+
+  private readAt(pos: number, len: number, what: string): Uint8Array {
+    if (this.closed) throw new Error(`image ${this.path} is closed`);
+    const out = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(this.fd, out, got, len - got, pos + got);
+      if (n === 0) throw new FormatError(this.ctx, pos + got, `${what}: ${len} bytes`, `file ends at offset ${pos + got}: truncated`);
+      got += n;
+    }
+    return out;
+  }
+
+  /**
+   * Reads and checks the chunk at `offset`: head hash, type as expected, and an extent that
+   * ends exactly where the next chunk starts (`end`, from the index).
+   */
+  private readChunk(offset: number, type: number, end = this.ends.get(offset)): ChunkRead {
+    const ctx = this.ctx;
+    if (end === undefined) throw new FormatError(ctx, offset, `a chunk listed in INDEX at offset ${offset}`);
+    if (end - offset < CHUNK_HEAD_SIZE + HEAD_HASH_SIZE) throw new FormatError(ctx, offset, "room for a chunk head");
+    // One read for head + meta + head hash in the common case of a small meta.
+    const first = this.readAt(offset, Math.min(end - offset, 4096), "chunk head");
+    const head = decodeChunkHead(ctx, offset, first.subarray(0, CHUNK_HEAD_SIZE));
+    const hmLen = CHUNK_HEAD_SIZE + head.metaLength;
+    if (head.metaLength > MAX_META_LENGTH || offset + hmLen + HEAD_HASH_SIZE > end) {
+      throw new FormatError(ctx, offset + 4, `chunk meta within the chunk's ${end - offset} bytes (damaged chunk head?)`, `meta length ${head.metaLength}`);
+    }
+    const hmh = hmLen + HEAD_HASH_SIZE <= first.length ? first : this.readAt(offset, hmLen + HEAD_HASH_SIZE, "chunk meta");
+    const stored = new DataView(hmh.buffer, hmh.byteOffset + hmLen, 8).getBigUint64(0, true);
+    checkChunk(ctx, offset, head, hmh.subarray(0, hmLen), stored);
+    const name = chunkTypeInfo(type)?.name ?? hex16(type);
+    if (head.type !== type) throw new FormatError(ctx, offset, `a ${name} chunk`, `found type ${hex16(head.type)}`);
+    const ie = this.indexByOffset.get(offset);
+    if (ie && ie.flags !== head.flags) throw new FormatError(ctx, offset, `chunk flags ${hex16(ie.flags)} as in INDEX`, `found ${hex16(head.flags)}`);
+    const bOff = bodyOffset(offset, head, this.header?.pageSize ?? 4096);
+    if (bOff + head.bodyLength !== end) {
+      throw new FormatError(ctx, offset + 8, `${name} chunk ending at offset ${end}`, `body of ${head.bodyLength} bytes at ${bOff} ends at ${bOff + head.bodyLength}`);
+    }
+    return { head, meta: hmh.slice(CHUNK_HEAD_SIZE, hmLen), bodyOffset: bOff };
+  }
+
+  private readBody(offset: number, c: ChunkRead, name: string): Uint8Array {
+    if (c.head.bodyLength > MAX_BODY_IN_MEMORY) {
+      throw new FormatError(this.ctx, offset + 8, `${name} body of at most ${MAX_BODY_IN_MEMORY} bytes`, `found ${c.head.bodyLength}`);
+    }
+    const body = this.readAt(c.bodyOffset, c.head.bodyLength, `${name} body`);
+    checkBodyHash(this.ctx, offset, name, body, c.head.bodyHash);
+    return body;
+  }
+
+  /** Every record of one type, in file order. */
+  records<K extends RecordTypeName>(type: K): RecordTypes[K][] {
+    const t = ChunkType[type];
+    const info = chunkTypeInfo(t)!;
+    const out: RecordTypes[K][] = [];
+    for (const e of this.chunks) {
+      if (e.type !== t) continue;
+      const c = this.readChunk(e.offset, t);
+      out.push(decodeMeta(this.ctx, e.offset, info.schema, c.meta, type) as RecordTypes[K]);
+    }
+    return out;
+  }
+
+  /** The one record of a type (the first, if several), or undefined. */
+  record<K extends RecordTypeName>(type: K): RecordTypes[K] | undefined {
+    return this.records(type)[0];
+  }
+
+  /** The complete page map; every DATA entry is checked against its PAGES block. */
+  pageMap(): PageMapEntry[] {
+    if (this.map) return this.map;
+    const e = this.chunks.find((c) => c.type === ChunkType.PAGE_MAP)!;
+    const c = this.readChunk(e.offset, ChunkType.PAGE_MAP);
+    const body = this.readBody(e.offset, c, "PAGE_MAP");
+    const entries = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize);
+    for (let i = 0; i < entries.length; i++) {
+      const m = entries[i]!;
+      if (m.source !== "data") continue;
+      const b = this.indexByOffset.get(m.block);
+      if (!b || b.type !== ChunkType.PAGES) {
+        throw new FormatError(this.ctx, c.bodyOffset + i * 40, `page map entry ${i}: a PAGES chunk at offset ${m.block}`);
+      }
+      if (m.firstPage + m.pages > b.pages) {
+        throw new FormatError(this.ctx, c.bodyOffset + i * 40, `page map entry ${i}: pages ${m.firstPage}..${m.firstPage + m.pages} within the block's ${b.pages}`);
+      }
+    }
+    this.map = entries;
+    return entries;
+  }
+
+  /** The PAGES blocks listed in INDEX (unchecked until read). */
+  blocks(): { offset: number; vaddr: bigint; pages: number; codec: number }[] {
+    return this.chunks.filter((c) => c.type === ChunkType.PAGES).map((c) => ({ offset: c.offset, vaddr: c.vaddr, pages: c.pages, codec: c.codec }));
+  }
+
+  /** Whether `offset` is a PAGES chunk of this image, and its page count. */
+  blockPages(offset: number): number | undefined {
+    const e = this.indexByOffset.get(offset);
+    return e && e.type === ChunkType.PAGES ? e.pages : undefined;
+  }
+
+  /** The checked location of a PAGES block (head hash and meta checked, body not yet). */
+  block(offset: number): PagesBlock {
+    const hit = this.blockInfo.get(offset);
+    if (hit) return hit;
+    const e = this.indexByOffset.get(offset);
+    if (!e || e.type !== ChunkType.PAGES) throw new FormatError(this.ctx, offset, `a PAGES chunk at offset ${offset}`);
+    const c = this.readChunk(offset, ChunkType.PAGES);
+    const m = checkPagesMeta(this.ctx, offset, c.meta, c.head.bodyLength, this.header.pageSize);
+    if (m.pages !== e.pages || m.codec !== e.codec || m.vaddr !== e.vaddr) {
+      throw new FormatError(this.ctx, offset + CHUNK_HEAD_SIZE, "PAGES meta as listed in INDEX");
+    }
+    const b: PagesBlock = { offset, vaddr: m.vaddr, pages: m.pages, codec: m.codec, bodyOffset: c.bodyOffset, bodyLength: c.head.bodyLength, bodyHash: c.head.bodyHash };
+    this.blockInfo.set(offset, b);
+    return b;
+  }
+
+  /** All pages of a block, decoded, after checking its body hash. A fresh buffer. */
+  readBlock(offset: number): Uint8Array {
+    const b = this.block(offset);
+    const body = this.readAt(b.bodyOffset, b.bodyLength, "PAGES body");
+    checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
+    if (b.codec === 0) return body;
+    return decodePagesBody(this.ctx, b.bodyOffset, b.codec, body, new Uint8Array(b.pages * this.header.pageSize));
+  }
+
+  /** Pages [firstPage, firstPage+count) of the block at `blockOffset`, checked. A fresh buffer. */
+  readPages(blockOffset: number, firstPage: number, count: number): Uint8Array {
+    const b = this.block(blockOffset);
+    if (!Number.isInteger(firstPage) || !Number.isInteger(count) || firstPage < 0 || count < 0 || firstPage + count > b.pages) {
+      throw new FormatError(this.ctx, blockOffset, `pages ${firstPage}..${firstPage + count} within the block's ${b.pages}`);
+    }
+    let data: Uint8Array;
+    if (this.cache?.offset === blockOffset) data = this.cache.data;
+    else {
+      data = this.readBlock(blockOffset);
+      this.cache = { offset: blockOffset, data };
+    }
+    const ps = this.header.pageSize;
+    return data.slice(firstPage * ps, (firstPage + count) * ps);
+  }
+
+  /** Full sequential pass: every hash, the chunk order, INDEX, and the identity. */
+  async verify(): Promise<VerifyResult> {
+    const src = new FdSource({ path: this.path, crid: this.header.crid }, this.fd);
+    let chunks = 0;
+    let pages = 0;
+    for await (const ev of parseImage(src, { pageData: false })) {
+      chunks++;
+      if (ev.kind === "pages") pages += ev.pages;
+      if (ev.kind === "end") {
+        if (ev.bytes !== this.size) throw new FormatError(this.ctx, ev.bytes, `end of file after the footer`, `file has ${this.size} bytes`);
+        return { identity: ev.identity, bytes: ev.bytes, chunks, pages };
+      }
+    }
+    throw new FormatError(this.ctx, src.position, "a complete image");
+  }
+
+  close(): void {
+    if (!this.closed) {
+      this.closed = true;
+      closeSync(this.fd);
+    }
+  }
+}
+
+/** Full sequential verification of an image file, without the random-access open. */
+export async function verifyImageFile(path: string, opts: { crid?: bigint } = {}): Promise<VerifyResult> {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const src = new FdSource({ path, crid: opts.crid }, fd);
+    let chunks = 0;
+    let pages = 0;
+    for await (const ev of parseImage(src, { pageData: false })) {
+      chunks++;
+      if (ev.kind === "pages") pages += ev.pages;
+      if (ev.kind === "end") {
+        if (ev.bytes !== size) throw new FormatError(src.ctx, ev.bytes, "end of file after the footer", `file has ${size} bytes`);
+        return { identity: ev.identity, bytes: ev.bytes, chunks, pages };
+      }
+    }
+    throw new FormatError(src.ctx, src.position, "a complete image");
+  } finally {
+    closeSync(fd);
+  }
+}

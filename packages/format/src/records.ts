@@ -1,0 +1,290 @@
+/**
+ * Every record layout of the image format, declared once. The chunk type registry at the
+ * bottom (CHUNK_TYPES) is the single table of type numbers; docs/format.md lists the same
+ * table and a test checks that the two agree.
+ */
+import { array, bytes, doc, i32, type Infer, type Schema, string, struct, u16, u32, u64, u64n, u8 } from "./schema.js";
+
+// ---------------------------------------------------------------- image-level chunks
+
+export const ImageKind = { FULL: 0, INCREMENTAL: 1 } as const;
+
+export const HeaderSchema = struct("header", {
+  crid: doc(u64, "CRID of this image (unique in its store, never 0)"),
+  parentCrid: doc(u64, "CRID of the parent image; 0 for a full image"),
+  parentIdentity: doc(u64, "identity of the parent image (its footer identity); 0 for a full image"),
+  kind: doc(u8, "0 full, 1 incremental (incremental iff parentCrid != 0)"),
+  pageSize: doc(u32, "page size in bytes: power of two, 4096..1 MiB; unit of PAGES, PAGE_MAP and alignment"),
+  arch: doc(string, 'architecture, as `uname -m` ("x86_64")'),
+  kernelRelease: doc(string, "kernel release, as `uname -r`"),
+  createdMs: doc(u64, "creation time, milliseconds since the Unix epoch"),
+  toolVersion: doc(string, "version of the program that wrote the image"),
+});
+export type Header = Infer<typeof HeaderSchema>;
+
+export const ReferenceSchema = struct("reference", {
+  crid: doc(u64, "CRID of an earlier image"),
+  identity: doc(u64, "that image's identity (its footer identity)"),
+});
+export type Reference = Infer<typeof ReferenceSchema>;
+export const ReferencesSchema = struct("references", {
+  images: doc(array(ReferenceSchema), "every image the page map's REF entries point into"),
+});
+
+export const PageCodec = { RAW: 0, LZ4: 1 } as const;
+export type PageCodec = (typeof PageCodec)[keyof typeof PageCodec];
+
+export const PagesMetaSchema = struct("pages", {
+  vaddr: doc(u64, "virtual address of the first page of the block"),
+  pages: doc(u32, "number of pages in the block (>= 1)"),
+  codec: doc(u8, "0 raw (body = the pages), 1 LZ4 block format"),
+  rawLength: doc(u64n, "decoded length = pages x pageSize"),
+});
+export type PagesMeta = Infer<typeof PagesMetaSchema>;
+
+/**
+ * One page map entry as stored: fixed 40 bytes. Which of crid/offset/firstPage are used
+ * depends on source (see PageSource); unused fields and the reserved fields are 0.
+ */
+export const PageMapEntrySchema = struct("page map entry", {
+  vaddr: doc(u64, "first virtual address of the run (page aligned)"),
+  pages: doc(u32, "number of pages in the run (>= 1)"),
+  source: doc(u8, "1 DATA, 2 REF, 3 ZERO, 4 FILE"),
+  reserved1: doc(u8, "0"),
+  reserved2: doc(u16, "0"),
+  crid: doc(u64, "REF: CRID of the image holding the bytes; else 0"),
+  offset: doc(u64n, "DATA/REF: offset of the PAGES chunk; FILE: byte offset in the file; ZERO: 0"),
+  firstPage: doc(u32, "DATA/REF: index of the run's first page within that PAGES block; else 0"),
+  reserved3: doc(u32, "0"),
+});
+export type PageMapEntryRaw = Infer<typeof PageMapEntrySchema>;
+
+export const PageMapMetaSchema = struct("page map", {
+  entryCount: doc(u32, "number of entries in the body"),
+  entrySize: doc(u16, "bytes per entry (40 in format 1.0; readers use this value to step)"),
+  totalPages: doc(u64n, "sum of the entries' page counts"),
+});
+export type PageMapMeta = Infer<typeof PageMapMetaSchema>;
+
+export const IndexEntrySchema = struct("index entry", {
+  type: doc(u16, "chunk type"),
+  flags: doc(u16, "chunk flags"),
+  reserved: doc(u32, "0"),
+  offset: doc(u64n, "offset of the chunk (its head) in the file"),
+  vaddr: doc(u64, "PAGES: first vaddr; else 0"),
+  pages: doc(u32, "PAGES: page count; else 0"),
+  codec: doc(u8, "PAGES: codec; else 0"),
+  reserved2: doc(u8, "0"),
+  reserved3: doc(u16, "0"),
+});
+export type IndexEntry = Infer<typeof IndexEntrySchema>;
+export const IndexSchema = struct("index", {
+  chunks: doc(array(IndexEntrySchema), "every chunk before INDEX, in file order"),
+});
+
+// ---------------------------------------------------------------- process state
+
+export const RlimitSchema = struct("rlimit", {
+  resource: doc(u32, "RLIMIT_* number"),
+  cur: doc(u64, "soft limit (RLIM_INFINITY = 2^64-1)"),
+  max: doc(u64, "hard limit"),
+});
+
+export const ProcessSchema = struct("process", {
+  pid: doc(i32, "pid"),
+  ppid: doc(i32, "parent pid"),
+  pgid: doc(i32, "process group id"),
+  sid: doc(i32, "session id"),
+  comm: doc(string, "command name (/proc/PID/comm)"),
+  exePath: doc(string, "executable path (/proc/PID/exe)"),
+  cwd: doc(string, "current directory"),
+  umask: doc(u32, "file mode creation mask"),
+  personality: doc(u32, "personality(2) flags"),
+  startCode: doc(u64, "mm: start_code"),
+  endCode: doc(u64, "mm: end_code"),
+  startData: doc(u64, "mm: start_data"),
+  endData: doc(u64, "mm: end_data"),
+  startBrk: doc(u64, "mm: start_brk"),
+  brk: doc(u64, "mm: brk"),
+  startStack: doc(u64, "mm: start_stack"),
+  argStart: doc(u64, "mm: arg_start"),
+  argEnd: doc(u64, "mm: arg_end"),
+  envStart: doc(u64, "mm: env_start"),
+  envEnd: doc(u64, "mm: env_end"),
+  auxv: doc(bytes, "auxiliary vector as in /proc/PID/auxv"),
+  cmdline: doc(bytes, "/proc/PID/cmdline bytes"),
+  uid: doc(u32, "real uid"),
+  gid: doc(u32, "real gid"),
+  euid: doc(u32, "effective uid"),
+  egid: doc(u32, "effective gid"),
+  suid: doc(u32, "saved uid"),
+  sgid: doc(u32, "saved gid"),
+  fsuid: doc(u32, "filesystem uid"),
+  fsgid: doc(u32, "filesystem gid"),
+  groups: doc(array(u32), "supplementary groups"),
+  capInheritable: doc(u64, "CapInh"),
+  capPermitted: doc(u64, "CapPrm"),
+  capEffective: doc(u64, "CapEff"),
+  capBounding: doc(u64, "CapBnd"),
+  capAmbient: doc(u64, "CapAmb"),
+  rlimits: doc(array(RlimitSchema), "resource limits"),
+});
+export type ProcessRecord = Infer<typeof ProcessSchema>;
+
+export const VmaFlags = {
+  SHARED: 1 << 0,
+  GROWSDOWN: 1 << 1,
+  DONTDUMP: 1 << 2,
+  DONTFORK: 1 << 3,
+  LOCKED: 1 << 4,
+  ANONYMOUS: 1 << 5,
+} as const;
+
+export const VmaSchema = struct("vma", {
+  start: doc(u64, "start address"),
+  end: doc(u64, "end address (exclusive)"),
+  prot: doc(u32, "PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4"),
+  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous"),
+  pgoff: doc(u64, "offset in the file, bytes"),
+  path: doc(string, "mapped file path; empty for anonymous mappings"),
+  device: doc(u64, "st_dev of the file"),
+  inode: doc(u64, "st_ino of the file"),
+  fileSize: doc(u64, "st_size of the file at checkpoint"),
+  mtimeNs: doc(u64, "st_mtime of the file, ns since the epoch"),
+  name: doc(string, 'special name: "[heap]", "[stack]", "[vdso]", "[vvar]", ...; else empty'),
+});
+export type VmaRecord = Infer<typeof VmaSchema>;
+export const VmasSchema = struct("vmas", {
+  vmas: doc(array(VmaSchema), "every mapping, ascending by start"),
+});
+export type VmasRecord = Infer<typeof VmasSchema>;
+
+export const ThreadSchema = struct("thread", {
+  tid: doc(i32, "thread id"),
+  regs: doc(bytes, "general registers (struct user_regs_struct)"),
+  xstate: doc(bytes, "FPU/extended state (XSAVE area)"),
+  sigmask: doc(u64, "blocked signals"),
+  altstackSp: doc(u64, "sigaltstack ss_sp"),
+  altstackFlags: doc(u32, "sigaltstack ss_flags"),
+  altstackSize: doc(u64, "sigaltstack ss_size"),
+  rseqAddr: doc(u64, "rseq area address (0: none)"),
+  rseqLen: doc(u32, "rseq area length"),
+  rseqSig: doc(u32, "rseq signature"),
+  robustListHead: doc(u64, "robust futex list head"),
+  robustListLen: doc(u64, "robust futex list length"),
+  clearTidAddress: doc(u64, "set_tid_address value"),
+  pendingSignals: doc(array(bytes), "thread-directed pending siginfos (siginfo_t each)"),
+});
+export type ThreadRecord = Infer<typeof ThreadSchema>;
+
+export const SigactionSchema = struct("sigaction", {
+  handler: doc(u64, "sa_handler (0 SIG_DFL, 1 SIG_IGN)"),
+  flags: doc(u64, "sa_flags"),
+  restorer: doc(u64, "sa_restorer"),
+  mask: doc(u64, "sa_mask"),
+});
+export type Sigaction = Infer<typeof SigactionSchema>;
+export const SignalsSchema = struct("signals", {
+  actions: doc(array(SigactionSchema), "64 entries: signal 1 at index 0"),
+  sharedPending: doc(array(bytes), "process-wide pending siginfos"),
+});
+export type SignalsRecord = Infer<typeof SignalsSchema>;
+
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, UNSUPPORTED: 255 } as const;
+export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
+
+export const FdSchema = struct("fd", {
+  fd: doc(i32, "descriptor number"),
+  fdFlags: doc(u32, "FD_CLOEXEC 1"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 255 unsupported"),
+  path: doc(string, "path (readlink of /proc/PID/fd/N)"),
+  openFlags: doc(u32, "O_* flags (from fdinfo)"),
+  offset: doc(u64, "file position"),
+  device: doc(u64, "st_dev"),
+  inode: doc(u64, "st_ino"),
+  size: doc(u64, "st_size"),
+  mtimeNs: doc(u64, "st_mtime, ns since the epoch"),
+  pipeId: doc(u64, "pipe/fifo: inode of the pipe (same id = same pipe); else 0"),
+  pipeEnd: doc(u8, "0 none, 1 read end, 2 write end"),
+});
+export type FdRecord = Infer<typeof FdSchema>;
+export const FilesSchema = struct("files", {
+  fds: doc(array(FdSchema), "every open descriptor, ascending by fd"),
+});
+export type FilesRecord = Infer<typeof FilesSchema>;
+
+export const TrackerSchema = struct("tracker", {
+  name: doc(string, 'dirty tracker name ("hash", "wp-scan", "soft-dirty")'),
+  state: doc(bytes, "tracker-private state, e.g. page hashes"),
+});
+export type TrackerRecord = Infer<typeof TrackerSchema>;
+
+// ---------------------------------------------------------------- the registry
+
+/** Chunk flag bits. */
+export const ChunkFlags = {
+  /** A reader that does not know the type skips the chunk. */
+  OPTIONAL: 1 << 0,
+  /** Zero padding after the head hash up to the next multiple of the page size. */
+  ALIGNED: 1 << 1,
+} as const;
+
+export const ChunkType = {
+  HEADER: 0x0001,
+  REFERENCES: 0x0002,
+  PROCESS: 0x0010,
+  VMAS: 0x0011,
+  THREAD: 0x0012,
+  SIGNALS: 0x0013,
+  FILES: 0x0014,
+  TRACKER: 0x0020,
+  PAGES: 0x0100,
+  PAGE_MAP: 0x0101,
+  INDEX: 0x01ff,
+} as const;
+export type ChunkTypeName = keyof typeof ChunkType;
+
+export interface ChunkTypeInfo {
+  type: number;
+  name: ChunkTypeName;
+  schema: Schema<any>;
+  /** Written with the OPTIONAL flag. */
+  optional: boolean;
+  /** How many such chunks an image has. */
+  count: "one" | "any";
+  /** What the body holds. */
+  body: string;
+  description: string;
+}
+
+/** The registry: one row per chunk type. docs/format.md carries the same table. */
+export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
+  { type: ChunkType.HEADER, name: "HEADER", schema: HeaderSchema, optional: false, count: "one", body: "empty", description: "first chunk: identity of the image and of its parent" },
+  { type: ChunkType.REFERENCES, name: "REFERENCES", schema: ReferencesSchema, optional: false, count: "one", body: "empty", description: "second chunk: the earlier images REF entries may point into" },
+  { type: ChunkType.PROCESS, name: "PROCESS", schema: ProcessSchema, optional: false, count: "any", body: "empty", description: "process ids, paths, mm fields, credentials, rlimits" },
+  { type: ChunkType.VMAS, name: "VMAS", schema: VmasSchema, optional: false, count: "any", body: "empty", description: "the memory mappings" },
+  { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
+  { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
+  { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
+  { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
+  { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
+  { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount fixed-size page map entries", description: "complete page map, after every PAGES chunk" },
+  { type: ChunkType.INDEX, name: "INDEX", schema: IndexSchema, optional: false, count: "one", body: "empty", description: "last chunk: offsets of every chunk, for random access" },
+];
+
+const byType = new Map<number, ChunkTypeInfo>(CHUNK_TYPES.map((t) => [t.type, t]));
+export function chunkTypeInfo(type: number): ChunkTypeInfo | undefined {
+  return byType.get(type);
+}
+
+/** The value type of each record chunk type (those written with writeRecord). */
+export interface RecordTypes {
+  PROCESS: ProcessRecord;
+  VMAS: VmasRecord;
+  THREAD: ThreadRecord;
+  SIGNALS: SignalsRecord;
+  FILES: FilesRecord;
+  TRACKER: TrackerRecord;
+}
+export type RecordTypeName = keyof RecordTypes;
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "TRACKER"];

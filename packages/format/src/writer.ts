@@ -1,0 +1,311 @@
+/**
+ * ImageWriter: writes one image front to back, never seeking, to a file descriptor (fast
+ * path: synchronous writev straight from the caller's page buffers) or to a Node Writable
+ * (a pipe, a socket). Page data is hashed once per block, in one xxh64 call, and written
+ * without copying.
+ */
+import { writeSync, writevSync } from "node:fs";
+import type { Writable } from "node:stream";
+import {
+  encodeChunkPrefix,
+  encodeFooter,
+  encodePreamble,
+  identityPair,
+  PREAMBLE_SIZE,
+} from "./framing.js";
+import { createXxh64, type Hasher64, xxh64 } from "./hash.js";
+import { lz4Bound, lz4Compress } from "./lz4.js";
+import { checkMapOrder, entryToRaw, type PageMapEntry } from "./pagemap.js";
+import {
+  ChunkFlags,
+  ChunkType,
+  chunkTypeInfo,
+  type Header,
+  HeaderSchema,
+  ImageKind,
+  type IndexEntry,
+  IndexSchema,
+  PageCodec,
+  PageMapEntrySchema,
+  PageMapMetaSchema,
+  PagesMetaSchema,
+  type RecordTypeName,
+  type RecordTypes,
+  type Reference,
+  ReferencesSchema,
+} from "./records.js";
+import { ByteWriter, encode } from "./schema.js";
+
+export type ImageSink = number | Writable;
+
+export interface ImageHeaderInput {
+  crid: bigint;
+  /** 0n or absent for a full image. */
+  parentCrid?: bigint;
+  parentIdentity?: bigint;
+  pageSize: number;
+  arch?: string;
+  kernelRelease?: string;
+  createdMs?: bigint;
+  toolVersion?: string;
+}
+
+export interface ImageWriterOptions {
+  header: ImageHeaderInput;
+  /** Every earlier image the page map's REFs point into, with its identity. */
+  references?: readonly Reference[];
+}
+
+export interface FinishResult {
+  identity: bigint;
+  /** Total bytes written. */
+  bytes: number;
+}
+
+/** Largest block writePages accepts (the LZ4 block format's input limit). */
+export const MAX_BLOCK_BYTES = 0x7e000000;
+/** An LZ4 block is kept only if it is at most this fraction of the raw size; else the block is stored raw. */
+export const LZ4_KEEP_RATIO = 7 / 8;
+
+interface Sink {
+  write(parts: Uint8Array[]): void | Promise<void>;
+}
+
+function fdSink(fd: number): Sink {
+  return {
+    write(parts) {
+      let total = 0;
+      for (const p of parts) total += p.byteLength;
+      let done = writevSync(fd, parts as NodeJS.ArrayBufferView[]);
+      if (done === total) return;
+      // Partial write: finish part by part.
+      for (const p of parts) {
+        if (done >= p.byteLength) {
+          done -= p.byteLength;
+          continue;
+        }
+        let off = done;
+        done = 0;
+        while (off < p.byteLength) off += writeSync(fd, p, off, p.byteLength - off);
+      }
+    },
+  };
+}
+
+function streamSink(w: Writable): Sink {
+  return {
+    write(parts) {
+      return new Promise<void>((resolve, reject) => {
+        let last = false;
+        for (let i = 0; i < parts.length; i++) {
+          last = i === parts.length - 1;
+          // Wait for the last part's callback: by then the stream no longer holds the
+          // caller's buffers, which the caller may reuse as soon as we return.
+          w.write(parts[i], last ? (err) => (err ? reject(err) : resolve()) : undefined);
+        }
+        if (!last) resolve();
+      });
+    },
+  };
+}
+
+export class ImageWriter {
+  readonly header: Header;
+  readonly references: readonly Reference[];
+  private readonly sink: Sink;
+  private readonly pageSize: number;
+  private pos = 0;
+  private readonly identityHash: Hasher64;
+  private readonly index: IndexEntry[] = [];
+  private readonly blockPages = new Map<number, number>();
+  private readonly refCrids: Set<bigint>;
+  private pageMapWritten = false;
+  private finished = false;
+  private pending: Promise<void> = Promise.resolve();
+  private readonly syncSink: boolean;
+  private busy = false;
+  private scratch = new Uint8Array(0);
+
+  constructor(sink: ImageSink, opts: ImageWriterOptions) {
+    const h = opts.header;
+    const ps = h.pageSize;
+    if (!Number.isInteger(ps) || ps < 4096 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) {
+      throw new RangeError(`page size must be a power of two in 4096..1 MiB, got ${ps}`);
+    }
+    const parentCrid = h.parentCrid ?? 0n;
+    if (h.crid === 0n) throw new RangeError("CRID 0 is reserved (it means 'no parent')");
+    this.header = {
+      crid: h.crid,
+      parentCrid,
+      parentIdentity: h.parentIdentity ?? 0n,
+      kind: parentCrid === 0n ? ImageKind.FULL : ImageKind.INCREMENTAL,
+      pageSize: ps,
+      arch: h.arch ?? process.arch,
+      kernelRelease: h.kernelRelease ?? "",
+      createdMs: h.createdMs ?? BigInt(Date.now()),
+      toolVersion: h.toolVersion ?? "",
+    };
+    this.references = [...(opts.references ?? [])];
+    this.refCrids = new Set(this.references.map((r) => r.crid));
+    this.pageSize = ps;
+    this.syncSink = typeof sink === "number";
+    this.sink = typeof sink === "number" ? fdSink(sink) : streamSink(sink);
+    this.identityHash = createXxh64();
+    const preamble = encodePreamble();
+    this.identityHash.update(preamble);
+    this.queue([preamble]);
+    this.pos = PREAMBLE_SIZE;
+    this.chunk(ChunkType.HEADER, encode(HeaderSchema, this.header));
+    this.chunk(ChunkType.REFERENCES, encode(ReferencesSchema, { images: this.references }));
+  }
+
+  /** Bytes written (or queued) so far = offset of the next chunk. */
+  get offset(): number {
+    return this.pos;
+  }
+
+  /** Writes one process-state record. */
+  writeRecord<K extends RecordTypeName>(type: K, value: RecordTypes[K]): Promise<number> {
+    return this.run(() => {
+      const info = chunkTypeInfo(ChunkType[type]);
+      if (!info) throw new TypeError(`unknown record type ${type}`);
+      return this.chunk(info.type, encode(info.schema, value));
+    });
+  }
+
+  /**
+   * Writes one block of pages (contiguous virtual addresses from `vaddr`) and returns the
+   * offset of its PAGES chunk, for DATA entries of the page map. Raw blocks are page
+   * aligned in the file. An LZ4 block that does not shrink to LZ4_KEEP_RATIO is stored raw.
+   * The caller may reuse `pages` as soon as the promise resolves.
+   */
+  writePages(vaddr: bigint, pages: Uint8Array, codec: PageCodec | "raw" | "lz4" = PageCodec.RAW): Promise<number> {
+    return this.run(() => this.pagesChunk(vaddr, pages, codec));
+  }
+
+  private pagesChunk(vaddr: bigint, pages: Uint8Array, codec: PageCodec | "raw" | "lz4"): number {
+    if (this.pageMapWritten) throw new Error("PAGES after PAGE_MAP: the page map comes after every block");
+    const ps = this.pageSize;
+    const n = pages.byteLength;
+    if (n === 0 || n % ps !== 0) throw new RangeError(`page data of ${n} bytes is not a positive multiple of the page size ${ps}`);
+    if (n > MAX_BLOCK_BYTES) throw new RangeError(`a block holds at most ${MAX_BLOCK_BYTES} bytes, got ${n}`);
+    if (vaddr % BigInt(ps) !== 0n) throw new RangeError(`vaddr 0x${vaddr.toString(16)} is not page aligned`);
+    const count = n / ps;
+    let c: PageCodec = codec === "raw" ? PageCodec.RAW : codec === "lz4" ? PageCodec.LZ4 : codec;
+    let body = pages;
+    if (c === PageCodec.LZ4) {
+      if (this.scratch.byteLength < lz4Bound(n)) this.scratch = new Uint8Array(lz4Bound(n));
+      const limit = Math.floor(n * LZ4_KEEP_RATIO);
+      const len = lz4Compress(pages, this.scratch.subarray(0, limit));
+      if (len < 0) c = PageCodec.RAW;
+      else body = this.scratch.subarray(0, len);
+    } else if (c !== PageCodec.RAW) {
+      throw new RangeError(`unknown page codec ${String(codec)}`);
+    }
+    const meta = encode(PagesMetaSchema, { vaddr, pages: count, codec: c, rawLength: n });
+    const flags = c === PageCodec.RAW ? ChunkFlags.ALIGNED : 0;
+    const off = this.chunk(ChunkType.PAGES, meta, body, flags, { vaddr, pages: count, codec: c });
+    this.blockPages.set(off, count);
+    return off;
+  }
+
+  /** Writes the complete page map (once, after every PAGES chunk). */
+  writePageMap(entries: readonly PageMapEntry[]): Promise<number> {
+    return this.run(() => this.pageMapChunk(entries));
+  }
+
+  private pageMapChunk(entries: readonly PageMapEntry[]): number {
+    if (this.pageMapWritten) throw new Error("the page map is written once");
+    const bad = checkMapOrder(entries, this.pageSize);
+    if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
+    const esize = PageMapEntrySchema.fixedSize!;
+    const body = new Uint8Array(entries.length * esize);
+    const w = new ByteWriter(body);
+    let total = 0;
+    for (const e of entries) {
+      if (e.source === "data") {
+        const have = this.blockPages.get(e.block);
+        if (have === undefined) throw new RangeError(`DATA entry at 0x${e.vaddr.toString(16)}: no PAGES chunk at offset ${e.block}`);
+        if (e.firstPage + e.pages > have) throw new RangeError(`DATA entry at 0x${e.vaddr.toString(16)}: pages ${e.firstPage}+${e.pages} past the block's ${have}`);
+      } else if (e.source === "ref" && !this.refCrids.has(e.crid)) {
+        throw new RangeError(`REF entry at 0x${e.vaddr.toString(16)}: CRID ${e.crid} is not in the references`);
+      }
+      PageMapEntrySchema.write(w, entryToRaw(e));
+      total += e.pages;
+    }
+    const meta = encode(PageMapMetaSchema, { entryCount: entries.length, entrySize: esize, totalPages: total });
+    this.pageMapWritten = true;
+    return this.chunk(ChunkType.PAGE_MAP, meta, body);
+  }
+
+  /** Writes INDEX and the footer. Does not close or end the sink. */
+  finish(): Promise<FinishResult> {
+    return this.run(() => this.finishChunks());
+  }
+
+  private finishChunks(): FinishResult {
+    if (!this.pageMapWritten) throw new Error("finish() before writePageMap(): every image carries a page map");
+    const indexOffset = this.chunk(ChunkType.INDEX, encode(IndexSchema, { chunks: this.index }));
+    const identity = this.identityHash.digest();
+    const footer = encodeFooter(indexOffset, identity);
+    this.queue([footer]);
+    this.pos += footer.byteLength;
+    this.finished = true;
+    return { identity, bytes: this.pos };
+  }
+
+  private chunk(
+    type: number,
+    meta: Uint8Array,
+    body?: Uint8Array,
+    extraFlags = 0,
+    pagesInfo?: { vaddr: bigint; pages: number; codec: number },
+  ): number {
+    const info = chunkTypeInfo(type)!;
+    const flags = extraFlags | (info.optional ? ChunkFlags.OPTIONAL : 0);
+    const bodyLength = body?.byteLength ?? 0;
+    const bodyHash = bodyLength > 0 ? xxh64(body!) : 0n;
+    const off = this.pos;
+    const { bytes, headHash } = encodeChunkPrefix(type, flags, meta, bodyLength, bodyHash, off, this.pageSize);
+    this.identityHash.update(identityPair(headHash, bodyHash));
+    if (type !== ChunkType.INDEX) {
+      this.index.push({
+        type,
+        flags,
+        reserved: 0,
+        offset: off,
+        vaddr: pagesInfo?.vaddr ?? 0n,
+        pages: pagesInfo?.pages ?? 0,
+        codec: pagesInfo?.codec ?? 0,
+        reserved2: 0,
+        reserved3: 0,
+      });
+    }
+    this.queue(bodyLength > 0 ? [bytes, body!] : [bytes]);
+    this.pos = off + bytes.byteLength + bodyLength;
+    return off;
+  }
+
+  private queue(parts: Uint8Array[]): void {
+    if (this.syncSink) {
+      // File descriptor: write now, so the caller's buffers are never held.
+      this.sink.write(parts);
+      return;
+    }
+    this.pending = this.pending.then(() => this.sink.write(parts));
+  }
+
+  /** One call at a time: the writer reuses its buffers between calls. */
+  private async run<T>(f: () => T): Promise<T> {
+    if (this.finished) throw new Error("image already finished");
+    if (this.busy) throw new Error("ImageWriter: await each call before the next");
+    this.busy = true;
+    try {
+      const v = f();
+      await this.pending;
+      return v;
+    } finally {
+      this.busy = false;
+    }
+  }
+}
