@@ -30,7 +30,7 @@ describe("collectProcess on a program that set its umask, cwd, an rlimit and its
   afterAll(() => target.stop());
 
   it("reads the ids, comm, exe, cmdline and the single thread", () => {
-    expect(info).toMatchObject({ pid: target.pid, ppid: process.pid, comm: "proc_target", exe: bin, root: "/", tracerPid: 0 });
+    expect(info).toMatchObject({ pid: target.pid, ppid: target.child.pid, comm: "proc_target", exe: bin, root: "/", tracerPid: 0 });
     expect(info.state).toMatch(/^[RS]$/);
     expect(info.cmdline.toString()).toBe(`${bin}\0state\0${dir}\0${join(dir, "data.bin")}\0`);
     expect(info.threads).toEqual([target.pid]);

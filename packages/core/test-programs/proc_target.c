@@ -1,6 +1,6 @@
 /*
- * A target for the /proc collector tests. It sets up the state named by argv[1], prints one
- * line of JSON describing what it made ("ready ..."), then answers each "ping" line on stdin
+ * A target for the /proc collector tests. It prints "pid N", sets up the state named by argv[1],
+ * prints one line of JSON describing what it made ("ready {...}"), then answers each "ping" line on stdin
  * with "pong" (so a test can prove it still runs after cr looked at it) until stdin closes.
  *
  *   proc_target clean                  nothing but stdio
@@ -8,7 +8,8 @@
  *                                      chdir DIR, maps FILE privately, an anonymous region,
  *                                      a MADV_DONTDUMP region; fds: FILE at offset 1234,
  *                                      DIR/app.log O_APPEND, DIR (directory), /dev/null,
- *                                      a pipe (both ends), DIR/fifo (read end)
+ *                                      a pipe (both ends), DIR/fifo (read end), a userfaultfd
+ *                                      at a low fd and a dup of it at fd 199 (where cr keeps its own)
  *   proc_target check DIR              a TCP socket listening on 127.0.0.1, an eventfd and
  *                                      DIR/gone (opened, then unlinked)
  *   proc_target shared DIR             MAP_SHARED anonymous memory, a shared writable mapping
@@ -85,9 +86,12 @@ static void state(const char *dir, const char *file) {
   int fifo = open("fifo", O_RDONLY | O_NONBLOCK);
   if (fifo < 0) die("fifo");
 
-  printf("ready {\"filemap\":\"%lx\",\"anon\":\"%lx\",\"nodump\":\"%lx\",\"reg\":%d,\"app\":%d,"
+  int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  if (uffd >= 0 && dup2(uffd, 199) != 199) die("dup2 uffd");
+
+  printf("ready {\"uffd\":%d,\"filemap\":\"%lx\",\"anon\":\"%lx\",\"nodump\":\"%lx\",\"reg\":%d,\"app\":%d,"
          "\"dir\":%d,\"null\":%d,\"pipeRead\":%d,\"pipeWrite\":%d,\"fifo\":%d}\n",
-         (unsigned long)filemap, (unsigned long)anon, (unsigned long)nodump, reg, app, dfd, null, p[0], p[1], fifo);
+         uffd, (unsigned long)filemap, (unsigned long)anon, (unsigned long)nodump, reg, app, dfd, null, p[0], p[1], fifo);
   fflush(stdout);
 }
 
@@ -139,6 +143,7 @@ static void shared(const char *dir) {
 }
 
 int main(int argc, char **argv) {
+  printf("pid %d\n", getpid());
   if (argc >= 2 && strcmp(argv[1], "clean") == 0) {
     printf("ready {}\n");
     fflush(stdout);

@@ -1,6 +1,11 @@
 /**
  * Test support: compiles the C targets of this folder into a temporary directory (once per test
- * file) and runs them as real processes that report "ready {json}" and answer "ping" with "pong".
+ * file) and runs them as real processes that print "pid N", then "ready {json}", and answer
+ * "ping" with "pong".
+ *
+ * Node's spawn() gives a child socketpairs, not pipes, for stdio "pipe": a target started that
+ * way holds three UNIX sockets. So a target runs inside `sh -c 'cat | PROGRAM 2>&1 | cat'`:
+ * its stdin and stdout are real pipes, and its parent is that shell.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -27,7 +32,9 @@ export function cleanPrograms(): void {
 }
 
 export interface Target {
+  /** The program's pid (a grandchild of this process: the shell is its parent). */
   pid: number;
+  /** The wrapping shell. */
   child: ChildProcess;
   /** The JSON the program printed after "ready ". */
   ready: Record<string, unknown>;
@@ -38,16 +45,20 @@ export interface Target {
 }
 
 export async function startTarget(path: string, args: string[], options: { cwd?: string } = {}): Promise<Target> {
-  // stderr is a pipe too, so the target's fd table does not depend on how the tests were started.
-  const child = spawn(path, args, { stdio: ["pipe", "pipe", "pipe"], cwd: options.cwd });
-  child.stderr!.pipe(process.stderr);
+  const child = spawn("sh", ["-c", 'cat | "$@" 2>&1 | cat', "sh", path, ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
+    cwd: options.cwd,
+  });
   const lines = createInterface({ input: child.stdout! });
   const next = nextLine(lines, child);
+  const pidLine = await next();
+  if (!pidLine.startsWith("pid ")) throw new Error(`${path} ${args.join(" ")} said "${pidLine}" instead of its pid`);
+  const pid = Number(pidLine.slice("pid ".length));
   const first = await next();
   if (!first.startsWith("ready ")) throw new Error(`${path} ${args.join(" ")} said "${first}" instead of ready`);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
-    pid: child.pid!,
+    pid,
     child,
     ready: JSON.parse(first.slice("ready ".length)) as Record<string, unknown>,
     ping: async () => {
@@ -56,7 +67,8 @@ export async function startTarget(path: string, args: string[], options: { cwd?:
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
+        killIfAlive(pid); // the cats see EOF / EPIPE, and the shell exits after them
+        child.stdin!.end();
         await exited;
       }
       lines.close();
@@ -84,4 +96,12 @@ function nextLine(lines: Interface, child: ChildProcess): () => Promise<string> 
       waiters.push(resolve);
       failures.push(reject);
     });
+}
+
+function killIfAlive(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error; // already gone: fine
+  }
 }
