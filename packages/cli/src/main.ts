@@ -1,5 +1,39 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { TOOL_VERSION } from "@cr/core";
+import { registerCheck } from "./commands/check.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerSnapshot } from "./commands/snapshot.js";
+import { reportError } from "./errors.js";
 
-const program = new Command("cr").description("incremental and branching checkpoint/restart for Linux processes").version("0.1.0");
-program.parse();
+export function buildProgram(): Command {
+  const program = new Command("cr")
+    .description("Incremental and branching checkpoint/restart for Linux processes.")
+    .version(TOOL_VERSION, "-V, --version")
+    .showHelpAfterError("(run `cr --help` for usage)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  cr check 1234                     what would stop a checkpoint of process 1234
+  cr snapshot 1234                  a full image of process 1234; prints its CRID
+  cr snapshot 1234 --incremental    only the pages written since the last image
+  cr inspect 7                      decode the image of CRID 7
+
+The store is --store DIR, else $CR_STORE, else ./.cr`,
+    );
+  registerCheck(program);
+  registerSnapshot(program);
+  registerInspect(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    process.exitCode = reportError(error);
+  }
+}
+
+await main();

@@ -1,0 +1,26 @@
+import { InvalidArgumentError, Option } from "commander";
+
+/** Options every store command takes. */
+export function storeOption(): Option {
+  return new Option("--store <dir>", "the store directory (default: $CR_STORE, else ./.cr)");
+}
+
+export function parsePid(value: string): number {
+  if (!/^[1-9][0-9]*$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a process id`);
+  return Number(value);
+}
+
+export function parseCrid(value: string): bigint {
+  if (!/^[1-9][0-9]*$/.test(value) || BigInt(value) >= 1n << 64n) throw new InvalidArgumentError(`"${value}" is not a CRID (a positive integer)`);
+  return BigInt(value);
+}
+
+/** "1s", "500ms", "2m", or a bare number of seconds. */
+export function parseDuration(value: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`"${value}" is not a duration (e.g. 1s, 500ms, 2m)`);
+  const scale = match[2] === "ms" ? 1 : match[2] === "m" ? 60_000 : 1000;
+  const ms = Number(match[1]) * scale;
+  if (ms < 10) throw new InvalidArgumentError(`interval ${value} is shorter than 10ms`);
+  return ms;
+}

@@ -1,0 +1,85 @@
+import { Option, type Command } from "commander";
+import { CrError, snapshot, TRACKER_NAMES, type SnapshotResult, type TrackerName } from "@cr/core";
+import { parseDuration, parsePid, storeOption } from "../args.js";
+import { formatBytes, formatMs, toJson } from "../output.js";
+
+interface SnapshotFlags {
+  incremental?: boolean;
+  tracker?: TrackerName;
+  kill?: boolean;
+  interval?: number;
+  store?: string;
+  branch: string;
+  lz4?: boolean;
+  json?: boolean;
+}
+
+export function registerSnapshot(program: Command): void {
+  program
+    .command("snapshot")
+    .description("Checkpoint a running process into an image in the store and print its CRID.")
+    .argument("<pid>", "process id", parsePid)
+    .option("-i, --incremental", "save only the pages written since this process's last image")
+    .addOption(new Option("--tracker <name>", "dirty-page tracker (default: the best this kernel offers)").choices(TRACKER_NAMES))
+    .addOption(new Option("--leave-running", "let the process run on afterwards (the default)").conflicts("kill"))
+    .option("--kill", "kill the process once its image is safely stored")
+    .option("--interval <duration>", "repeat every DURATION (e.g. 1s) until the process exits or cr is interrupted", parseDuration)
+    .option("--lz4", "compress page data with LZ4")
+    .addOption(storeOption())
+    .option("--branch <name>", "branch to add the image to", "main")
+    .option("--json", "print the result as JSON (one object per image)")
+    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s")
+    .action(async (pid: number, flags: SnapshotFlags) => {
+      const take = (incremental: boolean) =>
+        snapshot(pid, {
+          store: flags.store,
+          branch: flags.branch,
+          incremental,
+          tracker: flags.tracker,
+          after: flags.kill ? "kill" : "leave-running",
+          codec: flags.lz4 ? "lz4" : "raw",
+        });
+      if (flags.interval === undefined) {
+        print(await take(flags.incremental ?? false), flags.json);
+        return;
+      }
+      await repeat(flags.interval, flags.incremental ?? false, take, flags.json);
+    });
+}
+
+/** Snapshots every `intervalMs` until the process is gone or cr gets SIGINT/SIGTERM. */
+async function repeat(intervalMs: number, incremental: boolean, take: (incremental: boolean) => Promise<SnapshotResult>, json?: boolean): Promise<void> {
+  let stopping = false;
+  const stop = () => (stopping = true);
+  process.once("SIGINT", stop).once("SIGTERM", stop);
+  let first = true;
+  while (!stopping) {
+    const started = Date.now();
+    let result: SnapshotResult;
+    try {
+      result = await take(incremental || !first);
+    } catch (error) {
+      // The process ending is how a periodic checkpoint normally finishes.
+      if (!first && error instanceof CrError && error.code === "ESRCH") {
+        process.stderr.write(`cr: process exited; stopping\n`);
+        return;
+      }
+      throw error;
+    }
+    print(result, json);
+    first = false;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, intervalMs - (Date.now() - started))));
+  }
+}
+
+function print(result: SnapshotResult, json?: boolean): void {
+  if (json) {
+    console.log(toJson(result));
+    return;
+  }
+  process.stderr.write(
+    `${result.parent === null ? "full" : `incremental on ${result.parent}`}: ${result.dirtyPages} pages, ${formatBytes(result.bytes)}, ` +
+      `downtime ${formatMs(result.downtimeMs)}, total ${formatMs(result.totalMs)}, tracker ${result.tracker} (${result.trackerReason})\n`,
+  );
+  console.log(String(result.crid));
+}

@@ -1,0 +1,229 @@
+import { closeSync } from "node:fs";
+import { release } from "node:os";
+import { performance } from "node:perf_hooks";
+import { freeze, injectSyscall, probeKernel, thaw } from "@cr/native";
+import { ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
+import { checkProcess, type CheckReport } from "./check.js";
+import { CrError } from "./errors.js";
+import { collectFiles } from "./files.js";
+import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
+import { SYS } from "./inject.js";
+import { copyPages, planPages, type PagePlan } from "./memory.js";
+import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
+import { childPageMap, openParent, type ParentImage } from "./parent.js";
+import { collectSignals } from "./signals.js";
+import { DEFAULT_BRANCH, Store, storeDir, type LogEntry } from "./store.js";
+import { collectProcess, readStat, type ProcessInfo } from "./task.js";
+import { collectThread } from "./threads.js";
+import { chooseTracker, createTracker, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
+import { historySlot } from "./trackers/history.js";
+import { TOOL_VERSION } from "./version.js";
+import { collectVmas, type Vma } from "./vmas.js";
+import type { FdEntry } from "./files.js";
+
+export interface SnapshotOptions {
+  store?: string;
+  branch?: string;
+  incremental: boolean;
+  tracker?: TrackerName;
+  /** What happens to the process once its image is stored. */
+  after?: "leave-running" | "kill";
+  codec?: "raw" | "lz4";
+}
+
+export interface SnapshotResult {
+  crid: bigint;
+  parent: bigint | null;
+  pid: number;
+  tracker: TrackerName;
+  trackerReason: string;
+  /** Why every page was saved although an increment was asked for. */
+  fullReason?: string;
+  dirtyPages: number;
+  bytes: number;
+  downtimeMs: number;
+  totalMs: number;
+}
+
+/** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
+const BLOCK_PAGES = 256;
+
+/**
+ * Checkpoint a live process (design.md decision 7): freeze, collect its state and the dirty
+ * pages into memory, unfreeze, and only then write and commit the image. The target is harmed
+ * by nothing that fails; with `after: "kill"` it stays frozen until its image is durable.
+ */
+export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
+  const started = performance.now();
+  refuseUnsupported(await checkProcess(pid));
+  const store = Store.open(storeDir(options.store), { create: true });
+  const branch = options.branch ?? DEFAULT_BRANCH;
+  const key = processKey(pid);
+  const parent = options.incremental ? await openParent(store, branch, key) : null;
+  const choice = chooseTracker(probeKernel(), options.tracker);
+  const tracker = createTracker(choice.name);
+  const kill = options.after === "kill";
+
+  const frozen = freezeAndCollect(pid, tracker, parent, kill);
+  try {
+    const crid = store.allocateCrid();
+    const fd = store.createImageFile(branch);
+    let written: { identity: bigint; bytes: number };
+    try {
+      written = await writeImage(fd, crid, frozen.state, parent, options.codec ?? "raw");
+      const entry: LogEntry = {
+        crid: String(crid),
+        parent: parent ? String(parent.crid) : null,
+        time: new Date().toISOString(),
+        bytes: written.bytes,
+        dirtyPages: totalPages(frozen.state.dirty),
+        downtimeMs: frozen.downtimeMs,
+        totalMs: performance.now() - started,
+        tracker: choice.name,
+        pid,
+        processKey: key,
+      };
+      store.commitImage(branch, fd, entry);
+    } finally {
+      closeSync(fd);
+    }
+    if (kill) process.kill(pid, "SIGKILL");
+    else tracker.committed(frozen.state.trackContext, written.identity);
+    return {
+      crid,
+      parent: parent?.crid ?? null,
+      pid,
+      tracker: choice.name,
+      trackerReason: choice.reason,
+      ...(frozen.state.fullReason ? { fullReason: frozen.state.fullReason } : {}),
+      dirtyPages: totalPages(frozen.state.dirty),
+      bytes: written.bytes,
+      downtimeMs: kill ? performance.now() - frozen.frozenAt : frozen.downtimeMs,
+      totalMs: performance.now() - started,
+    };
+  } finally {
+    if (kill) thaw(frozen.tids);
+    parent?.close();
+  }
+}
+
+/** Everything collected while the target was frozen. */
+interface FrozenState {
+  info: ProcessInfo;
+  brk: bigint;
+  vmas: Vma[];
+  files: FdEntry[];
+  threads: ThreadRecord[];
+  signals: SignalsRecord;
+  plan: PagePlan;
+  dirty: PageRun[];
+  data: Buffer;
+  trackerState?: Uint8Array;
+  trackerName: TrackerName;
+  trackContext: TrackContext;
+  fullReason?: string;
+}
+
+/** Freeze, collect, thaw (unless the process is to be killed): the downtime is this function. */
+function freezeAndCollect(pid: number, tracker: DirtyTracker, parent: ParentImage | null, keepFrozen: boolean) {
+  const frozenAt = performance.now();
+  const tids = freeze(pid);
+  let state: FrozenState;
+  try {
+    state = collect(pid, tids, tracker, parent);
+  } catch (error) {
+    thaw(tids);
+    throw error;
+  }
+  if (!keepFrozen) thaw(tids);
+  return { state, tids, frozenAt, downtimeMs: performance.now() - frozenAt };
+}
+
+function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: ParentImage | null): FrozenState {
+  const leader = tids[0]!;
+  const info = collectProcess(pid);
+  const vmas = collectVmas(pid);
+  const files = collectFiles(pid).filter((f) => !f.internal);
+  const threads = tids.map((tid) => collectThread(pid, tid));
+  const signals = collectSignals(pid, leader, info.signals.caught, info.signals.ignored);
+  const brk = injectSyscall(leader, SYS.brk, [0n]);
+  const plan = planPages(pid, vmas);
+  const trackContext: TrackContext = {
+    pid,
+    tid: leader,
+    vmas,
+    candidates: plan.candidates,
+    slot: historySlot(leader),
+    parent: parent ? { identity: parent.identity, state: parent.trackerState(tracker.name) } : null,
+  };
+  const result = tracker.collectDirty(trackContext);
+  // Only pages whose bytes the parent holds can be left out; anything else is copied.
+  const dirty = parent ? unionRuns(result.dirty, subtractRuns(plan.candidates, parent.dataRuns)) : plan.candidates;
+  const data = copyPages(pid, dirty, parent?.bufferHint(totalPages(dirty)));
+  return {
+    info,
+    brk,
+    vmas,
+    files,
+    threads,
+    signals,
+    plan,
+    dirty,
+    data,
+    trackerName: tracker.name,
+    trackContext,
+    ...(result.state ? { trackerState: result.state } : {}),
+    ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}),
+  };
+}
+
+async function writeImage(fd: number, crid: bigint, state: FrozenState, parent: ParentImage | null, codec: "raw" | "lz4") {
+  const changes: PageMapEntry[] = [];
+  const writerFor = (references: { crid: bigint; identity: bigint }[]) =>
+    new ImageWriter(fd, {
+      header: {
+        crid,
+        parentCrid: parent?.crid ?? 0n,
+        parentIdentity: parent?.identity ?? 0n,
+        pageSize: PAGE_SIZE,
+        arch: "x86_64",
+        kernelRelease: release(),
+        toolVersion: TOOL_VERSION,
+      },
+      references,
+    });
+  // REFERENCES come before the data, so compute the map's inherited part first.
+  const inherited = parent ? parent.inherit(subtractRuns(state.plan.candidates, state.dirty)) : [];
+  const writer = writerFor(parent ? parent.referencesFor(inherited) : []);
+  await writer.writeRecord("PROCESS", processRecord(state.info, state.brk));
+  await writer.writeRecord("VMAS", { vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord) });
+  for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
+  await writer.writeRecord("SIGNALS", state.signals);
+  await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
+  if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
+  let offset = 0;
+  for (const run of state.dirty) {
+    for (let first = 0; first < run.pages; first += BLOCK_PAGES) {
+      const pages = Math.min(BLOCK_PAGES, run.pages - first);
+      const vaddr = run.start + BigInt(first * PAGE_SIZE);
+      const block = await writer.writePages(vaddr, state.data.subarray(offset, offset + pages * PAGE_SIZE), codec);
+      changes.push({ source: "data", vaddr, pages, block, firstPage: 0 });
+      offset += pages * PAGE_SIZE;
+    }
+  }
+  for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
+  for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
+  await writer.writePageMap(childPageMap(changes, inherited));
+  return writer.finish();
+}
+
+function refuseUnsupported(report: CheckReport): void {
+  if (report.problems.length === 0) return;
+  const reasons = report.problems.map((p) => `${p.resource}: ${p.reason}`).join("; ");
+  throw new CrError(`process ${report.pid} (${report.comm}) cannot be checkpointed: ${reasons}`, { code: "UNSUPPORTED", pid: report.pid });
+}
+
+/** One incarnation of a process: a pid is reused, a pid with its start time is not. */
+export function processKey(pid: number): string {
+  return `${pid}:${readStat(pid).startTime}`;
+}

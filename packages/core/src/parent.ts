@@ -1,0 +1,97 @@
+import { ImageReader, inheritEntry, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
+import { CrError } from "./errors.js";
+import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "./pages.js";
+import type { Store } from "./store.js";
+import type { TrackerName } from "./trackers/tracker.js";
+
+/**
+ * The parent of an incremental image: the last image of the same process on the branch. The
+ * child inherits the parent's entries for its clean pages (as REFs to where the bytes really
+ * are, never to another map), so restarting any image costs the same at any chain depth.
+ */
+export interface ParentImage {
+  crid: bigint;
+  identity: bigint;
+  /** Pages whose bytes the parent's map holds (DATA or REF): only these may be left out of the child. */
+  dataRuns: PageRun[];
+  /** The state the given tracker recorded in the parent, if it was that tracker. */
+  trackerState(name: TrackerName): Uint8Array | null;
+  /** A buffer for the child's dirty pages, sized from the parent's, so the copy does not allocate while frozen. */
+  bufferHint(pages: number): Buffer | undefined;
+  /** The parent's entries for `clean` runs, turned into the child's REFs. */
+  inherit(clean: PageRun[]): PageMapEntry[];
+  /** REFERENCES for a child whose inherited entries are `entries`. */
+  referencesFor(entries: PageMapEntry[]): Reference[];
+  close(): void;
+}
+
+export async function openParent(store: Store, branch: string, processKey: string): Promise<ParentImage | null> {
+  const head = store.branch(branch).heads[processKey];
+  if (head === undefined) return null;
+  const crid = BigInt(head);
+  const reader = await ImageReader.open(store.imagePath(branch, crid));
+  if (reader.header.crid !== crid) {
+    throw new CrError(`image ${store.imagePath(branch, crid)} holds CRID ${reader.header.crid}, expected ${crid}`, { code: "BAD_IMAGE", crid, path: store.imagePath(branch, crid) });
+  }
+  const map = await reader.pageMap();
+  const trackers = await reader.records("TRACKER");
+  const identities = new Map<bigint, bigint>(reader.references.map((r) => [r.crid, r.identity]));
+  identities.set(crid, reader.identity);
+  const dataPages = map.filter((e) => e.source === "data" || e.source === "ref").reduce((n, e) => n + e.pages, 0);
+  let hint: Buffer | undefined;
+  return {
+    crid,
+    identity: reader.identity,
+    dataRuns: dataRuns(map),
+    trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
+    bufferHint(pages) {
+      // Dirty sets of consecutive snapshots are alike: allocate once with headroom.
+      const wanted = Math.max(pages, Math.ceil(Math.min(dataPages, pages * 2)));
+      hint ??= Buffer.allocUnsafe(wanted * PAGE_SIZE);
+      return hint;
+    },
+    inherit: (clean) => inheritRuns(map, clean, crid),
+    referencesFor: (entries) => referencesOf(entries, identities),
+    close: () => reader.close(),
+  };
+}
+
+/** The child's complete map: its own changes laid over what it inherited. */
+export function childPageMap(changes: PageMapEntry[], inherited: PageMapEntry[]): PageMapEntry[] {
+  return normalizePageMap([...changes, ...inherited], PAGE_SIZE);
+}
+
+function dataRuns(map: readonly PageMapEntry[]): PageRun[] {
+  const runs: PageRun[] = [];
+  for (const e of map) if (e.source === "data" || e.source === "ref") pushRun(runs, e.vaddr, e.pages);
+  return runs;
+}
+
+/** Parent entries cut to the `clean` runs (both sorted by address), as REFs. */
+function inheritRuns(map: readonly PageMapEntry[], clean: PageRun[], parentCrid: bigint): PageMapEntry[] {
+  const out: PageMapEntry[] = [];
+  const page = BigInt(PAGE_SIZE);
+  let j = 0;
+  for (const entry of map) {
+    if (entry.source !== "data" && entry.source !== "ref") continue;
+    const end = entry.vaddr + BigInt(entry.pages) * page;
+    while (j < clean.length && runEnd(clean[j]!) <= entry.vaddr) j++;
+    for (let k = j; k < clean.length && clean[k]!.start < end; k++) {
+      const lo = clean[k]!.start > entry.vaddr ? clean[k]!.start : entry.vaddr;
+      const hi = runEnd(clean[k]!) < end ? runEnd(clean[k]!) : end;
+      const slice = sliceEntry(entry, Number((lo - entry.vaddr) / page), Number((hi - lo) / page), PAGE_SIZE);
+      out.push(inheritEntry(slice, parentCrid));
+    }
+  }
+  return out;
+}
+
+function referencesOf(entries: PageMapEntry[], identities: Map<bigint, bigint>): Reference[] {
+  const crids = new Set<bigint>();
+  for (const e of entries) if (e.source === "ref") crids.add(e.crid);
+  return [...crids].sort((a, b) => (a < b ? -1 : 1)).map((crid) => {
+    const identity = identities.get(crid);
+    if (identity === undefined) throw new CrError(`parent image does not list CRID ${crid} among its references`, { code: "BAD_IMAGE", crid });
+    return { crid, identity };
+  });
+}

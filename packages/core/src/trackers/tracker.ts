@@ -1,0 +1,76 @@
+import type { KernelInfo } from "@cr/native";
+import { CrError } from "../errors.js";
+import type { PageRun } from "../pages.js";
+import type { Vma } from "../vmas.js";
+
+/**
+ * Dirty-page tracking (design.md decision 6): one interface, three backends. Hashing works on
+ * every kernel and is the fallback; write-protect scan and soft-dirty ask the kernel instead of
+ * reading all memory. A tracker may over-report dirty pages, never under-report.
+ */
+export const TRACKER_NAMES = ["write-protect", "soft-dirty", "hashing"] as const;
+export type TrackerName = (typeof TRACKER_NAMES)[number];
+
+/** What a tracker sees of the frozen target at a snapshot. */
+export interface TrackContext {
+  pid: number;
+  /** The thread used for injected syscalls (the thread-group leader). */
+  tid: number;
+  /** The target's mappings at the freeze instant. */
+  vmas: Vma[];
+  /** Page runs that hold data now (present or swapped anonymous pages). */
+  candidates: PageRun[];
+  /** Address of the tracker history slot in the target (see history.ts). */
+  slot: bigint;
+  /** Tracker state recorded in the parent image, or null for a full image. */
+  parent: { identity: bigint; state: Uint8Array | null } | null;
+}
+
+export interface DirtyResult {
+  /** Sub-runs of the candidates whose bytes must go into the image; the rest equal the parent's. */
+  dirty: PageRun[];
+  /** Why the whole address space counts as dirty, when it does ("no parent", "history lost"). */
+  allDirtyReason?: string;
+  /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */
+  state?: Uint8Array;
+}
+
+export interface DirtyTracker {
+  readonly name: TrackerName;
+  /**
+   * With the target frozen: which candidate pages changed since the parent image, re-armed so
+   * the next snapshot sees only writes from now on.
+   */
+  collectDirty(context: TrackContext): DirtyResult;
+  /** After the new image is durable: the tracker's history now continues from `identity`. */
+  committed(context: TrackContext, identity: bigint): void;
+}
+
+export interface TrackerChoice {
+  name: TrackerName;
+  reason: string;
+}
+
+/**
+ * The requested backend if the kernel has it, else the best available one, with the reason
+ * shown to the user.
+ */
+export function chooseTracker(kernel: KernelInfo, requested?: TrackerName): TrackerChoice {
+  const availability: Record<TrackerName, { available: boolean; reason: string }> = {
+    "write-protect": kernel.writeProtectScan,
+    "soft-dirty": kernel.softDirty,
+    hashing: { available: true, reason: "reads and hashes every page; works on any kernel" },
+  };
+  if (requested) {
+    const { available, reason } = availability[requested];
+    if (!available) throw new CrError(`tracker ${requested} is not available here: ${reason}`, { code: "UNSUPPORTED" });
+    return { name: requested, reason: `requested with --tracker` };
+  }
+  const skipped: string[] = [];
+  for (const name of TRACKER_NAMES) {
+    const { available, reason } = availability[name];
+    if (available) return { name, reason: skipped.length ? `${reason}; ${skipped.join("; ")}` : reason };
+    skipped.push(`${name} unavailable: ${reason}`);
+  }
+  throw new Error("unreachable: hashing is always available");
+}
