@@ -217,7 +217,7 @@ export const bytes: Schema<Uint8Array> = {
     const n = r.view.getUint32(r.pos, true);
     r.pos += 4;
     r.need(n, "bytes");
-    const v = r.bytes.slice(r.pos, r.pos + n);
+    const v = new Uint8Array(r.bytes.subarray(r.pos, r.pos + n));
     r.pos += n;
     return v;
   },
@@ -360,7 +360,7 @@ export function fixedBytes(n: number): Schema<Uint8Array> {
     },
     read(r) {
       r.need(n, `bytes[${n}]`);
-      const v = r.bytes.slice(r.pos, r.pos + n);
+      const v = new Uint8Array(r.bytes.subarray(r.pos, r.pos + n));
       r.pos += n;
       return v;
     },
