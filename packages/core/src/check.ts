@@ -44,9 +44,9 @@ export async function checkProcess(pid: number): Promise<CheckReport> {
     add("process", "zombie", `${pid} (${stat.comm}) has exited and waits for its parent ${stat.ppid} to reap it: nothing left to save`);
     return report;
   }
-  for (const problem of selfProblems(pid)) report.problems.push(problem);
-  for (const problem of tracerProblems(pid)) report.problems.push(problem);
-  for (const problem of childProblems(pid)) report.problems.push(problem);
+  report.problems.push(...selfProblems(pid));
+  if (pid === process.pid) return report; // nothing else matters, and cr's own tables change as it reads them
+  report.problems.push(...tracerProblems(pid), ...childProblems(pid));
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);

@@ -4,7 +4,7 @@
  * /proc/PID/fd/N magic link) and a `kind` saying how a restart can reopen it, or "unsupported"
  * with a `what` naming the object. Read-only: nothing in the target is touched.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import type { BigIntStats } from "node:fs";
 import { CrError, errnoCode } from "./errors.js";
 import {
@@ -200,7 +200,7 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     else unsupported(entry, "other", target);
     return;
   }
-  const deleted = target.endsWith(DELETED) && stats.nlink === 0n;
+  const deleted = target.endsWith(DELETED) && !isSameFile(target, stats);
   const path = deleted ? target.slice(0, -DELETED.length) : target;
   entry.path = path;
   if (path.startsWith("/memfd:") && deleted) {
@@ -229,6 +229,17 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     }
     default:
       unsupported(entry, "other", `${path} (file type 0o${type.toString(8)})`);
+  }
+}
+
+/** True if `path` names the very inode `stats` describes (a file literally named "x (deleted)"). */
+function isSameFile(path: string, stats: BigIntStats): boolean {
+  try {
+    const other = statSync(path, { bigint: true });
+    return other.dev === stats.dev && other.ino === stats.ino;
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
+    throw error;
   }
 }
 

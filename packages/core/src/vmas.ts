@@ -119,9 +119,35 @@ export function vmaRangeName(vma: Pick<Vma, "start" | "end">): string {
   return `${vma.start.toString(16)}-${vma.end.toString(16)}`;
 }
 
-/** Every mapping of `pid`, in address order. */
+/** How often collectVmas re-reads smaps when a mapping vanishes between two reads. */
+const ATTEMPTS = 3;
+
+/**
+ * Every mapping of `pid`, in address order. A running process may unmap a file between the
+ * read of smaps and the read of its map_files entry: then smaps is read again (a frozen
+ * process never needs this), and after a few tries it fails with CrError EAGAIN.
+ */
 export function collectVmas(pid: number): Vma[] {
   requireProcess(pid);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return readVmas(pid);
+    } catch (error) {
+      if (!(error instanceof CrError && error.code === "ENOENT")) throw error;
+      if (attempt === ATTEMPTS) {
+        const path = procPath(pid, "smaps");
+        throw new CrError(`the mappings of process ${pid} kept changing while cr read ${path}; try again or freeze it`, {
+          code: "EAGAIN",
+          pid,
+          path,
+          cause: error,
+        });
+      }
+    }
+  }
+}
+
+function readVmas(pid: number): Vma[] {
   const text = readProcText(pid, "smaps");
   const vmas: Vma[] = [];
   let current: Vma | undefined;

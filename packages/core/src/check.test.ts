@@ -1,0 +1,152 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanPrograms, program, startTarget } from "../test-programs/targets.js";
+import { checkProcess, type Problem } from "./check.js";
+import { CrError } from "./errors.js";
+import { readStat } from "./task.js";
+
+let bin: string;
+let dir: string;
+beforeAll(() => {
+  bin = program("proc_target");
+  dir = realpathSync(mkdtempSync(join(tmpdir(), "cr-check-")));
+});
+afterAll(() => {
+  cleanPrograms();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function tracerOf(pid: number): number {
+  return Number(/TracerPid:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+}
+
+function problemOf(problems: Problem[], resource: string): Problem {
+  const problem = problems.find((p) => p.resource === resource);
+  if (!problem) throw new Error(`no problem about ${resource} in ${JSON.stringify(problems, null, 1)}`);
+  return problem;
+}
+
+describe("checkProcess", () => {
+  it("names a TCP listening socket, an eventfd and a deleted file, and leaves the process running", async () => {
+    const target = await startTarget(bin, ["check", dir]);
+    try {
+      const report = await checkProcess(target.pid);
+      expect(report).toMatchObject({ pid: target.pid, comm: "proc_target" });
+      const { ready } = target;
+      const socket = problemOf(report.problems, `fd ${String(ready.socket)}`);
+      expect(socket.kind).toBe("socket");
+      expect(socket.reason).toContain(`TCP socket 127.0.0.1:${String(ready.port)} (listening): cr cannot save sockets`);
+      const eventfd = problemOf(report.problems, `fd ${String(ready.eventfd)}`);
+      expect(eventfd.kind).toBe("eventfd");
+      expect(eventfd.reason).toMatch(/^eventfd: cr cannot save eventfds/);
+      const deleted = problemOf(report.problems, `fd ${String(ready.deleted)}`);
+      expect(deleted.kind).toBe("deleted-file");
+      expect(deleted.reason).toContain(`deleted file ${join(dir, "gone")}: the file was deleted`);
+      expect(report.problems).toHaveLength(3);
+      expect(readStat(target.pid).state).toMatch(/^[RS]$/);
+      expect(tracerOf(target.pid)).toBe(0);
+      expect(await target.ping()).toBe("pong");
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("finds no problem in a clean process", async () => {
+    const target = await startTarget(bin, ["clean"]);
+    try {
+      expect((await checkProcess(target.pid)).problems).toEqual([]);
+      expect(await target.ping()).toBe("pong");
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("reports a process traced by strace, naming the tracer", async () => {
+    const target = await startTarget(bin, ["clean"]);
+    const strace = spawn("strace", ["-o", "/dev/null", "-p", String(target.pid)], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 500 && tracerOf(target.pid) === 0; i++) await sleep(10);
+      const problems = (await checkProcess(target.pid)).problems;
+      expect(problems).toEqual([
+        {
+          resource: "process",
+          kind: "traced",
+          reason: `traced by PID ${strace.pid} (strace); a process can have only one tracer and cr needs to ptrace it: detach strace first`,
+        },
+      ]);
+    } finally {
+      strace.kill("SIGKILL");
+      await new Promise((resolve) => strace.once("exit", resolve));
+    }
+    try {
+      expect(await target.ping()).toBe("pong");
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("reports shared writable memory, SysV shm, memfd and io_uring, by fd and by mapping", async () => {
+    const target = await startTarget(bin, ["shared", dir]);
+    try {
+      const { problems } = await checkProcess(target.pid);
+      const { ready } = target;
+      const mapping = (hex: unknown) => problems.find((p) => p.resource.startsWith(`mapping ${hex as string}-`));
+      expect(mapping(ready.anon)).toMatchObject({ kind: "shared-memory", reason: expect.stringContaining("MAP_SHARED|MAP_ANONYMOUS") });
+      expect(mapping(ready.file)).toMatchObject({ kind: "shared-memory", reason: expect.stringContaining(join(dir, "shared")) });
+      expect(mapping(ready.shm)).toMatchObject({ kind: "sysv-shm", reason: expect.stringContaining("SysV shared memory") });
+      expect(mapping(ready.memfdMap)).toMatchObject({ kind: "memfd" });
+      expect(problemOf(problems, `fd ${String(ready.memfd)}`).kind).toBe("memfd");
+      if (ready.ring !== -1) {
+        expect(problemOf(problems, `fd ${String(ready.ring)}`).kind).toBe("io_uring");
+        expect(problems.filter((p) => p.kind === "io_uring" && p.resource.startsWith("mapping "))).toHaveLength(1);
+      }
+      expect(await target.ping()).toBe("pong");
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("names the children of a process", async () => {
+    const target = await startTarget(bin, ["clean"]);
+    try {
+      // The wrapping shell has three children: cat, proc_target, cat.
+      const { problems } = await checkProcess(target.child.pid!);
+      const child = problemOf(problems, `process ${target.pid}`);
+      expect(child.kind).toBe("child-process");
+      expect(child.reason).toMatch(new RegExp(`^child process ${target.pid} \\(proc_target\\): cr saves single processes`));
+      expect(problems.filter((p) => p.kind === "child-process")).toHaveLength(3);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("refuses cr itself, a kernel thread and a zombie", async () => {
+    expect((await checkProcess(process.pid)).problems).toEqual([expect.objectContaining({ resource: "process", kind: "self" })]);
+    expect((await checkProcess(2)).problems).toEqual([expect.objectContaining({ kind: "kernel-thread" })]);
+    const parent = spawn("python3", ["-c", "import os,sys\npid=os.fork()\nif pid==0: os._exit(0)\nprint(pid,flush=True)\nsys.stdin.read()"], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(d.toString()))));
+      for (let i = 0; i < 100 && readStat(zombie).state !== "Z"; i++) await sleep(10);
+      const { problems } = await checkProcess(zombie);
+      expect(problems).toEqual([
+        { resource: "process", kind: "zombie", reason: `${zombie} (python3) has exited and waits for its parent ${parent.pid} to reap it: nothing left to save` },
+      ]);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+  });
+
+  it("fails with CrError ESRCH for a pid that does not exist", async () => {
+    const pid = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim());
+    const error = await checkProcess(pid).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CrError);
+    expect(error).toMatchObject({ code: "ESRCH", pid, message: `no process ${pid}` });
+  });
+});
