@@ -238,8 +238,10 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
     const other = statSync(path, { bigint: true });
     return other.dev === stats.dev && other.ino === stats.ino;
   } catch (error) {
-    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
-    throw error;
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new CrError(`cannot stat ${path} to tell whether it was deleted: ${detail}`, { code: code ?? "EIO", path, cause: error });
   }
 }
 
