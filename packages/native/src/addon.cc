@@ -1,6 +1,44 @@
+// Registration only: each kernel concern lives in its own file.
 #include <napi.h>
 
+#include "errors.h"
+#include "freeze.h"
+#include "inject.h"
+#include "kerndat.h"
+#include "memory.h"
+#include "pagemap.h"
+#include "registers.h"
+#include "storefs.h"
+#include "uffd.h"
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const std::pair<const char*, Napi::Function::Callback> methods[] = {
+      {"setErrorClass", SetErrorClass},
+      {"probeKernel", ProbeKernel},
+      {"freeze", Freeze},
+      {"thaw", Thaw},
+      {"getRegs", GetRegs},
+      {"setRegs", SetRegs},
+      {"getXState", GetXState},
+      {"setXState", SetXState},
+      {"getSigmask", GetSigmask},
+      {"setSigmask", SetSigmask},
+      {"getRseq", GetRseq},
+      {"getRobustList", GetRobustList},
+      {"peekPendingSignals", PeekPendingSignals},
+      {"injectSyscall", InjectSyscall},
+      {"scratch", Scratch},
+      {"readMemory", ReadMemory},
+      {"writeMemory", WriteMemory},
+      {"readPagemap", ReadPagemap},
+      {"pagemapScan", PagemapScan},
+      {"registerWriteTracking", RegisterWriteTracking},
+      {"lockFile", LockFile},
+      {"openTmpfile", OpenTmpfile},
+      {"linkTmpfile", LinkTmpfile},
+  };
+  for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
+  exports.Set("pageCategories", PageCategoryConstants(env));
   return exports;
 }
 

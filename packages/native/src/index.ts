@@ -1,5 +1,239 @@
+// @cr/native: everything in cr that touches the kernel. The C++ methods are thin and
+// synchronous; names, defaults and types live here.
 import { createRequire } from "node:module";
 
+/** A kernel call failed: `code` is the errno name ("ESRCH"), `syscall` what was called. */
+export class NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  pid?: number;
+  address?: bigint;
+  path?: string;
+
+  constructor(message: string, props: { code: string; errno: number; syscall: string; pid?: number; address?: bigint; path?: string }) {
+    super(message);
+    this.name = "NativeError";
+    this.code = props.code;
+    this.errno = props.errno;
+    this.syscall = props.syscall;
+    if (props.pid !== undefined) this.pid = props.pid;
+    if (props.address !== undefined) this.address = props.address;
+    if (props.path !== undefined) this.path = props.path;
+  }
+}
+
+export interface Feature {
+  available: boolean;
+  reason: string;
+}
+
+export interface KernelFeatures {
+  pageSize: number;
+  softDirty: Feature;
+  writeProtectScan: Feature;
+  xstateSize: number;
+}
+
+export interface RseqConfig {
+  address: bigint;
+  length: number;
+  signature: number;
+  flags: number;
+}
+
+export interface RobustList {
+  head: bigint;
+  length: bigint;
+}
+
+export interface ScanOptions {
+  /** Write-protect the matched pages again in the same walk (PM_SCAN_WP_MATCHING). */
+  writeProtect: boolean;
+  /** Values the masked category bits must have (PAGE_IS_* bits). */
+  categories: number;
+  /** Bits of `categories` that are checked; defaults to `categories` ("all of these set"). */
+  categoryMask?: number;
+  /** At least one of these bits must be set. */
+  categoryAnyof?: number;
+  /** Category bits reported back in each region. */
+  returnMask: number;
+  /** Stop after this many pages. */
+  maxPages?: number;
+}
+
+interface Addon {
+  setErrorClass(cls: typeof NativeError): void;
+  probeKernel(): KernelFeatures;
+  freeze(pid: number, timeoutMs: number): number[];
+  thaw(tids: number[]): void;
+  getRegs(tid: number): Buffer;
+  setRegs(tid: number, regs: Buffer): void;
+  getXState(tid: number): Buffer;
+  setXState(tid: number, xstate: Buffer): void;
+  getSigmask(tid: number): bigint;
+  setSigmask(tid: number, mask: bigint): void;
+  getRseq(tid: number): RseqConfig;
+  getRobustList(tid: number): RobustList;
+  peekPendingSignals(tid: number, shared: boolean): Buffer[];
+  injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
+  scratch(tid: number): { address: bigint; size: number };
+  readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset: number): number;
+  writeMemory(pid: number, address: bigint, data: Buffer): void;
+  readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
+  pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
+  registerWriteTracking(tid: number, ranges: BigUint64Array): { fd: number; registered: BigUint64Array };
+  lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
+  openTmpfile(dir: string, mode: number): number;
+  linkTmpfile(fd: number, path: string): void;
+  pageCategories: Record<PageCategoryName, number>;
+}
+
+export type LockMode = "exclusive" | "shared" | "unlock";
+
+type PageCategoryName =
+  | "PAGE_IS_WPALLOWED"
+  | "PAGE_IS_WRITTEN"
+  | "PAGE_IS_FILE"
+  | "PAGE_IS_PRESENT"
+  | "PAGE_IS_SWAPPED"
+  | "PAGE_IS_PFNZERO"
+  | "PAGE_IS_HUGE"
+  | "PAGE_IS_SOFT_DIRTY"
+  | "PAGE_IS_GUARD";
+
 const require = createRequire(import.meta.url);
-// The addon is built by node-gyp when the package is installed; a missing build is a set-up error.
-export const addon = require("../build/Release/cr_native.node") as Record<string, unknown>;
+// The addon is built by node-gyp when the package is installed; a missing build is a set-up
+// error and is rethrown as it is.
+const addon = require("../build/Release/cr_native.node") as Addon;
+addon.setErrorClass(NativeError);
+
+export const {
+  PAGE_IS_WPALLOWED,
+  PAGE_IS_WRITTEN,
+  PAGE_IS_FILE,
+  PAGE_IS_PRESENT,
+  PAGE_IS_SWAPPED,
+  PAGE_IS_PFNZERO,
+  PAGE_IS_HUGE,
+  PAGE_IS_SOFT_DIRTY,
+  PAGE_IS_GUARD,
+} = addon.pageCategories;
+
+/** Size in bytes of struct user_regs_struct (NT_PRSTATUS). */
+export const REGS_SIZE = 27 * 8;
+/** Byte offsets of fields in the getRegs() buffer (struct user_regs_struct). */
+export const REG = {
+  r15: 0, r14: 8, r13: 16, r12: 24, rbp: 32, rbx: 40, r11: 48, r10: 56, r9: 64, r8: 72,
+  rax: 80, rcx: 88, rdx: 96, rsi: 104, rdi: 112, orig_rax: 120, rip: 128, cs: 136,
+  eflags: 144, rsp: 152, ss: 160, fs_base: 168, gs_base: 176, ds: 184, es: 192, fs: 200, gs: 208,
+} as const;
+
+let kernel: KernelFeatures | undefined;
+
+/** Probes page size, dirty-tracking backends and XSAVE size once; later calls return the cached record. */
+export function probeKernel(): KernelFeatures {
+  kernel ??= addon.probeKernel();
+  return kernel;
+}
+
+/** Stops every thread of `pid` under ptrace; returns the tids, thread-group leader first. */
+export function freeze(pid: number, timeoutMs = 5000): number[] {
+  return addon.freeze(pid, timeoutMs);
+}
+
+/** Releases frozen threads exactly as they were (no signal, injected state put back). */
+export function thaw(tids: number[]): void {
+  addon.thaw(tids);
+}
+
+export function getRegs(tid: number): Buffer {
+  return addon.getRegs(tid);
+}
+
+export function setRegs(tid: number, regs: Buffer): void {
+  addon.setRegs(tid, regs);
+}
+
+/** XSAVE area (NT_X86_XSTATE), or the 512-byte FXSAVE area where XSAVE is missing. */
+export function getXState(tid: number): Buffer {
+  return addon.getXState(tid);
+}
+
+export function setXState(tid: number, xstate: Buffer): void {
+  addon.setXState(tid, xstate);
+}
+
+export function getSigmask(tid: number): bigint {
+  return addon.getSigmask(tid);
+}
+
+export function setSigmask(tid: number, mask: bigint): void {
+  addon.setSigmask(tid, mask);
+}
+
+/** The thread's rseq registration; address 0n when it has none. */
+export function getRseq(tid: number): RseqConfig {
+  return addon.getRseq(tid);
+}
+
+export function getRobustList(tid: number): RobustList {
+  return addon.getRobustList(tid);
+}
+
+/** Queued siginfo_t records (128 bytes each): the thread's own queue, or the process-wide one. */
+export function peekPendingSignals(tid: number, shared = false): Buffer[] {
+  return addon.peekPendingSignals(tid, shared);
+}
+
+/** Runs syscall `nr` in frozen thread `tid`; returns the raw result (negative errno on failure). */
+export function injectSyscall(tid: number, nr: number, args: bigint[] = []): bigint {
+  return addon.injectSyscall(tid, nr, args);
+}
+
+/** A writable area in the target (inside the cr trampoline) for injected syscalls' arguments. */
+export function scratch(tid: number): { address: bigint; size: number } {
+  return addon.scratch(tid);
+}
+
+/** Copies (address, length) ranges back to back into `into`; returns the bytes read. */
+export function readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset = 0): number {
+  return addon.readMemory(pid, ranges, into, intoOffset);
+}
+
+export function writeMemory(pid: number, address: bigint, data: Buffer): void {
+  addon.writeMemory(pid, address, data);
+}
+
+/** One /proc/PID/pagemap entry per page of [start, end). */
+export function readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array {
+  return addon.readPagemap(pid, start, end);
+}
+
+/** PAGEMAP_SCAN over [start, end): (start, end, categories) triples. */
+export function pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array {
+  return addon.pagemapScan(pid, start, end, opts);
+}
+
+/**
+ * Registers (start, end) ranges for userfaultfd WP_ASYNC write tracking inside the target and
+ * write-protects them; returns the target's tracking uffd number and the ranges accepted.
+ */
+export function registerWriteTracking(tid: number, ranges: BigUint64Array): { fd: number; registered: BigUint64Array } {
+  return addon.registerWriteTracking(tid, ranges);
+}
+
+/** flock(2); with wait=false returns false instead of blocking when the lock is held. */
+export function lockFile(fd: number, mode: LockMode, wait = true): boolean {
+  return addon.lockFile(fd, mode, wait);
+}
+
+/** An unnamed file in `dir` (O_TMPFILE): it vanishes if cr dies before linkTmpfile. */
+export function openTmpfile(dir: string, mode: number): number {
+  return addon.openTmpfile(dir, mode);
+}
+
+/** Gives an O_TMPFILE file its name; fails with EEXIST if `path` exists. */
+export function linkTmpfile(fd: number, path: string): void {
+  addon.linkTmpfile(fd, path);
+}

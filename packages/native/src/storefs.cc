@@ -1,5 +1,7 @@
-// File-system calls the store needs and Node does not offer: flock, O_TMPFILE and linking an
-// unnamed file into place. They let a killed `cr` leave neither a held lock nor a partial image.
+// flock, O_TMPFILE and linking an unnamed file into place: with them a killed `cr` leaves
+// neither a held lock nor a partial image behind (the kernel drops both with the process).
+#include "storefs.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -7,49 +9,46 @@
 #include <string>
 
 #include "errors.h"
-#include "storefs.h"
 
-namespace cr {
-
-static Napi::Value LockFile(const Napi::CallbackInfo& info) {
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) return ThrowType(env, "lockFile(fd, mode, wait?)");
   int fd = info[0].As<Napi::Number>().Int32Value();
   std::string mode = info[1].As<Napi::String>().Utf8Value();
-  bool wait = info.Length() < 3 || info[2].As<Napi::Boolean>().Value();
+  bool wait = info.Length() < 3 || info[2].ToBoolean().Value();
   int op = mode == "exclusive" ? LOCK_EX : mode == "shared" ? LOCK_SH : LOCK_UN;
   if (!wait) op |= LOCK_NB;
   int rc;
   do rc = flock(fd, op);
   while (rc < 0 && errno == EINTR);
   if (rc < 0 && errno == EWOULDBLOCK && !wait) return Napi::Boolean::New(env, false);
-  if (rc < 0) return ThrowErrno(env, "flock", ErrnoContext{});
+  if (rc < 0) return Throw(env, SysFailure("flock"));
   return Napi::Boolean::New(env, true);
 }
 
-static Napi::Value OpenTmpfile(const Napi::CallbackInfo& info) {
+Napi::Value OpenTmpfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) return ThrowType(env, "openTmpfile(dir, mode)");
   std::string dir = info[0].As<Napi::String>().Utf8Value();
-  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
-  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
-  if (fd < 0) return ThrowErrno(env, "open(O_TMPFILE)", ErrnoContext{.path = dir});
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, info[1].As<Napi::Number>().Uint32Value());
+  if (fd < 0) {
+    Failure f = SysFailure("open(O_TMPFILE)");
+    f.path = dir;
+    return Throw(env, f);
+  }
   return Napi::Number::New(env, fd);
 }
 
-// linkat through /proc/self/fd needs no capability, unlike AT_EMPTY_PATH.
-static Napi::Value LinkTmpfile(const Napi::CallbackInfo& info) {
+// Through /proc/self/fd with AT_SYMLINK_FOLLOW: needs no capability, unlike AT_EMPTY_PATH.
+Napi::Value LinkTmpfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) return ThrowType(env, "linkTmpfile(fd, path)");
+  std::string self = "/proc/self/fd/" + std::to_string(info[0].As<Napi::Number>().Int32Value());
   std::string path = info[1].As<Napi::String>().Utf8Value();
-  std::string self = "/proc/self/fd/" + std::to_string(fd);
-  if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) < 0)
-    return ThrowErrno(env, "linkat", ErrnoContext{.path = path});
+  if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) < 0) {
+    Failure f = SysFailure("linkat");
+    f.path = path;
+    return Throw(env, f);
+  }
   return env.Undefined();
 }
-
-void InitStoreFs(Napi::Env env, Napi::Object exports) {
-  exports.Set("lockFile", Napi::Function::New(env, LockFile));
-  exports.Set("openTmpfile", Napi::Function::New(env, OpenTmpfile));
-  exports.Set("linkTmpfile", Napi::Function::New(env, LinkTmpfile));
-}
-
-}  // namespace cr

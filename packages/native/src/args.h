@@ -1,0 +1,72 @@
+// Argument checks for the thin C++ methods: each returns false after throwing a TypeError,
+// so a method reads `if (!ArgInt(info, 0, "tid", tid)) return env.Undefined();`.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+
+inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int& out) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    ThrowType(info.Env(), std::string(name) + " must be a number");
+    return false;
+  }
+  out = info[i].As<Napi::Number>().Int32Value();
+  return true;
+}
+
+inline bool ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_t& out) {
+  bool lossless = true;
+  if (info.Length() > i && info[i].IsBigInt()) {
+    out = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (lossless) return true;
+  }
+  ThrowType(info.Env(), std::string(name) + " must be a bigint in 0..2^64-1");
+  return false;
+}
+
+inline bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, const char* name, Napi::Buffer<uint8_t>& out) {
+  if (info.Length() <= i || !info[i].IsBuffer()) {
+    ThrowType(info.Env(), std::string(name) + " must be a Buffer");
+    return false;
+  }
+  out = info[i].As<Napi::Buffer<uint8_t>>();
+  return true;
+}
+
+// A BigUint64Array of (a, b) pairs, e.g. address ranges.
+inline bool ArgPairs(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  if (info.Length() > i && info[i].IsTypedArray()) {
+    auto array = info[i].As<Napi::TypedArray>();
+    if (array.TypedArrayType() == napi_biguint64_array && array.ElementLength() % 2 == 0) {
+      auto typed = info[i].As<Napi::TypedArrayOf<uint64_t>>();
+      for (size_t k = 0; k < typed.ElementLength(); k += 2) out.emplace_back(typed[k], typed[k + 1]);
+      return true;
+    }
+  }
+  ThrowType(info.Env(), std::string(name) + " must be a BigUint64Array of pairs");
+  return false;
+}
+
+inline bool ArgIntArray(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<int>& out) {
+  if (info.Length() <= i || !info[i].IsArray()) {
+    ThrowType(info.Env(), std::string(name) + " must be an array of numbers");
+    return false;
+  }
+  auto array = info[i].As<Napi::Array>();
+  for (uint32_t k = 0; k < array.Length(); k++) {
+    Napi::Value v = array.Get(k);
+    if (!v.IsNumber()) {
+      ThrowType(info.Env(), std::string(name) + " must be an array of numbers");
+      return false;
+    }
+    out.push_back(v.As<Napi::Number>().Int32Value());
+  }
+  return true;
+}
+
+inline Napi::BigInt BigU64(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }

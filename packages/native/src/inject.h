@@ -1,0 +1,22 @@
+#pragma once
+
+#include <napi.h>
+
+#include <array>
+#include <cstdint>
+
+#include "errors.h"
+
+// Runs one syscall in a frozen thread through the persistent trampoline; result is the raw
+// return value (negative errno).
+Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, int64_t& result);
+// A writable area inside the trampoline for syscall arguments.
+Status ScratchArea(int tid, uint64_t& address, size_t& size);
+// Puts back the registers and signal mask of a thread whose injection did not finish.
+Status RestoreInjectedState(int tid);
+// The trampoline lookup is valid only while the process is frozen (it may exec meanwhile).
+void ForgetTrampoline(int tid);
+int ThreadGroupOf(int tid);
+
+Napi::Value InjectSyscall(const Napi::CallbackInfo& info);
+Napi::Value Scratch(const Napi::CallbackInfo& info);

@@ -1,0 +1,132 @@
+// Copying memory out of and into a target: process_vm_readv/writev, which copy between
+// address spaces without stopping on each page, and /proc/PID/mem for what they refuse.
+#include "memory.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "args.h"
+#include "procfs.h"
+
+namespace {
+
+constexpr size_t kIovMax = 1024;  // IOV_MAX: the kernel's limit per process_vm_readv call
+
+using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;  // (address, length)
+
+// Adjacent ranges become one remote iovec: fewer iovecs, fewer calls.
+Ranges MergeAdjacent(const Ranges& in) {
+  Ranges out;
+  for (auto [address, length] : in) {
+    if (length == 0) continue;
+    if (!out.empty() && out.back().first + out.back().second == address) {
+      out.back().second += length;
+    } else {
+      out.emplace_back(address, length);
+    }
+  }
+  return out;
+}
+
+// The address of byte `done` of a batch: where the partial read stopped.
+uint64_t AddressAt(const iovec* remote, size_t count, size_t done) {
+  for (size_t i = 0; i < count; i++) {
+    if (done < remote[i].iov_len) return reinterpret_cast<uint64_t>(remote[i].iov_base) + done;
+    done -= remote[i].iov_len;
+  }
+  return 0;
+}
+
+// One process_vm_readv for up to kIovMax remote iovecs into one contiguous local area.
+Status ReadBatch(int pid, const iovec* remote, size_t count, uint8_t* into, size_t total) {
+  iovec local{into, total};
+  ssize_t n = process_vm_readv(pid, &local, 1, remote, count, 0);
+  if (n == static_cast<ssize_t>(total)) return std::nullopt;
+  Failure f = n < 0 ? SysFailure("process_vm_readv", pid) : SysFailure(EFAULT, "process_vm_readv", pid);
+  f.address = AddressAt(remote, count, n < 0 ? 0 : static_cast<size_t>(n));
+  return f;
+}
+
+Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
+  std::vector<iovec> remote;
+  size_t total = 0;
+  for (size_t i = 0; i < ranges.size(); i++) {
+    remote.push_back({reinterpret_cast<void*>(ranges[i].first), ranges[i].second});
+    total += ranges[i].second;
+    if (remote.size() == kIovMax || i + 1 == ranges.size()) {
+      if (Status s = ReadBatch(pid, remote.data(), remote.size(), into, total)) return s;
+      into += total;
+      total = 0;
+      remote.clear();
+    }
+  }
+  return std::nullopt;
+}
+
+Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write) {
+  Fd mem;
+  if (Status s = OpenProc(pid, "mem", write ? O_RDWR : O_RDONLY, mem)) return s;
+  auto* p = static_cast<uint8_t*>(data);
+  for (size_t done = 0; done < size;) {
+    off_t at = static_cast<off_t>(address + done);
+    ssize_t n = write ? pwrite(mem.get(), p + done, size - done, at) : pread(mem.get(), p + done, size - done, at);
+    if (n <= 0) {
+      Failure f = n < 0 ? SysFailure(write ? "pwrite(/proc/PID/mem)" : "pread(/proc/PID/mem)", pid)
+                        : SysFailure(EFAULT, write ? "pwrite(/proc/PID/mem)" : "pread(/proc/PID/mem)", pid);
+      f.address = address + done;
+      return f;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// process_vm_writev refuses pages without write permission (code, the trampoline's code
+// page, read-only data); /proc/PID/mem writes them the way a debugger does.
+Status WriteTargetMemory(int pid, uint64_t address, const void* data, size_t size) {
+  iovec local{const_cast<void*>(data), size};
+  iovec remote{reinterpret_cast<void*>(address), size};
+  ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(size)) return std::nullopt;
+  if (n < 0 && errno != EFAULT) return SysFailure("process_vm_writev", pid);
+  size_t done = n < 0 ? 0 : static_cast<size_t>(n);
+  return ProcMemIo(pid, address + done, static_cast<uint8_t*>(const_cast<void*>(data)) + done, size - done, true);
+}
+
+Status ReadTargetMemory(int pid, uint64_t address, void* data, size_t size) {
+  return ProcMemIo(pid, address, data, size, false);
+}
+
+// readMemory(pid, ranges, into, intoOffset): ranges are (address, length) pairs, copied
+// back to back into `into`.
+Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0, offset = 0;
+  Ranges ranges;
+  Napi::Buffer<uint8_t> into;
+  if (!ArgInt(info, 0, "pid", pid) || !ArgPairs(info, 1, "ranges", ranges) || !ArgBuffer(info, 2, "into", into) ||
+      !ArgInt(info, 3, "intoOffset", offset)) {
+    return env.Undefined();
+  }
+  Ranges merged = MergeAdjacent(ranges);
+  size_t total = 0;
+  for (auto& r : merged) total += r.second;
+  if (offset < 0 || static_cast<size_t>(offset) + total > into.Length()) return ThrowType(env, "into is too small for the ranges");
+  if (Status s = ReadRanges(pid, merged, into.Data() + offset)) return Throw(env, *s);
+  return Napi::Number::New(env, static_cast<double>(total));
+}
+
+Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  uint64_t address = 0;
+  Napi::Buffer<uint8_t> data;
+  if (!ArgInt(info, 0, "pid", pid) || !ArgU64(info, 1, "address", address) || !ArgBuffer(info, 2, "data", data)) return env.Undefined();
+  if (Status s = WriteTargetMemory(pid, address, data.Data(), data.Length())) return Throw(env, *s);
+  return env.Undefined();
+}

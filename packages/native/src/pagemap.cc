@@ -1,0 +1,184 @@
+// /proc/PID/pagemap: the per-page table (one u64 per page) and the PAGEMAP_SCAN ioctl,
+// which walks page tables in the kernel and returns runs of pages by category, optionally
+// write-protecting the written ones again in the same walk.
+#include "pagemap.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "args.h"
+#include "kernel_abi.h"
+#include "procfs.h"
+
+namespace {
+
+constexpr size_t kPagemapChunk = 1 << 20;  // entries per pread: 8 MiB, 4 GiB of address space
+constexpr size_t kRegionsPerCall = 4096;
+
+uint64_t PageSize() { return static_cast<uint64_t>(sysconf(_SC_PAGESIZE)); }
+
+struct ScanOptions {
+  bool writeProtect = false;
+  uint64_t categories = 0;    // values required on the masked bits
+  uint64_t categoryMask = 0;  // bits that must equal `categories`
+  uint64_t categoryAnyof = 0;
+  uint64_t returnMask = 0;
+  uint64_t maxPages = 0;  // 0: no limit
+};
+
+Status PreadAll(int fd, void* data, size_t size, off_t offset, int pid) {
+  auto* p = static_cast<uint8_t*>(data);
+  for (size_t done = 0; done < size;) {
+    ssize_t n = pread(fd, p + done, size - done, offset + static_cast<off_t>(done));
+    if (n <= 0) {
+      Failure f = n < 0 ? SysFailure("pread(/proc/PID/pagemap)", pid) : SysFailure(EIO, "pread(/proc/PID/pagemap)", pid);
+      f.path = ProcPath(pid, "pagemap");
+      return f;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return std::nullopt;
+}
+
+// The kernel matches a page when ((page ^ inverted) & mask) == mask: invert the bits that
+// must be clear, so callers simply say which values the masked bits must have.
+pm_scan_arg ScanArg(uint64_t start, uint64_t end, const ScanOptions& o) {
+  pm_scan_arg arg{};
+  arg.size = sizeof arg;
+  arg.flags = o.writeProtect ? (PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC) : 0;
+  arg.start = start;
+  arg.end = end;
+  arg.max_pages = o.maxPages;
+  arg.category_mask = o.categoryMask;
+  arg.category_inverted = o.categoryMask & ~o.categories;
+  arg.category_anyof_mask = o.categoryAnyof;
+  arg.return_mask = o.returnMask;
+  return arg;
+}
+
+uint64_t PagesIn(const page_region* regions, long n) {
+  uint64_t pages = 0;
+  for (long i = 0; i < n; i++) pages += (regions[i].end - regions[i].start) / PageSize();
+  return pages;
+}
+
+// Calls PAGEMAP_SCAN until the walk reaches `end` (the vector can fill up before that) or
+// maxPages pages were returned.
+Status Scan(int pid, uint64_t start, uint64_t end, const ScanOptions& o, std::vector<page_region>& out) {
+  Fd pagemap;
+  if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return s;
+  std::vector<page_region> regions(kRegionsPerCall);
+  ScanOptions left = o;
+  for (uint64_t at = start; at < end;) {
+    pm_scan_arg arg = ScanArg(at, end, left);
+    arg.vec = reinterpret_cast<uint64_t>(regions.data());
+    arg.vec_len = regions.size();
+    long n = ioctl(pagemap.get(), PAGEMAP_SCAN, &arg);
+    if (n < 0) {
+      Failure f = SysFailure("ioctl(PAGEMAP_SCAN)", pid);
+      f.address = at;
+      return f;
+    }
+    out.insert(out.end(), regions.begin(), regions.begin() + n);
+    if (o.maxPages && (left.maxPages -= PagesIn(regions.data(), n)) == 0) break;
+    if (arg.walk_end <= at) break;  // no progress: never loop forever
+    at = arg.walk_end;
+  }
+  return std::nullopt;
+}
+
+bool ReadNumberOption(Napi::Object o, const char* key, uint64_t& out, bool required) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() && !required) return true;
+  if (!v.IsNumber()) {
+    ThrowType(o.Env(), std::string("opts.") + key + " must be a number");
+    return false;
+  }
+  out = static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
+  return true;
+}
+
+bool ReadScanOptions(const Napi::CallbackInfo& info, size_t i, ScanOptions& o) {
+  if (info.Length() <= i || !info[i].IsObject()) {
+    ThrowType(info.Env(), "opts must be an object");
+    return false;
+  }
+  Napi::Object obj = info[i].As<Napi::Object>();
+  o.writeProtect = obj.Get("writeProtect").ToBoolean().Value();
+  o.categoryMask = ~0ull;
+  bool ok = ReadNumberOption(obj, "categories", o.categories, true) && ReadNumberOption(obj, "returnMask", o.returnMask, true) &&
+            ReadNumberOption(obj, "categoryMask", o.categoryMask, false) && ReadNumberOption(obj, "categoryAnyof", o.categoryAnyof, false) &&
+            ReadNumberOption(obj, "maxPages", o.maxPages, false);
+  if (ok && o.categoryMask == ~0ull) o.categoryMask = o.categories;  // default: require exactly these bits set
+  return ok;
+}
+
+bool ReadRangeArgs(const Napi::CallbackInfo& info, int& pid, uint64_t& start, uint64_t& end) {
+  if (!ArgInt(info, 0, "pid", pid) || !ArgU64(info, 1, "start", start) || !ArgU64(info, 2, "end", end)) return false;
+  if (start % PageSize() || end % PageSize() || end < start) {
+    ThrowType(info.Env(), "start and end must be page-aligned with start <= end");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status WriteProtectRange(int pid, uint64_t start, uint64_t end) {
+  ScanOptions o;
+  o.writeProtect = true;
+  o.returnMask = PAGE_IS_WRITTEN;
+  std::vector<page_region> ignored;
+  return Scan(pid, start, end, o, ignored);
+}
+
+Napi::Value ReadPagemap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  uint64_t start = 0, end = 0;
+  if (!ReadRangeArgs(info, pid, start, end)) return env.Undefined();
+  Fd pagemap;
+  if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return Throw(env, *s);
+  size_t pages = (end - start) / PageSize();
+  auto out = Napi::TypedArrayOf<uint64_t>::New(env, pages, napi_biguint64_array);
+  for (size_t done = 0; done < pages; done += kPagemapChunk) {
+    size_t count = std::min(kPagemapChunk, pages - done);
+    off_t offset = static_cast<off_t>((start / PageSize() + done) * 8);
+    if (Status s = PreadAll(pagemap.get(), out.Data() + done, count * 8, offset, pid)) return Throw(env, *s);
+  }
+  return out;
+}
+
+Napi::Value PagemapScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  uint64_t start = 0, end = 0;
+  ScanOptions o;
+  if (!ReadRangeArgs(info, pid, start, end) || !ReadScanOptions(info, 3, o)) return env.Undefined();
+  std::vector<page_region> regions;
+  if (Status s = Scan(pid, start, end, o, regions)) return Throw(env, *s);
+  auto out = Napi::TypedArrayOf<uint64_t>::New(env, regions.size() * 3, napi_biguint64_array);
+  for (size_t i = 0; i < regions.size(); i++) {
+    out[3 * i] = regions[i].start;
+    out[3 * i + 1] = regions[i].end;
+    out[3 * i + 2] = regions[i].categories;
+  }
+  return out;
+}
+
+Napi::Object PageCategoryConstants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("PAGE_IS_WPALLOWED", PAGE_IS_WPALLOWED);
+  c.Set("PAGE_IS_WRITTEN", PAGE_IS_WRITTEN);
+  c.Set("PAGE_IS_FILE", PAGE_IS_FILE);
+  c.Set("PAGE_IS_PRESENT", PAGE_IS_PRESENT);
+  c.Set("PAGE_IS_SWAPPED", PAGE_IS_SWAPPED);
+  c.Set("PAGE_IS_PFNZERO", PAGE_IS_PFNZERO);
+  c.Set("PAGE_IS_HUGE", PAGE_IS_HUGE);
+  c.Set("PAGE_IS_SOFT_DIRTY", PAGE_IS_SOFT_DIRTY);
+  c.Set("PAGE_IS_GUARD", PAGE_IS_GUARD);
+  return c;
+}

@@ -1,0 +1,11 @@
+// File-system calls the store needs and Node does not offer.
+#pragma once
+
+#include <napi.h>
+
+// lockFile(fd, "exclusive" | "shared" | "unlock", wait = true): boolean (false: busy, !wait)
+Napi::Value LockFile(const Napi::CallbackInfo& info);
+// openTmpfile(dir, mode): fd of an unnamed file in dir (O_TMPFILE)
+Napi::Value OpenTmpfile(const Napi::CallbackInfo& info);
+// linkTmpfile(fd, path): gives the unnamed file its name; fails if path exists
+Napi::Value LinkTmpfile(const Napi::CallbackInfo& info);

@@ -1,0 +1,31 @@
+// The trampoline: two pages mapped once into the target and found again on later snapshots.
+//
+// Code page (r-x):  +0  syscall          <- every injected syscall runs here
+//                   +2  restore routine: rt_sigprocmask(SIG_SETMASK, saved mask), then
+//                       every general register, rflags and rsp from the save area, then
+//                       jmp [saved rip].
+// Data page (rw-):  the save area (the thread's resume state) and scratch space.
+//
+// While cr drives the thread, it stops at the syscall exit and puts the original registers
+// back itself; the restore routine only runs if cr dies mid-injection, and then returns the
+// orphaned thread exactly to where it was.
+#pragma once
+
+#include <sys/user.h>
+
+#include <cstdint>
+#include <vector>
+
+constexpr uint64_t kSaveMask = 0;     // u64 signal mask
+constexpr uint64_t kSaveRegs = 8;     // r15 ... rdi: the first 15 fields of user_regs_struct
+constexpr uint64_t kSaveFlags = 128;  // then rflags, rsp, rip, in the order the routine pops
+constexpr uint64_t kSaveRsp = 136;
+constexpr uint64_t kSaveRip = 144;
+constexpr uint64_t kScratch = 256;
+constexpr char kTrampolineName[] = "cr-trampoline";
+
+// The code page's bytes for a trampoline mapped at `base` (rip-relative, so base matters).
+std::vector<uint8_t> TrampolineCode(uint64_t base, uint64_t pageSize);
+
+// The save area image: signal mask and the registers the routine pops.
+std::vector<uint8_t> SaveAreaImage(const user_regs_struct& resume, uint64_t mask);
