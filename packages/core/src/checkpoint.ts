@@ -59,7 +59,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
   const store = Store.open(storeDir(options.store), { create: true });
   const branch = options.branch ?? DEFAULT_BRANCH;
   const key = processKey(pid);
-  const parent = options.incremental ? await openParent(store, branch, key) : null;
+  const parent = options.incremental ? openParent(store, branch, key) : null;
   const choice = chooseTracker(probeKernel(), options.tracker);
   const tracker = createTracker(choice.name);
   const kill = options.after === "kill";

@@ -1,4 +1,4 @@
-import { ImageReader, inheritEntry, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
+import { inheritEntry, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
 import { CrError } from "./errors.js";
 import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "./pages.js";
 import type { Store } from "./store.js";
@@ -25,16 +25,13 @@ export interface ParentImage {
   close(): void;
 }
 
-export async function openParent(store: Store, branch: string, processKey: string): Promise<ParentImage | null> {
+export function openParent(store: Store, branch: string, processKey: string): ParentImage | null {
   const head = store.branch(branch).heads[processKey];
   if (head === undefined) return null;
   const crid = BigInt(head);
-  const reader = await ImageReader.open(store.imagePath(branch, crid));
-  if (reader.header.crid !== crid) {
-    throw new CrError(`image ${store.imagePath(branch, crid)} holds CRID ${reader.header.crid}, expected ${crid}`, { code: "BAD_IMAGE", crid, path: store.imagePath(branch, crid) });
-  }
-  const map = await reader.pageMap();
-  const trackers = await reader.records("TRACKER");
+  const reader = store.openImage(branch, crid);
+  const map = reader.pageMap();
+  const trackers = reader.records("TRACKER");
   const identities = new Map<bigint, bigint>(reader.references.map((r) => [r.crid, r.identity]));
   identities.set(crid, reader.identity);
   const dataPages = map.filter((e) => e.source === "data" || e.source === "ref").reduce((n, e) => n + e.pages, 0);

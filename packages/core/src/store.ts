@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync, constants as fsc } from "node:fs";
 import { join, resolve } from "node:path";
+import { ImageReader } from "@cr/format";
 import { linkTmpfile, lockFile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 
@@ -78,6 +79,17 @@ export class Store {
 
   imagePath(branch: string, crid: bigint): string {
     return join(this.branchDir(branch), `${crid}.crimg`);
+  }
+
+  /** Opens the image of `crid` on `branch`; its HEADER must name that CRID. */
+  openImage(branch: string, crid: bigint): ImageReader {
+    const path = this.imagePath(branch, crid);
+    try {
+      return ImageReader.open(path, { crid });
+    } catch (error) {
+      if (errnoCode(error) !== "ENOENT") throw error;
+      throw new CrError(`no image of CRID ${crid} on branch "${branch}" (${path})`, { code: "BAD_CRID", crid, path, cause: error });
+    }
   }
 
   /** Runs `fn` holding the store's exclusive lock; concurrent commands wait for each other. */

@@ -79,7 +79,9 @@ function print(result: SnapshotResult, json?: boolean): void {
   }
   process.stderr.write(
     `${result.parent === null ? "full" : `incremental on ${result.parent}`}: ${result.dirtyPages} pages, ${formatBytes(result.bytes)}, ` +
-      `downtime ${formatMs(result.downtimeMs)}, total ${formatMs(result.totalMs)}, tracker ${result.tracker} (${result.trackerReason})\n`,
+      `downtime ${formatMs(result.downtimeMs)}, total ${formatMs(result.totalMs)}, tracker ${result.tracker} (${result.trackerReason})` +
+      (result.fullReason ? `; every page saved: ${result.fullReason}` : "") +
+      "\n",
   );
   console.log(String(result.crid));
 }

@@ -1,4 +1,4 @@
-import type { KernelInfo } from "@cr/native";
+import type { KernelFeatures } from "@cr/native";
 import { CrError } from "../errors.js";
 import type { PageRun } from "../pages.js";
 import type { Vma } from "../vmas.js";
@@ -55,7 +55,7 @@ export interface TrackerChoice {
  * The requested backend if the kernel has it, else the best available one, with the reason
  * shown to the user.
  */
-export function chooseTracker(kernel: KernelInfo, requested?: TrackerName): TrackerChoice {
+export function chooseTracker(kernel: KernelFeatures, requested?: TrackerName): TrackerChoice {
   const availability: Record<TrackerName, { available: boolean; reason: string }> = {
     "write-protect": kernel.writeProtectScan,
     "soft-dirty": kernel.softDirty,

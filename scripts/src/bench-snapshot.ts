@@ -1,0 +1,96 @@
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { snapshot, TRACKER_NAMES, type TrackerName } from "@cr/core";
+import { probeKernel } from "@cr/native";
+import { gbps, median, percentile, type Row } from "./bench-table.js";
+
+const TARGET_MB = 1024;
+const INCREMENTS = 30;
+const HASHING_INCREMENTS = 5;
+
+/** A running bench_target and a way to send it one command and await its answer. */
+interface Target {
+  pid: number;
+  command(line: string): Promise<string>;
+  stop(): void;
+}
+
+export function compileTarget(): string {
+  const source = fileURLToPath(new URL("../fixtures/bench_target.c", import.meta.url));
+  const out = join(tmpdir(), "cr-bench-target");
+  execFileSync("cc", ["-O2", "-o", out, source]);
+  return out;
+}
+
+export async function startTarget(binary: string, mb: number): Promise<Target> {
+  const child: ChildProcessWithoutNullStreams = spawn(binary, [String(mb)]);
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`bench_target exited: ${child.exitCode ?? child.signalCode}`);
+    return value as string;
+  };
+  if ((await next()) !== "ready") throw new Error("bench_target did not start");
+  return {
+    pid: child.pid!,
+    command: async (line) => {
+      child.stdin.write(`${line}\n`);
+      return next();
+    },
+    stop: () => child.kill("SIGKILL"),
+  };
+}
+
+/** Per available tracker: full-snapshot throughput, and downtime/total of 1%-dirty increments. */
+export async function benchSnapshot(): Promise<Row[]> {
+  const binary = compileTarget();
+  const kernel = probeKernel();
+  const available: Record<TrackerName, { available: boolean; reason: string }> = {
+    "write-protect": kernel.writeProtectScan,
+    "soft-dirty": kernel.softDirty,
+    hashing: { available: true, reason: "" },
+  };
+  const rows: Row[] = [];
+  for (const tracker of TRACKER_NAMES) {
+    if (!available[tracker].available) {
+      rows.push({ scenario: `snapshot ${tracker}`, value: "n/a", target: `unavailable: ${available[tracker].reason}` });
+      continue;
+    }
+    rows.push(...(await benchTracker(binary, tracker)));
+  }
+  return rows;
+}
+
+async function benchTracker(binary: string, tracker: TrackerName): Promise<Row[]> {
+  const store = mkdtempSync(join(tmpdir(), "cr-bench-store-"));
+  const target = await startTarget(binary, TARGET_MB);
+  try {
+    const full = await snapshot(target.pid, { store, incremental: false, tracker });
+    const downtimes: number[] = [];
+    const totals: number[] = [];
+    const sizes: number[] = [];
+    const count = tracker === "hashing" ? HASHING_INCREMENTS : INCREMENTS;
+    for (let i = 0; i < count; i++) {
+      await target.command("dirty 10");
+      const inc = await snapshot(target.pid, { store, incremental: true, tracker });
+      downtimes.push(inc.downtimeMs);
+      totals.push(inc.totalMs);
+      sizes.push(inc.bytes / Math.max(1, inc.dirtyPages * 4096));
+    }
+    const ms = (v: number) => `${v.toFixed(2)} ms`;
+    return [
+      { scenario: `full snapshot 1 GiB, ${tracker}`, value: gbps(full.bytes, full.totalMs), target: ">= 2 GB/s" },
+      { scenario: `incremental 1% dirty, ${tracker}: downtime median`, value: ms(median(downtimes)), target: tracker === "write-protect" ? "< 5 ms" : "" },
+      { scenario: `incremental 1% dirty, ${tracker}: downtime p95`, value: ms(percentile(downtimes, 0.95)) },
+      { scenario: `incremental 1% dirty, ${tracker}: total median`, value: ms(median(totals)) },
+      { scenario: `incremental 1% dirty, ${tracker}: image / dirty bytes`, value: median(sizes).toFixed(3), target: "<= 1.05 (+64 KiB)" },
+    ];
+  } finally {
+    target.stop();
+    rmSync(store, { recursive: true, force: true });
+  }
+}
