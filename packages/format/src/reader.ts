@@ -162,9 +162,9 @@ export class ImageReader {
     if (!pageMapSeen) throw new FormatError(this.ctx, indexOffset, "a PAGE_MAP chunk in the index");
   }
 
-  private readAt(pos: number, len: number, what: string): Uint8Array {
+  private readAt(pos: number, len: number, what: string, into?: Uint8Array): Uint8Array {
     if (this.closed) throw new Error(`image ${this.path} is closed`);
-    const out = Buffer.allocUnsafe(len);
+    const out = into ?? new Uint8Array(len);
     let got = 0;
     while (got < len) {
       const n = readSync(this.fd, out, got, len - got, pos + got);
@@ -279,13 +279,23 @@ export class ImageReader {
     return b;
   }
 
-  /** All pages of a block, decoded, after checking its body hash. A fresh buffer. */
-  readBlock(offset: number): Uint8Array {
+  /**
+   * All pages of a block, decoded, after checking its body hash: into `into` when given
+   * (at least pages x pageSize bytes; the result is a view of it), else a fresh buffer.
+   */
+  readBlock(offset: number, into?: Uint8Array): Uint8Array {
     const b = this.block(offset);
+    const raw = b.pages * this.header.pageSize;
+    if (into && into.byteLength < raw) throw new RangeError(`readBlock: buffer of ${into.byteLength} bytes, block has ${raw}`);
+    const dst = into?.subarray(0, raw);
+    if (b.codec === 0) {
+      const body = this.readAt(b.bodyOffset, b.bodyLength, "PAGES body", dst);
+      checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
+      return body;
+    }
     const body = this.readAt(b.bodyOffset, b.bodyLength, "PAGES body");
     checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
-    if (b.codec === 0) return body;
-    return decodePagesBody(this.ctx, b.bodyOffset, b.codec, body, new Uint8Array(b.pages * this.header.pageSize));
+    return decodePagesBody(this.ctx, b.bodyOffset, b.codec, body, dst ?? new Uint8Array(raw));
   }
 
   /** Pages [firstPage, firstPage+count) of the block at `blockOffset`, checked. A fresh buffer. */
