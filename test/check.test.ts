@@ -1,0 +1,132 @@
+// What cannot be checkpointed is reported, not guessed (design.md decision 9): `cr check` names
+// every resource cr cannot save with its reason (text and --json), `cr snapshot` refuses with the
+// same reasons in one `cr: ` line, writes nothing into the store and leaves the process running;
+// a process holding only supported resources checks clean.
+
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureCliBuilt, runCli } from "./cli.js";
+import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
+
+interface Problem {
+  resource: string;
+  kind: string;
+  reason: string;
+}
+
+function parseFds(line: string): Record<string, string> {
+  return Object.fromEntries(line.split(" ").map((kv) => kv.split("=") as [string, string]));
+}
+
+/** Every file under `dir`, recursively (relative paths). */
+function listTree(dir: string, prefix = ""): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listTree(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+  );
+}
+
+describe("cr check", () => {
+  let t: Fixture;
+  let fds: Record<string, string>;
+  let dir: string;
+
+  beforeAll(async () => {
+    ensureCliBuilt();
+    dir = tmpDir("cr-check-");
+    t = await startFixture("resources_target", ["--dir", dir, "tcp", "eventfd", "deleted"]);
+    await t.waitReady();
+    fds = parseFds(await t.command("fds"));
+    expect(Object.keys(fds)).toEqual(expect.arrayContaining(["tcp", "eventfd", "deleted"]));
+  });
+
+  afterAll(async () => {
+    await fixtures.stopAll();
+    cleanupTmp();
+  });
+
+  it("names the TCP socket, the eventfd and the deleted file, with reasons, and exits non-zero", async () => {
+    const r = await runCli(["check", String(t.pid)]);
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    const out = r.stdout;
+    for (const [what, fd, word] of [
+      ["tcp", fds.tcp, /socket/i],
+      ["eventfd", fds.eventfd, /eventfd/i],
+      ["deleted", fds.deleted, /deleted/i],
+    ] as const) {
+      const line = out.split("\n").find((l) => new RegExp(`\\bfd ${fd}\\b`).test(l));
+      expect(line, `cr check output names fd ${fd} (${what}):\n${out}`).toBeDefined();
+      expect(line, `the ${what} line gives a reason`).toMatch(word);
+    }
+    expect(t.exitStatus()).toBeNull();
+    expect(await t.command("ping")).toBe("pong");
+  });
+
+  it("--json lists the same problems", async () => {
+    const r = await runCli(["check", String(t.pid), "--json"]);
+    expect(r.code).not.toBe(0);
+    const report = JSON.parse(r.stdout) as { pid: number; comm: string; problems: Problem[] };
+    expect(report.pid).toBe(t.pid);
+    const byResource = new Map(report.problems.map((p) => [p.resource, p]));
+    expect(byResource.get(`fd ${fds.tcp}`)?.kind).toMatch(/socket/);
+    expect(byResource.get(`fd ${fds.eventfd}`)?.kind).toMatch(/eventfd/);
+    expect(byResource.get(`fd ${fds.deleted}`)?.kind).toMatch(/deleted/);
+    for (const p of report.problems) expect(p.reason.length, `a reason for ${p.resource}`).toBeGreaterThan(10);
+    expect(report.problems.map((p) => p.resource).sort()).toEqual([`fd ${fds.tcp}`, `fd ${fds.eventfd}`, `fd ${fds.deleted}`].sort());
+  });
+
+  it("cr snapshot refuses with the same reasons in one line, writes nothing, and the process runs on", async () => {
+    const store = join(dir, "store");
+    const json = JSON.parse((await runCli(["check", String(t.pid), "--json"])).stdout) as { problems: Problem[] };
+    for (const args of [
+      ["snapshot", String(t.pid), "--store", store],
+      ["snapshot", String(t.pid), "--store", store, "--incremental", "--json"],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code, `cr ${args.join(" ")} must fail`).not.toBe(0);
+      expect(r.code).not.toBeNull();
+      expect(r.stdout).toBe("");
+      const lines = r.stderr.trimEnd().split("\n");
+      expect(lines, `one line on stderr:\n${r.stderr}`).toHaveLength(1);
+      expect(lines[0]).toMatch(/^cr: /);
+      for (const p of json.problems) {
+        expect(lines[0], `the refusal names ${p.resource}`).toContain(p.resource);
+        expect(lines[0], `the refusal gives the reason for ${p.resource}`).toContain(p.reason);
+      }
+      // Nothing stored: no image, no history entry, no CRID used.
+      const files = listTree(store);
+      expect(files.filter((f) => f.endsWith(".crimg") || /tmp/i.test(f)), "no image or temporary file").toEqual([]);
+      if (existsSync(join(store, "branches", "main", "branch.json"))) {
+        const { Store } = await import("@cr/core");
+        expect(Store.open(store, { create: false }).branch("main").entries).toEqual([]);
+      }
+      expect(await t.command("ping")).toBe("pong");
+      expect(t.exitStatus()).toBeNull();
+    }
+    const status = (await import("node:fs")).readFileSync(`/proc/${t.pid}/status`, "utf8");
+    expect(/^TracerPid:\s+0$/m.test(status), "not left traced").toBe(true);
+    expect(/^State:\s+[tT]/m.test(status), "not left stopped").toBe(false);
+  });
+
+  it("a process holding only supported resources checks clean (exit 0)", async () => {
+    const other = tmpDir("cr-check-clean-");
+    const clean = await startFixture("resources_target", ["devnull", "pipe", "file", join(other, "f.txt"), "dir", other]);
+    await clean.waitReady();
+    const r = await runCli(["check", String(clean.pid)]);
+    expect(r.code, `cr check of a clean process: ${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/can be checkpointed/);
+    const j = await runCli(["check", String(clean.pid), "--json"]);
+    expect(j.code).toBe(0);
+    expect((JSON.parse(j.stdout) as { problems: Problem[] }).problems).toEqual([]);
+    expect(await clean.command("ping")).toBe("pong");
+  });
+
+  it("a missing process: one `cr: ` line, non-zero", async () => {
+    const r = await runCli(["check", "999999999"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^cr: /);
+  });
+});

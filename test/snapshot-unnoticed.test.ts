@@ -1,0 +1,194 @@
+// A checkpoint never harms its target (design.md decisions 4 and 5).
+//
+// 1. progress_target, whose two threads check their memory, the monotonic clock, nanosleep (no
+//    EINTR), a pipe and their ids on every iteration, is snapshotted incrementally a thousand
+//    times, every 10 ms, with the best tracker: it must notice nothing (errors=0, signals=0),
+//    keep progressing, and exit normally writing its output file.
+// 2. `cr snapshot` (the CLI) of a target with 128 MiB of memory that it keeps rewriting is killed
+//    with SIGKILL at random moments, 50 times: the target runs on unharmed (not stopped, not
+//    traced, no errors, progressing), the store holds no partial image and no stray temporary
+//    file, every image in it opens and verifies, and a `cr snapshot` afterwards works and its
+//    whole chain resolves and verifies.
+
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { snapshot, Store } from "@cr/core";
+import { ImageReader, verifyImageFile } from "@cr/format";
+import { runCli, spawnCli, ensureCliBuilt } from "./cli.js";
+import { cleanupTmp, fixtures, sleep, startFixture, tmpDir, type Fixture } from "./harness.js";
+import { storeFiles, verifyChain } from "./image-pages.js";
+
+interface Report {
+  iterations: number;
+  errors: number;
+  signals: number;
+  line: string;
+}
+
+async function report(t: Fixture): Promise<Report> {
+  const line = await t.command("report", 10_000);
+  const m = /^iterations=(\d+) errors=(\d+) signals=(\d+) /.exec(line);
+  if (!m) throw new Error(`${t.name}: unexpected report '${line}'`);
+  return { iterations: Number(m[1]), errors: Number(m[2]), signals: Number(m[3]), line };
+}
+
+/** State letter and TracerPid from /proc/PID/status. */
+function procStatus(pid: number): { state: string; tracer: number } {
+  const text = readFileSync(`/proc/${pid}/status`, "utf8");
+  const state = /^State:\s+(\S)/m.exec(text)?.[1] ?? "?";
+  const tracer = Number(/^TracerPid:\s+(\d+)/m.exec(text)?.[1] ?? "-1");
+  return { state, tracer };
+}
+
+/** Waits until the target is neither stopped nor traced (a dead tracer's detach is asynchronous). */
+async function waitUntraced(pid: number, ms = 3000): Promise<{ state: string; tracer: number }> {
+  const deadline = Date.now() + ms;
+  let s = procStatus(pid);
+  while ((s.tracer !== 0 || s.state === "t" || s.state === "T") && Date.now() < deadline) {
+    await sleep(10);
+    s = procStatus(pid);
+  }
+  return s;
+}
+
+/** Every file of the store is a complete image or a known store file. */
+async function checkStore(store: string): Promise<{ images: string[] }> {
+  const { images, strays } = storeFiles(store);
+  expect(strays, "stray files in the store (temporary or partial)").toEqual([]);
+  for (const path of images) {
+    const crid = BigInt(/([0-9]+)\.crimg$/.exec(path)![1]!);
+    const reader = ImageReader.open(path, { crid });
+    try {
+      await reader.verify();
+    } finally {
+      reader.close();
+    }
+    await verifyImageFile(path, { crid });
+  }
+  return { images };
+}
+
+afterAll(async () => {
+  await fixtures.stopAll();
+  cleanupTmp();
+});
+
+describe("a checkpoint goes unnoticed", () => {
+  it("1000 incremental snapshots every 10 ms: no error, no signal, progress, clean exit", async () => {
+    const dir = tmpDir("cr-unnoticed-");
+    const store = join(dir, "store");
+    const outfile = join(dir, "out.txt");
+    const t = await startFixture("progress_target", [outfile]);
+    await t.waitReady();
+    const before = await report(t);
+    const started = Date.now();
+    let downtimeSum = 0;
+    let downtimeMax = 0;
+    let fulls = 0;
+    const trackers = new Set<string>();
+    let last = before;
+    for (let i = 0; i < 1000; i++) {
+      const r = await snapshot(t.pid, { store, incremental: true });
+      trackers.add(r.tracker);
+      downtimeSum += r.downtimeMs;
+      downtimeMax = Math.max(downtimeMax, r.downtimeMs);
+      if (r.parent === null || r.fullReason) fulls++;
+      if (i % 100 === 99) {
+        const now = await report(t);
+        expect(now.errors, `after ${i + 1} snapshots: ${now.line}`).toBe(0);
+        expect(now.signals, `after ${i + 1} snapshots: ${now.line}`).toBe(0);
+        expect(now.iterations, `after ${i + 1} snapshots the target progresses`).toBeGreaterThan(last.iterations);
+        last = now;
+      }
+      await sleep(10);
+    }
+    const elapsed = Date.now() - started;
+    console.log(
+      `1000 snapshots of progress_target in ${elapsed} ms, tracker ${[...trackers].join(",")}, ` +
+        `downtime mean ${(downtimeSum / 1000).toFixed(2)} ms max ${downtimeMax.toFixed(2)} ms, ${fulls} full image(s)`,
+    );
+    const after = await report(t);
+    expect(after.errors, after.line).toBe(0);
+    expect(after.signals, after.line).toBe(0);
+    expect(after.iterations).toBeGreaterThan(before.iterations + 100);
+    expect(fulls, "only the first image is full").toBe(1);
+
+    const exitLine = await t.command("exit", 10_000);
+    expect((await t.waitExit(10_000)).code).toBe(0);
+    expect(exitLine).toMatch(/ errors=0 signals=0 /);
+    expect(readFileSync(outfile, "utf8")).toBe(`${exitLine}\n`);
+    expect((await checkStore(store)).images.length).toBe(1000);
+  }, 240_000);
+
+  it("cr snapshot killed with SIGKILL at random moments, 50 times: the target and the store are unharmed", async () => {
+    ensureCliBuilt();
+    const dir = tmpDir("cr-killed-");
+    const store = join(dir, "store");
+    const outfile = join(dir, "out.txt");
+    const t = await startFixture("ballast_target", [outfile], { env: { BALLAST_MIB: "128", BALLAST_RATE: "32" } });
+    await t.waitReady(20_000);
+    const args = ["snapshot", String(t.pid), "--incremental", "--store", store, "--json"];
+
+    // Two complete runs: the full image, and a typical increment (the timing the kills use).
+    const first = await runCli(args);
+    expect(first.code, `cr snapshot: ${first.stderr}`).toBe(0);
+    await sleep(300);
+    const second = await runCli(args);
+    expect(second.code, `cr snapshot: ${second.stderr}`).toBe(0);
+    const parsed = JSON.parse(second.stdout) as { crid: string | number; parent: string | number | null; bytes: number; dirtyPages: number };
+    expect(String(parsed.parent)).toBe(String((JSON.parse(first.stdout) as { crid: string | number }).crid));
+    const typical = Math.max(first.ms, second.ms);
+    console.log(`cr snapshot of a 128 MiB target: full ${first.ms} ms, increment ${second.ms} ms (${parsed.dirtyPages} pages, ${parsed.bytes} bytes)`);
+
+    let last = await report(t);
+    expect(last.errors, last.line).toBe(0);
+    let finishedAnyway = 0;
+    for (let k = 0; k < 50; k++) {
+      const child = spawnCli(args);
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
+      const delay = Math.random() * typical;
+      await Promise.race([sleep(delay), exited]);
+      child.kill("SIGKILL");
+      const status = await exited;
+      if (status.signal !== "SIGKILL") {
+        finishedAnyway++;
+        expect(status.code, `cr snapshot ended by itself before the kill, with: ${stderr}`).toBe(0);
+      }
+      const s = await waitUntraced(t.pid);
+      expect(s.tracer, `kill ${k} after ${delay.toFixed(0)} ms: the target is still traced`).toBe(0);
+      expect(s.state, `kill ${k} after ${delay.toFixed(0)} ms: the target is stopped`).not.toMatch(/^[tT]$/);
+      await sleep(20);
+      const now = await report(t);
+      expect(now.errors, `kill ${k} after ${delay.toFixed(0)} ms: ${now.line}`).toBe(0);
+      expect(now.signals, `kill ${k} after ${delay.toFixed(0)} ms: ${now.line}`).toBe(0);
+      expect(now.iterations, `kill ${k} after ${delay.toFixed(0)} ms: the target progresses`).toBeGreaterThan(last.iterations);
+      last = now;
+    }
+    console.log(`50 kills within 0..${typical} ms: ${finishedAnyway} run(s) finished before their kill`);
+
+    const { images } = await checkStore(store);
+    const meta = Store.open(store, { create: false }).branch("main");
+    for (const e of meta.entries) expect(images, `branch history names CRID ${e.crid}`).toContain(join(store, "branches", "main", `${e.crid}.crimg`));
+    const recorded = new Set(meta.entries.map((e) => join(store, "branches", "main", `${e.crid}.crimg`)));
+    const orphans = images.filter((p) => !recorded.has(p));
+    if (orphans.length) console.log(`images in the store that the branch history does not name: ${orphans.join(", ")}`);
+
+    // cr still works, and the chain of its new image resolves and verifies completely.
+    const after = await runCli(args);
+    expect(after.code, `cr snapshot after the kills: ${after.stderr}`).toBe(0);
+    const crid = BigInt(String((JSON.parse(after.stdout) as { crid: string | number }).crid));
+    expect(await verifyChain(store, crid)).toBeGreaterThan(128 * 256);
+    await checkStore(store);
+
+    const end = await report(t);
+    expect(end.errors, end.line).toBe(0);
+    expect(end.signals, end.line).toBe(0);
+    const exitLine = await t.command("exit", 10_000);
+    expect((await t.waitExit(10_000)).code).toBe(0);
+    expect(readFileSync(outfile, "utf8")).toBe(`${exitLine}\n`);
+    expect(readdirSync(dir).sort()).toEqual(["out.txt", "store"]);
+  }, 180_000);
+});
