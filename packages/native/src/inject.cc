@@ -122,9 +122,21 @@ Status SaveOriginal(int tid) {
   return std::nullopt;
 }
 
+// nanosleep and clock_nanosleep reset the thread's restart_block on entry: injected into a
+// thread stopped inside an interrupted sleep (-ERESTART_RESTARTBLOCK), they would make its
+// restart_syscall return EINTR. Refuse those rather than harm the target.
+Status CheckRestartBlock(int tid, long nr) {
+  if (nr != SYS_nanosleep && nr != SYS_clock_nanosleep && nr != SYS_restart_syscall) return std::nullopt;
+  if (Status s = SaveOriginal(tid)) return s;
+  const user_regs_struct& r = g_saved[tid].regs;
+  if (static_cast<long>(r.orig_rax) < 0 || -static_cast<long>(r.rax) != kErestartRestartBlock) return std::nullopt;
+  return InjectionFailure(EBUSY, tid, "the thread is in an interrupted sleep whose restart this syscall would reset");
+}
+
 // Registers first, then the full mask: whichever instant cr dies at, the thread either has
 // its own state or is on its way through the restore routine.
 Status InjectAt(int tid, uint64_t site, long nr, const std::array<uint64_t, 6>& args, int64_t& result) {
+  if (Status s = CheckRestartBlock(tid, nr)) return s;
   if (Status s = SaveOriginal(tid)) return s;
   const Saved& saved = g_saved[tid];
   if (Status s = SetRegsRaw(tid, InjectionRegs(saved.regs, site, nr, args))) return s;

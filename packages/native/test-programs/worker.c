@@ -6,6 +6,7 @@
 //   worker read      read(0) in a loop, prints "read N <text>" for each chunk
 //   worker busy      sleeper + pipe reader/writer + compute threads, prints "alive a b c"
 //   worker sigs      blocks SIGUSR1/SIGUSR2, queues one of each, then sleeps
+//   worker zombie    forks a child that exits at once, never reaps it, prints "zombie PID"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -199,9 +200,18 @@ static void mode_sigs(void) {
   for (;;) sleep_ms(1000);
 }
 
+static void mode_zombie(void) {
+  pid_t child = fork();
+  if (child < 0) fail("fork");
+  if (child == 0) _exit(0);
+  printf("zombie %d\n", child);
+  fflush(stdout);
+  for (;;) pause();
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "spin";
-  if (strcmp(mode, "sigs") != 0) {
+  if (strcmp(mode, "sigs") != 0 && strcmp(mode, "zombie") != 0) {
     printf("ready\n");
     fflush(stdout);
   }
@@ -211,6 +221,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "read")) mode_read();
   if (!strcmp(mode, "busy")) mode_busy();
   if (!strcmp(mode, "sigs")) mode_sigs();
+  if (!strcmp(mode, "zombie")) mode_zombie();
   fprintf(stderr, "unknown mode %s\n", mode);
   return 2;
 }

@@ -1,0 +1,107 @@
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+
+import { freeze, getRegs, getSigmask, injectSyscall, readMemory, scratch, thaw, writeMemory } from "./index.js";
+import { expectProgress, killTargets, sleep, startTarget } from "./test-support/programs.js";
+
+afterEach(killTargets);
+
+const SYS = { getpid: 39, gettid: 186, close: 3, nanosleep: 35, uname: 63 };
+
+function trampolineLines(pid: number, base: bigint): string[] {
+  const start = (base: bigint) => base.toString(16).padStart(8, "0");
+  return readFileSync(`/proc/${pid}/maps`, "utf8").split("\n").filter((l) => l.startsWith(start(base) + "-") || l.startsWith(start(base + 4096n) + "-"));
+}
+
+describe("injectSyscall", () => {
+  it("runs getpid in the target, leaves registers and mask as they were, and the target continues", async () => {
+    const target = await startTarget("worker", ["spin"]);
+    const tids = freeze(target.pid);
+    const regs = getRegs(tids[0]!);
+    const mask = getSigmask(tids[0]!);
+    expect(injectSyscall(tids[0]!, SYS.getpid)).toBe(BigInt(target.pid));
+    expect(getRegs(tids[0]!)).toEqual(regs);
+    expect(getSigmask(tids[0]!)).toBe(mask);
+    thaw(tids);
+    await expectProgress(target);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("runs in the thread it is given, in every thread of a busy multi-threaded target", async () => {
+    const target = await startTarget("worker", ["threads"]);
+    const tids = freeze(target.pid);
+    for (const tid of tids) {
+      expect(injectSyscall(tid, SYS.gettid)).toBe(BigInt(tid));
+      expect(injectSyscall(tid, SYS.getpid)).toBe(BigInt(target.pid));
+    }
+    thaw(tids);
+    await expectProgress(target);
+  });
+
+  it("returns failures as a negative errno", async () => {
+    const target = await startTarget("worker", ["spin"]);
+    const tids = freeze(target.pid);
+    expect(injectSyscall(tids[0]!, SYS.close, [100_000n])).toBe(-9n); // EBADF
+    thaw(tids);
+  });
+
+  it("passes pointer arguments through the scratch area", async () => {
+    const target = await startTarget("worker", ["spin"]);
+    const tids = freeze(target.pid);
+    const area = scratch(tids[0]!);
+    expect(area.size).toBeGreaterThanOrEqual(390);
+    expect(injectSyscall(tids[0]!, SYS.uname, [area.address])).toBe(0n);
+    const utsname = Buffer.alloc(65);
+    readMemory(target.pid, new BigUint64Array([area.address, 65n]), utsname);
+    expect(utsname.toString("latin1").replace(/\0.*$/s, "")).toBe("Linux");
+    writeMemory(target.pid, area.address, Buffer.alloc(65));
+    thaw(tids);
+  });
+
+  it("does not disturb a thread blocked in nanosleep (no EINTR, full sleep)", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    for (let round = 0; round < 5; round++) {
+      const tids = freeze(target.pid);
+      expect(injectSyscall(tids[0]!, SYS.getpid)).toBe(BigInt(target.pid));
+      thaw(tids);
+      await sleep(30);
+    }
+    await target.waitFor(/^slept 3/);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("refuses to inject a sleep that would reset an interrupted sleep's restart", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await sleep(50);
+    const tids = freeze(target.pid);
+    expect(() => injectSyscall(tids[0]!, SYS.nanosleep, [0n, 0n])).toThrow(expect.objectContaining({ code: "EBUSY" }));
+    thaw(tids);
+    await target.waitFor(/^slept 2/);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("does not disturb a thread blocked in read: it gets exactly the data written later", async () => {
+    const target = await startTarget("worker", ["read"]);
+    await sleep(50);
+    const tids = freeze(target.pid);
+    expect(injectSyscall(tids[0]!, SYS.getpid)).toBe(BigInt(target.pid));
+    thaw(tids);
+    target.proc.stdin!.write("hello");
+    await target.waitFor(/^read 1 hello$/);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("maps the trampoline once and finds it again on later freezes", async () => {
+    const target = await startTarget("worker", ["spin"]);
+    let tids = freeze(target.pid);
+    const first = scratch(tids[0]!).address;
+    thaw(tids);
+    tids = freeze(target.pid);
+    expect(scratch(tids[0]!).address).toBe(first);
+    thaw(tids);
+    const base = first - 4096n - 256n;
+    const lines = trampolineLines(target.pid, base);
+    expect(lines.map((l) => l.split(/\s+/)[1])).toEqual(["r-xp", "rw-p"]);
+  });
+});

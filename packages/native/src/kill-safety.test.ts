@@ -1,0 +1,68 @@
+// Design decision 5: whenever cr is killed, even in the middle of an injected syscall, the
+// target runs on correctly.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+
+import { freeze, scratch, thaw } from "./index.js";
+import { expectProgress, killTargets, procStatus, programsDir, sleep, startTarget, Target } from "./test-support/programs.js";
+
+afterEach(killTargets);
+
+function startDriver(pid: number, mode: string): Target {
+  return new Target(spawn(process.execPath, [join(programsDir, "inject-loop.mjs"), String(pid), mode], { stdio: ["ignore", "pipe", "inherit"] }));
+}
+
+async function killDriver(driver: Target): Promise<void> {
+  driver.kill();
+  if (driver.proc.exitCode === null && driver.proc.signalCode === null) await new Promise((resolve) => driver.proc.once("exit", resolve));
+}
+
+function trampolineCount(pid: number, base: bigint): number {
+  const maps = readFileSync(`/proc/${pid}/maps`, "utf8").split("\n");
+  return maps.filter((line) => line.startsWith(base.toString(16) + "-")).length;
+}
+
+// The bootstrap injection (creating the trampoline) is the one documented unsafe window, so
+// the trampoline is made before the kills start.
+function prepareTrampoline(pid: number): bigint {
+  const tids = freeze(pid);
+  const base = scratch(tids[0]!).address - 4096n - 256n;
+  thaw(tids);
+  return base;
+}
+
+describe("killing cr at any moment", () => {
+  it("leaves a multi-threaded target running correctly after 30 random SIGKILLs of the driver", async () => {
+    const target = await startTarget("worker", ["busy"]);
+    const base = prepareTrampoline(target.pid);
+    for (let round = 0; round < 30; round++) {
+      const driver = startDriver(target.pid, "loop");
+      await driver.waitFor(/^started/);
+      await sleep(Math.random() * 40);
+      expect(driver.failures()).toEqual([]);
+      await killDriver(driver);
+    }
+    await sleep(50);
+    expect(procStatus(target.pid, "TracerPid")).toBe("0");
+    await expectProgress(target, 5);
+    expect(target.failures()).toEqual([]);
+    expect(trampolineCount(target.pid, base)).toBe(1);
+  });
+
+  it("returns a thread orphaned inside an injected syscall to where it was", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    prepareTrampoline(target.pid);
+    const driver = startDriver(target.pid, "orphan");
+    await driver.waitFor(/^injecting/);
+    await sleep(50);
+    await killDriver(driver);
+    const from = target.lines.length;
+    await target.waitFor(/^slept/, from);
+    await target.waitFor(/^slept/, target.lines.length);
+    expect(target.failures()).toEqual([]);
+    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+  });
+});

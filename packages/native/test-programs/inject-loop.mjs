@@ -1,0 +1,47 @@
+// Child process for the kill-safety tests: drives the addon directly (no TypeScript) and is
+// SIGKILLed by the test at random moments.
+//   node inject-loop.mjs PID loop     freeze, inject getpid into every thread, thaw, forever
+//   node inject-loop.mjs PID orphan   freeze, then inject a 300 ms ppoll and get killed in it
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const addon = require("../build/Release/cr_native.node");
+addon.setErrorClass(class NativeError extends Error {
+  constructor(message, props) {
+    super(message);
+    Object.assign(this, props);
+  }
+});
+
+const SYS_getpid = 39;
+const SYS_ppoll = 271;
+const [pid, mode] = [Number(process.argv[2]), process.argv[3]];
+
+function loop() {
+  console.log("started");
+  for (;;) {
+    const tids = addon.freeze(pid, 5000);
+    for (const tid of tids) {
+      const result = addon.injectSyscall(tid, SYS_getpid, []);
+      if (result !== BigInt(pid)) {
+        console.log(`FAIL getpid returned ${result}`);
+        process.exit(3);
+      }
+    }
+    addon.thaw(tids);
+  }
+}
+
+function orphan() {
+  const [tid] = addon.freeze(pid, 5000);
+  const { address } = addon.scratch(tid);
+  const timespec = Buffer.alloc(16);
+  timespec.writeBigInt64LE(300_000_000n, 8);
+  addon.writeMemory(pid, address, timespec);
+  console.log("injecting");
+  addon.injectSyscall(tid, SYS_ppoll, [0n, 0n, address, 0n, 8n]);
+  console.log("FAIL not killed");
+}
+
+if (mode === "orphan") orphan();
+else loop();
