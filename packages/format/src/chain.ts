@@ -35,10 +35,12 @@ export async function* resolveChain(crid: bigint, open: OpenImage): AsyncGenerat
   const map = top.pageMap();
   const refs = new Map(top.references.map((r) => [r.crid, r.identity]));
   const targets = new Map<bigint, ImageReader>([[crid, top]]);
+  let i = -1;
   const where = (what: string, vaddr: bigint) =>
-    new FormatError({ path: top.path, crid: top.header.crid }, 0, `${what} (REF for vaddr 0x${vaddr.toString(16)})`);
+    new FormatError({ path: top.path, crid: top.header.crid }, top.pageMapEntryOffset(i), `${what} (REF for vaddr 0x${vaddr.toString(16)})`);
 
   for (const e of map) {
+    i++;
     switch (e.source) {
       case "zero":
         yield { vaddr: e.vaddr, pages: e.pages, source: "zero" };

@@ -321,13 +321,14 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
       }
       case ChunkType.PAGE_MAP: {
         const entries = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize);
+        const esize = entries.length ? body.byteLength / entries.length : 40;
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i]!;
           if (e.source !== "data") continue;
           const have = blocks.get(e.block);
-          if (have === undefined) throw new FormatError(ctx, bOff + i * 40, `page map entry ${i}: a PAGES chunk at offset ${e.block}`);
+          if (have === undefined) throw new FormatError(ctx, bOff + i * esize, `page map entry ${i}: a PAGES chunk at offset ${e.block}`);
           if (e.firstPage + e.pages > have) {
-            throw new FormatError(ctx, bOff + i * 40, `page map entry ${i}: pages ${e.firstPage}..${e.firstPage + e.pages} within the block's ${have}`);
+            throw new FormatError(ctx, bOff + i * esize, `page map entry ${i}: pages ${e.firstPage}..${e.firstPage + e.pages} within the block's ${have}`);
           }
         }
         pageMapSeen = true;

@@ -86,6 +86,7 @@ export class ImageReader {
   private readonly blockInfo = new Map<number, PagesBlock>();
   private readonly indexByOffset = new Map<number, IndexEntry>();
   private map: PageMapEntry[] | undefined;
+  private mapAt = { bodyOffset: 0, entrySize: 40 };
   private cache: { offset: number; data: Uint8Array } | undefined;
   private closed = false;
 
@@ -237,19 +238,27 @@ export class ImageReader {
     const c = this.readChunk(e.offset, ChunkType.PAGE_MAP);
     const body = this.readBody(e.offset, c, "PAGE_MAP");
     const entries = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize);
+    const esize = entries.length ? body.byteLength / entries.length : 40;
+    this.mapAt = { bodyOffset: c.bodyOffset, entrySize: esize };
     for (let i = 0; i < entries.length; i++) {
       const m = entries[i]!;
       if (m.source !== "data") continue;
       const b = this.indexByOffset.get(m.block);
       if (!b || b.type !== ChunkType.PAGES) {
-        throw new FormatError(this.ctx, c.bodyOffset + i * 40, `page map entry ${i}: a PAGES chunk at offset ${m.block}`);
+        throw new FormatError(this.ctx, c.bodyOffset + i * esize, `page map entry ${i}: a PAGES chunk at offset ${m.block}`);
       }
       if (m.firstPage + m.pages > b.pages) {
-        throw new FormatError(this.ctx, c.bodyOffset + i * 40, `page map entry ${i}: pages ${m.firstPage}..${m.firstPage + m.pages} within the block's ${b.pages}`);
+        throw new FormatError(this.ctx, c.bodyOffset + i * esize, `page map entry ${i}: pages ${m.firstPage}..${m.firstPage + m.pages} within the block's ${b.pages}`);
       }
     }
     this.map = entries;
     return entries;
+  }
+
+  /** File offset of page map entry `i` (for error messages about it). */
+  pageMapEntryOffset(i: number): number {
+    this.pageMap();
+    return this.mapAt.bodyOffset + i * this.mapAt.entrySize;
   }
 
   /** The PAGES blocks listed in INDEX (unchecked until read). */
