@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snapshot, type SnapshotResult } from "@cr/core";
 import { probeKernel } from "@cr/native";
-import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
+import { cleanupTmp, fixtures, tmpDir, type Fixture } from "./harness.js";
+import { startPiped } from "./piped.js";
 import { readCheckpointMemory, PAGE } from "./image-pages.js";
 import { cmd, compareWithModel, expectNoMismatch, isZero, MemoryModel } from "./memory-model.js";
 import { patternPages } from "./patterns.js";
@@ -79,7 +80,7 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       readFile = join(dir, "read.bin");
       readBytes = patternPages(77, 0, 8);
       writeFileSync(readFile, readBytes);
-      t = await startFixture("tracker_target");
+      t = await startPiped("tracker_target");
       await t.waitReady();
       model = new MemoryModel(t);
     });
