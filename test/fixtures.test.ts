@@ -1,6 +1,7 @@
 // The fixture programs themselves, without cr: each starts, answers, and behaves as documented
 // at the top of its source file. If these fail, an end-to-end failure says nothing about cr.
 
+import { checkProcess } from "@cr/core";
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -287,5 +288,15 @@ describe("deterministic output", () => {
     const paused = await runToEnd("threads_condvar", args, 3);
     expect(plain).toMatch(/^round 100 checksum [0-9a-f]{16}\nround 200 checksum [0-9a-f]{16}\nround 300 checksum [0-9a-f]{16}\n(round \d+ checksum [0-9a-f]{16}\n){3}done [0-9a-f]{16}\n$/);
     expect(paused).toBe(plain);
+  });
+});
+
+describe("harness stdio", () => {
+  it("gives fixtures real pipes on stdio, so cr can checkpoint them", async () => {
+    const t = await startFixture("tracker_target");
+    await t.waitReady();
+    const report = await checkProcess(t.pid);
+    expect(report.problems).toEqual([]);
+    expect(await t.command("addr 0")).toMatch(/^(0x[0-9a-f]+|error .*)$/);
   });
 });

@@ -1,5 +1,6 @@
 // Drive the C fixture programs of test/fixtures from tests: start them with stdin/stdout pipes,
-// send line commands, read line replies, and stop them all after each test.
+// send line commands, read line replies, and stop them all after each test. The pipes are real
+// pipes: Node's own stdio "pipe" is a socketpair, and cr refuses to checkpoint sockets.
 //
 //   afterEach(async () => { await fixtures.stopAll(); cleanupTmp(); });
 //   const t = await startFixture("tracker_target");
@@ -7,7 +8,9 @@
 //   const addr = await t.command("map 0 16");
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, rmSync } from "node:fs";
+import { Socket } from "node:net";
+import { createPipe } from "@cr/native";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture } from "./fixtures/build.js";
@@ -64,26 +67,31 @@ class FixtureProcess implements Fixture {
   constructor(
     readonly name: string,
     readonly child: ChildProcess,
+    private readonly stdio: { stdin: Socket; stdout: Socket; stderr: Socket },
   ) {
     if (child.pid === undefined) throw new Error(`fixture ${name}: spawn failed (no pid)`);
     this.pid = child.pid;
-    child.stdout!.setEncoding("utf8");
-    child.stderr!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => this.onStdout(chunk));
-    child.stderr!.on("data", (chunk: string) => {
+    stdio.stdout.setEncoding("utf8");
+    stdio.stderr.setEncoding("utf8");
+    stdio.stdout.on("data", (chunk: string) => this.onStdout(chunk));
+    stdio.stderr.on("data", (chunk: string) => {
       this.err += chunk;
     });
     // Writes to a dead program's stdin fail with EPIPE: the exit is reported by the waiters.
-    child.stdin!.on("error", () => {});
+    stdio.stdin.on("error", () => {});
+    const stdoutDone = new Promise<void>((resolve) => stdio.stdout.once("close", () => resolve()));
     this.exited = new Promise((resolve) => {
       child.once("error", (e) => {
         this.spawnError = e;
       });
-      // "close": the process exited and its stdout was read to the end.
-      child.once("close", (code, signal) => {
-        this.status = { code, signal };
-        this.failWaiters();
-        resolve(this.status);
+      // Exited, and its stdout read to the end.
+      child.once("exit", (code, signal) => {
+        void stdoutDone.then(() => {
+          this.status = { code, signal };
+          stdio.stdin.destroy();
+          this.failWaiters();
+          resolve(this.status);
+        });
       });
     });
   }
@@ -99,7 +107,7 @@ class FixtureProcess implements Fixture {
   command(line: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
     if (this.status) return Promise.reject(this.exitError(`command '${line}'`));
     const reply = this.nextLine(timeoutMs, `command '${line}'`);
-    this.child.stdin!.write(line + "\n");
+    this.stdio.stdin.write(line + "\n");
     return reply;
   }
 
@@ -205,16 +213,26 @@ export interface StartOptions {
 
 /** Start the compiled fixture `name` with stdin/stdout/stderr pipes. */
 export async function startFixture(name: string, args: string[] = [], opts: StartOptions = {}): Promise<Fixture> {
+  const [stdinRead, stdinWrite] = createPipe();
+  const [stdoutRead, stdoutWrite] = createPipe();
+  const [stderrRead, stderrWrite] = createPipe();
   const child = spawn(fixture(name), args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
-    stdio: ["pipe", "pipe", "pipe"],
+    stdio: [stdinRead, stdoutWrite, stderrWrite],
   });
+  // The child has its own copies now; ours would keep the pipes open after it exits.
+  for (const fd of [stdinRead, stdoutWrite, stderrWrite]) closeSync(fd);
+  const stdio = {
+    stdin: new Socket({ fd: stdinWrite, readable: false, writable: true }),
+    stdout: new Socket({ fd: stdoutRead, readable: true, writable: false }),
+    stderr: new Socket({ fd: stderrRead, readable: true, writable: false }),
+  };
   await new Promise<void>((resolve, reject) => {
     child.once("spawn", resolve);
     child.once("error", (e) => reject(new Error(`fixture ${name}: cannot start ${fixture(name)}: ${e.message}`)));
   });
-  const f = new FixtureProcess(name, child);
+  const f = new FixtureProcess(name, child, stdio);
   fixtures.running.add(f);
   return f;
 }

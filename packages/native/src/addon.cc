@@ -7,6 +7,7 @@
 #include "kerndat.h"
 #include "memory.h"
 #include "pagemap.h"
+#include "pipes.h"
 #include "registers.h"
 #include "storefs.h"
 #include "uffd.h"
@@ -36,6 +37,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"lockFile", LockFile},
       {"openTmpfile", OpenTmpfile},
       {"linkTmpfile", LinkTmpfile},
+      {"createPipe", CreatePipe},
   };
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("pageCategories", PageCategoryConstants(env));

@@ -86,6 +86,7 @@ interface Addon {
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
   openTmpfile(dir: string, mode: number): number;
   linkTmpfile(fd: number, path: string): void;
+  createPipe(): [number, number];
   pageCategories: Record<PageCategoryName, number>;
 }
 
@@ -236,4 +237,9 @@ export function openTmpfile(dir: string, mode: number): number {
 /** Gives an O_TMPFILE file its name; fails with EEXIST if `path` exists. */
 export function linkTmpfile(fd: number, path: string): void {
   addon.linkTmpfile(fd, path);
+}
+
+/** A real pipe, [readFd, writeFd], both close-on-exec. Node's child_process gives socketpairs. */
+export function createPipe(): [number, number] {
+  return addon.createPipe();
 }
