@@ -94,7 +94,9 @@ export class MemoryModel {
 
   async dontdump(id: number): Promise<void> {
     await cmd(this.t, `dontdump ${id}`);
-    this.regions.get(id)!.dontdump = true;
+    const r = this.regions.get(id)!;
+    r.dontdump = true;
+    for (let p = 0; p < r.pages; p++) this.written.delete(r.addr + BigInt(p * PAGE));
   }
 
   async mremap(id: number, pages: number): Promise<bigint> {

@@ -88,14 +88,18 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
     /** Takes the next image and checks it against the model; the rows feed the table. */
     async function snapAndVerify(step: string, incremental = true): Promise<void> {
       const result = await snapshot(t.pid, { store, incremental, tracker: backend });
+      const previous = last;
+      last = result; // the next step's parent, whatever this step's checks find
+      const written = model.written;
+      model.written = new Set();
       expect(result.tracker).toBe(backend);
-      if (incremental) expect(result.parent, "an incremental snapshot names its parent").toBe(last?.crid ?? null);
+      if (incremental) expect(result.parent, "an incremental snapshot names its parent").toBe(previous?.crid ?? null);
       const mem = await readCheckpointMemory(store, result.crid);
       expectNoMismatch(compareWithModel(mem, { regions: model.regions.values(), removed: model.removed }), `${backend}, after ${step} (CRID ${result.crid})`);
-      const missed = [...model.written].filter((a) => !mem.ownData.has(a));
+      const missed = [...written].filter((a) => !mem.ownData.has(a));
       expect(
         missed.map((a) => `0x${a.toString(16)}`),
-        `${backend}, after ${step}: pages written since CRID ${last?.crid} that are not DATA in CRID ${result.crid}`,
+        `${backend}, after ${step}: pages written since CRID ${previous?.crid} that are not DATA in CRID ${result.crid}`,
       ).toEqual([]);
       // Still the process we think: its memory agrees with the model (it would not if cr had written into it).
       for (const r of model.regions.values()) {
@@ -110,15 +114,13 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       }
       rows.push({
         step,
-        written: model.written.size,
+        written: written.size,
         dirtyPages: result.dirtyPages,
         imageData: mem.ownData.size,
-        extra: mem.ownData.size - model.written.size,
+        extra: mem.ownData.size - written.size,
         downtimeMs: result.downtimeMs,
         ...(result.fullReason ? { fullReason: result.fullReason } : {}),
       });
-      model.written = new Set();
-      last = result;
     }
 
     it("full image of the initial regions", async () => {
