@@ -40,18 +40,18 @@ describe("snapshot content", () => {
     cleanupTmp();
   });
 
-  /** Strict checks beyond the model comparison: sources of each page, and the VMAs. */
-  function strictChecks(mem: CheckpointMemory, regions: Region[], context: string): void {
+  /** Page sources: untouched file pages FILE, COW'd ones DATA; every live region inside the image's VMAs. */
+  function sourceChecks(mem: CheckpointMemory, regions: Region[], context: string): void {
     const problems: string[] = [];
     for (const r of regions) {
-      const vma = mem.vmas.find((v) => v.start <= r.addr && r.addr + BigInt(r.pages * PAGE) <= v.end);
-      if (!vma) problems.push(`region ${r.id} (0x${r.addr.toString(16)}, ${r.pages} pages) is not inside one VMA of the image`);
-      if (r.file && vma && vma.path !== filePath) problems.push(`region ${r.id}: VMA path ${vma.path}, want ${filePath}`);
       for (let p = 0; p < r.pages; p++) {
         const addr = r.addr + BigInt(p * PAGE);
         const want = r.content[p];
+        if (want === "gone") continue;
+        const vma = mem.vmas.find((v) => v.start <= addr && addr < v.end);
+        if (!vma) problems.push(`region ${r.id} page ${p} (0x${addr.toString(16)}) is in no VMA of the image`);
+        else if (r.file && vma.path !== filePath) problems.push(`region ${r.id}: VMA path ${vma.path}, want ${filePath}`);
         const got = mem.pages.get(addr);
-        if (want === null && got) problems.push(`region ${r.id} page ${p}: never touched (or dropped), yet the map has a ${got.source} page`);
         if (r.file && want instanceof Buffer && got) {
           const untouched = want.equals(fileBytes.subarray(p * PAGE, (p + 1) * PAGE));
           if (untouched && got.source !== "file") problems.push(`region ${r.id} page ${p}: an untouched file page saved as ${got.source}, not FILE`);
@@ -60,6 +60,21 @@ describe("snapshot content", () => {
       }
     }
     expect(problems.slice(0, 15), `${context}: ${problems.length} problem(s)`).toEqual([]);
+  }
+
+  /** Pages the process never touched, or dropped (MADV_DONTNEED), are not in the map (design: "never-touched memory: nothing"). */
+  function absentChecks(mem: CheckpointMemory, regions: Region[], context: string): void {
+    const problems: string[] = [];
+    for (const r of regions) {
+      for (let p = 0; p < r.pages; p++) {
+        const addr = r.addr + BigInt(p * PAGE);
+        const got = mem.pages.get(addr);
+        if (r.content[p] === null && got) {
+          problems.push(`region ${r.id} page ${p} (0x${addr.toString(16)}): never touched or dropped, yet the map has a ${got.source} page${got.crid !== undefined ? ` (bytes in CRID ${got.crid})` : ""}`);
+        }
+      }
+    }
+    expect(problems.slice(0, 12), `${context}: ${problems.length} page(s) stored that the process does not have`).toEqual([]);
   }
 
   async function take(incremental: boolean, codec: "raw" | "lz4" = "raw"): Promise<SnapshotResult> {
@@ -73,7 +88,7 @@ describe("snapshot content", () => {
     const mem = await readWith(cache, result.crid);
     const context = `image ${i} (CRID ${result.crid}${result.parent !== null ? `, parent ${result.parent}` : ", full"})`;
     expectNoMismatch(compareWithModel(mem, state), context);
-    strictChecks(mem, state.regions, context);
+    sourceChecks(mem, state.regions, context);
     return mem;
   }
 
@@ -92,6 +107,7 @@ describe("snapshot content", () => {
       const mem = await check(0, cache);
       expect(mem.parent).toBeNull();
       expect([...mem.pages.values()].some((p) => p.source === "file"), "some FILE pages").toBe(true);
+      absentChecks(mem, taken[0]!.state.regions, "full image");
     } finally {
       cache.close();
     }
@@ -123,6 +139,19 @@ describe("snapshot content", () => {
       expect(crids.has(taken[0]!.result.crid), "the deepest image references the full image's data").toBe(true);
       expect(top.ownData.size, "pages in the top image itself").toBeLessThan([...top.pages.values()].filter((p) => p.source === "data").length);
       for (let i = 0; i < 3; i++) await check(i, cache);
+    } finally {
+      cache.close();
+    }
+  });
+
+  it("never-touched and dropped pages are stored in no image of the chain (not even as zero DATA)", async () => {
+    expect(taken.length).toBe(4);
+    const cache = new ImageCache(store);
+    try {
+      for (let i = 0; i < taken.length; i++) {
+        const mem = await readWith(cache, taken[i]!.result.crid);
+        absentChecks(mem, taken[i]!.state.regions, `image ${i} (CRID ${taken[i]!.result.crid}, tracker ${taken[i]!.result.tracker})`);
+      }
     } finally {
       cache.close();
     }
