@@ -165,6 +165,7 @@ Napi::Value Freeze(const Napi::CallbackInfo& info) {
   Freezer freezer(pid, timeoutMs);
   if (Status s = freezer.Run()) return Throw(env, *s);
   std::vector<int> tids = freezer.Release();
+  for (int tid : tids) ForgetThread(tid);  // nothing from an earlier freeze applies now
   Napi::Array out = Napi::Array::New(env, tids.size());
   for (size_t i = 0; i < tids.size(); i++) out.Set(static_cast<uint32_t>(i), tids[i]);
   return out;
@@ -179,10 +180,11 @@ Napi::Value Thaw(const Napi::CallbackInfo& info) {
   Status first;
   for (int tid : tids) {
     Status s = RestoreInjectedState(tid);
+    if (s && s->err == ESRCH) s.reset();  // the thread died: nothing left to restore
     if (ptrace(PTRACE_DETACH, tid, nullptr, 0) != 0 && errno != ESRCH && !s) s = SysFailure("ptrace(PTRACE_DETACH)", tid);
     if (s && !first) first = s;
+    ForgetThread(tid);
   }
-  if (!tids.empty()) ForgetTrampoline(tids.front());
   if (first) return Throw(env, *first);
   return env.Undefined();
 }

@@ -273,16 +273,19 @@ int ThreadGroupOf(int tid) {
   return tgid.empty() ? tid : std::atoi(tgid.c_str());
 }
 
+// The entry goes whatever happens: a thread that cannot take its state back is dead, and
+// its tid may later name an unrelated thread.
 Status RestoreInjectedState(int tid) {
-  auto it = g_saved.find(tid);
-  if (it == g_saved.end()) return std::nullopt;
-  if (Status s = SetSigmaskRaw(tid, it->second.mask)) return s;
-  if (Status s = SetRegsRaw(tid, it->second.regs)) return s;
-  g_saved.erase(it);
-  return std::nullopt;
+  auto node = g_saved.extract(tid);
+  if (node.empty()) return std::nullopt;
+  if (Status s = SetSigmaskRaw(tid, node.mapped().mask)) return s;
+  return SetRegsRaw(tid, node.mapped().regs);
 }
 
-void ForgetTrampoline(int tid) { g_trampolines.erase(tid); }
+void ForgetThread(int tid) {
+  g_saved.erase(tid);
+  g_trampolines.erase(tid);
+}
 
 Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, int64_t& result) {
   int pid = ThreadGroupOf(tid);

@@ -14,8 +14,9 @@ Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, i
 Status ScratchArea(int tid, uint64_t& address, size_t& size);
 // Puts back the registers and signal mask of a thread whose injection did not finish.
 Status RestoreInjectedState(int tid);
-// The trampoline lookup is valid only while the process is frozen (it may exec meanwhile).
-void ForgetTrampoline(int tid);
+// Drops what was cached about a thread (and, for a leader, its process's trampoline): valid
+// only while frozen, since the process may exec or the tid be reused meanwhile.
+void ForgetThread(int tid);
 int ThreadGroupOf(int tid);
 
 Napi::Value InjectSyscall(const Napi::CallbackInfo& info);
