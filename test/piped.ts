@@ -2,7 +2,7 @@
 //
 // startFixture (harness.ts) spawns the program directly with node's stdio "pipe", which is a
 // UNIX socketpair: cr refuses to checkpoint a process holding sockets. Here the program runs as
-//   sh -c 'cat | { sh -c "echo pid $$; exec PROGRAM ARGS" 2>STDERRFILE; echo $? >STATUSFILE; } | cat'
+//   sh -c 'cat | { sh -c "echo pid $$; exec PROGRAM ARGS" 2>STDERRFILE; echo $? >STATUSFILE; echo SENTINEL; } | cat'
 // so its stdin/stdout are pipes to the two cats, its stderr a regular file, and its exit status
 // is recorded by the shell that waits for it. The returned object is a harness Fixture (its pid
 // is the program's, not the shell's) and is stopped by fixtures.stopAll().
@@ -135,6 +135,11 @@ class PipedFixture implements Fixture {
     while ((nl = this.partial.indexOf("\n")) >= 0) {
       const line = this.partial.slice(0, nl);
       this.partial = this.partial.slice(nl + 1);
+      if (line.startsWith(EXIT_SENTINEL)) {
+        // The program exited; the first cat still waits on our stdin: close it so the pipeline ends.
+        this.child.stdin!.end();
+        continue;
+      }
       this.lines.push(line);
       const w = this.waiters.shift();
       if (w) w.resolve(line);
@@ -154,7 +159,8 @@ class PipedFixture implements Fixture {
   }
 }
 
-const SCRIPT = 'cat | { sh -c \'echo "pid $$"; exec "$@"\' inner "$@" 2>"$CR_T_ERR"; echo $? >"$CR_T_STATUS"; } | cat';
+const EXIT_SENTINEL = "@@cr-test-exited ";
+const SCRIPT = `cat | { sh -c 'echo "pid $$"; exec "$@"' inner "$@" 2>"$CR_T_ERR"; st=$?; echo $st >"$CR_T_STATUS"; echo "${EXIT_SENTINEL}$st"; } | cat`;
 
 /** Like startFixture, but stdin/stdout are real pipes and stderr a file. */
 export async function startPiped(name: string, args: string[] = [], opts: StartOptions = {}): Promise<Fixture> {
