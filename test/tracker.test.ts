@@ -10,9 +10,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { snapshot, type SnapshotResult } from "@cr/core";
+import { snapshot, Store, type SnapshotResult } from "@cr/core";
+import { runCli, spawnCli } from "./cli.js";
 import { probeKernel } from "@cr/native";
-import { cleanupTmp, fixtures, tmpDir, type Fixture } from "./harness.js";
+import { cleanupTmp, fixtures, sleep, tmpDir, type Fixture } from "./harness.js";
 import { startPiped } from "./piped.js";
 import { readCheckpointMemory, PAGE } from "./image-pages.js";
 import { cmd, compareWithModel, expectNoMismatch, isZero, MemoryModel } from "./memory-model.js";
@@ -86,9 +87,9 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
     });
 
     /** Takes the next image and checks it against the model; the rows feed the table. */
-    async function snapAndVerify(step: string, incremental = true): Promise<void> {
+    async function snapAndVerify(step: string, incremental = true, parentCrid?: bigint): Promise<void> {
       const result = await snapshot(t.pid, { store, incremental, tracker: backend });
-      const previous = last;
+      const previous = parentCrid !== undefined ? { crid: parentCrid } : last;
       last = result; // the next step's parent, whatever this step's checks find
       const written = model.written;
       model.written = new Set();
@@ -218,6 +219,42 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       await model.mremap(2, 32);
       await model.write(2, 0, 1, 25);
       await snapAndVerify("free+mremap");
+    });
+
+    it("a snapshot into another store in between (it re-arms the tracker) does not make the next increment miss pages", async () => {
+      await model.write(3, 24, 2, 26);
+      const other = await snapshot(t.pid, { store: join(dir, "other-store"), incremental: false, tracker: backend });
+      expect(other.parent).toBeNull();
+      await model.write(3, 28, 2, 27);
+      await snapAndVerify("other store");
+    });
+
+    it("cr snapshot killed at random moments does not make the next increment miss pages", async () => {
+      const args = ["snapshot", String(t.pid), "--incremental", "--tracker", backend, "--store", store, "--json"];
+      const timed = await runCli(args);
+      expect(timed.code, timed.stderr).toBe(0);
+      const crid = BigInt(String((JSON.parse(timed.stdout) as { crid: string | number }).crid));
+      const startup = Math.min((await runCli(["--version"])).ms, timed.ms);
+      let parent = crid;
+      model.written = new Set();
+      for (let k = 0; k < 8; k++) {
+        await model.write(5, 40 + (k % 8), 1, 100 + k);
+        const child = spawnCli(args);
+        const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+        await Promise.race([sleep(startup + Math.random() * (timed.ms - startup)), exited]);
+        child.kill("SIGKILL");
+        await exited;
+        const head = Store.open(store, { create: false }).branch("main").entries.at(-1)!;
+        if (BigInt(head.crid) !== parent) {
+          // The killed run committed its image (it had finished): the writes so far are in it.
+          parent = BigInt(head.crid);
+          model.written = new Set();
+        }
+        await model.write(5, 47 - (k % 8), 1, 200 + k);
+        await model.write(9, k, 1, 300 + k);
+        await snapAndVerify(`killed cr #${k}`, true, parent);
+        parent = last!.crid;
+      }
     });
 
     it("nothing changed", async () => {
