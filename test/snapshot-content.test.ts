@@ -107,7 +107,6 @@ describe("snapshot content", () => {
       const mem = await check(0, cache);
       expect(mem.parent).toBeNull();
       expect([...mem.pages.values()].some((p) => p.source === "file"), "some FILE pages").toBe(true);
-      absentChecks(mem, taken[0]!.state.regions, "full image");
     } finally {
       cache.close();
     }
