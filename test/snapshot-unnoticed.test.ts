@@ -152,6 +152,7 @@ describe("a checkpoint goes unnoticed", () => {
     let last = await report(t);
     expect(last.errors, last.line).toBe(0);
     let finishedAnyway = 0;
+    let killedWhileAttached = 0;
     for (let k = 0; k < 50; k++) {
       const child = spawnCli(args);
       let stderr = "";
@@ -159,6 +160,7 @@ describe("a checkpoint goes unnoticed", () => {
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
       const delay = k % 2 === 0 ? Math.random() * typical : startup + Math.random() * (typical - startup);
       await Promise.race([sleep(delay), exited]);
+      if (procStatus(t.pid).tracer === child.pid) killedWhileAttached++;
       child.kill("SIGKILL");
       const status = await exited;
       if (status.signal !== "SIGKILL") {
@@ -175,7 +177,7 @@ describe("a checkpoint goes unnoticed", () => {
       expect(now.iterations, `kill ${k} after ${delay.toFixed(0)} ms: the target progresses`).toBeGreaterThan(last.iterations);
       last = now;
     }
-    console.log(`50 kills within 0..${typical} ms: ${finishedAnyway} run(s) finished before their kill`);
+    console.log(`50 kills within 0..${typical} ms: ${killedWhileAttached} while cr had the target seized, ${finishedAnyway} run(s) finished before their kill`);
 
     const { images } = await checkStore(store);
     const meta = Store.open(store, { create: false }).branch("main");
