@@ -7,10 +7,10 @@
 //   await t.waitReady();
 //   const addr = await t.command("map 0 16");
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, rmSync } from "node:fs";
-import { Socket } from "node:net";
-import { createPipe } from "@cr/native";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { Socket } from "node:net";
+import { spawnWithPipes } from "@cr/core";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture } from "./fixtures/build.js";
@@ -213,25 +213,7 @@ export interface StartOptions {
 
 /** Start the compiled fixture `name` with stdin/stdout/stderr pipes. */
 export async function startFixture(name: string, args: string[] = [], opts: StartOptions = {}): Promise<Fixture> {
-  const [stdinRead, stdinWrite] = createPipe();
-  const [stdoutRead, stdoutWrite] = createPipe();
-  const [stderrRead, stderrWrite] = createPipe();
-  const child = spawn(fixture(name), args, {
-    cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
-    stdio: [stdinRead, stdoutWrite, stderrWrite],
-  });
-  // The child has its own copies now; ours would keep the pipes open after it exits.
-  for (const fd of [stdinRead, stdoutWrite, stderrWrite]) closeSync(fd);
-  const stdio = {
-    stdin: new Socket({ fd: stdinWrite, readable: false, writable: true }),
-    stdout: new Socket({ fd: stdoutRead, readable: true, writable: false }),
-    stderr: new Socket({ fd: stderrRead, readable: true, writable: false }),
-  };
-  await new Promise<void>((resolve, reject) => {
-    child.once("spawn", resolve);
-    child.once("error", (e) => reject(new Error(`fixture ${name}: cannot start ${fixture(name)}: ${e.message}`)));
-  });
+  const { child, ...stdio } = await spawnWithPipes(fixture(name), args, { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
   const f = new FixtureProcess(name, child, stdio);
   fixtures.running.add(f);
   return f;

@@ -1,10 +1,10 @@
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { snapshot, TRACKER_NAMES, type TrackerName } from "@cr/core";
+import { snapshot, spawnWithPipes, TRACKER_NAMES, type TrackerName } from "@cr/core";
 import { probeKernel } from "@cr/native";
 import { gbps, median, percentile, type Row } from "./bench-table.js";
 
@@ -27,8 +27,8 @@ export function compileTarget(): string {
 }
 
 export async function startTarget(binary: string, mb: number): Promise<Target> {
-  const child: ChildProcessWithoutNullStreams = spawn(binary, [String(mb)]);
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const { child, stdin, stdout } = await spawnWithPipes(binary, [String(mb)]);
+  const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
     if (done) throw new Error(`bench_target exited: ${child.exitCode ?? child.signalCode}`);
@@ -38,10 +38,14 @@ export async function startTarget(binary: string, mb: number): Promise<Target> {
   return {
     pid: child.pid!,
     command: async (line) => {
-      child.stdin.write(`${line}\n`);
+      stdin.write(`${line}\n`);
       return next();
     },
-    stop: () => child.kill("SIGKILL"),
+    stop: () => {
+      child.kill("SIGKILL");
+      stdin.destroy();
+      stdout.destroy();
+    },
   };
 }
 

@@ -5,3 +5,12 @@ export { DEFAULT_BRANCH, Store, storeDir, type BranchMeta, type LogEntry } from 
 export { TRACKER_NAMES, type TrackerName } from "./trackers/index.js";
 export { TOOL_VERSION } from "./version.js";
 export { describeImage, type ImageDescription } from "./inspect.js";
+export { spawnWithPipes, type PipedChild } from "./child.js";
+export { createBranch, type BranchResult } from "./branches.js";
+export { coalesce, type CoalesceOptions, type CoalesceResult } from "./coalesce.js";
+export { gc, type GcResult } from "./gc.js";
+export { verifyStore, type VerifiedImage, type VerifyOptions } from "./verify.js";
+export { branchHistory, storeGraph, type GraphNode, type HistoryEntry } from "./history.js";
+export { runDetached, type RunResult } from "./run.js";
+export { memoryDigest, syntheticChain, type SyntheticChainOptions } from "./synthetic.js";
+export { restart, waitRestarted, type RestartOptions, type RestartResult } from "./restart.js";

@@ -1,12 +1,15 @@
-import { readMemory, readPagemap } from "@cr/native";
-import { PAGE_SIZE, runsToRanges, totalPages, type PageRun } from "./pages.js";
-import type { Vma } from "./vmas.js";
+import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
+import { VmaFlags, type ImageReader, type ResolvedRun, type VmaRecord } from "@cr/format";
+import { CrError } from "./errors.js";
+import type { Remote } from "./inject.js";
+import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "./pages.js";
+import { collectVmas, type Vma } from "./vmas.js";
 
 /**
  * Memory, checkpoint half: which pages of which mappings an image carries.
  *
  * - anonymous pages that are present or swapped, and the COW'd pages of private file mappings:
- *   their bytes (candidates for DATA; a tracker decides which changed since the parent);
+ *   their bytes (DATA);
  * - untouched pages of file mappings: FILE (read again from the file at restart);
  * - present pages of MADV_DONTDUMP mappings: ZERO (the program said they are scratch);
  * - never-touched memory: nothing.
@@ -17,7 +20,7 @@ export interface FileRun extends PageRun {
 }
 
 export interface PagePlan {
-  candidates: PageRun[];
+  data: PageRun[];
   file: FileRun[];
   zero: PageRun[];
 }
@@ -27,49 +30,70 @@ export function hasSavedPages(vma: Vma): boolean {
   return !vma.internal && !["vdso", "vvar", "vvar_vclock", "vsyscall"].includes(vma.kind) && !vma.flags.io && !vma.flags.pfnmap;
 }
 
-// pagemap entry bits, in the high 32-bit word of each little-endian u64.
-const PM_PRESENT = 1 << 31; // bit 63
-const PM_SWAPPED = 1 << 30; // bit 62
-const PM_FILE = 1 << 29; // bit 61: a page-cache page (not COW'd) or shared anonymous
-
-const enum PageClass {
-  None,
-  Data,
-  File,
-  Zero,
+/** The page runs of every mapping whose contents an image holds. */
+export function savedRuns(vmas: Vma[]): PageRun[] {
+  const runs: PageRun[] = [];
+  for (const v of vmas.filter(hasSavedPages)) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  return runs;
 }
 
-/** Reads the target's pagemap (frozen target) and sorts every page into the plan. */
-export function planPages(pid: number, vmas: Vma[]): PagePlan {
-  const plan: PagePlan = { candidates: [], file: [], zero: [] };
+/**
+ * Sorts every page of `scope` (default: all saved mappings) into the plan, reading presence
+ * from the frozen target. PAGEMAP_SCAN returns ranges and skips the per-page work; without it
+ * (kernels before 6.7) /proc/PID/pagemap is read page by page.
+ */
+export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns(vmas)): PagePlan {
+  const plan: PagePlan = { data: [], file: [], zero: [] };
+  const scan = probeKernel().writeProtectScan.available ? scanPresence : readPresence;
   for (const vma of vmas.filter(hasSavedPages)) {
-    const words = new Uint32Array(readPagemap(pid, vma.start, vma.end).buffer);
-    const isFileMapping = vma.kind === "file";
-    let runClass = PageClass.None;
-    let runStart = 0;
-    const pages = words.length / 2;
-    for (let i = 0; i <= pages; i++) {
-      const cls = i === pages ? PageClass.None : classify(words[2 * i + 1]!, isFileMapping, vma.flags.dontdump);
-      if (cls === runClass) continue;
-      if (runClass !== PageClass.None) addRun(plan, vma, runClass, runStart, i - runStart);
-      runClass = cls;
-      runStart = i;
+    const isFile = vma.kind === "file";
+    for (const part of intersectRuns(scope, [{ start: vma.start, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) }])) {
+      for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
     }
   }
   return plan;
 }
 
-function classify(high: number, isFileMapping: boolean, dontdump: boolean): PageClass {
-  if ((high & (PM_PRESENT | PM_SWAPPED)) === 0) return PageClass.None;
-  if (dontdump) return PageClass.Zero;
-  return isFileMapping && high & PM_FILE ? PageClass.File : PageClass.Data;
+/** A run of pages that are present or swapped; `file` when they are unmodified file pages. */
+interface Presence extends PageRun {
+  file: boolean;
 }
 
-function addRun(plan: PagePlan, vma: Vma, cls: PageClass, first: number, pages: number): void {
-  const start = vma.start + BigInt(first * PAGE_SIZE);
-  if (cls === PageClass.Data) plan.candidates.push({ start, pages });
-  else if (cls === PageClass.Zero) plan.zero.push({ start, pages });
-  else plan.file.push({ start, pages, fileOffset: vma.offset + BigInt(first * PAGE_SIZE) });
+function scanPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
+  // Asking for PAGE_IS_FILE costs a page lookup per page: only file mappings need it.
+  const returnMask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (isFile ? PAGE_IS_FILE : 0);
+  const triples = pagemapScan(pid, run.start, runEnd(run), { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask });
+  const out: Presence[] = [];
+  for (let i = 0; i < triples.length; i += 3) {
+    out.push({ start: triples[i]!, pages: Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE)), file: (Number(triples[i + 2]!) & PAGE_IS_FILE) !== 0 });
+  }
+  return out;
+}
+
+// pagemap entry bits, in the high 32-bit word of each little-endian u64.
+const PM_PRESENT = 1 << 31; // bit 63
+const PM_SWAPPED = 1 << 30; // bit 62
+const PM_FILE = 1 << 29; // bit 61: a page-cache page (not COW'd) or shared anonymous
+
+function readPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
+  const words = new Uint32Array(readPagemap(pid, run.start, runEnd(run)).buffer);
+  const out: Presence[] = [];
+  for (let i = 0; i < run.pages; i++) {
+    const high = words[2 * i + 1]!;
+    if ((high & (PM_PRESENT | PM_SWAPPED)) === 0) continue;
+    const file = isFile && (high & PM_FILE) !== 0;
+    const last = out[out.length - 1];
+    const start = run.start + BigInt(i * PAGE_SIZE);
+    if (last && last.file === file && runEnd(last) === start) last.pages++;
+    else out.push({ start, pages: 1, file });
+  }
+  return out;
+}
+
+function addRun(plan: PagePlan, vma: Vma, found: Presence): void {
+  if (vma.flags.dontdump) pushRun(plan.zero, found.start, found.pages);
+  else if (!found.file) pushRun(plan.data, found.start, found.pages);
+  else plan.file.push({ start: found.start, pages: found.pages, fileOffset: vma.offset + (found.start - vma.start) });
 }
 
 /** Copies the given pages out of the (frozen) target into one buffer, in run order. */
@@ -78,4 +102,177 @@ export function copyPages(pid: number, runs: PageRun[], into?: Buffer): Buffer {
   const buffer = into && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
   if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer);
   return buffer;
+}
+
+// ================================================================ restart half
+
+/**
+ * Memory, restart half: the stub's own mappings go, the kernel's vdso/vvar pages move to their
+ * saved addresses, every saved mapping is created again at its address, and the image's page
+ * data is written in: DATA runs from the image chain (resolveChain: each run names the image
+ * and block that hold its bytes, so the cost does not depend on the chain's depth), FILE runs
+ * and never-touched pages by mapping the file, ZERO runs and never-touched anonymous pages by
+ * fresh anonymous memory.
+ */
+
+const PROT_WRITE = 2;
+const MAP_SHARED = 0x01;
+const MAP_PRIVATE = 0x02;
+const MAP_FIXED = 0x10;
+const MAP_ANONYMOUS = 0x20;
+const MAP_GROWSDOWN = 0x100;
+const MREMAP_MAYMOVE = 1;
+const MREMAP_FIXED = 2;
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const AT_FDCWD = -100n;
+
+/** The kernel's own mappings: moved, never created. */
+export const SPECIAL_MAPPINGS = ["[vdso]", "[vvar]", "[vvar_vclock]"];
+const NOT_RESTORED = ["[vsyscall]"];
+
+/** Whether `vma` is created by mapVmas (the kernel's own mappings are moved instead). */
+export function isRestoredMapping(vma: VmaRecord): boolean {
+  return !SPECIAL_MAPPINGS.includes(vma.name) && !NOT_RESTORED.includes(vma.name);
+}
+
+/**
+ * A place for the trampoline (2 pages) that no saved mapping uses and the stub does not use
+ * yet: the highest free gap below the saved mappings' top, away from its neighbours.
+ */
+export function trampolineAddress(saved: VmaRecord[], stub: { start: bigint; end: bigint }[]): bigint {
+  const size = BigInt(2 * PAGE_SIZE);
+  const taken = [...saved, ...stub].map((v) => ({ start: v.start, end: v.end })).sort((a, b) => (a.start < b.start ? -1 : 1));
+  const gap = 16n * BigInt(PAGE_SIZE);
+  for (let candidate = 0x10000000n; candidate < 0x7f0000000000n; candidate *= 2n) {
+    if (taken.every((t) => candidate + size + gap <= t.start || candidate >= t.end + gap)) return candidate;
+  }
+  throw new CrError("no free address for the restore trampoline", { code: "NO_SPACE" });
+}
+
+/** Unmaps everything of the stub except the trampoline and the kernel's special mappings. */
+export function clearStub(remote: Remote, trampoline: bigint): void {
+  for (const vma of collectVmas(remote.pid)) {
+    if (vma.start === trampoline || vma.start === trampoline + BigInt(PAGE_SIZE)) continue;
+    if (vma.kind === "vdso" || vma.kind === "vvar" || vma.kind === "vvar_vclock" || vma.kind === "vsyscall") continue;
+    remote.call("munmap", [vma.start, vma.end - vma.start], `unmapping the stub's ${vma.name || "mapping"} at 0x${vma.start.toString(16)}`);
+  }
+}
+
+/**
+ * Moves vdso, vvar and vvar_vclock to their saved addresses, keeping their layout (the vdso's
+ * code finds its data pages by relative address). Where a destination overlaps a mapping not
+ * moved yet, everything first moves to where the kernel finds room.
+ */
+export function moveSpecialMappings(remote: Remote, saved: VmaRecord[]): void {
+  const wanted = new Map(saved.filter((v) => SPECIAL_MAPPINGS.includes(v.name)).map((v) => [v.name, v]));
+  let current = collectVmas(remote.pid).filter((v) => SPECIAL_MAPPINGS.includes(`[${v.kind}]`));
+  for (const vma of current) {
+    const name = `[${vma.kind}]`;
+    const target = wanted.get(name);
+    if (!target) remote.call("munmap", [vma.start, vma.end - vma.start], `unmapping ${name}, which the image does not have`);
+    else if (target.end - target.start !== vma.end - vma.start) {
+      throw new CrError(`${name} has ${vma.end - vma.start} bytes here and ${target.end - target.start} in the image: a different kernel?`, { code: "KERNEL_MISMATCH", pid: remote.pid });
+    }
+  }
+  current = current.filter((v) => wanted.has(`[${v.kind}]`));
+  const overlaps = current.some((v) => [...wanted.values()].some((w) => w.start < v.end && v.start < w.end && w.start !== v.start));
+  if (overlaps) {
+    current = current.map((v) => {
+      const moved = remote.call("mremap", [v.start, v.end - v.start, v.end - v.start, BigInt(MREMAP_MAYMOVE)], `moving [${v.kind}] out of the way`);
+      return { ...v, end: moved + (v.end - v.start), start: moved };
+    });
+  }
+  for (const vma of current) {
+    const target = wanted.get(`[${vma.kind}]`)!;
+    if (target.start === vma.start) continue;
+    const len = vma.end - vma.start;
+    remote.call("mremap", [vma.start, len, len, BigInt(MREMAP_MAYMOVE | MREMAP_FIXED), target.start], `moving [${vma.kind}] to 0x${target.start.toString(16)}`);
+  }
+}
+
+/** Private mappings that were given PROT_WRITE so their pages could be written. */
+export type WritableAdded = VmaRecord[];
+
+/**
+ * Creates every saved mapping at its address. Private mappings get PROT_WRITE for the time
+ * their pages are written (process_vm_writev needs it); protectVmas takes it away again.
+ */
+export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
+  const added: VmaRecord[] = [];
+  const files = new Map<string, bigint>();
+  try {
+    for (const vma of vmas.filter(isRestoredMapping)) {
+      const shared = (vma.flags & VmaFlags.SHARED) !== 0;
+      const prot = shared ? vma.prot : vma.prot | PROT_WRITE;
+      if (prot !== vma.prot) added.push(vma);
+      let flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+      if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
+      const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
+      let fd = -1n;
+      if (vma.path) fd = openForMapping(remote, files, vma.path, shared && (vma.prot & PROT_WRITE) !== 0);
+      else flags |= MAP_ANONYMOUS;
+      remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), vma.path ? vma.pgoff : 0n], where);
+    }
+  } finally {
+    for (const fd of files.values()) remote.call("close", [fd], "closing a mapped file");
+  }
+  return added;
+}
+
+function openForMapping(remote: Remote, files: Map<string, bigint>, path: string, write: boolean): bigint {
+  const key = `${write ? "w" : "r"}:${path}`;
+  const open = files.get(key);
+  if (open !== undefined) return open;
+  const fd = remote.call("openat", [AT_FDCWD, remote.putString(path), BigInt((write ? O_RDWR : O_RDONLY) | O_CLOEXEC), 0n], `opening ${path} to map it`);
+  files.set(key, fd);
+  return fd;
+}
+
+/** Takes away the PROT_WRITE that mapVmas added. */
+export function protectVmas(remote: Remote, added: WritableAdded): void {
+  for (const vma of added) {
+    remote.call("mprotect", [vma.start, vma.end - vma.start, BigInt(vma.prot)], `protecting 0x${vma.start.toString(16)}`);
+  }
+}
+
+/** A run of page data and where its bytes are. */
+export type DataRun = Extract<ResolvedRun, { source: "data" }>;
+
+/** Bytes written per process_vm_writev batch: large calls, bounded memory. */
+const FILL_BATCH = 64 << 20;
+
+/**
+ * Writes every DATA run into the target, reading each block once (its hash is checked as it
+ * is read) and writing in batches of up to 64 MiB with one process_vm_writev per 1024 runs.
+ */
+export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): number {
+  const batch = Buffer.allocUnsafe(FILL_BATCH);
+  let used = 0;
+  let ranges: bigint[] = [];
+  let cached: { crid: bigint; block: number; data: Uint8Array } | undefined;
+  let written = 0;
+  const flush = () => {
+    if (used > 0) writeMemoryRanges(pid, BigUint64Array.from(ranges), batch.subarray(0, used));
+    written += used;
+    used = 0;
+    ranges = [];
+  };
+  for (const run of runs) {
+    const reader = open(run.crid);
+    const bytes = run.pages * PAGE_SIZE;
+    if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${run.vaddr.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: run.crid });
+    if (used + bytes > FILL_BATCH) flush();
+    const whole = run.firstPage === 0 && run.pages === reader.blockPages(run.block);
+    if (whole) reader.readBlock(run.block, batch.subarray(used, used + bytes));
+    else {
+      if (cached === undefined || cached.crid !== run.crid || cached.block !== run.block) cached = { crid: run.crid, block: run.block, data: reader.readBlock(run.block) };
+      batch.set(cached.data.subarray(run.firstPage * PAGE_SIZE, run.firstPage * PAGE_SIZE + bytes), used);
+    }
+    ranges.push(run.vaddr, BigInt(bytes));
+    used += bytes;
+  }
+  flush();
+  return written;
 }

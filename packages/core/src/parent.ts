@@ -6,20 +6,20 @@ import type { TrackerName } from "./trackers/tracker.js";
 
 /**
  * The parent of an incremental image: the last image of the same process on the branch. The
- * child inherits the parent's entries for its clean pages (as REFs to where the bytes really
- * are, never to another map), so restarting any image costs the same at any chain depth.
+ * child inherits the parent's entries for its unchanged pages (as REFs to where the bytes
+ * really are, never to another map), so restarting any image costs the same at any depth.
  */
 export interface ParentImage {
   crid: bigint;
   identity: bigint;
   /** Pages whose bytes the parent's map holds (DATA or REF): only these may be left out of the child. */
   dataRuns: PageRun[];
+  /** Pages whose bytes the parent image itself holds: what its own snapshot copied. */
+  changedPages: number;
   /** The state the given tracker recorded in the parent, if it was that tracker. */
   trackerState(name: TrackerName): Uint8Array | null;
-  /** A buffer for the child's dirty pages, sized from the parent's, so the copy does not allocate while frozen. */
-  bufferHint(pages: number): Buffer | undefined;
-  /** The parent's entries for `clean` runs, turned into the child's REFs. */
-  inherit(clean: PageRun[]): PageMapEntry[];
+  /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
+  inherit(unchanged: PageRun[]): PageMapEntry[];
   /** REFERENCES for a child whose inherited entries are `entries`. */
   referencesFor(entries: PageMapEntry[]): Reference[];
   close(): void;
@@ -34,20 +34,13 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
   const trackers = reader.records("TRACKER");
   const identities = new Map<bigint, bigint>(reader.references.map((r) => [r.crid, r.identity]));
   identities.set(crid, reader.identity);
-  const dataPages = map.filter((e) => e.source === "data" || e.source === "ref").reduce((n, e) => n + e.pages, 0);
-  let hint: Buffer | undefined;
   return {
     crid,
     identity: reader.identity,
     dataRuns: dataRuns(map),
+    changedPages: map.filter((e) => e.source === "data").reduce((n, e) => n + e.pages, 0),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
-    bufferHint(pages) {
-      // Dirty sets of consecutive snapshots are alike: allocate once with headroom.
-      const wanted = Math.max(pages, Math.ceil(Math.min(dataPages, pages * 2)));
-      hint ??= Buffer.allocUnsafe(wanted * PAGE_SIZE);
-      return hint;
-    },
-    inherit: (clean) => inheritRuns(map, clean, crid),
+    inherit: (unchanged) => inheritRuns(map, unchanged, crid),
     referencesFor: (entries) => referencesOf(entries, identities),
     close: () => reader.close(),
   };
@@ -64,13 +57,12 @@ function dataRuns(map: readonly PageMapEntry[]): PageRun[] {
   return runs;
 }
 
-/** Parent entries cut to the `clean` runs (both sorted by address), as REFs. */
+/** Parent entries cut to the `clean` runs (both sorted by address); DATA becomes REF. */
 function inheritRuns(map: readonly PageMapEntry[], clean: PageRun[], parentCrid: bigint): PageMapEntry[] {
   const out: PageMapEntry[] = [];
   const page = BigInt(PAGE_SIZE);
   let j = 0;
   for (const entry of map) {
-    if (entry.source !== "data" && entry.source !== "ref") continue;
     const end = entry.vaddr + BigInt(entry.pages) * page;
     while (j < clean.length && runEnd(clean[j]!) <= entry.vaddr) j++;
     for (let k = j; k < clean.length && clean[k]!.start < end; k++) {

@@ -35,7 +35,7 @@ export const PageCodec = { RAW: 0, LZ4: 1 } as const;
 export type PageCodec = (typeof PageCodec)[keyof typeof PageCodec];
 
 export const PagesMetaSchema = struct("pages", {
-  vaddr: doc(u64, "virtual address of the first page of the block"),
+  vaddr: doc(u64, "virtual address of the first page of the block (the PAGE_MAP maps every page)"),
   pages: doc(u32, "number of pages in the block (>= 1)"),
   codec: doc(u8, "0 raw (body = the pages), 1 LZ4 block format"),
   rawLength: doc(u64n, "decoded length = pages x pageSize"),

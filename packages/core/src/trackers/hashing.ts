@@ -1,13 +1,14 @@
 import { readMemory } from "@cr/native";
 import { xxh64 } from "@cr/format";
-import { PAGE_SIZE, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
+import { planPages } from "../memory.js";
+import { intersectRuns, PAGE_SIZE, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
 /** Pages read per process_vm_readv batch: bounds the memory the tracker holds at once. */
 const BATCH_PAGES = 16384;
 
 /**
- * Brute force that works on every kernel and across restarts: hash every candidate page and
+ * Brute force that works on every kernel and across restarts: hash every present page and
  * compare with the hashes recorded in the parent image. Reads all memory, so its downtime grows
  * with the process size; its state is the hash of every page, kept in the image.
  */
@@ -16,11 +17,12 @@ export class HashingTracker implements DirtyTracker {
 
   collectDirty(context: TrackContext): DirtyResult {
     const parent = context.parent?.state ? decodeHashes(context.parent.state) : null;
-    const hashes = new BigUint64Array(totalPages(context.candidates));
-    const dirty: PageRun[] = [];
+    const present = planPages(context.pid, context.vmas).data;
+    const hashes = new BigUint64Array(totalPages(present));
+    const same: PageRun[] = [];
     const lookup = parent ? new HashLookup(parent) : null;
     let index = 0;
-    for (const batch of batches(context.candidates)) {
+    for (const batch of batches(present)) {
       const buffer = Buffer.allocUnsafe(totalPages(batch) * PAGE_SIZE);
       readMemory(context.pid, runsToRanges(batch), buffer);
       let offset = 0;
@@ -29,12 +31,14 @@ export class HashingTracker implements DirtyTracker {
           const address = run.start + BigInt(p * PAGE_SIZE);
           const hash = xxh64(buffer.subarray(offset, offset + PAGE_SIZE));
           hashes[index] = hash;
-          if (lookup?.get(address) !== hash) pushRun(dirty, address, 1);
+          if (lookup?.get(address) === hash) pushRun(same, address, 1);
         }
       }
     }
-    const state = encodeHashes({ runs: context.candidates, hashes });
-    return parent ? { dirty, state } : { dirty, state, allDirtyReason: context.parent ? "the parent image has no page hashes" : "no parent image" };
+    const state = encodeHashes({ runs: present, hashes });
+    // Equal hashes vouch for the bytes only where the parent really holds bytes.
+    const unchanged = intersectRuns(same, context.parent?.dataRuns ?? []);
+    return parent ? { unchanged, state } : { unchanged, state, allDirtyReason: context.parent ? "the parent image has no page hashes" : "no parent image" };
   }
 
   committed(): void {

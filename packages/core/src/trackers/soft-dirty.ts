@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { readPagemap } from "@cr/native";
-import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "../pages.js";
+import { planPages } from "../memory.js";
+import { intersectRuns, PAGE_SIZE, pushRun, runEnd, type PageRun } from "../pages.js";
 import { historyBroken, historyCommitted, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
@@ -8,8 +9,8 @@ const PM_SOFT_DIRTY = 1n << 55n;
 
 /**
  * The kernel's soft-dirty bit (CONFIG_MEM_SOFT_DIRTY): pagemap bit 55 since the last
- * `echo 4 > /proc/PID/clear_refs`. Pages that vanished and came back (MADV_DONTNEED, mremap)
- * are not candidates with a parent entry, so the checkpoint engine copies them anyway.
+ * `echo 4 > /proc/PID/clear_refs`. Only present pages the parent holds bytes for and whose bit
+ * is clear count as unchanged; pages that vanished are not present, so they are looked at again.
  */
 export class SoftDirtyTracker implements DirtyTracker {
   readonly name = "soft-dirty" as const;
@@ -17,10 +18,10 @@ export class SoftDirtyTracker implements DirtyTracker {
   collectDirty(context: TrackContext): DirtyResult {
     const untrusted = untrustedReason(context.pid, context.slot, context.parent);
     historyBroken(context.pid, context.slot);
-    const dirty = untrusted ? context.candidates : softDirtyRuns(context.pid, context.candidates);
+    const unchanged = untrusted || !context.parent ? [] : cleanPages(context);
     // Cleared while the target is still frozen, so no write falls between reading and clearing.
     writeFileSync(`/proc/${context.pid}/clear_refs`, "4");
-    return untrusted ? { dirty, allDirtyReason: untrusted } : { dirty };
+    return untrusted ? { unchanged, allDirtyReason: untrusted } : { unchanged };
   }
 
   committed(context: TrackContext, identity: bigint): void {
@@ -28,13 +29,12 @@ export class SoftDirtyTracker implements DirtyTracker {
   }
 }
 
-function softDirtyRuns(pid: number, candidates: PageRun[]): PageRun[] {
-  const dirty: PageRun[] = [];
-  for (const run of candidates) {
-    const entries = readPagemap(pid, run.start, runEnd(run));
-    entries.forEach((entry, i) => {
-      if (entry & PM_SOFT_DIRTY) pushRun(dirty, run.start + BigInt(i * PAGE_SIZE), 1);
+function cleanPages(context: TrackContext): PageRun[] {
+  const clean: PageRun[] = [];
+  for (const run of planPages(context.pid, context.vmas).data) {
+    readPagemap(context.pid, run.start, runEnd(run)).forEach((entry, i) => {
+      if (!(entry & PM_SOFT_DIRTY)) pushRun(clean, run.start + BigInt(i * PAGE_SIZE), 1);
     });
   }
-  return dirty;
+  return intersectRuns(clean, context.parent?.dataRuns ?? []);
 }

@@ -18,18 +18,25 @@ export interface TrackContext {
   tid: number;
   /** The target's mappings at the freeze instant. */
   vmas: Vma[];
-  /** Page runs that hold data now (present or swapped anonymous pages). */
-  candidates: PageRun[];
   /** Address of the tracker history slot in the target (see history.ts). */
   slot: bigint;
-  /** Tracker state recorded in the parent image, or null for a full image. */
-  parent: { identity: bigint; state: Uint8Array | null } | null;
+  /** The parent image, or null for a full image. */
+  parent: {
+    identity: bigint;
+    /** State this tracker recorded in the parent, if it was this tracker. */
+    state: Uint8Array | null;
+    /** Pages the parent holds bytes for (DATA or REF). */
+    dataRuns: PageRun[];
+  } | null;
 }
 
 export interface DirtyResult {
-  /** Sub-runs of the candidates whose bytes must go into the image; the rest equal the parent's. */
-  dirty: PageRun[];
-  /** Why the whole address space counts as dirty, when it does ("no parent", "history lost"). */
+  /**
+   * Pages for which the parent's page map (an entry, or the absence of one) still describes the
+   * process exactly. Everything else is looked at again. Empty means "save everything".
+   */
+  unchanged: PageRun[];
+  /** Why nothing counts as unchanged although there is a parent ("history lost", ...). */
   allDirtyReason?: string;
   /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */
   state?: Uint8Array;
@@ -38,8 +45,8 @@ export interface DirtyResult {
 export interface DirtyTracker {
   readonly name: TrackerName;
   /**
-   * With the target frozen: which candidate pages changed since the parent image, re-armed so
-   * the next snapshot sees only writes from now on.
+   * With the target frozen: which pages did not change since the parent image, re-armed so the
+   * next snapshot sees only changes from now on. It may call too much changed, never too little.
    */
   collectDirty(context: TrackContext): DirtyResult;
   /** After the new image is durable: the tracker's history now continues from `identity`. */

@@ -1,13 +1,16 @@
-import { PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking } from "@cr/native";
-import { intersectRuns, PAGE_SIZE, pushRun, unionRuns, type PageRun } from "../pages.js";
+import { NativeError, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking } from "@cr/native";
+import { hasSavedPages } from "../memory.js";
+import { PAGE_SIZE, pushRun, subtractRuns, type PageRun } from "../pages.js";
 import type { Vma } from "../vmas.js";
 import { historyBroken, historyCommitted, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
 /**
  * userfaultfd in WP_ASYNC mode registered in the target's own mm, read and re-armed atomically
- * with PAGEMAP_SCAN (PM_SCAN_WP_MATCHING). A mapping that was not registered before this
- * snapshot (new, moved by mremap, or replaced) counts as wholly dirty and gets registered now.
+ * with PAGEMAP_SCAN (PM_SCAN_WP_MATCHING). In a registered mapping a page the scan does not
+ * report as written is exactly as the parent saw it: its bytes, and whether it is there at all
+ * (MADV_DONTNEED'd pages come back as written). A mapping that was not registered before this
+ * snapshot (new, moved by mremap, replaced) is not vouched for, and gets registered now.
  */
 export class WriteProtectTracker implements DirtyTracker {
   readonly name = "write-protect" as const;
@@ -19,9 +22,11 @@ export class WriteProtectTracker implements DirtyTracker {
     const written = scanWritten(context.pid, registered);
     const fresh = context.vmas.filter((v) => !v.flags.uffdWp && isTrackable(v));
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
-    if (untrusted) return { dirty: context.candidates, allDirtyReason: untrusted };
-    const freshRuns = fresh.map((v) => ({ start: v.start, pages: Number((v.end - v.start) / BigInt(PAGE_SIZE)) }));
-    return { dirty: intersectRuns(context.candidates, unionRuns(written, freshRuns)) };
+    if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
+    if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
+    const tracked: PageRun[] = [];
+    for (const v of registered.filter(isTrackable)) pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+    return { unchanged: subtractRuns(tracked, written) };
   }
 
   committed(context: TrackContext, identity: bigint): void {
@@ -29,16 +34,21 @@ export class WriteProtectTracker implements DirtyTracker {
   }
 }
 
-/** Written pages of the registered mappings; the scan write-protects them again. */
-function scanWritten(pid: number, registered: Vma[]): PageRun[] {
+/**
+ * Written pages of the registered mappings; the scan write-protects them again. The scan fails
+ * with EPERM (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its registration,
+ * e.g. because the program closed every fd it did not know: then nothing is known (null).
+ */
+function scanWritten(pid: number, registered: Vma[]): PageRun[] | null {
   const written: PageRun[] = [];
   for (const vma of registered) {
-    const triples = pagemapScan(pid, vma.start, vma.end, {
-      writeProtect: true,
-      categories: PAGE_IS_WRITTEN,
-      categoryMask: PAGE_IS_WRITTEN,
-      returnMask: PAGE_IS_WRITTEN,
-    });
+    let triples: BigUint64Array;
+    try {
+      triples = pagemapScan(pid, vma.start, vma.end, { writeProtect: true, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
+    } catch (error) {
+      if (error instanceof NativeError && error.code === "EPERM") return null;
+      throw error;
+    }
     for (let i = 0; i < triples.length; i += 3) {
       pushRun(written, triples[i]!, Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE)));
     }
@@ -46,9 +56,12 @@ function scanWritten(pid: number, registered: Vma[]): PageRun[] {
   return written;
 }
 
-/** Private writable memory of the program's own; cr's trampoline and kernel pages are not. */
+/**
+ * Private writable memory of the program's own. MADV_DONTDUMP mappings are left out: their
+ * pages are saved as ZERO whatever the tracker says.
+ */
 function isTrackable(vma: Vma): boolean {
-  return vma.prot.write && !vma.shared && !vma.internal && !["vdso", "vvar", "vvar_vclock", "vsyscall"].includes(vma.kind) && !vma.flags.io && !vma.flags.pfnmap;
+  return hasSavedPages(vma) && vma.prot.write && !vma.shared && !vma.flags.dontdump;
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {
