@@ -5,12 +5,25 @@
       "sources": [
         "src/addon.cc", "src/errors.cc", "src/procfs.cc", "src/kerndat.cc", "src/freeze.cc",
         "src/registers.cc", "src/trampoline.cc", "src/inject.cc", "src/memory.cc", "src/pagemap.cc", "src/uffd.cc",
-        "src/storefs.cc", "src/pipes.cc"
+        "src/storefs.cc", "src/pipes.cc", "src/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
+    },
+    {
+      "target_name": "restore_stub",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "link_restore_stub",
+          "inputs": ["stub/restore-stub.c"],
+          "outputs": ["<(PRODUCT_DIR)/restore-stub"],
+          "action": ["cc", "-O2", "-static", "-nostdlib", "-fno-pie", "-no-pie", "-fno-stack-protector", "-fcf-protection=none",
+                     "-Wl,-Ttext-segment=0x3ff000000000", "-Wl,--build-id=none", "-o", "<@(_outputs)", "<@(_inputs)"]
+        }
+      ]
     }
   ]
 }

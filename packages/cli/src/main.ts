@@ -4,6 +4,7 @@ import { TOOL_VERSION } from "@cr/core";
 import { registerCheck } from "./commands/check.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSnapshot } from "./commands/snapshot.js";
+import { registerRestart } from "./commands/restart.js";
 import { reportError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -19,11 +20,13 @@ Examples:
   cr snapshot 1234                  a full image of process 1234; prints its CRID
   cr snapshot 1234 --incremental    only the pages written since the last image
   cr inspect 7                      decode the image of CRID 7
+  cr restart --at 7                 restart CRID 7 where it stopped, under its old PID
 
 The store is --store DIR, else $CR_STORE, else ./.cr`,
     );
   registerCheck(program);
   registerSnapshot(program);
+  registerRestart(program);
   registerInspect(program);
   return program;
 }

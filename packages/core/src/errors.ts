@@ -6,6 +6,8 @@ export interface CrErrorContext {
   crid?: bigint;
   path?: string;
   offset?: number | bigint;
+  /** Restart: the step that failed ("map memory", ...). */
+  step?: string;
   cause?: unknown;
 }
 
@@ -19,6 +21,7 @@ export class CrError extends Error {
   readonly crid?: bigint;
   readonly path?: string;
   readonly offset?: number | bigint;
+  readonly step?: string;
 
   constructor(message: string, context: CrErrorContext) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
@@ -28,6 +31,7 @@ export class CrError extends Error {
     this.crid = context.crid;
     this.path = context.path;
     this.offset = context.offset;
+    this.step = context.step;
   }
 }
 

@@ -1,4 +1,5 @@
-import { injectSyscall, readMemory, scratch } from "@cr/native";
+import { constants } from "node:os";
+import { injectSyscall, readMemory, scratch, writeMemory } from "@cr/native";
 import { CrError } from "./errors.js";
 
 /** x86_64 syscall numbers cr injects. */
@@ -8,6 +9,27 @@ export const SYS = {
   prctl: 157,
   getitimer: 36,
   brk: 12,
+  // restart: the restore stub is built by injected syscalls
+  close: 3,
+  lseek: 8,
+  mmap: 9,
+  mprotect: 10,
+  munmap: 11,
+  mremap: 25,
+  fcntl: 72,
+  umask: 95,
+  setgroups: 116,
+  setresuid: 117,
+  setresgid: 119,
+  rt_sigqueueinfo: 129,
+  personality: 135,
+  set_tid_address: 218,
+  openat: 257,
+  set_robust_list: 273,
+  rt_tgsigqueueinfo: 297,
+  prlimit64: 302,
+  rseq: 334,
+  clone3: 435,
 } as const;
 
 const ERRNO_MAX = 4095n;
@@ -32,3 +54,51 @@ export function injectForStruct(pid: number, tid: number, name: keyof typeof SYS
 }
 
 export const SCRATCH = Symbol("scratch");
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** "ENOENT" for 2: how an injected syscall's failure is named in messages. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/**
+ * One thread of a process being rebuilt (restart): runs syscalls in it and passes their
+ * argument structs through the trampoline's scratch area. A failing syscall throws a CrError
+ * naming what it was for.
+ */
+export class Remote {
+  constructor(
+    readonly pid: number,
+    readonly tid: number,
+  ) {}
+
+  /** The raw result; a negative errno throws, unless `tolerate` lists it (then it is returned). */
+  call(name: keyof typeof SYS, args: bigint[], what: string, tolerate: string[] = []): bigint {
+    const ret = BigInt.asIntN(64, injectSyscall(this.tid, SYS[name], args));
+    if (ret < 0n && ret > -ERRNO_MAX) {
+      const code = errnoName(-Number(ret));
+      if (tolerate.includes(code)) return ret;
+      throw new CrError(`${what}: ${name} failed with ${code} in process ${this.pid}`, { code, pid: this.pid });
+    }
+    return ret;
+  }
+
+  /** Copies `data` to byte `at` of the scratch area (3840 bytes) and returns its address. */
+  put(data: Buffer, at = 0): bigint {
+    const area = scratch(this.tid);
+    if (at + data.length > area.size) throw new RangeError(`scratch area of ${area.size} bytes: ${at + data.length} needed`);
+    writeMemory(this.pid, area.address + BigInt(at), data);
+    return area.address + BigInt(at);
+  }
+
+  /** A NUL-terminated path in the scratch area. */
+  putString(text: string, at = 0): bigint {
+    return this.put(Buffer.from(text + "\0"), at);
+  }
+
+  /** The same process, injecting in another of its threads. */
+  thread(tid: number): Remote {
+    return new Remote(this.pid, tid);
+  }
+}

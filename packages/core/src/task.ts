@@ -7,7 +7,10 @@
  * the exact current brk (see `ProcessMm.brk`), signal handlers, sigaltstack, the tid address,
  * itimers, rseq and robust-list registration, registers.
  */
+import { readMemory } from "@cr/native";
+import type { ProcessRecord } from "@cr/format";
 import { CrError } from "./errors.js";
+import type { Remote } from "./inject.js";
 import {
   listProcDir,
   parseKeyValues,
@@ -335,4 +338,100 @@ export function readThreads(pid: number): number[] {
   return listProcDir(pid, "task")
     .map(Number)
     .sort((a, b) => a - b);
+}
+
+// ================================================================ restart half
+
+/**
+ * Process-wide state, restart half: the mm fields behind /proc/PID/cmdline, environ, brk and
+ * exe (PR_SET_MM_MAP), umask, personality, resource limits and credentials, each set inside
+ * the rebuilt process by injected syscalls. What cannot be restored (raising a hard limit
+ * without CAP_SYS_RESOURCE) is returned as a warning, not guessed at.
+ */
+
+const PR_SET_MM = 35n;
+const PR_SET_MM_MAP = 14n;
+const PRCTL_MM_MAP_SIZE = 104;
+const AUXV_AT = 512; // auxv goes after the struct in the scratch area
+
+/** PR_SET_MM_MAP: code/data/brk/stack/arg/env bounds, auxv and the exe link in one call. */
+export function restoreMmMap(remote: Remote, saved: ProcessRecord): void {
+  const exeFd = remote.call("openat", [-100n, remote.putString(saved.exePath, 1024), 0o2000000n, 0n], `opening the executable ${saved.exePath}`);
+  try {
+    const auxv = Buffer.from(saved.auxv);
+    const map = Buffer.alloc(PRCTL_MM_MAP_SIZE);
+    const fields = [saved.startCode, saved.endCode, saved.startData, saved.endData, saved.startBrk, saved.brk, saved.startStack, saved.argStart, saved.argEnd, saved.envStart, saved.envEnd];
+    fields.forEach((v, i) => map.writeBigUInt64LE(v, i * 8));
+    map.writeBigUInt64LE(remote.put(auxv, AUXV_AT), 88);
+    map.writeUInt32LE(auxv.length, 96);
+    map.writeUInt32LE(Number(exeFd), 100);
+    remote.call("prctl", [PR_SET_MM, PR_SET_MM_MAP, remote.put(map), BigInt(PRCTL_MM_MAP_SIZE), 0n], "PR_SET_MM_MAP (brk, cmdline, exe)");
+  } finally {
+    remote.call("close", [exeFd], "closing the executable");
+  }
+}
+
+export function restoreUmaskAndPersonality(remote: Remote, saved: ProcessRecord): void {
+  remote.call("umask", [BigInt(saved.umask)], "restoring the umask");
+  remote.call("personality", [BigInt(saved.personality)], "restoring the personality");
+}
+
+/**
+ * Every rlimit as saved. A hard limit above the current one needs CAP_SYS_RESOURCE: then the
+ * soft limit is set as far as the current hard limit allows, and a warning says so.
+ */
+export function restoreLimits(remote: Remote, saved: ProcessRecord): string[] {
+  const warnings: string[] = [];
+  for (const limit of saved.rlimits) {
+    const value = Buffer.alloc(16);
+    value.writeBigUInt64LE(limit.cur, 0);
+    value.writeBigUInt64LE(limit.max, 8);
+    const what = `restoring rlimit ${limit.resource}`;
+    const ret = remote.call("prlimit64", [0n, BigInt(limit.resource), remote.put(value), 0n], what, ["EPERM"]);
+    if (ret >= 0n) continue;
+    const current = Buffer.alloc(16);
+    const at = remote.put(current, 16);
+    remote.call("prlimit64", [0n, BigInt(limit.resource), 0n, at], what);
+    const hard = readRemoteU64(remote, at + 8n);
+    const soft = limit.cur < hard ? limit.cur : hard;
+    value.writeBigUInt64LE(soft, 0);
+    value.writeBigUInt64LE(hard, 8);
+    remote.call("prlimit64", [0n, BigInt(limit.resource), remote.put(value), 0n], what);
+    warnings.push(`rlimit ${limitName(limit.resource)}: hard limit ${limit.max} not restored (raising it needs CAP_SYS_RESOURCE); it stays ${hard}`);
+  }
+  return warnings;
+}
+
+function readRemoteU64(remote: Remote, address: bigint): bigint {
+  const out = Buffer.alloc(8);
+  readMemory(remote.pid, new BigUint64Array([address, 8n]), out);
+  return out.readBigUInt64LE(0);
+}
+
+function limitName(resource: number): string {
+  return Object.entries(RLIMIT_RESOURCES).find(([, r]) => r.number === resource)?.[0] ?? String(resource);
+}
+
+/**
+ * Groups, gids, then uids (after which the process may no longer change them), only when they
+ * differ from the stub's (cr's): a process of root stays as it is. Capabilities other than a
+ * uid change's effect are not restored; a warning says so.
+ */
+export function restoreCredentials(remote: Remote, saved: ProcessRecord): string[] {
+  const mine = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const same = [saved.uid, saved.euid, saved.suid, saved.fsuid].every((u) => u === mine.uid) && [saved.gid, saved.egid, saved.sgid, saved.fsgid].every((g) => g === mine.gid);
+  if (same) return [];
+  const groups = Buffer.alloc(4 * saved.groups.length);
+  saved.groups.forEach((g, i) => groups.writeUInt32LE(g, 4 * i));
+  remote.call("setgroups", [BigInt(saved.groups.length), remote.put(groups)], "restoring supplementary groups");
+  remote.call("setresgid", [BigInt(saved.gid), BigInt(saved.egid), BigInt(saved.sgid)], "restoring gids");
+  remote.call("setresuid", [BigInt(saved.uid), BigInt(saved.euid), BigInt(saved.suid)], "restoring uids");
+  return [`credentials set to uid ${saved.euid} gid ${saved.egid}; capabilities are those that uid gets, not the saved sets`];
+}
+
+const PR_SET_NAME = 15n;
+
+/** /proc/PID/comm: the stub's exec named it "restore-stub". Threads cloned later inherit it. */
+export function restoreComm(remote: Remote, saved: ProcessRecord): void {
+  remote.call("prctl", [PR_SET_NAME, remote.putString(saved.comm.slice(0, 15)), 0n, 0n, 0n], "restoring the command name");
 }

@@ -9,6 +9,7 @@
 #include "pagemap.h"
 #include "pipes.h"
 #include "registers.h"
+#include "spawn.h"
 #include "storefs.h"
 #include "uffd.h"
 
@@ -38,6 +39,13 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"openTmpfile", OpenTmpfile},
       {"linkTmpfile", LinkTmpfile},
       {"createPipe", CreatePipe},
+      {"writeMemoryRanges", WriteMemoryRanges},
+      {"placeTrampolineAt", PlaceTrampolineAt},
+      {"spawnStub", SpawnStub},
+      {"waitThreadStop", WaitThreadStop},
+      {"releaseRestored", ReleaseRestored},
+      {"killStub", KillStub},
+      {"waitExit", WaitExit},
   };
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("pageCategories", PageCategoryConstants(env));

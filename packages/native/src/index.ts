@@ -87,6 +87,13 @@ interface Addon {
   openTmpfile(dir: string, mode: number): number;
   linkTmpfile(fd: number, path: string): void;
   createPipe(): [number, number];
+  spawnStub(options: StubOptions): number;
+  placeTrampolineAt(pid: number, address: bigint): void;
+  waitThreadStop(tid: number): void;
+  releaseRestored(tids: number[]): void;
+  killStub(tids: number[]): void;
+  waitExit(pid: number): { code: number | null; signal: number | null };
+  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): void;
   pageCategories: Record<PageCategoryName, number>;
 }
 
@@ -242,4 +249,53 @@ export function linkTmpfile(fd: number, path: string): void {
 /** A real pipe, [readFd, writeFd], both close-on-exec. Node's child_process gives socketpairs. */
 export function createPipe(): [number, number] {
   return addon.createPipe();
+}
+
+// ---------------------------------------------------------------- restart
+
+/** The restore stub program, built next to the addon (binding.gyp, target restore_stub). */
+export const RESTORE_STUB = require.resolve("../build/Release/restore-stub");
+
+export interface StubOptions {
+  stub: string;
+  /** The PID to take (clone3 set_tid), or 0 for any. */
+  pid: number;
+  /** [target fd in the stub, source fd in this process]. */
+  fds: [number, number][];
+  cwd: string;
+}
+
+/** Starts the restore stub as a child, stopped at its exec under ptrace; returns its pid. */
+export function spawnStub(options: StubOptions): number {
+  return addon.spawnStub(options);
+}
+
+/** The trampoline created next in process `pid` goes exactly at `address`. */
+export function placeTrampolineAt(pid: number, address: bigint): void {
+  addon.placeTrampolineAt(pid, address);
+}
+
+/** Waits for the first stop of a thread that was auto-attached at its creation. */
+export function waitThreadStop(tid: number): void {
+  addon.waitThreadStop(tid);
+}
+
+/** Detaches every thread of a restored process: it runs from here on. */
+export function releaseRestored(tids: number[]): void {
+  addon.releaseRestored(tids);
+}
+
+/** SIGKILLs a half-built process (leader first in `tids`) and reaps every thread. */
+export function killStub(tids: number[]): void {
+  addon.killStub(tids);
+}
+
+/** Blocks until child `pid` exits. */
+export function waitExit(pid: number): { code: number | null; signal: number | null } {
+  return addon.waitExit(pid);
+}
+
+/** Writes `data` to the (address, length) ranges of the target, back to back. */
+export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): void {
+  addon.writeMemoryRanges(pid, ranges, data);
 }

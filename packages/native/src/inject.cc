@@ -54,6 +54,7 @@ struct Trampoline {
 
 std::unordered_map<int, Saved> g_saved;            // by tid: injection in progress
 std::unordered_map<int, Trampoline> g_trampolines;  // by tgid, while frozen
+std::unordered_map<int, uint64_t> g_placements;     // by tgid: where a new trampoline must go
 
 uint64_t PageSize() { return static_cast<uint64_t>(sysconf(_SC_PAGESIZE)); }
 
@@ -215,6 +216,11 @@ Status CreateTrampoline(int pid, int tid, uint64_t& base) {
   if (Status s = FindVdsoSyscall(pid, site)) return s;
   int64_t r = 0;
   std::array<uint64_t, 6> args{0, 2 * PageSize(), PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0};
+  // A restore stub's trampoline must stay clear of the image's mappings (PlaceTrampoline).
+  if (auto placed = g_placements.find(pid); placed != g_placements.end()) {
+    args[0] = placed->second;
+    args[3] |= MAP_FIXED_NOREPLACE;
+  }
   if (Status s = InjectAt(tid, site, SYS_mmap, args, r)) return s;
   Status status;
   if (Check(r, tid, "mmap of the trampoline", status); status) return status;
@@ -285,7 +291,10 @@ Status RestoreInjectedState(int tid) {
 void ForgetThread(int tid) {
   g_saved.erase(tid);
   g_trampolines.erase(tid);
+  g_placements.erase(tid);
 }
+
+void PlaceTrampoline(int pid, uint64_t address) { g_placements[pid] = address; }
 
 Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, int64_t& result) {
   int pid = ThreadGroupOf(tid);
@@ -312,6 +321,15 @@ Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   int64_t result = 0;
   if (Status s = InjectSyscallRaw(tid, nr, args, result)) return Throw(env, *s);
   return Napi::BigInt::New(env, result);
+}
+
+Napi::Value PlaceTrampolineAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  uint64_t address = 0;
+  if (!ArgInt(info, 0, "pid", pid) || !ArgU64(info, 1, "address", address)) return env.Undefined();
+  PlaceTrampoline(pid, address);
+  return env.Undefined();
 }
 
 Napi::Value Scratch(const Napi::CallbackInfo& info) {

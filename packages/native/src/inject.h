@@ -18,6 +18,10 @@ Status RestoreInjectedState(int tid);
 // only while frozen, since the process may exec or the tid be reused meanwhile.
 void ForgetThread(int tid);
 int ThreadGroupOf(int tid);
+// The next trampoline created in process `pid` goes exactly at `address` (MAP_FIXED_NOREPLACE).
+void PlaceTrampoline(int pid, uint64_t address);
+
+Napi::Value PlaceTrampolineAt(const Napi::CallbackInfo& info);
 
 Napi::Value InjectSyscall(const Napi::CallbackInfo& info);
 Napi::Value Scratch(const Napi::CallbackInfo& info);

@@ -121,6 +121,38 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(total));
 }
 
+// writeMemoryRanges(pid, ranges, data): the inverse of readMemory, for restoring memory in
+// batches of IOV_MAX remote iovecs per process_vm_writev (the pages must be writable).
+Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  Ranges ranges;
+  Napi::Buffer<uint8_t> data;
+  if (!ArgInt(info, 0, "pid", pid) || !ArgPairs(info, 1, "ranges", ranges) || !ArgBuffer(info, 2, "data", data)) return env.Undefined();
+  Ranges merged = MergeAdjacent(ranges);
+  size_t total = 0;
+  for (auto& r : merged) total += r.second;
+  if (total > data.Length()) return ThrowType(env, "data is shorter than the ranges");
+  const uint8_t* from = data.Data();
+  for (size_t i = 0; i < merged.size(); i += kIovMax) {
+    std::vector<iovec> remote;
+    size_t bytes = 0;
+    for (size_t k = i; k < merged.size() && k < i + kIovMax; k++) {
+      remote.push_back({reinterpret_cast<void*>(merged[k].first), merged[k].second});
+      bytes += merged[k].second;
+    }
+    iovec local{const_cast<uint8_t*>(from), bytes};
+    ssize_t n = process_vm_writev(pid, &local, 1, remote.data(), remote.size(), 0);
+    if (n != static_cast<ssize_t>(bytes)) {
+      Failure f = n < 0 ? SysFailure("process_vm_writev", pid) : SysFailure(EFAULT, "process_vm_writev", pid);
+      f.address = AddressAt(remote.data(), remote.size(), n < 0 ? 0 : static_cast<size_t>(n));
+      return Throw(env, f);
+    }
+    from += bytes;
+  }
+  return env.Undefined();
+}
+
 Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = 0;

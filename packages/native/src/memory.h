@@ -12,3 +12,4 @@ Status ReadTargetMemory(int pid, uint64_t address, void* data, size_t size);
 
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
+Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info);

@@ -1,0 +1,54 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { restart, waitRestarted } from "@cr/core";
+import { parseCrid, storeOption } from "../args.js";
+import { formatMs, toJson } from "../output.js";
+
+interface RestartFlags {
+  at: bigint;
+  store?: string;
+  branch?: string;
+  detach?: boolean;
+  json?: boolean;
+  anyPid?: boolean;
+  force?: boolean;
+  inheritFd: Map<number, string>;
+}
+
+export function registerRestart(program: Command): void {
+  program
+    .command("restart")
+    .description("Restart a process from a checkpoint, exactly where it stopped, under its old PID.")
+    .requiredOption("--at <crid>", "the checkpoint to restart", parseCrid)
+    .addOption(storeOption())
+    .option("--branch <name>", "branch to read the chain from (default: the one holding the CRID)")
+    .option("--detach", "print the PID and return while the process runs")
+    .option("--json", "with --detach: print pid, crid and restoreMs as JSON")
+    .option("--any-pid", "if the PID is taken, run under any free PID (for programs that do not care)")
+    .option("--force", "restart even if files the process reads changed since the checkpoint")
+    .option("--inherit-fd <fd:path>", "give descriptor FD the file PATH instead (repeatable)", parseInheritFd, new Map<number, string>())
+    .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log")
+    .action(async (flags: RestartFlags) => {
+      const result = await restart({
+        crid: flags.at,
+        store: flags.store,
+        branch: flags.branch,
+        anyPid: flags.anyPid,
+        force: flags.force,
+        inheritFds: flags.inheritFd,
+      });
+      for (const warning of result.warnings) process.stderr.write(`cr: warning: ${warning}\n`);
+      if (flags.json) console.log(toJson({ pid: result.pid, crid: result.crid, restoreMs: result.restoreMs }));
+      else if (flags.detach) console.log(String(result.pid));
+      else process.stderr.write(`cr: restarted CRID ${result.crid} as PID ${result.pid} in ${formatMs(result.restoreMs)}\n`);
+      if (flags.detach) return;
+      // Without --detach cr stays the parent and exits as the process does.
+      const status = waitRestarted(result.pid);
+      process.exitCode = status.code ?? 128 + (status.signal ?? 0);
+    });
+}
+
+function parseInheritFd(value: string, previous: Map<number, string>): Map<number, string> {
+  const match = /^([0-9]+):(.+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`"${value}" is not FD:PATH`);
+  return new Map(previous).set(Number(match[1]), match[2]!);
+}

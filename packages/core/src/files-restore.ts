@@ -1,0 +1,188 @@
+/**
+ * Files, restart half (the checkpoint half is files.ts): checks that the files an image maps
+ * or has open are the ones it saw, opens every descriptor again in cr so the stub can be
+ * started with them in place (same numbers, open flags and offsets), and sets FD_CLOEXEC
+ * inside the restored process afterwards (the stub's exec would close those descriptors).
+ *
+ * Policy (docs/restart.md): a file the process reads, or maps, must be unchanged (inode,
+ * size, mtime) unless `force`; a replaced file (other inode) is refused even for write-only
+ * descriptors. A file open write-only that only grew since the checkpoint holds the program's
+ * own output written after it: the descriptor goes back to the saved offset (an O_APPEND one
+ * gets the file cut back to its saved size, or the rerun's appends would repeat the bytes),
+ * and the user is told.
+ */
+import { closeSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
+import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
+import { createPipe } from "@cr/native";
+import { CrError, errnoCode } from "./errors.js";
+import type { Remote } from "./inject.js";
+
+const O_ACCMODE = 3;
+/** Flags that create or destroy: never replayed when a file is opened again. */
+const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY;
+const FD_CLOEXEC = 1;
+const F_SETFD = 2n;
+
+interface Saved {
+  path: string;
+  inode: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+type Change = "missing" | "replaced" | "grew" | "changed" | null;
+
+function changeOf(saved: Saved): Change {
+  let now;
+  try {
+    now = statSync(saved.path, { bigint: true });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return "missing";
+    throw error;
+  }
+  if (now.ino !== saved.inode) return "replaced";
+  if (now.size === saved.size && now.mtimeNs === saved.mtimeNs) return null;
+  return now.size > saved.size ? "grew" : "changed";
+}
+
+function refuse(what: string, path: string, change: Exclude<Change, null>, crid: bigint): CrError {
+  const how = change === "missing" ? "is gone" : change === "replaced" ? "was replaced (another inode)" : "changed (size or mtime)";
+  return new CrError(`${what} ${path} ${how} since checkpoint ${crid}; restart would give the program other bytes (--force to restart anyway)`, {
+    code: "FILE_CHANGED",
+    crid,
+    path,
+    step: "check files",
+  });
+}
+
+/**
+ * Checks every mapped file and every open regular file; throws for the first change that is
+ * refused, returns warnings for what is accepted (output that grew, anything under force).
+ */
+export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, force: boolean): string[] {
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  for (const vma of vmas) {
+    if (!vma.path || seen.has(vma.path)) continue;
+    seen.add(vma.path);
+    const change = changeOf({ path: vma.path, inode: vma.inode, size: vma.fileSize, mtimeNs: vma.mtimeNs });
+    if (!change) continue;
+    if (!force) throw refuse("mapped file", vma.path, change, crid);
+    warnings.push(`mapped file ${vma.path} ${change} since the checkpoint; restarting anyway (--force)`);
+  }
+  for (const fd of fds.filter((f) => f.kind === FileKind.REGULAR)) {
+    const change = changeOf(fd);
+    if (!change) continue;
+    const writeOnly = (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY;
+    if (writeOnly && change === "grew") {
+      const append = fd.openFlags & fsc.O_APPEND;
+      warnings.push(
+        `fd ${fd.fd} (${fd.path}) grew since the checkpoint: taken as the program's own later output; ` +
+          (append ? `the file is cut back to its saved ${fd.size} bytes` : `writing resumes at offset ${fd.offset}`),
+      );
+      continue;
+    }
+    if (!force) throw refuse(`file open on fd ${fd.fd}:`, fd.path, change, crid);
+    warnings.push(`file ${fd.path} on fd ${fd.fd} ${change} since the checkpoint; restarting anyway (--force)`);
+  }
+  return warnings;
+}
+
+/** The descriptors opened in cr for the stub: [target fd, cr's fd]. */
+export interface OpenedFds {
+  pairs: [number, number][];
+  warnings: string[];
+  close(): void;
+}
+
+/**
+ * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
+ * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
+ * else to /dev/null, with a warning.
+ */
+export function openDescriptors(fds: FdRecord[], inherit: Map<number, string>): OpenedFds {
+  const opened: number[] = [];
+  const pairs: [number, number][] = [];
+  const warnings: string[] = [];
+  const pipes = pipesInside(fds);
+  try {
+    for (const fd of fds) {
+      const source = openOne(fd, inherit.get(fd.fd), pipes, warnings);
+      opened.push(source);
+      pairs.push([fd.fd, source]);
+    }
+  } catch (error) {
+    for (const f of opened) closeSync(f);
+    throw error;
+  }
+  for (const p of pipes.values()) for (const f of p) if (!opened.includes(f)) opened.push(f);
+  return { pairs, warnings, close: () => opened.forEach((f) => closeSync(f)) };
+}
+
+/** Pipes with both ends in the process: one new pipe each, by pipe id. */
+function pipesInside(fds: FdRecord[]): Map<bigint, [number, number]> {
+  const ends = new Map<bigint, Set<number>>();
+  for (const fd of fds.filter((f) => f.kind === FileKind.PIPE)) {
+    ends.set(fd.pipeId, (ends.get(fd.pipeId) ?? new Set()).add(fd.pipeEnd));
+  }
+  const out = new Map<bigint, [number, number]>();
+  for (const [id, set] of ends) if (set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)) out.set(id, createPipe());
+  return out;
+}
+
+function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[]): number {
+  const substitute = (path: string, flags: number) => openPath(fd, path, flags);
+  if (inherit !== undefined) return substitute(inherit, fd.openFlags & ~NOT_REPLAYED & ~fsc.O_DIRECTORY);
+  switch (fd.kind) {
+    case FileKind.PIPE: {
+      const pipe = pipes.get(fd.pipeId);
+      if (pipe) return pipe[fd.pipeEnd === PipeEnd.WRITE ? 1 : 0];
+      warnings.push(`fd ${fd.fd} was one end of a pipe to outside the process: connected to /dev/null (--inherit-fd ${fd.fd}:PATH to choose)`);
+      return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
+    }
+    case FileKind.REGULAR:
+      return openRegular(fd);
+    case FileKind.DIRECTORY:
+      return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    case FileKind.DEVICE:
+    case FileKind.FIFO:
+      return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
+    default:
+      throw new CrError(`fd ${fd.fd} (${fd.path}) is of a kind cr cannot restore`, { code: "UNSUPPORTED", path: fd.path, step: "open files" });
+  }
+}
+
+function openPath(fd: FdRecord, path: string, flags: number): number {
+  try {
+    return openSync(path, flags);
+  } catch (error) {
+    throw new CrError(`cannot open ${path} for fd ${fd.fd}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path, step: "open files", cause: error });
+  }
+}
+
+/** A regular file at its saved offset; an O_APPEND output that grew is cut back first. */
+function openRegular(fd: FdRecord): number {
+  const f = openPath(fd, fd.path, fd.openFlags & ~NOT_REPLAYED);
+  try {
+    const grewAppend = fd.openFlags & fsc.O_APPEND && (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY && statSync(fd.path, { bigint: true }).size > fd.size;
+    if (grewAppend) ftruncateSync(f, Number(fd.size));
+    return f;
+  } catch (error) {
+    closeSync(f);
+    throw new CrError(`cannot cut back ${fd.path} on fd ${fd.fd}: ${String(error)}`, { code: errnoCode(error) ?? "EIO", path: fd.path, step: "open files", cause: error });
+  }
+}
+
+/**
+ * Inside the restored process: offsets of regular files (Node has no lseek; the description
+ * is shared, so seeking there is the same) and FD_CLOEXEC as saved (the stub's exec had to
+ * keep every descriptor open).
+ */
+export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
+  for (const fd of fds) {
+    if (fd.kind === FileKind.REGULAR && !inherited.has(fd.fd)) {
+      remote.call("lseek", [BigInt(fd.fd), fd.offset, 0n], `restoring the offset of fd ${fd.fd} (${fd.path})`);
+    }
+    if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), F_SETFD, BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);
+  }
+}

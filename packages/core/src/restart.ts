@@ -1,0 +1,221 @@
+/**
+ * Restart a process from a checkpoint, exactly where it stopped (docs/restart.md).
+ *
+ * Everything that can be checked is checked before anything is built: the image chain
+ * (records, page map, every REF), the files it maps or has open, the PID. Then a stub is
+ * started with the saved PID and its descriptors in place, and rebuilt into the process by
+ * syscalls injected through a trampoline: memory, process-wide state, threads, and last the
+ * registers. A failure at any step kills the half-built process and names the step.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { FormatError, resolveChain, type FdRecord, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { killStub, NativeError, placeTrampolineAt, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { CrError } from "./errors.js";
+import { checkFiles, openDescriptors, restoreFdState } from "./files-restore.js";
+import { Remote } from "./inject.js";
+import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress, type DataRun } from "./memory.js";
+import { PAGE_SIZE } from "./pages.js";
+import { queueSignal, restoreSignals } from "./signals.js";
+import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
+import { restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
+import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
+import { collectVmas } from "./vmas.js";
+
+export interface RestartOptions {
+  crid: bigint;
+  store?: string;
+  /** The branch to read the chain from; default: the first branch that holds the CRID. */
+  branch?: string;
+  /** Take any free PID (and TIDs) if the saved ones are taken. */
+  anyPid?: boolean;
+  /** Restart even if files the image reads changed since the checkpoint. */
+  force?: boolean;
+  /** Substitutes for descriptors: fd number -> path. */
+  inheritFds?: Map<number, string>;
+}
+
+export interface RestartResult {
+  pid: number;
+  crid: bigint;
+  /** From the start of restart() to the process running. */
+  restoreMs: number;
+  /** What was restored differently from the image, for the user. */
+  warnings: string[];
+}
+
+/** What the image says, all of it read and checked before anything is built. */
+interface Checkpoint {
+  process: ProcessRecord;
+  vmas: VmaRecord[];
+  threads: ThreadRecord[];
+  signals: SignalsRecord;
+  files: FdRecord[];
+  data: DataRun[];
+}
+
+export async function restart(options: RestartOptions): Promise<RestartResult> {
+  const started = performance.now();
+  const { crid } = options;
+  const store = Store.open(storeDir(options.store), { create: false });
+  const images = imageCache(store, options.branch ?? store.branchesWith(crid)[0] ?? DEFAULT_BRANCH);
+  const inherit = options.inheritFds ?? new Map<number, string>();
+  try {
+    const image = await stepAsync(crid, "read the image", () => readCheckpoint(crid, images.open));
+    const warnings = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, options.force ?? false));
+    const pid = step(crid, "check the PID", () => choosePid(image, options.anyPid ?? false, warnings));
+    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit));
+    warnings.push(...fds.warnings);
+    const tids: number[] = [];
+    try {
+      tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: image.process.cwd })));
+      rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
+    } catch (error) {
+      if (tids.length > 0) killStub(tids);
+      throw error;
+    } finally {
+      fds.close();
+    }
+    return { pid: tids[0]!, crid, restoreMs: performance.now() - started, warnings };
+  } finally {
+    images.close();
+  }
+}
+
+/** Waits for a process restarted without --detach (cr is its parent) to exit. */
+export function waitRestarted(pid: number): { code: number | null; signal: number | null } {
+  return waitExit(pid);
+}
+
+/** The stub becomes the process: the steps of docs/restart.md, in order. */
+function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], crid: bigint, anyPid: boolean): void {
+  const pid = leader.pid;
+  const s = <T>(name: string, fn: () => T) => step(crid, name, fn, pid);
+  const trampoline = s("place the trampoline", () => {
+    const at = trampolineAddress(image.vmas, collectVmas(pid));
+    placeTrampolineAt(pid, at);
+    scratch(pid); // creates it there
+    return at;
+  });
+  s("clear the stub", () => clearStub(leader, trampoline));
+  s("move vdso and vvar", () => moveSpecialMappings(leader, image.vmas));
+  const added = s("map memory", () => mapVmas(leader, image.vmas));
+  s("fill memory", () => fillMemory(pid, image.data, open));
+  s("protect memory", () => protectVmas(leader, added));
+  s("restore mm fields", () => restoreMmMap(leader, image.process));
+  s("restore process state", () => {
+    restoreComm(leader, image.process);
+    restoreUmaskAndPersonality(leader, image.process);
+    warnings.push(...restoreLimits(leader, image.process));
+    restoreFdState(leader, image.files, inherit);
+  });
+  s("restore signal handlers", () => restoreSignals(leader, image.signals));
+  const threads = orderThreads(image);
+  s("create threads", () => {
+    for (const t of threads.slice(1)) tids.push(cloneThread(leader, anyPid ? 0 : t.tid));
+  });
+  s("restore thread registrations", () =>
+    threads.forEach((t, i) => {
+      restoreRegistrations(leader.thread(tids[i]!), t);
+      for (const info of t.pendingSignals) queueSignal(leader, info, tids[i]!);
+    }),
+  );
+  s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
+  // The last injected syscall removes the trampoline; the leader stops at its exit.
+  s("remove the trampoline", () => leader.call("munmap", [trampoline, BigInt(2 * PAGE_SIZE)], "unmapping the trampoline"));
+  s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
+  s("release the process", () => releaseRestored(tids));
+}
+
+/** The leader (tid = pid) first: the stub is the leader; the others are cloned from it. */
+function orderThreads(image: Checkpoint): ThreadRecord[] {
+  const leader = image.threads.find((t) => t.tid === image.process.pid);
+  if (!leader) throw new CrError(`the image has no thread record for its leader ${image.process.pid}`, { code: "BAD_IMAGE", pid: image.process.pid });
+  return [leader, ...image.threads.filter((t) => t !== leader)];
+}
+
+async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader): Promise<Checkpoint> {
+  const top = open(crid);
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new CrError(`image ${top.path} has no ${what} record`, { code: "BAD_IMAGE", crid, path: top.path });
+    return value;
+  };
+  const data: DataRun[] = [];
+  // Every REF is resolved (and checked) now, before a process exists.
+  for await (const run of resolveChain(crid, open)) if (run.source === "data") data.push(run);
+  return {
+    process: need(top.record("PROCESS"), "PROCESS"),
+    vmas: need(top.record("VMAS"), "VMAS").vmas,
+    threads: top.records("THREAD"),
+    signals: need(top.record("SIGNALS"), "SIGNALS"),
+    files: need(top.record("FILES"), "FILES").fds,
+    data,
+  };
+}
+
+/** The saved PID and TIDs must be free; with anyPid the kernel picks (a warning says so). */
+function choosePid(image: Checkpoint, anyPid: boolean, warnings: string[]): number {
+  const pid = image.process.pid;
+  for (const t of image.threads) {
+    if (!existsSync(`/proc/${t.tid}`)) continue;
+    const comm = readComm(t.tid);
+    if (anyPid) {
+      warnings.push(`PID ${t.tid} is taken by ${comm}: the process gets new PID and TIDs (--any-pid)`);
+      return 0;
+    }
+    throw new CrError(`PID ${t.tid} is taken by ${comm} (pass --any-pid to restart under another PID)`, { code: "PID_TAKEN", pid: t.tid });
+  }
+  return pid;
+}
+
+function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "a process that just exited";
+  }
+}
+
+/** Readers by CRID, opened once each: a chain's data is spread over many images. */
+function imageCache(store: Store, branch: string) {
+  const readers = new Map<bigint, ImageReader>();
+  return {
+    open: (crid: bigint): ImageReader => {
+      let reader = readers.get(crid);
+      if (!reader) readers.set(crid, (reader = store.openImage(branch, crid)));
+      return reader;
+    },
+    close: () => readers.forEach((r) => r.close()),
+  };
+}
+
+/** Runs one step; a failure becomes a CrError naming the step, the CRID and the cause. */
+function step<T>(crid: bigint, name: string, fn: () => T, pid?: number): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw stepError(crid, name, error, pid);
+  }
+}
+
+async function stepAsync<T>(crid: bigint, name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw stepError(crid, name, error);
+  }
+}
+
+function stepError(crid: bigint, name: string, error: unknown, pid?: number): CrError {
+  if (error instanceof CrError && error.step === name) return error;
+  const known = error instanceof CrError || error instanceof FormatError || error instanceof NativeError;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof CrError || error instanceof NativeError ? error.code : error instanceof FormatError ? "BAD_IMAGE" : "INTERNAL";
+  return new CrError(`restart of CRID ${crid} failed at step "${name}": ${known ? message : `internal error: ${message}`}`, {
+    code,
+    crid,
+    step: name,
+    ...(pid !== undefined ? { pid } : {}),
+    cause: error,
+  });
+}

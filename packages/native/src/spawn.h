@@ -1,0 +1,15 @@
+#pragma once
+
+#include <napi.h>
+
+// spawnStub({stub, pid, fds, cwd}): starts the restore stub as a child with clone3 (set_tid =
+// pid unless 0), its descriptors dup'ed into place, stopped at its exec under ptrace.
+Napi::Value SpawnStub(const Napi::CallbackInfo& info);
+// waitThreadStop(tid): collects the first stop of a thread auto-attached by PTRACE_O_TRACECLONE.
+Napi::Value WaitThreadStop(const Napi::CallbackInfo& info);
+// releaseRestored(tids): detaches every thread of a restored process and forgets its trampoline.
+Napi::Value ReleaseRestored(const Napi::CallbackInfo& info);
+// killStub(tids): SIGKILL a half-built process (leader first in tids) and reap every thread.
+Napi::Value KillStub(const Napi::CallbackInfo& info);
+// waitExit(pid): blocks until the child exits; {code, signal}.
+Napi::Value WaitExit(const Napi::CallbackInfo& info);
