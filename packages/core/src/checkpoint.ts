@@ -8,11 +8,11 @@ import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
-import { copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
-import { PAGE_SIZE, subtractRuns, totalPages, type PageRun } from "./pages.js";
+import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
+import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import { childPageMap, openParent, type ParentImage } from "./parent.js";
 import { collectSignals } from "./signals.js";
-import { DEFAULT_BRANCH, Store, storeDir, type LogEntry } from "./store.js";
+import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo } from "./task.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
@@ -47,11 +47,16 @@ export interface SnapshotResult {
 
 /** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
 const BLOCK_PAGES = 256;
+/** Changes up to this many pages are copied and written after the thaw; more are streamed. */
+const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /**
  * Checkpoint a live process (design.md decision 7): freeze, collect its state and the changed
- * pages into memory, unfreeze, and only then write and commit the image. The target is harmed
- * by nothing that fails; with `after: "kill"` it stays frozen until its image is durable.
+ * pages into memory, unfreeze, and only then write and commit the image. Changes larger than
+ * the copy budget (a full snapshot of a large process) are streamed into the image while the
+ * target stays frozen instead: the same downtime as copying them, in bounded memory. The
+ * target is harmed by nothing that fails; with `after: "kill"` it stays frozen until its image
+ * is durable.
  */
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
@@ -64,51 +69,51 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const frozen = freezeAndCollect(pid, tracker, parent, kill, prepare(pid, parent));
+    const before = prepare(pid, parent);
+    const crid = store.allocateCrid();
+    const fd = store.createImageFile(branch);
+    let run: Checkpointed | undefined;
     try {
-      const { crid, identity, bytes } = await writeAndCommit(store, branch, frozen, parent, options.codec ?? "raw", (crid, bytes) => ({
+      run = await checkpointFrozen(pid, tracker, parent, before, { fd, crid, codec: options.codec ?? "raw", keepFrozen: kill });
+      store.commitImage(branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
         time: new Date().toISOString(),
-        bytes,
-        dirtyPages: totalPages(frozen.state.plan.data),
-        downtimeMs: frozen.downtimeMs,
+        bytes: run.bytes,
+        dirtyPages: totalPages(run.state.plan.data),
+        downtimeMs: run.downtimeMs,
         totalMs: performance.now() - started,
         tracker: choice.name,
         pid,
         processKey: key,
-      }));
-      if (kill) process.kill(pid, "SIGKILL");
-      else tracker.committed(frozen.state.trackContext, identity);
-      return {
-        crid,
-        parent: parent?.crid ?? null,
-        pid,
-        tracker: choice.name,
-        trackerReason: choice.reason,
-        ...(frozen.state.fullReason ? { fullReason: frozen.state.fullReason } : {}),
-        dirtyPages: totalPages(frozen.state.plan.data),
-        bytes,
-        downtimeMs: kill ? performance.now() - frozen.frozenAt : frozen.downtimeMs,
-        totalMs: performance.now() - started,
-      };
+      });
+    } catch (error) {
+      // The image could not be stored: a process that was to be killed runs on instead.
+      if (kill && run) thaw(run.tids);
+      throw error;
     } finally {
-      if (kill) thaw(frozen.tids);
+      closeSync(fd);
     }
+    if (kill) {
+      process.kill(pid, "SIGKILL");
+      thaw(run.tids);
+    } else {
+      tracker.committed(run.state.trackContext, run.identity);
+    }
+    return {
+      crid,
+      parent: parent?.crid ?? null,
+      pid,
+      tracker: choice.name,
+      trackerReason: choice.reason,
+      ...(run.state.fullReason ? { fullReason: run.state.fullReason } : {}),
+      dirtyPages: totalPages(run.state.plan.data),
+      bytes: run.bytes,
+      downtimeMs: kill ? performance.now() - run.frozenAt : run.downtimeMs,
+      totalMs: performance.now() - started,
+    };
   } finally {
     parent?.close();
-  }
-}
-
-async function writeAndCommit(store: Store, branch: string, frozen: Frozen, parent: ParentImage | null, codec: "raw" | "lz4", entry: (crid: bigint, bytes: number) => LogEntry) {
-  const crid = store.allocateCrid();
-  const fd = store.createImageFile(branch);
-  try {
-    const { identity, bytes } = await writeImage(fd, crid, frozen.state, parent, codec);
-    store.commitImage(branch, fd, entry(crid, bytes));
-    return { crid, identity, bytes };
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -123,8 +128,7 @@ interface Before {
 function prepare(pid: number, parent: ParentImage | null): Before {
   const vmas = collectVmas(pid);
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
-  const pages = parent ? Math.ceil(parent.changedPages * 1.5) + 256 : 0;
-  return { vmas, buffer: pages > 0 ? Buffer.alloc(pages * PAGE_SIZE) : undefined };
+  return { vmas, buffer: parent ? copyBuffer(parent.changedPages + (parent.changedPages >> 2) + 256) : undefined };
 }
 
 /** Everything collected while the target was frozen. */
@@ -144,26 +148,48 @@ interface FrozenState {
   fullReason?: string;
 }
 
-interface Frozen {
+interface Checkpointed {
   state: FrozenState;
   tids: number[];
   frozenAt: number;
   downtimeMs: number;
+  identity: bigint;
+  bytes: number;
 }
 
-/** Freeze, collect, thaw (unless the process is to be killed): the downtime is this function. */
-function freezeAndCollect(pid: number, tracker: DirtyTracker, parent: ParentImage | null, keepFrozen: boolean, before: Before): Frozen {
+interface ImageTarget {
+  fd: number;
+  crid: bigint;
+  codec: "raw" | "lz4";
+  /** Leave the target frozen afterwards (it is about to be killed). */
+  keepFrozen: boolean;
+}
+
+/**
+ * Freeze, collect, and either copy the changed pages and thaw before writing the image, or
+ * (changes beyond the copy budget) write it while frozen. The downtime is from freeze to thaw.
+ */
+async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before, image: ImageTarget): Promise<Checkpointed> {
   const frozenAt = performance.now();
   const tids = freeze(pid);
-  let state: FrozenState;
-  try {
-    state = collect(pid, tids, tracker, parent, before);
-  } catch (error) {
+  let thawedAt: number | undefined;
+  const thawNow = () => {
+    if (thawedAt !== undefined) return;
     thaw(tids);
+    thawedAt = performance.now();
+  };
+  try {
+    const state = collect(pid, tids, tracker, parent, before);
+    const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
+    const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
+    if (buffered && !image.keepFrozen) thawNow();
+    const written = await writeImage(image, state, parent, pages);
+    if (!image.keepFrozen) thawNow();
+    return { state, tids, frozenAt, downtimeMs: (thawedAt ?? performance.now()) - frozenAt, ...written };
+  } catch (error) {
+    thawNow();
     throw error;
   }
-  if (!keepFrozen) thaw(tids);
-  return { state, tids, frozenAt, downtimeMs: performance.now() - frozenAt };
 }
 
 function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: ParentImage | null, before: Before): FrozenState {
@@ -182,8 +208,10 @@ function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: Par
     parent: parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null,
   };
   const result = tracker.collectDirty(trackContext);
-  // Only what the tracker does not vouch for is looked at again: presence, then bytes.
-  const plan = planPages(pid, vmas, subtractRuns(savedRuns(vmas), result.unchanged));
+  // Only what the tracker neither vouches for nor has seen is looked at again.
+  const known = unionRuns(result.unchanged, result.seen?.scope ?? []);
+  const plan = planPages(pid, vmas, subtractRuns(savedRuns(vmas), known));
+  if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
   const data = copyPages(pid, plan.data, before.buffer);
   return {
     info,
@@ -202,12 +230,12 @@ function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: Par
   };
 }
 
-async function writeImage(fd: number, crid: bigint, state: FrozenState, parent: ParentImage | null, codec: "raw" | "lz4") {
+async function writeImage(image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
   // REFERENCES come before the data, so compute the map's inherited part first.
   const inherited = parent ? parent.inherit(state.unchanged) : [];
-  const writer = new ImageWriter(fd, {
+  const writer = new ImageWriter(image.fd, {
     header: {
-      crid,
+      crid: image.crid,
       parentCrid: parent?.crid ?? 0n,
       parentIdentity: parent?.identity ?? 0n,
       pageSize: PAGE_SIZE,
@@ -223,34 +251,52 @@ async function writeImage(fd: number, crid: bigint, state: FrozenState, parent: 
   await writer.writeRecord("SIGNALS", state.signals);
   await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
-  const changes = await writeData(writer, state.plan.data, state.data, codec);
+  const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
   await writer.writePageMap(childPageMap(changes, inherited));
   return writer.finish();
 }
 
+/** The bytes of `runs`, which are the data pages of the plan from page index `first` on. */
+type PageSource = (runs: PageRun[], first: number) => Buffer;
+
+function bufferedSource(data: Buffer): PageSource {
+  return (runs, first) => data.subarray(first * PAGE_SIZE, (first + totalPages(runs)) * PAGE_SIZE);
+}
+
+/** Reads each block from the frozen target when it is written, through one reused buffer. */
+function streamedSource(pid: number): PageSource {
+  const chunk = Buffer.allocUnsafe(BLOCK_PAGES * PAGE_SIZE);
+  return (runs) => copyPages(pid, runs, chunk);
+}
+
 /**
- * Writes the copied pages in full blocks of BLOCK_PAGES: a block holds pages of any addresses
+ * Writes the data pages in full blocks of BLOCK_PAGES: a block holds pages of any addresses
  * (the page map says which), so scattered dirty pages do not each pay a block's alignment.
  */
-async function writeData(writer: ImageWriter, runs: PageRun[], data: Buffer, codec: "raw" | "lz4"): Promise<PageMapEntry[]> {
+async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4"): Promise<PageMapEntry[]> {
   const entries: PageMapEntry[] = [];
   const total = totalPages(runs);
   let run = 0;
   let inRun = 0;
   for (let first = 0; first < total; first += BLOCK_PAGES) {
-    const count = Math.min(BLOCK_PAGES, total - first);
-    const block = await writer.writePages(runs[run]!.start + BigInt(inRun * PAGE_SIZE), data.subarray(first * PAGE_SIZE, (first + count) * PAGE_SIZE), codec);
-    for (let filled = 0; filled < count; ) {
-      const pages = Math.min(count - filled, runs[run]!.pages - inRun);
-      entries.push({ source: "data", vaddr: runs[run]!.start + BigInt(inRun * PAGE_SIZE), pages, block, firstPage: filled });
+    const blockRuns: PageRun[] = [];
+    for (let filled = 0; filled < Math.min(BLOCK_PAGES, total - first); ) {
+      const pages = Math.min(BLOCK_PAGES - filled, total - first - filled, runs[run]!.pages - inRun);
+      blockRuns.push({ start: runs[run]!.start + BigInt(inRun * PAGE_SIZE), pages });
       filled += pages;
       inRun += pages;
       if (inRun === runs[run]!.pages) {
         run++;
         inRun = 0;
       }
+    }
+    const block = await writer.writePages(blockRuns[0]!.start, source(blockRuns, first), codec);
+    let firstPage = 0;
+    for (const r of blockRuns) {
+      entries.push({ source: "data", vaddr: r.start, pages: r.pages, block, firstPage });
+      firstPage += r.pages;
     }
   }
   return entries;

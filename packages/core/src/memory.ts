@@ -65,7 +65,12 @@ function scanPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
   const triples = pagemapScan(pid, run.start, runEnd(run), { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask });
   const out: Presence[] = [];
   for (let i = 0; i < triples.length; i += 3) {
-    out.push({ start: triples[i]!, pages: Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE)), file: (Number(triples[i + 2]!) & PAGE_IS_FILE) !== 0 });
+    const found = { start: triples[i]!, pages: Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE)) };
+    const categories = Number(triples[i + 2]!);
+    const file = (categories & PAGE_IS_FILE) !== 0;
+    // "Swapped" also covers uffd-wp markers on pages that hold nothing: pagemap tells them apart.
+    if (categories & PAGE_IS_PRESENT) out.push({ ...found, file });
+    else out.push(...readPresence(pid, found, isFile));
   }
   return out;
 }
@@ -74,13 +79,23 @@ function scanPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
 const PM_PRESENT = 1 << 31; // bit 63
 const PM_SWAPPED = 1 << 30; // bit 62
 const PM_FILE = 1 << 29; // bit 61: a page-cache page (not COW'd) or shared anonymous
+// Low word of a swap entry: bits 0-4 are the swap type; SWP_PTE_MARKER (31) is no swap at all but
+// a marker (uffd-wp on an empty page, a guard page). Visible to CAP_SYS_ADMIN; without it the
+// type reads 0 and a marker counts as swapped: its bytes are read, which is correct, only more.
+const SWAP_TYPE_MASK = 0x1f;
+const SWP_PTE_MARKER = 31;
+
+function holdsPage(high: number, low: number): boolean {
+  if (high & PM_PRESENT) return true;
+  return (high & PM_SWAPPED) !== 0 && (low & SWAP_TYPE_MASK) !== SWP_PTE_MARKER;
+}
 
 function readPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
   const words = new Uint32Array(readPagemap(pid, run.start, runEnd(run)).buffer);
   const out: Presence[] = [];
   for (let i = 0; i < run.pages; i++) {
     const high = words[2 * i + 1]!;
-    if ((high & (PM_PRESENT | PM_SWAPPED)) === 0) continue;
+    if (!holdsPage(high, words[2 * i]!)) continue;
     const file = isFile && (high & PM_FILE) !== 0;
     const last = out[out.length - 1];
     const start = run.start + BigInt(i * PAGE_SIZE);
@@ -94,6 +109,24 @@ function addRun(plan: PagePlan, vma: Vma, found: Presence): void {
   if (vma.flags.dontdump) pushRun(plan.zero, found.start, found.pages);
   else if (!found.file) pushRun(plan.data, found.start, found.pages);
   else plan.file.push({ start: found.start, pages: found.pages, fileOffset: vma.offset + (found.start - vma.start) });
+}
+
+/** The most memory cr holds for copying pages; larger changes are streamed (see checkpoint.ts). */
+export const COPY_BUFFER_MAX_BYTES = 256 << 20;
+let kept: Buffer | undefined;
+
+/**
+ * A buffer for `pages` pages with every page already faulted in, so the copy while the target
+ * is frozen does not pay for page faults. Reused by the next snapshot in the same process
+ * (`--interval`); never larger than COPY_BUFFER_MAX_BYTES.
+ */
+export function copyBuffer(pages: number): Buffer {
+  const bytes = Math.min(pages * PAGE_SIZE, COPY_BUFFER_MAX_BYTES);
+  if (!kept || kept.length < bytes) {
+    kept = Buffer.allocUnsafe(bytes);
+    kept.fill(0); // touches every page
+  }
+  return kept;
 }
 
 /** Copies the given pages out of the (frozen) target into one buffer, in run order. */

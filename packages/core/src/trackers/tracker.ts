@@ -36,6 +36,11 @@ export interface DirtyResult {
    * process exactly. Everything else is looked at again. Empty means "save everything".
    */
   unchanged: PageRun[];
+  /**
+   * What the tracker already saw of the changed pages: within `scope`, exactly the `data` runs
+   * are present (and hold data). Saves the engine a second look at them.
+   */
+  seen?: { scope: PageRun[]; data: PageRun[] };
   /** Why nothing counts as unchanged although there is a parent ("history lost", ...). */
   allDirtyReason?: string;
   /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */

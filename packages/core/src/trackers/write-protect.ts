@@ -1,6 +1,6 @@
-import { NativeError, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking } from "@cr/native";
+import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking } from "@cr/native";
 import { hasSavedPages } from "../memory.js";
-import { PAGE_SIZE, pushRun, subtractRuns, type PageRun } from "../pages.js";
+import { intersectRuns, PAGE_SIZE, pushRun, subtractRuns, type PageRun } from "../pages.js";
 import type { Vma } from "../vmas.js";
 import { historyBroken, historyCommitted, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
@@ -26,7 +26,9 @@ export class WriteProtectTracker implements DirtyTracker {
     if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
     const tracked: PageRun[] = [];
     for (const v of registered.filter(isTrackable)) pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
-    return { unchanged: subtractRuns(tracked, written) };
+    // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
+    const scope = intersectRuns(written.all, tracked);
+    return { unchanged: subtractRuns(tracked, written.all), seen: { scope, data: intersectRuns(written.present, tracked) } };
   }
 
   committed(context: TrackContext, identity: bigint): void {
@@ -39,21 +41,25 @@ export class WriteProtectTracker implements DirtyTracker {
  * with EPERM (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its registration,
  * e.g. because the program closed every fd it did not know: then nothing is known (null).
  */
-function scanWritten(pid: number, registered: Vma[]): PageRun[] | null {
-  const written: PageRun[] = [];
+function scanWritten(pid: number, registered: Vma[]): { all: PageRun[]; present: PageRun[] } | null {
+  const all: PageRun[] = [];
+  const present: PageRun[] = [];
+  const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
   for (const vma of registered) {
     let triples: BigUint64Array;
     try {
-      triples = pagemapScan(pid, vma.start, vma.end, { writeProtect: true, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
+      triples = pagemapScan(pid, vma.start, vma.end, { writeProtect: true, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
     } catch (error) {
       if (error instanceof NativeError && error.code === "EPERM") return null;
       throw error;
     }
     for (let i = 0; i < triples.length; i += 3) {
-      pushRun(written, triples[i]!, Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE)));
+      const pages = Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE));
+      pushRun(all, triples[i]!, pages);
+      if (Number(triples[i + 2]!) & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) pushRun(present, triples[i]!, pages);
     }
   }
-  return written;
+  return { all, present };
 }
 
 /**
