@@ -141,7 +141,6 @@ interface FrozenState {
   signals: SignalsRecord;
   plan: PagePlan;
   unchanged: PageRun[];
-  data: Buffer;
   trackerState?: Uint8Array;
   trackerName: TrackerName;
   trackContext: TrackContext;
@@ -209,10 +208,8 @@ function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: Par
   };
   const result = tracker.collectDirty(trackContext);
   // Only what the tracker neither vouches for nor has seen is looked at again.
-  const known = unionRuns(result.unchanged, result.seen?.scope ?? []);
-  const plan = planPages(pid, vmas, subtractRuns(savedRuns(vmas), known));
+  const plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
   if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
-  const data = copyPages(pid, plan.data, before.buffer);
   return {
     info,
     brk,
@@ -222,7 +219,6 @@ function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: Par
     signals,
     plan,
     unchanged: result.unchanged,
-    data,
     trackerName: tracker.name,
     trackContext,
     ...(result.state ? { trackerState: result.state } : {}),

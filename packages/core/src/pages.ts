@@ -60,17 +60,19 @@ export function subtractRuns(runs: PageRun[], minus: PageRun[]): PageRun[] {
   return out;
 }
 
-/** Sorted, merged union of two sorted run lists. */
+/** Sorted, merged union of two sorted run lists, in one pass. */
 export function unionRuns(a: PageRun[], b: PageRun[]): PageRun[] {
-  const all = [...a, ...b].sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
   const out: PageRun[] = [];
-  for (const run of all) {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]!.start <= b[j]!.start) ? a[i++]! : b[j++]!;
     const last = out[out.length - 1];
-    if (last && runEnd(last) >= run.start) {
-      const end = runEnd(run);
+    if (last && runEnd(last) >= next.start) {
+      const end = runEnd(next);
       if (end > runEnd(last)) last.pages = Number((end - last.start) / PAGE);
     } else {
-      out.push({ ...run });
+      out.push({ start: next.start, pages: next.pages });
     }
   }
   return out;

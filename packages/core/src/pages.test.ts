@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { intersectRuns, PAGE_SIZE, subtractRuns, unionRuns, type PageRun } from "./pages.js";
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/** A sorted, disjoint, non-touching list of runs drawn from a seeded generator. */
+function randomRuns(seed: number): PageRun[] {
+  let x = seed;
+  const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
+  const runs: PageRun[] = [];
+  let at = 0n;
+  for (let i = 0; i < 40; i++) {
+    at += BigInt(1 + (next() % 5)) * PAGE;
+    const pages = 1 + (next() % 4);
+    runs.push({ start: at, pages });
+    at += BigInt(pages) * PAGE;
+  }
+  return runs;
+}
+
+function pageSet(runs: PageRun[]): Set<bigint> {
+  const set = new Set<bigint>();
+  for (const r of runs) for (let k = 0; k < r.pages; k++) set.add(r.start + BigInt(k) * PAGE);
+  return set;
+}
+
+describe("page run algebra", () => {
+  it("union, difference and intersection agree with sets of pages", () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const a = randomRuns(seed);
+      const b = randomRuns(seed * 7919);
+      const A = pageSet(a);
+      const B = pageSet(b);
+      expect(pageSet(unionRuns(a, b))).toEqual(new Set([...A, ...B]));
+      expect(pageSet(subtractRuns(a, b))).toEqual(new Set([...A].filter((p) => !B.has(p))));
+      expect(pageSet(intersectRuns(a, b))).toEqual(new Set([...A].filter((p) => B.has(p))));
+    }
+  });
+
+  it("returns merged runs: no two results touch", () => {
+    const merged = unionRuns([{ start: 0n, pages: 2 }], [{ start: 2n * PAGE, pages: 3 }]);
+    expect(merged).toEqual([{ start: 0n, pages: 5 }]);
+  });
+});
