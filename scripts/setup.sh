@@ -9,7 +9,7 @@ if [ "$(pnpm --version 2>/dev/null)" != "$want" ]; then
   # corepack's signature check fails for current pnpm releases on Node 20, so npm installs it.
   npm install --global --no-fund --no-audit "pnpm@$want" >/dev/null
 fi
-pnpm install --frozen-lockfile --reporter=silent
+pnpm install --frozen-lockfile
 test -f packages/native/build/Release/cr_native.node || {
   echo "setup: the native addon was not built (packages/native/build/Release/cr_native.node)" >&2
   exit 1

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <thread>
 #include <vector>
 
 #include "args.h"
@@ -66,6 +67,23 @@ Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
   return std::nullopt;
 }
 
+// Large copies split into two halves read by two threads: process_vm_readv is bound by one
+// core's page-table walking and memcpy, and the target is frozen while it runs.
+constexpr size_t kParallelBytes = 2u << 20;
+
+Status ReadRangesParallel(int pid, const Ranges& ranges, uint8_t* into, size_t total) {
+  if (total < kParallelBytes || ranges.size() < 2) return ReadRanges(pid, ranges, into);
+  size_t split = 0, firstBytes = 0;
+  while (split + 1 < ranges.size() && firstBytes + ranges[split].second <= total / 2) firstBytes += ranges[split++].second;
+  if (split == 0) firstBytes += ranges[split++].second;
+  Ranges first(ranges.begin(), ranges.begin() + split), second(ranges.begin() + split, ranges.end());
+  Status secondStatus;
+  std::thread helper([&] { secondStatus = ReadRanges(pid, second, into + firstBytes); });
+  Status firstStatus = ReadRanges(pid, first, into);
+  helper.join();
+  return firstStatus ? firstStatus : secondStatus;
+}
+
 Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write) {
   Fd mem;
   if (Status s = OpenProc(pid, "mem", write ? O_RDWR : O_RDONLY, mem)) return s;
@@ -117,7 +135,7 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   size_t total = 0;
   for (auto& r : merged) total += r.second;
   if (offset < 0 || static_cast<size_t>(offset) + total > into.Length()) return ThrowType(env, "into is too small for the ranges");
-  if (Status s = ReadRanges(pid, merged, into.Data() + offset)) return Throw(env, *s);
+  if (Status s = ReadRangesParallel(pid, merged, into.Data() + offset, total)) return Throw(env, *s);
   return Napi::Number::New(env, static_cast<double>(total));
 }
 
