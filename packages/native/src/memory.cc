@@ -71,8 +71,13 @@ Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
 // core's page-table walking and memcpy, and the target is frozen while it runs.
 constexpr size_t kParallelBytes = 2u << 20;
 
-Status ReadRangesParallel(int pid, const Ranges& ranges, uint8_t* into, size_t total) {
-  if (total < kParallelBytes || ranges.size() < 2) return ReadRanges(pid, ranges, into);
+Status ReadRangesParallel(int pid, const Ranges& input, uint8_t* into, size_t total) {
+  if (total < kParallelBytes) return ReadRanges(pid, input, into);
+  Ranges ranges = input;
+  if (ranges.size() == 1) {  // one large range: cut it in two, on a page boundary
+    uint64_t half = (ranges[0].second / 2) & ~uint64_t{4095};
+    ranges = {{ranges[0].first, half}, {ranges[0].first + half, ranges[0].second - half}};
+  }
   size_t split = 0, firstBytes = 0;
   while (split + 1 < ranges.size() && firstBytes + ranges[split].second <= total / 2) firstBytes += ranges[split++].second;
   if (split == 0) firstBytes += ranges[split++].second;
