@@ -1,4 +1,5 @@
 import { benchFormat } from "./bench-format.js";
+import { benchRestart } from "./bench-restart.js";
 import { benchSnapshot } from "./bench-snapshot.js";
 import type { Row } from "./bench-table.js";
 import { printTable } from "./bench-table.js";
@@ -10,6 +11,7 @@ import { printTable } from "./bench-table.js";
 const parts: [string, () => Promise<Row[]>][] = [
   ["format", benchFormat],
   ["snapshot", benchSnapshot],
+  ["restart", benchRestart],
 ];
 
 const rows: Row[] = [];

@@ -1,0 +1,91 @@
+// Output equivalence (issue 4): an uninterrupted run and a run snapshotted at a random moment,
+// killed and restarted from that snapshot write byte-identical output.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { snapshot } from "@cr/core";
+import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
+import { makeInput, PERL_SCRIPT, PYTHON_SCRIPT, reference, restartAndWait, snapshotAndKill, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
+
+let dir: string;
+const workloads: Workload[] = [];
+
+beforeAll(() => {
+  dir = tmpDir("cr-restart-");
+  makeInput(join(dir, "input.bin"), 48);
+  writeFileSync(join(dir, "dict.py"), PYTHON_SCRIPT);
+  writeFileSync(join(dir, "dict.pl"), PERL_SCRIPT);
+  workloads.push(
+    { name: "heap_checksum", command: fixture("heap_checksum"), args: ["OUT", "64", "12000", "50"], writesOut: true },
+    { name: "gzip", command: "gzip", args: ["-c", "-6", join(dir, "input.bin")] },
+    { name: "sha256sum", command: "sha256sum", args: [join(dir, "input.bin"), join(dir, "input.bin"), join(dir, "input.bin")] },
+    { name: "python3", command: "python3", args: [join(dir, "dict.py")] },
+    { name: "perl", command: "perl", args: [join(dir, "dict.pl")] },
+    { name: "threads_condvar", command: fixture("threads_condvar"), args: ["OUT", "3000", "100"], writesOut: true },
+    // Longer runs for the chains: 20 snapshots must land before the end.
+    { name: "python3-long", command: "python3", args: [join(dir, "dict.py"), "40"] },
+    { name: "heap_checksum-long", command: fixture("heap_checksum"), args: ["OUT", "64", "30000", "50"], writesOut: true },
+    { name: "threads_condvar-long", command: fixture("threads_condvar"), args: ["OUT", "8000", "100"], writesOut: true },
+  );
+});
+afterAll(() => cleanupTmp());
+
+/** A random moment in the middle of the run (printed on failure). */
+function randomDelay(ms: number): number {
+  return Math.round(ms * (0.15 + Math.random() * 0.45));
+}
+
+describe("restart gives the output of an uninterrupted run", () => {
+  for (const name of ["heap_checksum", "gzip", "sha256sum", "python3", "perl", "threads_condvar"]) {
+    it(name, async () => {
+      const w = workloads.find((x) => x.name === name)!;
+      const ref = await reference(w, dir);
+      const store = join(dir, `store-${name}`);
+      const run = startWorkload(w, dir, "cut");
+      const delay = randomDelay(ref.ms);
+      const crid = await snapshotAndKill(run, store, delay);
+      const restarted = await restartAndWait(store, crid);
+      expect(restarted.stderr, `snapshot after ${delay} ms`).toMatch(/restarted CRID/);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(readFileSync(run.out).equals(ref.output), `output differs (snapshot after ${delay} ms of ${ref.ms})`).toBe(true);
+    });
+  }
+});
+
+describe("incremental chains", () => {
+  for (const name of ["heap_checksum-long", "threads_condvar-long", "python3-long"]) {
+    it(`${name}: 20 increments, restart from the middle of the chain`, async () => {
+      const w = workloads.find((x) => x.name === name)!;
+      const ref = await reference(w, dir);
+      const store = join(dir, `chain-${name}`);
+      const run = startWorkload(w, dir, "chain");
+      await sleep(Math.min(100, ref.ms / 10));
+      const crids: bigint[] = [];
+      const pause = Math.max(5, (ref.ms * 0.5) / 20 - 20);
+      for (let i = 0; i < 20; i++) {
+        crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
+        await sleep(pause);
+      }
+      run.child.kill("SIGKILL");
+      await run.exited;
+      await waitPidFree(run.pid);
+      const restarted = await restartAndWait(store, crids[10]!);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(readFileSync(run.out).equals(ref.output)).toBe(true);
+    });
+  }
+
+  it("the same CRID restarted twice gives the right output both times", async () => {
+    const w = workloads.find((x) => x.name === "heap_checksum")!;
+    const ref = await reference(w, dir);
+    const store = join(dir, "twice");
+    const run = startWorkload(w, dir, "twice");
+    const crid = await snapshotAndKill(run, store, randomDelay(ref.ms));
+    for (let i = 0; i < 2; i++) {
+      const restarted = await restartAndWait(store, crid);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(readFileSync(run.out).equals(ref.output), `restart ${i + 1}`).toBe(true);
+      await waitPidFree(run.pid);
+    }
+  });
+});

@@ -1,0 +1,112 @@
+// Helpers for the restart tests: workloads whose output goes to files (stdin /dev/null), an
+// uninterrupted reference run, and a run that is checkpointed, killed and restarted by `cr`.
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCli, type CliResult } from "./cli.js";
+import { sleep } from "./harness.js";
+
+export interface Workload {
+  name: string;
+  command: string;
+  /** Arguments; OUT is replaced by the run's own output file. */
+  args: string[];
+  /** Whether the program writes its result to OUT itself (else to stdout). */
+  writesOut?: boolean;
+}
+
+export interface Run {
+  child: ChildProcess;
+  pid: number;
+  out: string;
+  exited: Promise<number | null>;
+}
+
+/** Starts a workload with stdout/stderr to files in `dir` (named after `tag`). */
+export function startWorkload(w: Workload, dir: string, tag: string): Run {
+  const out = join(dir, `${w.name}-${tag}.out`);
+  const stdoutPath = w.writesOut ? join(dir, `${w.name}-${tag}.stdout`) : out;
+  const stdout = openSync(stdoutPath, "w");
+  const stderr = openSync(join(dir, `${w.name}-${tag}.err`), "w");
+  const args = w.args.map((a) => (a === "OUT" ? out : a));
+  const child = spawn(w.command, args, { stdio: ["ignore", stdout, stderr], cwd: dir });
+  closeSync(stdout);
+  closeSync(stderr);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, pid: child.pid!, out, exited };
+}
+
+/** The uninterrupted run: its output and how long it took. */
+export async function reference(w: Workload, dir: string): Promise<{ output: Buffer; ms: number }> {
+  const started = Date.now();
+  const run = startWorkload(w, dir, "ref");
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`${w.name} reference run exited with ${code}: ${readFileSync(join(dir, `${w.name}-ref.err`), "utf8")}`);
+  return { output: readFileSync(run.out), ms: Date.now() - started };
+}
+
+/** PID 1 reaps orphans slowly: a restarted process's PID may stay taken for a moment. */
+export async function waitPidFree(pid: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (existsSync(`/proc/${pid}`)) {
+    if (Date.now() > deadline) throw new Error(`PID ${pid} still taken after ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/**
+ * `cr snapshot --kill` at `delayMs` into the run; returns the CRID. Through the CLI: a killed
+ * traced thread is a zombie until its tracer reaps it, and the cr process exiting does that.
+ */
+export async function snapshotAndKill(run: Run, store: string, delayMs: number): Promise<bigint> {
+  await sleep(delayMs);
+  const result = await runCli(["snapshot", "--store", store, "--kill", String(run.pid)]);
+  if (result.code !== 0) throw new Error(`cr snapshot --kill ${run.pid} failed: ${result.stderr}`);
+  await run.exited;
+  await waitPidFree(run.pid);
+  return BigInt(result.stdout.trim());
+}
+
+/** `cr restart --at CRID` without --detach: cr waits and exits as the process does. */
+export async function restartAndWait(store: string, crid: bigint, extra: string[] = []): Promise<CliResult> {
+  return runCli(["restart", "--store", store, "--at", String(crid), ...extra], { timeoutMs: 120_000 });
+}
+
+/** A deterministic, moderately compressible file of `mb` MiB. */
+export function makeInput(path: string, mb: number): void {
+  const buf = Buffer.alloc(mb << 20);
+  let x = 0x12345678;
+  for (let i = 0; i < buf.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf.writeUInt32LE((x >>> 0) & 0x3f3f3f3f, i); // 6 bits of entropy per byte
+  }
+  writeFileSync(path, buf);
+}
+
+/** python3 dict.py [PASSES]: builds a 2.5M-entry dict, then PASSES times changes and digests part of it. */
+export const PYTHON_SCRIPT = `import hashlib, sys
+d = {}
+for i in range(2500000):
+    d[i] = str(i * 2654435761 % 1000003)
+h = hashlib.sha256()
+for p in range(int(sys.argv[1]) if len(sys.argv) > 1 else 1):
+    for k in range(p, 2500000, 7):
+        h.update(d[k].encode())
+    for k in range(p, 2500000, 29):
+        d[k] = d[k] + "x"
+    print(p, h.hexdigest())
+print(len(d), h.hexdigest())
+`;
+
+export const PERL_SCRIPT = `use strict; use Digest::MD5 qw(md5_hex);
+my %h; for my $i (0 .. 1500000) { $h{$i} = ($i * 2654435761) % 1000003; }
+my $ctx = Digest::MD5->new; for (my $k = 0; $k < 1500000; $k += 7) { $ctx->add($h{$k}); }
+print scalar(keys %h), " ", $ctx->hexdigest, "\\n";
+`;
+
+/** Whether any process still runs with this PID (a half-built one must not). */
+export function pidAlive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
+}
