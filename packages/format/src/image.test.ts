@@ -121,7 +121,7 @@ function assemble(chunks: { type: number; flags?: number; meta: Uint8Array; body
 
 const header = encode(HeaderSchema, { crid: 7n, parentCrid: 0n, parentIdentity: 0n, kind: 0, pageSize: PS, arch: "x86_64", kernelRelease: "", createdMs: 0n, toolVersion: "" });
 const refs = encode(ReferencesSchema, { images: [] });
-const emptyMap = encode(PageMapMetaSchema, { entryCount: 0, entrySize: 40, totalPages: 0 });
+const emptyMap = encode(PageMapMetaSchema, { entryCount: 0, totalPages: 0 });
 
 describe("versioning and the unknown-type rule", () => {
   it("refuses a newer major version before reading anything else", async () => {

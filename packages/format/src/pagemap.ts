@@ -3,7 +3,6 @@
  * block of this image, REF to a PAGES block of an earlier image (never to another map),
  * ZERO, or FILE (read from the file of the VMA covering the run).
  */
-import { type PageMapEntryRaw } from "./records.js";
 
 export const PageSource = { DATA: 1, REF: 2, ZERO: 3, FILE: 4 } as const;
 
@@ -37,66 +36,6 @@ export interface FileRun extends Run {
   fileOffset: number;
 }
 export type PageMapEntry = DataRun | RefRun | ZeroRun | FileRun;
-
-export function entryToRaw(e: PageMapEntry): PageMapEntryRaw {
-  const raw: PageMapEntryRaw = {
-    vaddr: e.vaddr,
-    pages: e.pages,
-    source: 0,
-    reserved1: 0,
-    reserved2: 0,
-    crid: 0n,
-    offset: 0,
-    firstPage: 0,
-    reserved3: 0,
-  };
-  switch (e.source) {
-    case "data":
-      raw.source = PageSource.DATA;
-      raw.offset = e.block;
-      raw.firstPage = e.firstPage;
-      break;
-    case "ref":
-      raw.source = PageSource.REF;
-      raw.crid = e.crid;
-      raw.offset = e.block;
-      raw.firstPage = e.firstPage;
-      break;
-    case "zero":
-      raw.source = PageSource.ZERO;
-      break;
-    case "file":
-      raw.source = PageSource.FILE;
-      raw.offset = e.fileOffset;
-      break;
-    default:
-      throw new TypeError(`unknown page source ${(e as { source: unknown }).source}`);
-  }
-  return raw;
-}
-
-/** Converts a stored entry; returns a string describing the problem when it is invalid. */
-export function entryFromRaw(r: PageMapEntryRaw): PageMapEntry | string {
-  if (r.reserved1 !== 0 || r.reserved2 !== 0 || r.reserved3 !== 0) return "reserved page map fields 0";
-  if (r.pages === 0) return "page count >= 1";
-  const { vaddr, pages } = r;
-  switch (r.source) {
-    case PageSource.DATA:
-      if (r.crid !== 0n) return "crid 0 in a DATA entry";
-      return { vaddr, pages, source: "data", block: r.offset, firstPage: r.firstPage };
-    case PageSource.REF:
-      if (r.crid === 0n) return "a non-zero CRID in a REF entry";
-      return { vaddr, pages, source: "ref", crid: r.crid, block: r.offset, firstPage: r.firstPage };
-    case PageSource.ZERO:
-      if (r.crid !== 0n || r.offset !== 0 || r.firstPage !== 0) return "no location in a ZERO entry";
-      return { vaddr, pages, source: "zero" };
-    case PageSource.FILE:
-      if (r.crid !== 0n || r.firstPage !== 0) return "only a file offset in a FILE entry";
-      return { vaddr, pages, source: "file", fileOffset: r.offset };
-    default:
-      return `page source 1..4, found ${r.source}`;
-  }
-}
 
 /**
  * Checks that entries are page aligned, ascending and non-overlapping. Returns the index of

@@ -22,7 +22,8 @@ import {
 } from "./framing.js";
 import { createXxh64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Decompress, Lz4Error } from "./lz4.js";
-import { checkMapOrder, entryFromRaw, type PageMapEntry } from "./pagemap.js";
+import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
+import { decodePageMapEntries } from "./pagemap-codec.js";
 import {
   ChunkType,
   chunkTypeInfo,
@@ -32,7 +33,6 @@ import {
   type IndexEntry,
   IndexSchema,
   PageCodec,
-  PageMapEntrySchema,
   PageMapMetaSchema,
   PagesMetaSchema,
   type RecordTypeName,
@@ -40,7 +40,7 @@ import {
   type Reference,
   ReferencesSchema,
 } from "./records.js";
-import { ByteReader, decode, type Schema } from "./schema.js";
+import { decode, type Schema } from "./schema.js";
 import { type ByteSource, StreamSource } from "./source.js";
 
 export type ImageEvent =
@@ -73,7 +73,10 @@ export function decodeMeta<T>(ctx: FormatErrorContext, chunkOffset: number, sche
   return decode(schema, meta, failAt(ctx, chunkOffset + CHUNK_HEAD_SIZE, `${name} meta`));
 }
 
-/** Decodes and validates PAGE_MAP's body (without checking block references). */
+/**
+ * Decodes and validates PAGE_MAP's body (without checking block references): its entries, and
+ * the file offset where each starts (for error messages about one of them).
+ */
 export function decodePageMapBody(
   ctx: FormatErrorContext,
   chunkOffset: number,
@@ -81,27 +84,30 @@ export function decodePageMapBody(
   body: Uint8Array,
   bodyOff: number,
   pageSize: number,
-): PageMapEntry[] {
+  references: readonly Reference[],
+): { entries: PageMapEntry[]; offsets: number[] } {
   const m = decodeMeta(ctx, chunkOffset, PageMapMetaSchema, meta, "PAGE_MAP");
-  const esize = PageMapEntrySchema.fixedSize!;
-  if (m.entrySize < esize) throw new FormatError(ctx, chunkOffset + CHUNK_HEAD_SIZE + 4, `page map entry size >= ${esize}`, `found ${m.entrySize}`);
-  if (body.byteLength !== m.entryCount * m.entrySize) {
-    throw new FormatError(ctx, chunkOffset + 8, `PAGE_MAP body of ${m.entryCount} x ${m.entrySize} bytes`, `found ${body.byteLength}`);
-  }
-  const entries = new Array<PageMapEntry>(m.entryCount);
-  let total = 0;
-  for (let i = 0; i < m.entryCount; i++) {
-    const at = i * m.entrySize;
-    const r = new ByteReader(body.subarray(at, at + esize), failAt(ctx, bodyOff + at, "page map entry"));
-    const e = entryFromRaw(PageMapEntrySchema.read(r));
-    if (typeof e === "string") throw new FormatError(ctx, bodyOff + at, `page map entry ${i}: ${e}`);
-    entries[i] = e;
-    total += e.pages;
-  }
+  const fail = (at: number, what: string): never => {
+    throw new FormatError(ctx, bodyOff + at, `page map: ${what}`);
+  };
+  const { entries, offsets } = decodePageMapEntries(body, m.entryCount, references, pageSize, fail);
   const bad = checkMapOrder(entries, pageSize);
-  if (bad) throw new FormatError(ctx, bodyOff + bad.index * m.entrySize, `page map entry ${bad.index}: ${bad.why}`);
+  if (bad) throw new FormatError(ctx, bodyOff + offsets[bad.index]!, `page map entry ${bad.index}: ${bad.why}`);
+  const total = entries.reduce((n, e) => n + e.pages, 0);
   if (total !== m.totalPages) throw new FormatError(ctx, chunkOffset, `page map total of ${m.totalPages} pages`, `entries sum to ${total}`);
-  return entries;
+  return { entries, offsets: offsets.map((o) => bodyOff + o) };
+}
+
+/** Checks every DATA entry against the PAGES blocks of its image (`blockPages`: pages of the block at an offset). */
+export function checkDataEntries(ctx: FormatErrorContext, entries: readonly PageMapEntry[], offsets: readonly number[], blockPages: (offset: number) => number | undefined): void {
+  entries.forEach((e, i) => {
+    if (e.source !== "data") return;
+    const have = blockPages(e.block);
+    if (have === undefined) throw new FormatError(ctx, offsets[i]!, `page map entry ${i}: a PAGES chunk at offset ${e.block}`);
+    if (e.firstPage + e.pages > have) {
+      throw new FormatError(ctx, offsets[i]!, `page map entry ${i}: pages ${e.firstPage}..${e.firstPage + e.pages} within the block's ${have}`);
+    }
+  });
 }
 
 /** Checks a PAGES meta against its chunk; returns it. */
@@ -191,6 +197,7 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
   const identity = createXxh64();
   identity.update(pre);
   let header: Header | undefined;
+  let references: Reference[] = [];
   const seen: IndexEntry[] = [];
   const blocks = new Map<number, number>();
   let pageMapSeen = false;
@@ -299,8 +306,8 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
         break;
       }
       case ChunkType.REFERENCES: {
-        const r = decodeMeta(ctx, offset, ReferencesSchema, meta, "REFERENCES");
-        yield { kind: "references", offset, references: r.images };
+        references = decodeMeta(ctx, offset, ReferencesSchema, meta, "REFERENCES").images;
+        yield { kind: "references", offset, references };
         break;
       }
       case ChunkType.PAGES: {
@@ -320,17 +327,8 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
         break;
       }
       case ChunkType.PAGE_MAP: {
-        const entries = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize);
-        const esize = entries.length ? body.byteLength / entries.length : 40;
-        for (let i = 0; i < entries.length; i++) {
-          const e = entries[i]!;
-          if (e.source !== "data") continue;
-          const have = blocks.get(e.block);
-          if (have === undefined) throw new FormatError(ctx, bOff + i * esize, `page map entry ${i}: a PAGES chunk at offset ${e.block}`);
-          if (e.firstPage + e.pages > have) {
-            throw new FormatError(ctx, bOff + i * esize, `page map entry ${i}: pages ${e.firstPage}..${e.firstPage + e.pages} within the block's ${have}`);
-          }
-        }
+        const { entries, offsets } = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize, references);
+        checkDataEntries(ctx, entries, offsets, (block) => blocks.get(block));
         pageMapSeen = true;
         yield { kind: "pageMap", offset, entries };
         break;

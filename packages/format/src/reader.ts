@@ -24,6 +24,7 @@ import {
   checkHeader,
   checkPagesMeta,
   decodeMeta,
+  checkDataEntries,
   decodePageMapBody,
   decodePagesBody,
   orderError,
@@ -86,7 +87,7 @@ export class ImageReader {
   private readonly blockInfo = new Map<number, PagesBlock>();
   private readonly indexByOffset = new Map<number, IndexEntry>();
   private map: PageMapEntry[] | undefined;
-  private mapAt = { bodyOffset: 0, entrySize: 40 };
+  private mapOffsets: number[] = [];
   private cache: { offset: number; data: Uint8Array } | undefined;
   private closed = false;
 
@@ -237,28 +238,17 @@ export class ImageReader {
     const e = this.chunks.find((c) => c.type === ChunkType.PAGE_MAP)!;
     const c = this.readChunk(e.offset, ChunkType.PAGE_MAP);
     const body = this.readBody(e.offset, c, "PAGE_MAP");
-    const entries = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize);
-    const esize = entries.length ? body.byteLength / entries.length : 40;
-    this.mapAt = { bodyOffset: c.bodyOffset, entrySize: esize };
-    for (let i = 0; i < entries.length; i++) {
-      const m = entries[i]!;
-      if (m.source !== "data") continue;
-      const b = this.indexByOffset.get(m.block);
-      if (!b || b.type !== ChunkType.PAGES) {
-        throw new FormatError(this.ctx, c.bodyOffset + i * esize, `page map entry ${i}: a PAGES chunk at offset ${m.block}`);
-      }
-      if (m.firstPage + m.pages > b.pages) {
-        throw new FormatError(this.ctx, c.bodyOffset + i * esize, `page map entry ${i}: pages ${m.firstPage}..${m.firstPage + m.pages} within the block's ${b.pages}`);
-      }
-    }
+    const { entries, offsets } = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize, this.references);
+    checkDataEntries(this.ctx, entries, offsets, (block) => this.blockPages(block));
     this.map = entries;
+    this.mapOffsets = offsets;
     return entries;
   }
 
   /** File offset of page map entry `i` (for error messages about it). */
   pageMapEntryOffset(i: number): number {
     this.pageMap();
-    return this.mapAt.bodyOffset + i * this.mapAt.entrySize;
+    return this.mapOffsets[i]!;
   }
 
   /** The PAGES blocks listed in INDEX (unchecked until read). */

@@ -42,26 +42,8 @@ export const PagesMetaSchema = struct("pages", {
 });
 export type PagesMeta = Infer<typeof PagesMetaSchema>;
 
-/**
- * One page map entry as stored: fixed 40 bytes. Which of crid/offset/firstPage are used
- * depends on source (see PageSource); unused fields and the reserved fields are 0.
- */
-export const PageMapEntrySchema = struct("page map entry", {
-  vaddr: doc(u64, "first virtual address of the run (page aligned)"),
-  pages: doc(u32, "number of pages in the run (>= 1)"),
-  source: doc(u8, "1 DATA, 2 REF, 3 ZERO, 4 FILE"),
-  reserved1: doc(u8, "0"),
-  reserved2: doc(u16, "0"),
-  crid: doc(u64, "REF: CRID of the image holding the bytes; else 0"),
-  offset: doc(u64n, "DATA/REF: offset of the PAGES chunk; FILE: byte offset in the file; ZERO: 0"),
-  firstPage: doc(u32, "DATA/REF: index of the run's first page within that PAGES block; else 0"),
-  reserved3: doc(u32, "0"),
-});
-export type PageMapEntryRaw = Infer<typeof PageMapEntrySchema>;
-
 export const PageMapMetaSchema = struct("page map", {
   entryCount: doc(u32, "number of entries in the body"),
-  entrySize: doc(u16, "bytes per entry (40 in format 1.0; readers use this value to step)"),
   totalPages: doc(u64n, "sum of the entries' page counts"),
 });
 export type PageMapMeta = Infer<typeof PageMapMetaSchema>;
@@ -268,7 +250,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
-  { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount fixed-size page map entries", description: "complete page map, after every PAGES chunk" },
+  { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
   { type: ChunkType.INDEX, name: "INDEX", schema: IndexSchema, optional: false, count: "one", body: "empty", description: "last chunk: offsets of every chunk, for random access" },
 ];
 

@@ -7,7 +7,6 @@ import {
   CHUNK_TYPES,
   FdSchema,
   IndexEntrySchema,
-  PageMapEntrySchema,
   ReferenceSchema,
   RlimitSchema,
   SigactionSchema,
@@ -38,7 +37,7 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, PageMapEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema]) {
+  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

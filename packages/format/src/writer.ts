@@ -15,7 +15,8 @@ import {
 } from "./framing.js";
 import { createXxh64, type Hasher64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Compress } from "./lz4.js";
-import { checkMapOrder, entryToRaw, type PageMapEntry } from "./pagemap.js";
+import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
+import { encodePageMapBody } from "./pagemap-codec.js";
 import {
   ChunkFlags,
   ChunkType,
@@ -26,7 +27,6 @@ import {
   type IndexEntry,
   IndexSchema,
   PageCodec,
-  PageMapEntrySchema,
   PageMapMetaSchema,
   PagesMetaSchema,
   type RecordTypeName,
@@ -34,7 +34,7 @@ import {
   type Reference,
   ReferencesSchema,
 } from "./records.js";
-import { ByteWriter, encode } from "./schema.js";
+import { encode } from "./schema.js";
 
 export type ImageSink = number | Writable;
 
@@ -218,9 +218,6 @@ export class ImageWriter {
     if (this.pageMapWritten) throw new Error("the page map is written once");
     const bad = checkMapOrder(entries, this.pageSize);
     if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
-    const esize = PageMapEntrySchema.fixedSize!;
-    const body = new Uint8Array(entries.length * esize);
-    const w = new ByteWriter(body);
     let total = 0;
     for (const e of entries) {
       if (e.source === "data") {
@@ -230,10 +227,10 @@ export class ImageWriter {
       } else if (e.source === "ref" && !this.refCrids.has(e.crid)) {
         throw new RangeError(`REF entry at 0x${e.vaddr.toString(16)}: CRID ${e.crid} is not in the references`);
       }
-      PageMapEntrySchema.write(w, entryToRaw(e));
       total += e.pages;
     }
-    const meta = encode(PageMapMetaSchema, { entryCount: entries.length, entrySize: esize, totalPages: total });
+    const body = encodePageMapBody(entries, this.references, this.pageSize);
+    const meta = encode(PageMapMetaSchema, { entryCount: entries.length, totalPages: total });
     this.pageMapWritten = true;
     return this.chunk(ChunkType.PAGE_MAP, meta, body);
   }

@@ -1,0 +1,167 @@
+/**
+ * The PAGE_MAP body: one record per entry, in address order, each field a LEB128 varint
+ * (unsigned) except the source byte. Addresses and file offsets are counted in pages, blocks
+ * as deltas from the previous block of the same image, CRIDs as an index into REFERENCES, so a
+ * typical entry takes 5-9 bytes: an image's map stays small even when its address space is
+ * cut into many runs (a complete map in every image is decision 2 of the design).
+ *
+ *   u8      source: 1 DATA, 2 REF, 3 ZERO, 4 FILE
+ *   varint  gap: pages from the end of the previous entry (the first: from address 0)
+ *   varint  pages (>= 1)
+ *   DATA    zigzag(block - previous DATA block; the first: block), varint firstPage
+ *   REF     varint reference index, zigzag(block - previous block of that reference), varint firstPage
+ *   FILE    varint file offset in pages
+ */
+import { PageSource, type PageMapEntry } from "./pagemap.js";
+import type { Reference } from "./records.js";
+
+/** The largest value a varint may hold: every field is used as a JS number. */
+const MAX_VALUE = Number.MAX_SAFE_INTEGER;
+
+class VarintWriter {
+  private bytes = new Uint8Array(1024);
+  length = 0;
+
+  byte(b: number): void {
+    if (this.length === this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes[this.length++] = b;
+  }
+
+  varint(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`page map value ${value} is not a non-negative safe integer`);
+    let v = value;
+    while (v >= 0x80) {
+      this.byte((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.byte(v);
+  }
+
+  zigzag(value: number): void {
+    this.varint(value >= 0 ? value * 2 : -value * 2 - 1);
+  }
+
+  result(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+export function encodePageMapBody(entries: readonly PageMapEntry[], references: readonly Reference[], pageSize: number): Uint8Array {
+  const refIndex = new Map(references.map((r, i) => [r.crid, i]));
+  const lastBlock = new Map<number, number>(); // reference index (-1: this image) -> block
+  const w = new VarintWriter();
+  const page = BigInt(pageSize);
+  let end = 0n;
+  for (const e of entries) {
+    w.byte(PageSource[e.source.toUpperCase() as keyof typeof PageSource]);
+    w.varint(Number((e.vaddr - end) / page));
+    w.varint(e.pages);
+    end = e.vaddr + BigInt(e.pages) * page;
+    if (e.source === "data" || e.source === "ref") {
+      const image = e.source === "data" ? -1 : refIndex.get(e.crid)!;
+      if (e.source === "ref") w.varint(image);
+      w.zigzag(e.block - (lastBlock.get(image) ?? 0));
+      lastBlock.set(image, e.block);
+      w.varint(e.firstPage);
+    } else if (e.source === "file") {
+      w.varint(e.fileOffset / pageSize);
+    }
+  }
+  return w.result();
+}
+
+/** Reports a damaged map: `at` is the byte index in the body. */
+export type MapFailure = (at: number, what: string) => never;
+
+class VarintReader {
+  at = 0;
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly fail: MapFailure,
+  ) {}
+
+  byte(what: string): number {
+    if (this.at >= this.bytes.length) this.fail(this.at, `${what}: the page map ends early`);
+    return this.bytes[this.at++]!;
+  }
+
+  varint(what: string): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte(what);
+      value += (b & 0x7f) * scale;
+      if (value > MAX_VALUE) this.fail(this.at, `${what}: a value below 2^53`);
+      if (b < 0x80) return value;
+      scale *= 0x80;
+    }
+  }
+
+  zigzag(what: string): number {
+    const z = this.varint(what);
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+}
+
+/** Decodes `count` entries; `offsets[i]` is where entry i starts in the body. */
+export function decodePageMapEntries(
+  body: Uint8Array,
+  count: number,
+  references: readonly Reference[],
+  pageSize: number,
+  fail: MapFailure,
+): { entries: PageMapEntry[]; offsets: number[] } {
+  const r = new VarintReader(body, fail);
+  const entries: PageMapEntry[] = [];
+  const offsets: number[] = [];
+  const lastBlock = new Map<number, number>();
+  const page = BigInt(pageSize);
+  let end = 0n;
+  for (let i = 0; i < count; i++) {
+    offsets.push(r.at);
+    const source = r.byte("source");
+    const vaddr = end + BigInt(r.varint("gap")) * page;
+    const pages = r.varint("pages");
+    if (pages < 1) fail(offsets[i]!, "page count >= 1");
+    end = vaddr + BigInt(pages) * page;
+    entries.push(decodeLocation(r, source, vaddr, pages, references, lastBlock, pageSize, (what) => fail(offsets[i]!, what)));
+  }
+  if (r.at !== body.length) fail(r.at, `the page map to end after ${count} entries`);
+  return { entries, offsets };
+}
+
+function decodeLocation(
+  r: VarintReader,
+  source: number,
+  vaddr: bigint,
+  pages: number,
+  references: readonly Reference[],
+  lastBlock: Map<number, number>,
+  pageSize: number,
+  failEntry: (what: string) => never,
+): PageMapEntry {
+  switch (source) {
+    case PageSource.DATA:
+    case PageSource.REF: {
+      const image = source === PageSource.DATA ? -1 : r.varint("reference index");
+      if (image >= references.length) failEntry(`a reference index below ${references.length}, found ${image}`);
+      const block = (lastBlock.get(image) ?? 0) + r.zigzag("block");
+      if (block < 0) failEntry(`a block offset >= 0, found ${block}`);
+      lastBlock.set(image, block);
+      const firstPage = r.varint("first page");
+      return image < 0
+        ? { vaddr, pages, source: "data", block, firstPage }
+        : { vaddr, pages, source: "ref", crid: references[image]!.crid, block, firstPage };
+    }
+    case PageSource.ZERO:
+      return { vaddr, pages, source: "zero" };
+    case PageSource.FILE:
+      return { vaddr, pages, source: "file", fileOffset: r.varint("file offset") * pageSize };
+    default:
+      return failEntry(`page source 1..4, found ${source}`);
+  }
+}
