@@ -1,7 +1,8 @@
 // Start a fixture whose stdin and stdout are real pipes, so cr can checkpoint it.
 //
-// startFixture (harness.ts) spawns the program directly with node's stdio "pipe", which is a
-// UNIX socketpair: cr refuses to checkpoint a process holding sockets. Here the program runs as
+// Node's stdio "pipe" is a UNIX socketpair, and cr refuses to checkpoint a process holding
+// sockets. This wrapper needs nothing from the packages under test (the harness's startFixture
+// gets real pipes from the native addon): the program runs as
 //   sh -c 'cat | { sh -c "echo pid $$; exec PROGRAM ARGS" 2>STDERRFILE; echo $? >STATUSFILE; echo SENTINEL; } | cat'
 // so its stdin/stdout are pipes to the two cats, its stderr a regular file, and its exit status
 // is recorded by the shell that waits for it. The returned object is a harness Fixture (its pid
