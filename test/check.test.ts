@@ -7,8 +7,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureCliBuilt, runCli } from "./cli.js";
-import { cleanupTmp, fixtures, tmpDir, type Fixture } from "./harness.js";
-import { startPiped } from "./piped.js";
+import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
 
 interface Problem {
   resource: string;
@@ -36,7 +35,7 @@ describe("cr check", () => {
   beforeAll(async () => {
     ensureCliBuilt();
     dir = tmpDir("cr-check-");
-    t = await startPiped("resources_target", ["--dir", dir, "tcp", "eventfd", "deleted"]);
+    t = await startFixture("resources_target", ["--dir", dir, "tcp", "eventfd", "deleted"]);
     await t.waitReady();
     fds = parseFds(await t.command("fds"));
     expect(Object.keys(fds)).toEqual(expect.arrayContaining(["tcp", "eventfd", "deleted"]));
@@ -113,7 +112,7 @@ describe("cr check", () => {
 
   it("a process holding only supported resources checks clean (exit 0)", async () => {
     const other = tmpDir("cr-check-clean-");
-    const clean = await startPiped("resources_target", ["devnull", "pipe", "file", join(other, "f.txt"), "dir", other]);
+    const clean = await startFixture("resources_target", ["devnull", "pipe", "file", join(other, "f.txt"), "dir", other]);
     await clean.waitReady();
     const r = await runCli(["check", String(clean.pid)]);
     expect(r.code, `cr check of a clean process: ${r.stdout}${r.stderr}`).toBe(0);

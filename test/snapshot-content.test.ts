@@ -9,8 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snapshot, type SnapshotResult } from "@cr/core";
-import { cleanupTmp, fixtures, tmpDir, type Fixture } from "./harness.js";
-import { startPiped } from "./piped.js";
+import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
 import { ImageCache, PAGE, readWith, type CheckpointMemory } from "./image-pages.js";
 import { compareWithModel, expectNoMismatch, MemoryModel, type Region } from "./memory-model.js";
 import { patternPages } from "./patterns.js";
@@ -30,7 +29,7 @@ describe("snapshot content", () => {
     filePath = join(dir, "mapped.bin");
     fileBytes = patternPages(900, 0, 24);
     writeFileSync(filePath, fileBytes);
-    t = await startPiped("tracker_target");
+    t = await startFixture("tracker_target");
     await t.waitReady();
     model = new MemoryModel(t);
   });

@@ -16,8 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { snapshot, Store } from "@cr/core";
 import { ImageReader, verifyImageFile } from "@cr/format";
 import { runCli, spawnCli, ensureCliBuilt } from "./cli.js";
-import { cleanupTmp, fixtures, sleep, tmpDir, type Fixture } from "./harness.js";
-import { startPiped } from "./piped.js";
+import { cleanupTmp, fixtures, sleep, startFixture, tmpDir, type Fixture } from "./harness.js";
 import { storeFiles, verifyChain } from "./image-pages.js";
 
 interface Report {
@@ -82,7 +81,7 @@ describe("a checkpoint goes unnoticed", () => {
     const dir = tmpDir("cr-unnoticed-");
     const store = join(dir, "store");
     const outfile = join(dir, "out.txt");
-    const t = await startPiped("progress_target", [outfile]);
+    const t = await startFixture("progress_target", [outfile]);
     await t.waitReady();
     const before = await report(t);
     const started = Date.now();
@@ -129,7 +128,7 @@ describe("a checkpoint goes unnoticed", () => {
     const dir = tmpDir("cr-killed-");
     const store = join(dir, "store");
     const outfile = join(dir, "out.txt");
-    const t = await startPiped("ballast_target", [outfile], { env: { BALLAST_MIB: "128", BALLAST_RATE: "32" } });
+    const t = await startFixture("ballast_target", [outfile], { env: { BALLAST_MIB: "128", BALLAST_RATE: "32" } });
     await t.waitReady(20_000);
     const args = ["snapshot", String(t.pid), "--incremental", "--store", store, "--json"];
 

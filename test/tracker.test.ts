@@ -13,8 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snapshot, Store, type SnapshotResult } from "@cr/core";
 import { runCli, spawnCli } from "./cli.js";
 import { probeKernel } from "@cr/native";
-import { cleanupTmp, fixtures, sleep, tmpDir, type Fixture } from "./harness.js";
-import { startPiped } from "./piped.js";
+import { cleanupTmp, fixtures, sleep, startFixture, tmpDir, type Fixture } from "./harness.js";
 import { readCheckpointMemory, PAGE } from "./image-pages.js";
 import { cmd, compareWithModel, expectNoMismatch, isZero, MemoryModel } from "./memory-model.js";
 import { patternPages } from "./patterns.js";
@@ -81,7 +80,7 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       readFile = join(dir, "read.bin");
       readBytes = patternPages(77, 0, 8);
       writeFileSync(readFile, readBytes);
-      t = await startPiped("tracker_target");
+      t = await startFixture("tracker_target");
       await t.waitReady();
       model = new MemoryModel(t);
     });
