@@ -5,6 +5,12 @@ import { registerCheck } from "./commands/check.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSnapshot } from "./commands/snapshot.js";
 import { registerRestart } from "./commands/restart.js";
+import { registerBranch } from "./commands/branch.js";
+import { registerCoalesce } from "./commands/coalesce.js";
+import { registerGc } from "./commands/gc.js";
+import { registerLog } from "./commands/log.js";
+import { registerRun } from "./commands/run.js";
+import { registerVerify } from "./commands/verify.js";
 import { reportError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -21,6 +27,12 @@ Examples:
   cr snapshot 1234 --incremental    only the pages written since the last image
   cr inspect 7                      decode the image of CRID 7
   cr restart --at 7                 restart CRID 7 where it stopped, under its old PID
+  cr run -- ./sim input.dat         start a program detached, ready to checkpoint
+  cr log --graph                    every branch's history
+  cr branch what-if --from 7        a new branch at CRID 7 (hardlinks, no copy)
+  cr coalesce --keep-last 5         drop older images; the oldest kept becomes full
+  cr verify                         check every hash and every REF
+  cr gc                             remove what no branch references
 
 The store is --store DIR, else $CR_STORE, else ./.cr`,
     );
@@ -28,6 +40,12 @@ The store is --store DIR, else $CR_STORE, else ./.cr`,
   registerSnapshot(program);
   registerRestart(program);
   registerInspect(program);
+  registerRun(program);
+  registerLog(program);
+  registerVerify(program);
+  registerBranch(program);
+  registerCoalesce(program);
+  registerGc(program);
   return program;
 }
 

@@ -279,12 +279,15 @@ const FILL_BATCH = 64 << 20;
 /**
  * Writes every DATA run into the target, reading each block once (its hash is checked as it
  * is read) and writing in batches of up to 64 MiB with one process_vm_writev per 1024 runs.
+ * Runs of a chain interleave images (a page from the newest image between two runs of one
+ * block of the full one); runs are in address order and so are each image's blocks, so
+ * keeping the last block read of every image reads each block once.
  */
 export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): number {
   const batch = Buffer.allocUnsafe(FILL_BATCH);
   let used = 0;
   let ranges: bigint[] = [];
-  let cached: { crid: bigint; block: number; data: Uint8Array } | undefined;
+  const lastBlock = new Map<bigint, { block: number; data: Uint8Array }>();
   let written = 0;
   const flush = () => {
     if (used > 0) writeMemoryRanges(pid, BigUint64Array.from(ranges), batch.subarray(0, used));
@@ -300,7 +303,8 @@ export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) =>
     const whole = run.firstPage === 0 && run.pages === reader.blockPages(run.block);
     if (whole) reader.readBlock(run.block, batch.subarray(used, used + bytes));
     else {
-      if (cached === undefined || cached.crid !== run.crid || cached.block !== run.block) cached = { crid: run.crid, block: run.block, data: reader.readBlock(run.block) };
+      let cached = lastBlock.get(run.crid);
+      if (cached === undefined || cached.block !== run.block) lastBlock.set(run.crid, (cached = { block: run.block, data: reader.readBlock(run.block) }));
       batch.set(cached.data.subarray(run.firstPage * PAGE_SIZE, run.firstPage * PAGE_SIZE + bytes), used);
     }
     ranges.push(run.vaddr, BigInt(bytes));

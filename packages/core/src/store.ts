@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants as fsc } from "node:fs";
 import { join, resolve } from "node:path";
 import { ImageReader } from "@cr/format";
 import { linkTmpfile, lockFile, openTmpfile } from "@cr/native";
@@ -12,14 +12,18 @@ import { CrError, errnoCode } from "./errors.js";
  *   STORE/next-crid                the next CRID to hand out
  *   STORE/branches/NAME/branch.json  the branch's history (head, entries)
  *   STORE/branches/NAME/CRID.crimg   images (hardlinks shared between branches)
+ *   STORE/branches/.NAME.new|.old    a coalesce in progress (see docs/store.md; recovered on open)
+ *   STORE/runs/PID.stdout|stderr     output of programs started by `cr run`
  *
  * Image files are created unnamed (O_TMPFILE) and linked into place only once complete and
  * fsynced, so a killed `cr` never leaves a partial image behind.
  */
 export const STORE_FORMAT = 1;
 export const DEFAULT_BRANCH = "main";
-const FILE_MODE = 0o600;
-const DIR_MODE = 0o700;
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+/** Branch names: no path separators, no leading dot (dot names are the store's own). */
+const BRANCH_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 
 /** One checkpoint as the branch history records it. */
 export interface LogEntry {
@@ -34,6 +38,8 @@ export interface LogEntry {
   pid: number;
   /** Identifies one incarnation of a process (pid + start time), so the next snapshot finds its parent. */
   processKey: string;
+  /** The image's identity (footer), hex; recorded at commit so a replaced file is noticed. */
+  identity?: string;
 }
 
 export interface BranchMeta {
@@ -66,6 +72,7 @@ export class Store {
       store.initialise();
     }
     store.checkOwnership();
+    store.recoverIfNeeded();
     return store;
   }
 
@@ -92,14 +99,74 @@ export class Store {
     }
   }
 
+  /**
+   * Opens the image of `crid` on `branch` and checks it is the file the branch recorded (its
+   * identity, when branch.json has it): a hardlink replaced by another file is refused.
+   */
+  openRecorded(branch: string, entry: LogEntry): ImageReader {
+    const reader = this.openImage(branch, BigInt(entry.crid));
+    if (entry.identity !== undefined && hexIdentity(reader.identity) !== entry.identity) {
+      reader.close();
+      const path = this.imagePath(branch, BigInt(entry.crid));
+      throw new CrError(`image ${path} is not the image branch "${branch}" recorded for CRID ${entry.crid} (identity ${hexIdentity(reader.identity)}, recorded ${entry.identity}): the file was replaced`, { code: "BAD_IMAGE", crid: BigInt(entry.crid), path });
+    }
+    return reader;
+  }
+
+  /** The branches whose history holds `crid`, in name order. */
+  branchesWith(crid: bigint): string[] {
+    const text = String(crid);
+    return this.branchNames().filter((name) => this.branch(name).entries.some((e) => e.crid === text));
+  }
+
+  /** The entry of `crid` on `branch`, or a clear error. */
+  entry(branch: string, crid: bigint): LogEntry {
+    const found = this.branch(branch).entries.find((e) => e.crid === String(crid));
+    if (!found) throw new CrError(`no CRID ${crid} on branch "${branch}" of store ${this.dir}`, { code: "BAD_CRID", crid, path: this.branchDir(branch) });
+    return found;
+  }
+
   /** Runs `fn` holding the store's exclusive lock; concurrent commands wait for each other. */
   withLock<T>(fn: () => T): T {
+    if (this.lockDepth > 0) return this.nested(fn); // flock is per open file: a second open would deadlock
     const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);
     try {
       lockFile(fd, "exclusive");
-      return fn();
+      return this.nested(fn);
     } finally {
       closeSync(fd); // closing releases the flock
+    }
+  }
+
+  /** withLock for async work (coalesce): the lock is held until the promise settles. */
+  async withLockAsync<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.lockDepth > 0) return this.nestedAsync(fn);
+    const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);
+    try {
+      lockFile(fd, "exclusive");
+      return await this.nestedAsync(fn);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private lockDepth = 0;
+
+  private nested<T>(fn: () => T): T {
+    this.lockDepth++;
+    try {
+      return fn();
+    } finally {
+      this.lockDepth--;
+    }
+  }
+
+  private async nestedAsync<T>(fn: () => Promise<T>): Promise<T> {
+    this.lockDepth++;
+    try {
+      return await fn();
+    } finally {
+      this.lockDepth--;
     }
   }
 
@@ -116,13 +183,33 @@ export class Store {
   }
 
   branch(name: string): BranchMeta {
+    checkBranchName(name);
     const path = join(this.branchDir(name), "branch.json");
     if (!exists(path)) throw new CrError(`no branch "${name}" in store ${this.dir}`, { code: "NO_BRANCH", path });
-    return readJson<BranchMeta>(path);
+    return checkBranchMeta(readJson<BranchMeta>(path), name, path);
+  }
+
+  hasBranch(name: string): boolean {
+    return BRANCH_NAME.test(name) && exists(join(this.branchDir(name), "branch.json"));
   }
 
   branchNames(): string[] {
-    return readdirSync(join(this.dir, "branches")).filter((n) => exists(join(this.branchDir(n), "branch.json"))).sort();
+    return readdirSync(join(this.dir, "branches")).filter((n) => BRANCH_NAME.test(n) && exists(join(this.branchDir(n), "branch.json"))).sort();
+  }
+
+  /**
+   * Restart's hook: process incarnation `processKey` now continues CRID `crid` on `branch`, so
+   * its next incremental snapshot there has `crid` as parent.
+   */
+  continueFrom(branch: string, processKey: string, crid: bigint): void {
+    this.withLock(() => {
+      const meta = this.branch(branch);
+      if (!meta.entries.some((e) => e.crid === String(crid))) {
+        throw new CrError(`no CRID ${crid} on branch "${branch}" to continue from`, { code: "BAD_CRID", crid, path: this.branchDir(branch) });
+      }
+      meta.heads[processKey] = String(crid);
+      this.writeBranch(meta);
+    });
   }
 
   /** Opens an unnamed file in the branch directory for a new image; it appears only on commit. */
@@ -138,9 +225,10 @@ export class Store {
   commitImage(branch: string, fd: number, entry: LogEntry): void {
     fsyncSync(fd);
     this.withLock(() => {
-      linkTmpfile(fd, this.imagePath(branch, BigInt(entry.crid)));
       const meta = this.branch(branch);
-      meta.entries.push(entry);
+      const identity = this.checkReferencesCurrent(branch, meta, fd);
+      linkTmpfile(fd, this.imagePath(branch, BigInt(entry.crid)));
+      meta.entries.push({ ...entry, identity: hexIdentity(identity) });
       meta.heads[entry.processKey] = entry.crid;
       this.writeBranch(meta);
     });
@@ -149,6 +237,66 @@ export class Store {
   writeBranch(meta: BranchMeta): void {
     mkdirSync(this.branchDir(meta.name), { recursive: true, mode: DIR_MODE });
     writeFileAtomic(join(this.branchDir(meta.name), "branch.json"), `${JSON.stringify(meta, null, 2)}\n`);
+  }
+
+  /**
+   * An incremental image names its parent and referenced images by identity. A coalesce that
+   * ran while it was written may have replaced them: refuse rather than commit a broken chain.
+   */
+  private checkReferencesCurrent(branch: string, meta: BranchMeta, fd: number): bigint {
+    const image = ImageReader.open(`/proc/self/fd/${fd}`);
+    try {
+      const wanted = [...image.references];
+      if (image.header.parentCrid !== 0n) wanted.push({ crid: image.header.parentCrid, identity: image.header.parentIdentity });
+      for (const ref of wanted) {
+        const entry = meta.entries.find((e) => e.crid === String(ref.crid));
+        const current = entry ? this.identityOf(branch, entry) : undefined;
+        if (current !== ref.identity) {
+          throw new CrError(`CRID ${ref.crid}, which this snapshot builds on, changed on branch "${branch}" while it was written (a coalesce?); take the snapshot again`, { code: "STALE_PARENT", crid: ref.crid, path: this.branchDir(branch) });
+        }
+      }
+      return image.identity;
+    } finally {
+      image.close();
+    }
+  }
+
+  /** The identity of an entry's image: recorded, else read from its footer. */
+  identityOf(branch: string, entry: LogEntry): bigint {
+    if (entry.identity !== undefined) return BigInt(entry.identity);
+    const reader = this.openImage(branch, BigInt(entry.crid));
+    try {
+      return reader.identity;
+    } finally {
+      reader.close();
+    }
+  }
+
+  /**
+   * Finishes or undoes a coalesce that was killed (see docs/store.md): `.NAME.new` is complete
+   * once it holds branch.json; the swap is rename NAME -> .NAME.old, then .NAME.new -> NAME.
+   */
+  recoverIfNeeded(): void {
+    const root = join(this.dir, "branches");
+    if (!readdirSync(root).some((n) => n.startsWith("."))) return;
+    this.withLock(() => {
+      for (const name of readdirSync(root)) {
+        const m = /^\.(.+)\.(new|old)$/.exec(name);
+        if (!m) continue;
+        const [, branch, kind] = m as unknown as [string, string, string];
+        const live = join(root, branch);
+        const staged = join(root, `.${branch}.new`);
+        const old = join(root, `.${branch}.old`);
+        if (!exists(live)) {
+          // Killed between the two renames: roll forward if the new state is complete.
+          if (exists(join(staged, "branch.json"))) renameSync(staged, live);
+          else if (exists(old)) renameSync(old, live);
+          fsyncDir(root);
+        }
+        if (kind === "new" && exists(staged)) rmSync(staged, { recursive: true, force: true });
+        if (kind === "old" && exists(old)) rmSync(old, { recursive: true, force: true });
+      }
+    });
   }
 
   private initialise(): void {
@@ -180,6 +328,37 @@ export function writeFileAtomic(path: string, text: string): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/** fsync a directory, so the names created or renamed in it are durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function hexIdentity(value: bigint): string {
+  return `0x${value.toString(16).padStart(16, "0")}`;
+}
+
+export function checkBranchName(name: string): void {
+  if (!BRANCH_NAME.test(name)) throw new CrError(`"${name}" is not a valid branch name (letters, digits, _ . -; not starting with . or -)`, { code: "BAD_BRANCH" });
+}
+
+/** branch.json is user-editable text: check its shape before anything trusts it. */
+function checkBranchMeta(meta: BranchMeta, name: string, path: string): BranchMeta {
+  const damaged = (why: string) => new CrError(`store file ${path} is damaged (${why})`, { code: "BAD_STORE", path });
+  if (typeof meta !== "object" || meta === null || !Array.isArray(meta.entries)) throw damaged("no entries list");
+  if (meta.name !== name) throw damaged(`names branch "${String(meta.name)}"`);
+  if (typeof meta.heads !== "object" || meta.heads === null) throw damaged("no heads");
+  for (const e of meta.entries) {
+    if (typeof e !== "object" || e === null || typeof e.crid !== "string" || !/^[1-9][0-9]*$/.test(e.crid)) throw damaged("an entry without a valid CRID");
+    if (e.parent !== null && (typeof e.parent !== "string" || !/^[1-9][0-9]*$/.test(e.parent))) throw damaged(`entry ${e.crid} has an invalid parent`);
+  }
+  return meta;
 }
 
 function readJson<T>(path: string): T {

@@ -1,0 +1,77 @@
+import { linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { CrError } from "./errors.js";
+import { checkBranchName, DIR_MODE, fsyncDir, hexIdentity, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
+
+export interface BranchResult {
+  name: string;
+  from: string;
+  source: string;
+  /** CRIDs linked into the new branch (the chain of `from`). */
+  linked: string[];
+}
+
+/**
+ * `cr branch NAME --from CRID`: a new branch holding hardlinks to the images CRID needs (its
+ * ancestors and every image its REFs point into); no page data is copied. The branch is built
+ * under a staging name and renamed into place, so it appears complete or not at all.
+ */
+export function createBranch(store: Store, name: string, from: bigint, source?: string): BranchResult {
+  checkBranchName(name);
+  return store.withLock(() => {
+    store.recoverIfNeeded();
+    if (store.hasBranch(name)) throw new CrError(`branch "${name}" already exists in store ${store.dir}`, { code: "EEXIST", path: store.branchDir(name) });
+    const src = source ?? sourceBranch(store, from);
+    const meta = store.branch(src);
+    const chain = chainOf(store, src, meta, from);
+    const root = join(store.dir, "branches");
+    const staged = join(root, `.${name}.new`);
+    rmSync(staged, { recursive: true, force: true });
+    mkdirSync(staged, { mode: DIR_MODE });
+    const entries: LogEntry[] = [];
+    for (const entry of meta.entries) {
+      if (!chain.has(entry.crid)) continue;
+      linkSync(store.imagePath(src, BigInt(entry.crid)), join(staged, `${entry.crid}.crimg`));
+      entries.push({ ...entry, identity: hexIdentity(chain.get(entry.crid)!) });
+    }
+    const next: BranchMeta = { name, from: String(from), created: new Date().toISOString(), entries, heads: {} };
+    writeFileAtomic(join(staged, "branch.json"), `${JSON.stringify(next, null, 2)}\n`);
+    fsyncDir(staged);
+    renameSync(staged, store.branchDir(name));
+    fsyncDir(root);
+    return { name, from: String(from), source: src, linked: entries.map((e) => e.crid) };
+  });
+}
+
+/** The branch to take CRID from: the only one holding it, or the one whose file every holder shares. */
+function sourceBranch(store: Store, crid: bigint): string {
+  const holders = store.branchesWith(crid);
+  if (holders.length === 0) throw new CrError(`no CRID ${crid} in store ${store.dir}`, { code: "BAD_CRID", crid });
+  const identities = new Set(holders.map((b) => store.identityOf(b, store.entry(b, crid))));
+  if (identities.size > 1) {
+    throw new CrError(`CRID ${crid} is a different image on branches ${holders.join(", ")} (one was coalesced); say which with --source BRANCH`, { code: "AMBIGUOUS", crid });
+  }
+  return holders.includes("main") ? "main" : holders[0]!;
+}
+
+/** CRID -> identity of every image `crid` needs on `branch`: its ancestors and what its REFs name. */
+function chainOf(store: Store, branch: string, meta: BranchMeta, crid: bigint): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  const byCrid = new Map(meta.entries.map((e) => [e.crid, e]));
+  const visit = (c: string) => {
+    if (out.has(c)) return;
+    const entry = byCrid.get(c);
+    if (!entry) throw new CrError(`CRID ${c}, needed by CRID ${crid}, is not on branch "${branch}"`, { code: "BAD_CRID", crid: BigInt(c) });
+    const reader = store.openRecorded(branch, entry);
+    try {
+      out.set(c, reader.identity);
+      const needs = reader.references.map((r) => String(r.crid));
+      if (reader.header.parentCrid !== 0n) needs.push(String(reader.header.parentCrid));
+      for (const n of needs) visit(n);
+    } finally {
+      reader.close();
+    }
+  };
+  visit(String(crid));
+  return out;
+}

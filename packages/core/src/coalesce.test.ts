@@ -1,0 +1,81 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createBranch } from "./branches.js";
+import { coalesce } from "./coalesce.js";
+import { gc } from "./gc.js";
+import { Store } from "./store.js";
+import { memoryDigest, syntheticChain } from "./synthetic.js";
+import { verifyStore } from "./verify.js";
+
+const dirs: string[] = [];
+function newStore(): Store {
+  const dir = mkdtempSync(join(tmpdir(), "cr-coalesce-"));
+  dirs.push(dir);
+  return Store.open(join(dir, "store"), { create: true });
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Disk usage in KiB with hardlinks counted once. */
+function du(dir: string): number {
+  return Number(execFileSync("du", ["-sk", dir], { encoding: "utf8" }).split("\t")[0]);
+}
+
+async function digests(store: Store, branch: string, crids: bigint[]): Promise<Map<bigint, string>> {
+  const out = new Map<bigint, string>();
+  for (const c of crids) out.set(c, await memoryDigest(store, branch, c));
+  return out;
+}
+
+describe("coalesce", () => {
+  it("keeps every kept CRID's memory, leaves a sharing branch intact, and gives space back", async () => {
+    const store = newStore();
+    const crids = await syntheticChain(store, { branch: "main", pages: 512, images: 50, dirtyPerImage: 40 });
+    createBranch(store, "side", crids[29]!);
+    const sideMore = await syntheticChain(store, { branch: "side", pages: 512, images: 3, dirtyPerImage: 40, parent: crids[29]!, seed: 2 });
+    const before = await digests(store, "main", crids);
+    const sideCrids = [...crids.slice(0, 30), ...sideMore];
+    const sideBefore = await digests(store, "side", sideCrids);
+    const duBefore = du(store.dir);
+
+    const result = await coalesce(store, { branch: "main", keepLast: 5 });
+    expect(result.kept).toEqual(crids.slice(45).map(String));
+    expect(result.removed.length).toBe(45);
+
+    for (const c of crids.slice(45)) expect(await memoryDigest(store, "main", c)).toBe(before.get(c));
+    expect(store.branch("main").entries[0]!.parent).toBeNull();
+    for (const c of sideCrids) expect(await memoryDigest(store, "side", c)).toBe(sideBefore.get(c));
+    const bad = (await verifyStore(store)).filter((r) => !r.ok);
+    expect(bad).toEqual([]);
+    // main's images 31..45 were linked by main only: their space is back; side keeps 1..30.
+    const duAfter = du(store.dir);
+    expect(duAfter).toBeLessThan(duBefore);
+    expect(readdirSync(store.branchDir("main")).filter((f) => f.endsWith(".crimg")).length).toBe(5);
+  });
+
+  it("--upto makes that CRID full and rewrites later images as needed", async () => {
+    const store = newStore();
+    const crids = await syntheticChain(store, { branch: "main", pages: 300, images: 12, dirtyPerImage: 30 });
+    const before = await digests(store, "main", crids);
+    const result = await coalesce(store, { branch: "main", upto: crids[6]! });
+    expect(result.removed).toEqual(crids.slice(0, 6).map(String));
+    for (const c of crids.slice(6)) expect(await memoryDigest(store, "main", c)).toBe(before.get(c));
+    expect((await verifyStore(store)).every((r) => r.ok)).toBe(true);
+    // Coalescing again is a no-op.
+    const again = await coalesce(store, { branch: "main", upto: crids[6]! });
+    expect(again.removed).toEqual([]);
+  });
+
+  it("gc removes files no branch lists", async () => {
+    const store = newStore();
+    await syntheticChain(store, { branch: "main", pages: 16, images: 2, dirtyPerImage: 2 });
+    execFileSync("cp", [join(store.branchDir("main"), "1.crimg"), join(store.branchDir("main"), "99.crimg")]);
+    const result = gc(store);
+    expect(result.removed.map((p) => p.split("/").pop())).toEqual(["99.crimg"]);
+    expect(statSync(join(store.branchDir("main"), "1.crimg")).isFile()).toBe(true);
+  });
+});

@@ -1,0 +1,146 @@
+import { closeSync } from "node:fs";
+import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, xxh64, type PageMapEntry } from "@cr/format";
+import type { LogEntry, Store } from "./store.js";
+import { TOOL_VERSION } from "./version.js";
+
+/**
+ * For tests and benchmarks: chains of images written through the store exactly as snapshots
+ * commit them (CRIDs, O_TMPFILE, branch history, REFs inherited from the parent), with page
+ * contents known in advance, so no process is needed to get a 100-image chain over 1 GiB.
+ */
+export interface SyntheticChainOptions {
+  branch: string;
+  /** Pages of the one memory region. */
+  pages: number;
+  /** Images: the first full, the rest incremental. */
+  images: number;
+  /** Pages written between two images. */
+  dirtyPerImage: number;
+  /** Distinguishes the processes of one store (their processKey and contents). */
+  seed?: number;
+  /** Continue from this CRID of the branch instead of starting with a full image. */
+  parent?: bigint;
+}
+
+const PAGE = 4096;
+const BLOCK = 256;
+export const SYNTHETIC_BASE = 0x7f0000000000n;
+
+/** Writes the chain; returns the CRIDs in order. */
+export async function syntheticChain(store: Store, o: SyntheticChainOptions): Promise<bigint[]> {
+  const crids: bigint[] = [];
+  const seed = o.seed ?? 1;
+  let parent: { crid: bigint; identity: bigint; map: PageMapEntry[]; refs: Map<bigint, bigint> } | null = null;
+  if (o.parent !== undefined) {
+    const r = store.openImage(o.branch, o.parent);
+    parent = { crid: o.parent, identity: r.identity, map: r.pageMap(), refs: new Map(r.references.map((x) => [x.crid, x.identity])) };
+    r.close();
+  }
+  let state = Math.imul(seed, 2654435761) >>> 0;
+  // Math.imul: a plain product of two 32-bit numbers loses low bits in a double and the
+  // sequence collapses into a short cycle.
+  const random = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state >>> 8;
+  };
+  const buffer = Buffer.alloc(BLOCK * PAGE);
+  for (let i = 0; i < o.images; i++) {
+    const crid = store.allocateCrid();
+    const dirty = parent === null ? [...Array(o.pages).keys()] : pickPages(o.pages, o.dirtyPerImage, random);
+    const fd = store.createImageFile(o.branch);
+    try {
+      const changes: PageMapEntry[] = [];
+      const runs = toRuns(dirty);
+      const blocks: { vaddr: bigint; pages: number; first: number }[] = [];
+      for (const [start, count] of runs) for (let f = 0; f < count; f += BLOCK) blocks.push({ vaddr: SYNTHETIC_BASE + BigInt((start + f) * PAGE), pages: Math.min(BLOCK, count - f), first: start + f });
+      const map0 = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes: blocks.map((b) => ({ source: "zero", vaddr: b.vaddr, pages: b.pages })) }) : [];
+      const refs = new Map(parent?.refs ?? []);
+      if (parent) refs.set(parent.crid, parent.identity);
+      const references = referencedCrids(map0).map((c) => ({ crid: c, identity: refs.get(c)! }));
+      const writer = new ImageWriter(fd, {
+        header: { crid, parentCrid: parent?.crid ?? 0n, parentIdentity: parent?.identity ?? 0n, pageSize: PAGE, arch: "x86_64", toolVersion: TOOL_VERSION },
+        references,
+      });
+      for (const b of blocks) {
+        for (let p = 0; p < b.pages; p++) fillPage(buffer.subarray(p * PAGE, (p + 1) * PAGE), seed, crid, b.first + p);
+        const block = await writer.writePages(b.vaddr, buffer.subarray(0, b.pages * PAGE));
+        changes.push({ source: "data", vaddr: b.vaddr, pages: b.pages, block, firstPage: 0 });
+      }
+      const map = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes }) : changes;
+      await writer.writePageMap(map);
+      const done = await writer.finish();
+      const entry: LogEntry = {
+        crid: String(crid),
+        parent: parent ? String(parent.crid) : null,
+        time: new Date().toISOString(),
+        bytes: done.bytes,
+        dirtyPages: dirty.length,
+        downtimeMs: 0,
+        totalMs: 0,
+        tracker: "synthetic",
+        pid: 0,
+        processKey: `synthetic:${seed}`,
+      };
+      store.commitImage(o.branch, fd, entry);
+      const nextRefs = new Map(references.map((r) => [r.crid, r.identity]));
+      parent = { crid, identity: done.identity, map, refs: nextRefs };
+      crids.push(crid);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return crids;
+}
+
+function fillPage(page: Buffer, seed: number, crid: bigint, index: number): void {
+  const word = (Number(crid & 0xffffn) * 65537 + index * 31 + seed * 7919) >>> 0;
+  for (let off = 0; off < PAGE; off += 4) page.writeUInt32LE((word + off * 2654435761) >>> 0, off);
+}
+
+function pickPages(total: number, count: number, random: () => number): number[] {
+  const set = new Set<number>();
+  // Clustered writes, like real programs: runs of up to 16 pages.
+  while (set.size < Math.min(count, total)) {
+    const start = random() % total;
+    const len = 1 + (random() % 16);
+    for (let p = start; p < Math.min(total, start + len) && set.size < count; p++) set.add(p);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+function toRuns(pages: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const p of pages) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === p) last[1]++;
+    else runs.push([p, 1]);
+  }
+  return runs;
+}
+
+/**
+ * A digest of the memory a checkpoint resolves to: xxh64 over every page's address and bytes
+ * (REFs followed through the branch's images). Equal digests = the same memory.
+ */
+export async function memoryDigest(store: Store, branch: string, crid: bigint): Promise<string> {
+  const readers = new Map<bigint, ImageReader>();
+  const open = (c: bigint) => {
+    let r = readers.get(c);
+    if (!r) readers.set(c, (r = store.openImage(branch, c)));
+    return r;
+  };
+  const parts: string[] = [];
+  try {
+    for await (const run of resolveChain(crid, open)) {
+      if (run.source !== "data") {
+        parts.push(`${run.vaddr}:${run.source}:${run.pages}`);
+        continue;
+      }
+      const bytes = open(run.crid).readPages(run.block, run.firstPage, run.pages);
+      for (let p = 0; p < run.pages; p++) parts.push(`${run.vaddr + BigInt(p * PAGE)}:${xxh64(bytes.subarray(p * PAGE, (p + 1) * PAGE)).toString(16)}`);
+    }
+  } finally {
+    for (const r of readers.values()) r.close();
+  }
+  return xxh64(Buffer.from(parts.join("\n"))).toString(16);
+}
