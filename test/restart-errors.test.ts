@@ -4,7 +4,6 @@ import { copyFileSync, chmodSync, openSync, readFileSync, unlinkSync, writeSync,
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { snapshot, Store } from "@cr/core";
-import { runCli } from "./cli.js";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
 import { pidAlive, restartAndWait, snapshotAndKill, startWorkload, waitPidFree, type Run, type Workload } from "./restart-helpers.js";
 
