@@ -62,8 +62,8 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
   const started = performance.now();
   refuseUnsupported(await checkProcess(pid));
   const store = Store.open(storeDir(options.store), { create: true });
-  const branch = options.branch ?? DEFAULT_BRANCH;
   const key = processKey(pid);
+  const branch = options.branch ?? store.branchOf(key) ?? DEFAULT_BRANCH;
   const parent = options.incremental ? openParent(store, branch, key) : null;
   try {
     const choice = chooseTracker(probeKernel(), options.tracker);

@@ -17,7 +17,8 @@ import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress, type DataRun } from "./memory.js";
 import { PAGE_SIZE } from "./pages.js";
 import { queueSignal, restoreSignals } from "./signals.js";
-import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
+import { Store, storeDir } from "./store.js";
+import { processKey } from "./checkpoint.js";
 import { restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
 import { collectVmas } from "./vmas.js";
@@ -58,7 +59,8 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const started = performance.now();
   const { crid } = options;
   const store = Store.open(storeDir(options.store), { create: false });
-  const images = imageCache(store, options.branch ?? store.branchesWith(crid)[0] ?? DEFAULT_BRANCH);
+  const branch = options.branch ?? store.branchFor(crid);
+  const images = imageCache(store, branch);
   const inherit = options.inheritFds ?? new Map<number, string>();
   try {
     const image = await stepAsync(crid, "read the image", () => readCheckpoint(crid, images.open));
@@ -76,6 +78,8 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     } finally {
       fds.close();
     }
+    // Snapshots of the restarted process continue this branch, with this CRID as parent.
+    step(crid, "record the branch", () => store.continueFrom(branch, processKey(tids[0]!), crid), tids[0]);
     return { pid: tids[0]!, crid, restoreMs: performance.now() - started, warnings };
   } finally {
     images.close();
@@ -179,10 +183,13 @@ function readComm(pid: number): string {
 /** Readers by CRID, opened once each: a chain's data is spread over many images. */
 function imageCache(store: Store, branch: string) {
   const readers = new Map<bigint, ImageReader>();
+  const listed = new Map(store.branch(branch).entries.map((e) => [e.crid, e]));
   return {
     open: (crid: bigint): ImageReader => {
       let reader = readers.get(crid);
-      if (!reader) readers.set(crid, (reader = store.openImage(branch, crid)));
+      // A listed image must be the file the branch recorded (a replaced hardlink is refused).
+      const entry = listed.get(String(crid));
+      if (!reader) readers.set(crid, (reader = entry ? store.openRecorded(branch, entry) : store.openImage(branch, crid)));
       return reader;
     },
     close: () => readers.forEach((r) => r.close()),

@@ -119,6 +119,22 @@ export class Store {
     return this.branchNames().filter((name) => this.branch(name).entries.some((e) => e.crid === text));
   }
 
+  /** The branch to read `crid` from when none is named: main if it holds it, else the first that does. */
+  branchFor(crid: bigint): string {
+    const holders = this.branchesWith(crid);
+    return holders.includes(DEFAULT_BRANCH) ? DEFAULT_BRANCH : (holders[0] ?? DEFAULT_BRANCH);
+  }
+
+  /** The branch a process incarnation continues (where it was snapshotted or restarted last), if any. */
+  branchOf(processKey: string): string | undefined {
+    let found: { name: string; crid: bigint } | undefined;
+    for (const name of this.branchNames()) {
+      const head = this.branch(name).heads[processKey];
+      if (head !== undefined && (found === undefined || BigInt(head) > found.crid)) found = { name, crid: BigInt(head) };
+    }
+    return found?.name;
+  }
+
   /** The entry of `crid` on `branch`, or a clear error. */
   entry(branch: string, crid: bigint): LogEntry {
     const found = this.branch(branch).entries.find((e) => e.crid === String(crid));

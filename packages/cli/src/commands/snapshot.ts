@@ -9,7 +9,7 @@ interface SnapshotFlags {
   kill?: boolean;
   interval?: number;
   store?: string;
-  branch: string;
+  branch?: string;
   lz4?: boolean;
   json?: boolean;
 }
@@ -26,7 +26,7 @@ export function registerSnapshot(program: Command): void {
     .option("--interval <duration>", "repeat every DURATION (e.g. 1s) until the process exits or cr is interrupted", parseDuration)
     .option("--lz4", "compress page data with LZ4")
     .addOption(storeOption())
-    .option("--branch <name>", "branch to add the image to", "main")
+    .option("--branch <name>", "branch to add the image to (default: the branch the process was restarted from, else main)")
     .option("--json", "print the result as JSON (one object per image)")
     .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s")
     .action(async (pid: number, flags: SnapshotFlags) => {
