@@ -1,3 +1,4 @@
+import { benchCoalesce } from "./bench-coalesce.js";
 import { benchFormat } from "./bench-format.js";
 import { benchRestart } from "./bench-restart.js";
 import { benchSnapshot } from "./bench-snapshot.js";
@@ -12,10 +13,18 @@ const parts: [string, () => Promise<Row[]>][] = [
   ["format", benchFormat],
   ["snapshot", benchSnapshot],
   ["restart", benchRestart],
+  ["coalesce", benchCoalesce],
 ];
 
+// `pnpm bench coalesce restart` runs only those parts.
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !parts.some(([name]) => name === w));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: no part ${unknown.join(", ")} (parts: ${parts.map(([name]) => name).join(", ")})\n`);
+  process.exit(2);
+}
 const rows: Row[] = [];
-for (const [name, run] of parts) {
+for (const [name, run] of parts.filter(([name]) => wanted.length === 0 || wanted.includes(name))) {
   process.stderr.write(`bench: ${name}...\n`);
   rows.push(...(await run()));
 }

@@ -101,7 +101,8 @@ class Rebuild {
   readonly identities = new Map<bigint, bigint>();
   readonly rewritten = new Set<bigint>();
   private readonly readers = new Map<bigint, ImageReader>();
-  private decoded: { crid: bigint; block: number; data: Uint8Array } | undefined;
+  /** The last block read of every image: a chain's runs interleave images in address order. */
+  private readonly decoded = new Map<bigint, { block: number; data: Uint8Array }>();
   private readonly buffer: Buffer;
   copied = 0;
 
@@ -154,13 +155,14 @@ class Rebuild {
 
   /** Bytes of pages from an old block (decoded and hash-checked once per block). */
   pagesOf(crid: bigint, block: number, first: number, pages: number): Uint8Array {
-    if (this.decoded?.crid !== crid || this.decoded.block !== block) {
+    let cached = this.decoded.get(crid);
+    if (cached?.block !== block) {
       const r = this.reader(crid);
       const size = r.block(block).pages * this.pageSize;
-      const into = this.decoded && this.decoded.data.buffer.byteLength >= size ? new Uint8Array(this.decoded.data.buffer, 0, size) : new Uint8Array(size);
-      this.decoded = { crid, block, data: r.readBlock(block, into) };
+      const into = cached && cached.data.buffer.byteLength >= size ? new Uint8Array(cached.data.buffer, 0, size) : new Uint8Array(size);
+      this.decoded.set(crid, (cached = { block, data: r.readBlock(block, into) }));
     }
-    return this.decoded.data.subarray(first * this.pageSize, (first + pages) * this.pageSize);
+    return cached.data.subarray(first * this.pageSize, (first + pages) * this.pageSize);
   }
 
   /** Writes the copies as new blocks of up to BLOCK_PAGES contiguous pages; returns the map entries. */
