@@ -304,7 +304,14 @@ export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) =>
     if (whole) reader.readBlock(run.block, batch.subarray(used, used + bytes));
     else {
       let cached = lastBlock.get(run.crid);
-      if (cached === undefined || cached.block !== run.block) lastBlock.set(run.crid, (cached = { block: run.block, data: reader.readBlock(run.block) }));
+      if (cached === undefined || cached.block !== run.block) {
+        // Each image's buffer is reused for its next block: a deep chain reads thousands.
+        const size = reader.block(run.block).pages * PAGE_SIZE;
+        const reuse = cached?.data.buffer;
+        const into = reuse && reuse.byteLength >= size ? new Uint8Array(reuse, 0, size) : undefined;
+        cached = { block: run.block, data: reader.readBlock(run.block, into) };
+        lastBlock.set(run.crid, cached);
+      }
       batch.set(cached.data.subarray(run.firstPage * PAGE_SIZE, run.firstPage * PAGE_SIZE + bytes), used);
     }
     ranges.push(run.vaddr, BigInt(bytes));
