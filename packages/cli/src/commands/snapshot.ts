@@ -53,6 +53,7 @@ async function repeat(intervalMs: number, incremental: boolean, take: (increment
   const stop = () => (stopping = true);
   process.once("SIGINT", stop).once("SIGTERM", stop);
   let first = true;
+  let retried = false;
   while (!stopping) {
     const started = Date.now();
     let result: SnapshotResult;
@@ -64,8 +65,17 @@ async function repeat(intervalMs: number, incremental: boolean, take: (increment
         process.stderr.write(`cr: process exited; stopping\n`);
         return;
       }
+      // A coalesce rewrote the image this one builds on while it was written: nothing was
+      // stored, and the next snapshot builds on the new file (docs/store.md). Periodic
+      // snapshots go on with a coalesce now and then; twice in a row is something else.
+      if (error instanceof CrError && error.code === "STALE_PARENT" && !retried) {
+        process.stderr.write(`cr: CRID ${error.crid} was rewritten while this snapshot was written (a coalesce); nothing stored, taking it again\n`);
+        retried = true;
+        continue;
+      }
       throw error;
     }
+    retried = false;
     print(result, json);
     first = false;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, intervalMs - (Date.now() - started))));
