@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants as fsc } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { ImageReader } from "@cr/format";
 import { linkTmpfile, lockFile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
@@ -241,6 +241,7 @@ export class Store {
   commitImage(branch: string, fd: number, entry: LogEntry): void {
     fsyncSync(fd);
     this.withLock(() => {
+      this.recoverIfNeeded(); // a coalesce killed mid-swap since this snapshot started
       const meta = this.branch(branch);
       const identity = this.checkReferencesCurrent(branch, meta, fd);
       linkTmpfile(fd, this.imagePath(branch, BigInt(entry.crid)));
@@ -344,6 +345,7 @@ export function writeFileAtomic(path: string, text: string): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  fsyncDir(dirname(path)); // the rename itself survives a power loss
 }
 
 /** fsync a directory, so the names created or renamed in it are durable. */
