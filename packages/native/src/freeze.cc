@@ -79,9 +79,11 @@ class Freezer {
 
 Status Freezer::SeizeAndInterrupt(int tid) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, kSeizeOptions) != 0) {
-    // A thread that exited since we listed it is simply dropped; the leader is the process.
-    if (errno == ESRCH && tid != pid_) return std::nullopt;
-    return SeizeFailure(errno, tid);
+    // A thread that exited (or is exiting: EPERM on a zombie) since we listed it is simply
+    // dropped; the leader is the process.
+    Failure f = SeizeFailure(errno, tid);
+    if (f.err == ESRCH && tid != pid_) return std::nullopt;
+    return f;
   }
   pending_.push_back(tid);
   if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH) {
