@@ -2,8 +2,9 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, probeKernel, thaw } from "@cr/native";
-import { ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
 import { checkProcess, type CheckReport } from "./check.js";
+import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
@@ -74,7 +75,8 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const fd = store.createImageFile(branch);
     let run: Checkpointed | undefined;
     try {
-      run = await checkpointFrozen(pid, tracker, parent, before, { fd, crid, codec: options.codec ?? "raw", keepFrozen: kill });
+      const path = store.imagePath(branch, crid);
+      run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill });
       store.commitImage(branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
@@ -158,6 +160,8 @@ interface Checkpointed {
 
 interface ImageTarget {
   fd: number;
+  /** Where the image will be linked once committed (for errors). */
+  path: string;
   crid: bigint;
   codec: "raw" | "lz4";
   /** Leave the target frozen afterwards (it is about to be killed). */
@@ -226,10 +230,15 @@ function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: Par
   };
 }
 
-async function writeImage(image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
+function writeImage(image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
+  const dataBytes = totalPages(state.plan.data) * PAGE_SIZE;
+  return withImageSink(image.fd, image.path, dataBytes, (sink) => writeImageTo(sink, image, state, parent, pages));
+}
+
+async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
   // REFERENCES come before the data, so compute the map's inherited part first.
   const inherited = parent ? parent.inherit(state.unchanged) : [];
-  const writer = new ImageWriter(image.fd, {
+  const writer = new ImageWriter(sink, {
     header: {
       crid: image.crid,
       parentCrid: parent?.crid ?? 0n,

@@ -2,8 +2,9 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, renameSync, rmSync } from "n
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ImageReader, ImageWriter, RECORD_TYPE_NAMES, type PageMapEntry, type Reference } from "@cr/format";
-import { linkTmpfile, openTmpfile } from "@cr/native";
+import { alignedBuffer, linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError } from "./errors.js";
+import { withImageSink } from "./direct-io.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
 
 /**
@@ -159,7 +160,8 @@ class Rebuild {
     if (cached?.block !== block) {
       const r = this.reader(crid);
       const size = r.block(block).pages * this.pageSize;
-      const into = cached && cached.data.buffer.byteLength >= size ? new Uint8Array(cached.data.buffer, 0, size) : new Uint8Array(size);
+      // Aligned: a large image is read with O_DIRECT (direct-io.ts).
+      const into = cached && cached.data.buffer.byteLength >= size ? new Uint8Array(cached.data.buffer, 0, size) : alignedBuffer(size);
       this.decoded.set(crid, (cached = { block, data: r.readBlock(block, into) }));
     }
     return cached.data.subarray(first * this.pageSize, (first + pages) * this.pageSize);
@@ -292,27 +294,30 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
   const h = old.header;
   const dir = target.slice(0, target.lastIndexOf("/"));
   const fd = openTmpfile(dir, FILE_MODE);
+  const copies = planned.filter((p): p is Extract<Planned, { kind: "copy" }> => p.kind === "copy");
+  const dataBytes = copies.reduce((sum, c) => sum + c.pages * work.pageSize, 0);
   try {
-    const writer = new ImageWriter(fd, {
-      header: {
-        crid,
-        parentCrid: parent,
-        parentIdentity: full ? 0n : work.identities.get(parent)!,
-        pageSize: h.pageSize,
-        arch: h.arch,
-        kernelRelease: h.kernelRelease,
-        createdMs: h.createdMs,
-        toolVersion: h.toolVersion,
-      },
-      references,
+    const done = await withImageSink(fd, target, dataBytes, async (sink) => {
+      const writer = new ImageWriter(sink, {
+        header: {
+          crid,
+          parentCrid: parent,
+          parentIdentity: full ? 0n : work.identities.get(parent)!,
+          pageSize: h.pageSize,
+          arch: h.arch,
+          kernelRelease: h.kernelRelease,
+          createdMs: h.createdMs,
+          toolVersion: h.toolVersion,
+        },
+        references,
+      });
+      for (const type of RECORD_TYPE_NAMES) for (const record of old.records(type)) await writer.writeRecord(type, record);
+      const data = await work.writeCopies(writer, crid, copies, progress);
+      const kept = planned.filter((p): p is Extract<Planned, { kind: "entry" }> => p.kind === "entry").map((p) => p.entry);
+      const map = [...kept, ...data].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+      await writer.writePageMap(map);
+      return writer.finish();
     });
-    for (const type of RECORD_TYPE_NAMES) for (const record of old.records(type)) await writer.writeRecord(type, record);
-    const copies = planned.filter((p): p is Extract<Planned, { kind: "copy" }> => p.kind === "copy");
-    const data = await work.writeCopies(writer, crid, copies, progress);
-    const kept = planned.filter((p): p is Extract<Planned, { kind: "entry" }> => p.kind === "entry").map((p) => p.entry);
-    const map = [...kept, ...data].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
-    await writer.writePageMap(map);
-    const done = await writer.finish();
     fsyncSync(fd);
     linkTmpfile(fd, target);
     return done;

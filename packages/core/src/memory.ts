@@ -1,4 +1,4 @@
-import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
+import { alignedBuffer, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { VmaFlags, type ImageReader, type ResolvedRun, type VmaRecord } from "@cr/format";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
@@ -284,7 +284,8 @@ const FILL_BATCH = 64 << 20;
  * keeping the last block read of every image reads each block once.
  */
 export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): number {
-  const batch = Buffer.allocUnsafe(FILL_BATCH);
+  // Aligned, like every block buffer here: large images are read with O_DIRECT (direct-io.ts).
+  const batch = alignedBuffer(FILL_BATCH);
   let used = 0;
   let ranges: bigint[] = [];
   const lastBlock = new Map<bigint, { block: number; data: Uint8Array }>();
@@ -308,7 +309,7 @@ export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) =>
         // Each image's buffer is reused for its next block: a deep chain reads thousands.
         const size = reader.block(run.block).pages * PAGE_SIZE;
         const reuse = cached?.data.buffer;
-        const into = reuse && reuse.byteLength >= size ? new Uint8Array(reuse, 0, size) : undefined;
+        const into = reuse && reuse.byteLength >= size ? new Uint8Array(reuse, 0, size) : alignedBuffer(size);
         cached = { block: run.block, data: reader.readBlock(run.block, into) };
         lastBlock.set(run.crid, cached);
       }

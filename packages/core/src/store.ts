@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import { dirname, join, resolve } from "node:path";
 import { ImageReader } from "@cr/format";
 import { linkTmpfile, lockFile, openTmpfile } from "@cr/native";
+import { DIRECT_MIN_BYTES } from "./direct-io.js";
 import { CrError, errnoCode } from "./errors.js";
 
 /**
@@ -88,11 +89,16 @@ export class Store {
     return join(this.branchDir(branch), `${crid}.crimg`);
   }
 
-  /** Opens the image of `crid` on `branch`; its HEADER must name that CRID. */
+  /**
+   * Opens the image of `crid` on `branch`; its HEADER must name that CRID. A large image is
+   * read around the page cache, as it was written (direct-io.ts).
+   */
   openImage(branch: string, crid: bigint): ImageReader {
     const path = this.imagePath(branch, crid);
     try {
-      return ImageReader.open(path, { crid });
+      const reader = ImageReader.open(path, { crid });
+      if (reader.size >= DIRECT_MIN_BYTES) reader.readAroundCache();
+      return reader;
     } catch (error) {
       if (errnoCode(error) !== "ENOENT") throw error;
       throw new CrError(`no image of CRID ${crid} on branch "${branch}" (${path})`, { code: "BAD_CRID", crid, path, cause: error });

@@ -1,6 +1,7 @@
 import { closeSync } from "node:fs";
 import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, xxh64, type PageMapEntry } from "@cr/format";
 import type { LogEntry, Store } from "./store.js";
+import { withImageSink } from "./direct-io.js";
 import { TOOL_VERSION } from "./version.js";
 
 /**
@@ -57,18 +58,21 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
       const refs = new Map(parent?.refs ?? []);
       if (parent) refs.set(parent.crid, parent.identity);
       const references = referencedCrids(map0).map((c) => ({ crid: c, identity: refs.get(c)! }));
-      const writer = new ImageWriter(fd, {
-        header: { crid, parentCrid: parent?.crid ?? 0n, parentIdentity: parent?.identity ?? 0n, pageSize: PAGE, arch: "x86_64", toolVersion: TOOL_VERSION },
-        references,
+      let map: PageMapEntry[] = [];
+      const done = await withImageSink(fd, store.imagePath(o.branch, crid), dirty.length * PAGE, async (sink) => {
+        const writer = new ImageWriter(sink, {
+          header: { crid, parentCrid: parent?.crid ?? 0n, parentIdentity: parent?.identity ?? 0n, pageSize: PAGE, arch: "x86_64", toolVersion: TOOL_VERSION },
+          references,
+        });
+        for (const b of blocks) {
+          for (let p = 0; p < b.pages; p++) fillPage(buffer.subarray(p * PAGE, (p + 1) * PAGE), seed, crid, b.first + p);
+          const block = await writer.writePages(b.vaddr, buffer.subarray(0, b.pages * PAGE));
+          changes.push({ source: "data", vaddr: b.vaddr, pages: b.pages, block, firstPage: 0 });
+        }
+        map = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes }) : changes;
+        await writer.writePageMap(map);
+        return writer.finish();
       });
-      for (const b of blocks) {
-        for (let p = 0; p < b.pages; p++) fillPage(buffer.subarray(p * PAGE, (p + 1) * PAGE), seed, crid, b.first + p);
-        const block = await writer.writePages(b.vaddr, buffer.subarray(0, b.pages * PAGE));
-        changes.push({ source: "data", vaddr: b.vaddr, pages: b.pages, block, firstPage: 0 });
-      }
-      const map = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes }) : changes;
-      await writer.writePageMap(map);
-      const done = await writer.finish();
       const entry: LogEntry = {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,

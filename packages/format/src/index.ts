@@ -46,7 +46,7 @@ export {
   sliceEntry,
   type ZeroRun,
 } from "./pagemap.js";
-export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES } from "./writer.js";
+export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
 export { ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
 export { type ImageEvent, readImageStream } from "./parse.js";
 export { type OpenImage, type ResolvedRun, resolveChain } from "./chain.js";

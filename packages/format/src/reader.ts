@@ -3,7 +3,7 @@
  * checked (head hash, type, exact extent) when first touched; page blocks are checked
  * against their body hash before a byte of them is returned.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync, readSync } from "node:fs";
 import { FormatError, type FormatErrorContext, hex16 } from "./errors.js";
 import {
   bodyOffset,
@@ -72,6 +72,9 @@ interface ChunkRead {
   bodyOffset: number;
 }
 
+/** O_DIRECT offsets, lengths and buffers are multiples of the logical block size; 4096 covers them all. */
+const DIRECT_ALIGN = 4096;
+
 export class ImageReader {
   readonly path: string;
   readonly size: number;
@@ -90,6 +93,8 @@ export class ImageReader {
   private mapOffsets: number[] = [];
   private cache: { offset: number; data: Uint8Array } | undefined;
   private closed = false;
+  /** A second, O_DIRECT descriptor for raw page blocks (readAroundCache). */
+  private directFd: number | undefined;
 
   /** Opens an image file; `crid`, when given, must match the image's HEADER. */
   static open(path: string, opts: { crid?: bigint } = {}): ImageReader {
@@ -164,12 +169,43 @@ export class ImageReader {
     if (!pageMapSeen) throw new FormatError(this.ctx, indexOffset, "a PAGE_MAP chunk in the index");
   }
 
+  /**
+   * From now on, raw page blocks read into a caller's 4096-aligned `into` bypass the page cache
+   * (O_DIRECT): for large images, which are written that way too and are not in it. Other reads
+   * still use it. False where the file system refuses O_DIRECT.
+   */
+  readAroundCache(): boolean {
+    if (this.directFd !== undefined) return true;
+    try {
+      this.directFd = openSync(`/proc/self/fd/${this.fd}`, fsc.O_RDONLY | fsc.O_DIRECT);
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === "EINVAL") return false;
+      throw e;
+    }
+  }
+
+  /** A raw block body: O_DIRECT when enabled and the buffer allows it (EINVAL: it does not). */
+  private readPagesBody(pos: number, len: number, into: Uint8Array | undefined): Uint8Array {
+    if (this.directFd === undefined || !into || pos % DIRECT_ALIGN !== 0 || len % DIRECT_ALIGN !== 0) return this.readAt(pos, len, "PAGES body", into);
+    try {
+      return this.readFrom(this.directFd, pos, len, "PAGES body", into);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EINVAL") throw e;
+      return this.readAt(pos, len, "PAGES body", into);
+    }
+  }
+
   private readAt(pos: number, len: number, what: string, into?: Uint8Array): Uint8Array {
+    return this.readFrom(this.fd, pos, len, what, into);
+  }
+
+  private readFrom(fd: number, pos: number, len: number, what: string, into?: Uint8Array): Uint8Array {
     if (this.closed) throw new Error(`image ${this.path} is closed`);
     const out = into ?? new Uint8Array(len);
     let got = 0;
     while (got < len) {
-      const n = readSync(this.fd, out, got, len - got, pos + got);
+      const n = readSync(fd, out, got, len - got, pos + got);
       if (n === 0) throw new FormatError(this.ctx, pos + got, `${what}: ${len} bytes`, `file ends at offset ${pos + got}: truncated`);
       got += n;
     }
@@ -288,7 +324,7 @@ export class ImageReader {
     if (into && into.byteLength < raw) throw new RangeError(`readBlock: buffer of ${into.byteLength} bytes, block has ${raw}`);
     const dst = into?.subarray(0, raw);
     if (b.codec === 0) {
-      const body = this.readAt(b.bodyOffset, b.bodyLength, "PAGES body", dst);
+      const body = this.readPagesBody(b.bodyOffset, b.bodyLength, dst);
       checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
       return body;
     }
@@ -333,6 +369,7 @@ export class ImageReader {
     if (!this.closed) {
       this.closed = true;
       closeSync(this.fd);
+      if (this.directFd !== undefined) closeSync(this.directFd);
     }
   }
 }

@@ -36,7 +36,16 @@ import {
 } from "./records.js";
 import { encode } from "./schema.js";
 
-export type ImageSink = number | Writable;
+/**
+ * A sink of the caller's own making (e.g. O_DIRECT staging). `write` must be done with the
+ * parts' bytes when it returns or resolves; `flush` makes everything written reach the file.
+ */
+export interface PartSink {
+  write(parts: Uint8Array[]): void | Promise<void>;
+  flush(): Promise<void>;
+}
+
+export type ImageSink = number | Writable | PartSink;
 
 export interface ImageHeaderInput {
   crid: bigint;
@@ -92,6 +101,11 @@ function fdSink(fd: number): Sink {
   };
 }
 
+function isPartSink(sink: ImageSink): sink is PartSink {
+  // Streams are EventEmitters (and zlib's have a flush of their own); a PartSink is not.
+  return typeof sink === "object" && typeof (sink as Writable).on !== "function";
+}
+
 function streamSink(w: Writable): Sink {
   return {
     write(parts) {
@@ -113,6 +127,7 @@ export class ImageWriter {
   readonly header: Header;
   readonly references: readonly Reference[];
   private readonly sink: Sink;
+  private readonly flushSink: (() => Promise<void>) | undefined;
   private readonly pageSize: number;
   private pos = 0;
   private readonly identityHash: Hasher64;
@@ -149,7 +164,8 @@ export class ImageWriter {
     this.refCrids = new Set(this.references.map((r) => r.crid));
     this.pageSize = ps;
     this.syncSink = typeof sink === "number";
-    this.sink = typeof sink === "number" ? fdSink(sink) : streamSink(sink);
+    this.sink = typeof sink === "number" ? fdSink(sink) : isPartSink(sink) ? sink : streamSink(sink);
+    this.flushSink = isPartSink(sink) ? () => sink.flush() : undefined;
     this.identityHash = createXxh64();
     const preamble = encodePreamble();
     this.identityHash.update(preamble);
@@ -235,9 +251,11 @@ export class ImageWriter {
     return this.chunk(ChunkType.PAGE_MAP, meta, body);
   }
 
-  /** Writes INDEX and the footer. Does not close or end the sink. */
-  finish(): Promise<FinishResult> {
-    return this.run(() => this.finishChunks());
+  /** Writes INDEX and the footer, and flushes a PartSink. Does not close or end the sink. */
+  async finish(): Promise<FinishResult> {
+    const result = await this.run(() => this.finishChunks());
+    await this.flushSink?.();
+    return result;
   }
 
   private finishChunks(): FinishResult {

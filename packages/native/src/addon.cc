@@ -36,6 +36,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"pagemapScan", PagemapScan},
       {"registerWriteTracking", RegisterWriteTracking},
       {"lockFile", LockFile},
+      {"alignedBuffer", AlignedBuffer},
       {"openTmpfile", OpenTmpfile},
       {"linkTmpfile", LinkTmpfile},
       {"createPipe", CreatePipe},

@@ -84,6 +84,7 @@ interface Addon {
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
   registerWriteTracking(tid: number, ranges: BigUint64Array): { fd: number; registered: BigUint64Array };
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
+  alignedBuffer(bytes: number): Buffer;
   openTmpfile(dir: string, mode: number): number;
   linkTmpfile(fd: number, path: string): void;
   createPipe(): [number, number];
@@ -239,6 +240,11 @@ export function lockFile(fd: number, mode: LockMode, wait = true): boolean {
 /** An unnamed file in `dir` (O_TMPFILE): it vanishes if cr dies before linkTmpfile. */
 export function openTmpfile(dir: string, mode: number): number {
   return addon.openTmpfile(dir, mode);
+}
+
+/** A Buffer starting on a 4096-byte boundary (O_DIRECT I/O); `bytes` a multiple of 4096. */
+export function alignedBuffer(bytes: number): Buffer {
+  return addon.alignedBuffer(bytes);
 }
 
 /** Gives an O_TMPFILE file its name; fails with EEXIST if `path` exists. */

@@ -3,6 +3,7 @@
 #include "storefs.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -51,4 +52,15 @@ Napi::Value LinkTmpfile(const Napi::CallbackInfo& info) {
     return Throw(env, f);
   }
   return env.Undefined();
+}
+
+// Node's own buffers come from malloc: aligned to 16 bytes, not to the block size O_DIRECT needs.
+Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "alignedBuffer(bytes)");
+  size_t bytes = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  void* memory = nullptr;
+  if (bytes == 0 || bytes % 4096 != 0) return ThrowType(env, "alignedBuffer: bytes must be a positive multiple of 4096");
+  if (posix_memalign(&memory, 4096, bytes) != 0) return Throw(env, SysFailure(ENOMEM, "posix_memalign"));
+  return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(memory), bytes, [](Napi::Env, uint8_t* p) { free(p); });
 }

@@ -9,3 +9,5 @@ Napi::Value LockFile(const Napi::CallbackInfo& info);
 Napi::Value OpenTmpfile(const Napi::CallbackInfo& info);
 // linkTmpfile(fd, path): gives the unnamed file its name; fails if path exists
 Napi::Value LinkTmpfile(const Napi::CallbackInfo& info);
+// alignedBuffer(bytes): a Buffer whose memory starts on a 4096-byte boundary, as O_DIRECT needs
+Napi::Value AlignedBuffer(const Napi::CallbackInfo& info);

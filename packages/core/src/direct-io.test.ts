@@ -1,0 +1,93 @@
+import { execFileSync } from "node:child_process";
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ImageReader, ImageWriter, type ImageSink } from "@cr/format";
+import { alignedBuffer, linkTmpfile, openTmpfile } from "@cr/native";
+import { DIRECT_MIN_BYTES, withImageSink } from "./direct-io.js";
+import { CrError } from "./errors.js";
+
+const PAGE = 4096;
+const dir = mkdtempSync(join(tmpdir(), "cr-direct-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Block i of a test image: `pages` pages whose bytes depend on i and the offset. */
+function block(i: number, pages: number): Buffer {
+  const b = Buffer.alloc(pages * PAGE);
+  for (let off = 0; off < b.length; off += 4) b.writeUInt32LE(((i + 1) * 2654435761 + off * 40503) >>> 0, off);
+  return b;
+}
+
+/** Writes an image of `blocks` blocks of the given sizes (pages) into `fd` through `sink`. */
+async function writeTestImage(sink: ImageSink, sizes: number[]): Promise<{ identity: bigint; bytes: number }> {
+  const writer = new ImageWriter(sink, { header: { crid: 1n, pageSize: PAGE, createdMs: 0n } });
+  const entries = [];
+  let vaddr = 0x10000000n;
+  for (const [i, pages] of sizes.entries()) {
+    const at = await writer.writePages(vaddr, block(i, pages));
+    entries.push({ source: "data" as const, vaddr, pages, block: at, firstPage: 0 });
+    vaddr += BigInt(pages * PAGE) + 0x100000n;
+  }
+  await writer.writePageMap(entries);
+  return writer.finish();
+}
+
+async function imageThroughSink(name: string, sizes: number[], dataBytes: number, where = dir): Promise<string> {
+  const fd = openTmpfile(where, 0o600);
+  try {
+    await withImageSink(fd, name, dataBytes, (sink) => writeTestImage(sink, sizes));
+    fsyncSync(fd);
+    linkTmpfile(fd, join(where, name));
+  } finally {
+    closeSync(fd);
+  }
+  return join(where, name);
+}
+
+describe("images written around the page cache", () => {
+  // 300 blocks of 1..256 pages: ~75 MiB, so staging buffers fill, several writes are in flight,
+  // and the tail is a partial block cut back to size.
+  const sizes = Array.from({ length: 300 }, (_, i) => 1 + ((i * 97) % 256));
+  const dataBytes = sizes.reduce((a, b) => a + b, 0) * PAGE;
+
+  it("are byte for byte the image a plain descriptor gets", async () => {
+    expect(dataBytes).toBeGreaterThanOrEqual(DIRECT_MIN_BYTES);
+    const direct = await imageThroughSink("direct.crimg", sizes, dataBytes);
+    const plain = await imageThroughSink("plain.crimg", sizes, 0);
+    execFileSync("cmp", [direct, plain]);
+    const reader = ImageReader.open(direct);
+    expect((await reader.verify()).bytes).toBe(reader.size);
+    reader.close();
+  });
+
+  it("read back around the cache into aligned and unaligned buffers alike", async () => {
+    const reader = ImageReader.open(await imageThroughSink("read.crimg", sizes, dataBytes));
+    expect(reader.readAroundCache()).toBe(true);
+    const aligned = alignedBuffer(256 * PAGE);
+    const unaligned = new Uint8Array(256 * PAGE + 1).subarray(1);
+    for (const [i, b] of reader.blocks().entries()) {
+      const want = block(i, sizes[i]!);
+      expect(Buffer.compare(reader.readBlock(b.offset, aligned), want)).toBe(0);
+      expect(Buffer.compare(reader.readBlock(b.offset, unaligned), want)).toBe(0);
+    }
+    reader.close();
+  });
+
+  it("fail on a full disk with one error naming the file and offset, leaving nothing behind", async () => {
+    const small = join(dir, "small");
+    mkdirSync(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", small]);
+    try {
+      const failed = imageThroughSink("full.crimg", sizes, dataBytes, small);
+      await expect(failed).rejects.toThrow(CrError);
+      await expect(failed).rejects.toMatchObject({ code: "ENOSPC", path: "full.crimg" });
+      await expect(failed).rejects.toThrow(/^writing full\.crimg at offset \d+: /);
+      expect(readdirSync(small)).toEqual([]);
+      // The space came back: the unnamed file and its O_DIRECT descriptor are both gone.
+      await imageThroughSink("fits.crimg", [16], 16 * PAGE, small);
+    } finally {
+      execFileSync("umount", [small]);
+    }
+  });
+});

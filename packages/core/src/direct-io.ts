@@ -1,0 +1,127 @@
+// Image files are written around the page cache (O_DIRECT). A new image is rarely read back
+// soon, and filling the page cache with it costs more than the disk write itself where fresh
+// memory is expensive (a VM whose free pages go back to the host: 2.4 s per GiB here, against
+// 0.6 s for the O_DIRECT write). Writes go through a few aligned staging buffers, several in
+// flight at once on libuv's thread pool, while the caller fills the next. Small images still go
+// through the page cache: cheap there, and the next restart likely reads them.
+import { closeSync, constants as fsc, ftruncateSync, openSync, write } from "node:fs";
+import type { ImageSink, PartSink } from "@cr/format";
+import { alignedBuffer } from "@cr/native";
+import { CrError, errnoCode } from "./errors.js";
+
+const STAGE_BYTES = 8 << 20;
+const STAGES = 4;
+/** Images with less page data than this are written through the page cache. */
+export const DIRECT_MIN_BYTES = 64 << 20;
+/** Staging buffers of earlier images: fresh memory is what is slow (`cr snapshot --interval`). */
+const pool: Buffer[] = [];
+/** O_DIRECT offsets and lengths are multiples of the logical block size; 4096 covers them all. */
+const ALIGN = 4096;
+
+/**
+ * Runs `f` with a sink for `fd`'s file: O_DIRECT for `dataBytes` of at least DIRECT_MIN_BYTES
+ * where the file system allows it (not tmpfs), else `fd` itself. `what` names the file in errors.
+ */
+export async function withImageSink<T>(fd: number, what: string, dataBytes: number, f: (sink: ImageSink) => Promise<T>): Promise<T> {
+  const sink = dataBytes >= DIRECT_MIN_BYTES ? DirectSink.open(fd, what) : undefined;
+  try {
+    return await f(sink ?? fd);
+  } finally {
+    await sink?.close();
+  }
+}
+
+class DirectSink implements PartSink {
+  private readonly free: Buffer[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private current: Buffer;
+  private filled = 0;
+  /** File offset of `current`'s first byte. */
+  private pos = 0;
+  private inFlight = 0;
+  private failure: CrError | undefined;
+  /** Staging buffers taken so far (at most STAGES). */
+  private stages = 1;
+
+  /** A second open file description of `fd`'s file, so O_DIRECT does not change the caller's. */
+  static open(fd: number, what: string): DirectSink | undefined {
+    let direct: number;
+    try {
+      direct = openSync(`/proc/self/fd/${fd}`, fsc.O_WRONLY | fsc.O_DIRECT);
+    } catch (error) {
+      if (errnoCode(error) === "EINVAL") return undefined;
+      throw new CrError(`cannot open ${what} for direct I/O: ${(error as Error).message}`, { code: errnoCode(error) ?? "EIO", path: what, cause: error });
+    }
+    return new DirectSink(direct, what);
+  }
+
+  private constructor(
+    private readonly fd: number,
+    private readonly what: string,
+  ) {
+    this.current = pool.pop() ?? alignedBuffer(STAGE_BYTES);
+  }
+
+  async write(parts: Uint8Array[]): Promise<void> {
+    for (const part of parts) {
+      for (let off = 0; off < part.byteLength; ) {
+        const n = Math.min(part.byteLength - off, STAGE_BYTES - this.filled);
+        this.current.set(part.subarray(off, off + n), this.filled);
+        this.filled += n;
+        off += n;
+        if (this.filled === STAGE_BYTES) await this.submit(STAGE_BYTES);
+      }
+    }
+    this.throwIfFailed();
+  }
+
+  /** Writes the tail (zero-padded to a block, then cut back to size) and waits for every write. */
+  async flush(): Promise<void> {
+    const size = this.pos + this.filled;
+    if (this.filled > 0) {
+      const padded = Math.ceil(this.filled / ALIGN) * ALIGN;
+      this.current.fill(0, this.filled, padded);
+      await this.submit(padded);
+    }
+    await this.settle();
+    this.throwIfFailed();
+    ftruncateSync(this.fd, size);
+  }
+
+  /** Waits for the writes in flight (a failed image's too: nothing is left writing) and closes. */
+  async close(): Promise<void> {
+    await this.settle();
+    closeSync(this.fd);
+    pool.push(this.current, ...this.free.splice(0));
+  }
+
+  private async settle(): Promise<void> {
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private async submit(length: number): Promise<void> {
+    const buffer = this.current;
+    const at = this.pos;
+    this.inFlight++;
+    write(this.fd, buffer, 0, length, at, (error, written) => {
+      if (!error && written !== length) error = Object.assign(new Error("short write (no space left on device?)"), { code: "ENOSPC" });
+      if (error) this.failure ??= new CrError(`writing ${this.what} at offset ${at}: ${error.message}`, { code: errnoCode(error) ?? "EIO", path: this.what, offset: at, cause: error });
+      this.inFlight--;
+      this.free.push(buffer);
+      this.waiting.splice(0).forEach((wake) => wake());
+    });
+    this.pos += length;
+    this.filled = 0;
+    if (this.free.length === 0 && this.stages < STAGES) {
+      this.free.push(pool.pop() ?? alignedBuffer(STAGE_BYTES));
+      this.stages++;
+    }
+    while (this.free.length === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.current = this.free.pop()!;
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}
