@@ -47,7 +47,7 @@ export interface SnapshotResult {
 }
 
 /** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
-const BLOCK_PAGES = 256;
+export const BLOCK_PAGES = 256;
 /** Changes up to this many pages are copied and written after the thaw; more are streamed. */
 const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
@@ -280,7 +280,7 @@ function streamedSource(pid: number): PageSource {
  * Writes the data pages in full blocks of BLOCK_PAGES: a block holds pages of any addresses
  * (the page map says which), so scattered dirty pages do not each pay a block's alignment.
  */
-async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4"): Promise<PageMapEntry[]> {
+export async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4"): Promise<PageMapEntry[]> {
   const entries: PageMapEntry[] = [];
   const total = totalPages(runs);
   let run = 0;

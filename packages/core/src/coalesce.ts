@@ -2,8 +2,9 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, renameSync, rmSync } from "n
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ImageReader, ImageWriter, RECORD_TYPE_NAMES, type PageMapEntry, type Reference } from "@cr/format";
-import { alignedBuffer, linkTmpfile, openTmpfile } from "@cr/native";
+import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError } from "./errors.js";
+import { ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
 
@@ -102,8 +103,6 @@ class Rebuild {
   readonly identities = new Map<bigint, bigint>();
   readonly rewritten = new Set<bigint>();
   private readonly readers = new Map<bigint, ImageReader>();
-  /** The last block read of every image: a chain's runs interleave images in address order. */
-  private readonly decoded = new Map<bigint, { block: number; data: Uint8Array }>();
   private readonly buffer: Buffer;
   copied = 0;
 
@@ -154,19 +153,6 @@ class Rebuild {
     }
   }
 
-  /** Bytes of pages from an old block (decoded and hash-checked once per block). */
-  pagesOf(crid: bigint, block: number, first: number, pages: number): Uint8Array {
-    let cached = this.decoded.get(crid);
-    if (cached?.block !== block) {
-      const r = this.reader(crid);
-      const size = r.block(block).pages * this.pageSize;
-      // Aligned: a large image is read with O_DIRECT (direct-io.ts).
-      const into = cached && cached.data.buffer.byteLength >= size ? new Uint8Array(cached.data.buffer, 0, size) : alignedBuffer(size);
-      this.decoded.set(crid, (cached = { block, data: r.readBlock(block, into) }));
-    }
-    return cached.data.subarray(first * this.pageSize, (first + pages) * this.pageSize);
-  }
-
   /** Writes the copies as new blocks of up to BLOCK_PAGES contiguous pages; returns the map entries. */
   async writeCopies(writer: ImageWriter, crid: bigint, copies: Extract<Planned, { kind: "copy" }>[], progress: () => void): Promise<PageMapEntry[]> {
     const entries: PageMapEntry[] = [];
@@ -184,20 +170,25 @@ class Rebuild {
       fill = 0;
       pending = [];
     };
-    for (const c of copies) {
-      let done = 0;
-      while (done < c.pages) {
-        const vaddr = c.vaddr + BigInt(done * ps);
-        if (fill > 0 && (fill === BLOCK_PAGES || vaddr !== start + BigInt(fill * ps))) await flush();
-        if (fill === 0) start = vaddr;
-        const n = Math.min(c.pages - done, BLOCK_PAGES - fill);
-        this.buffer.set(this.pagesOf(c.crid, c.block, c.first + done, n), fill * ps);
-        pending.push({ from: c, skip: done, pages: n, at: fill });
-        fill += n;
-        done += n;
+    const blocks = new ChainBlocks((c) => this.reader(c), copies);
+    try {
+      for (const c of copies) {
+        let done = 0;
+        while (done < c.pages) {
+          const vaddr = c.vaddr + BigInt(done * ps);
+          if (fill > 0 && (fill === BLOCK_PAGES || vaddr !== start + BigInt(fill * ps))) await flush();
+          if (fill === 0) start = vaddr;
+          const n = Math.min(c.pages - done, BLOCK_PAGES - fill);
+          this.buffer.set(await blocks.pages(c.crid, c.block, c.first + done, n), fill * ps);
+          pending.push({ from: c, skip: done, pages: n, at: fill });
+          fill += n;
+          done += n;
+        }
       }
+      await flush();
+    } finally {
+      await blocks.close();
     }
-    await flush();
     return entries;
   }
 

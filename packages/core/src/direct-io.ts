@@ -4,8 +4,8 @@
 // 0.6 s for the O_DIRECT write). Writes go through a few aligned staging buffers, several in
 // flight at once on libuv's thread pool, while the caller fills the next. Small images still go
 // through the page cache: cheap there, and the next restart likely reads them.
-import { closeSync, constants as fsc, ftruncateSync, openSync, write } from "node:fs";
-import type { ImageSink, PartSink } from "@cr/format";
+import { closeSync, constants as fsc, ftruncateSync, openSync, read, write } from "node:fs";
+import type { FileSpan, ImageReader, ImageSink, PartSink } from "@cr/format";
 import { alignedBuffer } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 
@@ -123,5 +123,79 @@ class DirectSink implements PartSink {
 
   private throwIfFailed(): void {
     if (this.failure) throw this.failure;
+  }
+}
+
+/** Reads of one image in flight at once, ahead of their use. */
+const READ_AHEAD = 8;
+
+/**
+ * Reads the raw blocks of a large image (read around the cache) ahead of their use, in the
+ * order given, a few in flight on libuv's thread pool while the caller works on the last one:
+ * the disk and the CPU work at the same time. Each block's whole chunk is one read
+ * (ImageReader.chunkSpan), handed back as a span for readBlock.
+ */
+export class BlockReadAhead {
+  private readonly spans: { block: number; start: number; length: number }[];
+  private readonly reads: Promise<FileSpan>[] = [];
+  private readonly slots: Buffer[] = [];
+  private next = 0;
+
+  /** Undefined when `reader` reads through the page cache (small image): nothing to gain. */
+  static for(reader: ImageReader, blocks: number[]): BlockReadAhead | undefined {
+    const fd = reader.directDescriptor;
+    if (fd === undefined) return undefined;
+    const spans = blocks.flatMap((block) => {
+      const span = reader.chunkSpan(block);
+      return span ? [{ block, ...span }] : [];
+    });
+    return spans.length > 0 ? new BlockReadAhead(fd, reader.path, spans) : undefined;
+  }
+
+  private constructor(
+    private readonly fd: number,
+    private readonly what: string,
+    spans: { block: number; start: number; length: number }[],
+  ) {
+    this.spans = spans;
+    const slotBytes = Math.max(...spans.map((s) => s.length));
+    for (let i = 0; i <= READ_AHEAD; i++) this.slots.push(alignedBuffer(slotBytes));
+    for (let i = 0; i < Math.min(READ_AHEAD, spans.length); i++) this.reads.push(this.readSpan(i));
+  }
+
+  /** The blocks read ahead, in order. */
+  get blocks(): number[] {
+    return this.spans.map((s) => s.block);
+  }
+
+  /** The span of `block` if it is the next one read ahead (valid until the following call), else undefined. */
+  async take(block: number): Promise<FileSpan | undefined> {
+    if (this.spans[this.next]?.block !== block) return undefined;
+    const span = await this.reads[this.next]!;
+    // The slot of the span handed out before this one is free again: refill it.
+    const ahead = this.next + READ_AHEAD;
+    if (ahead < this.spans.length) this.reads.push(this.readSpan(ahead));
+    this.next++;
+    return span;
+  }
+
+  /** Waits for the reads still in flight, so no slot is written after the caller moves on. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.reads.slice(this.next));
+  }
+
+  private readSpan(i: number): Promise<FileSpan> {
+    const { start, length } = this.spans[i]!;
+    const slot = this.slots[i % this.slots.length]!;
+    const reading = new Promise<FileSpan>((resolve, reject) => {
+      read(this.fd, slot, 0, length, start, (error, got) => {
+        if (!error && got !== length) error = Object.assign(new Error(`file ends after ${start + got} bytes`), { code: "EIO" });
+        if (error) reject(new CrError(`reading ${this.what} at offset ${start}: ${error.message}`, { code: errnoCode(error) ?? "EIO", path: this.what, offset: start, cause: error }));
+        else resolve({ start, bytes: slot.subarray(0, length) });
+      });
+    });
+    // A failed read surfaces in take(); one never taken (the caller failed first) is not an error.
+    reading.catch(() => undefined);
+    return reading;
   }
 }

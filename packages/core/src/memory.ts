@@ -1,5 +1,6 @@
 import { alignedBuffer, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { VmaFlags, type ImageReader, type ResolvedRun, type VmaRecord } from "@cr/format";
+import { ChainBlocks } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "./pages.js";
@@ -274,21 +275,18 @@ export function protectVmas(remote: Remote, added: WritableAdded): void {
 export type DataRun = Extract<ResolvedRun, { source: "data" }>;
 
 /** Bytes written per process_vm_writev batch: large calls, bounded memory. */
-const FILL_BATCH = 64 << 20;
+const FILL_BATCH = 8 << 20;
 
 /**
- * Writes every DATA run into the target, reading each block once (its hash is checked as it
- * is read) and writing in batches of up to 64 MiB with one process_vm_writev per 1024 runs.
- * Runs of a chain interleave images (a page from the newest image between two runs of one
- * block of the full one); runs are in address order and so are each image's blocks, so
- * keeping the last block read of every image reads each block once.
+ * Writes every DATA run into the target, reading each block once (ChainBlocks; its hash is
+ * checked as it is read), in batches of up to 8 MiB with one process_vm_writev per 1024 runs:
+ * small enough that the disk keeps reading ahead while a batch is written.
  */
-export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): number {
-  // Aligned, like every block buffer here: large images are read with O_DIRECT (direct-io.ts).
+export async function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): Promise<number> {
+  // Aligned: large images are read with O_DIRECT (direct-io.ts).
   const batch = alignedBuffer(FILL_BATCH);
   let used = 0;
   let ranges: bigint[] = [];
-  const lastBlock = new Map<bigint, { block: number; data: Uint8Array }>();
   let written = 0;
   const flush = () => {
     if (used > 0) writeMemoryRanges(pid, BigUint64Array.from(ranges), batch.subarray(0, used));
@@ -296,28 +294,21 @@ export function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) =>
     used = 0;
     ranges = [];
   };
-  for (const run of runs) {
-    const reader = open(run.crid);
-    const bytes = run.pages * PAGE_SIZE;
-    if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${run.vaddr.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: run.crid });
-    if (used + bytes > FILL_BATCH) flush();
-    const whole = run.firstPage === 0 && run.pages === reader.blockPages(run.block);
-    if (whole) reader.readBlock(run.block, batch.subarray(used, used + bytes));
-    else {
-      let cached = lastBlock.get(run.crid);
-      if (cached === undefined || cached.block !== run.block) {
-        // Each image's buffer is reused for its next block: a deep chain reads thousands.
-        const size = reader.block(run.block).pages * PAGE_SIZE;
-        const reuse = cached?.data.buffer;
-        const into = reuse && reuse.byteLength >= size ? new Uint8Array(reuse, 0, size) : alignedBuffer(size);
-        cached = { block: run.block, data: reader.readBlock(run.block, into) };
-        lastBlock.set(run.crid, cached);
-      }
-      batch.set(cached.data.subarray(run.firstPage * PAGE_SIZE, run.firstPage * PAGE_SIZE + bytes), used);
+  const blocks = new ChainBlocks(open, runs);
+  try {
+    for (const run of runs) {
+      const bytes = run.pages * PAGE_SIZE;
+      if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${run.vaddr.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: run.crid });
+      if (used + bytes > FILL_BATCH) flush();
+      const into = batch.subarray(used, used + bytes);
+      if (run.firstPage === 0 && run.pages === open(run.crid).blockPages(run.block)) await blocks.whole(run.crid, run.block, into);
+      else into.set(await blocks.pages(run.crid, run.block, run.firstPage, run.pages));
+      ranges.push(run.vaddr, BigInt(bytes));
+      used += bytes;
     }
-    ranges.push(run.vaddr, BigInt(bytes));
-    used += bytes;
+    flush();
+  } finally {
+    await blocks.close();
   }
-  flush();
   return written;
 }

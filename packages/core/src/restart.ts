@@ -71,7 +71,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const tids: number[] = [];
     try {
       tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: image.process.cwd })));
-      rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
+      await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
     } catch (error) {
       if (tids.length > 0) killStub(tids);
       throw error;
@@ -92,7 +92,7 @@ export function waitRestarted(pid: number): { code: number | null; signal: numbe
 }
 
 /** The stub becomes the process: the steps of docs/restart.md, in order. */
-function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], crid: bigint, anyPid: boolean): void {
+async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], crid: bigint, anyPid: boolean): Promise<void> {
   const pid = leader.pid;
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, pid);
   const trampoline = s("place the trampoline", () => {
@@ -104,7 +104,7 @@ function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => Imag
   s("clear the stub", () => clearStub(leader, trampoline));
   s("move vdso and vvar", () => moveSpecialMappings(leader, image.vmas));
   const added = s("map memory", () => mapVmas(leader, image.vmas));
-  s("fill memory", () => fillMemory(pid, image.data, open));
+  await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open), pid);
   s("protect memory", () => protectVmas(leader, added));
   s("restore mm fields", () => restoreMmMap(leader, image.process));
   s("restore process state", () => {
@@ -205,11 +205,11 @@ function step<T>(crid: bigint, name: string, fn: () => T, pid?: number): T {
   }
 }
 
-async function stepAsync<T>(crid: bigint, name: string, fn: () => Promise<T>): Promise<T> {
+async function stepAsync<T>(crid: bigint, name: string, fn: () => Promise<T>, pid?: number): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    throw stepError(crid, name, error);
+    throw stepError(crid, name, error, pid);
   }
 }
 

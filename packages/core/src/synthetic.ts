@@ -1,12 +1,15 @@
 import { closeSync } from "node:fs";
 import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, xxh64, type PageMapEntry } from "@cr/format";
 import type { LogEntry, Store } from "./store.js";
+import { BLOCK_PAGES, writeData } from "./checkpoint.js";
 import { withImageSink } from "./direct-io.js";
+import type { PageRun } from "./pages.js";
 import { TOOL_VERSION } from "./version.js";
 
 /**
  * For tests and benchmarks: chains of images written through the store exactly as snapshots
- * commit them (CRIDs, O_TMPFILE, branch history, REFs inherited from the parent), with page
+ * commit them (CRIDs, O_TMPFILE, branch history, REFs inherited from the parent, scattered
+ * pages packed into full blocks by the snapshot's own writeData), with page
  * contents known in advance, so no process is needed to get a 100-image chain over 1 GiB.
  */
 export interface SyntheticChainOptions {
@@ -24,7 +27,6 @@ export interface SyntheticChainOptions {
 }
 
 const PAGE = 4096;
-const BLOCK = 256;
 export const SYNTHETIC_BASE = 0x7f0000000000n;
 
 /** Writes the chain; returns the CRIDs in order. */
@@ -44,17 +46,14 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     return state >>> 8;
   };
-  const buffer = Buffer.alloc(BLOCK * PAGE);
+  const buffer = Buffer.alloc(BLOCK_PAGES * PAGE);
   for (let i = 0; i < o.images; i++) {
     const crid = store.allocateCrid();
     const dirty = parent === null ? [...Array(o.pages).keys()] : pickPages(o.pages, o.dirtyPerImage, random);
     const fd = store.createImageFile(o.branch);
     try {
-      const changes: PageMapEntry[] = [];
-      const runs = toRuns(dirty);
-      const blocks: { vaddr: bigint; pages: number; first: number }[] = [];
-      for (const [start, count] of runs) for (let f = 0; f < count; f += BLOCK) blocks.push({ vaddr: SYNTHETIC_BASE + BigInt((start + f) * PAGE), pages: Math.min(BLOCK, count - f), first: start + f });
-      const map0 = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes: blocks.map((b) => ({ source: "zero", vaddr: b.vaddr, pages: b.pages })) }) : [];
+      const runs: PageRun[] = toRuns(dirty).map(([start, count]) => ({ start: SYNTHETIC_BASE + BigInt(start * PAGE), pages: count }));
+      const map0 = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes: runs.map((r) => ({ source: "zero", vaddr: r.start, pages: r.pages })) }) : [];
       const refs = new Map(parent?.refs ?? []);
       if (parent) refs.set(parent.crid, parent.identity);
       const references = referencedCrids(map0).map((c) => ({ crid: c, identity: refs.get(c)! }));
@@ -64,11 +63,7 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
           header: { crid, parentCrid: parent?.crid ?? 0n, parentIdentity: parent?.identity ?? 0n, pageSize: PAGE, arch: "x86_64", toolVersion: TOOL_VERSION },
           references,
         });
-        for (const b of blocks) {
-          for (let p = 0; p < b.pages; p++) fillPage(buffer.subarray(p * PAGE, (p + 1) * PAGE), seed, crid, b.first + p);
-          const block = await writer.writePages(b.vaddr, buffer.subarray(0, b.pages * PAGE));
-          changes.push({ source: "data", vaddr: b.vaddr, pages: b.pages, block, firstPage: 0 });
-        }
+        const changes = await writeData(writer, runs, (blockRuns) => fillRuns(buffer, blockRuns, seed, crid), "raw");
         map = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes }) : changes;
         await writer.writePageMap(map);
         return writer.finish();
@@ -99,6 +94,16 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
 function fillPage(page: Buffer, seed: number, crid: bigint, index: number): void {
   const word = (Number(crid & 0xffffn) * 65537 + index * 31 + seed * 7919) >>> 0;
   for (let off = 0; off < PAGE; off += 4) page.writeUInt32LE((word + off * 2654435761) >>> 0, off);
+}
+
+/** The synthetic bytes of `runs`' pages, one after the other, in `buffer`. */
+function fillRuns(buffer: Buffer, runs: PageRun[], seed: number, crid: bigint): Buffer {
+  let at = 0;
+  for (const r of runs) {
+    const first = Number((r.start - SYNTHETIC_BASE) / BigInt(PAGE));
+    for (let p = 0; p < r.pages; p++, at += PAGE) fillPage(buffer.subarray(at, at + PAGE), seed, crid, first + p);
+  }
+  return buffer.subarray(0, at);
 }
 
 function pickPages(total: number, count: number, random: () => number): number[] {

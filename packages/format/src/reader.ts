@@ -47,6 +47,12 @@ import {
 import { FdSource } from "./source.js";
 
 /** Where a PAGES block is in the file (for mmap of raw blocks, or reading it yourself). */
+/** Bytes of the file from `start`, read by the caller (e.g. ahead of time): see chunkSpan. */
+export interface FileSpan {
+  start: number;
+  bytes: Uint8Array;
+}
+
 export interface PagesBlock {
   /** Offset of the PAGES chunk (the value page map entries name). */
   offset: number;
@@ -70,6 +76,15 @@ interface ChunkRead {
   head: ChunkHead;
   meta: Uint8Array;
   bodyOffset: number;
+}
+
+/** `len` bytes at file offset `pos` from a span that holds them (copied into `into` if given). */
+function fromSpan(span: FileSpan | undefined, pos: number, len: number, into?: Uint8Array): Uint8Array | undefined {
+  if (!span || pos < span.start || pos + len > span.start + span.bytes.byteLength) return undefined;
+  const view = span.bytes.subarray(pos - span.start, pos - span.start + len);
+  if (!into) return view;
+  into.set(view);
+  return into;
 }
 
 /** O_DIRECT offsets, lengths and buffers are multiples of the logical block size; 4096 covers them all. */
@@ -185,6 +200,24 @@ export class ImageReader {
     }
   }
 
+  /**
+   * The page-aligned file range holding all of the raw PAGES chunk at `offset`, head to body:
+   * read in one piece (O_DIRECT) and passed to readBlock as its span, the block costs one read
+   * instead of two. Undefined for an LZ4 block (its end is not aligned).
+   */
+  chunkSpan(offset: number): { start: number; length: number } | undefined {
+    const b = this.indexByOffset.get(offset);
+    const end = this.ends.get(offset);
+    if (!b || b.type !== ChunkType.PAGES || b.codec !== 0 || end === undefined || end % DIRECT_ALIGN !== 0) return undefined;
+    const start = offset - (offset % DIRECT_ALIGN);
+    return { start, length: end - start };
+  }
+
+  /** The O_DIRECT descriptor of readAroundCache (owned by the reader), if enabled. */
+  get directDescriptor(): number | undefined {
+    return this.directFd;
+  }
+
   /** A raw block body: O_DIRECT when enabled and the buffer allows it (EINVAL: it does not). */
   private readPagesBody(pos: number, len: number, into: Uint8Array | undefined): Uint8Array {
     if (this.directFd === undefined || !into || pos % DIRECT_ALIGN !== 0 || len % DIRECT_ALIGN !== 0) return this.readAt(pos, len, "PAGES body", into);
@@ -216,12 +249,12 @@ export class ImageReader {
    * Reads and checks the chunk at `offset`: head hash, type as expected, and an extent that
    * ends exactly where the next chunk starts (`end`, from the index).
    */
-  private readChunk(offset: number, type: number, end = this.ends.get(offset)): ChunkRead {
+  private readChunk(offset: number, type: number, end = this.ends.get(offset), span?: FileSpan): ChunkRead {
     const ctx = this.ctx;
     if (end === undefined) throw new FormatError(ctx, offset, `a chunk listed in INDEX at offset ${offset}`);
     if (end - offset < CHUNK_HEAD_SIZE + HEAD_HASH_SIZE) throw new FormatError(ctx, offset, "room for a chunk head");
     // One read for head + meta + head hash in the common case of a small meta.
-    const first = this.readAt(offset, Math.min(end - offset, 4096), "chunk head");
+    const first = fromSpan(span, offset, Math.min(end - offset, 4096)) ?? this.readAt(offset, Math.min(end - offset, 4096), "chunk head");
     const head = decodeChunkHead(ctx, offset, first.subarray(0, CHUNK_HEAD_SIZE));
     const hmLen = CHUNK_HEAD_SIZE + head.metaLength;
     if (head.metaLength > MAX_META_LENGTH || offset + hmLen + HEAD_HASH_SIZE > end) {
@@ -299,12 +332,12 @@ export class ImageReader {
   }
 
   /** The checked location of a PAGES block (head hash and meta checked, body not yet). */
-  block(offset: number): PagesBlock {
+  block(offset: number, span?: FileSpan): PagesBlock {
     const hit = this.blockInfo.get(offset);
     if (hit) return hit;
     const e = this.indexByOffset.get(offset);
     if (!e || e.type !== ChunkType.PAGES) throw new FormatError(this.ctx, offset, `a PAGES chunk at offset ${offset}`);
-    const c = this.readChunk(offset, ChunkType.PAGES);
+    const c = this.readChunk(offset, ChunkType.PAGES, undefined, span);
     const m = checkPagesMeta(this.ctx, offset, c.meta, c.head.bodyLength, this.header.pageSize);
     if (m.pages !== e.pages || m.codec !== e.codec || m.vaddr !== e.vaddr) {
       throw new FormatError(this.ctx, offset + CHUNK_HEAD_SIZE, "PAGES meta as listed in INDEX");
@@ -318,13 +351,13 @@ export class ImageReader {
    * All pages of a block, decoded, after checking its body hash: into `into` when given
    * (at least pages x pageSize bytes; the result is a view of it), else a fresh buffer.
    */
-  readBlock(offset: number, into?: Uint8Array): Uint8Array {
-    const b = this.block(offset);
+  readBlock(offset: number, into?: Uint8Array, span?: FileSpan): Uint8Array {
+    const b = this.block(offset, span);
     const raw = b.pages * this.header.pageSize;
     if (into && into.byteLength < raw) throw new RangeError(`readBlock: buffer of ${into.byteLength} bytes, block has ${raw}`);
     const dst = into?.subarray(0, raw);
     if (b.codec === 0) {
-      const body = this.readPagesBody(b.bodyOffset, b.bodyLength, dst);
+      const body = fromSpan(span, b.bodyOffset, b.bodyLength, dst) ?? this.readPagesBody(b.bodyOffset, b.bodyLength, dst);
       checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
       return body;
     }

@@ -1,0 +1,64 @@
+// Reading the blocks a chain's page runs point into: restart and coalesce walk runs in address
+// order, and each image's blocks are in address order too, so keeping the last block of every
+// image reads each block once. Large images are read ahead (direct-io.ts).
+import type { ImageReader } from "@cr/format";
+import { alignedBuffer } from "@cr/native";
+import { BlockReadAhead } from "./direct-io.js";
+
+export interface BlockUse {
+  crid: bigint;
+  block: number;
+}
+
+export class ChainBlocks {
+  private readonly last = new Map<bigint, { block: number; data: Uint8Array }>();
+  /** Each image's own buffer, reused for its next block: a deep chain reads thousands. */
+  private readonly owned = new Map<bigint, Uint8Array>();
+  private readonly ahead = new Map<bigint, BlockReadAhead>();
+
+  /** `uses`: every block the caller will ask for, in the order it will (repeats allowed). */
+  constructor(
+    private readonly open: (crid: bigint) => ImageReader,
+    uses: Iterable<BlockUse>,
+  ) {
+    const order = new Map<bigint, number[]>();
+    for (const { crid, block } of uses) {
+      const blocks = order.get(crid) ?? order.set(crid, []).get(crid)!;
+      if (blocks[blocks.length - 1] !== block) blocks.push(block);
+    }
+    for (const [crid, blocks] of order) {
+      const ahead = BlockReadAhead.for(open(crid), blocks);
+      if (ahead) this.ahead.set(crid, ahead);
+    }
+  }
+
+  /** Pages [first, first+count) of a block, checked; valid until the next call for `crid`. */
+  async pages(crid: bigint, block: number, first: number, count: number): Promise<Uint8Array> {
+    let cached = this.last.get(crid);
+    if (cached?.block !== block) {
+      const reader = this.open(crid);
+      const span = await this.ahead.get(crid)?.take(block);
+      const data = span ? reader.readBlock(block, undefined, span) : reader.readBlock(block, this.ownBuffer(crid, reader.block(block).pages * reader.header.pageSize));
+      this.last.set(crid, (cached = { block, data }));
+    }
+    const ps = this.open(crid).header.pageSize;
+    return cached.data.subarray(first * ps, (first + count) * ps);
+  }
+
+  /** A whole block straight into `into` (no copy through a cache when not read ahead). */
+  async whole(crid: bigint, block: number, into: Uint8Array): Promise<void> {
+    const span = await this.ahead.get(crid)?.take(block);
+    this.open(crid).readBlock(block, into, span);
+  }
+
+  async close(): Promise<void> {
+    for (const ahead of this.ahead.values()) await ahead.close();
+  }
+
+  private ownBuffer(crid: bigint, size: number): Uint8Array {
+    let buffer = this.owned.get(crid);
+    // Aligned: a large image's blocks not read ahead (LZ4) still go around the cache.
+    if (!buffer || buffer.byteLength < size) this.owned.set(crid, (buffer = alignedBuffer(size)));
+    return buffer.subarray(0, size);
+  }
+}
