@@ -65,6 +65,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
   const store = Store.open(storeDir(options.store), { create: true });
   const key = processKey(pid);
   const branch = options.branch ?? store.branchOf(key) ?? DEFAULT_BRANCH;
+  store.branch(branch); // an unknown or damaged branch is refused before a CRID is spent
   const parent = options.incremental ? openParent(store, branch, key) : null;
   try {
     const choice = chooseTracker(probeKernel(), options.tracker);

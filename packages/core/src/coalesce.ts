@@ -209,6 +209,23 @@ async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result
   const staged = join(root, `.${meta.name}.new`);
   rmSync(staged, { recursive: true, force: true });
   mkdirSync(staged, { mode: DIR_MODE });
+  try {
+    await stage(store, meta, keep, result, staged, onProgress);
+  } catch (error) {
+    // Refused (a damaged or replaced image, a full disk...): the branch is as it was, and nothing is left behind.
+    rmSync(staged, { recursive: true, force: true });
+    throw error;
+  }
+  const live = store.branchDir(meta.name);
+  const old = join(root, `.${meta.name}.old`);
+  renameSync(live, old);
+  renameSync(staged, live);
+  fsyncDir(root);
+  rmSync(old, { recursive: true, force: true });
+}
+
+/** Builds the coalesced branch in `staged`, branch.json last. */
+async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, staged: string, onProgress?: (done: number, total: number) => void): Promise<void> {
   const kept = meta.entries.filter((e) => keep.has(e.crid)).sort((a, b) => (BigInt(a.crid) < BigInt(b.crid) ? -1 : 1));
   const first = store.openRecorded(meta.name, kept[0]!);
   const pageSize = first.header.pageSize;
@@ -246,12 +263,6 @@ async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result
   // branch.json last: a staged directory holding it is complete (recovery rolls it forward).
   writeFileAtomic(join(staged, "branch.json"), `${JSON.stringify(next, null, 2)}\n`);
   fsyncDir(staged);
-  const live = store.branchDir(meta.name);
-  const old = join(root, `.${meta.name}.old`);
-  renameSync(live, old);
-  renameSync(staged, live);
-  fsyncDir(root);
-  rmSync(old, { recursive: true, force: true });
 }
 
 /** Page bytes a coalesce will copy at most: the DATA of rewritten images plus what they reference. */

@@ -26,10 +26,17 @@ export interface ParentImage {
 }
 
 export function openParent(store: Store, branch: string, processKey: string): ParentImage | null {
-  const head = store.branch(branch).heads[processKey];
-  if (head === undefined) return null;
-  const crid = BigInt(head);
-  const reader = store.openImage(branch, crid);
+  // Under the lock, so the file is the one this read of the history records (a coalesce swaps
+  // both at once): a replaced file is refused here, before the process is frozen or a CRID spent.
+  const opened = store.withLock(() => {
+    const meta = store.branch(branch);
+    const head = meta.heads[processKey];
+    if (head === undefined) return null;
+    const entry = meta.entries.find((e) => e.crid === head);
+    return { crid: BigInt(head), reader: entry ? store.openRecorded(branch, entry) : store.openImage(branch, BigInt(head)) };
+  });
+  if (opened === null) return null;
+  const { crid, reader } = opened;
   const map = reader.pageMap();
   const trackers = reader.records("TRACKER");
   const identities = new Map<bigint, bigint>(reader.references.map((r) => [r.crid, r.identity]));

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
-import { describeImage, DEFAULT_BRANCH, Store, storeDir, type ImageDescription } from "@cr/core";
+import { CrError, describeImage, DEFAULT_BRANCH, Store, storeDir, type ImageDescription } from "@cr/core";
 import { storeOption } from "../args.js";
 import { formatBytes, table, toJson } from "../output.js";
 
@@ -14,7 +14,16 @@ export function registerInspect(program: Command): void {
     .option("--json", "print the decoded image as JSON")
     .addHelpText("after", "\nExamples:\n  cr inspect 7\n  cr inspect ./.cr/branches/main/7.crimg --json")
     .action((image: string, options: { store?: string; branch: string; json?: boolean }) => {
-      const path = /^[0-9]+$/.test(image) && !existsSync(image) ? Store.open(storeDir(options.store), { create: false }).imagePath(options.branch, BigInt(image)) : image;
+      let path = image;
+      if (/^[0-9]+$/.test(image) && !existsSync(image)) {
+        // A CRID of the store: it must be in the branch's history and its file the image recorded there.
+        const store = Store.open(storeDir(options.store), { create: false });
+        const crid = BigInt(image);
+        store.openRecorded(options.branch, store.entry(options.branch, crid)).close();
+        path = store.imagePath(options.branch, crid);
+      } else if (!existsSync(image)) {
+        throw new CrError(`no image file ${image}`, { code: "ENOENT", path: image });
+      }
       const description = describeImage(path);
       console.log(options.json ? toJson(description) : render(description));
     });
