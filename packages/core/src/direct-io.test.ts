@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ImageReader, ImageWriter, type ImageSink } from "@cr/format";
 import { alignedBuffer, linkTmpfile, openTmpfile } from "@cr/native";
+import { ChainBlocks } from "./chain-blocks.js";
 import { DIRECT_MIN_BYTES, withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
 
@@ -71,6 +72,26 @@ describe("images written around the page cache", () => {
       expect(Buffer.compare(reader.readBlock(b.offset, aligned), want)).toBe(0);
       expect(Buffer.compare(reader.readBlock(b.offset, unaligned), want)).toBe(0);
     }
+    reader.close();
+  });
+
+  it("are read ahead, whole and in pieces, in the order of use and out of it", async () => {
+    const reader = ImageReader.open(await imageThroughSink("ahead.crimg", sizes, dataBytes));
+    expect(reader.readAroundCache()).toBe(true);
+    const offsets = reader.blocks().map((b) => b.offset);
+    // Every block twice in a row (the second from the cache), then two out of order.
+    const uses = offsets.flatMap((offset) => [offset, offset]).map((offset) => ({ crid: 1n, block: offset }));
+    const chain = new ChainBlocks(() => reader, uses);
+    for (const i of offsets.keys()) {
+      const want = block(i, sizes[i]!);
+      expect(Buffer.compare(await chain.pages(1n, offsets[i]!, 0, 1), want.subarray(0, PAGE))).toBe(0);
+      expect(Buffer.compare(await chain.pages(1n, offsets[i]!, 0, sizes[i]!), want)).toBe(0);
+    }
+    const into = alignedBuffer(256 * PAGE);
+    await chain.whole(1n, offsets[7]!, into.subarray(0, sizes[7]! * PAGE));
+    expect(Buffer.compare(into.subarray(0, sizes[7]! * PAGE), block(7, sizes[7]!))).toBe(0);
+    expect(Buffer.compare(await chain.pages(1n, offsets[3]!, 1, 1), block(3, sizes[3]!).subarray(PAGE, 2 * PAGE))).toBe(0);
+    await chain.close();
     reader.close();
   });
 
