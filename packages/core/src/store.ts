@@ -192,15 +192,25 @@ export class Store {
     }
   }
 
-  /** A new CRID, unique within the store even under concurrent `cr snapshot`s. */
+  /**
+   * A new CRID, unique within the store even under concurrent `cr snapshot`s. The counter is
+   * rewritten in place by one fixed-width write under the lock: no temporary file that a killed
+   * `cr` could leave behind, and one write of 21 bytes is never torn.
+   */
   allocateCrid(): bigint {
     return this.withLock(() => {
       const path = join(this.dir, "next-crid");
-      const text = readFileSync(path, "utf8").trim();
-      if (!/^[1-9][0-9]*$/.test(text)) throw new CrError(`store file ${path} is damaged (holds "${text.slice(0, 40)}", expected a CRID)`, { code: "BAD_STORE", path });
-      const crid = BigInt(text);
-      writeFileAtomic(path, `${crid + 1n}\n`);
-      return crid;
+      const fd = openSync(path, fsc.O_RDWR);
+      try {
+        const text = readFileSync(fd, "utf8").trim();
+        if (!/^[1-9][0-9]*$/.test(text)) throw new CrError(`store file ${path} is damaged (holds "${text.slice(0, 40)}", expected a CRID)`, { code: "BAD_STORE", path });
+        const crid = BigInt(text);
+        writeSync(fd, counterText(crid + 1n), 0);
+        fsyncSync(fd);
+        return crid;
+      } finally {
+        closeSync(fd);
+      }
     });
   }
 
@@ -324,7 +334,7 @@ export class Store {
 
   private initialise(): void {
     mkdirSync(join(this.dir, "branches"), { recursive: true, mode: DIR_MODE });
-    writeFileAtomic(join(this.dir, "next-crid"), "1\n");
+    writeFileAtomic(join(this.dir, "next-crid"), counterText(1n));
     this.writeBranch({ name: DEFAULT_BRANCH, from: null, created: new Date().toISOString(), entries: [], heads: {} });
     // The marker goes last: a store is complete once it exists.
     writeFileAtomic(this.markerPath, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
@@ -340,18 +350,28 @@ export class Store {
   }
 }
 
-/** Write a small file so that readers see either the old or the new content, never a mix. */
+/**
+ * Write a small file so that readers see either the old or the new content, never a mix. The
+ * content is written and fsynced in an unnamed file; it gets a temporary name only for the
+ * instant between link and rename.
+ */
 export function writeFileAtomic(path: string, text: string): void {
+  const fd = openTmpfile(dirname(path), FILE_MODE);
   const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, FILE_MODE);
   try {
     writeSync(fd, text);
     fsyncSync(fd);
+    linkTmpfile(fd, tmp);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
   fsyncDir(dirname(path)); // the rename itself survives a power loss
+}
+
+/** next-crid's content: fixed width, so the in-place rewrite never leaves a longer old tail. */
+function counterText(crid: bigint): string {
+  return `${String(crid).padEnd(20)}\n`;
 }
 
 /** fsync a directory, so the names created or renamed in it are durable. */
