@@ -34,14 +34,14 @@ export class ChainBlocks {
 
   /** Pages [first, first+count) of a block, checked; valid until the next call for `crid`. */
   async pages(crid: bigint, block: number, first: number, count: number): Promise<Uint8Array> {
+    const reader = this.open(crid);
     let cached = this.last.get(crid);
     if (cached?.block !== block) {
-      const reader = this.open(crid);
       const span = await this.ahead.get(crid)?.take(block);
       const data = span ? reader.readBlock(block, undefined, span) : reader.readBlock(block, this.ownBuffer(crid, reader.block(block).pages * reader.header.pageSize));
       this.last.set(crid, (cached = { block, data }));
     }
-    const ps = this.open(crid).header.pageSize;
+    const ps = reader.header.pageSize;
     return cached.data.subarray(first * ps, (first + count) * ps);
   }
 

@@ -5,7 +5,7 @@
 // flight at once on libuv's thread pool, while the caller fills the next. Small images still go
 // through the page cache: cheap there, and the next restart likely reads them.
 import { closeSync, constants as fsc, ftruncateSync, openSync, read, write } from "node:fs";
-import type { FileSpan, ImageReader, ImageSink, PartSink } from "@cr/format";
+import { DIRECT_ALIGN, type FileSpan, type ImageReader, type ImageSink, type PartSink } from "@cr/format";
 import { alignedBuffer } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 
@@ -15,8 +15,6 @@ const STAGES = 4;
 export const DIRECT_MIN_BYTES = 64 << 20;
 /** Staging buffers of earlier images: fresh memory is what is slow (`cr snapshot --interval`). */
 const pool: Buffer[] = [];
-/** O_DIRECT offsets and lengths are multiples of the logical block size; 4096 covers them all. */
-const ALIGN = 4096;
 
 /**
  * Runs `f` with a sink for `fd`'s file: O_DIRECT for `dataBytes` of at least DIRECT_MIN_BYTES
@@ -79,7 +77,7 @@ class DirectSink implements PartSink {
   async flush(): Promise<void> {
     const size = this.pos + this.filled;
     if (this.filled > 0) {
-      const padded = Math.ceil(this.filled / ALIGN) * ALIGN;
+      const padded = Math.ceil(this.filled / DIRECT_ALIGN) * DIRECT_ALIGN;
       this.current.fill(0, this.filled, padded);
       await this.submit(padded);
     }
@@ -105,7 +103,7 @@ class DirectSink implements PartSink {
     this.inFlight++;
     write(this.fd, buffer, 0, length, at, (error, written) => {
       if (!error && written !== length) error = Object.assign(new Error("short write (no space left on device?)"), { code: "ENOSPC" });
-      if (error) this.failure ??= new CrError(`writing ${this.what} at offset ${at}: ${error.message}`, { code: errnoCode(error) ?? "EIO", path: this.what, offset: at, cause: error });
+      if (error) this.failure ??= ioError("writing", this.what, at, error);
       this.inFlight--;
       this.free.push(buffer);
       this.waiting.splice(0).forEach((wake) => wake());
@@ -163,11 +161,6 @@ export class BlockReadAhead {
     for (let i = 0; i < Math.min(READ_AHEAD, spans.length); i++) this.reads.push(this.readSpan(i));
   }
 
-  /** The blocks read ahead, in order. */
-  get blocks(): number[] {
-    return this.spans.map((s) => s.block);
-  }
-
   /** The span of `block` if it is the next one read ahead (valid until the following call), else undefined. */
   async take(block: number): Promise<FileSpan | undefined> {
     if (this.spans[this.next]?.block !== block) return undefined;
@@ -190,7 +183,7 @@ export class BlockReadAhead {
     const reading = new Promise<FileSpan>((resolve, reject) => {
       read(this.fd, slot, 0, length, start, (error, got) => {
         if (!error && got !== length) error = Object.assign(new Error(`file ends after ${start + got} bytes`), { code: "EIO" });
-        if (error) reject(new CrError(`reading ${this.what} at offset ${start}: ${error.message}`, { code: errnoCode(error) ?? "EIO", path: this.what, offset: start, cause: error }));
+        if (error) reject(ioError("reading", this.what, start, error));
         else resolve({ start, bytes: slot.subarray(0, length) });
       });
     });
@@ -198,4 +191,8 @@ export class BlockReadAhead {
     reading.catch(() => undefined);
     return reading;
   }
+}
+
+function ioError(doing: "reading" | "writing", what: string, offset: number, error: Error): CrError {
+  return new CrError(`${doing} ${what} at offset ${offset}: ${error.message}`, { code: errnoCode(error) ?? "EIO", path: what, offset, cause: error });
 }

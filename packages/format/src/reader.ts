@@ -46,13 +46,13 @@ import {
 } from "./records.js";
 import { FdSource } from "./source.js";
 
-/** Where a PAGES block is in the file (for mmap of raw blocks, or reading it yourself). */
 /** Bytes of the file from `start`, read by the caller (e.g. ahead of time): see chunkSpan. */
 export interface FileSpan {
   start: number;
   bytes: Uint8Array;
 }
 
+/** Where a PAGES block is in the file (for mmap of raw blocks, or reading it yourself). */
 export interface PagesBlock {
   /** Offset of the PAGES chunk (the value page map entries name). */
   offset: number;
@@ -88,7 +88,7 @@ function fromSpan(span: FileSpan | undefined, pos: number, len: number, into?: U
 }
 
 /** O_DIRECT offsets, lengths and buffers are multiples of the logical block size; 4096 covers them all. */
-const DIRECT_ALIGN = 4096;
+export const DIRECT_ALIGN = 4096;
 
 export class ImageReader {
   readonly path: string;
