@@ -277,38 +277,61 @@ export type DataRun = Extract<ResolvedRun, { source: "data" }>;
 /** Bytes written per process_vm_writev batch: large calls, bounded memory. */
 const FILL_BATCH = 8 << 20;
 
+/** A batch of page bytes and the target ranges they go to; `writing` while the pool writes it. */
+interface FillBatch {
+  bytes: Buffer;
+  used: number;
+  ranges: bigint[];
+  writing?: Promise<number>;
+}
+
 /**
  * Writes every DATA run into the target, reading each block once (ChainBlocks; its hash is
- * checked as it is read), in batches of up to 8 MiB with one process_vm_writev per 1024 runs:
- * small enough that the disk keeps reading ahead while a batch is written.
+ * checked as it is read), in batches of up to 8 MiB with one process_vm_writev per 1024 runs.
+ * Two batches take turns: the pool writes one (the target's page faults are most of that cost)
+ * while this thread reads and checks the blocks of the next, and the disk reads further ahead.
  */
 export async function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): Promise<number> {
   // Aligned: large images are read with O_DIRECT (direct-io.ts).
-  const batch = alignedBuffer(FILL_BATCH);
-  let used = 0;
-  let ranges: bigint[] = [];
+  const batches: FillBatch[] = [0, 1].map(() => ({ bytes: alignedBuffer(FILL_BATCH), used: 0, ranges: [] }));
+  let batch = batches[0]!;
   let written = 0;
-  const flush = () => {
-    if (used > 0) writeMemoryRanges(pid, BigUint64Array.from(ranges), batch.subarray(0, used));
-    written += used;
-    used = 0;
-    ranges = [];
+  const flush = async () => {
+    if (batch.used > 0) {
+      batch.writing = writeMemoryRanges(pid, BigUint64Array.from(batch.ranges), batch.bytes.subarray(0, batch.used));
+      // A failure surfaces when the batch is settled; until then it is not unhandled.
+      batch.writing.catch(() => undefined);
+    }
+    batch = batch === batches[0] ? batches[1]! : batches[0]!;
+    written += await settle(batch);
   };
   const blocks = new ChainBlocks(open, runs);
   try {
     for (const run of runs) {
       const bytes = run.pages * PAGE_SIZE;
       if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${run.vaddr.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: run.crid });
-      if (used + bytes > FILL_BATCH) flush();
-      const into = batch.subarray(used, used + bytes);
+      if (batch.used + bytes > FILL_BATCH) await flush();
+      const into = batch.bytes.subarray(batch.used, batch.used + bytes);
       if (run.firstPage === 0 && run.pages === open(run.crid).blockPages(run.block)) await blocks.whole(run.crid, run.block, into);
       else into.set(await blocks.pages(run.crid, run.block, run.firstPage, run.pages));
-      ranges.push(run.vaddr, BigInt(bytes));
-      used += bytes;
+      batch.ranges.push(run.vaddr, BigInt(bytes));
+      batch.used += bytes;
     }
-    flush();
+    await flush(); // the last batch goes out...
+    await flush(); // ...and is waited for
   } finally {
+    // Nothing may still be writing from a batch when this returns, even after a failure.
+    await Promise.allSettled(batches.map((b) => b.writing));
     await blocks.close();
   }
   return written;
+}
+
+/** Waits for the batch's write, if any, and empties it; returns the bytes it wrote. */
+async function settle(batch: FillBatch): Promise<number> {
+  const done = batch.writing ? await batch.writing : 0;
+  batch.writing = undefined;
+  batch.used = 0;
+  batch.ranges = [];
+  return done;
 }

@@ -52,15 +52,16 @@ Failure SysFailure(int err, const std::string& syscall, int pid) {
 
 Failure SysFailure(const std::string& syscall, int pid) { return SysFailure(errno, syscall, pid); }
 
-Napi::Value Throw(Napi::Env env, const Failure& f) {
+Napi::Value ErrorValue(Napi::Env env, const Failure& f) {
   std::string message = FormatMessage(f);
   ErrorClassData* data = env.GetInstanceData<ErrorClassData>();
-  if (!data) {
-    // Only reachable if the addon is used without index.ts; still carry the text.
-    Napi::Error::New(env, message).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  Napi::Object error = data->ctor.New({Napi::String::New(env, message), Properties(env, f)});
+  // No class only if the addon is used without index.ts; still carry the text.
+  if (!data) return Napi::Error::New(env, message).Value();
+  return data->ctor.New({Napi::String::New(env, message), Properties(env, f)});
+}
+
+Napi::Value Throw(Napi::Env env, const Failure& f) {
+  Napi::Value error = ErrorValue(env, f);
   if (!env.IsExceptionPending()) Napi::Error(env, error).ThrowAsJavaScriptException();
   return env.Undefined();
 }

@@ -24,6 +24,9 @@ using Status = std::optional<Failure>;
 Failure SysFailure(const std::string& syscall, int pid = 0);
 Failure SysFailure(int err, const std::string& syscall, int pid = 0);
 
+// The failure as a NativeError object (to reject a promise with).
+Napi::Value ErrorValue(Napi::Env env, const Failure& f);
+
 // Throws the failure as a NativeError and returns undefined, for `return Throw(env, f);`.
 Napi::Value Throw(Napi::Env env, const Failure& f);
 Napi::Value ThrowType(Napi::Env env, const std::string& message);

@@ -94,7 +94,7 @@ interface Addon {
   releaseRestored(tids: number[]): void;
   killStub(tids: number[]): void;
   waitExit(pid: number): { code: number | null; signal: number | null };
-  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): void;
+  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
 }
 
@@ -301,7 +301,10 @@ export function waitExit(pid: number): { code: number | null; signal: number | n
   return addon.waitExit(pid);
 }
 
-/** Writes `data` to the (address, length) ranges of the target, back to back. */
-export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): void {
-  addon.writeMemoryRanges(pid, ranges, data);
+/**
+ * Writes `data` to the (address, length) ranges of the target, back to back, on libuv's thread
+ * pool: `data` must not be touched until the promise settles. Resolves with the bytes written.
+ */
+export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): Promise<number> {
+  return addon.writeMemoryRanges(pid, ranges, data);
 }

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -107,6 +108,75 @@ Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write)
   return std::nullopt;
 }
 
+// Long copies run on libuv's thread pool, so the caller's thread goes on with other work (a
+// restart reads and checks the next batch while the last one is written). `keep` holds the JS
+// buffer the job uses until the promise settles; the job itself touches no JS value.
+class MemoryJob : public Napi::AsyncWorker {
+ public:
+  MemoryJob(Napi::Env env, Napi::Object keep, std::function<Status()> job, double result)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(keep)), job_(std::move(job)), result_(result) {}
+
+  static Napi::Promise Start(Napi::Env env, Napi::Object keep, std::function<Status()> job, double result) {
+    auto* worker = new MemoryJob(env, keep, std::move(job), result);  // deleted by AsyncWorker when done
+    Napi::Promise promise = worker->deferred_.Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  void Execute() override { status_ = job_(); }
+
+  void OnOK() override {
+    if (status_) {
+      deferred_.Reject(ErrorValue(Env(), *status_));
+    } else {
+      deferred_.Resolve(Napi::Number::New(Env(), result_));
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  std::function<Status()> job_;
+  double result_;
+  Status status_;
+};
+
+Status WriteRanges(int pid, const Ranges& merged, const uint8_t* from) {
+  for (size_t i = 0; i < merged.size(); i += kIovMax) {
+    std::vector<iovec> remote;
+    size_t bytes = 0;
+    for (size_t k = i; k < merged.size() && k < i + kIovMax; k++) {
+      remote.push_back({reinterpret_cast<void*>(merged[k].first), merged[k].second});
+      bytes += merged[k].second;
+    }
+    iovec local{const_cast<uint8_t*>(from), bytes};
+    ssize_t n = process_vm_writev(pid, &local, 1, remote.data(), remote.size(), 0);
+    if (n != static_cast<ssize_t>(bytes)) {
+      Failure f = n < 0 ? SysFailure("process_vm_writev", pid) : SysFailure(EFAULT, "process_vm_writev", pid);
+      f.address = AddressAt(remote.data(), remote.size(), n < 0 ? 0 : static_cast<size_t>(n));
+      return f;
+    }
+    from += bytes;
+  }
+  return std::nullopt;
+}
+
+// The (pid, ranges, buffer) arguments of the ranged copies, checked, with the ranges merged.
+struct RangedCopy {
+  int pid = 0;
+  Ranges merged;
+  size_t total = 0;
+  Napi::Buffer<uint8_t> buffer;
+};
+
+bool ArgRangedCopy(const Napi::CallbackInfo& info, const char* bufferName, RangedCopy& copy) {
+  Ranges ranges;
+  if (!ArgInt(info, 0, "pid", copy.pid) || !ArgPairs(info, 1, "ranges", ranges) || !ArgBuffer(info, 2, bufferName, copy.buffer)) return false;
+  copy.merged = MergeAdjacent(ranges);
+  for (auto& r : copy.merged) copy.total += r.second;
+  return true;
+}
+
 }  // namespace
 
 // process_vm_writev refuses pages without write permission (code, the trampoline's code
@@ -126,54 +196,27 @@ Status ReadTargetMemory(int pid, uint64_t address, void* data, size_t size) {
 }
 
 // readMemory(pid, ranges, into, intoOffset): ranges are (address, length) pairs, copied
-// back to back into `into`.
+// back to back into `into` from `intoOffset` on.
 Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = 0, offset = 0;
-  Ranges ranges;
-  Napi::Buffer<uint8_t> into;
-  if (!ArgInt(info, 0, "pid", pid) || !ArgPairs(info, 1, "ranges", ranges) || !ArgBuffer(info, 2, "into", into) ||
-      !ArgInt(info, 3, "intoOffset", offset)) {
-    return env.Undefined();
-  }
-  Ranges merged = MergeAdjacent(ranges);
-  size_t total = 0;
-  for (auto& r : merged) total += r.second;
-  if (offset < 0 || static_cast<size_t>(offset) + total > into.Length()) return ThrowType(env, "into is too small for the ranges");
-  if (Status s = ReadRangesParallel(pid, merged, into.Data() + offset, total)) return Throw(env, *s);
-  return Napi::Number::New(env, static_cast<double>(total));
+  RangedCopy copy;
+  int offset = 0;
+  if (!ArgRangedCopy(info, "into", copy) || !ArgInt(info, 3, "intoOffset", offset)) return env.Undefined();
+  if (offset < 0 || static_cast<size_t>(offset) + copy.total > copy.buffer.Length()) return ThrowType(env, "into is too small for the ranges");
+  if (Status s = ReadRangesParallel(copy.pid, copy.merged, copy.buffer.Data() + offset, copy.total)) return Throw(env, *s);
+  return Napi::Number::New(env, static_cast<double>(copy.total));
 }
 
-// writeMemoryRanges(pid, ranges, data): the inverse of readMemory, for restoring memory in
-// batches of IOV_MAX remote iovecs per process_vm_writev (the pages must be writable).
+// writeMemoryRanges(pid, ranges, data): the inverse of readMemory, on the pool, in batches of
+// IOV_MAX remote iovecs per process_vm_writev (the pages must be writable).
 Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = 0;
-  Ranges ranges;
-  Napi::Buffer<uint8_t> data;
-  if (!ArgInt(info, 0, "pid", pid) || !ArgPairs(info, 1, "ranges", ranges) || !ArgBuffer(info, 2, "data", data)) return env.Undefined();
-  Ranges merged = MergeAdjacent(ranges);
-  size_t total = 0;
-  for (auto& r : merged) total += r.second;
-  if (total > data.Length()) return ThrowType(env, "data is shorter than the ranges");
-  const uint8_t* from = data.Data();
-  for (size_t i = 0; i < merged.size(); i += kIovMax) {
-    std::vector<iovec> remote;
-    size_t bytes = 0;
-    for (size_t k = i; k < merged.size() && k < i + kIovMax; k++) {
-      remote.push_back({reinterpret_cast<void*>(merged[k].first), merged[k].second});
-      bytes += merged[k].second;
-    }
-    iovec local{const_cast<uint8_t*>(from), bytes};
-    ssize_t n = process_vm_writev(pid, &local, 1, remote.data(), remote.size(), 0);
-    if (n != static_cast<ssize_t>(bytes)) {
-      Failure f = n < 0 ? SysFailure("process_vm_writev", pid) : SysFailure(EFAULT, "process_vm_writev", pid);
-      f.address = AddressAt(remote.data(), remote.size(), n < 0 ? 0 : static_cast<size_t>(n));
-      return Throw(env, f);
-    }
-    from += bytes;
-  }
-  return env.Undefined();
+  RangedCopy copy;
+  if (!ArgRangedCopy(info, "data", copy)) return env.Undefined();
+  if (copy.total > copy.buffer.Length()) return ThrowType(env, "data is shorter than the ranges");
+  const uint8_t* from = copy.buffer.Data();
+  return MemoryJob::Start(
+      env, copy.buffer, [pid = copy.pid, merged = std::move(copy.merged), from] { return WriteRanges(pid, merged, from); }, static_cast<double>(copy.total));
 }
 
 Napi::Value WriteMemory(const Napi::CallbackInfo& info) {

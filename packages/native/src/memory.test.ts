@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 
-import { NativeError, readMemory, writeMemory } from "./index.js";
+import { NativeError, readMemory, writeMemory, writeMemoryRanges } from "./index.js";
 import { killTargets, startTarget } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -73,5 +73,29 @@ describe("readMemory and writeMemory", () => {
     for (const k of [0, 1, 12345, pages / 2, pages - 1]) expect(into[k * PAGE]).toBe((order[k]! & 0xff) | 1);
     const rate = (ms: number) => ((pages * PAGE) / 1e6 / ms).toFixed(2);
     console.log(`readMemory 256 MiB: one range ${contiguous.toFixed(1)} ms (${rate(contiguous)} GB/s), 65536 scattered pages ${scattered.toFixed(1)} ms (${rate(scattered)} GB/s)`);
+  });
+});
+
+describe("writeMemoryRanges", () => {
+  it("writes back to back bytes to scattered ranges on the thread pool, and resolves with their length", async () => {
+    const { target, area } = await pagesTarget();
+    const pages = [3, 4, 7, 20];
+    const data = Buffer.concat(pages.map((_, k) => Buffer.alloc(PAGE, 0xa0 + k)));
+    await expect(writeMemoryRanges(target.pid, pageRanges(area, pages), data)).resolves.toBe(pages.length * PAGE);
+    const into = Buffer.alloc(data.length);
+    readMemory(target.pid, pageRanges(area, pages), into);
+    expect(into).toEqual(data);
+    const untouched = Buffer.alloc(PAGE);
+    readMemory(target.pid, pageRanges(area, [5]), untouched);
+    expect(untouched).toEqual(expectedPage(5));
+  });
+
+  it("rejects with the first address it could not write", async () => {
+    const { target, area } = await pagesTarget();
+    const unmapped = 0x10000n;
+    const ranges = new BigUint64Array([area, BigInt(PAGE), unmapped, BigInt(PAGE)]);
+    const failure = writeMemoryRanges(target.pid, ranges, Buffer.alloc(2 * PAGE));
+    await expect(failure).rejects.toBeInstanceOf(NativeError);
+    await expect(failure).rejects.toMatchObject({ code: "EFAULT", syscall: "process_vm_writev", pid: target.pid, address: unmapped });
   });
 });
