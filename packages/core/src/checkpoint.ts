@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { freeze, injectSyscall, probeKernel, thaw } from "@cr/native";
+import { freeze, injectSyscall, probeKernel, scratch, thaw } from "@cr/native";
 import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
 import { checkProcess, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
@@ -19,7 +19,7 @@ import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
 import { TOOL_VERSION } from "./version.js";
-import { collectVmas, collectVmasSince, type Vma } from "./vmas.js";
+import { collectVmas, collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
 import type { FdEntry } from "./files.js";
 
 export interface SnapshotOptions {
@@ -172,6 +172,8 @@ interface ImageTarget {
 /**
  * Freeze, collect, and either copy the changed pages and thaw before writing the image, or
  * (changes beyond the copy budget) write it while frozen. The downtime is from freeze to thaw.
+ * (Copying on the thread pool while this thread collects the rest was tried: with two cores the
+ * copy's threads and the injected syscalls' target thread slow each other as much as they overlap.)
  */
 async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before, image: ImageTarget): Promise<Checkpointed> {
   const frozenAt = performance.now();
@@ -183,7 +185,8 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     thawedAt = performance.now();
   };
   try {
-    const state = collect(pid, tids, tracker, parent, before);
+    // Memory first: its mappings are read before a first snapshot creates the trampoline.
+    const state: FrozenState = { ...collectMemory(pid, tids[0]!, tracker, parent, before), ...collectTask(pid, tids) };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
     const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
     if (buffered && !image.keepFrozen) thawNow();
@@ -196,19 +199,16 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
   }
 }
 
-function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: ParentImage | null, before: Before): FrozenState {
-  const leader = tids[0]!;
-  const info = collectProcess(pid);
-  const vmas = collectVmasSince(pid, before.vmas);
-  const files = collectFiles(pid).filter((f) => !f.internal);
-  const threads = tids.map((tid) => collectThread(pid, tid));
-  const signals = collectSignals(pid, leader, info.signals.caught, info.signals.ignored);
-  const brk = injectSyscall(leader, SYS.brk, [0n]);
+/** The frozen process's memory: its mappings, what the tracker says, and which pages to save. */
+function collectMemory(pid: number, leader: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before) {
+  const changed = collectVmasSince(pid, before.vmas);
+  const area = scratch(leader); // the trampoline is created if the process has none yet
+  const vmas = markTrampoline(changed, area.trampoline);
   const trackContext: TrackContext = {
     pid,
     tid: leader,
     vmas,
-    slot: historySlot(leader),
+    slot: historySlot(area),
     parent: parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null,
   };
   const result = tracker.collectDirty(trackContext);
@@ -216,18 +216,26 @@ function collect(pid: number, tids: number[], tracker: DirtyTracker, parent: Par
   const plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
   if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
   return {
-    info,
-    brk,
     vmas,
-    files,
-    threads,
-    signals,
     plan,
     unchanged: result.unchanged,
     trackerName: tracker.name,
     trackContext,
     ...(result.state ? { trackerState: result.state } : {}),
     ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}),
+  };
+}
+
+/** The frozen process's state other than memory: process-wide, per thread, signals, files. */
+function collectTask(pid: number, tids: number[]) {
+  const leader = tids[0]!;
+  const info = collectProcess(pid);
+  return {
+    info,
+    files: collectFiles(pid).filter((f) => !f.internal),
+    threads: tids.map((tid) => collectThread(pid, tid)),
+    signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
+    brk: injectSyscall(leader, SYS.brk, [0n]),
   };
 }
 

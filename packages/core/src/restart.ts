@@ -10,17 +10,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { FormatError, resolveChain, type FdRecord, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
-import { killStub, NativeError, placeTrampolineAt, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { killStub, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { CrError } from "./errors.js";
 import { checkFiles, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress, type DataRun } from "./memory.js";
-import { PAGE_SIZE } from "./pages.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { Store, storeDir } from "./store.js";
 import { processKey } from "./checkpoint.js";
 import { restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
+import { chooseTracker } from "./trackers/index.js";
+import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./vmas.js";
 
 export interface RestartOptions {
@@ -47,6 +48,8 @@ export interface RestartResult {
 
 /** What the image says, all of it read and checked before anything is built. */
 interface Checkpoint {
+  /** The identity of the CRID's image: a restarted process's tracker history starts there. */
+  identity: bigint;
   process: ProcessRecord;
   vmas: VmaRecord[];
   threads: ThreadRecord[];
@@ -124,11 +127,22 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
       for (const info of t.pendingSignals) queueSignal(leader, info, tids[i]!);
     }),
   );
+  // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
+  s("arm write tracking", () => armTracking(pid, image.identity, warnings));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
-  // The last injected syscall removes the trampoline; the leader stops at its exit.
-  s("remove the trampoline", () => leader.call("munmap", [trampoline, BigInt(2 * PAGE_SIZE)], "unmapping the trampoline"));
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
   s("release the process", () => releaseRestored(tids));
+}
+
+/** Arms write tracking where snapshots would use it; a refusal only costs a full next snapshot. */
+function armTracking(pid: number, identity: bigint, warnings: string[]): void {
+  if (chooseTracker(probeKernel()).name !== "write-protect") return;
+  try {
+    armAfterRestart(pid, identity);
+  } catch (error) {
+    if (!(error instanceof NativeError)) throw error;
+    warnings.push(`write tracking could not be armed (${error.message}): the next snapshot saves every page`);
+  }
 }
 
 /** The leader (tid = pid) first: the stub is the leader; the others are cloned from it. */
@@ -148,6 +162,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
   // Every REF is resolved (and checked) now, before a process exists.
   for await (const run of resolveChain(crid, open)) if (run.source === "data") data.push(run);
   return {
+    identity: top.identity,
     process: need(top.record("PROCESS"), "PROCESS"),
     vmas: need(top.record("VMAS"), "VMAS").vmas,
     threads: top.records("THREAD"),

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanPrograms, program, startTarget, type Target } from "../test-programs/targets.js";
-import { CR_TRAMPOLINE_NAME, collectVmas, parseVmFlags, type Vma } from "./vmas.js";
+import { freeze, scratch, thaw } from "@cr/native";
+import { CR_TRAMPOLINE_NAME, collectVmas, markTrampoline, parseVmFlags, type Vma } from "./vmas.js";
 
 let bin: string;
 let dir: string;
@@ -96,6 +97,25 @@ describe("collectVmas on shared mappings", () => {
     if (target.ready.named !== 1) ctx.skip("kernel without CONFIG_ANON_VMA_NAME: cannot name a page [anon:cr-trampoline]");
     const vma = containing(vmas, target.ready.trampoline);
     expect(vma).toMatchObject({ name: CR_TRAMPOLINE_NAME, kind: "named-anonymous", internal: true });
+  });
+});
+
+describe("markTrampoline", () => {
+  it("marks cr's trampoline internal by its address, whether or not the kernel named it", async () => {
+    const own = mkdtempSync(join(dir, "trampoline-"));
+    const target = await startTarget(bin, ["state", own, file]);
+    const tids = freeze(target.pid);
+    try {
+      const area = scratch(target.pid);
+      const vmas = markTrampoline(collectVmas(target.pid), area.trampoline);
+      const inside = vmas.filter((v) => v.start >= area.trampoline.start && v.end <= area.trampoline.end);
+      expect(inside.length).toBeGreaterThan(0);
+      expect(inside.every((v) => v.internal)).toBe(true);
+      expect(vmas.filter((v) => v.internal)).toEqual(inside);
+    } finally {
+      thaw(tids);
+      target.stop();
+    }
   });
 });
 

@@ -271,3 +271,12 @@ export function collectVmasSince(pid: number, before: Vma[]): Vma[] {
   const same = now.length === before.length && now.every((line, i) => line === before[i]!.mapsLine);
   return same ? before : collectVmas(pid);
 }
+
+/**
+ * Marks cr's trampoline internal where the kernel could not name it [anon:cr-trampoline]
+ * (no CONFIG_ANON_VMA_NAME): found by address. A trampoline page merged into a neighbouring
+ * mapping stays part of it (saved like the program's memory: harmless, only wasteful).
+ */
+export function markTrampoline(vmas: Vma[], trampoline: { start: bigint; end: bigint }): Vma[] {
+  return vmas.map((v) => (!v.internal && v.start >= trampoline.start && v.end <= trampoline.end ? { ...v, internal: true } : v));
+}

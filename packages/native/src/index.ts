@@ -77,7 +77,7 @@ interface Addon {
   getRobustList(tid: number): RobustList;
   peekPendingSignals(tid: number, shared: boolean): Buffer[];
   injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
-  scratch(tid: number): { address: bigint; size: number };
+  scratch(tid: number): ScratchArea;
   readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset: number): number;
   writeMemory(pid: number, address: bigint, data: Buffer): void;
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
@@ -200,8 +200,15 @@ export function injectSyscall(tid: number, nr: number, args: bigint[] = []): big
   return addon.injectSyscall(tid, nr, args);
 }
 
+export interface ScratchArea {
+  address: bigint;
+  size: number;
+  /** The trampoline's pages, [start, end): cr's, not the program's. */
+  trampoline: { start: bigint; end: bigint };
+}
+
 /** A writable area in the target (inside the cr trampoline) for injected syscalls' arguments. */
-export function scratch(tid: number): { address: bigint; size: number } {
+export function scratch(tid: number): ScratchArea {
   return addon.scratch(tid);
 }
 

@@ -342,5 +342,11 @@ Napi::Value Scratch(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("address", BigU64(env, address));
   out.Set("size", static_cast<double>(size));
+  // The trampoline's two pages, so that cr can leave them out of what it saves.
+  uint64_t base = address - kScratch - PageSize();
+  Napi::Object trampoline = Napi::Object::New(env);
+  trampoline.Set("start", BigU64(env, base));
+  trampoline.Set("end", BigU64(env, base + 2 * PageSize()));
+  out.Set("trampoline", trampoline);
   return out;
 }

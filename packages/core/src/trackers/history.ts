@@ -1,4 +1,4 @@
-import { readMemory, scratch, writeMemory } from "@cr/native";
+import { readMemory, writeMemory, type ScratchArea } from "@cr/native";
 
 /**
  * Kernel-backed trackers (write-protect, soft-dirty) report writes since their last re-arm, which
@@ -11,9 +11,8 @@ import { readMemory, scratch, writeMemory } from "@cr/native";
 const SLOT_BYTES = 16;
 const SLOT_MAGIC = 0x7473_6968_6b72_7463n; // "ctrkhist"
 
-/** Where the slot is; the thread must be frozen (the trampoline may have to be created). */
-export function historySlot(tid: number): bigint {
-  const area = scratch(tid);
+/** Where the slot is, in the scratch area of the target's trampoline. */
+export function historySlot(area: ScratchArea): bigint {
   return area.address + BigInt(area.size - SLOT_BYTES);
 }
 

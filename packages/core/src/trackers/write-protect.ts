@@ -1,8 +1,8 @@
-import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking } from "@cr/native";
+import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../memory.js";
 import { intersectRuns, PAGE_SIZE, pushRun, subtractRuns, type PageRun } from "../pages.js";
-import type { Vma } from "../vmas.js";
-import { historyBroken, historyCommitted, untrustedReason } from "./history.js";
+import { collectVmas, markTrampoline, type Vma } from "../vmas.js";
+import { historyBroken, historyCommitted, historySlot, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
 /**
@@ -77,4 +77,20 @@ function vmaRanges(vmas: Vma[]): BigUint64Array {
     ranges[2 * i + 1] = v.end;
   });
   return ranges;
+}
+
+// ================================================================ restart half
+
+/**
+ * Write tracking, restart half. A restarted process's memory is exactly its image's, so tracking
+ * armed before it runs makes its next snapshot an increment of that image instead of a full
+ * copy: the image's identity goes into the history slot, as a committed snapshot's would. The
+ * process must be stopped, with its mappings and memory in place.
+ */
+export function armAfterRestart(pid: number, identity: bigint): void {
+  const area = scratch(pid);
+  const vmas = markTrampoline(collectVmas(pid), area.trampoline).filter(isTrackable);
+  // Mappings the kernel refuses to track are left out; the next snapshot saves them whole.
+  if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas));
+  historyCommitted(pid, historySlot(area), identity);
 }

@@ -1,0 +1,84 @@
+// A restarted process keeps its write tracking: its first snapshot is an increment of the image
+// it was restarted from (only what it wrote since), not a second full copy; and that increment
+// restarts to the uninterrupted run's output. Real processes, the built CLI.
+import { readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probeKernel } from "@cr/native";
+import { runCli } from "./cli.js";
+import { cleanupTmp, tmpDir } from "./harness.js";
+import { reference, restartAndWait, waitPidFree } from "./restart-helpers.js";
+import { advance, gatedWorkload, startGated, type Gated } from "./store-helpers.js";
+
+/** gated_checksum: 64 MiB of heap, 8 words written per step: a step dirties at most 8 pages. */
+const MB = 64;
+const STEPS = 300;
+const WRITES = 8;
+
+interface Shot {
+  crid: string;
+  parent: string | null;
+  tracker: string;
+  fullReason?: string;
+  dirtyPages: number;
+}
+
+let dir: string;
+let store: string;
+let g: Gated;
+let ref: Buffer;
+
+async function snapshot(pid: number): Promise<Shot> {
+  const result = await runCli(["snapshot", "--store", store, "--incremental", "--json", String(pid)]);
+  expect(result.code, result.stderr).toBe(0);
+  const shot = JSON.parse(result.stdout) as Shot;
+  return { ...shot, crid: String(shot.crid), parent: shot.parent === null ? null : String(shot.parent) };
+}
+
+beforeAll(async () => {
+  dir = tmpDir("cr-restart-increments-");
+  store = join(dir, "store");
+  g = gatedWorkload(dir, "gated", MB, STEPS, WRITES);
+  truncateSync(g.gate, STEPS);
+  ref = (await reference(g.workload, dir)).output;
+});
+
+afterAll(() => cleanupTmp());
+
+describe("the first snapshot of a restarted process", () => {
+  it("is an increment of the image it was restarted from, with only the pages written since, and restarts correctly", async (ctx) => {
+    if (!probeKernel().writeProtectScan.available) ctx.skip("no write-protect tracker on this kernel");
+    const { run, stdout } = startGated(g, dir, "first");
+    await advance(g.gate, stdout, 100);
+    const full = await snapshot(run.pid);
+    expect(full.parent).toBeNull();
+    run.child.kill("SIGKILL");
+    await run.exited;
+    await waitPidFree(run.pid);
+
+    const restartedStdout = join(dir, "gated-restarted.stdout");
+    writeFileSync(restartedStdout, "");
+    const restarted = await runCli(["restart", "--store", store, "--at", full.crid, "--detach", "--json", "--inherit-fd", `1:${restartedStdout}`]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    const pid = (JSON.parse(restarted.stdout) as { pid: number }).pid;
+    let next: Shot;
+    try {
+      await advance(g.gate, restartedStdout, 120);
+      next = await snapshot(pid);
+    } finally {
+      process.kill(pid, "SIGKILL");
+      await waitPidFree(pid);
+    }
+    expect(next.parent).toBe(full.crid);
+    expect(next.tracker).toBe("write-protect");
+    expect(next.fullReason).toBeUndefined();
+    // 20 steps of 8 words, plus the stack, libc's data and the output buffer: far below the heap's 16384 pages.
+    expect(next.dirtyPages).toBeLessThan(20 * WRITES + 64);
+    expect(full.dirtyPages).toBeGreaterThan((MB << 8) - 1);
+
+    truncateSync(g.gate, STEPS);
+    const result = await restartAndWait(store, BigInt(next.crid));
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(run.out).toString()).toBe(ref.toString());
+  }, 60_000);
+});
