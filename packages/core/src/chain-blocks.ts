@@ -1,6 +1,6 @@
 // Reading the blocks a chain's page runs point into: restart and coalesce walk runs in address
 // order, and each image's blocks are in address order too, so keeping the last block of every
-// image reads each block once. Large images are read ahead (direct-io.ts).
+// image reads each block once. Raw blocks are read ahead on libuv's pool (direct-io.ts).
 import type { ImageReader } from "@cr/format";
 import { alignedBuffer } from "@cr/native";
 import { BlockReadAhead } from "./direct-io.js";
@@ -12,23 +12,25 @@ export interface BlockUse {
 
 export class ChainBlocks {
   private readonly last = new Map<bigint, { block: number; data: Uint8Array }>();
-  /** Each image's own buffer, reused for its next block: a deep chain reads thousands. */
+  /** Each image's own buffer for blocks not read ahead (LZ4), reused for its next one. */
   private readonly owned = new Map<bigint, Uint8Array>();
-  private readonly ahead = new Map<bigint, BlockReadAhead>();
+  private readonly ahead: BlockReadAhead;
 
   /** `uses`: every block the caller will ask for, in the order it will (repeats allowed). */
   constructor(
     private readonly open: (crid: bigint) => ImageReader,
     uses: Iterable<BlockUse>,
   ) {
-    const order = new Map<bigint, number[]>();
+    this.ahead = new BlockReadAhead(this.reads(uses));
+  }
+
+  /** The blocks `uses` makes this read, in order: a block is read again only after another block of its image. */
+  private *reads(uses: Iterable<BlockUse>): Generator<{ crid: bigint; reader: ImageReader; block: number }> {
+    const last = new Map<bigint, number>();
     for (const { crid, block } of uses) {
-      const blocks = order.get(crid) ?? order.set(crid, []).get(crid)!;
-      if (blocks[blocks.length - 1] !== block) blocks.push(block);
-    }
-    for (const [crid, blocks] of order) {
-      const ahead = BlockReadAhead.for(open(crid), blocks);
-      if (ahead) this.ahead.set(crid, ahead);
+      if (last.get(crid) === block) continue;
+      last.set(crid, block);
+      yield { crid, reader: this.open(crid), block };
     }
   }
 
@@ -37,7 +39,7 @@ export class ChainBlocks {
     const reader = this.open(crid);
     let cached = this.last.get(crid);
     if (cached?.block !== block) {
-      const span = await this.ahead.get(crid)?.take(block);
+      const span = await this.ahead.take(crid, block);
       const data = span ? reader.readBlock(block, undefined, span) : reader.readBlock(block, this.ownBuffer(crid, reader.block(block).pages * reader.header.pageSize));
       this.last.set(crid, (cached = { block, data }));
     }
@@ -47,12 +49,12 @@ export class ChainBlocks {
 
   /** A whole block straight into `into` (no copy through a cache when not read ahead). */
   async whole(crid: bigint, block: number, into: Uint8Array): Promise<void> {
-    const span = await this.ahead.get(crid)?.take(block);
+    const span = await this.ahead.take(crid, block);
     this.open(crid).readBlock(block, into, span);
   }
 
   async close(): Promise<void> {
-    for (const ahead of this.ahead.values()) await ahead.close();
+    await this.ahead.close();
   }
 
   private ownBuffer(crid: bigint, size: number): Uint8Array {

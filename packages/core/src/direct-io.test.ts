@@ -95,6 +95,36 @@ describe("images written around the page cache", () => {
     reader.close();
   });
 
+  it("are read ahead across images in the order of use, large and small interleaved, and checked as read", async () => {
+    const large = ImageReader.open(await imageThroughSink("ahead-large.crimg", sizes, dataBytes));
+    expect(large.readAroundCache()).toBe(true);
+    const smallSizes = [3, 256, 17, 100];
+    const smallPath = await imageThroughSink("ahead-small.crimg", smallSizes, 0);
+    const small = ImageReader.open(smallPath);
+    const images = new Map([
+      [1n, { reader: large, sizes }],
+      [2n, { reader: small, sizes: smallSizes }],
+    ]);
+    const uses = [...Array(40).keys()].map((i) => ({ crid: i % 2 === 0 ? 1n : 2n, index: i % 2 === 0 ? i / 2 : Math.floor(i / 10) }));
+    const chain = new ChainBlocks((crid) => images.get(crid)!.reader, uses.map((u) => ({ crid: u.crid, block: images.get(u.crid)!.reader.blocks()[u.index]!.offset })));
+    for (const u of uses) {
+      const { reader, sizes: s } = images.get(u.crid)!;
+      const got = await chain.pages(u.crid, reader.blocks()[u.index]!.offset, 1, s[u.index]! - 1);
+      expect(Buffer.compare(got, block(u.index, s[u.index]!).subarray(PAGE))).toBe(0);
+    }
+    await chain.close();
+    // A damaged byte in a small image's block read ahead: refused by its body hash.
+    const damaged = join(dir, "ahead-damaged.crimg");
+    execFileSync("cp", [smallPath, damaged]);
+    const second = small.blocks()[1]!.offset;
+    execFileSync("sh", ["-c", `printf x | dd of=${damaged} bs=1 seek=${small.block(second).bodyOffset + 5} conv=notrunc status=none`]);
+    const bad = ImageReader.open(damaged);
+    const badChain = new ChainBlocks(() => bad, [{ crid: 2n, block: second }]);
+    await expect(badChain.pages(2n, second, 0, 1)).rejects.toThrow(/hash mismatch/);
+    await badChain.close();
+    for (const r of [large, small, bad]) r.close();
+  });
+
   it("fail on a full disk with one error naming the file and offset, leaving nothing behind", async () => {
     const small = join(dir, "small");
     mkdirSync(small);

@@ -124,71 +124,118 @@ class DirectSink implements PartSink {
   }
 }
 
-/** Reads of one image in flight at once, ahead of their use. */
+/** Block reads in flight or ready at once, ahead of their use. */
 const READ_AHEAD = 8;
+/** Read slots of earlier read-aheads (each coalesced image has one): fresh memory is what is slow. */
+const slotPool: Buffer[] = [];
+
+/** One block the caller will want, where its chunk is, and the slot it is read into once started. */
+interface PlannedRead {
+  image: AheadImage;
+  block: number;
+  start: number;
+  length: number;
+  slot?: Buffer;
+  reading?: Promise<FileSpan>;
+}
+
+interface AheadImage {
+  fd: number;
+  what: string;
+  /** Indexes into the plan of this image's reads, in order, and the next one to hand out. */
+  order: number[];
+  next: number;
+  /** The slot of the span handed out last: the caller may still be using it. */
+  current?: Buffer;
+}
 
 /**
- * Reads the raw blocks of a large image (read around the cache) ahead of their use, in the
- * order given, a few in flight on libuv's thread pool while the caller works on the last one:
- * the disk and the CPU work at the same time. Each block's whole chunk is one read
- * (ImageReader.chunkSpan), handed back as a span for readBlock.
+ * Reads the raw blocks of a chain's images ahead of their use, in the order the caller will
+ * take them, a few in flight on libuv's thread pool while the caller checks and copies the
+ * last: the reads (disk, or page cache copies) and the CPU work at the same time. Large images
+ * are read around the cache (O_DIRECT), small ones through it (ImageReader.blockDescriptor).
+ * Each block's whole chunk is one read (ImageReader.chunkSpan), handed back as a span for
+ * readBlock, so the caller checks it exactly as a block it read itself.
  */
 export class BlockReadAhead {
-  private readonly spans: { block: number; start: number; length: number }[];
-  private readonly reads: Promise<FileSpan>[] = [];
+  private readonly plan: PlannedRead[] = [];
+  private readonly images = new Map<bigint, AheadImage>();
+  private readonly slotBytes: number;
+  private readonly inFlight = new Set<Promise<FileSpan>>();
+  /** Every slot this read-ahead took, and those of them free again. */
   private readonly slots: Buffer[] = [];
-  private next = 0;
+  private readonly free: Buffer[] = [];
+  /** plan[0..started) are read or being read; `waiting` of them are not taken yet. */
+  private started = 0;
+  private waiting = 0;
 
-  /** Undefined when `reader` reads through the page cache (small image): nothing to gain. */
-  static for(reader: ImageReader, blocks: number[]): BlockReadAhead | undefined {
-    const fd = reader.directDescriptor;
-    if (fd === undefined) return undefined;
-    const spans = blocks.flatMap((block) => {
+  /** `uses`: every block the caller will take, in order. Blocks without a span (LZ4) are left to the caller. */
+  constructor(uses: Iterable<{ crid: bigint; reader: ImageReader; block: number }>) {
+    let slotBytes = 0;
+    for (const { crid, reader, block } of uses) {
       const span = reader.chunkSpan(block);
-      return span ? [{ block, ...span }] : [];
-    });
-    return spans.length > 0 ? new BlockReadAhead(fd, reader.path, spans) : undefined;
+      if (!span) continue;
+      let image = this.images.get(crid);
+      if (!image) this.images.set(crid, (image = { fd: reader.blockDescriptor, what: reader.path, order: [], next: 0 }));
+      image.order.push(this.plan.length);
+      this.plan.push({ image, block, ...span });
+      slotBytes = Math.max(slotBytes, span.length);
+    }
+    this.slotBytes = slotBytes;
+    this.startReads();
   }
 
-  private constructor(
-    private readonly fd: number,
-    private readonly what: string,
-    spans: { block: number; start: number; length: number }[],
-  ) {
-    this.spans = spans;
-    const slotBytes = Math.max(...spans.map((s) => s.length));
-    for (let i = 0; i <= READ_AHEAD; i++) this.slots.push(alignedBuffer(slotBytes));
-    for (let i = 0; i < Math.min(READ_AHEAD, spans.length); i++) this.reads.push(this.readSpan(i));
-  }
-
-  /** The span of `block` if it is the next one read ahead (valid until the following call), else undefined. */
-  async take(block: number): Promise<FileSpan | undefined> {
-    if (this.spans[this.next]?.block !== block) return undefined;
-    const span = await this.reads[this.next]!;
-    // The slot of the span handed out before this one is free again: refill it.
-    const ahead = this.next + READ_AHEAD;
-    if (ahead < this.spans.length) this.reads.push(this.readSpan(ahead));
-    this.next++;
-    return span;
+  /** The span of `block` if it is `crid`'s next one read ahead (valid until the next take for `crid`), else undefined. */
+  take(crid: bigint, block: number): Promise<FileSpan> | undefined {
+    const image = this.images.get(crid);
+    const i = image?.order[image.next];
+    if (!image || i === undefined || i >= this.started || this.plan[i]!.block !== block) return undefined;
+    const read = this.plan[i]!;
+    image.next++;
+    // The span handed out before this one for the same image is done with: its slot is free again.
+    if (image.current) this.free.push(image.current);
+    image.current = read.slot;
+    this.waiting--;
+    this.startReads();
+    return read.reading!;
   }
 
   /** Waits for the reads still in flight, so no slot is written after the caller moves on. */
   async close(): Promise<void> {
-    await Promise.allSettled(this.reads.slice(this.next));
+    this.images.clear();
+    await Promise.allSettled(this.inFlight);
+    slotPool.push(...this.slots.splice(0));
   }
 
-  private readSpan(i: number): Promise<FileSpan> {
-    const { start, length } = this.spans[i]!;
-    const slot = this.slots[i % this.slots.length]!;
+  private startReads(): void {
+    while (this.waiting < READ_AHEAD && this.started < this.plan.length) {
+      const read = this.plan[this.started++]!;
+      read.slot = this.slot();
+      read.reading = this.readSpan(read, read.slot);
+      this.waiting++;
+    }
+  }
+
+  private slot(): Buffer {
+    const free = this.free.pop();
+    if (free) return free;
+    const pooled = slotPool.pop();
+    const slot = pooled && pooled.byteLength >= this.slotBytes ? pooled : alignedBuffer(this.slotBytes);
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private readSpan({ image, start, length }: PlannedRead, slot: Buffer): Promise<FileSpan> {
     const reading = new Promise<FileSpan>((resolve, reject) => {
-      read(this.fd, slot, 0, length, start, (error, got) => {
+      read(image.fd, slot, 0, length, start, (error, got) => {
         if (!error && got !== length) error = Object.assign(new Error(`file ends after ${start + got} bytes`), { code: "EIO" });
-        if (error) reject(ioError("reading", this.what, start, error));
+        if (error) reject(ioError("reading", image.what, start, error));
         else resolve({ start, bytes: slot.subarray(0, length) });
       });
     });
+    this.inFlight.add(reading);
     // A failed read surfaces in take(); one never taken (the caller failed first) is not an error.
-    reading.catch(() => undefined);
+    reading.catch(() => undefined).finally(() => this.inFlight.delete(reading));
     return reading;
   }
 }

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FormatError } from "./errors.js";
@@ -60,6 +60,19 @@ describe("image round trip", () => {
     expect(v.identity).toBe(img.identity);
     expect(v.pages).toBe(5 * 33);
     expect(await verifyImageFile(img.path)).toEqual(v);
+    r.close();
+  });
+
+  it("hands out a raw block's chunk span and descriptor, so a caller's own read of it checks like readBlock", async () => {
+    const img = await buildFullImage(join(dir, "span.crimg"), { blocks: 3, blockPages: 9 });
+    const r = ImageReader.open(img.path);
+    const raw = img.blocks[0]!;
+    const { start, length } = r.chunkSpan(raw.offset)!;
+    const bytes = new Uint8Array(length);
+    expect(readSync(r.blockDescriptor, bytes, 0, length, start)).toBe(length);
+    expect(Buffer.from(r.readBlock(raw.offset, undefined, { start, bytes })).equals(raw.data)).toBe(true);
+    // An lz4 block's end is not aligned: no span.
+    expect(r.chunkSpan(img.blocks[1]!.offset)).toBeUndefined();
     r.close();
   });
 

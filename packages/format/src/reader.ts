@@ -213,9 +213,12 @@ export class ImageReader {
     return { start, length: end - start };
   }
 
-  /** The O_DIRECT descriptor of readAroundCache (owned by the reader), if enabled. */
-  get directDescriptor(): number | undefined {
-    return this.directFd;
+  /**
+   * The descriptor raw page blocks are read from (owned by the reader), for reading chunk spans
+   * yourself: the O_DIRECT one once readAroundCache is on, else the page-cache one.
+   */
+  get blockDescriptor(): number {
+    return this.directFd ?? this.fd;
   }
 
   /** A raw block body: O_DIRECT when enabled and the buffer allows it (EINVAL: it does not). */
