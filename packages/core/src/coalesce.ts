@@ -6,7 +6,7 @@ import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError } from "./errors.js";
 import { ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
-import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
+import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, removeBranchDir, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
 
 /**
  * Coalesce (docs/store.md): drop the oldest images of a branch. Every kept image whose parent
@@ -221,7 +221,7 @@ async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result
   renameSync(live, old);
   renameSync(staged, live);
   fsyncDir(root);
-  rmSync(old, { recursive: true, force: true });
+  await removeBranchDir(old);
 }
 
 /** Builds the coalesced branch in `staged`, branch.json last. */
