@@ -76,6 +76,30 @@ describe("image round trip", () => {
     r.close();
   });
 
+  it("writes a block carried over with its checked hash byte for byte as one hashed afresh, and a wrong hash is caught by readers", async () => {
+    const src = ImageReader.open((await buildFullImage(join(dir, "carry-src.crimg"), { blocks: 2, blockPages: 7 })).path);
+    const offset = src.blocks()[0]!.offset;
+    const data = src.readBlock(offset);
+    const { vaddr, bodyHash } = src.block(offset);
+    const write = async (name: string, f: (w: ImageWriter) => Promise<number>) => {
+      const p = join(dir, name);
+      const fd = openSync(p, "w");
+      const w = new ImageWriter(fd, { header: { crid: 4n, pageSize: PS, createdMs: 0n } });
+      const off = await f(w);
+      await w.writePageMap([{ vaddr, pages: 7, source: "data", block: off, firstPage: 0 }]);
+      await w.finish();
+      closeSync(fd);
+      return p;
+    };
+    const carried = await write("carried.crimg", (w) => w.writeCheckedPages(vaddr, data, bodyHash));
+    const fresh = await write("fresh.crimg", (w) => w.writePages(vaddr, data));
+    expect(readFileSync(carried).equals(readFileSync(fresh))).toBe(true);
+    const wrong = ImageReader.open(await write("wrong.crimg", (w) => w.writeCheckedPages(vaddr, data, bodyHash ^ 1n)));
+    expect(() => wrong.readBlock(wrong.blocks()[0]!.offset)).toThrow(/PAGES body hash mismatch/);
+    await expect(wrong.verify()).rejects.toThrow(FormatError);
+    for (const r of [src, wrong]) r.close();
+  });
+
   it("stores an lz4 block that does not shrink as raw", async () => {
     const p = join(dir, "incompressible.crimg");
     const fd = openSync(p, "w");

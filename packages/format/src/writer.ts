@@ -199,7 +199,16 @@ export class ImageWriter {
     return this.run(() => this.pagesChunk(vaddr, pages, codec));
   }
 
-  private pagesChunk(vaddr: bigint, pages: Uint8Array, codec: PageCodec | "raw" | "lz4"): number {
+  /**
+   * Writes a raw block read from another image and checked against its body hash there
+   * (coalesce carries blocks over whole), with that hash: the bytes are not hashed again. A
+   * wrong hash makes the image fail its readers' checks.
+   */
+  writeCheckedPages(vaddr: bigint, pages: Uint8Array, bodyHash: bigint): Promise<number> {
+    return this.run(() => this.pagesChunk(vaddr, pages, PageCodec.RAW, bodyHash));
+  }
+
+  private pagesChunk(vaddr: bigint, pages: Uint8Array, codec: PageCodec | "raw" | "lz4", bodyHash?: bigint): number {
     if (this.pageMapWritten) throw new Error("PAGES after PAGE_MAP: the page map comes after every block");
     const ps = this.pageSize;
     const n = pages.byteLength;
@@ -220,7 +229,7 @@ export class ImageWriter {
     }
     const meta = encode(PagesMetaSchema, { vaddr, pages: count, codec: c, rawLength: n });
     const flags = c === PageCodec.RAW ? ChunkFlags.ALIGNED : 0;
-    const off = this.chunk(ChunkType.PAGES, meta, body, flags, { vaddr, pages: count, codec: c });
+    const off = this.chunk(ChunkType.PAGES, meta, body, flags, { vaddr, pages: count, codec: c }, bodyHash);
     this.blockPages.set(off, count);
     return off;
   }
@@ -275,11 +284,12 @@ export class ImageWriter {
     body?: Uint8Array,
     extraFlags = 0,
     pagesInfo?: { vaddr: bigint; pages: number; codec: number },
+    knownBodyHash?: bigint,
   ): number {
     const info = chunkTypeInfo(type)!;
     const flags = extraFlags | (info.optional ? ChunkFlags.OPTIONAL : 0);
     const bodyLength = body?.byteLength ?? 0;
-    const bodyHash = bodyLength > 0 ? xxh64(body!) : 0n;
+    const bodyHash = bodyLength > 0 ? (knownBodyHash ?? xxh64(body!)) : 0n;
     const off = this.pos;
     const { bytes, headHash } = encodeChunkPrefix(type, flags, meta, bodyLength, bodyHash, off, this.pageSize);
     this.identityHash.update(identityPair(headHash, bodyHash));
