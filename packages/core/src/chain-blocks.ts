@@ -4,6 +4,7 @@
 import type { ImageReader } from "@cr/format";
 import { alignedBuffer } from "@cr/native";
 import { BlockReadAhead } from "./direct-io.js";
+import { CrError } from "./errors.js";
 
 export interface BlockUse {
   crid: bigint;
@@ -44,6 +45,9 @@ export class ChainBlocks {
       this.last.set(crid, (cached = { block, data }));
     }
     const ps = reader.header.pageSize;
+    const have = cached.data.byteLength / ps;
+    // A REF past its block (a damaged map) must not come back short and be copied as if whole.
+    if (first + count > have) throw new CrError(`pages ${first}..${first + count} of the ${have}-page block at offset ${block} of ${reader.path}`, { code: "BAD_IMAGE", crid, path: reader.path, offset: block });
     return cached.data.subarray(first * ps, (first + count) * ps);
   }
 

@@ -70,6 +70,25 @@ describe("coalesce", () => {
     expect(again.removed).toEqual([]);
   });
 
+  it("writes an image that keeps its parent with its own blocks carried over whole: same pages, same packing, same hashes", async () => {
+    const store = newStore();
+    const crids = await syntheticChain(store, { branch: "main", pages: 2048, images: 8, dirtyPerImage: 600 });
+    const blocksOf = (crid: bigint) => {
+      const r = store.openImage("main", crid);
+      const blocks = r.blocks().map((b) => ({ vaddr: b.vaddr, pages: b.pages, hash: r.block(b.offset).bodyHash }));
+      r.close();
+      return blocks;
+    };
+    const later = crids.slice(5);
+    const before = later.map(blocksOf);
+    const digestsBefore = await digests(store, "main", later);
+    const result = await coalesce(store, { branch: "main", keepLast: 4 });
+    expect(result.rewritten).toEqual(crids.slice(4).map(String));
+    expect(later.map(blocksOf)).toEqual(before);
+    expect(await digests(store, "main", later)).toEqual(digestsBefore);
+    expect((await verifyStore(store)).every((r) => r.ok)).toBe(true);
+  });
+
   it("gc removes files no branch lists", async () => {
     const store = newStore();
     await syntheticChain(store, { branch: "main", pages: 16, images: 2, dirtyPerImage: 2 });

@@ -1,9 +1,9 @@
-import { closeSync, fsyncSync, linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { close, closeSync, fsync, linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ImageReader, ImageWriter, RECORD_TYPE_NAMES, type PageMapEntry, type Reference } from "@cr/format";
+import { ImageReader, ImageWriter, PageCodec, RECORD_TYPE_NAMES, type PageMapEntry, type Reference, type RefRun } from "@cr/format";
 import { linkTmpfile, openTmpfile } from "@cr/native";
-import { CrError } from "./errors.js";
+import { CrError, errnoCode } from "./errors.js";
 import { ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, removeBranchDir, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
@@ -86,7 +86,7 @@ function choose(meta: BranchMeta, options: CoalesceOptions): Set<string> {
   return keep;
 }
 
-/** Where pages of an old block now are: (crid, block) -> ranges of its pages. */
+/** Where some pages of an old block now are: pages [first, first+pages) are at newFirst.. of (crid, block). */
 interface Relocation {
   first: number;
   pages: number;
@@ -95,23 +95,52 @@ interface Relocation {
   newFirst: number;
 }
 
-/** One piece of a new image's map: a final entry, or pages to copy in as DATA. */
-type Planned = { kind: "entry"; entry: PageMapEntry } | { kind: "copy"; vaddr: bigint; pages: number; crid: bigint; block: number; first: number };
+/** The relocations of one old block, and for each of its pages the first one holding it (-1: none). */
+interface MovedBlock {
+  list: Relocation[];
+  holder: Int32Array;
+}
+
+/** The relocation holding page `page` of a moved block, if any. */
+function holderOf(moved: MovedBlock | undefined, page: number): Relocation | undefined {
+  const index = moved?.holder[page] ?? -1;
+  return index >= 0 ? moved!.list[index] : undefined;
+}
+
+/** Pages of an old block to copy into the new image as DATA. */
+interface Copy {
+  source: "copy";
+  vaddr: bigint;
+  pages: number;
+  crid: bigint;
+  block: number;
+  first: number;
+}
+
+/** One piece of a new image's map: a final entry, or pages to copy in. */
+type Planned = PageMapEntry | Copy;
+
+const isCopy = (p: Planned): p is Copy => p.source === "copy";
 
 class Rebuild {
-  readonly relocations = new Map<string, Relocation[]>();
+  /** Old CRID -> old block -> where its pages went. */
+  readonly relocations = new Map<bigint, Map<number, MovedBlock>>();
   readonly identities = new Map<bigint, bigint>();
   readonly rewritten = new Set<bigint>();
+  private readonly kept: Set<bigint>;
   private readonly readers = new Map<bigint, ImageReader>();
   private readonly buffer: Buffer;
+  /** fsyncs of written images still running on the pool (see syncLater). */
+  private readonly syncs: Promise<void>[] = [];
   copied = 0;
 
   constructor(
     readonly store: Store,
     readonly meta: BranchMeta,
-    readonly keep: Set<string>,
+    keep: Set<string>,
     readonly pageSize: number,
   ) {
+    this.kept = new Set([...keep].map(BigInt));
     this.buffer = Buffer.allocUnsafe(BLOCK_PAGES * pageSize);
   }
 
@@ -129,37 +158,87 @@ class Rebuild {
 
   /** Whether a REF to `crid` stays valid as it is. */
   unchanged(crid: bigint): boolean {
-    return this.keep.has(String(crid)) && !this.rewritten.has(crid);
+    return this.kept.has(crid) && !this.rewritten.has(crid);
   }
 
-  /** The pages [first, first+pages) of an old block, split into new REFs where relocated and copies elsewhere. */
-  place(out: Planned[], vaddr: bigint, crid: bigint, block: number, first: number, pages: number, full: boolean): void {
-    const ranges = full ? [] : (this.relocations.get(`${crid}:${block}`) ?? []);
-    let p = first;
+  /** `old`'s map with every entry that must change turned into new REFs or copies (all of them when `full`). */
+  plan(old: ImageReader, full: boolean): Planned[] {
+    const crid = old.header.crid;
+    const planned: Planned[] = [];
+    // Per referenced CRID, looked up once: maps have tens of thousands of REFs to a few images.
+    const targets = new Map<bigint, { unchanged: boolean; moved?: Map<number, MovedBlock> }>();
+    for (const e of old.pageMap()) {
+      if (e.source === "ref") {
+        let target = targets.get(e.crid);
+        if (!target) targets.set(e.crid, (target = full ? { unchanged: false } : { unchanged: this.unchanged(e.crid), moved: this.relocations.get(e.crid) }));
+        if (target.unchanged) planned.push(e);
+        else this.place(planned, e, target.moved?.get(e.block));
+      } else if (e.source === "data") planned.push({ source: "copy", vaddr: e.vaddr, pages: e.pages, crid, block: e.block, first: e.firstPage });
+      else planned.push(e);
+    }
+    return planned;
+  }
+
+  /** The pages of a REF to an old block, split into new REFs where `moved` has them and copies elsewhere. */
+  private place(out: Planned[], { vaddr, crid, block, firstPage: first, pages }: RefRun, moved: MovedBlock | undefined): void {
     const end = first + pages;
-    const ps = BigInt(this.pageSize);
-    const at = (page: number) => vaddr + BigInt(page - first) * ps;
-    while (p < end) {
-      const hit = ranges.find((r) => r.first <= p && p < r.first + r.pages);
+    for (let p = first; p < end; ) {
+      // Most entries stay one piece: no address arithmetic for them.
+      const at = p === first ? vaddr : vaddr + BigInt((p - first) * this.pageSize);
+      const hit = holderOf(moved, p);
       if (hit) {
         const n = Math.min(end, hit.first + hit.pages) - p;
-        out.push({ kind: "entry", entry: { source: "ref", vaddr: at(p), pages: n, crid: hit.crid, block: hit.block, firstPage: hit.newFirst + (p - hit.first) } });
+        out.push({ source: "ref", vaddr: at, pages: n, crid: hit.crid, block: hit.block, firstPage: hit.newFirst + (p - hit.first) });
         p += n;
-        continue;
+      } else {
+        let next = p + 1;
+        while (next < end && !holderOf(moved, next)) next++;
+        out.push({ source: "copy", vaddr: at, pages: next - p, crid, block, first: p });
+        p = next;
       }
-      const next = ranges.filter((r) => r.first > p).reduce((m, r) => Math.min(m, r.first), end);
-      out.push({ kind: "copy", vaddr: at(p), pages: next - p, crid, block, first: p });
-      p = next;
     }
   }
 
+  /** Every image the planned REFs point into, with its identity, in CRID order. */
+  referencesOf(planned: Planned[]): Reference[] {
+    const crids = new Set<bigint>();
+    for (const p of planned) if (p.source === "ref") crids.add(p.crid);
+    return [...crids].sort((a, b) => (a < b ? -1 : 1)).map((crid) => ({ crid, identity: this.identities.get(crid)! }));
+  }
+
+  /**
+   * Writes `old`'s own blocks again whole, in order, each with the hash it was checked against
+   * as it was read (no second hashing); returns the map, its DATA pointed at them. For an image
+   * that keeps its parent and copies nothing else in: later images REF its blocks as they were.
+   */
+  async carryBlocks(writer: ImageWriter, old: ImageReader, planned: Planned[], progress: () => void): Promise<PageMapEntry[]> {
+    const crid = old.header.crid;
+    const own = [...new Set(planned.filter(isCopy).map((c) => c.block))];
+    const moved = new Map<number, number>();
+    const blocks = new ChainBlocks((c) => this.reader(c), own.map((block) => ({ crid, block })));
+    try {
+      for (const block of own) {
+        const b = old.block(block);
+        const data = await blocks.pages(crid, block, 0, b.pages);
+        const at = b.codec === PageCodec.RAW ? await writer.writeCheckedPages(b.vaddr, data, b.bodyHash) : await writer.writePages(b.vaddr, data);
+        moved.set(block, at);
+        this.relocate(crid, block, 0, b.pages, crid, at, 0);
+        this.copied += data.byteLength;
+        progress();
+      }
+    } finally {
+      await blocks.close();
+    }
+    return planned.map((p) => (isCopy(p) ? { source: "data", vaddr: p.vaddr, pages: p.pages, block: moved.get(p.block)!, firstPage: p.first } : p));
+  }
+
   /** Writes the copies as new blocks of up to BLOCK_PAGES contiguous pages; returns the map entries. */
-  async writeCopies(writer: ImageWriter, crid: bigint, copies: Extract<Planned, { kind: "copy" }>[], progress: () => void): Promise<PageMapEntry[]> {
+  async writeCopies(writer: ImageWriter, crid: bigint, copies: Copy[], progress: () => void): Promise<PageMapEntry[]> {
     const entries: PageMapEntry[] = [];
     const ps = this.pageSize;
     let fill = 0;
     let start = 0n;
-    let pending: { from: Extract<Planned, { kind: "copy" }>; skip: number; pages: number; at: number }[] = [];
+    let pending: { from: Copy; skip: number; pages: number; at: number }[] = [];
     const flush = async () => {
       if (fill === 0) return;
       const block = await writer.writePages(start, this.buffer.subarray(0, fill * ps));
@@ -193,13 +272,35 @@ class Rebuild {
   }
 
   private relocate(crid: bigint, block: number, first: number, pages: number, newCrid: bigint, newBlock: number, newFirst: number): void {
-    const key = `${crid}:${block}`;
-    const list = this.relocations.get(key) ?? [];
-    list.push({ first, pages, crid: newCrid, block: newBlock, newFirst });
-    this.relocations.set(key, list);
+    let byBlock = this.relocations.get(crid);
+    if (!byBlock) this.relocations.set(crid, (byBlock = new Map()));
+    let moved = byBlock.get(block);
+    if (!moved) byBlock.set(block, (moved = { list: [], holder: new Int32Array(this.reader(crid).blockPages(block)!).fill(-1) }));
+    const index = moved.list.push({ first, pages, crid: newCrid, block: newBlock, newFirst }) - 1;
+    // The first relocation of a page keeps it: any of them holds the same bytes.
+    for (let p = first; p < first + pages; p++) if (moved.holder[p] === -1) moved.holder[p] = index;
   }
 
-  close(): void {
+  /**
+   * Makes a written image durable on the pool while the next one is built, and closes `fd`;
+   * `synced` must resolve before branch.json is written (then every image it lists is on disk).
+   */
+  syncLater(fd: number, what: string): void {
+    // One after the other: more at once would take libuv's pool threads from the reads ahead.
+    const previous = this.syncs[this.syncs.length - 1] ?? Promise.resolve();
+    const syncing = previous.catch(() => undefined).then(() => syncAndClose(fd, what));
+    // A failure surfaces in synced(); after an earlier failure, settle() only waits for it.
+    syncing.catch(() => undefined);
+    this.syncs.push(syncing);
+  }
+
+  async synced(): Promise<void> {
+    await Promise.all(this.syncs);
+  }
+
+  /** Waits for every fsync still running (after a failure too: no descriptor is left open) and closes the readers. */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.syncs);
     for (const r of this.readers.values()) r.close();
   }
 }
@@ -254,8 +355,9 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
       result.bytesWritten += written.bytes;
       newEntries.set(entry.crid, { ...entry, parent: keepParent ? String(parent) : null, bytes: written.bytes, identity: hexIdentity(written.identity) });
     }
+    await work.synced();
   } finally {
-    work.close();
+    await work.settle();
   }
   result.pageBytesCopied = work.copied;
   const heads = Object.fromEntries(Object.entries(meta.heads).filter(([, crid]) => keep.has(crid)));
@@ -279,26 +381,13 @@ function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
 async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, target: string, progress: () => void): Promise<{ identity: bigint; bytes: number }> {
   const full = parent === 0n;
   const crid = old.header.crid;
-  const planned: Planned[] = [];
-  for (const e of old.pageMap()) {
-    if (e.source === "zero" || e.source === "file") planned.push({ kind: "entry", entry: e });
-    else if (e.source === "data") planned.push({ kind: "copy", vaddr: e.vaddr, pages: e.pages, crid, block: e.block, first: e.firstPage });
-    else if (!full && work.unchanged(e.crid)) planned.push({ kind: "entry", entry: e });
-    else work.place(planned, e.vaddr, e.crid, e.block, e.firstPage, e.pages, full);
-  }
-  const references: Reference[] = [];
-  for (const p of planned) {
-    if (p.kind !== "entry" || p.entry.source !== "ref") continue;
-    const c = p.entry.crid;
-    if (!references.some((r) => r.crid === c)) references.push({ crid: c, identity: work.identities.get(c)! });
-  }
-  references.sort((a, b) => (a.crid < b.crid ? -1 : 1));
+  const planned = work.plan(old, full);
+  const copies = planned.filter(isCopy);
+  const carry = !full && copies.every((c) => c.crid === crid);
   const h = old.header;
-  const dir = target.slice(0, target.lastIndexOf("/"));
-  const fd = openTmpfile(dir, FILE_MODE);
-  const copies = planned.filter((p): p is Extract<Planned, { kind: "copy" }> => p.kind === "copy");
-  const dataBytes = copies.reduce((sum, c) => sum + c.pages * work.pageSize, 0);
+  const fd = openTmpfile(dirname(target), FILE_MODE);
   try {
+    const dataBytes = copies.reduce((sum, c) => sum + c.pages * work.pageSize, 0);
     const done = await withImageSink(fd, target, dataBytes, async (sink) => {
       const writer = new ImageWriter(sink, {
         header: {
@@ -311,19 +400,45 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
           createdMs: h.createdMs,
           toolVersion: h.toolVersion,
         },
-        references,
+        references: work.referencesOf(planned),
       });
       for (const type of RECORD_TYPE_NAMES) for (const record of old.records(type)) await writer.writeRecord(type, record);
-      const data = await work.writeCopies(writer, crid, copies, progress);
-      const kept = planned.filter((p): p is Extract<Planned, { kind: "entry" }> => p.kind === "entry").map((p) => p.entry);
-      const map = [...kept, ...data].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+      const map = carry
+        ? await work.carryBlocks(writer, old, planned, progress)
+        : byAddress(
+            planned.filter((p): p is PageMapEntry => !isCopy(p)),
+            await work.writeCopies(writer, crid, copies, progress),
+          );
       await writer.writePageMap(map);
       return writer.finish();
     });
-    fsyncSync(fd);
+    // Linked now, durable before branch.json is written (syncLater): the staged directory is complete only then.
     linkTmpfile(fd, target);
+    work.syncLater(fd, target);
     return done;
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    throw error;
   }
+}
+
+function syncAndClose(fd: number, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    fsync(fd, (error) =>
+      close(fd, (closeError) => {
+        const failure = error ?? closeError;
+        if (failure) reject(new CrError(`cannot sync ${what}: ${failure.message}`, { code: errnoCode(failure) ?? "EIO", path: what, cause: failure }));
+        else resolve();
+      }),
+    );
+  });
+}
+
+/** Two address-ordered lists of map entries merged into one. */
+function byAddress(a: PageMapEntry[], b: PageMapEntry[]): PageMapEntry[] {
+  const out: PageMapEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]!.vaddr < b[j]!.vaddr) ? a[i++]! : b[j++]!);
+  return out;
 }

@@ -112,6 +112,8 @@ describe("images written around the page cache", () => {
       const got = await chain.pages(u.crid, reader.blocks()[u.index]!.offset, 1, s[u.index]! - 1);
       expect(Buffer.compare(got, block(u.index, s[u.index]!).subarray(PAGE))).toBe(0);
     }
+    const last = small.blocks()[0]!.offset;
+    await expect(chain.pages(2n, last, 2, 2)).rejects.toMatchObject({ code: "BAD_IMAGE", crid: 2n, offset: last });
     await chain.close();
     // A damaged byte in a small image's block read ahead: refused by its body hash.
     const damaged = join(dir, "ahead-damaged.crimg");
