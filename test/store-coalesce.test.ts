@@ -1,7 +1,7 @@
 // Coalesce acceptance (store issue): a real process's 50-image chain with a branch sharing its
 // old images is coalesced to its last 5 images; a periodic `cr snapshot` goes on through
-// coalesces; and `cr coalesce` is killed with SIGKILL at random moments (and, through strace, at
-// each step of its swap). Real processes, real files, the built CLI.
+// coalesces; a restart started during a coalesce works; and `cr coalesce` is killed with
+// SIGKILL at random moments (and, through strace, at each step of its swap). Real processes, real files, the built CLI.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -328,6 +328,43 @@ describe("cr coalesce while cr snapshot --interval runs", () => {
     await restartMatches(g, store, "main", taken().at(-1)!);
   }, 60_000);
 });
+
+describe("cr restart while cr coalesce rewrites its branch", () => {
+  const strace = "/usr/bin/strace";
+  if (!existsSync(strace)) console.log(`skipped: holding cr restart inside its opening of an image needs ${strace}`);
+  it.skipIf(!existsSync(strace))("a restart held (by strace) between reading branch.json and opening its image is not broken by a coalesce's swap: both succeed, and the process writes the reference output", async () => {
+    const store = copyStore(real.template, join(dir, "during"));
+    const last = real.crids.at(-1)!;
+    const image = join(store, "branches", "main", `${last}.crimg`);
+    const hold = ["-qq", "-o", "/dev/null", "-e", "trace=openat", "-P", image, "-e", "inject=openat:delay_enter=1500000"];
+    await waitPidFree(real.gated.run.pid);
+    const tracer = spawn(strace, [...hold, process.execPath, cliMain, "restart", "--store", store, "--at", last], { stdio: ["ignore", "ignore", "pipe"] });
+    running.add(tracer);
+    let stderr = "";
+    tracer.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const restarted = new Promise<number | null>((resolve) => tracer.once("exit", (code) => resolve(code)));
+    await heldInOpen(tracer.pid!);
+    const coalesced = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
+    expect(coalesced.code, coalesced.stderr).toBe(0);
+    expect(await restarted, `cr restart: ${stderr}`).toBe(0);
+    running.delete(tracer);
+    expect(readFileSync(real.gated.run.out).equals(real.gated.ref), "output of the restarted process").toBe(true);
+    rmSync(store, { recursive: true, force: true });
+  }, 60_000);
+});
+
+/** Waits until the process strace runs is stopped in openat (only the held one lasts). */
+async function heldInOpen(stracePid: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let seen = 0;
+  while (seen < 3) {
+    if (Date.now() > deadline) throw new Error("cr restart never reached the held openat");
+    await sleep(50);
+    const child = readFileSync(`/proc/${stracePid}/task/${stracePid}/children`, "utf8").trim();
+    const inOpen = child !== "" && readFileSync(`/proc/${child}/syscall`, "utf8").startsWith("257 ");
+    seen = inOpen ? seen + 1 : 0;
+  }
+}
 
 describe("cr coalesce killed with SIGKILL", () => {
   it("at random moments of a coalesce of synthetic chains: every branch is as before or as after, and every kept CRID resolves to the same memory", async () => {

@@ -62,11 +62,9 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const started = performance.now();
   const { crid } = options;
   const store = Store.open(storeDir(options.store), { create: false });
-  const branch = options.branch ?? store.branchFor(crid);
-  const images = imageCache(store, branch);
   const inherit = options.inheritFds ?? new Map<number, string>();
+  const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
-    const image = await stepAsync(crid, "read the image", () => readCheckpoint(crid, images.open));
     const warnings = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, options.force ?? false));
     const pid = step(crid, "check the PID", () => choosePid(image, options.anyPid ?? false, warnings));
     const fds = step(crid, "open files", () => openDescriptors(image.files, inherit));
@@ -150,6 +148,23 @@ function orderThreads(image: Checkpoint): ThreadRecord[] {
   const leader = image.threads.find((t) => t.tid === image.process.pid);
   if (!leader) throw new CrError(`the image has no thread record for its leader ${image.process.pid}`, { code: "BAD_IMAGE", pid: image.process.pid });
   return [leader, ...image.threads.filter((t) => t !== leader)];
+}
+
+/**
+ * The checkpoint and the readers of its chain, opened under the store's shared lock: a coalesce
+ * cannot swap the branch's images meanwhile, and once open they stay readable after one.
+ */
+function openCheckpoint(store: Store, crid: bigint, chosen: string | undefined) {
+  return store.withLockAsync(async () => {
+    const branch = chosen ?? store.branchFor(crid);
+    const images = imageCache(store, branch);
+    try {
+      return { branch, images, image: await readCheckpoint(crid, images.open) };
+    } catch (error) {
+      images.close();
+      throw error;
+    }
+  }, "shared");
 }
 
 async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader): Promise<Checkpoint> {

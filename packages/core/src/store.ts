@@ -161,12 +161,15 @@ export class Store {
     }
   }
 
-  /** withLock for async work (coalesce): the lock is held until the promise settles. */
-  async withLockAsync<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * withLock for async work (coalesce): the lock is held until the promise settles. "shared"
+   * is for readers that must see the branches unchanged meanwhile (restart opening a chain).
+   */
+  async withLockAsync<T>(fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
     if (this.lockDepth > 0) return this.nestedAsync(fn);
     const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);
     try {
-      lockFile(fd, "exclusive");
+      lockFile(fd, mode);
       return await this.nestedAsync(fn);
     } finally {
       closeSync(fd);
