@@ -1,4 +1,5 @@
-import { alignedBuffer, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
+import { closeSync } from "node:fs";
+import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { VmaFlags, type ImageReader, type ResolvedRun, type VmaRecord } from "@cr/format";
 import { ChainBlocks } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
@@ -287,18 +288,39 @@ interface FillBatch {
 
 /**
  * Writes every DATA run into the target, reading each block once (ChainBlocks; its hash is
- * checked as it is read), in batches of up to 8 MiB with one process_vm_writev per 1024 runs.
- * Two batches take turns: the pool writes one (the target's page faults are most of that cost)
- * while this thread reads and checks the blocks of the next, and the disk reads further ahead.
+ * checked as it is read), in batches of up to 8 MiB. Two batches take turns: the pool writes
+ * one while this thread reads and checks the blocks of the next, and the disk reads further
+ * ahead. Anonymous mappings are filled by UFFDIO_COPY (about 0.25 s/GiB here, where faulting
+ * zeroed pages in under process_vm_writev takes 0.4-0.6 s); file mappings by process_vm_writev.
  */
-export async function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader): Promise<number> {
+export async function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader, vmas: VmaRecord[]): Promise<number> {
+  const uffd = fillUffd(pid, vmas);
+  try {
+    return await fillRuns(pid, runs, open, uffd);
+  } finally {
+    if (uffd) closeSync(uffd.fd); // unregisters: untouched pages fault in as zero again
+  }
+}
+
+/** A fill uffd over the anonymous mappings; none where the kernel lacks one (pages then fault in). */
+function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
+  const anonymous = vmas.filter((v) => isRestoredMapping(v) && !v.path);
+  try {
+    return openFillUffd(pid, BigUint64Array.from(anonymous.flatMap((v) => [v.start, v.end])));
+  } catch (error) {
+    if (error instanceof NativeError && ["ENOSYS", "EINVAL", "EPERM", "EACCES"].includes(error.code)) return undefined;
+    throw error;
+  }
+}
+
+async function fillRuns(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader, uffd: FillUffd | undefined): Promise<number> {
   // Aligned: large images are read with O_DIRECT (direct-io.ts).
   const batches: FillBatch[] = [0, 1].map(() => ({ bytes: alignedBuffer(FILL_BATCH), used: 0, ranges: [] }));
   let batch = batches[0]!;
   let written = 0;
   const flush = async () => {
     if (batch.used > 0) {
-      batch.writing = writeMemoryRanges(pid, BigUint64Array.from(batch.ranges), batch.bytes.subarray(0, batch.used));
+      batch.writing = writeMemoryRanges(pid, BigUint64Array.from(batch.ranges), batch.bytes.subarray(0, batch.used), uffd);
       // A failure surfaces when the batch is settled; until then it is not unhandled.
       batch.writing.catch(() => undefined);
     }

@@ -105,7 +105,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("clear the stub", () => clearStub(leader, trampoline));
   s("move vdso and vvar", () => moveSpecialMappings(leader, image.vmas));
   const added = s("map memory", () => mapVmas(leader, image.vmas));
-  await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open), pid);
+  await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open, image.vmas), pid);
   s("protect memory", () => protectVmas(leader, added));
   s("restore mm fields", () => restoreMmMap(leader, image.process));
   s("restore process state", () => {

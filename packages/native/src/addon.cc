@@ -35,6 +35,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readPagemap", ReadPagemap},
       {"pagemapScan", PagemapScan},
       {"registerWriteTracking", RegisterWriteTracking},
+      {"openFillUffd", OpenFillUffd},
       {"lockFile", LockFile},
       {"alignedBuffer", AlignedBuffer},
       {"openTmpfile", OpenTmpfile},

@@ -83,6 +83,7 @@ interface Addon {
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
   registerWriteTracking(tid: number, ranges: BigUint64Array): { fd: number; registered: BigUint64Array };
+  openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
   alignedBuffer(bytes: number): Buffer;
   openTmpfile(dir: string, mode: number): number;
@@ -94,8 +95,14 @@ interface Addon {
   releaseRestored(tids: number[]): void;
   killStub(tids: number[]): void;
   waitExit(pid: number): { code: number | null; signal: number | null };
-  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): Promise<number>;
+  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
+}
+
+/** A userfaultfd held by cr, registered for missing pages over `registered` ((start, end) pairs). */
+export interface FillUffd {
+  fd: number;
+  registered: BigUint64Array;
 }
 
 export type LockMode = "exclusive" | "shared" | "unlock";
@@ -239,6 +246,16 @@ export function registerWriteTracking(tid: number, ranges: BigUint64Array): { fd
   return addon.registerWriteTracking(tid, ranges);
 }
 
+/**
+ * A userfaultfd of the stopped target's mm, registered for missing pages over each range the
+ * kernel accepts (anonymous private mappings), held by this process only: writeMemoryRanges
+ * fills those pages with UFFDIO_COPY. Close `fd` once they are in (that unregisters them),
+ * before the target runs or registers its write tracking.
+ */
+export function openFillUffd(tid: number, ranges: BigUint64Array): FillUffd {
+  return addon.openFillUffd(tid, ranges);
+}
+
 /** flock(2); with wait=false returns false instead of blocking when the lock is held. */
 export function lockFile(fd: number, mode: LockMode, wait = true): boolean {
   return addon.lockFile(fd, mode, wait);
@@ -311,7 +328,8 @@ export function waitExit(pid: number): { code: number | null; signal: number | n
 /**
  * Writes `data` to the (address, length) ranges of the target, back to back, on libuv's thread
  * pool: `data` must not be touched until the promise settles. Resolves with the bytes written.
+ * With `fill` (openFillUffd), pages inside its registered ranges are placed by UFFDIO_COPY.
  */
-export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer): Promise<number> {
-  return addon.writeMemoryRanges(pid, ranges, data);
+export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, fill?: FillUffd): Promise<number> {
+  return addon.writeMemoryRanges(pid, ranges, data, fill?.fd ?? -1, fill?.registered ?? new BigUint64Array(0));
 }

@@ -3,8 +3,11 @@
 #include "memory.h"
 
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <functional>
 #include <thread>
@@ -161,6 +164,48 @@ Status WriteRanges(int pid, const Ranges& merged, const uint8_t* from) {
   return std::nullopt;
 }
 
+// UFFDIO_COPY of one range inside a registered mapping: the kernel allocates each page and
+// copies into it, where a fault would zero it first and process_vm_writev then copy over it.
+// A page already there (EEXIST) is written over by process_vm_writev.
+Status UffdCopy(int pid, int uffd, uint64_t address, uint64_t length, const uint8_t* from) {
+  constexpr uint64_t kPage = 4096;
+  for (uint64_t placed = 0; placed < length;) {
+    uffdio_copy copy{address + placed, reinterpret_cast<uint64_t>(from + placed), length - placed, 0, 0};
+    if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) break;
+    if (copy.copy > 0) placed += static_cast<uint64_t>(copy.copy);
+    if (errno == EAGAIN) continue;
+    if (errno == EEXIST) {
+      if (Status s = WriteRanges(pid, {{address + placed, kPage}}, from + placed)) return s;
+      placed += kPage;
+      continue;
+    }
+    Failure f = SysFailure("ioctl(UFFDIO_COPY)", pid);
+    f.address = address + placed;
+    return f;
+  }
+  return std::nullopt;
+}
+
+// Each range cut where `registered` (sorted) starts and ends: the parts inside a registered
+// mapping go by UFFDIO_COPY (a missing page there cannot be faulted in by process_vm_writev),
+// the rest by process_vm_writev.
+Status FillRanges(int pid, int uffd, const Ranges& registered, const Ranges& merged, const uint8_t* from) {
+  if (uffd < 0) return WriteRanges(pid, merged, from);
+  auto reg = registered.begin();
+  for (auto [address, length] : merged) {
+    for (uint64_t at = address, end = address + length; at < end;) {
+      while (reg != registered.end() && reg->second <= at) ++reg;
+      bool inside = reg != registered.end() && reg->first <= at;
+      uint64_t stop = reg == registered.end() ? end : std::min(end, inside ? reg->second : reg->first);
+      const uint8_t* part = from + (at - address);
+      if (Status s = inside ? UffdCopy(pid, uffd, at, stop - at, part) : WriteRanges(pid, {{at, stop - at}}, part)) return s;
+      at = stop;
+    }
+    from += length;
+  }
+  return std::nullopt;
+}
+
 // The (pid, ranges, buffer) arguments of the ranged copies, checked, with the ranges merged.
 struct RangedCopy {
   int pid = 0;
@@ -207,16 +252,22 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(copy.total));
 }
 
-// writeMemoryRanges(pid, ranges, data): the inverse of readMemory, on the pool, in batches of
-// IOV_MAX remote iovecs per process_vm_writev (the pages must be writable).
+// writeMemoryRanges(pid, ranges, data, uffd, registered): the inverse of readMemory, on the
+// pool, in batches of IOV_MAX remote iovecs per process_vm_writev (the pages must be
+// writable); with a uffd (>= 0, from openFillUffd), by UFFDIO_COPY inside `registered`.
 Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangedCopy copy;
-  if (!ArgRangedCopy(info, "data", copy)) return env.Undefined();
+  int uffd = -1;
+  Ranges registered;
+  if (!ArgRangedCopy(info, "data", copy) || !ArgInt(info, 3, "uffd", uffd) || !ArgPairs(info, 4, "registered", registered)) return env.Undefined();
   if (copy.total > copy.buffer.Length()) return ThrowType(env, "data is shorter than the ranges");
+  std::sort(registered.begin(), registered.end());
   const uint8_t* from = copy.buffer.Data();
   return MemoryJob::Start(
-      env, copy.buffer, [pid = copy.pid, merged = std::move(copy.merged), from] { return WriteRanges(pid, merged, from); }, static_cast<double>(copy.total));
+      env, copy.buffer,
+      [pid = copy.pid, uffd, registered = std::move(registered), merged = std::move(copy.merged), from] { return FillRanges(pid, uffd, registered, merged, from); },
+      static_cast<double>(copy.total));
 }
 
 Napi::Value WriteMemory(const Napi::CallbackInfo& info) {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 
-import { NativeError, readMemory, writeMemory, writeMemoryRanges } from "./index.js";
-import { killTargets, startTarget } from "./test-support/programs.js";
+import { closeSync, readdirSync, readlinkSync } from "node:fs";
+import { freeze, injectSyscall, NativeError, openFillUffd, readMemory, thaw, writeMemory, writeMemoryRanges } from "./index.js";
+import { expectProgress, killTargets, startTarget } from "./test-support/programs.js";
 
 afterEach(killTargets);
 
@@ -97,5 +98,34 @@ describe("writeMemoryRanges", () => {
     const failure = writeMemoryRanges(target.pid, ranges, Buffer.alloc(2 * PAGE));
     await expect(failure).rejects.toBeInstanceOf(NativeError);
     await expect(failure).rejects.toMatchObject({ code: "EFAULT", syscall: "process_vm_writev", pid: target.pid, address: unmapped });
+  });
+});
+
+describe("writeMemoryRanges with a fill uffd", () => {
+  const SYS_MMAP = 9;
+  const uffds = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:[userfaultfd]");
+
+  it("places pages of the registered range by UFFDIO_COPY, one already there and those past it by process_vm_writev, and the target runs on", async () => {
+    const target = await startTarget("worker", ["spin"]);
+    const tids = freeze(target.pid);
+    // 9 fresh pages; the fill registers the first 8, and page 2 is made present first.
+    const area = injectSyscall(tids[0]!, SYS_MMAP, [0n, BigInt(9 * PAGE), 3n, 0x22n, 0xffffffffffffffffn, 0n]);
+    writeMemory(target.pid, area + BigInt(2 * PAGE), Buffer.alloc(PAGE, 1));
+    const fill = openFillUffd(tids[0]!, new BigUint64Array([area, area + BigInt(8 * PAGE)]));
+    expect(fill.registered).toEqual(new BigUint64Array([area, area + BigInt(8 * PAGE)]));
+    expect(uffds(target.pid), "the target keeps no descriptor of it").toEqual([]);
+    const pages = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+    const data = Buffer.concat(pages.map((i) => Buffer.alloc(PAGE, 0x40 + i)));
+    try {
+      await expect(writeMemoryRanges(target.pid, pageRanges(area, pages), data, fill)).resolves.toBe(data.length);
+    } finally {
+      closeSync(fill.fd);
+    }
+    const into = Buffer.alloc(data.length);
+    readMemory(target.pid, pageRanges(area, pages), into);
+    expect(into).toEqual(data);
+    thaw(tids);
+    await expectProgress(target);
+    expect(target.failures()).toEqual([]);
   });
 });

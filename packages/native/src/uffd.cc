@@ -1,8 +1,9 @@
-// Write tracking with userfaultfd in WP_ASYNC mode. The uffd must be created by the target
+// userfaultfd, both halves. Checkpoint: write tracking in WP_ASYNC mode. The uffd must be created by the target
 // itself (a uffd tracks the mm of the process that created it), so every step is an
 // injected syscall. With WP_ASYNC the kernel resolves write faults on its own by clearing
 // the write-protect bit, and PAGEMAP_SCAN (run from cr on /proc/PID/pagemap) reports the
-// written pages and re-arms them.
+// written pages and re-arms them. Restart: a uffd with MISSING registration over the fresh
+// mappings, so that their pages are filled by UFFDIO_COPY (memory.cc) instead of faulted in.
 #include "uffd.h"
 
 #include <dirent.h>
@@ -122,7 +123,66 @@ Status RegisterRange(int tid, long fd, uint64_t scratch, uint64_t start, uint64_
   return WriteProtectRange(pid, start, end);
 }
 
+// userfaultfd + UFFDIO_API (no features) in the target, then MISSING registration of each
+// range it accepts (an anonymous private mapping; not a file's).
+Status CreateFillUffd(int tid, uint64_t scratch, const Ranges& ranges, long& fd, std::vector<uint64_t>& registered) {
+  int pid = ThreadGroupOf(tid);
+  int64_t r = 0;
+  if (Status s = Call(tid, SYS_userfaultfd, {O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0}, fd, "userfaultfd")) return s;
+  uffdio_api api{UFFD_API, 0, 0};
+  if (Status w = WriteTargetMemory(pid, scratch, &api, sizeof api)) return w;
+  if (Status a = Call(tid, SYS_ioctl, {static_cast<uint64_t>(fd), UFFDIO_API, scratch, 0, 0, 0}, r, "ioctl(UFFDIO_API)")) return a;
+  for (auto [start, end] : ranges) {
+    uffdio_register reg{{start, end - start}, UFFDIO_REGISTER_MODE_MISSING, 0};
+    if (Status w = WriteTargetMemory(pid, scratch, &reg, sizeof reg)) return w;
+    if (Status s = InjectSyscallRaw(tid, SYS_ioctl, {static_cast<uint64_t>(fd), UFFDIO_REGISTER, scratch, 0, 0, 0}, r)) return s;
+    if (r == 0) registered.insert(registered.end(), {start, end});
+  }
+  return std::nullopt;
+}
+
+// The target's fd `fd` duplicated into this process (pidfd_getfd).
+Status TakeFd(int pid, long fd, int& taken) {
+  Fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd.get() < 0) return SysFailure("pidfd_open", pid);
+  taken = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), static_cast<int>(fd), 0));
+  if (taken < 0) return SysFailure("pidfd_getfd", pid);
+  return std::nullopt;
+}
+
 }  // namespace
+
+// openFillUffd(tid, ranges): a uffd of the target's mm, MISSING-registered over the ranges it
+// accepts, held by cr only (the target's own descriptor is closed again). Closing it (once the
+// pages are in) unregisters everything.
+Napi::Value OpenFillUffd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int tid = 0;
+  Ranges ranges;
+  if (!ArgInt(info, 0, "tid", tid) || !ArgPairs(info, 1, "ranges", ranges)) return env.Undefined();
+  uint64_t scratch = 0;
+  size_t scratchSize = 0;
+  if (Status s = ScratchArea(tid, scratch, scratchSize)) return Throw(env, *s);
+  long fd = -1;
+  std::vector<uint64_t> registered;
+  int taken = -1;
+  Status s = CreateFillUffd(tid, scratch, ranges, fd, registered);
+  if (!s) s = TakeFd(ThreadGroupOf(tid), fd, taken);
+  int64_t r = 0;
+  if (fd >= 0) {
+    if (Status c = Call(tid, SYS_close, {static_cast<uint64_t>(fd), 0, 0, 0, 0, 0}, r, "close"); c && !s) s = c;
+  }
+  if (s) {
+    if (taken >= 0) close(taken);
+    return Throw(env, *s);
+  }
+  auto out = Napi::TypedArrayOf<uint64_t>::New(env, registered.size(), napi_biguint64_array);
+  for (size_t i = 0; i < registered.size(); i++) out[i] = registered[i];
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", static_cast<double>(taken));
+  result.Set("registered", out);
+  return result;
+}
 
 Napi::Value RegisterWriteTracking(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
