@@ -150,6 +150,16 @@ Status TakeFd(int pid, long fd, int& taken) {
   return std::nullopt;
 }
 
+// { fd, registered }: a uffd's number and the (start, end) pairs the kernel accepted.
+Napi::Object Registration(Napi::Env env, long fd, const std::vector<uint64_t>& registered) {
+  auto out = Napi::TypedArrayOf<uint64_t>::New(env, registered.size(), napi_biguint64_array);
+  for (size_t i = 0; i < registered.size(); i++) out[i] = registered[i];
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", static_cast<double>(fd));
+  result.Set("registered", out);
+  return result;
+}
+
 }  // namespace
 
 // openFillUffd(tid, ranges): a uffd of the target's mm, MISSING-registered over the ranges it
@@ -176,12 +186,7 @@ Napi::Value OpenFillUffd(const Napi::CallbackInfo& info) {
     if (taken >= 0) close(taken);
     return Throw(env, *s);
   }
-  auto out = Napi::TypedArrayOf<uint64_t>::New(env, registered.size(), napi_biguint64_array);
-  for (size_t i = 0; i < registered.size(); i++) out[i] = registered[i];
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", static_cast<double>(taken));
-  result.Set("registered", out);
-  return result;
+  return Registration(env, taken, registered);
 }
 
 Napi::Value RegisterWriteTracking(const Napi::CallbackInfo& info) {
@@ -204,10 +209,5 @@ Napi::Value RegisterWriteTracking(const Napi::CallbackInfo& info) {
     if (Status s = RegisterRange(tid, fd, scratch, start, end, ok)) return Throw(env, *s);
     if (ok) registered.insert(registered.end(), {start, end});
   }
-  auto out = Napi::TypedArrayOf<uint64_t>::New(env, registered.size(), napi_biguint64_array);
-  for (size_t i = 0; i < registered.size(); i++) out[i] = registered[i];
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", static_cast<double>(fd));
-  result.Set("registered", out);
-  return result;
+  return Registration(env, fd, registered);
 }
