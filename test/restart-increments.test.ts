@@ -7,40 +7,25 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeKernel } from "@cr/native";
 import { runCli } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
-import { reference, restartAndWait, waitPidFree } from "./restart-helpers.js";
-import { advance, gatedWorkload, startGated, type Gated } from "./store-helpers.js";
+import { restartAndWait, waitPidFree } from "./restart-helpers.js";
+import { advance, gatedReference, snap, startGated, type Gated, type Shot } from "./store-helpers.js";
 
 /** gated_checksum: 64 MiB of heap, 8 words written per step: a step dirties at most 8 pages. */
 const MB = 64;
 const STEPS = 300;
 const WRITES = 8;
 
-interface Shot {
-  crid: string;
-  parent: string | null;
-  tracker: string;
-  fullReason?: string;
-  dirtyPages: number;
-}
-
 let dir: string;
 let store: string;
 let g: Gated;
 let ref: Buffer;
 
-async function snapshot(pid: number): Promise<Shot> {
-  const result = await runCli(["snapshot", "--store", store, "--incremental", "--json", String(pid)]);
-  expect(result.code, result.stderr).toBe(0);
-  const shot = JSON.parse(result.stdout) as Shot;
-  return { ...shot, crid: String(shot.crid), parent: shot.parent === null ? null : String(shot.parent) };
-}
+const snapshot = (pid: number): Promise<Shot> => snap(["--store", store, "--incremental", String(pid)]);
 
 beforeAll(async () => {
   dir = tmpDir("cr-restart-increments-");
   store = join(dir, "store");
-  g = gatedWorkload(dir, "gated", MB, STEPS, WRITES);
-  truncateSync(g.gate, STEPS);
-  ref = (await reference(g.workload, dir)).output;
+  ({ g, ref } = await gatedReference(dir, "gated", MB, STEPS, WRITES));
 });
 
 afterAll(() => cleanupTmp());

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HistoryEntry } from "@cr/core";
 import { runCli } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
-import { reference, restartAndWait, waitPidFree, type Run } from "./restart-helpers.js";
-import { advance, du, gatedWorkload, snap, startGated, type Gated } from "./store-helpers.js";
+import { restartAndWait, waitPidFree, type Run } from "./restart-helpers.js";
+import { advance, du, gatedReference, snap, startGated, type Gated } from "./store-helpers.js";
 
 /** gated_checksum: 4 MiB, 8 words written per step, 400 steps (a checksum line every 100). */
 const MB = 4;
@@ -49,9 +49,7 @@ const kib = (path: string) => (statSync(path).blocks * 512) / 1024;
 beforeAll(async () => {
   dir = tmpDir("cr-store-branches-");
   store = join(dir, "store");
-  g = gatedWorkload(dir, "gated", MB, STEPS, WRITES);
-  truncateSync(g.gate, STEPS);
-  ref = (await reference(g.workload, dir)).output;
+  ({ g, ref } = await gatedReference(dir, "gated", MB, STEPS, WRITES));
   expect(ref.toString()).toMatch(/^done /m);
 });
 

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HistoryEntry } from "@cr/core";
 import { runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, sleep, tmpDir } from "./harness.js";
-import { reference, restartAndWait, waitPidFree, type Run } from "./restart-helpers.js";
-import { advance, gatedWorkload, snap, startGated, type Gated } from "./store-helpers.js";
+import { restartAndWait, waitPidFree, type Run } from "./restart-helpers.js";
+import { advance, gatedReference, snap, startGated, type Gated } from "./store-helpers.js";
 
 const MB = 4;
 const STEPS = 400;
@@ -46,9 +46,7 @@ beforeAll(async () => {
   // Two different computations (8 and 12 words per step): an image restarted from the other's chain would show.
   procs = [];
   for (const [name, writes] of [["gatedA", 8], ["gatedB", 12]] as const) {
-    const g = gatedWorkload(dir, name, MB, STEPS, writes);
-    truncateSync(g.gate, STEPS);
-    const ref = (await reference(g.workload, dir)).output;
+    const { g, ref } = await gatedReference(dir, name, MB, STEPS, writes);
     const { run, stdout } = startGated(g, dir, "live");
     procs.push({ name, g, run, stdout, ref, at: 0, crids: [] });
   }

@@ -5,7 +5,7 @@ import { lstatSync, readdirSync, readFileSync, truncateSync, writeFileSync } fro
 import { join } from "node:path";
 import { runCli } from "./cli.js";
 import { fixture, sleep } from "./harness.js";
-import { startWorkload, type Run, type Workload } from "./restart-helpers.js";
+import { reference, startWorkload, type Run, type Workload } from "./restart-helpers.js";
 
 /** gated_checksum (see test/fixtures/gated_checksum.c) and the file whose size is its gate. */
 export interface Gated {
@@ -19,6 +19,13 @@ export function gatedWorkload(dir: string, name: string, mb: number, steps: numb
   writeFileSync(gate, "");
   const workload: Workload = { name, command: fixture("gated_checksum"), args: ["OUT", gate, String(mb), String(steps), String(writes)], writesOut: true };
   return { workload, gate };
+}
+
+/** gatedWorkload, and the output of an uninterrupted run of it (its gate opened to the end first). */
+export async function gatedReference(dir: string, name: string, mb: number, steps: number, writes: number): Promise<{ g: Gated; ref: Buffer }> {
+  const g = gatedWorkload(dir, name, mb, steps, writes);
+  truncateSync(g.gate, steps);
+  return { g, ref: (await reference(g.workload, dir)).output };
 }
 
 /** Starts the workload (gate closed at 0 steps) as run `tag`; returns the run and the stdout file whose last line is "at N" when it waits at its gate. */
@@ -38,12 +45,21 @@ export async function advance(gate: string, stdout: string, step: number): Promi
   }
 }
 
-/** `cr snapshot ARGS --json` that must succeed; the CRID and parent it reports. */
-export async function snap(args: string[]): Promise<{ crid: string; parent: string | null }> {
+/** What `cr snapshot --json` reports, CRIDs as strings. */
+export interface Shot {
+  crid: string;
+  parent: string | null;
+  tracker: string;
+  fullReason?: string;
+  dirtyPages: number;
+}
+
+/** `cr snapshot ARGS --json` that must succeed; what it reports. */
+export async function snap(args: string[]): Promise<Shot> {
   const result = await runCli(["snapshot", "--json", ...args]);
   if (result.code !== 0) throw new Error(`cr snapshot ${args.join(" ")} failed: ${result.stderr}`);
-  const out = JSON.parse(result.stdout) as { crid: string; parent: string | null };
-  return { crid: String(out.crid), parent: out.parent === null ? null : String(out.parent) };
+  const out = JSON.parse(result.stdout) as Shot;
+  return { ...out, crid: String(out.crid), parent: out.parent === null ? null : String(out.parent) };
 }
 
 /** Disk usage in KiB, each hardlinked file counted once. */
