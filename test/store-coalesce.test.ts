@@ -353,12 +353,39 @@ describe("cr restart while cr coalesce rewrites its branch", () => {
   }, 60_000);
 });
 
+describe("cr verify while cr coalesce rewrites its branch", () => {
+  const strace = "/usr/bin/strace";
+  if (!existsSync(strace)) console.log(`skipped: holding cr verify inside its opening of an image needs ${strace}`);
+  it.skipIf(!existsSync(strace))("a verify held (by strace) in opening its first image reports no damage after a coalesce removed and rewrote images it had listed: both succeed", async () => {
+    const { template, want } = await synthetic();
+    const store = copyStore(template, join(dir, "verify-during"));
+    const first = want.before.entries.get("main")![0]!.crid;
+    const image = join(store, "branches", "main", `${first}.crimg`);
+    const hold = ["-qq", "-o", "/dev/null", "-e", "trace=openat", "-P", image, "-e", "inject=openat:delay_enter=1500000:when=1"];
+    const tracer = spawn(strace, [...hold, process.execPath, cliMain, "verify", "--store", store], { stdio: ["ignore", "pipe", "pipe"] });
+    running.add(tracer);
+    let stdout = "";
+    let stderr = "";
+    tracer.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    tracer.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const verified = new Promise<number | null>((resolve) => tracer.once("exit", (code) => resolve(code)));
+    await heldInOpen(tracer.pid!);
+    const coalesced = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
+    expect(coalesced.code, coalesced.stderr).toBe(0);
+    expect(await verified, `cr verify: ${stdout}${stderr}`).toBe(0);
+    running.delete(tracer);
+    expect(stdout).not.toMatch(/BAD/);
+    for (const crid of want.kept) expect(stdout).toMatch(new RegExp(`^main\\s+${crid}\\s`, "m"));
+    rmSync(store, { recursive: true, force: true });
+  }, 60_000);
+});
+
 /** Waits until the process strace runs is stopped in openat (only the held one lasts). */
 async function heldInOpen(stracePid: number): Promise<void> {
   const deadline = Date.now() + 20_000;
   let seen = 0;
   while (seen < 3) {
-    if (Date.now() > deadline) throw new Error("cr restart never reached the held openat");
+    if (Date.now() > deadline) throw new Error("the command under strace never reached the held openat");
     await sleep(50);
     const child = readFileSync(`/proc/${stracePid}/task/${stracePid}/children`, "utf8").trim();
     const inOpen = child !== "" && readFileSync(`/proc/${child}/syscall`, "utf8").startsWith("257 ");

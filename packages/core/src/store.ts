@@ -149,22 +149,22 @@ export class Store {
     return found;
   }
 
-  /** Runs `fn` holding the store's exclusive lock; concurrent commands wait for each other. */
-  withLock<T>(fn: () => T): T {
+  /**
+   * Runs `fn` holding the store's lock; concurrent commands wait for each other. "shared" is for
+   * readers that must see the branches unchanged meanwhile (opening a chain's images).
+   */
+  withLock<T>(fn: () => T, mode: "exclusive" | "shared" = "exclusive"): T {
     if (this.lockDepth > 0) return this.nested(fn); // flock is per open file: a second open would deadlock
     const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);
     try {
-      lockFile(fd, "exclusive");
+      lockFile(fd, mode);
       return this.nested(fn);
     } finally {
       closeSync(fd); // closing releases the flock
     }
   }
 
-  /**
-   * withLock for async work (coalesce): the lock is held until the promise settles. "shared"
-   * is for readers that must see the branches unchanged meanwhile (restart opening a chain).
-   */
+  /** withLock for async work (coalesce, restart opening a chain): held until the promise settles. */
   async withLockAsync<T>(fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
     if (this.lockDepth > 0) return this.nestedAsync(fn);
     const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);

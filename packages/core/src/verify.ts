@@ -31,44 +31,48 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
   const work: { branch: string; entry: LogEntry }[] = [];
   for (const branch of branches) {
     const meta = store.branch(branch);
-    const wanted = options.crid === undefined ? null : chainCrids(meta.entries, String(options.crid));
+    const wanted = options.crid === undefined ? null : new Set(chainEntries(meta.entries, String(options.crid)).map((e) => e.crid));
     for (const entry of meta.entries) if (!wanted || wanted.has(entry.crid)) work.push({ branch, entry });
   }
   const total = work.reduce((n, w) => n + (w.entry.bytes ?? 0), 0);
   let done = 0;
   const results: VerifiedImage[] = [];
   for (const { branch, entry } of work) {
-    const result: VerifiedImage = { branch, crid: entry.crid, bytes: entry.bytes, ok: true };
     try {
-      await verifyOne(store, branch, entry);
+      const verified = await verifyOne(store, branch, entry.crid);
+      if (verified) results.push({ branch, crid: entry.crid, bytes: verified.bytes, ok: true });
     } catch (error) {
-      result.ok = false;
-      result.problem = error instanceof Error ? error.message : String(error);
+      results.push({ branch, crid: entry.crid, bytes: entry.bytes, ok: false, problem: error instanceof Error ? error.message : String(error) });
     }
-    results.push(result);
     done += entry.bytes ?? 0;
     options.onProgress?.(done, total);
   }
   return results;
 }
 
-/** The CRIDs of `crid`'s history on one branch: itself and its ancestors (REF targets are among them). */
-function chainCrids(entries: LogEntry[], crid: string): Set<string> {
+/** The entries of `crid`'s history on one branch: itself and its ancestors (REF targets are among them). */
+function chainEntries(entries: LogEntry[], crid: string): LogEntry[] {
   const byCrid = new Map(entries.map((e) => [e.crid, e]));
-  const out = new Set<string>();
-  for (let c: string | null = crid; c !== null && byCrid.has(c) && !out.has(c); c = byCrid.get(c)!.parent) out.add(c);
-  return out;
+  const out = new Map<string, LogEntry>();
+  for (let c: string | null = crid; c !== null && byCrid.has(c) && !out.has(c); c = byCrid.get(c)!.parent) out.set(c, byCrid.get(c)!);
+  return [...out.values()];
 }
 
-async function verifyOne(store: Store, branch: string, entry: LogEntry): Promise<void> {
-  const readers = new Map<bigint, ImageReader>();
-  const meta = store.branch(branch);
-  const open = (crid: bigint) => {
-    let r = readers.get(crid);
+/**
+ * Verifies the image of `crid` on `branch` and returns its entry as verified (a coalesce may
+ * have rewritten it since the work was listed), or null if a coalesce removed it. Its chain is opened under the store's shared lock, so a coalesce cannot swap the
+ * branch's images between reading branch.json and opening them; the open files stay readable
+ * (and are checked) after one, without holding up other commands for the long read.
+ */
+async function verifyOne(store: Store, branch: string, crid: string): Promise<LogEntry | null> {
+  const opened = store.withLock(() => openChain(store, branch, crid), "shared");
+  if (!opened) return null;
+  const { entry, readers } = opened;
+  const open = (c: bigint) => {
+    let r = readers.get(c);
     if (!r) {
-      const e = meta.entries.find((x) => x.crid === String(crid));
-      r = e ? store.openRecorded(branch, e) : store.openImage(branch, crid);
-      readers.set(crid, r);
+      r = store.openImage(branch, c); // not in its recorded history: the REF check names it
+      readers.set(c, r);
     }
     return r;
   };
@@ -85,7 +89,22 @@ async function verifyOne(store: Store, branch: string, entry: LogEntry): Promise
     }
     if ((entry.parent ?? "0") !== String(parent)) throw new Error(`branch "${branch}" records parent ${entry.parent} for CRID ${entry.crid}, its HEADER says ${parent}`);
     for await (const run of resolveChain(BigInt(entry.crid), open)) void run;
+    return entry;
   } finally {
     for (const r of readers.values()) r.close();
   }
+}
+
+/** The entry of `crid` and the open images of its recorded history, or null if it is gone. */
+function openChain(store: Store, branch: string, crid: string): { entry: LogEntry; readers: Map<bigint, ImageReader> } | null {
+  const chain = chainEntries(store.branch(branch).entries, crid);
+  if (chain.length === 0) return null;
+  const readers = new Map<bigint, ImageReader>();
+  try {
+    for (const e of chain) readers.set(BigInt(e.crid), store.openRecorded(branch, e));
+  } catch (error) {
+    for (const r of readers.values()) r.close();
+    throw error;
+  }
+  return { entry: chain[0]!, readers };
 }
