@@ -30,6 +30,14 @@ export interface CheckReport {
  * ("no process N"); a process that exits during the check fails with ESRCH naming the /proc path.
  */
 export async function checkProcess(pid: number): Promise<CheckReport> {
+  return (await checkWithMappings(pid)).report;
+}
+
+/**
+ * checkProcess, and the mappings it read (null when it stopped before them): a snapshot starts
+ * from these instead of walking every page table of the process a second time.
+ */
+export async function checkWithMappings(pid: number): Promise<{ report: CheckReport; vmas: Vma[] | null }> {
   requireProcess(pid);
   const stat = readStat(pid);
   const report: CheckReport = { pid, comm: stat.comm, problems: [] };
@@ -38,24 +46,25 @@ export async function checkProcess(pid: number): Promise<CheckReport> {
   };
   if (isKernelThread(stat)) {
     add("process", "kernel-thread", `${pid} (${stat.comm}) is a kernel thread: it has no user memory to save`);
-    return report;
+    return { report, vmas: null };
   }
   if (isZombie(stat)) {
     add("process", "zombie", `${pid} (${stat.comm}) has exited and waits for its parent ${stat.ppid} to reap it: nothing left to save`);
-    return report;
+    return { report, vmas: null };
   }
   report.problems.push(...selfProblems(pid));
-  if (pid === process.pid) return report; // nothing else matters, and cr's own tables change as it reads them
+  if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
   report.problems.push(...tracerProblems(pid), ...childProblems(pid));
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);
   }
-  for (const vma of collectVmas(pid)) {
+  const vmas = collectVmas(pid);
+  for (const vma of vmas) {
     const problem = vmaProblem(vma);
     if (problem) report.problems.push(problem);
   }
-  return report;
+  return { report, vmas };
 }
 
 /** cr cannot freeze the process running it, nor the one waiting for it. */

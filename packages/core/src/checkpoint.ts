@@ -3,7 +3,7 @@ import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, probeKernel, scratch, thaw } from "@cr/native";
 import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
-import { checkProcess, type CheckReport } from "./check.js";
+import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
@@ -19,7 +19,7 @@ import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
 import { TOOL_VERSION } from "./version.js";
-import { collectVmas, collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
+import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
 import type { FdEntry } from "./files.js";
 
 export interface SnapshotOptions {
@@ -61,7 +61,8 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
  */
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
-  refuseUnsupported(await checkProcess(pid));
+  const checked = await checkWithMappings(pid);
+  refuseUnsupported(checked.report);
   const store = Store.open(storeDir(options.store), { create: true });
   const key = processKey(pid);
   const branch = options.branch ?? store.branchOf(key) ?? DEFAULT_BRANCH;
@@ -71,7 +72,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const before = prepare(pid, parent);
+    const before = prepare(checked.vmas!, parent); // a process without problems had its mappings read
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
     let run: Checkpointed | undefined;
@@ -128,8 +129,7 @@ interface Before {
   buffer: Buffer | undefined;
 }
 
-function prepare(pid: number, parent: ParentImage | null): Before {
-  const vmas = collectVmas(pid);
+function prepare(vmas: Vma[], parent: ParentImage | null): Before {
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   return { vmas, buffer: parent ? copyBuffer(parent.changedPages + (parent.changedPages >> 2) + 256) : undefined };
 }
