@@ -1,4 +1,4 @@
-import { inheritEntry, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
+import { inheritEntry, mergeSortedMaps, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
 import { CrError } from "./errors.js";
 import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "./pages.js";
 import type { Store } from "./store.js";
@@ -55,7 +55,8 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
 
 /** The child's complete map: its own changes laid over what it inherited. */
 export function childPageMap(changes: PageMapEntry[], inherited: PageMapEntry[]): PageMapEntry[] {
-  return normalizePageMap([...changes, ...inherited], PAGE_SIZE);
+  const sortedChanges = [...changes].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  return normalizePageMap(mergeSortedMaps(sortedChanges, inherited), PAGE_SIZE);
 }
 
 function dataRuns(map: readonly PageMapEntry[]): PageRun[] {
@@ -64,18 +65,22 @@ function dataRuns(map: readonly PageMapEntry[]): PageRun[] {
   return runs;
 }
 
-/** Parent entries cut to the `clean` runs (both sorted by address); DATA becomes REF. */
+/**
+ * Parent entries cut to the `clean` runs (both sorted by address); DATA becomes REF. An entry
+ * wholly clean (most of them) is inherited as it is, without cutting.
+ */
 function inheritRuns(map: readonly PageMapEntry[], clean: PageRun[], parentCrid: bigint): PageMapEntry[] {
   const out: PageMapEntry[] = [];
   const page = BigInt(PAGE_SIZE);
+  const ends = clean.map(runEnd);
   let j = 0;
   for (const entry of map) {
     const end = entry.vaddr + BigInt(entry.pages) * page;
-    while (j < clean.length && runEnd(clean[j]!) <= entry.vaddr) j++;
+    while (j < clean.length && ends[j]! <= entry.vaddr) j++;
     for (let k = j; k < clean.length && clean[k]!.start < end; k++) {
       const lo = clean[k]!.start > entry.vaddr ? clean[k]!.start : entry.vaddr;
-      const hi = runEnd(clean[k]!) < end ? runEnd(clean[k]!) : end;
-      const slice = sliceEntry(entry, Number((lo - entry.vaddr) / page), Number((hi - lo) / page), PAGE_SIZE);
+      const hi = ends[k]! < end ? ends[k]! : end;
+      const slice = lo === entry.vaddr && hi === end ? entry : sliceEntry(entry, Number((lo - entry.vaddr) / page), Number((hi - lo) / page), PAGE_SIZE);
       out.push(inheritEntry(slice, parentCrid));
     }
   }

@@ -38,6 +38,7 @@ export {
   type DerivePageMapOptions,
   type FileRun,
   inheritEntry,
+  mergeSortedMaps,
   normalizePageMap,
   type PageMapEntry,
   PageSource,

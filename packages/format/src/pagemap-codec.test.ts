@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PageMapEntry } from "./pagemap.js";
+import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
 import { decodePageMapEntries, encodePageMapBody } from "./pagemap-codec.js";
 
 const PAGE = 4096;
@@ -63,5 +63,23 @@ describe("page map encoding", () => {
     expect(() => decodePageMapEntries(body, map.length - 1, refs, PAGE, fail)).toThrow(/to end after/);
     const oneRef = [{ vaddr: 0n, pages: 1, source: "ref" as const, crid: 9n, block: 0, firstPage: 0 }];
     expect(() => decodePageMapEntries(encodePageMapBody(oneRef, refs, PAGE), 1, refs.slice(0, 1), PAGE, fail)).toThrow(/reference index below 1/);
+  });
+
+  it("keeps addresses above 2^53 exact, up to the last page of the address space", () => {
+    const high = 0xffff_ffff_ff60_0000n; // where x86_64 puts vsyscall
+    const map: PageMapEntry[] = [
+      { vaddr: 0x7f00_0000_0000n, pages: 2, source: "zero" },
+      { vaddr: 0x20_0000_0000_1000n, pages: 3, source: "ref", crid: 3n, block: 4096, firstPage: 1 },
+      { vaddr: high, pages: 1, source: "data", block: 8192, firstPage: 0 },
+      { vaddr: (1n << 64n) - BigInt(PAGE), pages: 1, source: "zero" },
+    ];
+    expect(checkMapOrder(map, PAGE)).toBeUndefined();
+    const { entries } = decodePageMapEntries(encodePageMapBody(map, refs, PAGE), map.length, refs, PAGE, fail);
+    expect(entries).toEqual(map);
+  });
+
+  it("finds a misaligned address above 2^53 and a run past 2^64", () => {
+    expect(checkMapOrder([{ vaddr: 0x20_0000_0000_1001n, pages: 1, source: "zero" }], PAGE)).toEqual({ index: 0, why: expect.stringMatching(/page-aligned/) });
+    expect(checkMapOrder([{ vaddr: (1n << 64n) - BigInt(PAGE), pages: 2, source: "zero" }], PAGE)).toEqual({ index: 0, why: expect.stringMatching(/64-bit address space/) });
   });
 });

@@ -32,6 +32,7 @@ class VarintWriter {
   }
 
   varint(value: number): void {
+    if (value >= 0 && value < 0x80 && Number.isInteger(value)) return this.byte(value); // most fields
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`page map value ${value} is not a non-negative safe integer`);
     let v = value;
     while (v >= 0x80) {
@@ -50,6 +51,8 @@ class VarintWriter {
   }
 }
 
+const SOURCE_BYTE = { data: PageSource.DATA, ref: PageSource.REF, zero: PageSource.ZERO, file: PageSource.FILE } as const;
+
 export function encodePageMapBody(entries: readonly PageMapEntry[], references: readonly Reference[], pageSize: number): Uint8Array {
   const refIndex = new Map(references.map((r, i) => [r.crid, i]));
   const lastBlock = new Map<number, number>(); // reference index (-1: this image) -> block
@@ -57,7 +60,7 @@ export function encodePageMapBody(entries: readonly PageMapEntry[], references: 
   const page = BigInt(pageSize);
   let end = 0n;
   for (const e of entries) {
-    w.byte(PageSource[e.source.toUpperCase() as keyof typeof PageSource]);
+    w.byte(SOURCE_BYTE[e.source]);
     w.varint(Number((e.vaddr - end) / page));
     w.varint(e.pages);
     end = e.vaddr + BigInt(e.pages) * page;
@@ -128,7 +131,7 @@ export function decodePageMapEntries(
     const pages = r.varint("pages");
     if (pages < 1) fail(offsets[i]!, "page count >= 1");
     end = vaddr + BigInt(pages) * page;
-    entries.push(decodeLocation(r, source, vaddr, pages, references, lastBlock, pageSize, (what) => fail(offsets[i]!, what)));
+    entries.push(decodeLocation(r, source, vaddr, pages, references, lastBlock, pageSize, fail, offsets[i]!));
   }
   if (r.at !== body.length) fail(r.at, `the page map to end after ${count} entries`);
   return { entries, offsets };
@@ -142,15 +145,16 @@ function decodeLocation(
   references: readonly Reference[],
   lastBlock: Map<number, number>,
   pageSize: number,
-  failEntry: (what: string) => never,
+  fail: MapFailure,
+  entryAt: number,
 ): PageMapEntry {
   switch (source) {
     case PageSource.DATA:
     case PageSource.REF: {
       const image = source === PageSource.DATA ? -1 : r.varint("reference index");
-      if (image >= references.length) failEntry(`a reference index below ${references.length}, found ${image}`);
+      if (image >= references.length) fail(entryAt, `a reference index below ${references.length}, found ${image}`);
       const block = (lastBlock.get(image) ?? 0) + r.zigzag("block");
-      if (block < 0) failEntry(`a block offset >= 0, found ${block}`);
+      if (block < 0) fail(entryAt, `a block offset >= 0, found ${block}`);
       lastBlock.set(image, block);
       const firstPage = r.varint("first page");
       return image < 0
@@ -162,6 +166,6 @@ function decodeLocation(
     case PageSource.FILE:
       return { vaddr, pages, source: "file", fileOffset: r.varint("file offset") * pageSize };
     default:
-      return failEntry(`page source 1..4, found ${source}`);
+      return fail(entryAt, `page source 1..4, found ${source}`);
   }
 }

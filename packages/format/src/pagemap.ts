@@ -43,26 +43,30 @@ export type PageMapEntry = DataRun | RefRun | ZeroRun | FileRun;
  */
 export function checkMapOrder(entries: readonly PageMapEntry[], pageSize: number): { index: number; why: string } | undefined {
   const ps = BigInt(pageSize);
+  const offsetMask = ps - 1n;
   let end = 0n;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    if (e.vaddr % ps !== 0n) return { index: i, why: `page-aligned vaddr, found 0x${e.vaddr.toString(16)}` };
+    if ((e.vaddr & offsetMask) !== 0n) return { index: i, why: `page-aligned vaddr, found 0x${e.vaddr.toString(16)}` };
     if (e.vaddr < end) return { index: i, why: `entries ascending and disjoint (0x${e.vaddr.toString(16)} overlaps the previous run)` };
     end = e.vaddr + BigInt(e.pages) * ps;
-    if (end > 1n << 64n) return { index: i, why: "run within the 64-bit address space" };
+    if (end > ADDRESS_SPACE_END) return { index: i, why: "run within the 64-bit address space" };
   }
   return undefined;
 }
 
+const ADDRESS_SPACE_END = 1n << 64n;
+
 /**
  * The entry as the child of `parentCrid` sees it: data in the parent becomes a REF to where
- * the parent's bytes really are; REF, ZERO and FILE stay as they are.
+ * the parent's bytes really are; REF, ZERO and FILE stay as they are (the same object: entries
+ * are values, never changed in place, and a deep chain's map is mostly REFs).
  */
 export function inheritEntry(e: PageMapEntry, parentCrid: bigint): PageMapEntry {
   if (e.source === "data") {
     return { vaddr: e.vaddr, pages: e.pages, source: "ref", crid: parentCrid, block: e.block, firstPage: e.firstPage };
   }
-  return { ...e };
+  return e;
 }
 
 /** Pages [skip, skip+count) of an entry, as an entry of its own. */
@@ -81,33 +85,64 @@ export function sliceEntry(e: PageMapEntry, skip: number, count: number, pageSiz
   }
 }
 
+/** Whether b continues a: the next pages of the same source, and adjacent. */
 function mergeable(a: PageMapEntry, b: PageMapEntry, pageSize: number): boolean {
-  if (a.source !== b.source || a.vaddr + BigInt(a.pages) * BigInt(pageSize) !== b.vaddr) return false;
+  return continues(a, b) && a.vaddr + BigInt(a.pages) * BigInt(pageSize) === b.vaddr;
+}
+
+function continues(a: PageMapEntry, b: PageMapEntry): boolean {
   switch (a.source) {
     case "data":
       return b.source === "data" && a.block === b.block && a.firstPage + a.pages === b.firstPage;
     case "ref":
       return b.source === "ref" && a.crid === b.crid && a.block === b.block && a.firstPage + a.pages === b.firstPage;
     case "zero":
-      return true;
+      return b.source === "zero";
     case "file":
       // Two FILE runs may belong to different VMAs (different files): never merge them.
       return false;
   }
 }
 
-/** Sorts by vaddr, rejects overlaps, and merges runs that continue each other. */
+const byAddress = (a: PageMapEntry, b: PageMapEntry) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0);
+
+/**
+ * Two maps, each sorted by vaddr, as one sorted list (not checked or merged): linear, where
+ * sorting their concatenation is not (a child's few changes and its many inherited entries).
+ */
+export function mergeSortedMaps(a: readonly PageMapEntry[], b: readonly PageMapEntry[]): PageMapEntry[] {
+  const out: PageMapEntry[] = new Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  for (let k = 0; k < out.length; k++) out[k] = j === b.length || (i < a.length && a[i]!.vaddr <= b[j]!.vaddr) ? a[i++]! : b[j++]!;
+  return out;
+}
+
+/** Sorts by vaddr, rejects overlaps, and merges runs that continue each other (shares the entries it does not merge). */
 export function normalizePageMap(entries: readonly PageMapEntry[], pageSize: number): PageMapEntry[] {
-  const sorted = [...entries].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const sorted = isSorted(entries) ? entries : [...entries].sort(byAddress);
   const bad = checkMapOrder(sorted, pageSize);
   if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
   const out: PageMapEntry[] = [];
+  let grown = false; // whether out's last entry is a copy made here, which may grow in place
   for (const e of sorted) {
     const last = out[out.length - 1];
-    if (last && mergeable(last, e, pageSize)) out[out.length - 1] = { ...last, pages: last.pages + e.pages };
-    else out.push({ ...e });
+    if (!last || !mergeable(last, e, pageSize)) {
+      out.push(e);
+      grown = false;
+    } else if (grown) {
+      last.pages += e.pages;
+    } else {
+      out[out.length - 1] = { ...last, pages: last.pages + e.pages };
+      grown = true;
+    }
   }
   return out;
+}
+
+function isSorted(entries: readonly PageMapEntry[]): boolean {
+  for (let i = 1; i < entries.length; i++) if (entries[i - 1]!.vaddr > entries[i]!.vaddr) return false;
+  return true;
 }
 
 export interface DerivePageMapOptions {
@@ -134,7 +169,7 @@ export function derivePageMap(o: DerivePageMapOptions): PageMapEntry[] {
   for (const r of o.removed ?? []) cuts.push({ start: r.vaddr, end: r.vaddr + BigInt(r.pages) * ps });
   cuts.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
 
-  const parent = [...o.parent].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+  const parent = [...o.parent].sort(byAddress);
   const out: PageMapEntry[] = [...o.changes];
   let j = 0;
   for (const p of parent) {
