@@ -73,6 +73,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
     const before = prepare(checked.vmas!, parent); // a process without problems had its mappings read
+    rehearse(pid, tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
     let run: Checkpointed | undefined;
@@ -132,6 +133,21 @@ interface Before {
 function prepare(vmas: Vma[], parent: ParentImage | null): Before {
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   return { vmas, buffer: parent ? copyBuffer(parent.changedPages + (parent.changedPages >> 2) + 256) : undefined };
+}
+
+/**
+ * The frozen steps that only read, run once while the target still runs, their results unused:
+ * a fresh `cr` process would otherwise run that code for the first time (interpreted, with
+ * nothing compiled yet) with the target frozen, on heap it has never touched (a first touch
+ * costs ~9 µs a page on this VM). For one `cr snapshot --incremental` of the 1%-dirty 1 GiB
+ * bench target that made the downtime ~33 ms instead of ~15. Nothing here changes the target.
+ */
+function rehearse(pid: number, tracker: DirtyTracker, before: Before): void {
+  const vmas = collectVmasSince(pid, before.vmas);
+  collectProcess(pid);
+  collectFiles(pid);
+  const plan = planPages(pid, vmas, tracker.writtenSoFar?.(pid, vmas) ?? []);
+  if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
 }
 
 /** Everything collected while the target was frozen. */

@@ -56,6 +56,12 @@ export interface DirtyTracker {
   collectDirty(context: TrackContext): DirtyResult;
   /** After the new image is durable: the tracker's history now continues from `identity`. */
   committed(context: TrackContext, identity: bigint): void;
+  /**
+   * While the target runs: the pages written so far that the next collectDirty will likely
+   * report, read without re-arming anything (checkpoint.ts rehearses the frozen steps on them).
+   * Absent where that costs as much as collectDirty itself.
+   */
+  writtenSoFar?(pid: number, vmas: Vma[]): PageRun[];
 }
 
 export interface TrackerChoice {

@@ -19,7 +19,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(context.pid, context.slot, context.parent);
     historyBroken(context.pid, context.slot);
     const registered = context.vmas.filter((v) => v.flags.uffdWp);
-    const written = scanWritten(context.pid, registered);
+    const written = scanWritten(context.pid, registered, true);
     const fresh = context.vmas.filter((v) => !v.flags.uffdWp && isTrackable(v));
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
     if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
@@ -34,21 +34,26 @@ export class WriteProtectTracker implements DirtyTracker {
   committed(context: TrackContext, identity: bigint): void {
     historyCommitted(context.pid, context.slot, identity);
   }
+
+  writtenSoFar(pid: number, vmas: Vma[]): PageRun[] {
+    return scanWritten(pid, vmas.filter((v) => v.flags.uffdWp && isTrackable(v)), false)?.present ?? [];
+  }
 }
 
 /**
- * Written pages of the registered mappings; the scan write-protects them again. The scan fails
- * with EPERM (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its registration,
- * e.g. because the program closed every fd it did not know: then nothing is known (null).
+ * Written pages of the registered mappings; with `rearm` the scan write-protects them again.
+ * The scan fails with EPERM (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its
+ * registration, e.g. because the program closed every fd it did not know: then nothing is
+ * known (null).
  */
-function scanWritten(pid: number, registered: Vma[]): { all: PageRun[]; present: PageRun[] } | null {
+function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: PageRun[]; present: PageRun[] } | null {
   const all: PageRun[] = [];
   const present: PageRun[] = [];
   const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
   for (const vma of registered) {
     let triples: BigUint64Array;
     try {
-      triples = pagemapScan(pid, vma.start, vma.end, { writeProtect: true, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
+      triples = pagemapScan(pid, vma.start, vma.end, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
     } catch (error) {
       if (error instanceof NativeError && error.code === "EPERM") return null;
       throw error;
