@@ -335,19 +335,11 @@ describe("cr restart while cr coalesce rewrites its branch", () => {
   it.skipIf(!existsSync(strace))("a restart held (by strace) between reading branch.json and opening its image is not broken by a coalesce's swap: both succeed, and the process writes the reference output", async () => {
     const store = copyStore(real.template, join(dir, "during"));
     const last = real.crids.at(-1)!;
-    const image = join(store, "branches", "main", `${last}.crimg`);
-    const hold = ["-qq", "-o", "/dev/null", "-e", "trace=openat", "-P", image, "-e", "inject=openat:delay_enter=1500000"];
     await waitPidFree(real.gated.run.pid);
-    const tracer = spawn(strace, [...hold, process.execPath, cliMain, "restart", "--store", store, "--at", last], { stdio: ["ignore", "ignore", "pipe"] });
-    running.add(tracer);
-    let stderr = "";
-    tracer.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const restarted = new Promise<number | null>((resolve) => tracer.once("exit", (code) => resolve(code)));
-    await heldInOpen(tracer.pid!);
+    const restart = await heldInOpen(strace, join(store, "branches", "main", `${last}.crimg`), ["restart", "--store", store, "--at", last]);
     const coalesced = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
     expect(coalesced.code, coalesced.stderr).toBe(0);
-    expect(await restarted, `cr restart: ${stderr}`).toBe(0);
-    running.delete(tracer);
+    expect(await restart.exited, `cr restart: ${restart.stderr()}`).toBe(0);
     expect(readFileSync(real.gated.run.out).equals(real.gated.ref), "output of the restarted process").toBe(true);
     rmSync(store, { recursive: true, force: true });
   }, 60_000);
@@ -360,28 +352,41 @@ describe("cr verify while cr coalesce rewrites its branch", () => {
     const { template, want } = await synthetic();
     const store = copyStore(template, join(dir, "verify-during"));
     const first = want.before.entries.get("main")![0]!.crid;
-    const image = join(store, "branches", "main", `${first}.crimg`);
-    const hold = ["-qq", "-o", "/dev/null", "-e", "trace=openat", "-P", image, "-e", "inject=openat:delay_enter=1500000:when=1"];
-    const tracer = spawn(strace, [...hold, process.execPath, cliMain, "verify", "--store", store], { stdio: ["ignore", "pipe", "pipe"] });
-    running.add(tracer);
-    let stdout = "";
-    let stderr = "";
-    tracer.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-    tracer.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const verified = new Promise<number | null>((resolve) => tracer.once("exit", (code) => resolve(code)));
-    await heldInOpen(tracer.pid!);
+    // Held in its first open only: every image's chain opens the first image.
+    const verify = await heldInOpen(strace, join(store, "branches", "main", `${first}.crimg`), ["verify", "--store", store], ":when=1");
     const coalesced = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
     expect(coalesced.code, coalesced.stderr).toBe(0);
-    expect(await verified, `cr verify: ${stdout}${stderr}`).toBe(0);
-    running.delete(tracer);
-    expect(stdout).not.toMatch(/BAD/);
-    for (const crid of want.kept) expect(stdout).toMatch(new RegExp(`^main\\s+${crid}\\s`, "m"));
+    expect(await verify.exited, `cr verify: ${verify.stdout()}${verify.stderr()}`).toBe(0);
+    expect(verify.stdout()).not.toMatch(/BAD/);
+    for (const crid of want.kept) expect(verify.stdout()).toMatch(new RegExp(`^main\\s+${crid}\\s`, "m"));
     rmSync(store, { recursive: true, force: true });
   }, 60_000);
 });
 
+/**
+ * `cr ARGS` under strace, which delays its openat of `image` by 1.5 s (`when`: an strace
+ * qualifier choosing which of those opens); resolves once cr is held there.
+ */
+async function heldInOpen(strace: string, image: string, args: string[], when = "") {
+  const hold = ["-qq", "-o", "/dev/null", "-e", "trace=openat", "-P", image, "-e", `inject=openat:delay_enter=1500000${when}`];
+  const tracer = spawn(strace, [...hold, process.execPath, cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  running.add(tracer);
+  let stdout = "";
+  let stderr = "";
+  tracer.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  tracer.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    tracer.once("exit", (code) => {
+      running.delete(tracer);
+      resolve(code);
+    }),
+  );
+  await openHeld(tracer.pid!);
+  return { exited, stdout: () => stdout, stderr: () => stderr };
+}
+
 /** Waits until the process strace runs is stopped in openat (only the held one lasts). */
-async function heldInOpen(stracePid: number): Promise<void> {
+async function openHeld(stracePid: number): Promise<void> {
   const deadline = Date.now() + 20_000;
   let seen = 0;
   while (seen < 3) {
