@@ -55,7 +55,9 @@ const SOURCE_BYTE = { data: PageSource.DATA, ref: PageSource.REF, zero: PageSour
 
 export function encodePageMapBody(entries: readonly PageMapEntry[], references: readonly Reference[], pageSize: number): Uint8Array {
   const refIndex = new Map(references.map((r, i) => [r.crid, i]));
-  const lastBlock = new Map<number, number>(); // reference index (-1: this image) -> block
+  const lastBlock = new Array<number>(references.length + 1).fill(0); // by reference index + 1 (0: this image)
+  let lastCrid = -1n; // consecutive REFs often name the same image: skip the BigInt-keyed lookup
+  let lastImage = -1;
   const w = new VarintWriter();
   const page = BigInt(pageSize);
   let end = 0n;
@@ -65,10 +67,14 @@ export function encodePageMapBody(entries: readonly PageMapEntry[], references: 
     w.varint(e.pages);
     end = e.vaddr + BigInt(e.pages) * page;
     if (e.source === "data" || e.source === "ref") {
-      const image = e.source === "data" ? -1 : refIndex.get(e.crid)!;
+      if (e.source === "ref" && e.crid !== lastCrid) {
+        lastCrid = e.crid;
+        lastImage = refIndex.get(e.crid)!;
+      }
+      const image = e.source === "data" ? -1 : lastImage;
       if (e.source === "ref") w.varint(image);
-      w.zigzag(e.block - (lastBlock.get(image) ?? 0));
-      lastBlock.set(image, e.block);
+      w.zigzag(e.block - lastBlock[image + 1]!);
+      lastBlock[image + 1] = e.block;
       w.varint(e.firstPage);
     } else if (e.source === "file") {
       w.varint(e.fileOffset / pageSize);
@@ -121,7 +127,7 @@ export function decodePageMapEntries(
   const r = new VarintReader(body, fail);
   const entries: PageMapEntry[] = [];
   const offsets: number[] = [];
-  const lastBlock = new Map<number, number>();
+  const lastBlock = new Array<number>(references.length + 1).fill(0); // by reference index + 1 (0: this image)
   const page = BigInt(pageSize);
   let end = 0n;
   for (let i = 0; i < count; i++) {
@@ -143,7 +149,7 @@ function decodeLocation(
   vaddr: bigint,
   pages: number,
   references: readonly Reference[],
-  lastBlock: Map<number, number>,
+  lastBlock: number[],
   pageSize: number,
   fail: MapFailure,
   entryAt: number,
@@ -153,9 +159,9 @@ function decodeLocation(
     case PageSource.REF: {
       const image = source === PageSource.DATA ? -1 : r.varint("reference index");
       if (image >= references.length) fail(entryAt, `a reference index below ${references.length}, found ${image}`);
-      const block = (lastBlock.get(image) ?? 0) + r.zigzag("block");
+      const block = lastBlock[image + 1]! + r.zigzag("block");
       if (block < 0) fail(entryAt, `a block offset >= 0, found ${block}`);
-      lastBlock.set(image, block);
+      lastBlock[image + 1] = block;
       const firstPage = r.varint("first page");
       return image < 0
         ? { vaddr, pages, source: "data", block, firstPage }
