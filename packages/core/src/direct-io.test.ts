@@ -3,8 +3,9 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, rmSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ImageReader, ImageWriter, type ImageSink } from "@cr/format";
-import { alignedBuffer, linkTmpfile, openTmpfile } from "@cr/native";
+import { randomBytes } from "node:crypto";
+import { ImageReader, ImageWriter, xxh64, type ImageSink } from "@cr/format";
+import { alignedBuffer, linkTmpfile, openTmpfile, xxh64 as nativeXxh64 } from "@cr/native";
 import { ChainBlocks } from "./chain-blocks.js";
 import { DIRECT_MIN_BYTES, withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
@@ -125,6 +126,14 @@ describe("images written around the page cache", () => {
     await expect(badChain.pages(2n, second, 0, 1)).rejects.toThrow(/hash mismatch/);
     await badChain.close();
     for (const r of [large, small, bad]) r.close();
+  });
+
+  it("hash block bodies on the pool (native XXH64) exactly as the format does, for every length", () => {
+    const lengths = [...Array(300).keys()].slice(1).concat([PAGE, 256 * PAGE + 7, (1 << 20) + 13]);
+    for (const length of lengths) {
+      const data = randomBytes(length);
+      expect(nativeXxh64(data), `${length} bytes`).toBe(xxh64(data));
+    }
   });
 
   it("fail on a full disk with one error naming the file and offset, leaving nothing behind", async () => {

@@ -4,9 +4,9 @@
 // 0.6 s for the O_DIRECT write). Writes go through a few aligned staging buffers, several in
 // flight at once on libuv's thread pool, while the caller fills the next. Small images still go
 // through the page cache: cheap there, and the next restart likely reads them.
-import { closeSync, constants as fsc, ftruncateSync, openSync, read, write } from "node:fs";
+import { closeSync, constants as fsc, ftruncateSync, openSync, write } from "node:fs";
 import { DIRECT_ALIGN, type FileSpan, type ImageReader, type ImageSink, type PartSink } from "@cr/format";
-import { alignedBuffer } from "@cr/native";
+import { alignedBuffer, readHashed } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 
 const STAGE_BYTES = 8 << 20;
@@ -135,6 +135,8 @@ interface PlannedRead {
   block: number;
   start: number;
   length: number;
+  /** The chunk's body: the span's last bytes, hashed where they are read. */
+  bodyLength: number;
   slot?: Buffer;
   reading?: Promise<FileSpan>;
 }
@@ -155,7 +157,8 @@ interface AheadImage {
  * last: the reads (disk, or page cache copies) and the CPU work at the same time. Large images
  * are read around the cache (O_DIRECT), small ones through it (ImageReader.blockDescriptor).
  * Each block's whole chunk is one read (ImageReader.chunkSpan), handed back as a span for
- * readBlock, so the caller checks it exactly as a block it read itself.
+ * readBlock, so the caller checks it exactly as a block it read itself; its body is hashed on
+ * the pool as it is read (FileSpan.tailHash), so the caller only compares the hash.
  */
 export class BlockReadAhead {
   private readonly plan: PlannedRead[] = [];
@@ -225,14 +228,11 @@ export class BlockReadAhead {
     return slot;
   }
 
-  private readSpan({ image, start, length }: PlannedRead, slot: Buffer): Promise<FileSpan> {
-    const reading = new Promise<FileSpan>((resolve, reject) => {
-      read(image.fd, slot, 0, length, start, (error, got) => {
-        if (!error && got !== length) error = Object.assign(new Error(`file ends after ${start + got} bytes`), { code: "EIO" });
-        if (error) reject(ioError("reading", image.what, start, error));
-        else resolve({ start, bytes: slot.subarray(0, length) });
-      });
-    });
+  private readSpan({ image, start, length, bodyLength }: PlannedRead, slot: Buffer): Promise<FileSpan> {
+    const reading = readHashed(image.fd, slot, length, start, Math.min(bodyLength, length)).then(
+      (value) => ({ start, bytes: slot.subarray(0, length), tailHash: { length: Math.min(bodyLength, length), value } }),
+      (error: Error) => Promise.reject(ioError("reading", image.what, start, error)),
+    );
     this.inFlight.add(reading);
     // A failed read surfaces in take(); one never taken (the caller failed first) is not an error.
     reading.catch(() => undefined).finally(() => this.inFlight.delete(reading));

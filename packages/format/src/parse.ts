@@ -159,8 +159,9 @@ export function decodePagesBody(
   return dst;
 }
 
-export function checkBodyHash(ctx: FormatErrorContext, chunkOffset: number, name: string, body: Uint8Array, expected: bigint): void {
-  const h = body.byteLength === 0 ? 0n : xxh64(body);
+/** `known`: the body's hash as its reader already computed it (see FileSpan.tailHash). */
+export function checkBodyHash(ctx: FormatErrorContext, chunkOffset: number, name: string, body: Uint8Array, expected: bigint, known?: bigint): void {
+  const h = known ?? (body.byteLength === 0 ? 0n : xxh64(body));
   if (h !== expected) {
     throw new FormatError(ctx, chunkOffset, `${name} body hash mismatch (expected ${hex64(expected)}, found ${hex64(h)})`);
   }

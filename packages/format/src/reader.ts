@@ -50,6 +50,11 @@ import { FdSource } from "./source.js";
 export interface FileSpan {
   start: number;
   bytes: Uint8Array;
+  /**
+   * XXH64 of the last `length` bytes of `bytes`, computed by whoever read them (e.g. on another
+   * thread): a raw PAGES body that is exactly those bytes is checked against it, not hashed again.
+   */
+  tailHash?: { length: number; value: bigint };
 }
 
 /** Where a PAGES block is in the file (for mmap of raw blocks, or reading it yourself). */
@@ -85,6 +90,13 @@ function fromSpan(span: FileSpan | undefined, pos: number, len: number, into?: U
   if (!into) return view;
   into.set(view);
   return into;
+}
+
+/** The span's tail hash, if its tail is exactly the body of block `b`. */
+function hashOfTail(span: FileSpan | undefined, b: PagesBlock): bigint | undefined {
+  const tail = span?.tailHash;
+  if (!span || !tail || tail.length !== b.bodyLength) return undefined;
+  return span.start + span.bytes.byteLength === b.bodyOffset + b.bodyLength ? tail.value : undefined;
 }
 
 /** O_DIRECT offsets, lengths and buffers are multiples of the logical block size; 4096 covers them all. */
@@ -203,14 +215,15 @@ export class ImageReader {
   /**
    * The page-aligned file range holding all of the raw PAGES chunk at `offset`, head to body:
    * read in one piece (O_DIRECT) and passed to readBlock as its span, the block costs one read
-   * instead of two. Undefined for an LZ4 block (its end is not aligned).
+   * instead of two. Undefined for an LZ4 block (its end is not aligned). `bodyLength`: the
+   * span's last bytes that are the block's body, if INDEX is right (for FileSpan.tailHash).
    */
-  chunkSpan(offset: number): { start: number; length: number } | undefined {
+  chunkSpan(offset: number): { start: number; length: number; bodyLength: number } | undefined {
     const b = this.indexByOffset.get(offset);
     const end = this.ends.get(offset);
     if (!b || b.type !== ChunkType.PAGES || b.codec !== 0 || end === undefined || end % DIRECT_ALIGN !== 0) return undefined;
     const start = offset - (offset % DIRECT_ALIGN);
-    return { start, length: end - start };
+    return { start, length: end - start, bodyLength: b.pages * this.header.pageSize };
   }
 
   /**
@@ -361,7 +374,7 @@ export class ImageReader {
     const dst = into?.subarray(0, raw);
     if (b.codec === 0) {
       const body = fromSpan(span, b.bodyOffset, b.bodyLength, dst) ?? this.readPagesBody(b.bodyOffset, b.bodyLength, dst);
-      checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
+      checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash, hashOfTail(span, b));
       return body;
     }
     const body = this.readAt(b.bodyOffset, b.bodyLength, "PAGES body");

@@ -42,6 +42,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"linkTmpfile", LinkTmpfile},
       {"createPipe", CreatePipe},
       {"writeMemoryRanges", WriteMemoryRanges},
+      {"readHashed", ReadHashed},
+      {"xxh64", Xxh64Of},
       {"placeTrampolineAt", PlaceTrampolineAt},
       {"spawnStub", SpawnStub},
       {"waitThreadStop", WaitThreadStop},

@@ -79,6 +79,8 @@ interface Addon {
   injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
   scratch(tid: number): ScratchArea;
   readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset: number): number;
+  readHashed(fd: number, into: Buffer, length: number, position: number, tail: number): Promise<bigint>;
+  xxh64(data: Buffer): bigint;
   writeMemory(pid: number, address: bigint, data: Buffer): void;
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
@@ -267,6 +269,20 @@ export function openTmpfile(dir: string, mode: number): number {
 }
 
 /** A Buffer starting on a 4096-byte boundary (O_DIRECT I/O); `bytes` a multiple of 4096. */
+/**
+ * Reads `length` bytes at `position` of `fd` into `into` on libuv's thread pool, and resolves
+ * with the XXH64 of the last `tail` of them, hashed there too: a PAGES body read this way is
+ * checked without hashing it on the main thread. `into` must not be touched until it settles.
+ */
+export function readHashed(fd: number, into: Buffer, length: number, position: number, tail: number): Promise<bigint> {
+  return addon.readHashed(fd, into, length, position, tail);
+}
+
+/** XXH64 (seed 0), the image format's chunk body hash, in native code. */
+export function xxh64(data: Buffer): bigint {
+  return addon.xxh64(data);
+}
+
 export function alignedBuffer(bytes: number): Buffer {
   return addon.alignedBuffer(bytes);
 }

@@ -7,9 +7,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
 
 #include "errors.h"
+#include "xxhash64.h"
 
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -63,4 +65,74 @@ Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   if (bytes == 0 || bytes % 4096 != 0) return ThrowType(env, "alignedBuffer: bytes must be a positive multiple of 4096");
   if (posix_memalign(&memory, 4096, bytes) != 0) return Throw(env, SysFailure(ENOMEM, "posix_memalign"));
   return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(memory), bytes, [](Napi::Env, uint8_t* p) { free(p); });
+}
+
+namespace {
+
+// pread of `length` bytes at `position`, then XXH64 of the last `tail` of them, on the pool.
+class ReadHashedJob : public Napi::AsyncWorker {
+ public:
+  ReadHashedJob(Napi::Env env, Napi::Buffer<uint8_t> into, int fd, size_t length, off_t position, size_t tail)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(into)), data_(into.Data()), fd_(fd), length_(length), position_(position), tail_(tail) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    for (size_t got = 0; got < length_;) {
+      ssize_t n = pread(fd_, data_ + got, length_ - got, position_ + static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        failure_ = n < 0 ? SysFailure("pread") : SysFailure(EIO, "pread");
+        if (n == 0) failure_->detail = "the file ends after " + std::to_string(position_ + static_cast<off_t>(got)) + " bytes";
+        return;
+      }
+      got += static_cast<size_t>(n);
+    }
+    hash_ = Xxh64(data_ + length_ - tail_, tail_);
+  }
+
+  void OnOK() override {
+    if (failure_) {
+      deferred_.Reject(ErrorValue(Env(), *failure_));
+    } else {
+      deferred_.Resolve(Napi::BigInt::New(Env(), hash_));
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Buffer<uint8_t>> keep_;
+  uint8_t* data_;
+  int fd_;
+  size_t length_;
+  off_t position_;
+  size_t tail_;
+  uint64_t hash_ = 0;
+  Status failure_;
+};
+
+}  // namespace
+
+Napi::Value ReadHashed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber()) {
+    return ThrowType(env, "readHashed(fd, into, length, position, tail)");
+  }
+  auto into = info[1].As<Napi::Buffer<uint8_t>>();
+  int64_t length = info[2].As<Napi::Number>().Int64Value(), position = info[3].As<Napi::Number>().Int64Value(), tail = info[4].As<Napi::Number>().Int64Value();
+  if (length < 0 || position < 0 || tail < 0 || tail > length || static_cast<size_t>(length) > into.Length()) {
+    return ThrowType(env, "readHashed: 0 <= tail <= length <= into.length, position >= 0");
+  }
+  auto* job = new ReadHashedJob(env, into, info[0].As<Napi::Number>().Int32Value(), static_cast<size_t>(length), static_cast<off_t>(position), static_cast<size_t>(tail));
+  Napi::Promise promise = job->Promise();
+  job->Queue();  // deleted by AsyncWorker when done
+  return promise;
+}
+
+// xxh64(data): XXH64 (seed 0) of a buffer, as the image format hashes chunk bodies.
+Napi::Value Xxh64Of(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) return ThrowType(env, "xxh64(data)");
+  auto data = info[0].As<Napi::Buffer<uint8_t>>();
+  return Napi::BigInt::New(env, Xxh64(data.Data(), data.Length()));
 }

@@ -11,3 +11,8 @@ Napi::Value OpenTmpfile(const Napi::CallbackInfo& info);
 Napi::Value LinkTmpfile(const Napi::CallbackInfo& info);
 // alignedBuffer(bytes): a Buffer whose memory starts on a 4096-byte boundary, as O_DIRECT needs
 Napi::Value AlignedBuffer(const Napi::CallbackInfo& info);
+// readHashed(fd, into, length, position, tail): Promise<bigint>, on the pool: reads `length` bytes
+// at `position` into `into`, and resolves with the XXH64 of the last `tail` of them
+Napi::Value ReadHashed(const Napi::CallbackInfo& info);
+// xxh64(data): bigint, XXH64 (seed 0) of a buffer
+Napi::Value Xxh64Of(const Napi::CallbackInfo& info);
