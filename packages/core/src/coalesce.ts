@@ -6,6 +6,7 @@ import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
+import { writePagesBlock } from "./checkpoint.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, removeBranchDir, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
 
 /**
@@ -241,7 +242,7 @@ class Rebuild {
     let pending: { from: Copy; skip: number; pages: number; at: number }[] = [];
     const flush = async () => {
       if (fill === 0) return;
-      const block = await writer.writePages(start, this.buffer.subarray(0, fill * ps));
+      const block = await writePagesBlock(writer, start, this.buffer.subarray(0, fill * ps), "raw");
       entries.push({ source: "data", vaddr: start, pages: fill, block, firstPage: 0 });
       for (const piece of pending) this.relocate(piece.from.crid, piece.from.block, piece.from.first + piece.skip, piece.pages, crid, block, piece.at);
       this.copied += fill * ps;

@@ -200,9 +200,9 @@ export class ImageWriter {
   }
 
   /**
-   * Writes a raw block read from another image and checked against its body hash there
-   * (coalesce carries blocks over whole), with that hash: the bytes are not hashed again. A
-   * wrong hash makes the image fail its readers' checks.
+   * Writes a raw block whose body hash the caller already has (a block read from another image
+   * and checked there, which coalesce carries over whole; or hashed by faster code than this
+   * package's): the bytes are not hashed again. A wrong hash makes the image fail its readers' checks.
    */
   writeCheckedPages(vaddr: bigint, pages: Uint8Array, bodyHash: bigint): Promise<number> {
     return this.run(() => this.pagesChunk(vaddr, pages, PageCodec.RAW, bodyHash));
