@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { freeze, injectSyscall, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
+import { freeze, injectSyscall, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
 import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
@@ -143,11 +143,17 @@ function prepare(vmas: Vma[], parent: ParentImage | null): Before {
  * bench target that made the downtime ~33 ms instead of ~15. Nothing here changes the target.
  */
 function rehearse(pid: number, tracker: DirtyTracker, before: Before): void {
-  const vmas = collectVmasSince(pid, before.vmas);
-  collectProcess(pid);
-  collectFiles(pid);
-  const plan = planPages(pid, vmas, tracker.writtenSoFar?.(pid, vmas) ?? []);
-  if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
+  try {
+    const vmas = collectVmasSince(pid, before.vmas);
+    collectProcess(pid);
+    collectFiles(pid);
+    const plan = planPages(pid, vmas, tracker.writtenSoFar?.(pid, vmas) ?? []);
+    if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
+  } catch (error) {
+    // A race with the running target (a mapping unmapped meanwhile, the process exiting) says
+    // nothing about the snapshot: the frozen steps read everything again and report their own.
+    if (!(error instanceof NativeError || error instanceof CrError)) throw error;
+  }
 }
 
 /** Everything collected while the target was frozen. */
