@@ -4,7 +4,7 @@
       "target_name": "cr_native",
       "sources": [
         "src/addon.cc", "src/errors.cc", "src/procfs.cc", "src/kerndat.cc", "src/freeze.cc",
-        "src/registers.cc", "src/trampoline.cc", "src/inject.cc", "src/memory.cc", "src/pagemap.cc", "src/uffd.cc",
+        "src/registers.cc", "src/trampoline.cc", "src/inject.cc", "src/memory.cc", "src/pool_job.cc", "src/pagemap.cc", "src/uffd.cc",
         "src/storefs.cc", "src/xxhash64.cc", "src/pipes.cc", "src/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "args.h"
+#include "pool_job.h"
 #include "procfs.h"
 
 namespace {
@@ -110,39 +111,6 @@ Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write)
   }
   return std::nullopt;
 }
-
-// Long copies run on libuv's thread pool, so the caller's thread goes on with other work (a
-// restart reads and checks the next batch while the last one is written). `keep` holds the JS
-// buffer the job uses until the promise settles; the job itself touches no JS value.
-class MemoryJob : public Napi::AsyncWorker {
- public:
-  MemoryJob(Napi::Env env, Napi::Object keep, std::function<Status()> job, double result)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(keep)), job_(std::move(job)), result_(result) {}
-
-  static Napi::Promise Start(Napi::Env env, Napi::Object keep, std::function<Status()> job, double result) {
-    auto* worker = new MemoryJob(env, keep, std::move(job), result);  // deleted by AsyncWorker when done
-    Napi::Promise promise = worker->deferred_.Promise();
-    worker->Queue();
-    return promise;
-  }
-
-  void Execute() override { status_ = job_(); }
-
-  void OnOK() override {
-    if (status_) {
-      deferred_.Reject(ErrorValue(Env(), *status_));
-    } else {
-      deferred_.Resolve(Napi::Number::New(Env(), result_));
-    }
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference keep_;
-  std::function<Status()> job_;
-  double result_;
-  Status status_;
-};
 
 Status WriteRanges(int pid, const Ranges& merged, const uint8_t* from) {
   for (size_t i = 0; i < merged.size(); i += kIovMax) {
@@ -264,10 +232,10 @@ Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
   if (copy.total > copy.buffer.Length()) return ThrowType(env, "data is shorter than the ranges");
   std::sort(registered.begin(), registered.end());
   const uint8_t* from = copy.buffer.Data();
-  return MemoryJob::Start(
+  return StartPoolJob(
       env, copy.buffer,
       [pid = copy.pid, uffd, registered = std::move(registered), merged = std::move(copy.merged), from] { return FillRanges(pid, uffd, registered, merged, from); },
-      static_cast<double>(copy.total));
+      [total = static_cast<double>(copy.total)](Napi::Env env) { return Napi::Number::New(env, total); });
 }
 
 Napi::Value WriteMemory(const Napi::CallbackInfo& info) {

@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <string>
 
 #include "errors.h"
+#include "pool_job.h"
 #include "xxhash64.h"
 
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
@@ -69,47 +71,21 @@ Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// pread of `length` bytes at `position`, then XXH64 of the last `tail` of them, on the pool.
-class ReadHashedJob : public Napi::AsyncWorker {
- public:
-  ReadHashedJob(Napi::Env env, Napi::Buffer<uint8_t> into, int fd, size_t length, off_t position, size_t tail)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), keep_(Napi::Persistent(into)), data_(into.Data()), fd_(fd), length_(length), position_(position), tail_(tail) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    for (size_t got = 0; got < length_;) {
-      ssize_t n = pread(fd_, data_ + got, length_ - got, position_ + static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        failure_ = n < 0 ? SysFailure("pread") : SysFailure(EIO, "pread");
-        if (n == 0) failure_->detail = "the file ends after " + std::to_string(position_ + static_cast<off_t>(got)) + " bytes";
-        return;
-      }
-      got += static_cast<size_t>(n);
+// pread of `length` bytes at `position` into `into`, all of them or a failure.
+Status PreadFully(int fd, uint8_t* into, size_t length, off_t position) {
+  for (size_t got = 0; got < length;) {
+    ssize_t n = pread(fd, into + got, length - got, position + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysFailure("pread");
+    if (n == 0) {
+      Failure f = SysFailure(EIO, "pread");
+      f.detail = "the file ends after " + std::to_string(position + static_cast<off_t>(got)) + " bytes";
+      return f;
     }
-    hash_ = Xxh64(data_ + length_ - tail_, tail_);
+    got += static_cast<size_t>(n);
   }
-
-  void OnOK() override {
-    if (failure_) {
-      deferred_.Reject(ErrorValue(Env(), *failure_));
-    } else {
-      deferred_.Resolve(Napi::BigInt::New(Env(), hash_));
-    }
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::Reference<Napi::Buffer<uint8_t>> keep_;
-  uint8_t* data_;
-  int fd_;
-  size_t length_;
-  off_t position_;
-  size_t tail_;
-  uint64_t hash_ = 0;
-  Status failure_;
-};
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -123,10 +99,16 @@ Napi::Value ReadHashed(const Napi::CallbackInfo& info) {
   if (length < 0 || position < 0 || tail < 0 || tail > length || static_cast<size_t>(length) > into.Length()) {
     return ThrowType(env, "readHashed: 0 <= tail <= length <= into.length, position >= 0");
   }
-  auto* job = new ReadHashedJob(env, into, info[0].As<Napi::Number>().Int32Value(), static_cast<size_t>(length), static_cast<off_t>(position), static_cast<size_t>(tail));
-  Napi::Promise promise = job->Promise();
-  job->Queue();  // deleted by AsyncWorker when done
-  return promise;
+  auto hash = std::make_shared<uint64_t>(0);
+  uint8_t* data = into.Data();
+  return StartPoolJob(
+      env, into,
+      [fd = info[0].As<Napi::Number>().Int32Value(), data, length = static_cast<size_t>(length), position = static_cast<off_t>(position), tail = static_cast<size_t>(tail), hash] {
+        Status s = PreadFully(fd, data, length, position);
+        if (!s) *hash = Xxh64(data + length - tail, tail);
+        return s;
+      },
+      [hash](Napi::Env env) { return Napi::BigInt::New(env, *hash); });
 }
 
 // xxh64(data): XXH64 (seed 0) of a buffer, as the image format hashes chunk bodies.
