@@ -1,7 +1,7 @@
 import { close, closeSync, fsync, linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ImageReader, ImageWriter, PageCodec, RECORD_TYPE_NAMES, type PageMapEntry, type Reference, type RefRun } from "@cr/format";
+import { ImageReader, ImageWriter, mergeSortedMaps, PageCodec, RECORD_TYPE_NAMES, type PageMapEntry, type Reference, type RefRun } from "@cr/format";
 import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { ChainBlocks } from "./chain-blocks.js";
@@ -406,7 +406,7 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
       for (const type of RECORD_TYPE_NAMES) for (const record of old.records(type)) await writer.writeRecord(type, record);
       const map = carry
         ? await work.carryBlocks(writer, old, planned, progress)
-        : byAddress(
+        : mergeSortedMaps(
             planned.filter((p): p is PageMapEntry => !isCopy(p)),
             await work.writeCopies(writer, crid, copies, progress),
           );
@@ -433,13 +433,4 @@ function syncAndClose(fd: number, what: string): Promise<void> {
       }),
     );
   });
-}
-
-/** Two address-ordered lists of map entries merged into one. */
-function byAddress(a: PageMapEntry[], b: PageMapEntry[]): PageMapEntry[] {
-  const out: PageMapEntry[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i]!.vaddr < b[j]!.vaddr) ? a[i++]! : b[j++]!);
-  return out;
 }

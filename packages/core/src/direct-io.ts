@@ -229,8 +229,9 @@ export class BlockReadAhead {
   }
 
   private readSpan({ image, start, length, bodyLength }: PlannedRead, slot: Buffer): Promise<FileSpan> {
-    const reading = readHashed(image.fd, slot, length, start, Math.min(bodyLength, length)).then(
-      (value) => ({ start, bytes: slot.subarray(0, length), tailHash: { length: Math.min(bodyLength, length), value } }),
+    const tail = Math.min(bodyLength, length);
+    const reading = readHashed(image.fd, slot, length, start, tail).then(
+      (value) => ({ start, bytes: slot.subarray(0, length), tailHash: { length: tail, value } }),
       (error: Error) => Promise.reject(ioError("reading", image.what, start, error)),
     );
     this.inFlight.add(reading);

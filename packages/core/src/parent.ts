@@ -1,4 +1,4 @@
-import { inheritEntry, mergeSortedMaps, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
+import { byAddress, inheritEntry, mergeSortedMaps, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
 import { CrError } from "./errors.js";
 import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "./pages.js";
 import type { Store } from "./store.js";
@@ -55,8 +55,7 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
 
 /** The child's complete map: its own changes laid over what it inherited. */
 export function childPageMap(changes: PageMapEntry[], inherited: PageMapEntry[]): PageMapEntry[] {
-  const sortedChanges = [...changes].sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
-  return normalizePageMap(mergeSortedMaps(sortedChanges, inherited), PAGE_SIZE);
+  return normalizePageMap(mergeSortedMaps([...changes].sort(byAddress), inherited), PAGE_SIZE);
 }
 
 function dataRuns(map: readonly PageMapEntry[]): PageRun[] {

@@ -16,7 +16,7 @@ import { checkFiles, openDescriptors, restoreFdState } from "./files-restore.js"
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress, type DataRun } from "./memory.js";
 import { queueSignal, restoreSignals } from "./signals.js";
-import { Store, storeDir } from "./store.js";
+import { imageCache, Store, storeDir } from "./store.js";
 import { processKey } from "./checkpoint.js";
 import { restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
@@ -208,22 +208,6 @@ function readComm(pid: number): string {
   } catch {
     return "a process that just exited";
   }
-}
-
-/** Readers by CRID, opened once each: a chain's data is spread over many images. */
-function imageCache(store: Store, branch: string) {
-  const readers = new Map<bigint, ImageReader>();
-  const listed = new Map(store.branch(branch).entries.map((e) => [e.crid, e]));
-  return {
-    open: (crid: bigint): ImageReader => {
-      let reader = readers.get(crid);
-      // A listed image must be the file the branch recorded (a replaced hardlink is refused).
-      const entry = listed.get(String(crid));
-      if (!reader) readers.set(crid, (reader = entry ? store.openRecorded(branch, entry) : store.openImage(branch, crid)));
-      return reader;
-    },
-    close: () => readers.forEach((r) => r.close()),
-  };
 }
 
 /** Runs one step; a failure becomes a CrError naming the step, the CRID and the cause. */

@@ -402,6 +402,28 @@ export async function removeBranchDir(dir: string): Promise<void> {
   await rmdir(dir).catch(failed(dir));
 }
 
+/** Readers by CRID, opened once each: a chain's data is spread over many images. */
+export interface ImageCache {
+  open(crid: bigint): ImageReader;
+  close(): void;
+}
+
+/** An ImageCache of `branch`, whose history is `entries` (read now if not given). */
+export function imageCache(store: Store, branch: string, entries: LogEntry[] = store.branch(branch).entries): ImageCache {
+  const readers = new Map<bigint, ImageReader>();
+  const listed = new Map(entries.map((e) => [e.crid, e]));
+  return {
+    open: (crid) => {
+      let reader = readers.get(crid);
+      // A listed image must be the file the branch recorded (a replaced hardlink is refused).
+      const entry = listed.get(String(crid));
+      if (!reader) readers.set(crid, (reader = entry ? store.openRecorded(branch, entry) : store.openImage(branch, crid)));
+      return reader;
+    },
+    close: () => readers.forEach((r) => r.close()),
+  };
+}
+
 export function hexIdentity(value: bigint): string {
   return `0x${value.toString(16).padStart(16, "0")}`;
 }

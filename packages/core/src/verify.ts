@@ -1,5 +1,5 @@
-import { ImageReader, resolveChain } from "@cr/format";
-import { hexIdentity, type LogEntry, type Store } from "./store.js";
+import { resolveChain } from "@cr/format";
+import { hexIdentity, imageCache, type ImageCache, type LogEntry, type Store } from "./store.js";
 
 export interface VerifiedImage {
   branch: string;
@@ -60,22 +60,16 @@ function chainEntries(entries: LogEntry[], crid: string): LogEntry[] {
 
 /**
  * Verifies the image of `crid` on `branch` and returns its entry as verified (a coalesce may
- * have rewritten it since the work was listed), or null if a coalesce removed it. Its chain is opened under the store's shared lock, so a coalesce cannot swap the
- * branch's images between reading branch.json and opening them; the open files stay readable
- * (and are checked) after one, without holding up other commands for the long read.
+ * have rewritten it since the work was listed), or null if a coalesce removed it. Its chain is
+ * opened under the store's shared lock, so a coalesce cannot swap the branch's images between
+ * reading branch.json and opening them; the open files stay readable (and are checked) after
+ * one, without holding up other commands for the long read.
  */
 async function verifyOne(store: Store, branch: string, crid: string): Promise<LogEntry | null> {
   const opened = store.withLock(() => openChain(store, branch, crid), "shared");
   if (!opened) return null;
-  const { entry, readers } = opened;
-  const open = (c: bigint) => {
-    let r = readers.get(c);
-    if (!r) {
-      r = store.openImage(branch, c); // not in its recorded history: the REF check names it
-      readers.set(c, r);
-    }
-    return r;
-  };
+  const { entry, images } = opened;
+  const open = images.open;
   try {
     const image = open(BigInt(entry.crid)); // HEADER CRID = name; identity = the recorded one
     const checked = await image.verify();
@@ -91,20 +85,21 @@ async function verifyOne(store: Store, branch: string, crid: string): Promise<Lo
     for await (const run of resolveChain(BigInt(entry.crid), open)) void run;
     return entry;
   } finally {
-    for (const r of readers.values()) r.close();
+    images.close();
   }
 }
 
-/** The entry of `crid` and the open images of its recorded history, or null if it is gone. */
-function openChain(store: Store, branch: string, crid: string): { entry: LogEntry; readers: Map<bigint, ImageReader> } | null {
-  const chain = chainEntries(store.branch(branch).entries, crid);
+/** The entry of `crid`, with the images of its recorded history open, or null if it is gone. */
+function openChain(store: Store, branch: string, crid: string): { entry: LogEntry; images: ImageCache } | null {
+  const entries = store.branch(branch).entries;
+  const chain = chainEntries(entries, crid);
   if (chain.length === 0) return null;
-  const readers = new Map<bigint, ImageReader>();
+  const images = imageCache(store, branch, entries);
   try {
-    for (const e of chain) readers.set(BigInt(e.crid), store.openRecorded(branch, e));
+    for (const e of chain) images.open(BigInt(e.crid));
   } catch (error) {
-    for (const r of readers.values()) r.close();
+    images.close();
     throw error;
   }
-  return { entry: chain[0]!, readers };
+  return { entry: chain[0]!, images };
 }

@@ -33,6 +33,7 @@ export {
 } from "./records.js";
 export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
 export {
+  byAddress,
   type DataRun,
   derivePageMap,
   type DerivePageMapOptions,

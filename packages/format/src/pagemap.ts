@@ -104,7 +104,8 @@ function continues(a: PageMapEntry, b: PageMapEntry): boolean {
   }
 }
 
-const byAddress = (a: PageMapEntry, b: PageMapEntry) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0);
+/** Sort order of map entries: by vaddr. */
+export const byAddress = (a: PageMapEntry, b: PageMapEntry) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0);
 
 /**
  * Two maps, each sorted by vaddr, as one sorted list (not checked or merged): linear, where
