@@ -12,6 +12,7 @@
 #include "args.h"
 #include "kernel_abi.h"
 #include "procfs.h"
+#include "storefs.h"
 
 namespace {
 
@@ -29,18 +30,15 @@ struct ScanOptions {
   uint64_t maxPages = 0;  // 0: no limit
 };
 
-Status PreadAll(int fd, void* data, size_t size, off_t offset, int pid) {
-  auto* p = static_cast<uint8_t*>(data);
-  for (size_t done = 0; done < size;) {
-    ssize_t n = pread(fd, p + done, size - done, offset + static_cast<off_t>(done));
-    if (n <= 0) {
-      Failure f = n < 0 ? SysFailure("pread(/proc/PID/pagemap)", pid) : SysFailure(EIO, "pread(/proc/PID/pagemap)", pid);
-      f.path = ProcPath(pid, "pagemap");
-      return f;
-    }
-    done += static_cast<size_t>(n);
+// PreadFully of /proc/PID/pagemap, its failures naming the process and the file.
+Status PreadPagemap(int fd, void* data, size_t size, off_t offset, int pid) {
+  Status s = PreadFully(fd, static_cast<uint8_t*>(data), size, offset);
+  if (s) {
+    s->syscall = "pread(/proc/PID/pagemap)";
+    s->pid = pid;
+    s->path = ProcPath(pid, "pagemap");
   }
-  return std::nullopt;
+  return s;
 }
 
 // The kernel matches a page when ((page ^ inverted) & mask) == mask: invert the bits that
@@ -147,7 +145,7 @@ Napi::Value ReadPagemap(const Napi::CallbackInfo& info) {
   for (size_t done = 0; done < pages; done += kPagemapChunk) {
     size_t count = std::min(kPagemapChunk, pages - done);
     off_t offset = static_cast<off_t>((start / PageSize() + done) * 8);
-    if (Status s = PreadAll(pagemap.get(), out.Data() + done, count * 8, offset, pid)) return Throw(env, *s);
+    if (Status s = PreadPagemap(pagemap.get(), out.Data() + done, count * 8, offset, pid)) return Throw(env, *s);
   }
   return out;
 }

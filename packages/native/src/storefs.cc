@@ -69,9 +69,6 @@ Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(memory), bytes, [](Napi::Env, uint8_t* p) { free(p); });
 }
 
-namespace {
-
-// pread of `length` bytes at `position` into `into`, all of them or a failure.
 Status PreadFully(int fd, uint8_t* into, size_t length, off_t position) {
   for (size_t got = 0; got < length;) {
     ssize_t n = pread(fd, into + got, length - got, position + static_cast<off_t>(got));
@@ -86,8 +83,6 @@ Status PreadFully(int fd, uint8_t* into, size_t length, off_t position) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 Napi::Value ReadHashed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -2,6 +2,15 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "errors.h"
+
+// pread of `length` bytes at `position` into `into`: all of them (EINTR retried), or a failure
+// (EIO when the file ends first).
+Status PreadFully(int fd, uint8_t* into, size_t length, off_t position);
 
 // lockFile(fd, "exclusive" | "shared" | "unlock", wait = true): boolean (false: busy, !wait)
 Napi::Value LockFile(const Napi::CallbackInfo& info);

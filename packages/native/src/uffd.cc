@@ -1,6 +1,6 @@
-// userfaultfd, both halves. Checkpoint: write tracking in WP_ASYNC mode. The uffd must be created by the target
-// itself (a uffd tracks the mm of the process that created it), so every step is an
-// injected syscall. With WP_ASYNC the kernel resolves write faults on its own by clearing
+// userfaultfd, both halves. Checkpoint: write tracking in WP_ASYNC mode. The uffd must be
+// created by the target itself (a uffd tracks the mm of the process that created it), so
+// every step is an injected syscall. With WP_ASYNC the kernel resolves write faults on its own by clearing
 // the write-protect bit, and PAGEMAP_SCAN (run from cr on /proc/PID/pagemap) reports the
 // written pages and re-arms them. Restart: a uffd with MISSING registration over the fresh
 // mappings, so that their pages are filled by UFFDIO_COPY (memory.cc) instead of faulted in.
