@@ -207,8 +207,13 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     thawedAt = performance.now();
   };
   try {
-    // Memory first: its mappings are read before a first snapshot creates the trampoline.
-    const state: FrozenState = { ...collectMemory(pid, tids[0]!, tracker, parent, before), ...collectTask(pid, tids) };
+    // The mappings are read before a first snapshot creates the trampoline. Every injected
+    // syscall runs before the tracker re-arms: on a shadow-paging hypervisor (this PVM guest)
+    // the target's first run after its PTEs changed pays their resync (~3 us a re-protected
+    // page), which a later injection would pay inside the freeze.
+    const layout = collectLayout(pid, tids[0]!, before);
+    const task = collectTask(pid, tids);
+    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
     const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
     if (buffered && !image.keepFrozen) thawNow();
@@ -221,16 +226,26 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
   }
 }
 
-/** The frozen process's memory: its mappings, what the tracker says, and which pages to save. */
-function collectMemory(pid: number, leader: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before) {
+/** The frozen process's mappings, and cr's trampoline in it. */
+interface Layout {
+  leader: number;
+  vmas: Vma[];
+  slot: bigint;
+}
+
+function collectLayout(pid: number, leader: number, before: Before): Layout {
   const changed = collectVmasSince(pid, before.vmas);
   const area = scratch(leader); // the trampoline is created if the process has none yet
-  const vmas = markTrampoline(changed, area.trampoline);
+  return { leader, vmas: markTrampoline(changed, area.trampoline), slot: historySlot(area) };
+}
+
+/** The frozen process's memory: what the tracker says, and which pages to save. */
+function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null) {
   const trackContext: TrackContext = {
     pid,
     tid: leader,
     vmas,
-    slot: historySlot(area),
+    slot,
     parent: parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null,
   };
   const result = tracker.collectDirty(trackContext);

@@ -19,9 +19,10 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(context.pid, context.slot, context.parent);
     historyBroken(context.pid, context.slot);
     const registered = context.vmas.filter((v) => v.flags.uffdWp);
-    const written = scanWritten(context.pid, registered, true);
+    // Registering injects syscalls: done before the scan re-arms (see checkpointFrozen).
     const fresh = context.vmas.filter((v) => !v.flags.uffdWp && isTrackable(v));
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
+    const written = scanWritten(context.pid, registered, true);
     if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
     if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
     const tracked: PageRun[] = [];
