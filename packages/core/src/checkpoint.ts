@@ -19,6 +19,7 @@ import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
 import { TOOL_VERSION } from "./version.js";
+import { warmPageTables } from "./warmup.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
 import type { FdEntry } from "./files.js";
 
@@ -73,13 +74,15 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
     const before = prepare(checked.vmas!, parent); // a process without problems had its mappings read
+    const warmup = warmPageTables(pid); // after prepare's allocations, which make it needed
     rehearse(pid, tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
     let run: Checkpointed | undefined;
     try {
       const path = store.imagePath(branch, crid);
-      run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill });
+      await warmup.settled();
+      run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs });
       store.commitImage(branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
@@ -114,7 +117,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       ...(run.state.fullReason ? { fullReason: run.state.fullReason } : {}),
       dirtyPages: totalPages(run.state.plan.data),
       bytes: run.bytes,
-      downtimeMs: kill ? performance.now() - run.frozenAt : run.downtimeMs,
+      downtimeMs: kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs,
       totalMs: performance.now() - started,
     };
   } finally {
@@ -189,6 +192,8 @@ interface ImageTarget {
   codec: "raw" | "lz4";
   /** Leave the target frozen afterwards (it is about to be killed). */
   keepFrozen: boolean;
+  /** Downtime the snapshot already cost before this freeze (the warm-up's stop). */
+  stoppedBeforeMs: number;
 }
 
 /**
@@ -219,7 +224,7 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     if (buffered && !image.keepFrozen) thawNow();
     const written = await writeImage(image, state, parent, pages);
     if (!image.keepFrozen) thawNow();
-    return { state, tids, frozenAt, downtimeMs: (thawedAt ?? performance.now()) - frozenAt, ...written };
+    return { state, tids, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, ...written };
   } catch (error) {
     thawNow();
     throw error;
