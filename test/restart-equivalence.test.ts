@@ -3,9 +3,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { snapshot } from "@cr/core";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { makeInput, PERL_SCRIPT, PYTHON_SCRIPT, reference, restartAndWait, snapshotAndKill, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
+import { makeInput, PERL_SCRIPT, PYTHON_SCRIPT, python3Binary, reference, restartAndWait, snapshotAndKill, snapshotChain, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
 
 let dir: string;
 const workloads: Workload[] = [];
@@ -15,15 +14,17 @@ beforeAll(() => {
   makeInput(join(dir, "input.bin"), 48);
   writeFileSync(join(dir, "dict.py"), PYTHON_SCRIPT);
   writeFileSync(join(dir, "dict.pl"), PERL_SCRIPT);
+  const python3 = python3Binary();
   workloads.push(
     { name: "heap_checksum", command: fixture("heap_checksum"), args: ["OUT", "64", "12000", "50"], writesOut: true },
     { name: "gzip", command: "gzip", args: ["-c", "-6", join(dir, "input.bin")] },
-    { name: "sha256sum", command: "sha256sum", args: [join(dir, "input.bin"), join(dir, "input.bin"), join(dir, "input.bin")] },
-    { name: "python3", command: "python3", args: [join(dir, "dict.py")] },
+    // Long enough (~2 s here) that a snapshot 15-60% into the run lands before its end, cr's own start included.
+    { name: "sha256sum", command: "sha256sum", args: Array<string>(16).fill(join(dir, "input.bin")) },
+    { name: "python3", command: python3, args: [join(dir, "dict.py")] },
     { name: "perl", command: "perl", args: [join(dir, "dict.pl")] },
     { name: "threads_condvar", command: fixture("threads_condvar"), args: ["OUT", "3000", "100"], writesOut: true },
     // Longer runs for the chains: 20 snapshots must land before the end.
-    { name: "python3-long", command: "python3", args: [join(dir, "dict.py"), "40"] },
+    { name: "python3-long", command: python3, args: [join(dir, "dict.py"), "40"] },
     { name: "heap_checksum-long", command: fixture("heap_checksum"), args: ["OUT", "64", "30000", "50"], writesOut: true },
     { name: "threads_condvar-long", command: fixture("threads_condvar"), args: ["OUT", "8000", "100"], writesOut: true },
   );
@@ -60,12 +61,7 @@ describe("incremental chains", () => {
       const store = join(dir, `chain-${name}`);
       const run = startWorkload(w, dir, "chain");
       await sleep(Math.min(100, ref.ms / 10));
-      const crids: bigint[] = [];
-      const pause = Math.max(5, (ref.ms * 0.5) / 20 - 20);
-      for (let i = 0; i < 20; i++) {
-        crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
-        await sleep(pause);
-      }
+      const crids = await snapshotChain(run, store, 20, ref.ms * 0.5);
       run.child.kill("SIGKILL");
       await run.exited;
       await waitPidFree(run.pid);

@@ -1,8 +1,9 @@
 // Helpers for the restart tests: workloads whose output goes to files (stdin /dev/null), an
 // uninterrupted reference run, and a run that is checkpointed, killed and restarted by `cr`.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { snapshot } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
 import { sleep } from "./harness.js";
 
@@ -67,6 +68,22 @@ export async function snapshotAndKill(run: Run, store: string, delayMs: number):
   return BigInt(result.stdout.trim());
 }
 
+/**
+ * `count` snapshots of a running workload (the first full, the rest increments), spread over
+ * about `withinMs` however long each one takes. Fails, naming the workload, if it ends first:
+ * by then its PID may be another process's.
+ */
+export async function snapshotChain(run: Run, store: string, count: number, withinMs: number): Promise<bigint[]> {
+  const started = Date.now();
+  const crids: bigint[] = [];
+  for (let i = 0; i < count; i++) {
+    if (run.child.exitCode !== null || run.child.signalCode !== null) throw new Error(`${run.out}: the workload ended after ${i} of ${count} snapshots`);
+    crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
+    await sleep(Math.max(5, started + (withinMs * (i + 1)) / count - Date.now()));
+  }
+  return crids;
+}
+
 /** `cr restart --at CRID` without --detach: cr waits and exits as the process does. */
 export async function restartAndWait(store: string, crid: bigint, extra: string[] = []): Promise<CliResult> {
   return runCli(["restart", "--store", store, "--at", String(crid), ...extra], { timeoutMs: 120_000 });
@@ -83,6 +100,14 @@ export function makeInput(path: string, mb: number): void {
     buf.writeUInt32LE((x >>> 0) & 0x3f3f3f3f, i); // 6 bits of entropy per byte
   }
   writeFileSync(path, buf);
+}
+
+/**
+ * The python3 binary itself: where python3 on PATH is a wrapper (pyenv's shim is a bash script
+ * that runs child processes before it execs), a snapshot early in the run would find bash.
+ */
+export function python3Binary(): string {
+  return execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
 }
 
 /** python3 dict.py [PASSES]: builds a 2.5M-entry dict, then PASSES times changes and digests part of it. */
