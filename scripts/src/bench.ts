@@ -1,5 +1,6 @@
 import { benchCoalesce } from "./bench-coalesce.js";
 import { benchFormat } from "./bench-format.js";
+import { benchMachine } from "./bench-machine.js";
 import { benchRestart } from "./bench-restart.js";
 import { benchSnapshot } from "./bench-snapshot.js";
 import type { Row } from "./bench-table.js";
@@ -10,6 +11,7 @@ import { printTable } from "./bench-table.js";
  * timed unit tests. Run as root (snapshots use ptrace).
  */
 const parts: [string, () => Promise<Row[]>][] = [
+  ["machine", benchMachine],
   ["format", benchFormat],
   ["snapshot", benchSnapshot],
   ["restart", benchRestart],

@@ -6,7 +6,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 
-#include <cstdint>
+#include <stdint.h>  // C too: the bench's machine probe includes this file
 
 #ifndef PAGEMAP_SCAN
 struct page_region {
