@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { ImageReader, ImageWriter, xxh64, type ImageSink } from "@cr/format";
-import { alignedBuffer, linkTmpfile, openTmpfile, xxh64 as nativeXxh64 } from "@cr/native";
+import { alignedBuffer, linkTmpfile, openTmpfile, xxh64 as nativeXxh64, xxh64Pages } from "@cr/native";
 import { ChainBlocks } from "./chain-blocks.js";
 import { DIRECT_MIN_BYTES, withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
@@ -134,6 +134,16 @@ describe("images written around the page cache", () => {
       const data = randomBytes(length);
       expect(nativeXxh64(data), `${length} bytes`).toBe(xxh64(data));
     }
+  });
+
+  it("hash each page of a buffer (native, for the hashing tracker) exactly as the format hashes it, from the given index on", () => {
+    const data = randomBytes(5 * PAGE);
+    const into = new BigUint64Array(7);
+    xxh64Pages(data, into, 2);
+    expect([...into.subarray(2)]).toEqual([0, 1, 2, 3, 4].map((p) => xxh64(data.subarray(p * PAGE, (p + 1) * PAGE))));
+    expect([...into.subarray(0, 2)]).toEqual([0n, 0n]);
+    expect(() => xxh64Pages(data.subarray(1), into, 0)).toThrow(/whole pages/);
+    expect(() => xxh64Pages(data, into, 3)).toThrow(/room for their hashes/);
   });
 
   it("fail on a full disk with one error naming the file and offset, leaving nothing behind", async () => {

@@ -44,6 +44,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},
       {"xxh64", Xxh64Of},
+      {"xxh64Pages", Xxh64Pages},
       {"placeTrampolineAt", PlaceTrampolineAt},
       {"spawnStub", SpawnStub},
       {"waitThreadStop", WaitThreadStop},

@@ -81,6 +81,7 @@ interface Addon {
   readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset: number): number;
   readHashed(fd: number, into: Buffer, length: number, position: number, tail: number): Promise<bigint>;
   xxh64(data: Buffer): bigint;
+  xxh64Pages(data: Buffer, into: BigUint64Array, first: number): void;
   writeMemory(pid: number, address: bigint, data: Buffer): void;
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
@@ -281,6 +282,11 @@ export function readHashed(fd: number, into: Buffer, length: number, position: n
 /** XXH64 (seed 0), the image format's chunk body hash, in native code. */
 export function xxh64(data: Buffer): bigint {
   return addon.xxh64(data);
+}
+
+/** The XXH64 of each 4 KiB page of `data`, into `into` from index `first` on. */
+export function xxh64Pages(data: Buffer, into: BigUint64Array, first: number): void {
+  addon.xxh64Pages(data, into, first);
 }
 
 export function alignedBuffer(bytes: number): Buffer {

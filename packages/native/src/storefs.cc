@@ -113,3 +113,19 @@ Napi::Value Xxh64Of(const Napi::CallbackInfo& info) {
   auto data = info[0].As<Napi::Buffer<uint8_t>>();
   return Napi::BigInt::New(env, Xxh64(data.Data(), data.Length()));
 }
+
+// xxh64Pages(data, into, first): the XXH64 of each 4096-byte page of data, into[first + i].
+Napi::Value Xxh64Pages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr size_t kPage = 4096;
+  if (info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+    return ThrowType(env, "xxh64Pages(data, into, first)");
+  }
+  auto data = info[0].As<Napi::Buffer<uint8_t>>();
+  auto into = info[1].As<Napi::TypedArrayOf<uint64_t>>();
+  size_t first = info[2].As<Napi::Number>().Uint32Value();
+  size_t pages = data.Length() / kPage;
+  if (data.Length() % kPage != 0 || first + pages > into.ElementLength()) return ThrowType(env, "xxh64Pages: whole pages, and room for their hashes");
+  for (size_t i = 0; i < pages; i++) into[first + i] = Xxh64(data.Data() + i * kPage, kPage);
+  return env.Undefined();
+}

@@ -25,3 +25,4 @@ Napi::Value AlignedBuffer(const Napi::CallbackInfo& info);
 Napi::Value ReadHashed(const Napi::CallbackInfo& info);
 // xxh64(data): bigint, XXH64 (seed 0) of a buffer
 Napi::Value Xxh64Of(const Napi::CallbackInfo& info);
+Napi::Value Xxh64Pages(const Napi::CallbackInfo& info);
