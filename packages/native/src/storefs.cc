@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,13 +59,44 @@ Napi::Value LinkTmpfile(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+namespace {
+
+constexpr size_t kHugePage = 2u << 20;
+
+// Whole 2 MiB pages of anonymous memory marked MADV_HUGEPAGE: faulted in 2 MiB at a time. On
+// this VM every page fault is a trip through the hypervisor (~14 us), so 4 KiB pages make a
+// fresh buffer cost ~3.5 s a GiB to touch; huge ones ~40 times less.
+uint8_t* MapHuge(size_t bytes) {
+  size_t span = bytes + kHugePage;
+  void* mapped = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) return nullptr;
+  uintptr_t start = reinterpret_cast<uintptr_t>(mapped);
+  uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > start) munmap(mapped, aligned - start);
+  size_t tail = start + span - (aligned + bytes);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+  madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // a hint: 4 KiB pages if refused
+  return reinterpret_cast<uint8_t*>(aligned);
+}
+
+}  // namespace
+
 // Node's own buffers come from malloc: aligned to 16 bytes, not to the block size O_DIRECT needs.
+// From 1 MiB on, buffers are huge pages (MapHuge, at most twice the memory asked for): besides
+// the faults, O_DIRECT I/O into them goes out in a few large segments instead of 4 KiB ones
+// (a full snapshot of 1 GiB: 0.7-1.4 -> 1.3-1.6 GB/s here).
 Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "alignedBuffer(bytes)");
   size_t bytes = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
-  void* memory = nullptr;
   if (bytes == 0 || bytes % 4096 != 0) return ThrowType(env, "alignedBuffer: bytes must be a positive multiple of 4096");
+  if (bytes >= kHugePage / 2) {
+    size_t mapped = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    uint8_t* memory = MapHuge(mapped);
+    if (!memory) return Throw(env, SysFailure("mmap"));
+    return Napi::Buffer<uint8_t>::New(env, memory, bytes, [mapped](Napi::Env, uint8_t* p) { munmap(p, mapped); });
+  }
+  void* memory = nullptr;
   if (posix_memalign(&memory, 4096, bytes) != 0) return Throw(env, SysFailure(ENOMEM, "posix_memalign"));
   return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(memory), bytes, [](Napi::Env, uint8_t* p) { free(p); });
 }
