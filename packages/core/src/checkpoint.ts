@@ -16,7 +16,7 @@ import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo } from "./task.js";
 import { collectThread } from "./threads.js";
-import { chooseTracker, createTracker, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
+import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables } from "./warmup.js";
@@ -98,6 +98,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     } catch (error) {
       // The image could not be stored: a process that was to be killed runs on instead.
       if (kill && run) thaw(run.tids);
+      run?.state.release?.();
       throw error;
     } finally {
       closeSync(fd);
@@ -105,7 +106,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     if (kill) {
       process.kill(pid, "SIGKILL");
       thaw(run.tids);
-    } else {
+    } else if (run.state.historyContinues) {
       tracker.committed(run.state.trackContext, run.identity);
     }
     return {
@@ -173,6 +174,11 @@ interface FrozenState {
   trackerName: TrackerName;
   trackContext: TrackContext;
   fullReason?: string;
+  /** A tracker that re-arms after the thaw (DirtyResult.rearm), and gives up on failure. */
+  rearm?: DirtyResult["rearm"];
+  release?: () => void;
+  /** Whether the tracker's history goes on from this image (false: the next image is whole). */
+  historyContinues: boolean;
 }
 
 interface Checkpointed {
@@ -211,6 +217,7 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     thaw(tids);
     thawedAt = performance.now();
   };
+  let state: FrozenState | undefined;
   try {
     // The mappings are read before a first snapshot creates the trampoline. Every injected
     // syscall runs before the tracker re-arms: on a shadow-paging hypervisor (this PVM guest)
@@ -218,17 +225,28 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     // page), which a later injection would pay inside the freeze.
     const layout = collectLayout(pid, tids[0]!, before);
     const task = collectTask(pid, tids);
-    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
+    state = { ...collectMemory(pid, layout, tracker, parent), ...task };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
-    const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
-    if (buffered && !image.keepFrozen) thawNow();
-    const written = await writeImage(image, state, parent, pages);
+    const copy = buffered ? copyPages(pid, state.plan.data, before.buffer) : undefined;
+    if (!image.keepFrozen) {
+      if (copy) thawNow(); // a tracker that re-arms later checks the pages against this copy
+      rearmTracker(state, copy);
+    }
+    const written = await writeImage(image, state, parent, copy ? bufferedSource(copy) : streamedSource(pid));
     if (!image.keepFrozen) thawNow();
     return { state, tids, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, ...written };
   } catch (error) {
     thawNow();
+    state?.release?.();
     throw error;
   }
+}
+
+/** Re-arms a tracker that waits for the thaw: its state goes into the image, or its history stops. */
+function rearmTracker(state: FrozenState, copy: Buffer | undefined): void {
+  const rearmed = state.rearm?.(copy ? { runs: state.plan.data, bytes: copy } : null);
+  if (rearmed && "state" in rearmed) state.trackerState = rearmed.state;
+  else if (rearmed) state.historyContinues = false;
 }
 
 /** The frozen process's mappings, and cr's trampoline in it. */
@@ -254,8 +272,14 @@ function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: Dir
     parent: parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null,
   };
   const result = tracker.collectDirty(trackContext);
-  // Only what the tracker neither vouches for nor has seen is looked at again.
-  const plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
+  let plan: PagePlan;
+  try {
+    // Only what the tracker neither vouches for nor has seen is looked at again.
+    plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
+  } catch (error) {
+    result.release?.();
+    throw error;
+  }
   if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
   return {
     vmas,
@@ -263,8 +287,11 @@ function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: Dir
     unchanged: result.unchanged,
     trackerName: tracker.name,
     trackContext,
+    historyContinues: true,
     ...(result.state ? { trackerState: result.state } : {}),
     ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}),
+    ...(result.rearm ? { rearm: result.rearm } : {}),
+    ...(result.release ? { release: result.release } : {}),
   };
 }
 

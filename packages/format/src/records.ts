@@ -196,8 +196,8 @@ export const FilesSchema = struct("files", {
 export type FilesRecord = Infer<typeof FilesSchema>;
 
 export const TrackerSchema = struct("tracker", {
-  name: doc(string, 'dirty tracker name ("hash", "wp-scan", "soft-dirty")'),
-  state: doc(bytes, "tracker-private state, e.g. page hashes"),
+  name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
+  state: doc(bytes, "tracker-private state: hashing, the page hashes; write-protect, the pages to count as written at the next snapshot"),
 });
 export type TrackerRecord = Infer<typeof TrackerSchema>;
 
