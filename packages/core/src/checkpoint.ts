@@ -74,10 +74,10 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
     const before = prepare(checked.vmas!, parent); // a process without problems had its mappings read
-    const warmup = warmPageTables(pid); // after prepare's allocations, which make it needed
     rehearse(pid, tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
+    const warmup = warmPageTables(pid); // last: cr's own allocations undo it
     let run: Checkpointed | undefined;
     try {
       const path = store.imagePath(branch, crid);
