@@ -74,7 +74,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
     const before = prepare(checked.vmas!, parent); // a process without problems had its mappings read
-    rehearse(pid, tracker, before);
+    rehearse(pid, tracker, parent, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
     const warmup = warmPageTables(pid); // last: cr's own allocations undo it
@@ -146,12 +146,12 @@ function prepare(vmas: Vma[], parent: ParentImage | null): Before {
  * costs ~9 µs a page on this VM). For one `cr snapshot --incremental` of the 1%-dirty 1 GiB
  * bench target that made the downtime ~33 ms instead of ~15. Nothing here changes the target.
  */
-function rehearse(pid: number, tracker: DirtyTracker, before: Before): void {
+function rehearse(pid: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before): void {
   try {
     const vmas = collectVmasSince(pid, before.vmas);
     collectProcess(pid);
     collectFiles(pid);
-    const plan = planPages(pid, vmas, tracker.writtenSoFar?.(pid, vmas) ?? []);
+    const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent: trackedParent(parent, tracker) }) ?? { unchanged: [] });
     if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
   } catch (error) {
     // A race with the running target (a mapping unmapped meanwhile, the process exiting) says
@@ -264,23 +264,15 @@ function collectLayout(pid: number, leader: number, before: Before): Layout {
 
 /** The frozen process's memory: what the tracker says, and which pages to save. */
 function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null) {
-  const trackContext: TrackContext = {
-    pid,
-    tid: leader,
-    vmas,
-    slot,
-    parent: parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null,
-  };
+  const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker) };
   const result = tracker.collectDirty(trackContext);
   let plan: PagePlan;
   try {
-    // Only what the tracker neither vouches for nor has seen is looked at again.
-    plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
+    plan = planMemory(pid, vmas, result);
   } catch (error) {
     result.release?.();
     throw error;
   }
-  if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
   return {
     vmas,
     plan,
@@ -293,6 +285,18 @@ function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: Dir
     ...(result.rearm ? { rearm: result.rearm } : {}),
     ...(result.release ? { release: result.release } : {}),
   };
+}
+
+/** The parent as the tracker sees it. */
+function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): TrackContext["parent"] {
+  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null;
+}
+
+/** The pages to save: only what the tracker neither vouches for nor has seen is looked at again. */
+function planMemory(pid: number, vmas: Vma[], result: DirtyResult): PagePlan {
+  const plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
+  if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
+  return plan;
 }
 
 /** The frozen process's state other than memory: process-wide, per thread, signals, files. */

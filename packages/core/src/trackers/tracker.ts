@@ -75,11 +75,11 @@ export interface DirtyTracker {
   /** After the new image is durable: the tracker's history now continues from `identity`. */
   committed(context: TrackContext, identity: bigint): void;
   /**
-   * While the target runs: the pages written so far that the next collectDirty will likely
-   * report, read without re-arming anything (checkpoint.ts rehearses the frozen steps on them).
+   * While the target runs: what collectDirty would say now, with nothing claimed, registered or
+   * re-armed, and the history taken as trusted (checkpoint.ts rehearses the frozen steps on it).
    * Absent where that costs as much as collectDirty itself.
    */
-  writtenSoFar?(pid: number, vmas: Vma[]): PageRun[];
+  preview?(context: Omit<TrackContext, "tid" | "slot">): DirtyResult;
 }
 
 export interface TrackerChoice {

@@ -30,7 +30,12 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(pid, slot, context.parent);
     claimHistory(pid, slot);
     try {
-      return collectClaimed(context, untrusted);
+      // Registering injects syscalls: done before anything re-protects (see checkpointFrozen).
+      const fresh = context.vmas.filter((v) => !v.flags.uffdWp && isTrackable(v));
+      if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
+      const registered = context.vmas.filter((v) => v.flags.uffdWp);
+      const later = { rearm: (copy: SavedPages | null) => rearm(pid, slot, registered, copy), release: () => releaseHistory(pid, slot) };
+      return { ...readDirty(context, untrusted), ...later };
     } catch (error) {
       historyBroken(pid, slot); // nothing of this snapshot will commit
       throw error;
@@ -41,29 +46,24 @@ export class WriteProtectTracker implements DirtyTracker {
     historyCommitted(context.pid, context.slot, identity);
   }
 
-  writtenSoFar(pid: number, vmas: Vma[]): PageRun[] {
-    return scanWritten(pid, vmas.filter((v) => v.flags.uffdWp && isTrackable(v)), false)?.present ?? [];
+  preview(context: Omit<TrackContext, "tid" | "slot">): DirtyResult {
+    return readDirty(context, undefined);
   }
 }
 
-/** collectDirty once the history is claimed: registers new mappings and reads what was written. */
-function collectClaimed(context: TrackContext, untrusted: string | undefined): DirtyResult {
-  const { pid, slot } = context;
+/** What the registered mappings' written pages (read, not re-armed) and the parent's carried ones say. */
+function readDirty(context: Omit<TrackContext, "tid" | "slot">, untrusted: string | undefined): DirtyResult {
   const registered = context.vmas.filter((v) => v.flags.uffdWp);
-  // Registering injects syscalls: done before anything re-protects (see checkpointFrozen).
-  const fresh = context.vmas.filter((v) => !v.flags.uffdWp && isTrackable(v));
-  if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
-  const written = scanWritten(pid, registered, false);
-  const later = { rearm: (copy: SavedPages | null) => rearm(pid, slot, registered, copy), release: () => releaseHistory(pid, slot) };
-  if (untrusted) return { unchanged: [], allDirtyReason: untrusted, ...later };
-  if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)", ...later };
+  const written = scanWritten(context.pid, registered, false);
+  if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
+  if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   const tracked: PageRun[] = [];
   for (const v of registered.filter(isTrackable)) pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
   // Written after the parent's thaw, before its re-arm: not in this scan, changed all the same.
   const carried = context.parent?.state ? (decodeRuns(context.parent.state)?.runs ?? tracked) : [];
   // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
   const scope = intersectRuns(written.all, tracked);
-  return { unchanged: subtractRuns(subtractRuns(tracked, written.all), carried), seen: { scope, data: intersectRuns(written.present, tracked) }, ...later };
+  return { unchanged: subtractRuns(subtractRuns(tracked, written.all), carried), seen: { scope, data: intersectRuns(written.present, tracked) } };
 }
 
 /**
