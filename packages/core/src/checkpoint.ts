@@ -98,7 +98,6 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     } catch (error) {
       // The image could not be stored: a process that was to be killed runs on instead.
       if (kill && run) thaw(run.tids);
-      run?.state.release?.();
       throw error;
     } finally {
       closeSync(fd);
@@ -106,7 +105,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     if (kill) {
       process.kill(pid, "SIGKILL");
       thaw(run.tids);
-    } else if (run.state.historyContinues) {
+    } else {
       tracker.committed(run.state.trackContext, run.identity);
     }
     return {
@@ -174,11 +173,6 @@ interface FrozenState {
   trackerName: TrackerName;
   trackContext: TrackContext;
   fullReason?: string;
-  /** A tracker that re-arms after the thaw (DirtyResult.rearm), and gives up on failure. */
-  rearm?: DirtyResult["rearm"];
-  release?: () => void;
-  /** Whether the tracker's history goes on from this image (false: the next image is whole). */
-  historyContinues: boolean;
 }
 
 interface Checkpointed {
@@ -217,7 +211,6 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     thaw(tids);
     thawedAt = performance.now();
   };
-  let state: FrozenState | undefined;
   try {
     // The mappings are read before a first snapshot creates the trampoline. Every injected
     // syscall runs before the tracker re-arms: on a shadow-paging hypervisor (this PVM guest)
@@ -225,28 +218,17 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     // page), which a later injection would pay inside the freeze.
     const layout = collectLayout(pid, tids[0]!, before);
     const task = collectTask(pid, tids);
-    state = { ...collectMemory(pid, layout, tracker, parent), ...task };
+    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
-    const copy = buffered ? copyPages(pid, state.plan.data, before.buffer) : undefined;
-    if (!image.keepFrozen) {
-      if (copy) thawNow(); // a tracker that re-arms later checks the pages against this copy
-      rearmTracker(state, copy);
-    }
-    const written = await writeImage(image, state, parent, copy ? bufferedSource(copy) : streamedSource(pid));
+    const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
+    if (buffered && !image.keepFrozen) thawNow();
+    const written = await writeImage(image, state, parent, pages);
     if (!image.keepFrozen) thawNow();
     return { state, tids, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, ...written };
   } catch (error) {
     thawNow();
-    state?.release?.();
     throw error;
   }
-}
-
-/** Re-arms a tracker that waits for the thaw: its state goes into the image, or its history stops. */
-function rearmTracker(state: FrozenState, copy: Buffer | undefined): void {
-  const rearmed = state.rearm?.(copy ? { runs: state.plan.data, bytes: copy } : null);
-  if (rearmed && "state" in rearmed) state.trackerState = rearmed.state;
-  else if (rearmed) state.historyContinues = false;
 }
 
 /** The frozen process's mappings, and cr's trampoline in it. */
@@ -266,24 +248,15 @@ function collectLayout(pid: number, leader: number, before: Before): Layout {
 function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null) {
   const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker) };
   const result = tracker.collectDirty(trackContext);
-  let plan: PagePlan;
-  try {
-    plan = planMemory(pid, vmas, result);
-  } catch (error) {
-    result.release?.();
-    throw error;
-  }
+  const plan = planMemory(pid, vmas, result);
   return {
     vmas,
     plan,
     unchanged: result.unchanged,
     trackerName: tracker.name,
     trackContext,
-    historyContinues: true,
     ...(result.state ? { trackerState: result.state } : {}),
     ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}),
-    ...(result.rearm ? { rearm: result.rearm } : {}),
-    ...(result.release ? { release: result.release } : {}),
   };
 }
 

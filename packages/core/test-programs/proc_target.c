@@ -12,8 +12,6 @@
  *                                      at a low fd and a dup of it at fd 199 (where cr keeps its own)
  *   proc_target check DIR              a TCP socket listening on 127.0.0.1, an eventfd and
  *                                      DIR/gone (opened, then unlinked)
- *   proc_target pages N                N anonymous pages, page i filled with byte i+1; also
- *                                      answers "write I V" (fill page I with byte V) with "ok"
  *   proc_target shared DIR             MAP_SHARED anonymous memory, a shared writable mapping
  *                                      of DIR/shared, a SysV shm segment (removed at once, so
  *                                      it vanishes with the process), a mapped memfd, an
@@ -43,30 +41,14 @@ static void die(const char *what) {
   exit(2);
 }
 
-static unsigned char *written_pages;  // "pages" mode
-static unsigned page_count;
-
 static void serve(void) {
   char line[64];
-  unsigned page, value;
   while (fgets(line, sizeof line, stdin)) {
     if (strncmp(line, "ping", 4) == 0) {
       printf("pong\n");
-    } else if (sscanf(line, "write %u %u", &page, &value) == 2 && page < page_count) {
-      memset(written_pages + (size_t)page * 4096, (int)value, 4096);
-      printf("ok\n");
+      fflush(stdout);
     }
-    fflush(stdout);
   }
-}
-
-static void pages(unsigned n) {
-  written_pages = mmap(NULL, (size_t)n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (written_pages == MAP_FAILED) die("mmap");
-  page_count = n;
-  for (unsigned i = 0; i < n; i++) memset(written_pages + (size_t)i * 4096, (int)(i + 1), 4096);
-  printf("ready {\"pages\":\"0x%lx\"}\n", (unsigned long)written_pages);
-  fflush(stdout);
 }
 
 static void state(const char *dir, const char *file) {
@@ -169,8 +151,6 @@ int main(int argc, char **argv) {
     state(argv[2], argv[3]);
   } else if (argc >= 3 && strcmp(argv[1], "check") == 0) {
     check(argv[2]);
-  } else if (argc >= 3 && strcmp(argv[1], "pages") == 0) {
-    pages((unsigned)atoi(argv[2]));
   } else if (argc >= 3 && strcmp(argv[1], "shared") == 0) {
     shared(argv[2]);
   } else {

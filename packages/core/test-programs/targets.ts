@@ -40,8 +40,6 @@ export interface Target {
   ready: Record<string, unknown>;
   /** Sends "ping" and waits for "pong": proof the process still runs and responds. */
   ping(): Promise<string>;
-  /** Sends one command line and waits for its one-line answer. */
-  send(line: string): Promise<string>;
   /** Closes stdin, SIGKILLs and waits for the exit. */
   stop(): Promise<void>;
 }
@@ -59,16 +57,14 @@ export async function startTarget(path: string, args: string[], options: { cwd?:
   const first = await next();
   if (!first.startsWith("ready ")) throw new Error(`${path} ${args.join(" ")} said "${first}" instead of ready`);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const send = async (line: string) => {
-    child.stdin!.write(`${line}\n`);
-    return next();
-  };
   return {
     pid,
     child,
     ready: JSON.parse(first.slice("ready ".length)) as Record<string, unknown>,
-    ping: () => send("ping"),
-    send,
+    ping: async () => {
+      child.stdin!.write("ping\n");
+      return next();
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         killIfAlive(pid); // the cats see EOF / EPIPE, and the shell exits after them

@@ -197,7 +197,7 @@ export type FilesRecord = Infer<typeof FilesSchema>;
 
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
-  state: doc(bytes, "tracker-private state: hashing, the page hashes; write-protect, the pages to count as written at the next snapshot"),
+  state: doc(bytes, "tracker-private state (hashing: the hash of every page)"),
 });
 export type TrackerRecord = Infer<typeof TrackerSchema>;
 

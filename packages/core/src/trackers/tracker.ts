@@ -45,38 +45,20 @@ export interface DirtyResult {
   allDirtyReason?: string;
   /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */
   state?: Uint8Array;
-  /**
-   * Re-arms the tracker, for a tracker that does it after the thaw rather than in collectDirty
-   * (write-protect: re-protecting pages is slow under a hypervisor). `copy` holds the bytes
-   * saved of the changed pages, or is null while the target is still frozen. Gives the state
-   * for the new image, or why the history stops here (the next image is then whole).
-   */
-  rearm?(copy: SavedPages | null): Rearmed;
-  /** The snapshot failed before it committed: give up what collectDirty claimed. */
-  release?(): void;
 }
-
-/** Pages saved by a snapshot: `bytes` holds them in run order. */
-export interface SavedPages {
-  runs: PageRun[];
-  bytes: Buffer;
-}
-
-export type Rearmed = { state: Uint8Array } | { brokenReason: string };
 
 export interface DirtyTracker {
   readonly name: TrackerName;
   /**
-   * With the target frozen: which pages did not change since the parent image, re-armed (here,
-   * or by the result's rearm) so the next snapshot sees only changes from then on. It may call
-   * too much changed, never too little.
+   * With the target frozen: which pages did not change since the parent image, re-armed so the
+   * next snapshot sees only changes from now on. It may call too much changed, never too little.
    */
   collectDirty(context: TrackContext): DirtyResult;
   /** After the new image is durable: the tracker's history now continues from `identity`. */
   committed(context: TrackContext, identity: bigint): void;
   /**
-   * While the target runs: what collectDirty would say now, with nothing claimed, registered or
-   * re-armed, and the history taken as trusted (checkpoint.ts rehearses the frozen steps on it).
+   * While the target runs: what collectDirty would say now, with nothing registered or re-armed
+   * and the history taken as trusted (checkpoint.ts rehearses the frozen steps on it).
    * Absent where that costs as much as collectDirty itself.
    */
   preview?(context: Omit<TrackContext, "tid" | "slot">): DirtyResult;
