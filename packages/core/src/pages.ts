@@ -87,29 +87,3 @@ export function runsToRanges(runs: PageRun[]): BigUint64Array {
   });
   return ranges;
 }
-
-/** Bytes of `encodeRuns` per run, after its u32 count. */
-const RUN_BYTES = 12;
-
-/** Runs as tracker state, little-endian: u32 count, then count x (u64 start, u32 pages). */
-export function encodeRuns(runs: PageRun[], extraBytes = 0): Buffer {
-  const out = Buffer.alloc(4 + runs.length * RUN_BYTES + extraBytes);
-  out.writeUInt32LE(runs.length, 0);
-  runs.forEach((run, i) => {
-    out.writeBigUInt64LE(run.start, 4 + i * RUN_BYTES);
-    out.writeUInt32LE(run.pages, 12 + i * RUN_BYTES);
-  });
-  return out;
-}
-
-/** The runs `encodeRuns` wrote at the start of `bytes`, and where they end; null if they do not fit. */
-export function decodeRuns(bytes: Uint8Array): { runs: PageRun[]; end: number } | null {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.length < 4) return null;
-  const count = view.readUInt32LE(0);
-  const end = 4 + count * RUN_BYTES;
-  if (view.length < end) return null;
-  const runs: PageRun[] = [];
-  for (let i = 0; i < count; i++) runs.push({ start: view.readBigUInt64LE(4 + i * RUN_BYTES), pages: view.readUInt32LE(12 + i * RUN_BYTES) });
-  return { runs, end };
-}

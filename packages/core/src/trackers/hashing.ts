@@ -1,6 +1,6 @@
 import { readMemory, xxh64Pages } from "@cr/native";
 import { planPages } from "../memory.js";
-import { decodeRuns, encodeRuns, intersectRuns, PAGE_SIZE, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
+import { intersectRuns, PAGE_SIZE, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
 /** Pages read per process_vm_readv batch: bounds the memory the tracker holds at once. */
@@ -20,7 +20,7 @@ export class HashingTracker implements DirtyTracker {
     const hashes = new BigUint64Array(totalPages(present));
     const same: PageRun[] = [];
     const lookup = parent ? new HashLookup(parent) : null;
-    // One buffer for every batch: fresh memory costs a page fault a page (~9 us here).
+    // One buffer for every batch: fresh memory costs a page fault a page (~14 us here).
     const buffer = Buffer.allocUnsafe(Math.min(BATCH_PAGES, hashes.length) * PAGE_SIZE);
     let index = 0;
     for (const batch of batches(present)) {
@@ -89,20 +89,31 @@ class HashLookup {
   }
 }
 
-// State layout: the runs (encodeRuns), then one u64 xxh64 per page in run order.
+// State layout, little-endian: u32 runCount, runCount x (u64 start, u32 pages), then one u64
+// xxh64 per page in run order.
 function encodeHashes({ runs, hashes }: PageHashes): Uint8Array {
-  const out = encodeRuns(runs, hashes.length * 8);
-  Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength).copy(out, out.length - hashes.length * 8);
+  const out = Buffer.alloc(4 + runs.length * 12 + hashes.length * 8);
+  out.writeUInt32LE(runs.length, 0);
+  runs.forEach((run, i) => {
+    out.writeBigUInt64LE(run.start, 4 + i * 12);
+    out.writeUInt32LE(run.pages, 12 + i * 12);
+  });
+  Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength).copy(out, 4 + runs.length * 12);
   return out;
 }
 
 /** Parses hash state; a record that does not add up yields null (the image then counts as hashless). */
 function decodeHashes(bytes: Uint8Array): PageHashes | null {
-  const decoded = decodeRuns(bytes);
-  if (!decoded) return null;
-  const pages = totalPages(decoded.runs);
-  if (bytes.byteLength !== decoded.end + pages * 8) return null;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.length < 4) return null;
+  const count = view.readUInt32LE(0);
+  if (view.length < 4 + count * 12) return null;
+  const runs: PageRun[] = [];
+  for (let i = 0; i < count; i++) runs.push({ start: view.readBigUInt64LE(4 + i * 12), pages: view.readUInt32LE(12 + i * 12) });
+  const pages = totalPages(runs);
+  const start = 4 + count * 12;
+  if (view.length !== start + pages * 8) return null;
   const hashes = new BigUint64Array(pages);
-  Buffer.from(hashes.buffer).set(bytes.subarray(decoded.end));
-  return { runs: decoded.runs, hashes };
+  Buffer.from(hashes.buffer).set(view.subarray(start));
+  return { runs, hashes };
 }
