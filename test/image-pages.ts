@@ -74,7 +74,7 @@ export async function readWith(cache: ImageCache, crid: bigint): Promise<Checkpo
   const ownData = new Set<bigint>();
   const files = new Map<string, number>();
   try {
-    for await (const run of resolveChain(crid, (c) => cache.open(c))) {
+    for (const run of await resolveChain(crid, (c) => cache.open(c))) {
       if (run.source === "zero") {
         for (let i = 0; i < run.pages; i++) pages.set(run.vaddr + BigInt(i * PAGE), { source: "zero", bytes: ZERO_PAGE });
       } else if (run.source === "file") {

@@ -11,8 +11,15 @@ export interface BlockUse {
   block: number;
 }
 
+/** The block of an image read last, checked. */
+interface CachedBlock {
+  block: number;
+  data: Uint8Array;
+  pageSize: number;
+}
+
 export class ChainBlocks {
-  private readonly last = new Map<bigint, { block: number; data: Uint8Array }>();
+  private readonly last = new Map<bigint, CachedBlock>();
   /** Each image's own buffer for blocks not read ahead (LZ4), reused for its next one. */
   private readonly owned = new Map<bigint, Uint8Array>();
   private readonly ahead: BlockReadAhead;
@@ -37,18 +44,36 @@ export class ChainBlocks {
 
   /** Pages [first, first+count) of a block, checked; valid until the next call for `crid`. */
   async pages(crid: bigint, block: number, first: number, count: number): Promise<Uint8Array> {
+    return this.cachedPages(crid, block, first, count) ?? this.slice(crid, await this.load(crid, block), first, count);
+  }
+
+  /**
+   * The same without waiting, when `block` is the one read last for `crid` (else undefined):
+   * a deep chain's runs are mostly single pages, and an await each would cost more than the copy.
+   */
+  cachedPages(crid: bigint, block: number, first: number, count: number): Uint8Array | undefined {
+    const cached = this.last.get(crid);
+    return cached?.block === block ? this.slice(crid, cached, first, count) : undefined;
+  }
+
+  private async load(crid: bigint, block: number): Promise<CachedBlock> {
     const reader = this.open(crid);
-    let cached = this.last.get(crid);
-    if (cached?.block !== block) {
-      const span = await this.ahead.take(crid, block);
-      const data = span ? reader.readBlock(block, undefined, span) : reader.readBlock(block, this.ownBuffer(crid, reader.block(block).pages * reader.header.pageSize));
-      this.last.set(crid, (cached = { block, data }));
-    }
-    const ps = reader.header.pageSize;
-    const have = cached.data.byteLength / ps;
+    const span = await this.ahead.take(crid, block);
+    const pageSize = reader.header.pageSize;
+    const data = span ? reader.readBlock(block, undefined, span) : reader.readBlock(block, this.ownBuffer(crid, reader.block(block).pages * pageSize));
+    const cached = { block, data, pageSize };
+    this.last.set(crid, cached);
+    return cached;
+  }
+
+  private slice(crid: bigint, { block, data, pageSize }: CachedBlock, first: number, count: number): Uint8Array {
+    const have = data.byteLength / pageSize;
     // A REF past its block (a damaged map) must not come back short and be copied as if whole.
-    if (first + count > have) throw new CrError(`pages ${first}..${first + count} of the ${have}-page block at offset ${block} of ${reader.path}`, { code: "BAD_IMAGE", crid, path: reader.path, offset: block });
-    return cached.data.subarray(first * ps, (first + count) * ps);
+    if (first + count > have) {
+      const path = this.open(crid).path;
+      throw new CrError(`pages ${first}..${first + count} of the ${have}-page block at offset ${block} of ${path}`, { code: "BAD_IMAGE", crid, path, offset: block });
+    }
+    return data.subarray(first * pageSize, (first + count) * pageSize);
   }
 
   /** A whole block straight into `into` (no copy through a cache when not read ahead). */

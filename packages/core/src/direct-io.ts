@@ -126,8 +126,23 @@ class DirectSink implements PartSink {
 
 /** Block reads in flight or ready at once, ahead of their use. */
 const READ_AHEAD = 8;
-/** Read slots of earlier read-aheads (each coalesced image has one): fresh memory is what is slow. */
-const slotPool: Buffer[] = [];
+/**
+ * Slot memory of earlier read-aheads (each coalesced image has one), kept for the next: fresh
+ * memory is what is slow, and so is mapping it while the pool threads read (a few ms an mmap).
+ */
+const arenaPool: Buffer[] = [];
+const ARENAS_KEPT = 2;
+
+/** An arena of at least `bytes` bytes, pooled if one is large enough. */
+function takeArena(bytes: number): Buffer {
+  const i = arenaPool.findIndex((a) => a.byteLength >= bytes);
+  return i >= 0 ? arenaPool.splice(i, 1)[0]! : alignedBuffer(bytes);
+}
+
+function keepArena(arena: Buffer): void {
+  arenaPool.push(arena);
+  arenaPool.sort((a, b) => b.byteLength - a.byteLength).splice(ARENAS_KEPT);
+}
 
 /** One block the caller will want, where its chunk is, and the slot it is read into once started. */
 interface PlannedRead {
@@ -165,8 +180,9 @@ export class BlockReadAhead {
   private readonly images = new Map<bigint, AheadImage>();
   private readonly slotBytes: number;
   private readonly inFlight = new Set<Promise<FileSpan>>();
-  /** Every slot this read-ahead took, and those of them free again. */
-  private readonly slots: Buffer[] = [];
+  /** One mapping cut into slots as they are needed (`carved` so far); slots free again. */
+  private arena: Buffer | undefined;
+  private carved = 0;
   private readonly free: Buffer[] = [];
   /** plan[0..started) are read or being read; `waiting` of them are not taken yet. */
   private started = 0;
@@ -184,7 +200,10 @@ export class BlockReadAhead {
       this.plan.push({ image, block, ...span });
       slotBytes = Math.max(slotBytes, span.length);
     }
-    this.slotBytes = slotBytes;
+    this.slotBytes = Math.ceil(slotBytes / DIRECT_ALIGN) * DIRECT_ALIGN;
+    // Each image keeps the slot of the span it took last; READ_AHEAD more are read or waiting.
+    const slots = Math.min(this.plan.length, this.images.size + READ_AHEAD);
+    if (slots > 0) this.arena = takeArena(slots * this.slotBytes);
     this.startReads();
   }
 
@@ -207,7 +226,8 @@ export class BlockReadAhead {
   async close(): Promise<void> {
     this.images.clear();
     await Promise.allSettled(this.inFlight);
-    slotPool.push(...this.slots.splice(0));
+    if (this.arena) keepArena(this.arena);
+    this.arena = undefined;
   }
 
   private startReads(): void {
@@ -222,10 +242,8 @@ export class BlockReadAhead {
   private slot(): Buffer {
     const free = this.free.pop();
     if (free) return free;
-    const pooled = slotPool.pop();
-    const slot = pooled && pooled.byteLength >= this.slotBytes ? pooled : alignedBuffer(this.slotBytes);
-    this.slots.push(slot);
-    return slot;
+    const at = this.carved++ * this.slotBytes;
+    return this.arena!.subarray(at, at + this.slotBytes);
   }
 
   private readSpan({ image, start, length, bodyLength }: PlannedRead, slot: Buffer): Promise<FileSpan> {

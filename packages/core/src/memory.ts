@@ -273,16 +273,20 @@ export function protectVmas(remote: Remote, added: WritableAdded): void {
 }
 
 /** A run of page data and where its bytes are. */
-export type DataRun = Extract<ResolvedRun, { source: "data" }>;
+export type DataRun = Extract<ResolvedRun, { source: "ref" }>;
 
 /** Bytes written per process_vm_writev batch: large calls, bounded memory. */
 const FILL_BATCH = 8 << 20;
 
-/** A batch of page bytes and the target ranges they go to; `writing` while the pool writes it. */
+/**
+ * A batch of page bytes and the target ranges they go to (adjacent runs merged: addresses as
+ * numbers, exact for page-aligned values); `writing` while the pool writes it.
+ */
 interface FillBatch {
   bytes: Buffer;
   used: number;
-  ranges: bigint[];
+  starts: number[];
+  lengths: number[];
   writing?: Promise<number>;
 }
 
@@ -315,12 +319,13 @@ function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
 
 async function fillRuns(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader, uffd: FillUffd | undefined): Promise<number> {
   // Aligned: large images are read with O_DIRECT (direct-io.ts).
-  const batches: FillBatch[] = [0, 1].map(() => ({ bytes: alignedBuffer(FILL_BATCH), used: 0, ranges: [] }));
+  const batches: FillBatch[] = [0, 1].map(() => ({ bytes: alignedBuffer(FILL_BATCH), used: 0, starts: [], lengths: [] }));
   let batch = batches[0]!;
   let written = 0;
   const flush = async () => {
     if (batch.used > 0) {
-      batch.writing = writeMemoryRanges(pid, BigUint64Array.from(batch.ranges), batch.bytes.subarray(0, batch.used), uffd);
+      const ranges = BigUint64Array.from(batch.starts.flatMap((start, i) => [BigInt(start), BigInt(batch.lengths[i]!)]));
+      batch.writing = writeMemoryRanges(pid, ranges, batch.bytes.subarray(0, batch.used), uffd);
       // A failure surfaces when the batch is settled; until then it is not unhandled.
       batch.writing.catch(() => undefined);
     }
@@ -334,10 +339,11 @@ async function fillRuns(pid: number, runs: DataRun[], open: (crid: bigint) => Im
       if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${run.vaddr.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: run.crid });
       if (batch.used + bytes > FILL_BATCH) await flush();
       const into = batch.bytes.subarray(batch.used, batch.used + bytes);
-      if (run.firstPage === 0 && run.pages === open(run.crid).blockPages(run.block)) await blocks.whole(run.crid, run.block, into);
+      const cached = blocks.cachedPages(run.crid, run.block, run.firstPage, run.pages);
+      if (cached) into.set(cached);
+      else if (run.firstPage === 0 && run.pages === open(run.crid).blockPages(run.block)) await blocks.whole(run.crid, run.block, into);
       else into.set(await blocks.pages(run.crid, run.block, run.firstPage, run.pages));
-      batch.ranges.push(run.vaddr, BigInt(bytes));
-      batch.used += bytes;
+      addRange(batch, Number(run.vaddr), bytes);
     }
     await flush(); // the last batch goes out...
     await flush(); // ...and is waited for
@@ -349,11 +355,22 @@ async function fillRuns(pid: number, runs: DataRun[], open: (crid: bigint) => Im
   return written;
 }
 
+function addRange(batch: FillBatch, start: number, bytes: number): void {
+  const last = batch.starts.length - 1;
+  if (last >= 0 && batch.starts[last]! + batch.lengths[last]! === start) batch.lengths[last]! += bytes;
+  else {
+    batch.starts.push(start);
+    batch.lengths.push(bytes);
+  }
+  batch.used += bytes;
+}
+
 /** Waits for the batch's write, if any, and empties it; returns the bytes it wrote. */
 async function settle(batch: FillBatch): Promise<number> {
   const done = batch.writing ? await batch.writing : 0;
   batch.writing = undefined;
   batch.used = 0;
-  batch.ranges = [];
+  batch.starts = [];
+  batch.lengths = [];
   return done;
 }

@@ -175,7 +175,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
   };
   const data: DataRun[] = [];
   // Every REF is resolved (and checked) now, before a process exists.
-  for await (const run of resolveChain(crid, open)) if (run.source === "data") data.push(run);
+  for (const run of await resolveChain(crid, open)) if (run.source === "ref") data.push(run);
   return {
     identity: top.identity,
     process: need(top.record("PROCESS"), "PROCESS"),

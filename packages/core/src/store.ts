@@ -415,9 +415,10 @@ export function imageCache(store: Store, branch: string, entries: LogEntry[] = s
   return {
     open: (crid) => {
       let reader = readers.get(crid);
+      if (reader) return reader;
       // A listed image must be the file the branch recorded (a replaced hardlink is refused).
       const entry = listed.get(String(crid));
-      if (!reader) readers.set(crid, (reader = entry ? store.openRecorded(branch, entry) : store.openImage(branch, crid)));
+      readers.set(crid, (reader = entry ? store.openRecorded(branch, entry) : store.openImage(branch, crid)));
       return reader;
     },
     close: () => readers.forEach((r) => r.close()),

@@ -140,8 +140,8 @@ export async function memoryDigest(store: Store, branch: string, crid: bigint): 
   };
   const parts: string[] = [];
   try {
-    for await (const run of resolveChain(crid, open)) {
-      if (run.source !== "data") {
+    for (const run of await resolveChain(crid, open)) {
+      if (run.source !== "ref") {
         parts.push(`${run.vaddr}:${run.source}:${run.pages}`);
         continue;
       }

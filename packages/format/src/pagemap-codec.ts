@@ -116,31 +116,46 @@ class VarintReader {
   }
 }
 
-/** Decodes `count` entries; `offsets[i]` is where entry i starts in the body. */
+/**
+ * Decodes `count` entries; `offsets[i]` is where entry i starts in the body. Positions are
+ * counted in pages as numbers (an address space of 2^64 bytes has fewer than 2^53 pages) and
+ * become a BigInt once per entry: a deep chain's map has hundreds of thousands of entries.
+ * Gaps are unsigned, so the entries come out ascending and disjoint by construction; only the
+ * end of the address space is checked.
+ */
 export function decodePageMapEntries(
   body: Uint8Array,
   count: number,
   references: readonly Reference[],
   pageSize: number,
   fail: MapFailure,
-): { entries: PageMapEntry[]; offsets: number[] } {
+): { entries: PageMapEntry[]; offsets: Float64Array; totalPages: number } {
   const r = new VarintReader(body, fail);
   const entries: PageMapEntry[] = [];
-  const offsets: number[] = [];
+  const offsets = new Float64Array(count);
   const lastBlock = new Array<number>(references.length + 1).fill(0); // by reference index + 1 (0: this image)
-  const page = BigInt(pageSize);
-  let end = 0n;
+  const pagesInSpace = 2 ** 64 / pageSize;
+  let end = 0; // in pages
+  let totalPages = 0;
   for (let i = 0; i < count; i++) {
-    offsets.push(r.at);
+    const entryAt = (offsets[i] = r.at);
     const source = r.byte("source");
-    const vaddr = end + BigInt(r.varint("gap")) * page;
+    const first = end + r.varint("gap");
     const pages = r.varint("pages");
-    if (pages < 1) fail(offsets[i]!, "page count >= 1");
-    end = vaddr + BigInt(pages) * page;
-    entries.push(decodeLocation(r, source, vaddr, pages, references, lastBlock, pageSize, fail, offsets[i]!));
+    if (pages < 1) fail(entryAt, "page count >= 1");
+    end = first + pages;
+    if (end > pagesInSpace) fail(entryAt, "run within the 64-bit address space");
+    totalPages += pages;
+    entries.push(decodeLocation(r, source, pageAddress(first, pageSize), pages, references, lastBlock, pageSize, fail, entryAt));
   }
   if (r.at !== body.length) fail(r.at, `the page map to end after ${count} entries`);
-  return { entries, offsets };
+  return { entries, offsets, totalPages };
+}
+
+/** The address of page `page`: one BigInt conversion where the product is exact as a number. */
+function pageAddress(page: number, pageSize: number): bigint {
+  const address = page * pageSize;
+  return address <= Number.MAX_SAFE_INTEGER ? BigInt(address) : BigInt(page) * BigInt(pageSize);
 }
 
 function decodeLocation(

@@ -22,7 +22,7 @@ import {
 } from "./framing.js";
 import { createXxh64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Decompress, Lz4Error } from "./lz4.js";
-import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
+import type { PageMapEntry } from "./pagemap.js";
 import { decodePageMapEntries } from "./pagemap-codec.js";
 import {
   ChunkType,
@@ -85,21 +85,19 @@ export function decodePageMapBody(
   bodyOff: number,
   pageSize: number,
   references: readonly Reference[],
-): { entries: PageMapEntry[]; offsets: number[] } {
+): { entries: PageMapEntry[]; offsets: Float64Array } {
   const m = decodeMeta(ctx, chunkOffset, PageMapMetaSchema, meta, "PAGE_MAP");
   const fail = (at: number, what: string): never => {
     throw new FormatError(ctx, bodyOff + at, `page map: ${what}`);
   };
-  const { entries, offsets } = decodePageMapEntries(body, m.entryCount, references, pageSize, fail);
-  const bad = checkMapOrder(entries, pageSize);
-  if (bad) throw new FormatError(ctx, bodyOff + offsets[bad.index]!, `page map entry ${bad.index}: ${bad.why}`);
-  const total = entries.reduce((n, e) => n + e.pages, 0);
-  if (total !== m.totalPages) throw new FormatError(ctx, chunkOffset, `page map total of ${m.totalPages} pages`, `entries sum to ${total}`);
-  return { entries, offsets: offsets.map((o) => bodyOff + o) };
+  const { entries, offsets, totalPages } = decodePageMapEntries(body, m.entryCount, references, pageSize, fail);
+  if (totalPages !== m.totalPages) throw new FormatError(ctx, chunkOffset, `page map total of ${m.totalPages} pages`, `entries sum to ${totalPages}`);
+  for (let i = 0; i < offsets.length; i++) offsets[i] += bodyOff;
+  return { entries, offsets };
 }
 
 /** Checks every DATA entry against the PAGES blocks of its image (`blockPages`: pages of the block at an offset). */
-export function checkDataEntries(ctx: FormatErrorContext, entries: readonly PageMapEntry[], offsets: readonly number[], blockPages: (offset: number) => number | undefined): void {
+export function checkDataEntries(ctx: FormatErrorContext, entries: readonly PageMapEntry[], offsets: ArrayLike<number>, blockPages: (offset: number) => number | undefined): void {
   entries.forEach((e, i) => {
     if (e.source !== "data") return;
     const have = blockPages(e.block);

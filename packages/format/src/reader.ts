@@ -117,7 +117,7 @@ export class ImageReader {
   private readonly blockInfo = new Map<number, PagesBlock>();
   private readonly indexByOffset = new Map<number, IndexEntry>();
   private map: PageMapEntry[] | undefined;
-  private mapOffsets: number[] = [];
+  private mapOffsets: Float64Array = new Float64Array(0);
   private cache: { offset: number; data: Uint8Array } | undefined;
   private closed = false;
   /** A second, O_DIRECT descriptor for raw page blocks (readAroundCache). */
