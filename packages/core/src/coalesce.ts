@@ -259,7 +259,7 @@ class Rebuild {
           if (fill > 0 && (fill === BLOCK_PAGES || vaddr !== start + BigInt(fill * ps))) await flush();
           if (fill === 0) start = vaddr;
           const n = Math.min(c.pages - done, BLOCK_PAGES - fill);
-          this.buffer.set(await blocks.pages(c.crid, c.block, c.first + done, n), fill * ps);
+          this.buffer.set(blocks.cachedPages(c.crid, c.block, c.first + done, n) ?? (await blocks.pages(c.crid, c.block, c.first + done, n)), fill * ps);
           pending.push({ from: c, skip: done, pages: n, at: fill });
           fill += n;
           done += n;
