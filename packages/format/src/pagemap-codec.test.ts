@@ -63,6 +63,8 @@ describe("page map encoding", () => {
     expect(() => decodePageMapEntries(body, map.length - 1, refs, PAGE, fail)).toThrow(/to end after/);
     const oneRef = [{ vaddr: 0n, pages: 1, source: "ref" as const, crid: 9n, block: 0, firstPage: 0 }];
     expect(() => decodePageMapEntries(encodePageMapBody(oneRef, refs, PAGE), 1, refs.slice(0, 1), PAGE, fail)).toThrow(/reference index below 1/);
+    const pastTheEnd = [{ vaddr: (1n << 64n) - BigInt(PAGE), pages: 2, source: "zero" as const }];
+    expect(() => decodePageMapEntries(encodePageMapBody(pastTheEnd, refs, PAGE), 1, refs, PAGE, fail)).toThrow(/64-bit address space/);
   });
 
   it("keeps addresses above 2^53 exact, up to the last page of the address space", () => {
