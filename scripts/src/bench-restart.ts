@@ -16,18 +16,23 @@ const DEEP = 100;
 export async function benchRestart(): Promise<Row[]> {
   // A private copy: a restart refuses an executable that changed, and other benchmarks
   // recompile the shared one.
-  const binary = join(mkdtempSync(join(tmpdir(), "cr-bench-restart-bin-")), "bench_target");
-  copyFileSync(compileTarget(), binary);
-  const rows: Row[] = [];
-  for (const mb of [256, 1024]) {
-    const ms = await timeChain(binary, mb, 1);
-    rows.push({ scenario: `restart ${mb === 1024 ? "1 GiB" : `${mb} MiB`} image (full)`, value: `${ms.toFixed(0)} ms`, target: mb === 1024 ? "< 500 ms" : "" });
+  const dir = mkdtempSync(join(tmpdir(), "cr-bench-restart-bin-"));
+  const binary = join(dir, "bench_target");
+  try {
+    copyFileSync(compileTarget(), binary);
+    const rows: Row[] = [];
+    for (const mb of [256, 1024]) {
+      const ms = await timeChain(binary, mb, 1);
+      rows.push({ scenario: `restart ${mb === 1024 ? "1 GiB" : `${mb} MiB`} image (full)`, value: `${ms.toFixed(0)} ms`, target: mb === 1024 ? "< 500 ms" : "" });
+    }
+    const shallow = await timeChain(binary, 1024, 2);
+    const deep = await timeChain(binary, 1024, DEEP);
+    rows.push({ scenario: "restart 1 GiB at chain depth 1", value: `${shallow.toFixed(0)} ms` });
+    rows.push({ scenario: `restart 1 GiB at chain depth ${DEEP}`, value: `${deep.toFixed(0)} ms`, target: `within 10% of depth 1 (${((deep / shallow - 1) * 100).toFixed(1)}%)` });
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const shallow = await timeChain(binary, 1024, 2);
-  const deep = await timeChain(binary, 1024, DEEP);
-  rows.push({ scenario: "restart 1 GiB at chain depth 1", value: `${shallow.toFixed(0)} ms` });
-  rows.push({ scenario: `restart 1 GiB at chain depth ${DEEP}`, value: `${deep.toFixed(0)} ms`, target: `within 10% of depth 1 (${((deep / shallow - 1) * 100).toFixed(1)}%)` });
-  return rows;
 }
 
 /** A chain of `images` images (1 full, then increments of 1% dirty), restarted RUNS times. */
