@@ -120,8 +120,9 @@ class VarintReader {
  * Decodes `count` entries; `offsets[i]` is where entry i starts in the body. Positions are
  * counted in pages as numbers (an address space of 2^64 bytes has fewer than 2^53 pages) and
  * become a BigInt once per entry: a deep chain's map has hundreds of thousands of entries.
- * Gaps are unsigned, so the entries come out ascending and disjoint by construction; only the
- * end of the address space is checked.
+ * A page number within the address space times the page size (a power of two) is exact as a
+ * number, up to 2^64. Gaps are unsigned, so the entries come out ascending and disjoint by
+ * construction; only the end of the address space is checked.
  */
 export function decodePageMapEntries(
   body: Uint8Array,
@@ -146,16 +147,10 @@ export function decodePageMapEntries(
     end = first + pages;
     if (end > pagesInSpace) fail(entryAt, "run within the 64-bit address space");
     totalPages += pages;
-    entries.push(decodeLocation(r, source, pageAddress(first, pageSize), pages, references, lastBlock, pageSize, fail, entryAt));
+    entries.push(decodeLocation(r, source, BigInt(first * pageSize), pages, references, lastBlock, pageSize, fail, entryAt));
   }
   if (r.at !== body.length) fail(r.at, `the page map to end after ${count} entries`);
   return { entries, offsets, totalPages };
-}
-
-/** The address of page `page`: one BigInt conversion where the product is exact as a number. */
-function pageAddress(page: number, pageSize: number): bigint {
-  const address = page * pageSize;
-  return address <= Number.MAX_SAFE_INTEGER ? BigInt(address) : BigInt(page) * BigInt(pageSize);
 }
 
 function decodeLocation(
