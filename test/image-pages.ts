@@ -5,7 +5,7 @@
 
 import { closeSync, openSync, readSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ImageReader, resolveChain, type VmaRecord } from "@cr/format";
+import { ImageReader, resolveChain, resolvedRuns, type VmaRecord } from "@cr/format";
 
 export const PAGE = 4096;
 
@@ -74,7 +74,7 @@ export async function readWith(cache: ImageCache, crid: bigint): Promise<Checkpo
   const ownData = new Set<bigint>();
   const files = new Map<string, number>();
   try {
-    for (const run of await resolveChain(crid, (c) => cache.open(c))) {
+    for (const run of resolvedRuns(await resolveChain(crid, (c) => cache.open(c)))) {
       if (run.source === "zero") {
         for (let i = 0; i < run.pages; i++) pages.set(run.vaddr + BigInt(i * PAGE), { source: "zero", bytes: ZERO_PAGE });
       } else if (run.source === "file") {

@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
-import { VmaFlags, type ImageReader, type ResolvedRun, type VmaRecord } from "@cr/format";
-import { ChainBlocks } from "./chain-blocks.js";
+import { PageSource, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
+import { type BlockUse, ChainBlocks } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "./pages.js";
@@ -272,9 +272,6 @@ export function protectVmas(remote: Remote, added: WritableAdded): void {
   }
 }
 
-/** A run of page data and where its bytes are. */
-export type DataRun = Extract<ResolvedRun, { source: "ref" }>;
-
 /** Bytes written per process_vm_writev batch: large calls, bounded memory. */
 const FILL_BATCH = 8 << 20;
 
@@ -297,10 +294,10 @@ interface FillBatch {
  * ahead. Anonymous mappings are filled by UFFDIO_COPY (about 0.25 s/GiB here, where faulting
  * zeroed pages in under process_vm_writev takes 0.4-0.6 s); file mappings by process_vm_writev.
  */
-export async function fillMemory(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader, vmas: VmaRecord[]): Promise<number> {
+export async function fillMemory(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, vmas: VmaRecord[]): Promise<number> {
   const uffd = fillUffd(pid, vmas);
   try {
-    return await fillRuns(pid, runs, open, uffd);
+    return await fillRuns(pid, chain, open, uffd);
   } finally {
     if (uffd) closeSync(uffd.fd); // unregisters: untouched pages fault in as zero again
   }
@@ -317,7 +314,14 @@ function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
   }
 }
 
-async function fillRuns(pid: number, runs: DataRun[], open: (crid: bigint) => ImageReader, uffd: FillUffd | undefined): Promise<number> {
+const hasBytes = (source: number) => source === PageSource.DATA || source === PageSource.REF;
+
+/** The blocks the fill reads, in the order it does. */
+function* blockUses({ map, crids }: ResolvedChain): Generator<BlockUse> {
+  for (let i = 0; i < map.length; i++) if (hasBytes(map.source[i]!)) yield { crid: crids[map.holder[i]!]!, block: map.block[i]! };
+}
+
+async function fillRuns(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, uffd: FillUffd | undefined): Promise<number> {
   // Aligned: large images are read with O_DIRECT (direct-io.ts).
   const batches: FillBatch[] = [0, 1].map(() => ({ bytes: alignedBuffer(FILL_BATCH), used: 0, starts: [], lengths: [] }));
   let batch = batches[0]!;
@@ -332,18 +336,24 @@ async function fillRuns(pid: number, runs: DataRun[], open: (crid: bigint) => Im
     batch = batch === batches[0] ? batches[1]! : batches[0]!;
     written += await settle(batch);
   };
-  const blocks = new ChainBlocks(open, runs);
+  const { map, crids } = chain;
+  const blocks = new ChainBlocks(open, blockUses(chain));
   try {
-    for (const run of runs) {
-      const bytes = run.pages * PAGE_SIZE;
-      if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${run.vaddr.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: run.crid });
+    for (let i = 0; i < map.length; i++) {
+      if (!hasBytes(map.source[i]!)) continue;
+      const crid = crids[map.holder[i]!]!;
+      const block = map.block[i]!;
+      const first = map.firstPage[i]!;
+      const pages = map.pages[i]!;
+      const bytes = pages * PAGE_SIZE;
+      const start = map.first[i]! * PAGE_SIZE;
+      if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${start.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid });
       if (batch.used + bytes > FILL_BATCH) await flush();
-      const into = batch.bytes.subarray(batch.used, batch.used + bytes);
-      const cached = blocks.cachedPages(run.crid, run.block, run.firstPage, run.pages);
-      if (cached) into.set(cached);
-      else if (run.firstPage === 0 && run.pages === open(run.crid).blockPages(run.block)) await blocks.whole(run.crid, run.block, into);
-      else into.set(await blocks.pages(run.crid, run.block, run.firstPage, run.pages));
-      addRange(batch, Number(run.vaddr), bytes);
+      const cached = blocks.cachedPages(crid, block, first, pages);
+      if (cached) batch.bytes.set(cached, batch.used);
+      else if (first === 0 && pages === open(crid).blockPages(block)) await blocks.whole(crid, block, batch.bytes.subarray(batch.used, batch.used + bytes));
+      else batch.bytes.set(await blocks.pages(crid, block, first, pages), batch.used);
+      addRange(batch, start, bytes);
     }
     await flush(); // the last batch goes out...
     await flush(); // ...and is waited for

@@ -9,12 +9,12 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killStub, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { CrError } from "./errors.js";
 import { checkFiles, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
-import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress, type DataRun } from "./memory.js";
+import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey } from "./checkpoint.js";
@@ -55,7 +55,7 @@ interface Checkpoint {
   threads: ThreadRecord[];
   signals: SignalsRecord;
   files: FdRecord[];
-  data: DataRun[];
+  data: ResolvedChain;
 }
 
 export async function restart(options: RestartOptions): Promise<RestartResult> {
@@ -173,9 +173,8 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     if (value === undefined) throw new CrError(`image ${top.path} has no ${what} record`, { code: "BAD_IMAGE", crid, path: top.path });
     return value;
   };
-  const data: DataRun[] = [];
   // Every REF is resolved (and checked) now, before a process exists.
-  for (const run of await resolveChain(crid, open)) if (run.source === "ref") data.push(run);
+  const data = await resolveChain(crid, open);
   return {
     identity: top.identity,
     process: need(top.record("PROCESS"), "PROCESS"),

@@ -1,5 +1,5 @@
 import { closeSync } from "node:fs";
-import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, xxh64, type PageMapEntry } from "@cr/format";
+import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, resolvedRuns, xxh64, type PageMapEntry } from "@cr/format";
 import type { LogEntry, Store } from "./store.js";
 import { BLOCK_PAGES, writeData } from "./checkpoint.js";
 import { withImageSink } from "./direct-io.js";
@@ -140,7 +140,7 @@ export async function memoryDigest(store: Store, branch: string, crid: bigint): 
   };
   const parts: string[] = [];
   try {
-    for (const run of await resolveChain(crid, open)) {
+    for (const run of resolvedRuns(await resolveChain(crid, open))) {
       if (run.source !== "ref") {
         parts.push(`${run.vaddr}:${run.source}:${run.pages}`);
         continue;

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type ResolvedRun, resolveChain } from "./chain.js";
+import { type ResolvedRun, resolveChain, resolvedRuns } from "./chain.js";
 import { FormatError } from "./errors.js";
 import { BASE, mixedPages, PS, tmpDir, writeImage } from "./image.test-util.js";
 import { derivePageMap, type PageMapEntry, referencedCrids } from "./pagemap.js";
@@ -12,7 +12,7 @@ const page = (n: number) => BASE + BigInt(n * PS);
 /** Reads every page of checkpoint `crid` through resolveChain; returns page number -> bytes ("zero"/"file:off"). */
 async function materialize(crid: bigint, open: (c: bigint) => ImageReader): Promise<Map<number, string>> {
   const out = new Map<number, string>();
-  for (const run of await resolveChain(crid, open)) {
+  for (const run of resolvedRuns(await resolveChain(crid, open))) {
     const first = Number((run.vaddr - BASE) / BigInt(PS));
     for (let i = 0; i < run.pages; i++) out.set(first + i, describeRun(run, i, open));
   }
@@ -109,7 +109,7 @@ describe("three-image chain", () => {
     for (let i = 0; i < 4; i++) model.delete(36 + i);
     expect(await materialize(3n, open)).toEqual(model);
     const crids = new Set<bigint>();
-    for (const run of await resolveChain(3n, open)) if (run.source === "ref") crids.add(run.crid);
+    for (const run of resolvedRuns(await resolveChain(3n, open))) if (run.source === "ref") crids.add(run.crid);
     expect(crids).toEqual(new Set([1n, 2n, 3n]));
   });
 

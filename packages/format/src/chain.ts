@@ -5,72 +5,70 @@
  * identity, and the target's PAGES blocks.
  */
 import { FormatError, hex64 } from "./errors.js";
-import type { FileRun, RefRun, ZeroRun } from "./pagemap.js";
+import { columnEntries, type FileRun, PageSource, type PageColumns, type RefRun, type ZeroRun } from "./pagemap.js";
 import type { ImageReader } from "./reader.js";
 
 /**
- * A run with bytes is a REF naming the image that holds them: the checkpoint's own DATA
- * becomes a REF to its own CRID, and the map's REF entries are returned as they are (a deep
- * chain's map has hundreds of thousands, and a copy of each costs more than the check).
+ * The checkpoint's page map as columns (pagemap.ts), checked, and the CRID of each holder a
+ * DATA or REF entry names: `crids[map.holder[i]]` holds entry i's bytes (the checkpoint's own
+ * CRID last, for its DATA). Columns, not an object per run: a deep chain's map has hundreds of
+ * thousands of runs, and an object each costs more than the rest of a restart's work with them.
  */
-export type ResolvedRun = ZeroRun | FileRun | RefRun;
+export interface ResolvedChain {
+  map: PageColumns;
+  crids: readonly bigint[];
+  pageSize: number;
+}
 
 export type OpenImage = (crid: bigint) => ImageReader | Promise<ImageReader>;
 
 /**
- * The runs of checkpoint `crid` in address order. `open` returns the reader of an image by
+ * Checkpoint `crid`'s map, with every REF checked. `open` returns the reader of an image by
  * CRID (it may throw for a missing one; the error is wrapped in a FormatError naming the
- * REF). Readers opened here are not closed: `open` owns them (cache them there). One array,
- * not a generator: a deep chain's map has hundreds of thousands of runs, and an await each
- * would cost more than the rest of the work.
+ * REF). Readers opened here are not closed: `open` owns them (cache them there).
  */
-export async function resolveChain(crid: bigint, open: OpenImage): Promise<ResolvedRun[]> {
+export async function resolveChain(crid: bigint, open: OpenImage): Promise<ResolvedChain> {
   const top = await open(crid);
-  const map = top.pageMap();
-  const refs = new Map(top.references.map((r) => [r.crid, r.identity]));
-  /** The images REFs point into, each checked once: listed in REFERENCES, with the identity listed there. */
-  const targets = new Map<bigint, ImageReader>();
-  const runs: ResolvedRun[] = [];
-  let i = -1;
-  const where = (what: string, vaddr: bigint) =>
-    new FormatError({ path: top.path, crid: top.header.crid }, top.pageMapEntryOffset(i), `${what} (REF for vaddr 0x${vaddr.toString(16)})`);
-  const openTarget = async (target: bigint, vaddr: bigint): Promise<ImageReader> => {
-    const expected = refs.get(target);
-    if (expected === undefined) throw where(`CRID ${target} listed in REFERENCES`, vaddr);
+  const map = top.pageColumns();
+  const crids = [...top.references.map((r) => r.crid), crid];
+  /** Each holder a REF names, checked once: its identity as REFERENCES lists it. */
+  const holders: (ImageReader | undefined)[] = [];
+  const where = (i: number, what: string) => {
+    const vaddr = BigInt(map.first[i]! * top.header.pageSize);
+    return new FormatError({ path: top.path, crid: top.header.crid }, top.pageMapEntryOffset(i), `${what} (REF for vaddr 0x${vaddr.toString(16)})`);
+  };
+  const openHolder = async (index: number, i: number): Promise<ImageReader> => {
+    const { crid: target, identity } = top.references[index]!;
     let t: ImageReader;
     try {
       t = await open(target);
     } catch (err) {
       if (err instanceof FormatError) throw err;
-      throw where(`image of CRID ${target} to exist (missing CRID: ${(err as Error).message})`, vaddr);
+      throw where(i, `image of CRID ${target} to exist (missing CRID: ${(err as Error).message})`);
     }
-    if (t.header.crid !== target) throw where(`image of CRID ${target}, found CRID ${t.header.crid} in ${t.path}`, vaddr);
-    if (t.identity !== expected) throw where(`identity of CRID ${target} ${hex64(expected)} (identity mismatch: ${t.path} has ${hex64(t.identity)})`, vaddr);
+    if (t.header.crid !== target) throw where(i, `image of CRID ${target}, found CRID ${t.header.crid} in ${t.path}`);
+    if (t.identity !== identity) throw where(i, `identity of CRID ${target} ${hex64(identity)} (identity mismatch: ${t.path} has ${hex64(t.identity)})`);
     return t;
   };
 
-  for (const e of map) {
-    i++;
-    switch (e.source) {
-      case "zero":
-      case "file":
-        runs.push(e);
-        break;
-      case "data":
-        runs.push({ vaddr: e.vaddr, pages: e.pages, source: "ref", crid, block: e.block, firstPage: e.firstPage });
-        break;
-      case "ref": {
-        let t = targets.get(e.crid);
-        if (!t) targets.set(e.crid, (t = await openTarget(e.crid, e.vaddr)));
-        const have = t.blockPages(e.block);
-        if (have === undefined) throw where(`a PAGES chunk at offset ${e.block} of CRID ${e.crid} (past the end or not a block)`, e.vaddr);
-        if (e.firstPage + e.pages > have) {
-          throw where(`pages ${e.firstPage}..${e.firstPage + e.pages} within the ${have} of block ${e.block} of CRID ${e.crid} (past the end)`, e.vaddr);
-        }
-        runs.push(e);
-        break;
-      }
-    }
+  for (let i = 0; i < map.length; i++) {
+    if (map.source[i] !== PageSource.REF) continue; // the image's own DATA was checked by pageColumns
+    const index = map.holder[i]!;
+    const t = (holders[index] ??= await openHolder(index, i));
+    const block = map.block[i]!;
+    const have = t.blockPages(block);
+    if (have === undefined) throw where(i, `a PAGES chunk at offset ${block} of CRID ${crids[index]} (past the end or not a block)`);
+    const end = map.firstPage[i]! + map.pages[i]!;
+    if (end > have) throw where(i, `pages ${map.firstPage[i]}..${end} within the ${have} of block ${block} of CRID ${crids[index]} (past the end)`);
   }
-  return runs;
+  return { map, crids, pageSize: top.header.pageSize };
+}
+
+/** A run of a resolved map as an object: the checkpoint's own DATA is a REF to its own CRID. */
+export type ResolvedRun = ZeroRun | FileRun | RefRun;
+
+/** The resolved map as objects, for readers that are not hot (tests, digests). */
+export function resolvedRuns({ map, crids, pageSize }: ResolvedChain): ResolvedRun[] {
+  const own = crids[crids.length - 1]!;
+  return columnEntries(map, crids.map((crid) => ({ crid })), pageSize).map((e) => (e.source === "data" ? { ...e, source: "ref", crid: own } : e));
 }

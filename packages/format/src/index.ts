@@ -41,6 +41,7 @@ export {
   inheritEntry,
   mergeSortedMaps,
   normalizePageMap,
+  type PageColumns,
   type PageMapEntry,
   PageSource,
   type RefRun,
@@ -51,5 +52,5 @@ export {
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
 export { DIRECT_ALIGN, type FileSpan, ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
 export { type ImageEvent, readImageStream } from "./parse.js";
-export { type OpenImage, type ResolvedRun, resolveChain } from "./chain.js";
+export { type OpenImage, type ResolvedChain, type ResolvedRun, resolveChain, resolvedRuns } from "./chain.js";
 export { lz4Bound, lz4Compress, lz4Decompress, lz4Encode, Lz4Error } from "./lz4.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
-import { decodePageMapEntries, encodePageMapBody } from "./pagemap-codec.js";
+import { checkMapOrder, columnEntries, type PageMapEntry } from "./pagemap.js";
+import { decodePageMapColumns, encodePageMapBody } from "./pagemap-codec.js";
 
 const PAGE = 4096;
 const refs = [
@@ -31,6 +31,12 @@ function randomMap(seed: number, count: number): PageMapEntry[] {
 const fail = (at: number, what: string): never => {
   throw new Error(`at ${at}: ${what}`);
 };
+
+/** Decodes into columns and reads them back as entries. */
+function decodePageMapEntries(body: Uint8Array, count: number, references: typeof refs, pageSize: number, failure: typeof fail) {
+  const { columns, offsets } = decodePageMapColumns(body, count, references, pageSize, failure);
+  return { entries: columnEntries(columns, references, pageSize), offsets };
+}
 
 describe("page map encoding", () => {
   it("decodes to exactly the entries it encoded, with each entry's offset", () => {

@@ -12,7 +12,7 @@
  *   REF     varint reference index, zigzag(block - previous block of that reference), varint firstPage
  *   FILE    varint file offset in pages
  */
-import { PageSource, type PageMapEntry } from "./pagemap.js";
+import { emptyColumns, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
 import type { Reference } from "./records.js";
 
 /** The largest value a varint may hold: every field is used as a JS number. */
@@ -90,7 +90,7 @@ class VarintReader {
   at = 0;
   constructor(
     private readonly bytes: Uint8Array,
-    private readonly fail: MapFailure,
+    readonly fail: MapFailure,
   ) {}
 
   byte(what: string): number {
@@ -117,71 +117,60 @@ class VarintReader {
 }
 
 /**
- * Decodes `count` entries; `offsets[i]` is where entry i starts in the body. Positions are
- * counted in pages as numbers (an address space of 2^64 bytes has fewer than 2^53 pages) and
- * become a BigInt once per entry: a deep chain's map has hundreds of thousands of entries.
- * A page number within the address space times the page size (a power of two) is exact as a
- * number, up to 2^64. Gaps are unsigned, so the entries come out ascending and disjoint by
+ * Decodes `count` entries into columns; `offsets[i]` is where entry i starts in the body.
+ * Positions are counted in pages as numbers (an address space of 2^64 bytes has fewer than
+ * 2^53 pages), and nothing is allocated per entry: a deep chain's map has hundreds of
+ * thousands of entries. Gaps are unsigned, so the entries come out ascending and disjoint by
  * construction; only the end of the address space is checked.
  */
-export function decodePageMapEntries(
+export function decodePageMapColumns(
   body: Uint8Array,
   count: number,
   references: readonly Reference[],
   pageSize: number,
   fail: MapFailure,
-): { entries: PageMapEntry[]; offsets: Float64Array; totalPages: number } {
+): { columns: PageColumns; offsets: Float64Array; totalPages: number } {
   const r = new VarintReader(body, fail);
-  const entries: PageMapEntry[] = [];
+  const columns = emptyColumns(count);
   const offsets = new Float64Array(count);
-  const lastBlock = new Array<number>(references.length + 1).fill(0); // by reference index + 1 (0: this image)
+  const lastBlock = new Array<number>(references.length + 1).fill(0); // by holder index
   const pagesInSpace = 2 ** 64 / pageSize;
   let end = 0; // in pages
   let totalPages = 0;
   for (let i = 0; i < count; i++) {
     const entryAt = (offsets[i] = r.at);
-    const source = r.byte("source");
-    const first = end + r.varint("gap");
-    const pages = r.varint("pages");
+    const source = (columns.source[i] = r.byte("source"));
+    const first = (columns.first[i] = end + r.varint("gap"));
+    const pages = (columns.pages[i] = r.varint("pages"));
     if (pages < 1) fail(entryAt, "page count >= 1");
     end = first + pages;
     if (end > pagesInSpace) fail(entryAt, "run within the 64-bit address space");
     totalPages += pages;
-    entries.push(decodeLocation(r, source, BigInt(first * pageSize), pages, references, lastBlock, pageSize, fail, entryAt));
+    decodeLocation(r, source, columns, i, references.length, lastBlock, entryAt);
   }
   if (r.at !== body.length) fail(r.at, `the page map to end after ${count} entries`);
-  return { entries, offsets, totalPages };
+  return { columns, offsets, totalPages };
 }
 
-function decodeLocation(
-  r: VarintReader,
-  source: number,
-  vaddr: bigint,
-  pages: number,
-  references: readonly Reference[],
-  lastBlock: number[],
-  pageSize: number,
-  fail: MapFailure,
-  entryAt: number,
-): PageMapEntry {
+function decodeLocation(r: VarintReader, source: number, c: PageColumns, i: number, refCount: number, lastBlock: number[], entryAt: number): void {
   switch (source) {
     case PageSource.DATA:
     case PageSource.REF: {
-      const image = source === PageSource.DATA ? -1 : r.varint("reference index");
-      if (image >= references.length) fail(entryAt, `a reference index below ${references.length}, found ${image}`);
-      const block = lastBlock[image + 1]! + r.zigzag("block");
-      if (block < 0) fail(entryAt, `a block offset >= 0, found ${block}`);
-      lastBlock[image + 1] = block;
-      const firstPage = r.varint("first page");
-      return image < 0
-        ? { vaddr, pages, source: "data", block, firstPage }
-        : { vaddr, pages, source: "ref", crid: references[image]!.crid, block, firstPage };
+      const image = source === PageSource.DATA ? refCount : r.varint("reference index");
+      if (image >= refCount && source === PageSource.REF) r.fail(entryAt, `a reference index below ${refCount}, found ${image}`);
+      const block = lastBlock[image]! + r.zigzag("block");
+      if (block < 0) r.fail(entryAt, `a block offset >= 0, found ${block}`);
+      lastBlock[image] = c.block[i] = block;
+      c.holder[i] = image;
+      c.firstPage[i] = r.varint("first page");
+      return;
     }
     case PageSource.ZERO:
-      return { vaddr, pages, source: "zero" };
+      return;
     case PageSource.FILE:
-      return { vaddr, pages, source: "file", fileOffset: r.varint("file offset") * pageSize };
+      c.firstPage[i] = r.varint("file offset");
+      return;
     default:
-      return fail(entryAt, `page source 1..4, found ${source}`);
+      r.fail(entryAt, `page source 1..4, found ${source}`);
   }
 }

@@ -38,6 +38,63 @@ export interface FileRun extends Run {
 export type PageMapEntry = DataRun | RefRun | ZeroRun | FileRun;
 
 /**
+ * A page map as columns, entry i across them: a deep chain's map has hundreds of thousands of
+ * entries, and an object each costs more than all a restart does with them. Positions are
+ * in pages. `holder` names the image with a DATA or REF entry's bytes: a reference index, or
+ * the number of references for the image's own DATA, so a list of the references' CRIDs
+ * followed by the image's own indexes it.
+ */
+export interface PageColumns {
+  readonly length: number;
+  /** PageSource of each entry. */
+  readonly source: Uint8Array;
+  /** First page number (vaddr / page size). */
+  readonly first: Float64Array;
+  readonly pages: Float64Array;
+  /** DATA and REF: the holder's index (see above). */
+  readonly holder: Int32Array;
+  /** DATA and REF: offset of the PAGES chunk in the holder. */
+  readonly block: Float64Array;
+  /** DATA and REF: the run's first page within the block; FILE: the file offset in pages. */
+  readonly firstPage: Float64Array;
+}
+
+export function emptyColumns(length: number): PageColumns {
+  return {
+    length,
+    source: new Uint8Array(length),
+    first: new Float64Array(length),
+    pages: new Float64Array(length),
+    holder: new Int32Array(length),
+    block: new Float64Array(length),
+    firstPage: new Float64Array(length),
+  };
+}
+
+/** The entries of a columnar map as objects (`references`: the image's REFERENCES). */
+export function columnEntries(c: PageColumns, references: readonly { crid: bigint }[], pageSize: number): PageMapEntry[] {
+  const entries = new Array<PageMapEntry>(c.length);
+  for (let i = 0; i < c.length; i++) {
+    const vaddr = BigInt(c.first[i]! * pageSize);
+    const pages = c.pages[i]!;
+    switch (c.source[i]) {
+      case PageSource.DATA:
+        entries[i] = { vaddr, pages, source: "data", block: c.block[i]!, firstPage: c.firstPage[i]! };
+        break;
+      case PageSource.REF:
+        entries[i] = { vaddr, pages, source: "ref", crid: references[c.holder[i]!]!.crid, block: c.block[i]!, firstPage: c.firstPage[i]! };
+        break;
+      case PageSource.ZERO:
+        entries[i] = { vaddr, pages, source: "zero" };
+        break;
+      default:
+        entries[i] = { vaddr, pages, source: "file", fileOffset: c.firstPage[i]! * pageSize };
+    }
+  }
+  return entries;
+}
+
+/**
  * Checks that entries are page aligned, ascending and non-overlapping. Returns the index of
  * the first bad entry and why, or undefined.
  */

@@ -22,8 +22,8 @@ import {
 } from "./framing.js";
 import { createXxh64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Decompress, Lz4Error } from "./lz4.js";
-import type { PageMapEntry } from "./pagemap.js";
-import { decodePageMapEntries } from "./pagemap-codec.js";
+import { columnEntries, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
+import { decodePageMapColumns } from "./pagemap-codec.js";
 import {
   ChunkType,
   chunkTypeInfo,
@@ -74,8 +74,8 @@ export function decodeMeta<T>(ctx: FormatErrorContext, chunkOffset: number, sche
 }
 
 /**
- * Decodes and validates PAGE_MAP's body (without checking block references): its entries, and
- * the file offset where each starts (for error messages about one of them).
+ * Decodes and validates PAGE_MAP's body (without checking block references): its columns, and
+ * the file offset where each entry starts (for error messages about one of them).
  */
 export function decodePageMapBody(
   ctx: FormatErrorContext,
@@ -85,27 +85,26 @@ export function decodePageMapBody(
   bodyOff: number,
   pageSize: number,
   references: readonly Reference[],
-): { entries: PageMapEntry[]; offsets: Float64Array } {
+): { columns: PageColumns; offsets: Float64Array } {
   const m = decodeMeta(ctx, chunkOffset, PageMapMetaSchema, meta, "PAGE_MAP");
   const fail = (at: number, what: string): never => {
     throw new FormatError(ctx, bodyOff + at, `page map: ${what}`);
   };
-  const { entries, offsets, totalPages } = decodePageMapEntries(body, m.entryCount, references, pageSize, fail);
+  const { columns, offsets, totalPages } = decodePageMapColumns(body, m.entryCount, references, pageSize, fail);
   if (totalPages !== m.totalPages) throw new FormatError(ctx, chunkOffset, `page map total of ${m.totalPages} pages`, `entries sum to ${totalPages}`);
   for (let i = 0; i < offsets.length; i++) offsets[i] += bodyOff;
-  return { entries, offsets };
+  return { columns, offsets };
 }
 
 /** Checks every DATA entry against the PAGES blocks of its image (`blockPages`: pages of the block at an offset). */
-export function checkDataEntries(ctx: FormatErrorContext, entries: readonly PageMapEntry[], offsets: ArrayLike<number>, blockPages: (offset: number) => number | undefined): void {
-  entries.forEach((e, i) => {
-    if (e.source !== "data") return;
-    const have = blockPages(e.block);
-    if (have === undefined) throw new FormatError(ctx, offsets[i]!, `page map entry ${i}: a PAGES chunk at offset ${e.block}`);
-    if (e.firstPage + e.pages > have) {
-      throw new FormatError(ctx, offsets[i]!, `page map entry ${i}: pages ${e.firstPage}..${e.firstPage + e.pages} within the block's ${have}`);
-    }
-  });
+export function checkDataEntries(ctx: FormatErrorContext, c: PageColumns, offsets: ArrayLike<number>, blockPages: (offset: number) => number | undefined): void {
+  for (let i = 0; i < c.length; i++) {
+    if (c.source[i] !== PageSource.DATA) continue;
+    const have = blockPages(c.block[i]!);
+    if (have === undefined) throw new FormatError(ctx, offsets[i]!, `page map entry ${i}: a PAGES chunk at offset ${c.block[i]}`);
+    const end = c.firstPage[i]! + c.pages[i]!;
+    if (end > have) throw new FormatError(ctx, offsets[i]!, `page map entry ${i}: pages ${c.firstPage[i]}..${end} within the block's ${have}`);
+  }
 }
 
 /** Checks a PAGES meta against its chunk; returns it. */
@@ -326,10 +325,10 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
         break;
       }
       case ChunkType.PAGE_MAP: {
-        const { entries, offsets } = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize, references);
-        checkDataEntries(ctx, entries, offsets, (block) => blocks.get(block));
+        const { columns, offsets } = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize, references);
+        checkDataEntries(ctx, columns, offsets, (block) => blocks.get(block));
         pageMapSeen = true;
-        yield { kind: "pageMap", offset, entries };
+        yield { kind: "pageMap", offset, entries: columnEntries(columns, references, header!.pageSize) };
         break;
       }
       default: {

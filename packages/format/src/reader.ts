@@ -30,7 +30,7 @@ import {
   orderError,
   parseImage,
 } from "./parse.js";
-import type { PageMapEntry } from "./pagemap.js";
+import { columnEntries, type PageColumns, type PageMapEntry } from "./pagemap.js";
 import {
   ChunkType,
   chunkTypeInfo,
@@ -116,6 +116,7 @@ export class ImageReader {
   private readonly ends = new Map<number, number>();
   private readonly blockInfo = new Map<number, PagesBlock>();
   private readonly indexByOffset = new Map<number, IndexEntry>();
+  private columns: PageColumns | undefined;
   private map: PageMapEntry[] | undefined;
   private mapOffsets: Float64Array = new Float64Array(0);
   private cache: { offset: number; data: Uint8Array } | undefined;
@@ -317,22 +318,28 @@ export class ImageReader {
     return this.records(type)[0];
   }
 
-  /** The complete page map; every DATA entry is checked against its PAGES block. */
+  /** The complete page map as objects; every DATA entry is checked against its PAGES block. */
   pageMap(): PageMapEntry[] {
-    if (this.map) return this.map;
+    this.map ??= columnEntries(this.pageColumns(), this.references, this.header.pageSize);
+    return this.map;
+  }
+
+  /** The same map as columns (pagemap.ts), for the readers of a deep chain's large maps. */
+  pageColumns(): PageColumns {
+    if (this.columns) return this.columns;
     const e = this.chunks.find((c) => c.type === ChunkType.PAGE_MAP)!;
     const c = this.readChunk(e.offset, ChunkType.PAGE_MAP);
     const body = this.readBody(e.offset, c, "PAGE_MAP");
-    const { entries, offsets } = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize, this.references);
-    checkDataEntries(this.ctx, entries, offsets, (block) => this.blockPages(block));
-    this.map = entries;
+    const { columns, offsets } = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize, this.references);
+    checkDataEntries(this.ctx, columns, offsets, (block) => this.blockPages(block));
+    this.columns = columns;
     this.mapOffsets = offsets;
-    return entries;
+    return columns;
   }
 
   /** File offset of page map entry `i` (for error messages about it). */
   pageMapEntryOffset(i: number): number {
-    this.pageMap();
+    this.pageColumns();
     return this.mapOffsets[i]!;
   }
 
