@@ -124,8 +124,14 @@ class DirectSink implements PartSink {
   }
 }
 
-/** Block reads in flight or ready at once, ahead of their use. */
-const READ_AHEAD = 8;
+/**
+ * Block reads in flight or ready at once, ahead of their use, per lane: the disk (O_DIRECT)
+ * wants many in flight to stream; page cache reads are the pool threads' CPU (copy and hash),
+ * and more of them than cores only delays the disk's. In one queue, a deep chain's many small
+ * images left the disk a read or two in flight.
+ */
+const READ_AHEAD = { disk: 8, cache: 4 };
+
 /**
  * Slot memory of earlier read-aheads (each coalesced image has one), kept for the next: fresh
  * memory is what is slow, and so is mapping it while the pool threads read (a few ms an mmap).
@@ -157,13 +163,26 @@ interface PlannedRead {
 }
 
 interface AheadImage {
+  lane: Lane;
   fd: number;
   what: string;
-  /** Indexes into the plan of this image's reads, in order, and the next one to hand out. */
-  order: number[];
+  /** This image's reads, in order, and the next one to hand out. */
+  order: PlannedRead[];
   next: number;
   /** The slot of the span handed out last: the caller may still be using it. */
   current?: Buffer;
+}
+
+/** The reads of one kind, in the plan's order: lane.reads[0..started) are read or being read, `waiting` of them not taken yet. */
+interface Lane {
+  depth: number;
+  reads: PlannedRead[];
+  started: number;
+  waiting: number;
+}
+
+function lane(depth: number): Lane {
+  return { depth, reads: [], started: 0, waiting: 0 };
 }
 
 /**
@@ -176,7 +195,7 @@ interface AheadImage {
  * the pool as it is read (FileSpan.tailHash), so the caller only compares the hash.
  */
 export class BlockReadAhead {
-  private readonly plan: PlannedRead[] = [];
+  private readonly lanes = { disk: lane(READ_AHEAD.disk), cache: lane(READ_AHEAD.cache) };
   private readonly images = new Map<bigint, AheadImage>();
   private readonly slotBytes: number;
   private readonly inFlight = new Set<Promise<FileSpan>>();
@@ -184,9 +203,6 @@ export class BlockReadAhead {
   private arena: Buffer | undefined;
   private carved = 0;
   private readonly free: Buffer[] = [];
-  /** plan[0..started) are read or being read; `waiting` of them are not taken yet. */
-  private started = 0;
-  private waiting = 0;
 
   /** `uses`: every block the caller will take, in order. Blocks without a span (LZ4) are left to the caller. */
   constructor(uses: Iterable<{ crid: bigint; reader: ImageReader; block: number }>) {
@@ -195,31 +211,36 @@ export class BlockReadAhead {
       const span = reader.chunkSpan(block);
       if (!span) continue;
       let image = this.images.get(crid);
-      if (!image) this.images.set(crid, (image = { fd: reader.blockDescriptor, what: reader.path, order: [], next: 0 }));
-      image.order.push(this.plan.length);
-      this.plan.push({ image, block, ...span });
+      if (!image) {
+        const kind = reader.readsAroundCache ? "disk" : "cache";
+        this.images.set(crid, (image = { lane: this.lanes[kind], fd: reader.blockDescriptor, what: reader.path, order: [], next: 0 }));
+      }
+      const read = { image, block, ...span };
+      image.order.push(read);
+      image.lane.reads.push(read);
       slotBytes = Math.max(slotBytes, span.length);
     }
     this.slotBytes = Math.ceil(slotBytes / DIRECT_ALIGN) * DIRECT_ALIGN;
-    // Each image keeps the slot of the span it took last; READ_AHEAD more are read or waiting.
-    const slots = Math.min(this.plan.length, this.images.size + READ_AHEAD);
-    if (slots > 0) this.arena = takeArena(slots * this.slotBytes);
-    this.startReads();
+    // Each image keeps the slot of the span it took last; each lane's depth more are read or waiting.
+    const { disk, cache } = this.lanes;
+    const slots = this.images.size + Math.min(disk.reads.length, disk.depth) + Math.min(cache.reads.length, cache.depth);
+    if (disk.reads.length + cache.reads.length > 0) this.arena = takeArena(slots * this.slotBytes);
+    this.startReads(disk);
+    this.startReads(cache);
   }
 
   /** The span of `block` if it is `crid`'s next one read ahead (valid until the next take for `crid`), else undefined. */
   take(crid: bigint, block: number): Promise<FileSpan> | undefined {
     const image = this.images.get(crid);
-    const i = image?.order[image.next];
-    if (!image || i === undefined || i >= this.started || this.plan[i]!.block !== block) return undefined;
-    const read = this.plan[i]!;
+    const read = image?.order[image.next];
+    if (!image || !read?.reading || read.block !== block) return undefined;
     image.next++;
     // The span handed out before this one for the same image is done with: its slot is free again.
     if (image.current) this.free.push(image.current);
     image.current = read.slot;
-    this.waiting--;
-    this.startReads();
-    return read.reading!;
+    image.lane.waiting--;
+    this.startReads(image.lane);
+    return read.reading;
   }
 
   /** Waits for the reads still in flight, so no slot is written after the caller moves on. */
@@ -230,12 +251,12 @@ export class BlockReadAhead {
     this.arena = undefined;
   }
 
-  private startReads(): void {
-    while (this.waiting < READ_AHEAD && this.started < this.plan.length) {
-      const read = this.plan[this.started++]!;
+  private startReads(lane: Lane): void {
+    while (lane.waiting < lane.depth && lane.started < lane.reads.length) {
+      const read = lane.reads[lane.started++]!;
       read.slot = this.slot();
       read.reading = this.readSpan(read, read.slot);
-      this.waiting++;
+      lane.waiting++;
     }
   }
 

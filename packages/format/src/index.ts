@@ -34,6 +34,7 @@ export {
 export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
 export {
   byAddress,
+  type ColumnMemory,
   type DataRun,
   derivePageMap,
   type DerivePageMapOptions,

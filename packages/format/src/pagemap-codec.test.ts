@@ -50,6 +50,22 @@ describe("page map encoding", () => {
     }
   });
 
+  it("decodes into memory the caller gives, even when it is larger than asked", () => {
+    const map = randomMap(11, 300);
+    const given: ArrayBuffer[] = [];
+    const memory = (bytes: number) => {
+      given.push(new ArrayBuffer(Math.ceil(bytes / 4096) * 4096)); // as huge-page memory comes: rounded up
+      return given[given.length - 1]!;
+    };
+    const { columns, offsets } = decodePageMapColumns(encodePageMapBody(map, refs, PAGE), map.length, refs, PAGE, fail, memory);
+    expect(columnEntries(columns, refs, PAGE)).toEqual(map);
+    expect(offsets.length).toBe(map.length);
+    for (const column of [columns.first, columns.pages, columns.block, columns.firstPage, columns.holder, columns.source]) {
+      expect(column.length).toBe(map.length);
+      expect(column.buffer).toBe(given[0]);
+    }
+  });
+
   it("stores a fragmented map of REFs in a few bytes per entry", () => {
     const map: PageMapEntry[] = Array.from({ length: 10_000 }, (_, i) => ({
       vaddr: BigInt(0x7f0000000000 + i * 2 * PAGE),

@@ -12,7 +12,7 @@
  *   REF     varint reference index, zigzag(block - previous block of that reference), varint firstPage
  *   FILE    varint file offset in pages
  */
-import { emptyColumns, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
+import { type ColumnMemory, emptyColumns, freshMemory, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
 import type { Reference } from "./records.js";
 
 /** The largest value a varint may hold: every field is used as a JS number. */
@@ -129,10 +129,11 @@ export function decodePageMapColumns(
   references: readonly Reference[],
   pageSize: number,
   fail: MapFailure,
+  memory: ColumnMemory = freshMemory,
 ): { columns: PageColumns; offsets: Float64Array; totalPages: number } {
   const r = new VarintReader(body, fail);
-  const columns = emptyColumns(count);
-  const offsets = new Float64Array(count);
+  const columns = emptyColumns(count, memory);
+  const offsets = new Float64Array(memory(count * 8), 0, count);
   const lastBlock = new Array<number>(references.length + 1).fill(0); // by holder index
   const pagesInSpace = 2 ** 64 / pageSize;
   let end = 0; // in pages

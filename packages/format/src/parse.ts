@@ -22,7 +22,7 @@ import {
 } from "./framing.js";
 import { createXxh64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Decompress, Lz4Error } from "./lz4.js";
-import { columnEntries, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
+import { type ColumnMemory, columnEntries, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
 import { decodePageMapColumns } from "./pagemap-codec.js";
 import {
   ChunkType,
@@ -85,12 +85,13 @@ export function decodePageMapBody(
   bodyOff: number,
   pageSize: number,
   references: readonly Reference[],
+  memory?: ColumnMemory,
 ): { columns: PageColumns; offsets: Float64Array } {
   const m = decodeMeta(ctx, chunkOffset, PageMapMetaSchema, meta, "PAGE_MAP");
   const fail = (at: number, what: string): never => {
     throw new FormatError(ctx, bodyOff + at, `page map: ${what}`);
   };
-  const { columns, offsets, totalPages } = decodePageMapColumns(body, m.entryCount, references, pageSize, fail);
+  const { columns, offsets, totalPages } = decodePageMapColumns(body, m.entryCount, references, pageSize, fail, memory);
   if (totalPages !== m.totalPages) throw new FormatError(ctx, chunkOffset, `page map total of ${m.totalPages} pages`, `entries sum to ${totalPages}`);
   for (let i = 0; i < offsets.length; i++) offsets[i] += bodyOff;
   return { columns, offsets };

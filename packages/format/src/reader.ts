@@ -30,7 +30,7 @@ import {
   orderError,
   parseImage,
 } from "./parse.js";
-import { columnEntries, type PageColumns, type PageMapEntry } from "./pagemap.js";
+import { type ColumnMemory, columnEntries, type PageColumns, type PageMapEntry } from "./pagemap.js";
 import {
   ChunkType,
   chunkTypeInfo,
@@ -124,18 +124,26 @@ export class ImageReader {
   /** A second, O_DIRECT descriptor for raw page blocks (readAroundCache). */
   private directFd: number | undefined;
 
-  /** Opens an image file; `crid`, when given, must match the image's HEADER. */
-  static open(path: string, opts: { crid?: bigint } = {}): ImageReader {
+  /**
+   * Opens an image file; `crid`, when given, must match the image's HEADER. `columnMemory`
+   * allocates the page map's columns (pagemap.ts ColumnMemory).
+   */
+  static open(path: string, opts: { crid?: bigint; columnMemory?: ColumnMemory } = {}): ImageReader {
     const fd = openSync(path, "r");
     try {
-      return new ImageReader(fd, path, opts.crid);
+      return new ImageReader(fd, path, opts.crid, opts.columnMemory);
     } catch (e) {
       closeSync(fd);
       throw e;
     }
   }
 
-  private constructor(fd: number, path: string, crid: bigint | undefined) {
+  private constructor(
+    fd: number,
+    path: string,
+    crid: bigint | undefined,
+    private readonly columnMemory: ColumnMemory | undefined,
+  ) {
     this.fd = fd;
     this.path = path;
     this.ctx = { path, crid };
@@ -225,6 +233,11 @@ export class ImageReader {
     if (!b || b.type !== ChunkType.PAGES || b.codec !== 0 || end === undefined || end % DIRECT_ALIGN !== 0) return undefined;
     const start = offset - (offset % DIRECT_ALIGN);
     return { start, length: end - start, bodyLength: b.pages * this.header.pageSize };
+  }
+
+  /** Whether raw page blocks are read around the page cache (readAroundCache). */
+  get readsAroundCache(): boolean {
+    return this.directFd !== undefined;
   }
 
   /**
@@ -330,7 +343,7 @@ export class ImageReader {
     const e = this.chunks.find((c) => c.type === ChunkType.PAGE_MAP)!;
     const c = this.readChunk(e.offset, ChunkType.PAGE_MAP);
     const body = this.readBody(e.offset, c, "PAGE_MAP");
-    const { columns, offsets } = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize, this.references);
+    const { columns, offsets } = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize, this.references, this.columnMemory);
     checkDataEntries(this.ctx, columns, offsets, (block) => this.blockPages(block));
     this.columns = columns;
     this.mapOffsets = offsets;
