@@ -11,7 +11,7 @@ import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
 import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
-import { childPageMap, openParent, type ParentImage } from "./parent.js";
+import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./parent.js";
 import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo } from "./task.js";
@@ -302,7 +302,7 @@ function writeImage(image: ImageTarget, state: FrozenState, parent: ParentImage 
 
 async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
   // REFERENCES come before the data, so compute the map's inherited part first.
-  const inherited = parent ? parent.inherit(state.unchanged) : [];
+  const inherited = parent ? parent.inherit(state.unchanged) : NOTHING_INHERITED;
   const writer = new ImageWriter(sink, {
     header: {
       crid: image.crid,
@@ -313,7 +313,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
       kernelRelease: release(),
       toolVersion: TOOL_VERSION,
     },
-    references: parent ? parent.referencesFor(inherited) : [],
+    references: inherited.references,
   });
   await writer.writeRecord("PROCESS", processRecord(state.info, state.brk));
   await writer.writeRecord("VMAS", { vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord) });
@@ -324,7 +324,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
-  await writer.writePageMap(childPageMap(changes, inherited));
+  await writer.writePageMapColumns(childPageMap(changes, inherited), inherited.holders);
   return writer.finish();
 }
 

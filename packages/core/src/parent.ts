@@ -1,6 +1,5 @@
-import { byAddress, inheritEntry, mergeSortedMaps, normalizePageMap, sliceEntry, type PageMapEntry, type Reference } from "@cr/format";
-import { CrError } from "./errors.js";
-import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "./pages.js";
+import { byAddress, emptyColumns, entryColumns, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, PageSource, type Reference } from "@cr/format";
+import { PAGE_SIZE, type PageRun } from "./pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "./trackers/tracker.js";
 
@@ -8,6 +7,8 @@ import type { TrackerName } from "./trackers/tracker.js";
  * The parent of an incremental image: the last image of the same process on the branch. The
  * child inherits the parent's entries for its unchanged pages (as REFs to where the bytes
  * really are, never to another map), so restarting any image costs the same at any depth.
+ * The parent's map is read as columns (pagemap-columns.ts): at depth 100 it has hundreds of
+ * thousands of entries, and objects for them made a snapshot's total time grow with depth.
  */
 export interface ParentImage {
   crid: bigint;
@@ -19,11 +20,18 @@ export interface ParentImage {
   /** The state the given tracker recorded in the parent, if it was that tracker. */
   trackerState(name: TrackerName): Uint8Array | null;
   /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
-  inherit(unchanged: PageRun[]): PageMapEntry[];
-  /** REFERENCES for a child whose inherited entries are `entries`. */
-  referencesFor(entries: PageMapEntry[]): Reference[];
+  inherit(unchanged: PageRun[]): InheritedMap;
   close(): void;
 }
+
+/** What a child inherits: entries whose holder indexes name `holders`, and the REFERENCES they need. */
+export interface InheritedMap {
+  columns: PageColumns;
+  holders: readonly bigint[];
+  references: Reference[];
+}
+
+export const NOTHING_INHERITED: InheritedMap = { columns: emptyColumns(0), holders: [], references: [] };
 
 export function openParent(store: Store, branch: string, processKey: string): ParentImage | null {
   // Under the lock, so the file is the one this read of the history records (a coalesce swaps
@@ -37,61 +45,62 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
   });
   if (opened === null) return null;
   const { crid, reader } = opened;
-  const map = reader.pageMap();
+  const map = reader.pageColumns();
   const trackers = reader.records("TRACKER");
-  const identities = new Map<bigint, bigint>(reader.references.map((r) => [r.crid, r.identity]));
-  identities.set(crid, reader.identity);
+  const holders = reader.holderCrids;
+  const identities = [...reader.references.map((r) => r.identity), reader.identity]; // by holder index
   return {
     crid,
     identity: reader.identity,
     dataRuns: dataRuns(map),
-    changedPages: map.filter((e) => e.source === "data").reduce((n, e) => n + e.pages, 0),
+    changedPages: ownPages(map),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
-    inherit: (unchanged) => inheritRuns(map, unchanged, crid),
-    referencesFor: (entries) => referencesOf(entries, identities),
+    inherit: (unchanged) => {
+      const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start / BigInt(PAGE_SIZE)), pages: r.pages })));
+      return { columns, holders, references: referencesOf(columns, holders, identities) };
+    },
     close: () => reader.close(),
   };
 }
 
 /** The child's complete map: its own changes laid over what it inherited. */
-export function childPageMap(changes: PageMapEntry[], inherited: PageMapEntry[]): PageMapEntry[] {
-  return normalizePageMap(mergeSortedMaps([...changes].sort(byAddress), inherited), PAGE_SIZE);
+export function childPageMap(changes: PageMapEntry[], inherited: InheritedMap): PageColumns {
+  return mergeColumns(inherited.columns, entryColumns([...changes].sort(byAddress), inherited.holders, PAGE_SIZE));
 }
 
-function dataRuns(map: readonly PageMapEntry[]): PageRun[] {
+const hasBytes = (source: number) => source === PageSource.DATA || source === PageSource.REF;
+
+/** The DATA and REF entries as runs, adjacent ones merged (counted in pages until a run is done). */
+function dataRuns(map: PageColumns): PageRun[] {
   const runs: PageRun[] = [];
-  for (const e of map) if (e.source === "data" || e.source === "ref") pushRun(runs, e.vaddr, e.pages);
+  let first = 0;
+  let pages = 0;
+  const flush = () => pages > 0 && runs.push({ start: BigInt(first * PAGE_SIZE), pages });
+  for (let i = 0; i < map.length; i++) {
+    if (!hasBytes(map.source[i]!)) continue;
+    if (pages > 0 && first + pages === map.first[i]) {
+      pages += map.pages[i]!;
+      continue;
+    }
+    flush();
+    first = map.first[i]!;
+    pages = map.pages[i]!;
+  }
+  flush();
   return runs;
 }
 
-/**
- * Parent entries cut to the `clean` runs (both sorted by address); DATA becomes REF. An entry
- * wholly clean (most of them) is inherited as it is, without cutting.
- */
-function inheritRuns(map: readonly PageMapEntry[], clean: PageRun[], parentCrid: bigint): PageMapEntry[] {
-  const out: PageMapEntry[] = [];
-  const page = BigInt(PAGE_SIZE);
-  const ends = clean.map(runEnd);
-  let j = 0;
-  for (const entry of map) {
-    const end = entry.vaddr + BigInt(entry.pages) * page;
-    while (j < clean.length && ends[j]! <= entry.vaddr) j++;
-    for (let k = j; k < clean.length && clean[k]!.start < end; k++) {
-      const lo = clean[k]!.start > entry.vaddr ? clean[k]!.start : entry.vaddr;
-      const hi = ends[k]! < end ? ends[k]! : end;
-      const slice = lo === entry.vaddr && hi === end ? entry : sliceEntry(entry, Number((lo - entry.vaddr) / page), Number((hi - lo) / page), PAGE_SIZE);
-      out.push(inheritEntry(slice, parentCrid));
-    }
-  }
-  return out;
+function ownPages(map: PageColumns): number {
+  let pages = 0;
+  for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.DATA) pages += map.pages[i]!;
+  return pages;
 }
 
-function referencesOf(entries: PageMapEntry[], identities: Map<bigint, bigint>): Reference[] {
-  const crids = new Set<bigint>();
-  for (const e of entries) if (e.source === "ref") crids.add(e.crid);
-  return [...crids].sort((a, b) => (a < b ? -1 : 1)).map((crid) => {
-    const identity = identities.get(crid);
-    if (identity === undefined) throw new CrError(`parent image does not list CRID ${crid} among its references`, { code: "BAD_IMAGE", crid });
-    return { crid, identity };
-  });
+/** REFERENCES of the images the REFs name, by CRID. */
+function referencesOf(columns: PageColumns, holders: readonly bigint[], identities: readonly bigint[]): Reference[] {
+  const used = new Uint8Array(holders.length);
+  for (let i = 0; i < columns.length; i++) if (columns.source[i] === PageSource.REF) used[columns.holder[i]!] = 1;
+  const references: Reference[] = [];
+  holders.forEach((crid, h) => used[h] === 1 && references.push({ crid, identity: identities[h]! }));
+  return references.sort((a, b) => (a.crid < b.crid ? -1 : 1));
 }

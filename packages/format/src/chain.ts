@@ -5,7 +5,8 @@
  * identity, and the target's PAGES blocks.
  */
 import { FormatError, hex64 } from "./errors.js";
-import { columnEntries, type FileRun, PageSource, type PageColumns, type RefRun, type ZeroRun } from "./pagemap.js";
+import { type FileRun, PageSource, type RefRun, type ZeroRun } from "./pagemap.js";
+import { columnEntries, type PageColumns } from "./pagemap-columns.js";
 import type { ImageReader } from "./reader.js";
 
 /**
@@ -30,7 +31,7 @@ export type OpenImage = (crid: bigint) => ImageReader | Promise<ImageReader>;
 export async function resolveChain(crid: bigint, open: OpenImage): Promise<ResolvedChain> {
   const top = await open(crid);
   const map = top.pageColumns();
-  const crids = [...top.references.map((r) => r.crid), crid];
+  const crids = top.holderCrids;
   /** Each holder a REF names, checked once: its identity as REFERENCES lists it. */
   const holders: (ImageReader | undefined)[] = [];
   const where = (i: number, what: string) => {
@@ -70,5 +71,5 @@ export type ResolvedRun = ZeroRun | FileRun | RefRun;
 /** The resolved map as objects, for readers that are not hot (tests, digests). */
 export function resolvedRuns({ map, crids, pageSize }: ResolvedChain): ResolvedRun[] {
   const own = crids[crids.length - 1]!;
-  return columnEntries(map, crids.map((crid) => ({ crid })), pageSize).map((e) => (e.source === "data" ? { ...e, source: "ref", crid: own } : e));
+  return columnEntries(map, crids, pageSize).map((e) => (e.source === "data" ? { ...e, source: "ref", crid: own } : e));
 }

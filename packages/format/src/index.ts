@@ -34,22 +34,18 @@ export {
 export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
 export {
   byAddress,
-  type ColumnMemory,
   type DataRun,
   derivePageMap,
   type DerivePageMapOptions,
   type FileRun,
-  inheritEntry,
   mergeSortedMaps,
-  normalizePageMap,
-  type PageColumns,
   type PageMapEntry,
   PageSource,
   type RefRun,
   referencedCrids,
-  sliceEntry,
   type ZeroRun,
 } from "./pagemap.js";
+export { checkColumnOrder, type ColumnMemory, columnEntries, emptyColumns, entryColumns, inheritColumns, mergeColumns, type PageColumns, type PageSpan } from "./pagemap-columns.js";
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
 export { DIRECT_ALIGN, type FileSpan, ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
 export { type ImageEvent, readImageStream } from "./parse.js";

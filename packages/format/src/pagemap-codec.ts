@@ -12,7 +12,8 @@
  *   REF     varint reference index, zigzag(block - previous block of that reference), varint firstPage
  *   FILE    varint file offset in pages
  */
-import { type ColumnMemory, emptyColumns, freshMemory, PageSource, type PageColumns, type PageMapEntry } from "./pagemap.js";
+import { PageSource, type PageMapEntry } from "./pagemap.js";
+import { type ColumnMemory, emptyColumns, entryColumns, freshMemory, type PageColumns } from "./pagemap-columns.js";
 import type { Reference } from "./records.js";
 
 /** The largest value a varint may hold: every field is used as a JS number. */
@@ -51,36 +52,47 @@ class VarintWriter {
   }
 }
 
-const SOURCE_BYTE = { data: PageSource.DATA, ref: PageSource.REF, zero: PageSource.ZERO, file: PageSource.FILE } as const;
-
-export function encodePageMapBody(entries: readonly PageMapEntry[], references: readonly Reference[], pageSize: number): Uint8Array {
+/**
+ * Encodes columns whose holder indexes name `holders` (pagemap-columns.ts); every REF's holder
+ * must be among `references`, whose order gives the reference indexes. DATA is this image's.
+ */
+export function encodePageMapColumns(c: PageColumns, holders: readonly bigint[], references: readonly Reference[]): Uint8Array {
   const refIndex = new Map(references.map((r, i) => [r.crid, i]));
+  /** Reference index by holder index, looked up once per holder (-1: not yet). */
+  const indexOf = new Int32Array(holders.length).fill(-1);
   const lastBlock = new Array<number>(references.length + 1).fill(0); // by reference index + 1 (0: this image)
-  let lastCrid = -1n; // consecutive REFs often name the same image: skip the BigInt-keyed lookup
-  let lastImage = -1;
   const w = new VarintWriter();
-  const page = BigInt(pageSize);
-  let end = 0n;
-  for (const e of entries) {
-    w.byte(SOURCE_BYTE[e.source]);
-    w.varint(Number((e.vaddr - end) / page));
-    w.varint(e.pages);
-    end = e.vaddr + BigInt(e.pages) * page;
-    if (e.source === "data" || e.source === "ref") {
-      if (e.source === "ref" && e.crid !== lastCrid) {
-        lastCrid = e.crid;
-        lastImage = refIndex.get(e.crid)!;
-      }
-      const image = e.source === "data" ? -1 : lastImage;
-      if (e.source === "ref") w.varint(image);
-      w.zigzag(e.block - lastBlock[image + 1]!);
-      lastBlock[image + 1] = e.block;
-      w.varint(e.firstPage);
-    } else if (e.source === "file") {
-      w.varint(e.fileOffset / pageSize);
+  let end = 0; // in pages
+  for (let i = 0; i < c.length; i++) {
+    const source = c.source[i]!;
+    w.byte(source);
+    w.varint(c.first[i]! - end);
+    w.varint(c.pages[i]!);
+    end = c.first[i]! + c.pages[i]!;
+    if (source === PageSource.DATA || source === PageSource.REF) {
+      const image = source === PageSource.DATA ? -1 : referenceOf(c.holder[i]!, holders, refIndex, indexOf);
+      if (source === PageSource.REF) w.varint(image);
+      w.zigzag(c.block[i]! - lastBlock[image + 1]!);
+      lastBlock[image + 1] = c.block[i]!;
+      w.varint(c.firstPage[i]!);
+    } else if (source === PageSource.FILE) {
+      w.varint(c.firstPage[i]!);
     }
   }
   return w.result();
+}
+
+function referenceOf(holder: number, holders: readonly bigint[], refIndex: Map<bigint, number>, indexOf: Int32Array): number {
+  if (indexOf[holder]! >= 0) return indexOf[holder]!;
+  const index = refIndex.get(holders[holder]!);
+  if (index === undefined) throw new RangeError(`REF to CRID ${holders[holder]}, which is not in the references`);
+  return (indexOf[holder] = index);
+}
+
+/** The same for entries as objects (REF CRIDs among `references`). */
+export function encodePageMapBody(entries: readonly PageMapEntry[], references: readonly Reference[], pageSize: number): Uint8Array {
+  const holders = references.map((r) => r.crid);
+  return encodePageMapColumns(entryColumns(entries, holders, pageSize), holders, references);
 }
 
 /** Reports a damaged map: `at` is the byte index in the body. */

@@ -30,7 +30,8 @@ import {
   orderError,
   parseImage,
 } from "./parse.js";
-import { type ColumnMemory, columnEntries, type PageColumns, type PageMapEntry } from "./pagemap.js";
+import type { PageMapEntry } from "./pagemap.js";
+import { type ColumnMemory, columnEntries, type PageColumns } from "./pagemap-columns.js";
 import {
   ChunkType,
   chunkTypeInfo,
@@ -331,9 +332,14 @@ export class ImageReader {
     return this.records(type)[0];
   }
 
+  /** The CRIDs the page map's holder indexes name (pagemap-columns.ts): the references', then this image's. */
+  get holderCrids(): bigint[] {
+    return [...this.references.map((r) => r.crid), this.header.crid];
+  }
+
   /** The complete page map as objects; every DATA entry is checked against its PAGES block. */
   pageMap(): PageMapEntry[] {
-    this.map ??= columnEntries(this.pageColumns(), this.references, this.header.pageSize);
+    this.map ??= columnEntries(this.pageColumns(), this.holderCrids, this.header.pageSize);
     return this.map;
   }
 

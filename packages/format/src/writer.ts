@@ -15,8 +15,9 @@ import {
 } from "./framing.js";
 import { createXxh64, type Hasher64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Compress } from "./lz4.js";
-import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
-import { encodePageMapBody } from "./pagemap-codec.js";
+import { PageSource, type PageMapEntry } from "./pagemap.js";
+import { encodePageMapColumns } from "./pagemap-codec.js";
+import { checkColumnOrder, entryColumns, type PageColumns } from "./pagemap-columns.js";
 import {
   ChunkFlags,
   ChunkType,
@@ -133,7 +134,6 @@ export class ImageWriter {
   private readonly identityHash: Hasher64;
   private readonly index: IndexEntry[] = [];
   private readonly blockPages = new Map<number, number>();
-  private readonly refCrids: Set<bigint>;
   private pageMapWritten = false;
   private finished = false;
   private pending: Promise<void> = Promise.resolve();
@@ -161,7 +161,6 @@ export class ImageWriter {
       toolVersion: h.toolVersion ?? "",
     };
     this.references = [...(opts.references ?? [])];
-    this.refCrids = new Set(this.references.map((r) => r.crid));
     this.pageSize = ps;
     this.syncSink = typeof sink === "number";
     this.sink = typeof sink === "number" ? fdSink(sink) : isPartSink(sink) ? sink : streamSink(sink);
@@ -236,26 +235,33 @@ export class ImageWriter {
 
   /** Writes the complete page map (once, after every PAGES chunk). */
   writePageMap(entries: readonly PageMapEntry[]): Promise<number> {
-    return this.run(() => this.pageMapChunk(entries));
+    return this.run(() => {
+      const holders = this.references.map((r) => r.crid);
+      return this.pageMapChunk(entryColumns(entries, holders, this.pageSize), holders);
+    });
   }
 
-  private pageMapChunk(entries: readonly PageMapEntry[]): number {
+  /** The same from columns whose holder indexes name `holders` (pagemap-columns.ts): a deep chain's map. */
+  writePageMapColumns(columns: PageColumns, holders: readonly bigint[]): Promise<number> {
+    return this.run(() => this.pageMapChunk(columns, holders));
+  }
+
+  private pageMapChunk(c: PageColumns, holders: readonly bigint[]): number {
     if (this.pageMapWritten) throw new Error("the page map is written once");
-    const bad = checkMapOrder(entries, this.pageSize);
+    const bad = checkColumnOrder(c, this.pageSize);
     if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
     let total = 0;
-    for (const e of entries) {
-      if (e.source === "data") {
-        const have = this.blockPages.get(e.block);
-        if (have === undefined) throw new RangeError(`DATA entry at 0x${e.vaddr.toString(16)}: no PAGES chunk at offset ${e.block}`);
-        if (e.firstPage + e.pages > have) throw new RangeError(`DATA entry at 0x${e.vaddr.toString(16)}: pages ${e.firstPage}+${e.pages} past the block's ${have}`);
-      } else if (e.source === "ref" && !this.refCrids.has(e.crid)) {
-        throw new RangeError(`REF entry at 0x${e.vaddr.toString(16)}: CRID ${e.crid} is not in the references`);
+    for (let i = 0; i < c.length; i++) {
+      if (c.source[i] === PageSource.DATA) {
+        const where = `DATA entry at 0x${(c.first[i]! * this.pageSize).toString(16)}`;
+        const have = this.blockPages.get(c.block[i]!);
+        if (have === undefined) throw new RangeError(`${where}: no PAGES chunk at offset ${c.block[i]}`);
+        if (c.firstPage[i]! + c.pages[i]! > have) throw new RangeError(`${where}: pages ${c.firstPage[i]}+${c.pages[i]} past the block's ${have}`);
       }
-      total += e.pages;
+      total += c.pages[i]!;
     }
-    const body = encodePageMapBody(entries, this.references, this.pageSize);
-    const meta = encode(PageMapMetaSchema, { entryCount: entries.length, totalPages: total });
+    const body = encodePageMapColumns(c, holders, this.references); // refuses a REF to an image not in the references
+    const meta = encode(PageMapMetaSchema, { entryCount: c.length, totalPages: total });
     this.pageMapWritten = true;
     return this.chunk(ChunkType.PAGE_MAP, meta, body);
   }
