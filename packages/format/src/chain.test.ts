@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { type ResolvedRun, resolveChain, resolvedRuns } from "./chain.js";
 import { FormatError } from "./errors.js";
 import { BASE, mixedPages, PS, tmpDir, writeImage } from "./image.test-util.js";
-import { derivePageMap, type PageMapEntry, referencedCrids } from "./pagemap.js";
+import { type PageMapEntry, referencedCrids } from "./pagemap.js";
+import { derivePageMap } from "./pagemap-columns.js";
 import { ImageReader } from "./reader.js";
 
 const page = (n: number) => BASE + BigInt(n * PS);

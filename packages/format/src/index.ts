@@ -35,8 +35,6 @@ export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
 export {
   byAddress,
   type DataRun,
-  derivePageMap,
-  type DerivePageMapOptions,
   type FileRun,
   mergeSortedMaps,
   type PageMapEntry,
@@ -45,7 +43,19 @@ export {
   referencedCrids,
   type ZeroRun,
 } from "./pagemap.js";
-export { checkColumnOrder, type ColumnMemory, columnEntries, emptyColumns, entryColumns, inheritColumns, mergeColumns, type PageColumns, type PageSpan } from "./pagemap-columns.js";
+export {
+  checkColumnOrder,
+  type ColumnMemory,
+  columnEntries,
+  derivePageMap,
+  type DerivePageMapOptions,
+  emptyColumns,
+  entryColumns,
+  inheritColumns,
+  mergeColumns,
+  type PageColumns,
+  type PageSpan,
+} from "./pagemap-columns.js";
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
 export { DIRECT_ALIGN, type FileSpan, ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
 export { type ImageEvent, readImageStream } from "./parse.js";

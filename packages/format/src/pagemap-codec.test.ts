@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkMapOrder, type PageMapEntry } from "./pagemap.js";
-import { columnEntries } from "./pagemap-columns.js";
+import type { PageMapEntry } from "./pagemap.js";
+import { checkColumnOrder, columnEntries, entryColumns } from "./pagemap-columns.js";
 import { decodePageMapColumns, encodePageMapBody } from "./pagemap-codec.js";
 
 const PAGE = 4096;
@@ -101,13 +101,13 @@ describe("page map encoding", () => {
       { vaddr: high, pages: 1, source: "data", block: 8192, firstPage: 0 },
       { vaddr: (1n << 64n) - BigInt(PAGE), pages: 1, source: "zero" },
     ];
-    expect(checkMapOrder(map, PAGE)).toBeUndefined();
+    expect(checkColumnOrder(entryColumns(map, [3n], PAGE), PAGE)).toBeUndefined();
     const { entries } = decodePageMapEntries(encodePageMapBody(map, refs, PAGE), map.length, refs, PAGE, fail);
     expect(entries).toEqual(map);
   });
 
   it("finds a misaligned address above 2^53 and a run past 2^64", () => {
-    expect(checkMapOrder([{ vaddr: 0x20_0000_0000_1001n, pages: 1, source: "zero" }], PAGE)).toEqual({ index: 0, why: expect.stringMatching(/page-aligned/) });
-    expect(checkMapOrder([{ vaddr: (1n << 64n) - BigInt(PAGE), pages: 2, source: "zero" }], PAGE)).toEqual({ index: 0, why: expect.stringMatching(/64-bit address space/) });
+    expect(() => entryColumns([{ vaddr: 0x20_0000_0000_1001n, pages: 1, source: "zero" }], [], PAGE)).toThrow(/page-aligned/);
+    expect(checkColumnOrder(entryColumns([{ vaddr: (1n << 64n) - BigInt(PAGE), pages: 2, source: "zero" }], [], PAGE), PAGE)).toEqual({ index: 0, why: expect.stringMatching(/64-bit address space/) });
   });
 });

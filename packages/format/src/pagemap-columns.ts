@@ -4,7 +4,7 @@
  * a snapshot does with them. Positions are in pages, as numbers. The objects of pagemap.ts
  * remain for small maps and for tests; these convert between the two.
  */
-import { PageSource, type PageMapEntry, type RefRun } from "./pagemap.js";
+import { byAddress, PageSource, type PageMapEntry, type RefRun, referencedCrids } from "./pagemap.js";
 
 /**
  * `holder` names the image with a DATA or REF entry's bytes, as an index into a list of CRIDs
@@ -224,4 +224,46 @@ export function mergeColumns(a: PageColumns, b: PageColumns): PageColumns {
   }
   for (; j < b.length; j++) out.pushSlice(b, j, 0, b.pages[j]!);
   return out.finish();
+}
+
+export interface DerivePageMapOptions {
+  /** The parent image's complete page map. */
+  parent: readonly PageMapEntry[];
+  /** The parent image's CRID: its DATA entries become REFs to it. */
+  parentCrid: bigint;
+  pageSize: number;
+  /** New runs of the child (dirty pages as DATA in the child, new ZERO/FILE runs): they replace the parent's. */
+  changes: readonly PageMapEntry[];
+  /** Ranges that are no longer mapped or present (munmap, MADV_DONTNEED without a ZERO run, ...). */
+  removed?: readonly { vaddr: bigint; pages: number }[];
+}
+
+/**
+ * The complete page map of an incremental child, for maps as objects: the parent's map,
+ * inherited (DATA -> REF to the parent, REF copied), with `removed` cut out and `changes` laid
+ * over it; sorted, disjoint and merged. Overlapping changes are a RangeError.
+ */
+export function derivePageMap(o: DerivePageMapOptions): PageMapEntry[] {
+  const page = BigInt(o.pageSize);
+  const cuts = [...o.changes, ...(o.removed ?? [])].map((r) => ({ first: Number(r.vaddr / page), pages: r.pages })).sort((a, b) => a.first - b.first);
+  // The parent's DATA gets the index after `refs`: the parent itself, in `holders`.
+  const refs = referencedCrids([...o.parent, ...o.changes]);
+  const holders = [...refs, o.parentCrid];
+  const inherited = inheritColumns(entryColumns([...o.parent].sort(byAddress), refs, o.pageSize), outside(cuts, 2 ** 64 / o.pageSize));
+  const merged = mergeColumns(inherited, entryColumns([...o.changes].sort(byAddress), holders, o.pageSize));
+  const bad = checkColumnOrder(merged, o.pageSize);
+  if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
+  return columnEntries(merged, holders, o.pageSize);
+}
+
+/** The spans of pages [0, end) that no cut (sorted by first page; they may overlap) covers. */
+function outside(cuts: readonly PageSpan[], end: number): PageSpan[] {
+  const spans: PageSpan[] = [];
+  let at = 0;
+  for (const c of cuts) {
+    if (c.first > at) spans.push({ first: at, pages: c.first - at });
+    at = Math.max(at, c.first + c.pages);
+  }
+  if (at < end) spans.push({ first: at, pages: end - at });
+  return spans;
 }
