@@ -1,7 +1,7 @@
 import { close, closeSync, fsync, linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ImageReader, ImageWriter, mergeSortedMaps, PageCodec, RECORD_TYPE_NAMES, type PageMapEntry, type Reference, type RefRun } from "@cr/format";
+import { ColumnsBuilder, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
 import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { ChainBlocks } from "./chain-blocks.js";
@@ -108,20 +108,40 @@ function holderOf(moved: MovedBlock | undefined, page: number): Relocation | und
   return index >= 0 ? moved!.list[index] : undefined;
 }
 
-/** Pages of an old block to copy into the new image as DATA. */
-interface Copy {
-  source: "copy";
-  vaddr: bigint;
-  pages: number;
-  crid: bigint;
-  block: number;
-  first: number;
+/**
+ * A planned entry whose pages are copied into the new image as DATA, from (holder, block,
+ * firstPage) of an old image: a source code beside PageSource's four.
+ */
+const COPY = 0;
+
+/** A new image's map as planned: columns whose holder indexes name `holders` (pagemap-columns.ts). */
+interface Plan {
+  map: PageColumns;
+  holders: Holders;
 }
 
-/** One piece of a new image's map: a final entry, or pages to copy in. */
-type Planned = PageMapEntry | Copy;
+/** The CRIDs a new image's map names, each given a holder index once. */
+class Holders {
+  readonly list: bigint[] = [];
+  private readonly index = new Map<bigint, number>();
 
-const isCopy = (p: Planned): p is Copy => p.source === "copy";
+  of(crid: bigint): number {
+    let i = this.index.get(crid);
+    if (i === undefined) this.index.set(crid, (i = this.list.push(crid) - 1));
+    return i;
+  }
+}
+
+/** The COPY entries of a plan as the blocks they read, in order. */
+function* copyUses({ map, holders }: Plan): Generator<{ crid: bigint; block: number }> {
+  for (let i = 0; i < map.length; i++) if (map.source[i] === COPY) yield { crid: holders.list[map.holder[i]!]!, block: map.block[i]! };
+}
+
+function copiedPages(map: PageColumns): number {
+  let pages = 0;
+  for (let i = 0; i < map.length; i++) if (map.source[i] === COPY) pages += map.pages[i]!;
+  return pages;
+}
 
 class Rebuild {
   /** Old CRID -> old block -> where its pages went. */
@@ -163,58 +183,65 @@ class Rebuild {
   }
 
   /** `old`'s map with every entry that must change turned into new REFs or copies (all of them when `full`). */
-  plan(old: ImageReader, full: boolean): Planned[] {
+  plan(old: ImageReader, full: boolean): Plan {
     const crid = old.header.crid;
-    const planned: Planned[] = [];
-    // Per referenced CRID, looked up once: maps have tens of thousands of REFs to a few images.
-    const targets = new Map<bigint, { unchanged: boolean; moved?: Map<number, MovedBlock> }>();
-    for (const e of old.pageMap()) {
-      if (e.source === "ref") {
-        let target = targets.get(e.crid);
-        if (!target) targets.set(e.crid, (target = full ? { unchanged: false } : { unchanged: this.unchanged(e.crid), moved: this.relocations.get(e.crid) }));
-        if (target.unchanged) planned.push(e);
-        else this.place(planned, e, target.moved?.get(e.block));
-      } else if (e.source === "data") planned.push({ source: "copy", vaddr: e.vaddr, pages: e.pages, crid, block: e.block, first: e.firstPage });
-      else planned.push(e);
+    const map = old.pageColumns();
+    const oldHolders = old.holderCrids;
+    const holders = new Holders();
+    const out = new ColumnsBuilder(map.length);
+    // Per old holder, looked up once: maps have tens of thousands of REFs to a few images.
+    const targets: ({ crid: bigint; unchanged: boolean; moved?: Map<number, MovedBlock> } | undefined)[] = [];
+    for (let i = 0; i < map.length; i++) {
+      const source = map.source[i]!;
+      if (source === PageSource.REF) {
+        const h = map.holder[i]!;
+        const c = oldHolders[h]!;
+        const target = (targets[h] ??= full ? { crid: c, unchanged: false } : { crid: c, unchanged: this.unchanged(c), moved: this.relocations.get(c) });
+        if (target.unchanged) out.push(PageSource.REF, map.first[i]!, map.pages[i]!, holders.of(c), map.block[i]!, map.firstPage[i]!);
+        else this.place(out, holders, map, i, target);
+      } else if (source === PageSource.DATA) out.push(COPY, map.first[i]!, map.pages[i]!, holders.of(crid), map.block[i]!, map.firstPage[i]!);
+      else out.pushSlice(map, i, 0, map.pages[i]!);
     }
-    return planned;
+    return { map: out.finish(), holders };
   }
 
-  /** The pages of a REF to an old block, split into new REFs where `moved` has them and copies elsewhere. */
-  private place(out: Planned[], { vaddr, crid, block, firstPage: first, pages }: RefRun, moved: MovedBlock | undefined): void {
-    const end = first + pages;
+  /** The pages of REF i to an old block, split into new REFs where `moved` has them and copies elsewhere. */
+  private place(out: ColumnsBuilder, holders: Holders, map: PageColumns, i: number, target: { crid: bigint; moved?: Map<number, MovedBlock> }): void {
+    const block = map.block[i]!;
+    const moved = target.moved?.get(block);
+    const first = map.firstPage[i]!;
+    const end = first + map.pages[i]!;
+    const at = (p: number) => map.first[i]! + (p - first);
     for (let p = first; p < end; ) {
-      // Most entries stay one piece: no address arithmetic for them.
-      const at = p === first ? vaddr : vaddr + BigInt((p - first) * this.pageSize);
       const hit = holderOf(moved, p);
       if (hit) {
         const n = Math.min(end, hit.first + hit.pages) - p;
-        out.push({ source: "ref", vaddr: at, pages: n, crid: hit.crid, block: hit.block, firstPage: hit.newFirst + (p - hit.first) });
+        out.push(PageSource.REF, at(p), n, holders.of(hit.crid), hit.block, hit.newFirst + (p - hit.first));
         p += n;
       } else {
         let next = p + 1;
         while (next < end && !holderOf(moved, next)) next++;
-        out.push({ source: "copy", vaddr: at, pages: next - p, crid, block, first: p });
+        out.push(COPY, at(p), next - p, holders.of(target.crid), block, p);
         p = next;
       }
     }
   }
 
   /** Every image the planned REFs point into, with its identity, in CRID order. */
-  referencesOf(planned: Planned[]): Reference[] {
-    const crids = new Set<bigint>();
-    for (const p of planned) if (p.source === "ref") crids.add(p.crid);
-    return [...crids].sort((a, b) => (a < b ? -1 : 1)).map((crid) => ({ crid, identity: this.identities.get(crid)! }));
+  referencesOf({ map, holders }: Plan): Reference[] {
+    const used = new Set<bigint>();
+    for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.REF) used.add(holders.list[map.holder[i]!]!);
+    return [...used].sort((a, b) => (a < b ? -1 : 1)).map((crid) => ({ crid, identity: this.identities.get(crid)! }));
   }
 
   /**
    * Writes `old`'s own blocks again whole, in order, each with the hash it was checked against
-   * as it was read (no second hashing); returns the map, its DATA pointed at them. For an image
-   * that keeps its parent and copies nothing else in: later images REF its blocks as they were.
+   * as it was read (no second hashing); returns the map, its copies now DATA in them. For an
+   * image that keeps its parent and copies nothing else in: later images REF its blocks as they were.
    */
-  async carryBlocks(writer: ImageWriter, old: ImageReader, planned: Planned[], progress: () => void): Promise<PageMapEntry[]> {
+  async carryBlocks(writer: ImageWriter, old: ImageReader, plan: Plan, progress: () => void): Promise<PageColumns> {
     const crid = old.header.crid;
-    const own = [...new Set(planned.filter(isCopy).map((c) => c.block))];
+    const own = [...new Set([...copyUses(plan)].map((u) => u.block))];
     const moved = new Map<number, number>();
     const blocks = new ChainBlocks((c) => this.reader(c), own.map((block) => ({ crid, block })));
     try {
@@ -230,37 +257,54 @@ class Rebuild {
     } finally {
       await blocks.close();
     }
-    return planned.map((p) => (isCopy(p) ? { source: "data", vaddr: p.vaddr, pages: p.pages, block: moved.get(p.block)!, firstPage: p.first } : p));
+    const { map } = plan;
+    const out = new ColumnsBuilder(map.length);
+    for (let i = 0; i < map.length; i++) {
+      if (map.source[i] === COPY) out.push(PageSource.DATA, map.first[i]!, map.pages[i]!, 0, moved.get(map.block[i]!)!, map.firstPage[i]!);
+      else out.pushSlice(map, i, 0, map.pages[i]!);
+    }
+    return out.finish();
   }
 
-  /** Writes the copies as new blocks of up to BLOCK_PAGES contiguous pages; returns the map entries. */
-  async writeCopies(writer: ImageWriter, crid: bigint, copies: Copy[], progress: () => void): Promise<PageMapEntry[]> {
-    const entries: PageMapEntry[] = [];
-    const ps = this.pageSize;
+  /**
+   * Writes the copies as new blocks of up to BLOCK_PAGES contiguous pages; returns the map:
+   * the plan's other entries and the new DATA, in order.
+   */
+  async writeCopies(writer: ImageWriter, crid: bigint, plan: Plan, progress: () => void): Promise<PageColumns> {
+    const { map, holders } = plan;
+    const data = new ColumnsBuilder();
     let fill = 0;
-    let start = 0n;
-    let pending: { from: Copy; skip: number; pages: number; at: number }[] = [];
+    let start = 0; // page number of the buffer's first page
+    let pending: { crid: bigint; block: number; first: number; pages: number; at: number }[] = [];
     const flush = async () => {
       if (fill === 0) return;
-      const block = await writePagesBlock(writer, start, this.buffer.subarray(0, fill * ps), "raw");
-      entries.push({ source: "data", vaddr: start, pages: fill, block, firstPage: 0 });
-      for (const piece of pending) this.relocate(piece.from.crid, piece.from.block, piece.from.first + piece.skip, piece.pages, crid, block, piece.at);
-      this.copied += fill * ps;
+      const block = await writePagesBlock(writer, BigInt(start * this.pageSize), this.buffer.subarray(0, fill * this.pageSize), "raw");
+      data.push(PageSource.DATA, start, fill, 0, block, 0);
+      for (const piece of pending) this.relocate(piece.crid, piece.block, piece.first, piece.pages, crid, block, piece.at);
+      this.copied += fill * this.pageSize;
       progress();
       fill = 0;
       pending = [];
     };
-    const blocks = new ChainBlocks((c) => this.reader(c), copies);
+    const others = new ColumnsBuilder(map.length);
+    const blocks = new ChainBlocks((c) => this.reader(c), copyUses(plan));
     try {
-      for (const c of copies) {
-        let done = 0;
-        while (done < c.pages) {
-          const vaddr = c.vaddr + BigInt(done * ps);
-          if (fill > 0 && (fill === BLOCK_PAGES || vaddr !== start + BigInt(fill * ps))) await flush();
-          if (fill === 0) start = vaddr;
-          const n = Math.min(c.pages - done, BLOCK_PAGES - fill);
-          this.buffer.set(blocks.cachedPages(c.crid, c.block, c.first + done, n) ?? (await blocks.pages(c.crid, c.block, c.first + done, n)), fill * ps);
-          pending.push({ from: c, skip: done, pages: n, at: fill });
+      for (let i = 0; i < map.length; i++) {
+        if (map.source[i] !== COPY) {
+          others.pushSlice(map, i, 0, map.pages[i]!);
+          continue;
+        }
+        const from = holders.list[map.holder[i]!]!;
+        const block = map.block[i]!;
+        const pages = map.pages[i]!;
+        for (let done = 0; done < pages; ) {
+          const page = map.first[i]! + done;
+          if (fill > 0 && (fill === BLOCK_PAGES || page !== start + fill)) await flush();
+          if (fill === 0) start = page;
+          const n = Math.min(pages - done, BLOCK_PAGES - fill);
+          const first = map.firstPage[i]! + done;
+          this.buffer.set(blocks.cachedPages(from, block, first, n) ?? (await blocks.pages(from, block, first, n)), fill * this.pageSize);
+          pending.push({ crid: from, block, first, pages: n, at: fill });
           fill += n;
           done += n;
         }
@@ -269,7 +313,7 @@ class Rebuild {
     } finally {
       await blocks.close();
     }
-    return entries;
+    return mergeColumns(others.finish(), data.finish());
   }
 
   private relocate(crid: bigint, block: number, first: number, pages: number, newCrid: bigint, newBlock: number, newFirst: number): void {
@@ -372,7 +416,8 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
 function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
   let total = 0;
   for (const e of kept.slice(0, 1)) {
-    for (const m of work.reader(BigInt(e.crid)).pageMap()) if (m.source === "data" || m.source === "ref") total += m.pages * work.pageSize;
+    const map = work.reader(BigInt(e.crid)).pageColumns();
+    for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.DATA || map.source[i] === PageSource.REF) total += map.pages[i]! * work.pageSize;
   }
   for (const e of kept.slice(1)) total += e.dirtyPages * work.pageSize;
   return Math.max(total, 1);
@@ -382,13 +427,12 @@ function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
 async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, target: string, progress: () => void): Promise<{ identity: bigint; bytes: number }> {
   const full = parent === 0n;
   const crid = old.header.crid;
-  const planned = work.plan(old, full);
-  const copies = planned.filter(isCopy);
-  const carry = !full && copies.every((c) => c.crid === crid);
+  const plan = work.plan(old, full);
+  const carry = !full && [...copyUses(plan)].every((u) => u.crid === crid);
   const h = old.header;
   const fd = openTmpfile(dirname(target), FILE_MODE);
   try {
-    const dataBytes = copies.reduce((sum, c) => sum + c.pages * work.pageSize, 0);
+    const dataBytes = copiedPages(plan.map) * work.pageSize;
     const done = await withImageSink(fd, target, dataBytes, async (sink) => {
       const writer = new ImageWriter(sink, {
         header: {
@@ -401,16 +445,11 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
           createdMs: h.createdMs,
           toolVersion: h.toolVersion,
         },
-        references: work.referencesOf(planned),
+        references: work.referencesOf(plan),
       });
       for (const type of RECORD_TYPE_NAMES) for (const record of old.records(type)) await writer.writeRecord(type, record);
-      const map = carry
-        ? await work.carryBlocks(writer, old, planned, progress)
-        : mergeSortedMaps(
-            planned.filter((p): p is PageMapEntry => !isCopy(p)),
-            await work.writeCopies(writer, crid, copies, progress),
-          );
-      await writer.writePageMap(map);
+      const map = carry ? await work.carryBlocks(writer, old, plan, progress) : await work.writeCopies(writer, crid, plan, progress);
+      await writer.writePageMapColumns(map, plan.holders.list);
       return writer.finish();
     });
     // Linked now, durable before branch.json is written (syncLater): the staged directory is complete only then.

@@ -36,7 +36,6 @@ export {
   byAddress,
   type DataRun,
   type FileRun,
-  mergeSortedMaps,
   type PageMapEntry,
   PageSource,
   type RefRun,
@@ -46,6 +45,7 @@ export {
 export {
   checkColumnOrder,
   type ColumnMemory,
+  ColumnsBuilder,
   columnEntries,
   derivePageMap,
   type DerivePageMapOptions,

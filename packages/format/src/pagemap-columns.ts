@@ -123,7 +123,8 @@ export function checkColumnOrder(c: PageColumns, pageSize: number): { index: num
 /**
  * Columns grown an entry at a time. An entry that continues the last one (adjacent, the same
  * source, and for bytes the next pages of the same block) is merged into it; FILE runs never
- * are, since two may belong to different mappings.
+ * are, since two may belong to different mappings. Any source but ZERO and FILE is taken to
+ * name bytes by holder, block and page, so a planner may use codes of its own beside PageSource.
  */
 export class ColumnsBuilder {
   private c: PageColumns;
@@ -137,8 +138,7 @@ export class ColumnsBuilder {
     const c = this.c;
     const last = this.n - 1;
     if (last >= 0 && c.source[last] === source && c.first[last]! + c.pages[last]! === first && source !== PageSource.FILE) {
-      const bytes = source === PageSource.DATA || source === PageSource.REF;
-      if (!bytes || (c.holder[last] === holder && c.block[last] === block && c.firstPage[last]! + c.pages[last]! === firstPage)) {
+      if (source === PageSource.ZERO || (c.holder[last] === holder && c.block[last] === block && c.firstPage[last]! + c.pages[last]! === firstPage)) {
         c.pages[last]! += pages;
         return;
       }
@@ -155,8 +155,7 @@ export class ColumnsBuilder {
 
   /** Pages [skip, skip + pages) of entry i of `from`, with `source` (a DATA inherited is a REF). */
   pushSlice(from: PageColumns, i: number, skip: number, pages: number, source = from.source[i]!): void {
-    const withBytes = source === PageSource.DATA || source === PageSource.REF;
-    const offset = withBytes || source === PageSource.FILE ? from.firstPage[i]! + skip : 0;
+    const offset = source === PageSource.ZERO ? 0 : from.firstPage[i]! + skip;
     this.push(source, from.first[i]! + skip, pages, from.holder[i]!, from.block[i]!, offset);
   }
 

@@ -40,18 +40,6 @@ export type PageMapEntry = DataRun | RefRun | ZeroRun | FileRun;
 /** Sort order of map entries: by vaddr. */
 export const byAddress = (a: PageMapEntry, b: PageMapEntry) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0);
 
-/**
- * Two maps, each sorted by vaddr, as one sorted list (not checked or merged): linear, where
- * sorting their concatenation is not (a child's few changes and its many inherited entries).
- */
-export function mergeSortedMaps(a: readonly PageMapEntry[], b: readonly PageMapEntry[]): PageMapEntry[] {
-  const out: PageMapEntry[] = new Array(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  for (let k = 0; k < out.length; k++) out[k] = j === b.length || (i < a.length && a[i]!.vaddr <= b[j]!.vaddr) ? a[i++]! : b[j++]!;
-  return out;
-}
-
 /** The CRIDs the REF entries of a map point into, ascending. */
 export function referencedCrids(entries: readonly PageMapEntry[]): bigint[] {
   const s = new Set<bigint>();

@@ -252,6 +252,7 @@ export class ImageWriter {
     if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
     let total = 0;
     for (let i = 0; i < c.length; i++) {
+      if (!(c.source[i]! >= PageSource.DATA && c.source[i]! <= PageSource.FILE)) throw new RangeError(`page map entry ${i}: source ${c.source[i]}, not one of PageSource`);
       if (c.source[i] === PageSource.DATA) {
         const where = `DATA entry at 0x${(c.first[i]! * this.pageSize).toString(16)}`;
         const have = this.blockPages.get(c.block[i]!);
