@@ -7,13 +7,13 @@ import { fileURLToPath } from "node:url";
 import { snapshot, spawnWithPipes, TRACKER_NAMES, type TrackerName } from "@cr/core";
 import { probeKernel } from "@cr/native";
 import { gbps, median, percentile, type Row } from "./bench-table.js";
+import { crArgs } from "./cr-cli.js";
 
 const TARGET_MB = 1024;
 const INCREMENTS = 30;
 const HASHING_INCREMENTS = 5;
 /** Increments taken by `cr snapshot` processes, one each (the rest run in this process, warm). */
 const CLI_INCREMENTS = 10;
-const cli = fileURLToPath(new URL("../../packages/cli/dist/main.js", import.meta.url));
 
 /** A running bench_target and a way to send it one command and await its answer. */
 interface Target {
@@ -74,7 +74,7 @@ export async function benchSnapshot(): Promise<Row[]> {
 
 /** Downtimes of `cr snapshot --incremental` as a user runs it: a new process each, nothing compiled or warmed yet. */
 async function cliDowntimes(store: string, target: Target, tracker: TrackerName): Promise<number[]> {
-  const args = [cli, "snapshot", "--incremental", "--json", "--store", store, "--tracker", tracker, String(target.pid)];
+  const args = crArgs("snapshot", "--incremental", "--json", "--store", store, "--tracker", tracker, String(target.pid));
   const out: number[] = [];
   for (let i = 0; i < CLI_INCREMENTS; i++) {
     await target.command("dirty 10");

@@ -3,18 +3,18 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { crArgs } from "./cr-cli.js";
 
 /**
  * The README's main job: a built-in workload goes through cr's command line, step by step,
  * printing each command and its answer: run, check, snapshots, kill, restart at an earlier
  * checkpoint, a branch with its own history, coalesce, and the history drawn as a graph.
  */
-const cli = fileURLToPath(new URL("../../packages/cli/dist/main.js", import.meta.url));
 const store = mkdtempSync(join(tmpdir(), "cr-demo-"));
 
 function cr(...args: string[]): string {
   console.log(`\n$ cr ${args.join(" ")}`);
-  const out = execFileSync(process.execPath, [cli, ...args], { encoding: "utf8", env: { ...process.env, CR_STORE: store }, stdio: ["ignore", "pipe", "inherit"] });
+  const out = execFileSync(process.execPath, crArgs(...args), { encoding: "utf8", env: { ...process.env, CR_STORE: store }, stdio: ["ignore", "pipe", "inherit"] });
   process.stdout.write(out);
   return out.trim();
 }
