@@ -132,6 +132,14 @@ class Holders {
   }
 }
 
+/** An image old REFs point into: whether they stay as they are (then their new holder index), else where its blocks went. */
+interface Target {
+  crid: bigint;
+  unchanged: boolean;
+  holder: number;
+  moved?: Map<number, MovedBlock>;
+}
+
 /** The COPY entries of a plan as the blocks they read, in order. */
 function* copyUses({ map, holders }: Plan): Generator<{ crid: bigint; block: number }> {
   for (let i = 0; i < map.length; i++) if (map.source[i] === COPY) yield { crid: holders.list[map.holder[i]!]!, block: map.block[i]! };
@@ -190,14 +198,13 @@ class Rebuild {
     const holders = new Holders();
     const out = new ColumnsBuilder(map.length);
     // Per old holder, looked up once: maps have tens of thousands of REFs to a few images.
-    const targets: ({ crid: bigint; unchanged: boolean; moved?: Map<number, MovedBlock> } | undefined)[] = [];
+    const targets: (Target | undefined)[] = [];
     for (let i = 0; i < map.length; i++) {
       const source = map.source[i]!;
       if (source === PageSource.REF) {
         const h = map.holder[i]!;
-        const c = oldHolders[h]!;
-        const target = (targets[h] ??= full ? { crid: c, unchanged: false } : { crid: c, unchanged: this.unchanged(c), moved: this.relocations.get(c) });
-        if (target.unchanged) out.push(PageSource.REF, map.first[i]!, map.pages[i]!, holders.of(c), map.block[i]!, map.firstPage[i]!);
+        const target = (targets[h] ??= this.target(oldHolders[h]!, full, holders));
+        if (target.unchanged) out.push(PageSource.REF, map.first[i]!, map.pages[i]!, target.holder, map.block[i]!, map.firstPage[i]!);
         else this.place(out, holders, map, i, target);
       } else if (source === PageSource.DATA) out.push(COPY, map.first[i]!, map.pages[i]!, holders.of(crid), map.block[i]!, map.firstPage[i]!);
       else out.pushSlice(map, i, 0, map.pages[i]!);
@@ -205,8 +212,14 @@ class Rebuild {
     return { map: out.finish(), holders };
   }
 
+  /** What becomes of REFs to `crid` (every one is copied when `full`). */
+  private target(crid: bigint, full: boolean, holders: Holders): Target {
+    const unchanged = !full && this.unchanged(crid);
+    return { crid, unchanged, holder: unchanged ? holders.of(crid) : -1, moved: full ? undefined : this.relocations.get(crid) };
+  }
+
   /** The pages of REF i to an old block, split into new REFs where `moved` has them and copies elsewhere. */
-  private place(out: ColumnsBuilder, holders: Holders, map: PageColumns, i: number, target: { crid: bigint; moved?: Map<number, MovedBlock> }): void {
+  private place(out: ColumnsBuilder, holders: Holders, map: PageColumns, i: number, target: Target): void {
     const block = map.block[i]!;
     const moved = target.moved?.get(block);
     const first = map.firstPage[i]!;
