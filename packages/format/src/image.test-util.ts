@@ -1,15 +1,19 @@
 // Shared fixtures for the format tests: sample records of every type and an image builder.
-import { closeSync, mkdtempSync, openSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import type { PageMapEntry } from "./pagemap.js";
 import type { FdRecord, ProcessRecord, Reference, SignalsRecord, ThreadRecord, TrackerRecord, VmasRecord } from "./records.js";
 import { ImageWriter } from "./writer.js";
 
 export const PS = 4096;
 
+/** A fresh directory, removed when the test file is done. */
 export function tmpDir(): string {
-  return mkdtempSync(join(tmpdir(), "cr-format-"));
+  const dir = mkdtempSync(join(tmpdir(), "cr-format-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** Deterministic pseudo-random bytes (xorshift32). */

@@ -1,13 +1,15 @@
 // Test targets: small C programs from test-programs/, compiled once per test run, started
 // as real processes whose stdout lines the tests wait on.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll } from "vitest";
 
 export const programsDir = fileURLToPath(new URL("../../test-programs/", import.meta.url));
 const binDir = mkdtempSync(join(tmpdir(), "cr-native-test-"));
+afterAll(() => rmSync(binDir, { recursive: true, force: true }));
 const built = new Map<string, string>();
 
 export function program(name: string): string {
