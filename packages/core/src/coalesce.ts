@@ -1,7 +1,7 @@
 import { close, closeSync, fsync, linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ColumnsBuilder, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
+import { ColumnsBuilder, holdsBytes, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
 import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { ChainBlocks } from "./chain-blocks.js";
@@ -143,12 +143,6 @@ interface Target {
 /** The COPY entries of a plan as the blocks they read, in order. */
 function* copyUses({ map, holders }: Plan): Generator<{ crid: bigint; block: number }> {
   for (let i = 0; i < map.length; i++) if (map.source[i] === COPY) yield { crid: holders.list[map.holder[i]!]!, block: map.block[i]! };
-}
-
-function copiedPages(map: PageColumns): number {
-  let pages = 0;
-  for (let i = 0; i < map.length; i++) if (map.source[i] === COPY) pages += map.pages[i]!;
-  return pages;
 }
 
 class Rebuild {
@@ -428,10 +422,7 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
 /** Page bytes a coalesce will copy at most: the DATA of rewritten images plus what they reference. */
 function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
   let total = 0;
-  for (const e of kept.slice(0, 1)) {
-    const map = work.reader(BigInt(e.crid)).pageColumns();
-    for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.DATA || map.source[i] === PageSource.REF) total += map.pages[i]! * work.pageSize;
-  }
+  for (const e of kept.slice(0, 1)) total += pagesWhere(work.reader(BigInt(e.crid)).pageColumns(), holdsBytes) * work.pageSize;
   for (const e of kept.slice(1)) total += e.dirtyPages * work.pageSize;
   return Math.max(total, 1);
 }
@@ -445,7 +436,7 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
   const h = old.header;
   const fd = openTmpfile(dirname(target), FILE_MODE);
   try {
-    const dataBytes = copiedPages(plan.map) * work.pageSize;
+    const dataBytes = pagesWhere(plan.map, (source) => source === COPY) * work.pageSize;
     const done = await withImageSink(fd, target, dataBytes, async (sink) => {
       const writer = new ImageWriter(sink, {
         header: {

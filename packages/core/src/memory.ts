@@ -1,6 +1,6 @@
 import { closeSync } from "node:fs";
 import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
-import { PageSource, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
+import { holdsBytes, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
 import { type BlockUse, ChainBlocks } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
@@ -314,11 +314,9 @@ function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
   }
 }
 
-const hasBytes = (source: number) => source === PageSource.DATA || source === PageSource.REF;
-
 /** The blocks the fill reads, in the order it does. */
 function* blockUses({ map, crids }: ResolvedChain): Generator<BlockUse> {
-  for (let i = 0; i < map.length; i++) if (hasBytes(map.source[i]!)) yield { crid: crids[map.holder[i]!]!, block: map.block[i]! };
+  for (let i = 0; i < map.length; i++) if (holdsBytes(map.source[i]!)) yield { crid: crids[map.holder[i]!]!, block: map.block[i]! };
 }
 
 async function fillRuns(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, uffd: FillUffd | undefined): Promise<number> {
@@ -340,7 +338,7 @@ async function fillRuns(pid: number, chain: ResolvedChain, open: (crid: bigint) 
   const blocks = new ChainBlocks(open, blockUses(chain));
   try {
     for (let i = 0; i < map.length; i++) {
-      if (!hasBytes(map.source[i]!)) continue;
+      if (!holdsBytes(map.source[i]!)) continue;
       const crid = crids[map.holder[i]!]!;
       const block = map.block[i]!;
       const first = map.firstPage[i]!;

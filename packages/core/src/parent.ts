@@ -1,4 +1,4 @@
-import { byAddress, emptyColumns, entryColumns, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, PageSource, type Reference } from "@cr/format";
+import { byAddress, emptyColumns, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference } from "@cr/format";
 import { PAGE_SIZE, type PageRun } from "./pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "./trackers/tracker.js";
@@ -53,7 +53,7 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
     crid,
     identity: reader.identity,
     dataRuns: dataRuns(map),
-    changedPages: ownPages(map),
+    changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
     inherit: (unchanged) => {
       const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start / BigInt(PAGE_SIZE)), pages: r.pages })));
@@ -68,8 +68,6 @@ export function childPageMap(changes: PageMapEntry[], inherited: InheritedMap): 
   return mergeColumns(inherited.columns, entryColumns([...changes].sort(byAddress), inherited.holders, PAGE_SIZE));
 }
 
-const hasBytes = (source: number) => source === PageSource.DATA || source === PageSource.REF;
-
 /** The DATA and REF entries as runs, adjacent ones merged (counted in pages until a run is done). */
 function dataRuns(map: PageColumns): PageRun[] {
   const runs: PageRun[] = [];
@@ -77,7 +75,7 @@ function dataRuns(map: PageColumns): PageRun[] {
   let pages = 0;
   const flush = () => pages > 0 && runs.push({ start: BigInt(first * PAGE_SIZE), pages });
   for (let i = 0; i < map.length; i++) {
-    if (!hasBytes(map.source[i]!)) continue;
+    if (!holdsBytes(map.source[i]!)) continue;
     if (pages > 0 && first + pages === map.first[i]) {
       pages += map.pages[i]!;
       continue;
@@ -88,12 +86,6 @@ function dataRuns(map: PageColumns): PageRun[] {
   }
   flush();
   return runs;
-}
-
-function ownPages(map: PageColumns): number {
-  let pages = 0;
-  for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.DATA) pages += map.pages[i]!;
-  return pages;
 }
 
 /** REFERENCES of the images the REFs name, by CRID. */

@@ -10,7 +10,7 @@ import { columnEntries, type PageColumns } from "./pagemap-columns.js";
 import type { ImageReader } from "./reader.js";
 
 /**
- * The checkpoint's page map as columns (pagemap.ts), checked, and the CRID of each holder a
+ * The checkpoint's page map as columns (pagemap-columns.ts), checked, and the CRID of each holder a
  * DATA or REF entry names: `crids[map.holder[i]]` holds entry i's bytes (the checkpoint's own
  * CRID last, for its DATA). Columns, not an object per run: a deep chain's map has hundreds of
  * thousands of runs, and an object each costs more than the rest of a restart's work with them.

@@ -36,6 +36,7 @@ export {
   byAddress,
   type DataRun,
   type FileRun,
+  holdsBytes,
   type PageMapEntry,
   PageSource,
   type RefRun,
@@ -54,6 +55,7 @@ export {
   inheritColumns,
   mergeColumns,
   type PageColumns,
+  pagesWhere,
   type PageSpan,
 } from "./pagemap-columns.js";
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PageMapEntry } from "./pagemap.js";
-import { checkColumnOrder, columnEntries, entryColumns } from "./pagemap-columns.js";
+import { checkColumnOrder, columnEntries, entryColumns, imageHolders } from "./pagemap-columns.js";
 import { decodePageMapColumns, encodePageMapBody } from "./pagemap-codec.js";
 
 const PAGE = 4096;
@@ -33,8 +33,8 @@ const fail = (at: number, what: string): never => {
   throw new Error(`at ${at}: ${what}`);
 };
 
-/** The holder CRIDs of an image with these references (its own CRID last). */
-const holdersOf = (references: typeof refs) => [...references.map((r) => r.crid), 99n];
+/** The holder CRIDs of an image (CRID 99) with these references. */
+const holdersOf = (references: typeof refs) => imageHolders(references, 99n);
 
 /** Decodes into columns and reads them back as entries. */
 function decodePageMapEntries(body: Uint8Array, count: number, references: typeof refs, pageSize: number, failure: typeof fail) {

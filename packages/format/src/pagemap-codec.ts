@@ -12,7 +12,7 @@
  *   REF     varint reference index, zigzag(block - previous block of that reference), varint firstPage
  *   FILE    varint file offset in pages
  */
-import { PageSource, type PageMapEntry } from "./pagemap.js";
+import { holdsBytes, PageSource, type PageMapEntry } from "./pagemap.js";
 import { type ColumnMemory, emptyColumns, entryColumns, freshMemory, type PageColumns } from "./pagemap-columns.js";
 import type { Reference } from "./records.js";
 
@@ -69,7 +69,7 @@ export function encodePageMapColumns(c: PageColumns, holders: readonly bigint[],
     w.varint(c.first[i]! - end);
     w.varint(c.pages[i]!);
     end = c.first[i]! + c.pages[i]!;
-    if (source === PageSource.DATA || source === PageSource.REF) {
+    if (holdsBytes(source)) {
       const image = source === PageSource.DATA ? -1 : referenceOf(c.holder[i]!, holders, refIndex, indexOf);
       if (source === PageSource.REF) w.varint(image);
       w.zigzag(c.block[i]! - lastBlock[image + 1]!);

@@ -27,6 +27,11 @@ export interface PageColumns {
   readonly firstPage: Float64Array;
 }
 
+/** The holder list of a decoded image: its references' CRIDs, then its own. */
+export function imageHolders(references: readonly { crid: bigint }[], crid: bigint): bigint[] {
+  return [...references.map((r) => r.crid), crid];
+}
+
 /**
  * Where columns are allocated: zeroed memory of at least `bytes` bytes. The default is a plain
  * ArrayBuffer; where first touches of fresh memory are slow (a VM that faults each 4 KiB page
@@ -100,6 +105,13 @@ export function entryColumns(entries: readonly PageMapEntry[], holders: readonly
     }
   });
   return c;
+}
+
+/** Pages of the entries whose source passes `test`. */
+export function pagesWhere(c: PageColumns, test: (source: number) => boolean): number {
+  let pages = 0;
+  for (let i = 0; i < c.length; i++) if (test(c.source[i]!)) pages += c.pages[i]!;
+  return pages;
 }
 
 /**

@@ -6,6 +6,9 @@
 
 export const PageSource = { DATA: 1, REF: 2, ZERO: 3, FILE: 4 } as const;
 
+/** Whether entries of this source have bytes in a PAGES block (this image's or an earlier one's). */
+export const holdsBytes = (source: number): boolean => source === PageSource.DATA || source === PageSource.REF;
+
 interface Run {
   /** First virtual address (page aligned). */
   vaddr: bigint;

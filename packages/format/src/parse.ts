@@ -23,7 +23,7 @@ import {
 import { createXxh64, xxh64 } from "./hash.js";
 import { lz4Bound, lz4Decompress, Lz4Error } from "./lz4.js";
 import { PageSource, type PageMapEntry } from "./pagemap.js";
-import { type ColumnMemory, columnEntries, type PageColumns } from "./pagemap-columns.js";
+import { type ColumnMemory, columnEntries, imageHolders, type PageColumns } from "./pagemap-columns.js";
 import { decodePageMapColumns } from "./pagemap-codec.js";
 import {
   ChunkType,
@@ -330,7 +330,7 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
         const { columns, offsets } = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize, references);
         checkDataEntries(ctx, columns, offsets, (block) => blocks.get(block));
         pageMapSeen = true;
-        yield { kind: "pageMap", offset, entries: columnEntries(columns, [...references.map((r) => r.crid), header!.crid], header!.pageSize) };
+        yield { kind: "pageMap", offset, entries: columnEntries(columns, imageHolders(references, header!.crid), header!.pageSize) };
         break;
       }
       default: {

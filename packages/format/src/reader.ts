@@ -31,7 +31,7 @@ import {
   parseImage,
 } from "./parse.js";
 import type { PageMapEntry } from "./pagemap.js";
-import { type ColumnMemory, columnEntries, type PageColumns } from "./pagemap-columns.js";
+import { type ColumnMemory, columnEntries, imageHolders, type PageColumns } from "./pagemap-columns.js";
 import {
   ChunkType,
   chunkTypeInfo,
@@ -127,7 +127,7 @@ export class ImageReader {
 
   /**
    * Opens an image file; `crid`, when given, must match the image's HEADER. `columnMemory`
-   * allocates the page map's columns (pagemap.ts ColumnMemory).
+   * allocates the page map's columns (pagemap-columns.ts ColumnMemory).
    */
   static open(path: string, opts: { crid?: bigint; columnMemory?: ColumnMemory } = {}): ImageReader {
     const fd = openSync(path, "r");
@@ -334,7 +334,7 @@ export class ImageReader {
 
   /** The CRIDs the page map's holder indexes name (pagemap-columns.ts): the references', then this image's. */
   get holderCrids(): bigint[] {
-    return [...this.references.map((r) => r.crid), this.header.crid];
+    return imageHolders(this.references, this.header.crid);
   }
 
   /** The complete page map as objects; every DATA entry is checked against its PAGES block. */
@@ -343,7 +343,7 @@ export class ImageReader {
     return this.map;
   }
 
-  /** The same map as columns (pagemap.ts), for the readers of a deep chain's large maps. */
+  /** The same map as columns (pagemap-columns.ts), for the readers of a deep chain's large maps. */
   pageColumns(): PageColumns {
     if (this.columns) return this.columns;
     const e = this.chunks.find((c) => c.type === ChunkType.PAGE_MAP)!;
