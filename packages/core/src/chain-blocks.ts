@@ -18,18 +18,44 @@ interface CachedBlock {
   pageSize: number;
 }
 
+/** A REF past its block (a damaged map): it must not come back short and be copied as if whole. */
+export function pagesPastBlock(path: string, crid: bigint, block: number, first: number, count: number, have: number): CrError {
+  return new CrError(`pages ${first}..${first + count} of the ${have}-page block at offset ${block} of ${path}`, { code: "BAD_IMAGE", crid, path, offset: block });
+}
+
 export class ChainBlocks {
   private readonly last = new Map<bigint, CachedBlock>();
   /** Each image's own buffer for blocks not read ahead (LZ4), reused for its next one. */
   private readonly owned = new Map<bigint, Uint8Array>();
   private readonly ahead: BlockReadAhead;
 
-  /** `uses`: every block the caller will ask for, in the order it will (repeats allowed). */
+  /**
+   * `uses`: every block the caller will ask for, in the order it will (repeats allowed).
+   * `holdTaken`: see BlockReadAhead (a block's bytes stay valid until release()).
+   */
   constructor(
     private readonly open: (crid: bigint) => ImageReader,
     uses: Iterable<BlockUse>,
+    options: { holdTaken?: boolean } = {},
   ) {
-    this.ahead = new BlockReadAhead(this.reads(uses));
+    this.ahead = new BlockReadAhead(this.reads(uses), options);
+  }
+
+  /** The memory of the blocks read ahead, if any: the bytes of most blocks are views of it. */
+  get memory(): Buffer | undefined {
+    return this.ahead.memory;
+  }
+
+  mark(): number {
+    return this.ahead.mark();
+  }
+
+  release(mark: number): void {
+    this.ahead.release(mark);
+  }
+
+  waitsForSlot(crid: bigint, block: number): boolean {
+    return this.ahead.waitsForSlot(crid, block);
   }
 
   /** The blocks `uses` makes this read, in order: a block is read again only after another block of its image. */
@@ -42,7 +68,7 @@ export class ChainBlocks {
     }
   }
 
-  /** Pages [first, first+count) of a block, checked; valid until the next call for `crid`. */
+  /** Pages [first, first+count) of a block, checked; valid until the next call for `crid` (see holdTaken). */
   async pages(crid: bigint, block: number, first: number, count: number): Promise<Uint8Array> {
     return this.cachedPages(crid, block, first, count) ?? this.slice(crid, await this.load(crid, block), first, count);
   }
@@ -54,6 +80,12 @@ export class ChainBlocks {
   cachedPages(crid: bigint, block: number, first: number, count: number): Uint8Array | undefined {
     const cached = this.last.get(crid);
     return cached?.block === block ? this.slice(crid, cached, first, count) : undefined;
+  }
+
+  /** A whole block, checked; valid as pages() is (with holdTaken: until release() covers it). */
+  async whole(crid: bigint, block: number): Promise<Uint8Array> {
+    const cached = this.last.get(crid);
+    return cached?.block === block ? cached.data : (await this.load(crid, block)).data;
   }
 
   private async load(crid: bigint, block: number): Promise<CachedBlock> {
@@ -68,18 +100,8 @@ export class ChainBlocks {
 
   private slice(crid: bigint, { block, data, pageSize }: CachedBlock, first: number, count: number): Uint8Array {
     const have = data.byteLength / pageSize;
-    // A REF past its block (a damaged map) must not come back short and be copied as if whole.
-    if (first + count > have) {
-      const path = this.open(crid).path;
-      throw new CrError(`pages ${first}..${first + count} of the ${have}-page block at offset ${block} of ${path}`, { code: "BAD_IMAGE", crid, path, offset: block });
-    }
+    if (first + count > have) throw pagesPastBlock(this.open(crid).path, crid, block, first, count, have);
     return data.subarray(first * pageSize, (first + count) * pageSize);
-  }
-
-  /** A whole block straight into `into` (no copy through a cache when not read ahead). */
-  async whole(crid: bigint, block: number, into: Uint8Array): Promise<void> {
-    const span = await this.ahead.take(crid, block);
-    this.open(crid).readBlock(block, into, span);
   }
 
   async close(): Promise<void> {

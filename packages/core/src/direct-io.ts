@@ -131,6 +131,11 @@ class DirectSink implements PartSink {
  * images left the disk a read or two in flight.
  */
 const READ_AHEAD = { disk: 8, cache: 4 };
+/**
+ * Slots beyond those for holding spans done with until release(): a restart releases them
+ * when the batch that copies from them is written, two 8 MiB batches later.
+ */
+const HELD_SLOTS = 32;
 
 /**
  * Slot memory of earlier read-aheads (each coalesced image has one), kept for the next: fresh
@@ -160,6 +165,8 @@ interface PlannedRead {
   bodyLength: number;
   slot?: Buffer;
   reading?: Promise<FileSpan>;
+  /** Taken before it could start: the caller read it itself. */
+  skipped?: boolean;
 }
 
 interface AheadImage {
@@ -198,14 +205,22 @@ export class BlockReadAhead {
   private readonly lanes = { disk: lane(READ_AHEAD.disk), cache: lane(READ_AHEAD.cache) };
   private readonly images = new Map<bigint, AheadImage>();
   private readonly slotBytes: number;
+  private readonly slots: number;
   private readonly inFlight = new Set<Promise<FileSpan>>();
   /** One mapping cut into slots as they are needed (`carved` so far); slots free again. */
   private arena: Buffer | undefined;
   private carved = 0;
   private readonly free: Buffer[] = [];
+  /** With `holdTaken`: slots of spans done with, in order, kept until release(); `released` of them so far. */
+  private readonly done: Buffer[] | undefined;
+  private released = 0;
 
-  /** `uses`: every block the caller will take, in order. Blocks without a span (LZ4) are left to the caller. */
-  constructor(uses: Iterable<{ crid: bigint; reader: ImageReader; block: number }>) {
+  /**
+   * `uses`: every block the caller will take, in order. Blocks without a span (LZ4) are left to
+   * the caller. With `holdTaken`, a span stays valid after the next take for its image, until
+   * release() covers it: for a caller that copies out of spans later, on another thread.
+   */
+  constructor(uses: Iterable<{ crid: bigint; reader: ImageReader; block: number }>, { holdTaken = false } = {}) {
     let slotBytes = 0;
     for (const { crid, reader, block } of uses) {
       const span = reader.chunkSpan(block);
@@ -223,8 +238,10 @@ export class BlockReadAhead {
     this.slotBytes = Math.ceil(slotBytes / DIRECT_ALIGN) * DIRECT_ALIGN;
     // Each image keeps the slot of the span it took last; each lane's depth more are read or waiting.
     const { disk, cache } = this.lanes;
-    const slots = this.images.size + Math.min(disk.reads.length, disk.depth) + Math.min(cache.reads.length, cache.depth);
-    if (disk.reads.length + cache.reads.length > 0) this.arena = takeArena(slots * this.slotBytes);
+    const held = holdTaken ? HELD_SLOTS : 0;
+    this.slots = this.images.size + Math.min(disk.reads.length, disk.depth) + Math.min(cache.reads.length, cache.depth) + held;
+    if (holdTaken) this.done = [];
+    if (disk.reads.length + cache.reads.length > 0) this.arena = takeArena(this.slots * this.slotBytes);
     this.startReads(disk);
     this.startReads(cache);
   }
@@ -233,14 +250,46 @@ export class BlockReadAhead {
   take(crid: bigint, block: number): Promise<FileSpan> | undefined {
     const image = this.images.get(crid);
     const read = image?.order[image.next];
-    if (!image || !read?.reading || read.block !== block) return undefined;
+    if (!image || read?.block !== block) return undefined;
     image.next++;
-    // The span handed out before this one for the same image is done with: its slot is free again.
-    if (image.current) this.free.push(image.current);
+    // The span handed out before this one for the same image is done with: its slot is free
+    // again, or once released.
+    if (image.current) (this.done ?? this.free).push(image.current);
     image.current = read.slot;
+    // Not started for want of a slot: the caller reads it itself, and it is never started.
+    if (!read.reading) {
+      read.skipped = true;
+      return undefined;
+    }
     image.lane.waiting--;
     this.startReads(image.lane);
     return read.reading;
+  }
+
+  /** The memory every span is in (undefined when nothing is read ahead). */
+  get memory(): Buffer | undefined {
+    return this.arena;
+  }
+
+  /** Counts the spans done with so far (holdTaken): release(mark()) later frees their slots. */
+  mark(): number {
+    return this.released + (this.done?.length ?? 0);
+  }
+
+  release(mark: number): void {
+    while (this.done && this.released < mark && this.done.length > 0) {
+      this.free.push(this.done.shift()!);
+      this.released++;
+    }
+    this.startReads(this.lanes.disk);
+    this.startReads(this.lanes.cache);
+  }
+
+  /** Whether `block`, `crid`'s next read, waits for spans to be released before it can start. */
+  waitsForSlot(crid: bigint, block: number): boolean {
+    const image = this.images.get(crid);
+    const read = image?.order[image.next];
+    return read?.block === block && !read.reading && !this.hasSlot();
   }
 
   /** Waits for the reads still in flight, so no slot is written after the caller moves on. */
@@ -252,12 +301,17 @@ export class BlockReadAhead {
   }
 
   private startReads(lane: Lane): void {
-    while (lane.waiting < lane.depth && lane.started < lane.reads.length) {
+    while (lane.waiting < lane.depth && lane.started < lane.reads.length && this.hasSlot()) {
       const read = lane.reads[lane.started++]!;
+      if (read.skipped) continue;
       read.slot = this.slot();
       read.reading = this.readSpan(read, read.slot);
       lane.waiting++;
     }
+  }
+
+  private hasSlot(): boolean {
+    return this.free.length > 0 || this.carved < this.slots;
   }
 
   private slot(): Buffer {

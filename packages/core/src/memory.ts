@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { holdsBytes, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
-import { type BlockUse, ChainBlocks } from "./chain-blocks.js";
+import { type BlockUse, ChainBlocks, pagesPastBlock } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "./pages.js";
@@ -275,29 +275,40 @@ export function protectVmas(remote: Remote, added: WritableAdded): void {
 /** Bytes written per process_vm_writev batch: large calls, bounded memory. */
 const FILL_BATCH = 8 << 20;
 
+
 /**
  * A batch of page bytes and the target ranges they go to (adjacent runs merged: addresses as
- * numbers, exact for page-aligned values); `writing` while the pool writes it.
+ * numbers, exact for page-aligned values); `writing` while the pool writes it. Most bytes are
+ * not copied in here by this thread: `copies` says where in the read-ahead memory they are,
+ * and the pool copies them in before writing (`mark`: the blocks it needs are held till then).
  */
 interface FillBatch {
   bytes: Buffer;
   used: number;
   starts: number[];
   lengths: number[];
+  copies: Float64Array;
+  copyCount: number;
+  mark: number;
   writing?: Promise<number>;
+}
+
+function fillBatch(): FillBatch {
+  const copies = new Float64Array((3 * FILL_BATCH) / PAGE_SIZE);
+  return { bytes: alignedBuffer(FILL_BATCH), used: 0, starts: [], lengths: [], copies, copyCount: 0, mark: 0 };
 }
 
 /**
  * Writes every DATA run into the target, reading each block once (ChainBlocks; its hash is
- * checked as it is read), in batches of up to 8 MiB. Two batches take turns: the pool writes
- * one while this thread reads and checks the blocks of the next, and the disk reads further
- * ahead. Anonymous mappings are filled by UFFDIO_COPY (about 0.25 s/GiB here, where faulting
- * zeroed pages in under process_vm_writev takes 0.4-0.6 s); file mappings by process_vm_writev.
+ * checked as it is read), in batches of up to 8 MiB. Two batches take turns: the pool gathers
+ * and writes one while this thread plans the next, and the disk reads further ahead.
+ * Anonymous mappings are filled by UFFDIO_COPY (about 0.25 s/GiB here, where faulting zeroed
+ * pages in under process_vm_writev takes 0.4-0.6 s); file mappings by process_vm_writev.
  */
 export async function fillMemory(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, vmas: VmaRecord[]): Promise<number> {
   const uffd = fillUffd(pid, vmas);
   try {
-    return await fillRuns(pid, chain, open, uffd);
+    return await new Fill(pid, chain, open, uffd).run();
   } finally {
     if (uffd) closeSync(uffd.fd); // unregisters: untouched pages fault in as zero again
   }
@@ -319,49 +330,118 @@ function* blockUses({ map, crids }: ResolvedChain): Generator<BlockUse> {
   for (let i = 0; i < map.length; i++) if (holdsBytes(map.source[i]!)) yield { crid: crids[map.holder[i]!]!, block: map.block[i]! };
 }
 
-async function fillRuns(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, uffd: FillUffd | undefined): Promise<number> {
-  // Aligned: large images are read with O_DIRECT (direct-io.ts).
-  const batches: FillBatch[] = [0, 1].map(() => ({ bytes: alignedBuffer(FILL_BATCH), used: 0, starts: [], lengths: [] }));
-  let batch = batches[0]!;
-  let written = 0;
-  const flush = async () => {
+class Fill {
+  private readonly batches = [fillBatch(), fillBatch()];
+  private batch = this.batches[0]!;
+  private written = 0;
+  private readonly blocks: ChainBlocks;
+  /** Per holder: the block its runs come from now (-1: none yet) and that block's bytes. */
+  private readonly holderBlock: Float64Array;
+  private readonly holderBytes: Uint8Array[] = [];
+
+  constructor(
+    private readonly pid: number,
+    private readonly chain: ResolvedChain,
+    private readonly open: (crid: bigint) => ImageReader,
+    private readonly uffd: FillUffd | undefined,
+  ) {
+    this.blocks = new ChainBlocks(open, blockUses(chain), { holdTaken: true });
+    this.holderBlock = new Float64Array(chain.crids.length).fill(-1);
+  }
+
+  async run(): Promise<number> {
+    try {
+      await this.fillRuns();
+      await this.flush(); // the last batch goes out...
+      await this.flush(); // ...and is waited for
+    } finally {
+      // Nothing may still be writing from a batch when this returns, even after a failure.
+      await Promise.allSettled(this.batches.map((b) => b.writing));
+      await this.blocks.close();
+    }
+    return this.written;
+  }
+
+  /** Each run into the batch: planned as a copy out of the read-ahead memory where it is there. */
+  private async fillRuns(): Promise<void> {
+    const { map, crids } = this.chain;
+    for (let i = 0; i < map.length; i++) {
+      if (!holdsBytes(map.source[i]!)) continue;
+      const holder = map.holder[i]!;
+      const block = map.block[i]!;
+      const bytes = map.pages[i]! * PAGE_SIZE;
+      const start = map.first[i]! * PAGE_SIZE;
+      if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${start.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid: crids[holder] });
+      if (this.batch.used + bytes > FILL_BATCH) await this.flush();
+      if (this.holderBlock[holder] !== block) await this.load(holder, block);
+      const data = this.holderBytes[holder]!;
+      const from = map.firstPage[i]! * PAGE_SIZE;
+      if (from + bytes > data.byteLength) {
+        const crid = crids[holder]!;
+        throw pagesPastBlock(this.open(crid).path, crid, block, map.firstPage[i]!, bytes / PAGE_SIZE, data.byteLength / PAGE_SIZE);
+      }
+      this.add(data, from, bytes);
+      addRange(this.batch, start, bytes);
+    }
+  }
+
+  /** Makes `block` the holder's current one; waits for batches to be written if its read needs their slots. */
+  private async load(holder: number, block: number): Promise<void> {
+    const crid = this.chain.crids[holder]!;
+    for (let n = 0; n < 2 && this.blocks.waitsForSlot(crid, block); n++) await this.flush();
+    this.holderBytes[holder] = await this.blocks.whole(crid, block);
+    this.holderBlock[holder] = block;
+  }
+
+  private add(data: Uint8Array, from: number, bytes: number): void {
+    const batch = this.batch;
+    const memory = this.blocks.memory;
+    if (memory?.buffer !== data.buffer) {
+      batch.bytes.set(data.subarray(from, from + bytes), batch.used);
+      return;
+    }
+    const source = data.byteOffset - memory.byteOffset + from;
+    const c = batch.copies;
+    const last = 3 * (batch.copyCount - 1);
+    // Runs that continue each other in the block and in the batch are one copy.
+    if (last >= 0 && c[last]! + c[last + 2]! === source && c[last + 1]! + c[last + 2]! === batch.used) c[last + 2]! += bytes;
+    else {
+      c[last + 3] = source;
+      c[last + 4] = batch.used;
+      c[last + 5] = bytes;
+      batch.copyCount++;
+    }
+  }
+
+  /** Hands the batch to the pool and waits for the other one (the blocks it held are free then). */
+  private async flush(): Promise<void> {
+    const batch = this.batch;
     if (batch.used > 0) {
       const ranges = BigUint64Array.from(batch.starts.flatMap((start, i) => [BigInt(start), BigInt(batch.lengths[i]!)]));
-      batch.writing = writeMemoryRanges(pid, ranges, batch.bytes.subarray(0, batch.used), uffd);
+      const gather = { source: this.blocks.memory ?? EMPTY, copies: batch.copies.subarray(0, 3 * batch.copyCount) };
+      batch.mark = this.blocks.mark();
+      batch.writing = writeMemoryRanges(this.pid, ranges, batch.bytes.subarray(0, batch.used), this.uffd, gather);
       // A failure surfaces when the batch is settled; until then it is not unhandled.
       batch.writing.catch(() => undefined);
     }
-    batch = batch === batches[0] ? batches[1]! : batches[0]!;
-    written += await settle(batch);
-  };
-  const { map, crids } = chain;
-  const blocks = new ChainBlocks(open, blockUses(chain));
-  try {
-    for (let i = 0; i < map.length; i++) {
-      if (!holdsBytes(map.source[i]!)) continue;
-      const crid = crids[map.holder[i]!]!;
-      const block = map.block[i]!;
-      const first = map.firstPage[i]!;
-      const pages = map.pages[i]!;
-      const bytes = pages * PAGE_SIZE;
-      const start = map.first[i]! * PAGE_SIZE;
-      if (bytes > FILL_BATCH) throw new CrError(`a page run of ${bytes} bytes at 0x${start.toString(16)}: more than one batch`, { code: "UNSUPPORTED", crid });
-      if (batch.used + bytes > FILL_BATCH) await flush();
-      const cached = blocks.cachedPages(crid, block, first, pages);
-      if (cached) batch.bytes.set(cached, batch.used);
-      else if (first === 0 && pages === open(crid).blockPages(block)) await blocks.whole(crid, block, batch.bytes.subarray(batch.used, batch.used + bytes));
-      else batch.bytes.set(await blocks.pages(crid, block, first, pages), batch.used);
-      addRange(batch, start, bytes);
-    }
-    await flush(); // the last batch goes out...
-    await flush(); // ...and is waited for
-  } finally {
-    // Nothing may still be writing from a batch when this returns, even after a failure.
-    await Promise.allSettled(batches.map((b) => b.writing));
-    await blocks.close();
+    this.batch = batch === this.batches[0] ? this.batches[1]! : this.batches[0]!;
+    this.written += await this.settle(this.batch);
   }
-  return written;
+
+  /** Waits for the batch's write, if any, releases what it held and empties it; returns the bytes it wrote. */
+  private async settle(batch: FillBatch): Promise<number> {
+    const done = batch.writing ? await batch.writing : 0;
+    if (batch.writing) this.blocks.release(batch.mark);
+    batch.writing = undefined;
+    batch.used = 0;
+    batch.starts = [];
+    batch.lengths = [];
+    batch.copyCount = 0;
+    return done;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function addRange(batch: FillBatch, start: number, bytes: number): void {
   const last = batch.starts.length - 1;
@@ -371,14 +451,4 @@ function addRange(batch: FillBatch, start: number, bytes: number): void {
     batch.lengths.push(bytes);
   }
   batch.used += bytes;
-}
-
-/** Waits for the batch's write, if any, and empties it; returns the bytes it wrote. */
-async function settle(batch: FillBatch): Promise<number> {
-  const done = batch.writing ? await batch.writing : 0;
-  batch.writing = undefined;
-  batch.used = 0;
-  batch.starts = [];
-  batch.lengths = [];
-  return done;
 }

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +50,22 @@ inline bool ArgPairs(const Napi::CallbackInfo& info, size_t i, const char* name,
     }
   }
   ThrowType(info.Env(), std::string(name) + " must be a BigUint64Array of pairs");
+  return false;
+}
+
+// A Float64Array of (a, b, c) triples of whole numbers, e.g. offsets and lengths.
+inline bool ArgTriples(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<std::array<uint64_t, 3>>& out) {
+  if (info.Length() > i && info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    auto typed = info[i].As<Napi::Float64Array>();
+    if (typed.ElementLength() % 3 == 0) {
+      for (size_t k = 0; k < typed.ElementLength(); k += 3) {
+        if (!(typed[k] >= 0 && typed[k + 1] >= 0 && typed[k + 2] >= 0)) break;
+        out.push_back({static_cast<uint64_t>(typed[k]), static_cast<uint64_t>(typed[k + 1]), static_cast<uint64_t>(typed[k + 2])});
+      }
+      if (out.size() * 3 == typed.ElementLength()) return true;
+    }
+  }
+  ThrowType(info.Env(), std::string(name) + " must be a Float64Array of non-negative triples");
   return false;
 }
 

@@ -98,7 +98,7 @@ interface Addon {
   releaseRestored(tids: number[]): void;
   killStub(tids: number[]): void;
   waitExit(pid: number): { code: number | null; signal: number | null };
-  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array): Promise<number>;
+  writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array, source: Buffer, copies: Float64Array): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
 }
 
@@ -347,11 +347,20 @@ export function waitExit(pid: number): { code: number | null; signal: number | n
   return addon.waitExit(pid);
 }
 
+/** Copies into a buffer, done before it is written: (sourceOffset, dataOffset, length) triples. */
+export interface Gather {
+  source: Buffer;
+  copies: Float64Array;
+}
+
+const NO_GATHER: Gather = { source: Buffer.alloc(0), copies: new Float64Array(0) };
+
 /**
  * Writes `data` to the (address, length) ranges of the target, back to back, on libuv's thread
- * pool: `data` must not be touched until the promise settles. Resolves with the bytes written.
- * With `fill` (openFillUffd), pages inside its registered ranges are placed by UFFDIO_COPY.
+ * pool: `data` (and `gather.source`) must not be touched until the promise settles. Resolves
+ * with the bytes written. With `fill` (openFillUffd), pages inside its registered ranges are
+ * placed by UFFDIO_COPY. `gather`'s copies into `data` are made first, on the pool as well.
  */
-export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, fill?: FillUffd): Promise<number> {
-  return addon.writeMemoryRanges(pid, ranges, data, fill?.fd ?? -1, fill?.registered ?? new BigUint64Array(0));
+export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, fill?: FillUffd, gather: Gather = NO_GATHER): Promise<number> {
+  return addon.writeMemoryRanges(pid, ranges, data, fill?.fd ?? -1, fill?.registered ?? new BigUint64Array(0), gather.source, gather.copies);
 }

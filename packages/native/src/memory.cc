@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -220,21 +221,38 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(copy.total));
 }
 
-// writeMemoryRanges(pid, ranges, data, uffd, registered): the inverse of readMemory, on the
-// pool, in batches of IOV_MAX remote iovecs per process_vm_writev (the pages must be
-// writable); with a uffd (>= 0, from openFillUffd), by UFFDIO_COPY inside `registered`.
+// writeMemoryRanges(pid, ranges, data, uffd, registered, source, copies): the inverse of
+// readMemory, on the pool, in batches of IOV_MAX remote iovecs per process_vm_writev (the pages
+// must be writable); with a uffd (>= 0, from openFillUffd), by UFFDIO_COPY inside `registered`.
+// First, on the pool too, each (sourceOffset, dataOffset, length) of `copies` is copied from
+// `source` into `data`: a restart gathers scattered pages off its main thread.
 Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangedCopy copy;
   int uffd = -1;
   Ranges registered;
-  if (!ArgRangedCopy(info, "data", copy) || !ArgInt(info, 3, "uffd", uffd) || !ArgPairs(info, 4, "registered", registered)) return env.Undefined();
+  Napi::Buffer<uint8_t> source;
+  std::vector<std::array<uint64_t, 3>> copies;
+  if (!ArgRangedCopy(info, "data", copy) || !ArgInt(info, 3, "uffd", uffd) || !ArgPairs(info, 4, "registered", registered) || !ArgBuffer(info, 5, "source", source) ||
+      !ArgTriples(info, 6, "copies", copies)) {
+    return env.Undefined();
+  }
   if (copy.total > copy.buffer.Length()) return ThrowType(env, "data is shorter than the ranges");
+  for (auto [from, to, length] : copies) {
+    if (from + length > source.Length() || to + length > copy.buffer.Length()) return ThrowType(env, "a copy outside source or data");
+  }
   std::sort(registered.begin(), registered.end());
-  const uint8_t* from = copy.buffer.Data();
+  uint8_t* data = copy.buffer.Data();
+  const uint8_t* gathered = source.Data();
+  Napi::Array keep = Napi::Array::New(env, 2);
+  keep.Set(0u, copy.buffer);
+  keep.Set(1u, source);
   return StartPoolJob(
-      env, copy.buffer,
-      [pid = copy.pid, uffd, registered = std::move(registered), merged = std::move(copy.merged), from] { return FillRanges(pid, uffd, registered, merged, from); },
+      env, keep,
+      [pid = copy.pid, uffd, registered = std::move(registered), merged = std::move(copy.merged), data, gathered, copies = std::move(copies)] {
+        for (auto [from, to, length] : copies) memmove(data + to, gathered + from, length);
+        return FillRanges(pid, uffd, registered, merged, data);
+      },
       [total = static_cast<double>(copy.total)](Napi::Env env) { return Napi::Number::New(env, total); });
 }
 

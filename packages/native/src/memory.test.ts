@@ -91,6 +91,21 @@ describe("writeMemoryRanges", () => {
     expect(untouched).toEqual(expectedPage(5));
   });
 
+  it("gathers its copies into the data first, on the pool, and refuses a copy outside source or data", async () => {
+    const { target, area } = await pagesTarget();
+    const pages = [2, 9, 10];
+    const source = Buffer.concat([0xb1, 0xb2, 0xb3, 0xb4].map((v) => Buffer.alloc(PAGE, v)));
+    const data = Buffer.alloc(pages.length * PAGE, 0xee);
+    // Source pages 3 and 0..1 into data pages 0 and 1..2; data keeps nothing of its own.
+    const copies = new Float64Array([3 * PAGE, 0, PAGE, 0, PAGE, 2 * PAGE]);
+    await expect(writeMemoryRanges(target.pid, pageRanges(area, pages), data, undefined, { source, copies })).resolves.toBe(data.length);
+    const into = Buffer.alloc(data.length);
+    readMemory(target.pid, pageRanges(area, pages), into);
+    expect(into).toEqual(Buffer.concat([source.subarray(3 * PAGE), source.subarray(0, 2 * PAGE)]));
+    const outside = new Float64Array([3 * PAGE, 0, 2 * PAGE]);
+    expect(() => writeMemoryRanges(target.pid, pageRanges(area, pages), data, undefined, { source, copies: outside })).toThrow(TypeError);
+  });
+
   it("rejects with the first address it could not write", async () => {
     const { target, area } = await pagesTarget();
     const unmapped = 0x10000n;
