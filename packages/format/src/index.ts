@@ -57,6 +57,7 @@ export {
   type PageColumns,
   pagesWhere,
   type PageSpan,
+  SOURCE_NAME,
 } from "./pagemap-columns.js";
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
 export { DIRECT_ALIGN, type FileSpan, ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";

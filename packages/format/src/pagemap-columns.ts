@@ -81,6 +81,9 @@ export function columnEntries(c: PageColumns, holders: readonly bigint[], pageSi
 
 const SOURCE = { data: PageSource.DATA, ref: PageSource.REF, zero: PageSource.ZERO, file: PageSource.FILE } as const;
 
+/** The PageMapEntry name of each PageSource code. */
+export const SOURCE_NAME = Object.fromEntries(Object.entries(SOURCE).map(([name, code]) => [code, name])) as Record<number, PageMapEntry["source"]>;
+
 /**
  * Entries as columns, in their order (not merged). A REF's CRID must be in `holders`; DATA gets
  * the index one past them. Throws a RangeError for a REF to another CRID or an unaligned run.
