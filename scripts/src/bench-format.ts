@@ -74,6 +74,26 @@ function readImage(path: string): number {
   return now() - t0;
 }
 
+/** Many one-page blocks, as a coalesce of scattered pages writes them: opening reads their INDEX. */
+const SMALL_BLOCKS = 20000;
+
+async function timeOpenOfSmallBlocks(path: string): Promise<number> {
+  const fd = openSync(path, "w", 0o600);
+  const w = new ImageWriter(fd, { header: { crid: 1n, pageSize: PAGE } });
+  const map: PageMapEntry[] = [];
+  const page = Buffer.alloc(PAGE, 7);
+  for (let i = 0; i < SMALL_BLOCKS; i++) {
+    const vaddr = 0x7f0000000000n + BigInt(2 * i * PAGE);
+    map.push({ vaddr, pages: 1, source: "data", block: await w.writePages(vaddr, page), firstPage: 0 });
+  }
+  await w.writePageMap(map);
+  await w.finish();
+  closeSync(fd);
+  const t0 = now();
+  ImageReader.open(path).close();
+  return now() - t0;
+}
+
 export async function benchFormat(): Promise<Row[]> {
   const rows: Row[] = [];
   const pool = makePool();
@@ -99,6 +119,13 @@ export async function benchFormat(): Promise<Row[]> {
     } finally {
       rmSync(path, { force: true });
     }
+  }
+  const small = join(dir, `cr-bench-format-${process.pid}-small.crimg`);
+  try {
+    const seconds = await timeOpenOfSmallBlocks(small);
+    rows.push({ scenario: `format: open an image of ${SMALL_BLOCKS} one-page blocks`, value: `${(seconds * 1000).toFixed(1)} ms` });
+  } finally {
+    rmSync(small, { force: true });
   }
   const a = Buffer.alloc(TOTAL, 1);
   const b = Buffer.alloc(TOTAL);

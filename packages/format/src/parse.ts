@@ -166,10 +166,10 @@ export function checkBodyHash(ctx: FormatErrorContext, chunkOffset: number, name
   }
 }
 
-/** Validates the chunk order rules; `seen` are the chunks so far (not including this one). */
-function orderError(type: number, seen: IndexEntry[], pageMapSeen: boolean): string | undefined {
-  if (seen.length === 0) return type === ChunkType.HEADER ? undefined : "HEADER as the first chunk";
-  if (seen.length === 1) return type === ChunkType.REFERENCES ? undefined : "REFERENCES as the second chunk";
+/** Validates the chunk order rules; `before`: how many chunks come before this one. */
+function orderError(type: number, before: number, pageMapSeen: boolean): string | undefined {
+  if (before === 0) return type === ChunkType.HEADER ? undefined : "HEADER as the first chunk";
+  if (before === 1) return type === ChunkType.REFERENCES ? undefined : "REFERENCES as the second chunk";
   if (type === ChunkType.HEADER || type === ChunkType.REFERENCES) return "a single HEADER and REFERENCES";
   if (type === ChunkType.PAGES && pageMapSeen) return "every PAGES chunk before PAGE_MAP";
   if (type === ChunkType.PAGE_MAP && pageMapSeen) return "a single PAGE_MAP";
@@ -221,7 +221,7 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
     const name = info?.name ?? "unknown";
 
     if (known) {
-      const why = orderError(head.type, seen, pageMapSeen);
+      const why = orderError(head.type, seen.length, pageMapSeen);
       if (why) throw new FormatError(ctx, offset, `${why} (found ${name})`);
     }
     // Alignment padding (covered by no hash): must be zeros.

@@ -196,7 +196,7 @@ export class ImageReader {
         throw new FormatError(this.ctx, e.offset, `record type ${hex16(e.type)} at offset ${e.offset} is unknown to this cr`);
       }
       if (known) {
-        const why = orderError(e.type, c.slice(0, i) as IndexEntry[], pageMapSeen);
+        const why = orderError(e.type, i, pageMapSeen);
         if (why) throw new FormatError(this.ctx, at, `INDEX entry ${i}: ${why}`);
       }
       if (e.type === ChunkType.PAGE_MAP) pageMapSeen = true;
