@@ -325,9 +325,22 @@ function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
   }
 }
 
-/** The blocks the fill reads, in the order it does. */
-function* blockUses({ map, crids }: ResolvedChain): Generator<BlockUse> {
-  for (let i = 0; i < map.length; i++) if (holdsBytes(map.source[i]!)) yield { crid: crids[map.holder[i]!]!, block: map.block[i]! };
+/**
+ * The blocks the fill reads, in the order it does: a holder's block once each time it changes.
+ * A plain loop over the columns (~225 thousand runs at depth 100): a generator of an object per
+ * run took ~60 ms in a fresh `cr restart`, before V8 had compiled it.
+ */
+function blockUses({ map, crids }: ResolvedChain): BlockUse[] {
+  const last = new Float64Array(crids.length).fill(-1);
+  const uses: BlockUse[] = [];
+  for (let i = 0; i < map.length; i++) {
+    const holder = map.holder[i]!;
+    const block = map.block[i]!;
+    if (!holdsBytes(map.source[i]!) || last[holder] === block) continue;
+    last[holder] = block;
+    uses.push({ crid: crids[holder]!, block });
+  }
+  return uses;
 }
 
 class Fill {
