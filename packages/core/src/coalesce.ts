@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import { ColumnsBuilder, holdsBytes, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
 import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
-import { ChainBlocks } from "./chain-blocks.js";
+import { blockUses, ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
 import { writePagesBlock } from "./checkpoint.js";
 import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, removeBranchDir, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
@@ -141,10 +141,6 @@ interface Target {
 }
 
 /** The COPY entries of a plan as the blocks they read, in order. */
-function* copyUses({ map, holders }: Plan): Generator<{ crid: bigint; block: number }> {
-  for (let i = 0; i < map.length; i++) if (map.source[i] === COPY) yield { crid: holders.list[map.holder[i]!]!, block: map.block[i]! };
-}
-
 class Rebuild {
   /** Old CRID -> old block -> where its pages went. */
   readonly relocations = new Map<bigint, Map<number, MovedBlock>>();
@@ -248,7 +244,7 @@ class Rebuild {
    */
   async carryBlocks(writer: ImageWriter, old: ImageReader, plan: Plan, progress: () => void): Promise<PageColumns> {
     const crid = old.header.crid;
-    const own = [...new Set([...copyUses(plan)].map((u) => u.block))];
+    const own = [...new Set([...blockUses(plan.map, plan.holders.list, (source) => source === COPY)].map((u) => u.block))];
     const moved = new Map<number, number>();
     const blocks = new ChainBlocks((c) => this.reader(c), own.map((block) => ({ crid, block })));
     try {
@@ -294,7 +290,7 @@ class Rebuild {
       pending = [];
     };
     const others = new ColumnsBuilder(map.length);
-    const blocks = new ChainBlocks((c) => this.reader(c), copyUses(plan));
+    const blocks = new ChainBlocks((c) => this.reader(c), blockUses(plan.map, plan.holders.list, (source) => source === COPY));
     try {
       for (let i = 0; i < map.length; i++) {
         if (map.source[i] !== COPY) {
@@ -432,7 +428,7 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
   const full = parent === 0n;
   const crid = old.header.crid;
   const plan = work.plan(old, full);
-  const carry = !full && [...copyUses(plan)].every((u) => u.crid === crid);
+  const carry = !full && [...blockUses(plan.map, plan.holders.list, (source) => source === COPY)].every((u) => u.crid === crid);
   const h = old.header;
   const fd = openTmpfile(dirname(target), FILE_MODE);
   try {

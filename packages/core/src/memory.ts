@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { holdsBytes, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
-import { type BlockUse, ChainBlocks, pagesPastBlock } from "./chain-blocks.js";
+import { blockUses, ChainBlocks, pagesPastBlock } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "./pages.js";
@@ -325,24 +325,6 @@ function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
   }
 }
 
-/**
- * The blocks the fill reads, in the order it does: a holder's block once each time it changes.
- * A plain loop over the columns (~225 thousand runs at depth 100): a generator of an object per
- * run took ~60 ms in a fresh `cr restart`, before V8 had compiled it.
- */
-function blockUses({ map, crids }: ResolvedChain): BlockUse[] {
-  const last = new Float64Array(crids.length).fill(-1);
-  const uses: BlockUse[] = [];
-  for (let i = 0; i < map.length; i++) {
-    const holder = map.holder[i]!;
-    const block = map.block[i]!;
-    if (!holdsBytes(map.source[i]!) || last[holder] === block) continue;
-    last[holder] = block;
-    uses.push({ crid: crids[holder]!, block });
-  }
-  return uses;
-}
-
 class Fill {
   private readonly batches = [fillBatch(), fillBatch()];
   private batch = this.batches[0]!;
@@ -358,7 +340,7 @@ class Fill {
     private readonly open: (crid: bigint) => ImageReader,
     private readonly uffd: FillUffd | undefined,
   ) {
-    this.blocks = new ChainBlocks(open, blockUses(chain), { holdTaken: true });
+    this.blocks = new ChainBlocks(open, blockUses(chain.map, chain.crids, holdsBytes), { holdTaken: true });
     this.holderBlock = new Float64Array(chain.crids.length).fill(-1);
   }
 
