@@ -275,7 +275,6 @@ export function protectVmas(remote: Remote, added: WritableAdded): void {
 /** Bytes written per process_vm_writev batch: large calls, bounded memory. */
 const FILL_BATCH = 8 << 20;
 
-
 /**
  * A batch of page bytes and the target ranges they go to (adjacent runs merged: addresses as
  * numbers, exact for page-aligned values); `writing` while the pool writes it. Most bytes are
@@ -330,6 +329,8 @@ class Fill {
   private batch = this.batches[0]!;
   private written = 0;
   private readonly blocks: ChainBlocks;
+  /** The read-ahead memory most blocks are views of (ChainBlocks.memory), fixed for the fill. */
+  private readonly memory: Buffer | undefined;
   /** Per holder: the block its runs come from now (-1: none yet) and that block's bytes. */
   private readonly holderBlock: Float64Array;
   private readonly holderBytes: Uint8Array[] = [];
@@ -341,6 +342,7 @@ class Fill {
     private readonly uffd: FillUffd | undefined,
   ) {
     this.blocks = new ChainBlocks(open, blockUses(chain.map, chain.crids, holdsBytes), { holdTaken: true });
+    this.memory = this.blocks.memory;
     this.holderBlock = new Float64Array(chain.crids.length).fill(-1);
   }
 
@@ -390,7 +392,7 @@ class Fill {
 
   private add(data: Uint8Array, from: number, bytes: number): void {
     const batch = this.batch;
-    const memory = this.blocks.memory;
+    const memory = this.memory;
     if (memory?.buffer !== data.buffer) {
       batch.bytes.set(data.subarray(from, from + bytes), batch.used);
       return;
@@ -413,7 +415,7 @@ class Fill {
     const batch = this.batch;
     if (batch.used > 0) {
       const ranges = BigUint64Array.from(batch.starts.flatMap((start, i) => [BigInt(start), BigInt(batch.lengths[i]!)]));
-      const gather = { source: this.blocks.memory ?? EMPTY, copies: batch.copies.subarray(0, 3 * batch.copyCount) };
+      const gather = this.memory && { source: this.memory, copies: batch.copies.subarray(0, 3 * batch.copyCount) };
       batch.mark = this.blocks.mark();
       batch.writing = writeMemoryRanges(this.pid, ranges, batch.bytes.subarray(0, batch.used), this.uffd, gather);
       // A failure surfaces when the batch is settled; until then it is not unhandled.
@@ -435,8 +437,6 @@ class Fill {
     return done;
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 function addRange(batch: FillBatch, start: number, bytes: number): void {
   const last = batch.starts.length - 1;
