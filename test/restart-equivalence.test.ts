@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { makeInput, PERL_SCRIPT, PYTHON_SCRIPT, python3Binary, reference, restartAndWait, snapshotAndKill, snapshotChain, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
+import { makeInput, makeWordText, PERL_SCRIPT, PYTHON_SCRIPT, python3Binary, reference, restartAndWait, snapshotAndKill, snapshotChain, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
 
 let dir: string;
 const workloads: Workload[] = [];
@@ -12,6 +12,7 @@ const workloads: Workload[] = [];
 beforeAll(() => {
   dir = tmpDir("cr-restart-");
   makeInput(join(dir, "input.bin"), 48);
+  makeWordText(join(dir, "words.txt"), 1_500_000);
   writeFileSync(join(dir, "dict.py"), PYTHON_SCRIPT);
   writeFileSync(join(dir, "dict.pl"), PERL_SCRIPT);
   const python3 = python3Binary();
@@ -27,6 +28,7 @@ beforeAll(() => {
     { name: "python3-long", command: python3, args: [join(dir, "dict.py"), "40"] },
     { name: "heap_checksum-long", command: fixture("heap_checksum"), args: ["OUT", "64", "30000", "50"], writesOut: true },
     { name: "threads_condvar-long", command: fixture("threads_condvar"), args: ["OUT", "8000", "100"], writesOut: true },
+    { name: "xz", command: "xz", args: ["-6", "-T1", "-c", join(dir, "words.txt")] },
   );
 });
 afterAll(() => cleanupTmp());
@@ -54,14 +56,14 @@ describe("restart gives the output of an uninterrupted run", () => {
 });
 
 describe("incremental chains", () => {
-  for (const name of ["heap_checksum-long", "threads_condvar-long", "python3-long"]) {
-    it(`${name}: 20 increments, restart from the middle of the chain`, async () => {
+  for (const name of ["heap_checksum-long", "threads_condvar-long", "python3-long", "xz"]) {
+    it(`${name}: 1 full snapshot and 20 increments, restart from the middle of the chain`, async () => {
       const w = workloads.find((x) => x.name === name)!;
       const ref = await reference(w, dir);
       const store = join(dir, `chain-${name}`);
       const run = startWorkload(w, dir, "chain");
       await sleep(Math.min(100, ref.ms / 10));
-      const crids = await snapshotChain(run, store, 20, ref.ms * 0.5);
+      const crids = await snapshotChain(run, store, 21, ref.ms * 0.5);
       run.child.kill("SIGKILL");
       await run.exited;
       await waitPidFree(run.pid);

@@ -69,9 +69,9 @@ export async function snapshotAndKill(run: Run, store: string, delayMs: number):
 }
 
 /**
- * `count` snapshots of a running workload (the first full, the rest increments), spread over
- * about `withinMs` however long each one takes. Fails, naming the workload, if it ends first:
- * by then its PID may be another process's.
+ * `count` snapshots of a running workload (the first full, the rest increments), each at a
+ * random moment of its share of about `withinMs`, however long each one takes. Fails, naming
+ * the workload, if it ends first: by then its PID may be another process's.
  */
 export async function snapshotChain(run: Run, store: string, count: number, withinMs: number): Promise<bigint[]> {
   const started = Date.now();
@@ -79,7 +79,7 @@ export async function snapshotChain(run: Run, store: string, count: number, with
   for (let i = 0; i < count; i++) {
     if (run.child.exitCode !== null || run.child.signalCode !== null) throw new Error(`${run.out}: the workload ended after ${i} of ${count} snapshots`);
     crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
-    await sleep(Math.max(5, started + (withinMs * (i + 1)) / count - Date.now()));
+    await sleep(Math.max(5, started + (withinMs * (i + Math.random())) / count - Date.now()));
   }
   return crids;
 }
@@ -100,6 +100,25 @@ export function makeInput(path: string, mb: number): void {
     buf.writeUInt32LE((x >>> 0) & 0x3f3f3f3f, i); // 6 bits of entropy per byte
   }
   writeFileSync(path, buf);
+}
+
+/**
+ * Text of `words` words drawn from a vocabulary of 3000 short ones, `perLine` to a line: xz's
+ * match finder scatters its writes over a 94 MiB buffer on such input (issue 16's page plan).
+ */
+export function makeWordText(path: string, words: number, perLine = 1000): void {
+  let x = 0x9e3779b9;
+  const next = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+  const letters = "abcdefghijklmnopqrstuvwxyz";
+  const vocabulary = Array.from({ length: 3000 }, () => Array.from({ length: 2 + (next() % 6) }, () => letters[next() % 26]).join(""));
+  const lines: string[] = [];
+  for (let i = 0; i < words; i += perLine) lines.push(Array.from({ length: Math.min(perLine, words - i) }, () => vocabulary[next() % 3000]).join(" "));
+  writeFileSync(path, `${lines.join("\n")}\n`);
 }
 
 /**

@@ -40,6 +40,8 @@ export interface Target {
   ready: Record<string, unknown>;
   /** Sends "ping" and waits for "pong": proof the process still runs and responds. */
   ping(): Promise<string>;
+  /** Sends one line and waits for the program's answer line. */
+  ask(line: string): Promise<string>;
   /** Closes stdin, SIGKILLs and waits for the exit. */
   stop(): Promise<void>;
 }
@@ -57,14 +59,16 @@ export async function startTarget(path: string, args: string[], options: { cwd?:
   const first = await next();
   if (!first.startsWith("ready ")) throw new Error(`${path} ${args.join(" ")} said "${first}" instead of ready`);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const ask = (line: string) => {
+    child.stdin!.write(`${line}\n`);
+    return next();
+  };
   return {
     pid,
     child,
     ready: JSON.parse(first.slice("ready ".length)) as Record<string, unknown>,
-    ping: async () => {
-      child.stdin!.write("ping\n");
-      return next();
-    },
+    ping: () => ask("ping"),
+    ask,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         killIfAlive(pid); // the cats see EOF / EPIPE, and the shell exits after them

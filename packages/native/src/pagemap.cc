@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -63,6 +64,14 @@ uint64_t PagesIn(const page_region* regions, long n) {
   return pages;
 }
 
+// Where the next call resumes: past walk_end and past every region returned. The kernel's
+// walk_end can lag behind what it returned: in 6.18 it stays where the kernel's own 512-entry
+// buffer first filled, though the walk went on to `end`; resuming there reported those
+// regions twice (xz's 94 MiB buffer with uffd-wp markers: a snapshot's page plan overlapped).
+uint64_t ResumeAt(const pm_scan_arg& arg, const page_region* regions, long n) {
+  return n > 0 ? std::max<uint64_t>(arg.walk_end, regions[n - 1].end) : arg.walk_end;
+}
+
 // Calls PAGEMAP_SCAN until the walk reaches `end` (the vector can fill up before that) or
 // maxPages pages were returned.
 Status Scan(int pid, uint64_t start, uint64_t end, const ScanOptions& o, std::vector<page_region>& out) {
@@ -82,8 +91,9 @@ Status Scan(int pid, uint64_t start, uint64_t end, const ScanOptions& o, std::ve
     }
     out.insert(out.end(), regions.begin(), regions.begin() + n);
     if (o.maxPages && (left.maxPages -= PagesIn(regions.data(), n)) == 0) break;
-    if (arg.walk_end <= at) break;  // no progress: never loop forever
-    at = arg.walk_end;
+    uint64_t next = ResumeAt(arg, regions.data(), n);
+    if (next <= at) break;  // no progress: never loop forever
+    at = next;
   }
   return std::nullopt;
 }
