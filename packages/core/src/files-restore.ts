@@ -7,11 +7,12 @@
  * Policy (docs/restart.md): a file the process reads, or maps, must be unchanged (inode,
  * size, mtime) unless `force`; a replaced file (other inode) is refused even for write-only
  * descriptors. A file open write-only that only grew since the checkpoint holds the program's
- * own output written after it: the descriptor goes back to the saved offset (an O_APPEND one
- * gets the file cut back to its saved size, or the rerun's appends would repeat the bytes),
- * and the user is told.
+ * own output written after it: it is cut back to its saved size as the last step before the
+ * process resumes (cutBackGrown), so that a restart failing earlier leaves it untouched, and the
+ * user is told how many bytes went; with `keepFiles` it stays as it is and the program writes
+ * on from its saved offset.
  */
-import { closeSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
 import { createPipe } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
@@ -55,37 +56,54 @@ function refuse(what: string, path: string, change: Exclude<Change, null>, crid:
   });
 }
 
+/** What checkFiles found: warnings for the user, and the output files to cut back before the process resumes. */
+export interface FileCheck {
+  warnings: string[];
+  grown: FdRecord[];
+}
+
+export interface FileCheckOptions {
+  /** Restart even if files the process reads changed. */
+  force: boolean;
+  /** Leave output files that grew as they are instead of cutting them back. */
+  keepFiles: boolean;
+  /** Descriptors replaced by --inherit-fd: their saved files are not used. */
+  inherited: ReadonlyMap<number, string>;
+}
+
 /**
  * Checks every mapped file and every open regular file; throws for the first change that is
- * refused, returns warnings for what is accepted (output that grew, anything under force).
+ * refused. Nothing is changed here: output that grew is only listed (`grown`).
  */
-export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, force: boolean): string[] {
+export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions): FileCheck {
   const warnings: string[] = [];
+  const grown: FdRecord[] = [];
   const seen = new Set<string>();
   for (const vma of vmas) {
     if (!vma.path || seen.has(vma.path)) continue;
     seen.add(vma.path);
     const change = changeOf({ path: vma.path, inode: vma.inode, size: vma.fileSize, mtimeNs: vma.mtimeNs });
     if (!change) continue;
-    if (!force) throw refuse("mapped file", vma.path, change, crid);
+    if (!options.force) throw refuse("mapped file", vma.path, change, crid);
     warnings.push(`mapped file ${vma.path} ${change} since the checkpoint; restarting anyway (--force)`);
   }
-  for (const fd of fds.filter((f) => f.kind === FileKind.REGULAR)) {
+  for (const fd of fds.filter((f) => f.kind === FileKind.REGULAR && !options.inherited.has(f.fd))) {
     const change = changeOf(fd);
     if (!change) continue;
-    const writeOnly = (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY;
-    if (writeOnly && change === "grew") {
-      const append = fd.openFlags & fsc.O_APPEND;
-      warnings.push(
-        `fd ${fd.fd} (${fd.path}) grew since the checkpoint: taken as the program's own later output; ` +
-          (append ? `the file is cut back to its saved ${fd.size} bytes` : `writing resumes at offset ${fd.offset}`),
-      );
+    if ((fd.openFlags & O_ACCMODE) === fsc.O_WRONLY && change === "grew") {
+      if (options.keepFiles) warnings.push(keptWarning(fd));
+      else grown.push(fd);
       continue;
     }
-    if (!force) throw refuse(`file open on fd ${fd.fd}:`, fd.path, change, crid);
+    if (!options.force) throw refuse(`file open on fd ${fd.fd}:`, fd.path, change, crid);
     warnings.push(`file ${fd.path} on fd ${fd.fd} ${change} since the checkpoint; restarting anyway (--force)`);
   }
-  return warnings;
+  return { warnings, grown };
+}
+
+function keptWarning(fd: FdRecord): string {
+  const then = fd.openFlags & fsc.O_APPEND ? "the program's appends go after them" : `the program writes on from offset ${fd.offset}`;
+  return `fd ${fd.fd} (${fd.path}) grew since the checkpoint: kept as it is (--keep-files); ${then}`;
 }
 
 /** The descriptors opened in cr for the stub: [target fd, cr's fd]. */
@@ -140,10 +158,9 @@ function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [
       warnings.push(`fd ${fd.fd} was one end of a pipe to outside the process: connected to /dev/null (--inherit-fd ${fd.fd}:PATH to choose)`);
       return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
     }
-    case FileKind.REGULAR:
-      return openRegular(fd);
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    case FileKind.REGULAR:
     case FileKind.DEVICE:
     case FileKind.FIFO:
       return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
@@ -160,17 +177,24 @@ function openPath(fd: FdRecord, path: string, flags: number): number {
   }
 }
 
-/** A regular file at its saved offset; an O_APPEND output that grew is cut back first. */
-function openRegular(fd: FdRecord): number {
-  const f = openPath(fd, fd.path, fd.openFlags & ~NOT_REPLAYED);
-  try {
-    const grewAppend = fd.openFlags & fsc.O_APPEND && (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY && statSync(fd.path, { bigint: true }).size > fd.size;
-    if (grewAppend) ftruncateSync(f, Number(fd.size));
-    return f;
-  } catch (error) {
-    closeSync(f);
-    throw new CrError(`cannot cut back ${fd.path} on fd ${fd.fd}: ${String(error)}`, { code: errnoCode(error) ?? "EIO", path: fd.path, step: "open files", cause: error });
+/**
+ * The last step before the process resumes: each output file that grew is cut back to its saved
+ * size, through the descriptor opened for the process. Returns what was dropped, for the user.
+ */
+export function cutBackGrown(grown: FdRecord[], opened: OpenedFds): string[] {
+  const warnings: string[] = [];
+  for (const fd of grown) {
+    const [, f] = opened.pairs.find(([target]) => target === fd.fd)!;
+    try {
+      const size = fstatSync(f, { bigint: true }).size;
+      if (size <= fd.size) continue;
+      ftruncateSync(f, Number(fd.size));
+      warnings.push(`fd ${fd.fd} (${fd.path}) cut back to its saved ${fd.size} bytes: the ${size - fd.size} bytes written after the checkpoint are dropped (--keep-files keeps them)`);
+    } catch (error) {
+      throw new CrError(`cannot cut back ${fd.path} on fd ${fd.fd}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path: fd.path, cause: error });
+    }
   }
+  return warnings;
 }
 
 /**

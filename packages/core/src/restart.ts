@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killStub, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { CrError } from "./errors.js";
-import { checkFiles, openDescriptors, restoreFdState } from "./files-restore.js";
+import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { queueSignal, restoreSignals } from "./signals.js";
@@ -33,6 +33,8 @@ export interface RestartOptions {
   anyPid?: boolean;
   /** Restart even if files the image reads changed since the checkpoint. */
   force?: boolean;
+  /** Leave output files that grew since the checkpoint as they are (default: cut them back). */
+  keepFiles?: boolean;
   /** Substitutes for descriptors: fd number -> path. */
   inheritFds?: Map<number, string>;
 }
@@ -65,7 +67,8 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const inherit = options.inheritFds ?? new Map<number, string>();
   const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
-    const warnings = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, options.force ?? false));
+    const files = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
+    const warnings = files.warnings;
     const pid = step(crid, "check the PID", () => choosePid(image, options.anyPid ?? false, warnings));
     const fds = step(crid, "open files", () => openDescriptors(image.files, inherit));
     warnings.push(...fds.warnings);
@@ -73,6 +76,9 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     try {
       tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: image.process.cwd })));
       await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
+      // Nothing outside the process changes before this point: a failed restart leaves the program's files as they were.
+      step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
+      step(crid, "release the process", () => releaseRestored(tids), tids[0]);
     } catch (error) {
       if (tids.length > 0) killStub(tids);
       throw error;
@@ -92,7 +98,7 @@ export function waitRestarted(pid: number): { code: number | null; signal: numbe
   return waitExit(pid);
 }
 
-/** The stub becomes the process: the steps of docs/restart.md, in order. */
+/** The stub becomes the process, stopped: the steps of docs/restart.md, in order. */
 async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], crid: bigint, anyPid: boolean): Promise<void> {
   const pid = leader.pid;
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, pid);
@@ -129,7 +135,6 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
-  s("release the process", () => releaseRestored(tids));
 }
 
 /** Arms write tracking where snapshots would use it; a refusal only costs a full next snapshot. */

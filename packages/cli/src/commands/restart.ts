@@ -11,6 +11,7 @@ interface RestartFlags {
   json?: boolean;
   anyPid?: boolean;
   force?: boolean;
+  keepFiles?: boolean;
   inheritFd: Map<number, string>;
 }
 
@@ -25,6 +26,7 @@ export function registerRestart(program: Command): void {
     .option("--json", "with --detach: print pid, crid and restoreMs as JSON")
     .option("--any-pid", "if the PID is taken, run under any free PID (for programs that do not care)")
     .option("--force", "restart even if files the process reads changed since the checkpoint")
+    .option("--keep-files", "leave output files that grew since the checkpoint as they are (default: cut back to their saved size, saying how much)")
     .option("--inherit-fd <fd:path>", "give descriptor FD the file PATH instead (repeatable)", parseInheritFd, new Map<number, string>())
     .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log")
     .action(async (flags: RestartFlags) => {
@@ -34,6 +36,7 @@ export function registerRestart(program: Command): void {
         branch: flags.branch,
         anyPid: flags.anyPid,
         force: flags.force,
+        keepFiles: flags.keepFiles,
         inheritFds: flags.inheritFd,
       });
       for (const warning of result.warnings) process.stderr.write(`cr: warning: ${warning}\n`);
