@@ -31,7 +31,8 @@ interface Saved {
   mtimeNs: bigint;
 }
 
-type Change = "missing" | "replaced" | "grew" | "changed" | null;
+/** "written": same size, another mtime (content may differ: only a reader would notice). */
+type Change = "missing" | "replaced" | "grew" | "written" | "changed" | null;
 
 function changeOf(saved: Saved): Change {
   let now;
@@ -43,7 +44,7 @@ function changeOf(saved: Saved): Change {
   }
   if (now.ino !== saved.inode) return "replaced";
   if (now.size === saved.size && now.mtimeNs === saved.mtimeNs) return null;
-  return now.size > saved.size ? "grew" : "changed";
+  return now.size > saved.size ? "grew" : now.size === saved.size ? "written" : "changed";
 }
 
 function refuse(what: string, path: string, change: Exclude<Change, null>, crid: bigint): CrError {
@@ -89,8 +90,10 @@ export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, opt
   }
   for (const fd of fds.filter((f) => f.kind === FileKind.REGULAR && !options.inherited.has(f.fd))) {
     const change = changeOf(fd);
-    if (!change) continue;
-    if ((fd.openFlags & O_ACCMODE) === fsc.O_WRONLY && change === "grew") {
+    const writeOnly = (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY;
+    // The program never reads a write-only file: what it finds there does not matter, only where it writes.
+    if (!change || (writeOnly && change === "written")) continue;
+    if (writeOnly && change === "grew") {
       if (options.keepFiles) warnings.push(keptWarning(fd));
       else grown.push(fd);
       continue;
