@@ -15,6 +15,8 @@ export function parseCrid(value: string): bigint {
   return BigInt(value);
 }
 
+const MAX_INTERVAL_MS = 30 * 24 * 3600_000;
+
 /** "1s", "500ms", "2m", or a bare number of seconds. */
 export function parseDuration(value: string): number {
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(value);
@@ -22,5 +24,6 @@ export function parseDuration(value: string): number {
   const scale = match[2] === "ms" ? 1 : match[2] === "m" ? 60_000 : 1000;
   const ms = Number(match[1]) * scale;
   if (ms < 10) throw new InvalidArgumentError(`interval ${value} is shorter than 10ms`);
+  if (ms > MAX_INTERVAL_MS) throw new InvalidArgumentError(`interval ${value} is longer than 30 days (for rarer snapshots, run \`cr snapshot\` from cron)`);
   return ms;
 }

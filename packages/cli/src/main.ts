@@ -21,7 +21,8 @@ export function buildProgram(): Command {
   const program = new Command("cr")
     .description("Incremental and branching checkpoint/restart for Linux processes.")
     .version(TOOL_VERSION, "-V, --version")
-    .showHelpAfterError("(run `cr --help` for usage)")
+    // Usage errors are one line too, like every other error: "cr: WHAT (run `cr --help` for usage)".
+    .configureOutput({ outputError: (text, write) => write(`cr: ${text.replace(/^error: /, "").trimEnd()} (run \`cr --help\` for usage)\n`) })
     .addHelpText(
       "after",
       `

@@ -15,6 +15,7 @@ import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from ".
 import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo } from "./task.js";
+import { processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
@@ -37,6 +38,8 @@ export interface SnapshotResult {
   crid: bigint;
   parent: bigint | null;
   pid: number;
+  /** The incarnation of the process (see processKey). */
+  processKey: string;
   tracker: TrackerName;
   trackerReason: string;
   /** Why every page was saved although an increment was asked for. */
@@ -106,12 +109,13 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       process.kill(pid, "SIGKILL");
       thaw(run.tids);
     } else {
-      tracker.committed(run.state.trackContext, run.identity);
+      recordCommitted(tracker, run, pid, key);
     }
     return {
       crid,
       parent: parent?.crid ?? null,
       pid,
+      processKey: key,
       tracker: choice.name,
       trackerReason: choice.reason,
       ...(run.state.fullReason ? { fullReason: run.state.fullReason } : {}),
@@ -383,7 +387,31 @@ function refuseUnsupported(report: CheckReport): void {
   throw new CrError(`process ${report.pid} (${report.comm}) cannot be checkpointed: ${reasons}`, { code: "UNSUPPORTED", pid: report.pid });
 }
 
+/**
+ * Tells the tracker its history continues from the stored image. A target that exited since its
+ * image was stored has no next snapshot to need that: the image stands, nothing is to be done.
+ */
+function recordCommitted(tracker: DirtyTracker, run: Checkpointed, pid: number, key: string): void {
+  try {
+    tracker.committed(run.state.trackContext, run.identity);
+  } catch (error) {
+    if (stillRuns(pid, key)) throw error;
+  }
+}
+
 /** One incarnation of a process: a pid is reused, a pid with its start time is not. */
 export function processKey(pid: number): string {
   return `${pid}:${readStat(pid).startTime}`;
+}
+
+/** Whether the incarnation `key` of `pid` still runs: not exited, not a zombie, its PID not reused. */
+export function stillRuns(pid: number, key: string): boolean {
+  if (!processExists(pid)) return false;
+  try {
+    const stat = readStat(pid);
+    return stat.state !== "Z" && stat.state !== "X" && `${pid}:${stat.startTime}` === key;
+  } catch (error) {
+    if (error instanceof CrError && error.code === "ESRCH") return false; // reaped meanwhile
+    throw error;
+  }
 }

@@ -1,4 +1,4 @@
-export { snapshot, processKey, type SnapshotOptions, type SnapshotResult } from "./checkpoint.js";
+export { snapshot, processKey, stillRuns, type SnapshotOptions, type SnapshotResult } from "./checkpoint.js";
 export { checkProcess, type CheckReport, type Problem } from "./check.js";
 export { CrError, type CrErrorContext } from "./errors.js";
 export { DEFAULT_BRANCH, Store, storeDir, type BranchMeta, type LogEntry } from "./store.js";
@@ -9,7 +9,7 @@ export { spawnWithPipes, type PipedChild } from "./child.js";
 export { createBranch, type BranchResult } from "./branches.js";
 export { coalesce, type CoalesceOptions, type CoalesceResult } from "./coalesce.js";
 export { gc, type GcResult } from "./gc.js";
-export { verifyStore, type VerifiedImage, type VerifyOptions } from "./verify.js";
+export { checkImageFile, checkStoredImage, verifyStore, type ImageCheck, type VerifiedImage, type VerifyOptions } from "./verify.js";
 export { branchHistory, storeGraph, type GraphNode, type HistoryEntry } from "./history.js";
 export { runDetached, type RunResult } from "./run.js";
 export { memoryDigest, syntheticChain, type SyntheticChainOptions } from "./synthetic.js";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
-import { parseKeyValues, readProcText, splitDev } from "./procfs.js";
+import { parseKeyValues, procError, readProcText, splitDev } from "./procfs.js";
 import { collectProcess } from "./task.js";
 import { collectVmas } from "./vmas.js";
 
@@ -39,6 +39,14 @@ describe("procfs readers", () => {
     const error = thrown(() => readProcText(pid, "maps"));
     expect(error).toMatchObject({ code: "ESRCH", pid, path: `/proc/${pid}/maps` });
     expect(error.message).toBe(`process ${pid} exited while cr was reading /proc/${pid}/maps`);
+  });
+
+  it("give advice that fits who cr runs as when permission is denied (root is not told to run as root)", () => {
+    const denied = Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" });
+    const error = procError(1, "mem", denied);
+    expect(error.code).toBe("EACCES");
+    if (process.geteuid!() === 0) expect(error.message).toMatch(/permission denied \(cr runs as root: something else denies it/);
+    else expect(error.message).toMatch(/permission denied \(cr needs to run as root or as the process's user\)/);
   });
 
   it("parse key: value files and split dev_t like the kernel", () => {

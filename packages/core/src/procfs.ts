@@ -42,7 +42,7 @@ export function procError(pid: number, rel: string, error: unknown): CrError {
     return new CrError(`${path} vanished while cr was reading it`, { code: "ENOENT", pid, path, cause: error });
   }
   if (code === "EACCES" || code === "EPERM") {
-    return new CrError(`cannot read ${path} of process ${pid}: permission denied (cr needs to run as root or as the process's user)`, {
+    return new CrError(`cannot read ${path} of process ${pid}: permission denied (${privilegeHint()})`, {
       code,
       pid,
       path,
@@ -51,6 +51,12 @@ export function procError(pid: number, rel: string, error: unknown): CrError {
   }
   const detail = error instanceof Error ? error.message : String(error);
   return new CrError(`cannot read ${path} of process ${pid}: ${detail}`, { code: code ?? "EIO", pid, path, cause: error });
+}
+
+/** What to do about a permission error: as root, the cause is elsewhere (a security module, a namespace). */
+function privilegeHint(): string {
+  if (process.geteuid?.() === 0) return "cr runs as root: something else denies it, such as a security module or a process in another user namespace";
+  return "cr needs to run as root or as the process's user";
 }
 
 function guarded<T>(pid: number, rel: string, read: (path: string) => T): T {

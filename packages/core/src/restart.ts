@@ -7,7 +7,7 @@
  * syscalls injected through a trampoline: memory, process-wide state, threads, and last the
  * registers. A failure at any step kills the half-built process and names the step.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killStub, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
@@ -18,7 +18,7 @@ import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, tramp
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey } from "./checkpoint.js";
-import { restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
+import { readStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
 import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
@@ -196,7 +196,7 @@ function choosePid(image: Checkpoint, anyPid: boolean, warnings: string[]): numb
   const pid = image.process.pid;
   for (const t of image.threads) {
     if (!existsSync(`/proc/${t.tid}`)) continue;
-    const comm = readComm(t.tid);
+    const comm = holderOf(t.tid);
     if (anyPid) {
       warnings.push(`PID ${t.tid} is taken by ${comm}: the process gets new PID and TIDs (--any-pid)`);
       return 0;
@@ -206,11 +206,14 @@ function choosePid(image: Checkpoint, anyPid: boolean, warnings: string[]): numb
   return pid;
 }
 
-function readComm(pid: number): string {
+/** Who holds a PID, as the user can act on it: a zombie is named with the parent that has not reaped it. */
+function holderOf(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "a process that just exited";
+    const stat = readStat(pid);
+    return stat.state === "Z" ? `${stat.comm}, a zombie (exited, not yet reaped by its parent PID ${stat.ppid})` : stat.comm;
+  } catch (error) {
+    if (error instanceof CrError && error.code === "ESRCH") return "a process that just exited";
+    throw error;
   }
 }
 

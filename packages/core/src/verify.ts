@@ -1,4 +1,4 @@
-import { resolveChain } from "@cr/format";
+import { resolveChain, verifyImageFile } from "@cr/format";
 import { hexIdentity, imageCache, type ImageCache, type LogEntry, type Store } from "./store.js";
 
 export interface VerifiedImage {
@@ -38,16 +38,41 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
   let done = 0;
   const results: VerifiedImage[] = [];
   for (const { branch, entry } of work) {
-    try {
-      const verified = await verifyOne(store, branch, entry.crid);
-      if (verified) results.push({ branch, crid: entry.crid, bytes: verified.bytes, ok: true });
-    } catch (error) {
-      results.push({ branch, crid: entry.crid, bytes: entry.bytes, ok: false, problem: error instanceof Error ? error.message : String(error) });
-    }
+    const { result: verified, problem } = await problemOf(() => verifyOne(store, branch, entry.crid));
+    if (problem !== undefined) results.push({ branch, crid: entry.crid, bytes: entry.bytes, ok: false, problem });
+    else if (verified) results.push({ branch, crid: entry.crid, bytes: verified.bytes, ok: true });
     done += entry.bytes ?? 0;
     options.onProgress?.(done, total);
   }
   return results;
+}
+
+/** What `cr inspect` checked of one image, and the first thing it found wrong. */
+export interface ImageCheck {
+  problem?: string;
+  /** Whether its REFs were resolved: only through a store (an image given by CRID). */
+  referencesChecked: boolean;
+}
+
+/** One image of the store, checked as verifyStore checks it: every hash, the identities, every REF resolved. */
+export async function checkStoredImage(store: Store, branch: string, crid: bigint): Promise<ImageCheck> {
+  const { problem } = await problemOf(() => verifyOne(store, branch, String(crid)));
+  return { referencesChecked: true, ...(problem !== undefined ? { problem } : {}) };
+}
+
+/** An image file by itself: every hash and its identity (its REFs name images of a store). */
+export async function checkImageFile(path: string): Promise<ImageCheck> {
+  const { problem } = await problemOf(() => verifyImageFile(path));
+  return { referencesChecked: false, ...(problem !== undefined ? { problem } : {}) };
+}
+
+/** A check's result, or what made it fail (the message names the file, CRID and offset). */
+async function problemOf<T>(check: () => Promise<T>): Promise<{ result?: T; problem?: string }> {
+  try {
+    return { result: await check() };
+  } catch (error) {
+    return { problem: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** The entries of `crid`'s history on one branch: itself and its ancestors (REF targets are among them). */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { coalesce, DEFAULT_BRANCH, Store, storeDir } from "@cr/core";
+import { coalesce, CrError, DEFAULT_BRANCH, Store, storeDir } from "@cr/core";
 import { parseCrid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
@@ -22,7 +22,9 @@ export function registerCoalesce(program: Command): void {
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  cr coalesce --keep-last 5\n  cr coalesce --branch what-if --upto 12")
     .action(async (options: { store?: string; branch: string; upto?: bigint; keepLast?: number; json?: boolean }) => {
-      if (options.upto === undefined && options.keepLast === undefined) throw new InvalidArgumentError("say what to keep: --upto CRID or --keep-last N");
+      if (options.upto === undefined && options.keepLast === undefined) {
+        throw new CrError("cr coalesce needs to know what to keep: --keep-last N or --upto CRID (e.g. cr coalesce --keep-last 5)", { code: "USAGE" });
+      }
       const store = Store.open(storeDir(options.store), { create: false });
       const bar = progressBar("coalesce");
       const result = await coalesce(store, {

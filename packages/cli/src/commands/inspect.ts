@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
-import { CrError, describeImage, DEFAULT_BRANCH, Store, storeDir, type ImageDescription } from "@cr/core";
+import { checkImageFile, checkStoredImage, CrError, describeImage, DEFAULT_BRANCH, type ImageCheck, Store, storeDir, type ImageDescription } from "@cr/core";
 import { storeOption } from "../args.js";
 import { formatBytes, table, toJson } from "../output.js";
 
@@ -13,20 +13,35 @@ export function registerInspect(program: Command): void {
     .option("--branch <name>", "branch whose image to read", DEFAULT_BRANCH)
     .option("--json", "print the decoded image as JSON")
     .addHelpText("after", "\nExamples:\n  cr inspect 7\n  cr inspect ./.cr/branches/main/7.crimg --json")
-    .action((image: string, options: { store?: string; branch: string; json?: boolean }) => {
-      let path = image;
-      if (/^[0-9]+$/.test(image) && !existsSync(image)) {
-        // A CRID of the store: it must be in the branch's history and its file the image recorded there.
-        const store = Store.open(storeDir(options.store), { create: false });
-        const crid = BigInt(image);
-        store.openRecorded(options.branch, store.entry(options.branch, crid)).close();
-        path = store.imagePath(options.branch, crid);
-      } else if (!existsSync(image)) {
-        throw new CrError(`no image file ${image}`, { code: "ENOENT", path: image });
-      }
+    .action(async (image: string, options: { store?: string; branch: string; json?: boolean }) => {
+      const { path, check } = await openForInspection(image, options);
       const description = describeImage(path);
-      console.log(options.json ? toJson(description) : render(description));
+      const checked = await check();
+      console.log(options.json ? toJson({ ...description, check: checked }) : `${render(description)}\n\n${renderCheck(checked)}`);
+      // What is broken is an error like any other: one line on stderr, a non-zero exit.
+      if (checked.problem !== undefined) throw new CrError(checked.problem, { code: "BAD_IMAGE", path });
     });
+}
+
+/** The image's path, and how to check it: by CRID through the store (its REFs too), else the file alone. */
+async function openForInspection(image: string, options: { store?: string; branch: string }): Promise<{ path: string; check: () => Promise<ImageCheck> }> {
+  if (/^[0-9]+$/.test(image) && !existsSync(image)) {
+    // A CRID of the store: it must be in the branch's history and its file the image recorded there.
+    const store = Store.open(storeDir(options.store), { create: false });
+    const crid = BigInt(image);
+    store.openRecorded(options.branch, store.entry(options.branch, crid)).close();
+    return { path: store.imagePath(options.branch, crid), check: () => checkStoredImage(store, options.branch, crid) };
+  }
+  if (!existsSync(image)) throw new CrError(`no image file ${image}`, { code: "ENOENT", path: image });
+  return { path: image, check: () => checkImageFile(image) };
+}
+
+/** What was checked and what was not: a damaged image is never shown as if it were whole. */
+function renderCheck(c: ImageCheck): string {
+  const scope = c.referencesChecked
+    ? "every hash of the image, its identity and parent, every REF resolved through the store (the REF targets' own page data: cr verify CRID)"
+    : "every hash of the file and its identity (not its REFs: inspect it by CRID to resolve them through its store)";
+  return `checked   ${scope}: ${c.problem === undefined ? "ok" : "DAMAGED (the error below says where)"}`;
 }
 
 function render(d: ImageDescription): string {

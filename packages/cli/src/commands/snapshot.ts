@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import { CrError, snapshot, TRACKER_NAMES, type SnapshotResult, type TrackerName } from "@cr/core";
+import { CrError, snapshot, stillRuns, TRACKER_NAMES, type SnapshotResult, type TrackerName } from "@cr/core";
 import { parseDuration, parsePid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 
@@ -43,28 +43,30 @@ export function registerSnapshot(program: Command): void {
         print(await take(flags.incremental ?? false), flags.json);
         return;
       }
-      await repeat(flags.interval, flags.incremental ?? false, take, flags.json);
+      await repeat(pid, flags.interval, flags.incremental ?? false, take, flags.json);
     });
 }
 
-/** Snapshots every `intervalMs` until the process is gone or cr gets SIGINT/SIGTERM. */
-async function repeat(intervalMs: number, incremental: boolean, take: (incremental: boolean) => Promise<SnapshotResult>, json?: boolean): Promise<void> {
+/**
+ * Snapshots every `intervalMs` until the process ends (its normal end: exit 0 with a summary) or
+ * cr gets SIGINT/SIGTERM.
+ */
+async function repeat(pid: number, intervalMs: number, incremental: boolean, take: (incremental: boolean) => Promise<SnapshotResult>, json?: boolean): Promise<void> {
   let stopping = false;
   const stop = () => (stopping = true);
   process.once("SIGINT", stop).once("SIGTERM", stop);
-  let first = true;
+  const taken: bigint[] = [];
+  let key = "";
   let retried = false;
-  while (!stopping) {
+  const ended = () => taken.length > 0 && !stillRuns(pid, key);
+  while (!stopping && !ended()) {
     const started = Date.now();
     let result: SnapshotResult;
     try {
-      result = await take(incremental || !first);
+      result = await take(incremental || taken.length > 0);
     } catch (error) {
-      // The process ending is how a periodic checkpoint normally finishes.
-      if (!first && error instanceof CrError && error.code === "ESRCH") {
-        process.stderr.write(`cr: process exited; stopping\n`);
-        return;
-      }
+      // However a snapshot fails once its target is gone, the process ending is the end.
+      if (ended()) break;
       // A coalesce rewrote the image this one builds on while it was written: nothing was
       // stored, and the next snapshot builds on the new file (docs/store.md). Periodic
       // snapshots go on with a coalesce now and then; twice in a row is something else.
@@ -77,9 +79,17 @@ async function repeat(intervalMs: number, incremental: boolean, take: (increment
     }
     retried = false;
     print(result, json);
-    first = false;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, intervalMs - (Date.now() - started))));
+    taken.push(result.crid);
+    key = result.processKey;
+    await sleepUntil(started + intervalMs, () => stopping || ended());
   }
+  const why = stopping ? "interrupted" : `process ${pid} ended`;
+  process.stderr.write(`cr: ${why}: ${taken.length} snapshot(s) taken${taken.length > 0 ? `, CRIDs ${taken[0]}..${taken.at(-1)}` : ""}\n`);
+}
+
+/** Waits until the time `until`, waking early when `done()` turns true (asked every 100 ms). */
+async function sleepUntil(until: number, done: () => boolean): Promise<void> {
+  while (!done() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.min(100, until - Date.now())));
 }
 
 function print(result: SnapshotResult, json?: boolean): void {
