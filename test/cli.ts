@@ -4,6 +4,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_pro
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
 
 export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 export const cliMain = join(repoRoot, "packages", "cli", "dist", "main.js");
@@ -64,6 +65,17 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; tim
       },
     );
   });
+}
+
+/** A refusal as cr must give it: a non-zero exit that is not an internal error, and one `cr: ` line on stderr matching `error` after the prefix. */
+export function expectOneLineError(result: CliResult, error: RegExp): void {
+  expect(result.code, result.stderr).not.toBe(0);
+  expect(result.code, `an internal error: ${result.stderr}`).not.toBe(70);
+  const lines = result.stderr.split("\n").filter((l) => l !== "");
+  expect(lines, "exactly one line on stderr").toHaveLength(1);
+  expect(lines[0]).toMatch(/^cr: /);
+  expect(lines[0]).not.toMatch(/^cr: internal error/);
+  expect(lines[0]!.slice(4)).toMatch(error);
 }
 
 /** Starts `cr ARGS...` without waiting (for kill tests). */

@@ -339,11 +339,11 @@ describe("cr coalesce while cr snapshot --interval runs", () => {
 describe("cr restart while cr coalesce rewrites its branch", () => {
   const strace = "/usr/bin/strace";
   if (!existsSync(strace)) console.log(`skipped: holding cr restart inside its opening of an image needs ${strace}`);
-  it.skipIf(!existsSync(strace))("a restart held (by strace) between reading branch.json and opening its image is not broken by a coalesce's swap: both succeed, and the process writes the reference output", async () => {
+  it.skipIf(!existsSync(strace))("a restart held (by strace) between reading branch.json and opening its chain (in its first read of the image) is not broken by a coalesce's swap: both succeed, and the process writes the reference output", async () => {
     const store = copyStore(real.template, join(dir, "during"));
     const last = real.crids.at(-1)!;
     await waitPidFree(real.gated.run.pid);
-    const restart = await heldInOpen(strace, join(store, "branches", "main", `${last}.crimg`), ["restart", "--store", store, "--at", last, ...PACING_STDOUT]);
+    const restart = await heldInRead(strace, join(store, "branches", "main", `${last}.crimg`), ["restart", "--store", store, "--at", last, ...PACING_STDOUT]);
     const coalesced = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
     expect(coalesced.code, coalesced.stderr).toBe(0);
     expect(await restart.exited, `cr restart: ${restart.stderr()}`).toBe(0);
@@ -355,12 +355,12 @@ describe("cr restart while cr coalesce rewrites its branch", () => {
 describe("cr verify while cr coalesce rewrites its branch", () => {
   const strace = "/usr/bin/strace";
   if (!existsSync(strace)) console.log(`skipped: holding cr verify inside its opening of an image needs ${strace}`);
-  it.skipIf(!existsSync(strace))("a verify held (by strace) in opening its first image reports no damage after a coalesce removed and rewrote images it had listed: both succeed", async () => {
+  it.skipIf(!existsSync(strace))("a verify held (by strace) in its first read of its first image reports no damage after a coalesce removed and rewrote images it had listed: both succeed", async () => {
     const { template, want } = await synthetic();
     const store = copyStore(template, join(dir, "verify-during"));
     const first = want.before.entries.get("main")![0]!.crid;
-    // Held in its first open only: every image's chain opens the first image.
-    const verify = await heldInOpen(strace, join(store, "branches", "main", `${first}.crimg`), ["verify", "--store", store], ":when=1");
+    // Held in its first read only: every image's chain opens the first image.
+    const verify = await heldInRead(strace, join(store, "branches", "main", `${first}.crimg`), ["verify", "--store", store]);
     const coalesced = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
     expect(coalesced.code, coalesced.stderr).toBe(0);
     expect(await verify.exited, `cr verify: ${verify.stdout()}${verify.stderr()}`).toBe(0);
@@ -371,11 +371,12 @@ describe("cr verify while cr coalesce rewrites its branch", () => {
 });
 
 /**
- * `cr ARGS` under strace, which delays its openat of `image` by 1.5 s (`when`: an strace
- * qualifier choosing which of those opens); resolves once cr is held there.
+ * `cr ARGS` under strace, which delays its first read (pread64) of `image` by 1.5 s, just after
+ * opening it; resolves once cr is held there. (The read, not the open: the store opens a file
+ * relative to its directory's descriptor, and strace -P matches such an open by that directory.)
  */
-async function heldInOpen(strace: string, image: string, args: string[], when = "") {
-  const hold = ["-qq", "-o", "/dev/null", "-e", "trace=openat", "-P", image, "-e", `inject=openat:delay_enter=1500000${when}`];
+async function heldInRead(strace: string, image: string, args: string[]) {
+  const hold = ["-qq", "-o", "/dev/null", "-e", "trace=pread64", "-P", image, "-e", "inject=pread64:delay_enter=1500000:when=1"];
   const tracer = spawn(strace, [...hold, process.execPath, cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   running.add(tracer);
   let stdout = "";
@@ -388,20 +389,20 @@ async function heldInOpen(strace: string, image: string, args: string[], when = 
       resolve(code);
     }),
   );
-  await openHeld(tracer.pid!);
+  await readHeld(tracer.pid!);
   return { exited, stdout: () => stdout, stderr: () => stderr };
 }
 
-/** Waits until the process strace runs is stopped in openat (only the held one lasts). */
-async function openHeld(stracePid: number): Promise<void> {
+/** Waits until the process strace runs is stopped in pread64 (syscall 17; only the held one lasts). */
+async function readHeld(stracePid: number): Promise<void> {
   const deadline = Date.now() + 20_000;
   let seen = 0;
   while (seen < 3) {
-    if (Date.now() > deadline) throw new Error("the command under strace never reached the held openat");
+    if (Date.now() > deadline) throw new Error("the command under strace never reached the held pread64");
     await sleep(50);
     const child = readFileSync(`/proc/${stracePid}/task/${stracePid}/children`, "utf8").trim();
-    const inOpen = child !== "" && readFileSync(`/proc/${child}/syscall`, "utf8").startsWith("257 ");
-    seen = inOpen ? seen + 1 : 0;
+    const inRead = child !== "" && readFileSync(`/proc/${child}/syscall`, "utf8").startsWith("17 ");
+    seen = inRead ? seen + 1 : 0;
   }
 }
 
@@ -429,10 +430,10 @@ describe("cr coalesce killed with SIGKILL", () => {
     // The renames are: branch.json into .main.new, main -> .main.old, .main.new -> main; then
     // .main.old is removed file by file.
     const steps: [syscall: string, nth: number, phase: string][] = [
-      ["rename", 1, "building the new branch"],
-      ["rename", 2, "staged, before the swap"],
-      ["rename", 3, "between the two renames"],
-      ["unlink", 1, "removing the old branch"],
+      ["renameat", 1, "building the new branch"],
+      ["renameat", 2, "staged, before the swap"],
+      ["renameat", 3, "between the two renames"],
+      ["unlinkat", 1, "removing the old branch"],
     ];
     for (const [syscall, nth, phase] of steps) {
       const store = copyStore(template, join(dir, `swap-${syscall}-${nth}`));

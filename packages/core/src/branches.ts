@@ -1,7 +1,6 @@
-import { linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { CrError } from "./errors.js";
-import { checkBranchName, DIR_MODE, fsyncDir, hexIdentity, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
+import type { StoreDir } from "./store-fs.js";
+import { checkBranchName, hexIdentity, writeBranchIn, type BranchMeta, type Store } from "./store.js";
 
 export interface BranchResult {
   name: string;
@@ -24,23 +23,22 @@ export function createBranch(store: Store, name: string, from: bigint, source?: 
     const src = source ?? sourceBranch(store, from);
     const meta = store.branch(src);
     const chain = chainOf(store, src, meta, from);
-    const root = join(store.dir, "branches");
-    const staged = join(root, `.${name}.new`);
-    rmSync(staged, { recursive: true, force: true });
-    mkdirSync(staged, { mode: DIR_MODE });
-    const entries: LogEntry[] = [];
-    for (const entry of meta.entries) {
-      if (!chain.has(entry.crid)) continue;
-      linkSync(store.imagePath(src, BigInt(entry.crid)), join(staged, `${entry.crid}.crimg`));
-      entries.push({ ...entry, identity: hexIdentity(chain.get(entry.crid)!) });
-    }
-    const next: BranchMeta = { name, from: String(from), created: new Date().toISOString(), entries, heads: {} };
-    writeFileAtomic(join(staged, "branch.json"), `${JSON.stringify(next, null, 2)}\n`);
-    fsyncDir(staged);
-    renameSync(staged, store.branchDir(name));
-    fsyncDir(root);
+    const entries = meta.entries.filter((e) => chain.has(e.crid)).map((e) => ({ ...e, identity: hexIdentity(chain.get(e.crid)!) }));
+    const staged = `.${name}.new`;
+    store.branches.remove(staged);
+    store.branches.withDir(staged, (dir) => stage(store, src, dir, { name, from: String(from), created: new Date().toISOString(), entries, heads: {} }), true);
+    store.branches.rename(staged, name);
+    store.branches.sync();
     return { name, from: String(from), source: src, linked: entries.map((e) => e.crid) };
   });
+}
+
+/** Fills the staged directory: a hardlink to each image of `meta` from branch `src`, then branch.json (which syncs the directory). */
+function stage(store: Store, src: string, dir: StoreDir, meta: BranchMeta): void {
+  store.inBranch(src, (source) => {
+    for (const e of meta.entries) source.link(`${e.crid}.crimg`, dir);
+  });
+  writeBranchIn(dir, meta);
 }
 
 /** The branch to take CRID from: the only one holding it, or the one whose file every holder shares. */

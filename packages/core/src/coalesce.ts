@@ -1,13 +1,13 @@
-import { close, closeSync, fsync, linkSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { close, closeSync, fsync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ColumnsBuilder, holdsBytes, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
-import { linkTmpfile, openTmpfile } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { blockUses, ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
 import { writePagesBlock } from "./checkpoint.js";
-import { DIR_MODE, FILE_MODE, fsyncDir, hexIdentity, removeBranchDir, writeFileAtomic, type BranchMeta, type LogEntry, type Store } from "./store.js";
+import type { StoreDir } from "./store-fs.js";
+import { hexIdentity, writeBranchIn, type BranchMeta, type LogEntry, type Store } from "./store.js";
 
 /**
  * Coalesce (docs/store.md): drop the oldest images of a branch. Every kept image whose parent
@@ -354,27 +354,28 @@ class Rebuild {
 }
 
 async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, onProgress?: (done: number, total: number) => void): Promise<void> {
-  const root = join(store.dir, "branches");
-  const staged = join(root, `.${meta.name}.new`);
-  rmSync(staged, { recursive: true, force: true });
-  mkdirSync(staged, { mode: DIR_MODE });
+  const branches = store.branches;
+  const staged = `.${meta.name}.new`;
+  const old = `.${meta.name}.old`;
+  branches.remove(staged);
+  const dir = branches.dir(staged, true);
   try {
-    await stage(store, meta, keep, result, staged, onProgress);
+    await stage(store, meta, keep, result, dir, onProgress);
   } catch (error) {
     // Refused (a damaged or replaced image, a full disk...): the branch is as it was, and nothing is left behind.
-    rmSync(staged, { recursive: true, force: true });
+    branches.remove(staged);
     throw error;
+  } finally {
+    dir.close();
   }
-  const live = store.branchDir(meta.name);
-  const old = join(root, `.${meta.name}.old`);
-  renameSync(live, old);
-  renameSync(staged, live);
-  fsyncDir(root);
-  await removeBranchDir(old);
+  branches.rename(meta.name, old);
+  branches.rename(staged, meta.name);
+  branches.sync();
+  await branches.removeAsync(old);
 }
 
 /** Builds the coalesced branch in `staged`, branch.json last. */
-async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, staged: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, staged: StoreDir, onProgress?: (done: number, total: number) => void): Promise<void> {
   const kept = meta.entries.filter((e) => keep.has(e.crid)).sort((a, b) => (BigInt(a.crid) < BigInt(b.crid) ? -1 : 1));
   const first = store.openRecorded(meta.name, kept[0]!);
   const pageSize = first.header.pageSize;
@@ -388,15 +389,15 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
       const old = work.reader(crid);
       const parent = old.header.parentCrid;
       const needs = (c: bigint) => !work.unchanged(c);
-      const target = store.imagePath(meta.name, crid).replace(store.branchDir(meta.name), staged);
+      const name = `${crid}.crimg`;
       if (!(parent !== 0n && needs(parent)) && !old.references.some((r) => needs(r.crid))) {
-        linkSync(store.imagePath(meta.name, crid), target);
+        store.inBranch(meta.name, (live) => live.link(name, staged));
         work.identities.set(crid, old.identity);
         newEntries.set(entry.crid, { ...entry, identity: hexIdentity(old.identity) });
         continue;
       }
       const keepParent = parent !== 0n && keep.has(String(parent));
-      const written = await rewriteImage(work, old, keepParent ? parent : 0n, target, () => onProgress?.(work.copied, estimate));
+      const written = await rewriteImage(work, old, keepParent ? parent : 0n, staged, name, () => onProgress?.(work.copied, estimate));
       work.rewritten.add(crid);
       work.identities.set(crid, written.identity);
       result.rewritten.push(entry.crid);
@@ -410,9 +411,8 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
   result.pageBytesCopied = work.copied;
   const heads = Object.fromEntries(Object.entries(meta.heads).filter(([, crid]) => keep.has(crid)));
   const next: BranchMeta = { ...meta, entries: meta.entries.filter((e) => keep.has(e.crid)).map((e) => newEntries.get(e.crid)!), heads };
-  // branch.json last: a staged directory holding it is complete (recovery rolls it forward).
-  writeFileAtomic(join(staged, "branch.json"), `${JSON.stringify(next, null, 2)}\n`);
-  fsyncDir(staged);
+  // branch.json last (the directory synced with it): a staged directory holding it is complete (recovery rolls it forward).
+  writeBranchIn(staged, next);
 }
 
 /** Page bytes a coalesce will copy at most: the DATA of rewritten images plus what they reference. */
@@ -423,14 +423,15 @@ function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
   return Math.max(total, 1);
 }
 
-/** Writes `old` again as a new file at `target`, with parent `parent` (0n: a full image). */
-async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, target: string, progress: () => void): Promise<{ identity: bigint; bytes: number }> {
+/** Writes `old` again as a new file `name` in `dir`, with parent `parent` (0n: a full image). */
+async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, dir: StoreDir, name: string, progress: () => void): Promise<{ identity: bigint; bytes: number }> {
   const full = parent === 0n;
   const crid = old.header.crid;
   const plan = work.plan(old, full);
   const carry = !full && [...blockUses(plan.map, plan.holders.list, (source) => source === COPY)].every((u) => u.crid === crid);
   const h = old.header;
-  const fd = openTmpfile(dirname(target), FILE_MODE);
+  const target = join(dir.path, name);
+  const fd = dir.tmpfile();
   try {
     const dataBytes = pagesWhere(plan.map, (source) => source === COPY) * work.pageSize;
     const done = await withImageSink(fd, target, dataBytes, async (sink) => {
@@ -453,7 +454,7 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, tar
       return writer.finish();
     });
     // Linked now, durable before branch.json is written (syncLater): the staged directory is complete only then.
-    linkTmpfile(fd, target);
+    dir.linkTmpfile(fd, name);
     work.syncLater(fd, target);
     return done;
   } catch (error) {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { closeSync, constants as fsc, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -36,13 +36,15 @@ async function writeTestImage(sink: ImageSink, sizes: number[]): Promise<{ ident
 }
 
 async function imageThroughSink(name: string, sizes: number[], dataBytes: number, where = dir): Promise<string> {
-  const fd = openTmpfile(where, 0o600);
+  const dirFd = openSync(where, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  const fd = openTmpfile(dirFd, 0o600);
   try {
     await withImageSink(fd, name, dataBytes, (sink) => writeTestImage(sink, sizes));
     fsyncSync(fd);
-    linkTmpfile(fd, join(where, name));
+    linkTmpfile(fd, dirFd, name);
   } finally {
     closeSync(fd);
+    closeSync(dirFd);
   }
   return join(where, name);
 }

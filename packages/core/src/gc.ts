@@ -1,5 +1,5 @@
-import { lstatSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { StoreDir } from "./store-fs.js";
 import type { Store } from "./store.js";
 
 export interface GcResult {
@@ -18,17 +18,19 @@ export function gc(store: Store): GcResult {
   return store.withLock(() => {
     store.recoverIfNeeded();
     const result: GcResult = { removed: [], freedBytes: 0 };
-    const drop = (path: string) => {
-      const st = lstatSync(path);
-      if (st.isFile() && st.nlink === 1) result.freedBytes += st.size;
-      rmSync(path, { recursive: true, force: true });
-      result.removed.push(path);
+    const drop = (dir: StoreDir, name: string) => {
+      const st = dir.stat(name);
+      if (st?.isFile() && st.nlink === 1) result.freedBytes += st.size;
+      dir.remove(name);
+      result.removed.push(join(dir.path, name));
     };
-    for (const name of readdirSync(store.dir)) if (name.endsWith(".tmp")) drop(join(store.dir, name));
+    for (const name of store.root.list()) if (name.endsWith(".tmp")) drop(store.root, name);
     for (const name of store.branchNames()) {
       const listed = new Set(store.branch(name).entries.map((e) => `${e.crid}.crimg`));
       listed.add("branch.json");
-      for (const file of readdirSync(store.branchDir(name))) if (!listed.has(file)) drop(join(store.branchDir(name), file));
+      store.inBranch(name, (dir) => {
+        for (const file of dir.list()) if (!listed.has(file)) drop(dir, file);
+      });
     }
     return result;
   });

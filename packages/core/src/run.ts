@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, renameSync, rmSync } from "node:fs";
+import { closeSync, openSync, constants as fsc } from "node:fs";
 import { join } from "node:path";
 import { CrError } from "./errors.js";
-import { DIR_MODE, FILE_MODE, type Store } from "./store.js";
+import type { Store } from "./store.js";
 
 export interface RunResult {
   pid: number;
@@ -16,28 +16,29 @@ export interface RunResult {
  * Regular files, not Node's stdio pipes: those are socketpairs, which cr refuses.
  */
 export async function runDetached(store: Store, command: string, args: string[]): Promise<RunResult> {
-  const dir = join(store.dir, "runs");
-  mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  const runs = store.root.dir("runs", true);
   const tag = `.starting-${process.pid}-${Date.now()}`;
-  const out = join(dir, `${tag}.stdout`);
-  const err = join(dir, `${tag}.stderr`);
-  const fds = [openSync("/dev/null", "r"), openSync(out, "w", FILE_MODE), openSync(err, "w", FILE_MODE)];
+  const out = `${tag}.stdout`;
+  const err = `${tag}.stderr`;
+  const fds: number[] = [];
   try {
+    fds.push(openSync("/dev/null", "r"));
+    for (const name of [out, err]) fds.push(runs.openFile(name, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL));
     const child = spawn(command, args, { detached: true, stdio: fds });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("spawn", () => resolve(child.pid!));
       child.once("error", (e) => reject(new CrError(`cannot start ${command}: ${e.message}`, { code: (e as { code?: string }).code ?? "ESPAWN", path: command })));
     });
     child.unref();
-    const result = { pid, stdout: join(dir, `${pid}.stdout`), stderr: join(dir, `${pid}.stderr`) };
-    renameSync(out, result.stdout);
-    renameSync(err, result.stderr);
-    return result;
+    runs.rename(out, `${pid}.stdout`);
+    runs.rename(err, `${pid}.stderr`);
+    return { pid, stdout: join(runs.path, `${pid}.stdout`), stderr: join(runs.path, `${pid}.stderr`) };
   } catch (error) {
-    rmSync(out, { force: true });
-    rmSync(err, { force: true });
+    runs.remove(out);
+    runs.remove(err);
     throw error;
   } finally {
     for (const fd of fds) closeSync(fd);
+    runs.close();
   }
 }

@@ -1,10 +1,10 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants as fsc } from "node:fs";
-import { readdir, rmdir, unlink } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { closeSync, fsyncSync, readFileSync, writeSync, constants as fsc } from "node:fs";
+import { join, resolve } from "node:path";
 import { ImageReader } from "@cr/format";
-import { alignedBuffer, linkTmpfile, lockFile, openTmpfile } from "@cr/native";
+import { alignedBuffer, lockFile } from "@cr/native";
 import { DIRECT_MIN_BYTES } from "./direct-io.js";
 import { CrError, errnoCode } from "./errors.js";
+import { StoreDir } from "./store-fs.js";
 
 /**
  * The store: one directory holding branches of immutable images.
@@ -18,12 +18,11 @@ import { CrError, errnoCode } from "./errors.js";
  *   STORE/runs/PID.stdout|stderr     output of programs started by `cr run`
  *
  * Image files are created unnamed (O_TMPFILE) and linked into place only once complete and
- * fsynced, so a killed `cr` never leaves a partial image behind.
+ * fsynced, so a killed `cr` never leaves a partial image behind. Every path is opened through
+ * store-fs.ts: no symbolic link followed, nothing another user owns or can write accepted.
  */
 export const STORE_FORMAT = 1;
 export const DEFAULT_BRANCH = "main";
-export const FILE_MODE = 0o600;
-export const DIR_MODE = 0o700;
 /** Branch names: no path separators, no leading dot (dot names are the store's own). */
 const BRANCH_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 
@@ -65,21 +64,30 @@ export function storeDir(option?: string): string {
 }
 
 export class Store {
-  private constructor(readonly dir: string) {}
+  /** The store's directory and its branches/, held open for the store's life (one command). */
+  private constructor(
+    readonly dir: string,
+    readonly root: StoreDir,
+    readonly branches: StoreDir,
+  ) {}
 
   static open(dir: string, options: StoreOptions): Store {
-    const store = new Store(dir);
-    if (!exists(store.markerPath)) {
-      if (!options.create) throw new CrError(`no cr store at ${dir} (run \`cr snapshot\` or pass --store)`, { code: "NO_STORE", path: dir });
-      store.initialise();
+    const noStore = () => new CrError(`no cr store at ${dir} (run \`cr snapshot\` or pass --store)`, { code: "NO_STORE", path: dir });
+    const root = StoreDir.openTop(dir, options.create);
+    if (!root) throw noStore();
+    try {
+      if (!root.has(MARKER)) {
+        if (!options.create) throw noStore();
+        initialise(root);
+      }
+      checkFormat(root);
+      const store = new Store(dir, root, root.dir("branches"));
+      store.recoverIfNeeded();
+      return store;
+    } catch (error) {
+      root.close();
+      throw error;
     }
-    store.checkOwnership();
-    store.recoverIfNeeded();
-    return store;
-  }
-
-  get markerPath(): string {
-    return join(this.dir, "cr-store.json");
   }
 
   branchDir(name: string): string {
@@ -96,14 +104,21 @@ export class Store {
    */
   openImage(branch: string, crid: bigint): ImageReader {
     const path = this.imagePath(branch, crid);
+    let fd: number;
     try {
-      const reader = ImageReader.open(path, { crid, columnMemory });
-      if (reader.size >= DIRECT_MIN_BYTES) reader.readAroundCache();
-      return reader;
+      fd = this.inBranch(branch, (dir) => dir.openFile(`${crid}.crimg`, fsc.O_RDONLY));
     } catch (error) {
       if (errnoCode(error) !== "ENOENT") throw error;
       throw new CrError(`no image of CRID ${crid} on branch "${branch}" (${path})`, { code: "BAD_CRID", crid, path, cause: error });
     }
+    const reader = ImageReader.fromFd(fd, path, { crid, columnMemory });
+    if (reader.size >= DIRECT_MIN_BYTES) reader.readAroundCache();
+    return reader;
+  }
+
+  /** Runs `fn` with branch `name`'s directory open. */
+  inBranch<T>(name: string, fn: (dir: StoreDir) => T): T {
+    return this.branches.withDir(name, fn);
   }
 
   /**
@@ -155,7 +170,7 @@ export class Store {
    */
   withLock<T>(fn: () => T, mode: "exclusive" | "shared" = "exclusive"): T {
     if (this.lockDepth > 0) return this.nested(fn); // flock is per open file: a second open would deadlock
-    const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);
+    const fd = this.openLock();
     try {
       lockFile(fd, mode);
       return this.nested(fn);
@@ -167,7 +182,7 @@ export class Store {
   /** withLock for async work (coalesce, restart opening a chain): held until the promise settles. */
   async withLockAsync<T>(fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
     if (this.lockDepth > 0) return this.nestedAsync(fn);
-    const fd = openSync(join(this.dir, "lock"), fsc.O_RDWR | fsc.O_CREAT, FILE_MODE);
+    const fd = this.openLock();
     try {
       lockFile(fd, mode);
       return await this.nestedAsync(fn);
@@ -177,6 +192,11 @@ export class Store {
   }
 
   private lockDepth = 0;
+
+  /** Read-only: flock needs no more, and a store on a read-only file system can still be read. */
+  private openLock(): number {
+    return this.root.openFile("lock", fsc.O_RDONLY | fsc.O_CREAT);
+  }
 
   private nested<T>(fn: () => T): T {
     this.lockDepth++;
@@ -203,11 +223,11 @@ export class Store {
    */
   allocateCrid(): bigint {
     return this.withLock(() => {
-      const path = join(this.dir, "next-crid");
-      const fd = openSync(path, fsc.O_RDWR);
+      const fd = this.root.openFile("next-crid", fsc.O_RDWR);
       try {
         const text = readFileSync(fd, "utf8").trim();
-        if (!/^[1-9][0-9]*$/.test(text)) throw new CrError(`store file ${path} is damaged (holds "${text.slice(0, 40)}", expected a CRID)`, { code: "BAD_STORE", path });
+        // Its content is not quoted: a damaged file may hold anything.
+        if (!/^[1-9][0-9]*$/.test(text)) throw damaged(join(this.dir, "next-crid"), "not a CRID");
         const crid = BigInt(text);
         writeSync(fd, counterText(crid + 1n), 0);
         fsyncSync(fd);
@@ -221,16 +241,16 @@ export class Store {
   branch(name: string): BranchMeta {
     checkBranchName(name);
     const path = join(this.branchDir(name), "branch.json");
-    if (!exists(path)) throw new CrError(`no branch "${name}" in store ${this.dir}`, { code: "NO_BRANCH", path });
-    return checkBranchMeta(readJson<BranchMeta>(path), name, path);
+    if (!this.hasBranch(name)) throw new CrError(`no branch "${name}" in store ${this.dir}`, { code: "NO_BRANCH", path });
+    return checkBranchMeta(parseJson<BranchMeta>(this.inBranch(name, (dir) => dir.readText("branch.json")), path), name, path);
   }
 
   hasBranch(name: string): boolean {
-    return BRANCH_NAME.test(name) && exists(join(this.branchDir(name), "branch.json"));
+    return BRANCH_NAME.test(name) && this.branches.has(name) && this.inBranch(name, (dir) => dir.has("branch.json"));
   }
 
   branchNames(): string[] {
-    return readdirSync(join(this.dir, "branches")).filter((n) => BRANCH_NAME.test(n) && exists(join(this.branchDir(n), "branch.json"))).sort();
+    return this.branches.list().filter((n) => this.hasBranch(n)).sort();
   }
 
   /**
@@ -251,7 +271,7 @@ export class Store {
   /** Opens an unnamed file in the branch directory for a new image; it appears only on commit. */
   createImageFile(branch: string): number {
     this.branch(branch); // a clear error for an unknown branch before any work
-    return openTmpfile(this.branchDir(branch), FILE_MODE);
+    return this.inBranch(branch, (dir) => dir.tmpfile());
   }
 
   /**
@@ -264,7 +284,7 @@ export class Store {
       this.recoverIfNeeded(); // a coalesce killed mid-swap since this snapshot started
       const meta = this.branch(branch);
       const identity = this.checkReferencesCurrent(branch, meta, fd);
-      linkTmpfile(fd, this.imagePath(branch, BigInt(entry.crid)));
+      this.inBranch(branch, (dir) => dir.linkTmpfile(fd, `${entry.crid}.crimg`));
       meta.entries.push({ ...entry, identity: hexIdentity(identity) });
       meta.heads[entry.processKey] = entry.crid;
       this.writeBranch(meta);
@@ -272,8 +292,7 @@ export class Store {
   }
 
   writeBranch(meta: BranchMeta): void {
-    mkdirSync(this.branchDir(meta.name), { recursive: true, mode: DIR_MODE });
-    writeFileAtomic(join(this.branchDir(meta.name), "branch.json"), `${JSON.stringify(meta, null, 2)}\n`);
+    this.inBranch(meta.name, (dir) => writeBranchIn(dir, meta));
   }
 
   /**
@@ -314,92 +333,53 @@ export class Store {
    * once it holds branch.json; the swap is rename NAME -> .NAME.old, then .NAME.new -> NAME.
    */
   recoverIfNeeded(): void {
-    const root = join(this.dir, "branches");
-    if (!readdirSync(root).some((n) => n.startsWith("."))) return;
+    const branches = this.branches;
+    if (!branches.list().some((n) => n.startsWith("."))) return;
     this.withLock(() => {
-      for (const name of readdirSync(root)) {
+      for (const name of branches.list()) {
         const m = /^\.(.+)\.(new|old)$/.exec(name);
-        if (!m) continue;
+        if (!m || !BRANCH_NAME.test(m[1]!)) continue;
         const [, branch, kind] = m as unknown as [string, string, string];
-        const live = join(root, branch);
-        const staged = join(root, `.${branch}.new`);
-        const old = join(root, `.${branch}.old`);
-        if (!exists(live)) {
+        const staged = `.${branch}.new`;
+        const old = `.${branch}.old`;
+        if (!branches.has(branch)) {
           // Killed between the two renames: roll forward if the new state is complete.
-          if (exists(join(staged, "branch.json"))) renameSync(staged, live);
-          else if (exists(old)) renameSync(old, live);
-          fsyncDir(root);
+          if (branches.has(staged) && branches.withDir(staged, (dir) => dir.has("branch.json"))) branches.rename(staged, branch);
+          else if (branches.has(old)) branches.rename(old, branch);
+          branches.sync();
         }
-        if (kind === "new" && exists(staged)) rmSync(staged, { recursive: true, force: true });
-        if (kind === "old" && exists(old)) rmSync(old, { recursive: true, force: true });
+        branches.remove(kind === "new" ? staged : old);
       }
     });
   }
-
-  private initialise(): void {
-    mkdirSync(join(this.dir, "branches"), { recursive: true, mode: DIR_MODE });
-    writeFileAtomic(join(this.dir, "next-crid"), counterText(1n));
-    this.writeBranch({ name: DEFAULT_BRANCH, from: null, created: new Date().toISOString(), entries: [], heads: {} });
-    // The marker goes last: a store is complete once it exists.
-    writeFileAtomic(this.markerPath, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
-  }
-
-  /** Store files hold process memory: refuse a store another user could have planted. */
-  private checkOwnership(): void {
-    const st = statSync(this.dir);
-    const uid = process.getuid?.() ?? 0;
-    if (st.uid !== uid) throw new CrError(`store ${this.dir} is owned by uid ${st.uid}, not by you (uid ${uid})`, { code: "EPERM", path: this.dir });
-    const marker = readJson<{ format?: unknown }>(this.markerPath);
-    if (marker.format !== STORE_FORMAT) throw new CrError(`store ${this.dir} has format ${String(marker.format)}; this cr reads format ${STORE_FORMAT}`, { code: "BAD_STORE", path: this.markerPath });
-  }
 }
 
-/**
- * Write a small file so that readers see either the old or the new content, never a mix. The
- * content is written and fsynced in an unnamed file; it gets a temporary name only for the
- * instant between link and rename.
- */
-export function writeFileAtomic(path: string, text: string): void {
-  const fd = openTmpfile(dirname(path), FILE_MODE);
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-    linkTmpfile(fd, tmp);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  fsyncDir(dirname(path)); // the rename itself survives a power loss
+const MARKER = "cr-store.json";
+
+function initialise(root: StoreDir): void {
+  root.writeAtomic("next-crid", counterText(1n));
+  const main: BranchMeta = { name: DEFAULT_BRANCH, from: null, created: new Date().toISOString(), entries: [], heads: {} };
+  root.withDir("branches", (branches) => branches.withDir(DEFAULT_BRANCH, (dir) => writeBranchIn(dir, main), true), true);
+  // The marker goes last: a store is complete once it exists.
+  root.writeAtomic(MARKER, `${JSON.stringify({ format: STORE_FORMAT })}\n`);
+}
+
+function checkFormat(root: StoreDir): void {
+  const path = join(root.path, MARKER);
+  const format = parseJson<{ format?: unknown }>(root.readText(MARKER), path).format;
+  if (format === STORE_FORMAT) return;
+  const which = Number.isSafeInteger(format) ? `format ${String(format)}` : "no valid format";
+  throw new CrError(`store ${root.path} has ${which}; this cr reads format ${STORE_FORMAT}`, { code: "BAD_STORE", path });
+}
+
+/** Writes `meta` as branch.json of its branch directory `dir` (atomic replace). */
+export function writeBranchIn(dir: StoreDir, meta: BranchMeta): void {
+  dir.writeAtomic("branch.json", `${JSON.stringify(meta, null, 2)}\n`);
 }
 
 /** next-crid's content: fixed width, so the in-place rewrite never leaves a longer old tail. */
 function counterText(crid: bigint): string {
   return `${String(crid).padEnd(20)}\n`;
-}
-
-/** fsync a directory, so the names created or renamed in it are durable. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Removes a branch directory (a coalesce's old one, after the swap): its files are unlinked all
- * at once on libuv's pool, so freeing the removed images' disk extents and cached pages is
- * spread over the cores instead of one file after the other, then the directory goes.
- */
-export async function removeBranchDir(dir: string): Promise<void> {
-  const failed = (path: string) => (error: Error) => {
-    throw new CrError(`cannot remove ${path}: ${error.message}`, { code: errnoCode(error) ?? "EIO", path, cause: error });
-  };
-  const names = await readdir(dir).catch(failed(dir));
-  await Promise.all(names.map((name) => unlink(join(dir, name)).catch(failed(join(dir, name)))));
-  await rmdir(dir).catch(failed(dir));
 }
 
 /** Readers by CRID, opened once each: a chain's data is spread over many images. */
@@ -443,34 +423,30 @@ export function checkBranchName(name: string): void {
   if (!BRANCH_NAME.test(name)) throw new CrError(`"${name}" is not a valid branch name (letters, digits, _ . -; not starting with . or -)`, { code: "BAD_BRANCH" });
 }
 
-/** branch.json is user-editable text: check its shape before anything trusts it. */
+/**
+ * branch.json is user-editable text: check its shape before anything trusts it. Its values are
+ * not quoted in errors (the file may hold anything); only a CRID already checked is.
+ */
 function checkBranchMeta(meta: BranchMeta, name: string, path: string): BranchMeta {
-  const damaged = (why: string) => new CrError(`store file ${path} is damaged (${why})`, { code: "BAD_STORE", path });
-  if (typeof meta !== "object" || meta === null || !Array.isArray(meta.entries)) throw damaged("no entries list");
-  if (meta.name !== name) throw damaged(`names branch "${String(meta.name)}"`);
-  if (typeof meta.heads !== "object" || meta.heads === null) throw damaged("no heads");
+  const bad = (why: string) => damaged(path, why);
+  if (typeof meta !== "object" || meta === null || !Array.isArray(meta.entries)) throw bad("no entries list");
+  if (meta.name !== name) throw bad("names another branch");
+  if (typeof meta.heads !== "object" || meta.heads === null) throw bad("no heads");
   for (const e of meta.entries) {
-    if (typeof e !== "object" || e === null || typeof e.crid !== "string" || !/^[1-9][0-9]*$/.test(e.crid)) throw damaged("an entry without a valid CRID");
-    if (e.parent !== null && (typeof e.parent !== "string" || !/^[1-9][0-9]*$/.test(e.parent))) throw damaged(`entry ${e.crid} has an invalid parent`);
+    if (typeof e !== "object" || e === null || typeof e.crid !== "string" || !/^[1-9][0-9]*$/.test(e.crid)) throw bad("an entry without a valid CRID");
+    if (e.parent !== null && (typeof e.parent !== "string" || !/^[1-9][0-9]*$/.test(e.parent))) throw bad(`entry ${e.crid} has an invalid parent`);
   }
   return meta;
 }
 
-function readJson<T>(path: string): T {
-  const text = readFileSync(path, "utf8");
+function damaged(path: string, why: string): CrError {
+  return new CrError(`store file ${path} is damaged (${why})`, { code: "BAD_STORE", path });
+}
+
+function parseJson<T>(text: string, path: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (error) {
     throw new CrError(`store file ${path} is damaged (not valid JSON)`, { code: "BAD_STORE", path, cause: error });
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return false;
-    throw error;
   }
 }

@@ -130,7 +130,11 @@ export class ImageReader {
    * allocates the page map's columns (pagemap-columns.ts ColumnMemory).
    */
   static open(path: string, opts: { crid?: bigint; columnMemory?: ColumnMemory } = {}): ImageReader {
-    const fd = openSync(path, "r");
+    return ImageReader.fromFd(openSync(path, "r"), path, opts);
+  }
+
+  /** open() of a file the caller opened (the store, without following links); the reader owns `fd`, also on failure. */
+  static fromFd(fd: number, path: string, opts: { crid?: bigint; columnMemory?: ColumnMemory } = {}): ImageReader {
     try {
       return new ImageReader(fd, path, opts.crid, opts.columnMemory);
     } catch (e) {

@@ -10,6 +10,7 @@
 #include "pipes.h"
 #include "registers.h"
 #include "spawn.h"
+#include "storedir.h"
 #include "storefs.h"
 #include "uffd.h"
 
@@ -38,8 +39,16 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"openFillUffd", OpenFillUffd},
       {"lockFile", LockFile},
       {"alignedBuffer", AlignedBuffer},
+      {"openAt", OpenAt},
       {"openTmpfile", OpenTmpfile},
       {"linkTmpfile", LinkTmpfile},
+      {"mkdirAt", MkdirAt},
+      {"renameAt", RenameAt},
+      {"linkAt", LinkAt},
+      {"unlinkAt", UnlinkAt},
+      {"unlinkAtAsync", UnlinkAtAsync},
+      {"listDir", ListDir},
+      {"kernelFileSystem", KernelFileSystem},
       {"createPipe", CreatePipe},
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},
@@ -54,6 +63,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   };
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("pageCategories", PageCategoryConstants(env));
+  exports.Set("openFlags", OpenFlagConstants(env));
   return exports;
 }
 

@@ -20,6 +20,15 @@ inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, i
   return true;
 }
 
+inline bool ArgString(const Napi::CallbackInfo& info, size_t i, const char* name, std::string& out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    ThrowType(info.Env(), std::string(name) + " must be a string");
+    return false;
+  }
+  out = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
 inline bool ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_t& out) {
   bool lossless = true;
   if (info.Length() > i && info[i].IsBigInt()) {

@@ -89,8 +89,17 @@ interface Addon {
   openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
   alignedBuffer(bytes: number): Buffer;
-  openTmpfile(dir: string, mode: number): number;
-  linkTmpfile(fd: number, path: string): void;
+  openAt(dirFd: number, path: string, flags: number, mode: number): number;
+  openTmpfile(dirFd: number, mode: number): number;
+  linkTmpfile(fd: number, dirFd: number, name: string): void;
+  mkdirAt(dirFd: number, name: string, mode: number): void;
+  renameAt(fromDirFd: number, from: string, toDirFd: number, to: string): void;
+  linkAt(fromDirFd: number, from: string, toDirFd: number, to: string): void;
+  unlinkAt(dirFd: number, name: string, directory: boolean): void;
+  unlinkAtAsync(dirFd: number, name: string): Promise<void>;
+  listDir(dirFd: number): string[];
+  kernelFileSystem(fd: number): string | null;
+  openFlags: { O_PATH: number };
   createPipe(): [number, number];
   spawnStub(options: StubOptions): number;
   placeTrampolineAt(pid: number, address: bigint): void;
@@ -264,12 +273,62 @@ export function lockFile(fd: number, mode: LockMode, wait = true): boolean {
   return addon.lockFile(fd, mode, wait);
 }
 
-/** An unnamed file in `dir` (O_TMPFILE): it vanishes if cr dies before linkTmpfile. */
-export function openTmpfile(dir: string, mode: number): number {
-  return addon.openTmpfile(dir, mode);
+/** O_PATH (for openAt): a descriptor that only names the file; with O_NOFOLLOW, a link itself. */
+export const { O_PATH } = addon.openFlags;
+
+/**
+ * Opens `path` beneath directory `dirFd` without following a symbolic link at any step (ELOOP
+ * instead), close-on-exec. `flags` are fs.constants' O_* (and O_PATH); a FIFO does not block.
+ */
+export function openAt(dirFd: number, path: string, flags: number, mode = 0): number {
+  return addon.openAt(dirFd, path, flags, mode);
 }
 
-/** A Buffer starting on a 4096-byte boundary (O_DIRECT I/O); `bytes` a multiple of 4096. */
+/** An unnamed file in directory `dirFd` (O_TMPFILE): it vanishes if cr dies before linkTmpfile. */
+export function openTmpfile(dirFd: number, mode: number): number {
+  return addon.openTmpfile(dirFd, mode);
+}
+
+/** Gives an O_TMPFILE file its name in directory `dirFd`; fails with EEXIST if `name` exists. */
+export function linkTmpfile(fd: number, dirFd: number, name: string): void {
+  addon.linkTmpfile(fd, dirFd, name);
+}
+
+/** mkdirat(2): `name` in directory `dirFd`. */
+export function mkdirAt(dirFd: number, name: string, mode: number): void {
+  addon.mkdirAt(dirFd, name, mode);
+}
+
+/** renameat(2): replaces `to` if it exists; a link is renamed as itself. */
+export function renameAt(fromDirFd: number, from: string, toDirFd: number, to: string): void {
+  addon.renameAt(fromDirFd, from, toDirFd, to);
+}
+
+/** A hardlink `to` of `from`; a symbolic link would be linked as itself, never followed. */
+export function linkAt(fromDirFd: number, from: string, toDirFd: number, to: string): void {
+  addon.linkAt(fromDirFd, from, toDirFd, to);
+}
+
+/** unlinkat(2): a file or link (`directory`: an empty directory). */
+export function unlinkAt(dirFd: number, name: string, directory = false): void {
+  addon.unlinkAt(dirFd, name, directory);
+}
+
+/** unlinkAt of a file on libuv's thread pool: freeing a large file's extents takes a while. */
+export function unlinkAtAsync(dirFd: number, name: string): Promise<void> {
+  return addon.unlinkAtAsync(dirFd, name);
+}
+
+/** The names in directory `dirFd`, without . and .. */
+export function listDir(dirFd: number): string[] {
+  return addon.listDir(dirFd);
+}
+
+/** The kernel interface file system `fd` is on ("proc", "sysfs", ...), or null for one that stores files. */
+export function kernelFileSystem(fd: number): string | null {
+  return addon.kernelFileSystem(fd);
+}
+
 /**
  * Reads `length` bytes at `position` of `fd` into `into` on libuv's thread pool, and resolves
  * with the XXH64 of the last `tail` of them, hashed there too: a PAGES body read this way is
@@ -289,13 +348,9 @@ export function xxh64Pages(data: Buffer, into: BigUint64Array, first: number): v
   addon.xxh64Pages(data, into, first);
 }
 
+/** A Buffer starting on a 4096-byte boundary (O_DIRECT I/O); `bytes` a multiple of 4096. */
 export function alignedBuffer(bytes: number): Buffer {
   return addon.alignedBuffer(bytes);
-}
-
-/** Gives an O_TMPFILE file its name; fails with EEXIST if `path` exists. */
-export function linkTmpfile(fd: number, path: string): void {
-  addon.linkTmpfile(fd, path);
 }
 
 /** A real pipe, [readFd, writeFd], both close-on-exec. Node's child_process gives socketpairs. */

@@ -1,5 +1,5 @@
-// flock, O_TMPFILE and linking an unnamed file into place: with them a killed `cr` leaves
-// neither a held lock nor a partial image behind (the kernel drops both with the process).
+// flock (the kernel drops it when a killed `cr` dies), aligned buffers for O_DIRECT, and reads
+// hashed on the pool. The store's paths themselves: storedir.cc.
 #include "storefs.h"
 
 #include <fcntl.h>
@@ -30,33 +30,6 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   if (rc < 0 && errno == EWOULDBLOCK && !wait) return Napi::Boolean::New(env, false);
   if (rc < 0) return Throw(env, SysFailure("flock"));
   return Napi::Boolean::New(env, true);
-}
-
-Napi::Value OpenTmpfile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) return ThrowType(env, "openTmpfile(dir, mode)");
-  std::string dir = info[0].As<Napi::String>().Utf8Value();
-  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, info[1].As<Napi::Number>().Uint32Value());
-  if (fd < 0) {
-    Failure f = SysFailure("open(O_TMPFILE)");
-    f.path = dir;
-    return Throw(env, f);
-  }
-  return Napi::Number::New(env, fd);
-}
-
-// Through /proc/self/fd with AT_SYMLINK_FOLLOW: needs no capability, unlike AT_EMPTY_PATH.
-Napi::Value LinkTmpfile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) return ThrowType(env, "linkTmpfile(fd, path)");
-  std::string self = "/proc/self/fd/" + std::to_string(info[0].As<Napi::Number>().Int32Value());
-  std::string path = info[1].As<Napi::String>().Utf8Value();
-  if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) < 0) {
-    Failure f = SysFailure("linkat");
-    f.path = path;
-    return Throw(env, f);
-  }
-  return env.Undefined();
 }
 
 namespace {

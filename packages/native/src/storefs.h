@@ -14,10 +14,6 @@ Status PreadFully(int fd, uint8_t* into, size_t length, off_t position);
 
 // lockFile(fd, "exclusive" | "shared" | "unlock", wait = true): boolean (false: busy, !wait)
 Napi::Value LockFile(const Napi::CallbackInfo& info);
-// openTmpfile(dir, mode): fd of an unnamed file in dir (O_TMPFILE)
-Napi::Value OpenTmpfile(const Napi::CallbackInfo& info);
-// linkTmpfile(fd, path): gives the unnamed file its name; fails if path exists
-Napi::Value LinkTmpfile(const Napi::CallbackInfo& info);
 // alignedBuffer(bytes): a Buffer whose memory starts on a 4096-byte boundary, as O_DIRECT needs
 Napi::Value AlignedBuffer(const Napi::CallbackInfo& info);
 // readHashed(fd, into, length, position, tail): Promise<bigint>, on the pool: reads `length` bytes
