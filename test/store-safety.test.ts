@@ -2,13 +2,15 @@
 // anywhere in a store is refused, not followed, and what it points to stays byte for byte as it
 // was; a store directory or file another user owns, or that others can write to, is refused; a
 // bad --store path (a regular file, /proc, /sys, a read-only file system) gives one line and a
-// non-zero exit within 5 s. Each refusal leaves the store as it was. Real stores made by real
-// snapshots, the built CLI.
-import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+// non-zero exit within 5 s; the program `cr run` starts gets fds 0, 1 and 2 and nothing else.
+// Each refusal leaves the store as it was. Real stores made by real snapshots, the built CLI.
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectOneLineError, runCli } from "./cli.js";
+import { cliMain, ensureCliBuilt, expectOneLineError, runCli } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
 import { waitPidFree } from "./restart-helpers.js";
 import { copyStore, storeTree, treeDiff } from "./store-helpers.js";
@@ -227,6 +229,30 @@ describe("a bad --store path: one line naming what and where, a non-zero exit, w
       const result = await cr(join(readOnly, "store"), args);
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toBe("");
+    }
+  });
+});
+
+describe("cr run", () => {
+  it("starts the program with fds 0, 1 and 2 only, whatever cr itself inherited", async () => {
+    ensureCliBuilt();
+    const store = join(dir, "run-fds");
+    // fd 100 of cr: a descriptor without close-on-exec, as a shell's pipe would be (Node itself
+    // marks only fds 0-15 and those right after them).
+    const stdio = ["ignore", "pipe", "inherit", ...Array<"ignore">(97).fill("ignore"), "pipe"] as const;
+    const child = spawn(process.execPath, [cliMain, "run", "--store", store, "--json", "--", "sleep", "1000"], { stdio: [...stdio] });
+    const out = text(child.stdout!);
+    // Not "close": a leaked fd 100 would keep its pipe open in the program.
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code).toBe(0);
+    const run = JSON.parse(await out) as { pid: number; stdout: string; stderr: string };
+    try {
+      const fds = readdirSync(`/proc/${run.pid}/fd`).sort();
+      expect(fds).toEqual(["0", "1", "2"]);
+      expect(["0", "1", "2"].map((fd) => readlinkSync(`/proc/${run.pid}/fd/${fd}`))).toEqual(["/dev/null", run.stdout, run.stderr]);
+    } finally {
+      process.kill(run.pid, "SIGKILL");
+      await waitPidFree(run.pid);
     }
   });
 });

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, constants as fsc } from "node:fs";
 import { join } from "node:path";
+import { closeOnExecFrom } from "@cr/native";
 import { CrError } from "./errors.js";
 import type { Store } from "./store.js";
 
@@ -12,8 +13,8 @@ export interface RunResult {
 
 /**
  * `cr run`: starts a program detached in its own session, ready to be checkpointed: stdin from
- * /dev/null, stdout and stderr to files of the store (runs/PID.stdout, runs/PID.stderr).
- * Regular files, not Node's stdio pipes: those are socketpairs, which cr refuses.
+ * /dev/null, stdout and stderr to files of the store (runs/PID.stdout, runs/PID.stderr), and no
+ * other descriptor. Regular files, not Node's stdio pipes: those are socketpairs, which cr refuses.
  */
 export async function runDetached(store: Store, command: string, args: string[]): Promise<RunResult> {
   const runs = store.root.dir("runs", true);
@@ -24,6 +25,7 @@ export async function runDetached(store: Store, command: string, args: string[])
   try {
     fds.push(openSync("/dev/null", "r"));
     for (const name of [out, err]) fds.push(runs.openFile(name, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL));
+    closeOnExecFrom(3); // what cr inherited without close-on-exec (a shell's pipe) is not the program's
     const child = spawn(command, args, { detached: true, stdio: fds });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("spawn", () => resolve(child.pid!));

@@ -49,6 +49,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"unlinkAtAsync", UnlinkAtAsync},
       {"listDir", ListDir},
       {"kernelFileSystem", KernelFileSystem},
+      {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},

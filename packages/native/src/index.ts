@@ -99,6 +99,7 @@ interface Addon {
   unlinkAtAsync(dirFd: number, name: string): Promise<void>;
   listDir(dirFd: number): string[];
   kernelFileSystem(fd: number): string | null;
+  closeOnExecFrom(first: number): void;
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
   spawnStub(options: StubOptions): number;
@@ -327,6 +328,11 @@ export function listDir(dirFd: number): string[] {
 /** The kernel interface file system `fd` is on ("proc", "sysfs", ...), or null for one that stores files. */
 export function kernelFileSystem(fd: number): string | null {
   return addon.kernelFileSystem(fd);
+}
+
+/** Every descriptor from `first` on becomes close-on-exec: what cr inherited reaches no program it starts. */
+export function closeOnExecFrom(first: number): void {
+  addon.closeOnExecFrom(first);
 }
 
 /**
