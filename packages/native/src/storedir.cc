@@ -92,23 +92,25 @@ Napi::Value MkdirAt(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value RenameAt(const Napi::CallbackInfo& info) {
+namespace {
+
+// (fromDirFd, from, toDirFd, to) handed to `call`, a renameat or linkat.
+Napi::Value FromTo(const Napi::CallbackInfo& info, const char* syscall, int (*call)(int, const char*, int, const char*)) {
   Napi::Env env = info.Env();
   int from_dir, to_dir;
   std::string from, to;
   if (!ArgInt(info, 0, "fromDirFd", from_dir) || !ArgString(info, 1, "from", from) || !ArgInt(info, 2, "toDirFd", to_dir) || !ArgString(info, 3, "to", to)) return env.Undefined();
-  if (renameat(from_dir, from.c_str(), to_dir, to.c_str()) < 0) return ThrowAt(env, "renameat", from + " -> " + to);
+  if (call(from_dir, from.c_str(), to_dir, to.c_str()) < 0) return ThrowAt(env, syscall, from + " -> " + to);
   return env.Undefined();
 }
 
+}  // namespace
+
+Napi::Value RenameAt(const Napi::CallbackInfo& info) { return FromTo(info, "renameat", renameat); }
+
 // Without AT_SYMLINK_FOLLOW: a symbolic link would be linked as itself, never its target.
 Napi::Value LinkAt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int from_dir, to_dir;
-  std::string from, to;
-  if (!ArgInt(info, 0, "fromDirFd", from_dir) || !ArgString(info, 1, "from", from) || !ArgInt(info, 2, "toDirFd", to_dir) || !ArgString(info, 3, "to", to)) return env.Undefined();
-  if (linkat(from_dir, from.c_str(), to_dir, to.c_str(), 0) < 0) return ThrowAt(env, "linkat", to);
-  return env.Undefined();
+  return FromTo(info, "linkat", [](int from_dir, const char* from, int to_dir, const char* to) { return linkat(from_dir, from, to_dir, to, 0); });
 }
 
 Napi::Value UnlinkAt(const Napi::CallbackInfo& info) {
