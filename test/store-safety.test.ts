@@ -2,7 +2,8 @@
 // anywhere in a store is refused, not followed, and what it points to stays byte for byte as it
 // was; a store directory or file another user owns, or that others can write to, is refused; a
 // bad --store path (a regular file, /proc, /sys, a read-only file system) gives one line and a
-// non-zero exit within 5 s; the program `cr run` starts gets fds 0, 1 and 2 and nothing else.
+// non-zero exit within 5 s; a snapshot leaves no store descriptor open, and the program `cr run`
+// starts gets fds 0, 1 and 2 and nothing else.
 // Each refusal leaves the store as it was. Real stores made by real snapshots, the built CLI.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -10,6 +11,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { snapshot } from "@cr/core";
 import { cliMain, ensureCliBuilt, expectOneLineError, runCli } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
 import { waitPidFree } from "./restart-helpers.js";
@@ -233,8 +235,17 @@ describe("a bad --store path: one line naming what and where, a non-zero exit, w
   });
 });
 
-describe("cr run", () => {
-  it("starts the program with fds 0, 1 and 2 only, whatever cr itself inherited", async () => {
+describe("descriptors stay cr's own", () => {
+  it("a snapshot lets go of every store directory it opened (cr snapshot --interval holds no more as it goes on)", async () => {
+    const store = copyStore(base, join(dir, `fds-${serial++}`));
+    const held = () => readdirSync("/proc/self/fd").length;
+    await snapshot(pid, { store, incremental: true }); // once first: what stays for the process (pools, caches)
+    const before = held();
+    for (let i = 0; i < 3; i++) await snapshot(pid, { store, incremental: true });
+    expect(held()).toBe(before);
+  });
+
+  it("cr run starts the program with fds 0, 1 and 2 only, whatever cr itself inherited", async () => {
     ensureCliBuilt();
     const store = join(dir, "run-fds");
     // fd 100 of cr: a descriptor without close-on-exec, as a shell's pipe would be (Node itself

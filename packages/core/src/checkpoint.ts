@@ -126,6 +126,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     };
   } finally {
     parent?.close();
+    store.close();
   }
 }
 

@@ -64,7 +64,7 @@ export function storeDir(option?: string): string {
 }
 
 export class Store {
-  /** The store's directory and its branches/, held open for the store's life (one command). */
+  /** The store's directory and its branches/, held open until close(). */
   private constructor(
     readonly dir: string,
     readonly root: StoreDir,
@@ -88,6 +88,12 @@ export class Store {
       root.close();
       throw error;
     }
+  }
+
+  /** Lets go of the store's directories: a long-lived caller (`cr snapshot --interval`) closes each store it opens. */
+  close(): void {
+    this.branches.close();
+    this.root.close();
   }
 
   branchDir(name: string): string {
