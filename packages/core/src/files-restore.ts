@@ -122,22 +122,23 @@ export interface OpenedFds {
  * else to /dev/null, with a warning.
  */
 export function openDescriptors(fds: FdRecord[], inherit: Map<number, string>): OpenedFds {
-  const opened: number[] = [];
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = pipesInside(fds);
+  // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
+  const opened = new Set<number>([...pipes.values()].flat());
+  const closeAll = () => opened.forEach((f) => closeSync(f));
   try {
     for (const fd of fds) {
       const source = openOne(fd, inherit.get(fd.fd), pipes, warnings);
-      opened.push(source);
+      opened.add(source);
       pairs.push([fd.fd, source]);
     }
   } catch (error) {
-    for (const f of opened) closeSync(f);
+    closeAll();
     throw error;
   }
-  for (const p of pipes.values()) for (const f of p) if (!opened.includes(f)) opened.push(f);
-  return { pairs, warnings, close: () => opened.forEach((f) => closeSync(f)) };
+  return { pairs, warnings, close: closeAll };
 }
 
 /** Pipes with both ends in the process: one new pipe each, by pipe id. */

@@ -1,0 +1,130 @@
+// Every self-checking program of test/zdtm (protocol: test/zdtm/zdtm.h) through cr. Either
+// `cr check` names what cr cannot restore (and `cr snapshot --kill` refuses, the program runs
+// on), or the program survives `cr snapshot --kill` + `cr restart` and a restart from the middle
+// of a chain of increments, and finds everything it set up exactly as it left it. What check
+// accepts and restart cannot restore fails here.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { checkProcess, snapshot } from "@cr/core";
+import { runCli } from "./cli.js";
+import { zdtmDir } from "./fixtures/build.js";
+import { cleanupTmp, sleep, tmpDir } from "./harness.js";
+import { waitPidFree } from "./restart-helpers.js";
+
+interface Program {
+  name: string;
+  /** The kind of `cr check` problem expected, or null when the program must be restored exactly. */
+  refused: string | null;
+}
+
+/** The programs, with what their first line says cr must do (see zdtm.h). */
+function programs(): Program[] {
+  return readdirSync(zdtmDir)
+    .filter((f) => f.endsWith(".c"))
+    .sort()
+    .map((file) => {
+      const first = readFileSync(join(zdtmDir, file), "utf8").split("\n", 1)[0]!;
+      const said = /^\/\/ zdtm: (?:pass|refused (\S+))$/.exec(first);
+      if (!said) throw new Error(`test/zdtm/${file}: the first line must be "// zdtm: pass" or "// zdtm: refused KIND"`);
+      return { name: file.slice(0, -2), refused: said[1] ?? null };
+    });
+}
+
+const all = programs();
+const restored = all.filter((p) => p.refused === null);
+const pids: number[] = [];
+afterEach(() => {
+  for (const pid of pids.splice(0)) killQuietly(pid);
+});
+afterAll(() => cleanupTmp());
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone: nothing to stop
+  }
+}
+
+interface Started {
+  child: ChildProcess;
+  pid: number;
+  out: string;
+  exited: Promise<void>;
+}
+
+/** Starts a program in a directory of its own and waits until it says it is set up. */
+async function start(program: Program): Promise<Started> {
+  const dir = tmpDir(`cr-zdtm-${program.name}-`);
+  const out = join(dir, "out");
+  const child = spawn(join(zdtmDir, "bin", program.name), [out], { cwd: dir, stdio: "ignore" });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  pids.push(child.pid!);
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(`${out}.ready`)) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${program.name} ended during its set-up: ${resultOf(out)}`);
+    if (Date.now() > deadline) throw new Error(`${program.name} not set up after 10 s`);
+    await sleep(10);
+  }
+  return { child, pid: child.pid!, out, exited };
+}
+
+function resultOf(out: string): string {
+  return existsSync(out) ? readFileSync(out, "utf8").trim() : "(no result written)";
+}
+
+/** `cr restart --detach` from `crid`, SIGTERM once it runs, and the program's own verdict. */
+async function restartAndCheck(store: string, crid: bigint, out: string): Promise<string> {
+  const restarted = await runCli(["restart", "--store", store, "--at", String(crid), "--detach"]);
+  expect(restarted.code, restarted.stderr).toBe(0);
+  const pid = Number(restarted.stdout.trim());
+  pids.push(pid);
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(out) || readFileSync(out, "utf8") === "") {
+    if (!existsSync(`/proc/${pid}`)) break;
+    if (Date.now() > deadline) return "(no result 10 s after SIGTERM: hung)";
+    await sleep(10);
+  }
+  await sleep(existsSync(out) ? 0 : 50); // a result written just as the process ended
+  return resultOf(out);
+}
+
+describe("cr check names it, or the restart restores it", () => {
+  it.each(all)("$name: check + snapshot --kill + restart", async (program) => {
+    const run = await start(program);
+    const problems = (await checkProcess(run.pid)).problems;
+    const store = tmpDir("cr-zdtm-store-");
+    if (program.refused !== null) {
+      expect(problems.map((p) => p.kind), `check accepted ${program.name}`).toContain(program.refused);
+      const refused = await runCli(["snapshot", "--store", store, "--kill", String(run.pid)]);
+      expect(refused.code, refused.stderr).not.toBe(0);
+      expect(run.child.exitCode, "the refused program runs on").toBeNull();
+      return;
+    }
+    expect(problems, "cr check must accept what restart restores").toEqual([]);
+    const taken = await runCli(["snapshot", "--store", store, "--kill", String(run.pid)]);
+    expect(taken.code, taken.stderr).toBe(0);
+    await run.exited;
+    await waitPidFree(run.pid);
+    expect(await restartAndCheck(store, BigInt(taken.stdout.trim()), run.out)).toBe("PASS");
+  });
+});
+
+describe("a restart from the middle of a chain of increments restores it", () => {
+  it.each(restored)("$name: full + 3 increments, restart at the second", async (program) => {
+    const run = await start(program);
+    const store = tmpDir("cr-zdtm-store-");
+    const crids: bigint[] = [];
+    for (let i = 0; i < 4; i++) {
+      crids.push((await snapshot(run.pid, { store, incremental: i > 0 })).crid);
+      await sleep(20);
+    }
+    run.child.kill("SIGKILL");
+    await run.exited;
+    await waitPidFree(run.pid);
+    expect(await restartAndCheck(store, crids[1]!, run.out)).toBe("PASS");
+  });
+});
