@@ -88,16 +88,33 @@ describe("cr snapshot --interval", () => {
   });
 });
 
-describe("cr restart under a PID held by a zombie", () => {
-  it("says the PID's holder is a zombie and which parent has not reaped it", async () => {
+describe("a process killed by cr snapshot --kill, and its PID", () => {
+  it("an orphan, reaped by PID 1 within seconds: cr waits for it, and a restart right after gets the PID", async () => {
+    const store = join(dir, "orphan");
+    const shell = spawn("sh", ["-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!"], { stdio: ["ignore", "pipe", "inherit"] });
+    const pid = Number((await new Promise<Buffer>((resolve) => shell.stdout!.once("data", resolve))).toString().trim());
+    try {
+      const taken = await runCli(["snapshot", "--store", store, "--kill", String(pid)]);
+      expect(taken.code, taken.stderr).toBe(0);
+      expect(taken.stderr).not.toMatch(/note/);
+      const restarted = await runCli(["restart", "--store", store, "--at", taken.stdout.trim(), "--detach"]);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(Number(restarted.stdout)).toBe(pid);
+    } finally {
+      process.kill(pid, "SIGKILL");
+      await waitPidFree(pid);
+    }
+  });
+
+  it("a parent that never reaps: snapshot says so, and restart names the checkpointed process's own zombie and its parent", async () => {
     const store = join(dir, "zombie");
     const { pid, parent, stop } = await unreapedSleep();
     try {
-      const crid = (await snapshot(pid, { store, incremental: false })).crid;
-      process.kill(pid, "SIGKILL");
-      await sleep(50);
-      const result = await runCli(["restart", "--store", store, "--at", String(crid)]);
-      expectOneLine(result, new RegExp(`PID ${pid} is taken by sleep, a zombie \\(exited, not yet reaped by its parent PID ${parent}\\)`));
+      const taken = await runCli(["snapshot", "--store", store, "--kill", String(pid)]);
+      expect(taken.code, taken.stderr).toBe(0);
+      expect(taken.stderr).toMatch(new RegExp(`cr: note: process ${pid} is killed, but its parent PID ${parent} \\(sleep\\) has not reaped it`));
+      const result = await runCli(["restart", "--store", store, "--at", taken.stdout.trim()]);
+      expectOneLine(result, new RegExp(`PID ${pid} is taken by the checkpointed process itself, killed but not yet reaped by its parent PID ${parent} \\(sleep\\)`));
     } finally {
       stop();
       await waitPidFree(pid);

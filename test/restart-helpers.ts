@@ -56,8 +56,8 @@ export async function waitPidFree(pid: number, timeoutMs = 5000): Promise<void> 
 }
 
 /**
- * `cr snapshot --kill` at `delayMs` into the run; returns the CRID. Through the CLI: a killed
- * traced thread is a zombie until its tracer reaps it, and the cr process exiting does that.
+ * `cr snapshot --kill` at `delayMs` into the run, through the CLI as a user runs it; returns the
+ * CRID.
  */
 export async function snapshotAndKill(run: Run, store: string, delayMs: number): Promise<bigint> {
   await sleep(delayMs);

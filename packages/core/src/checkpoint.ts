@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { freeze, injectSyscall, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
+import { freeze, injectSyscall, killTraced, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
 import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
@@ -14,8 +14,8 @@ import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./parent.js";
 import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
-import { collectProcess, readStat, type ProcessInfo } from "./task.js";
-import { processExists } from "./procfs.js";
+import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./task.js";
+import { commOf, processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
@@ -44,6 +44,8 @@ export interface SnapshotResult {
   trackerReason: string;
   /** Why every page was saved although an increment was asked for. */
   fullReason?: string;
+  /** After a kill: the parent that had not reaped the process yet (its PID stays taken until it does). */
+  unreapedBy?: { pid: number; comm: string };
   dirtyPages: number;
   bytes: number;
   downtimeMs: number;
@@ -105,9 +107,11 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     } finally {
       closeSync(fd);
     }
+    const downtimeMs = kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs;
+    let unreapedBy: number | null = null;
     if (kill) {
-      process.kill(pid, "SIGKILL");
-      thaw(run.tids);
+      killTraced([pid, ...run.tids.filter((t) => t !== pid)]);
+      unreapedBy = await waitReaped(pid, key); // a restart right after needs the PID free
     } else {
       recordCommitted(tracker, run, pid, key);
     }
@@ -121,8 +125,9 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       ...(run.state.fullReason ? { fullReason: run.state.fullReason } : {}),
       dirtyPages: totalPages(run.state.plan.data),
       bytes: run.bytes,
-      downtimeMs: kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs,
+      downtimeMs,
       totalMs: performance.now() - started,
+      ...(unreapedBy !== null ? { unreapedBy: { pid: unreapedBy, comm: commOf(unreapedBy) ?? "exited" } } : {}),
     };
   } finally {
     parent?.close();
@@ -407,12 +412,35 @@ export function processKey(pid: number): string {
 
 /** Whether the incarnation `key` of `pid` still runs: not exited, not a zombie, its PID not reused. */
 export function stillRuns(pid: number, key: string): boolean {
-  if (!processExists(pid)) return false;
+  const stat = statOf(pid, key);
+  return stat !== undefined && stat.state !== "Z" && stat.state !== "X";
+}
+
+/** The stat of the incarnation `key` of `pid`, or undefined once it is reaped (its PID free or reused). */
+function statOf(pid: number, key: string): ProcStat | undefined {
+  if (!processExists(pid)) return undefined;
   try {
     const stat = readStat(pid);
-    return stat.state !== "Z" && stat.state !== "X" && `${pid}:${stat.startTime}` === key;
+    return `${pid}:${stat.startTime}` === key ? stat : undefined;
   } catch (error) {
-    if (error instanceof CrError && error.code === "ESRCH") return false; // reaped meanwhile
+    if (error instanceof CrError && error.code === "ESRCH") return undefined; // reaped meanwhile
     throw error;
+  }
+}
+
+/** How long cr waits for a killed process to be reaped: PID 1 reaps orphans in about 2 s here. */
+export const REAP_WAIT_MS = 3000;
+
+/**
+ * Waits up to `ms` for the incarnation `key` of `pid`, killed, to be reaped by its parent; returns
+ * the PID of a parent that has not reaped it by then, or null once the PID is free.
+ */
+export async function waitReaped(pid: number, key: string, ms = REAP_WAIT_MS): Promise<number | null> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const stat = statOf(pid, key);
+    if (stat === undefined) return null;
+    if (performance.now() > deadline) return stat.ppid;
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

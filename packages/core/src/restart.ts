@@ -10,15 +10,16 @@
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
-import { killStub, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { CrError } from "./errors.js";
+import { commOf } from "./procfs.js";
 import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
-import { processKey } from "./checkpoint.js";
-import { readStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
+import { processKey, waitReaped } from "./checkpoint.js";
+import { readStat, type ProcStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
 import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
@@ -69,7 +70,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   try {
     const files = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
     const warnings = files.warnings;
-    const pid = step(crid, "check the PID", () => choosePid(image, options.anyPid ?? false, warnings));
+    const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
     const fds = step(crid, "open files", () => openDescriptors(image.files, inherit));
     warnings.push(...fds.warnings);
     const tids: number[] = [];
@@ -80,7 +81,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
       step(crid, "release the process", () => releaseRestored(tids), tids[0]);
     } catch (error) {
-      if (tids.length > 0) killStub(tids);
+      if (tids.length > 0) killTraced(tids);
       throw error;
     } finally {
       fds.close();
@@ -191,12 +192,16 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
   };
 }
 
-/** The saved PID and TIDs must be free; with anyPid the kernel picks (a warning says so). */
-function choosePid(image: Checkpoint, anyPid: boolean, warnings: string[]): number {
+/**
+ * The saved PID and TIDs must be free; with anyPid the kernel picks (a warning says so). The
+ * checkpointed process itself, killed by `cr snapshot --kill` and not yet reaped, is waited for.
+ */
+async function choosePid(store: Store, image: Checkpoint, anyPid: boolean, warnings: string[]): Promise<number> {
   const pid = image.process.pid;
+  if (!anyPid) await waitOwnZombie(store, pid);
   for (const t of image.threads) {
     if (!existsSync(`/proc/${t.tid}`)) continue;
-    const comm = holderOf(t.tid);
+    const comm = holderOf(store, t.tid);
     if (anyPid) {
       warnings.push(`PID ${t.tid} is taken by ${comm}: the process gets new PID and TIDs (--any-pid)`);
       return 0;
@@ -206,10 +211,28 @@ function choosePid(image: Checkpoint, anyPid: boolean, warnings: string[]): numb
   return pid;
 }
 
+/** A zombie whose incarnation the store has snapshotted: the checkpointed process itself, killed. */
+function isOwnZombie(store: Store, stat: ProcStat): boolean {
+  return stat.state === "Z" && store.branchOf(`${stat.pid}:${stat.startTime}`) !== undefined;
+}
+
+/** Gives the parent of the checkpointed process, killed, the time to reap it (PID 1 takes ~2 s). */
+async function waitOwnZombie(store: Store, pid: number): Promise<void> {
+  let stat: ProcStat;
+  try {
+    stat = readStat(pid);
+  } catch (error) {
+    if (error instanceof CrError && error.code === "ESRCH") return; // free
+    throw error;
+  }
+  if (isOwnZombie(store, stat)) await waitReaped(pid, `${pid}:${stat.startTime}`);
+}
+
 /** Who holds a PID, as the user can act on it: a zombie is named with the parent that has not reaped it. */
-function holderOf(pid: number): string {
+function holderOf(store: Store, pid: number): string {
   try {
     const stat = readStat(pid);
+    if (isOwnZombie(store, stat)) return `the checkpointed process itself, killed but not yet reaped by its parent PID ${stat.ppid} (${commOf(stat.ppid) ?? "exited"})`;
     return stat.state === "Z" ? `${stat.comm}, a zombie (exited, not yet reaped by its parent PID ${stat.ppid})` : stat.comm;
   } catch (error) {
     if (error instanceof CrError && error.code === "ESRCH") return "a process that just exited";

@@ -59,7 +59,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"spawnStub", SpawnStub},
       {"waitThreadStop", WaitThreadStop},
       {"releaseRestored", ReleaseRestored},
-      {"killStub", KillStub},
+      {"killTraced", KillTraced},
       {"waitExit", WaitExit},
   };
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));

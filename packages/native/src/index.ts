@@ -106,7 +106,7 @@ interface Addon {
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
   releaseRestored(tids: number[]): void;
-  killStub(tids: number[]): void;
+  killTraced(tids: number[]): void;
   waitExit(pid: number): { code: number | null; signal: number | null };
   writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array, source: Buffer, copies: Float64Array): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
@@ -398,9 +398,13 @@ export function releaseRestored(tids: number[]): void {
   addon.releaseRestored(tids);
 }
 
-/** SIGKILLs a half-built process (leader first in `tids`) and reaps every thread. */
-export function killStub(tids: number[]): void {
-  addon.killStub(tids);
+/**
+ * SIGKILLs a process cr traces (leader first in `tids`: a half-built one, or a frozen target) and
+ * reaps every thread: a traced thread stays a zombie until its tracer waits for it, and only then
+ * is its parent told.
+ */
+export function killTraced(tids: number[]): void {
+  addon.killTraced(tids);
 }
 
 /** Blocks until child `pid` exits. */

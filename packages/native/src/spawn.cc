@@ -188,7 +188,7 @@ Napi::Value ReleaseRestored(const Napi::CallbackInfo& info) {
 }
 
 // Only the given tids are reaped: a wait for any child would steal Node's own children.
-Napi::Value KillStub(const Napi::CallbackInfo& info) {
+Napi::Value KillTraced(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> tids;
   if (!ArgIntArray(info, 0, "tids", tids) || tids.empty()) return env.Undefined();

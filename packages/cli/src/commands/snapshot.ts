@@ -104,4 +104,8 @@ function print(result: SnapshotResult, json?: boolean): void {
       "\n",
   );
   console.log(String(result.crid));
+  if (result.unreapedBy !== undefined) {
+    const parent = `PID ${result.unreapedBy.pid} (${result.unreapedBy.comm})`;
+    process.stderr.write(`cr: note: process ${result.pid} is killed, but its parent ${parent} has not reaped it: PID ${result.pid} stays taken, and cr restart waits for it, until it does\n`);
+  }
 }
