@@ -1,4 +1,4 @@
-// What cannot be checkpointed is reported, not guessed (design.md decision 9): `cr check` names
+// What cannot be checkpointed is reported, not guessed (docs/design.md decision 9): `cr check` names
 // every resource cr cannot save with its reason (text and --json), `cr snapshot` refuses with the
 // same reasons in one `cr: ` line, writes nothing into the store and leaves the process running;
 // a process holding only supported resources checks clean.

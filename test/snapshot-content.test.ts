@@ -61,7 +61,7 @@ describe("snapshot content", () => {
     expect(problems.slice(0, 15), `${context}: ${problems.length} problem(s)`).toEqual([]);
   }
 
-  /** Pages the process never touched, or dropped (MADV_DONTNEED), are not in the map (design: "never-touched memory: nothing"). */
+  /** Pages the process never touched, or dropped (MADV_DONTNEED), are not in the map (docs/format.md: "a page absent from the map has no saved content"). */
   function absentChecks(mem: CheckpointMemory, regions: Region[], context: string): void {
     const problems: string[] = [];
     for (const r of regions) {

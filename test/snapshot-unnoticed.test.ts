@@ -1,4 +1,4 @@
-// A checkpoint never harms its target (design.md decisions 4 and 5).
+// A checkpoint never harms its target (docs/design.md decisions 4 and 5).
 //
 // 1. progress_target, whose two threads check their memory, the monotonic clock, nanosleep (no
 //    EINTR), a pipe and their ids on every iteration, is snapshotted incrementally a thousand

@@ -1,4 +1,4 @@
-// Dirty tracking never under-reports (design.md decision 6): for every tracker backend this
+// Dirty tracking never under-reports (docs/design.md decision 6): for every tracker backend this
 // kernel has, tracker_target is snapshotted once in full, then incrementally after each kind of
 // change a tracker can miss — plain writes, writes by the kernel (read(2) into the buffer), writes
 // by a second thread, MADV_DONTNEED, mremap, munmap of part of a region, a new mapping, a

@@ -10,7 +10,7 @@ const DEEP = 100;
 
 /**
  * Restart time (from `restart()` called to the process running) of a bench_target of 256 MiB
- * and 1 GiB, and of the same 1 GiB process at chain depth 1 and 100 (design.md targets:
+ * and 1 GiB, and of the same 1 GiB process at chain depth 1 and 100 (docs/design.md targets:
  * < 0.5 s for 1 GiB; depth 100 within 10% of depth 1).
  */
 export async function benchRestart(): Promise<Row[]> {

@@ -1,6 +1,6 @@
 /**
  * `cr check PID`: every resource the target holds that cr cannot save yet, each with a reason a
- * user can act on (design decision 9). Read-only: the target is never stopped or touched, and it
+ * user can act on (docs/design.md decision 9). Read-only: the target is never stopped or touched, and it
  * keeps running whatever this finds.
  */
 import { readdirSync } from "node:fs";

@@ -58,7 +58,7 @@ export const BLOCK_PAGES = 256;
 const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /**
- * Checkpoint a live process (design.md decision 7): freeze, collect its state and the changed
+ * Checkpoint a live process (docs/design.md decision 7): freeze, collect its state and the changed
  * pages into memory, unfreeze, and only then write and commit the image. Changes larger than
  * the copy budget (a full snapshot of a large process) are streamed into the image while the
  * target stays frozen instead: the same downtime as copying them, in bounded memory. The

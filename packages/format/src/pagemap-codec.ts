@@ -3,7 +3,7 @@
  * (unsigned) except the source byte. Addresses and file offsets are counted in pages, blocks
  * as deltas from the previous block of the same image, CRIDs as an index into REFERENCES, so a
  * typical entry takes 5-9 bytes: an image's map stays small even when its address space is
- * cut into many runs (a complete map in every image is decision 2 of the design).
+ * cut into many runs (a complete map in every image is decision 2 of docs/design.md).
  *
  *   u8      source: 1 DATA, 2 REF, 3 ZERO, 4 FILE
  *   varint  gap: pages from the end of the previous entry (the first: from address 0)

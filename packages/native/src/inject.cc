@@ -1,4 +1,4 @@
-// Syscall injection into a frozen thread (design decision 5: never harm the target).
+// Syscall injection into a frozen thread (docs/design.md decision 5: never harm the target).
 //
 // Each injection: save the thread's registers and signal mask, write its resume state
 // (syscall restart already applied) into the trampoline's save area, point rip at the

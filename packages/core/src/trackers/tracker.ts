@@ -4,7 +4,7 @@ import type { PageRun } from "../pages.js";
 import type { Vma } from "../vmas.js";
 
 /**
- * Dirty-page tracking (design.md decision 6): one interface, three backends. Hashing works on
+ * Dirty-page tracking (docs/design.md decision 6): one interface, three backends. Hashing works on
  * every kernel and is the fallback; write-protect scan and soft-dirty ask the kernel instead of
  * reading all memory. A tracker may over-report dirty pages, never under-report.
  */
