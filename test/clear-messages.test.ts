@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snapshot, Store } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
-import { cleanupTmp, sleep, tmpDir } from "./harness.js";
+import { cleanupTmp, tmpDir } from "./harness.js";
 import { waitPidFree } from "./restart-helpers.js";
 
 let dir: string;
