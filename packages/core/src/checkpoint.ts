@@ -2,7 +2,8 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, killTraced, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, type PageMapEntry, type ProcessAttrsRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { collectAttrs } from "./attrs.js";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
@@ -19,6 +20,7 @@ import { commOf, processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
+import { collectTimers } from "./timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables } from "./warmup.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
@@ -187,6 +189,8 @@ interface FrozenState {
   files: FdEntry[];
   threads: ThreadRecord[];
   signals: SignalsRecord;
+  attrs: ProcessAttrsRecord;
+  timers: TimersRecord;
   plan: PagePlan;
   unchanged: PageRun[];
   trackerState?: Uint8Array;
@@ -302,6 +306,8 @@ function collectTask(pid: number, tids: number[]) {
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
+    attrs: collectAttrs(pid, leader, info),
+    timers: collectTimers(pid, leader),
   };
 }
 
@@ -330,6 +336,8 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
   await writer.writeRecord("SIGNALS", state.signals);
   await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
+  await writer.writeRecord("PROCESS_ATTRS", state.attrs);
+  await writer.writeRecord("TIMERS", state.timers);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });

@@ -9,8 +9,9 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
 import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
@@ -21,6 +22,7 @@ import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
 import { readStat, type ProcStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
+import { restoreTimers } from "./timers.js";
 import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./vmas.js";
@@ -58,6 +60,9 @@ interface Checkpoint {
   threads: ThreadRecord[];
   signals: SignalsRecord;
   files: FdRecord[];
+  /** Absent in images written before these records. */
+  attrs: ProcessAttrsRecord | undefined;
+  timers: TimersRecord | undefined;
   data: ResolvedChain;
 }
 
@@ -132,9 +137,12 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
       for (const info of t.pendingSignals) queueSignal(leader, info, tids[i]!);
     }),
   );
+  s("restore timers", () => restoreTimers(leader, image.timers, new Map(threads.map((t, i) => [t.tid, tids[i]!]))));
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
+  s("restore process attributes", () => restoreAttrs(leader, image.attrs));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
+  s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs));
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
 }
 
@@ -188,6 +196,8 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     threads: top.records("THREAD"),
     signals: need(top.record("SIGNALS"), "SIGNALS"),
     files: need(top.record("FILES"), "FILES").fds,
+    attrs: top.record("PROCESS_ATTRS"),
+    timers: top.record("TIMERS"),
     data,
   };
 }

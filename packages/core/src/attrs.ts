@@ -1,0 +1,90 @@
+/**
+ * Process attributes that procfs or an injected prctl shows and the stub would otherwise take
+ * from cr: no_new_privs, dumpable, child subreaper, oom_score_adj, the audit loginuid and the
+ * membarrier registrations (PROCESS_ATTRS record). Seccomp filters are not restored: `cr check`
+ * names them.
+ */
+import { writeFileSync } from "node:fs";
+import { injectSyscall } from "@cr/native";
+import type { ProcessAttrsRecord } from "@cr/format";
+import type { Problem } from "./check.js";
+import { CrError, errnoCode } from "./errors.js";
+import { injectForStruct, SCRATCH, SYS, type Remote } from "./inject.js";
+import { parseKeyValues, procPath, readProcText, requireKey } from "./procfs.js";
+import type { ProcessInfo } from "./task.js";
+
+const PR_GET_DUMPABLE = 3n;
+const PR_SET_DUMPABLE = 4n;
+const PR_SET_CHILD_SUBREAPER = 36n;
+const PR_GET_CHILD_SUBREAPER = 37n;
+const PR_SET_NO_NEW_PRIVS = 38n;
+const MEMBARRIER_CMD_GET_REGISTRATIONS = 1n << 9n;
+/** The REGISTER commands GET_REGISTRATIONS reports, each a bit of its result. */
+const MEMBARRIER_REGISTER_CMDS = [1n << 2n, 1n << 4n, 1n << 6n, 1n << 8n];
+
+/** Checkpoint half: `leader` is a frozen thread of `pid`, for the prctl and membarrier queries. */
+export function collectAttrs(pid: number, leader: number, info: ProcessInfo): ProcessAttrsRecord {
+  const subreaper = injectForStruct(pid, leader, "prctl", [PR_GET_CHILD_SUBREAPER, SCRATCH, 0n, 0n, 0n], 4);
+  return {
+    noNewPrivs: info.noNewPrivs ? 1 : 0,
+    dumpable: Number(injectSyscall(leader, SYS.prctl, [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n])),
+    childSubreaper: subreaper.readInt32LE(0) !== 0 ? 1 : 0,
+    oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
+    loginuid: Number(readProcText(pid, "loginuid").trim()),
+    membarrier: Number(injectSyscall(leader, SYS.membarrier, [MEMBARRIER_CMD_GET_REGISTRATIONS, 0n, 0n])),
+  };
+}
+
+/** `cr check`: seccomp (strict mode kills an injected syscall; filters are not saved). */
+export function seccompProblems(pid: number): Problem[] {
+  const status = parseKeyValues(readProcText(pid, "status"));
+  const mode = Number(requireKey(status, "Seccomp", pid, "status"));
+  if (mode === 0) return [];
+  const what = mode === 1 ? "is in seccomp strict mode" : "has seccomp filters installed";
+  return [{ resource: "process", kind: "seccomp", reason: `${pid} ${what}: cr cannot save or restore seccomp state yet; checkpoint it before it installs them` }];
+}
+
+// ================================================================ restart half
+
+/**
+ * Before the credentials (the loginuid needs CAP_AUDIT_CONTROL, oom_score_adj below cr's
+ * minimum CAP_SYS_RESOURCE): oom_score_adj, loginuid, subreaper, membarrier registrations.
+ */
+export function restoreAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined): void {
+  if (!saved) return; // an image from before the record: nothing was saved
+  writeOomScoreAdj(remote.pid, saved.oomScoreAdj);
+  if (saved.loginuid !== Number(readProcText(remote.pid, "loginuid").trim())) writeLoginuid(remote, saved.loginuid);
+  if (saved.childSubreaper) remote.call("prctl", [PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n], "restoring the child subreaper flag");
+  for (const cmd of MEMBARRIER_REGISTER_CMDS) {
+    if ((BigInt(saved.membarrier) & cmd) !== 0n) remote.call("membarrier", [cmd, 0n, 0n], `restoring membarrier registration ${cmd}`);
+  }
+}
+
+/** After the credentials (a uid change resets dumpable): dumpable, then no_new_privs. */
+export function restoreLateAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined): void {
+  if (!saved) return;
+  remote.call("prctl", [PR_SET_DUMPABLE, BigInt(saved.dumpable), 0n, 0n, 0n], "restoring the dumpable flag");
+  if (saved.noNewPrivs) remote.call("prctl", [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n], "restoring no_new_privs");
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  const path = procPath(pid, "oom_score_adj");
+  try {
+    writeFileSync(path, String(value));
+  } catch (error) {
+    const code = errnoCode(error) ?? "EIO";
+    throw new CrError(`restoring oom_score_adj ${value} of process ${pid}: ${code} (below cr's own minimum needs CAP_SYS_RESOURCE)`, { code, pid, path, cause: error });
+  }
+}
+
+/** The kernel lets a process set only its own loginuid: written from inside. */
+function writeLoginuid(remote: Remote, loginuid: number): void {
+  const what = `restoring loginuid ${loginuid}`;
+  const fd = remote.call("openat", [-100n, remote.putString("/proc/self/loginuid"), 1n /* O_WRONLY */, 0n], what);
+  try {
+    const text = Buffer.from(String(loginuid));
+    remote.call("write", [fd, remote.put(text, 256), BigInt(text.length)], what);
+  } finally {
+    remote.call("close", [fd], what);
+  }
+}
