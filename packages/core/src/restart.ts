@@ -22,7 +22,7 @@ import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
 import { readStat, type ProcStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
-import { restoreTimers } from "./timers.js";
+import { notFromTimers, restoreTimers } from "./timers.js";
 import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./vmas.js";
@@ -126,7 +126,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreLimits(leader, image.process));
     restoreFdState(leader, image.files, inherit);
   });
-  s("restore signal handlers", () => restoreSignals(leader, image.signals));
+  s("restore signal handlers", () => restoreSignals(leader, { ...image.signals, sharedPending: notFromTimers(image.signals.sharedPending, image.timers) }));
   const threads = orderThreads(image);
   s("create threads", () => {
     for (const t of threads.slice(1)) tids.push(cloneThread(leader, anyPid ? 0 : t.tid));
@@ -134,10 +134,11 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("restore thread registrations", () =>
     threads.forEach((t, i) => {
       restoreRegistrations(leader.thread(tids[i]!), t);
-      for (const info of t.pendingSignals) queueSignal(leader, info, tids[i]!);
+      for (const info of notFromTimers(t.pendingSignals, image.timers)) queueSignal(leader, info, tids[i]!);
     }),
   );
-  s("restore timers", () => restoreTimers(leader, image.timers, new Map(threads.map((t, i) => [t.tid, tids[i]!]))));
+  const pending = [...image.signals.sharedPending, ...threads.flatMap((t) => t.pendingSignals)];
+  s("restore timers", () => restoreTimers(leader, image.timers, pending, new Map(threads.map((t, i) => [t.tid, tids[i]!]))));
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
   s("restore process attributes", () => restoreAttrs(leader, image.attrs));

@@ -88,13 +88,33 @@ function nanos(raw: Buffer, at: number): bigint {
 
 // ================================================================ restart half
 
+const SI_TIMER = -2;
+
+/** The POSIX timer whose pending signal `info` (a siginfo) is, if it is one of `saved`'s. */
+function timerOf(info: Uint8Array, saved: TimersRecord | undefined): number | undefined {
+  const raw = Buffer.from(info.buffer, info.byteOffset, info.byteLength);
+  if (raw.readInt32LE(8) !== SI_TIMER) return undefined;
+  const id = raw.readInt32LE(16); // si_tid: the timer ID
+  return saved?.posix.some((t) => t.id === id) ? id : undefined;
+}
+
+/**
+ * The pending signals a restart queues again, less those of POSIX timers it recreates: such a
+ * signal is the timer's own (the kernel re-arms a periodic timer only when it is taken), so the
+ * timer fires again at once to queue it (restoreTimers) instead of a copy beside it.
+ */
+export function notFromTimers(pending: Uint8Array[], saved: TimersRecord | undefined): Uint8Array[] {
+  return pending.filter((info) => timerOf(info, saved) === undefined);
+}
+
 /**
  * POSIX timers under their IDs, then every timer armed with the time it had left (the time
- * between checkpoint and restart does not count). A timer that fired while the process was
- * frozen left its signal pending, which the image holds and the restart queues again.
- * `tids` maps each saved thread ID to the restarted one (SIGEV_THREAD_ID).
+ * between checkpoint and restart does not count). A timer whose signal was pending is armed to
+ * fire at once, which queues that signal again and leaves the timer waiting for it to be taken,
+ * as it was. `pending` is every pending siginfo of the image; `tids` maps each saved thread ID
+ * to the restarted one (SIGEV_THREAD_ID).
  */
-export function restoreTimers(remote: Remote, saved: TimersRecord | undefined, tids: Map<number, number>): void {
+export function restoreTimers(remote: Remote, saved: TimersRecord | undefined, pending: Uint8Array[], tids: Map<number, number>): void {
   if (!saved) return; // an image from before the record: nothing was saved
   if (saved.posix.length > 0) {
     remote.call("prctl", [PR_TIMER_CREATE_RESTORE_IDS, 1n, 0n, 0n, 0n], "creating POSIX timers under their IDs (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15+)");
@@ -104,9 +124,11 @@ export function restoreTimers(remote: Remote, saved: TimersRecord | undefined, t
       remote.call("prctl", [PR_TIMER_CREATE_RESTORE_IDS, 0n, 0n, 0n, 0n], "ending PR_TIMER_CREATE_RESTORE_IDS");
     }
   }
+  const signalled = new Set(pending.map((info) => timerOf(info, saved)));
   for (const t of saved.posix) {
-    if (t.intervalNs === 0n && t.valueNs === 0n) continue;
-    remote.call("timer_settime", [BigInt(t.id), 0n, remote.put(timespecs(t.intervalNs, t.valueNs, 1_000_000_000n)), 0n], `arming POSIX timer ${t.id}`);
+    const valueNs = signalled.has(t.id) ? 1n : t.valueNs;
+    if (t.intervalNs === 0n && valueNs === 0n) continue;
+    remote.call("timer_settime", [BigInt(t.id), 0n, remote.put(timespecs(t.intervalNs, valueNs, 1_000_000_000n)), 0n], `arming POSIX timer ${t.id}`);
   }
   for (const t of saved.itimers) {
     if (t.intervalUs !== 0n || t.valueUs !== 0n) setItimer(remote, t);
