@@ -1,16 +1,14 @@
 /**
  * Process attributes that procfs or an injected prctl shows and the stub would otherwise take
  * from cr: no_new_privs, dumpable, child subreaper, oom_score_adj, the audit loginuid and the
- * membarrier registrations (PROCESS_ATTRS record). Seccomp filters are not restored: `cr check`
- * names them.
+ * membarrier registrations (PROCESS_ATTRS record). Seccomp filters: seccomp.ts.
  */
 import { writeFileSync } from "node:fs";
 import { injectSyscall } from "@cr/native";
 import type { ProcessAttrsRecord } from "@cr/format";
-import type { Problem } from "./check.js";
 import { CrError, errnoCode } from "./errors.js";
 import { injectForStruct, SCRATCH, SYS, type Remote } from "./inject.js";
-import { parseKeyValues, procPath, readProcText, requireKey } from "./procfs.js";
+import { procPath, readProcText } from "./procfs.js";
 import type { ProcessInfo } from "./task.js";
 
 const PR_GET_DUMPABLE = 3n;
@@ -35,15 +33,6 @@ export function collectAttrs(pid: number, leader: number, info: ProcessInfo): Pr
   };
 }
 
-/** `cr check`: seccomp (strict mode kills an injected syscall; filters are not saved). */
-export function seccompProblems(pid: number): Problem[] {
-  const status = parseKeyValues(readProcText(pid, "status"));
-  const mode = Number(requireKey(status, "Seccomp", pid, "status"));
-  if (mode === 0) return [];
-  const what = mode === 1 ? "is in seccomp strict mode" : "has seccomp filters installed";
-  return [{ resource: "process", kind: "seccomp", reason: `${pid} ${what}: cr cannot save or restore seccomp state yet; checkpoint it before it installs them` }];
-}
-
 // ================================================================ restart half
 
 /**
@@ -60,11 +49,15 @@ export function restoreAttrs(remote: Remote, saved: ProcessAttrsRecord | undefin
   }
 }
 
-/** After the credentials (a uid change resets dumpable): dumpable, then no_new_privs. */
-export function restoreLateAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined): void {
+/**
+ * After the credentials (a uid change resets dumpable): dumpable, then no_new_privs, which is
+ * each thread's own: the leader's, as saved, goes to every thread in `tids`.
+ */
+export function restoreLateAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined, tids: number[]): void {
   if (!saved) return;
   remote.call("prctl", [PR_SET_DUMPABLE, BigInt(saved.dumpable), 0n, 0n, 0n], "restoring the dumpable flag");
-  if (saved.noNewPrivs) remote.call("prctl", [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n], "restoring no_new_privs");
+  if (!saved.noNewPrivs) return;
+  for (const tid of tids) remote.thread(tid).call("prctl", [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n], `restoring no_new_privs of thread ${tid}`);
 }
 
 function writeOomScoreAdj(pid: number, value: number): void {

@@ -34,6 +34,7 @@ export const SYS = {
   clone3: 435,
   write: 1,
   setitimer: 38,
+  seccomp: 317,
   timer_create: 222,
   timer_settime: 223,
 } as const;

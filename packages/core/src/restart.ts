@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
 import { CrError } from "./errors.js";
@@ -17,6 +17,7 @@ import { commOf } from "./procfs.js";
 import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
+import { restoreSeccomp } from "./seccomp.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
@@ -63,6 +64,7 @@ interface Checkpoint {
   /** Absent in images written before these records. */
   attrs: ProcessAttrsRecord | undefined;
   timers: TimersRecord | undefined;
+  seccomp: SeccompRecord | undefined;
   data: ResolvedChain;
 }
 
@@ -143,7 +145,8 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
   s("restore process attributes", () => restoreAttrs(leader, image.attrs));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
-  s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs));
+  s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tids));
+  s("restore seccomp filters", () => restoreSeccomp(leader, image.seccomp, tids.length)); // the last injected call
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
 }
 
@@ -199,6 +202,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     files: need(top.record("FILES"), "FILES").fds,
     attrs: top.record("PROCESS_ATTRS"),
     timers: top.record("TIMERS"),
+    seccomp: top.record("SECCOMP"),
     data,
   };
 }

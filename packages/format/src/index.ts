@@ -25,6 +25,7 @@ export {
   RECORD_TYPE_NAMES,
   type RecordTypeName,
   type RecordTypes,
+  type SeccompRecord,
   type Reference,
   type Sigaction,
   type SignalsRecord,

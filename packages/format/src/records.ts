@@ -236,6 +236,15 @@ export const TimersSchema = struct("timers", {
 });
 export type TimersRecord = Infer<typeof TimersSchema>;
 
+export const SeccompFilterSchema = struct("seccomp filter", {
+  flags: doc(u32, "SECCOMP_FILTER_FLAG_LOG 2, as PTRACE_SECCOMP_GET_METADATA gives it"),
+  program: doc(bytes, "the BPF program: struct sock_filter (8 bytes) each"),
+});
+export const SeccompSchema = struct("seccomp", {
+  filters: doc(array(SeccompFilterSchema), "every thread's filters (the same in all), oldest first; empty: none"),
+});
+export type SeccompRecord = Infer<typeof SeccompSchema>;
+
 // ---------------------------------------------------------------- the registry
 
 /** Chunk flag bits. */
@@ -256,6 +265,7 @@ export const ChunkType = {
   FILES: 0x0014,
   PROCESS_ATTRS: 0x001b,
   TIMERS: 0x001c,
+  SECCOMP: 0x001d,
   TRACKER: 0x0020,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -287,6 +297,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
   { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
   { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
+  { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -307,7 +318,8 @@ export interface RecordTypes {
   FILES: FilesRecord;
   PROCESS_ATTRS: ProcessAttrsRecord;
   TIMERS: TimersRecord;
+  SECCOMP: SeccompRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PROCESS_ATTRS", "TIMERS", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "TRACKER"];
