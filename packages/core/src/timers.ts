@@ -31,10 +31,13 @@ const PR_TIMER_CREATE_RESTORE_IDS = 77n;
 /** A POSIX timer as /proc/PID/timers shows it (no times). */
 type ListedTimer = Omit<PosixTimerRecord, "intervalNs" | "valueNs">;
 
-/** Parses /proc/PID/timers: blocks of "ID:", "signal: SIG/VALUE", "notify: HOW/pid.N|tid.N", "ClockID:". */
 export function readPosixTimers(pid: number): ListedTimer[] {
+  return parsePosixTimers(readProcText(pid, "timers"), pid);
+}
+
+/** Parses /proc/PID/timers: blocks of "ID:", "signal: SIG/VALUE", "notify: HOW/pid.N|tid.N", "ClockID:". */
+export function parsePosixTimers(text: string, pid: number): ListedTimer[] {
   const timers: ListedTimer[] = [];
-  const text = readProcText(pid, "timers");
   for (const block of text.split(/^(?=ID: )/m).filter((b) => b.trim() !== "")) {
     const m = /^ID: (-?\d+)\nsignal: (\d+)\/(?:0x)?([0-9a-f]+)\nnotify: (\w+)\/(pid|tid)\.(\d+)\nClockID: (-?\d+)/.exec(block);
     const notify = m ? NOTIFY.get(m[4]!) : undefined;
@@ -50,7 +53,11 @@ export function readPosixTimers(pid: number): ListedTimer[] {
 
 /** `cr check`: timers on a clock the restart cannot give back. */
 export function timerProblems(pid: number, threads: number): Problem[] {
-  return readPosixTimers(pid).flatMap((t) => {
+  return clockProblems(readPosixTimers(pid), threads);
+}
+
+export function clockProblems(timers: ListedTimer[], threads: number): Problem[] {
+  return timers.flatMap((t) => {
     const problem = (why: string): Problem[] => [{ resource: `POSIX timer ${t.id}`, kind: "posix-timer", reason: `POSIX timer ${t.id} ${why}: cr cannot restore it; delete it (timer_delete) before the checkpoint` }];
     if (t.clock >= 0) return [];
     if (cpuClockPid(t.clock) !== 0) return problem(`counts the CPU time of process or thread ${cpuClockPid(t.clock)} (clock ${t.clock})`);
