@@ -8,8 +8,7 @@ import { injectSyscall } from "@cr/native";
 import type { ProcessAttrsRecord } from "@cr/format";
 import { CrError, errnoCode } from "./errors.js";
 import { injectForStruct, SCRATCH, SYS, type Remote } from "./inject.js";
-import { procPath, readProcText } from "./procfs.js";
-import type { ProcessInfo } from "./task.js";
+import { parseKeyValues, procPath, readProcText, requireKey } from "./procfs.js";
 
 const PR_GET_DUMPABLE = 3n;
 const PR_SET_DUMPABLE = 4n;
@@ -20,11 +19,13 @@ const MEMBARRIER_CMD_GET_REGISTRATIONS = 1n << 9n;
 /** The REGISTER commands GET_REGISTRATIONS reports, each a bit of its result. */
 const MEMBARRIER_REGISTER_CMDS = [1n << 2n, 1n << 4n, 1n << 6n, 1n << 8n];
 
-/** Checkpoint half: `leader` is a frozen thread of `pid`, for the prctl and membarrier queries. */
-export function collectAttrs(pid: number, leader: number, info: ProcessInfo): ProcessAttrsRecord {
+/** Checkpoint half: `tids` are the frozen threads, the leader first (it runs the queries). */
+export function collectAttrs(pid: number, tids: number[]): ProcessAttrsRecord {
+  const leader = tids[0]!;
   const subreaper = injectForStruct(pid, leader, "prctl", [PR_GET_CHILD_SUBREAPER, SCRATCH, 0n, 0n, 0n], 4);
+  const noNewPrivs = (tid: number) => requireKey(parseKeyValues(readProcText(pid, `task/${tid}/status`)), "NoNewPrivs", pid, `task/${tid}/status`) === "1";
   return {
-    noNewPrivs: info.noNewPrivs ? 1 : 0,
+    noNewPrivs: tids.filter(noNewPrivs),
     dumpable: Number(injectSyscall(leader, SYS.prctl, [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n])),
     childSubreaper: subreaper.readInt32LE(0) !== 0 ? 1 : 0,
     oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
@@ -37,12 +38,15 @@ export function collectAttrs(pid: number, leader: number, info: ProcessInfo): Pr
 
 /**
  * Before the credentials (the loginuid needs CAP_AUDIT_CONTROL, oom_score_adj below cr's
- * minimum CAP_SYS_RESOURCE): oom_score_adj, loginuid, subreaper, membarrier registrations.
+ * minimum CAP_SYS_RESOURCE): oom_score_adj, loginuid (each thread's own: the leader's goes to
+ * every thread in `tids`), subreaper, membarrier registrations.
  */
-export function restoreAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined): void {
+export function restoreAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined, tids: number[]): void {
   if (!saved) return; // an image from before the record: nothing was saved
   writeOomScoreAdj(remote.pid, saved.oomScoreAdj);
-  if (saved.loginuid !== Number(readProcText(remote.pid, "loginuid").trim())) writeLoginuid(remote, saved.loginuid);
+  if (saved.loginuid !== Number(readProcText(remote.pid, "loginuid").trim())) {
+    for (const tid of tids) writeLoginuid(remote.thread(tid), saved.loginuid);
+  }
   if (saved.childSubreaper) remote.call("prctl", [PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n], "restoring the child subreaper flag");
   for (const cmd of MEMBARRIER_REGISTER_CMDS) {
     if ((BigInt(saved.membarrier) & cmd) !== 0n) remote.call("membarrier", [cmd, 0n, 0n], `restoring membarrier registration ${cmd}`);
@@ -50,14 +54,16 @@ export function restoreAttrs(remote: Remote, saved: ProcessAttrsRecord | undefin
 }
 
 /**
- * After the credentials (a uid change resets dumpable): dumpable, then no_new_privs, which is
- * each thread's own: the leader's, as saved, goes to every thread in `tids`.
+ * After the credentials (a uid change resets dumpable): dumpable, then no_new_privs in each
+ * thread that had it. `tids` maps each saved thread ID to the restarted one.
  */
-export function restoreLateAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined, tids: number[]): void {
+export function restoreLateAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined, tids: Map<number, number>): void {
   if (!saved) return;
   remote.call("prctl", [PR_SET_DUMPABLE, BigInt(saved.dumpable), 0n, 0n, 0n], "restoring the dumpable flag");
-  if (!saved.noNewPrivs) return;
-  for (const tid of tids) remote.thread(tid).call("prctl", [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n], `restoring no_new_privs of thread ${tid}`);
+  for (const tid of saved.noNewPrivs) {
+    const now = tids.get(tid) ?? tid;
+    remote.thread(now).call("prctl", [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n], `restoring no_new_privs of thread ${now}`);
+  }
 }
 
 function writeOomScoreAdj(pid: number, value: number): void {
@@ -70,10 +76,10 @@ function writeOomScoreAdj(pid: number, value: number): void {
   }
 }
 
-/** The kernel lets a process set only its own loginuid: written from inside. */
+/** The kernel lets a thread set only its own loginuid: written from inside it. */
 function writeLoginuid(remote: Remote, loginuid: number): void {
   const what = `restoring loginuid ${loginuid}`;
-  const fd = remote.call("openat", [-100n, remote.putString("/proc/self/loginuid"), 1n /* O_WRONLY */, 0n], what);
+  const fd = remote.call("openat", [-100n, remote.putString("/proc/thread-self/loginuid"), 1n /* O_WRONLY */, 0n], what);
   try {
     const text = Buffer.from(String(loginuid));
     remote.call("write", [fd, remote.put(text, 256), BigInt(text.length)], what);

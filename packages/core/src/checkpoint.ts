@@ -309,7 +309,7 @@ function collectTask(pid: number, tids: number[]) {
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
-    attrs: collectAttrs(pid, leader, info),
+    attrs: collectAttrs(pid, tids),
     timers: collectTimers(pid, leader),
     seccomp: collectSeccomp(pid, tids),
   };

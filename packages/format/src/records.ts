@@ -202,11 +202,11 @@ export const TrackerSchema = struct("tracker", {
 export type TrackerRecord = Infer<typeof TrackerSchema>;
 
 export const ProcessAttrsSchema = struct("process attrs", {
-  noNewPrivs: doc(u8, "no_new_privs: 1 set"),
+  noNewPrivs: doc(array(i32), "the threads with no_new_privs set (each thread has its own)"),
   dumpable: doc(u8, "PR_GET_DUMPABLE: 0, 1 or 2"),
   childSubreaper: doc(u8, "PR_GET_CHILD_SUBREAPER: 1 set"),
   oomScoreAdj: doc(i32, "/proc/PID/oom_score_adj, -1000..1000"),
-  loginuid: doc(u32, "/proc/PID/loginuid (4294967295: unset)"),
+  loginuid: doc(u32, "/proc/PID/loginuid, the leader's (4294967295: unset)"),
   membarrier: doc(u32, "MEMBARRIER_CMD_GET_REGISTRATIONS: the REGISTER commands in effect, or-ed"),
 });
 export type ProcessAttrsRecord = Infer<typeof ProcessAttrsSchema>;
