@@ -1,8 +1,9 @@
 // zdtm: pass
-// Two seccomp filters, installed in a process of two threads with TSYNC: sched_yield fails with
-// ENOMSG (the first filter), getitimer with EDOM (the second, which would also refuse cr's own
-// injected getitimer if cr did not suspend the filters while it works). After the restart both
-// threads have both filters, in the same order, and no_new_privs.
+// Three seccomp filters, installed in a process of two threads with TSYNC: sched_yield fails with
+// ENOMSG by the first and EDOM by the third (the newest filter wins: restored in another order,
+// ENOMSG would), getitimer with EDOM by the second (which would also refuse cr's own injected
+// getitimer if cr did not suspend the filters while it works). After the restart both threads
+// have the three filters and no_new_privs.
 #include "zdtm.h"
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -27,7 +28,7 @@ static void install(int nr, int err) {
 static const char* check(void) {
   static __thread char why[128];
   struct itimerval it;
-  if (syscall(SYS_sched_yield) != -1 || errno != ENOMSG) return "sched_yield passes the first filter";
+  if (syscall(SYS_sched_yield) != -1 || errno != EDOM) return errno == ENOMSG ? "the filters are in another order" : "sched_yield passes the filters";
   if (getitimer(ITIMER_REAL, &it) != -1 || errno != EDOM) return "getitimer passes the second filter";
   if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2) return "not in seccomp filter mode";
   if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) return "no_new_privs is not set";
@@ -37,8 +38,8 @@ static const char* check(void) {
   ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
   if (fd >= 0) close(fd);
   const char* line = n > 0 ? strstr(text, "Seccomp_filters:") : NULL;
-  if (!line || atoi(line + strlen("Seccomp_filters:")) != 2) {
-    snprintf(why, sizeof why, "%s has no \"Seccomp_filters: 2\"", path);
+  if (!line || atoi(line + strlen("Seccomp_filters:")) != 3) {
+    snprintf(why, sizeof why, "%s has no \"Seccomp_filters: 3\"", path);
     return why;
   }
   return NULL;
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   zdtm_require(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS");
   install(SYS_sched_yield, ENOMSG);
   install(SYS_getitimer, EDOM);
+  install(SYS_sched_yield, EDOM);
   zdtm_ready();
   zdtm_wait();
   const char* why = check();

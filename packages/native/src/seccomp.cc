@@ -15,8 +15,8 @@ Napi::Value SeccompFilters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int tid = 0;
   if (!ArgInt(info, 0, "tid", tid)) return env.Undefined();
-  // Index 0 is the newest filter; ENOENT past the oldest.
-  std::vector<Napi::Object> newestFirst;
+  // Index 0 is the oldest filter (the kernel counts back from the newest); ENOENT past the newest.
+  Napi::Array out = Napi::Array::New(env);
   for (unsigned long index = 0;; index++) {
     long count = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, reinterpret_cast<void*>(index), nullptr);
     if (count < 0 && errno == ENOENT) break;
@@ -32,10 +32,8 @@ Napi::Value SeccompFilters(const Napi::CallbackInfo& info) {
     Napi::Object filter = Napi::Object::New(env);
     filter.Set("flags", Napi::Number::New(env, static_cast<double>(meta.flags)));
     filter.Set("program", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(program.data()), program.size() * sizeof(sock_filter)));
-    newestFirst.push_back(filter);
+    out.Set(static_cast<uint32_t>(index), filter);
   }
-  Napi::Array out = Napi::Array::New(env, newestFirst.size());
-  for (size_t i = 0; i < newestFirst.size(); i++) out.Set(static_cast<uint32_t>(i), newestFirst[newestFirst.size() - 1 - i]);
   return out;
 }
 
