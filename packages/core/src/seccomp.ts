@@ -38,7 +38,17 @@ export function seccompProblems(pid: number, tids: number[]): Problem[] {
   });
   const strict = threads.find((t) => t.mode === SECCOMP_MODE_STRICT);
   if (strict) return problem(`thread ${strict.tid} of ${pid} is in seccomp strict mode (only read, write and exit pass)`);
-  return new Set(threads.map((t) => t.filters)).size > 1 ? problem(`the threads of ${pid} have different seccomp filters`) : [];
+  if (new Set(threads.map((t) => t.filters)).size > 1) return problem(`the threads of ${pid} have different seccomp filters`);
+  const filtered = threads.some((t) => t.filters !== "0");
+  if (filtered && !ownCapability(CAP_SYS_ADMIN)) return problem(`${pid} has seccomp filters, and reading them needs CAP_SYS_ADMIN, which cr lacks (run cr as root)`);
+  return [];
+}
+
+const CAP_SYS_ADMIN = 21n;
+
+function ownCapability(cap: bigint): boolean {
+  const effective = BigInt(`0x${requireKey(statusOf(process.pid), "CapEff", process.pid, "status")}`);
+  return ((effective >> cap) & 1n) === 1n;
 }
 
 /** Right after the freeze, before any injected syscall: the filters let cr's syscalls pass. */
