@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { injectSyscall } from "@cr/native";
 import type { ProcessAttrsRecord } from "@cr/format";
 import { CrError, errnoCode } from "./errors.js";
-import { injectForStruct, SCRATCH, SYS, type Remote } from "./inject.js";
+import { errnoName, injectForStruct, SCRATCH, SYS, type Remote } from "./inject.js";
 import { parseKeyValues, procPath, readProcText, requireKey } from "./procfs.js";
 
 const PR_GET_DUMPABLE = 3n;
@@ -30,8 +30,18 @@ export function collectAttrs(pid: number, tids: number[]): ProcessAttrsRecord {
     childSubreaper: subreaper.readInt32LE(0) !== 0 ? 1 : 0,
     oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
     loginuid: Number(readProcText(pid, "loginuid").trim()),
-    membarrier: Number(injectSyscall(leader, SYS.membarrier, [MEMBARRIER_CMD_GET_REGISTRATIONS, 0n, 0n])),
+    membarrier: membarrierRegistrations(pid, leader),
   };
+}
+
+/** MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3): without it the registrations cannot be known. */
+function membarrierRegistrations(pid: number, leader: number): number {
+  const ret = BigInt.asIntN(64, injectSyscall(leader, SYS.membarrier, [MEMBARRIER_CMD_GET_REGISTRATIONS, 0n, 0n]));
+  if (ret < 0n) {
+    const code = errnoName(-Number(ret));
+    throw new CrError(`process ${pid}: MEMBARRIER_CMD_GET_REGISTRATIONS failed with ${code} (Linux 6.3+ needed to save membarrier registrations)`, { code, pid });
+  }
+  return Number(ret);
 }
 
 // ================================================================ restart half
