@@ -24,9 +24,12 @@ export function collectAttrs(pid: number, tids: number[]): ProcessAttrsRecord {
   const leader = tids[0]!;
   const subreaper = injectForStruct(pid, leader, "prctl", [PR_GET_CHILD_SUBREAPER, SCRATCH, 0n, 0n, 0n], 4);
   const noNewPrivs = (tid: number) => requireKey(parseKeyValues(readProcText(pid, `task/${tid}/status`)), "NoNewPrivs", pid, `task/${tid}/status`) === "1";
+  const dumpable = Number(injectSyscall(leader, SYS.prctl, [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n]));
+  // 2 (SUID_DUMP_ROOT) comes from exec'ing a set-uid program; PR_SET_DUMPABLE takes only 0 or 1.
+  if (dumpable > 1) throw new CrError(`process ${pid} is dumpable ${dumpable} (suid_dumpable), which a restart cannot set`, { code: "UNSUPPORTED", pid });
   return {
     noNewPrivs: tids.filter(noNewPrivs),
-    dumpable: Number(injectSyscall(leader, SYS.prctl, [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n])),
+    dumpable,
     childSubreaper: subreaper.readInt32LE(0) !== 0 ? 1 : 0,
     oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
     loginuid: Number(readProcText(pid, "loginuid").trim()),
