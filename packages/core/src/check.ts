@@ -7,7 +7,9 @@ import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
 import { collectFiles, type FdEntry, type UnsupportedCategory } from "./files.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
-import { isKernelThread, isZombie, readStat } from "./task.js";
+import { seccompProblems } from "./seccomp.js";
+import { isKernelThread, isZombie, readStat, readThreads } from "./task.js";
+import { timerProblems } from "./timers.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
 export interface Problem {
@@ -54,7 +56,7 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   }
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
-  report.problems.push(...tracerProblems(pid), ...childProblems(pid));
+  report.problems.push(...tracerProblems(pid), ...childProblems(pid), ...seccompProblems(pid, readThreads(pid)), ...timerProblems(pid, stat.numThreads));
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);

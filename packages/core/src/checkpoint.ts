@@ -2,7 +2,8 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, killTraced, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, type PageMapEntry, type ProcessAttrsRecord, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { collectAttrs } from "./attrs.js";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
@@ -12,6 +13,7 @@ import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
 import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./parent.js";
+import { collectSeccomp, suspendFilters } from "./seccomp.js";
 import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./task.js";
@@ -19,6 +21,7 @@ import { commOf, processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
+import { collectTimers } from "./timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables } from "./warmup.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
@@ -187,6 +190,9 @@ interface FrozenState {
   files: FdEntry[];
   threads: ThreadRecord[];
   signals: SignalsRecord;
+  attrs: ProcessAttrsRecord;
+  timers: TimersRecord;
+  seccomp: SeccompRecord;
   plan: PagePlan;
   unchanged: PageRun[];
   trackerState?: Uint8Array;
@@ -232,6 +238,7 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     thawedAt = performance.now();
   };
   try {
+    suspendFilters(pid, tids); // before the first injected syscall
     // The mappings are read before a first snapshot creates the trampoline. Every injected
     // syscall runs before the tracker re-arms: on a shadow-paging hypervisor (this PVM guest)
     // the target's first run after its PTEs changed pays their resync (~3 us a re-protected
@@ -302,6 +309,9 @@ function collectTask(pid: number, tids: number[]) {
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
+    attrs: collectAttrs(pid, tids),
+    timers: collectTimers(pid, leader),
+    seccomp: collectSeccomp(pid, tids),
   };
 }
 
@@ -330,6 +340,9 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
   await writer.writeRecord("SIGNALS", state.signals);
   await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
+  await writer.writeRecord("PROCESS_ATTRS", state.attrs);
+  await writer.writeRecord("TIMERS", state.timers);
+  await writer.writeRecord("SECCOMP", state.seccomp);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });

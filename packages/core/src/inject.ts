@@ -9,6 +9,8 @@ export const SYS = {
   prctl: 157,
   getitimer: 36,
   brk: 12,
+  timer_gettime: 224,
+  membarrier: 324,
   // restart: the restore stub is built by injected syscalls
   close: 3,
   lseek: 8,
@@ -30,6 +32,11 @@ export const SYS = {
   prlimit64: 302,
   rseq: 334,
   clone3: 435,
+  write: 1,
+  setitimer: 38,
+  seccomp: 317,
+  timer_create: 222,
+  timer_settime: 223,
 } as const;
 
 const ERRNO_MAX = 4095n;

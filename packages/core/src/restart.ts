@@ -9,18 +9,21 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
 import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
+import { restoreSeccomp } from "./seccomp.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
 import { readStat, type ProcStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
+import { notFromTimers, restoreTimers } from "./timers.js";
 import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./vmas.js";
@@ -58,6 +61,10 @@ interface Checkpoint {
   threads: ThreadRecord[];
   signals: SignalsRecord;
   files: FdRecord[];
+  /** Absent in images written before these records. */
+  attrs: ProcessAttrsRecord | undefined;
+  timers: TimersRecord | undefined;
+  seccomp: SeccompRecord | undefined;
   data: ResolvedChain;
 }
 
@@ -121,7 +128,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreLimits(leader, image.process));
     restoreFdState(leader, image.files, inherit);
   });
-  s("restore signal handlers", () => restoreSignals(leader, image.signals));
+  s("restore signal handlers", () => restoreSignals(leader, { ...image.signals, sharedPending: notFromTimers(image.signals.sharedPending, image.timers) }));
   const threads = orderThreads(image);
   s("create threads", () => {
     for (const t of threads.slice(1)) tids.push(cloneThread(leader, anyPid ? 0 : t.tid));
@@ -129,12 +136,18 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("restore thread registrations", () =>
     threads.forEach((t, i) => {
       restoreRegistrations(leader.thread(tids[i]!), t);
-      for (const info of t.pendingSignals) queueSignal(leader, info, tids[i]!);
+      for (const info of notFromTimers(t.pendingSignals, image.timers)) queueSignal(leader, info, tids[i]!);
     }),
   );
+  const pending = [...image.signals.sharedPending, ...threads.flatMap((t) => t.pendingSignals)];
+  const tidOf = new Map(threads.map((t, i) => [t.tid, tids[i]!])); // saved TID -> restarted
+  s("restore timers", () => restoreTimers(leader, image.timers, pending, tidOf));
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
+  s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
+  s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tidOf));
+  s("restore seccomp filters", () => restoreSeccomp(leader, image.seccomp, tids.length)); // the last injected call
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
 }
 
@@ -188,6 +201,9 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     threads: top.records("THREAD"),
     signals: need(top.record("SIGNALS"), "SIGNALS"),
     files: need(top.record("FILES"), "FILES").fds,
+    attrs: top.record("PROCESS_ATTRS"),
+    timers: top.record("TIMERS"),
+    seccomp: top.record("SECCOMP"),
     data,
   };
 }

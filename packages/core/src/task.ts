@@ -413,20 +413,28 @@ function limitName(resource: number): string {
 }
 
 /**
- * Groups, gids, then uids (after which the process may no longer change them), only when they
- * differ from the stub's (cr's): a process of root stays as it is. Capabilities other than a
- * uid change's effect are not restored; a warning says so.
+ * Groups, gids, then uids (after which the process may no longer change them), each only when
+ * it differs from the stub's (cr's): a process of root stays as it is. Capabilities other than
+ * a uid change's effect are not restored; a warning says so.
  */
 export function restoreCredentials(remote: Remote, saved: ProcessRecord): string[] {
-  const mine = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const mine = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: ownGroups() };
+  if (saved.groups.join() !== mine.groups.join()) {
+    const groups = Buffer.alloc(4 * saved.groups.length);
+    saved.groups.forEach((g, i) => groups.writeUInt32LE(g, 4 * i));
+    remote.call("setgroups", [BigInt(saved.groups.length), remote.put(groups)], "restoring supplementary groups");
+  }
   const same = [saved.uid, saved.euid, saved.suid, saved.fsuid].every((u) => u === mine.uid) && [saved.gid, saved.egid, saved.sgid, saved.fsgid].every((g) => g === mine.gid);
   if (same) return [];
-  const groups = Buffer.alloc(4 * saved.groups.length);
-  saved.groups.forEach((g, i) => groups.writeUInt32LE(g, 4 * i));
-  remote.call("setgroups", [BigInt(saved.groups.length), remote.put(groups)], "restoring supplementary groups");
   remote.call("setresgid", [BigInt(saved.gid), BigInt(saved.egid), BigInt(saved.sgid)], "restoring gids");
   remote.call("setresuid", [BigInt(saved.uid), BigInt(saved.euid), BigInt(saved.suid)], "restoring uids");
   return [`credentials set to uid ${saved.euid} gid ${saved.egid}; capabilities are those that uid gets, not the saved sets`];
+}
+
+/** cr's supplementary groups as the kernel holds them (Node's getgroups adds the egid). */
+function ownGroups(): number[] {
+  const status = parseKeyValues(readProcText(process.pid, "status"));
+  return requireKey(status, "Groups", process.pid, "status").split(/\s+/).filter((s) => s !== "").map(Number);
 }
 
 const PR_SET_NAME = 15n;

@@ -201,6 +201,50 @@ export const TrackerSchema = struct("tracker", {
 });
 export type TrackerRecord = Infer<typeof TrackerSchema>;
 
+export const ProcessAttrsSchema = struct("process attrs", {
+  noNewPrivs: doc(array(i32), "the threads with no_new_privs set (each thread has its own)"),
+  dumpable: doc(u8, "PR_GET_DUMPABLE: 0, 1 or 2"),
+  childSubreaper: doc(u8, "PR_GET_CHILD_SUBREAPER: 1 set"),
+  oomScoreAdj: doc(i32, "/proc/PID/oom_score_adj, -1000..1000"),
+  loginuid: doc(u32, "/proc/PID/loginuid, the leader's (4294967295: unset)"),
+  membarrier: doc(u32, "MEMBARRIER_CMD_GET_REGISTRATIONS: the REGISTER commands in effect, or-ed"),
+});
+export type ProcessAttrsRecord = Infer<typeof ProcessAttrsSchema>;
+
+export const ItimerSchema = struct("itimer", {
+  which: doc(u32, "0 ITIMER_REAL, 1 ITIMER_VIRTUAL, 2 ITIMER_PROF"),
+  intervalUs: doc(u64, "it_interval, microseconds"),
+  valueUs: doc(u64, "it_value: time left, microseconds (0: disarmed)"),
+});
+export type ItimerRecord = Infer<typeof ItimerSchema>;
+
+export const PosixTimerSchema = struct("posix timer", {
+  id: doc(i32, "timer ID (timer_create's)"),
+  clock: doc(i32, "clock ID"),
+  notify: doc(i32, "sigev_notify: 0 SIGEV_SIGNAL, 1 SIGEV_NONE, 4 SIGEV_THREAD_ID (or-ed with 0)"),
+  signal: doc(i32, "sigev_signo"),
+  value: doc(u64, "sigev_value (sival_ptr)"),
+  tid: doc(i32, "SIGEV_THREAD_ID: the thread signalled; else 0"),
+  intervalNs: doc(u64, "it_interval, nanoseconds"),
+  valueNs: doc(u64, "it_value: time left, nanoseconds (0: disarmed)"),
+});
+export type PosixTimerRecord = Infer<typeof PosixTimerSchema>;
+
+export const TimersSchema = struct("timers", {
+  itimers: doc(array(ItimerSchema), "the three interval timers (setitimer)"),
+  posix: doc(array(PosixTimerSchema), "every POSIX timer (timer_create), ascending by ID"),
+});
+export type TimersRecord = Infer<typeof TimersSchema>;
+
+export const SeccompFilterSchema = struct("seccomp filter", {
+  flags: doc(u32, "SECCOMP_FILTER_FLAG_LOG 2, as PTRACE_SECCOMP_GET_METADATA gives it"),
+  program: doc(bytes, "the BPF program: struct sock_filter (8 bytes) each"),
+});
+export const SeccompSchema = struct("seccomp", {
+  filters: doc(array(SeccompFilterSchema), "every thread's filters (the same in all), oldest first; empty: none"),
+});
+export type SeccompRecord = Infer<typeof SeccompSchema>;
+
 // ---------------------------------------------------------------- the registry
 
 /** Chunk flag bits. */
@@ -219,6 +263,9 @@ export const ChunkType = {
   THREAD: 0x0012,
   SIGNALS: 0x0013,
   FILES: 0x0014,
+  PROCESS_ATTRS: 0x001b,
+  TIMERS: 0x001c,
+  SECCOMP: 0x001d,
   TRACKER: 0x0020,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -248,6 +295,9 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
+  { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
+  { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
+  { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -266,7 +316,10 @@ export interface RecordTypes {
   THREAD: ThreadRecord;
   SIGNALS: SignalsRecord;
   FILES: FilesRecord;
+  PROCESS_ATTRS: ProcessAttrsRecord;
+  TIMERS: TimersRecord;
+  SECCOMP: SeccompRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "TRACKER"];

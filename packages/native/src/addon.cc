@@ -9,6 +9,7 @@
 #include "pagemap.h"
 #include "pipes.h"
 #include "registers.h"
+#include "seccomp.h"
 #include "spawn.h"
 #include "storedir.h"
 #include "storefs.h"
@@ -29,6 +30,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"getRseq", GetRseq},
       {"getRobustList", GetRobustList},
       {"peekPendingSignals", PeekPendingSignals},
+      {"seccompFilters", SeccompFilters},
+      {"suspendSeccomp", SuspendSeccomp},
       {"injectSyscall", InjectSyscall},
       {"scratch", Scratch},
       {"readMemory", ReadMemory},

@@ -76,6 +76,8 @@ interface Addon {
   getRseq(tid: number): RseqConfig;
   getRobustList(tid: number): RobustList;
   peekPendingSignals(tid: number, shared: boolean): Buffer[];
+  seccompFilters(tid: number): SeccompFilter[];
+  suspendSeccomp(tid: number): void;
   injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
   scratch(tid: number): ScratchArea;
   readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset: number): number;
@@ -213,6 +215,22 @@ export function getRobustList(tid: number): RobustList {
 /** Queued siginfo_t records (128 bytes each): the thread's own queue, or the process-wide one. */
 export function peekPendingSignals(tid: number, shared = false): Buffer[] {
   return addon.peekPendingSignals(tid, shared);
+}
+
+/** One seccomp filter of a thread: its flags (SECCOMP_FILTER_FLAG_LOG) and BPF program (8-byte instructions). */
+export interface SeccompFilter {
+  flags: number;
+  program: Buffer;
+}
+
+/** The seccomp filters of stopped tracee `tid`, oldest first (needs CAP_SYS_ADMIN). */
+export function seccompFilters(tid: number): SeccompFilter[] {
+  return addon.seccompFilters(tid);
+}
+
+/** Until it is detached, seized thread `tid` (injected syscalls too) bypasses its seccomp filters. */
+export function suspendSeccomp(tid: number): void {
+  addon.suspendSeccomp(tid);
 }
 
 /** Runs syscall `nr` in frozen thread `tid`; returns the raw result (negative errno on failure). */
