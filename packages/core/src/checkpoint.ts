@@ -113,7 +113,8 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const downtimeMs = kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs;
     let unreapedBy: number | null = null;
     if (kill) {
-      killTraced([pid, ...run.tids.filter((t) => t !== pid)]);
+      // A target spawned by this very process (a test, an embedding program) is reaped by its spawner.
+      killTraced([pid, ...run.tids.filter((t) => t !== pid)], readStat(pid).ppid !== process.pid);
       unreapedBy = await waitReaped(pid, key); // a restart right after needs the PID free
     } else {
       recordCommitted(tracker, run, pid, key);

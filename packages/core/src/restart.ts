@@ -88,7 +88,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
       step(crid, "release the process", () => releaseRestored(tids), tids[0]);
     } catch (error) {
-      if (tids.length > 0) killTraced(tids);
+      if (tids.length > 0) killTraced(tids, true); // the stub is cr's own child
       throw error;
     } finally {
       fds.close();

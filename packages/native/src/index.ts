@@ -108,7 +108,7 @@ interface Addon {
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
   releaseRestored(tids: number[]): void;
-  killTraced(tids: number[]): void;
+  killTraced(tids: number[], reapLeader: boolean): void;
   waitExit(pid: number): { code: number | null; signal: number | null };
   writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array, source: Buffer, copies: Float64Array): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
@@ -419,10 +419,11 @@ export function releaseRestored(tids: number[]): void {
 /**
  * SIGKILLs a process cr traces (leader first in `tids`: a half-built one, or a frozen target) and
  * reaps every thread: a traced thread stays a zombie until its tracer waits for it, and only then
- * is its parent told.
+ * is its parent told. A leader that is cr's own child is reaped too unless `reapLeader` is false
+ * (it was spawned by code in this process that will reap it).
  */
-export function killTraced(tids: number[]): void {
-  addon.killTraced(tids);
+export function killTraced(tids: number[], reapLeader: boolean): void {
+  addon.killTraced(tids, reapLeader);
 }
 
 /** Blocks until child `pid` exits. */

@@ -187,15 +187,25 @@ Napi::Value ReleaseRestored(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Only the given tids are reaped: a wait for any child would steal Node's own children.
+// Only the given tids are reaped: a wait for any child would steal Node's own children. A
+// leader that is also this process's own child is reaped by its tracer's wait too, so with
+// reapLeader false it is only waited for (WNOWAIT): whoever spawned it reaps it.
 Napi::Value KillTraced(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> tids;
   if (!ArgIntArray(info, 0, "tids", tids) || tids.empty()) return env.Undefined();
+  bool reapLeader = info.Length() < 2 || info[1].ToBoolean().Value();
   kill(tids[0], SIGKILL);
   // Traced threads stay zombies until their tracer waits for them; the leader goes last.
   for (size_t i = tids.size(); i-- > 0;) {
-    while (waitpid(tids[i], nullptr, __WALL) < 0 && errno == EINTR) {
+    siginfo_t si;
+    int r;
+    if (i == 0 && !reapLeader) {
+      while ((r = waitid(P_PID, tids[0], &si, WEXITED | WNOWAIT | __WALL)) < 0 && errno == EINTR) {
+      }
+    } else {
+      while ((r = waitpid(tids[i], nullptr, __WALL)) < 0 && errno == EINTR) {
+      }
     }
     ForgetThread(tids[i]);
   }

@@ -9,7 +9,7 @@ Napi::Value SpawnStub(const Napi::CallbackInfo& info);
 Napi::Value WaitThreadStop(const Napi::CallbackInfo& info);
 // releaseRestored(tids): detaches every thread of a restored process and forgets its trampoline.
 Napi::Value ReleaseRestored(const Napi::CallbackInfo& info);
-// killTraced(tids): SIGKILL a process cr traces (leader first in tids) and reap every thread: a
+// killTraced(tids, reapLeader): SIGKILL a process cr traces (leader first in tids) and reap every thread: a
 // traced thread stays a zombie until its tracer waits for it; then its parent is told.
 Napi::Value KillTraced(const Napi::CallbackInfo& info);
 // waitExit(pid): blocks until the child exits; {code, signal}.
