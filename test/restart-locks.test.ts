@@ -73,21 +73,21 @@ describe("a restart while the original holds its locks fails with one line", () 
   it("POSIX record lock: names the file, the range and the holder", async () => {
     const run = await start("posix_locks");
     const result = await restartBesideOriginal(run);
-    expectOneLineError(result, new RegExp(`step "restore file locks": fd 3 \\(.*/data\\): the POSIX write lock on bytes 0-9 cannot be taken again \\(EWOULDBLOCK\\): it is held by PID ${run.pid} \\(posix_locks\\)`));
+    expectOneLineError(result, new RegExp(`step "restore file locks": fd 3 \\(.*/data\\): the POSIX write lock on bytes 0-9 cannot be taken again: it is held by PID ${run.pid} \\(posix_locks\\)`));
     expect(await verdict(run)).toBe("PASS");
   });
 
   it("flock: names the exclusive lock and the holder", async () => {
     const run = await start("flock_locks");
     const result = await restartBesideOriginal(run);
-    expectOneLineError(result, new RegExp(`step "restore file locks": fd 4 \\(.*/excl\\): the flock \\(exclusive\\) cannot be taken again \\(EWOULDBLOCK\\): it is held by PID ${run.pid} \\(flock_locks\\)`));
+    expectOneLineError(result, new RegExp(`step "restore file locks": fd 4 \\(.*/excl\\): the flock \\(exclusive\\) cannot be taken again: it is held by PID ${run.pid} \\(flock_locks\\)`));
     expect(await verdict(run)).toBe("PASS");
   });
 
   it("OFD lock: names the range and the holder as another process's open file", async () => {
     const run = await start("ofd_locks");
     const result = await restartBesideOriginal(run);
-    expectOneLineError(result, /step "restore file locks": fd 3 \(.*\/data\): the OFD write lock on bytes 0-9 cannot be taken again \(EWOULDBLOCK\): it is held by an open file of another process/);
+    expectOneLineError(result, /step "restore file locks": fd 3 \(.*\/data\): the OFD write lock on bytes 0-9 cannot be taken again: it is held by an open file of another process/);
     expect(await verdict(run)).toBe("PASS");
   });
 

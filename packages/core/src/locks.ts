@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { LockKind, LockType, type FdRecord, type FileLockRecord } from "@cr/format";
 import { CrError } from "./errors.js";
 import type { FdEntry } from "./files.js";
-import { errnoName, type Remote } from "./inject.js";
+import type { Remote } from "./inject.js";
 import { commOf, splitDev } from "./procfs.js";
 import type { SharedFd } from "./shared-fds.js";
 
@@ -114,14 +114,13 @@ export function restoreLocks(remote: Remote, locks: FileLockRecord[], files: FdR
       warnings.push(`fd ${lock.fd}: its ${describe(lock)} on ${fd.path} is not taken again: the fd is --inherit-fd ${inherited.get(lock.fd)} now`);
       continue;
     }
-    const taken = takeLock(remote, lock, fd);
-    if (taken !== "ok") throw lockTaken(remote.pid, lock, fd, taken);
+    if (!takeLock(remote, lock, fd)) throw lockTaken(remote.pid, lock, fd);
   }
   return warnings;
 }
 
-/** "ok", or the errno name of a conflict (EAGAIN, EACCES): any other failure throws. */
-function takeLock(remote: Remote, lock: FileLockRecord, fd: FdRecord): string {
+/** Whether the lock was taken: false on a conflict (EAGAIN, EACCES); any other failure throws. */
+function takeLock(remote: Remote, lock: FileLockRecord, fd: FdRecord): boolean {
   const what = `taking the ${describe(lock)} on fd ${fd.fd} (${fd.path}) again`;
   const conflicts = ["EAGAIN", "EWOULDBLOCK", "EACCES"];
   const n = BigInt(fd.fd);
@@ -141,7 +140,7 @@ function takeLock(remote: Remote, lock: FileLockRecord, fd: FdRecord): string {
     default:
       throw new CrError(`the image has a file lock of unknown kind ${lock.kind} on fd ${fd.fd}`, { code: "BAD_IMAGE" });
   }
-  return ret < 0n ? errnoName(Number(-ret)) : "ok";
+  return ret >= 0n;
 }
 
 function flockStruct(lock: FileLockRecord): Buffer {
@@ -168,12 +167,12 @@ export function describe(lock: FileLockRecord): string {
   }
 }
 
-function lockTaken(pid: number, lock: FileLockRecord, fd: FdRecord, errno: string): CrError {
+function lockTaken(pid: number, lock: FileLockRecord, fd: FdRecord): CrError {
   const why =
     lock.kind === LockKind.LEASE
       ? `another process has the file open${lock.type === LockType.WRITE ? "" : " for writing"} (a ${describe(lock)} needs it open nowhere else${lock.type === LockType.WRITE ? "" : " for writing"}): is the checkpointed process still running?`
       : `it is held by ${holders(pid, fd)}: is the checkpointed process still running? Stop it and restart again`;
-  return new CrError(`fd ${fd.fd} (${fd.path}): the ${describe(lock)} cannot be taken again (${errno}): ${why}`, { code: "LOCK_TAKEN", pid, path: fd.path });
+  return new CrError(`fd ${fd.fd} (${fd.path}): the ${describe(lock)} cannot be taken again: ${why}`, { code: "LOCK_TAKEN", pid, path: fd.path });
 }
 
 /**
