@@ -1,10 +1,12 @@
 // zdtm: pass
-// flock, shared and exclusive: after the restart a child's new open of each file finds the
-// locks held (LOCK_NB: shared taken alongside, exclusive refused), and the exclusive lock still
-// belongs to the open file both its fds share (LOCK_UN through the dup releases it).
+// flock, shared and exclusive, on files and on a directory: after the restart a child's new open
+// of each finds the locks held (LOCK_NB: shared taken alongside, exclusive refused), and the
+// exclusive lock still belongs to the open file both its fds share (LOCK_UN through the dup
+// releases it).
 #include "zdtm.h"
 
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 // In a child, on a new open of `path`: 0 if flock(op | LOCK_NB) is granted, else its errno.
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   zdtm_require(s >= 0 && e >= 0, "create");
   int e2 = dup(e);
   zdtm_require(e2 >= 0, "dup");
+  zdtm_require(mkdir("dir", 0755) == 0, "mkdir");
+  int d = open("dir", O_RDONLY | O_DIRECTORY);
+  zdtm_require(d >= 0 && flock(d, LOCK_EX) == 0, "flock LOCK_EX on a directory");
   zdtm_require(flock(s, LOCK_SH) == 0, "flock LOCK_SH");
   zdtm_require(flock(e, LOCK_EX) == 0, "flock LOCK_EX");
   zdtm_ready();
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
   expect("shared", LOCK_SH, 0, "after restart");
   expect("shared", LOCK_EX, EWOULDBLOCK, "after restart");
   expect("excl", LOCK_SH, EWOULDBLOCK, "after restart");
+  expect("dir", LOCK_SH, EWOULDBLOCK, "after restart");
   if (flock(e2, LOCK_UN) != 0) zdtm_fail("LOCK_UN through the dup: %s", strerrorname_np(errno));
   expect("excl", LOCK_EX, 0, "after LOCK_UN through the dup");
   if (flock(e, LOCK_EX | LOCK_NB) != 0) zdtm_fail("LOCK_EX again: %s", strerrorname_np(errno));
