@@ -6,6 +6,7 @@
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
 import { collectFiles, type FdEntry, type UnsupportedCategory } from "./files.js";
+import { lockProblems } from "./locks.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
 import { seccompProblems } from "./seccomp.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./task.js";
@@ -60,6 +61,7 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);
+    report.problems.push(...lockProblems(entry));
   }
   const vmas = collectVmas(pid);
   for (const vma of vmas) {

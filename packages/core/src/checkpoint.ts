@@ -8,6 +8,8 @@ import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
+import { lockRecords } from "./locks.js";
+import { collectSharedFds, type SharedFd } from "./shared-fds.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
@@ -189,6 +191,7 @@ interface FrozenState {
   brk: bigint;
   vmas: Vma[];
   files: FdEntry[];
+  shared: SharedFd[];
   threads: ThreadRecord[];
   signals: SignalsRecord;
   attrs: ProcessAttrsRecord;
@@ -304,9 +307,11 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult): PagePlan {
 function collectTask(pid: number, tids: number[]) {
   const leader = tids[0]!;
   const info = collectProcess(pid);
+  const files = collectFiles(pid).filter((f) => !f.internal);
   return {
     info,
-    files: collectFiles(pid).filter((f) => !f.internal),
+    files,
+    shared: collectSharedFds(pid, files),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
@@ -344,6 +349,10 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   await writer.writeRecord("PROCESS_ATTRS", state.attrs);
   await writer.writeRecord("TIMERS", state.timers);
   await writer.writeRecord("SECCOMP", state.seccomp);
+  // Written only when there is something: images without them stay readable by an older cr.
+  const locks = lockRecords(state.files, state.shared);
+  if (locks.length > 0) await writer.writeRecord("LOCKS", { locks });
+  if (state.shared.length > 0) await writer.writeRecord("SHARED_FDS", { fds: state.shared });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });

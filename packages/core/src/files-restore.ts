@@ -17,6 +17,7 @@ import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
 import { createPipe } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import type { Remote } from "./inject.js";
+import { sharedSource } from "./shared-fds.js";
 
 const O_ACCMODE = 3;
 /** Flags that create or destroy: never replayed when a file is opened again. */
@@ -121,7 +122,7 @@ export interface OpenedFds {
  * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
  * else to /dev/null, with a warning.
  */
-export function openDescriptors(fds: FdRecord[], inherit: Map<number, string>): OpenedFds {
+export function openDescriptors(fds: FdRecord[], inherit: Map<number, string>, shared: ReadonlyMap<number, number>): OpenedFds {
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = pipesInside(fds);
@@ -130,7 +131,7 @@ export function openDescriptors(fds: FdRecord[], inherit: Map<number, string>): 
   const closeAll = () => opened.forEach((f) => closeSync(f));
   try {
     for (const fd of fds) {
-      const source = openOne(fd, inherit.get(fd.fd), pipes, warnings);
+      const source = sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings);
       opened.add(source);
       pairs.push([fd.fd, source]);
     }

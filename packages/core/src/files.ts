@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from "node:fs";
 import type { BigIntStats } from "node:fs";
 import { CrError, errnoCode } from "./errors.js";
+import { parseLockLines, type FileLock } from "./locks.js";
 import {
   listProcDir,
   parseKeyValues,
@@ -68,6 +69,8 @@ export interface FdEntry {
   category?: UnsupportedCategory;
   /** An fd cr itself keeps in the target (its userfaultfd tracker): never saved, never a problem. */
   internal: boolean;
+  /** The locks held through its open file description (fdinfo `lock:` lines; locks.ts). */
+  locks: FileLock[];
 }
 
 export type UnsupportedCategory =
@@ -142,7 +145,8 @@ export function collectFiles(pid: number): FdEntry[] {
 
 function readFd(pid: number, fd: number, limits: Rlimits, sockets: SocketTable): FdEntry {
   const target = readProcLink(pid, `fd/${fd}`);
-  const info = parseKeyValues(readProcText(pid, `fdinfo/${fd}`));
+  const fdinfo = readProcText(pid, `fdinfo/${fd}`);
+  const info = parseKeyValues(fdinfo);
   const stats = statProc(pid, `fd/${fd}`);
   const flags = parseInt(info.get("flags") ?? "0", 8);
   const accmode = flags & O_ACCMODE;
@@ -165,6 +169,7 @@ function readFd(pid: number, fd: number, limits: Rlimits, sockets: SocketTable):
     nlink: stats.nlink,
     kind: "unsupported",
     internal: isCrTrackingFd({ fd, target }, limits),
+    locks: parseLockLines(fdinfo),
   };
   classify(entry, stats, sockets);
   return entry;

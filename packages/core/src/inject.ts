@@ -19,6 +19,7 @@ export const SYS = {
   munmap: 11,
   mremap: 25,
   fcntl: 72,
+  flock: 73,
   umask: 95,
   setgroups: 116,
   setresuid: 117,

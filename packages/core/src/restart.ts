@@ -9,13 +9,14 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FormatError, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
 import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
+import { checkLeasesFree, restoreLocks } from "./locks.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { restoreSeccomp } from "./seccomp.js";
 import { queueSignal, restoreSignals } from "./signals.js";
@@ -65,6 +66,9 @@ interface Checkpoint {
   attrs: ProcessAttrsRecord | undefined;
   timers: TimersRecord | undefined;
   seccomp: SeccompRecord | undefined;
+  locks: FileLockRecord[];
+  /** fd -> the lowest fd of its open file description (SHARED_FDS). */
+  shared: Map<number, number>;
   data: ResolvedChain;
 }
 
@@ -76,9 +80,10 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
     const files = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
+    step(crid, "check files", () => checkLeasesFree(image.locks, image.files));
     const warnings = files.warnings;
     const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
-    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit));
+    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit, image.shared));
     warnings.push(...fds.warnings);
     const tids: number[] = [];
     try {
@@ -128,6 +133,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreLimits(leader, image.process));
     restoreFdState(leader, image.files, inherit);
   });
+  s("restore file locks", () => warnings.push(...restoreLocks(leader, image.locks, image.files, inherit)));
   s("restore signal handlers", () => restoreSignals(leader, { ...image.signals, sharedPending: notFromTimers(image.signals.sharedPending, image.timers) }));
   const threads = orderThreads(image);
   s("create threads", () => {
@@ -204,6 +210,8 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     attrs: top.record("PROCESS_ATTRS"),
     timers: top.record("TIMERS"),
     seccomp: top.record("SECCOMP"),
+    locks: top.records("LOCKS").flatMap((r) => r.locks),
+    shared: new Map(top.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
     data,
   };
 }

@@ -195,6 +195,31 @@ export const FilesSchema = struct("files", {
 });
 export type FilesRecord = Infer<typeof FilesSchema>;
 
+export const LockKind = { POSIX: 0, OFD: 1, FLOCK: 2, LEASE: 3 } as const;
+export const LockType = { READ: 0, WRITE: 1 } as const;
+
+export const FileLockSchema = struct("file lock", {
+  fd: doc(i32, "the descriptor it is restored through (POSIX: the one it was taken through; else the lowest fd of its open file description)"),
+  kind: doc(u8, "0 POSIX record lock, 1 OFD lock, 2 flock, 3 lease"),
+  type: doc(u8, "0 read (shared), 1 write (exclusive)"),
+  start: doc(u64, "first byte locked (0 for flock and leases)"),
+  end: doc(u64, "last byte locked, inclusive; 2^63-1 (OFFSET_MAX) = to the end of the file, however long"),
+});
+export type FileLockRecord = Infer<typeof FileLockSchema>;
+export const LocksSchema = struct("locks", {
+  locks: doc(array(FileLockSchema), "every lock the process holds, POSIX ones range by range"),
+});
+export type LocksRecord = Infer<typeof LocksSchema>;
+
+export const SharedFdSchema = struct("shared fd", {
+  fd: doc(i32, "a descriptor"),
+  sameAs: doc(i32, "the lowest descriptor of the same open file description (dup, fork): they share offset, flags and locks"),
+});
+export const SharedFdsSchema = struct("shared fds", {
+  fds: doc(array(SharedFdSchema), "every descriptor that shares its open file description with a lower one, ascending"),
+});
+export type SharedFdsRecord = Infer<typeof SharedFdsSchema>;
+
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
   state: doc(bytes, "tracker-private state (hashing: the hash of every page)"),
@@ -266,6 +291,8 @@ export const ChunkType = {
   PROCESS_ATTRS: 0x001b,
   TIMERS: 0x001c,
   SECCOMP: 0x001d,
+  LOCKS: 0x001e,
+  SHARED_FDS: 0x001f,
   TRACKER: 0x0020,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -298,6 +325,8 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
   { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
   { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
+  { type: ChunkType.LOCKS, name: "LOCKS", schema: LocksSchema, optional: false, count: "any", body: "empty", description: "file locks: POSIX, OFD, flock, leases (only when the process holds any)" },
+  { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -319,7 +348,9 @@ export interface RecordTypes {
   PROCESS_ATTRS: ProcessAttrsRecord;
   TIMERS: TimersRecord;
   SECCOMP: SeccompRecord;
+  LOCKS: LocksRecord;
+  SHARED_FDS: SharedFdsRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];

@@ -9,6 +9,8 @@ import {
   ItimerSchema,
   PosixTimerSchema,
   SeccompFilterSchema,
+  FileLockSchema,
+  SharedFdSchema,
   IndexEntrySchema,
   ReferenceSchema,
   RlimitSchema,
@@ -40,7 +42,7 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema]) {
+  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

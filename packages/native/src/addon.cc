@@ -4,6 +4,7 @@
 #include "errors.h"
 #include "freeze.h"
 #include "inject.h"
+#include "kcmp.h"
 #include "kerndat.h"
 #include "memory.h"
 #include "pagemap.h"
@@ -54,6 +55,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"kernelFileSystem", KernelFileSystem},
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
+      {"sameOpenFile", SameOpenFile},
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},
       {"xxh64", Xxh64Of},

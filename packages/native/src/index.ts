@@ -104,6 +104,7 @@ interface Addon {
   closeOnExecFrom(first: number): void;
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
+  sameOpenFile(pid: number, fdA: number, fdB: number): boolean;
   spawnStub(options: StubOptions): number;
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
@@ -380,6 +381,11 @@ export function alignedBuffer(bytes: number): Buffer {
 /** A real pipe, [readFd, writeFd], both close-on-exec. Node's child_process gives socketpairs. */
 export function createPipe(): [number, number] {
   return addon.createPipe();
+}
+
+/** Whether fds A and B of process `pid` share one open file description (kcmp KCMP_FILE). */
+export function sameOpenFile(pid: number, fdA: number, fdB: number): boolean {
+  return addon.sameOpenFile(pid, fdA, fdB);
 }
 
 // ---------------------------------------------------------------- restart

@@ -1,0 +1,18 @@
+#include "kcmp.h"
+
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+Napi::Value SameOpenFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) return ThrowType(env, "sameOpenFile(pid, fdA, fdB)");
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  long a = info[1].As<Napi::Number>().Int32Value(), b = info[2].As<Napi::Number>().Int32Value();
+  // 0: equal; 1, 2: ordered by the kernel's (obfuscated) pointers; 3: not comparable.
+  long order = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+  if (order < 0) return Throw(env, SysFailure("kcmp", pid));
+  return Napi::Boolean::New(env, order == 0);
+}

@@ -1,0 +1,28 @@
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { sameOpenFile } from "./index.js";
+
+describe("sameOpenFile", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cr-kcmp-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is true for dups of one open file, false for two opens of one file, EBADF for a closed fd", async () => {
+    const path = join(dir, "f");
+    const once = openSync(path, "w");
+    const again = openSync(path, "a");
+    const child = spawn("sleep", ["10"], { stdio: ["ignore", once, once, again] });
+    closeSync(once);
+    closeSync(again);
+    try {
+      await new Promise((resolve) => child.once("spawn", resolve));
+      expect(sameOpenFile(child.pid!, 1, 2)).toBe(true);
+      expect(sameOpenFile(child.pid!, 1, 3)).toBe(false);
+      expect(() => sameOpenFile(child.pid!, 1, 99)).toThrow(expect.objectContaining({ code: "EBADF", syscall: "kcmp" }));
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
