@@ -47,14 +47,42 @@ uint64_t AddressAt(const iovec* remote, size_t count, size_t done) {
   return 0;
 }
 
-// One process_vm_readv for up to kIovMax remote iovecs into one contiguous local area.
+Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write);
+
+// One process_vm_readv for up to kIovMax remote iovecs into one contiguous local area. It stops
+// at a page the owner cannot read (PROT_NONE, write- or exec-only): the rest of that iovec is
+// read through /proc/PID/mem, which reads such pages the way a debugger does, and the read goes
+// on after it. What neither can read (a guard page) fails with its address.
 Status ReadBatch(int pid, const iovec* remote, size_t count, uint8_t* into, size_t total) {
-  iovec local{into, total};
-  ssize_t n = process_vm_readv(pid, &local, 1, remote, count, 0);
-  if (n == static_cast<ssize_t>(total)) return std::nullopt;
-  Failure f = n < 0 ? SysFailure("process_vm_readv", pid) : SysFailure(EFAULT, "process_vm_readv", pid);
-  f.address = AddressAt(remote, count, n < 0 ? 0 : static_cast<size_t>(n));
-  return f;
+  while (count > 0) {
+    iovec local{into, total};
+    ssize_t n = process_vm_readv(pid, &local, 1, remote, count, 0);
+    if (n == static_cast<ssize_t>(total)) return std::nullopt;
+    if (n < 0 && errno != EFAULT) {
+      Failure f = SysFailure("process_vm_readv", pid);
+      f.address = AddressAt(remote, count, 0);
+      return f;
+    }
+    size_t done = n < 0 ? 0 : static_cast<size_t>(n);
+    while (done >= remote->iov_len) {  // whole iovecs read before the stop
+      done -= remote->iov_len;
+      into += remote->iov_len;
+      total -= remote->iov_len;
+      remote++;
+      count--;
+    }
+    uint64_t base = reinterpret_cast<uint64_t>(remote->iov_base);
+    if (Status s = ProcMemIo(pid, base + done, into + done, remote->iov_len - done, false)) {
+      Failure f = SysFailure(EFAULT, "process_vm_readv", pid);  // unreadable either way: name the page
+      f.address = s->address;
+      return f;
+    }
+    into += remote->iov_len;
+    total -= remote->iov_len;
+    remote++;
+    count--;
+  }
+  return std::nullopt;
 }
 
 Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
