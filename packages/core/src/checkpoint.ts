@@ -3,6 +3,7 @@ import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, killTraced, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
 import { type ImageSink, ImageWriter, type PageMapEntry, type SignalsRecord, type ThreadRecord } from "@cr/format";
+import type { MemoryAttrsRecord } from "@cr/format";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
@@ -12,6 +13,7 @@ import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
 import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./parent.js";
+import { collectMemoryAttrs } from "./mapping-attrs.js";
 import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./task.js";
@@ -187,6 +189,7 @@ interface FrozenState {
   files: FdEntry[];
   threads: ThreadRecord[];
   signals: SignalsRecord;
+  memoryAttrs: MemoryAttrsRecord;
   plan: PagePlan;
   unchanged: PageRun[];
   trackerState?: Uint8Array;
@@ -238,7 +241,7 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     // page), which a later injection would pay inside the freeze.
     const layout = collectLayout(pid, tids[0]!, before);
     const task = collectTask(pid, tids);
-    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
+    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task, memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
     const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
     if (buffered && !image.keepFrozen) thawNow();
@@ -330,6 +333,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
   await writer.writeRecord("SIGNALS", state.signals);
   await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
+  await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });

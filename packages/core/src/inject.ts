@@ -16,6 +16,7 @@ export const SYS = {
   mprotect: 10,
   munmap: 11,
   mremap: 25,
+  madvise: 28,
   fcntl: 72,
   umask: 95,
   setgroups: 116,
@@ -30,6 +31,8 @@ export const SYS = {
   prlimit64: 302,
   rseq: 334,
   clone3: 435,
+  mlock2: 325,
+  mseal: 462,
 } as const;
 
 const ERRNO_MAX = 4095n;

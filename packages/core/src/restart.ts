@@ -11,11 +11,13 @@ import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ProcessRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import type { MemoryAttrsRecord } from "@cr/format";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
 import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
+import { restoreMappingAttrs } from "./mapping-attrs.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
@@ -58,6 +60,8 @@ interface Checkpoint {
   threads: ThreadRecord[];
   signals: SignalsRecord;
   files: FdRecord[];
+  /** Absent from images written before MEMORY_ATTRS existed. */
+  memoryAttrs: MemoryAttrsRecord | undefined;
   data: ResolvedChain;
 }
 
@@ -114,6 +118,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   const added = s("map memory", () => mapVmas(leader, image.vmas));
   await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open, image.vmas), pid);
   s("protect memory", () => protectVmas(leader, added));
+  s("restore mapping attributes", () => restoreMappingAttrs(leader, image.vmas, image.memoryAttrs));
   s("restore mm fields", () => restoreMmMap(leader, image.process));
   s("restore process state", () => {
     restoreComm(leader, image.process);
@@ -188,6 +193,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     threads: top.records("THREAD"),
     signals: need(top.record("SIGNALS"), "SIGNALS"),
     files: need(top.record("FILES"), "FILES").fds,
+    memoryAttrs: top.record("MEMORY_ATTRS"),
     data,
   };
 }

@@ -13,6 +13,7 @@ export {
   type FdRecord,
   FileKind,
   type FilesRecord,
+  type MemoryAttrsRecord,
   type Header,
   ImageKind,
   type IndexEntry,

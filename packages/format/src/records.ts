@@ -120,13 +120,22 @@ export const VmaFlags = {
   DONTFORK: 1 << 3,
   LOCKED: 1 << 4,
   ANONYMOUS: 1 << 5,
+  WIPEONFORK: 1 << 6,
+  HUGEPAGE: 1 << 7,
+  NOHUGEPAGE: 1 << 8,
+  SEQUENTIAL: 1 << 9,
+  RANDOM: 1 << 10,
+  MERGEABLE: 1 << 11,
+  LOCKONFAULT: 1 << 12,
+  MAYWRITE: 1 << 13,
+  SEALED: 1 << 14,
 } as const;
 
 export const VmaSchema = struct("vma", {
   start: doc(u64, "start address"),
   end: doc(u64, "end address (exclusive)"),
   prot: doc(u32, "PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4"),
-  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous"),
+  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous, 6 wipeonfork, 7 hugepage, 8 nohugepage, 9 sequential, 10 random, 11 mergeable, 12 lockonfault, 13 maywrite (a shared mapping of a file opened for writing), 14 sealed"),
   pgoff: doc(u64, "offset in the file, bytes"),
   path: doc(string, "mapped file path; empty for anonymous mappings"),
   device: doc(u64, "st_dev of the file"),
@@ -140,6 +149,16 @@ export const VmasSchema = struct("vmas", {
   vmas: doc(array(VmaSchema), "every mapping, ascending by start"),
 });
 export type VmasRecord = Infer<typeof VmasSchema>;
+
+export const GuardRangeSchema = struct("guard range", {
+  start: doc(u64, "first byte of a run of guard pages"),
+  end: doc(u64, "end of the run (exclusive)"),
+});
+export const MemoryAttrsSchema = struct("memory attrs", {
+  thpDisable: doc(u32, "PR_GET_THP_DISABLE: 0, or 1 (THP disabled), with bit 1 when only MADV_HUGEPAGE regions may still use it"),
+  guards: doc(array(GuardRangeSchema), "guard regions (MADV_GUARD_INSTALL), ascending"),
+});
+export type MemoryAttrsRecord = Infer<typeof MemoryAttrsSchema>;
 
 export const ThreadSchema = struct("thread", {
   tid: doc(i32, "thread id"),
@@ -219,6 +238,7 @@ export const ChunkType = {
   THREAD: 0x0012,
   SIGNALS: 0x0013,
   FILES: 0x0014,
+  MEMORY_ATTRS: 0x0018,
   TRACKER: 0x0020,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -248,6 +268,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
+  { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: PR_SET_THP_DISABLE, guard regions" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -266,7 +287,8 @@ export interface RecordTypes {
   THREAD: ThreadRecord;
   SIGNALS: SignalsRecord;
   FILES: FilesRecord;
+  MEMORY_ATTRS: MemoryAttrsRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "MEMORY_ATTRS", "TRACKER"];
