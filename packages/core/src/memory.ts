@@ -12,7 +12,8 @@ import { collectVmas, type Vma } from "./vmas.js";
  *
  * - anonymous pages that are present or swapped, and the COW'd pages of private file mappings:
  *   their bytes (DATA);
- * - untouched pages of file mappings: FILE (read again from the file at restart);
+ * - untouched pages of file mappings, and every page of a shared one (written or not, it is the
+ *   file's page cache): FILE (read again from the file at restart);
  * - present pages of MADV_DONTDUMP mappings: ZERO (the program said they are scratch);
  * - never-touched memory: nothing.
  */
@@ -246,7 +247,7 @@ export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
       const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
       let fd = -1n;
-      if (vma.path) fd = openForMapping(remote, files, vma.path, shared && (vma.prot & PROT_WRITE) !== 0);
+      if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
       else flags |= MAP_ANONYMOUS;
       remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), vma.path ? vma.pgoff : 0n], where);
     }

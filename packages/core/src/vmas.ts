@@ -21,6 +21,8 @@ export const CR_TRAMPOLINE_NAME = "[anon:cr-trampoline]";
  * - memfd: a memfd_create file (`/memfd:NAME (deleted)`)
  * - sysv-shm: a SysV shared memory segment (`/SYSV0000abcd (deleted)`)
  * - anon-inode: a mapping of an anon-inode file, e.g. `anon_inode:[io_uring]`
+ * - aio: the ring of an AIO context (io_setup), shown as `/[aio] (deleted)`
+ * - secretmem: memfd_secret memory, `/secretmem (deleted)`: its pages are out of everyone's reach but its owner's
  * - other: any other pseudo name in brackets
  */
 export type VmaKind =
@@ -37,6 +39,8 @@ export type VmaKind =
   | "memfd"
   | "sysv-shm"
   | "anon-inode"
+  | "aio"
+  | "secretmem"
   | "other";
 
 /** Every VmFlags mnemonic the kernel prints, with its meaning (fs/proc/task_mmu.c). */
@@ -208,6 +212,8 @@ function classify(vma: Vma): VmaKind {
   if (name === "[vsyscall]") return "vsyscall";
   if (name.startsWith("[anon:")) return "named-anonymous";
   if (name.startsWith("anon_inode:")) return "anon-inode";
+  if (name.startsWith("/[aio]") && vma.deleted) return "aio";
+  if (name === `/secretmem${DELETED}`) return "secretmem";
   if (name.startsWith("/SYSV") && vma.deleted) return "sysv-shm";
   if (name.startsWith("/memfd:") && vma.deleted) return "memfd";
   if (name === `/dev/zero${DELETED}` && vma.shared) return "shared-anonymous";
