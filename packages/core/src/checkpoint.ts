@@ -240,8 +240,8 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     // the target's first run after its PTEs changed pays their resync (~3 us a re-protected
     // page), which a later injection would pay inside the freeze.
     const layout = collectLayout(pid, tids[0]!, before);
-    const task = collectTask(pid, tids);
-    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task, memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
+    const task = { ...collectTask(pid, tids), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
+    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
     const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
     if (buffered && !image.keepFrozen) thawNow();

@@ -32,6 +32,7 @@ export const SYS = {
   rseq: 334,
   clone3: 435,
   mlock2: 325,
+  mlockall: 151,
   mseal: 462,
 } as const;
 

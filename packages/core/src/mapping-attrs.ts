@@ -1,22 +1,33 @@
 /**
  * Attributes of an address space that creating its mappings again does not bring back:
  * madvise flags (MADV_DONTDUMP, DONTFORK, WIPEONFORK, HUGEPAGE, NOHUGEPAGE, SEQUENTIAL, RANDOM,
- * MERGEABLE), mlock, mseal, guard regions (MADV_GUARD_INSTALL) and PR_SET_THP_DISABLE.
+ * MERGEABLE), mlock, mseal, guard regions (MADV_GUARD_INSTALL), and the process-wide
+ * PR_SET_THP_DISABLE, PR_SET_MEMORY_MERGE, PR_SET_MDWE and mlockall(MCL_FUTURE).
  *
  * Checkpoint half: the per-mapping flags come from smaps VmFlags (vmaRecord keeps them in the
- * VMA record's flag bits); guard regions from PAGEMAP_SCAN's PAGE_IS_GUARD; THP_DISABLE from an
- * injected prctl(PR_GET_THP_DISABLE) (its "except advised" bit is not in /proc).
- * Restart half: injected madvise/mlock2/mseal/prctl once the mappings are filled and protected.
+ * VMA record's flag bits); guard regions from PAGEMAP_SCAN's PAGE_IS_GUARD; the prctl settings
+ * from injected PR_GET_* (THP_DISABLE's "except advised" bit is not in /proc); MCL_FUTURE, which
+ * nothing shows, from a probe mapping (see futureLocking).
+ * Restart half: injected madvise/mlock2/mseal/prctl/mlockall once the mappings are filled and
+ * protected.
  */
-import { injectSyscall, NativeError, PAGE_IS_GUARD, pagemapScan, probeKernel } from "@cr/native";
+import { injectSyscall, NativeError, PAGE_IS_GUARD, pagemapScan, probeKernel, readPagemap } from "@cr/native";
 import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
 import { CrError } from "./errors.js";
 import { SYS, type Remote } from "./inject.js";
 import { hasSavedPages, isRestoredMapping } from "./memory.js";
+import { PAGE_SIZE } from "./pages.js";
+import { parseKeyValues, readProcText, requireKey } from "./procfs.js";
 import type { Vma } from "./vmas.js";
 
 const PR_SET_THP_DISABLE = 41n;
 const PR_GET_THP_DISABLE = 42n;
+const PR_SET_MDWE = 65n;
+const PR_GET_MDWE = 66n;
+const PR_SET_MEMORY_MERGE = 67n;
+const PR_GET_MEMORY_MERGE = 68n;
+const MCL_FUTURE = 2;
+const MCL_ONFAULT = 4;
 const MADV_GUARD_INSTALL = 102n;
 const MLOCK_ONFAULT = 1n;
 
@@ -55,11 +66,43 @@ export function attrFlags(vma: Vma): number {
 
 // ================================================================ checkpoint half
 
-/** The frozen process's THP_DISABLE setting and guard regions. */
+/** The frozen process's process-wide memory settings and guard regions. */
 export function collectMemoryAttrs(pid: number, leader: number, vmas: Vma[]): MemoryAttrsRecord {
-  const thp = BigInt.asIntN(64, injectSyscall(leader, SYS.prctl, [PR_GET_THP_DISABLE, 0n, 0n, 0n, 0n]));
-  if (thp < 0n) throw new CrError(`prctl(PR_GET_THP_DISABLE) injected into ${pid} failed with errno ${-thp}`, { code: "INJECT", pid });
-  return { thpDisable: Number(thp), guards: collectGuards(pid, vmas) };
+  const prctl = (option: bigint, what: string) => Number(inject(pid, leader, "prctl", [option, 0n, 0n, 0n, 0n], what));
+  return {
+    thpDisable: prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)"),
+    memoryMerge: prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)"),
+    mdwe: prctl(PR_GET_MDWE, "prctl(PR_GET_MDWE)"),
+    lockFuture: futureLocking(pid, leader),
+    guards: collectGuards(pid, vmas),
+  };
+}
+
+function inject(pid: number, leader: number, name: keyof typeof SYS, args: bigint[], what: string): bigint {
+  const ret = BigInt.asIntN(64, injectSyscall(leader, SYS[name], args));
+  if (ret < 0n && ret > -4096n) throw new CrError(`${what} injected into ${pid} failed with errno ${-ret}`, { code: "INJECT", pid });
+  return ret;
+}
+
+/**
+ * mlockall(MCL_FUTURE) is a flag of the mm that /proc does not show: a page mapped now is
+ * locked (VmLck grows) when it is set, and with MCL_ONFAULT it is not faulted in (the readable
+ * anonymous page stays absent from pagemap). The probe is unmapped again before the thaw.
+ */
+function futureLocking(pid: number, leader: number): number {
+  const before = lockedKb(pid);
+  const probe = inject(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), 1n /* PROT_READ */, 0x22n /* MAP_PRIVATE|MAP_ANONYMOUS */, BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
+  try {
+    if (lockedKb(pid) === before) return 0;
+    const present = (readPagemap(pid, probe, probe + BigInt(PAGE_SIZE))[0]! >> 63n) === 1n;
+    return MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
+  } finally {
+    inject(pid, leader, "munmap", [probe, BigInt(PAGE_SIZE)], "unmapping the probe page");
+  }
+}
+
+function lockedKb(pid: number): number {
+  return parseInt(requireKey(parseKeyValues(readProcText(pid, "status")), "VmLck", pid, "status"), 10);
 }
 
 /**
@@ -88,8 +131,9 @@ function collectGuards(pid: number, vmas: Vma[]): { start: bigint; end: bigint }
 /**
  * Sets every saved attribute again, on mappings already filled and protected: madvise flags,
  * guard regions (installing one drops what the page held: nothing was saved there), mlock
- * (which faults in the filled pages), THP_DISABLE, and seals last (a sealed mapping refuses
- * some of the above).
+ * (which faults in the filled pages), the process-wide settings (after every mapping cr makes
+ * in the process: MCL_FUTURE would lock them), and seals last (a sealed mapping refuses some
+ * of the above).
  */
 export function restoreMappingAttrs(remote: Remote, vmas: VmaRecord[], attrs: MemoryAttrsRecord | undefined): void {
   const restored = vmas.filter(isRestoredMapping);
@@ -106,6 +150,10 @@ export function restoreMappingAttrs(remote: Remote, vmas: VmaRecord[], attrs: Me
   }
   const thp = BigInt(attrs?.thpDisable ?? 0);
   if (thp & 1n) remote.call("prctl", [PR_SET_THP_DISABLE, 1n, thp & ~1n, 0n, 0n], "PR_SET_THP_DISABLE");
+  if (attrs?.memoryMerge) remote.call("prctl", [PR_SET_MEMORY_MERGE, 1n, 0n, 0n, 0n], "PR_SET_MEMORY_MERGE");
+  if (attrs?.lockFuture) remote.call("mlockall", [BigInt(attrs.lockFuture)], "mlockall(MCL_FUTURE)");
+  // No exec can be gained once MDWE is set: the restart adds no executable mapping after this.
+  if (attrs?.mdwe) remote.call("prctl", [PR_SET_MDWE, BigInt(attrs.mdwe), 0n, 0n, 0n], "PR_SET_MDWE");
   for (const vma of restored.filter((v) => v.flags & VmaFlags.SEALED)) {
     remote.call("mseal", [vma.start, vma.end - vma.start, 0n], `sealing 0x${vma.start.toString(16)}`);
   }

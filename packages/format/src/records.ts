@@ -156,6 +156,9 @@ export const GuardRangeSchema = struct("guard range", {
 });
 export const MemoryAttrsSchema = struct("memory attrs", {
   thpDisable: doc(u32, "PR_GET_THP_DISABLE: 0, or 1 (THP disabled), with bit 1 when only MADV_HUGEPAGE regions may still use it"),
+  memoryMerge: doc(u32, "PR_GET_MEMORY_MERGE: 1 when KSM may merge every mapping (PR_SET_MEMORY_MERGE)"),
+  mdwe: doc(u32, "PR_GET_MDWE: memory-deny-write-execute flags (bit 0 refuse exec gain, bit 1 no inherit)"),
+  lockFuture: doc(u32, "mlockall flags in force for future mappings: MCL_FUTURE 2, with MCL_ONFAULT 4; else 0"),
   guards: doc(array(GuardRangeSchema), "guard regions (MADV_GUARD_INSTALL), ascending"),
 });
 export type MemoryAttrsRecord = Infer<typeof MemoryAttrsSchema>;
@@ -268,7 +271,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
-  { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: PR_SET_THP_DISABLE, guard regions" },
+  { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: THP_DISABLE, MEMORY_MERGE, MDWE, mlockall(MCL_FUTURE), guard regions" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
