@@ -62,6 +62,8 @@ export function vmaRecord(vma: Vma): VmaRecord {
       flag(vma.shared, VmaFlags.SHARED) |
       flag(vma.flags.growsdown, VmaFlags.GROWSDOWN) |
       flag(vma.kind !== "file", VmaFlags.ANONYMOUS) |
+      flag(vma.flags.droppable, VmaFlags.DROPPABLE) |
+      flag(vma.flags.noReserve, VmaFlags.NORESERVE) |
       attrFlags(vma),
     pgoff: vma.offset,
     path: vma.kind === "file" ? (vma.path ?? vma.name) : "",

@@ -154,9 +154,11 @@ export function copyPages(pid: number, runs: PageRun[], into?: Buffer): Buffer {
 const PROT_WRITE = 2;
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
+const MAP_DROPPABLE = 0x08;
 const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
+const MAP_NORESERVE = 0x4000;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const O_RDONLY = 0;
@@ -243,8 +245,9 @@ export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
       const shared = (vma.flags & VmaFlags.SHARED) !== 0;
       const prot = shared ? vma.prot : vma.prot | PROT_WRITE;
       if (prot !== vma.prot) added.push(vma);
-      let flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+      let flags = (shared ? MAP_SHARED : vma.flags & VmaFlags.DROPPABLE ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_FIXED;
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
+      if (vma.flags & VmaFlags.NORESERVE) flags |= MAP_NORESERVE;
       const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
       let fd = -1n;
       if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
