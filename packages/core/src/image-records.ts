@@ -64,6 +64,7 @@ export function vmaRecord(vma: Vma): VmaRecord {
       flag(vma.kind !== "file", VmaFlags.ANONYMOUS) |
       flag(vma.flags.droppable, VmaFlags.DROPPABLE) |
       flag(vma.flags.noReserve, VmaFlags.NORESERVE) |
+      flag(vma.flags.accountable, VmaFlags.ACCOUNT) |
       attrFlags(vma),
     pgoff: vma.offset,
     path: vma.kind === "file" ? (vma.path ?? vma.name) : "",

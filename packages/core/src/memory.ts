@@ -234,8 +234,10 @@ export function moveSpecialMappings(remote: Remote, saved: VmaRecord[]): void {
 export type WritableAdded = VmaRecord[];
 
 /**
- * Creates every saved mapping at its address. Private mappings get PROT_WRITE for the time
- * their pages are written (process_vm_writev needs it); protectVmas takes it away again.
+ * Creates every saved mapping at its address. A private read-only mapping that is accounted
+ * (smaps "ac": it was writable once, e.g. relocated data) gets PROT_WRITE for the time its pages
+ * are written, which accounts it again; protectVmas takes PROT_WRITE away. One never writable
+ * keeps its protection, so it stays unaccounted: its pages are written through /proc/PID/mem.
  */
 export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
   const added: VmaRecord[] = [];
@@ -243,7 +245,7 @@ export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
   try {
     for (const vma of vmas.filter(isRestoredMapping)) {
       const shared = (vma.flags & VmaFlags.SHARED) !== 0;
-      const prot = shared ? vma.prot : vma.prot | PROT_WRITE;
+      const prot = !shared && vma.flags & VmaFlags.ACCOUNT ? vma.prot | PROT_WRITE : vma.prot;
       if (prot !== vma.prot) added.push(vma);
       let flags = (shared ? MAP_SHARED : vma.flags & VmaFlags.DROPPABLE ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_FIXED;
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;

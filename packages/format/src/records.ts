@@ -131,13 +131,14 @@ export const VmaFlags = {
   SEALED: 1 << 14,
   DROPPABLE: 1 << 15,
   NORESERVE: 1 << 16,
+  ACCOUNT: 1 << 17,
 } as const;
 
 export const VmaSchema = struct("vma", {
   start: doc(u64, "start address"),
   end: doc(u64, "end address (exclusive)"),
   prot: doc(u32, "PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4"),
-  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous, 6 wipeonfork, 7 hugepage, 8 nohugepage, 9 sequential, 10 random, 11 mergeable, 12 lockonfault, 13 maywrite (a shared mapping of a file opened for writing), 14 sealed, 15 droppable (MAP_DROPPABLE), 16 noreserve (MAP_NORESERVE)"),
+  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous, 6 wipeonfork, 7 hugepage, 8 nohugepage, 9 sequential, 10 random, 11 mergeable, 12 lockonfault, 13 maywrite (a shared mapping of a file opened for writing), 14 sealed, 15 droppable (MAP_DROPPABLE), 16 noreserve (MAP_NORESERVE), 17 accounted (smaps ac: private memory that is or was writable)"),
   pgoff: doc(u64, "offset in the file, bytes"),
   path: doc(string, "mapped file path; empty for anonymous mappings"),
   device: doc(u64, "st_dev of the file"),
