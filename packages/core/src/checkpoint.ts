@@ -336,7 +336,6 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
-  for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
   await writer.writePageMapColumns(childPageMap(changes, inherited), inherited.holders);
   return writer.finish();

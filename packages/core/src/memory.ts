@@ -14,7 +14,8 @@ import { collectVmas, type Vma } from "./vmas.js";
  *   their bytes (DATA);
  * - untouched pages of file mappings, and every page of a shared one (written or not, it is the
  *   file's page cache): FILE (read again from the file at restart);
- * - present pages of MADV_DONTDUMP mappings: ZERO (the program said they are scratch);
+ *   (MADV_DONTDUMP mappings too: a core dump may leave them out, a restarted program still
+ *   reads them, e.g. OpenSSL's secure heap);
  * - never-touched memory: nothing.
  */
 export interface FileRun extends PageRun {
@@ -25,7 +26,6 @@ export interface FileRun extends PageRun {
 export interface PagePlan {
   data: PageRun[];
   file: FileRun[];
-  zero: PageRun[];
 }
 
 /** Mappings whose contents belong in an image; the kernel's own and cr's trampoline do not. */
@@ -46,7 +46,7 @@ export function savedRuns(vmas: Vma[]): PageRun[] {
  * (kernels before 6.7) /proc/PID/pagemap is read page by page.
  */
 export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns(vmas)): PagePlan {
-  const plan: PagePlan = { data: [], file: [], zero: [] };
+  const plan: PagePlan = { data: [], file: [] };
   const scan = probeKernel().writeProtectScan.available ? scanPresence : readPresence;
   for (const vma of vmas.filter(hasSavedPages)) {
     const isFile = vma.kind === "file";
@@ -109,8 +109,7 @@ function readPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
 }
 
 function addRun(plan: PagePlan, vma: Vma, found: Presence): void {
-  if (vma.flags.dontdump) pushRun(plan.zero, found.start, found.pages);
-  else if (!found.file) pushRun(plan.data, found.start, found.pages);
+  if (!found.file) pushRun(plan.data, found.start, found.pages);
   else plan.file.push({ start: found.start, pages: found.pages, fileOffset: vma.offset + (found.start - vma.start) });
 }
 

@@ -6,7 +6,6 @@
  */
 import { CrError } from "./errors.js";
 import { fileIdentity, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "./procfs.js";
-import { hasSavedPages } from "./memory.js";
 
 /** The name of the page cr maps into a target to inject syscalls; never saved. */
 export const CR_TRAMPOLINE_NAME = "[anon:cr-trampoline]";
@@ -267,12 +266,10 @@ function badFormat(pid: number, line: string): CrError {
  * The mappings of a frozen process, quickly: smaps walks every page table to count Rss (11 ms
  * for 1 GiB), /proc/PID/maps does not. When the layout still equals `before` (read by
  * collectVmas while the process ran), `before` is taken as it is; else smaps is read again.
- * Flags can change without the layout changing; the one change that matters is MADV_DODUMP
- * (pages that were scratch must now be saved), so a process with dontdump mappings of its own
- * (not the kernel's [vvar]/[vdso]) always gets smaps read frozen.
+ * Flags can change without the layout changing: a madvise or mlock over a whole mapping in the
+ * milliseconds between the two reads leaves the image with the flags the first read saw.
  */
 export function collectVmasSince(pid: number, before: Vma[]): Vma[] {
-  if (before.some((v) => v.flags.dontdump && hasSavedPages(v))) return collectVmas(pid);
   const now = readProcText(pid, "maps").split("\n").filter((line) => line !== "");
   const same = now.length === before.length && now.every((line, i) => line === before[i]!.mapsLine);
   return same ? before : collectVmas(pid);
