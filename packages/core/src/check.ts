@@ -191,6 +191,9 @@ function vmaProblem(vma: Vma): Problem | undefined {
   if (vma.kind === "anon-inode") {
     return problem("device", `${vma.name} mapping: kernel object memory cr cannot recreate`);
   }
+  if (vma.flags.shadowStack) {
+    return problem("shadow-stack", "x86 shadow stack (CET): cr cannot recreate shadow stacks; run the program without them (GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)");
+  }
   if (vma.flags.hugetlb) {
     return problem("hugetlb", `hugetlb mapping ${vma.name || "(anonymous)"}: cr cannot restore huge-page mappings yet`);
   }
