@@ -109,20 +109,20 @@ function lockedKb(pid: number): number {
  * Guard pages are PTE markers, not pages: never saved as data (process_vm_readv cannot read
  * them), and without this they would come back as ordinary zero pages. Kernels before 6.14
  * have no PAGE_IS_GUARD to report them (nor, before 6.13, guard regions): none are found there.
+ * One walk from the first saved mapping to the end of the last (the scan skips the holes).
  */
 function collectGuards(pid: number, vmas: Vma[]): { start: bigint; end: bigint }[] {
-  if (!probeKernel().writeProtectScan.available) return [];
-  const guards: { start: bigint; end: bigint }[] = [];
-  for (const vma of vmas.filter(hasSavedPages)) {
-    let found: BigUint64Array;
-    try {
-      found = pagemapScan(pid, vma.start, vma.end, { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
-    } catch (error) {
-      if (error instanceof NativeError && error.code === "EINVAL") return []; // before 6.14: PAGE_IS_GUARD unknown
-      throw error;
-    }
-    for (let i = 0; i < found.length; i += 3) guards.push({ start: found[i]!, end: found[i + 1]! });
+  const saved = vmas.filter(hasSavedPages);
+  if (saved.length === 0 || !probeKernel().writeProtectScan.available) return [];
+  let found: BigUint64Array;
+  try {
+    found = pagemapScan(pid, saved[0]!.start, saved[saved.length - 1]!.end, { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
+  } catch (error) {
+    if (error instanceof NativeError && error.code === "EINVAL") return []; // before 6.14: PAGE_IS_GUARD unknown
+    throw error;
   }
+  const guards: { start: bigint; end: bigint }[] = [];
+  for (let i = 0; i < found.length; i += 3) guards.push({ start: found[i]!, end: found[i + 1]! });
   return guards;
 }
 
