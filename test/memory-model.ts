@@ -14,7 +14,6 @@ export interface Region {
   addr: bigint;
   pages: number;
   content: PageContent[];
-  dontdump: boolean;
   /** A private file mapping: its untouched pages may be FILE. */
   file: boolean;
 }
@@ -48,7 +47,7 @@ export class MemoryModel {
 
   async map(id: number, pages: number): Promise<Region> {
     const addr = BigInt(await cmd(this.t, `map ${id} ${pages}`));
-    const r: Region = { id, addr, pages, content: new Array<PageContent>(pages).fill(null), dontdump: false, file: false };
+    const r: Region = { id, addr, pages, content: new Array<PageContent>(pages).fill(null), file: false };
     this.regions.set(id, r);
     return r;
   }
@@ -59,14 +58,13 @@ export class MemoryModel {
     const addr = BigInt(await cmd(this.t, `mapfile ${id} ${path} ${pages}`));
     const content: PageContent[] = [];
     for (let p = 0; p < pages; p++) content.push(Buffer.from(bytes.subarray(p * PAGE, (p + 1) * PAGE)));
-    const r: Region = { id, addr, pages, content, dontdump: false, file: true };
+    const r: Region = { id, addr, pages, content, file: true };
     this.regions.set(id, r);
     await cmd(this.t, `dump ${id} ${dumpTo}`); // faults every page in, unmodified
     return r;
   }
 
   private markWritten(r: Region, first: number, count: number): void {
-    if (r.dontdump) return;
     for (let p = first; p < first + count; p++) this.written.add(r.addr + BigInt(p * PAGE));
   }
 
@@ -92,11 +90,9 @@ export class MemoryModel {
     for (let p = first; p < first + count; p++) r.content[p] = null;
   }
 
+  /** MADV_DONTDUMP changes nothing the image holds: the pages are saved as any others. */
   async dontdump(id: number): Promise<void> {
     await cmd(this.t, `dontdump ${id}`);
-    const r = this.regions.get(id)!;
-    r.dontdump = true;
-    for (let p = 0; p < r.pages; p++) this.written.delete(r.addr + BigInt(p * PAGE));
   }
 
   async mremap(id: number, pages: number): Promise<bigint> {
@@ -143,7 +139,7 @@ export interface Mismatch {
 
 /**
  * Compares a checkpoint's pages with the model: every written page with its bytes, zero pages
- * zero or absent, DONTDUMP pages never DATA, removed pages absent. Returns every mismatch.
+ * zero or absent, removed pages absent. Returns every mismatch.
  */
 export function compareWithModel(mem: CheckpointMemory, state: { regions: Iterable<Region>; removed: Set<bigint> }): Mismatch[] {
   const out: Mismatch[] = [];
@@ -159,11 +155,6 @@ export function compareWithModel(mem: CheckpointMemory, state: { regions: Iterab
         continue;
       }
       live.add(addr);
-      if (r.dontdump) {
-        if (got && got.source === "data") out.push({ addr, what: `${where}: MADV_DONTDUMP, but saved as DATA (CRID ${got.crid})` });
-        else if (got && !isZero(got.bytes)) out.push({ addr, what: `${where}: MADV_DONTDUMP, but restored non-zero (${got.source})` });
-        continue;
-      }
       if (want === null) {
         if (got && !isZero(got.bytes)) out.push({ addr, what: `${where}: should be zero (never written / dropped), image has non-zero ${got.source} bytes` });
         continue;

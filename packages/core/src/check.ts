@@ -183,11 +183,20 @@ function vmaProblem(vma: Vma): Problem | undefined {
     const key = vma.path?.slice("/SYSV".length) ?? "?";
     return problem("sysv-shm", `SysV shared memory segment (key 0x${key}): cr cannot save SysV IPC objects; shmdt it first`);
   }
+  if (vma.kind === "aio") {
+    return problem("aio", "AIO context ring (io_setup): cr cannot save AIO contexts (their requests in flight live in the kernel); io_destroy it before the checkpoint");
+  }
+  if (vma.kind === "secretmem") {
+    return problem("secretmem", "memfd_secret memory: its pages are removed from the kernel's own mappings, so no one but the program can read them to save them");
+  }
   if (vma.kind === "anon-inode" && vma.name.includes("io_uring")) {
     return problem("io_uring", "io_uring ring mapping: cr cannot save io_uring instances");
   }
   if (vma.kind === "anon-inode") {
     return problem("device", `${vma.name} mapping: kernel object memory cr cannot recreate`);
+  }
+  if (vma.flags.shadowStack) {
+    return problem("shadow-stack", "x86 shadow stack (CET): cr cannot recreate shadow stacks; run the program without them (GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)");
   }
   if (vma.flags.hugetlb) {
     return problem("hugetlb", `hugetlb mapping ${vma.name || "(anonymous)"}: cr cannot restore huge-page mappings yet`);
@@ -196,7 +205,8 @@ function vmaProblem(vma: Vma): Problem | undefined {
   if (!isPseudo && (vma.flags.io || vma.flags.pfnmap)) {
     return problem("device", `device memory mapping ${vma.name || "(no name)"}: cr cannot save or remap device memory`);
   }
-  if (vma.shared && (vma.prot.write || vma.flags.mayWrite)) {
+  // A shared writable file mapping is mapped again from its file: its pages are the file's.
+  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file") {
     return sharedProblem(vma, problem);
   }
   if (vma.deleted && vma.kind === "file") {
@@ -212,8 +222,5 @@ function sharedProblem(vma: Vma, problem: (kind: string, reason: string) => Prob
     return problem("shared-memory", `shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS): ${why}, e.g. with a parent or child`);
   }
   const file = vma.path ?? vma.name;
-  return problem(
-    "shared-memory",
-    `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: its writes go to the file, which cr cannot roll back to the checkpoint; ${why}`,
-  );
+  return problem("shared-memory", `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: ${why}`);
 }

@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, killTraced, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, type PageMapEntry, type ProcessAttrsRecord, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
 import { collectAttrs } from "./attrs.js";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
@@ -16,6 +16,7 @@ import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, typ
 import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./parent.js";
 import { collectSeccomp, suspendFilters } from "./seccomp.js";
+import { collectMemoryAttrs } from "./mapping-attrs.js";
 import { collectSignals } from "./signals.js";
 import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./task.js";
@@ -197,6 +198,7 @@ interface FrozenState {
   attrs: ProcessAttrsRecord;
   timers: TimersRecord;
   seccomp: SeccompRecord;
+  memoryAttrs: MemoryAttrsRecord;
   plan: PagePlan;
   unchanged: PageRun[];
   trackerState?: Uint8Array;
@@ -248,7 +250,7 @@ async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: Pare
     // the target's first run after its PTEs changed pays their resync (~3 us a re-protected
     // page), which a later injection would pay inside the freeze.
     const layout = collectLayout(pid, tids[0]!, before);
-    const task = collectTask(pid, tids);
+    const task = { ...collectTask(pid, tids), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
     const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
     const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
     const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
@@ -353,9 +355,9 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   const locks = lockRecords(state.files, state.shared);
   if (locks.length > 0) await writer.writeRecord("LOCKS", { locks });
   if (state.shared.length > 0) await writer.writeRecord("SHARED_FDS", { fds: state.shared });
+  await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
-  for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
   await writer.writePageMapColumns(childPageMap(changes, inherited), inherited.holders);
   return writer.finish();

@@ -1,5 +1,6 @@
 import { FileKind, PipeEnd, VmaFlags, type FdRecord, type ProcessRecord, type VmaRecord } from "@cr/format";
 import type { FdEntry } from "./files.js";
+import { attrFlags } from "./mapping-attrs.js";
 import { RLIMIT_RESOURCES, type ProcessInfo } from "./task.js";
 import type { Vma } from "./vmas.js";
 
@@ -60,10 +61,11 @@ export function vmaRecord(vma: Vma): VmaRecord {
     flags:
       flag(vma.shared, VmaFlags.SHARED) |
       flag(vma.flags.growsdown, VmaFlags.GROWSDOWN) |
-      flag(vma.flags.dontdump, VmaFlags.DONTDUMP) |
-      flag(vma.flags.dontCopy, VmaFlags.DONTFORK) |
-      flag(vma.flags.locked, VmaFlags.LOCKED) |
-      flag(vma.kind !== "file", VmaFlags.ANONYMOUS),
+      flag(vma.kind !== "file", VmaFlags.ANONYMOUS) |
+      flag(vma.flags.droppable, VmaFlags.DROPPABLE) |
+      flag(vma.flags.noReserve, VmaFlags.NORESERVE) |
+      flag(vma.flags.accountable, VmaFlags.ACCOUNT) |
+      attrFlags(vma),
     pgoff: vma.offset,
     path: vma.kind === "file" ? (vma.path ?? vma.name) : "",
     device: vma.file?.dev ?? 0n,

@@ -18,6 +18,7 @@ export const SYS = {
   mprotect: 10,
   munmap: 11,
   mremap: 25,
+  madvise: 28,
   fcntl: 72,
   flock: 73,
   umask: 95,
@@ -38,6 +39,9 @@ export const SYS = {
   seccomp: 317,
   timer_create: 222,
   timer_settime: 223,
+  mlock2: 325,
+  mlockall: 151,
+  mseal: 462,
 } as const;
 
 const ERRNO_MAX = 4095n;

@@ -52,7 +52,7 @@ function addRun(runs: SavedRun[], first: number, pages: number, kind: "data" | "
 /** The plan as one list of runs; fails on runs that are out of order or overlap (the image writer refuses them). */
 function planRuns(plan: PagePlan, layout: number): SavedRun[] {
   const all: { run: PageRun; kind: "data" | "zero" | "file"; offset: bigint }[] = [];
-  for (const [kind, runs] of [["data", plan.data], ["zero", plan.zero], ["file", plan.file]] as const) {
+  for (const [kind, runs] of [["data", plan.data], ["file", plan.file]] as const) {
     let end = 0n;
     for (const run of runs) {
       if (run.start < end || run.pages <= 0) throw new Error(`layout ${layout}: ${kind} runs out of order or overlapping at 0x${run.start.toString(16)}`);
@@ -90,8 +90,7 @@ function modelRuns(pagemap: number, vmas: Vma[], scope: PageRun[]): SavedRun[] {
         if (!held) return;
         const address = part.start + BigInt(k * PAGE_SIZE);
         const page = Number(address) / PAGE_SIZE;
-        if (vma.flags.dontdump) addRun(out, page, 1, "zero");
-        else if (vma.kind === "file" && (entry & FILE_PAGE) !== 0n) addRun(out, page, 1, "file", vma.offset + (address - vma.start));
+        if (vma.kind === "file" && (entry & FILE_PAGE) !== 0n) addRun(out, page, 1, "file", vma.offset + (address - vma.start));
         else addRun(out, page, 1, "data");
       });
     }
@@ -147,9 +146,9 @@ describe("planPages over random layouts", () => {
       const plan = planRuns(planPages(target.pid, vmas, scope), seed);
       expect(plan, `layout ${seed}`).toEqual(modelRuns(pagemap, vmas, scope));
       if (seed % 3 === 0) continue;
-      // What the program wrote is saved as data (or as zero, where it said MADV_DONTDUMP).
+      // What the program wrote is saved as data, MADV_DONTDUMP or not.
       const kinds = kindsOf(plan, written);
-      const lost = written.filter((_, i) => kinds[i] !== "data" && kinds[i] !== "zero");
+      const lost = written.filter((_, i) => kinds[i] !== "data");
       expect(lost.map((p) => `0x${p.toString(16)}`).slice(0, 5), `layout ${seed}: written pages not saved`).toEqual([]);
     }
   }, 300_000);

@@ -12,8 +12,10 @@ import { collectVmas, type Vma } from "./vmas.js";
  *
  * - anonymous pages that are present or swapped, and the COW'd pages of private file mappings:
  *   their bytes (DATA);
- * - untouched pages of file mappings: FILE (read again from the file at restart);
- * - present pages of MADV_DONTDUMP mappings: ZERO (the program said they are scratch);
+ * - untouched pages of file mappings, and every page of a shared one (written or not, it is the
+ *   file's page cache): FILE (read again from the file at restart);
+ *   (MADV_DONTDUMP mappings too: a core dump may leave them out, a restarted program still
+ *   reads them, e.g. OpenSSL's secure heap);
  * - never-touched memory: nothing.
  */
 export interface FileRun extends PageRun {
@@ -24,7 +26,6 @@ export interface FileRun extends PageRun {
 export interface PagePlan {
   data: PageRun[];
   file: FileRun[];
-  zero: PageRun[];
 }
 
 /** Mappings whose contents belong in an image; the kernel's own and cr's trampoline do not. */
@@ -45,7 +46,7 @@ export function savedRuns(vmas: Vma[]): PageRun[] {
  * (kernels before 6.7) /proc/PID/pagemap is read page by page.
  */
 export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns(vmas)): PagePlan {
-  const plan: PagePlan = { data: [], file: [], zero: [] };
+  const plan: PagePlan = { data: [], file: [] };
   const scan = probeKernel().writeProtectScan.available ? scanPresence : readPresence;
   for (const vma of vmas.filter(hasSavedPages)) {
     const isFile = vma.kind === "file";
@@ -108,8 +109,7 @@ function readPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
 }
 
 function addRun(plan: PagePlan, vma: Vma, found: Presence): void {
-  if (vma.flags.dontdump) pushRun(plan.zero, found.start, found.pages);
-  else if (!found.file) pushRun(plan.data, found.start, found.pages);
+  if (!found.file) pushRun(plan.data, found.start, found.pages);
   else plan.file.push({ start: found.start, pages: found.pages, fileOffset: vma.offset + (found.start - vma.start) });
 }
 
@@ -131,12 +131,26 @@ export function copyBuffer(pages: number): Buffer {
   return kept;
 }
 
-/** Copies the given pages out of the (frozen) target into one buffer, in run order. */
+/**
+ * Copies the given pages out of the (frozen) target into one buffer, in run order. A page
+ * neither process_vm_readv nor /proc/PID/mem can read fails naming its mapping.
+ */
 export function copyPages(pid: number, runs: PageRun[], into?: Buffer): Buffer {
   const bytes = totalPages(runs) * PAGE_SIZE;
   const buffer = into && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
-  if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer);
+  try {
+    if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer);
+  } catch (error) {
+    if (error instanceof NativeError && error.code === "EFAULT" && error.address !== undefined) throw unreadablePage(pid, error.address, error);
+    throw error;
+  }
   return buffer;
+}
+
+function unreadablePage(pid: number, address: bigint, cause: NativeError): CrError {
+  const vma = collectVmas(pid).find((v) => v.start <= address && address < v.end);
+  const where = vma ? `mapping ${vma.mapsLine.replace(/\s+/g, " ")}` : "no mapping";
+  return new CrError(`cannot read page 0x${address.toString(16)} of process ${pid} (${where}): cr cannot save this memory; run cr check ${pid} and report it`, { code: "EFAULT", pid, cause });
 }
 
 // ================================================================ restart half
@@ -153,9 +167,11 @@ export function copyPages(pid: number, runs: PageRun[], into?: Buffer): Buffer {
 const PROT_WRITE = 2;
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
+const MAP_DROPPABLE = 0x08;
 const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
 const MAP_GROWSDOWN = 0x100;
+const MAP_NORESERVE = 0x4000;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const O_RDONLY = 0;
@@ -231,8 +247,10 @@ export function moveSpecialMappings(remote: Remote, saved: VmaRecord[]): void {
 export type WritableAdded = VmaRecord[];
 
 /**
- * Creates every saved mapping at its address. Private mappings get PROT_WRITE for the time
- * their pages are written (process_vm_writev needs it); protectVmas takes it away again.
+ * Creates every saved mapping at its address. A private read-only mapping that is accounted
+ * (smaps "ac": it was writable once, e.g. relocated data) gets PROT_WRITE for the time its pages
+ * are written, which accounts it again; protectVmas takes PROT_WRITE away. One never writable
+ * keeps its protection, so it stays unaccounted: its pages are written through /proc/PID/mem.
  */
 export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
   const added: VmaRecord[] = [];
@@ -240,13 +258,14 @@ export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
   try {
     for (const vma of vmas.filter(isRestoredMapping)) {
       const shared = (vma.flags & VmaFlags.SHARED) !== 0;
-      const prot = shared ? vma.prot : vma.prot | PROT_WRITE;
+      const prot = !shared && vma.flags & VmaFlags.ACCOUNT ? vma.prot | PROT_WRITE : vma.prot;
       if (prot !== vma.prot) added.push(vma);
-      let flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+      let flags = (shared ? MAP_SHARED : vma.flags & VmaFlags.DROPPABLE ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_FIXED;
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
+      if (vma.flags & VmaFlags.NORESERVE) flags |= MAP_NORESERVE;
       const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
       let fd = -1n;
-      if (vma.path) fd = openForMapping(remote, files, vma.path, shared && (vma.prot & PROT_WRITE) !== 0);
+      if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
       else flags |= MAP_ANONYMOUS;
       remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), vma.path ? vma.pgoff : 0n], where);
     }

@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FormatError, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
 import { CrError } from "./errors.js";
@@ -19,6 +19,7 @@ import { Remote } from "./inject.js";
 import { checkLeasesFree, restoreLocks } from "./locks.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { restoreSeccomp } from "./seccomp.js";
+import { restoreMappingAttrs } from "./mapping-attrs.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
@@ -69,6 +70,8 @@ interface Checkpoint {
   locks: FileLockRecord[];
   /** fd -> the lowest fd of its open file description (SHARED_FDS). */
   shared: Map<number, number>;
+  /** Absent from images written before MEMORY_ATTRS existed. */
+  memoryAttrs: MemoryAttrsRecord | undefined;
   data: ResolvedChain;
 }
 
@@ -126,6 +129,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   const added = s("map memory", () => mapVmas(leader, image.vmas));
   await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open, image.vmas), pid);
   s("protect memory", () => protectVmas(leader, added));
+  s("restore mapping attributes", () => restoreMappingAttrs(leader, image.vmas, image.memoryAttrs));
   s("restore mm fields", () => restoreMmMap(leader, image.process));
   s("restore process state", () => {
     restoreComm(leader, image.process);
@@ -212,6 +216,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     seccomp: top.record("SECCOMP"),
     locks: top.records("LOCKS").flatMap((r) => r.locks),
     shared: new Map(top.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
+    memoryAttrs: top.record("MEMORY_ATTRS"),
     data,
   };
 }

@@ -6,7 +6,6 @@
  */
 import { CrError } from "./errors.js";
 import { fileIdentity, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "./procfs.js";
-import { hasSavedPages } from "./memory.js";
 
 /** The name of the page cr maps into a target to inject syscalls; never saved. */
 export const CR_TRAMPOLINE_NAME = "[anon:cr-trampoline]";
@@ -21,6 +20,8 @@ export const CR_TRAMPOLINE_NAME = "[anon:cr-trampoline]";
  * - memfd: a memfd_create file (`/memfd:NAME (deleted)`)
  * - sysv-shm: a SysV shared memory segment (`/SYSV0000abcd (deleted)`)
  * - anon-inode: a mapping of an anon-inode file, e.g. `anon_inode:[io_uring]`
+ * - aio: the ring of an AIO context (io_setup), shown as `/[aio] (deleted)`
+ * - secretmem: memfd_secret memory, `/secretmem (deleted)`: its pages are out of everyone's reach but its owner's
  * - other: any other pseudo name in brackets
  */
 export type VmaKind =
@@ -37,6 +38,8 @@ export type VmaKind =
   | "memfd"
   | "sysv-shm"
   | "anon-inode"
+  | "aio"
+  | "secretmem"
   | "other";
 
 /** Every VmFlags mnemonic the kernel prints, with its meaning (fs/proc/task_mmu.c). */
@@ -208,6 +211,8 @@ function classify(vma: Vma): VmaKind {
   if (name === "[vsyscall]") return "vsyscall";
   if (name.startsWith("[anon:")) return "named-anonymous";
   if (name.startsWith("anon_inode:")) return "anon-inode";
+  if (name.startsWith("/[aio]") && vma.deleted) return "aio";
+  if (name === `/secretmem${DELETED}`) return "secretmem";
   if (name.startsWith("/SYSV") && vma.deleted) return "sysv-shm";
   if (name.startsWith("/memfd:") && vma.deleted) return "memfd";
   if (name === `/dev/zero${DELETED}` && vma.shared) return "shared-anonymous";
@@ -261,12 +266,10 @@ function badFormat(pid: number, line: string): CrError {
  * The mappings of a frozen process, quickly: smaps walks every page table to count Rss (11 ms
  * for 1 GiB), /proc/PID/maps does not. When the layout still equals `before` (read by
  * collectVmas while the process ran), `before` is taken as it is; else smaps is read again.
- * Flags can change without the layout changing; the one change that matters is MADV_DODUMP
- * (pages that were scratch must now be saved), so a process with dontdump mappings of its own
- * (not the kernel's [vvar]/[vdso]) always gets smaps read frozen.
+ * Flags can change without the layout changing: a madvise or mlock over a whole mapping in the
+ * milliseconds between the two reads leaves the image with the flags the first read saw.
  */
 export function collectVmasSince(pid: number, before: Vma[]): Vma[] {
-  if (before.some((v) => v.flags.dontdump && hasSavedPages(v))) return collectVmas(pid);
   const now = readProcText(pid, "maps").split("\n").filter((line) => line !== "");
   const same = now.length === before.length && now.every((line, i) => line === before[i]!.mapsLine);
   return same ? before : collectVmas(pid);

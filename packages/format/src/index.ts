@@ -17,6 +17,7 @@ export {
   LockKind,
   type LocksRecord,
   LockType,
+  type MemoryAttrsRecord,
   type Header,
   ImageKind,
   type IndexEntry,

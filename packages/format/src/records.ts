@@ -120,13 +120,25 @@ export const VmaFlags = {
   DONTFORK: 1 << 3,
   LOCKED: 1 << 4,
   ANONYMOUS: 1 << 5,
+  WIPEONFORK: 1 << 6,
+  HUGEPAGE: 1 << 7,
+  NOHUGEPAGE: 1 << 8,
+  SEQUENTIAL: 1 << 9,
+  RANDOM: 1 << 10,
+  MERGEABLE: 1 << 11,
+  LOCKONFAULT: 1 << 12,
+  MAYWRITE: 1 << 13,
+  SEALED: 1 << 14,
+  DROPPABLE: 1 << 15,
+  NORESERVE: 1 << 16,
+  ACCOUNT: 1 << 17,
 } as const;
 
 export const VmaSchema = struct("vma", {
   start: doc(u64, "start address"),
   end: doc(u64, "end address (exclusive)"),
   prot: doc(u32, "PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4"),
-  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous"),
+  flags: doc(u32, "bit 0 shared (else private), 1 growsdown, 2 dontdump, 3 dontfork, 4 locked, 5 anonymous, 6 wipeonfork, 7 hugepage, 8 nohugepage, 9 sequential, 10 random, 11 mergeable, 12 lockonfault, 13 maywrite (a shared mapping of a file opened for writing), 14 sealed, 15 droppable (MAP_DROPPABLE), 16 noreserve (MAP_NORESERVE), 17 accounted (smaps ac: private memory that is or was writable)"),
   pgoff: doc(u64, "offset in the file, bytes"),
   path: doc(string, "mapped file path; empty for anonymous mappings"),
   device: doc(u64, "st_dev of the file"),
@@ -140,6 +152,19 @@ export const VmasSchema = struct("vmas", {
   vmas: doc(array(VmaSchema), "every mapping, ascending by start"),
 });
 export type VmasRecord = Infer<typeof VmasSchema>;
+
+export const GuardRangeSchema = struct("guard range", {
+  start: doc(u64, "first byte of a run of guard pages"),
+  end: doc(u64, "end of the run (exclusive)"),
+});
+export const MemoryAttrsSchema = struct("memory attrs", {
+  thpDisable: doc(u32, "PR_GET_THP_DISABLE: 0, or 1 (THP disabled), with bit 1 when only MADV_HUGEPAGE regions may still use it"),
+  memoryMerge: doc(u32, "PR_GET_MEMORY_MERGE: 1 when KSM may merge every mapping (PR_SET_MEMORY_MERGE)"),
+  mdwe: doc(u32, "PR_GET_MDWE: memory-deny-write-execute flags (bit 0 refuse exec gain, bit 1 no inherit)"),
+  lockFuture: doc(u32, "mlockall flags in force for future mappings: MCL_FUTURE 2, with MCL_ONFAULT 4; else 0"),
+  guards: doc(array(GuardRangeSchema), "guard regions (MADV_GUARD_INSTALL), ascending"),
+});
+export type MemoryAttrsRecord = Infer<typeof MemoryAttrsSchema>;
 
 export const ThreadSchema = struct("thread", {
   tid: doc(i32, "thread id"),
@@ -288,6 +313,7 @@ export const ChunkType = {
   THREAD: 0x0012,
   SIGNALS: 0x0013,
   FILES: 0x0014,
+  MEMORY_ATTRS: 0x0018,
   PROCESS_ATTRS: 0x001b,
   TIMERS: 0x001c,
   SECCOMP: 0x001d,
@@ -322,6 +348,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
+  { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: THP_DISABLE, MEMORY_MERGE, MDWE, mlockall(MCL_FUTURE), guard regions" },
   { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
   { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
   { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
@@ -350,7 +377,8 @@ export interface RecordTypes {
   SECCOMP: SeccompRecord;
   LOCKS: LocksRecord;
   SHARED_FDS: SharedFdsRecord;
+  MEMORY_ATTRS: MemoryAttrsRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "MEMORY_ATTRS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];

@@ -11,6 +11,7 @@ import {
   SeccompFilterSchema,
   FileLockSchema,
   SharedFdSchema,
+  GuardRangeSchema,
   IndexEntrySchema,
   ReferenceSchema,
   RlimitSchema,
@@ -42,7 +43,7 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema]) {
+  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

@@ -47,14 +47,44 @@ uint64_t AddressAt(const iovec* remote, size_t count, size_t done) {
   return 0;
 }
 
-// One process_vm_readv for up to kIovMax remote iovecs into one contiguous local area.
-Status ReadBatch(int pid, const iovec* remote, size_t count, uint8_t* into, size_t total) {
-  iovec local{into, total};
-  ssize_t n = process_vm_readv(pid, &local, 1, remote, count, 0);
-  if (n == static_cast<ssize_t>(total)) return std::nullopt;
-  Failure f = n < 0 ? SysFailure("process_vm_readv", pid) : SysFailure(EFAULT, "process_vm_readv", pid);
-  f.address = AddressAt(remote, count, n < 0 ? 0 : static_cast<size_t>(n));
-  return f;
+Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write);
+
+// One process_vm_readv/writev for up to kIovMax remote iovecs and one contiguous local area. It
+// stops at a page the owner could not read or write itself (PROT_NONE, write- or exec-only to
+// read; a read-only private mapping to write): the rest of that iovec goes through
+// /proc/PID/mem, which reaches such pages the way a debugger does, and the copy goes on after
+// it. What neither can reach (a guard page) fails with its address.
+Status CopyBatch(int pid, const iovec* remote, size_t count, uint8_t* local, size_t total, bool write) {
+  const char* call = write ? "process_vm_writev" : "process_vm_readv";
+  while (count > 0) {
+    iovec area{local, total};
+    ssize_t n = write ? process_vm_writev(pid, &area, 1, remote, count, 0) : process_vm_readv(pid, &area, 1, remote, count, 0);
+    if (n == static_cast<ssize_t>(total)) return std::nullopt;
+    if (n < 0 && errno != EFAULT) {
+      Failure f = SysFailure(call, pid);
+      f.address = AddressAt(remote, count, 0);
+      return f;
+    }
+    size_t done = n < 0 ? 0 : static_cast<size_t>(n);
+    while (done >= remote->iov_len) {  // whole iovecs copied before the stop
+      done -= remote->iov_len;
+      local += remote->iov_len;
+      total -= remote->iov_len;
+      remote++;
+      count--;
+    }
+    uint64_t base = reinterpret_cast<uint64_t>(remote->iov_base);
+    if (Status s = ProcMemIo(pid, base + done, local + done, remote->iov_len - done, write)) {
+      Failure f = SysFailure(EFAULT, call, pid);  // out of reach either way: name the page
+      f.address = s->address;
+      return f;
+    }
+    local += remote->iov_len;
+    total -= remote->iov_len;
+    remote++;
+    count--;
+  }
+  return std::nullopt;
 }
 
 Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
@@ -64,7 +94,7 @@ Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
     remote.push_back({reinterpret_cast<void*>(ranges[i].first), ranges[i].second});
     total += ranges[i].second;
     if (remote.size() == kIovMax || i + 1 == ranges.size()) {
-      if (Status s = ReadBatch(pid, remote.data(), remote.size(), into, total)) return s;
+      if (Status s = CopyBatch(pid, remote.data(), remote.size(), into, total, false)) return s;
       into += total;
       total = 0;
       remote.clear();
@@ -121,13 +151,7 @@ Status WriteRanges(int pid, const Ranges& merged, const uint8_t* from) {
       remote.push_back({reinterpret_cast<void*>(merged[k].first), merged[k].second});
       bytes += merged[k].second;
     }
-    iovec local{const_cast<uint8_t*>(from), bytes};
-    ssize_t n = process_vm_writev(pid, &local, 1, remote.data(), remote.size(), 0);
-    if (n != static_cast<ssize_t>(bytes)) {
-      Failure f = n < 0 ? SysFailure("process_vm_writev", pid) : SysFailure(EFAULT, "process_vm_writev", pid);
-      f.address = AddressAt(remote.data(), remote.size(), n < 0 ? 0 : static_cast<size_t>(n));
-      return f;
-    }
+    if (Status s = CopyBatch(pid, remote.data(), remote.size(), const_cast<uint8_t*>(from), bytes, true)) return s;
     from += bytes;
   }
   return std::nullopt;

@@ -7,6 +7,7 @@ import { expectProgress, killTargets, startTarget } from "./test-support/program
 afterEach(killTargets);
 
 const PAGE = 4096;
+const SYS_MPROTECT = 10;
 
 async function pagesTarget() {
   const target = await startTarget("pages");
@@ -46,6 +47,22 @@ describe("readMemory and writeMemory", () => {
     expect(error).toBeInstanceOf(NativeError);
     expect(error).toMatchObject({ code: "EFAULT", syscall: "process_vm_readv", pid: target.pid, address: unmapped });
     expect(error!.message).toMatch(/process_vm_readv pid \d+ address 0x10000: Bad address \(EFAULT\)/);
+  });
+
+  it("reads present pages the target itself cannot read (PROT_NONE, write-only) among readable ones", async () => {
+    const { target, area } = await pagesTarget();
+    const tids = freeze(target.pid);
+    try {
+      expect(injectSyscall(tids[0]!, SYS_MPROTECT, [area + BigInt(2 * PAGE), BigInt(PAGE), 0n])).toBe(0n);
+      expect(injectSyscall(tids[0]!, SYS_MPROTECT, [area + BigInt(5 * PAGE), BigInt(2 * PAGE), 2n])).toBe(0n);
+      const pages = [0, 1, 2, 3, 5, 6, 8];
+      const into = Buffer.alloc(pages.length * PAGE);
+      // Before: process_vm_readv pid N address ...: Bad address (EFAULT)
+      expect(readMemory(target.pid, pageRanges(area, pages), into)).toBe(pages.length * PAGE);
+      pages.forEach((page, k) => expect(into.subarray(k * PAGE, (k + 1) * PAGE)).toEqual(expectedPage(page)));
+    } finally {
+      thaw(tids);
+    }
   });
 
   it("writes into a read-only page (through /proc/PID/mem) and into writable memory", async () => {

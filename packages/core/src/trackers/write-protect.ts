@@ -79,12 +79,9 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: Pag
   return { all, present };
 }
 
-/**
- * Private writable memory of the program's own. MADV_DONTDUMP mappings are left out: their
- * pages are saved as ZERO whatever the tracker says.
- */
+/** Private writable memory of the program's own. */
 function isTrackable(vma: Vma): boolean {
-  return hasSavedPages(vma) && vma.prot.write && !vma.shared && !vma.flags.dontdump;
+  return hasSavedPages(vma) && vma.prot.write && !vma.shared;
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {
