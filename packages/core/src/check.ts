@@ -5,7 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
-import { collectFiles, type FdEntry, type UnsupportedCategory } from "./files.js";
+import { collectFiles, removedCwd, type FdEntry, type UnsupportedCategory } from "./files.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
 import { isKernelThread, isZombie, readStat } from "./task.js";
 import { collectVmas, type Vma } from "./vmas.js";
@@ -55,6 +55,8 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
   report.problems.push(...tracerProblems(pid), ...childProblems(pid));
+  const cwd = removedCwd(pid);
+  if (cwd) add("cwd", "deleted-cwd", `working directory ${cwd} was removed: a restart cannot chdir into it; chdir elsewhere first`);
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);
@@ -160,7 +162,7 @@ const FD_REASONS: Record<UnsupportedCategory, string> = {
   pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
   "anon-inode": "cr cannot save this kind of kernel object",
   device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
-  "deleted-file": "the file was deleted, so a restart cannot reopen it; keep a link to it or close it",
+  "deleted-file": "it was removed, so a restart cannot open it again; keep a link to it or close it",
   namespace: "cr cannot save namespace references",
   other: "cr does not know how to reopen it",
 };

@@ -7,6 +7,8 @@ import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
+import { confirmRestorable } from "./files-restore.js";
+import { collectPipeData, type PipeBytes } from "./pipes.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
@@ -88,6 +90,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       const path = store.imagePath(branch, crid);
       await warmup.settled();
       run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs });
+      if (kill) confirmBeforeKill(pid, run.state, crid);
       store.commitImage(branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
@@ -185,6 +188,7 @@ interface FrozenState {
   brk: bigint;
   vmas: Vma[];
   files: FdEntry[];
+  pipes: PipeBytes;
   threads: ThreadRecord[];
   signals: SignalsRecord;
   plan: PagePlan;
@@ -296,9 +300,11 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult): PagePlan {
 function collectTask(pid: number, tids: number[]) {
   const leader = tids[0]!;
   const info = collectProcess(pid);
+  const files = collectFiles(pid).filter((f) => !f.internal);
   return {
     info,
-    files: collectFiles(pid).filter((f) => !f.internal),
+    files,
+    pipes: collectPipeData(pid, files),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
@@ -330,6 +336,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
   await writer.writeRecord("SIGNALS", state.signals);
   await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
+  if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
@@ -385,6 +392,17 @@ export async function writeData(writer: ImageWriter, runs: PageRun[], source: Pa
 /** A block of pages; raw ones hashed in native code (~9 GB/s, the format's wasm hash ~5). */
 export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer, codec: "raw" | "lz4"): Promise<number> {
   return codec === "raw" ? writer.writeCheckedPages(vaddr, data, xxh64(data)) : writer.writePages(vaddr, data, codec);
+}
+
+/** A process is killed only if restart would accept its image: else it runs on, and cr says why. */
+function confirmBeforeKill(pid: number, state: FrozenState, crid: bigint): void {
+  const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord) };
+  try {
+    confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CrError(`process ${pid} not killed: a restart of its image would fail: ${reason}`, { code: "NOT_RESTORABLE", pid, crid, cause: error });
+  }
 }
 
 function refuseUnsupported(report: CheckReport): void {

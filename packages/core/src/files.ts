@@ -207,10 +207,17 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     unsupported(entry, "memfd", `memfd ${path.slice("/memfd:".length)}`);
     return;
   }
+  if (deleted && type === S_IFCHR && isPtySlave(splitDev(entry.rdev).major)) {
+    unsupported(entry, "device", `pseudo-terminal ${path} whose master was closed (the terminal is gone)`);
+    return;
+  }
+  if (deleted) {
+    unsupported(entry, "deleted-file", `${fileTypeName(type)} ${path}, removed since it was opened`);
+    return;
+  }
   switch (type) {
     case S_IFREG:
-      if (deleted) unsupported(entry, "deleted-file", `deleted file ${path}`);
-      else entry.kind = "regular";
+      entry.kind = "regular";
       return;
     case S_IFDIR:
       entry.kind = "directory";
@@ -230,6 +237,21 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     default:
       unsupported(entry, "other", `${path} (file type 0o${type.toString(8)})`);
   }
+}
+
+function fileTypeName(type: number): string {
+  const names: Record<number, string> = { [S_IFREG]: "file", [S_IFDIR]: "directory", [S_IFIFO]: "FIFO", [S_IFCHR]: "device node", [S_IFBLK]: "device node" };
+  return names[type] ?? "file";
+}
+
+/**
+ * The working directory of `pid` when it was removed (restart could not chdir into it), else
+ * undefined. A directory literally named "x (deleted)" is told apart by its inode.
+ */
+export function removedCwd(pid: number): string | undefined {
+  const target = readProcLink(pid, "cwd");
+  if (!target.endsWith(DELETED) || isSameFile(target, statProc(pid, "cwd"))) return undefined;
+  return target.slice(0, -DELETED.length);
 }
 
 /** True if `path` names the very inode `stats` describes (a file literally named "x (deleted)"). */
@@ -274,7 +296,11 @@ function classifyCharDevice(entry: FdEntry, path: string): void {
 
 /** Virtual consoles and serial lines (4), /dev/tty and /dev/console (5:0, 5:1), pty slaves (136-143). */
 function isTty(major: number, minor: number): boolean {
-  return major === 4 || (major === 5 && (minor === 0 || minor === 1)) || (major >= 136 && major <= 143);
+  return major === 4 || (major === 5 && (minor === 0 || minor === 1)) || isPtySlave(major);
+}
+
+function isPtySlave(major: number): boolean {
+  return major >= 136 && major <= 143;
 }
 
 /**

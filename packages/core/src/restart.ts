@@ -13,8 +13,9 @@ import { FormatError, resolveChain, type FdRecord, type ResolvedChain, type Imag
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
-import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
+import { confirmRestorable, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
+import type { PipeBytes } from "./pipes.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
@@ -58,6 +59,7 @@ interface Checkpoint {
   threads: ThreadRecord[];
   signals: SignalsRecord;
   files: FdRecord[];
+  pipes: PipeBytes;
   data: ResolvedChain;
 }
 
@@ -68,10 +70,11 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const inherit = options.inheritFds ?? new Map<number, string>();
   const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
-    const files = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files };
+    const files = step(crid, "check files", () => confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
     const warnings = files.warnings;
     const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
-    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit));
+    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit, image.pipes));
     warnings.push(...fds.warnings);
     const tids: number[] = [];
     try {
@@ -188,6 +191,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     threads: top.records("THREAD"),
     signals: need(top.record("SIGNALS"), "SIGNALS"),
     files: need(top.record("FILES"), "FILES").fds,
+    pipes: top.record("PIPE_DATA")?.pipes ?? [],
     data,
   };
 }

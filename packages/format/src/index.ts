@@ -13,6 +13,7 @@ export {
   type FdRecord,
   FileKind,
   type FilesRecord,
+  type PipeDataRecord,
   type Header,
   ImageKind,
   type IndexEntry,

@@ -195,6 +195,15 @@ export const FilesSchema = struct("files", {
 });
 export type FilesRecord = Infer<typeof FilesSchema>;
 
+export const PipeBytesSchema = struct("pipe-bytes", {
+  pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
+  bytes: doc(bytes, "what was buffered in it, oldest first"),
+});
+export const PipeDataSchema = struct("pipe-data", {
+  pipes: doc(array(PipeBytesSchema), "every pipe and FIFO of FILES that held bytes, once each"),
+});
+export type PipeDataRecord = Infer<typeof PipeDataSchema>;
+
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
   state: doc(bytes, "tracker-private state (hashing: the hash of every page)"),
@@ -219,6 +228,7 @@ export const ChunkType = {
   THREAD: 0x0012,
   SIGNALS: 0x0013,
   FILES: 0x0014,
+  PIPE_DATA: 0x0015,
   TRACKER: 0x0020,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -248,6 +258,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
+  { type: ChunkType.PIPE_DATA, name: "PIPE_DATA", schema: PipeDataSchema, optional: false, count: "any", body: "empty", description: "the bytes buffered in the pipes and FIFOs the process has open" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -266,7 +277,8 @@ export interface RecordTypes {
   THREAD: ThreadRecord;
   SIGNALS: SignalsRecord;
   FILES: FilesRecord;
+  PIPE_DATA: PipeDataRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "TRACKER"];

@@ -6,6 +6,7 @@ import { ChunkHeadSchema, FooterSchema, PreambleSchema } from "./framing.js";
 import {
   CHUNK_TYPES,
   FdSchema,
+  PipeBytesSchema,
   IndexEntrySchema,
   ReferenceSchema,
   RlimitSchema,
@@ -37,7 +38,7 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema]) {
+  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, PipeBytesSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

@@ -51,6 +51,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"kernelFileSystem", KernelFileSystem},
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
+      {"peekPipe", PeekPipe},
+      {"fillPipe", FillPipe},
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},
       {"xxh64", Xxh64Of},

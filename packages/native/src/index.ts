@@ -102,6 +102,8 @@ interface Addon {
   closeOnExecFrom(first: number): void;
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
+  peekPipe(path: string): Buffer;
+  fillPipe(writeFd: number, bytes: Buffer): void;
   spawnStub(options: StubOptions): number;
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
@@ -362,6 +364,16 @@ export function alignedBuffer(bytes: number): Buffer {
 /** A real pipe, [readFd, writeFd], both close-on-exec. Node's child_process gives socketpairs. */
 export function createPipe(): [number, number] {
   return addon.createPipe();
+}
+
+/** The bytes buffered in the pipe or FIFO `path` names (e.g. /proc/PID/fd/N), left in place (tee). */
+export function peekPipe(path: string): Buffer {
+  return addon.peekPipe(path);
+}
+
+/** Writes `bytes` into a pipe, grown first if they would not fit in it. */
+export function fillPipe(writeFd: number, bytes: Buffer): void {
+  addon.fillPipe(writeFd, bytes);
 }
 
 // ---------------------------------------------------------------- restart
