@@ -162,7 +162,7 @@ const FD_REASONS: Record<UnsupportedCategory, string> = {
   pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
   "anon-inode": "cr cannot save this kind of kernel object",
   device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
-  "deleted-file": "it was removed, so a restart cannot open it again; keep a link to it or close it",
+  "deleted-file": "the file was deleted, so a restart cannot reopen it; keep a link to it or close it",
   namespace: "cr cannot save namespace references",
   other: "cr does not know how to reopen it",
 };

@@ -212,7 +212,7 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     return;
   }
   if (deleted) {
-    unsupported(entry, "deleted-file", `${fileTypeName(type)} ${path}, removed since it was opened`);
+    unsupported(entry, "deleted-file", `deleted ${fileTypeName(type)} ${path}`);
     return;
   }
   switch (type) {
