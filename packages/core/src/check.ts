@@ -5,7 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
-import { collectFiles, removedCwd, type FdEntry, type UnsupportedCategory } from "./files.js";
+import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./files.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
 import { isKernelThread, isZombie, readStat } from "./task.js";
 import { collectVmas, type Vma } from "./vmas.js";
@@ -55,8 +55,8 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
   report.problems.push(...tracerProblems(pid), ...childProblems(pid));
-  const cwd = removedCwd(pid);
-  if (cwd) add("cwd", "deleted-cwd", `working directory ${cwd} was removed: a restart cannot chdir into it; chdir elsewhere first`);
+  const cwd = cwdProblem(pid);
+  if (cwd) add("cwd", "deleted-cwd", cwd);
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);

@@ -9,6 +9,7 @@ import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
 import { confirmRestorable } from "./files-restore.js";
 import { collectPipeData, type PipeBytes } from "./pipes.js";
+import { collectRemoved, type RemovedFiles } from "./removed.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
@@ -189,6 +190,7 @@ interface FrozenState {
   vmas: Vma[];
   files: FdEntry[];
   pipes: PipeBytes;
+  removed: RemovedFiles;
   threads: ThreadRecord[];
   signals: SignalsRecord;
   plan: PagePlan;
@@ -305,6 +307,7 @@ function collectTask(pid: number, tids: number[]) {
     info,
     files,
     pipes: collectPipeData(pid, files),
+    removed: collectRemoved(pid, files),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
@@ -337,6 +340,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   await writer.writeRecord("SIGNALS", state.signals);
   await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
+  if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.zero) changes.push({ source: "zero", vaddr: run.start, pages: run.pages });
@@ -396,7 +400,7 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
 
 /** A process is killed only if restart would accept its image: else it runs on, and cr says why. */
 function confirmBeforeKill(pid: number, state: FrozenState, crid: bigint): void {
-  const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord) };
+  const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed };
   try {
     confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
   } catch (error) {

@@ -18,6 +18,7 @@ import { createPipe, O_PATH } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import type { Remote } from "./inject.js";
 import { FifoHolders, refillPipes, type PipeBytes } from "./pipes.js";
+import { Recreated, type RemovedFiles } from "./removed.js";
 
 const O_ACCMODE = 3;
 /** Flags that create or destroy: never replayed when a file is opened again. */
@@ -105,11 +106,12 @@ export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, opt
   return { warnings, grown };
 }
 
-/** What restart rebuilds from paths: the working directory, the mapped files, the descriptors. */
+/** What restart rebuilds from paths: the working directory, the mapped files, the descriptors, the removed directories and FIFOs. */
 export interface PathObjects {
   cwd: string;
   vmas: VmaRecord[];
   fds: FdRecord[];
+  removed: RemovedFiles;
 }
 
 /**
@@ -118,10 +120,15 @@ export interface PathObjects {
  * again at once). Restart's "check files" step, and `cr snapshot --kill` before it kills.
  */
 export function confirmRestorable(objects: PathObjects, crid: bigint, options: FileCheckOptions): FileCheck {
-  checkCwd(objects.cwd, crid);
-  const check = checkFiles(objects.vmas, objects.fds, crid, options);
-  openDescriptors(objects.fds, options.inherited).close();
-  return check;
+  const recreated = new Recreated(objects.removed, crid);
+  try {
+    if (!recreated.cwd) checkCwd(objects.cwd, crid);
+    const check = checkFiles(objects.vmas, objects.fds, crid, options);
+    openDescriptors(objects.fds, options.inherited, [], recreated).close();
+    return check;
+  } finally {
+    recreated.release();
+  }
 }
 
 function checkCwd(cwd: string, crid: bigint): void {
@@ -155,7 +162,7 @@ export interface OpenedFds {
  * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
  * else to /dev/null, with a warning. The bytes `data` saved for a pipe or FIFO are written back.
  */
-export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, data: PipeBytes = []): OpenedFds {
+export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, data: PipeBytes = [], recreated?: Recreated): OpenedFds {
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = pipesInside(fds);
@@ -164,14 +171,16 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
   const closeAll = () => opened.forEach((f) => closeSync(f));
   let fifos: FifoHolders | undefined;
   try {
-    fifos = new FifoHolders(fds.filter((f) => !inherit.has(f.fd)));
-    for (const fd of fds) {
+    // A descriptor on a removed directory or FIFO is opened through cr's one on its recreation.
+    const located = fds.map((f) => ({ ...f, path: recreated?.pathFor(f) ?? f.path }));
+    fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd)));
+    for (const fd of located) {
       const source = openOne(fd, inherit.get(fd.fd), pipes, warnings, data);
       opened.add(source);
       pairs.push([fd.fd, source]);
     }
     refillPipes(pipes, data);
-    fifos.refill(fds, data, warnings);
+    fifos.refill(located, data, warnings);
   } catch (error) {
     closeAll();
     throw error;

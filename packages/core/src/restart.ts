@@ -16,6 +16,7 @@ import { commOf } from "./procfs.js";
 import { confirmRestorable, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import type { PipeBytes } from "./pipes.js";
+import { Recreated, type RemovedFiles } from "./removed.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
@@ -60,6 +61,7 @@ interface Checkpoint {
   signals: SignalsRecord;
   files: FdRecord[];
   pipes: PipeBytes;
+  removed: RemovedFiles;
   data: ResolvedChain;
 }
 
@@ -70,15 +72,17 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const inherit = options.inheritFds ?? new Map<number, string>();
   const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
-    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files };
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed };
     const files = step(crid, "check files", () => confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
     const warnings = files.warnings;
     const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
-    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit, image.pipes));
+    const recreated = step(crid, "recreate removed files", () => new Recreated(image.removed, crid));
+    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit, image.pipes, recreated));
     warnings.push(...fds.warnings);
     const tids: number[] = [];
     try {
-      tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: image.process.cwd })));
+      tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: recreated.cwd ?? image.process.cwd })));
+      step(crid, "remove recreated files", () => recreated.remove(), tids[0]);
       await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
       // Nothing outside the process changes before this point: a failed restart leaves the program's files as they were.
       step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
@@ -88,6 +92,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       throw error;
     } finally {
       fds.close();
+      recreated.release();
     }
     // Snapshots of the restarted process continue this branch, with this CRID as parent.
     step(crid, "record the branch", () => store.continueFrom(branch, processKey(tids[0]!), crid), tids[0]);
@@ -192,6 +197,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     signals: need(top.record("SIGNALS"), "SIGNALS"),
     files: need(top.record("FILES"), "FILES").fds,
     pipes: top.record("PIPE_DATA")?.pipes ?? [],
+    removed: top.record("REMOVED_FILES")?.files ?? [],
     data,
   };
 }

@@ -14,6 +14,7 @@ export {
   FileKind,
   type FilesRecord,
   type PipeDataRecord,
+  type RemovedFilesRecord,
   type Header,
   ImageKind,
   type IndexEntry,

@@ -204,6 +204,20 @@ export const PipeDataSchema = struct("pipe-data", {
 });
 export type PipeDataRecord = Infer<typeof PipeDataSchema>;
 
+export const RemovedFileSchema = struct("removed-file", {
+  device: doc(u64, "st_dev, as FILES device"),
+  inode: doc(u64, "st_ino, as FILES inode: the descriptors on this object"),
+  path: doc(string, "where it was, without ` (deleted)`"),
+  mode: doc(u32, "st_mode: S_IFDIR or S_IFIFO, and the permission bits"),
+  uid: doc(u32, "owner"),
+  gid: doc(u32, "group"),
+  cwd: doc(u8, "1: it is the working directory (PROCESS cwd names it, with ` (deleted)`)"),
+});
+export const RemovedFilesSchema = struct("removed-files", {
+  files: doc(array(RemovedFileSchema), "each removed directory or FIFO the process holds, once"),
+});
+export type RemovedFilesRecord = Infer<typeof RemovedFilesSchema>;
+
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
   state: doc(bytes, "tracker-private state (hashing: the hash of every page)"),
@@ -229,6 +243,7 @@ export const ChunkType = {
   SIGNALS: 0x0013,
   FILES: 0x0014,
   PIPE_DATA: 0x0015,
+  REMOVED_FILES: 0x0016,
   TRACKER: 0x0020,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -259,6 +274,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
   { type: ChunkType.PIPE_DATA, name: "PIPE_DATA", schema: PipeDataSchema, optional: false, count: "any", body: "empty", description: "the bytes buffered in the pipes and FIFOs the process has open" },
+  { type: ChunkType.REMOVED_FILES, name: "REMOVED_FILES", schema: RemovedFilesSchema, optional: false, count: "any", body: "empty", description: "removed directories and FIFOs the process holds, recreated at restart" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -278,7 +294,8 @@ export interface RecordTypes {
   SIGNALS: SignalsRecord;
   FILES: FilesRecord;
   PIPE_DATA: PipeDataRecord;
+  REMOVED_FILES: RemovedFilesRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "TRACKER"];

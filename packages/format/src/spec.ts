@@ -7,6 +7,7 @@ import {
   CHUNK_TYPES,
   FdSchema,
   PipeBytesSchema,
+  RemovedFileSchema,
   IndexEntrySchema,
   ReferenceSchema,
   RlimitSchema,
@@ -38,7 +39,7 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, PipeBytesSchema]) {
+  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, PipeBytesSchema, RemovedFileSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

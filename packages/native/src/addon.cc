@@ -53,6 +53,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"createPipe", CreatePipe},
       {"peekPipe", PeekPipe},
       {"fillPipe", FillPipe},
+      {"mkfifo", MakeFifo},
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},
       {"xxh64", Xxh64Of},

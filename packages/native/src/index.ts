@@ -104,6 +104,7 @@ interface Addon {
   createPipe(): [number, number];
   peekPipe(path: string): Buffer;
   fillPipe(writeFd: number, bytes: Buffer): void;
+  mkfifo(path: string, mode: number): void;
   spawnStub(options: StubOptions): number;
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
@@ -374,6 +375,11 @@ export function peekPipe(path: string): Buffer {
 /** Writes `bytes` into a pipe, grown first if they would not fit in it. */
 export function fillPipe(writeFd: number, bytes: Buffer): void {
   addon.fillPipe(writeFd, bytes);
+}
+
+/** Creates a FIFO at `path` (mode before the umask). */
+export function mkfifo(path: string, mode: number): void {
+  addon.mkfifo(path, mode);
 }
 
 // ---------------------------------------------------------------- restart

@@ -1,6 +1,7 @@
 #include "pipes.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <linux/close_range.h>
 #include <unistd.h>
 
@@ -79,5 +80,14 @@ Napi::Value FillPipe(const Napi::CallbackInfo& info) {
     if (n < 0) return Throw(env, SysFailure("write to pipe"));
     done += n;
   }
+  return env.Undefined();
+}
+
+Napi::Value MakeFifo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  int mode;
+  if (!ArgString(info, 0, "path", path) || !ArgInt(info, 1, "mode", mode)) return env.Undefined();
+  if (mkfifo(path.c_str(), static_cast<mode_t>(mode)) < 0) return Throw(env, SysFailure("mkfifo " + path));
   return env.Undefined();
 }

@@ -15,3 +15,5 @@ Napi::Value PeekPipe(const Napi::CallbackInfo& info);
 // fillPipe(writeFd, bytes): writes `bytes` into the pipe, grown first (F_SETPIPE_SZ) if they would
 // not fit, so a restored reader finds what was buffered at the checkpoint and cr never blocks.
 Napi::Value FillPipe(const Napi::CallbackInfo& info);
+// mkfifo(path, mode): creates a FIFO (Node has no mkfifo), for a removed one recreated at restart.
+Napi::Value MakeFifo(const Napi::CallbackInfo& info);
