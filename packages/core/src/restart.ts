@@ -77,7 +77,14 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const warnings = files.warnings;
     const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
     const recreated = step(crid, "recreate removed files", () => new Recreated(image.removed, crid));
-    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit, image.pipes, recreated));
+    const fds = step(crid, "open files", () => {
+      try {
+        return openDescriptors(image.files, inherit, image.pipes, recreated);
+      } catch (error) {
+        recreated.release();
+        throw error;
+      }
+    });
     warnings.push(...fds.warnings);
     const tids: number[] = [];
     try {
