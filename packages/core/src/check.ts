@@ -5,7 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
-import { collectFiles, type FdEntry, type UnsupportedCategory } from "./files.js";
+import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./files.js";
 import { lockProblems } from "./locks.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
 import { seccompProblems } from "./seccomp.js";
@@ -58,6 +58,8 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
   report.problems.push(...tracerProblems(pid), ...childProblems(pid), ...seccompProblems(pid, readThreads(pid)), ...timerProblems(pid, stat.numThreads));
+  const cwd = cwdProblem(pid);
+  if (cwd) add("cwd", "deleted-cwd", cwd);
   for (const entry of collectFiles(pid)) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);

@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { freeze, injectSyscall, killTraced, NativeError, probeKernel, scratch, thaw, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
 import { collectAttrs } from "./attrs.js";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
@@ -10,6 +10,9 @@ import { CrError } from "./errors.js";
 import { collectFiles } from "./files.js";
 import { lockRecords } from "./locks.js";
 import { collectSharedFds, type SharedFd } from "./shared-fds.js";
+import { confirmRestorable } from "./files-restore.js";
+import { collectPipeData, type PipeBytes } from "./pipes.js";
+import { collectRemoved, type RemovedFiles } from "./removed.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
@@ -94,6 +97,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       const path = store.imagePath(branch, crid);
       await warmup.settled();
       run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs });
+      if (kill) confirmBeforeKill(pid, run.state, crid);
       store.commitImage(branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
@@ -193,6 +197,8 @@ interface FrozenState {
   vmas: Vma[];
   files: FdEntry[];
   shared: SharedFd[];
+  pipes: PipeBytes;
+  removed: RemovedFiles;
   threads: ThreadRecord[];
   signals: SignalsRecord;
   attrs: ProcessAttrsRecord;
@@ -314,6 +320,8 @@ function collectTask(pid: number, tids: number[]) {
     info,
     files,
     shared: collectSharedFds(pid, files),
+    pipes: collectPipeData(pid, files),
+    removed: collectRemoved(pid, files),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
@@ -356,6 +364,8 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   if (locks.length > 0) await writer.writeRecord("LOCKS", { locks });
   if (state.shared.length > 0) await writer.writeRecord("SHARED_FDS", { fds: state.shared });
   await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
+  if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
+  if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
@@ -410,6 +420,18 @@ export async function writeData(writer: ImageWriter, runs: PageRun[], source: Pa
 /** A block of pages; raw ones hashed in native code (~9 GB/s, the format's wasm hash ~5). */
 export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer, codec: "raw" | "lz4"): Promise<number> {
   return codec === "raw" ? writer.writeCheckedPages(vaddr, data, xxh64(data)) : writer.writePages(vaddr, data, codec);
+}
+
+/** A process is killed only if restart would accept its image: else it runs on, and cr says why. */
+function confirmBeforeKill(pid: number, state: FrozenState, crid: bigint): void {
+  const leased = new Set(lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd));
+  const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, leased };
+  try {
+    confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CrError(`process ${pid} not killed: a restart of its image would fail: ${reason}`, { code: "NOT_RESTORABLE", pid, crid, cause: error });
+  }
 }
 
 function refuseUnsupported(report: CheckReport): void {

@@ -14,9 +14,11 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
-import { createPipe } from "@cr/native";
+import { createPipe, O_PATH } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import type { Remote } from "./inject.js";
+import { FifoHolders, refillPipes, type PipeBytes } from "./pipes.js";
+import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
 
 const O_ACCMODE = 3;
@@ -105,6 +107,48 @@ export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, opt
   return { warnings, grown };
 }
 
+/** What restart rebuilds from paths: the working directory, the mapped files, the descriptors, the removed directories and FIFOs. */
+export interface PathObjects {
+  cwd: string;
+  vmas: VmaRecord[];
+  fds: FdRecord[];
+  removed: RemovedFiles;
+  /** Descriptors not to open now: a lease the process holds on their file would be broken (and the open wait for it). */
+  leased?: ReadonlySet<number>;
+}
+
+/**
+ * Confirms that restart can rebuild every path-based object of an image, exactly as restart
+ * does: the working directory is there, checkFiles passes, and every descriptor opens (closed
+ * again at once). Restart's "check files" step, and `cr snapshot --kill` before it kills.
+ */
+export function confirmRestorable(objects: PathObjects, crid: bigint, options: FileCheckOptions): FileCheck {
+  const recreated = new Recreated(objects.removed, crid);
+  try {
+    if (!recreated.cwd) checkCwd(objects.cwd, crid);
+    const check = checkFiles(objects.vmas, objects.fds, crid, options);
+    const probed = objects.fds.filter((f) => !objects.leased?.has(f.fd));
+    openDescriptors(probed, options.inherited, { recreated }).close();
+    return check;
+  } finally {
+    recreated.release();
+  }
+}
+
+function checkCwd(cwd: string, crid: bigint): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(cwd).isDirectory();
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new CrError(`the working directory ${cwd} of checkpoint ${crid} is gone; recreate it to restart`, { code: "FILE_CHANGED", crid, path: cwd, step: "check files" });
+  }
+}
+
 function keptWarning(fd: FdRecord): string {
   const then = fd.openFlags & fsc.O_APPEND ? "the program's appends go after them" : `the program writes on from offset ${fd.offset}`;
   return `fd ${fd.fd} (${fd.path}) grew since the checkpoint: kept as it is (--keep-files); ${then}`;
@@ -117,27 +161,47 @@ export interface OpenedFds {
   close(): void;
 }
 
+/** What the image saved beside the descriptor table. */
+export interface SavedWithFds {
+  /** fd -> the lowest fd of its open file description (SHARED_FDS): opened once for both. */
+  shared?: ReadonlyMap<number, number>;
+  /** The bytes buffered in pipes and FIFOs (PIPE_DATA). */
+  data?: PipeBytes;
+  /** Removed directories and FIFOs, recreated for the opens. */
+  recreated?: Recreated;
+}
+
 /**
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
  * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
- * else to /dev/null, with a warning.
+ * else to /dev/null, with a warning. Descriptors sharing an open file description get one open;
+ * the bytes saved for a pipe or FIFO are written back.
  */
-export function openDescriptors(fds: FdRecord[], inherit: Map<number, string>, shared: ReadonlyMap<number, number>): OpenedFds {
+export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
+  const { shared = new Map<number, number>(), data = [], recreated } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = pipesInside(fds);
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>([...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
+  let fifos: FifoHolders | undefined;
   try {
-    for (const fd of fds) {
-      const source = sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings);
+    // A descriptor on a removed directory or FIFO is opened through cr's one on its recreation.
+    const located = fds.map((f) => ({ ...f, path: recreated?.pathFor(f) ?? f.path }));
+    fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd)));
+    for (const fd of located) {
+      const source = sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings, data);
       opened.add(source);
       pairs.push([fd.fd, source]);
     }
+    refillPipes(pipes, data);
+    fifos.refill(located, data, warnings);
   } catch (error) {
     closeAll();
     throw error;
+  } finally {
+    fifos?.close();
   }
   return { pairs, warnings, close: closeAll };
 }
@@ -153,18 +217,20 @@ function pipesInside(fds: FdRecord[]): Map<bigint, [number, number]> {
   return out;
 }
 
-function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[]): number {
+function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[], data: PipeBytes): number {
   const substitute = (path: string, flags: number) => openPath(fd, path, flags);
   if (inherit !== undefined) return substitute(inherit, fd.openFlags & ~NOT_REPLAYED & ~fsc.O_DIRECTORY);
   switch (fd.kind) {
     case FileKind.PIPE: {
       const pipe = pipes.get(fd.pipeId);
       if (pipe) return pipe[fd.pipeEnd === PipeEnd.WRITE ? 1 : 0];
-      warnings.push(`fd ${fd.fd} was one end of a pipe to outside the process: connected to /dev/null (--inherit-fd ${fd.fd}:PATH to choose)`);
+      const lost = data.find((d) => d.pipeId === fd.pipeId)?.bytes.length ?? 0;
+      const dropped = lost > 0 ? `, the ${lost} bytes buffered in it are not restored` : "";
+      warnings.push(`fd ${fd.fd} was one end of a pipe to outside the process: connected to /dev/null${dropped} (--inherit-fd ${fd.fd}:PATH to choose)`);
       return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
     }
     case FileKind.DIRECTORY:
-      return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY);
+      return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:
     case FileKind.DEVICE:
     case FileKind.FIFO:
@@ -209,7 +275,8 @@ export function cutBackGrown(grown: FdRecord[], opened: OpenedFds): string[] {
  */
 export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
   for (const fd of fds) {
-    if (fd.kind === FileKind.REGULAR && !inherited.has(fd.fd)) {
+    // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
+    if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
       remote.call("lseek", [BigInt(fd.fd), fd.offset, 0n], `restoring the offset of fd ${fd.fd} (${fd.path})`);
     }
     if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), F_SETFD, BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);

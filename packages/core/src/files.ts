@@ -4,7 +4,8 @@
  * /proc/PID/fd/N magic link) and a `kind` saying how a restart can reopen it, or "unsupported"
  * with a `what` naming the object. Read-only: nothing in the target is touched.
  */
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import type { BigIntStats } from "node:fs";
 import { CrError, errnoCode } from "./errors.js";
 import { parseLockLines, type FileLock } from "./locks.js";
@@ -61,6 +62,8 @@ export interface FdEntry {
   kind: FdKind;
   /** For regular, directory, fifo, tty and device fds: the path, without ` (deleted)`. */
   path?: string;
+  /** A directory or FIFO removed since it was opened (`path` is where it was). */
+  removed?: boolean;
   /** For pipes and FIFOs: which end this fd is. Both ends of one pipe share `ino`. */
   end?: PipeEnd;
   /** For "unsupported": what the fd is, for a person ("eventfd", "TCP socket 127.0.0.1:80 (listening)"). */
@@ -212,10 +215,25 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     unsupported(entry, "memfd", `memfd ${path.slice("/memfd:".length)}`);
     return;
   }
+  if (deleted && type === S_IFCHR && isPtySlave(splitDev(entry.rdev).major)) {
+    unsupported(entry, "device", `pseudo-terminal ${path} whose master was closed (the terminal is gone)`);
+    return;
+  }
+  // A removed directory or FIFO is recreated at restart (removed.ts); its contents are nothing a
+  // restart could lose (a removed directory is empty, a FIFO's bytes are saved as a pipe's).
+  entry.removed = deleted && (type === S_IFDIR || type === S_IFIFO);
+  const why = entry.removed ? unrecreatable(path) : undefined;
+  if (why) {
+    unsupported(entry, "deleted-file", `removed ${type === S_IFDIR ? "directory" : "FIFO"} ${path}, which a restart cannot recreate: ${why}`);
+    return;
+  }
+  if (deleted && !entry.removed) {
+    unsupported(entry, "deleted-file", `deleted ${fileTypeName(type)} ${path}`);
+    return;
+  }
   switch (type) {
     case S_IFREG:
-      if (deleted) unsupported(entry, "deleted-file", `deleted file ${path}`);
-      else entry.kind = "regular";
+      entry.kind = "regular";
       return;
     case S_IFDIR:
       entry.kind = "directory";
@@ -235,6 +253,46 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     default:
       unsupported(entry, "other", `${path} (file type 0o${type.toString(8)})`);
   }
+}
+
+function fileTypeName(type: number): string {
+  const names: Record<number, string> = { [S_IFREG]: "file", [S_IFCHR]: "device node", [S_IFBLK]: "device node" };
+  return names[type] ?? "file";
+}
+
+/** Why a removed directory or FIFO cannot be recreated at its path (removed.ts), or undefined. */
+function unrecreatable(path: string): string | undefined {
+  const parent = dirname(path);
+  if (!existsSync(parent)) return `its parent directory ${parent} is gone too`;
+  if (lexists(path)) return `another file has its path now`;
+  return undefined;
+}
+
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return false;
+    throw new CrError(`cannot stat ${path}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path, cause: error });
+  }
+}
+
+/** Why the working directory of `pid`, removed, cannot be recreated at restart; undefined when it can (or was not removed). */
+export function cwdProblem(pid: number): string | undefined {
+  const cwd = removedCwd(pid);
+  const why = cwd === undefined ? undefined : unrecreatable(cwd);
+  return why && `working directory ${cwd} was removed and a restart cannot recreate it: ${why}; chdir elsewhere first`;
+}
+
+/**
+ * The working directory of `pid` when it was removed (restart recreates it), else undefined.
+ * A directory literally named "x (deleted)" is told apart by its inode.
+ */
+export function removedCwd(pid: number): string | undefined {
+  const target = readProcLink(pid, "cwd");
+  if (!target.endsWith(DELETED) || isSameFile(target, statProc(pid, "cwd"))) return undefined;
+  return target.slice(0, -DELETED.length);
 }
 
 /** True if `path` names the very inode `stats` describes (a file literally named "x (deleted)"). */
@@ -279,7 +337,11 @@ function classifyCharDevice(entry: FdEntry, path: string): void {
 
 /** Virtual consoles and serial lines (4), /dev/tty and /dev/console (5:0, 5:1), pty slaves (136-143). */
 function isTty(major: number, minor: number): boolean {
-  return major === 4 || (major === 5 && (minor === 0 || minor === 1)) || (major >= 136 && major <= 143);
+  return major === 4 || (major === 5 && (minor === 0 || minor === 1)) || isPtySlave(major);
+}
+
+function isPtySlave(major: number): boolean {
+  return major >= 136 && major <= 143;
 }
 
 /**

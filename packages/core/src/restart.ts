@@ -14,9 +14,11 @@ import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestore
 import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
-import { checkFiles, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
+import { confirmRestorable, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { checkLeasesFree, restoreLocks } from "./locks.js";
+import type { PipeBytes } from "./pipes.js";
+import { Recreated, type RemovedFiles } from "./removed.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { restoreSeccomp } from "./seccomp.js";
 import { restoreMappingAttrs } from "./mapping-attrs.js";
@@ -72,6 +74,8 @@ interface Checkpoint {
   shared: Map<number, number>;
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
+  pipes: PipeBytes;
+  removed: RemovedFiles;
   data: ResolvedChain;
 }
 
@@ -82,15 +86,25 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const inherit = options.inheritFds ?? new Map<number, string>();
   const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
-    const files = step(crid, "check files", () => checkFiles(image.vmas, image.files, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
-    step(crid, "check files", () => checkLeasesFree(image.locks, image.files));
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed };
+    step(crid, "check files", () => checkLeasesFree(image.locks, image.files)); // before any open could break a lease
+    const files = step(crid, "check files", () => confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
     const warnings = files.warnings;
     const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
-    const fds = step(crid, "open files", () => openDescriptors(image.files, inherit, image.shared));
+    const recreated = step(crid, "recreate removed files", () => new Recreated(image.removed, crid));
+    const fds = step(crid, "open files", () => {
+      try {
+        return openDescriptors(image.files, inherit, { shared: image.shared, data: image.pipes, recreated });
+      } catch (error) {
+        recreated.release();
+        throw error;
+      }
+    });
     warnings.push(...fds.warnings);
     const tids: number[] = [];
     try {
-      tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: image.process.cwd })));
+      tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: recreated.cwd ?? image.process.cwd })));
+      step(crid, "remove recreated files", () => recreated.remove(), tids[0]);
       await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
       // Nothing outside the process changes before this point: a failed restart leaves the program's files as they were.
       step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
@@ -100,6 +114,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       throw error;
     } finally {
       fds.close();
+      recreated.release();
     }
     // Snapshots of the restarted process continue this branch, with this CRID as parent.
     step(crid, "record the branch", () => store.continueFrom(branch, processKey(tids[0]!), crid), tids[0]);
@@ -217,6 +232,8 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     locks: top.records("LOCKS").flatMap((r) => r.locks),
     shared: new Map(top.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
     memoryAttrs: top.record("MEMORY_ATTRS"),
+    pipes: top.record("PIPE_DATA")?.pipes ?? [],
+    removed: top.record("REMOVED_FILES")?.files ?? [],
     data,
   };
 }

@@ -18,6 +18,8 @@ export {
   type LocksRecord,
   LockType,
   type MemoryAttrsRecord,
+  type PipeDataRecord,
+  type RemovedFilesRecord,
   type Header,
   ImageKind,
   type IndexEntry,

@@ -244,6 +244,28 @@ export const SharedFdsSchema = struct("shared fds", {
   fds: doc(array(SharedFdSchema), "every descriptor that shares its open file description with a lower one, ascending"),
 });
 export type SharedFdsRecord = Infer<typeof SharedFdsSchema>;
+export const PipeBytesSchema = struct("pipe-bytes", {
+  pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
+  bytes: doc(bytes, "what was buffered in it, oldest first"),
+});
+export const PipeDataSchema = struct("pipe-data", {
+  pipes: doc(array(PipeBytesSchema), "every pipe and FIFO of FILES that held bytes, once each"),
+});
+export type PipeDataRecord = Infer<typeof PipeDataSchema>;
+
+export const RemovedFileSchema = struct("removed-file", {
+  device: doc(u64, "st_dev, as FILES device"),
+  inode: doc(u64, "st_ino, as FILES inode: the descriptors on this object"),
+  path: doc(string, "where it was, without ` (deleted)`"),
+  mode: doc(u32, "st_mode: S_IFDIR or S_IFIFO, and the permission bits"),
+  uid: doc(u32, "owner"),
+  gid: doc(u32, "group"),
+  cwd: doc(u8, "1: it is the working directory (PROCESS cwd names it, with ` (deleted)`)"),
+});
+export const RemovedFilesSchema = struct("removed-files", {
+  files: doc(array(RemovedFileSchema), "each removed directory or FIFO the process holds, once"),
+});
+export type RemovedFilesRecord = Infer<typeof RemovedFilesSchema>;
 
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
@@ -313,6 +335,8 @@ export const ChunkType = {
   THREAD: 0x0012,
   SIGNALS: 0x0013,
   FILES: 0x0014,
+  PIPE_DATA: 0x0015,
+  REMOVED_FILES: 0x0016,
   MEMORY_ATTRS: 0x0018,
   PROCESS_ATTRS: 0x001b,
   TIMERS: 0x001c,
@@ -348,6 +372,8 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
   { type: ChunkType.SIGNALS, name: "SIGNALS", schema: SignalsSchema, optional: false, count: "any", body: "empty", description: "process-wide signal dispositions and pending signals" },
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
+  { type: ChunkType.PIPE_DATA, name: "PIPE_DATA", schema: PipeDataSchema, optional: false, count: "any", body: "empty", description: "the bytes buffered in the pipes and FIFOs the process has open" },
+  { type: ChunkType.REMOVED_FILES, name: "REMOVED_FILES", schema: RemovedFilesSchema, optional: false, count: "any", body: "empty", description: "removed directories and FIFOs the process holds, recreated at restart" },
   { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: THP_DISABLE, MEMORY_MERGE, MDWE, mlockall(MCL_FUTURE), guard regions" },
   { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
   { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
@@ -378,7 +404,9 @@ export interface RecordTypes {
   LOCKS: LocksRecord;
   SHARED_FDS: SharedFdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
+  PIPE_DATA: PipeDataRecord;
+  REMOVED_FILES: RemovedFilesRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "MEMORY_ATTRS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "MEMORY_ATTRS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];

@@ -105,6 +105,9 @@ interface Addon {
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
   sameOpenFile(pid: number, fdA: number, fdB: number): boolean;
+  peekPipe(path: string): Buffer;
+  fillPipe(writeFd: number, bytes: Buffer): void;
+  mkfifo(path: string, mode: number): void;
   spawnStub(options: StubOptions): number;
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
@@ -386,6 +389,21 @@ export function createPipe(): [number, number] {
 /** Whether fds A and B of process `pid` share one open file description (kcmp KCMP_FILE). */
 export function sameOpenFile(pid: number, fdA: number, fdB: number): boolean {
   return addon.sameOpenFile(pid, fdA, fdB);
+}
+
+/** The bytes buffered in the pipe or FIFO `path` names (e.g. /proc/PID/fd/N), left in place (tee). */
+export function peekPipe(path: string): Buffer {
+  return addon.peekPipe(path);
+}
+
+/** Writes `bytes` into a pipe, grown first if they would not fit in it. */
+export function fillPipe(writeFd: number, bytes: Buffer): void {
+  addon.fillPipe(writeFd, bytes);
+}
+
+/** Creates a FIFO at `path` (mode before the umask). */
+export function mkfifo(path: string, mode: number): void {
+  addon.mkfifo(path, mode);
 }
 
 // ---------------------------------------------------------------- restart

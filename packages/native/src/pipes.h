@@ -9,3 +9,11 @@ Napi::Value CreatePipe(const Napi::CallbackInfo& info);
 // closeOnExecFrom(first): every descriptor from `first` on becomes close-on-exec (close_range), so
 // descriptors cr inherited without that flag (a pipe of the shell that started it) reach no child.
 Napi::Value CloseOnExecFrom(const Napi::CallbackInfo& info);
+// peekPipe(path): the bytes buffered in the pipe or FIFO `path` names (/proc/PID/fd/N), left in
+// place: tee(2) duplicates them into a pipe of cr's own, sized like the source, and cr reads that.
+Napi::Value PeekPipe(const Napi::CallbackInfo& info);
+// fillPipe(writeFd, bytes): writes `bytes` into the pipe, grown first (F_SETPIPE_SZ) if they would
+// not fit, so a restored reader finds what was buffered at the checkpoint and cr never blocks.
+Napi::Value FillPipe(const Napi::CallbackInfo& info);
+// mkfifo(path, mode): creates a FIFO (Node has no mkfifo), for a removed one recreated at restart.
+Napi::Value MakeFifo(const Napi::CallbackInfo& info);
