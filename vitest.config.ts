@@ -18,6 +18,8 @@ export default defineConfig({
     globalSetup: ["test/global-setup.ts"],
     // Tests drive real processes and ptrace: keep files from competing for the 2 cores.
     fileParallelism: false,
+    // A describe.concurrent runs this many tests at once (test/zdtm.test.ts: CLI runs of 2 cores).
+    maxConcurrency: 3,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { checkProcess, snapshot } from "@cr/core";
 import { runCli } from "./cli.js";
 import { zdtmDir } from "./fixtures/build.js";
@@ -34,10 +34,15 @@ function programs(): Program[] {
 
 const all = programs();
 const restored = all.filter((p) => p.refused === null);
-const pids: number[] = [];
-afterEach(() => {
-  for (const pid of pids.splice(0)) killQuietly(pid);
-});
+/** Runs a test with the PIDs it starts, each killed at its end (tests run concurrently: each stops its own). */
+async function withPids(body: (pids: number[]) => Promise<void>): Promise<void> {
+  const pids: number[] = [];
+  try {
+    await body(pids);
+  } finally {
+    pids.forEach(killQuietly);
+  }
+}
 afterAll(() => cleanupTmp());
 
 function killQuietly(pid: number): void {
@@ -56,7 +61,7 @@ interface Started {
 }
 
 /** Starts a program in a directory of its own and waits until it says it is set up. */
-async function start(program: Program): Promise<Started> {
+async function start(program: Program, pids: number[]): Promise<Started> {
   const dir = tmpDir(`cr-zdtm-${program.name}-`);
   const out = join(dir, "out");
   const child = spawn(join(zdtmDir, "bin", program.name), [out], { cwd: dir, stdio: "ignore" });
@@ -76,7 +81,7 @@ function resultOf(out: string): string {
 }
 
 /** `cr restart --detach` from `crid`, SIGTERM once it runs, and the program's own verdict. */
-async function restartAndCheck(store: string, crid: bigint, out: string): Promise<string> {
+async function restartAndCheck(store: string, crid: bigint, out: string, pids: number[]): Promise<string> {
   const restarted = await runCli(["restart", "--store", store, "--at", String(crid), "--detach"]);
   expect(restarted.code, restarted.stderr).toBe(0);
   const pid = Number(restarted.stdout.trim());
@@ -92,9 +97,10 @@ async function restartAndCheck(store: string, crid: bigint, out: string): Promis
   return resultOf(out);
 }
 
-describe("cr check names it, or the restart restores it", () => {
-  it.each(all)("$name: check + snapshot --kill + restart", async (program) => {
-    const run = await start(program);
+// Through the CLI only (the check reads): two programs at a time keep both cores busy.
+describe.concurrent("cr check names it, or the restart restores it", () => {
+  it.each(all)("$name: check + snapshot --kill + restart", (program) => withPids(async (pids) => {
+    const run = await start(program, pids);
     const problems = (await checkProcess(run.pid)).problems;
     const store = tmpDir("cr-zdtm-store-");
     if (program.refused !== null) {
@@ -109,13 +115,13 @@ describe("cr check names it, or the restart restores it", () => {
     expect(taken.code, taken.stderr).toBe(0);
     await run.exited;
     await waitPidFree(run.pid);
-    expect(await restartAndCheck(store, BigInt(taken.stdout.trim()), run.out)).toBe("PASS");
-  });
+    expect(await restartAndCheck(store, BigInt(taken.stdout.trim()), run.out, pids)).toBe("PASS");
+  }));
 });
 
 describe("a restart from the middle of a chain of increments restores it", () => {
-  it.each(restored)("$name: full + 3 increments, restart at the second", async (program) => {
-    const run = await start(program);
+  it.each(restored)("$name: full + 3 increments, restart at the second", (program) => withPids(async (pids) => {
+    const run = await start(program, pids);
     const store = tmpDir("cr-zdtm-store-");
     const crids: bigint[] = [];
     for (let i = 0; i < 4; i++) {
@@ -125,6 +131,6 @@ describe("a restart from the middle of a chain of increments restores it", () =>
     run.child.kill("SIGKILL");
     await run.exited;
     await waitPidFree(run.pid);
-    expect(await restartAndCheck(store, crids[1]!, run.out)).toBe("PASS");
-  });
+    expect(await restartAndCheck(store, crids[1]!, run.out, pids)).toBe("PASS");
+  }));
 });
