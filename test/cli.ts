@@ -1,4 +1,4 @@
-// Run the built `cr` command (packages/cli/dist/main.js) from tests.
+// Run the built `cr` command (packages/cli/dist/bundle/cr.js, what bin/cr runs) from tests.
 
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 
 export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-export const cliMain = join(repoRoot, "packages", "cli", "dist", "main.js");
+export const cliMain = join(repoRoot, "packages", "cli", "dist", "bundle", "cr.js");
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -21,16 +21,17 @@ function newestMtime(dir: string): number {
 
 let built = false;
 
-/** Builds the TypeScript packages (tsc -b) when dist/main.js is missing or older than a source. */
+/** Builds the TypeScript packages (tsc -b) and the bundle when it is missing or older than a source. */
 export function ensureCliBuilt(): void {
   if (built) return;
   const sources = ["cli", "core", "format", "native"].map((p) => newestMtime(join(repoRoot, "packages", p, "src")));
   if (!existsSync(cliMain) || statSync(cliMain).mtimeMs < Math.max(...sources)) {
     try {
       execFileSync(join(repoRoot, "node_modules", ".bin", "tsc"), ["-b"], { cwd: repoRoot, stdio: "pipe" });
+      execFileSync(process.execPath, [join(repoRoot, "scripts", "dist", "bundle-cli.js")], { cwd: repoRoot, stdio: "pipe" });
     } catch (e) {
       const err = e as { stdout?: Buffer; stderr?: Buffer };
-      throw new Error(`tsc -b failed, cannot run the cr CLI:\n${String(err.stdout ?? "")}${String(err.stderr ?? "")}`);
+      throw new Error(`building the cr CLI failed:\n${String(err.stdout ?? "")}${String(err.stderr ?? "")}`);
     }
   }
   built = true;

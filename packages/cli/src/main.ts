@@ -4,7 +4,7 @@
 // this VM's hypervisor). From 16 MiB, the one-process downtime median at chain depth 100 went
 // from 28-30 to 17.6 ms. package.json's "cr" script and scripts/src/cr-cli.ts pass the same flag.
 import { Command } from "commander";
-import { TOOL_VERSION } from "@cr/core";
+import { TOOL_VERSION } from "@cr/core/names";
 import { registerCheck } from "./commands/check.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSnapshot } from "./commands/snapshot.js";
@@ -17,6 +17,10 @@ import { registerRun } from "./commands/run.js";
 import { registerVerify } from "./commands/verify.js";
 import { reportError } from "./errors.js";
 
+/**
+ * Every command is defined here, but what it runs is imported only when it runs (each action
+ * imports @cr/core itself): `cr --version` and `cr --help` load commander and nothing of cr's.
+ */
 export function buildProgram(): Command {
   const program = new Command("cr")
     .description("Incremental and branching checkpoint/restart for Linux processes.")

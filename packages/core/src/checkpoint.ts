@@ -21,7 +21,8 @@ import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from ".
 import { collectSeccomp, suspendFilters } from "./seccomp.js";
 import { collectMemoryAttrs } from "./mapping-attrs.js";
 import { collectSignals } from "./signals.js";
-import { DEFAULT_BRANCH, Store, storeDir } from "./store.js";
+import { DEFAULT_BRANCH } from "./names.js";
+import { Store, storeDir } from "./store.js";
 import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./task.js";
 import { commOf, processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";

@@ -4,6 +4,7 @@ import { ImageReader } from "@cr/format";
 import { alignedBuffer, lockFile } from "@cr/native";
 import { DIRECT_MIN_BYTES } from "./direct-io.js";
 import { CrError, errnoCode } from "./errors.js";
+import { DEFAULT_BRANCH } from "./names.js";
 import { StoreDir } from "./store-fs.js";
 
 /**
@@ -22,7 +23,6 @@ import { StoreDir } from "./store-fs.js";
  * store-fs.ts: no symbolic link followed, nothing another user owns or can write accepted.
  */
 export const STORE_FORMAT = 1;
-export const DEFAULT_BRANCH = "main";
 /** Branch names: no path separators, no leading dot (dot names are the store's own). */
 const BRANCH_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { createBranch, Store, storeDir } from "@cr/core";
 import { parseCrid, storeOption } from "../args.js";
 import { toJson } from "../output.js";
 
@@ -13,7 +12,8 @@ export function registerBranch(program: Command): void {
     .addOption(storeOption())
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExample:\n  cr branch what-if --from 7      then: cr restart --at 7 --branch what-if")
-    .action((name: string, options: { from: bigint; source?: string; store?: string; json?: boolean }) => {
+    .action(async (name: string, options: { from: bigint; source?: string; store?: string; json?: boolean }) => {
+      const { createBranch, Store, storeDir } = await import("@cr/core");
       const store = Store.open(storeDir(options.store), { create: false });
       const result = createBranch(store, name, options.from, options.source);
       if (options.json) console.log(toJson(result));

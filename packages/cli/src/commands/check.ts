@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { checkProcess } from "@cr/core";
 import { parsePid } from "../args.js";
 import { table, toJson } from "../output.js";
 
@@ -11,6 +10,7 @@ export function registerCheck(program: Command): void {
     .option("--json", "print the report as JSON")
     .addHelpText("after", "\nExample:\n  cr check 1234")
     .action(async (pid: number, options: { json?: boolean }) => {
+      const { checkProcess } = await import("@cr/core");
       const report = await checkProcess(pid);
       if (options.json) {
         console.log(toJson({ ...report, ok: report.problems.length === 0 }));

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { coalesce, CrError, DEFAULT_BRANCH, Store, storeDir } from "@cr/core";
+import { CrError, DEFAULT_BRANCH } from "@cr/core/names";
 import { parseCrid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
@@ -25,6 +25,7 @@ export function registerCoalesce(program: Command): void {
       if (options.upto === undefined && options.keepLast === undefined) {
         throw new CrError("cr coalesce needs to know what to keep: --keep-last N or --upto CRID (e.g. cr coalesce --keep-last 5)", { code: "USAGE" });
       }
+      const { coalesce, Store, storeDir } = await import("@cr/core");
       const store = Store.open(storeDir(options.store), { create: false });
       const bar = progressBar("coalesce");
       const result = await coalesce(store, {

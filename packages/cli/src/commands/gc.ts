@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { gc, Store, storeDir } from "@cr/core";
 import { storeOption } from "../args.js";
 import { formatBytes, toJson } from "../output.js";
 
@@ -10,7 +9,8 @@ export function registerGc(program: Command): void {
     .addOption(storeOption())
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExample:\n  cr gc")
-    .action((options: { store?: string; json?: boolean }) => {
+    .action(async (options: { store?: string; json?: boolean }) => {
+      const { gc, Store, storeDir } = await import("@cr/core");
       const result = gc(Store.open(storeDir(options.store), { create: false }));
       if (options.json) console.log(toJson(result));
       else console.log(`removed ${result.removed.length} file(s), ${formatBytes(result.freedBytes)} freed`);

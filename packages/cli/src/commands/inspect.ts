@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
-import { checkImageFile, checkStoredImage, CrError, describeImage, DEFAULT_BRANCH, type ImageCheck, Store, storeDir, type ImageDescription } from "@cr/core";
+import type { ImageCheck, ImageDescription } from "@cr/core";
+import { CrError, DEFAULT_BRANCH } from "@cr/core/names";
 import { storeOption } from "../args.js";
 import { formatBytes, table, toJson } from "../output.js";
 
@@ -15,6 +16,7 @@ export function registerInspect(program: Command): void {
     .addHelpText("after", "\nExamples:\n  cr inspect 7\n  cr inspect ./.cr/branches/main/7.crimg --json")
     .action(async (image: string, options: { store?: string; branch: string; json?: boolean }) => {
       const { path, check } = await openForInspection(image, options);
+      const { describeImage } = await import("@cr/core");
       const description = describeImage(path);
       const checked = await check();
       console.log(options.json ? toJson({ ...description, check: checked }) : `${render(description)}\n\n${renderCheck(checked)}`);
@@ -25,6 +27,7 @@ export function registerInspect(program: Command): void {
 
 /** The image's path, and how to check it: by CRID through the store (its REFs too), else the file alone. */
 async function openForInspection(image: string, options: { store?: string; branch: string }): Promise<{ path: string; check: () => Promise<ImageCheck> }> {
+  const { checkImageFile, checkStoredImage, Store, storeDir } = await import("@cr/core");
   if (/^[0-9]+$/.test(image) && !existsSync(image)) {
     // A CRID of the store: it must be in the branch's history and its file the image recorded there.
     const store = Store.open(storeDir(options.store), { create: false });

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { branchHistory, Store, storeDir, storeGraph } from "@cr/core";
 import { storeOption } from "../args.js";
 import { drawGraph } from "../graph.js";
 import { formatBytes, formatMs, table, toJson } from "../output.js";
@@ -13,7 +12,8 @@ export function registerLog(program: Command): void {
     .option("--graph", "draw the branches like `git log --graph`")
     .option("--json", "print the history as JSON")
     .addHelpText("after", "\nExamples:\n  cr log\n  cr log --branch what-if --json\n  cr log --graph")
-    .action((options: { store?: string; branch?: string; graph?: boolean; json?: boolean }) => {
+    .action(async (options: { store?: string; branch?: string; graph?: boolean; json?: boolean }) => {
+      const { branchHistory, Store, storeDir, storeGraph } = await import("@cr/core");
       const store = Store.open(storeDir(options.store), { create: false });
       if (options.graph) {
         const nodes = storeGraph(store, options.branch);

@@ -1,5 +1,4 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { restart, waitRestarted } from "@cr/core";
 import { parseCrid, storeOption } from "../args.js";
 import { formatMs, toJson } from "../output.js";
 
@@ -30,6 +29,7 @@ export function registerRestart(program: Command): void {
     .option("--inherit-fd <fd:path>", "give descriptor FD the file PATH instead (repeatable)", parseInheritFd, new Map<number, string>())
     .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log")
     .action(async (flags: RestartFlags) => {
+      const { restart, waitRestarted } = await import("@cr/core");
       const result = await restart({
         crid: flags.at,
         store: flags.store,

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runDetached, Store, storeDir } from "@cr/core";
 import { storeOption } from "../args.js";
 import { toJson } from "../output.js";
 
@@ -13,6 +12,7 @@ export function registerRun(program: Command): void {
     .option("--json", "print the PID and output files as JSON")
     .addHelpText("after", "\nExample:\n  cr run -- python3 train.py --epochs 100\n  cr snapshot $(cr run -- ./sim) --interval 1s")
     .action(async (command: string, args: string[], options: { store?: string; json?: boolean }) => {
+      const { runDetached, Store, storeDir } = await import("@cr/core");
       const store = Store.open(storeDir(options.store), { create: true });
       const result = await runDetached(store, command, args);
       if (options.json) console.log(toJson(result));

@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
-import { CrError, snapshot, stillRuns, TRACKER_NAMES, type SnapshotResult, type TrackerName } from "@cr/core";
+import type { SnapshotResult } from "@cr/core";
+import { CrError, TRACKER_NAMES, type TrackerName } from "@cr/core/names";
 import { parseDuration, parsePid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 
@@ -30,6 +31,7 @@ export function registerSnapshot(program: Command): void {
     .option("--json", "print the result as JSON (one object per image)")
     .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s")
     .action(async (pid: number, flags: SnapshotFlags) => {
+      const { snapshot } = await import("@cr/core");
       const take = (incremental: boolean) =>
         snapshot(pid, {
           store: flags.store,
@@ -52,6 +54,7 @@ export function registerSnapshot(program: Command): void {
  * cr gets SIGINT/SIGTERM.
  */
 async function repeat(pid: number, intervalMs: number, incremental: boolean, take: (incremental: boolean) => Promise<SnapshotResult>, json?: boolean): Promise<void> {
+  const { stillRuns } = await import("@cr/core");
   let stopping = false;
   const stop = () => (stopping = true);
   process.once("SIGINT", stop).once("SIGTERM", stop);

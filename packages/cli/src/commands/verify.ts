@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { Store, storeDir, verifyStore } from "@cr/core";
 import { parseCrid, storeOption } from "../args.js";
 import { formatBytes, table, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
@@ -14,6 +13,7 @@ export function registerVerify(program: Command): void {
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  cr verify\n  cr verify 12 --branch main")
     .action(async (crid: bigint | undefined, options: { store?: string; branch?: string; json?: boolean }) => {
+      const { Store, storeDir, verifyStore } = await import("@cr/core");
       const store = Store.open(storeDir(options.store), { create: false });
       const bar = progressBar("verify");
       const results = await verifyStore(store, {
