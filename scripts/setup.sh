@@ -15,16 +15,29 @@ test -f packages/native/build/Release/cr_native.node || {
   exit 1
 }
 
-# `cr` on PATH: a link to bin/cr in $CR_BIN_DIR, else /usr/local/bin (root), else ~/.local/bin.
-# Uninstall: rm "$(command -v cr)". A `cr` that is not ours is left alone.
+# `cr` on PATH: a launcher of this checkout's build in $CR_BIN_DIR, else /usr/local/bin when it
+# can be written, else ~/.local/bin. It names node and the build by absolute path (cron's PATH
+# has neither) and starts no other process (a fork costs ~20 ms here). Uninstall:
+# rm "$(command -v cr)". A `cr` this script did not write is left alone.
 bin_dir=${CR_BIN_DIR:-/usr/local/bin}
 [ -w "$bin_dir" ] || bin_dir="$HOME/.local/bin"
 mkdir -p "$bin_dir"
-link="$bin_dir/cr"
-if [ -e "$link" ] && [ ! -L "$link" ]; then
-  echo "setup: $link exists and is not a link to cr: left alone; run $PWD/bin/cr instead" >&2
+launcher="$bin_dir/cr"
+marker="# cr launcher, written by scripts/setup.sh"
+if [ -e "$launcher" ] && ! grep -qF "$marker" "$launcher"; then
+  echo "setup: $launcher is not a cr launcher: left alone; run $PWD/packages/cli/dist/bundle/cr.js instead" >&2
 else
-  ln -sfn "$PWD/bin/cr" "$link"
+  node=$(command -v node)
+  bundle="$PWD/packages/cli/dist/bundle/cr.js"
+  cat > "$launcher.new" <<EOF
+#!/bin/sh
+$marker from $PWD (uninstall: rm $launcher)
+# A snapshot gets a 16 MiB young generation (packages/cli/src/main.ts): it costs start-up.
+case "\${1:-}" in snapshot) exec '$node' --min-semi-space-size=16 '$bundle' "\$@" ;; esac
+exec '$node' '$bundle' "\$@"
+EOF
+  chmod 755 "$launcher.new"
+  mv -f "$launcher.new" "$launcher"
   case ":$PATH:" in
     *":$bin_dir:"*) ;;
     *) echo "setup: cr is in $bin_dir, which is not on your PATH: add it (export PATH=\"$bin_dir:\$PATH\")" >&2 ;;

@@ -3,6 +3,7 @@ import { benchFormat } from "./bench-format.js";
 import { benchMachine } from "./bench-machine.js";
 import { benchRestart } from "./bench-restart.js";
 import { benchSnapshot } from "./bench-snapshot.js";
+import { benchStartup } from "./bench-startup.js";
 import type { Row } from "./bench-table.js";
 import { printTable } from "./bench-table.js";
 
@@ -13,6 +14,7 @@ import { printTable } from "./bench-table.js";
 const parts: [string, () => Promise<Row[]>][] = [
   ["machine", benchMachine],
   ["format", benchFormat],
+  ["startup", benchStartup],
   ["snapshot", benchSnapshot],
   ["restart", benchRestart],
   ["coalesce", benchCoalesce],

@@ -2,7 +2,9 @@
 // V8's young generation starts at 1 MiB: a snapshot allocates more than that while its target
 // is frozen, and each scavenge there cost milliseconds of downtime (fresh pages fault through
 // this VM's hypervisor). From 16 MiB, the one-process downtime median at chain depth 100 went
-// from 28-30 to 17.6 ms. package.json's "cr" script and scripts/src/cr-cli.ts pass the same flag.
+// from 28-30 to 17.6 ms. The installed launcher (scripts/setup.sh) passes it to `cr snapshot` only (it costs
+// start-up);
+// package.json's "cr" script and scripts/src/cr-cli.ts always pass it.
 import { Command } from "commander";
 import { TOOL_VERSION } from "@cr/core/names";
 import { registerCheck } from "./commands/check.js";

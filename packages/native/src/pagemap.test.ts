@@ -97,18 +97,13 @@ describe("write tracking (userfaultfd WP_ASYNC + PAGEMAP_SCAN)", () => {
     expect([...registered]).toEqual([area, area + AREA_PAGES * PAGE]);
   });
 
-  it("scans 1 GiB of tracked memory in a few milliseconds", async () => {
+  // How fast: `pnpm bench` (machine: PAGEMAP_SCAN re-protecting 1% of 1 GiB).
+  it("scans 1 GiB of tracked, untouched memory and reports nothing written", async () => {
     const { target } = await pagesTarget();
     const big = BigInt((await target.command("big 1024")).split(" ")[1]!);
     const end = big + (1n << 30n);
-    let t = performance.now();
     track(target, big, end);
-    const registerMs = performance.now() - t;
-    t = performance.now();
     const regions = pagemapScan(target.pid, big, end, { writeProtect: true, categories: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
-    const scanMs = performance.now() - t;
     expect(regions.length).toBe(0);
-    console.log(`1 GiB: registerWriteTracking ${registerMs.toFixed(2)} ms (includes write-protecting), PAGEMAP_SCAN with WP ${scanMs.toFixed(3)} ms`);
-    expect(scanMs).toBeLessThan(50);
   });
 });
