@@ -9,6 +9,21 @@ if [ "$(pnpm --version 2>/dev/null)" != "$want" ]; then
   # corepack's signature check fails for current pnpm releases on Node 20, so npm installs it.
   npm install --global --no-fund --no-audit "pnpm@$want" >/dev/null
 fi
+
+# Programs the tests run as they are (strace holds cr inside a syscall, lz4 reads cr's blocks,
+# gcc builds the test programs, the rest are workloads): installed when missing.
+missing=""
+for tool in gcc:gcc make:make strace:strace lz4:lz4 xz:xz-utils bzip2:bzip2 perl:perl python3:python3; do
+  command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "setup: the tests need these Debian packages:$missing (run as root to install them)" >&2
+  fi
+fi
+
 pnpm install --frozen-lockfile
 test -f packages/native/build/Release/cr_native.node || {
   echo "setup: the native addon was not built (packages/native/build/Release/cr_native.node)" >&2

@@ -336,10 +336,11 @@ describe("cr coalesce while cr snapshot --interval runs", () => {
   }, 60_000);
 });
 
+/** Installed by the set-up (scripts/setup.sh). */
+const strace = "/usr/bin/strace";
+
 describe("cr restart while cr coalesce rewrites its branch", () => {
-  const strace = "/usr/bin/strace";
-  if (!existsSync(strace)) console.log(`skipped: holding cr restart inside its opening of an image needs ${strace}`);
-  it.skipIf(!existsSync(strace))("a restart held (by strace) between reading branch.json and opening its chain (in its first read of the image) is not broken by a coalesce's swap: both succeed, and the process writes the reference output", async () => {
+  it("a restart held (by strace) between reading branch.json and opening its chain (in its first read of the image) is not broken by a coalesce's swap: both succeed, and the process writes the reference output", async () => {
     const store = copyStore(real.template, join(dir, "during"));
     const last = real.crids.at(-1)!;
     await waitPidFree(real.gated.run.pid);
@@ -353,9 +354,7 @@ describe("cr restart while cr coalesce rewrites its branch", () => {
 });
 
 describe("cr verify while cr coalesce rewrites its branch", () => {
-  const strace = "/usr/bin/strace";
-  if (!existsSync(strace)) console.log(`skipped: holding cr verify inside its opening of an image needs ${strace}`);
-  it.skipIf(!existsSync(strace))("a verify held (by strace) in its first read of its first image reports no damage after a coalesce removed and rewrote images it had listed: both succeed", async () => {
+  it("a verify held (by strace) in its first read of its first image reports no damage after a coalesce removed and rewrote images it had listed: both succeed", async () => {
     const { template, want } = await synthetic();
     const store = copyStore(template, join(dir, "verify-during"));
     const first = want.before.entries.get("main")![0]!.crid;
@@ -423,9 +422,7 @@ describe("cr coalesce killed with SIGKILL", () => {
     console.log("real-chain kills landed:", Object.fromEntries(phases));
   }, 90_000);
 
-  const strace = "/usr/bin/strace";
-  if (!existsSync(strace)) console.log(`skipped: killing cr coalesce at each step of its swap needs ${strace}`);
-  it.skipIf(!existsSync(strace))("at each step of the swap (strace kills it on entering the syscall): the next command finishes or undoes it", async () => {
+  it("at each step of the swap (strace kills it on entering the syscall): the next command finishes or undoes it", async () => {
     const { template, want } = await synthetic();
     // The renames are: branch.json into .main.new, main -> .main.old, .main.new -> main; then
     // .main.old is removed file by file.
