@@ -371,6 +371,13 @@ export class ImageReader {
     return this.chunks.filter((c) => c.type === ChunkType.PAGES).map((c) => ({ offset: c.offset, vaddr: c.vaddr, pages: c.pages, codec: c.codec }));
   }
 
+  /** Bytes the chunk listed in INDEX at `offset` takes in the file: from its head to the next chunk. */
+  chunkBytes(offset: number): number {
+    const end = this.ends.get(offset);
+    if (end === undefined) throw new FormatError(this.ctx, offset, `a chunk listed in INDEX at offset ${offset}`);
+    return end - offset;
+  }
+
   /** Whether `offset` is a PAGES chunk of this image, and its page count. */
   blockPages(offset: number): number | undefined {
     const e = this.indexByOffset.get(offset);
