@@ -435,14 +435,20 @@ export class ImageReader {
     return data.slice(firstPage * ps, (firstPage + count) * ps);
   }
 
-  /** Full sequential pass: every hash, the chunk order, INDEX, and the identity. */
-  async verify(): Promise<VerifyResult> {
+  /**
+   * Full sequential pass: every hash, the chunk order, INDEX, and the identity. `onBytes`: the
+   * bytes read so far, after each PAGES block.
+   */
+  async verify(onBytes?: (bytes: number) => void): Promise<VerifyResult> {
     const src = new FdSource({ path: this.path, crid: this.header.crid }, this.fd);
     let chunks = 0;
     let pages = 0;
     for await (const ev of parseImage(src, { pageData: false })) {
       chunks++;
-      if (ev.kind === "pages") pages += ev.pages;
+      if (ev.kind === "pages") {
+        pages += ev.pages;
+        onBytes?.(src.position);
+      }
       if (ev.kind === "end") {
         if (ev.bytes !== this.size) throw new FormatError(this.ctx, ev.bytes, `end of file after the footer`, `file has ${this.size} bytes`);
         return { identity: ev.identity, bytes: ev.bytes, chunks, pages };
