@@ -36,6 +36,13 @@ describe("progressBar", () => {
     expect(written).toHaveLength(2);
   });
 
+  it("keeps the interface of a bar without phases: the label alone", () => {
+    vi.stubEnv("CR_PROGRESS_AFTER_MS", "0");
+    const { stream: s, written } = stream(true);
+    progressBar("export", s).update(1 << 20, 4 << 20);
+    expect(written[0]).toMatch(/^\rexport \[#+-+\]  25% 1\.00 MiB of 4\.00 MiB, /);
+  });
+
   it("clears the line when a phase reaches its total", () => {
     vi.stubEnv("CR_PROGRESS_AFTER_MS", "0");
     const { stream: s, written } = stream(true);

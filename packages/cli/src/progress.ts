@@ -40,7 +40,7 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
       if (now - started < after || now - drawnAt < REDRAW_MS) return;
       drawnAt = now;
       const rate = (done - phase.from) / Math.max(0.001, (now - phase.since) / 1000);
-      stream.write(`\r${barLine(`${label}: ${name}`, done, total, rate, (stream.columns || 80) - 1)}\x1b[K`);
+      stream.write(`\r${barLine(name ? `${label}: ${name}` : label, done, total, rate, (stream.columns || 80) - 1)}\x1b[K`);
       shown = true;
     },
     done: clear,
