@@ -7,11 +7,12 @@ const src = (pkg: string, file = "index.ts") =>
 // Tests run on the TypeScript sources: no build step between an edit and a test run.
 export default defineConfig({
   resolve: {
-    alias: {
-      "@cr/format": src("format"),
-      "@cr/native": src("native"),
-      "@cr/core": src("core"),
-    },
+    alias: [
+      { find: /^@cr\/format$/, replacement: src("format") },
+      { find: /^@cr\/native$/, replacement: src("native") },
+      { find: /^@cr\/core$/, replacement: src("core") },
+      { find: /^@cr\/core\/names$/, replacement: src("core", "names.ts") },
+    ],
   },
   test: {
     include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],

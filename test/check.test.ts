@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureCliBuilt, runCli } from "./cli.js";
+import { runCli } from "./cli.js";
 import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
 
 interface Problem {
@@ -33,7 +33,6 @@ describe("cr check", () => {
   let dir: string;
 
   beforeAll(async () => {
-    ensureCliBuilt();
     dir = tmpDir("cr-check-");
     t = await startFixture("resources_target", ["--dir", dir, "tcp", "eventfd", "deleted"]);
     await t.waitReady();

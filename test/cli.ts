@@ -1,41 +1,11 @@
-// Run the built `cr` command (packages/cli/dist/bundle/cr.js, what bin/cr runs) from tests.
+// Run the built `cr` command (packages/cli/dist/bundle/cr.js, what the installed launcher runs)
+// from tests. The test run builds it first (test/global-setup.ts).
 
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { expect } from "vitest";
+import { cliMain } from "./cli-paths.js";
 
-export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
-export const cliMain = join(repoRoot, "packages", "cli", "dist", "bundle", "cr.js");
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, name.name);
-    if (name.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (name.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-let built = false;
-
-/** Builds the TypeScript packages (tsc -b) and the bundle when it is missing or older than a source. */
-export function ensureCliBuilt(): void {
-  if (built) return;
-  const sources = ["cli", "core", "format", "native"].map((p) => newestMtime(join(repoRoot, "packages", p, "src")));
-  if (!existsSync(cliMain) || statSync(cliMain).mtimeMs < Math.max(...sources)) {
-    try {
-      execFileSync(join(repoRoot, "node_modules", ".bin", "tsc"), ["-b"], { cwd: repoRoot, stdio: "pipe" });
-      execFileSync(process.execPath, [join(repoRoot, "scripts", "dist", "bundle-cli.js")], { cwd: repoRoot, stdio: "pipe" });
-    } catch (e) {
-      const err = e as { stdout?: Buffer; stderr?: Buffer };
-      throw new Error(`building the cr CLI failed:\n${String(err.stdout ?? "")}${String(err.stderr ?? "")}`);
-    }
-  }
-  built = true;
-}
+export { cliMain, repoRoot } from "./cli-paths.js";
 
 export interface CliResult {
   code: number | null;
@@ -47,7 +17,6 @@ export interface CliResult {
 
 /** Runs `cr ARGS...` to completion. */
 export function runCli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
-  ensureCliBuilt();
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(
@@ -81,6 +50,5 @@ export function expectOneLineError(result: CliResult, error: RegExp): void {
 
 /** Starts `cr ARGS...` without waiting (for kill tests). */
 export function spawnCli(args: string[]): ChildProcess {
-  ensureCliBuilt();
   return spawn(process.execPath, [cliMain, ...args], { stdio: ["ignore", "pipe", "pipe"] });
 }

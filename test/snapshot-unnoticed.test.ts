@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { snapshot, Store } from "@cr/core";
 import { ImageReader, verifyImageFile } from "@cr/format";
-import { runCli, spawnCli, ensureCliBuilt } from "./cli.js";
+import { runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, fixtures, sleep, startFixture, tmpDir, type Fixture } from "./harness.js";
 import { storeFiles, verifyChain } from "./image-pages.js";
 
@@ -124,7 +124,6 @@ describe("a checkpoint goes unnoticed", () => {
   }, 240_000);
 
   it("cr snapshot killed with SIGKILL at random moments, 50 times: the target and the store are unharmed", async () => {
-    ensureCliBuilt();
     const dir = tmpDir("cr-killed-");
     const store = join(dir, "store");
     const outfile = join(dir, "out.txt");

@@ -286,6 +286,15 @@ describe("cr coalesce --keep-last 5 of a real process's 50-image chain, with a b
     expect(verify.code, verify.stderr).toBe(0);
     expect(strays(store)).toEqual([]);
 
+    // The graph: main's line ends at its new full image, and side's newest image, the next row,
+    // starts in another column (not drawn as that image's parent).
+    const graph = await runCli(["log", "--graph", "--store", store]);
+    expect(graph.code, graph.stderr).toBe(0);
+    const rows = graph.stdout.split("\n");
+    const column = (crid: string) => rows.find((l) => new RegExp(`^[ |/]*\\* ${crid} `).test(l))?.indexOf("*");
+    expect(rows.findIndex((l) => l.includes(`* ${real.crids[SIDE_AT - 1]} `)) - rows.findIndex((l) => l.includes(`* ${real.crids[IMAGES - KEEP]} `))).toBe(1);
+    expect(column(real.crids[SIDE_AT - 1]!), graph.stdout).not.toBe(column(real.crids[IMAGES - KEEP]!));
+
     // Real restarts: the new full image, the newest, and side's newest (its chain is the old images).
     await restartMatches(real.gated, store, "main", real.crids[IMAGES - KEEP]!);
     await restartMatches(real.gated, store, "main", real.crids[IMAGES - 1]!);

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snapshot } from "@cr/core";
-import { cliMain, ensureCliBuilt, expectOneLineError, runCli } from "./cli.js";
+import { cliMain, expectOneLineError, runCli } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
 import { waitPidFree } from "./restart-helpers.js";
 import { copyStore, storeTree, treeDiff } from "./store-helpers.js";
@@ -246,7 +246,6 @@ describe("descriptors stay cr's own", () => {
   });
 
   it("cr run starts the program with fds 0, 1 and 2 only, whatever cr itself inherited", async () => {
-    ensureCliBuilt();
     const store = join(dir, "run-fds");
     // fd 100 of cr: a descriptor without close-on-exec, as a shell's pipe would be (Node itself
     // marks only fds 0-15 and those right after them).

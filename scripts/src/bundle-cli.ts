@@ -6,18 +6,21 @@
  * file next to itself), and is loaded only by the commands that use it.
  */
 import { build } from "esbuild";
-import { rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const cli = (path: string) => fileURLToPath(new URL(`../../packages/cli/${path}`, import.meta.url));
 
 export const BUNDLE_DIR = cli("dist/bundle");
 
+/** Builds beside the bundle, then swaps it in: a `cr` starting meanwhile finds one or the other whole. */
 export async function bundleCli(): Promise<void> {
-  rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  const fresh = `${BUNDLE_DIR}.new`;
+  const old = `${BUNDLE_DIR}.old`;
+  rmSync(fresh, { recursive: true, force: true });
   await build({
     entryPoints: { cr: cli("dist/main.js") },
-    outdir: BUNDLE_DIR,
+    outdir: fresh,
     bundle: true,
     splitting: true,
     format: "esm",
@@ -28,6 +31,14 @@ export async function bundleCli(): Promise<void> {
     banner: { js: 'import { createRequire as createRequireForCommonJs } from "node:module"; const require = createRequireForCommonJs(import.meta.url);' },
     logLevel: "warning",
   });
+  rmSync(old, { recursive: true, force: true });
+  try {
+    renameSync(BUNDLE_DIR, old);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error; // the first build
+  }
+  renameSync(fresh, BUNDLE_DIR);
+  rmSync(old, { recursive: true, force: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await bundleCli();

@@ -17,6 +17,7 @@ import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./memory.js";
 import { PAGE_SIZE, subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
+import type { OnProgress } from "./progress.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./parent.js";
 import { collectSeccomp, suspendFilters } from "./seccomp.js";
 import { collectMemoryAttrs } from "./mapping-attrs.js";
@@ -42,6 +43,11 @@ export interface SnapshotOptions {
   /** What happens to the process once its image is stored. */
   after?: "leave-running" | "kill";
   codec?: "raw" | "lz4";
+  /**
+   * Page bytes written into the image, of the total, once per block (1 MiB). Changes beyond
+   * the copy budget are written while the target is frozen: it must cost next to nothing.
+   */
+  onProgress?: OnProgress;
 }
 
 export interface SnapshotResult {
@@ -97,7 +103,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     try {
       const path = store.imagePath(branch, crid);
       await warmup.settled();
-      run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs });
+      run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
       if (kill) confirmBeforeKill(pid, run.state, crid);
       store.commitImage(branch, fd, {
         crid: String(crid),
@@ -233,6 +239,7 @@ interface ImageTarget {
   keepFrozen: boolean;
   /** Downtime the snapshot already cost before this freeze (the warm-up's stop). */
   stoppedBeforeMs: number;
+  onProgress: OnProgress | undefined;
 }
 
 /**
@@ -368,7 +375,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
-  const changes = await writeData(writer, state.plan.data, pages, image.codec);
+  const changes = await writeData(writer, state.plan.data, pages, image.codec, image.onProgress);
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
   await writer.writePageMapColumns(childPageMap(changes, inherited), inherited.holders);
   return writer.finish();
@@ -391,7 +398,7 @@ function streamedSource(pid: number): PageSource {
  * Writes the data pages in full blocks of BLOCK_PAGES: a block holds pages of any addresses
  * (the page map says which), so scattered dirty pages do not each pay a block's alignment.
  */
-export async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4"): Promise<PageMapEntry[]> {
+export async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4", onProgress?: OnProgress): Promise<PageMapEntry[]> {
   const entries: PageMapEntry[] = [];
   const total = totalPages(runs);
   let run = 0;
@@ -414,6 +421,7 @@ export async function writeData(writer: ImageWriter, runs: PageRun[], source: Pa
       entries.push({ source: "data", vaddr: r.start, pages: r.pages, block, firstPage });
       firstPage += r.pages;
     }
+    onProgress?.(Math.min(first + BLOCK_PAGES, total) * PAGE_SIZE, total * PAGE_SIZE, "saving memory");
   }
   return entries;
 }

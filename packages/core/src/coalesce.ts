@@ -6,6 +6,7 @@ import { CrError, errnoCode } from "./errors.js";
 import { blockUses, ChainBlocks } from "./chain-blocks.js";
 import { withImageSink } from "./direct-io.js";
 import { writePagesBlock } from "./checkpoint.js";
+import type { OnProgress } from "./progress.js";
 import type { StoreDir } from "./store-fs.js";
 import { hexIdentity, writeBranchIn, type BranchMeta, type LogEntry, type Store } from "./store.js";
 
@@ -23,8 +24,8 @@ export interface CoalesceOptions {
   upto?: bigint;
   /** Keep the last N images of every line of history (every leaf and its N-1 ancestors). */
   keepLast?: number;
-  /** Bytes of page data copied so far, of an estimated total. */
-  onProgress?: (done: number, total: number) => void;
+  /** Bytes of page data copied so far, of an estimated total (at most), once per block. */
+  onProgress?: OnProgress;
 }
 
 export interface CoalesceResult {
@@ -353,7 +354,7 @@ class Rebuild {
   }
 }
 
-async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, onProgress?: (done: number, total: number) => void): Promise<void> {
+async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, onProgress?: OnProgress): Promise<void> {
   const branches = store.branches;
   const staged = `.${meta.name}.new`;
   const old = `.${meta.name}.old`;
@@ -375,7 +376,7 @@ async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result
 }
 
 /** Builds the coalesced branch in `staged`, branch.json last. */
-async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, staged: StoreDir, onProgress?: (done: number, total: number) => void): Promise<void> {
+async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, staged: StoreDir, onProgress?: OnProgress): Promise<void> {
   const kept = meta.entries.filter((e) => keep.has(e.crid)).sort((a, b) => (BigInt(a.crid) < BigInt(b.crid) ? -1 : 1));
   const first = store.openRecorded(meta.name, kept[0]!);
   const pageSize = first.header.pageSize;
@@ -397,7 +398,7 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
         continue;
       }
       const keepParent = parent !== 0n && keep.has(String(parent));
-      const written = await rewriteImage(work, old, keepParent ? parent : 0n, staged, name, () => onProgress?.(work.copied, estimate));
+      const written = await rewriteImage(work, old, keepParent ? parent : 0n, staged, name, () => onProgress?.(work.copied, estimate, "copying blocks"));
       work.rewritten.add(crid);
       work.identities.set(crid, written.identity);
       result.rewritten.push(entry.crid);

@@ -15,3 +15,4 @@ export { branchHistory, storeGraph, type GraphNode, type HistoryEntry } from "./
 export { runDetached, type RunResult } from "./run.js";
 export { memoryDigest, syntheticChain, type SyntheticChainOptions } from "./synthetic.js";
 export { restart, waitRestarted, type RestartOptions, type RestartResult } from "./restart.js";
+export type { OnProgress } from "./progress.js";

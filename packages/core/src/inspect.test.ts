@@ -27,4 +27,15 @@ describe("describeImage", () => {
     expect(new Map(got.map(({ source, ...s }) => [source, s]))).toEqual(want);
     expect(got.reduce((n, s) => n + s.pages, 0)).toBe(700);
   });
+
+  it("counts the page data by codec and the file's bytes by what they hold, from INDEX", async () => {
+    const store = Store.open(join(dir, "sizes"), { create: true });
+    const [crid] = await syntheticChain(store, { branch: "main", pages: 600, images: 1, dirtyPerImage: 0 });
+    const d = describeImage(store.imagePath("main", crid!));
+    expect(d.blocks).toEqual([{ codec: "raw", blocks: 3, pages: 600, bytes: expect.any(Number) }]);
+    expect(d.blocks[0]!.bytes).toBeGreaterThanOrEqual(600 * 4096);
+    expect(d.sizes.pageData).toBe(d.blocks[0]!.bytes);
+    expect(d.sizes.pageData + d.sizes.pageMap + d.sizes.records + d.sizes.other).toBe(d.bytes);
+    expect(d.sizes.pageMap).toBeGreaterThan(0);
+  });
 });

@@ -1,9 +1,10 @@
 import { closeSync } from "node:fs";
 import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
-import { holdsBytes, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
+import { holdsBytes, pagesWhere, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
 import { blockUses, ChainBlocks, pagesPastBlock } from "./chain-blocks.js";
 import { CrError } from "./errors.js";
 import type { Remote } from "./inject.js";
+import type { OnProgress } from "./progress.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "./pages.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
@@ -323,10 +324,10 @@ function fillBatch(): FillBatch {
  * Anonymous mappings are filled by UFFDIO_COPY (about 0.25 s/GiB here, where faulting zeroed
  * pages in under process_vm_writev takes 0.4-0.6 s); file mappings by process_vm_writev.
  */
-export async function fillMemory(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, vmas: VmaRecord[]): Promise<number> {
+export async function fillMemory(pid: number, chain: ResolvedChain, open: (crid: bigint) => ImageReader, vmas: VmaRecord[], onProgress?: OnProgress): Promise<number> {
   const uffd = fillUffd(pid, vmas);
   try {
-    return await new Fill(pid, chain, open, uffd).run();
+    return await new Fill(pid, chain, open, uffd, onProgress).run();
   } finally {
     if (uffd) closeSync(uffd.fd); // unregisters: untouched pages fault in as zero again
   }
@@ -347,6 +348,8 @@ class Fill {
   private readonly batches = [fillBatch(), fillBatch()];
   private batch = this.batches[0]!;
   private written = 0;
+  /** Bytes the fill writes in all: the pages the map puts in PAGES blocks. */
+  private readonly total: number;
   private readonly blocks: ChainBlocks;
   /** The read-ahead memory most blocks are views of (ChainBlocks.memory), fixed for the fill. */
   private readonly memory: Buffer | undefined;
@@ -359,10 +362,12 @@ class Fill {
     private readonly chain: ResolvedChain,
     private readonly open: (crid: bigint) => ImageReader,
     private readonly uffd: FillUffd | undefined,
+    private readonly onProgress: OnProgress | undefined,
   ) {
     this.blocks = new ChainBlocks(open, blockUses(chain.map, chain.crids, holdsBytes), { holdTaken: true });
     this.memory = this.blocks.memory;
     this.holderBlock = new Float64Array(chain.crids.length).fill(-1);
+    this.total = pagesWhere(chain.map, holdsBytes) * PAGE_SIZE;
   }
 
   async run(): Promise<number> {
@@ -442,6 +447,7 @@ class Fill {
     }
     this.batch = batch === this.batches[0] ? this.batches[1]! : this.batches[0]!;
     this.written += await this.settle(this.batch);
+    this.onProgress?.(this.written, this.total, "filling memory");
   }
 
   /** Waits for the batch's write, if any, releases what it held and empties it; returns the bytes it wrote. */

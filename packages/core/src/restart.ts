@@ -25,6 +25,7 @@ import { restoreMappingAttrs } from "./mapping-attrs.js";
 import { queueSignal, restoreSignals } from "./signals.js";
 import { imageCache, Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
+import type { OnProgress } from "./progress.js";
 import { readStat, type ProcStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
 import { applyThreadState, cloneThread, restoreRegistrations } from "./threads.js";
 import { notFromTimers, restoreTimers } from "./timers.js";
@@ -45,6 +46,8 @@ export interface RestartOptions {
   keepFiles?: boolean;
   /** Substitutes for descriptors: fd number -> path. */
   inheritFds?: Map<number, string>;
+  /** Page bytes written into the process, of the total, once per batch (8 MiB). */
+  onProgress?: OnProgress;
 }
 
 export interface RestartResult {
@@ -105,7 +108,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     try {
       tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: recreated.cwd ?? image.process.cwd })));
       step(crid, "remove recreated files", () => recreated.remove(), tids[0]);
-      await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, crid, options.anyPid ?? false);
+      await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, options);
       // Nothing outside the process changes before this point: a failed restart leaves the program's files as they were.
       step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
       step(crid, "release the process", () => releaseRestored(tids), tids[0]);
@@ -130,7 +133,8 @@ export function waitRestarted(pid: number): { code: number | null; signal: numbe
 }
 
 /** The stub becomes the process, stopped: the steps of docs/restart.md, in order. */
-async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], crid: bigint, anyPid: boolean): Promise<void> {
+async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], options: RestartOptions): Promise<void> {
+  const { crid, anyPid } = options;
   const pid = leader.pid;
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, pid);
   const trampoline = s("place the trampoline", () => {
@@ -142,7 +146,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("clear the stub", () => clearStub(leader, trampoline));
   s("move vdso and vvar", () => moveSpecialMappings(leader, image.vmas));
   const added = s("map memory", () => mapVmas(leader, image.vmas));
-  await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open, image.vmas), pid);
+  await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open, image.vmas, options.onProgress), pid);
   s("protect memory", () => protectVmas(leader, added));
   s("restore mapping attributes", () => restoreMappingAttrs(leader, image.vmas, image.memoryAttrs));
   s("restore mm fields", () => restoreMmMap(leader, image.process));

@@ -1,4 +1,5 @@
 import { resolveChain, verifyImageFile } from "@cr/format";
+import type { OnProgress } from "./progress.js";
 import { hexIdentity, imageCache, type ImageCache, type LogEntry, type Store } from "./store.js";
 
 export interface VerifiedImage {
@@ -14,8 +15,8 @@ export interface VerifyOptions {
   /** Only this CRID (its whole chain), on every branch holding it unless `branch` is given. */
   crid?: bigint;
   branch?: string;
-  /** Image bytes checked so far, of the total. */
-  onProgress?: (done: number, total: number) => void;
+  /** Image bytes checked so far, of the total, once per PAGES block. */
+  onProgress?: OnProgress;
 }
 
 /**
@@ -38,11 +39,12 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
   let done = 0;
   const results: VerifiedImage[] = [];
   for (const { branch, entry } of work) {
-    const { result: verified, problem } = await problemOf(() => verifyOne(store, branch, entry.crid));
+    const onBytes = (bytes: number) => options.onProgress?.(done + bytes, total, "checking hashes");
+    const { result: verified, problem } = await problemOf(() => verifyOne(store, branch, entry.crid, onBytes));
     if (problem !== undefined) results.push({ branch, crid: entry.crid, bytes: entry.bytes, ok: false, problem });
     else if (verified) results.push({ branch, crid: entry.crid, bytes: verified.bytes, ok: true });
     done += entry.bytes ?? 0;
-    options.onProgress?.(done, total);
+    options.onProgress?.(done, total, "checking hashes");
   }
   return results;
 }
@@ -90,14 +92,14 @@ function chainEntries(entries: LogEntry[], crid: string): LogEntry[] {
  * reading branch.json and opening them; the open files stay readable (and are checked) after
  * one, without holding up other commands for the long read.
  */
-async function verifyOne(store: Store, branch: string, crid: string): Promise<LogEntry | null> {
+async function verifyOne(store: Store, branch: string, crid: string, onBytes?: (bytes: number) => void): Promise<LogEntry | null> {
   const opened = store.withLock(() => openChain(store, branch, crid), "shared");
   if (!opened) return null;
   const { entry, images } = opened;
   const open = images.open;
   try {
     const image = open(BigInt(entry.crid)); // HEADER CRID = name; identity = the recorded one
-    const checked = await image.verify();
+    const checked = await image.verify(onBytes);
     if (checked.identity !== image.identity) throw new Error(`image ${image.path}: identity ${hexIdentity(checked.identity)} recomputed, footer says ${hexIdentity(image.identity)}`);
     const parent = image.header.parentCrid;
     if (parent !== 0n) {

@@ -56,9 +56,12 @@ describe("image round trip", () => {
     const lz = r.block(img.blocks[1]!.offset);
     expect(lz.codec).toBe(1);
     expect(lz.bodyLength).toBeLessThan(33 * PS);
-    const v = await r.verify();
+    const read: number[] = [];
+    const v = await r.verify((bytes) => read.push(bytes));
     expect(v.identity).toBe(img.identity);
     expect(v.pages).toBe(5 * 33);
+    // Told after each block: where its body ends.
+    expect(read).toEqual(img.blocks.map((b) => r.block(b.offset)).map((b) => b.bodyOffset + b.bodyLength));
     expect(await verifyImageFile(img.path)).toEqual(v);
     r.close();
   });

@@ -371,6 +371,13 @@ export class ImageReader {
     return this.chunks.filter((c) => c.type === ChunkType.PAGES).map((c) => ({ offset: c.offset, vaddr: c.vaddr, pages: c.pages, codec: c.codec }));
   }
 
+  /** Bytes the chunk listed in INDEX at `offset` takes in the file: from its head to the next chunk. */
+  chunkBytes(offset: number): number {
+    const end = this.ends.get(offset);
+    if (end === undefined) throw new FormatError(this.ctx, offset, `a chunk listed in INDEX at offset ${offset}`);
+    return end - offset;
+  }
+
   /** Whether `offset` is a PAGES chunk of this image, and its page count. */
   blockPages(offset: number): number | undefined {
     const e = this.indexByOffset.get(offset);
@@ -428,14 +435,20 @@ export class ImageReader {
     return data.slice(firstPage * ps, (firstPage + count) * ps);
   }
 
-  /** Full sequential pass: every hash, the chunk order, INDEX, and the identity. */
-  async verify(): Promise<VerifyResult> {
+  /**
+   * Full sequential pass: every hash, the chunk order, INDEX, and the identity. `onBytes`: the
+   * bytes read so far, after each PAGES block.
+   */
+  async verify(onBytes?: (bytes: number) => void): Promise<VerifyResult> {
     const src = new FdSource({ path: this.path, crid: this.header.crid }, this.fd);
     let chunks = 0;
     let pages = 0;
     for await (const ev of parseImage(src, { pageData: false })) {
       chunks++;
-      if (ev.kind === "pages") pages += ev.pages;
+      if (ev.kind === "pages") {
+        pages += ev.pages;
+        onBytes?.(src.position);
+      }
       if (ev.kind === "end") {
         if (ev.bytes !== this.size) throw new FormatError(this.ctx, ev.bytes, `end of file after the footer`, `file has ${this.size} bytes`);
         return { identity: ev.identity, bytes: ev.bytes, chunks, pages };

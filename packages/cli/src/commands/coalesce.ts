@@ -32,7 +32,7 @@ export function registerCoalesce(program: Command): void {
         branch: options.branch,
         ...(options.upto !== undefined ? { upto: options.upto } : {}),
         ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
-        onProgress: (done, total) => bar.update(done, total),
+        onProgress: bar.update,
       }).finally(() => bar.done());
       if (options.json) {
         console.log(toJson(result));

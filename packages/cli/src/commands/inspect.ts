@@ -8,7 +8,7 @@ import { formatBytes, table, toJson } from "../output.js";
 export function registerInspect(program: Command): void {
   program
     .command("inspect")
-    .description("Decode an image: header, references, records and page map.")
+    .description("Decode an image: header, process, threads, mappings with their pages by source, file descriptors, codec and sizes, page map.")
     .argument("<image>", "a CRID of the store, or the path of an image file")
     .addOption(storeOption())
     .option("--branch <name>", "branch whose image to read", DEFAULT_BRANCH)
@@ -53,11 +53,25 @@ function render(d: ImageDescription): string {
     `CRID      ${d.crid}${d.parent ? ` (incremental on ${d.parent})` : " (full)"}`,
     `identity  ${d.identity}`,
     `created   ${d.created} by cr ${d.toolVersion} on ${d.arch} ${d.kernelRelease}`,
-    `size      ${formatBytes(d.bytes)}, page size ${d.pageSize}`,
+    `size      ${formatBytes(d.bytes)}: page data ${formatBytes(d.sizes.pageData)}, page map ${formatBytes(d.sizes.pageMap)}, records ${formatBytes(d.sizes.records)}, other ${formatBytes(d.sizes.other)}; page size ${d.pageSize}`,
+    `codec     ${d.blocks.map((b) => `${b.codec}: ${b.blocks} block(s), ${b.pages} pages in ${formatBytes(b.bytes)}`).join("; ") || "no page data"}`,
   ];
-  if (d.process) lines.push(`process   ${d.process.pid} (${d.process.comm}) ${d.process.exe}, ${d.threads} thread(s), ${d.vmas} mappings, ${d.fds} fds`);
+  const p = d.process;
+  if (p) {
+    lines.push(`process   ${p.pid} (${p.comm}) ${p.exe}, ${d.threads.length} thread(s), ${d.mappings.length} mappings, ${d.fds.length} fds`);
+    lines.push(`          parent ${p.ppid}, group ${p.pgid}, session ${p.sid}, uid ${p.uid} (effective ${p.euid}), gid ${p.gid} (effective ${p.egid}), in ${p.cwd}`);
+    lines.push(`          command line: ${p.cmdline.map((a) => JSON.stringify(a)).join(" ")}`);
+  }
   if (d.references.length) lines.push(`refers to ${d.references.map((r) => `${r.crid} (${r.identity})`).join(", ")}`);
-  lines.push("", table(["SOURCE", "RUNS", "PAGES", "BYTES"], d.pageMap.map((s) => [s.source, String(s.runs), String(s.pages), formatBytes(s.pages * d.pageSize)])));
-  lines.push("", table(["CHUNK", "COUNT"], Object.entries(d.chunks).map(([name, count]) => [name, String(count)])));
+  const section = (title: string, header: string[], rows: string[][]) => lines.push("", title, table(header, rows));
+  section("THREADS", ["TID", "SIGMASK", "PENDING", "ALTSTACK", "RSEQ"], d.threads.map((t) => [String(t.tid), t.sigmask, String(t.pendingSignals), t.altstack ? `${t.altstack.sp} +${t.altstack.size}` : "-", t.rseq ?? "-"]));
+  section(
+    "MAPPINGS",
+    ["START-END", "PROT", "DATA", "REF", "ZERO", "FILE", "FLAGS", "OFFSET", "BACKING"],
+    d.mappings.map((m) => [`${m.start}-${m.end}`, m.prot, String(m.pages.data), String(m.pages.ref), String(m.pages.zero), String(m.pages.file), m.flags.join(",") || "-", String(m.offset), m.backing]),
+  );
+  section("FDS", ["FD", "KIND", "ACCESS", "FLAGS", "OFFSET", "PATH"], d.fds.map((f) => [String(f.fd), f.kind, f.access, f.flags.join(",") || "-", String(f.offset), f.path]));
+  section("PAGES", ["SOURCE", "RUNS", "PAGES", "BYTES"], d.pageMap.map((s) => [s.source, String(s.runs), String(s.pages), formatBytes(s.pages * d.pageSize)]));
+  section("CHUNKS", ["CHUNK", "COUNT"], Object.entries(d.chunks).map(([name, count]) => [name, String(count)]));
   return lines.join("\n");
 }

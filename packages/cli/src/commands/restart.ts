@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { parseCrid, storeOption } from "../args.js";
 import { formatMs, toJson } from "../output.js";
+import { progressBar } from "../progress.js";
 
 interface RestartFlags {
   at: bigint;
@@ -30,6 +31,7 @@ export function registerRestart(program: Command): void {
     .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log")
     .action(async (flags: RestartFlags) => {
       const { restart, waitRestarted } = await import("@cr/core");
+      const bar = progressBar("restart");
       const result = await restart({
         crid: flags.at,
         store: flags.store,
@@ -38,7 +40,8 @@ export function registerRestart(program: Command): void {
         force: flags.force,
         keepFiles: flags.keepFiles,
         inheritFds: flags.inheritFd,
-      });
+        onProgress: bar.update,
+      }).finally(() => bar.done());
       for (const warning of result.warnings) process.stderr.write(`cr: warning: ${warning}\n`);
       if (flags.json) console.log(toJson({ pid: result.pid, crid: result.crid, restoreMs: result.restoreMs }));
       else if (flags.detach) console.log(String(result.pid));

@@ -3,6 +3,7 @@ import type { SnapshotResult } from "@cr/core";
 import { CrError, TRACKER_NAMES, type TrackerName } from "@cr/core/names";
 import { parseDuration, parsePid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
+import { progressBar } from "../progress.js";
 
 interface SnapshotFlags {
   incremental?: boolean;
@@ -32,15 +33,18 @@ export function registerSnapshot(program: Command): void {
     .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s")
     .action(async (pid: number, flags: SnapshotFlags) => {
       const { snapshot } = await import("@cr/core");
-      const take = (incremental: boolean) =>
-        snapshot(pid, {
+      const take = (incremental: boolean) => {
+        const bar = progressBar("snapshot");
+        return snapshot(pid, {
           store: flags.store,
           branch: flags.branch,
           incremental,
           tracker: flags.tracker,
           after: flags.kill ? "kill" : "leave-running",
           codec: flags.lz4 ? "lz4" : "raw",
-        });
+          onProgress: bar.update,
+        }).finally(() => bar.done());
+      };
       if (flags.interval === undefined) {
         print(await take(flags.incremental ?? false), flags.json);
         return;

@@ -19,7 +19,7 @@ export function registerVerify(program: Command): void {
       const results = await verifyStore(store, {
         ...(crid !== undefined ? { crid } : {}),
         ...(options.branch !== undefined ? { branch: options.branch } : {}),
-        onProgress: (done, total) => bar.update(done, total),
+        onProgress: bar.update,
       }).finally(() => bar.done());
       const bad = results.filter((r) => !r.ok);
       if (options.json) console.log(toJson({ ok: bad.length === 0, images: results }));
