@@ -38,7 +38,9 @@ function randomDelay(ms: number): number {
   return Math.round(ms * (0.15 + Math.random() * 0.45));
 }
 
-describe("restart gives the output of an uninterrupted run", () => {
+// The workloads run side by side (three at a time, vitest.config.ts): each has its own files and
+// store, and drives cr through the CLI only.
+describe.concurrent("restart gives the output of an uninterrupted run", () => {
   for (const name of ["heap_checksum", "gzip", "sha256sum", "python3", "perl", "threads_condvar"]) {
     it(name, async () => {
       const w = workloads.find((x) => x.name === name)!;
@@ -55,6 +57,7 @@ describe("restart gives the output of an uninterrupted run", () => {
   }
 });
 
+// One at a time: the chains are taken in this process (snapshot() of @cr/core).
 describe("incremental chains", () => {
   for (const name of ["heap_checksum-long", "threads_condvar-long", "python3-long", "xz"]) {
     it(`${name}: 1 full snapshot and 20 increments, restart from the middle of the chain`, async () => {
@@ -70,12 +73,12 @@ describe("incremental chains", () => {
       const restarted = await restartAndWait(store, crids[10]!);
       expect(restarted.code, restarted.stderr).toBe(0);
       expect(readFileSync(run.out).equals(ref.output)).toBe(true);
-    });
+    }, 180_000); // a hang guard: each chain runs its workload twice, longer on a loaded machine
   }
 
   it("the same CRID restarted twice gives the right output both times", async () => {
     const w = workloads.find((x) => x.name === "heap_checksum")!;
-    const ref = await reference(w, dir);
+    const ref = await reference(w, dir, "twice-ref");
     const store = join(dir, "twice");
     const run = startWorkload(w, dir, "twice");
     const crid = await snapshotAndKill(run, store, randomDelay(ref.ms));

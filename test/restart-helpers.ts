@@ -37,12 +37,12 @@ export function startWorkload(w: Workload, dir: string, tag: string): Run {
   return { child, pid: child.pid!, out, exited };
 }
 
-/** The uninterrupted run: its output and how long it took. */
-export async function reference(w: Workload, dir: string): Promise<{ output: Buffer; ms: number }> {
+/** The uninterrupted run: its output and how long it took. `tag` names its files (tests running at once use their own). */
+export async function reference(w: Workload, dir: string, tag = "ref"): Promise<{ output: Buffer; ms: number }> {
   const started = Date.now();
-  const run = startWorkload(w, dir, "ref");
+  const run = startWorkload(w, dir, tag);
   const code = await run.exited;
-  if (code !== 0) throw new Error(`${w.name} reference run exited with ${code}: ${readFileSync(join(dir, `${w.name}-ref.err`), "utf8")}`);
+  if (code !== 0) throw new Error(`${w.name} reference run exited with ${code}: ${readFileSync(join(dir, `${w.name}-${tag}.err`), "utf8")}`);
   return { output: readFileSync(run.out), ms: Date.now() - started };
 }
 
