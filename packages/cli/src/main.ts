@@ -15,6 +15,8 @@ import { registerGc } from "./commands/gc.js";
 import { registerLog } from "./commands/log.js";
 import { registerRun } from "./commands/run.js";
 import { registerVerify } from "./commands/verify.js";
+import { registerExport } from "./commands/export.js";
+import { registerImport } from "./commands/import.js";
 import { reportError } from "./errors.js";
 
 export function buildProgram(): Command {
@@ -51,6 +53,8 @@ The store is --store DIR, else $CR_STORE, else ./.cr`,
   registerBranch(program);
   registerCoalesce(program);
   registerGc(program);
+  registerExport(program);
+  registerImport(program);
   return program;
 }
 

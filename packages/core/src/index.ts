@@ -2,11 +2,14 @@ export { snapshot, processKey, stillRuns, type SnapshotOptions, type SnapshotRes
 export { checkProcess, type CheckReport, type Problem } from "./check.js";
 export { CrError, type CrErrorContext } from "./errors.js";
 export { DEFAULT_BRANCH, Store, storeDir, type BranchMeta, type LogEntry } from "./store.js";
+export { systemError } from "./store-fs.js";
 export { TRACKER_NAMES, type TrackerName } from "./trackers/index.js";
 export { TOOL_VERSION } from "./version.js";
 export { describeImage, type ImageDescription } from "./inspect.js";
 export { spawnWithPipes, type PipedChild } from "./child.js";
 export { createBranch, type BranchResult } from "./branches.js";
+export { planExport, type ExportOptions, type ExportPlan } from "./export.js";
+export { importImages, type ImportOptions, type ImportResult } from "./import.js";
 export { coalesce, type CoalesceOptions, type CoalesceResult } from "./coalesce.js";
 export { gc, type GcResult } from "./gc.js";
 export { checkImageFile, checkStoredImage, verifyStore, type ImageCheck, type VerifiedImage, type VerifyOptions } from "./verify.js";
