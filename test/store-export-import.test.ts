@@ -80,7 +80,7 @@ describe("cr export | cr import through a pipe", () => {
     await restartsToReference(b, 1);
   }, 30_000);
 
-  it("carries an incremental chain piece by piece with --since, and an import run again changes nothing", async () => {
+  it("carries an incremental chain piece by piece with --since; an import run again changes nothing; --branch makes a branch", async () => {
     for (const [crid, since] of [[2, 1], [3, 2]]) {
       const shipped = await runShell(`cr export --store ${a} ${crid} --since ${since} | cr import --store ${b} --json`);
       expect(shipped.code, shipped.stderr).toBe(0);
@@ -96,6 +96,12 @@ describe("cr export | cr import through a pipe", () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout.trim()).toBe(`nothing new for branch "main" of ${b}; CRIDs 1, 2, 3 already there`);
     expect(treeDiff(before, storeTree(b))).toEqual([]);
+
+    // Into a branch that does not exist yet: made whole, holding the same images as main.
+    const branched = await runShell(`cr export --store ${a} 3 | cr import --store ${b} --branch travelled -`);
+    expect(branched.code, branched.stderr).toBe(0);
+    const travelled = await runCli(["log", "--store", b, "--branch", "travelled", "--json"]);
+    expect((JSON.parse(travelled.stdout) as HistoryEntry[]).map((e) => `${e.crid}:${e.identity}`)).toEqual((await log(a)).map((e) => `${e.crid}:${e.identity}`));
 
     await restartsToReference(a, 3);
     await restartsToReference(b, 3);
@@ -118,9 +124,9 @@ describe("cr import refuses in one line, the store unchanged", () => {
   }, 30_000);
 
   let serial = 0;
-  /** `cr import FILE` of `bytes` into a copy of `base`: one line matching `error`, nothing changed. */
-  async function refused(bytes: Buffer, error: RegExp): Promise<void> {
-    const store = copyStore(base, join(dir, `target-${serial}`));
+  /** `cr import FILE` of `bytes` into a copy of `from`: one line matching `error`, nothing changed. */
+  async function refused(bytes: Buffer, error: RegExp, from = base): Promise<void> {
+    const store = copyStore(from, join(dir, `target-${serial}`));
     const file = join(dir, `damaged-${serial++}.crs`);
     writeFileSync(file, bytes);
     const before = storeTree(store);
@@ -154,6 +160,17 @@ describe("cr import refuses in one line, the store unchanged", () => {
     const before = storeTree(store);
     expectOneLineError(await runShell(`cat ${file} | cr import --store ${store} -`), /^stream <stdin> \(CRID 3\) at offset \d+: DATA body hash mismatch/);
     expect(treeDiff(before, storeTree(store))).toEqual([]);
+  });
+
+  it("a CRID the store uses for another image, or handed out and holds no more", async () => {
+    // a coalesced copy of a: CRID 3 is rewritten (another image of CRID 3), 1 and 2 are gone.
+    const coalesced = copyStore(a, join(dir, "coalesced"));
+    const result = await runCli(["coalesce", "--store", coalesced, "--upto", "3"]);
+    expect(result.code, result.stderr).toBe(0);
+    await refused(stream, /^stream \S+: CRID 2 was handed out by store \S+ \(its next CRID is 4\), which holds it on no branch/, coalesced);
+    const file = join(dir, "3-only.crs");
+    expect((await runCli(["export", "--store", a, "3", file, "--since", "2"])).code).toBe(0);
+    await refused(readFileSync(file), /^stream \S+: CRID 3 is another image in store \S+ \(on branch "main", identity 0x[0-9a-f]{16}; the stream's has 0x[0-9a-f]{16}\): import into a store of its own$/, coalesced);
   });
 
   it("an increment whose parent the store lacks", async () => {

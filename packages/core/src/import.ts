@@ -107,9 +107,15 @@ class Target {
     return standing;
   }
 
-  /** Checks the image received in `fd` as `image`; from now on it is what later images may build on. */
+  /** Checks the image received in `fd` (now the target's to close) as `image`; from now on later images may build on it. */
   async check(fd: number, image: StreamImage): Promise<void> {
-    const reader = ImageReader.fromFd(openSync(`/proc/self/fd/${fd}`, "r"), `of stream ${this.streamPath}`, { crid: image.crid });
+    let reader: ImageReader;
+    try {
+      reader = ImageReader.fromFd(openSync(`/proc/self/fd/${fd}`, "r"), `of stream ${this.streamPath}`, { crid: image.crid });
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
     this.received.push({ entry: logEntry(image), fd, reader });
     await reader.verify(); // every hash, and the identity recomputed
     const crid = image.crid;
@@ -156,9 +162,10 @@ function admission(store: Store, state: StoreState, branch: string, image: Pick<
   const refuse = (why: string) => new CrError(`stream ${streamPath}: CRID ${image.crid} ${why}`, { code: "CRID_TAKEN", crid: image.crid, path: store.dir });
   const holders = state.holders.get(String(image.crid)) ?? [];
   const here = holders.find((h) => h.branch === branch);
-  const other = here ?? holders.find((h) => h.identity !== image.identity);
   if (here?.identity === image.identity) return "held";
-  if (other && (here || !holders.some((h) => h.identity === image.identity))) {
+  // Another branch may hold this very image (then it is new here); a coalesced branch holds another of the same CRID.
+  const other = here ?? (holders.some((h) => h.identity === image.identity) ? undefined : holders[0]);
+  if (other) {
     throw refuse(`is another image in store ${store.dir} (on branch "${other.branch}", identity ${hexIdentity(other.identity)}; the stream's has ${hexIdentity(image.identity)}): import into a store of its own`);
   }
   if (holders.length === 0 && image.crid < state.next) {
