@@ -114,7 +114,7 @@ export class Store {
 
   /** Lets go of the store's directories: a long-lived caller (`cr snapshot --interval`) closes each store it opens. */
   close(): void {
-    this.branches.close();
+    if (this.branches !== this.root) this.branches.close(); // one directory in a copied branch's store
     this.root.close();
   }
 
