@@ -23,16 +23,25 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; tim
       process.execPath,
       [cliMain, ...args],
       { env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => {
-        const e = error as (Error & { code?: number | string; signal?: NodeJS.Signals }) | null;
-        resolve({
-          code: e ? (typeof e.code === "number" ? e.code : null) : 0,
-          signal: e?.signal ?? null,
-          stdout,
-          stderr,
-          ms: Date.now() - started,
-        });
-      },
+      (error, stdout, stderr) => resolve(cliResult(error, stdout, stderr, started)),
+    );
+  });
+}
+
+function cliResult(error: Error | null, stdout: string, stderr: string, started: number): CliResult {
+  const e = error as (Error & { code?: number | string; signal?: NodeJS.Signals }) | null;
+  return { code: e ? (typeof e.code === "number" ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr, ms: Date.now() - started };
+}
+
+/**
+ * Runs a bash script (with pipefail: its code is the first failure's) in which the function `cr`
+ * runs the built CLI: real pipes, as `cr export 7 | cr import --store B -` in a shell.
+ */
+export function runShell(script: string, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile("bash", ["-c", `set -o pipefail; cr() { "$CR_NODE" "$CR_MAIN" "$@"; }; ${script}`], { env: { ...process.env, CR_NODE: process.execPath, CR_MAIN: cliMain }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
+      resolve(cliResult(error, stdout, stderr, started)),
     );
   });
 }

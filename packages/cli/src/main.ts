@@ -17,6 +17,8 @@ import { registerGc } from "./commands/gc.js";
 import { registerLog } from "./commands/log.js";
 import { registerRun } from "./commands/run.js";
 import { registerVerify } from "./commands/verify.js";
+import { registerExport } from "./commands/export.js";
+import { registerImport } from "./commands/import.js";
 import { reportError } from "./errors.js";
 
 /**
@@ -44,6 +46,7 @@ Examples:
   cr coalesce --keep-last 5         drop older images; the oldest kept becomes full
   cr verify                         check every hash and every REF
   cr gc                             remove what no branch references
+  cr export 7 | ssh host cr import -   CRID 7's chain into another machine's store
 
 The store is --store DIR, else $CR_STORE, else ./.cr`,
     );
@@ -57,6 +60,8 @@ The store is --store DIR, else $CR_STORE, else ./.cr`,
   registerBranch(program);
   registerCoalesce(program);
   registerGc(program);
+  registerExport(program);
+  registerImport(program);
   return program;
 }
 

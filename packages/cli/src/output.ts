@@ -25,6 +25,13 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join("\n");
 }
 
+/** "CRID 4", "CRIDs 1, 2, 3", or for a long list "CRIDs 1, 2, ..., 40 (40)". */
+export function cridList(crids: readonly string[]): string {
+  if (crids.length <= 1) return crids.length === 0 ? "no CRIDs" : `CRID ${crids[0]}`;
+  const shown = crids.length <= 8 ? crids.join(", ") : `${crids[0]}, ${crids[1]}, ..., ${crids.at(-1)} (${crids.length})`;
+  return `CRIDs ${shown}`;
+}
+
 /** JSON with bigints as decimal strings (CRIDs are unsigned 64-bit). */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v), 2);

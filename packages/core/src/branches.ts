@@ -1,6 +1,6 @@
 import { CrError } from "./errors.js";
 import type { StoreDir } from "./store-fs.js";
-import { checkBranchName, hexIdentity, writeBranchIn, type BranchMeta, type Store } from "./store.js";
+import { checkBranchName, hexIdentity, imageCache, type ImageCache, writeBranchIn, type BranchMeta, type Store } from "./store.js";
 
 export interface BranchResult {
   name: string;
@@ -22,13 +22,15 @@ export function createBranch(store: Store, name: string, from: bigint, source?: 
     if (store.hasBranch(name)) throw new CrError(`branch "${name}" already exists in store ${store.dir}`, { code: "EEXIST", path: store.branchDir(name) });
     const src = source ?? sourceBranch(store, from);
     const meta = store.branch(src);
-    const chain = chainOf(store, src, meta, from);
+    const images = imageCache(store, src, meta.entries);
+    let chain: Map<string, bigint>;
+    try {
+      chain = chainOf(meta, from, images);
+    } finally {
+      images.close();
+    }
     const entries = meta.entries.filter((e) => chain.has(e.crid)).map((e) => ({ ...e, identity: hexIdentity(chain.get(e.crid)!) }));
-    const staged = `.${name}.new`;
-    store.branches.remove(staged);
-    store.branches.withDir(staged, (dir) => stage(store, src, dir, { name, from: String(from), created: new Date().toISOString(), entries, heads: {} }), true);
-    store.branches.rename(staged, name);
-    store.branches.sync();
+    store.createBranchDir(name, (dir) => stage(store, src, dir, { name, from: String(from), created: new Date().toISOString(), entries, heads: {} }));
     return { name, from: String(from), source: src, linked: entries.map((e) => e.crid) };
   });
 }
@@ -52,23 +54,21 @@ function sourceBranch(store: Store, crid: bigint): string {
   return holders.includes("main") ? "main" : holders[0]!;
 }
 
-/** CRID -> identity of every image `crid` needs on `branch`: its ancestors and what its REFs name. */
-function chainOf(store: Store, branch: string, meta: BranchMeta, crid: bigint): Map<string, bigint> {
+/**
+ * CRID -> identity of every image `crid` needs on branch `meta`: its ancestors and what its REFs
+ * name, read through `images` (a cache of that branch, which keeps them open).
+ */
+export function chainOf(meta: BranchMeta, crid: bigint, images: ImageCache): Map<string, bigint> {
   const out = new Map<string, bigint>();
-  const byCrid = new Map(meta.entries.map((e) => [e.crid, e]));
+  const listed = new Set(meta.entries.map((e) => e.crid));
   const visit = (c: string) => {
     if (out.has(c)) return;
-    const entry = byCrid.get(c);
-    if (!entry) throw new CrError(`CRID ${c}, needed by CRID ${crid}, is not on branch "${branch}"`, { code: "BAD_CRID", crid: BigInt(c) });
-    const reader = store.openRecorded(branch, entry);
-    try {
-      out.set(c, reader.identity);
-      const needs = reader.references.map((r) => String(r.crid));
-      if (reader.header.parentCrid !== 0n) needs.push(String(reader.header.parentCrid));
-      for (const n of needs) visit(n);
-    } finally {
-      reader.close();
-    }
+    if (!listed.has(c)) throw new CrError(`CRID ${c}, needed by CRID ${crid}, is not on branch "${meta.name}"`, { code: "BAD_CRID", crid: BigInt(c) });
+    const reader = images.open(BigInt(c));
+    out.set(c, reader.identity);
+    const needs = reader.references.map((r) => String(r.crid));
+    if (reader.header.parentCrid !== 0n) needs.push(String(reader.header.parentCrid));
+    for (const n of needs) visit(n);
   };
   visit(String(crid));
   return out;

@@ -1,24 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createBranch } from "./branches.js";
 import { coalesce } from "./coalesce.js";
 import { gc } from "./gc.js";
-import { Store } from "./store.js";
+import type { Store } from "./store.js";
+import { storeMaker } from "./store.test-util.js";
 import { memoryDigest, syntheticChain } from "./synthetic.js";
 import { verifyStore } from "./verify.js";
 
-const dirs: string[] = [];
-function newStore(): Store {
-  const dir = mkdtempSync(join(tmpdir(), "cr-coalesce-"));
-  dirs.push(dir);
-  return Store.open(join(dir, "store"), { create: true });
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const newStore = storeMaker("cr-coalesce-");
 
 /** Disk usage in KiB with hardlinks counted once. */
 function du(dir: string): number {

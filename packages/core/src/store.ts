@@ -21,6 +21,9 @@ import { StoreDir } from "./store-fs.js";
  * Image files are created unnamed (O_TMPFILE) and linked into place only once complete and
  * fsynced, so a killed `cr` never leaves a partial image behind. Every path is opened through
  * store-fs.ts: no symbolic link followed, nothing another user owns or can write accepted.
+ *
+ * A branch directory copied elsewhere (`cp -a STORE/branches/NAME COPY`: branch.json and images,
+ * no cr-store.json) opens as a store of that one branch, which cr reads but never writes.
  */
 export const STORE_FORMAT = 1;
 /** Branch names: no path separators, no leading dot (dot names are the store's own). */
@@ -64,11 +67,15 @@ export function storeDir(option?: string): string {
 }
 
 export class Store {
-  /** The store's directory and its branches/, held open until close(). */
+  /**
+   * The store's directory and its branches/, held open until close(). `copyOf`: the branch whose
+   * copied directory this store is (then `root` and `branches` are that directory).
+   */
   private constructor(
     readonly dir: string,
     readonly root: StoreDir,
     readonly branches: StoreDir,
+    readonly copyOf?: string,
   ) {}
 
   static open(dir: string, options: StoreOptions): Store {
@@ -76,6 +83,7 @@ export class Store {
     const root = StoreDir.openTop(dir, options.create);
     if (!root) throw noStore();
     try {
+      if (!root.has(MARKER) && root.has(BRANCH_FILE)) return Store.openCopy(dir, root, options);
       if (!root.has(MARKER)) {
         if (!options.create) throw noStore();
         initialise(root);
@@ -90,14 +98,28 @@ export class Store {
     }
   }
 
+  /** A copied branch directory (see above), named by its branch.json; writing commands are refused. */
+  private static openCopy(dir: string, root: StoreDir, options: StoreOptions): Store {
+    const path = join(dir, BRANCH_FILE);
+    const name = parseJson<{ name?: unknown }>(root.readText(BRANCH_FILE), path).name;
+    if (typeof name !== "string" || !BRANCH_NAME.test(name)) throw damaged(path, "names no valid branch");
+    if (options.create) throw readOnlyCopy(dir, name);
+    return new Store(dir, root, root, name);
+  }
+
+  /** The branch commands read when none is named: main, or a copied branch directory's own. */
+  get defaultBranch(): string {
+    return this.copyOf ?? DEFAULT_BRANCH;
+  }
+
   /** Lets go of the store's directories: a long-lived caller (`cr snapshot --interval`) closes each store it opens. */
   close(): void {
-    this.branches.close();
+    if (this.branches !== this.root) this.branches.close(); // one directory in a copied branch's store
     this.root.close();
   }
 
   branchDir(name: string): string {
-    return join(this.dir, "branches", name);
+    return this.copyOf !== undefined ? this.dir : join(this.dir, "branches", name);
   }
 
   imagePath(branch: string, crid: bigint): string {
@@ -124,7 +146,7 @@ export class Store {
 
   /** Runs `fn` with branch `name`'s directory open. */
   inBranch<T>(name: string, fn: (dir: StoreDir) => T): T {
-    return this.branches.withDir(name, fn);
+    return this.copyOf !== undefined ? fn(this.root) : this.branches.withDir(name, fn);
   }
 
   /**
@@ -175,6 +197,7 @@ export class Store {
    * readers that must see the branches unchanged meanwhile (opening a chain's images).
    */
   withLock<T>(fn: () => T, mode: "exclusive" | "shared" = "exclusive"): T {
+    if (this.copyOf !== undefined) return this.unlocked(fn, mode);
     if (this.lockDepth > 0) return this.nested(fn); // flock is per open file: a second open would deadlock
     const fd = this.openLock();
     try {
@@ -187,6 +210,7 @@ export class Store {
 
   /** withLock for async work (coalesce, restart opening a chain): held until the promise settles. */
   async withLockAsync<T>(fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
+    if (this.copyOf !== undefined) return this.unlocked(fn, mode);
     if (this.lockDepth > 0) return this.nestedAsync(fn);
     const fd = this.openLock();
     try {
@@ -198,6 +222,15 @@ export class Store {
   }
 
   private lockDepth = 0;
+
+  /**
+   * A copied branch directory has no lock: cr never writes to one, so readers need none, and
+   * everything that would write (every exclusive lock) is refused here.
+   */
+  private unlocked<T>(fn: () => T, mode: "exclusive" | "shared"): T {
+    if (mode === "exclusive") throw readOnlyCopy(this.dir, this.copyOf!);
+    return fn();
+  }
 
   /** Read-only: flock needs no more, and a store on a read-only file system can still be read. */
   private openLock(): number {
@@ -228,34 +261,54 @@ export class Store {
    * `cr` could leave behind, and one write of 21 bytes is never torn.
    */
   allocateCrid(): bigint {
-    return this.withLock(() => {
-      const fd = this.root.openFile("next-crid", fsc.O_RDWR);
-      try {
-        const text = readFileSync(fd, "utf8").trim();
-        // Its content is not quoted: a damaged file may hold anything.
-        if (!/^[1-9][0-9]*$/.test(text)) throw damaged(join(this.dir, "next-crid"), "not a CRID");
-        const crid = BigInt(text);
-        writeSync(fd, counterText(crid + 1n), 0);
+    return this.withLock(() => this.moveCounter((next) => next + 1n));
+  }
+
+  /** The CRID the store hands out next: every lower one was handed out (and may be in use). */
+  nextCrid(): bigint {
+    const fd = this.root.openFile("next-crid", fsc.O_RDONLY);
+    try {
+      return readCounter(fd, join(this.dir, "next-crid"));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** `cr import` keeps its images' CRIDs: from now on the store hands out only CRIDs above `crid`. */
+  handOutAbove(crid: bigint): void {
+    this.withLock(() => this.moveCounter((next) => (next > crid ? next : crid + 1n)));
+  }
+
+  /** Rewrites next-crid as `to` of its value (once, in place, fsynced); returns the value it had. */
+  private moveCounter(to: (next: bigint) => bigint): bigint {
+    const fd = this.root.openFile("next-crid", fsc.O_RDWR);
+    try {
+      const crid = readCounter(fd, join(this.dir, "next-crid"));
+      const next = to(crid);
+      if (next !== crid) {
+        writeSync(fd, counterText(next), 0);
         fsyncSync(fd);
-        return crid;
-      } finally {
-        closeSync(fd);
       }
-    });
+      return crid;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   branch(name: string): BranchMeta {
     checkBranchName(name);
-    const path = join(this.branchDir(name), "branch.json");
+    const path = join(this.branchDir(name), BRANCH_FILE);
     if (!this.hasBranch(name)) throw new CrError(`no branch "${name}" in store ${this.dir}`, { code: "NO_BRANCH", path });
-    return checkBranchMeta(parseJson<BranchMeta>(this.inBranch(name, (dir) => dir.readText("branch.json")), path), name, path);
+    return checkBranchMeta(parseJson<BranchMeta>(this.inBranch(name, (dir) => dir.readText(BRANCH_FILE)), path), name, path);
   }
 
   hasBranch(name: string): boolean {
-    return BRANCH_NAME.test(name) && this.branches.has(name) && this.inBranch(name, (dir) => dir.has("branch.json"));
+    if (this.copyOf !== undefined) return name === this.copyOf;
+    return BRANCH_NAME.test(name) && this.branches.has(name) && this.inBranch(name, (dir) => dir.has(BRANCH_FILE));
   }
 
   branchNames(): string[] {
+    if (this.copyOf !== undefined) return [this.copyOf];
     return this.branches.list().filter((n) => this.hasBranch(n)).sort();
   }
 
@@ -264,6 +317,7 @@ export class Store {
    * its next incremental snapshot there has `crid` as parent.
    */
   continueFrom(branch: string, processKey: string, crid: bigint): void {
+    if (this.copyOf !== undefined) return; // read only: the restarted process's snapshots go to a store of its own
     this.withLock(() => {
       const meta = this.branch(branch);
       if (!meta.entries.some((e) => e.crid === String(crid))) {
@@ -289,12 +343,34 @@ export class Store {
     this.withLock(() => {
       this.recoverIfNeeded(); // a coalesce killed mid-swap since this snapshot started
       const meta = this.branch(branch);
-      const identity = this.checkReferencesCurrent(branch, meta, fd);
-      this.inBranch(branch, (dir) => dir.linkTmpfile(fd, `${entry.crid}.crimg`));
-      meta.entries.push({ ...entry, identity: hexIdentity(identity) });
+      this.inBranch(branch, (dir) => this.addImage(meta, dir, fd, entry));
       meta.heads[entry.processKey] = entry.crid;
       this.writeBranch(meta);
     });
+  }
+
+  /**
+   * Under the lock: links the durable image in `fd` into `dir` (branch `meta`'s directory, or one
+   * staged for it) as its CRID and appends `entry` to `meta`, once what the image builds on is
+   * checked to be still there as it recorded it. The caller writes `meta` out.
+   */
+  addImage(meta: BranchMeta, dir: StoreDir, fd: number, entry: LogEntry): void {
+    const identity = this.checkReferencesCurrent(meta.name, meta, fd);
+    dir.linkTmpfile(fd, `${entry.crid}.crimg`);
+    meta.entries.push({ ...entry, identity: hexIdentity(identity) });
+  }
+
+  /**
+   * Under the lock: makes branch `name`, filled by `fill` (which writes its branch.json last), as
+   * `cr branch` does: built under a staging name and renamed into place, so it appears complete
+   * or not at all (a killed build is recovered on the next open).
+   */
+  createBranchDir(name: string, fill: (dir: StoreDir) => void): void {
+    const staged = `.${name}.new`;
+    this.branches.remove(staged);
+    this.branches.withDir(staged, fill, true);
+    this.branches.rename(staged, name);
+    this.branches.sync();
   }
 
   writeBranch(meta: BranchMeta): void {
@@ -314,7 +390,7 @@ export class Store {
         const entry = meta.entries.find((e) => e.crid === String(ref.crid));
         const current = entry ? this.identityOf(branch, entry) : undefined;
         if (current !== ref.identity) {
-          throw new CrError(`CRID ${ref.crid}, which this snapshot builds on, changed on branch "${branch}" while it was written (a coalesce?); take the snapshot again`, { code: "STALE_PARENT", crid: ref.crid, path: this.branchDir(branch) });
+          throw new CrError(`CRID ${ref.crid}, which CRID ${image.header.crid} builds on, changed on branch "${branch}" while CRID ${image.header.crid} was written (a coalesce?); take the snapshot (or import) again`, { code: "STALE_PARENT", crid: ref.crid, path: this.branchDir(branch) });
         }
       }
       return image.identity;
@@ -339,6 +415,7 @@ export class Store {
    * once it holds branch.json; the swap is rename NAME -> .NAME.old, then .NAME.new -> NAME.
    */
   recoverIfNeeded(): void {
+    if (this.copyOf !== undefined) return;
     const branches = this.branches;
     if (!branches.list().some((n) => n.startsWith("."))) return;
     this.withLock(() => {
@@ -350,7 +427,7 @@ export class Store {
         const old = `.${branch}.old`;
         if (!branches.has(branch)) {
           // Killed between the two renames: roll forward if the new state is complete.
-          if (branches.has(staged) && branches.withDir(staged, (dir) => dir.has("branch.json"))) branches.rename(staged, branch);
+          if (branches.has(staged) && branches.withDir(staged, (dir) => dir.has(BRANCH_FILE))) branches.rename(staged, branch);
           else if (branches.has(old)) branches.rename(old, branch);
           branches.sync();
         }
@@ -361,6 +438,11 @@ export class Store {
 }
 
 const MARKER = "cr-store.json";
+const BRANCH_FILE = "branch.json";
+
+function readOnlyCopy(dir: string, branch: string): CrError {
+  return new CrError(`${dir} is a copy of branch "${branch}" (branch.json and images, no cr-store.json): cr reads it but writes nothing there; to add to it, import it into a store (cr export --store ${dir} CRID | cr import -)`, { code: "READ_ONLY", path: dir });
+}
 
 function initialise(root: StoreDir): void {
   root.writeAtomic("next-crid", counterText(1n));
@@ -380,7 +462,14 @@ function checkFormat(root: StoreDir): void {
 
 /** Writes `meta` as branch.json of its branch directory `dir` (atomic replace). */
 export function writeBranchIn(dir: StoreDir, meta: BranchMeta): void {
-  dir.writeAtomic("branch.json", `${JSON.stringify(meta, null, 2)}\n`);
+  dir.writeAtomic(BRANCH_FILE, `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** next-crid's value; its content is not quoted in the error: a damaged file may hold anything. */
+function readCounter(fd: number, path: string): bigint {
+  const text = readFileSync(fd, "utf8").trim();
+  if (!/^[1-9][0-9]*$/.test(text)) throw damaged(path, "not a CRID");
+  return BigInt(text);
 }
 
 /** next-crid's content: fixed width, so the in-place rewrite never leaves a longer old tail. */

@@ -8,6 +8,8 @@ export interface FormatErrorContext {
   path: string;
   /** CRID of the image, when known (from its HEADER or from the caller). */
   crid?: bigint | undefined;
+  /** What `path` holds: an image (the default), or a stream of images (cr export). */
+  kind?: "image" | "stream";
 }
 
 export class FormatError extends Error {
@@ -20,7 +22,7 @@ export class FormatError extends Error {
   constructor(ctx: FormatErrorContext, offset: number, expected: string, found?: string) {
     const crid = ctx.crid === undefined ? "" : ` (CRID ${ctx.crid})`;
     const what = found === undefined ? expected : `${expected} (${found})`;
-    super(`image ${ctx.path}${crid} at offset ${offset}: ${what}`);
+    super(`${ctx.kind ?? "image"} ${ctx.path}${crid} at offset ${offset}: ${what}`);
     this.path = ctx.path;
     this.crid = ctx.crid;
     this.offset = offset;

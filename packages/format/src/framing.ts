@@ -54,7 +54,7 @@ export function encodePreamble(): Uint8Array {
   return encode(PreambleSchema, { magic: MAGIC, major: FORMAT_MAJOR, minor: FORMAT_MINOR, reserved: 0 });
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -75,5 +75,7 @@ export {
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
 export { DIRECT_ALIGN, type FileSpan, ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
 export { type ImageEvent, readImageStream } from "./parse.js";
+export { type ByteSource, FdSource, StreamSource } from "./source.js";
+export { STREAM_DATA_BYTES, type StreamHeader, type StreamImage, StreamReader, StreamWriter } from "./export-stream.js";
 export { type OpenImage, type ResolvedChain, type ResolvedRun, resolveChain, resolvedRuns } from "./chain.js";
 export { lz4Bound, lz4Compress, lz4Decompress, lz4Encode, Lz4Error } from "./lz4.js";

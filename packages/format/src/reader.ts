@@ -318,6 +318,11 @@ export class ImageReader {
     return body;
   }
 
+  /** The file's bytes from `pos`, as they are (unchecked), into all of `into`: to copy the file whole (cr export). */
+  readBytes(pos: number, into: Uint8Array): Uint8Array {
+    return this.readAt(pos, into.byteLength, "bytes", into);
+  }
+
   /** Every record of one type, in file order. */
   records<K extends RecordTypeName>(type: K): RecordTypes[K][] {
     const t = ChunkType[type];

@@ -171,6 +171,17 @@ export const u64n: Schema<number> = prim(
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** IEEE 754 double (measured times that must travel exactly as recorded). */
+export const f64: Schema<number> = prim(
+  "f64",
+  8,
+  (w, v) => {
+    if (typeof v !== "number") throw new RangeError(`value ${String(v)} is not a number`);
+    w.view.setFloat64(w.pos, v, true);
+  },
+  (r) => r.view.getFloat64(r.pos, true),
+);
+
 /** UTF-8 string: u32 byte length, then the bytes. */
 export const string: Schema<string> = {
   typeName: "string",

@@ -22,6 +22,7 @@ import {
 } from "./records.js";
 import { describeStruct, type Fields, type StructSchema } from "./schema.js";
 import { hex16 } from "./errors.js";
+import { STREAM_FRAMES, StreamPreambleSchema } from "./export-stream.js";
 
 export function fieldTable(s: StructSchema<Fields>): string {
   const rows = describeStruct(s).map(
@@ -37,6 +38,11 @@ export function registryTable(): string {
   return ["| type | name | flag | count | meta | body | what |", "|---|---|---|---|---|---|---|", ...rows].join("\n");
 }
 
+function streamRegistryTable(): string {
+  const rows = STREAM_FRAMES.map((f) => `| ${hex16(f.type)} | ${f.name} | ${f.schema.typeName} | ${f.body} | ${f.description} |`);
+  return ["| type | name | meta | body | what |", "|---|---|---|---|---|", ...rows].join("\n");
+}
+
 /** Every generated section: marker name -> markdown. */
 export function specSections(): Map<string, string> {
   const m = new Map<string, string>();
@@ -45,6 +51,9 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
+  m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
+  m.set("stream-registry", streamRegistryTable());
+  for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
   for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }

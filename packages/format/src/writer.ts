@@ -77,8 +77,14 @@ export const MAX_BLOCK_BYTES = 0x7e000000;
 /** An LZ4 block is kept only if it is at most this fraction of the raw size; else the block is stored raw. */
 export const LZ4_KEEP_RATIO = 7 / 8;
 
-interface Sink {
+/** Where bytes go, whatever the ImageSink: `write` is done with the parts when it returns or resolves. */
+export interface Sink {
   write(parts: Uint8Array[]): void | Promise<void>;
+}
+
+/** The Sink of an ImageSink (a PartSink is one already). */
+export function sinkOf(sink: ImageSink): Sink {
+  return typeof sink === "number" ? fdSink(sink) : isPartSink(sink) ? sink : streamSink(sink);
 }
 
 function fdSink(fd: number): Sink {
@@ -163,7 +169,7 @@ export class ImageWriter {
     this.references = [...(opts.references ?? [])];
     this.pageSize = ps;
     this.syncSink = typeof sink === "number";
-    this.sink = typeof sink === "number" ? fdSink(sink) : isPartSink(sink) ? sink : streamSink(sink);
+    this.sink = sinkOf(sink);
     this.flushSink = isPartSink(sink) ? () => sink.flush() : undefined;
     this.identityHash = createXxh64();
     const preamble = encodePreamble();

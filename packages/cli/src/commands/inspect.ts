@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import type { ImageCheck, ImageDescription } from "@cr/core";
-import { CrError, DEFAULT_BRANCH } from "@cr/core/names";
+import { CrError } from "@cr/core/names";
 import { storeOption } from "../args.js";
 import { formatBytes, table, toJson } from "../output.js";
 
@@ -11,10 +11,10 @@ export function registerInspect(program: Command): void {
     .description("Decode an image: header, process, threads, mappings with their pages by source, file descriptors, codec and sizes, page map.")
     .argument("<image>", "a CRID of the store, or the path of an image file")
     .addOption(storeOption())
-    .option("--branch <name>", "branch whose image to read", DEFAULT_BRANCH)
+    .option("--branch <name>", "branch whose image to read (default: main, or a copied branch directory's own)")
     .option("--json", "print the decoded image as JSON")
     .addHelpText("after", "\nExamples:\n  cr inspect 7\n  cr inspect ./.cr/branches/main/7.crimg --json")
-    .action(async (image: string, options: { store?: string; branch: string; json?: boolean }) => {
+    .action(async (image: string, options: { store?: string; branch?: string; json?: boolean }) => {
       const { path, check } = await openForInspection(image, options);
       const { describeImage } = await import("@cr/core");
       const description = describeImage(path);
@@ -26,14 +26,15 @@ export function registerInspect(program: Command): void {
 }
 
 /** The image's path, and how to check it: by CRID through the store (its REFs too), else the file alone. */
-async function openForInspection(image: string, options: { store?: string; branch: string }): Promise<{ path: string; check: () => Promise<ImageCheck> }> {
+async function openForInspection(image: string, options: { store?: string; branch?: string }): Promise<{ path: string; check: () => Promise<ImageCheck> }> {
   const { checkImageFile, checkStoredImage, Store, storeDir } = await import("@cr/core");
   if (/^[0-9]+$/.test(image) && !existsSync(image)) {
     // A CRID of the store: it must be in the branch's history and its file the image recorded there.
     const store = Store.open(storeDir(options.store), { create: false });
     const crid = BigInt(image);
-    store.openRecorded(options.branch, store.entry(options.branch, crid)).close();
-    return { path: store.imagePath(options.branch, crid), check: () => checkStoredImage(store, options.branch, crid) };
+    const branch = options.branch ?? store.defaultBranch;
+    store.openRecorded(branch, store.entry(branch, crid)).close();
+    return { path: store.imagePath(branch, crid), check: () => checkStoredImage(store, branch, crid) };
   }
   if (!existsSync(image)) throw new CrError(`no image file ${image}`, { code: "ENOENT", path: image });
   return { path: image, check: () => checkImageFile(image) };

@@ -8,7 +8,7 @@ export function registerLog(program: Command): void {
     .command("log")
     .description("Show history, newest first: CRID, parent, time, size, dirty pages, downtime.")
     .addOption(storeOption())
-    .option("--branch <name>", "only this branch (default: main; with --graph: every branch)")
+    .option("--branch <name>", "only this branch (default: main, or a copied branch directory's own; with --graph: every branch)")
     .option("--graph", "draw the branches like `git log --graph`")
     .option("--json", "print the history as JSON")
     .addHelpText("after", "\nExamples:\n  cr log\n  cr log --branch what-if --json\n  cr log --graph")
@@ -30,7 +30,7 @@ export function registerLog(program: Command): void {
         for (const line of drawGraph(rows)) console.log(line);
         return;
       }
-      const history = branchHistory(store, options.branch ?? "main");
+      const history = branchHistory(store, options.branch ?? store.defaultBranch);
       if (options.json) {
         console.log(toJson(history));
         return;
