@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^@cr\/native$/, replacement: src("native") },
       { find: /^@cr\/core$/, replacement: src("core") },
       { find: /^@cr\/core\/names$/, replacement: src("core", "names.ts") },
+      { find: /^@cr\/core\/log$/, replacement: src("core", "log.ts") },
     ],
   },
   test: {

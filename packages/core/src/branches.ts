@@ -1,6 +1,7 @@
 import { CrError } from "./errors.js";
 import type { StoreDir } from "./store-fs.js";
-import { checkBranchName, hexIdentity, imageCache, type ImageCache, writeBranchIn, type BranchMeta, type Store } from "./store.js";
+import { checkBranchName, hexIdentity, writeBranchIn, type BranchMeta, type Store } from "./store.js";
+import { imageCache, identityOf, type ImageCache } from "./store-images.js";
 
 export interface BranchResult {
   name: string;
@@ -47,7 +48,7 @@ function stage(store: Store, src: string, dir: StoreDir, meta: BranchMeta): void
 function sourceBranch(store: Store, crid: bigint): string {
   const holders = store.branchesWith(crid);
   if (holders.length === 0) throw new CrError(`no CRID ${crid} in store ${store.dir}`, { code: "BAD_CRID", crid });
-  const identities = new Set(holders.map((b) => store.identityOf(b, store.entry(b, crid))));
+  const identities = new Set(holders.map((b) => identityOf(store, b, store.entry(b, crid))));
   if (identities.size > 1) {
     throw new CrError(`CRID ${crid} is a different image on branches ${holders.join(", ")} (one was coalesced); say which with --source BRANCH`, { code: "AMBIGUOUS", crid });
   }

@@ -34,6 +34,7 @@ import { TOOL_VERSION } from "./version.js";
 import { warmPageTables } from "./warmup.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
 import type { FdEntry } from "./files.js";
+import { commitImage } from "./store-images.js";
 
 export interface SnapshotOptions {
   store?: string;
@@ -105,7 +106,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       await warmup.settled();
       run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
       if (kill) confirmBeforeKill(pid, run.state, crid);
-      store.commitImage(branch, fd, {
+      commitImage(store, branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
         time: new Date().toISOString(),

@@ -9,6 +9,7 @@ import type { Store } from "./store.js";
 import { storeMaker } from "./store.test-util.js";
 import { memoryDigest, syntheticChain } from "./synthetic.js";
 import { verifyStore } from "./verify.js";
+import { openImage } from "./store-images.js";
 
 const newStore = storeMaker("cr-coalesce-");
 
@@ -66,7 +67,7 @@ describe("coalesce", () => {
     const store = newStore();
     const crids = await syntheticChain(store, { branch: "main", pages: 2048, images: 8, dirtyPerImage: 600 });
     const blocksOf = (crid: bigint) => {
-      const r = store.openImage("main", crid);
+      const r = openImage(store, "main", crid);
       const blocks = r.blocks().map((b) => ({ vaddr: b.vaddr, pages: b.pages, hash: r.block(b.offset).bodyHash }));
       r.close();
       return blocks;

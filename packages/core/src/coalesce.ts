@@ -9,6 +9,7 @@ import { writePagesBlock } from "./checkpoint.js";
 import type { OnProgress } from "./progress.js";
 import type { StoreDir } from "./store-fs.js";
 import { hexIdentity, writeBranchIn, type BranchMeta, type LogEntry, type Store } from "./store.js";
+import { openRecorded } from "./store-images.js";
 
 /**
  * Coalesce (docs/store.md): drop the oldest images of a branch. Every kept image whose parent
@@ -170,7 +171,7 @@ class Rebuild {
     if (!r) {
       const entry = this.meta.entries.find((e) => e.crid === String(crid));
       if (!entry) throw new CrError(`CRID ${crid}, referenced on branch "${this.meta.name}", is not in its history`, { code: "BAD_IMAGE", crid });
-      r = this.store.openRecorded(this.meta.name, entry);
+      r = openRecorded(this.store, this.meta.name, entry);
       this.readers.set(crid, r);
     }
     return r;
@@ -378,7 +379,7 @@ async function rebuild(store: Store, meta: BranchMeta, keep: Set<string>, result
 /** Builds the coalesced branch in `staged`, branch.json last. */
 async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: CoalesceResult, staged: StoreDir, onProgress?: OnProgress): Promise<void> {
   const kept = meta.entries.filter((e) => keep.has(e.crid)).sort((a, b) => (BigInt(a.crid) < BigInt(b.crid) ? -1 : 1));
-  const first = store.openRecorded(meta.name, kept[0]!);
+  const first = openRecorded(store, meta.name, kept[0]!);
   const pageSize = first.header.pageSize;
   first.close();
   const work = new Rebuild(store, meta, keep, pageSize);

@@ -1,9 +1,10 @@
 import { type ImageReader, type ImageSink, StreamWriter } from "@cr/format";
 import { chainOf } from "./branches.js";
 import { CrError } from "./errors.js";
-import { imageCache, type LogEntry, type Store } from "./store.js";
+import { type LogEntry, type Store } from "./store.js";
 import { streamImage } from "./stream-entries.js";
 import { TOOL_VERSION } from "./version.js";
+import { imageCache } from "./store-images.js";
 
 export interface ExportOptions {
   crid: bigint;

@@ -7,6 +7,7 @@ import { importImages } from "./import.js";
 import type { Store } from "./store.js";
 import { storeMaker } from "./store.test-util.js";
 import { memoryDigest, syntheticChain } from "./synthetic.js";
+import { openImage } from "./store-images.js";
 
 const newStore = storeMaker("cr-import-");
 
@@ -49,7 +50,7 @@ describe("import of an exported chain", () => {
     const from = newStore();
     const crids = await syntheticChain(from, { branch: "main", pages: 64, images: 2, dirtyPerImage: 8 });
     // A byte of CRID 2's page data flipped in the file: the export frames it as it is.
-    const image = from.openImage("main", crids[1]!);
+    const image = openImage(from, "main", crids[1]!);
     const at = image.block(image.blocks()[0]!.offset).bodyOffset;
     image.close();
     const fd = openSync(from.imagePath("main", crids[1]!), "r+");

@@ -3,8 +3,9 @@ import { ImageReader, resolveChain, type StreamImage, type StreamReader } from "
 import { CrError } from "./errors.js";
 import { type StoreDir, systemError } from "./store-fs.js";
 import { DEFAULT_BRANCH } from "./names.js";
-import { type BranchMeta, checkBranchName, hexIdentity, imageCache, type ImageCache, type LogEntry, type Store, writeBranchIn } from "./store.js";
+import { type BranchMeta, checkBranchName, hexIdentity, type LogEntry, type Store, writeBranchIn } from "./store.js";
 import { logEntry } from "./stream-entries.js";
+import { imageCache, identityOf, addImage, type ImageCache } from "./store-images.js";
 
 export interface ImportOptions {
   /** The branch the images go to, made if missing (default: main). */
@@ -73,7 +74,7 @@ function storeState(store: Store): StoreState {
   for (const name of store.branchNames()) {
     for (const e of store.branch(name).entries) {
       const list = holders.get(e.crid) ?? [];
-      list.push({ branch: name, identity: store.identityOf(name, e) });
+      list.push({ branch: name, identity: identityOf(store, name, e) });
       holders.set(e.crid, list);
     }
   }
@@ -132,7 +133,7 @@ class Target {
   /** Refuses unless `crid`, which CRID `of` builds on, came earlier in the stream or is on the branch (with `identity`, when given). */
   private find(of: bigint, crid: bigint, identity?: bigint): void {
     const entry = this.meta?.entries.find((e) => e.crid === String(crid));
-    const found = this.receivedBy.get(crid)?.identity ?? (entry && this.store.identityOf(this.branch, entry));
+    const found = this.receivedBy.get(crid)?.identity ?? (entry && identityOf(this.store, this.branch, entry));
     if (found === undefined) {
       throw this.refusal(`CRID ${of} builds on CRID ${crid}, which branch "${this.branch}" of store ${this.store.dir} lacks: import the images before it first (cr export without --since, or --since a CRID this store has)`, of);
     }
@@ -226,7 +227,7 @@ function commit(store: Store, branch: string, received: Received[], streamPath: 
     const meta: BranchMeta = exists ? store.branch(branch) : { name: branch, from: null, created: new Date().toISOString(), entries: [], heads: {} };
     const add = (dir: StoreDir) => {
       for (const r of fresh) {
-        store.addImage(meta, dir, r.fd, r.entry);
+        addImage(store, meta, dir, r.fd, r.entry);
         continueHead(meta, r.entry);
       }
       writeBranchIn(dir, meta);

@@ -4,6 +4,7 @@ export { CrError, type CrErrorContext } from "./errors.js";
 export { Store, storeDir, type BranchMeta, type LogEntry } from "./store.js";
 export { DEFAULT_BRANCH } from "./names.js";
 export { systemError } from "./store-fs.js";
+export { openRecorded } from "./store-images.js";
 export { TRACKER_NAMES, type TrackerName } from "./trackers/index.js";
 export { TOOL_VERSION } from "./version.js";
 export { describeImage, type ImageDescription } from "./inspect.js";

@@ -2,6 +2,7 @@ import { byAddress, emptyColumns, entryColumns, holdsBytes, inheritColumns, merg
 import { PAGE_SIZE, type PageRun } from "./pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "./trackers/tracker.js";
+import { openImage, openRecorded } from "./store-images.js";
 
 /**
  * The parent of an incremental image: the last image of the same process on the branch. The
@@ -41,7 +42,7 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
     const head = meta.heads[processKey];
     if (head === undefined) return null;
     const entry = meta.entries.find((e) => e.crid === head);
-    return { crid: BigInt(head), reader: entry ? store.openRecorded(branch, entry) : store.openImage(branch, BigInt(head)) };
+    return { crid: BigInt(head), reader: entry ? openRecorded(store, branch, entry) : openImage(store, branch, BigInt(head)) };
   });
   if (opened === null) return null;
   const { crid, reader } = opened;

@@ -23,7 +23,7 @@ import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, tramp
 import { restoreSeccomp } from "./seccomp.js";
 import { restoreMappingAttrs } from "./mapping-attrs.js";
 import { queueSignal, restoreSignals } from "./signals.js";
-import { imageCache, Store, storeDir } from "./store.js";
+import { Store, storeDir } from "./store.js";
 import { processKey, waitReaped } from "./checkpoint.js";
 import type { OnProgress } from "./progress.js";
 import { readStat, type ProcStat, restoreComm, restoreCredentials, restoreLimits, restoreMmMap, restoreUmaskAndPersonality } from "./task.js";
@@ -32,6 +32,7 @@ import { notFromTimers, restoreTimers } from "./timers.js";
 import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./vmas.js";
+import { imageCache } from "./store-images.js";
 
 export interface RestartOptions {
   crid: bigint;

@@ -1,9 +1,7 @@
 import { closeSync, fsyncSync, readFileSync, writeSync, constants as fsc } from "node:fs";
 import { join, resolve } from "node:path";
-import { ImageReader } from "@cr/format";
-import { alignedBuffer, lockFile } from "@cr/native";
-import { DIRECT_MIN_BYTES } from "./direct-io.js";
-import { CrError, errnoCode } from "./errors.js";
+import { lockFile } from "@cr/native";
+import { CrError } from "./errors.js";
 import { DEFAULT_BRANCH } from "./names.js";
 import { StoreDir } from "./store-fs.js";
 
@@ -126,41 +124,9 @@ export class Store {
     return join(this.branchDir(branch), `${crid}.crimg`);
   }
 
-  /**
-   * Opens the image of `crid` on `branch`; its HEADER must name that CRID. A large image is
-   * read around the page cache, as it was written (direct-io.ts).
-   */
-  openImage(branch: string, crid: bigint): ImageReader {
-    const path = this.imagePath(branch, crid);
-    let fd: number;
-    try {
-      fd = this.inBranch(branch, (dir) => dir.openFile(`${crid}.crimg`, fsc.O_RDONLY));
-    } catch (error) {
-      if (errnoCode(error) !== "ENOENT") throw error;
-      throw new CrError(`no image of CRID ${crid} on branch "${branch}" (${path})`, { code: "BAD_CRID", crid, path, cause: error });
-    }
-    const reader = ImageReader.fromFd(fd, path, { crid, columnMemory });
-    if (reader.size >= DIRECT_MIN_BYTES) reader.readAroundCache();
-    return reader;
-  }
-
   /** Runs `fn` with branch `name`'s directory open. */
   inBranch<T>(name: string, fn: (dir: StoreDir) => T): T {
     return this.copyOf !== undefined ? fn(this.root) : this.branches.withDir(name, fn);
-  }
-
-  /**
-   * Opens the image of `crid` on `branch` and checks it is the file the branch recorded (its
-   * identity, when branch.json has it): a hardlink replaced by another file is refused.
-   */
-  openRecorded(branch: string, entry: LogEntry): ImageReader {
-    const reader = this.openImage(branch, BigInt(entry.crid));
-    if (entry.identity !== undefined && hexIdentity(reader.identity) !== entry.identity) {
-      reader.close();
-      const path = this.imagePath(branch, BigInt(entry.crid));
-      throw new CrError(`image ${path} is not the image branch "${branch}" recorded for CRID ${entry.crid} (identity ${hexIdentity(reader.identity)}, recorded ${entry.identity}): the file was replaced`, { code: "BAD_IMAGE", crid: BigInt(entry.crid), path });
-    }
-    return reader;
   }
 
   /** The branches whose history holds `crid`, in name order. */
@@ -335,32 +301,6 @@ export class Store {
   }
 
   /**
-   * Makes a fully written image part of the branch: fsync, link under its CRID, then record it
-   * in the branch history. The image is durable before the history names it.
-   */
-  commitImage(branch: string, fd: number, entry: LogEntry): void {
-    fsyncSync(fd);
-    this.withLock(() => {
-      this.recoverIfNeeded(); // a coalesce killed mid-swap since this snapshot started
-      const meta = this.branch(branch);
-      this.inBranch(branch, (dir) => this.addImage(meta, dir, fd, entry));
-      meta.heads[entry.processKey] = entry.crid;
-      this.writeBranch(meta);
-    });
-  }
-
-  /**
-   * Under the lock: links the durable image in `fd` into `dir` (branch `meta`'s directory, or one
-   * staged for it) as its CRID and appends `entry` to `meta`, once what the image builds on is
-   * checked to be still there as it recorded it. The caller writes `meta` out.
-   */
-  addImage(meta: BranchMeta, dir: StoreDir, fd: number, entry: LogEntry): void {
-    const identity = this.checkReferencesCurrent(meta.name, meta, fd);
-    dir.linkTmpfile(fd, `${entry.crid}.crimg`);
-    meta.entries.push({ ...entry, identity: hexIdentity(identity) });
-  }
-
-  /**
    * Under the lock: makes branch `name`, filled by `fill` (which writes its branch.json last), as
    * `cr branch` does: built under a staging name and renamed into place, so it appears complete
    * or not at all (a killed build is recovered on the next open).
@@ -375,39 +315,6 @@ export class Store {
 
   writeBranch(meta: BranchMeta): void {
     this.inBranch(meta.name, (dir) => writeBranchIn(dir, meta));
-  }
-
-  /**
-   * An incremental image names its parent and referenced images by identity. A coalesce that
-   * ran while it was written may have replaced them: refuse rather than commit a broken chain.
-   */
-  private checkReferencesCurrent(branch: string, meta: BranchMeta, fd: number): bigint {
-    const image = ImageReader.open(`/proc/self/fd/${fd}`);
-    try {
-      const wanted = [...image.references];
-      if (image.header.parentCrid !== 0n) wanted.push({ crid: image.header.parentCrid, identity: image.header.parentIdentity });
-      for (const ref of wanted) {
-        const entry = meta.entries.find((e) => e.crid === String(ref.crid));
-        const current = entry ? this.identityOf(branch, entry) : undefined;
-        if (current !== ref.identity) {
-          throw new CrError(`CRID ${ref.crid}, which CRID ${image.header.crid} builds on, changed on branch "${branch}" while CRID ${image.header.crid} was written (a coalesce?); take the snapshot (or import) again`, { code: "STALE_PARENT", crid: ref.crid, path: this.branchDir(branch) });
-        }
-      }
-      return image.identity;
-    } finally {
-      image.close();
-    }
-  }
-
-  /** The identity of an entry's image: recorded, else read from its footer. */
-  identityOf(branch: string, entry: LogEntry): bigint {
-    if (entry.identity !== undefined) return BigInt(entry.identity);
-    const reader = this.openImage(branch, BigInt(entry.crid));
-    try {
-      return reader.identity;
-    } finally {
-      reader.close();
-    }
   }
 
   /**
@@ -475,39 +382,6 @@ function readCounter(fd: number, path: string): bigint {
 /** next-crid's content: fixed width, so the in-place rewrite never leaves a longer old tail. */
 function counterText(crid: bigint): string {
   return `${String(crid).padEnd(20)}\n`;
-}
-
-/** Readers by CRID, opened once each: a chain's data is spread over many images. */
-export interface ImageCache {
-  open(crid: bigint): ImageReader;
-  close(): void;
-}
-
-/**
- * Page map columns of 1 MiB or more on huge pages (alignedBuffer, zeroed): a 4 KiB page of
- * fresh memory faults through the hypervisor here (~14 us), which made a deep chain's map
- * (225 thousand entries, 10 MiB of columns) cost ~40 ms of faults to decode.
- */
-function columnMemory(bytes: number): ArrayBuffer {
-  if (bytes < 1 << 20) return new ArrayBuffer(bytes);
-  return alignedBuffer(Math.ceil(bytes / 4096) * 4096).buffer as ArrayBuffer;
-}
-
-/** An ImageCache of `branch`, whose history is `entries` (read now if not given). */
-export function imageCache(store: Store, branch: string, entries: LogEntry[] = store.branch(branch).entries): ImageCache {
-  const readers = new Map<bigint, ImageReader>();
-  const listed = new Map(entries.map((e) => [e.crid, e]));
-  return {
-    open: (crid) => {
-      let reader = readers.get(crid);
-      if (reader) return reader;
-      // A listed image must be the file the branch recorded (a replaced hardlink is refused).
-      const entry = listed.get(String(crid));
-      readers.set(crid, (reader = entry ? store.openRecorded(branch, entry) : store.openImage(branch, crid)));
-      return reader;
-    },
-    close: () => readers.forEach((r) => r.close()),
-  };
 }
 
 export function hexIdentity(value: bigint): string {

@@ -5,6 +5,7 @@ import { BLOCK_PAGES, writeData } from "./checkpoint.js";
 import { withImageSink } from "./direct-io.js";
 import type { PageRun } from "./pages.js";
 import { TOOL_VERSION } from "./version.js";
+import { openImage, commitImage } from "./store-images.js";
 
 /**
  * For tests and benchmarks: chains of images written through the store exactly as snapshots
@@ -35,7 +36,7 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
   const seed = o.seed ?? 1;
   let parent: { crid: bigint; identity: bigint; map: PageMapEntry[]; refs: Map<bigint, bigint> } | null = null;
   if (o.parent !== undefined) {
-    const r = store.openImage(o.branch, o.parent);
+    const r = openImage(store, o.branch, o.parent);
     parent = { crid: o.parent, identity: r.identity, map: r.pageMap(), refs: new Map(r.references.map((x) => [x.crid, x.identity])) };
     r.close();
   }
@@ -80,7 +81,7 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
         pid: 0,
         processKey: `synthetic:${seed}`,
       };
-      store.commitImage(o.branch, fd, entry);
+      commitImage(store, o.branch, fd, entry);
       const nextRefs = new Map(references.map((r) => [r.crid, r.identity]));
       parent = { crid, identity: done.identity, map, refs: nextRefs };
       crids.push(crid);
@@ -135,7 +136,7 @@ export async function memoryDigest(store: Store, branch: string, crid: bigint): 
   const readers = new Map<bigint, ImageReader>();
   const open = (c: bigint) => {
     let r = readers.get(c);
-    if (!r) readers.set(c, (r = store.openImage(branch, c)));
+    if (!r) readers.set(c, (r = openImage(store, branch, c)));
     return r;
   };
   const parts: string[] = [];

@@ -1,6 +1,7 @@
 import { resolveChain, verifyImageFile } from "@cr/format";
 import type { OnProgress } from "./progress.js";
-import { hexIdentity, imageCache, type ImageCache, type LogEntry, type Store } from "./store.js";
+import { hexIdentity, type LogEntry, type Store } from "./store.js";
+import { imageCache, type ImageCache } from "./store-images.js";
 
 export interface VerifiedImage {
   branch: string;

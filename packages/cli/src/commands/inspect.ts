@@ -27,13 +27,13 @@ export function registerInspect(program: Command): void {
 
 /** The image's path, and how to check it: by CRID through the store (its REFs too), else the file alone. */
 async function openForInspection(image: string, options: { store?: string; branch?: string }): Promise<{ path: string; check: () => Promise<ImageCheck> }> {
-  const { checkImageFile, checkStoredImage, Store, storeDir } = await import("@cr/core");
+  const { checkImageFile, checkStoredImage, openRecorded, Store, storeDir } = await import("@cr/core");
   if (/^[0-9]+$/.test(image) && !existsSync(image)) {
     // A CRID of the store: it must be in the branch's history and its file the image recorded there.
     const store = Store.open(storeDir(options.store), { create: false });
     const crid = BigInt(image);
     const branch = options.branch ?? store.defaultBranch;
-    store.openRecorded(branch, store.entry(branch, crid)).close();
+    openRecorded(store, branch, store.entry(branch, crid)).close();
     return { path: store.imagePath(branch, crid), check: () => checkStoredImage(store, branch, crid) };
   }
   if (!existsSync(image)) throw new CrError(`no image file ${image}`, { code: "ENOENT", path: image });

@@ -13,7 +13,7 @@ export function registerLog(program: Command): void {
     .option("--json", "print the history as JSON")
     .addHelpText("after", "\nExamples:\n  cr log\n  cr log --branch what-if --json\n  cr log --graph")
     .action(async (options: { store?: string; branch?: string; graph?: boolean; json?: boolean }) => {
-      const { branchHistory, Store, storeDir, storeGraph } = await import("@cr/core");
+      const { branchHistory, Store, storeDir, storeGraph } = await import("@cr/core/log");
       const store = Store.open(storeDir(options.store), { create: false });
       if (options.graph) {
         const nodes = storeGraph(store, options.branch);
