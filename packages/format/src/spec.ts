@@ -13,6 +13,8 @@ import {
   SharedFdSchema,
   GuardRangeSchema,
   PipeBytesSchema,
+  PipeSizeSchema,
+  FdOwnerSchema,
   RemovedFileSchema,
   IndexEntrySchema,
   ReferenceSchema,
@@ -45,7 +47,7 @@ export function specSections(): Map<string, string> {
   m.set("footer", fieldTable(FooterSchema as never));
   m.set("registry", registryTable());
   for (const t of CHUNK_TYPES) m.set(`meta-${t.name}`, fieldTable(t.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema]) {
+  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;
