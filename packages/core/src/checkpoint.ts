@@ -11,7 +11,7 @@ import { collectFiles } from "./files.js";
 import { lockRecords } from "./locks.js";
 import { collectSharedFds, type SharedFd } from "./shared-fds.js";
 import { confirmRestorable } from "./files-restore.js";
-import { collectPipeData, type PipeBytes } from "./pipes.js";
+import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { collectRemoved, type RemovedFiles } from "./removed.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
@@ -198,6 +198,7 @@ interface FrozenState {
   files: FdEntry[];
   shared: SharedFd[];
   pipes: PipeBytes;
+  pipeSizes: PipeSizes;
   removed: RemovedFiles;
   threads: ThreadRecord[];
   signals: SignalsRecord;
@@ -321,6 +322,7 @@ function collectTask(pid: number, tids: number[]) {
     files,
     shared: collectSharedFds(pid, files),
     pipes: collectPipeData(pid, files),
+    pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
@@ -366,6 +368,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
+  if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec);
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });

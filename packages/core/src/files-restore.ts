@@ -17,7 +17,7 @@ import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
 import { createPipe, O_PATH } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import type { Remote } from "./inject.js";
-import { FifoHolders, refillPipes, type PipeBytes } from "./pipes.js";
+import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
 
@@ -167,6 +167,8 @@ export interface SavedWithFds {
   shared?: ReadonlyMap<number, number>;
   /** The bytes buffered in pipes and FIFOs (PIPE_DATA). */
   data?: PipeBytes;
+  /** The capacity of pipes and FIFOs not of the default one (PIPE_SIZES). */
+  sizes?: PipeSizes;
   /** Removed directories and FIFOs, recreated for the opens. */
   recreated?: Recreated;
 }
@@ -175,10 +177,10 @@ export interface SavedWithFds {
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
  * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
  * else to /dev/null, with a warning. Descriptors sharing an open file description get one open;
- * the bytes saved for a pipe or FIFO are written back.
+ * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], recreated } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = pipesInside(fds);
@@ -195,8 +197,8 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
       opened.add(source);
       pairs.push([fd.fd, source]);
     }
-    refillPipes(pipes, data);
-    fifos.refill(located, data, warnings);
+    refillPipes(pipes, data, sizes);
+    fifos.refill(located, data, sizes, warnings);
   } catch (error) {
     closeAll();
     throw error;

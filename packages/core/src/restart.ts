@@ -17,7 +17,7 @@ import { commOf } from "./procfs.js";
 import { confirmRestorable, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { checkLeasesFree, restoreLocks } from "./locks.js";
-import type { PipeBytes } from "./pipes.js";
+import type { PipeBytes, PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { restoreSeccomp } from "./seccomp.js";
@@ -75,6 +75,7 @@ interface Checkpoint {
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
   pipes: PipeBytes;
+  pipeSizes: PipeSizes;
   removed: RemovedFiles;
   data: ResolvedChain;
 }
@@ -94,7 +95,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const recreated = step(crid, "recreate removed files", () => new Recreated(image.removed, crid));
     const fds = step(crid, "open files", () => {
       try {
-        return openDescriptors(image.files, inherit, { shared: image.shared, data: image.pipes, recreated });
+        return openDescriptors(image.files, inherit, { shared: image.shared, data: image.pipes, sizes: image.pipeSizes, recreated });
       } catch (error) {
         recreated.release();
         throw error;
@@ -233,6 +234,7 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     shared: new Map(top.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
     memoryAttrs: top.record("MEMORY_ATTRS"),
     pipes: top.record("PIPE_DATA")?.pipes ?? [],
+    pipeSizes: top.records("PIPE_SIZES").flatMap((r) => r.pipes),
     removed: top.record("REMOVED_FILES")?.files ?? [],
     data,
   };
