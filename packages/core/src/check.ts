@@ -5,6 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
+import { ownerProblems } from "./fd-owners.js";
 import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./files.js";
 import { lockProblems } from "./locks.js";
 import { pipeSizeProblems } from "./pipes.js";
@@ -67,7 +68,7 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
     if (problem) report.problems.push(problem);
     report.problems.push(...lockProblems(entry));
   }
-  report.problems.push(...pipeSizeProblems(pid, files));
+  report.problems.push(...pipeSizeProblems(pid, files), ...ownerProblems(pid, files, stat.pgrp, readThreads(pid)));
   const vmas = collectVmas(pid);
   for (const vma of vmas) {
     const problem = vmaProblem(vma);

@@ -7,6 +7,7 @@ import { collectAttrs } from "./attrs.js";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
+import { collectOwners, type FdOwner } from "./fd-owners.js";
 import { collectFiles } from "./files.js";
 import { lockRecords } from "./locks.js";
 import { collectSharedFds, type SharedFd } from "./shared-fds.js";
@@ -197,6 +198,7 @@ interface FrozenState {
   vmas: Vma[];
   files: FdEntry[];
   shared: SharedFd[];
+  owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
   removed: RemovedFiles;
@@ -317,10 +319,12 @@ function collectTask(pid: number, tids: number[]) {
   const leader = tids[0]!;
   const info = collectProcess(pid);
   const files = collectFiles(pid).filter((f) => !f.internal);
+  const shared = collectSharedFds(pid, files);
   return {
     info,
     files,
-    shared: collectSharedFds(pid, files),
+    shared,
+    owners: collectOwners(pid, files, shared),
     pipes: collectPipeData(pid, files),
     pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
@@ -365,6 +369,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   const locks = lockRecords(state.files, state.shared);
   if (locks.length > 0) await writer.writeRecord("LOCKS", { locks });
   if (state.shared.length > 0) await writer.writeRecord("SHARED_FDS", { fds: state.shared });
+  if (state.owners.length > 0) await writer.writeRecord("FD_OWNERS", { owners: state.owners });
   await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });

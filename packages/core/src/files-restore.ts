@@ -14,7 +14,7 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
-import { createPipe, O_PATH } from "@cr/native";
+import { createPipe, FCNTL, O_PATH } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import type { Remote } from "./inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
@@ -22,8 +22,13 @@ import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
 
 const O_ACCMODE = 3;
-/** Flags that create or destroy: never replayed when a file is opened again. */
-const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY;
+/**
+ * Flags that create or destroy, never replayed when a file is opened again; and O_ASYNC, which
+ * open(2) only notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
+ */
+const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY | FCNTL.O_ASYNC;
+/** The status flags of a pipe end that restoreFdState sets on a new pipe (O_ASYNC: fd-owners.ts). */
+const PIPE_STATUS = fsc.O_NONBLOCK | fsc.O_DIRECT;
 const FD_CLOEXEC = 1;
 const F_SETFD = 2n;
 
@@ -210,13 +215,16 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
 
 /** Pipes with both ends in the process: one new pipe each, by pipe id. */
 function pipesInside(fds: FdRecord[]): Map<bigint, [number, number]> {
+  return new Map([...idsOfPipesInside(fds)].map((id) => [id, createPipe()]));
+}
+
+/** The ids of the pipes whose both ends the process has. */
+function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
   const ends = new Map<bigint, Set<number>>();
   for (const fd of fds.filter((f) => f.kind === FileKind.PIPE)) {
     ends.set(fd.pipeId, (ends.get(fd.pipeId) ?? new Set()).add(fd.pipeEnd));
   }
-  const out = new Map<bigint, [number, number]>();
-  for (const [id, set] of ends) if (set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)) out.set(id, createPipe());
-  return out;
+  return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
 }
 
 function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[], data: PipeBytes): number {
@@ -272,11 +280,15 @@ export function cutBackGrown(grown: FdRecord[], opened: OpenedFds): string[] {
 
 /**
  * Inside the restored process: offsets of regular files (Node has no lseek; the description
- * is shared, so seeking there is the same) and FD_CLOEXEC as saved (the stub's exec had to
- * keep every descriptor open).
+ * is shared, so seeking there is the same), FD_CLOEXEC as saved (the stub's exec had to
+ * keep every descriptor open), and the status flags of the ends of new pipes (pipe2 gives none).
  */
 export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
+  const inside = idsOfPipesInside(fds);
   for (const fd of fds) {
+    if (fd.kind === FileKind.PIPE && inside.has(fd.pipeId) && fd.openFlags & PIPE_STATUS && !inherited.has(fd.fd)) {
+      remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & PIPE_STATUS)], `restoring the status flags of fd ${fd.fd} (a pipe end)`);
+    }
     // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
     if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
       remote.call("lseek", [BigInt(fd.fd), fd.offset, 0n], `restoring the offset of fd ${fd.fd} (${fd.path})`);
