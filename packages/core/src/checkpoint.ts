@@ -28,7 +28,7 @@ import { commOf, processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
-import { collectTimers } from "./timers.js";
+import { collectTimers, overrunWarnings } from "./timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables } from "./warmup.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
@@ -60,6 +60,8 @@ export interface SnapshotResult {
   bytes: number;
   downtimeMs: number;
   totalMs: number;
+  /** What a restart of this image will not give back exactly, for the user. */
+  warnings: string[];
 }
 
 /** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
@@ -139,6 +141,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       bytes: run.bytes,
       downtimeMs,
       totalMs: performance.now() - started,
+      warnings: run.state.warnings,
       ...(unreapedBy !== null ? { unreapedBy: { pid: unreapedBy, comm: commOf(unreapedBy) ?? "exited" } } : {}),
     };
   } finally {
@@ -207,6 +210,8 @@ interface FrozenState {
   attrs: ProcessAttrsRecord;
   timers: TimersRecord;
   seccomp: SeccompRecord;
+  /** What a restart will not give back exactly (SnapshotResult.warnings). */
+  warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
   plan: PagePlan;
   unchanged: PageRun[];
@@ -320,6 +325,7 @@ function collectTask(pid: number, tids: number[]) {
   const info = collectProcess(pid);
   const files = collectFiles(pid).filter((f) => !f.internal);
   const shared = collectSharedFds(pid, files);
+  const timers = collectTimers(pid, leader);
   return {
     info,
     files,
@@ -332,7 +338,8 @@ function collectTask(pid: number, tids: number[]) {
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
     attrs: collectAttrs(pid, tids),
-    timers: collectTimers(pid, leader),
+    timers,
+    warnings: overrunWarnings(pid, leader, timers),
     seccomp: collectSeccomp(pid, tids),
   };
 }
