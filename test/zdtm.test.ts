@@ -17,6 +17,8 @@ interface Program {
   name: string;
   /** The kind of `cr check` problem expected, or null when the program must be restored exactly. */
   refused: string | null;
+  /** What each snapshot's warnings must match, if the program says (second line). */
+  warns: RegExp | null;
 }
 
 /** The programs, with what their first line says cr must do (see zdtm.h). */
@@ -25,10 +27,11 @@ function programs(): Program[] {
     .filter((f) => f.endsWith(".c"))
     .sort()
     .map((file) => {
-      const first = readFileSync(join(zdtmDir, file), "utf8").split("\n", 1)[0]!;
-      const said = /^\/\/ zdtm: (?:pass|refused (\S+))$/.exec(first);
+      const [first, second] = readFileSync(join(zdtmDir, file), "utf8").split("\n", 2);
+      const said = /^\/\/ zdtm: (?:pass|refused (\S+))$/.exec(first!);
       if (!said) throw new Error(`test/zdtm/${file}: the first line must be "// zdtm: pass" or "// zdtm: refused KIND"`);
-      return { name: file.slice(0, -2), refused: said[1] ?? null };
+      const warns = /^\/\/ zdtm: warns (.+)$/.exec(second ?? "")?.[1];
+      return { name: file.slice(0, -2), refused: said[1] ?? null, warns: warns === undefined ? null : new RegExp(warns) };
     });
 }
 
@@ -113,6 +116,7 @@ describe.concurrent("cr check names it, or the restart restores it", () => {
     expect(problems, "cr check must accept what restart restores").toEqual([]);
     const taken = await runCli(["snapshot", "--store", store, "--kill", String(run.pid)]);
     expect(taken.code, taken.stderr).toBe(0);
+    if (program.warns) expect(taken.stderr).toMatch(new RegExp(`^cr: warning: .*${program.warns.source}`, "m"));
     await run.exited;
     await waitPidFree(run.pid);
     expect(await restartAndCheck(store, BigInt(taken.stdout.trim()), run.out, pids)).toBe("PASS");
@@ -125,7 +129,9 @@ describe("a restart from the middle of a chain of increments restores it", () =>
     const store = tmpDir("cr-zdtm-store-");
     const crids: bigint[] = [];
     for (let i = 0; i < 4; i++) {
-      crids.push((await snapshot(run.pid, { store, incremental: i > 0 })).crid);
+      const taken = await snapshot(run.pid, { store, incremental: i > 0 });
+      if (program.warns) expect(taken.warnings.join("\n")).toMatch(program.warns);
+      crids.push(taken.crid);
       await sleep(20);
     }
     run.child.kill("SIGKILL");

@@ -8,6 +8,9 @@
 // The first line of the program says what cr must do with it:
 //   // zdtm: pass              restored exactly
 //   // zdtm: refused KIND      `cr check` names it with a problem of kind KIND (and snapshot refuses)
+// and a second line may add what every snapshot of it must say on stderr (a state cr cannot give
+// back, which the program then checks reads as docs/restart.md says):
+//   // zdtm: warns REGEX       each snapshot's warnings match REGEX
 #pragma once
 #define _GNU_SOURCE
 #include <errno.h>

@@ -5,8 +5,10 @@
  */
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
+import { ownerProblems } from "./fd-owners.js";
 import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./files.js";
 import { lockProblems } from "./locks.js";
+import { pipeSizeProblems } from "./pipes.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
 import { seccompProblems } from "./seccomp.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./task.js";
@@ -60,11 +62,13 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   report.problems.push(...tracerProblems(pid), ...childProblems(pid), ...seccompProblems(pid, readThreads(pid)), ...timerProblems(pid, stat.numThreads));
   const cwd = cwdProblem(pid);
   if (cwd) add("cwd", "deleted-cwd", cwd);
-  for (const entry of collectFiles(pid)) {
+  const files = collectFiles(pid);
+  for (const entry of files) {
     const problem = fdProblem(entry);
     if (problem) report.problems.push(problem);
     report.problems.push(...lockProblems(entry));
   }
+  report.problems.push(...pipeSizeProblems(pid, files), ...ownerProblems(pid, files, stat.pgrp, readThreads(pid)));
   const vmas = collectVmas(pid);
   for (const vma of vmas) {
     const problem = vmaProblem(vma);

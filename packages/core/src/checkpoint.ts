@@ -7,11 +7,12 @@ import { collectAttrs } from "./attrs.js";
 import { checkWithMappings, type CheckReport } from "./check.js";
 import { withImageSink } from "./direct-io.js";
 import { CrError } from "./errors.js";
+import { collectOwners, type FdOwner } from "./fd-owners.js";
 import { collectFiles } from "./files.js";
 import { lockRecords } from "./locks.js";
 import { collectSharedFds, type SharedFd } from "./shared-fds.js";
 import { confirmRestorable } from "./files-restore.js";
-import { collectPipeData, type PipeBytes } from "./pipes.js";
+import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { collectRemoved, type RemovedFiles } from "./removed.js";
 import { fdRecord, processRecord, vmaRecord } from "./image-records.js";
 import { SYS } from "./inject.js";
@@ -29,7 +30,7 @@ import { commOf, processExists } from "./procfs.js";
 import { collectThread } from "./threads.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
-import { collectTimers } from "./timers.js";
+import { collectTimers, overrunWarnings } from "./timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables } from "./warmup.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./vmas.js";
@@ -67,6 +68,8 @@ export interface SnapshotResult {
   bytes: number;
   downtimeMs: number;
   totalMs: number;
+  /** What a restart of this image will not give back exactly, for the user. */
+  warnings: string[];
 }
 
 /** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
@@ -146,6 +149,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       bytes: run.bytes,
       downtimeMs,
       totalMs: performance.now() - started,
+      warnings: run.state.warnings,
       ...(unreapedBy !== null ? { unreapedBy: { pid: unreapedBy, comm: commOf(unreapedBy) ?? "exited" } } : {}),
     };
   } finally {
@@ -205,13 +209,17 @@ interface FrozenState {
   vmas: Vma[];
   files: FdEntry[];
   shared: SharedFd[];
+  owners: FdOwner[];
   pipes: PipeBytes;
+  pipeSizes: PipeSizes;
   removed: RemovedFiles;
   threads: ThreadRecord[];
   signals: SignalsRecord;
   attrs: ProcessAttrsRecord;
   timers: TimersRecord;
   seccomp: SeccompRecord;
+  /** What a restart will not give back exactly (SnapshotResult.warnings). */
+  warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
   plan: PagePlan;
   unchanged: PageRun[];
@@ -325,17 +333,22 @@ function collectTask(pid: number, tids: number[]) {
   const leader = tids[0]!;
   const info = collectProcess(pid);
   const files = collectFiles(pid).filter((f) => !f.internal);
+  const shared = collectSharedFds(pid, files);
+  const timers = collectTimers(pid, leader);
   return {
     info,
     files,
-    shared: collectSharedFds(pid, files),
+    shared,
+    owners: collectOwners(pid, files, shared),
     pipes: collectPipeData(pid, files),
+    pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
     attrs: collectAttrs(pid, tids),
-    timers: collectTimers(pid, leader),
+    timers,
+    warnings: overrunWarnings(pid, leader, timers),
     seccomp: collectSeccomp(pid, tids),
   };
 }
@@ -372,9 +385,11 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   const locks = lockRecords(state.files, state.shared);
   if (locks.length > 0) await writer.writeRecord("LOCKS", { locks });
   if (state.shared.length > 0) await writer.writeRecord("SHARED_FDS", { fds: state.shared });
+  if (state.owners.length > 0) await writer.writeRecord("FD_OWNERS", { owners: state.owners });
   await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
+  if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
   const changes = await writeData(writer, state.plan.data, pages, image.codec, image.onProgress);
   for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });

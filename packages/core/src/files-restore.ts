@@ -14,16 +14,21 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
-import { createPipe, O_PATH } from "@cr/native";
+import { createPipe, FCNTL, O_PATH } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import type { Remote } from "./inject.js";
-import { FifoHolders, refillPipes, type PipeBytes } from "./pipes.js";
+import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
 
 const O_ACCMODE = 3;
-/** Flags that create or destroy: never replayed when a file is opened again. */
-const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY;
+/**
+ * Flags that create or destroy, never replayed when a file is opened again; and O_ASYNC, which
+ * open(2) only notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
+ */
+const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY | FCNTL.O_ASYNC;
+/** The status flags of a pipe end that restoreFdState sets on a new pipe (O_ASYNC: fd-owners.ts). */
+const PIPE_STATUS = fsc.O_NONBLOCK | fsc.O_DIRECT;
 const FD_CLOEXEC = 1;
 const F_SETFD = 2n;
 
@@ -167,6 +172,8 @@ export interface SavedWithFds {
   shared?: ReadonlyMap<number, number>;
   /** The bytes buffered in pipes and FIFOs (PIPE_DATA). */
   data?: PipeBytes;
+  /** The capacity of pipes and FIFOs not of the default one (PIPE_SIZES). */
+  sizes?: PipeSizes;
   /** Removed directories and FIFOs, recreated for the opens. */
   recreated?: Recreated;
 }
@@ -175,10 +182,10 @@ export interface SavedWithFds {
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
  * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
  * else to /dev/null, with a warning. Descriptors sharing an open file description get one open;
- * the bytes saved for a pipe or FIFO are written back.
+ * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], recreated } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = pipesInside(fds);
@@ -195,8 +202,8 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
       opened.add(source);
       pairs.push([fd.fd, source]);
     }
-    refillPipes(pipes, data);
-    fifos.refill(located, data, warnings);
+    refillPipes(pipes, data, sizes);
+    fifos.refill(located, data, sizes, warnings);
   } catch (error) {
     closeAll();
     throw error;
@@ -208,13 +215,16 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
 
 /** Pipes with both ends in the process: one new pipe each, by pipe id. */
 function pipesInside(fds: FdRecord[]): Map<bigint, [number, number]> {
+  return new Map([...idsOfPipesInside(fds)].map((id) => [id, createPipe()]));
+}
+
+/** The ids of the pipes whose both ends the process has. */
+function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
   const ends = new Map<bigint, Set<number>>();
   for (const fd of fds.filter((f) => f.kind === FileKind.PIPE)) {
     ends.set(fd.pipeId, (ends.get(fd.pipeId) ?? new Set()).add(fd.pipeEnd));
   }
-  const out = new Map<bigint, [number, number]>();
-  for (const [id, set] of ends) if (set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)) out.set(id, createPipe());
-  return out;
+  return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
 }
 
 function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[], data: PipeBytes): number {
@@ -270,11 +280,15 @@ export function cutBackGrown(grown: FdRecord[], opened: OpenedFds): string[] {
 
 /**
  * Inside the restored process: offsets of regular files (Node has no lseek; the description
- * is shared, so seeking there is the same) and FD_CLOEXEC as saved (the stub's exec had to
- * keep every descriptor open).
+ * is shared, so seeking there is the same), FD_CLOEXEC as saved (the stub's exec had to
+ * keep every descriptor open), and the status flags of the ends of new pipes (pipe2 gives none).
  */
 export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
+  const inside = idsOfPipesInside(fds);
   for (const fd of fds) {
+    if (fd.kind === FileKind.PIPE && inside.has(fd.pipeId) && fd.openFlags & PIPE_STATUS && !inherited.has(fd.fd)) {
+      remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & PIPE_STATUS)], `restoring the status flags of fd ${fd.fd} (a pipe end)`);
+    }
     // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
     if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
       remote.call("lseek", [BigInt(fd.fd), fd.offset, 0n], `restoring the offset of fd ${fd.fd} (${fd.path})`);

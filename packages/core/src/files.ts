@@ -4,9 +4,10 @@
  * /proc/PID/fd/N magic link) and a `kind` saying how a restart can reopen it, or "unsupported"
  * with a `what` naming the object. Read-only: nothing in the target is touched.
  */
-import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BigIntStats } from "node:fs";
+import { NativeError, takeFd } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { parseLockLines, type FileLock } from "./locks.js";
 import {
@@ -144,6 +145,26 @@ export function collectFiles(pid: number): FdEntry[] {
     }
   }
   return out;
+}
+
+/**
+ * `read` run on a descriptor of cr's own on the open file description of fd `fd` of `pid`
+ * (pidfd_getfd: the same description, not a new open, so nothing of it changes), for what only
+ * fcntl tells (its owner, a pipe's capacity). Undefined when the process closed the fd meanwhile.
+ */
+export function throughCopy<T>(pid: number, fd: number, read: (own: number) => T): T | undefined {
+  try {
+    const own = takeFd(pid, fd);
+    try {
+      return read(own);
+    } finally {
+      closeSync(own);
+    }
+  } catch (error) {
+    if (!(error instanceof NativeError)) throw error;
+    if (error.code === "EBADF" && error.syscall === "pidfd_getfd") return undefined;
+    throw new CrError(`cannot read fd ${fd} of process ${pid}: ${error.message}`, { code: error.code, pid, cause: error });
+  }
 }
 
 function readFd(pid: number, fd: number, limits: Rlimits, sockets: SocketTable): FdEntry {

@@ -10,6 +10,7 @@ export const SYS = {
   getitimer: 36,
   brk: 12,
   timer_gettime: 224,
+  timer_getoverrun: 225,
   membarrier: 324,
   // restart: the restore stub is built by injected syscalls
   close: 3,
@@ -53,19 +54,20 @@ const ERRNO_MAX = 4095n;
  */
 export function injectForStruct(pid: number, tid: number, name: keyof typeof SYS, args: (bigint | typeof SCRATCH)[], size: number): Buffer {
   const area = scratch(tid);
-  const resolved = args.map((a) => (a === SCRATCH ? area.address : a));
-  const ret = injectSyscall(tid, SYS[name], resolved);
-  // A negative errno comes back as a huge unsigned value.
-  const unsigned = BigInt.asUintN(64, ret);
-  if (unsigned > BigInt.asUintN(64, -ERRNO_MAX)) {
-    throw new CrError(`${name} injected into thread ${tid} failed with errno ${-Number(BigInt.asIntN(64, ret))}`, { code: "INJECT", pid });
-  }
+  injectChecked(pid, tid, name, args.map((a) => (a === SCRATCH ? area.address : a)), name);
   const out = Buffer.alloc(size);
   readMemory(pid, new BigUint64Array([area.address, BigInt(size)]), out);
   return out;
 }
 
 export const SCRATCH = Symbol("scratch");
+
+/** Runs a syscall inside the frozen thread `tid` of `pid` and returns its result; a negative errno throws, naming `what`. */
+export function injectChecked(pid: number, tid: number, name: keyof typeof SYS, args: bigint[], what: string): bigint {
+  const ret = BigInt.asIntN(64, injectSyscall(tid, SYS[name], args));
+  if (ret < 0n && ret > -ERRNO_MAX) throw new CrError(`${what} injected into thread ${tid} of ${pid} failed with errno ${-ret}`, { code: "INJECT", pid });
+  return ret;
+}
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 

@@ -11,10 +11,9 @@
  * Restart half: injected madvise/mlock2/mseal/prctl/mlockall once the mappings are filled and
  * protected.
  */
-import { injectSyscall, NativeError, PAGE_IS_GUARD, pagemapScan, probeKernel, readPagemap } from "@cr/native";
+import { NativeError, PAGE_IS_GUARD, pagemapScan, probeKernel, readPagemap } from "@cr/native";
 import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
-import { CrError } from "./errors.js";
-import { SYS, type Remote } from "./inject.js";
+import { injectChecked, type Remote } from "./inject.js";
 import { hasSavedPages, isRestoredMapping } from "./memory.js";
 import { PAGE_SIZE } from "./pages.js";
 import { parseKeyValues, readProcText, requireKey } from "./procfs.js";
@@ -68,7 +67,7 @@ export function attrFlags(vma: Vma): number {
 
 /** The frozen process's process-wide memory settings and guard regions. */
 export function collectMemoryAttrs(pid: number, leader: number, vmas: Vma[]): MemoryAttrsRecord {
-  const prctl = (option: bigint, what: string) => Number(inject(pid, leader, "prctl", [option, 0n, 0n, 0n, 0n], what));
+  const prctl = (option: bigint, what: string) => Number(injectChecked(pid, leader, "prctl", [option, 0n, 0n, 0n, 0n], what));
   return {
     thpDisable: prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)"),
     memoryMerge: prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)"),
@@ -78,12 +77,6 @@ export function collectMemoryAttrs(pid: number, leader: number, vmas: Vma[]): Me
   };
 }
 
-function inject(pid: number, leader: number, name: keyof typeof SYS, args: bigint[], what: string): bigint {
-  const ret = BigInt.asIntN(64, injectSyscall(leader, SYS[name], args));
-  if (ret < 0n && ret > -4096n) throw new CrError(`${what} injected into ${pid} failed with errno ${-ret}`, { code: "INJECT", pid });
-  return ret;
-}
-
 /**
  * mlockall(MCL_FUTURE) is a flag of the mm that /proc does not show: a page mapped now is
  * locked (VmLck grows) when it is set, and with MCL_ONFAULT it is not faulted in (the readable
@@ -91,13 +84,13 @@ function inject(pid: number, leader: number, name: keyof typeof SYS, args: bigin
  */
 function futureLocking(pid: number, leader: number): number {
   const before = lockedKb(pid);
-  const probe = inject(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), 1n /* PROT_READ */, 0x22n /* MAP_PRIVATE|MAP_ANONYMOUS */, BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
+  const probe = injectChecked(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), 1n /* PROT_READ */, 0x22n /* MAP_PRIVATE|MAP_ANONYMOUS */, BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
   try {
     if (lockedKb(pid) === before) return 0;
     const present = (readPagemap(pid, probe, probe + BigInt(PAGE_SIZE))[0]! >> 63n) === 1n;
     return MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
   } finally {
-    inject(pid, leader, "munmap", [probe, BigInt(PAGE_SIZE)], "unmapping the probe page");
+    injectChecked(pid, leader, "munmap", [probe, BigInt(PAGE_SIZE)], "unmapping the probe page");
   }
 }
 

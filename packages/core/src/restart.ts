@@ -12,12 +12,13 @@ import { performance } from "node:perf_hooks";
 import { FormatError, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./attrs.js";
+import { restoreOwners, type FdOwner } from "./fd-owners.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./procfs.js";
 import { confirmRestorable, cutBackGrown, openDescriptors, restoreFdState } from "./files-restore.js";
 import { Remote } from "./inject.js";
 import { checkLeasesFree, restoreLocks } from "./locks.js";
-import type { PipeBytes } from "./pipes.js";
+import type { PipeBytes, PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./memory.js";
 import { restoreSeccomp } from "./seccomp.js";
@@ -76,9 +77,11 @@ interface Checkpoint {
   locks: FileLockRecord[];
   /** fd -> the lowest fd of its open file description (SHARED_FDS). */
   shared: Map<number, number>;
+  owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
   pipes: PipeBytes;
+  pipeSizes: PipeSizes;
   removed: RemovedFiles;
   data: ResolvedChain;
 }
@@ -98,7 +101,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const recreated = step(crid, "recreate removed files", () => new Recreated(image.removed, crid));
     const fds = step(crid, "open files", () => {
       try {
-        return openDescriptors(image.files, inherit, { shared: image.shared, data: image.pipes, recreated });
+        return openDescriptors(image.files, inherit, { shared: image.shared, data: image.pipes, sizes: image.pipeSizes, recreated });
       } catch (error) {
         recreated.release();
         throw error;
@@ -172,6 +175,10 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   const pending = [...image.signals.sharedPending, ...threads.flatMap((t) => t.pendingSignals)];
   const tidOf = new Map(threads.map((t, i) => [t.tid, tids[i]!])); // saved TID -> restarted
   s("restore timers", () => restoreTimers(leader, image.timers, pending, tidOf));
+  s("restore fd owners", () => {
+    const ids = { saved: { pid: image.process.pid, pgrp: image.process.pgid }, pid, pgrp: readStat(pid).pgrp, tids: tidOf };
+    warnings.push(...restoreOwners(leader, image.owners, image.files, inherit, image.shared, ids));
+  });
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
   s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
@@ -236,8 +243,10 @@ async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader)
     seccomp: top.record("SECCOMP"),
     locks: top.records("LOCKS").flatMap((r) => r.locks),
     shared: new Map(top.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
+    owners: top.records("FD_OWNERS").flatMap((r) => r.owners),
     memoryAttrs: top.record("MEMORY_ATTRS"),
     pipes: top.record("PIPE_DATA")?.pipes ?? [],
+    pipeSizes: top.records("PIPE_SIZES").flatMap((r) => r.pipes),
     removed: top.record("REMOVED_FILES")?.files ?? [],
     data,
   };

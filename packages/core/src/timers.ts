@@ -9,7 +9,7 @@ import { readMemory } from "@cr/native";
 import type { ItimerRecord, PosixTimerRecord, TimersRecord } from "@cr/format";
 import type { Problem } from "./check.js";
 import { CrError } from "./errors.js";
-import { injectForStruct, SCRATCH, type Remote } from "./inject.js";
+import { injectChecked, injectForStruct, SCRATCH, type Remote } from "./inject.js";
 import { procPath, readProcText } from "./procfs.js";
 
 const ITIMER_REAL = 0;
@@ -77,6 +77,18 @@ export function collectTimers(pid: number, leader: number): TimersRecord {
     return { ...t, intervalNs: nanos(raw, 0), valueNs: nanos(raw, 16) };
   });
   return { itimers, posix };
+}
+
+/**
+ * The snapshot's warnings for POSIX timers with a nonzero overrun count (timer_getoverrun: the
+ * expiries its last delivered signal stood for). No call sets it, so the restarted timer reads 0
+ * until its signal is next delivered. One injected call per POSIX timer.
+ */
+export function overrunWarnings(pid: number, leader: number, timers: TimersRecord): string[] {
+  return timers.posix.flatMap((t) => {
+    const overrun = injectChecked(pid, leader, "timer_getoverrun", [BigInt(t.id)], `timer_getoverrun(${t.id})`);
+    return overrun === 0n ? [] : [`POSIX timer ${t.id} has an overrun count of ${overrun} (timer_getoverrun), which no call can set: after a restart it reads 0 until the timer's signal is next delivered`];
+  });
 }
 
 function readRemote(pid: number, address: bigint, size: number): Buffer {

@@ -19,6 +19,8 @@ export {
   LockType,
   type MemoryAttrsRecord,
   type PipeDataRecord,
+  type PipeSizesRecord,
+  type FdOwnersRecord,
   type RemovedFilesRecord,
   type Header,
   ImageKind,

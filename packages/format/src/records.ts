@@ -252,6 +252,27 @@ export const PipeDataSchema = struct("pipe-data", {
   pipes: doc(array(PipeBytesSchema), "every pipe and FIFO of FILES that held bytes, once each"),
 });
 export type PipeDataRecord = Infer<typeof PipeDataSchema>;
+export const PipeSizeSchema = struct("pipe-size", {
+  pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
+  size: doc(u32, "its capacity in bytes (F_GETPIPE_SZ): a power-of-two number of pages"),
+});
+export const PipeSizesSchema = struct("pipe-sizes", {
+  pipes: doc(array(PipeSizeSchema), "every pipe and FIFO of FILES whose capacity is not a new pipe's (16 pages), once each"),
+});
+export type PipeSizesRecord = Infer<typeof PipeSizesSchema>;
+
+export const FdOwnerSchema = struct("fd owner", {
+  fd: doc(i32, "the lowest descriptor of the open file description"),
+  type: doc(u8, "F_GETOWN_EX type: 0 F_OWNER_TID (a thread), 1 F_OWNER_PID (the process), 2 F_OWNER_PGRP (its process group)"),
+  pid: doc(i32, "the thread, process or process group SIGIO and SIGURG go to; 0: none"),
+  signal: doc(i32, "F_GETSIG: the signal sent instead of SIGIO; 0: SIGIO"),
+  uid: doc(u32, "F_GETOWNER_UIDS: real uid of whoever set the owner (decides whom its signals may reach)"),
+  euid: doc(u32, "F_GETOWNER_UIDS: its effective uid"),
+});
+export const FdOwnersSchema = struct("fd owners", {
+  owners: doc(array(FdOwnerSchema), "every open file description with an owner or a signal set (F_SETOWN, F_SETSIG), ascending by fd"),
+});
+export type FdOwnersRecord = Infer<typeof FdOwnersSchema>;
 
 export const RemovedFileSchema = struct("removed-file", {
   device: doc(u64, "st_dev, as FILES device"),
@@ -337,7 +358,9 @@ export const ChunkType = {
   FILES: 0x0014,
   PIPE_DATA: 0x0015,
   REMOVED_FILES: 0x0016,
+  PIPE_SIZES: 0x0017,
   MEMORY_ATTRS: 0x0018,
+  FD_OWNERS: 0x0019,
   PROCESS_ATTRS: 0x001b,
   TIMERS: 0x001c,
   SECCOMP: 0x001d,
@@ -374,7 +397,9 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.FILES, name: "FILES", schema: FilesSchema, optional: false, count: "any", body: "empty", description: "the file descriptor table" },
   { type: ChunkType.PIPE_DATA, name: "PIPE_DATA", schema: PipeDataSchema, optional: false, count: "any", body: "empty", description: "the bytes buffered in the pipes and FIFOs the process has open" },
   { type: ChunkType.REMOVED_FILES, name: "REMOVED_FILES", schema: RemovedFilesSchema, optional: false, count: "any", body: "empty", description: "removed directories and FIFOs the process holds, recreated at restart" },
+  { type: ChunkType.PIPE_SIZES, name: "PIPE_SIZES", schema: PipeSizesSchema, optional: false, count: "any", body: "empty", description: "the capacity of pipes and FIFOs not of the default size (only when there are any)" },
   { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: THP_DISABLE, MEMORY_MERGE, MDWE, mlockall(MCL_FUTURE), guard regions" },
+  { type: ChunkType.FD_OWNERS, name: "FD_OWNERS", schema: FdOwnersSchema, optional: false, count: "any", body: "empty", description: "owner and signal of signal-driven I/O, per open file description (only when any is set)" },
   { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
   { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
   { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
@@ -405,8 +430,10 @@ export interface RecordTypes {
   SHARED_FDS: SharedFdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
+  PIPE_SIZES: PipeSizesRecord;
+  FD_OWNERS: FdOwnersRecord;
   REMOVED_FILES: RemovedFilesRecord;
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "MEMORY_ATTRS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];

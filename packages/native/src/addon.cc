@@ -1,6 +1,7 @@
 // Registration only: each kernel concern lives in its own file.
 #include <napi.h>
 
+#include "descriptions.h"
 #include "errors.h"
 #include "freeze.h"
 #include "inject.h"
@@ -59,6 +60,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"peekPipe", PeekPipe},
       {"fillPipe", FillPipe},
       {"mkfifo", MakeFifo},
+      {"pipeCapacity", PipeCapacity},
+      {"setPipeCapacity", SetPipeCapacity},
+      {"takeFd", TakeFdMethod},
+      {"fileOwner", FileOwner},
       {"writeMemoryRanges", WriteMemoryRanges},
       {"readHashed", ReadHashed},
       {"xxh64", Xxh64Of},
@@ -73,6 +78,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("pageCategories", PageCategoryConstants(env));
   exports.Set("openFlags", OpenFlagConstants(env));
+  exports.Set("fcntl", FcntlConstants(env));
+  exports.Set("pipes", PipeConstants(env));
   return exports;
 }
 

@@ -108,6 +108,12 @@ interface Addon {
   peekPipe(path: string): Buffer;
   fillPipe(writeFd: number, bytes: Buffer): void;
   mkfifo(path: string, mode: number): void;
+  pipeCapacity(fd: number): number;
+  setPipeCapacity(fd: number, bytes: number): number;
+  takeFd(pid: number, fd: number): number;
+  fileOwner(fd: number): FileOwner;
+  fcntl: FcntlConstants;
+  pipes: { PIPE_DEFAULT_SIZE: number };
   spawnStub(options: StubOptions): number;
   placeTrampolineAt(pid: number, address: bigint): void;
   waitThreadStop(tid: number): void;
@@ -116,6 +122,32 @@ interface Addon {
   waitExit(pid: number): { code: number | null; signal: number | null };
   writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array, source: Buffer, copies: Float64Array): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
+}
+
+/**
+ * Where SIGIO/SIGURG of an open file description go (F_GETOWN_EX, F_GETSIG, F_GETOWNER_UIDS):
+ * `type` F_OWNER_TID, F_OWNER_PID or F_OWNER_PGRP, `pid` 0 when there is no owner (or it is gone),
+ * `signal` 0 for SIGIO, `uid`/`euid` those of whoever set the owner.
+ */
+export interface FileOwner {
+  type: number;
+  pid: number;
+  signal: number;
+  uid: number;
+  euid: number;
+}
+
+/** fcntl commands and flags (uapi), for the calls a restart injects. */
+export interface FcntlConstants {
+  F_SETFL: number;
+  F_SETOWN_EX: number;
+  F_SETSIG: number;
+  F_OWNER_TID: number;
+  F_OWNER_PID: number;
+  F_OWNER_PGRP: number;
+  O_ASYNC: number;
+  /** sizeof(struct f_owner_ex): int type, pid_t pid. */
+  OWNER_EX_SIZE: number;
 }
 
 /** A userfaultfd held by cr, registered for missing pages over `registered` ((start, end) pairs). */
@@ -400,6 +432,35 @@ export function peekPipe(path: string): Buffer {
 export function fillPipe(writeFd: number, bytes: Buffer): void {
   addon.fillPipe(writeFd, bytes);
 }
+
+/** The capacity of the pipe or FIFO cr's descriptor `fd` is on, in bytes (F_GETPIPE_SZ). */
+export function pipeCapacity(fd: number): number {
+  return addon.pipeCapacity(fd);
+}
+
+/** Sets the capacity of a pipe (F_SETPIPE_SZ) and returns the one the kernel gave (rounded up). */
+export function setPipeCapacity(fd: number, bytes: number): number {
+  return addon.setPipeCapacity(fd, bytes);
+}
+
+/** The capacity of a new pipe: the kernel's 16 pages. */
+export const { PIPE_DEFAULT_SIZE } = addon.pipes;
+
+/**
+ * A descriptor of cr's own (close-on-exec) on the open file description of fd `fd` of `pid`
+ * (pidfd_getfd): the same description, so reading its state through it changes nothing. EBADF
+ * when the process has no such fd.
+ */
+export function takeFd(pid: number, fd: number): number {
+  return addon.takeFd(pid, fd);
+}
+
+/** The owner and signal of the open file description cr's descriptor `fd` is on. */
+export function fileOwner(fd: number): FileOwner {
+  return addon.fileOwner(fd);
+}
+
+export const FCNTL: FcntlConstants = addon.fcntl;
 
 /** Creates a FIFO at `path` (mode before the umask). */
 export function mkfifo(path: string, mode: number): void {

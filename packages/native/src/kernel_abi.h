@@ -66,3 +66,6 @@ struct pm_scan_arg {
 #ifndef NT_X86_XSTATE
 #define NT_X86_XSTATE 0x202
 #endif
+
+// Slots of a new pipe (include/linux/pipe_fs_i.h, not uapi): its capacity is this many pages.
+#define PIPE_DEF_BUFFERS 16

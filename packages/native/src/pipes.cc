@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "kernel_abi.h"
 
 Napi::Value CreatePipe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -81,6 +82,30 @@ Napi::Value FillPipe(const Napi::CallbackInfo& info) {
     done += n;
   }
   return env.Undefined();
+}
+
+Napi::Value PipeCapacity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgInt(info, 0, "fd", fd)) return env.Undefined();
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size < 0) return Throw(env, SysFailure("fcntl F_GETPIPE_SZ"));
+  return Napi::Number::New(env, size);
+}
+
+Napi::Value SetPipeCapacity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, size;
+  if (!ArgInt(info, 0, "fd", fd) || !ArgInt(info, 1, "bytes", size)) return env.Undefined();
+  int set = fcntl(fd, F_SETPIPE_SZ, size);
+  if (set < 0) return Throw(env, SysFailure("fcntl F_SETPIPE_SZ"));
+  return Napi::Number::New(env, set);
+}
+
+Napi::Object PipeConstants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("PIPE_DEFAULT_SIZE", static_cast<double>(PIPE_DEF_BUFFERS * sysconf(_SC_PAGESIZE)));
+  return c;
 }
 
 Napi::Value MakeFifo(const Napi::CallbackInfo& info) {

@@ -15,5 +15,13 @@ Napi::Value PeekPipe(const Napi::CallbackInfo& info);
 // fillPipe(writeFd, bytes): writes `bytes` into the pipe, grown first (F_SETPIPE_SZ) if they would
 // not fit, so a restored reader finds what was buffered at the checkpoint and cr never blocks.
 Napi::Value FillPipe(const Napi::CallbackInfo& info);
+// pipeCapacity(fd): F_GETPIPE_SZ of cr's descriptor on a pipe or FIFO, in bytes.
+Napi::Value PipeCapacity(const Napi::CallbackInfo& info);
+// setPipeCapacity(fd, bytes): F_SETPIPE_SZ; returns the capacity the kernel gave (bytes rounded up
+// to a power-of-two number of pages). EPERM above /proc/sys/fs/pipe-max-size without
+// CAP_SYS_RESOURCE, EBUSY below what the pipe holds.
+Napi::Value SetPipeCapacity(const Napi::CallbackInfo& info);
+// { PIPE_DEFAULT_SIZE }: the capacity of a new pipe, in bytes.
+Napi::Object PipeConstants(Napi::Env env);
 // mkfifo(path, mode): creates a FIFO (Node has no mkfifo), for a removed one recreated at restart.
 Napi::Value MakeFifo(const Napi::CallbackInfo& info);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "args.h"
+#include "descriptions.h"
 #include "inject.h"
 #include "kernel_abi.h"
 #include "memory.h"
@@ -137,15 +138,6 @@ Status CreateFillUffd(int tid, uint64_t scratch, const Ranges& ranges, long& fd,
     if (Status s = InjectSyscallRaw(tid, SYS_ioctl, {static_cast<uint64_t>(fd), UFFDIO_REGISTER, scratch, 0, 0, 0}, r)) return s;
     if (r == 0) registered.insert(registered.end(), {start, end});
   }
-  return std::nullopt;
-}
-
-// The target's fd `fd` duplicated into this process (pidfd_getfd).
-Status TakeFd(int pid, long fd, int& taken) {
-  Fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  if (pidfd.get() < 0) return SysFailure("pidfd_open", pid);
-  taken = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), static_cast<int>(fd), 0));
-  if (taken < 0) return SysFailure("pidfd_getfd", pid);
   return std::nullopt;
 }
 

@@ -110,6 +110,7 @@ function print(result: SnapshotResult, json?: boolean): void {
       (result.fullReason ? `; every page saved: ${result.fullReason}` : "") +
       "\n",
   );
+  for (const warning of result.warnings) process.stderr.write(`cr: warning: ${warning}\n`);
   console.log(String(result.crid));
   if (result.unreapedBy !== undefined) {
     const parent = `PID ${result.unreapedBy.pid} (${result.unreapedBy.comm})`;
