@@ -182,7 +182,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
   s("arm write tracking", () => armTracking(pid, image.identity, warnings));
   s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
-  s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process)));
+  s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process, tids)));
   s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tidOf));
   s("restore seccomp filters", () => restoreSeccomp(leader, image.seccomp, tids.length)); // the last injected call
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));

@@ -413,22 +413,26 @@ function limitName(resource: number): string {
 }
 
 /**
- * Groups, gids, then uids (after which the process may no longer change them), each only when
- * it differs from the stub's (cr's): a process of root stays as it is. Capabilities other than
- * a uid change's effect are not restored; a warning says so.
+ * Groups, gids, then uids (after which a thread may no longer change them), each only when it
+ * differs from the stub's (cr's): a process of root stays as it is. In every thread of `tids`:
+ * the raw syscalls change the calling thread's credentials alone (glibc's wrappers signal each
+ * thread). Capabilities other than a uid change's effect are not restored; a warning says so.
  */
-export function restoreCredentials(remote: Remote, saved: ProcessRecord): string[] {
+export function restoreCredentials(remote: Remote, saved: ProcessRecord, tids: number[]): string[] {
   const mine = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: ownGroups() };
-  if (saved.groups.join() !== mine.groups.join()) {
-    const groups = Buffer.alloc(4 * saved.groups.length);
-    saved.groups.forEach((g, i) => groups.writeUInt32LE(g, 4 * i));
-    remote.call("setgroups", [BigInt(saved.groups.length), remote.put(groups)], "restoring supplementary groups");
-  }
+  const groupsDiffer = saved.groups.join() !== mine.groups.join();
   const same = [saved.uid, saved.euid, saved.suid, saved.fsuid].every((u) => u === mine.uid) && [saved.gid, saved.egid, saved.sgid, saved.fsgid].every((g) => g === mine.gid);
-  if (same) return [];
-  remote.call("setresgid", [BigInt(saved.gid), BigInt(saved.egid), BigInt(saved.sgid)], "restoring gids");
-  remote.call("setresuid", [BigInt(saved.uid), BigInt(saved.euid), BigInt(saved.suid)], "restoring uids");
-  return [`credentials set to uid ${saved.euid} gid ${saved.egid}; capabilities are those that uid gets, not the saved sets`];
+  for (const thread of tids.map((tid) => remote.thread(tid))) {
+    if (groupsDiffer) {
+      const groups = Buffer.alloc(4 * saved.groups.length);
+      saved.groups.forEach((g, i) => groups.writeUInt32LE(g, 4 * i));
+      thread.call("setgroups", [BigInt(saved.groups.length), thread.put(groups)], "restoring supplementary groups");
+    }
+    if (same) continue;
+    thread.call("setresgid", [BigInt(saved.gid), BigInt(saved.egid), BigInt(saved.sgid)], "restoring gids");
+    thread.call("setresuid", [BigInt(saved.uid), BigInt(saved.euid), BigInt(saved.suid)], "restoring uids");
+  }
+  return same ? [] : [`credentials set to uid ${saved.euid} gid ${saved.egid}; capabilities are those that uid gets, not the saved sets`];
 }
 
 /** cr's supplementary groups as the kernel holds them (Node's getgroups adds the egid). */
