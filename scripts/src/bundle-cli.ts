@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const cli = (path: string) => fileURLToPath(new URL(`../../packages/cli/${path}`, import.meta.url));
 
-export const BUNDLE_DIR = cli("dist/bundle");
+const BUNDLE_DIR = cli("dist/bundle");
 
 /** Builds beside the bundle, then swaps it in: a `cr` starting meanwhile finds one or the other whole. */
 export async function bundleCli(): Promise<void> {
