@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanPrograms, program, startTarget } from "../test-programs/targets.js";
 import { checkProcess, type Problem } from "./check.js";
 import { CrError } from "./errors.js";
-import { readStat } from "./task.js";
+import { readStat } from "./objects/task.js";
 
 let bin: string;
 let dir: string;

@@ -5,15 +5,15 @@
  */
 import { readdirSync } from "node:fs";
 import { errnoCode } from "./errors.js";
-import { ownerProblems } from "./fd-owners.js";
-import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./files.js";
-import { lockProblems } from "./locks.js";
-import { pipeSizeProblems } from "./pipes.js";
-import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./procfs.js";
-import { seccompProblems } from "./seccomp.js";
-import { isKernelThread, isZombie, readStat, readThreads } from "./task.js";
-import { timerProblems } from "./timers.js";
-import { collectVmas, type Vma } from "./vmas.js";
+import { ownerProblems } from "./objects/fd-owners.js";
+import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./objects/files.js";
+import { lockProblems } from "./objects/locks.js";
+import { pipeSizeProblems } from "./objects/pipes.js";
+import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./process/procfs.js";
+import { seccompProblems } from "./objects/seccomp.js";
+import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
+import { timerProblems } from "./objects/timers.js";
+import { collectVmas, type Vma } from "./objects/vmas.js";
 
 export interface Problem {
   /** What it is about: "process", "fd 5", "mapping 7f12...-7f12...". */

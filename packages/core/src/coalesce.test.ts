@@ -2,14 +2,14 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createBranch } from "./branches.js";
+import { createBranch } from "./store/branches.js";
 import { coalesce } from "./coalesce.js";
-import { gc } from "./gc.js";
-import type { Store } from "./store.js";
-import { storeMaker } from "./store.test-util.js";
+import { gc } from "./store/gc.js";
+import type { Store } from "./store/store.js";
+import { storeMaker } from "./store/store.test-util.js";
 import { memoryDigest, syntheticChain } from "./synthetic.js";
-import { verifyStore } from "./verify.js";
-import { openImage } from "./store-images.js";
+import { verifyStore } from "./store/verify.js";
+import { openImage } from "./store/store-images.js";
 
 const newStore = storeMaker("cr-coalesce-");
 

@@ -3,13 +3,13 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ColumnsBuilder, holdsBytes, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
 import { CrError, errnoCode } from "./errors.js";
-import { blockUses, ChainBlocks } from "./chain-blocks.js";
-import { withImageSink } from "./direct-io.js";
+import { blockUses, ChainBlocks } from "./store/chain-blocks.js";
+import { withImageSink } from "./store/direct-io.js";
 import { writePagesBlock } from "./checkpoint.js";
 import type { OnProgress } from "./progress.js";
-import type { StoreDir } from "./store-fs.js";
-import { hexIdentity, writeBranchIn, type BranchMeta, type LogEntry, type Store } from "./store.js";
-import { openRecorded } from "./store-images.js";
+import type { StoreDir } from "./store/store-fs.js";
+import { hexIdentity, writeBranchIn, type BranchMeta, type LogEntry, type Store } from "./store/store.js";
+import { openRecorded } from "./store/store-images.js";
 
 /**
  * Coalesce (docs/store.md): drop the oldest images of a branch. Every kept image whose parent

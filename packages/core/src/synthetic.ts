@@ -1,11 +1,11 @@
 import { closeSync } from "node:fs";
 import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, resolvedRuns, xxh64, type PageMapEntry } from "@cr/format";
-import type { LogEntry, Store } from "./store.js";
+import type { LogEntry, Store } from "./store/store.js";
 import { BLOCK_PAGES, writeData } from "./checkpoint.js";
-import { withImageSink } from "./direct-io.js";
+import { withImageSink } from "./store/direct-io.js";
 import type { PageRun } from "./pages.js";
 import { TOOL_VERSION } from "./version.js";
-import { openImage, commitImage } from "./store-images.js";
+import { openImage, commitImage } from "./store/store-images.js";
 
 /**
  * For tests and benchmarks: chains of images written through the store exactly as snapshots

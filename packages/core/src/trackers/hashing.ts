@@ -1,5 +1,5 @@
 import { readMemory, xxh64Pages } from "@cr/native";
-import { planPages } from "../memory.js";
+import { planPages } from "../objects/memory.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 

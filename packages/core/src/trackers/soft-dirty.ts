@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { readPagemap } from "@cr/native";
-import { planPages } from "../memory.js";
+import { planPages } from "../objects/memory.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, type PageRun } from "../pages.js";
 import { historyBroken, historyCommitted, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";

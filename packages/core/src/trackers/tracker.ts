@@ -1,7 +1,7 @@
 import type { KernelFeatures } from "@cr/native";
 import { CrError } from "../errors.js";
 import type { PageRun } from "../pages.js";
-import type { Vma } from "../vmas.js";
+import type { Vma } from "../objects/vmas.js";
 
 /**
  * Dirty-page tracking (docs/design.md decision 6): one interface, three backends. Hashing works on

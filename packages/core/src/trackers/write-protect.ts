@@ -1,7 +1,7 @@
 import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
-import { hasSavedPages } from "../memory.js";
+import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, PAGE_SIZE, pushRun, subtractRuns, type PageRun } from "../pages.js";
-import { collectVmas, markTrampoline, type Vma } from "../vmas.js";
+import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
 import { historyBroken, historyCommitted, historySlot, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 

@@ -1,0 +1,102 @@
+/**
+ * Process attributes that procfs or an injected prctl shows and the stub would otherwise take
+ * from cr: no_new_privs, dumpable, child subreaper, oom_score_adj, the audit loginuid and the
+ * membarrier registrations (PROCESS_ATTRS record). Seccomp filters: seccomp.ts.
+ */
+import { writeFileSync } from "node:fs";
+import { injectSyscall } from "@cr/native";
+import type { ProcessAttrsRecord } from "@cr/format";
+import { CrError, errnoCode } from "../errors.js";
+import { errnoName, injectForStruct, SCRATCH, SYS, type Remote } from "../process/inject.js";
+import { parseKeyValues, procPath, readProcText, requireKey } from "../process/procfs.js";
+
+const PR_GET_DUMPABLE = 3n;
+const PR_SET_DUMPABLE = 4n;
+const PR_SET_CHILD_SUBREAPER = 36n;
+const PR_GET_CHILD_SUBREAPER = 37n;
+const PR_SET_NO_NEW_PRIVS = 38n;
+const MEMBARRIER_CMD_GET_REGISTRATIONS = 1n << 9n;
+/** The REGISTER commands GET_REGISTRATIONS reports, each a bit of its result. */
+const MEMBARRIER_REGISTER_CMDS = [1n << 2n, 1n << 4n, 1n << 6n, 1n << 8n];
+
+/** Checkpoint half: `tids` are the frozen threads, the leader first (it runs the queries). */
+export function collectAttrs(pid: number, tids: number[]): ProcessAttrsRecord {
+  const leader = tids[0]!;
+  const subreaper = injectForStruct(pid, leader, "prctl", [PR_GET_CHILD_SUBREAPER, SCRATCH, 0n, 0n, 0n], 4);
+  const noNewPrivs = (tid: number) => requireKey(parseKeyValues(readProcText(pid, `task/${tid}/status`)), "NoNewPrivs", pid, `task/${tid}/status`) === "1";
+  const dumpable = Number(injectSyscall(leader, SYS.prctl, [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n]));
+  // 2 (SUID_DUMP_ROOT) comes from exec'ing a set-uid program; PR_SET_DUMPABLE takes only 0 or 1.
+  if (dumpable > 1) throw new CrError(`process ${pid} is dumpable ${dumpable} (suid_dumpable), which a restart cannot set`, { code: "UNSUPPORTED", pid });
+  return {
+    noNewPrivs: tids.filter(noNewPrivs),
+    dumpable,
+    childSubreaper: subreaper.readInt32LE(0) !== 0 ? 1 : 0,
+    oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
+    loginuid: Number(readProcText(pid, "loginuid").trim()),
+    membarrier: membarrierRegistrations(pid, leader),
+  };
+}
+
+/** MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3): without it the registrations cannot be known. */
+function membarrierRegistrations(pid: number, leader: number): number {
+  const ret = BigInt.asIntN(64, injectSyscall(leader, SYS.membarrier, [MEMBARRIER_CMD_GET_REGISTRATIONS, 0n, 0n]));
+  if (ret < 0n) {
+    const code = errnoName(-Number(ret));
+    throw new CrError(`process ${pid}: MEMBARRIER_CMD_GET_REGISTRATIONS failed with ${code} (Linux 6.3+ needed to save membarrier registrations)`, { code, pid });
+  }
+  return Number(ret);
+}
+
+// ================================================================ restart half
+
+/**
+ * Before the credentials (the loginuid needs CAP_AUDIT_CONTROL, oom_score_adj below cr's
+ * minimum CAP_SYS_RESOURCE): oom_score_adj, loginuid (each thread's own: the leader's goes to
+ * every thread in `tids`), subreaper, membarrier registrations.
+ */
+export function restoreAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined, tids: number[]): void {
+  if (!saved) return; // an image from before the record: nothing was saved
+  writeOomScoreAdj(remote.pid, saved.oomScoreAdj);
+  if (saved.loginuid !== Number(readProcText(remote.pid, "loginuid").trim())) {
+    for (const tid of tids) writeLoginuid(remote.thread(tid), saved.loginuid);
+  }
+  if (saved.childSubreaper) remote.call("prctl", [PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n], "restoring the child subreaper flag");
+  for (const cmd of MEMBARRIER_REGISTER_CMDS) {
+    if ((BigInt(saved.membarrier) & cmd) !== 0n) remote.call("membarrier", [cmd, 0n, 0n], `restoring membarrier registration ${cmd}`);
+  }
+}
+
+/**
+ * After the credentials (a uid change resets dumpable): dumpable, then no_new_privs in each
+ * thread that had it. `tids` maps each saved thread ID to the restarted one.
+ */
+export function restoreLateAttrs(remote: Remote, saved: ProcessAttrsRecord | undefined, tids: Map<number, number>): void {
+  if (!saved) return;
+  remote.call("prctl", [PR_SET_DUMPABLE, BigInt(saved.dumpable), 0n, 0n, 0n], "restoring the dumpable flag");
+  for (const tid of saved.noNewPrivs) {
+    const now = tids.get(tid) ?? tid;
+    remote.thread(now).call("prctl", [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n], `restoring no_new_privs of thread ${now}`);
+  }
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  const path = procPath(pid, "oom_score_adj");
+  try {
+    writeFileSync(path, String(value));
+  } catch (error) {
+    const code = errnoCode(error) ?? "EIO";
+    throw new CrError(`restoring oom_score_adj ${value} of process ${pid}: ${code} (below cr's own minimum needs CAP_SYS_RESOURCE)`, { code, pid, path, cause: error });
+  }
+}
+
+/** The kernel lets a thread set only its own loginuid: written from inside it. */
+function writeLoginuid(remote: Remote, loginuid: number): void {
+  const what = `restoring loginuid ${loginuid}`;
+  const fd = remote.call("openat", [-100n, remote.putString("/proc/thread-self/loginuid"), 1n /* O_WRONLY */, 0n], what);
+  try {
+    const text = Buffer.from(String(loginuid));
+    remote.call("write", [fd, remote.put(text, 256), BigInt(text.length)], what);
+  } finally {
+    remote.call("close", [fd], what);
+  }
+}

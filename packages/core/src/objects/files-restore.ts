@@ -1,0 +1,298 @@
+/**
+ * Files, restart half (the checkpoint half is files.ts): checks that the files an image maps
+ * or has open are the ones it saw, opens every descriptor again in cr so the stub can be
+ * started with them in place (same numbers, open flags and offsets), and sets FD_CLOEXEC
+ * inside the restored process afterwards (the stub's exec would close those descriptors).
+ *
+ * Policy (docs/restart.md): a file the process reads, or maps, must be unchanged (inode,
+ * size, mtime) unless `force`; a replaced file (other inode) is refused even for write-only
+ * descriptors. A file open write-only that only grew since the checkpoint holds the program's
+ * own output written after it: it is cut back to its saved size as the last step before the
+ * process resumes (cutBackGrown), so that a restart failing earlier leaves it untouched, and the
+ * user is told how many bytes went; with `keepFiles` it stays as it is and the program writes
+ * on from its saved offset.
+ */
+import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
+import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
+import { createPipe, FCNTL, O_PATH } from "@cr/native";
+import { CrError, errnoCode } from "../errors.js";
+import type { Remote } from "../process/inject.js";
+import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
+import { Recreated, type RemovedFiles } from "./removed.js";
+import { sharedSource } from "./shared-fds.js";
+
+const O_ACCMODE = 3;
+/**
+ * Flags that create or destroy, never replayed when a file is opened again; and O_ASYNC, which
+ * open(2) only notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
+ */
+const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY | FCNTL.O_ASYNC;
+/** The status flags of a pipe end that restoreFdState sets on a new pipe (O_ASYNC: fd-owners.ts). */
+const PIPE_STATUS = fsc.O_NONBLOCK | fsc.O_DIRECT;
+const FD_CLOEXEC = 1;
+const F_SETFD = 2n;
+
+interface Saved {
+  path: string;
+  inode: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+/** "written": same size, another mtime (content may differ: only a reader would notice). */
+type Change = "missing" | "replaced" | "grew" | "written" | "changed" | null;
+
+function changeOf(saved: Saved): Change {
+  let now;
+  try {
+    now = statSync(saved.path, { bigint: true });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return "missing";
+    throw error;
+  }
+  if (now.ino !== saved.inode) return "replaced";
+  if (now.size === saved.size && now.mtimeNs === saved.mtimeNs) return null;
+  return now.size > saved.size ? "grew" : now.size === saved.size ? "written" : "changed";
+}
+
+function refuse(what: string, path: string, change: Exclude<Change, null>, crid: bigint): CrError {
+  const how = change === "missing" ? "is gone" : change === "replaced" ? "was replaced (another inode)" : "changed (size or mtime)";
+  return new CrError(`${what} ${path} ${how} since checkpoint ${crid}; restart would give the program other bytes (--force to restart anyway)`, {
+    code: "FILE_CHANGED",
+    crid,
+    path,
+    step: "check files",
+  });
+}
+
+/** What checkFiles found: warnings for the user, and the output files to cut back before the process resumes. */
+export interface FileCheck {
+  warnings: string[];
+  grown: FdRecord[];
+}
+
+export interface FileCheckOptions {
+  /** Restart even if files the process reads changed. */
+  force: boolean;
+  /** Leave output files that grew as they are instead of cutting them back. */
+  keepFiles: boolean;
+  /** Descriptors replaced by --inherit-fd: their saved files are not used. */
+  inherited: ReadonlyMap<number, string>;
+}
+
+/**
+ * Checks every mapped file and every open regular file; throws for the first change that is
+ * refused. Nothing is changed here: output that grew is only listed (`grown`).
+ */
+export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions): FileCheck {
+  const warnings: string[] = [];
+  const grown: FdRecord[] = [];
+  const seen = new Set<string>();
+  for (const vma of vmas) {
+    if (!vma.path || seen.has(vma.path)) continue;
+    seen.add(vma.path);
+    const change = changeOf({ path: vma.path, inode: vma.inode, size: vma.fileSize, mtimeNs: vma.mtimeNs });
+    if (!change) continue;
+    if (!options.force) throw refuse("mapped file", vma.path, change, crid);
+    warnings.push(`mapped file ${vma.path} ${change} since the checkpoint; restarting anyway (--force)`);
+  }
+  for (const fd of fds.filter((f) => f.kind === FileKind.REGULAR && !options.inherited.has(f.fd))) {
+    const change = changeOf(fd);
+    const writeOnly = (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY;
+    // The program never reads a write-only file: what it finds there does not matter, only where it writes.
+    if (!change || (writeOnly && change === "written")) continue;
+    if (writeOnly && change === "grew") {
+      if (options.keepFiles) warnings.push(keptWarning(fd));
+      else grown.push(fd);
+      continue;
+    }
+    if (!options.force) throw refuse(`file open on fd ${fd.fd}:`, fd.path, change, crid);
+    warnings.push(`file ${fd.path} on fd ${fd.fd} ${change} since the checkpoint; restarting anyway (--force)`);
+  }
+  return { warnings, grown };
+}
+
+/** What restart rebuilds from paths: the working directory, the mapped files, the descriptors, the removed directories and FIFOs. */
+export interface PathObjects {
+  cwd: string;
+  vmas: VmaRecord[];
+  fds: FdRecord[];
+  removed: RemovedFiles;
+  /** Descriptors not to open now: a lease the process holds on their file would be broken (and the open wait for it). */
+  leased?: ReadonlySet<number>;
+}
+
+/**
+ * Confirms that restart can rebuild every path-based object of an image, exactly as restart
+ * does: the working directory is there, checkFiles passes, and every descriptor opens (closed
+ * again at once). Restart's "check files" step, and `cr snapshot --kill` before it kills.
+ */
+export function confirmRestorable(objects: PathObjects, crid: bigint, options: FileCheckOptions): FileCheck {
+  const recreated = new Recreated(objects.removed, crid);
+  try {
+    if (!recreated.cwd) checkCwd(objects.cwd, crid);
+    const check = checkFiles(objects.vmas, objects.fds, crid, options);
+    const probed = objects.fds.filter((f) => !objects.leased?.has(f.fd));
+    openDescriptors(probed, options.inherited, { recreated }).close();
+    return check;
+  } finally {
+    recreated.release();
+  }
+}
+
+function checkCwd(cwd: string, crid: bigint): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(cwd).isDirectory();
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new CrError(`the working directory ${cwd} of checkpoint ${crid} is gone; recreate it to restart`, { code: "FILE_CHANGED", crid, path: cwd, step: "check files" });
+  }
+}
+
+function keptWarning(fd: FdRecord): string {
+  const then = fd.openFlags & fsc.O_APPEND ? "the program's appends go after them" : `the program writes on from offset ${fd.offset}`;
+  return `fd ${fd.fd} (${fd.path}) grew since the checkpoint: kept as it is (--keep-files); ${then}`;
+}
+
+/** The descriptors opened in cr for the stub: [target fd, cr's fd]. */
+export interface OpenedFds {
+  pairs: [number, number][];
+  warnings: string[];
+  close(): void;
+}
+
+/** What the image saved beside the descriptor table. */
+export interface SavedWithFds {
+  /** fd -> the lowest fd of its open file description (SHARED_FDS): opened once for both. */
+  shared?: ReadonlyMap<number, number>;
+  /** The bytes buffered in pipes and FIFOs (PIPE_DATA). */
+  data?: PipeBytes;
+  /** The capacity of pipes and FIFOs not of the default one (PIPE_SIZES). */
+  sizes?: PipeSizes;
+  /** Removed directories and FIFOs, recreated for the opens. */
+  recreated?: Recreated;
+}
+
+/**
+ * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
+ * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
+ * else to /dev/null, with a warning. Descriptors sharing an open file description get one open;
+ * each new pipe and each FIFO gets its saved capacity and bytes back.
+ */
+export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated } = saved;
+  const pairs: [number, number][] = [];
+  const warnings: string[] = [];
+  const pipes = pipesInside(fds);
+  // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
+  const opened = new Set<number>([...pipes.values()].flat());
+  const closeAll = () => opened.forEach((f) => closeSync(f));
+  let fifos: FifoHolders | undefined;
+  try {
+    // A descriptor on a removed directory or FIFO is opened through cr's one on its recreation.
+    const located = fds.map((f) => ({ ...f, path: recreated?.pathFor(f) ?? f.path }));
+    fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd)));
+    for (const fd of located) {
+      const source = sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings, data);
+      opened.add(source);
+      pairs.push([fd.fd, source]);
+    }
+    refillPipes(pipes, data, sizes);
+    fifos.refill(located, data, sizes, warnings);
+  } catch (error) {
+    closeAll();
+    throw error;
+  } finally {
+    fifos?.close();
+  }
+  return { pairs, warnings, close: closeAll };
+}
+
+/** Pipes with both ends in the process: one new pipe each, by pipe id. */
+function pipesInside(fds: FdRecord[]): Map<bigint, [number, number]> {
+  return new Map([...idsOfPipesInside(fds)].map((id) => [id, createPipe()]));
+}
+
+/** The ids of the pipes whose both ends the process has. */
+function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
+  const ends = new Map<bigint, Set<number>>();
+  for (const fd of fds.filter((f) => f.kind === FileKind.PIPE)) {
+    ends.set(fd.pipeId, (ends.get(fd.pipeId) ?? new Set()).add(fd.pipeEnd));
+  }
+  return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
+}
+
+function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[], data: PipeBytes): number {
+  const substitute = (path: string, flags: number) => openPath(fd, path, flags);
+  if (inherit !== undefined) return substitute(inherit, fd.openFlags & ~NOT_REPLAYED & ~fsc.O_DIRECTORY);
+  switch (fd.kind) {
+    case FileKind.PIPE: {
+      const pipe = pipes.get(fd.pipeId);
+      if (pipe) return pipe[fd.pipeEnd === PipeEnd.WRITE ? 1 : 0];
+      const lost = data.find((d) => d.pipeId === fd.pipeId)?.bytes.length ?? 0;
+      const dropped = lost > 0 ? `, the ${lost} bytes buffered in it are not restored` : "";
+      warnings.push(`fd ${fd.fd} was one end of a pipe to outside the process: connected to /dev/null${dropped} (--inherit-fd ${fd.fd}:PATH to choose)`);
+      return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
+    }
+    case FileKind.DIRECTORY:
+      return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
+    case FileKind.REGULAR:
+    case FileKind.DEVICE:
+    case FileKind.FIFO:
+      return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
+    default:
+      throw new CrError(`fd ${fd.fd} (${fd.path}) is of a kind cr cannot restore`, { code: "UNSUPPORTED", path: fd.path, step: "open files" });
+  }
+}
+
+function openPath(fd: FdRecord, path: string, flags: number): number {
+  try {
+    return openSync(path, flags);
+  } catch (error) {
+    throw new CrError(`cannot open ${path} for fd ${fd.fd}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path, step: "open files", cause: error });
+  }
+}
+
+/**
+ * The last step before the process resumes: each output file that grew is cut back to its saved
+ * size, through the descriptor opened for the process. Returns what was dropped, for the user.
+ */
+export function cutBackGrown(grown: FdRecord[], opened: OpenedFds): string[] {
+  const warnings: string[] = [];
+  for (const fd of grown) {
+    const [, f] = opened.pairs.find(([target]) => target === fd.fd)!;
+    try {
+      const size = fstatSync(f, { bigint: true }).size;
+      if (size <= fd.size) continue;
+      ftruncateSync(f, Number(fd.size));
+      warnings.push(`fd ${fd.fd} (${fd.path}) cut back to its saved ${fd.size} bytes: the ${size - fd.size} bytes written after the checkpoint are dropped (--keep-files keeps them)`);
+    } catch (error) {
+      throw new CrError(`cannot cut back ${fd.path} on fd ${fd.fd}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path: fd.path, cause: error });
+    }
+  }
+  return warnings;
+}
+
+/**
+ * Inside the restored process: offsets of regular files (Node has no lseek; the description
+ * is shared, so seeking there is the same), FD_CLOEXEC as saved (the stub's exec had to
+ * keep every descriptor open), and the status flags of the ends of new pipes (pipe2 gives none).
+ */
+export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
+  const inside = idsOfPipesInside(fds);
+  for (const fd of fds) {
+    if (fd.kind === FileKind.PIPE && inside.has(fd.pipeId) && fd.openFlags & PIPE_STATUS && !inherited.has(fd.fd)) {
+      remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & PIPE_STATUS)], `restoring the status flags of fd ${fd.fd} (a pipe end)`);
+    }
+    // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
+    if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
+      remote.call("lseek", [BigInt(fd.fd), fd.offset, 0n], `restoring the offset of fd ${fd.fd} (${fd.path})`);
+    }
+    if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), F_SETFD, BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Attributes of an address space that creating its mappings again does not bring back:
+ * madvise flags (MADV_DONTDUMP, DONTFORK, WIPEONFORK, HUGEPAGE, NOHUGEPAGE, SEQUENTIAL, RANDOM,
+ * MERGEABLE), mlock, mseal, guard regions (MADV_GUARD_INSTALL), and the process-wide
+ * PR_SET_THP_DISABLE, PR_SET_MEMORY_MERGE, PR_SET_MDWE and mlockall(MCL_FUTURE).
+ *
+ * Checkpoint half: the per-mapping flags come from smaps VmFlags (vmaRecord keeps them in the
+ * VMA record's flag bits); guard regions from PAGEMAP_SCAN's PAGE_IS_GUARD; the prctl settings
+ * from injected PR_GET_* (THP_DISABLE's "except advised" bit is not in /proc); MCL_FUTURE, which
+ * nothing shows, from a probe mapping (see futureLocking).
+ * Restart half: injected madvise/mlock2/mseal/prctl/mlockall once the mappings are filled and
+ * protected.
+ */
+import { NativeError, PAGE_IS_GUARD, pagemapScan, probeKernel, readPagemap } from "@cr/native";
+import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
+import { injectChecked, type Remote } from "../process/inject.js";
+import { hasSavedPages, isRestoredMapping } from "./memory.js";
+import { PAGE_SIZE } from "../pages.js";
+import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
+import type { Vma } from "./vmas.js";
+
+const PR_SET_THP_DISABLE = 41n;
+const PR_GET_THP_DISABLE = 42n;
+const PR_SET_MDWE = 65n;
+const PR_GET_MDWE = 66n;
+const PR_SET_MEMORY_MERGE = 67n;
+const PR_GET_MEMORY_MERGE = 68n;
+const MCL_FUTURE = 2;
+const MCL_ONFAULT = 4;
+const MADV_GUARD_INSTALL = 102n;
+const MLOCK_ONFAULT = 1n;
+
+/** VMA record flag -> the madvise advice that sets it again. */
+const ADVICE: [flag: number, advice: bigint, name: string][] = [
+  [VmaFlags.DONTDUMP, 16n, "MADV_DONTDUMP"],
+  [VmaFlags.DONTFORK, 10n, "MADV_DONTFORK"],
+  [VmaFlags.WIPEONFORK, 18n, "MADV_WIPEONFORK"],
+  [VmaFlags.HUGEPAGE, 14n, "MADV_HUGEPAGE"],
+  [VmaFlags.NOHUGEPAGE, 15n, "MADV_NOHUGEPAGE"],
+  [VmaFlags.SEQUENTIAL, 2n, "MADV_SEQUENTIAL"],
+  [VmaFlags.RANDOM, 1n, "MADV_RANDOM"],
+  [VmaFlags.MERGEABLE, 12n, "MADV_MERGEABLE"],
+];
+
+/** The VMA record bits of what this module restores, from smaps VmFlags. */
+export function attrFlags(vma: Vma): number {
+  const f = vma.flags;
+  const bit = (on: boolean, value: number) => (on ? value : 0);
+  return (
+    bit(f.dontdump, VmaFlags.DONTDUMP) |
+    bit(f.dontCopy, VmaFlags.DONTFORK) |
+    bit(f.locked, VmaFlags.LOCKED) |
+    bit(f.wipeOnFork, VmaFlags.WIPEONFORK) |
+    bit(f.hugepage, VmaFlags.HUGEPAGE) |
+    bit(f.noHugepage, VmaFlags.NOHUGEPAGE) |
+    bit(f.seqRead, VmaFlags.SEQUENTIAL) |
+    bit(f.randRead, VmaFlags.RANDOM) |
+    bit(f.mergeable, VmaFlags.MERGEABLE) |
+    bit(f.lockOnFault, VmaFlags.LOCKONFAULT) |
+    bit(f.sealed, VmaFlags.SEALED) |
+    // Only a shared mapping's mayWrite says how its file was opened (a private one always may write).
+    bit(vma.shared && f.mayWrite, VmaFlags.MAYWRITE)
+  );
+}
+
+// ================================================================ checkpoint half
+
+/** The frozen process's process-wide memory settings and guard regions. */
+export function collectMemoryAttrs(pid: number, leader: number, vmas: Vma[]): MemoryAttrsRecord {
+  const prctl = (option: bigint, what: string) => Number(injectChecked(pid, leader, "prctl", [option, 0n, 0n, 0n, 0n], what));
+  return {
+    thpDisable: prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)"),
+    memoryMerge: prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)"),
+    mdwe: prctl(PR_GET_MDWE, "prctl(PR_GET_MDWE)"),
+    lockFuture: futureLocking(pid, leader),
+    guards: collectGuards(pid, vmas),
+  };
+}
+
+/**
+ * mlockall(MCL_FUTURE) is a flag of the mm that /proc does not show: a page mapped now is
+ * locked (VmLck grows) when it is set, and with MCL_ONFAULT it is not faulted in (the readable
+ * anonymous page stays absent from pagemap). The probe is unmapped again before the thaw.
+ */
+function futureLocking(pid: number, leader: number): number {
+  const before = lockedKb(pid);
+  const probe = injectChecked(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), 1n /* PROT_READ */, 0x22n /* MAP_PRIVATE|MAP_ANONYMOUS */, BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
+  try {
+    if (lockedKb(pid) === before) return 0;
+    const present = (readPagemap(pid, probe, probe + BigInt(PAGE_SIZE))[0]! >> 63n) === 1n;
+    return MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
+  } finally {
+    injectChecked(pid, leader, "munmap", [probe, BigInt(PAGE_SIZE)], "unmapping the probe page");
+  }
+}
+
+function lockedKb(pid: number): number {
+  return parseInt(requireKey(parseKeyValues(readProcText(pid, "status")), "VmLck", pid, "status"), 10);
+}
+
+/**
+ * Guard pages are PTE markers, not pages: never saved as data (process_vm_readv cannot read
+ * them), and without this they would come back as ordinary zero pages. Kernels before 6.14
+ * have no PAGE_IS_GUARD to report them (nor, before 6.13, guard regions): none are found there.
+ * One walk from the first saved mapping to the end of the last (the scan skips the holes).
+ */
+function collectGuards(pid: number, vmas: Vma[]): { start: bigint; end: bigint }[] {
+  const saved = vmas.filter(hasSavedPages);
+  if (saved.length === 0 || !probeKernel().writeProtectScan.available) return [];
+  let found: BigUint64Array;
+  try {
+    found = pagemapScan(pid, saved[0]!.start, saved[saved.length - 1]!.end, { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
+  } catch (error) {
+    if (error instanceof NativeError && error.code === "EINVAL") return []; // before 6.14: PAGE_IS_GUARD unknown
+    throw error;
+  }
+  const guards: { start: bigint; end: bigint }[] = [];
+  for (let i = 0; i < found.length; i += 3) guards.push({ start: found[i]!, end: found[i + 1]! });
+  return guards;
+}
+
+// ================================================================ restart half
+
+/**
+ * Sets every saved attribute again, on mappings already filled and protected: madvise flags,
+ * guard regions (installing one drops what the page held: nothing was saved there), mlock
+ * (which faults in the filled pages), the process-wide settings (after every mapping cr makes
+ * in the process: MCL_FUTURE would lock them), and seals last (a sealed mapping refuses some
+ * of the above).
+ */
+export function restoreMappingAttrs(remote: Remote, vmas: VmaRecord[], attrs: MemoryAttrsRecord | undefined): void {
+  const restored = vmas.filter(isRestoredMapping);
+  for (const vma of restored) {
+    const where = `0x${vma.start.toString(16)}-0x${vma.end.toString(16)}`;
+    const len = vma.end - vma.start;
+    for (const [flag, advice, name] of ADVICE) {
+      if (vma.flags & flag) remote.call("madvise", [vma.start, len, advice], `${name} on ${where}`);
+    }
+    if (vma.flags & VmaFlags.LOCKED) remote.call("mlock2", [vma.start, len, vma.flags & VmaFlags.LOCKONFAULT ? MLOCK_ONFAULT : 0n], `locking ${where}`);
+  }
+  for (const guard of attrs?.guards ?? []) {
+    remote.call("madvise", [guard.start, guard.end - guard.start, MADV_GUARD_INSTALL], `installing the guard region 0x${guard.start.toString(16)}-0x${guard.end.toString(16)}`);
+  }
+  const thp = BigInt(attrs?.thpDisable ?? 0);
+  if (thp & 1n) remote.call("prctl", [PR_SET_THP_DISABLE, 1n, thp & ~1n, 0n, 0n], "PR_SET_THP_DISABLE");
+  if (attrs?.memoryMerge) remote.call("prctl", [PR_SET_MEMORY_MERGE, 1n, 0n, 0n, 0n], "PR_SET_MEMORY_MERGE");
+  if (attrs?.lockFuture) remote.call("mlockall", [BigInt(attrs.lockFuture)], "mlockall(MCL_FUTURE)");
+  // No exec can be gained once MDWE is set: the restart adds no executable mapping after this.
+  if (attrs?.mdwe) remote.call("prctl", [PR_SET_MDWE, BigInt(attrs.mdwe), 0n, 0n, 0n], "PR_SET_MDWE");
+  for (const vma of restored.filter((v) => v.flags & VmaFlags.SEALED)) {
+    remote.call("mseal", [vma.start, vma.end - vma.start, 0n], `sealing 0x${vma.start.toString(16)}`);
+  }
+}

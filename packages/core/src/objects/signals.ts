@@ -1,0 +1,63 @@
+import { peekPendingSignals } from "@cr/native";
+import type { Sigaction, SignalsRecord } from "@cr/format";
+import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+
+const SIGKILL = 9;
+const SIGSTOP = 19;
+const SIGCHLD = 17;
+const NSIG = 64;
+const SIG_DFL: Sigaction = { handler: 0n, flags: 0n, restorer: 0n, mask: 0n };
+
+/**
+ * Signals, checkpoint half: the process-wide dispositions and pending signals. Handlers are read
+ * with injected rt_sigaction calls, only for signals /proc says are caught or ignored (plus
+ * SIGCHLD, whose flags matter even at default): each injection adds to the target's downtime.
+ */
+export function collectSignals(pid: number, tid: number, caught: bigint, ignored: bigint): SignalsRecord {
+  const actions: Sigaction[] = [];
+  for (let sig = 1; sig <= NSIG; sig++) {
+    const bit = 1n << BigInt(sig - 1);
+    const interesting = (caught | ignored) & bit || sig === SIGCHLD;
+    actions.push(interesting && sig !== SIGKILL && sig !== SIGSTOP ? readSigaction(pid, tid, sig) : SIG_DFL);
+  }
+  return { actions, sharedPending: peekPendingSignals(tid, true) };
+}
+
+function readSigaction(pid: number, tid: number, sig: number): Sigaction {
+  // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes each with an 8-byte sigset)
+  const raw = injectForStruct(pid, tid, "rt_sigaction", [BigInt(sig), 0n, SCRATCH, 8n], 32);
+  return { handler: raw.readBigUInt64LE(0), flags: raw.readBigUInt64LE(8), restorer: raw.readBigUInt64LE(16), mask: raw.readBigUInt64LE(24) };
+}
+
+// ================================================================ restart half
+
+/**
+ * Signals, restart half: every disposition that is not the default, installed with injected
+ * rt_sigaction (handler, flags with SA_RESTORER, restorer and mask as saved); then the pending
+ * signals are queued again, to the process or to their thread. All signals stay blocked while
+ * cr injects, so nothing is delivered before the registers are in place.
+ */
+export function restoreSignals(remote: Remote, saved: SignalsRecord): void {
+  saved.actions.forEach((action, i) => {
+    const sig = i + 1;
+    if (sig === SIGKILL || sig === SIGSTOP) return;
+    if (action.handler === 0n && action.flags === 0n && action.mask === 0n) return;
+    const raw = Buffer.alloc(32);
+    raw.writeBigUInt64LE(action.handler, 0);
+    raw.writeBigUInt64LE(action.flags, 8);
+    raw.writeBigUInt64LE(action.restorer, 16);
+    raw.writeBigUInt64LE(action.mask, 24);
+    remote.call("rt_sigaction", [BigInt(sig), remote.put(raw), 0n, 8n], `restoring the action of signal ${sig}`);
+  });
+  for (const info of saved.sharedPending) queueSignal(remote, info, null);
+}
+
+/** Queues a saved siginfo again: to the process, or to thread `tid`. */
+export function queueSignal(remote: Remote, info: Uint8Array, tid: number | null): void {
+  const raw = Buffer.from(info);
+  const sig = BigInt(raw.readInt32LE(0));
+  const at = remote.put(raw);
+  const what = `queueing pending signal ${sig}`;
+  if (tid === null) remote.call("rt_sigqueueinfo", [BigInt(remote.pid), sig, at], what);
+  else remote.call("rt_tgsigqueueinfo", [BigInt(remote.pid), BigInt(tid), sig, at], what);
+}

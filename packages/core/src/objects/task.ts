@@ -1,0 +1,449 @@
+/**
+ * The process-wide state a restart needs that procfs offers: ids, credentials, capabilities,
+ * signal masks, the mm layout fields of PR_SET_MM_MAP, auxv, cmdline, exe, cwd, personality,
+ * rlimits and the thread list. Read-only: nothing in the target is touched.
+ *
+ * Not available from procfs (the snapshot engine gets them by injected syscalls or ptrace):
+ * the exact current brk (see `ProcessMm.brk`), signal handlers, sigaltstack, the tid address,
+ * itimers, rseq and robust-list registration, registers.
+ */
+import { readMemory } from "@cr/native";
+import type { ProcessRecord } from "@cr/format";
+import { CrError } from "../errors.js";
+import type { Remote } from "../process/inject.js";
+import {
+  listProcDir,
+  parseKeyValues,
+  procPath,
+  readProcBytes,
+  readProcLink,
+  readProcText,
+  requireKey,
+  requireProcess,
+} from "../process/procfs.js";
+
+/** The fields of /proc/PID/stat that cr uses (field numbers as in proc_pid_stat(5)). */
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  /** (3) R, S, D, T, t, Z, X, I ... */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  /** (9) PF_* flags of the main thread. */
+  flags: number;
+  numThreads: number;
+  /** (22) start time in clock ticks since boot: with the pid, identifies the process across reads. */
+  startTime: bigint;
+  startCode: bigint;
+  endCode: bigint;
+  startStack: bigint;
+  startData: bigint;
+  endData: bigint;
+  startBrk: bigint;
+  argStart: bigint;
+  argEnd: bigint;
+  envStart: bigint;
+  envEnd: bigint;
+  exitCode: number;
+}
+
+/** The layout fields PR_SET_MM_MAP needs. */
+export interface ProcessMm {
+  startCode: bigint;
+  endCode: bigint;
+  startData: bigint;
+  endData: bigint;
+  startBrk: bigint;
+  /**
+   * The end of the [heap] mapping, or `startBrk` when there is none. procfs does not show the
+   * current brk itself: this is the brk rounded up to a page (glibc's malloc moves brk in whole
+   * pages, so it is usually exact). An injected brk(0) in the target gives the exact value.
+   */
+  brk: bigint;
+  startStack: bigint;
+  argStart: bigint;
+  argEnd: bigint;
+  envStart: bigint;
+  envEnd: bigint;
+}
+
+export interface IdQuad {
+  real: number;
+  effective: number;
+  saved: number;
+  fs: number;
+}
+
+export interface Credentials {
+  uid: IdQuad;
+  gid: IdQuad;
+  groups: number[];
+}
+
+export interface Capabilities {
+  inheritable: bigint;
+  permitted: bigint;
+  effective: bigint;
+  bounding: bigint;
+  ambient: bigint;
+}
+
+export interface SignalMasks {
+  /** SigBlk of the main thread (each thread has its own; see /proc/PID/task/TID/status). */
+  blocked: bigint;
+  ignored: bigint;
+  caught: bigint;
+  /** Signals pending for the whole process (ShdPnd). */
+  sharedPending: bigint;
+}
+
+export interface Rlimit {
+  cur: bigint;
+  max: bigint;
+}
+
+/** RLIM_INFINITY as /proc/PID/limits' "unlimited". */
+export const RLIM_INFINITY = 2n ** 64n - 1n;
+
+/** The resources of /proc/PID/limits with their RLIMIT_* numbers, in kernel order. */
+export const RLIMIT_RESOURCES = {
+  cpu: { number: 0, label: "Max cpu time" },
+  fsize: { number: 1, label: "Max file size" },
+  data: { number: 2, label: "Max data size" },
+  stack: { number: 3, label: "Max stack size" },
+  core: { number: 4, label: "Max core file size" },
+  rss: { number: 5, label: "Max resident set" },
+  nproc: { number: 6, label: "Max processes" },
+  nofile: { number: 7, label: "Max open files" },
+  memlock: { number: 8, label: "Max locked memory" },
+  as: { number: 9, label: "Max address space" },
+  locks: { number: 10, label: "Max file locks" },
+  sigpending: { number: 11, label: "Max pending signals" },
+  msgqueue: { number: 12, label: "Max msgqueue size" },
+  nice: { number: 13, label: "Max nice priority" },
+  rtprio: { number: 14, label: "Max realtime priority" },
+  rttime: { number: 15, label: "Max realtime timeout" },
+} as const;
+
+export type RlimitResource = keyof typeof RLIMIT_RESOURCES;
+export type Rlimits = Record<RlimitResource, Rlimit>;
+
+export interface ProcessInfo {
+  pid: number;
+  comm: string;
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  startTime: bigint;
+  exitCode: number;
+  mm: ProcessMm;
+  creds: Credentials;
+  caps: Capabilities;
+  signals: SignalMasks;
+  umask: number;
+  /** 0 when not traced. */
+  tracerPid: number;
+  noNewPrivs: boolean;
+  /** 0 disabled, 1 strict, 2 filter. */
+  seccomp: number;
+  /** Raw /proc/PID/auxv (pairs of native-endian 64-bit words, ending with AT_NULL). */
+  auxv: Buffer;
+  /** Raw /proc/PID/cmdline (NUL-separated). */
+  cmdline: Buffer;
+  exe: string;
+  cwd: string;
+  root: string;
+  personality: number;
+  rlimits: Rlimits;
+  /** Thread ids from /proc/PID/task, ascending; the first is usually `pid`. */
+  threads: number[];
+}
+
+/** PF_KTHREAD in the stat flags field. */
+const PF_KTHREAD = 0x00200000;
+
+/** Parses /proc/PID/stat. The comm is taken between the first "(" and the last ")". */
+export function readStat(pid: number): ProcStat {
+  const text = readProcText(pid, "stat");
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  const rest = text.slice(close + 2).trim().split(" ");
+  // rest[0] is field 3 (state): field N is rest[N - 3].
+  if (open < 0 || close < open || rest.length < 50) {
+    const path = procPath(pid, "stat");
+    throw new CrError(`cannot parse ${path}: "${text.slice(0, 80)}"`, { code: "EPROTO", pid, path });
+  }
+  const field = (n: number): string => rest[n - 3]!;
+  const big = (n: number): bigint => BigInt(field(n));
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    state: field(3),
+    ppid: Number(field(4)),
+    pgrp: Number(field(5)),
+    session: Number(field(6)),
+    flags: Number(field(9)),
+    numThreads: Number(field(20)),
+    startTime: big(22),
+    startCode: big(26),
+    endCode: big(27),
+    startStack: big(28),
+    startData: big(45),
+    endData: big(46),
+    startBrk: big(47),
+    argStart: big(48),
+    argEnd: big(49),
+    envStart: big(50),
+    envEnd: big(51),
+    exitCode: Number(field(52)),
+  };
+}
+
+/** A kernel thread has no user address space: nothing to checkpoint. */
+export function isKernelThread(stat: ProcStat): boolean {
+  return (stat.flags & PF_KTHREAD) !== 0;
+}
+
+/** A zombie (Z) or dead (X) process has exited and only waits to be reaped. */
+export function isZombie(stat: ProcStat): boolean {
+  return stat.state === "Z" || stat.state === "X";
+}
+
+/**
+ * Everything procfs tells about `pid` that a restart needs. Fails with CrError ESRCH when there
+ * is no such process, and with "UNSUPPORTED" for a zombie or a kernel thread (neither has an
+ * address space to save).
+ */
+export function collectProcess(pid: number): ProcessInfo {
+  requireProcess(pid);
+  const stat = readStat(pid);
+  if (isKernelThread(stat)) {
+    throw new CrError(`process ${pid} (${stat.comm}) is a kernel thread: it has no user memory to checkpoint`, {
+      code: "UNSUPPORTED",
+      pid,
+      path: procPath(pid, "stat"),
+    });
+  }
+  if (isZombie(stat)) {
+    throw new CrError(`process ${pid} (${stat.comm}) is a zombie: it has exited and waits for its parent to reap it`, {
+      code: "UNSUPPORTED",
+      pid,
+      path: procPath(pid, "stat"),
+    });
+  }
+  const status = parseKeyValues(readProcText(pid, "status"));
+  const get = (key: string): string => requireKey(status, key, pid, "status");
+  return {
+    pid,
+    comm: readProcText(pid, "comm").replace(/\n$/, ""),
+    state: stat.state,
+    ppid: stat.ppid,
+    pgrp: stat.pgrp,
+    session: stat.session,
+    startTime: stat.startTime,
+    exitCode: stat.exitCode,
+    mm: readMm(pid, stat),
+    creds: {
+      uid: idQuad(get("Uid")),
+      gid: idQuad(get("Gid")),
+      groups: get("Groups").split(/\s+/).filter((s) => s !== "").map(Number),
+    },
+    caps: {
+      inheritable: hex(get("CapInh")),
+      permitted: hex(get("CapPrm")),
+      effective: hex(get("CapEff")),
+      bounding: hex(get("CapBnd")),
+      ambient: hex(get("CapAmb")),
+    },
+    signals: {
+      blocked: hex(get("SigBlk")),
+      ignored: hex(get("SigIgn")),
+      caught: hex(get("SigCgt")),
+      sharedPending: hex(get("ShdPnd")),
+    },
+    umask: parseInt(get("Umask"), 8),
+    tracerPid: Number(get("TracerPid")),
+    noNewPrivs: get("NoNewPrivs") === "1",
+    seccomp: Number(get("Seccomp")),
+    auxv: readProcBytes(pid, "auxv"),
+    cmdline: readProcBytes(pid, "cmdline"),
+    exe: readProcLink(pid, "exe"),
+    cwd: readProcLink(pid, "cwd"),
+    root: readProcLink(pid, "root"),
+    personality: parseInt(readProcText(pid, "personality").trim(), 16),
+    rlimits: readLimits(pid),
+    threads: readThreads(pid),
+  };
+}
+
+function readMm(pid: number, stat: ProcStat): ProcessMm {
+  return {
+    startCode: stat.startCode,
+    endCode: stat.endCode,
+    startData: stat.startData,
+    endData: stat.endData,
+    startBrk: stat.startBrk,
+    brk: heapEnd(pid) ?? stat.startBrk,
+    startStack: stat.startStack,
+    argStart: stat.argStart,
+    argEnd: stat.argEnd,
+    envStart: stat.envStart,
+    envEnd: stat.envEnd,
+  };
+}
+
+/** The end of the [heap] line of /proc/PID/maps (cheaper than smaps), if there is one. */
+function heapEnd(pid: number): bigint | undefined {
+  const line = readProcText(pid, "maps")
+    .split("\n")
+    .find((l) => l.endsWith(" [heap]"));
+  const end = line === undefined ? undefined : /^[0-9a-f]+-([0-9a-f]+) /.exec(line)?.[1];
+  return end === undefined ? undefined : BigInt(`0x${end}`);
+}
+
+function idQuad(value: string): IdQuad {
+  const [real, effective, saved, fs] = value.split(/\s+/).map(Number);
+  return { real: real!, effective: effective!, saved: saved!, fs: fs! };
+}
+
+function hex(value: string): bigint {
+  return BigInt(`0x${value}`);
+}
+
+/** Every rlimit of /proc/PID/limits; "unlimited" is RLIM_INFINITY. */
+export function readLimits(pid: number): Rlimits {
+  const lines = readProcText(pid, "limits").split("\n");
+  const out: Partial<Rlimits> = {};
+  for (const [resource, { label }] of Object.entries(RLIMIT_RESOURCES) as [RlimitResource, { label: string }][]) {
+    const line = lines.find((l) => l.startsWith(`${label} `));
+    const values = line?.slice(label.length).trim().split(/\s+/);
+    if (values === undefined || values.length < 2) {
+      const path = procPath(pid, "limits");
+      throw new CrError(`${path} has no "${label}" line (unexpected kernel format)`, { code: "EPROTO", pid, path });
+    }
+    out[resource] = { cur: limitValue(values[0]!), max: limitValue(values[1]!) };
+  }
+  return out as Rlimits;
+}
+
+function limitValue(text: string): bigint {
+  return text === "unlimited" ? RLIM_INFINITY : BigInt(text);
+}
+
+/** Thread ids of `pid`, ascending. */
+export function readThreads(pid: number): number[] {
+  return listProcDir(pid, "task")
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+// ================================================================ restart half
+
+/**
+ * Process-wide state, restart half: the mm fields behind /proc/PID/cmdline, environ, brk and
+ * exe (PR_SET_MM_MAP), umask, personality, resource limits and credentials, each set inside
+ * the rebuilt process by injected syscalls. What cannot be restored (raising a hard limit
+ * without CAP_SYS_RESOURCE) is returned as a warning, not guessed at.
+ */
+
+const PR_SET_MM = 35n;
+const PR_SET_MM_MAP = 14n;
+const PRCTL_MM_MAP_SIZE = 104;
+const AUXV_AT = 512; // auxv goes after the struct in the scratch area
+
+/** PR_SET_MM_MAP: code/data/brk/stack/arg/env bounds, auxv and the exe link in one call. */
+export function restoreMmMap(remote: Remote, saved: ProcessRecord): void {
+  const exeFd = remote.call("openat", [-100n, remote.putString(saved.exePath, 1024), 0o2000000n, 0n], `opening the executable ${saved.exePath}`);
+  try {
+    const auxv = Buffer.from(saved.auxv);
+    const map = Buffer.alloc(PRCTL_MM_MAP_SIZE);
+    const fields = [saved.startCode, saved.endCode, saved.startData, saved.endData, saved.startBrk, saved.brk, saved.startStack, saved.argStart, saved.argEnd, saved.envStart, saved.envEnd];
+    fields.forEach((v, i) => map.writeBigUInt64LE(v, i * 8));
+    map.writeBigUInt64LE(remote.put(auxv, AUXV_AT), 88);
+    map.writeUInt32LE(auxv.length, 96);
+    map.writeUInt32LE(Number(exeFd), 100);
+    remote.call("prctl", [PR_SET_MM, PR_SET_MM_MAP, remote.put(map), BigInt(PRCTL_MM_MAP_SIZE), 0n], "PR_SET_MM_MAP (brk, cmdline, exe)");
+  } finally {
+    remote.call("close", [exeFd], "closing the executable");
+  }
+}
+
+export function restoreUmaskAndPersonality(remote: Remote, saved: ProcessRecord): void {
+  remote.call("umask", [BigInt(saved.umask)], "restoring the umask");
+  remote.call("personality", [BigInt(saved.personality)], "restoring the personality");
+}
+
+/**
+ * Every rlimit as saved. A hard limit above the current one needs CAP_SYS_RESOURCE: then the
+ * soft limit is set as far as the current hard limit allows, and a warning says so.
+ */
+export function restoreLimits(remote: Remote, saved: ProcessRecord): string[] {
+  const warnings: string[] = [];
+  for (const limit of saved.rlimits) {
+    const value = Buffer.alloc(16);
+    value.writeBigUInt64LE(limit.cur, 0);
+    value.writeBigUInt64LE(limit.max, 8);
+    const what = `restoring rlimit ${limit.resource}`;
+    const ret = remote.call("prlimit64", [0n, BigInt(limit.resource), remote.put(value), 0n], what, ["EPERM"]);
+    if (ret >= 0n) continue;
+    const current = Buffer.alloc(16);
+    const at = remote.put(current, 16);
+    remote.call("prlimit64", [0n, BigInt(limit.resource), 0n, at], what);
+    const hard = readRemoteU64(remote, at + 8n);
+    const soft = limit.cur < hard ? limit.cur : hard;
+    value.writeBigUInt64LE(soft, 0);
+    value.writeBigUInt64LE(hard, 8);
+    remote.call("prlimit64", [0n, BigInt(limit.resource), remote.put(value), 0n], what);
+    warnings.push(`rlimit ${limitName(limit.resource)}: hard limit ${limit.max} not restored (raising it needs CAP_SYS_RESOURCE); it stays ${hard}`);
+  }
+  return warnings;
+}
+
+function readRemoteU64(remote: Remote, address: bigint): bigint {
+  const out = Buffer.alloc(8);
+  readMemory(remote.pid, new BigUint64Array([address, 8n]), out);
+  return out.readBigUInt64LE(0);
+}
+
+function limitName(resource: number): string {
+  return Object.entries(RLIMIT_RESOURCES).find(([, r]) => r.number === resource)?.[0] ?? String(resource);
+}
+
+/**
+ * Groups, gids, then uids (after which a thread may no longer change them), each only when it
+ * differs from the stub's (cr's): a process of root stays as it is. In every thread of `tids`:
+ * the raw syscalls change the calling thread's credentials alone (glibc's wrappers signal each
+ * thread). Capabilities other than a uid change's effect are not restored; a warning says so.
+ */
+export function restoreCredentials(remote: Remote, saved: ProcessRecord, tids: number[]): string[] {
+  const mine = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: ownGroups() };
+  const groupsDiffer = saved.groups.join() !== mine.groups.join();
+  const same = [saved.uid, saved.euid, saved.suid, saved.fsuid].every((u) => u === mine.uid) && [saved.gid, saved.egid, saved.sgid, saved.fsgid].every((g) => g === mine.gid);
+  for (const thread of tids.map((tid) => remote.thread(tid))) {
+    if (groupsDiffer) {
+      const groups = Buffer.alloc(4 * saved.groups.length);
+      saved.groups.forEach((g, i) => groups.writeUInt32LE(g, 4 * i));
+      thread.call("setgroups", [BigInt(saved.groups.length), thread.put(groups)], "restoring supplementary groups");
+    }
+    if (same) continue;
+    thread.call("setresgid", [BigInt(saved.gid), BigInt(saved.egid), BigInt(saved.sgid)], "restoring gids");
+    thread.call("setresuid", [BigInt(saved.uid), BigInt(saved.euid), BigInt(saved.suid)], "restoring uids");
+  }
+  return same ? [] : [`credentials set to uid ${saved.euid} gid ${saved.egid}; capabilities are those that uid gets, not the saved sets`];
+}
+
+/** cr's supplementary groups as the kernel holds them (Node's getgroups adds the egid). */
+function ownGroups(): number[] {
+  const status = parseKeyValues(readProcText(process.pid, "status"));
+  return requireKey(status, "Groups", process.pid, "status").split(/\s+/).filter((s) => s !== "").map(Number);
+}
+
+const PR_SET_NAME = 15n;
+
+/** /proc/PID/comm: the stub's exec named it "restore-stub". Threads cloned later inherit it. */
+export function restoreComm(remote: Remote, saved: ProcessRecord): void {
+  remote.call("prctl", [PR_SET_NAME, remote.putString(saved.comm.slice(0, 15)), 0n, 0n, 0n], "restoring the command name");
+}

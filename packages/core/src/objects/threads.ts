@@ -1,0 +1,112 @@
+import { getRegs, getRobustList, getRseq, getSigmask, getXState, peekPendingSignals, REG, setRegs, setSigmask, setXState, waitThreadStop } from "@cr/native";
+import type { ThreadRecord } from "@cr/format";
+import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+
+const PR_GET_TID_ADDRESS = 40n;
+
+/**
+ * Threads, checkpoint half: everything a restart needs to put one thread back: registers
+ * (general and xsave), blocked signals and thread-directed pending ones, the alternate signal
+ * stack, and the rseq / robust-list / clear-tid registrations. The thread must be frozen.
+ */
+export function collectThread(pid: number, tid: number): ThreadRecord {
+  const rseq = getRseq(tid);
+  const robust = getRobustList(tid);
+  const altstack = injectForStruct(pid, tid, "sigaltstack", [0n, SCRATCH], 24); // stack_t
+  const tidAddress = injectForStruct(pid, tid, "prctl", [PR_GET_TID_ADDRESS, SCRATCH], 8);
+  return {
+    tid,
+    regs: getRegs(tid),
+    xstate: getXState(tid),
+    sigmask: getSigmask(tid),
+    altstackSp: altstack.readBigUInt64LE(0),
+    altstackFlags: altstack.readUInt32LE(8),
+    altstackSize: altstack.readBigUInt64LE(16),
+    rseqAddr: rseq.address,
+    rseqLen: rseq.length,
+    rseqSig: rseq.signature,
+    robustListHead: robust.head,
+    robustListLen: robust.length,
+    clearTidAddress: tidAddress.readBigUInt64LE(0),
+    pendingSignals: peekPendingSignals(tid, false),
+  };
+}
+
+// ================================================================ restart half
+
+/**
+ * Threads, restart half. The leader is the stub itself; every other thread is created in it
+ * by an injected clone3 with set_tid = its saved TID, and is attached from birth
+ * (PTRACE_O_TRACECLONE). Each thread then registers its own rseq area, robust list, clear-tid
+ * address and altstack (they are per-thread kernel state), and last of all gets its registers,
+ * XSAVE state and signal mask.
+ */
+
+const CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000; // VM FS FILES SIGHAND THREAD SYSVSEM
+const CLONE_ARGS_SIZE = 88;
+const ROBUST_LIST_HEAD_SIZE = 24n;
+const SS_DISABLE = 2;
+const SS_AUTODISARM = 1 << 31;
+
+/** Creates thread `tid` (or any tid, with 0) in the process; returns its tid, stopped. */
+export function cloneThread(leader: Remote, tid: number): number {
+  const args = Buffer.alloc(CLONE_ARGS_SIZE + 8);
+  args.writeBigUInt64LE(BigInt(CLONE_THREAD_FLAGS), 0);
+  if (tid > 0) {
+    args.writeInt32LE(tid, CLONE_ARGS_SIZE);
+    const at = leader.put(args);
+    args.writeBigUInt64LE(at + BigInt(CLONE_ARGS_SIZE), 64); // set_tid
+    args.writeBigUInt64LE(1n, 72); // set_tid_size
+  }
+  const at = leader.put(args);
+  const created = Number(leader.call("clone3", [at, BigInt(CLONE_ARGS_SIZE)], `creating thread ${tid || "(any tid)"}`));
+  waitThreadStop(created);
+  return created;
+}
+
+/** The per-thread registrations the kernel keeps: rseq, robust list, clear-tid, altstack. */
+export function restoreRegistrations(thread: Remote, saved: ThreadRecord): void {
+  const what = (x: string) => `restoring thread ${saved.tid}'s ${x}`;
+  if (saved.rseqAddr !== 0n) thread.call("rseq", [saved.rseqAddr, BigInt(saved.rseqLen), 0n, BigInt(saved.rseqSig)], what("rseq area"));
+  if (saved.robustListHead !== 0n) thread.call("set_robust_list", [saved.robustListHead, ROBUST_LIST_HEAD_SIZE], what("robust futex list"));
+  thread.call("set_tid_address", [saved.clearTidAddress], what("clear-tid address"));
+  if (!(saved.altstackFlags & SS_DISABLE) && saved.altstackSize > 0n) {
+    const stack = Buffer.alloc(24);
+    stack.writeBigUInt64LE(saved.altstackSp, 0);
+    stack.writeUInt32LE((saved.altstackFlags & SS_AUTODISARM) >>> 0, 8); // SS_ONSTACK is a state, not a setting
+    stack.writeBigUInt64LE(saved.altstackSize, 16);
+    thread.call("sigaltstack", [thread.put(stack), 0n], what("alternate signal stack"));
+  }
+}
+
+// The kernel's internal restart codes, seen in rax of a thread stopped inside a syscall.
+const ERESTARTSYS = -512n;
+const ERESTARTNOINTR = -513n;
+const ERESTARTNOHAND = -514n;
+const ERESTART_RESTARTBLOCK = -516n;
+
+/**
+ * The registers a thread resumes with. A thread checkpointed inside an interrupted syscall
+ * (orig_rax = nr, rax = -ERESTART*) re-executes it: rip goes back over the 2-byte `syscall`
+ * and rax gets the number again. The restart_block of -ERESTART_RESTARTBLOCK (the remaining
+ * time of a sleep) does not survive a restart, so that syscall runs again from its original
+ * arguments. orig_rax = -1 keeps the kernel from applying its own restart logic on top.
+ */
+export function resumeRegisters(saved: Uint8Array): Buffer {
+  const regs = Buffer.from(saved);
+  const origRax = regs.readBigInt64LE(REG.orig_rax);
+  const rax = regs.readBigInt64LE(REG.rax);
+  if (origRax >= 0n && [ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK].includes(rax)) {
+    regs.writeBigInt64LE(origRax, REG.rax);
+    regs.writeBigUInt64LE(regs.readBigUInt64LE(REG.rip) - 2n, REG.rip);
+  }
+  regs.writeBigInt64LE(-1n, REG.orig_rax);
+  return regs;
+}
+
+/** Last: registers, XSAVE state and blocked signals, after the thread's final injection. */
+export function applyThreadState(tid: number, saved: ThreadRecord): void {
+  setXState(tid, Buffer.from(saved.xstate));
+  setRegs(tid, resumeRegisters(saved.regs));
+  setSigmask(tid, saved.sigmask);
+}

@@ -1,0 +1,99 @@
+import { byAddress, emptyColumns, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference } from "@cr/format";
+import { PAGE_SIZE, type PageRun } from "../pages.js";
+import type { Store } from "./store.js";
+import type { TrackerName } from "../trackers/tracker.js";
+import { openImage, openRecorded } from "./store-images.js";
+
+/**
+ * The parent of an incremental image: the last image of the same process on the branch. The
+ * child inherits the parent's entries for its unchanged pages (as REFs to where the bytes
+ * really are, never to another map), so restarting any image costs the same at any depth.
+ * The parent's map is read as columns (pagemap-columns.ts): at depth 100 it has hundreds of
+ * thousands of entries, and objects for them made a snapshot's total time grow with depth.
+ */
+export interface ParentImage {
+  crid: bigint;
+  identity: bigint;
+  /** Pages whose bytes the parent's map holds (DATA or REF): only these may be left out of the child. */
+  dataRuns: PageRun[];
+  /** Pages whose bytes the parent image itself holds: what its own snapshot copied. */
+  changedPages: number;
+  /** The state the given tracker recorded in the parent, if it was that tracker. */
+  trackerState(name: TrackerName): Uint8Array | null;
+  /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
+  inherit(unchanged: PageRun[]): InheritedMap;
+  close(): void;
+}
+
+/** What a child inherits: entries whose holder indexes name `holders`, and the REFERENCES they need. */
+export interface InheritedMap {
+  columns: PageColumns;
+  holders: readonly bigint[];
+  references: Reference[];
+}
+
+export const NOTHING_INHERITED: InheritedMap = { columns: emptyColumns(0), holders: [], references: [] };
+
+export function openParent(store: Store, branch: string, processKey: string): ParentImage | null {
+  // Under the lock, so the file is the one this read of the history records (a coalesce swaps
+  // both at once): a replaced file is refused here, before the process is frozen or a CRID spent.
+  const opened = store.withLock(() => {
+    const meta = store.branch(branch);
+    const head = meta.heads[processKey];
+    if (head === undefined) return null;
+    const entry = meta.entries.find((e) => e.crid === head);
+    return { crid: BigInt(head), reader: entry ? openRecorded(store, branch, entry) : openImage(store, branch, BigInt(head)) };
+  });
+  if (opened === null) return null;
+  const { crid, reader } = opened;
+  const map = reader.pageColumns();
+  const trackers = reader.records("TRACKER");
+  const holders = reader.holderCrids;
+  const identities = [...reader.references.map((r) => r.identity), reader.identity]; // by holder index
+  return {
+    crid,
+    identity: reader.identity,
+    dataRuns: dataRuns(map),
+    changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
+    trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
+    inherit: (unchanged) => {
+      const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start / BigInt(PAGE_SIZE)), pages: r.pages })));
+      return { columns, holders, references: referencesOf(columns, holders, identities) };
+    },
+    close: () => reader.close(),
+  };
+}
+
+/** The child's complete map: its own changes laid over what it inherited. */
+export function childPageMap(changes: PageMapEntry[], inherited: InheritedMap): PageColumns {
+  return mergeColumns(inherited.columns, entryColumns([...changes].sort(byAddress), inherited.holders, PAGE_SIZE));
+}
+
+/** The DATA and REF entries as runs, adjacent ones merged (counted in pages until a run is done). */
+function dataRuns(map: PageColumns): PageRun[] {
+  const runs: PageRun[] = [];
+  let first = 0;
+  let pages = 0;
+  const flush = () => pages > 0 && runs.push({ start: BigInt(first * PAGE_SIZE), pages });
+  for (let i = 0; i < map.length; i++) {
+    if (!holdsBytes(map.source[i]!)) continue;
+    if (pages > 0 && first + pages === map.first[i]) {
+      pages += map.pages[i]!;
+      continue;
+    }
+    flush();
+    first = map.first[i]!;
+    pages = map.pages[i]!;
+  }
+  flush();
+  return runs;
+}
+
+/** REFERENCES of the images the REFs name, by CRID. */
+function referencesOf(columns: PageColumns, holders: readonly bigint[], identities: readonly bigint[]): Reference[] {
+  const used = new Uint8Array(holders.length);
+  for (let i = 0; i < columns.length; i++) if (columns.source[i] === PageSource.REF) used[columns.holder[i]!] = 1;
+  const references: Reference[] = [];
+  holders.forEach((crid, h) => used[h] === 1 && references.push({ crid, identity: identities[h]! }));
+  return references.sort((a, b) => (a.crid < b.crid ? -1 : 1));
+}
