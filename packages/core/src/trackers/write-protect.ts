@@ -16,7 +16,7 @@ import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
  * (Re-arming after the thaw, with the pages written meanwhile checked against the saved bytes,
  * was tried: restarted heap_checksum chains then differed from their reference run in 2-4 of 8
  * runs, even with every page the re-arm reported carried to the next snapshot. See
- * docs/checkpoint.md.)
+ * docs/checkpoint.md, "Tried and not kept", and docs/measurements.md.)
  */
 export class WriteProtectTracker implements DirtyTracker {
   readonly name = "write-protect" as const;
