@@ -18,10 +18,10 @@ export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
-    // Two files at a time: most of a test is waiting for the processes it drives, and under
-    // load from beside the suite two runnable test processes get twice one's share of the cores.
+    // Three files at a time: most of a test is waiting for the processes it drives, and under
+    // load from beside the suite more runnable test processes get a larger share of the cores.
     fileParallelism: true,
-    maxWorkers: 2,
+    maxWorkers: 3,
     minWorkers: 1,
     // A describe.concurrent runs this many tests at once (test/zdtm.test.ts: CLI runs of 2 cores).
     maxConcurrency: 3,

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { makeInput, makeWordText, PERL_SCRIPT, PYTHON_SCRIPT, python3Binary, reference, restartAndWait, snapshotAndKill, snapshotChain, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
+import { makeInput, makeWordText, PERL_SCRIPT, PYTHON_SCRIPT, python3Binary, reference, restartAndWait, snapshotAndKill, snapshotChain, sooner, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
 
 let dir: string;
 const workloads: Workload[] = [];
@@ -46,9 +46,11 @@ describe.concurrent("restart gives the output of an uninterrupted run", () => {
       const w = workloads.find((x) => x.name === name)!;
       const ref = await reference(w, dir);
       const store = join(dir, `store-${name}`);
-      const run = startWorkload(w, dir, "cut");
       const delay = randomDelay(ref.ms);
-      const crid = await snapshotAndKill(run, store, delay);
+      const { run, crid } = await sooner(async (scale) => {
+        const run = startWorkload(w, dir, "cut");
+        return { run, crid: await snapshotAndKill(run, store, delay * scale) };
+      });
       const restarted = await restartAndWait(store, crid);
       expect(restarted.stderr, `snapshot after ${delay} ms`).toMatch(/restarted CRID/);
       expect(restarted.code, restarted.stderr).toBe(0);
@@ -64,9 +66,11 @@ describe("incremental chains", () => {
       const w = workloads.find((x) => x.name === name)!;
       const ref = await reference(w, dir);
       const store = join(dir, `chain-${name}`);
-      const run = startWorkload(w, dir, "chain");
-      await sleep(Math.min(100, ref.ms / 10));
-      const crids = await snapshotChain(run, store, 21, ref.ms * 0.5);
+      const { run, crids } = await sooner(async (scale) => {
+        const run = startWorkload(w, dir, "chain");
+        await sleep(Math.min(100, ref.ms / 10) * scale);
+        return { run, crids: await snapshotChain(run, store, 21, ref.ms * 0.5 * scale) };
+      });
       run.child.kill("SIGKILL");
       await run.exited;
       await waitPidFree(run.pid);
@@ -80,8 +84,11 @@ describe("incremental chains", () => {
     const w = workloads.find((x) => x.name === "heap_checksum")!;
     const ref = await reference(w, dir, "twice-ref");
     const store = join(dir, "twice");
-    const run = startWorkload(w, dir, "twice");
-    const crid = await snapshotAndKill(run, store, randomDelay(ref.ms));
+    const delay = randomDelay(ref.ms);
+    const { run, crid } = await sooner(async (scale) => {
+      const run = startWorkload(w, dir, "twice");
+      return { run, crid: await snapshotAndKill(run, store, delay * scale) };
+    });
     for (let i = 0; i < 2; i++) {
       const restarted = await restartAndWait(store, crid);
       expect(restarted.code, restarted.stderr).toBe(0);

@@ -56,13 +56,42 @@ export async function waitPidFree(pid: number, timeoutMs = 5000): Promise<void> 
 }
 
 /**
+ * The workload ended before cr caught it where the test wanted (it ran faster than its reference
+ * did, the machine's load having fallen since): `sooner` starts it again.
+ */
+export class WorkloadEnded extends Error {}
+
+/** Whether the run ends within `ms` (a failed snapshot of it may come just before its exit event). */
+async function ends(run: Run, ms = 2000): Promise<boolean> {
+  return Promise.race([run.exited.then(() => true), sleep(ms).then(() => false)]);
+}
+
+/**
+ * Runs `attempt` with its moments scaled by 1, then 1/2, then 1/4 when the workload ended
+ * before them: the moments come from a reference run's duration, which the load of the
+ * machine changes from one run to the next.
+ */
+export async function sooner<T>(attempt: (scale: number) => Promise<T>): Promise<T> {
+  for (let scale = 1; ; scale /= 2) {
+    try {
+      return await attempt(scale);
+    } catch (error) {
+      if (!(error instanceof WorkloadEnded) || scale <= 0.25) throw error;
+    }
+  }
+}
+
+/**
  * `cr snapshot --kill` at `delayMs` into the run, through the CLI as a user runs it; returns the
- * CRID.
+ * CRID. A run that ended first throws WorkloadEnded.
  */
 export async function snapshotAndKill(run: Run, store: string, delayMs: number): Promise<bigint> {
   await sleep(delayMs);
   const result = await runCli(["snapshot", "--store", store, "--kill", String(run.pid)]);
-  if (result.code !== 0) throw new Error(`cr snapshot --kill ${run.pid} failed: ${result.stderr}`);
+  if (result.code !== 0) {
+    if (await ends(run)) throw new WorkloadEnded(`${run.out}: the workload ended before its snapshot at ${delayMs} ms`);
+    throw new Error(`cr snapshot --kill ${run.pid} failed: ${result.stderr}`);
+  }
   await run.exited;
   await waitPidFree(run.pid);
   return BigInt(result.stdout.trim());
@@ -70,15 +99,21 @@ export async function snapshotAndKill(run: Run, store: string, delayMs: number):
 
 /**
  * `count` snapshots of a running workload (the first full, the rest increments), each at a
- * random moment of its share of about `withinMs`, however long each one takes. Fails, naming
- * the workload, if it ends first: by then its PID may be another process's.
+ * random moment of its share of about `withinMs`, however long each one takes. Throws
+ * WorkloadEnded if it ends first: by then its PID may be another process's.
  */
 export async function snapshotChain(run: Run, store: string, count: number, withinMs: number): Promise<bigint[]> {
   const started = Date.now();
   const crids: bigint[] = [];
+  const ended = (i: number) => new WorkloadEnded(`${run.out}: the workload ended after ${i} of ${count} snapshots`);
   for (let i = 0; i < count; i++) {
-    if (run.child.exitCode !== null || run.child.signalCode !== null) throw new Error(`${run.out}: the workload ended after ${i} of ${count} snapshots`);
-    crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
+    if (run.child.exitCode !== null || run.child.signalCode !== null) throw ended(i);
+    try {
+      crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
+    } catch (error) {
+      if (await ends(run)) throw ended(i);
+      throw error;
+    }
     await sleep(Math.max(5, started + (withinMs * (i + Math.random())) / count - Date.now()));
   }
   return crids;

@@ -4,7 +4,7 @@
 //    EINTR), a pipe and their ids on every iteration, is snapshotted incrementally a thousand
 //    times, every 10 ms, with the best tracker: it must notice nothing (errors=0, signals=0),
 //    keep progressing, and exit normally writing its output file.
-// 2. `cr snapshot` (the CLI) of a target with 128 MiB of memory that it keeps rewriting is killed
+// 2. `cr snapshot` (the CLI) of a target with 64 MiB of memory that it keeps rewriting is killed
 //    with SIGKILL at random moments, 50 times: the target runs on unharmed (not stopped, not
 //    traced, no errors, progressing), the store holds no partial image and no stray temporary
 //    file, every image in it opens and verifies, and a `cr snapshot` afterwards works and its
@@ -70,6 +70,8 @@ async function checkStore(store: string): Promise<{ images: string[] }> {
 }
 
 const N_SNAPSHOTS = Number(process.env.CR_TEST_SNAPSHOTS ?? 1000);
+/** The killed snapshots' target: large enough that a snapshot takes a good part of a second. */
+const BALLAST_MIB = 64;
 
 afterAll(async () => {
   await fixtures.stopAll();
@@ -127,7 +129,7 @@ describe("a checkpoint goes unnoticed", () => {
     const dir = tmpDir("cr-killed-");
     const store = join(dir, "store");
     const outfile = join(dir, "out.txt");
-    const t = await startFixture("ballast_target", [outfile], { env: { BALLAST_MIB: "128", BALLAST_RATE: "32" } });
+    const t = await startFixture("ballast_target", [outfile], { env: { BALLAST_MIB: String(BALLAST_MIB), BALLAST_RATE: String(BALLAST_MIB / 4) } });
     await t.waitReady(20_000);
     const args = ["snapshot", String(t.pid), "--incremental", "--store", store, "--json"];
 
@@ -143,7 +145,7 @@ describe("a checkpoint goes unnoticed", () => {
     // Node's start and the loading of cr's modules take part of that: half of the kills land after it.
     const startup = Math.min((await runCli(["--version"])).ms, typical);
     console.log(
-      `cr snapshot of a 128 MiB target: full ${first.ms} ms, increment ${second.ms} ms (${parsed.dirtyPages} pages, ${parsed.bytes} bytes); ` +
+      `cr snapshot of a ${BALLAST_MIB} MiB target: full ${first.ms} ms, increment ${second.ms} ms (${parsed.dirtyPages} pages, ${parsed.bytes} bytes); ` +
         `cr --version ${startup} ms`,
     );
 
@@ -188,7 +190,7 @@ describe("a checkpoint goes unnoticed", () => {
     const after = await runCli(args);
     expect(after.code, `cr snapshot after the kills: ${after.stderr}`).toBe(0);
     const crid = BigInt(String((JSON.parse(after.stdout) as { crid: string | number }).crid));
-    expect(await verifyChain(store, crid)).toBeGreaterThan(128 * 256);
+    expect(await verifyChain(store, crid)).toBeGreaterThan(BALLAST_MIB * 256);
     await checkStore(store);
 
     const end = await report(t);

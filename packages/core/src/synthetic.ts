@@ -129,8 +129,9 @@ function toRuns(pages: number[]): [number, number][] {
 }
 
 /**
- * A digest of the memory a checkpoint resolves to: xxh64 over every page's address and bytes
- * (REFs followed through the branch's images). Equal digests = the same memory.
+ * A digest of the memory a checkpoint resolves to: xxh64 over every page's address and the
+ * xxh64 of its bytes, and every zero or file run (REFs followed through the branch's images).
+ * Equal digests = the same memory. Each block is read once, however its runs interleave.
  */
 export async function memoryDigest(store: Store, branch: string, crid: bigint): Promise<string> {
   const readers = new Map<bigint, ImageReader>();
@@ -139,18 +140,35 @@ export async function memoryDigest(store: Store, branch: string, crid: bigint): 
     if (!r) readers.set(c, (r = openImage(store, branch, c)));
     return r;
   };
-  const parts: string[] = [];
   try {
-    for (const run of resolvedRuns(await resolveChain(crid, open))) {
+    const runs = resolvedRuns(await resolveChain(crid, open));
+    const others: string[] = [];
+    const byBlock = new Map<string, { crid: bigint; block: number; runs: { vaddr: bigint; firstPage: number; pages: number; at: number }[] }>();
+    let at = 0;
+    for (const run of runs) {
       if (run.source !== "ref") {
-        parts.push(`${run.vaddr}:${run.source}:${run.pages}`);
+        others.push(`${run.vaddr}:${run.source}:${run.pages}`);
         continue;
       }
-      const bytes = open(run.crid).readPages(run.block, run.firstPage, run.pages);
-      for (let p = 0; p < run.pages; p++) parts.push(`${run.vaddr + BigInt(p * PAGE)}:${xxh64(bytes.subarray(p * PAGE, (p + 1) * PAGE)).toString(16)}`);
+      const key = `${run.crid}:${run.block}`;
+      let group = byBlock.get(key);
+      if (!group) byBlock.set(key, (group = { crid: run.crid, block: run.block, runs: [] }));
+      group.runs.push({ vaddr: run.vaddr, firstPage: run.firstPage, pages: run.pages, at });
+      at += run.pages;
     }
+    const pages = new BigUint64Array(2 * at); // (address, hash of the bytes) in address order
+    for (const { crid: c, block, runs: inBlock } of byBlock.values()) {
+      const bytes = open(c).readBlock(block);
+      for (const r of inBlock) {
+        for (let p = 0; p < r.pages; p++) {
+          const from = (r.firstPage + p) * PAGE;
+          pages[2 * (r.at + p)] = r.vaddr + BigInt(p * PAGE);
+          pages[2 * (r.at + p) + 1] = xxh64(bytes.subarray(from, from + PAGE));
+        }
+      }
+    }
+    return xxh64(Buffer.concat([Buffer.from(pages.buffer), Buffer.from(others.join("\n"))])).toString(16);
   } finally {
     for (const r of readers.values()) r.close();
   }
-  return xxh64(Buffer.from(parts.join("\n"))).toString(16);
 }
