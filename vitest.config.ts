@@ -20,6 +20,8 @@ export default defineConfig({
     globalSetup: ["test/global-setup.ts"],
     // Three files at a time: most of a test is waiting for the processes it drives, and under
     // load from beside the suite more runnable test processes get a larger share of the cores.
+    // The longest files are split (snapshot-unnoticed/-killed, restart-equivalence/-chains) so
+    // that no one file is the whole run's critical path.
     fileParallelism: true,
     maxWorkers: 3,
     minWorkers: 1,

@@ -179,6 +179,18 @@ for p in range(int(sys.argv[1]) if len(sys.argv) > 1 else 1):
 print(len(d), h.hexdigest())
 `;
 
+/** python3 shm.py ROUNDS: rewrites part of an 8 MiB shared anonymous mapping (mmap.mmap(-1, n)) each round, digesting it. */
+export const PYTHON_SHM_SCRIPT = `import hashlib, mmap, sys
+m = mmap.mmap(-1, 8 << 20)
+h = hashlib.sha256()
+for r in range(int(sys.argv[1])):
+    for i in range(r % 7 * 4096, len(m), 4096 * 3):
+        m[i:i + 8] = (r * 1000003 + i).to_bytes(8, "little")
+    for _ in range(6):
+        h.update(m)
+    print(r, h.hexdigest())
+`;
+
 export const PERL_SCRIPT = `use strict; use Digest::MD5 qw(md5_hex);
 my %h; for my $i (0 .. 1500000) { $h{$i} = ($i * 2654435761) % 1000003; }
 my $ctx = Digest::MD5->new; for (my $k = 0; $k < 1500000; $k += 7) { $ctx->add($h{$k}); }

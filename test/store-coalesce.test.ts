@@ -251,7 +251,7 @@ beforeAll(async () => {
   // Restarted runs go to the end.
   truncateSync(gated.gate, STEPS);
   real = { gated, template, crids: list, before: await readStore(template) };
-}, 90_000);
+}, 240_000); // a hang guard: 50 CLI snapshots take minutes on a loaded machine
 
 afterAll(async () => {
   for (const child of running) child.kill("SIGKILL");

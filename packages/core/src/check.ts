@@ -11,6 +11,7 @@ import { lockProblems } from "./objects/locks.js";
 import { pipeSizeProblems } from "./objects/pipes.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./process/procfs.js";
 import { seccompProblems } from "./objects/seccomp.js";
+import { sharedMemoryProblems } from "./objects/shmem.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
 import { timerProblems } from "./objects/timers.js";
 import { collectVmas, type Vma } from "./objects/vmas.js";
@@ -74,6 +75,7 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
     const problem = vmaProblem(vma);
     if (problem) report.problems.push(problem);
   }
+  report.problems.push(...sharedMemoryProblems(new Set([pid]), vmas));
   return { report, vmas };
 }
 
@@ -212,7 +214,8 @@ function vmaProblem(vma: Vma): Problem | undefined {
     return problem("device", `device memory mapping ${vma.name || "(no name)"}: cr cannot save or remap device memory`);
   }
   // A shared writable file mapping is mapped again from its file: its pages are the file's.
-  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file") {
+  // Shared anonymous memory is saved (objects/shmem.ts) unless another process maps it too.
+  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file" && vma.kind !== "shared-anonymous") {
     return sharedProblem(vma, problem);
   }
   if (vma.deleted && vma.kind === "file") {
@@ -224,9 +227,6 @@ function vmaProblem(vma: Vma): Problem | undefined {
 function sharedProblem(vma: Vma, problem: (kind: string, reason: string) => Problem): Problem {
   const why = "a restored process cannot share it with the processes that map it now";
   if (vma.kind === "memfd") return problem("memfd", `shared writable mapping of memfd ${vma.path?.slice("/memfd:".length)}: ${why}`);
-  if (vma.kind === "shared-anonymous") {
-    return problem("shared-memory", `shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS): ${why}, e.g. with a parent or child`);
-  }
   const file = vma.path ?? vma.name;
   return problem("shared-memory", `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: ${why}`);
 }

@@ -10,6 +10,7 @@
 #include "memory.h"
 #include "pagemap.h"
 #include "pipes.h"
+#include "shmem.h"
 #include "registers.h"
 #include "seccomp.h"
 #include "spawn.h"
@@ -58,6 +59,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"createPipe", CreatePipe},
       {"sameOpenFile", SameOpenFile},
       {"peekPipe", PeekPipe},
+      {"dataExtents", DataExtents},
       {"fillPipe", FillPipe},
       {"mkfifo", MakeFifo},
       {"pipeCapacity", PipeCapacity},

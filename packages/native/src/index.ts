@@ -106,6 +106,7 @@ interface Addon {
   createPipe(): [number, number];
   sameOpenFile(pid: number, fdA: number, fdB: number): boolean;
   peekPipe(path: string): Buffer;
+  dataExtents(fd: number, from: bigint, to: bigint): BigUint64Array;
   fillPipe(writeFd: number, bytes: Buffer): void;
   mkfifo(path: string, mode: number): void;
   pipeCapacity(fd: number): number;
@@ -426,6 +427,33 @@ export function sameOpenFile(pid: number, fdA: number, fdB: number): boolean {
 /** The bytes buffered in the pipe or FIFO `path` names (e.g. /proc/PID/fd/N), left in place (tee). */
 export function peekPipe(path: string): Buffer {
   return addon.peekPipe(path);
+}
+
+/** Flags of mmap, mremap and openat that restart passes to syscalls injected into a target (x86_64). */
+export const MM = {
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 0x01,
+  MAP_PRIVATE: 0x02,
+  MAP_DROPPABLE: 0x08,
+  MAP_FIXED: 0x10,
+  MAP_ANONYMOUS: 0x20,
+  MAP_GROWSDOWN: 0x100,
+  MAP_NORESERVE: 0x4000,
+  MREMAP_MAYMOVE: 1,
+  MREMAP_FIXED: 2,
+  O_RDONLY: 0,
+  O_RDWR: 2,
+  O_CLOEXEC: 0o2000000,
+  AT_FDCWD: -100n,
+} as const;
+
+/**
+ * The byte ranges of [from, to) of file `fd` that hold data, (start, end) pairs (SEEK_DATA and
+ * SEEK_HOLE): what a shared memory object holds, whoever's page tables map it (shmem.h).
+ */
+export function dataExtents(fd: number, from: bigint, to: bigint): BigUint64Array {
+  return addon.dataExtents(fd, from, to);
 }
 
 /** Writes `bytes` into a pipe, grown first if they would not fit in it. */

@@ -105,5 +105,5 @@ describe("write tracking (userfaultfd WP_ASYNC + PAGEMAP_SCAN)", () => {
     track(target, big, end);
     const regions = pagemapScan(target.pid, big, end, { writeProtect: true, categories: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
     expect(regions.length).toBe(0);
-  });
+  }, 120_000); // a hang guard: faulting 1 GiB in takes the target many seconds on a loaded machine
 });

@@ -1,11 +1,12 @@
 import { closeSync } from "node:fs";
-import { alignedBuffer, type FillUffd, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
+import { alignedBuffer, type FillUffd, MM, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { holdsBytes, pagesWhere, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
 import { blockUses, ChainBlocks, pagesPastBlock } from "../store/chain-blocks.js";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import type { OnProgress } from "../progress.js";
 import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
+import { createSharedObjects, isSharedAnonymous, objectKey, sharedObjectRuns } from "./shmem.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
 /**
@@ -17,6 +18,7 @@ import { collectVmas, type Vma } from "./vmas.js";
  *   file's page cache): FILE (read again from the file at restart);
  *   (MADV_DONTDUMP mappings too: a core dump may leave them out, a restarted program still
  *   reads them, e.g. OpenSSL's secure heap);
+ * - the pages a shared anonymous object holds (shmem.ts), mapped or not: DATA;
  * - never-touched memory: nothing.
  */
 export interface FileRun extends PageRun {
@@ -52,7 +54,8 @@ export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns
   for (const vma of vmas.filter(hasSavedPages)) {
     const isFile = vma.kind === "file";
     for (const part of intersectRuns(scope, [{ start: vma.start, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) }])) {
-      for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
+      if (vma.kind === "shared-anonymous") for (const run of sharedObjectRuns(pid, vma, part)) pushRun(plan.data, run.start, run.pages);
+      else for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
     }
   }
   return plan;
@@ -165,20 +168,7 @@ function unreadablePage(pid: number, address: bigint, cause: NativeError): CrErr
  * fresh anonymous memory.
  */
 
-const PROT_WRITE = 2;
-const MAP_SHARED = 0x01;
-const MAP_PRIVATE = 0x02;
-const MAP_DROPPABLE = 0x08;
-const MAP_FIXED = 0x10;
-const MAP_ANONYMOUS = 0x20;
-const MAP_GROWSDOWN = 0x100;
-const MAP_NORESERVE = 0x4000;
-const MREMAP_MAYMOVE = 1;
-const MREMAP_FIXED = 2;
-const O_RDONLY = 0;
-const O_RDWR = 2;
-const O_CLOEXEC = 0o2000000;
-const AT_FDCWD = -100n;
+const { PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_NORESERVE, MREMAP_MAYMOVE, MREMAP_FIXED, O_RDONLY, O_RDWR, O_CLOEXEC, AT_FDCWD } = MM;
 
 /** The kernel's own mappings: moved, never created. */
 export const SPECIAL_MAPPINGS = ["[vdso]", "[vvar]", "[vvar_vclock]"];
@@ -244,7 +234,7 @@ export function moveSpecialMappings(remote: Remote, saved: VmaRecord[]): void {
   }
 }
 
-/** Private mappings that were given PROT_WRITE so their pages could be written. */
+/** Mappings that were given PROT_WRITE so their pages could be written. */
 export type WritableAdded = VmaRecord[];
 
 /**
@@ -256,10 +246,13 @@ export type WritableAdded = VmaRecord[];
 export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
   const added: VmaRecord[] = [];
   const files = new Map<string, bigint>();
+  const objects = createSharedObjects(remote, vmas);
   try {
     for (const vma of vmas.filter(isRestoredMapping)) {
       const shared = (vma.flags & VmaFlags.SHARED) !== 0;
-      const prot = !shared && vma.flags & VmaFlags.ACCOUNT ? vma.prot | PROT_WRITE : vma.prot;
+      // Writable while filled: an accounted private mapping (see above), and shared memory, whose
+      // read-only pages /proc/PID/mem cannot write either.
+      const prot = (!shared && vma.flags & VmaFlags.ACCOUNT) || isSharedAnonymous(vma) ? vma.prot | PROT_WRITE : vma.prot;
       if (prot !== vma.prot) added.push(vma);
       let flags = (shared ? MAP_SHARED : vma.flags & VmaFlags.DROPPABLE ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_FIXED;
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
@@ -267,11 +260,13 @@ export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
       const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
       let fd = -1n;
       if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
+      else if (isSharedAnonymous(vma)) fd = objects.get(objectKey(vma))!;
       else flags |= MAP_ANONYMOUS;
-      remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), vma.path ? vma.pgoff : 0n], where);
+      remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), fd >= 0n ? vma.pgoff : 0n], where);
     }
   } finally {
     for (const fd of files.values()) remote.call("close", [fd], "closing a mapped file");
+    for (const fd of objects.values()) remote.call("close", [fd], "closing a shared memory object");
   }
   return added;
 }
@@ -335,7 +330,8 @@ export async function fillMemory(pid: number, chain: ResolvedChain, open: (crid:
 
 /** A fill uffd over the anonymous mappings; none where the kernel lacks one (pages then fault in). */
 function fillUffd(pid: number, vmas: VmaRecord[]): FillUffd | undefined {
-  const anonymous = vmas.filter((v) => isRestoredMapping(v) && !v.path);
+  // Shared memory is not: its pages are the object's, written through the mapping.
+  const anonymous = vmas.filter((v) => isRestoredMapping(v) && !v.path && !(v.flags & VmaFlags.SHARED));
   try {
     return openFillUffd(pid, BigUint64Array.from(anonymous.flatMap((v) => [v.start, v.end])));
   } catch (error) {

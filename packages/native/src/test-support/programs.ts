@@ -41,8 +41,8 @@ export class Target {
     return this.proc.pid!;
   }
 
-  /** Waits for a line after index `from` that matches; returns its index. */
-  async waitFor(pattern: RegExp, from = 0, timeoutMs = 10_000): Promise<number> {
+  /** Waits for a line after index `from` that matches; returns its index. The timeout is a hang guard: a loaded machine is slow. */
+  async waitFor(pattern: RegExp, from = 0, timeoutMs = 60_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const at = this.lines.findIndex((line, i) => i >= from && pattern.test(line));
