@@ -3,6 +3,7 @@
 // same reasons in one `cr: ` line, writes nothing into the store and leaves the process running;
 // a process holding only supported resources checks clean.
 
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,6 +121,28 @@ describe("cr check", () => {
     expect(j.code).toBe(0);
     expect((JSON.parse(j.stdout) as { problems: Problem[] }).problems).toEqual([]);
     expect(await clean.command("ping")).toBe("pong");
+  });
+
+  it("reports for the whole tree: a grandchild's socket is named with its process", async () => {
+    // bash -> bash (subshell) -> python3 holding a TCP socket; every descendant is checked.
+    const script = `(python3 -c 'import socket, sys, time; s = socket.socket(); print(s.fileno(), flush=True); time.sleep(60)' & wait)`;
+    const root = spawn("bash", ["-c", script], { stdio: ["ignore", "pipe", "ignore"], detached: true }); // its own process group
+    try {
+      const fd = (await new Promise<string>((resolve) => root.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())))).trim();
+      const j = await runCli(["check", String(root.pid), "--json"]);
+      expect(j.code).toBe(2);
+      const report = JSON.parse(j.stdout) as { processes: { pid: number; ppid: number; comm: string }[]; problems: Problem[] };
+      expect(report.processes.map((p) => p.comm)).toEqual(["bash", "bash", "python3"]);
+      const [, subshell, python] = report.processes;
+      expect(subshell!.ppid).toBe(root.pid);
+      expect(python!.ppid).toBe(subshell!.pid);
+      expect(report.problems).toContainEqual(expect.objectContaining({ resource: `process ${python!.pid}: fd ${fd}`, kind: "socket" }));
+      expect(report.problems).toContainEqual(expect.objectContaining({ resource: `process ${subshell!.pid}`, kind: "child-process" }));
+      const text = await runCli(["check", String(root.pid)]);
+      expect(text.stdout).toMatch(new RegExp(`^process ${root.pid} \\(bash\\) and its 2 descendants cannot be checkpointed:`));
+    } finally {
+      process.kill(-root.pid!, "SIGKILL");
+    }
   });
 
   it("a missing process: one `cr: ` line, non-zero", async () => {

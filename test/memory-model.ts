@@ -16,6 +16,8 @@ export interface Region {
   content: PageContent[];
   /** A private file mapping: its untouched pages may be FILE. */
   file: boolean;
+  /** Shared anonymous memory: MADV_DONTNEED keeps its bytes (they are the shmem object's). */
+  shared?: boolean;
 }
 
 export function isZero(buf: Buffer): boolean {
@@ -45,9 +47,9 @@ export class MemoryModel {
     return this.regions.get(id)!.addr + BigInt(page * PAGE);
   }
 
-  async map(id: number, pages: number): Promise<Region> {
-    const addr = BigInt(await cmd(this.t, `map ${id} ${pages}`));
-    const r: Region = { id, addr, pages, content: new Array<PageContent>(pages).fill(null), file: false };
+  async map(id: number, pages: number, shared = false): Promise<Region> {
+    const addr = BigInt(await cmd(this.t, `${shared ? "mapshared" : "map"} ${id} ${pages}`));
+    const r: Region = { id, addr, pages, content: new Array<PageContent>(pages).fill(null), file: false, shared };
     this.regions.set(id, r);
     return r;
   }
@@ -87,7 +89,7 @@ export class MemoryModel {
   async dontneed(id: number, first: number, count: number): Promise<void> {
     const r = this.regions.get(id)!;
     await cmd(this.t, `dontneed ${id} ${first} ${count}`);
-    for (let p = first; p < first + count; p++) r.content[p] = null;
+    if (!r.shared) for (let p = first; p < first + count; p++) r.content[p] = null;
   }
 
   /** MADV_DONTDUMP changes nothing the image holds: the pages are saved as any others. */

@@ -1,18 +1,18 @@
 // Coalesce acceptance (store issue): a real process's 50-image chain with a branch sharing its
 // old images is coalesced to its last 5 images; a periodic `cr snapshot` goes on through
-// coalesces; a restart started during a coalesce works; and `cr coalesce` is killed with
-// SIGKILL at random moments (and, through strace, at each step of its swap). Real processes, real files, the built CLI.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+// coalesces; a restart started during a coalesce works; and `cr coalesce` of that chain is
+// killed with SIGKILL at random moments. Real processes, real files, the built CLI. (Kills of
+// synthetic chains, and at each step of the swap: store-coalesce-killed.test.ts.)
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBranch, memoryDigest, Store, syntheticChain, type LogEntry } from "@cr/core";
+import type { LogEntry } from "@cr/core";
 import { cliMain, runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
 import { reference, restartAndWait, startWorkload, waitPidFree, type Run, type Workload } from "./restart-helpers.js";
+import { copyStore, crids, identities, KEEP, killRounds, readStore, running, strays, synthetic, type Expect, type StoreState } from "./coalesce-kills.js";
 
-/** --keep-last of every coalesce here. */
-const KEEP = 5;
 /** The real chain: 50 snapshots, the branch `side` at the 30th. */
 const IMAGES = 50;
 const SIDE_AT = 30;
@@ -21,155 +21,10 @@ const STEPS = 600;
 const STEPS_PER_IMAGE = 10;
 
 let dir: string;
-const running = new Set<ChildProcess>();
-
-/** A store copied with its hardlinks (cp -a): every test and round starts from the same state. */
-function copyStore(from: string, to: string): string {
-  execFileSync("cp", ["-a", from, to]);
-  return to;
-}
 
 /** Disk usage in KiB, each hardlinked file counted once. */
 function du(path: string): number {
   return Number(execFileSync("du", ["-sk", path], { encoding: "utf8" }).split("\t")[0]);
-}
-
-/** What a store holds, read through core (which recovers a killed coalesce first). */
-interface StoreState {
-  entries: Map<string, LogEntry[]>;
-  /** `${branch}:${crid}` -> memory digest of the resolved chain. */
-  digests: Map<string, string>;
-}
-
-async function readStore(path: string): Promise<StoreState> {
-  const store = Store.open(path, { create: false });
-  const entries = new Map<string, LogEntry[]>();
-  const digests = new Map<string, string>();
-  for (const branch of store.branchNames()) {
-    const list = store.branch(branch).entries;
-    entries.set(branch, list);
-    for (const e of list) digests.set(`${branch}:${e.crid}`, await memoryDigest(store, branch, BigInt(e.crid)));
-  }
-  return { entries, digests };
-}
-
-const crids = (entries: LogEntry[] | undefined) => (entries ?? []).map((e) => e.crid);
-const identities = (entries: LogEntry[] | undefined) => (entries ?? []).map((e) => `${e.crid}=${e.identity}`);
-
-/** Files a store command should have left nowhere: staging dirs, temporary files, unlisted images. */
-function strays(store: string): string[] {
-  const out = readdirSync(store).filter((n) => n.endsWith(".tmp"));
-  const root = join(store, "branches");
-  for (const branch of readdirSync(root)) {
-    if (branch.startsWith(".")) {
-      out.push(`branches/${branch}`);
-      continue;
-    }
-    const meta = JSON.parse(readFileSync(join(root, branch, "branch.json"), "utf8")) as { entries: LogEntry[] };
-    const listed = new Set(["branch.json", ...meta.entries.map((e) => `${e.crid}.crimg`)]);
-    for (const file of readdirSync(join(root, branch))) if (!listed.has(file)) out.push(`branches/${branch}/${file}`);
-  }
-  return out;
-}
-
-/** Where a killed coalesce of main stopped, read from what it left (before anything recovers it). */
-function leftover(store: string, before: StoreState): string {
-  const root = join(store, "branches");
-  const names = readdirSync(root);
-  if (!names.includes("main")) return "between the two renames";
-  if (names.includes(".main.old")) return "removing the old branch";
-  if (names.includes(".main.new")) return existsSync(join(root, ".main.new", "branch.json")) ? "staged, before the swap" : "building the new branch";
-  const meta = JSON.parse(readFileSync(join(root, "main", "branch.json"), "utf8")) as { entries: LogEntry[] };
-  return meta.entries.length === before.entries.get("main")!.length ? "before it started" : "after it finished";
-}
-
-/** A store before its coalesce, and main's CRIDs after a complete one. */
-interface Expect {
-  before: StoreState;
-  kept: string[];
-}
-
-/**
- * After a killed coalesce: the next command (`cr verify`) recovers and passes, leaves no stray
- * file, main holds exactly its old images or exactly the kept ones, every CRID still listed
- * resolves to the memory it resolved to before, `side` is untouched, and gc finds nothing.
- * Returns whether main was coalesced.
- */
-async function checkRecovered(store: string, want: Expect, label: string): Promise<boolean> {
-  const verify = await runCli(["verify", "--store", store]);
-  expect(verify.code, `${label}: cr verify: ${verify.stderr}`).toBe(0);
-  expect(strays(store), `${label}: left behind after cr verify`).toEqual([]);
-  const after = await readStore(store);
-  const main = after.entries.get("main");
-  const coalesced = crids(main).length !== crids(want.before.entries.get("main")).length;
-  if (coalesced) {
-    expect(crids(main), label).toEqual(want.kept);
-    expect(main![0]!.parent, `${label}: the oldest kept image is full`).toBeNull();
-  } else {
-    expect(identities(main), `${label}: main is the same files as before`).toEqual(identities(want.before.entries.get("main")));
-  }
-  expect(identities(after.entries.get("side")), `${label}: side`).toEqual(identities(want.before.entries.get("side")));
-  expect([...after.entries.keys()], label).toEqual([...want.before.entries.keys()]);
-  for (const [key, digest] of after.digests) expect(digest, `${label}: memory of ${key}`).toBe(want.before.digests.get(key));
-  const gc = await runCli(["gc", "--store", store, "--json"]);
-  expect(gc.code, gc.stderr).toBe(0);
-  expect((JSON.parse(gc.stdout) as { removed: string[] }).removed, `${label}: cr gc`).toEqual([]);
-  return coalesced;
-}
-
-/** Runs `cr coalesce --keep-last KEEP` and SIGKILLs it after `delayMs` (if it still runs). */
-async function killCoalesce(store: string, delayMs: number): Promise<void> {
-  const child = spawnCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
-  running.add(child);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  await Promise.race([exited, sleep(delayMs)]);
-  child.kill("SIGKILL");
-  await exited;
-  running.delete(child);
-}
-
-/** Wall time of an un-killed `cr coalesce` of a copy of `template`, process start to exit (median of 3: the machine is shared). */
-async function coalesceDuration(template: string, copy: string): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    copyStore(template, copy);
-    const started = performance.now();
-    const result = await runCli(["coalesce", "--store", copy, "--keep-last", String(KEEP)]);
-    expect(result.code, result.stderr).toBe(0);
-    times.push(performance.now() - started);
-    rmSync(copy, { recursive: true, force: true });
-  }
-  return times.sort((a, b) => a - b)[1]!;
-}
-
-/**
- * SIGKILL `cr coalesce` of a fresh copy of the template, `rounds` times, at uniform random
- * moments, `atOnce` rounds side by side (each on its own copy).
- */
-async function killRounds(template: string, want: Expect, rounds: number, name: string, atOnce: number, after?: (store: string, coalesced: boolean, round: number) => Promise<void>): Promise<Map<string, number>> {
-  const duration = await coalesceDuration(template, join(dir, `${name}-measure`));
-  const phases = new Map<string, number>();
-  const killRound = async (round: number) => {
-    const store = copyStore(template, join(dir, `${name}-${round}`));
-    const delay = Math.random() * duration;
-    const label = `${name} round ${round}: killed after ${delay.toFixed(0)} of ${duration.toFixed(0)} ms`;
-    await killCoalesce(store, delay);
-    const phase = leftover(store, want.before);
-    phases.set(phase, (phases.get(phase) ?? 0) + 1);
-    const coalesced = await checkRecovered(store, want, `${label} (${phase})`);
-    await after?.(store, coalesced, round);
-    if (!coalesced) {
-      // The interrupted work can simply be done again.
-      const again = await runCli(["coalesce", "--store", store, "--keep-last", String(KEEP)]);
-      expect(again.code, again.stderr).toBe(0);
-      expect(crids(Store.open(store, { create: false }).branch("main").entries), label).toEqual(want.kept);
-    }
-    rmSync(store, { recursive: true, force: true });
-  };
-  for (let first = 0; first < rounds; first += atOnce) {
-    await Promise.all(Array.from({ length: Math.min(atOnce, rounds - first) }, (_, i) => killRound(first + i)));
-  }
-  return phases;
 }
 
 /** The real workload: gated_checksum, its gate, its output files, the reference output. */
@@ -204,21 +59,6 @@ async function restartMatches(g: Gated, store: string, branch: string, crid: str
   const restarted = await restartAndWait(store, BigInt(crid), ["--branch", branch, ...PACING_STDOUT]);
   expect(restarted.code, `restart of ${branch} CRID ${crid}: ${restarted.stderr}`).toBe(0);
   expect(readFileSync(g.run.out).equals(g.ref), `output of ${branch} CRID ${crid} restarted`).toBe(true);
-}
-
-let built: Promise<{ template: string; want: Expect }> | undefined;
-
-/** A synthetic store (built once): main, 10 images over 16 MiB of pages, so that the work after start-up takes a good part of a coalesce; side forked at its 4th image, with 2 images of its own. */
-function synthetic(): Promise<{ template: string; want: Expect }> {
-  built ??= (async () => {
-    const template = join(dir, "synthetic-template");
-    const store = Store.open(template, { create: true });
-    const main = await syntheticChain(store, { branch: "main", pages: 4096, images: 10, dirtyPerImage: 256 });
-    createBranch(store, "side", main[3]!);
-    await syntheticChain(store, { branch: "side", pages: 4096, images: 2, dirtyPerImage: 256, parent: main[3]!, seed: 2 });
-    return { template, want: { before: await readStore(template), kept: main.slice(-KEEP).map(String) } };
-  })();
-  return built;
 }
 
 let real: { gated: Gated; template: string; crids: string[]; before: StoreState };
@@ -370,7 +210,7 @@ describe("cr restart while cr coalesce rewrites its branch", () => {
 
 describe("cr verify while cr coalesce rewrites its branch", () => {
   it("a verify held (by strace) in its first read of its first image reports no damage after a coalesce removed and rewrote images it had listed: both succeed", async () => {
-    const { template, want } = await synthetic();
+    const { template, want } = await synthetic(dir);
     const store = copyStore(template, join(dir, "verify-during"));
     const first = want.before.entries.get("main")![0]!.crid;
     // Held in its first read only: every image's chain opens the first image.
@@ -421,46 +261,14 @@ async function readHeld(stracePid: number): Promise<void> {
 }
 
 describe("cr coalesce killed with SIGKILL", () => {
-  it("at random moments of a coalesce of synthetic chains: every branch is as before or as after, and every kept CRID resolves to the same memory", async () => {
-    const { template, want } = await synthetic();
-    const phases = await killRounds(template, want, 15, "synthetic", 3);
-    console.log("synthetic kills landed:", Object.fromEntries(phases));
-  }, 300_000); // hang guards: a loaded machine takes several times as long
-
   it("at random moments of a coalesce of a real process's chain: the same, and kept CRIDs restart to the reference output", async () => {
     const want: Expect = { before: real.before, kept: real.crids.slice(IMAGES - KEEP) };
     // One round at a time: a restart takes the process's own PID.
-    const phases = await killRounds(real.template, want, 5, "real", 1, async (store, coalesced, round) => {
+    const phases = await killRounds(dir, real.template, want, 5, "real", 1, async (store, coalesced, round) => {
       if (round % 2 === 0) return;
       // The oldest CRID left: a rewritten full image, or the original first one.
       await restartMatches(real.gated, store, "main", coalesced ? want.kept[0]! : real.crids[0]!);
     });
     console.log("real-chain kills landed:", Object.fromEntries(phases));
   }, 300_000);
-
-  it("at each step of the swap (strace kills it on entering the syscall): the next command finishes or undoes it", async () => {
-    const { template, want } = await synthetic();
-    // The renames are: branch.json into .main.new, main -> .main.old, .main.new -> main; then
-    // .main.old is removed file by file.
-    const steps: [syscall: string, nth: number, phase: string][] = [
-      ["renameat", 1, "building the new branch"],
-      ["renameat", 2, "staged, before the swap"],
-      ["renameat", 3, "between the two renames"],
-      ["unlinkat", 1, "removing the old branch"],
-    ];
-    for (const [syscall, nth, phase] of steps) {
-      const store = copyStore(template, join(dir, `swap-${syscall}-${nth}`));
-      const inject = ["-f", "-qq", "-o", "/dev/null", "-e", `trace=${syscall}`, "-e", `inject=${syscall}:signal=KILL:when=${nth}`];
-      const child = spawn(strace, [...inject, process.execPath, cliMain, "coalesce", "--store", store, "--keep-last", String(KEEP)], { stdio: "ignore" });
-      running.add(child);
-      await new Promise((resolve) => child.once("exit", resolve));
-      running.delete(child);
-      const label = `killed entering ${syscall} #${nth}`;
-      expect(leftover(store, want.before), label).toBe(phase);
-      // Once main has been renamed away, the new state is complete: recovery rolls forward.
-      const coalesced = phase === "between the two renames" || phase === "removing the old branch";
-      expect(await checkRecovered(store, want, label), label).toBe(coalesced);
-      rmSync(store, { recursive: true, force: true });
-    }
-  }, 60_000);
 });

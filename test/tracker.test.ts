@@ -1,7 +1,7 @@
 // Dirty tracking never under-reports (docs/design.md decision 6): for every tracker backend this
 // kernel has, tracker_target is snapshotted once in full, then incrementally after each kind of
 // change a tracker can miss — plain writes, writes by the kernel (read(2) into the buffer), writes
-// by a second thread, MADV_DONTNEED, mremap, munmap of part of a region, a new mapping, a
+// by a second thread, MADV_DONTNEED, shared anonymous memory, mremap, munmap of part of a region, a new mapping, a
 // MADV_DONTDUMP region, COW of a private file mapping, address reuse. After every increment the
 // checkpoint's memory, resolved through the chain, must be exactly what the process held, and
 // every page written since the parent must be DATA in the new image. Over-reporting (DATA pages
@@ -167,6 +167,18 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       await model.write(3, 2, 2, 16);
       await model.dontneed(0, 0, 2);
       await snapAndVerify("dontneed+rewrite");
+    });
+
+    it("shared anonymous memory: written pages, and MADV_DONTNEED keeps their bytes", async () => {
+      await model.map(11, 24, true);
+      await model.write(11, 0, 12, 31);
+      await snapAndVerify("shared: new");
+      await model.write(11, 4, 3, 32);
+      await model.dontneed(11, 0, 8); // out of the page tables, still in the object
+      await snapAndVerify("shared: write+dontneed");
+      await model.write(11, 20, 2, 33);
+      await model.dontneed(11, 20, 2); // written, then no page table maps it
+      await snapAndVerify("shared: written then dropped");
     });
 
     it("mremap: the region moved (and grew); its old pages are gone", async () => {

@@ -3,8 +3,6 @@
  * user can act on (docs/design.md decision 9). Read-only: the target is never stopped or touched, and it
  * keeps running whatever this finds.
  */
-import { readdirSync } from "node:fs";
-import { errnoCode } from "./errors.js";
 import { ownerProblems } from "./objects/fd-owners.js";
 import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./objects/files.js";
 import { lockProblems } from "./objects/locks.js";
@@ -14,6 +12,7 @@ import { seccompProblems } from "./objects/seccomp.js";
 import { sharedMemoryProblems } from "./objects/shmem.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
 import { timerProblems } from "./objects/timers.js";
+import { childrenOf, processTree, type Member } from "./objects/tree.js";
 import { collectVmas, type Vma } from "./objects/vmas.js";
 
 export interface Problem {
@@ -31,12 +30,25 @@ export interface CheckReport {
   problems: Problem[];
 }
 
+export interface TreeReport extends CheckReport {
+  /** The process and its descendants, parents first: every one is checked. */
+  processes: Member[];
+}
+
 /**
- * Lists what would stop a checkpoint of `pid`. A nonexistent pid fails with CrError ESRCH
- * ("no process N"); a process that exits during the check fails with ESRCH naming the /proc path.
+ * Lists what would stop a checkpoint of `pid` and of each of its descendants (their resources
+ * are named "process N: fd 5"). A nonexistent pid fails with CrError ESRCH ("no process N"); a
+ * process that exits during the check fails with ESRCH naming the /proc path.
  */
-export async function checkProcess(pid: number): Promise<CheckReport> {
-  return (await checkWithMappings(pid)).report;
+export async function checkProcess(pid: number): Promise<TreeReport> {
+  const { report, vmas } = await checkWithMappings(pid);
+  const processes = processTree(pid);
+  if (vmas === null) return { ...report, processes: processes.slice(0, 1) }; // a kernel thread, a zombie, cr: nothing below matters
+  for (const member of processes.slice(1)) {
+    const { problems } = (await checkWithMappings(member.pid)).report;
+    report.problems.push(...problems.map((p) => ({ ...p, resource: `process ${member.pid}: ${p.resource}` })));
+  }
+  return { ...report, processes };
 }
 
 /**
@@ -121,7 +133,7 @@ function tracerProblems(pid: number): Problem[] {
  */
 function childProblems(pid: number): Problem[] {
   const problems: Problem[] = [];
-  for (const child of findChildren(pid)) {
+  for (const child of childrenOf(pid)) {
     const comm = commOf(child) ?? "exited";
     problems.push({
       resource: `process ${child}`,
@@ -130,32 +142,6 @@ function childProblems(pid: number): Problem[] {
     });
   }
   return problems;
-}
-
-/** Pids whose parent is `pid`. Processes that exit during the scan are skipped. */
-export function findChildren(pid: number): number[] {
-  const children: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const other = Number(name);
-    const ppid = ppidOf(other);
-    if (ppid === pid) children.push(other);
-  }
-  return children.sort((a, b) => a - b);
-}
-
-/** The ppid field of /proc/N/stat, or undefined if N exited meanwhile. */
-function ppidOf(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readProcText(pid, "stat");
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === "ESRCH" || code === "ENOENT") return undefined; // exited while scanning
-    throw error;
-  }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[1]);
 }
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {

@@ -1,5 +1,5 @@
 export { snapshot, processKey, stillRuns, type SnapshotOptions, type SnapshotResult } from "./checkpoint.js";
-export { checkProcess, type CheckReport, type Problem } from "./check.js";
+export { checkProcess, type CheckReport, type Problem, type TreeReport } from "./check.js";
 export { CrError, type CrErrorContext } from "./errors.js";
 export { Store, storeDir, type BranchMeta, type LogEntry } from "./store/store.js";
 export { DEFAULT_BRANCH } from "./names.js";

@@ -1,11 +1,12 @@
 import type { Command } from "commander";
+import type { TreeReport } from "@cr/core";
 import { parsePid } from "../args.js";
 import { table, toJson } from "../output.js";
 
 export function registerCheck(program: Command): void {
   program
     .command("check")
-    .description("List every resource of a process that would stop a checkpoint, with the reason. Touches nothing.")
+    .description("List every resource of a process and its descendants that would stop a checkpoint, with the reason. Touches nothing.")
     .argument("<pid>", "process id", parsePid)
     .option("--json", "print the report as JSON")
     .addHelpText("after", "\nExample:\n  cr check 1234")
@@ -15,11 +16,18 @@ export function registerCheck(program: Command): void {
       if (options.json) {
         console.log(toJson({ ...report, ok: report.problems.length === 0 }));
       } else if (report.problems.length === 0) {
-        console.log(`process ${pid} (${report.comm}) can be checkpointed`);
+        console.log(`${who(report)} can be checkpointed`);
       } else {
-        console.log(`process ${pid} (${report.comm}) cannot be checkpointed:`);
+        console.log(`${who(report)} cannot be checkpointed:`);
         console.log(table(["RESOURCE", "KIND", "REASON"], report.problems.map((p) => [p.resource, p.kind, p.reason])));
       }
       if (report.problems.length > 0) process.exitCode = 2;
     });
+}
+
+/** "process 12 (bash)", and "and its N descendants" when it has any. */
+function who(report: TreeReport): string {
+  const descendants = report.processes.length - 1;
+  const tail = descendants === 0 ? "" : ` and its ${descendants} descendant${descendants === 1 ? "" : "s"}`;
+  return `process ${report.pid} (${report.comm})${tail}`;
 }

@@ -43,6 +43,28 @@ export function sharedObjectRuns(pid: number, vma: Vma, part: PageRun): PageRun[
 }
 
 /**
+ * The shared anonymous mappings of `vmas` through which alone their pages can change: no other
+ * mapping of the process shows the same part of the object. Their writes can be tracked like
+ * private memory's (userfaultfd write-protect works on shmem); a page written through another
+ * mapping would not show in this one's page tables. (Other processes mapping the object are
+ * refused: sharedMemoryProblems.)
+ */
+export function soleMappings(vmas: Vma[]): Set<Vma> {
+  const byObject = new Map<string, Vma[]>();
+  for (const v of vmas.filter((v) => v.kind === "shared-anonymous")) {
+    const mappings = byObject.get(mapsKey(v));
+    if (mappings) mappings.push(v);
+    else byObject.set(mapsKey(v), [v]);
+  }
+  const sole = new Set<Vma>();
+  for (const mappings of byObject.values()) {
+    const end = (v: Vma) => v.offset + (v.end - v.start);
+    for (const v of mappings) if (mappings.every((o) => o === v || end(o) <= v.offset || end(v) <= o.offset)) sole.add(v);
+  }
+  return sole;
+}
+
+/**
  * A shared anonymous object of `vmas` that a process other than `members` maps too: a restored
  * process could not share it with that one. Reads every process's maps, so only when there is
  * such an object.

@@ -1,6 +1,7 @@
 import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
-import { intersectRuns, PAGE_SIZE, pushRun, subtractRuns, type PageRun } from "../pages.js";
+import { intersectRuns, PAGE_SIZE, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
+import { soleMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
 import { historyBroken, historyCommitted, historySlot, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
@@ -25,7 +26,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(context.pid, context.slot, context.parent);
     historyBroken(context.pid, context.slot);
     // Registering injects syscalls: done before the scan re-protects (see checkpointFrozen).
-    const fresh = context.vmas.filter((v) => !v.flags.uffdWp && isTrackable(v));
+    const fresh = trackable(context.vmas).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
     return dirtyResult(context, true, untrusted);
   }
@@ -46,10 +47,16 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
   if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   const tracked: PageRun[] = [];
-  for (const v of registered.filter(isTrackable)) pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
-  // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
+  const shared: PageRun[] = [];
+  for (const v of trackable(registered)) {
+    pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+    if (v.shared) pushRun(shared, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  }
+  // A written page that is present is the process's own copy (COW'd if the mapping is a file's);
+  // a written page of shared memory is the object's, also when no page table maps it any more.
   const scope = intersectRuns(written.all, tracked);
-  return { unchanged: subtractRuns(tracked, written.all), seen: { scope, data: intersectRuns(written.present, tracked) } };
+  const data = unionRuns(intersectRuns(written.present, tracked), intersectRuns(written.all, shared));
+  return { unchanged: subtractRuns(tracked, written.all), seen: { scope, data } };
 }
 
 /**
@@ -79,9 +86,10 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: Pag
   return { all, present };
 }
 
-/** Private writable memory of the program's own. */
-function isTrackable(vma: Vma): boolean {
-  return hasSavedPages(vma) && vma.prot.write && !vma.shared;
+/** Writable memory of the program's own: private, or shared anonymous memory only it shows (soleMappings). */
+function trackable(vmas: Vma[]): Vma[] {
+  const sole = soleMappings(vmas);
+  return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || sole.has(v)));
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {
@@ -103,7 +111,7 @@ function vmaRanges(vmas: Vma[]): BigUint64Array {
  */
 export function armAfterRestart(pid: number, identity: bigint): void {
   const area = scratch(pid);
-  const vmas = markTrampoline(collectVmas(pid), area.trampoline).filter(isTrackable);
+  const vmas = trackable(markTrampoline(collectVmas(pid), area.trampoline));
   // Mappings the kernel refuses to track are left out; the next snapshot saves them whole.
   if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas));
   historyCommitted(pid, historySlot(area), identity);
