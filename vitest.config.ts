@@ -18,12 +18,12 @@ export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
-    // Three files at a time: most of a test is waiting for the processes it drives, and under
+    // Four files at a time: most of a test is waiting for the processes it drives, and under
     // load from beside the suite more runnable test processes get a larger share of the cores.
     // The longest files are split (snapshot-unnoticed/-killed, restart-equivalence/-chains) so
     // that no one file is the whole run's critical path.
     fileParallelism: true,
-    maxWorkers: 3,
+    maxWorkers: 4,
     minWorkers: 1,
     // A describe.concurrent runs this many tests at once (test/zdtm.test.ts: CLI runs of 2 cores).
     maxConcurrency: 3,
