@@ -24,6 +24,8 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# The native addon builds during install with 4 compilers (packages/native/package.json): more
+# than the 2 cores here, so that on a busy machine the build still gets its share of them.
 pnpm install --frozen-lockfile
 test -f packages/native/build/Release/cr_native.node || {
   echo "setup: the native addon was not built (packages/native/build/Release/cr_native.node)" >&2

@@ -12,8 +12,14 @@ import { sleep } from "./harness.js";
 /** --keep-last of every coalesce here. */
 export const KEEP = 5;
 
-/** Processes a test started and must kill at its end (afterAll). */
+/** Processes a test started and must kill at its end (stopRunning). */
 export const running = new Set<ChildProcess>();
+
+/** Kills what is still running and waits for it (afterAll). */
+export async function stopRunning(): Promise<void> {
+  for (const child of running) child.kill("SIGKILL");
+  await Promise.all([...running].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : null)));
+}
 
 /** A store copied with its hardlinks (cp -a): every test and round starts from the same state. */
 export function copyStore(from: string, to: string): string {

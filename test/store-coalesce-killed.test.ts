@@ -8,14 +8,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cliMain } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
-import { checkRecovered, copyStore, KEEP, killRounds, leftover, running, synthetic } from "./coalesce-kills.js";
+import { checkRecovered, copyStore, KEEP, killRounds, leftover, running, stopRunning, synthetic } from "./coalesce-kills.js";
 
 const dir = tmpDir("cr-coalesce-killed-");
 const strace = "/usr/bin/strace";
 
 afterAll(async () => {
-  for (const child of running) child.kill("SIGKILL");
-  await Promise.all([...running].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : null)));
+  await stopRunning();
   cleanupTmp();
 });
 

@@ -11,7 +11,7 @@ import type { LogEntry } from "@cr/core";
 import { cliMain, runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
 import { reference, restartAndWait, startWorkload, waitPidFree, type Run, type Workload } from "./restart-helpers.js";
-import { copyStore, crids, identities, KEEP, killRounds, readStore, running, strays, synthetic, type Expect, type StoreState } from "./coalesce-kills.js";
+import { copyStore, crids, identities, KEEP, killRounds, readStore, running, stopRunning, strays, synthetic, type Expect, type StoreState } from "./coalesce-kills.js";
 
 /** The real chain: 50 snapshots, the branch `side` at the 30th. */
 const IMAGES = 50;
@@ -94,8 +94,7 @@ beforeAll(async () => {
 }, 240_000); // a hang guard: 50 CLI snapshots take minutes on a loaded machine
 
 afterAll(async () => {
-  for (const child of running) child.kill("SIGKILL");
-  await Promise.all([...running].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : null)));
+  await stopRunning();
   cleanupTmp();
 });
 

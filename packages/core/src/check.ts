@@ -11,6 +11,7 @@ import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from
 import { seccompProblems } from "./objects/seccomp.js";
 import { sharedMemoryProblems } from "./objects/shmem.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
+import { threadCredentialProblems } from "./objects/threads.js";
 import { timerProblems } from "./objects/timers.js";
 import { childrenOf, processTree, type Member } from "./objects/tree.js";
 import { collectVmas, type Vma } from "./objects/vmas.js";
@@ -72,7 +73,8 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   }
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
-  report.problems.push(...tracerProblems(pid), ...childProblems(pid), ...seccompProblems(pid, readThreads(pid)), ...timerProblems(pid, stat.numThreads));
+  const tids = readThreads(pid);
+  report.problems.push(...tracerProblems(pid), ...childProblems(pid), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
   const cwd = cwdProblem(pid);
   if (cwd) add("cwd", "deleted-cwd", cwd);
   const files = collectFiles(pid);
@@ -81,7 +83,7 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
     if (problem) report.problems.push(problem);
     report.problems.push(...lockProblems(entry));
   }
-  report.problems.push(...pipeSizeProblems(pid, files), ...ownerProblems(pid, files, stat.pgrp, readThreads(pid)));
+  report.problems.push(...pipeSizeProblems(pid, files), ...ownerProblems(pid, files, stat.pgrp, tids));
   const vmas = collectVmas(pid);
   for (const vma of vmas) {
     const problem = vmaProblem(vma);

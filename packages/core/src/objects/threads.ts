@@ -1,6 +1,8 @@
 import { getRegs, getRobustList, getRseq, getSigmask, getXState, peekPendingSignals, REG, setRegs, setSigmask, setXState, waitThreadStop } from "@cr/native";
 import type { ThreadRecord } from "@cr/format";
+import type { Problem } from "../check.js";
 import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+import { readProcText } from "../process/procfs.js";
 
 const PR_GET_TID_ADDRESS = 40n;
 
@@ -30,6 +32,26 @@ export function collectThread(pid: number, tid: number): ThreadRecord {
     clearTidAddress: tidAddress.readBigUInt64LE(0),
     pendingSignals: peekPendingSignals(tid, false),
   };
+}
+
+/**
+ * A thread whose credentials differ from the leader's: a raw setuid/setgid/setgroups syscall
+ * changes only the calling thread (glibc's wrappers change every thread). An image holds one set
+ * for the process, which a restart gives every thread, so such a process is refused.
+ */
+export function threadCredentialProblems(pid: number, tids: number[]): Problem[] {
+  const credentials = (tid: number) => {
+    const status = readProcText(pid, `task/${tid}/status`);
+    return ["Uid", "Gid", "Groups"].map((key) => new RegExp(`^${key}:(.*)$`, "m").exec(status)?.[1]?.trim() ?? "").join(" / ");
+  };
+  const leader = credentials(pid);
+  return tids
+    .filter((tid) => tid !== pid && credentials(tid) !== leader)
+    .map((tid) => ({
+      resource: `thread ${tid}`,
+      kind: "thread-credentials",
+      reason: `its uids / gids / groups (${credentials(tid)}) differ from the process's (${leader}), set by a raw syscall in that thread: cr restores one set for every thread`,
+    }));
 }
 
 // ================================================================ restart half
