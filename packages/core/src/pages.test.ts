@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { intersectRuns, PAGE_SIZE, subtractRuns, unionRuns, type PageRun } from "./pages.js";
+import { PAGE_SIZE } from "@cr/native";
+import { intersectRuns, subtractRuns, unionRuns, type PageRun } from "./pages.js";
 
 const PAGE = BigInt(PAGE_SIZE);
 

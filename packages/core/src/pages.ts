@@ -1,3 +1,5 @@
+import { PAGE_SIZE } from "@cr/native";
+
 /**
  * Page runs: [start, start + pages * pageSize) address ranges, the unit in which the checkpoint
  * engine and the trackers talk about memory. Runs in a list are sorted and do not overlap.
@@ -7,7 +9,6 @@ export interface PageRun {
   pages: number;
 }
 
-export const PAGE_SIZE = 4096;
 const PAGE = BigInt(PAGE_SIZE);
 
 export function runEnd(run: PageRun): bigint {

@@ -1,4 +1,5 @@
 import { closeSync } from "node:fs";
+import { PAGE_SIZE } from "@cr/native";
 import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, resolvedRuns, xxh64, type PageMapEntry } from "@cr/format";
 import type { LogEntry, Store } from "./store/store.js";
 import { BLOCK_PAGES, writeData } from "./checkpoint.js";
@@ -27,7 +28,7 @@ export interface SyntheticChainOptions {
   parent?: bigint;
 }
 
-const PAGE = 4096;
+const PAGE = PAGE_SIZE;
 export const SYNTHETIC_BASE = 0x7f0000000000n;
 
 /** Writes the chain; returns the CRIDs in order. */

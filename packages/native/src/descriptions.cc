@@ -1,6 +1,7 @@
 #include "descriptions.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,13 +49,22 @@ Napi::Value FileOwner(const Napi::CallbackInfo& info) {
 
 Napi::Object FcntlConstants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
+  c.Set("F_SETFD", F_SETFD);
   c.Set("F_SETFL", F_SETFL);
+  c.Set("F_SETLK", F_SETLK);
   c.Set("F_SETOWN_EX", F_SETOWN_EX);
   c.Set("F_SETSIG", F_SETSIG);
+  c.Set("F_SETLEASE", F_SETLEASE);
+  c.Set("F_OFD_SETLK", F_OFD_SETLK);
   c.Set("F_OWNER_TID", static_cast<int>(F_OWNER_TID));
   c.Set("F_OWNER_PID", static_cast<int>(F_OWNER_PID));
   c.Set("F_OWNER_PGRP", static_cast<int>(F_OWNER_PGRP));
+  c.Set("F_RDLCK", F_RDLCK);
+  c.Set("F_WRLCK", F_WRLCK);
+  c.Set("FD_CLOEXEC", FD_CLOEXEC);
   c.Set("O_ASYNC", O_ASYNC);
-  c.Set("OWNER_EX_SIZE", static_cast<int>(sizeof(f_owner_ex)));
+  c.Set("LOCK_SH", LOCK_SH);
+  c.Set("LOCK_EX", LOCK_EX);
+  c.Set("LOCK_NB", LOCK_NB);
   return c;
 }

@@ -17,5 +17,5 @@ Napi::Value TakeFdMethod(const Napi::CallbackInfo& info);
 // F_GETSIG (0: SIGIO), and F_GETOWNER_UIDS (the uids of whoever set the owner, which decide
 // whom its signals may reach).
 Napi::Value FileOwner(const Napi::CallbackInfo& info);
-// The fcntl commands and flags a restart injects to set an owner again (x86_64 uapi).
+// The fcntl commands and flags, lock types and flock operations a restart injects (x86_64 uapi).
 Napi::Object FcntlConstants(Napi::Env env);

@@ -2,6 +2,9 @@
 // synchronous; names, defaults and types live here.
 import { createRequire } from "node:module";
 
+// Kernel ABI facts (syscall numbers, flags, struct layouts): plain constants, kernel-abi.ts.
+export * from "./kernel-abi.js";
+
 /** A kernel call failed: `code` is the errno name ("ESRCH"), `syscall` what was called. */
 export class NativeError extends Error {
   code: string;
@@ -138,17 +141,28 @@ export interface FileOwner {
   euid: number;
 }
 
-/** fcntl commands and flags (uapi), for the calls a restart injects. */
+/** fcntl commands and flags, record lock types and flock(2) operations (uapi), for the calls a restart injects. */
 export interface FcntlConstants {
+  F_SETFD: number;
   F_SETFL: number;
+  F_SETLK: number;
   F_SETOWN_EX: number;
   F_SETSIG: number;
+  F_SETLEASE: number;
+  F_OFD_SETLK: number;
   F_OWNER_TID: number;
   F_OWNER_PID: number;
   F_OWNER_PGRP: number;
+  /** Record lock and lease types (struct flock l_type, F_SETLEASE). */
+  F_RDLCK: number;
+  F_WRLCK: number;
+  /** The descriptor flag of F_SETFD. */
+  FD_CLOEXEC: number;
   O_ASYNC: number;
-  /** sizeof(struct f_owner_ex): int type, pid_t pid. */
-  OWNER_EX_SIZE: number;
+  /** flock(2) operations. */
+  LOCK_SH: number;
+  LOCK_EX: number;
+  LOCK_NB: number;
 }
 
 /** A userfaultfd held by cr, registered for missing pages over `registered` ((start, end) pairs). */
@@ -187,15 +201,6 @@ export const {
   PAGE_IS_SOFT_DIRTY,
   PAGE_IS_GUARD,
 } = addon.pageCategories;
-
-/** Size in bytes of struct user_regs_struct (NT_PRSTATUS). */
-export const REGS_SIZE = 27 * 8;
-/** Byte offsets of fields in the getRegs() buffer (struct user_regs_struct). */
-export const REG = {
-  r15: 0, r14: 8, r13: 16, r12: 24, rbp: 32, rbx: 40, r11: 48, r10: 56, r9: 64, r8: 72,
-  rax: 80, rcx: 88, rdx: 96, rsi: 104, rdi: 112, orig_rax: 120, rip: 128, cs: 136,
-  eflags: 144, rsp: 152, ss: 160, fs_base: 168, gs_base: 176, ds: 184, es: 192, fs: 200, gs: 208,
-} as const;
 
 let kernel: KernelFeatures | undefined;
 
@@ -428,25 +433,6 @@ export function sameOpenFile(pid: number, fdA: number, fdB: number): boolean {
 export function peekPipe(path: string): Buffer {
   return addon.peekPipe(path);
 }
-
-/** Flags of mmap, mremap and openat that restart passes to syscalls injected into a target (x86_64). */
-export const MM = {
-  PROT_READ: 1,
-  PROT_WRITE: 2,
-  MAP_SHARED: 0x01,
-  MAP_PRIVATE: 0x02,
-  MAP_DROPPABLE: 0x08,
-  MAP_FIXED: 0x10,
-  MAP_ANONYMOUS: 0x20,
-  MAP_GROWSDOWN: 0x100,
-  MAP_NORESERVE: 0x4000,
-  MREMAP_MAYMOVE: 1,
-  MREMAP_FIXED: 2,
-  O_RDONLY: 0,
-  O_RDWR: 2,
-  O_CLOEXEC: 0o2000000,
-  AT_FDCWD: -100n,
-} as const;
 
 /**
  * The byte ranges of [from, to) of file `fd` that hold data, (start, end) pairs (SEEK_DATA and

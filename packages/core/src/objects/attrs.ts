@@ -4,20 +4,21 @@
  * membarrier registrations (PROCESS_ATTRS record). Seccomp filters: seccomp.ts.
  */
 import { writeFileSync } from "node:fs";
-import { injectSyscall } from "@cr/native";
+import { injectSyscall, MEMBARRIER, OPEN, PRCTL, SYS } from "@cr/native";
 import type { ProcessAttrsRecord } from "@cr/format";
 import { CrError, errnoCode } from "../errors.js";
-import { errnoName, injectForStruct, SCRATCH, SYS, type Remote } from "../process/inject.js";
+import { errnoName, injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
 import { parseKeyValues, procPath, readProcText, requireKey } from "../process/procfs.js";
 
-const PR_GET_DUMPABLE = 3n;
-const PR_SET_DUMPABLE = 4n;
-const PR_SET_CHILD_SUBREAPER = 36n;
-const PR_GET_CHILD_SUBREAPER = 37n;
-const PR_SET_NO_NEW_PRIVS = 38n;
-const MEMBARRIER_CMD_GET_REGISTRATIONS = 1n << 9n;
+const { PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS } = PRCTL;
+const { MEMBARRIER_CMD_GET_REGISTRATIONS } = MEMBARRIER;
 /** The REGISTER commands GET_REGISTRATIONS reports, each a bit of its result. */
-const MEMBARRIER_REGISTER_CMDS = [1n << 2n, 1n << 4n, 1n << 6n, 1n << 8n];
+const MEMBARRIER_REGISTER_CMDS = [
+  MEMBARRIER.MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+  MEMBARRIER.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+  MEMBARRIER.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+  MEMBARRIER.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,
+];
 
 /** Checkpoint half: `tids` are the frozen threads, the leader first (it runs the queries). */
 export function collectAttrs(pid: number, tids: number[]): ProcessAttrsRecord {
@@ -92,7 +93,7 @@ function writeOomScoreAdj(pid: number, value: number): void {
 /** The kernel lets a thread set only its own loginuid: written from inside it. */
 function writeLoginuid(remote: Remote, loginuid: number): void {
   const what = `restoring loginuid ${loginuid}`;
-  const fd = remote.call("openat", [-100n, remote.putString("/proc/thread-self/loginuid"), 1n /* O_WRONLY */, 0n], what);
+  const fd = remote.call("openat", [OPEN.AT_FDCWD, remote.putString("/proc/thread-self/loginuid"), BigInt(OPEN.O_WRONLY), 0n], what);
   try {
     const text = Buffer.from(String(loginuid));
     remote.call("write", [fd, remote.put(text, 256), BigInt(text.length)], what);

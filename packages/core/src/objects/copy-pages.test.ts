@@ -2,11 +2,10 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freeze, injectSyscall, thaw } from "@cr/native";
+import { freeze, injectSyscall, PAGE_SIZE, thaw } from "@cr/native";
 import { cleanPrograms, program, startTarget, type Target } from "../../test-programs/targets.js";
 import { CrError } from "../errors.js";
 import { copyPages } from "./memory.js";
-import { PAGE_SIZE } from "../pages.js";
 
 const SYS_MADVISE = 28;
 const MADV_GUARD_INSTALL = 102n;

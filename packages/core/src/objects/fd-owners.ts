@@ -19,7 +19,7 @@
  * (a terminal given O_ASYNC without an owner takes one of its own).
  */
 import type { FdOwnersRecord, FdRecord } from "@cr/format";
-import { FCNTL, fileOwner, O_PATH, type FileOwner } from "@cr/native";
+import { FCNTL, fileOwner, type FileOwner, O_PATH, PROCESS, STRUCTS } from "@cr/native";
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import { throughCopy, type FdEntry } from "./files.js";
@@ -112,21 +112,22 @@ function restartedId(owner: FdOwner, ids: RestartedIds): number {
   return id;
 }
 
-const UNCHANGED = 0xffffffffn; // (uid_t)-1: setresuid leaves that id as it is
+const { ID_UNCHANGED } = PROCESS;
 
 /** F_SETOWN_EX under the saved uids (the process is still root: its saved uid brings it back), then F_SETSIG. */
 function setOwner(remote: Remote, fd: FdRecord, owner: FdOwner, id: number): void {
   const what = `setting the owner of fd ${fd.fd} (${fd.path}) to ${ownerName({ ...owner, pid: id })}`;
-  const ownerEx = Buffer.alloc(FCNTL.OWNER_EX_SIZE); // struct f_owner_ex: int type, pid_t pid
-  ownerEx.writeInt32LE(owner.type, 0);
-  ownerEx.writeInt32LE(id, 4);
+  const { f_owner_ex } = STRUCTS;
+  const ownerEx = Buffer.alloc(f_owner_ex.size);
+  ownerEx.writeInt32LE(owner.type, f_owner_ex.type);
+  ownerEx.writeInt32LE(id, f_owner_ex.pid);
   const own = { uid: process.getuid!(), euid: process.geteuid!() };
   const switchUids = id !== 0 && (owner.uid !== own.uid || owner.euid !== own.euid);
-  if (switchUids) remote.call("setresuid", [BigInt(owner.uid), BigInt(owner.euid), UNCHANGED], `${what}: taking the uids of whoever set it`);
+  if (switchUids) remote.call("setresuid", [BigInt(owner.uid), BigInt(owner.euid), ID_UNCHANGED], `${what}: taking the uids of whoever set it`);
   try {
     remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETOWN_EX), remote.put(ownerEx)], what);
   } finally {
-    if (switchUids) remote.call("setresuid", [BigInt(own.uid), BigInt(own.euid), UNCHANGED], `${what}: taking cr's uids back`);
+    if (switchUids) remote.call("setresuid", [BigInt(own.uid), BigInt(own.euid), ID_UNCHANGED], `${what}: taking cr's uids back`);
   }
   if (owner.signal !== 0) remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETSIG), BigInt(owner.signal)], `setting the signal of fd ${fd.fd} (${fd.path}) to ${owner.signal}`);
 }

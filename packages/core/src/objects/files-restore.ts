@@ -14,23 +14,23 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
-import { createPipe, FCNTL, O_PATH } from "@cr/native";
+import { createPipe, FCNTL, O_PATH, OPEN } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
 
-const O_ACCMODE = 3;
+// The saved open flags are the kernel's (OPEN); cr's own opens below take Node's fs.constants.
+const { O_ACCMODE, O_WRONLY, O_APPEND } = OPEN;
 /**
  * Flags that create or destroy, never replayed when a file is opened again; and O_ASYNC, which
  * open(2) only notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
  */
-const NOT_REPLAYED = fsc.O_CREAT | fsc.O_EXCL | fsc.O_TRUNC | fsc.O_NOCTTY | FCNTL.O_ASYNC;
+const NOT_REPLAYED = OPEN.O_CREAT | OPEN.O_EXCL | OPEN.O_TRUNC | OPEN.O_NOCTTY | FCNTL.O_ASYNC;
 /** The status flags of a pipe end that restoreFdState sets on a new pipe (O_ASYNC: fd-owners.ts). */
-const PIPE_STATUS = fsc.O_NONBLOCK | fsc.O_DIRECT;
-const FD_CLOEXEC = 1;
-const F_SETFD = 2n;
+const PIPE_STATUS = OPEN.O_NONBLOCK | OPEN.O_DIRECT;
+const { F_SETFD, FD_CLOEXEC } = FCNTL;
 
 interface Saved {
   path: string;
@@ -98,7 +98,7 @@ export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, opt
   }
   for (const fd of fds.filter((f) => f.kind === FileKind.REGULAR && !options.inherited.has(f.fd))) {
     const change = changeOf(fd);
-    const writeOnly = (fd.openFlags & O_ACCMODE) === fsc.O_WRONLY;
+    const writeOnly = (fd.openFlags & O_ACCMODE) === O_WRONLY;
     // The program never reads a write-only file: what it finds there does not matter, only where it writes.
     if (!change || (writeOnly && change === "written")) continue;
     if (writeOnly && change === "grew") {
@@ -155,7 +155,7 @@ function checkCwd(cwd: string, crid: bigint): void {
 }
 
 function keptWarning(fd: FdRecord): string {
-  const then = fd.openFlags & fsc.O_APPEND ? "the program's appends go after them" : `the program writes on from offset ${fd.offset}`;
+  const then = fd.openFlags & O_APPEND ? "the program's appends go after them" : `the program writes on from offset ${fd.offset}`;
   return `fd ${fd.fd} (${fd.path}) grew since the checkpoint: kept as it is (--keep-files); ${then}`;
 }
 
@@ -291,8 +291,8 @@ export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<n
     }
     // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
     if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
-      remote.call("lseek", [BigInt(fd.fd), fd.offset, 0n], `restoring the offset of fd ${fd.fd} (${fd.path})`);
+      remote.call("lseek", [BigInt(fd.fd), fd.offset, BigInt(OPEN.SEEK_SET)], `restoring the offset of fd ${fd.fd} (${fd.path})`);
     }
-    if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), F_SETFD, BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);
+    if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), BigInt(F_SETFD), BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);
   }
 }

@@ -1,10 +1,12 @@
 import { mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OPEN, RLIMIT } from "@cr/native";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanPrograms, program, startTarget, type Target } from "../../test-programs/targets.js";
-import { collectFiles, isCrTrackingFd, O_APPEND, O_CLOEXEC, type FdEntry } from "./files.js";
-import { RLIM_INFINITY } from "./task.js";
+import { collectFiles, isCrTrackingFd, type FdEntry } from "./files.js";
+
+const { O_APPEND, O_CLOEXEC } = OPEN;
 
 let bin: string;
 let dir: string;
@@ -112,7 +114,7 @@ describe("collectFiles on resources cr cannot save", () => {
 });
 
 describe("isCrTrackingFd", () => {
-  const limits = { nofile: { cur: 1024n, max: RLIM_INFINITY } };
+  const limits = { nofile: { cur: 1024n, max: RLIMIT.RLIM_INFINITY } };
   it("is true only for a userfaultfd within 16 fds of the soft RLIMIT_NOFILE", () => {
     expect(isCrTrackingFd({ fd: 1023, target: "anon_inode:[userfaultfd]" }, limits)).toBe(true);
     expect(isCrTrackingFd({ fd: 1008, target: "anon_inode:[userfaultfd]" }, limits)).toBe(true);

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BigIntStats } from "node:fs";
-import { NativeError, takeFd } from "@cr/native";
+import { DEVICES, NativeError, OPEN, SOCKET, splitDev, STAT, takeFd } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import { parseLockLines, type FileLock } from "./locks.js";
 import {
@@ -19,7 +19,6 @@ import {
   readProcLink,
   readProcText,
   requireProcess,
-  splitDev,
   statProc,
 } from "../process/procfs.js";
 import { readLimits, type Rlimits } from "./task.js";
@@ -95,19 +94,8 @@ export type UnsupportedCategory =
   | "namespace"
   | "other";
 
-export const O_ACCMODE = 0o3;
-export const O_WRONLY = 0o1;
-export const O_RDWR = 0o2;
-export const O_APPEND = 0o2000;
-export const O_NONBLOCK = 0o4000;
-export const O_CLOEXEC = 0o2000000;
-
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
+const { O_ACCMODE, O_WRONLY, O_RDWR, O_APPEND, O_NONBLOCK, O_CLOEXEC } = OPEN;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO } = STAT;
 const DELETED = " (deleted)";
 
 /**
@@ -345,24 +333,29 @@ function classifyAnon(entry: FdEntry, name: string): void {
   unsupported(entry, categories[name] ?? "anon-inode", name);
 }
 
-/** Character devices a restart can simply reopen: memory devices of major 1, and terminals. */
+const { MEM_MAJOR, TTY_MAJOR, TTYAUX_MAJOR, UNIX98_PTY_SLAVE_MAJOR, UNIX98_PTY_MAJOR_COUNT } = DEVICES;
+/** /dev/full, /dev/random and /dev/urandom: reopened by path like the others ("devurandom"). */
+const RANDOM_LIKE: number[] = [DEVICES.DEV_FULL_MINOR, DEVICES.DEV_RANDOM_MINOR, DEVICES.DEV_URANDOM_MINOR];
+
+/** Character devices a restart can simply reopen: memory devices (null, zero, full, random, urandom), and terminals. */
 function classifyCharDevice(entry: FdEntry, path: string): void {
   const { major, minor } = splitDev(entry.rdev);
-  if (major === 1 && minor === 3) entry.kind = "devnull";
-  else if (major === 1 && minor === 5) entry.kind = "devzero";
-  else if (major === 1 && (minor === 7 || minor === 8 || minor === 9)) entry.kind = "devurandom";
+  const mem = major === MEM_MAJOR;
+  if (mem && minor === DEVICES.DEV_NULL_MINOR) entry.kind = "devnull";
+  else if (mem && minor === DEVICES.DEV_ZERO_MINOR) entry.kind = "devzero";
+  else if (mem && RANDOM_LIKE.includes(minor)) entry.kind = "devurandom";
   else if (isTty(major, minor)) entry.kind = "tty";
-  else if (major === 5 && minor === 2) unsupported(entry, "device", `pseudo-terminal master ${path} (5:2)`);
+  else if (major === TTYAUX_MAJOR && minor === DEVICES.DEV_PTMX_MINOR) unsupported(entry, "device", `pseudo-terminal master ${path} (${major}:${minor})`);
   else unsupported(entry, "device", `character device ${path} (${major}:${minor})`);
 }
 
 /** Virtual consoles and serial lines (4), /dev/tty and /dev/console (5:0, 5:1), pty slaves (136-143). */
 function isTty(major: number, minor: number): boolean {
-  return major === 4 || (major === 5 && (minor === 0 || minor === 1)) || isPtySlave(major);
+  return major === TTY_MAJOR || (major === TTYAUX_MAJOR && (minor === DEVICES.DEV_TTY_MINOR || minor === DEVICES.DEV_CONSOLE_MINOR)) || isPtySlave(major);
 }
 
 function isPtySlave(major: number): boolean {
-  return major >= 136 && major <= 143;
+  return major >= UNIX98_PTY_SLAVE_MAJOR && major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT;
 }
 
 /**
@@ -460,7 +453,6 @@ function inetAddress(hexAddr: string): string {
 }
 
 const UNIX_TYPES: Record<string, string> = { "0001": "stream", "0002": "datagram", "0005": "seqpacket" };
-const SO_ACCEPTCON = 0x10000;
 
 function parseUnix(text: string): [bigint, string][] {
   const out: [bigint, string][] = [];
@@ -469,7 +461,7 @@ function parseUnix(text: string): [bigint, string][] {
     const cols = line.trim().split(/\s+/);
     if (cols.length < 7) continue;
     const type = UNIX_TYPES[cols[4]!] ?? `type ${cols[4]}`;
-    const listening = (parseInt(cols[3]!, 16) & SO_ACCEPTCON) !== 0;
+    const listening = (parseInt(cols[3]!, 16) & SOCKET.__SO_ACCEPTCON) !== 0;
     const connected = cols[5] === "03";
     const path = cols.slice(7).join(" ");
     const name = path === "" ? "unnamed" : path.startsWith("@") ? `abstract ${path}` : path;

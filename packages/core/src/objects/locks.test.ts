@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OFFSET_MAX } from "@cr/native";
 import { afterAll, describe, expect, it } from "vitest";
 import { LockKind, LockType } from "@cr/format";
 import { collectFiles, type FdEntry } from "./files.js";
-import { describe as describeLock, lockProblems, lockRecords, OFFSET_MAX, parseLockLines } from "./locks.js";
+import { describe as describeLock, lockProblems, lockRecords, parseLockLines } from "./locks.js";
 import { collectSharedFds } from "./shared-fds.js";
 
 const FDINFO = `pos:\t0

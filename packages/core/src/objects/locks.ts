@@ -10,11 +10,12 @@
  * one line naming the file, the lock and the holder: a restart never runs without its locks.
  */
 import { readFileSync } from "node:fs";
+import { FCNTL, OFFSET_MAX, OPEN, splitDev, STRUCTS } from "@cr/native";
 import { LockKind, LockType, type FdRecord, type FileLockRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import type { FdEntry } from "./files.js";
 import type { Remote } from "../process/inject.js";
-import { commOf, splitDev } from "../process/procfs.js";
+import { commOf } from "../process/procfs.js";
 import type { SharedFd } from "./shared-fds.js";
 
 /** One `lock:` line: "1: POSIX  ADVISORY  WRITE 1234 fe:00:2278913 0 EOF". */
@@ -29,9 +30,6 @@ export interface FileLock {
   /** Last byte, inclusive; OFFSET_MAX for "EOF" (the kernel's own end of an unbounded lock). */
   end: bigint;
 }
-
-/** The kernel's largest file offset: the end of a lock "to EOF" (l_len 0). */
-export const OFFSET_MAX = (1n << 63n) - 1n;
 
 const LOCK_LINE = /^lock:\s+\d+:\s+(\S+)\s+(\S+)\s+(\S+)\s+-?\d+\s+\S+\s+(\d+)\s+(\d+|EOF)\s*$/;
 
@@ -89,17 +87,7 @@ export function lockRecords(files: FdEntry[], shared: SharedFd[]): FileLockRecor
     );
 }
 
-// fcntl commands and flock operations (x86_64 uapi).
-const F_SETLK = 6n;
-const F_OFD_SETLK = 37n;
-const F_SETLEASE = 1024n;
-const F_RDLCK = 0;
-const F_WRLCK = 1;
-const LOCK_SH = 1n;
-const LOCK_EX = 2n;
-const LOCK_NB = 4n;
-/** struct flock on x86_64: l_type s16, l_whence s16, (pad), l_start s64, l_len s64, l_pid s32, (pad). */
-const FLOCK_SIZE = 32;
+const { F_SETLK, F_OFD_SETLK, F_SETLEASE, F_RDLCK, F_WRLCK, LOCK_SH, LOCK_EX, LOCK_NB } = FCNTL;
 
 /**
  * Takes every saved lock again inside the restored process. A lock on a descriptor replaced by
@@ -129,13 +117,13 @@ function takeLock(remote: Remote, lock: FileLockRecord, fd: FdRecord): boolean {
   switch (lock.kind) {
     case LockKind.POSIX:
     case LockKind.OFD:
-      ret = remote.call("fcntl", [n, lock.kind === LockKind.POSIX ? F_SETLK : F_OFD_SETLK, remote.put(flockStruct(lock))], what, conflicts);
+      ret = remote.call("fcntl", [n, BigInt(lock.kind === LockKind.POSIX ? F_SETLK : F_OFD_SETLK), remote.put(flockStruct(lock))], what, conflicts);
       break;
     case LockKind.FLOCK:
-      ret = remote.call("flock", [n, (write ? LOCK_EX : LOCK_SH) | LOCK_NB], what, conflicts);
+      ret = remote.call("flock", [n, BigInt((write ? LOCK_EX : LOCK_SH) | LOCK_NB)], what, conflicts);
       break;
     case LockKind.LEASE:
-      ret = remote.call("fcntl", [n, F_SETLEASE, BigInt(write ? F_WRLCK : F_RDLCK)], what, conflicts);
+      ret = remote.call("fcntl", [n, BigInt(F_SETLEASE), BigInt(write ? F_WRLCK : F_RDLCK)], what, conflicts);
       break;
     default:
       throw new CrError(`the image has a file lock of unknown kind ${lock.kind} on fd ${fd.fd}`, { code: "BAD_IMAGE" });
@@ -144,10 +132,12 @@ function takeLock(remote: Remote, lock: FileLockRecord, fd: FdRecord): boolean {
 }
 
 function flockStruct(lock: FileLockRecord): Buffer {
-  const b = Buffer.alloc(FLOCK_SIZE); // l_whence SEEK_SET, l_pid 0 (F_OFD_SETLK requires it)
-  b.writeInt16LE(lock.type === LockType.WRITE ? F_WRLCK : F_RDLCK, 0);
-  b.writeBigInt64LE(lock.start, 8);
-  b.writeBigInt64LE(lock.end === OFFSET_MAX ? 0n : lock.end - lock.start + 1n, 16); // l_len 0: to EOF, however long
+  const { flock } = STRUCTS;
+  const b = Buffer.alloc(flock.size); // l_whence SEEK_SET, l_pid 0 (F_OFD_SETLK requires it)
+  b.writeInt16LE(lock.type === LockType.WRITE ? F_WRLCK : F_RDLCK, flock.l_type);
+  b.writeInt16LE(OPEN.SEEK_SET, flock.l_whence);
+  b.writeBigInt64LE(lock.start, flock.l_start);
+  b.writeBigInt64LE(lock.end === OFFSET_MAX ? 0n : lock.end - lock.start + 1n, flock.l_len); // l_len 0: to EOF, however long
   return b;
 }
 

@@ -11,35 +11,26 @@
  * Restart half: injected madvise/mlock2/mseal/prctl/mlockall once the mappings are filled and
  * protected.
  */
-import { NativeError, PAGE_IS_GUARD, pagemapScan, probeKernel, readPagemap } from "@cr/native";
+import { MADV, MLOCK, MM, NativeError, PAGE_IS_GUARD, PAGE_SIZE, PAGEMAP, pagemapScan, PRCTL, probeKernel, readPagemap } from "@cr/native";
 import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
 import { injectChecked, type Remote } from "../process/inject.js";
 import { hasSavedPages, isRestoredMapping } from "./memory.js";
-import { PAGE_SIZE } from "../pages.js";
 import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
 import type { Vma } from "./vmas.js";
 
-const PR_SET_THP_DISABLE = 41n;
-const PR_GET_THP_DISABLE = 42n;
-const PR_SET_MDWE = 65n;
-const PR_GET_MDWE = 66n;
-const PR_SET_MEMORY_MERGE = 67n;
-const PR_GET_MEMORY_MERGE = 68n;
-const MCL_FUTURE = 2;
-const MCL_ONFAULT = 4;
-const MADV_GUARD_INSTALL = 102n;
-const MLOCK_ONFAULT = 1n;
+const { PR_SET_THP_DISABLE, PR_GET_THP_DISABLE, PR_SET_MDWE, PR_GET_MDWE, PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE } = PRCTL;
+const { MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT } = MLOCK;
 
 /** VMA record flag -> the madvise advice that sets it again. */
-const ADVICE: [flag: number, advice: bigint, name: string][] = [
-  [VmaFlags.DONTDUMP, 16n, "MADV_DONTDUMP"],
-  [VmaFlags.DONTFORK, 10n, "MADV_DONTFORK"],
-  [VmaFlags.WIPEONFORK, 18n, "MADV_WIPEONFORK"],
-  [VmaFlags.HUGEPAGE, 14n, "MADV_HUGEPAGE"],
-  [VmaFlags.NOHUGEPAGE, 15n, "MADV_NOHUGEPAGE"],
-  [VmaFlags.SEQUENTIAL, 2n, "MADV_SEQUENTIAL"],
-  [VmaFlags.RANDOM, 1n, "MADV_RANDOM"],
-  [VmaFlags.MERGEABLE, 12n, "MADV_MERGEABLE"],
+const ADVICE: [flag: number, advice: keyof typeof MADV][] = [
+  [VmaFlags.DONTDUMP, "MADV_DONTDUMP"],
+  [VmaFlags.DONTFORK, "MADV_DONTFORK"],
+  [VmaFlags.WIPEONFORK, "MADV_WIPEONFORK"],
+  [VmaFlags.HUGEPAGE, "MADV_HUGEPAGE"],
+  [VmaFlags.NOHUGEPAGE, "MADV_NOHUGEPAGE"],
+  [VmaFlags.SEQUENTIAL, "MADV_SEQUENTIAL"],
+  [VmaFlags.RANDOM, "MADV_RANDOM"],
+  [VmaFlags.MERGEABLE, "MADV_MERGEABLE"],
 ];
 
 /** The VMA record bits of what this module restores, from smaps VmFlags. */
@@ -84,10 +75,10 @@ export function collectMemoryAttrs(pid: number, leader: number, vmas: Vma[]): Me
  */
 function futureLocking(pid: number, leader: number): number {
   const before = lockedKb(pid);
-  const probe = injectChecked(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), 1n /* PROT_READ */, 0x22n /* MAP_PRIVATE|MAP_ANONYMOUS */, BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
+  const probe = injectChecked(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), BigInt(MM.PROT_READ), BigInt(MM.MAP_PRIVATE | MM.MAP_ANONYMOUS), BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
   try {
     if (lockedKb(pid) === before) return 0;
-    const present = (readPagemap(pid, probe, probe + BigInt(PAGE_SIZE))[0]! >> 63n) === 1n;
+    const present = (readPagemap(pid, probe, probe + BigInt(PAGE_SIZE))[0]! & PAGEMAP.PM_PRESENT) !== 0n;
     return MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
   } finally {
     injectChecked(pid, leader, "munmap", [probe, BigInt(PAGE_SIZE)], "unmapping the probe page");
@@ -133,13 +124,13 @@ export function restoreMappingAttrs(remote: Remote, vmas: VmaRecord[], attrs: Me
   for (const vma of restored) {
     const where = `0x${vma.start.toString(16)}-0x${vma.end.toString(16)}`;
     const len = vma.end - vma.start;
-    for (const [flag, advice, name] of ADVICE) {
-      if (vma.flags & flag) remote.call("madvise", [vma.start, len, advice], `${name} on ${where}`);
+    for (const [flag, advice] of ADVICE) {
+      if (vma.flags & flag) remote.call("madvise", [vma.start, len, MADV[advice]], `${advice} on ${where}`);
     }
     if (vma.flags & VmaFlags.LOCKED) remote.call("mlock2", [vma.start, len, vma.flags & VmaFlags.LOCKONFAULT ? MLOCK_ONFAULT : 0n], `locking ${where}`);
   }
   for (const guard of attrs?.guards ?? []) {
-    remote.call("madvise", [guard.start, guard.end - guard.start, MADV_GUARD_INSTALL], `installing the guard region 0x${guard.start.toString(16)}-0x${guard.end.toString(16)}`);
+    remote.call("madvise", [guard.start, guard.end - guard.start, MADV.MADV_GUARD_INSTALL], `installing the guard region 0x${guard.start.toString(16)}-0x${guard.end.toString(16)}`);
   }
   const thp = BigInt(attrs?.thpDisable ?? 0);
   if (thp & 1n) remote.call("prctl", [PR_SET_THP_DISABLE, 1n, thp & ~1n, 0n, 0n], "PR_SET_THP_DISABLE");

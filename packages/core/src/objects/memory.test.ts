@@ -1,10 +1,11 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PAGE_SIZE } from "@cr/native";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanPrograms, program, startTarget, type Target } from "../../test-programs/targets.js";
 import { type FileRun, hasSavedPages, planPages, savedRuns, type PagePlan } from "./memory.js";
-import { intersectRuns, PAGE_SIZE, runEnd, type PageRun } from "../pages.js";
+import { intersectRuns, runEnd, type PageRun } from "../pages.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
 /** Layouts checked: each is a fresh random arrangement of the target's arena (layout_target.c). */

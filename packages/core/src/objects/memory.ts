@@ -1,11 +1,11 @@
 import { closeSync } from "node:fs";
-import { alignedBuffer, type FillUffd, MM, NativeError, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
+import { alignedBuffer, type FillUffd, MM, NativeError, OPEN, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_SIZE, PAGEMAP, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
 import { holdsBytes, pagesWhere, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
 import { blockUses, ChainBlocks, pagesPastBlock } from "../store/chain-blocks.js";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import type { OnProgress } from "../progress.js";
-import { intersectRuns, PAGE_SIZE, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import { createSharedObjects, isSharedAnonymous, objectKey, sharedObjectRuns } from "./shmem.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
@@ -82,19 +82,19 @@ function scanPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
   return out;
 }
 
-// pagemap entry bits, in the high 32-bit word of each little-endian u64.
-const PM_PRESENT = 1 << 31; // bit 63
-const PM_SWAPPED = 1 << 30; // bit 62
-const PM_FILE = 1 << 29; // bit 61: a page-cache page (not COW'd) or shared anonymous
-// Low word of a swap entry: bits 0-4 are the swap type; SWP_PTE_MARKER (31) is no swap at all but
-// a marker (uffd-wp on an empty page, a guard page). Visible to CAP_SYS_ADMIN; without it the
-// type reads 0 and a marker counts as swapped: its bytes are read, which is correct, only more.
-const SWAP_TYPE_MASK = 0x1f;
-const SWP_PTE_MARKER = 31;
+// pagemap entry bits (PAGEMAP), tested in the high 32-bit word of each little-endian u64.
+const highWord = (bit: bigint) => Number(bit >> 32n);
+const PM_PRESENT = highWord(PAGEMAP.PM_PRESENT);
+const PM_SWAP = highWord(PAGEMAP.PM_SWAP);
+const PM_FILE = highWord(PAGEMAP.PM_FILE);
+// Low word of a swap entry: its swap type, or SWP_PTE_MARKER for a marker that is no swap at all
+// (uffd-wp on an empty page, a guard page). Visible to CAP_SYS_ADMIN; without it the type reads 0
+// and a marker counts as swapped: its bytes are read, which is correct, only more.
+const SWAP_TYPE_MASK = (1 << PAGEMAP.MAX_SWAPFILES_SHIFT) - 1;
 
 function holdsPage(high: number, low: number): boolean {
   if (high & PM_PRESENT) return true;
-  return (high & PM_SWAPPED) !== 0 && (low & SWAP_TYPE_MASK) !== SWP_PTE_MARKER;
+  return (high & PM_SWAP) !== 0 && (low & SWAP_TYPE_MASK) !== PAGEMAP.SWP_PTE_MARKER;
 }
 
 function readPresence(pid: number, run: PageRun, isFile: boolean): Presence[] {
@@ -168,7 +168,8 @@ function unreadablePage(pid: number, address: bigint, cause: NativeError): CrErr
  * fresh anonymous memory.
  */
 
-const { PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_NORESERVE, MREMAP_MAYMOVE, MREMAP_FIXED, O_RDONLY, O_RDWR, O_CLOEXEC, AT_FDCWD } = MM;
+const { PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_NORESERVE, MREMAP_MAYMOVE, MREMAP_FIXED } = MM;
+const { O_RDONLY, O_RDWR, O_CLOEXEC, AT_FDCWD } = OPEN;
 
 /** The kernel's own mappings: moved, never created. */
 export const SPECIAL_MAPPINGS = ["[vdso]", "[vvar]", "[vvar_vclock]"];

@@ -9,7 +9,7 @@
 import { closeSync, chownSync, chmodSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, constants as fsc } from "node:fs";
 import { dirname } from "node:path";
 import type { FdRecord, RemovedFilesRecord } from "@cr/format";
-import { mkfifo } from "@cr/native";
+import { mkfifo, STAT } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { FdEntry } from "./files.js";
 import { removedCwd } from "./files.js";
@@ -17,8 +17,7 @@ import { statProc } from "../process/procfs.js";
 
 export type RemovedFiles = RemovedFilesRecord["files"];
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
+const { S_IFMT, S_IFDIR, S_IALLUGO } = STAT;
 
 /** Checkpoint half: every removed directory or FIFO the process holds, once per inode. */
 export function collectRemoved(pid: number, files: FdEntry[]): RemovedFiles {
@@ -95,7 +94,7 @@ export class Recreated {
       else mkfifo(file.path, 0o600);
       this.created.push({ path: file.path, dir });
       chownSync(file.path, file.uid, file.gid);
-      chmodSync(file.path, file.mode & 0o7777);
+      chmodSync(file.path, file.mode & S_IALLUGO);
       const held = openSync(file.path, dir ? fsc.O_RDONLY | fsc.O_DIRECTORY : fsc.O_RDWR);
       this.held.set(`${file.device}:${file.inode}`, held);
       if (file.cwd) this.cwdFd = held;

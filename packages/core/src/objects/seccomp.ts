@@ -5,25 +5,23 @@
  * PTRACE_SECCOMP_GET_FILTER. A restart installs them again by an injected seccomp(), its last
  * injected call. Strict mode cannot be restored (nothing but read/write/exit would pass).
  */
-import { seccompFilters, suspendSeccomp } from "@cr/native";
+import { PROCESS, SECCOMP, seccompFilters, STRUCTS, suspendSeccomp } from "@cr/native";
 import type { SeccompRecord } from "@cr/format";
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
 
-const SECCOMP_MODE_STRICT = 1;
-const SECCOMP_SET_MODE_FILTER = 1n;
-const SECCOMP_FILTER_FLAG_TSYNC = 1;
-const SOCK_FPROG_SIZE = 16;
+const { SECCOMP_MODE_DISABLED, SECCOMP_MODE_STRICT, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC } = SECCOMP;
+const { sock_fprog, sock_filter } = STRUCTS;
 /** A filter travels through the scratch area (3840 bytes) after its sock_fprog. */
-const MAX_PROGRAM_BYTES = 3840 - SOCK_FPROG_SIZE;
+const MAX_PROGRAM_BYTES = 3840 - sock_fprog.size;
 
 function statusOf(pid: number, tid?: number): Map<string, string> {
   return parseKeyValues(readProcText(pid, tid === undefined ? "status" : `task/${tid}/status`));
 }
 
-/** 0 none, 1 strict, 2 filter (/proc/PID/status Seccomp). */
+/** SECCOMP_MODE_DISABLED, _STRICT or _FILTER (/proc/PID/status Seccomp). */
 function seccompMode(pid: number): number {
   return Number(requireKey(statusOf(pid), "Seccomp", pid, "status"));
 }
@@ -44,22 +42,22 @@ export function seccompProblems(pid: number, tids: number[]): Problem[] {
   return [];
 }
 
-const CAP_SYS_ADMIN = 21n;
+const { CAP_SYS_ADMIN } = PROCESS;
 
-function ownCapability(cap: bigint): boolean {
+function ownCapability(cap: number): boolean {
   const effective = BigInt(`0x${requireKey(statusOf(process.pid), "CapEff", process.pid, "status")}`);
-  return ((effective >> cap) & 1n) === 1n;
+  return ((effective >> BigInt(cap)) & 1n) === 1n;
 }
 
 /** Right after the freeze, before any injected syscall: the filters let cr's syscalls pass. */
 export function suspendFilters(pid: number, tids: number[]): void {
-  if (seccompMode(pid) === 0) return;
+  if (seccompMode(pid) === SECCOMP_MODE_DISABLED) return;
   for (const tid of tids) suspendSeccomp(tid);
 }
 
 /** Checkpoint half: the frozen threads' filters, which must be the same in every thread. */
 export function collectSeccomp(pid: number, tids: number[]): SeccompRecord {
-  if (seccompMode(pid) === 0) return { filters: [] };
+  if (seccompMode(pid) === SECCOMP_MODE_DISABLED) return { filters: [] };
   const chains = tids.map((tid) => seccompFilters(tid));
   const key = (chain: typeof chains[number]) => chain.map((f) => `${f.flags}:${f.program.toString("hex")}`).join();
   if (chains.some((c) => key(c) !== key(chains[0]!))) {
@@ -68,7 +66,8 @@ export function collectSeccomp(pid: number, tids: number[]): SeccompRecord {
   const filters = chains[0]!.map((f) => ({ flags: f.flags, program: f.program }));
   const big = filters.find((f) => f.program.length > MAX_PROGRAM_BYTES);
   if (big) {
-    throw new CrError(`process ${pid}: a seccomp filter of ${big.program.length / 8} instructions; cr restores filters of up to ${MAX_PROGRAM_BYTES / 8}`, { code: "UNSUPPORTED", pid });
+    const instructions = (bytes: number) => bytes / sock_filter.size;
+    throw new CrError(`process ${pid}: a seccomp filter of ${instructions(big.program.length)} instructions; cr restores filters of up to ${instructions(MAX_PROGRAM_BYTES)}`, { code: "UNSUPPORTED", pid });
   }
   return { filters };
 }
@@ -83,9 +82,9 @@ export function collectSeccomp(pid: number, tids: number[]): SeccompRecord {
 export function restoreSeccomp(remote: Remote, saved: SeccompRecord | undefined, threads: number): void {
   for (const [i, filter] of (saved?.filters ?? []).entries()) {
     const program = Buffer.from(filter.program);
-    const fprog = Buffer.alloc(SOCK_FPROG_SIZE); // struct sock_fprog: u16 len, pad, pointer
-    fprog.writeUInt16LE(program.length / 8, 0);
-    fprog.writeBigUInt64LE(remote.put(program, SOCK_FPROG_SIZE), 8);
+    const fprog = Buffer.alloc(sock_fprog.size);
+    fprog.writeUInt16LE(program.length / sock_filter.size, sock_fprog.len);
+    fprog.writeBigUInt64LE(remote.put(program, sock_fprog.size), sock_fprog.filter);
     const flags = filter.flags | (threads > 1 ? SECCOMP_FILTER_FLAG_TSYNC : 0);
     const what = `installing seccomp filter ${i + 1} of ${saved!.filters.length}`;
     const failed = remote.call("seccomp", [SECCOMP_SET_MODE_FILTER, BigInt(flags), remote.put(fprog)], what);

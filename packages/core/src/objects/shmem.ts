@@ -13,13 +13,13 @@
  * mapped from it at its offset, so writes through one show through the others as before.
  */
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
-import { dataExtents, MM } from "@cr/native";
+import { dataExtents, MM, OPEN, PAGE_SIZE } from "@cr/native";
 import { VmaFlags, type VmaRecord } from "@cr/format";
 import type { Problem } from "../check.js";
 import { errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { commOf, procPath } from "../process/procfs.js";
-import { PAGE_SIZE, pushRun, runEnd, type PageRun } from "../pages.js";
+import { pushRun, runEnd, type PageRun } from "../pages.js";
 import { vmaRangeName, type Vma } from "./vmas.js";
 
 const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
@@ -154,7 +154,8 @@ export function createSharedObjects(remote: Remote, vmas: VmaRecord[]): Map<stri
 
 function createObject(remote: Remote, size: bigint): bigint {
   const what = `creating a shared memory object of ${size} bytes`;
-  const { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_ANONYMOUS, O_RDWR, O_CLOEXEC, AT_FDCWD } = MM;
+  const { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_ANONYMOUS } = MM;
+  const { O_RDWR, O_CLOEXEC, AT_FDCWD } = OPEN;
   const at = remote.call("mmap", [0n, size, BigInt(PROT_READ | PROT_WRITE), BigInt(MAP_SHARED | MAP_ANONYMOUS), BigInt.asUintN(64, -1n), 0n], what);
   try {
     const path = remote.putString(`/proc/self/map_files/${vmaRangeName({ start: at, end: at + size })}`);

@@ -1,11 +1,9 @@
-import { peekPendingSignals } from "@cr/native";
+import { peekPendingSignals, SIGNALS, STRUCTS } from "@cr/native";
 import type { Sigaction, SignalsRecord } from "@cr/format";
 import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
 
-const SIGKILL = 9;
-const SIGSTOP = 19;
-const SIGCHLD = 17;
-const NSIG = 64;
+const { SIGKILL, SIGSTOP, SIGCHLD, _NSIG } = SIGNALS;
+const { kernel_sigaction, sigset_t, siginfo_t } = STRUCTS;
 const SIG_DFL: Sigaction = { handler: 0n, flags: 0n, restorer: 0n, mask: 0n };
 
 /**
@@ -15,7 +13,7 @@ const SIG_DFL: Sigaction = { handler: 0n, flags: 0n, restorer: 0n, mask: 0n };
  */
 export function collectSignals(pid: number, tid: number, caught: bigint, ignored: bigint): SignalsRecord {
   const actions: Sigaction[] = [];
-  for (let sig = 1; sig <= NSIG; sig++) {
+  for (let sig = 1; sig <= _NSIG; sig++) {
     const bit = 1n << BigInt(sig - 1);
     const interesting = (caught | ignored) & bit || sig === SIGCHLD;
     actions.push(interesting && sig !== SIGKILL && sig !== SIGSTOP ? readSigaction(pid, tid, sig) : SIG_DFL);
@@ -24,9 +22,13 @@ export function collectSignals(pid: number, tid: number, caught: bigint, ignored
 }
 
 function readSigaction(pid: number, tid: number, sig: number): Sigaction {
-  // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes each with an 8-byte sigset)
-  const raw = injectForStruct(pid, tid, "rt_sigaction", [BigInt(sig), 0n, SCRATCH, 8n], 32);
-  return { handler: raw.readBigUInt64LE(0), flags: raw.readBigUInt64LE(8), restorer: raw.readBigUInt64LE(16), mask: raw.readBigUInt64LE(24) };
+  const raw = injectForStruct(pid, tid, "rt_sigaction", [BigInt(sig), 0n, SCRATCH, BigInt(sigset_t.size)], kernel_sigaction.size);
+  return {
+    handler: raw.readBigUInt64LE(kernel_sigaction.sa_handler),
+    flags: raw.readBigUInt64LE(kernel_sigaction.sa_flags),
+    restorer: raw.readBigUInt64LE(kernel_sigaction.sa_restorer),
+    mask: raw.readBigUInt64LE(kernel_sigaction.sa_mask),
+  };
 }
 
 // ================================================================ restart half
@@ -42,12 +44,12 @@ export function restoreSignals(remote: Remote, saved: SignalsRecord): void {
     const sig = i + 1;
     if (sig === SIGKILL || sig === SIGSTOP) return;
     if (action.handler === 0n && action.flags === 0n && action.mask === 0n) return;
-    const raw = Buffer.alloc(32);
-    raw.writeBigUInt64LE(action.handler, 0);
-    raw.writeBigUInt64LE(action.flags, 8);
-    raw.writeBigUInt64LE(action.restorer, 16);
-    raw.writeBigUInt64LE(action.mask, 24);
-    remote.call("rt_sigaction", [BigInt(sig), remote.put(raw), 0n, 8n], `restoring the action of signal ${sig}`);
+    const raw = Buffer.alloc(kernel_sigaction.size);
+    raw.writeBigUInt64LE(action.handler, kernel_sigaction.sa_handler);
+    raw.writeBigUInt64LE(action.flags, kernel_sigaction.sa_flags);
+    raw.writeBigUInt64LE(action.restorer, kernel_sigaction.sa_restorer);
+    raw.writeBigUInt64LE(action.mask, kernel_sigaction.sa_mask);
+    remote.call("rt_sigaction", [BigInt(sig), remote.put(raw), 0n, BigInt(sigset_t.size)], `restoring the action of signal ${sig}`);
   });
   for (const info of saved.sharedPending) queueSignal(remote, info, null);
 }
@@ -55,7 +57,7 @@ export function restoreSignals(remote: Remote, saved: SignalsRecord): void {
 /** Queues a saved siginfo again: to the process, or to thread `tid`. */
 export function queueSignal(remote: Remote, info: Uint8Array, tid: number | null): void {
   const raw = Buffer.from(info);
-  const sig = BigInt(raw.readInt32LE(0));
+  const sig = BigInt(raw.readInt32LE(siginfo_t.si_signo));
   const at = remote.put(raw);
   const what = `queueing pending signal ${sig}`;
   if (tid === null) remote.call("rt_sigqueueinfo", [BigInt(remote.pid), sig, at], what);

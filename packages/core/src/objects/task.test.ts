@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { RLIMIT } from "@cr/native";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanPrograms, program, startTarget, type Target } from "../../test-programs/targets.js";
 import { CrError } from "../errors.js";
-import { collectProcess, isKernelThread, isZombie, readLimits, readStat, RLIM_INFINITY, type ProcessInfo } from "./task.js";
+import { collectProcess, isKernelThread, isZombie, readLimits, readStat, type ProcessInfo } from "./task.js";
 
 const ADDR_NO_RANDOMIZE = 0x0040000;
 let bin: string;
@@ -45,7 +46,7 @@ describe("collectProcess on a program that set its umask, cwd, an rlimit and its
   it("reads the lowered soft RLIMIT_NOFILE and the untouched hard one, unlimited as 2^64-1", () => {
     expect(info.rlimits.nofile.cur).toBe(200n);
     expect(info.rlimits.nofile.max).toBe(readLimits(process.pid).nofile.max);
-    expect(info.rlimits.cpu).toEqual({ cur: RLIM_INFINITY, max: RLIM_INFINITY });
+    expect(info.rlimits.cpu).toEqual({ cur: RLIMIT.RLIM_INFINITY, max: RLIMIT.RLIM_INFINITY });
     expect(Object.keys(info.rlimits)).toHaveLength(16);
   });
 

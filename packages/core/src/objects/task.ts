@@ -7,7 +7,7 @@
  * the exact current brk (see `ProcessMm.brk`), signal handlers, sigaltstack, the tid address,
  * itimers, rseq and robust-list registration, registers.
  */
-import { readMemory } from "@cr/native";
+import { OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
 import type { ProcessRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
@@ -104,27 +104,24 @@ export interface Rlimit {
   max: bigint;
 }
 
-/** RLIM_INFINITY as /proc/PID/limits' "unlimited". */
-export const RLIM_INFINITY = 2n ** 64n - 1n;
-
 /** The resources of /proc/PID/limits with their RLIMIT_* numbers, in kernel order. */
 export const RLIMIT_RESOURCES = {
-  cpu: { number: 0, label: "Max cpu time" },
-  fsize: { number: 1, label: "Max file size" },
-  data: { number: 2, label: "Max data size" },
-  stack: { number: 3, label: "Max stack size" },
-  core: { number: 4, label: "Max core file size" },
-  rss: { number: 5, label: "Max resident set" },
-  nproc: { number: 6, label: "Max processes" },
-  nofile: { number: 7, label: "Max open files" },
-  memlock: { number: 8, label: "Max locked memory" },
-  as: { number: 9, label: "Max address space" },
-  locks: { number: 10, label: "Max file locks" },
-  sigpending: { number: 11, label: "Max pending signals" },
-  msgqueue: { number: 12, label: "Max msgqueue size" },
-  nice: { number: 13, label: "Max nice priority" },
-  rtprio: { number: 14, label: "Max realtime priority" },
-  rttime: { number: 15, label: "Max realtime timeout" },
+  cpu: { number: RLIMIT.RLIMIT_CPU, label: "Max cpu time" },
+  fsize: { number: RLIMIT.RLIMIT_FSIZE, label: "Max file size" },
+  data: { number: RLIMIT.RLIMIT_DATA, label: "Max data size" },
+  stack: { number: RLIMIT.RLIMIT_STACK, label: "Max stack size" },
+  core: { number: RLIMIT.RLIMIT_CORE, label: "Max core file size" },
+  rss: { number: RLIMIT.RLIMIT_RSS, label: "Max resident set" },
+  nproc: { number: RLIMIT.RLIMIT_NPROC, label: "Max processes" },
+  nofile: { number: RLIMIT.RLIMIT_NOFILE, label: "Max open files" },
+  memlock: { number: RLIMIT.RLIMIT_MEMLOCK, label: "Max locked memory" },
+  as: { number: RLIMIT.RLIMIT_AS, label: "Max address space" },
+  locks: { number: RLIMIT.RLIMIT_LOCKS, label: "Max file locks" },
+  sigpending: { number: RLIMIT.RLIMIT_SIGPENDING, label: "Max pending signals" },
+  msgqueue: { number: RLIMIT.RLIMIT_MSGQUEUE, label: "Max msgqueue size" },
+  nice: { number: RLIMIT.RLIMIT_NICE, label: "Max nice priority" },
+  rtprio: { number: RLIMIT.RLIMIT_RTPRIO, label: "Max realtime priority" },
+  rttime: { number: RLIMIT.RLIMIT_RTTIME, label: "Max realtime timeout" },
 } as const;
 
 export type RlimitResource = keyof typeof RLIMIT_RESOURCES;
@@ -161,9 +158,6 @@ export interface ProcessInfo {
   /** Thread ids from /proc/PID/task, ascending; the first is usually `pid`. */
   threads: number[];
 }
-
-/** PF_KTHREAD in the stat flags field. */
-const PF_KTHREAD = 0x00200000;
 
 /** Parses /proc/PID/stat. The comm is taken between the first "(" and the last ")". */
 export function readStat(pid: number): ProcStat {
@@ -204,7 +198,7 @@ export function readStat(pid: number): ProcStat {
 
 /** A kernel thread has no user address space: nothing to checkpoint. */
 export function isKernelThread(stat: ProcStat): boolean {
-  return (stat.flags & PF_KTHREAD) !== 0;
+  return (stat.flags & PROCESS.PF_KTHREAD) !== 0;
 }
 
 /** A zombie (Z) or dead (X) process has exited and only waits to be reaped. */
@@ -330,7 +324,7 @@ export function readLimits(pid: number): Rlimits {
 }
 
 function limitValue(text: string): bigint {
-  return text === "unlimited" ? RLIM_INFINITY : BigInt(text);
+  return text === "unlimited" ? RLIMIT.RLIM_INFINITY : BigInt(text);
 }
 
 /** Thread ids of `pid`, ascending. */
@@ -349,23 +343,34 @@ export function readThreads(pid: number): number[] {
  * without CAP_SYS_RESOURCE) is returned as a warning, not guessed at.
  */
 
-const PR_SET_MM = 35n;
-const PR_SET_MM_MAP = 14n;
-const PRCTL_MM_MAP_SIZE = 104;
 const AUXV_AT = 512; // auxv goes after the struct in the scratch area
 
 /** PR_SET_MM_MAP: code/data/brk/stack/arg/env bounds, auxv and the exe link in one call. */
 export function restoreMmMap(remote: Remote, saved: ProcessRecord): void {
-  const exeFd = remote.call("openat", [-100n, remote.putString(saved.exePath, 1024), 0o2000000n, 0n], `opening the executable ${saved.exePath}`);
+  const { AT_FDCWD, O_CLOEXEC } = OPEN;
+  const exeFd = remote.call("openat", [AT_FDCWD, remote.putString(saved.exePath, 1024), BigInt(O_CLOEXEC), 0n], `opening the executable ${saved.exePath}`);
   try {
     const auxv = Buffer.from(saved.auxv);
-    const map = Buffer.alloc(PRCTL_MM_MAP_SIZE);
-    const fields = [saved.startCode, saved.endCode, saved.startData, saved.endData, saved.startBrk, saved.brk, saved.startStack, saved.argStart, saved.argEnd, saved.envStart, saved.envEnd];
-    fields.forEach((v, i) => map.writeBigUInt64LE(v, i * 8));
-    map.writeBigUInt64LE(remote.put(auxv, AUXV_AT), 88);
-    map.writeUInt32LE(auxv.length, 96);
-    map.writeUInt32LE(Number(exeFd), 100);
-    remote.call("prctl", [PR_SET_MM, PR_SET_MM_MAP, remote.put(map), BigInt(PRCTL_MM_MAP_SIZE), 0n], "PR_SET_MM_MAP (brk, cmdline, exe)");
+    const layout = STRUCTS.prctl_mm_map;
+    const map = Buffer.alloc(layout.size);
+    const fields: [offset: number, value: bigint][] = [
+      [layout.start_code, saved.startCode],
+      [layout.end_code, saved.endCode],
+      [layout.start_data, saved.startData],
+      [layout.end_data, saved.endData],
+      [layout.start_brk, saved.startBrk],
+      [layout.brk, saved.brk],
+      [layout.start_stack, saved.startStack],
+      [layout.arg_start, saved.argStart],
+      [layout.arg_end, saved.argEnd],
+      [layout.env_start, saved.envStart],
+      [layout.env_end, saved.envEnd],
+      [layout.auxv, remote.put(auxv, AUXV_AT)],
+    ];
+    for (const [offset, value] of fields) map.writeBigUInt64LE(value, offset);
+    map.writeUInt32LE(auxv.length, layout.auxv_size);
+    map.writeUInt32LE(Number(exeFd), layout.exe_fd);
+    remote.call("prctl", [PRCTL.PR_SET_MM, PRCTL.PR_SET_MM_MAP, remote.put(map), BigInt(layout.size), 0n], "PR_SET_MM_MAP (brk, cmdline, exe)");
   } finally {
     remote.call("close", [exeFd], "closing the executable");
   }
@@ -381,21 +386,22 @@ export function restoreUmaskAndPersonality(remote: Remote, saved: ProcessRecord)
  * soft limit is set as far as the current hard limit allows, and a warning says so.
  */
 export function restoreLimits(remote: Remote, saved: ProcessRecord): string[] {
+  const { rlimit64 } = STRUCTS;
   const warnings: string[] = [];
   for (const limit of saved.rlimits) {
-    const value = Buffer.alloc(16);
-    value.writeBigUInt64LE(limit.cur, 0);
-    value.writeBigUInt64LE(limit.max, 8);
+    const value = Buffer.alloc(rlimit64.size);
+    value.writeBigUInt64LE(limit.cur, rlimit64.rlim_cur);
+    value.writeBigUInt64LE(limit.max, rlimit64.rlim_max);
     const what = `restoring rlimit ${limit.resource}`;
     const ret = remote.call("prlimit64", [0n, BigInt(limit.resource), remote.put(value), 0n], what, ["EPERM"]);
     if (ret >= 0n) continue;
-    const current = Buffer.alloc(16);
-    const at = remote.put(current, 16);
+    const current = Buffer.alloc(rlimit64.size);
+    const at = remote.put(current, rlimit64.size);
     remote.call("prlimit64", [0n, BigInt(limit.resource), 0n, at], what);
-    const hard = readRemoteU64(remote, at + 8n);
+    const hard = readRemoteU64(remote, at + BigInt(rlimit64.rlim_max));
     const soft = limit.cur < hard ? limit.cur : hard;
-    value.writeBigUInt64LE(soft, 0);
-    value.writeBigUInt64LE(hard, 8);
+    value.writeBigUInt64LE(soft, rlimit64.rlim_cur);
+    value.writeBigUInt64LE(hard, rlimit64.rlim_max);
     remote.call("prlimit64", [0n, BigInt(limit.resource), remote.put(value), 0n], what);
     warnings.push(`rlimit ${limitName(limit.resource)}: hard limit ${limit.max} not restored (raising it needs CAP_SYS_RESOURCE); it stays ${hard}`);
   }
@@ -441,9 +447,8 @@ function ownGroups(): number[] {
   return requireKey(status, "Groups", process.pid, "status").split(/\s+/).filter((s) => s !== "").map(Number);
 }
 
-const PR_SET_NAME = 15n;
-
 /** /proc/PID/comm: the stub's exec named it "restore-stub". Threads cloned later inherit it. */
 export function restoreComm(remote: Remote, saved: ProcessRecord): void {
-  remote.call("prctl", [PR_SET_NAME, remote.putString(saved.comm.slice(0, 15)), 0n, 0n, 0n], "restoring the command name");
+  const comm = saved.comm.slice(0, PROCESS.TASK_COMM_LEN - 1);
+  remote.call("prctl", [PRCTL.PR_SET_NAME, remote.putString(comm), 0n, 0n, 0n], "restoring the command name");
 }

@@ -1,10 +1,10 @@
-import { getRegs, getRobustList, getRseq, getSigmask, getXState, peekPendingSignals, REG, setRegs, setSigmask, setXState, waitThreadStop } from "@cr/native";
+import { CLONE, ERRNO, getRegs, getRobustList, getRseq, getSigmask, getXState, peekPendingSignals, PRCTL, REG, setRegs, setSigmask, setXState, SIGNALS, STRUCTS, SYSCALL_INSN_SIZE, waitThreadStop } from "@cr/native";
 import type { ThreadRecord } from "@cr/format";
 import type { Problem } from "../check.js";
 import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
 import { readProcText } from "../process/procfs.js";
 
-const PR_GET_TID_ADDRESS = 40n;
+const { stack_t, clone_args, robust_list_head } = STRUCTS;
 
 /**
  * Threads, checkpoint half: everything a restart needs to put one thread back: registers
@@ -14,16 +14,16 @@ const PR_GET_TID_ADDRESS = 40n;
 export function collectThread(pid: number, tid: number): ThreadRecord {
   const rseq = getRseq(tid);
   const robust = getRobustList(tid);
-  const altstack = injectForStruct(pid, tid, "sigaltstack", [0n, SCRATCH], 24); // stack_t
-  const tidAddress = injectForStruct(pid, tid, "prctl", [PR_GET_TID_ADDRESS, SCRATCH], 8);
+  const altstack = injectForStruct(pid, tid, "sigaltstack", [0n, SCRATCH], stack_t.size);
+  const tidAddress = injectForStruct(pid, tid, "prctl", [PRCTL.PR_GET_TID_ADDRESS, SCRATCH], 8);
   return {
     tid,
     regs: getRegs(tid),
     xstate: getXState(tid),
     sigmask: getSigmask(tid),
-    altstackSp: altstack.readBigUInt64LE(0),
-    altstackFlags: altstack.readUInt32LE(8),
-    altstackSize: altstack.readBigUInt64LE(16),
+    altstackSp: altstack.readBigUInt64LE(stack_t.ss_sp),
+    altstackFlags: altstack.readUInt32LE(stack_t.ss_flags),
+    altstackSize: altstack.readBigUInt64LE(stack_t.ss_size),
     rseqAddr: rseq.address,
     rseqLen: rseq.length,
     rseqSig: rseq.signature,
@@ -64,24 +64,22 @@ export function threadCredentialProblems(pid: number, tids: number[]): Problem[]
  * XSAVE state and signal mask.
  */
 
-const CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000; // VM FS FILES SIGHAND THREAD SYSVSEM
-const CLONE_ARGS_SIZE = 88;
-const ROBUST_LIST_HEAD_SIZE = 24n;
-const SS_DISABLE = 2;
-const SS_AUTODISARM = 1 << 31;
+const { CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND, CLONE_THREAD, CLONE_SYSVSEM } = CLONE;
+const CLONE_THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+const { SS_DISABLE, SS_AUTODISARM } = SIGNALS;
 
 /** Creates thread `tid` (or any tid, with 0) in the process; returns its tid, stopped. */
 export function cloneThread(leader: Remote, tid: number): number {
-  const args = Buffer.alloc(CLONE_ARGS_SIZE + 8);
-  args.writeBigUInt64LE(BigInt(CLONE_THREAD_FLAGS), 0);
+  const args = Buffer.alloc(clone_args.size + 8); // the set_tid array (one pid_t) after the struct
+  args.writeBigUInt64LE(BigInt(CLONE_THREAD_FLAGS), clone_args.flags);
   if (tid > 0) {
-    args.writeInt32LE(tid, CLONE_ARGS_SIZE);
+    args.writeInt32LE(tid, clone_args.size);
     const at = leader.put(args);
-    args.writeBigUInt64LE(at + BigInt(CLONE_ARGS_SIZE), 64); // set_tid
-    args.writeBigUInt64LE(1n, 72); // set_tid_size
+    args.writeBigUInt64LE(at + BigInt(clone_args.size), clone_args.set_tid);
+    args.writeBigUInt64LE(1n, clone_args.set_tid_size);
   }
   const at = leader.put(args);
-  const created = Number(leader.call("clone3", [at, BigInt(CLONE_ARGS_SIZE)], `creating thread ${tid || "(any tid)"}`));
+  const created = Number(leader.call("clone3", [at, BigInt(clone_args.size)], `creating thread ${tid || "(any tid)"}`));
   waitThreadStop(created);
   return created;
 }
@@ -90,22 +88,19 @@ export function cloneThread(leader: Remote, tid: number): number {
 export function restoreRegistrations(thread: Remote, saved: ThreadRecord): void {
   const what = (x: string) => `restoring thread ${saved.tid}'s ${x}`;
   if (saved.rseqAddr !== 0n) thread.call("rseq", [saved.rseqAddr, BigInt(saved.rseqLen), 0n, BigInt(saved.rseqSig)], what("rseq area"));
-  if (saved.robustListHead !== 0n) thread.call("set_robust_list", [saved.robustListHead, ROBUST_LIST_HEAD_SIZE], what("robust futex list"));
+  if (saved.robustListHead !== 0n) thread.call("set_robust_list", [saved.robustListHead, BigInt(robust_list_head.size)], what("robust futex list"));
   thread.call("set_tid_address", [saved.clearTidAddress], what("clear-tid address"));
   if (!(saved.altstackFlags & SS_DISABLE) && saved.altstackSize > 0n) {
-    const stack = Buffer.alloc(24);
-    stack.writeBigUInt64LE(saved.altstackSp, 0);
-    stack.writeUInt32LE((saved.altstackFlags & SS_AUTODISARM) >>> 0, 8); // SS_ONSTACK is a state, not a setting
-    stack.writeBigUInt64LE(saved.altstackSize, 16);
+    const stack = Buffer.alloc(stack_t.size);
+    stack.writeBigUInt64LE(saved.altstackSp, stack_t.ss_sp);
+    stack.writeUInt32LE((saved.altstackFlags & SS_AUTODISARM) >>> 0, stack_t.ss_flags); // SS_ONSTACK is a state, not a setting
+    stack.writeBigUInt64LE(saved.altstackSize, stack_t.ss_size);
     thread.call("sigaltstack", [thread.put(stack), 0n], what("alternate signal stack"));
   }
 }
 
-// The kernel's internal restart codes, seen in rax of a thread stopped inside a syscall.
-const ERESTARTSYS = -512n;
-const ERESTARTNOINTR = -513n;
-const ERESTARTNOHAND = -514n;
-const ERESTART_RESTARTBLOCK = -516n;
+// The kernel's internal restart codes, seen (negated) in rax of a thread stopped inside a syscall.
+const RESTART_CODES = [ERRNO.ERESTARTSYS, ERRNO.ERESTARTNOINTR, ERRNO.ERESTARTNOHAND, ERRNO.ERESTART_RESTARTBLOCK].map((code) => -code);
 
 /**
  * The registers a thread resumes with. A thread checkpointed inside an interrupted syscall
@@ -118,9 +113,9 @@ export function resumeRegisters(saved: Uint8Array): Buffer {
   const regs = Buffer.from(saved);
   const origRax = regs.readBigInt64LE(REG.orig_rax);
   const rax = regs.readBigInt64LE(REG.rax);
-  if (origRax >= 0n && [ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK].includes(rax)) {
+  if (origRax >= 0n && RESTART_CODES.includes(rax)) {
     regs.writeBigInt64LE(origRax, REG.rax);
-    regs.writeBigUInt64LE(regs.readBigUInt64LE(REG.rip) - 2n, REG.rip);
+    regs.writeBigUInt64LE(regs.readBigUInt64LE(REG.rip) - SYSCALL_INSN_SIZE, REG.rip);
   }
   regs.writeBigInt64LE(-1n, REG.orig_rax);
   return regs;

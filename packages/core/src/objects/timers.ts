@@ -5,28 +5,29 @@
  * process. A restart recreates each POSIX timer under its ID (PR_TIMER_CREATE_RESTORE_IDS)
  * and arms every timer with the time it had left, which the kernel keeps within the interval.
  */
-import { readMemory } from "@cr/native";
+import { cpuClockPid, PRCTL, readMemory, SIGNALS, STRUCTS, TIMERS } from "@cr/native";
 import type { ItimerRecord, PosixTimerRecord, TimersRecord } from "@cr/format";
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import { injectChecked, injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
 import { procPath, readProcText } from "../process/procfs.js";
 
-const ITIMER_REAL = 0;
-const ITIMERS = [ITIMER_REAL, 1, 2]; // ITIMER_VIRTUAL, ITIMER_PROF
+const { ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF, SIGEV_THREAD_ID } = TIMERS;
+const ITIMERS = [ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF];
 /**
- * A CPU-time clock is negative: ~pid << 3, 4 for a thread's, 0-2 the kind. pid 0 is the caller:
- * CLOCK_PROCESS_CPUTIME_ID's timers show -6, CLOCK_THREAD_CPUTIME_ID's -2 (of the creating thread).
+ * A CPU-time clock is negative: ~pid << 3, CPUCLOCK_PERTHREAD_MASK for a thread's, 0-2 the kind.
+ * pid 0 is the caller: CLOCK_PROCESS_CPUTIME_ID's timers show -6, CLOCK_THREAD_CPUTIME_ID's -2
+ * (of the creating thread).
  */
-const cpuClockPid = (clock: number) => ~(clock >> 3);
-const isThreadClock = (clock: number) => (clock & 4) !== 0;
-const SIGEV_THREAD_ID = 4;
+const isThreadClock = (clock: number) => (clock & TIMERS.CPUCLOCK_PERTHREAD_MASK) !== 0;
+/** /proc/PID/timers "notify:" words, and the sigev_notify each stands for. */
 const NOTIFY = new Map([
-  ["signal", 0],
-  ["none", 1],
-  ["thread", 2],
+  ["signal", TIMERS.SIGEV_SIGNAL],
+  ["none", TIMERS.SIGEV_NONE],
+  ["thread", TIMERS.SIGEV_THREAD],
 ]);
-const PR_TIMER_CREATE_RESTORE_IDS = 77n;
+const { PR_TIMER_CREATE_RESTORE_IDS } = PRCTL;
+const { itimerval, itimerspec, timeval, timespec, sigevent, siginfo_t } = STRUCTS;
 
 /** A POSIX timer as /proc/PID/timers shows it (no times). */
 type ListedTimer = Omit<PosixTimerRecord, "intervalNs" | "valueNs">;
@@ -40,7 +41,7 @@ export function parsePosixTimers(text: string, pid: number): ListedTimer[] {
   const timers: ListedTimer[] = [];
   for (const block of text.split(/^(?=ID: )/m).filter((b) => b.trim() !== "")) {
     const m = /^ID: (-?\d+)\nsignal: (\d+)\/(?:0x)?([0-9a-f]+)\nnotify: (\w+)\/(pid|tid)\.(\d+)\nClockID: (-?\d+)/.exec(block);
-    const notify = m ? NOTIFY.get(m[4]!) : undefined;
+    const notify: number | undefined = m ? NOTIFY.get(m[4]!) : undefined;
     if (!m || notify === undefined) {
       const path = procPath(pid, "timers");
       throw new CrError(`cannot parse ${path}: "${block.slice(0, 80)}"`, { code: "EPROTO", pid, path });
@@ -69,12 +70,12 @@ export function clockProblems(timers: ListedTimer[], threads: number): Problem[]
 /** Checkpoint half: `leader` is a frozen thread of `pid`. */
 export function collectTimers(pid: number, leader: number): TimersRecord {
   const itimers = ITIMERS.map((which): ItimerRecord => {
-    const raw = injectForStruct(pid, leader, "getitimer", [BigInt(which), SCRATCH], 32);
-    return { which, intervalUs: micros(raw, 0), valueUs: micros(raw, 16) };
+    const raw = injectForStruct(pid, leader, "getitimer", [BigInt(which), SCRATCH], itimerval.size);
+    return { which, intervalUs: micros(raw, itimerval.it_interval), valueUs: micros(raw, itimerval.it_value) };
   });
   const posix = readPosixTimers(pid).map((t): PosixTimerRecord => {
-    const raw = injectForStruct(pid, leader, "timer_gettime", [BigInt(t.id), SCRATCH], 32);
-    return { ...t, intervalNs: nanos(raw, 0), valueNs: nanos(raw, 16) };
+    const raw = injectForStruct(pid, leader, "timer_gettime", [BigInt(t.id), SCRATCH], itimerspec.size);
+    return { ...t, intervalNs: nanos(raw, itimerspec.it_interval), valueNs: nanos(raw, itimerspec.it_value) };
   });
   return { itimers, posix };
 }
@@ -97,23 +98,23 @@ function readRemote(pid: number, address: bigint, size: number): Buffer {
   return out;
 }
 
+/** The struct timeval at byte `at` of `raw`, in microseconds. */
 function micros(raw: Buffer, at: number): bigint {
-  return raw.readBigUInt64LE(at) * 1_000_000n + raw.readBigUInt64LE(at + 8);
+  return raw.readBigUInt64LE(at + timeval.tv_sec) * 1_000_000n + raw.readBigUInt64LE(at + timeval.tv_usec);
 }
 
+/** The struct timespec at byte `at` of `raw`, in nanoseconds. */
 function nanos(raw: Buffer, at: number): bigint {
-  return raw.readBigUInt64LE(at) * 1_000_000_000n + raw.readBigUInt64LE(at + 8);
+  return raw.readBigUInt64LE(at + timespec.tv_sec) * 1_000_000_000n + raw.readBigUInt64LE(at + timespec.tv_nsec);
 }
 
 // ================================================================ restart half
 
-const SI_TIMER = -2;
-
 /** The POSIX timer whose pending signal `info` (a siginfo) is, if it is one of `saved`'s. */
 function timerOf(info: Uint8Array, saved: TimersRecord | undefined): number | undefined {
   const raw = Buffer.from(info.buffer, info.byteOffset, info.byteLength);
-  if (raw.readInt32LE(8) !== SI_TIMER) return undefined;
-  const id = raw.readInt32LE(16); // si_tid: the timer ID
+  if (raw.readInt32LE(siginfo_t.si_code) !== SIGNALS.SI_TIMER) return undefined;
+  const id = raw.readInt32LE(siginfo_t.si_timerid);
   return saved?.posix.some((t) => t.id === id) ? id : undefined;
 }
 
@@ -167,28 +168,34 @@ function setItimer(remote: Remote, t: ItimerRecord): void {
   if (t.which === ITIMER_REAL) return void set(t.valueUs === 0n ? 1n : t.valueUs);
   set(t.valueUs);
   if (t.valueUs === 0n) return;
-  const at = remote.put(Buffer.alloc(32));
+  const at = remote.put(Buffer.alloc(itimerval.size));
   remote.call("getitimer", [BigInt(t.which), at], `reading interval timer ${t.which} back`);
-  const excess = micros(readRemote(remote.pid, at, 32), 16) - t.valueUs;
+  const excess = micros(readRemote(remote.pid, at, itimerval.size), itimerval.it_value) - t.valueUs;
   if (excess > 0n && excess < t.valueUs) set(t.valueUs - excess);
 }
 
 /** timer_create with the saved sigevent; the ID goes in through the ID pointer. */
 function createTimer(remote: Remote, t: PosixTimerRecord, tids: Map<number, number>): void {
-  const event = Buffer.alloc(64); // struct sigevent
-  event.writeBigUInt64LE(t.value, 0);
-  event.writeInt32LE(t.signal, 8);
-  event.writeInt32LE(t.notify, 12);
-  event.writeInt32LE(t.tid === 0 ? 0 : (tids.get(t.tid) ?? t.tid), 16);
+  const event = Buffer.alloc(sigevent.size);
+  event.writeBigUInt64LE(t.value, sigevent.sigev_value);
+  event.writeInt32LE(t.signal, sigevent.sigev_signo);
+  event.writeInt32LE(t.notify, sigevent.sigev_notify);
+  event.writeInt32LE(t.tid === 0 ? 0 : (tids.get(t.tid) ?? t.tid), sigevent.sigev_notify_thread_id);
   const id = Buffer.alloc(4);
   id.writeInt32LE(t.id, 0);
   const idAt = remote.put(id, 128);
   remote.call("timer_create", [BigInt(t.clock), remote.put(event), idAt], `recreating POSIX timer ${t.id} (clock ${t.clock})`);
 }
 
-/** struct itimerspec / itimerval: interval then value, each {seconds, fraction}. */
+/**
+ * struct itimerspec / itimerval: interval then value, each {seconds, fraction} (a timespec's
+ * nanoseconds or a timeval's microseconds, at the same place).
+ */
 function timespecs(interval: bigint, value: bigint, perSecond: bigint): Buffer {
-  const raw = Buffer.alloc(32);
-  [interval / perSecond, interval % perSecond, value / perSecond, value % perSecond].forEach((v, i) => raw.writeBigUInt64LE(v, 8 * i));
+  const raw = Buffer.alloc(itimerspec.size);
+  for (const [at, time] of [[itimerspec.it_interval, interval], [itimerspec.it_value, value]] as const) {
+    raw.writeBigUInt64LE(time / perSecond, at + timespec.tv_sec);
+    raw.writeBigUInt64LE(time % perSecond, at + timespec.tv_nsec);
+  }
   return raw;
 }

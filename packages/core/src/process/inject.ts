@@ -1,58 +1,15 @@
 import { constants } from "node:os";
-import { injectSyscall, readMemory, scratch, writeMemory } from "@cr/native";
+import { ERRNO, injectSyscall, readMemory, scratch, SYS, type SyscallName, writeMemory } from "@cr/native";
 import { CrError } from "../errors.js";
 
-/** x86_64 syscall numbers cr injects. */
-export const SYS = {
-  rt_sigaction: 13,
-  sigaltstack: 131,
-  prctl: 157,
-  getitimer: 36,
-  brk: 12,
-  timer_gettime: 224,
-  timer_getoverrun: 225,
-  membarrier: 324,
-  // restart: the restore stub is built by injected syscalls
-  close: 3,
-  lseek: 8,
-  mmap: 9,
-  mprotect: 10,
-  munmap: 11,
-  mremap: 25,
-  madvise: 28,
-  fcntl: 72,
-  flock: 73,
-  umask: 95,
-  setgroups: 116,
-  setresuid: 117,
-  setresgid: 119,
-  rt_sigqueueinfo: 129,
-  personality: 135,
-  set_tid_address: 218,
-  openat: 257,
-  set_robust_list: 273,
-  rt_tgsigqueueinfo: 297,
-  prlimit64: 302,
-  rseq: 334,
-  clone3: 435,
-  write: 1,
-  setitimer: 38,
-  seccomp: 317,
-  timer_create: 222,
-  timer_settime: 223,
-  mlock2: 325,
-  mlockall: 151,
-  mseal: 462,
-} as const;
-
-const ERRNO_MAX = 4095n;
+const { MAX_ERRNO } = ERRNO;
 
 /**
  * Runs a syscall inside the frozen thread whose result is a struct the kernel writes to memory:
  * the struct lands in cr's scratch area of the target and is read back. `args` may use
  * `SCRATCH` to mean the scratch address.
  */
-export function injectForStruct(pid: number, tid: number, name: keyof typeof SYS, args: (bigint | typeof SCRATCH)[], size: number): Buffer {
+export function injectForStruct(pid: number, tid: number, name: SyscallName, args: (bigint | typeof SCRATCH)[], size: number): Buffer {
   const area = scratch(tid);
   injectChecked(pid, tid, name, args.map((a) => (a === SCRATCH ? area.address : a)), name);
   const out = Buffer.alloc(size);
@@ -63,9 +20,9 @@ export function injectForStruct(pid: number, tid: number, name: keyof typeof SYS
 export const SCRATCH = Symbol("scratch");
 
 /** Runs a syscall inside the frozen thread `tid` of `pid` and returns its result; a negative errno throws, naming `what`. */
-export function injectChecked(pid: number, tid: number, name: keyof typeof SYS, args: bigint[], what: string): bigint {
+export function injectChecked(pid: number, tid: number, name: SyscallName, args: bigint[], what: string): bigint {
   const ret = BigInt.asIntN(64, injectSyscall(tid, SYS[name], args));
-  if (ret < 0n && ret > -ERRNO_MAX) throw new CrError(`${what} injected into thread ${tid} of ${pid} failed with errno ${-ret}`, { code: "INJECT", pid });
+  if (ret < 0n && ret > -MAX_ERRNO) throw new CrError(`${what} injected into thread ${tid} of ${pid} failed with errno ${-ret}`, { code: "INJECT", pid });
   return ret;
 }
 
@@ -88,9 +45,9 @@ export class Remote {
   ) {}
 
   /** The raw result; a negative errno throws, unless `tolerate` lists it (then it is returned). */
-  call(name: keyof typeof SYS, args: bigint[], what: string, tolerate: string[] = []): bigint {
+  call(name: SyscallName, args: bigint[], what: string, tolerate: string[] = []): bigint {
     const ret = BigInt.asIntN(64, injectSyscall(this.tid, SYS[name], args));
-    if (ret < 0n && ret > -ERRNO_MAX) {
+    if (ret < 0n && ret > -MAX_ERRNO) {
       const code = errnoName(-Number(ret));
       if (tolerate.includes(code)) return ret;
       throw new CrError(`${what}: ${name} failed with ${code} in process ${this.pid}`, { code, pid: this.pid });

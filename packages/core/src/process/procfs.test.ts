@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CrError } from "../errors.js";
 import { collectFiles } from "../objects/files.js";
-import { parseKeyValues, procError, readProcText, splitDev } from "./procfs.js";
+import { parseKeyValues, procError, readProcText } from "./procfs.js";
 import { collectProcess } from "../objects/task.js";
 import { collectVmas } from "../objects/vmas.js";
 
@@ -49,15 +49,9 @@ describe("procfs readers", () => {
     else expect(error.message).toMatch(/permission denied \(cr needs to run as root or as the process's user\)/);
   });
 
-  it("parse key: value files and split dev_t like the kernel", () => {
+  it("parse key: value files", () => {
     const values = parseKeyValues("Name:\tcat\nUmask:\t0022\nUid:\t0\t0\t0\t0\n");
     expect(values.get("Umask")).toBe("0022");
     expect(values.get("Uid")).toBe("0\t0\t0\t0");
-    expect(splitDev(0x0103n)).toEqual({ major: 1, minor: 3 });
-    expect(splitDev((0x88n << 8n) | 0x5n)).toEqual({ major: 136, minor: 5 });
-    // glibc's makedev: minor low byte, major low 12 bits, minor high bits, major high bits.
-    const makedev = (major: bigint, minor: bigint): bigint =>
-      (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
-    expect(splitDev(makedev(0x1234ffn, 0x56789n))).toEqual({ major: 0x1234ff, minor: 0x56789 });
   });
 });

@@ -121,13 +121,6 @@ export function requireKey(values: Map<string, string>, key: string, pid: number
   return value;
 }
 
-/** Linux dev_t (as stat returns it) split into major and minor. */
-export function splitDev(dev: bigint): { major: number; minor: number } {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
-  return { major: Number(major), minor: Number(minor) };
-}
-
 /** The identity of a file as seen now; compared at restart to tell whether the file changed. */
 export interface FileIdentity {
   dev: bigint;

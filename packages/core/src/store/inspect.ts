@@ -1,5 +1,5 @@
+import { FCNTL, OPEN } from "@cr/native";
 import { ChunkType, chunkTypeInfo, FileKind, ImageReader, PageCodec, type PageColumns, type PageMapEntry, RECORD_TYPE_NAMES, SOURCE_NAME, VmaFlags, type FdRecord, type ProcessRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
-import { O_ACCMODE, O_APPEND, O_NONBLOCK, O_RDWR, O_WRONLY } from "../objects/files.js";
 
 type Source = PageMapEntry["source"];
 /** Pages of a range by where the page map says their bytes are. */
@@ -214,10 +214,11 @@ function describeMapping(v: VmaRecord, pages: PagesBySource): MappingDescription
 }
 
 const FD_KIND = names(FileKind);
+const { O_ACCMODE, O_WRONLY, O_RDWR, O_APPEND, O_NONBLOCK } = OPEN;
 
 function describeFd(f: FdRecord): FdDescription {
   const mode = f.openFlags & O_ACCMODE;
-  const flags = [[(f.openFlags & O_APPEND) !== 0, "append"], [(f.openFlags & O_NONBLOCK) !== 0, "nonblock"], [(f.fdFlags & 1) !== 0, "cloexec"]] as const;
+  const flags = [[(f.openFlags & O_APPEND) !== 0, "append"], [(f.openFlags & O_NONBLOCK) !== 0, "nonblock"], [(f.fdFlags & FCNTL.FD_CLOEXEC) !== 0, "cloexec"]] as const;
   return {
     fd: f.fd,
     kind: FD_KIND[f.kind] ?? String(f.kind),

@@ -1,5 +1,6 @@
+import { PAGE_SIZE } from "@cr/native";
 import { byAddress, emptyColumns, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference } from "@cr/format";
-import { PAGE_SIZE, type PageRun } from "../pages.js";
+import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
 import { openImage, openRecorded } from "./store-images.js";

@@ -1,7 +1,7 @@
 import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readFileSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { getSystemErrorMap } from "node:util";
-import { kernelFileSystem, linkAt, linkTmpfile, listDir, mkdirAt, O_PATH, openAt, openTmpfile, renameAt, unlinkAt, unlinkAtAsync } from "@cr/native";
+import { kernelFileSystem, linkAt, linkTmpfile, listDir, mkdirAt, O_PATH, openAt, openTmpfile, renameAt, STAT, unlinkAt, unlinkAtAsync } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 
 /**
@@ -231,10 +231,11 @@ function checkOwned(fd: number, path: string, kind: Kind): void {
     throw new CrError(`store ${kind} ${path} is not a ${kind === "file" ? "regular file" : "directory"}`, { code: "BAD_STORE", path });
   }
   const me = process.geteuid?.() ?? 0;
-  const mode = `mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}`;
+  const { S_IALLUGO, S_IWGRP, S_IWOTH } = STAT;
+  const mode = `mode ${(st.mode & S_IALLUGO).toString(8).padStart(4, "0")}`;
   if (st.uid !== me) throw new CrError(`store ${kind} ${path} is owned by uid ${st.uid} (${mode}), not by you (uid ${me})`, { code: "EPERM", path });
-  if (st.mode & 0o022) {
-    const who = st.mode & 0o002 ? "every user" : "its group";
+  if (st.mode & (S_IWGRP | S_IWOTH)) {
+    const who = st.mode & S_IWOTH ? "every user" : "its group";
     throw new CrError(`store ${kind} ${path} can be written by ${who} (${mode}, owner uid ${st.uid}): only you may write to a store`, { code: "EPERM", path });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { constants as fsc, fsyncSync } from "node:fs";
 import { ImageReader } from "@cr/format";
-import { alignedBuffer } from "@cr/native";
+import { alignedBuffer, PAGE_SIZE } from "@cr/native";
 import { DIRECT_MIN_BYTES } from "./direct-io.js";
 import { CrError, errnoCode } from "../errors.js";
 import { hexIdentity, type BranchMeta, type LogEntry, type Store } from "./store.js";
@@ -116,7 +116,7 @@ export interface ImageCache {
  */
 function columnMemory(bytes: number): ArrayBuffer {
   if (bytes < 1 << 20) return new ArrayBuffer(bytes);
-  return alignedBuffer(Math.ceil(bytes / 4096) * 4096).buffer as ArrayBuffer;
+  return alignedBuffer(Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE).buffer as ArrayBuffer;
 }
 
 /** An ImageCache of `branch`, whose history is `entries` (read now if not given). */

@@ -1,6 +1,6 @@
-import { readMemory, xxh64Pages } from "@cr/native";
+import { PAGE_SIZE, readMemory, xxh64Pages } from "@cr/native";
 import { planPages } from "../objects/memory.js";
-import { intersectRuns, PAGE_SIZE, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
 /** Pages read per process_vm_readv batch: bounds the memory the tracker holds at once. */

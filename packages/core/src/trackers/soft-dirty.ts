@@ -1,16 +1,17 @@
 import { writeFileSync } from "node:fs";
-import { readPagemap } from "@cr/native";
+import { PAGE_SIZE, PAGEMAP, readPagemap } from "@cr/native";
 import { planPages } from "../objects/memory.js";
-import { intersectRuns, PAGE_SIZE, pushRun, runEnd, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, runEnd, type PageRun } from "../pages.js";
 import { historyBroken, historyCommitted, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
-const PM_SOFT_DIRTY = 1n << 55n;
+const { PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY } = PAGEMAP;
 
 /**
  * The kernel's soft-dirty bit (CONFIG_MEM_SOFT_DIRTY): pagemap bit 55 since the last
- * `echo 4 > /proc/PID/clear_refs`. Only present pages the parent holds bytes for and whose bit
- * is clear count as unchanged; pages that vanished are not present, so they are looked at again.
+ * `echo 4 > /proc/PID/clear_refs` (CLEAR_REFS_SOFT_DIRTY). Only present pages the parent holds
+ * bytes for and whose bit is clear count as unchanged; pages that vanished are not present, so
+ * they are looked at again.
  */
 export class SoftDirtyTracker implements DirtyTracker {
   readonly name = "soft-dirty" as const;
@@ -20,7 +21,7 @@ export class SoftDirtyTracker implements DirtyTracker {
     historyBroken(context.pid, context.slot);
     const unchanged = untrusted || !context.parent ? [] : cleanPages(context);
     // Cleared while the target is still frozen, so no write falls between reading and clearing.
-    writeFileSync(`/proc/${context.pid}/clear_refs`, "4");
+    writeFileSync(`/proc/${context.pid}/clear_refs`, String(CLEAR_REFS_SOFT_DIRTY));
     return untrusted ? { unchanged, allDirtyReason: untrusted } : { unchanged };
   }
 

@@ -1,6 +1,6 @@
-import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
+import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
-import { intersectRuns, PAGE_SIZE, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { soleMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
 import { historyBroken, historyCommitted, historySlot, untrustedReason } from "./history.js";
