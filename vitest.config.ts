@@ -23,9 +23,6 @@ export default defineConfig({
     // The longest files are split (snapshot-unnoticed/-killed, restart-equivalence/-chains) so
     // that no one file is the whole run's critical path.
     fileParallelism: true,
-    // A worker runs its files one after another in one process: loading the runner and cr's
-    // sources once per worker, not once per file. Every file cleans up after itself (afterAll).
-    isolate: false,
     maxWorkers: 4,
     minWorkers: 1,
     // A describe.concurrent runs this many tests at once (test/zdtm.test.ts: CLI runs of 2 cores).

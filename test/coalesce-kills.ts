@@ -34,6 +34,14 @@ export interface StoreState {
   digests: Map<string, string>;
 }
 
+/**
+ * Memory digests by image (CRID and identity). An image file whose identity is unchanged, in a
+ * store `cr verify` has just passed (every hash, every REF to the identity it names), resolves
+ * to the memory it resolved to before: only rewritten images are digested again.
+ */
+const digestOf = new Map<string, string>();
+
+/** What `path` holds (call after `cr verify` passed on it, or on a store never touched). */
 export async function readStore(path: string): Promise<StoreState> {
   const store = Store.open(path, { create: false });
   const entries = new Map<string, LogEntry[]>();
@@ -41,7 +49,11 @@ export async function readStore(path: string): Promise<StoreState> {
   for (const branch of store.branchNames()) {
     const list = store.branch(branch).entries;
     entries.set(branch, list);
-    for (const e of list) digests.set(`${branch}:${e.crid}`, await memoryDigest(store, branch, BigInt(e.crid)));
+    for (const e of list) {
+      const image = `${e.crid}:${e.identity}`;
+      if (!digestOf.has(image)) digestOf.set(image, await memoryDigest(store, branch, BigInt(e.crid)));
+      digests.set(`${branch}:${e.crid}`, digestOf.get(image)!);
+    }
   }
   return { entries, digests };
 }
