@@ -42,11 +42,11 @@ export interface TreeReport extends CheckReport {
  * process that exits during the check fails with ESRCH naming the /proc path.
  */
 export async function checkProcess(pid: number): Promise<TreeReport> {
-  const { report, vmas } = await checkWithMappings(pid);
   const processes = processTree(pid);
+  const { report, vmas } = await checkWithMappings(pid, childrenOf(pid, processes));
   if (vmas === null) return { ...report, processes: processes.slice(0, 1) }; // a kernel thread, a zombie, cr: nothing below matters
   for (const member of processes.slice(1)) {
-    const { problems } = (await checkWithMappings(member.pid)).report;
+    const { problems } = (await checkWithMappings(member.pid, childrenOf(member.pid, processes))).report;
     report.problems.push(...problems.map((p) => ({ ...p, resource: `process ${member.pid}: ${p.resource}` })));
   }
   return { ...report, processes };
@@ -56,7 +56,7 @@ export async function checkProcess(pid: number): Promise<TreeReport> {
  * checkProcess, and the mappings it read (null when it stopped before them): a snapshot starts
  * from these instead of walking every page table of the process a second time.
  */
-export async function checkWithMappings(pid: number): Promise<{ report: CheckReport; vmas: Vma[] | null }> {
+export async function checkWithMappings(pid: number, children: number[] = childrenOf(pid)): Promise<{ report: CheckReport; vmas: Vma[] | null }> {
   requireProcess(pid);
   const stat = readStat(pid);
   const report: CheckReport = { pid, comm: stat.comm, problems: [] };
@@ -74,7 +74,7 @@ export async function checkWithMappings(pid: number): Promise<{ report: CheckRep
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
   const tids = readThreads(pid);
-  report.problems.push(...tracerProblems(pid), ...childProblems(pid), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
+  report.problems.push(...tracerProblems(pid), ...childProblems(children), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
   const cwd = cwdProblem(pid);
   if (cwd) add("cwd", "deleted-cwd", cwd);
   const files = collectFiles(pid);
@@ -128,14 +128,10 @@ function tracerProblems(pid: number): Problem[] {
   ];
 }
 
-/**
- * cr saves single processes for now: children would be left behind (or orphaned at restart).
- * This kernel may lack /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), so the children are
- * found by scanning the ppid of every process.
- */
-function childProblems(pid: number): Problem[] {
+/** cr saves single processes for now: children (objects/tree.ts) would be left behind, or orphaned at restart. */
+function childProblems(children: number[]): Problem[] {
   const problems: Problem[] = [];
-  for (const child of childrenOf(pid)) {
+  for (const child of children) {
     const comm = commOf(child) ?? "exited";
     problems.push({
       resource: `process ${child}`,

@@ -46,11 +46,13 @@ export function threadCredentialProblems(pid: number, tids: number[]): Problem[]
   };
   const leader = credentials(pid);
   return tids
-    .filter((tid) => tid !== pid && credentials(tid) !== leader)
-    .map((tid) => ({
+    .filter((tid) => tid !== pid)
+    .map((tid) => ({ tid, own: credentials(tid) }))
+    .filter(({ own }) => own !== leader)
+    .map(({ tid, own }) => ({
       resource: `thread ${tid}`,
       kind: "thread-credentials",
-      reason: `its uids / gids / groups (${credentials(tid)}) differ from the process's (${leader}), set by a raw syscall in that thread: cr restores one set for every thread`,
+      reason: `its uids / gids / groups (${own}) differ from the process's (${leader}), set by a raw syscall in that thread: cr restores one set for every thread`,
     }));
 }
 

@@ -6,8 +6,8 @@
  * never a member: it is a child of the shell it was started from.
  */
 import { readdirSync } from "node:fs";
-import { errnoCode } from "../errors.js";
-import { readProcText } from "../process/procfs.js";
+import { CrError } from "../errors.js";
+import { readStat } from "./task.js";
 
 export interface Member {
   pid: number;
@@ -34,24 +34,18 @@ export function processTree(root: number): Member[] {
   return tree;
 }
 
-/** Pids whose parent is `pid`, ascending. */
-export function childrenOf(pid: number): number[] {
-  return processTree(pid)
-    .filter((m) => m.ppid === pid)
-    .map((m) => m.pid);
+/** Pids whose parent is `pid`, ascending (`tree`: processTree of pid or of an ancestor, when read already). */
+export function childrenOf(pid: number, tree: Member[] = processTree(pid)): number[] {
+  return tree.filter((m) => m.ppid === pid).map((m) => m.pid);
 }
 
-/** pid, ppid and comm from /proc/PID/stat, or undefined if the process exited meanwhile. */
+/** pid, ppid and comm of `pid`, or undefined if it exited meanwhile. */
 function memberOf(pid: number): Member | undefined {
-  let text: string;
   try {
-    text = readProcText(pid, "stat");
+    const { ppid, comm } = readStat(pid);
+    return { pid, ppid, comm };
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === "ESRCH" || code === "ENOENT") return undefined; // exited while /proc was listed
+    if (error instanceof CrError && (error.code === "ESRCH" || error.code === "ENOENT")) return undefined; // exited while /proc was listed
     throw error;
   }
-  const close = text.lastIndexOf(")");
-  const fields = text.slice(close + 2).split(" ");
-  return { pid, ppid: Number(fields[1]), comm: text.slice(text.indexOf("(") + 1, close) };
 }

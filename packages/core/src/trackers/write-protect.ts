@@ -48,7 +48,9 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   const tracked: PageRun[] = [];
   const shared: PageRun[] = [];
-  for (const v of trackable(registered)) {
+  // Sole mappings are judged among all the mappings: an unregistered one overlapping (read-only
+  // now, writable later) would write where a registered one's scan cannot see.
+  for (const v of trackable(context.vmas).filter((v) => v.flags.uffdWp)) {
     pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
     if (v.shared) pushRun(shared, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
   }
