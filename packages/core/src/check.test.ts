@@ -111,15 +111,15 @@ describe("checkProcess", () => {
     }
   });
 
-  it("names the children of a process", async () => {
+  it("checks the children of a process as members of its tree, not as problems", async () => {
     const target = await startTarget(bin, ["clean"]);
     try {
       // The wrapping shell has three children: cat, proc_target, cat.
-      const { problems } = await checkProcess(target.child.pid!);
-      const child = problemOf(problems, `process ${target.pid}`);
-      expect(child.kind).toBe("child-process");
-      expect(child.reason).toMatch(new RegExp(`^child process ${target.pid} \\(proc_target\\): cr saves single processes`));
-      expect(problems.filter((p) => p.kind === "child-process")).toHaveLength(3);
+      const report = await checkProcess(target.child.pid!);
+      expect(report.processes.map((p) => p.comm).sort()).toEqual(["cat", "cat", "proc_target", "sh"]);
+      expect(report.processes.slice(1).every((p) => p.ppid === target.child.pid)).toBe(true);
+      // Node's stdio pipes are sockets (problems of their own); the children are none.
+      expect(report.problems.filter((p) => p.resource.startsWith("process ") && !p.resource.includes(":"))).toEqual([]);
     } finally {
       await target.stop();
     }

@@ -13,7 +13,7 @@ import { sharedMemoryProblems } from "./objects/shmem.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
 import { threadCredentialProblems } from "./objects/threads.js";
 import { timerProblems } from "./objects/timers.js";
-import { childrenOf, processTree, type Member } from "./objects/tree.js";
+import { processTree, type Member } from "./objects/tree.js";
 import { collectVmas, type Vma } from "./objects/vmas.js";
 
 export interface Problem {
@@ -42,21 +42,32 @@ export interface TreeReport extends CheckReport {
  * process that exits during the check fails with ESRCH naming the /proc path.
  */
 export async function checkProcess(pid: number): Promise<TreeReport> {
-  const processes = processTree(pid);
-  const { report, vmas } = await checkWithMappings(pid, childrenOf(pid, processes));
-  if (vmas === null) return { ...report, processes: processes.slice(0, 1) }; // a kernel thread, a zombie, cr: nothing below matters
-  for (const member of processes.slice(1)) {
-    const { problems } = (await checkWithMappings(member.pid, childrenOf(member.pid, processes))).report;
-    report.problems.push(...problems.map((p) => ({ ...p, resource: `process ${member.pid}: ${p.resource}` })));
-  }
-  return { ...report, processes };
+  return (await checkTree(pid)).report;
 }
 
 /**
- * checkProcess, and the mappings it read (null when it stopped before them): a snapshot starts
- * from these instead of walking every page table of the process a second time.
+ * checkProcess, and the mappings it read of each running member (none when it stopped before
+ * them): a snapshot starts from these instead of walking every page table a second time.
  */
-export async function checkWithMappings(pid: number, children: number[] = childrenOf(pid)): Promise<{ report: CheckReport; vmas: Vma[] | null }> {
+export async function checkTree(pid: number): Promise<{ report: TreeReport; vmas: Map<number, Vma[]> }> {
+  const tree = processTree(pid);
+  const members = new Set(tree.map((m) => m.pid));
+  const processes = tree.map(({ pid, ppid, comm }) => ({ pid, ppid, comm }));
+  const vmas = new Map<number, Vma[]>();
+  const root = checkMember(pid, members);
+  if (root.vmas === null) return { report: { ...root.report, processes: processes.slice(0, 1) }, vmas }; // a kernel thread, a zombie, cr: nothing below matters
+  vmas.set(pid, root.vmas);
+  const report: TreeReport = { ...root.report, processes };
+  for (const member of tree.slice(1).filter((m) => !isZombie(m.stat))) {
+    const checked = checkMember(member.pid, members);
+    report.problems.push(...checked.report.problems.map((p) => ({ ...p, resource: `process ${member.pid}: ${p.resource}` })));
+    if (checked.vmas) vmas.set(member.pid, checked.vmas);
+  }
+  return { report, vmas };
+}
+
+/** One process's problems, and its mappings (null when it stopped before them). `members`: the tree it is saved with. */
+export function checkMember(pid: number, members: ReadonlySet<number>): { report: CheckReport; vmas: Vma[] | null } {
   requireProcess(pid);
   const stat = readStat(pid);
   const report: CheckReport = { pid, comm: stat.comm, problems: [] };
@@ -74,7 +85,7 @@ export async function checkWithMappings(pid: number, children: number[] = childr
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
   const tids = readThreads(pid);
-  report.problems.push(...tracerProblems(pid), ...childProblems(children), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
+  report.problems.push(...tracerProblems(pid), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
   const cwd = cwdProblem(pid);
   if (cwd) add("cwd", "deleted-cwd", cwd);
   const files = collectFiles(pid);
@@ -89,7 +100,7 @@ export async function checkWithMappings(pid: number, children: number[] = childr
     const problem = vmaProblem(vma);
     if (problem) report.problems.push(problem);
   }
-  report.problems.push(...sharedMemoryProblems(new Set([pid]), vmas));
+  report.problems.push(...sharedMemoryProblems(members, vmas));
   return { report, vmas };
 }
 
@@ -126,20 +137,6 @@ function tracerProblems(pid: number): Problem[] {
       reason: `traced by PID ${tracer} (${name}); a process can have only one tracer and cr needs to ptrace it: detach ${name} first`,
     },
   ];
-}
-
-/** cr saves single processes for now: children (objects/tree.ts) would be left behind, or orphaned at restart. */
-function childProblems(children: number[]): Problem[] {
-  const problems: Problem[] = [];
-  for (const child of children) {
-    const comm = commOf(child) ?? "exited";
-    problems.push({
-      resource: `process ${child}`,
-      kind: "child-process",
-      reason: `child process ${child} (${comm}): cr saves single processes for now, the child would not be part of the image; let it exit first`,
-    });
-  }
-  return problems;
 }
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {

@@ -1,10 +1,10 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { freeze, injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, thaw, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
-import { checkWithMappings, type CheckReport } from "./check.js";
+import { checkMember, checkTree, type CheckReport } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
 import { CrError } from "./errors.js";
 import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
@@ -18,7 +18,7 @@ import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
 import { subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
-import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage } from "./store/parent.js";
+import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
 import { collectMemoryAttrs } from "./objects/mapping-attrs.js";
 import { collectSignals } from "./objects/signals.js";
@@ -31,7 +31,9 @@ import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type
 import { historySlot } from "./trackers/history.js";
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
-import { warmPageTables } from "./process/warmup.js";
+import { warmPageTables, type Warmup } from "./process/warmup.js";
+import { freezeTree, processTable, thawTree, type FrozenTree } from "./objects/tree.js";
+import { savedElsewhere, sharedByMembers } from "./objects/shmem.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
 import type { FdEntry } from "./objects/files.js";
 import { commitImage } from "./store/store-images.js";
@@ -41,7 +43,7 @@ export interface SnapshotOptions {
   branch?: string;
   incremental: boolean;
   tracker?: TrackerName;
-  /** What happens to the process once its image is stored. */
+  /** What happens to the process (tree) once its image is stored. */
   after?: "leave-running" | "kill";
   codec?: "raw" | "lz4";
   /**
@@ -57,6 +59,8 @@ export interface SnapshotResult {
   pid: number;
   /** The incarnation of the process (see processKey). */
   processKey: string;
+  /** The processes saved: the root and its descendants (zombies included). */
+  processes: number;
   tracker: TrackerName;
   trackerReason: string;
   /** Why every page was saved although an increment was asked for. */
@@ -77,16 +81,16 @@ export const BLOCK_PAGES = 256;
 const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /**
- * Checkpoint a live process (docs/design.md decision 7): freeze, collect its state and the changed
- * pages into memory, unfreeze, and only then write and commit the image. Changes larger than
- * the copy budget (a full snapshot of a large process) are streamed into the image while the
- * target stays frozen instead: the same downtime as copying them, in bounded memory. The
- * target is harmed by nothing that fails; with `after: "kill"` it stays frozen until its image
- * is durable.
+ * Checkpoint a live process and its descendants (docs/design.md decision 7): freeze the tree,
+ * collect each process's state and changed pages into memory, unfreeze, and only then write and
+ * commit the image. Changes larger than the copy budget (a full snapshot of a large process) are
+ * streamed into the image while the tree stays frozen instead: the same downtime as copying
+ * them, in bounded memory. The target is harmed by nothing that fails; with `after: "kill"` it
+ * stays frozen until its image is durable.
  */
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
-  const checked = await checkWithMappings(pid);
+  const checked = await checkTree(pid);
   refuseUnsupported(checked.report);
   const store = Store.open(storeDir(options.store), { create: true });
   const key = processKey(pid);
@@ -97,23 +101,23 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const before = prepare(checked.vmas!, parent); // a process without problems had its mappings read
-    rehearse(pid, tracker, parent, before);
+    const before = prepare(pid, checked.vmas, parent); // a process without problems had its mappings read
+    rehearse(tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
-    const warmup = warmPageTables(pid); // last: cr's own allocations undo it
+    const warmup = warmTree([...checked.vmas.keys()]); // last: cr's own allocations undo it
     let run: Checkpointed | undefined;
     try {
       const path = store.imagePath(branch, crid);
       await warmup.settled();
-      run = await checkpointFrozen(pid, tracker, parent, before, { fd, path, crid, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
-      if (kill) confirmBeforeKill(pid, run.state, crid);
+      run = await checkpointFrozen(pid, tracker, before, { fd, path, crid, parent, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
+      if (kill) confirmBeforeKill(run.states, crid);
       commitImage(store, branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
         time: new Date().toISOString(),
         bytes: run.bytes,
-        dirtyPages: totalPages(run.state.plan.data),
+        dirtyPages: dirtyPages(run.states),
         downtimeMs: run.downtimeMs,
         totalMs: performance.now() - started,
         tracker: choice.name,
@@ -121,34 +125,30 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
         processKey: key,
       });
     } catch (error) {
-      // The image could not be stored: a process that was to be killed runs on instead.
-      if (kill && run) thaw(run.tids);
+      // The image could not be stored: a tree that was to be killed runs on instead.
+      if (kill && run) thawTree(run.tree.tids);
       throw error;
     } finally {
       closeSync(fd);
     }
     const downtimeMs = kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs;
-    let unreapedBy: number | null = null;
-    if (kill) {
-      // A target spawned by this very process (a test, an embedding program) is reaped by its spawner.
-      killTraced([pid, ...run.tids.filter((t) => t !== pid)], readStat(pid).ppid !== process.pid);
-      unreapedBy = await waitReaped(pid, key); // a restart right after needs the PID free
-    } else {
-      recordCommitted(tracker, run, pid, key);
-    }
+    const unreapedBy = kill ? await killTree(run.tree, key) : null;
+    if (!kill) recordCommitted(tracker, run);
+    const fullReason = run.states.find((s) => s.fullReason)?.fullReason;
     return {
       crid,
       parent: parent?.crid ?? null,
       pid,
       processKey: key,
+      processes: run.tree.members.length,
       tracker: choice.name,
       trackerReason: choice.reason,
-      ...(run.state.fullReason ? { fullReason: run.state.fullReason } : {}),
-      dirtyPages: totalPages(run.state.plan.data),
+      ...(fullReason ? { fullReason } : {}),
+      dirtyPages: dirtyPages(run.states),
       bytes: run.bytes,
       downtimeMs,
       totalMs: performance.now() - started,
-      warnings: run.state.warnings,
+      warnings: run.states.flatMap((s) => s.warnings),
       ...(unreapedBy !== null ? { unreapedBy: { pid: unreapedBy, comm: commOf(unreapedBy) ?? "exited" } } : {}),
     };
   } finally {
@@ -157,17 +157,47 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
   }
 }
 
-/** What is read while the target still runs, to keep it out of the downtime. */
+function dirtyPages(states: FrozenState[]): number {
+  return states.reduce((sum, s) => sum + totalPages(s.plan.data), 0);
+}
+
+/** What is read while the tree still runs, to keep it out of the downtime. */
 interface Before {
-  /** The mappings (smaps walks every page table: too slow to read frozen when avoidable). */
-  vmas: Vma[];
-  /** Where the copied pages go: allocated and faulted in now, sized from the parent. */
+  /** Each running member's mappings (smaps walks every page table: too slow to read frozen when avoidable). */
+  vmas: Map<number, Vma[]>;
+  /** Each running member's parent section (none: saved whole). */
+  parents: Map<number, ParentImage | null>;
+  parent: ParentTree | null;
+  /** Where the copied pages go: allocated and faulted in now, sized from the parents. */
   buffer: Buffer | undefined;
 }
 
-function prepare(vmas: Vma[], parent: ParentImage | null): Before {
+function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null): Before {
+  const parents = new Map([...vmas.keys()].map((pid) => [pid, parentOf(parent, root, pid)]));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
-  return { vmas, buffer: parent ? copyBuffer(parent.changedPages + (parent.changedPages >> 2) + 256) : undefined };
+  const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
+  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined };
+}
+
+/** The parent section of member `pid` of the tree rooted at `root`, if the parent image holds it. */
+function parentOf(parent: ParentTree | null, root: number, pid: number): ParentImage | null {
+  return parent?.section(pid, readStat(pid).startTime, pid === root) ?? null;
+}
+
+/** Warms every member's page tables (warmup.ts); one that exited is left to the freeze to report. */
+function warmTree(pids: number[]): Warmup {
+  const warmups = pids.flatMap((pid) => {
+    try {
+      return [warmPageTables(pid)];
+    } catch (error) {
+      if (error instanceof NativeError && error.code === "ESRCH") return [];
+      throw error;
+    }
+  });
+  return {
+    stoppedMs: warmups.reduce((sum, w) => sum + w.stoppedMs, 0),
+    settled: async () => void (await Promise.all(warmups.map((w) => w.settled()))),
+  };
 }
 
 /** Rehearsals before the first freeze of a `cr` process; one before each later freeze (`--interval`). */
@@ -183,16 +213,19 @@ let rehearsed = false;
  * 27-34 ms after one, 15-16 ms after five (~8 ms of total time each), ~13 ms in a process
  * that had snapshotted before. Nothing here changes the target.
  */
-function rehearse(pid: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before): void {
+function rehearse(tracker: DirtyTracker, before: Before): void {
   const rounds = rehearsed ? 1 : FIRST_REHEARSALS;
   rehearsed = true;
   try {
     for (let round = 1; round <= rounds; round++) {
-      const vmas = collectVmasSince(pid, before.vmas);
-      collectProcess(pid);
-      collectFiles(pid);
-      const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent: trackedParent(parent, tracker) }) ?? { unchanged: [] });
-      if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
+      for (const [pid, seen] of before.vmas) {
+        const vmas = collectVmasSince(pid, seen);
+        collectProcess(pid);
+        collectFiles(pid);
+        const parent = trackedParent(before.parents.get(pid) ?? null, tracker);
+        const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent, sharedWithOthers: new Set() }) ?? { unchanged: [] }, []);
+        if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
+      }
     }
   } catch (error) {
     // A race with the running target (a mapping unmapped meanwhile, the process exiting) says
@@ -201,8 +234,10 @@ function rehearse(pid: number, tracker: DirtyTracker, parent: ParentImage | null
   }
 }
 
-/** Everything collected while the target was frozen. */
+/** Everything collected of one process while the tree was frozen. */
 interface FrozenState {
+  pid: number;
+  tids: number[];
   info: ProcessInfo;
   brk: bigint;
   vmas: Vma[];
@@ -225,12 +260,14 @@ interface FrozenState {
   trackerState?: Uint8Array;
   trackerName: TrackerName;
   trackContext: TrackContext;
+  parent: ParentImage | null;
   fullReason?: string;
 }
 
 interface Checkpointed {
-  state: FrozenState;
-  tids: number[];
+  tree: FrozenTree;
+  /** The running members', parents before children. */
+  states: FrozenState[];
   frozenAt: number;
   downtimeMs: number;
   identity: bigint;
@@ -242,8 +279,9 @@ interface ImageTarget {
   /** Where the image will be linked once committed (for errors). */
   path: string;
   crid: bigint;
+  parent: ParentTree | null;
   codec: "raw" | "lz4";
-  /** Leave the target frozen afterwards (it is about to be killed). */
+  /** Leave the tree frozen afterwards (it is about to be killed). */
   keepFrozen: boolean;
   /** Downtime the snapshot already cost before this freeze (the warm-up's stop). */
   stoppedBeforeMs: number;
@@ -251,39 +289,64 @@ interface ImageTarget {
 }
 
 /**
- * Freeze, collect, and either copy the changed pages and thaw before writing the image, or
- * (changes beyond the copy budget) write it while frozen. The downtime is from freeze to thaw.
+ * Freeze the tree, collect, and either copy the changed pages and thaw before writing the image,
+ * or (changes beyond the copy budget) write it while frozen. The downtime is from freeze to thaw.
  * (Copying on the thread pool while this thread collects the rest was tried: with two cores the
  * copy's threads and the injected syscalls' target thread slow each other as much as they overlap.)
  */
-async function checkpointFrozen(pid: number, tracker: DirtyTracker, parent: ParentImage | null, before: Before, image: ImageTarget): Promise<Checkpointed> {
+async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Before, image: ImageTarget): Promise<Checkpointed> {
   const frozenAt = performance.now();
-  const tids = freeze(pid);
+  const tree = freezeTree(root);
   let thawedAt: number | undefined;
   const thawNow = () => {
     if (thawedAt !== undefined) return;
-    thaw(tids);
+    thawTree(tree.tids);
     thawedAt = performance.now();
   };
   try {
-    suspendFilters(pid, tids); // before the first injected syscall
-    // The mappings are read before a first snapshot creates the trampoline. Every injected
-    // syscall runs before the tracker re-arms: on a shadow-paging hypervisor (this PVM guest)
-    // the target's first run after its PTEs changed pays their resync (~3 us a re-protected
-    // page), which a later injection would pay inside the freeze.
-    const layout = collectLayout(pid, tids[0]!, before);
-    const task = { ...collectTask(pid, tids), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
-    const state: FrozenState = { ...collectMemory(pid, layout, tracker, parent), ...task };
-    const buffered = totalPages(state.plan.data) <= COPY_BUDGET_PAGES;
-    const pages = buffered ? bufferedSource(copyPages(pid, state.plan.data, before.buffer)) : streamedSource(pid);
+    const states = collectTree(tree, tracker, before);
+    const buffered = dirtyPages(states) <= COPY_BUDGET_PAGES;
+    const pages = buffered ? copyTree(states, before.buffer) : states.map((s) => streamedSource(s.pid));
     if (buffered && !image.keepFrozen) thawNow();
-    const written = await writeImage(image, state, parent, pages);
+    const written = await writeImage(image, tree, states, pages);
     if (!image.keepFrozen) thawNow();
-    return { state, tids, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, ...written };
+    return { tree, states, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, ...written };
   } catch (error) {
     thawNow();
     throw error;
   }
+}
+
+/**
+ * Every running member's state, parents first. The mappings are read before a first snapshot
+ * creates the trampoline. Every injected syscall runs before the tracker re-arms: on a
+ * shadow-paging hypervisor (this PVM guest) the target's first run after its PTEs changed pays
+ * their resync (~3 us a re-protected page), which a later injection would pay inside the freeze.
+ */
+function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): FrozenState[] {
+  const running = [...tree.tids.keys()];
+  const layouts = running.map((pid) => {
+    const tids = tree.tids.get(pid)!;
+    suspendFilters(pid, tids); // before the first injected syscall
+    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running));
+  });
+  const sharedWithOthers = sharedByMembers(layouts.map((l) => l.vmas));
+  const saved = new Set<string>(); // shared objects whose pages an earlier member's section holds
+  return running.map((pid, i) => {
+    const tids = tree.tids.get(pid)!;
+    const layout = layouts[i]!;
+    const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
+    const task = { ...collectTask(pid, tids), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
+    const memory = collectMemory(pid, layout, tracker, parent, { sharedWithOthers, saved });
+    return { pid, tids, parent, ...memory, ...task };
+  });
+}
+
+/** A process that appeared after `cr check` ran (forked meanwhile): checked now, frozen. */
+function checkNewMember(pid: number, members: number[]): Vma[] {
+  const { report, vmas } = checkMember(pid, new Set(members));
+  refuseUnsupported(report);
+  return vmas!;
 }
 
 /** The frozen process's mappings, and cr's trampoline in it. */
@@ -293,17 +356,26 @@ interface Layout {
   slot: bigint;
 }
 
-function collectLayout(pid: number, leader: number, before: Before): Layout {
-  const changed = collectVmasSince(pid, before.vmas);
+function collectLayout(pid: number, leader: number, seen: Vma[]): Layout {
+  const changed = collectVmasSince(pid, seen);
   const area = scratch(leader); // the trampoline is created if the process has none yet
   return { leader, vmas: markTrampoline(changed, area.trampoline), slot: historySlot(area) };
 }
 
-/** The frozen process's memory: what the tracker says, and which pages to save. */
-function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null) {
-  const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker) };
+/** Shared memory of the tree: what other members map too, and what an earlier member saved. */
+interface TreeShared {
+  sharedWithOthers: ReadonlySet<string>;
+  saved: Set<string>;
+}
+
+/**
+ * The frozen process's memory: what the tracker says, and which pages to save. Shared objects
+ * are saved once, by the first member that maps them.
+ */
+function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: TreeShared) {
+  const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), sharedWithOthers: shared.sharedWithOthers };
   const result = tracker.collectDirty(trackContext);
-  const plan = planMemory(pid, vmas, result);
+  const plan = planMemory(pid, vmas, result, savedElsewhere(vmas, shared.saved));
   return {
     vmas,
     plan,
@@ -320,10 +392,14 @@ function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): Track
   return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null;
 }
 
-/** The pages to save: only what the tracker neither vouches for nor has seen is looked at again. */
-function planMemory(pid: number, vmas: Vma[], result: DirtyResult): PagePlan {
-  const plan = planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []));
-  if (result.seen) plan.data = unionRuns(plan.data, result.seen.data);
+/**
+ * The pages to save: only what the tracker neither vouches for nor has seen is looked at again,
+ * and nothing in `elsewhere` (shared memory another member's section holds).
+ */
+function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: PageRun[]): PagePlan {
+  const scope = subtractRuns(subtractRuns(subtractRuns(savedRuns(vmas), result.unchanged), result.seen?.scope ?? []), elsewhere);
+  const plan = planPages(pid, vmas, scope);
+  if (result.seen) plan.data = subtractRuns(unionRuns(plan.data, result.seen.data), elsewhere);
   return plan;
 }
 
@@ -352,26 +428,52 @@ function collectTask(pid: number, tids: number[]) {
   };
 }
 
-function writeImage(image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
-  const dataBytes = totalPages(state.plan.data) * PAGE_SIZE;
-  return withImageSink(image.fd, image.path, dataBytes, (sink) => writeImageTo(sink, image, state, parent, pages));
+/** Copies every member's changed pages into one buffer, member after member. */
+function copyTree(states: FrozenState[], buffer: Buffer | undefined): PageSource[] {
+  const total = dirtyPages(states) * PAGE_SIZE;
+  const into = buffer && buffer.length >= total ? buffer : Buffer.allocUnsafe(total);
+  let offset = 0;
+  return states.map((s) => {
+    const data = copyPages(s.pid, s.plan.data, into.subarray(offset));
+    offset += data.length;
+    return bufferedSource(data);
+  });
 }
 
-async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenState, parent: ParentImage | null, pages: PageSource) {
-  // REFERENCES come before the data, so compute the map's inherited part first.
-  const inherited = parent ? parent.inherit(state.unchanged) : NOTHING_INHERITED;
+function writeImage(image: ImageTarget, tree: FrozenTree, states: FrozenState[], pages: PageSource[]) {
+  return withImageSink(image.fd, image.path, dirtyPages(states) * PAGE_SIZE, (sink) => writeImageTo(sink, image, tree, states, pages));
+}
+
+/** One section per running member (an image of one process has no PROCESS_TABLE: it reads as before). */
+async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTree, states: FrozenState[], pages: PageSource[]) {
+  // REFERENCES come before the data, so compute the maps' inherited parts first.
+  const inherited = states.map((s) => (s.parent ? s.parent.inherit(s.unchanged) : NOTHING_INHERITED));
+  const isTree = tree.members.length > 1;
   const writer = new ImageWriter(sink, {
     header: {
       crid: image.crid,
-      parentCrid: parent?.crid ?? 0n,
-      parentIdentity: parent?.identity ?? 0n,
+      parentCrid: image.parent?.crid ?? 0n,
+      parentIdentity: image.parent?.identity ?? 0n,
       pageSize: PAGE_SIZE,
       arch: "x86_64",
       kernelRelease: release(),
       toolVersion: TOOL_VERSION,
     },
-    references: inherited.references,
+    references: unionReferences(inherited.map((i) => i.references)),
+    ...(isTree ? { processTable: processTable(tree) } : {}),
   });
+  const progress = treeProgress(states, image.onProgress);
+  for (const [i, state] of states.entries()) {
+    if (isTree) await writer.beginMember(state.pid);
+    await writeRecords(writer, state);
+    const changes = await writeData(writer, state.plan.data, pages[i]!, image.codec, progress(i));
+    for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
+    await writer.writePageMapColumns(childPageMap(changes, inherited[i]!), inherited[i]!.holders);
+  }
+  return writer.finish();
+}
+
+async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<void> {
   await writer.writeRecord("PROCESS", processRecord(state.info, state.brk));
   await writer.writeRecord("VMAS", { vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord) });
   for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
@@ -390,10 +492,23 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, state: FrozenSt
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
-  const changes = await writeData(writer, state.plan.data, pages, image.codec, image.onProgress);
-  for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
-  await writer.writePageMapColumns(childPageMap(changes, inherited), inherited.holders);
-  return writer.finish();
+}
+
+/** Every image the members' maps refer to, once, by CRID. */
+function unionReferences(lists: Reference[][]): Reference[] {
+  const byCrid = new Map(lists.flat().map((r) => [r.crid, r]));
+  return [...byCrid.values()].sort((a, b) => (a.crid < b.crid ? -1 : 1));
+}
+
+/** Progress over the whole tree: member i's bytes count after those of the members before it. */
+function treeProgress(states: FrozenState[], onProgress: OnProgress | undefined): (i: number) => OnProgress | undefined {
+  if (!onProgress) return () => undefined;
+  const bytes = states.map((s) => totalPages(s.plan.data) * PAGE_SIZE);
+  const total = bytes.reduce((a, b) => a + b, 0);
+  return (i) => {
+    const done = bytes.slice(0, i).reduce((a, b) => a + b, 0);
+    return (written, _all, what) => onProgress(done + written, total, what);
+  };
 }
 
 /** The bytes of `runs`, which are the data pages of the plan from page index `first` on. */
@@ -446,16 +561,33 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
   return codec === "raw" ? writer.writeCheckedPages(vaddr, data, xxh64(data)) : writer.writePages(vaddr, data, codec);
 }
 
-/** A process is killed only if restart would accept its image: else it runs on, and cr says why. */
-function confirmBeforeKill(pid: number, state: FrozenState, crid: bigint): void {
-  const leased = new Set(lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd));
-  const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, leased };
-  try {
-    confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new CrError(`process ${pid} not killed: a restart of its image would fail: ${reason}`, { code: "NOT_RESTORABLE", pid, crid, cause: error });
+/** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
+function confirmBeforeKill(states: FrozenState[], crid: bigint): void {
+  for (const state of states) {
+    const leased = new Set(lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd));
+    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, leased };
+    try {
+      confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CrError(`process ${state.pid} not killed: a restart of its image would fail: ${reason}`, { code: "NOT_RESTORABLE", pid: state.pid, crid, cause: error });
+    }
   }
+}
+
+/**
+ * Kills the frozen tree, children first, and waits for the root to be reaped (a restart right
+ * after needs its PID free); returns the parent that has not reaped it by then, or null.
+ */
+async function killTree(tree: FrozenTree, rootKey: string): Promise<number | null> {
+  const root = tree.members[0]!.pid;
+  for (const [pid, tids] of [...tree.tids].reverse()) {
+    // A target spawned by this very process (a test, an embedding program) is reaped by its spawner.
+    killTraced([pid, ...tids.filter((t) => t !== pid)], readStat(pid).ppid !== process.pid);
+  }
+  const others = tree.members.slice(1).map((m) => waitReaped(m.pid, `${m.pid}:${m.stat.startTime}`));
+  const [unreaped] = await Promise.all([waitReaped(root, rootKey), ...others]);
+  return unreaped;
 }
 
 function refuseUnsupported(report: CheckReport): void {
@@ -465,14 +597,16 @@ function refuseUnsupported(report: CheckReport): void {
 }
 
 /**
- * Tells the tracker its history continues from the stored image. A target that exited since its
- * image was stored has no next snapshot to need that: the image stands, nothing is to be done.
+ * Tells each member's tracker its history continues from the stored image. A member that exited
+ * since the image was stored has no next snapshot to need that: the image stands.
  */
-function recordCommitted(tracker: DirtyTracker, run: Checkpointed, pid: number, key: string): void {
-  try {
-    tracker.committed(run.state.trackContext, run.identity);
-  } catch (error) {
-    if (stillRuns(pid, key)) throw error;
+function recordCommitted(tracker: DirtyTracker, run: Checkpointed): void {
+  for (const state of run.states) {
+    try {
+      tracker.committed(state.trackContext, run.identity);
+    } catch (error) {
+      if (stillRuns(state.pid, `${state.pid}:${state.info.startTime}`)) throw error;
+    }
   }
 }
 

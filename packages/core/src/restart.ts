@@ -192,7 +192,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
 function armTracking(pid: number, identity: bigint, warnings: string[]): void {
   if (chooseTracker(probeKernel()).name !== "write-protect") return;
   try {
-    armAfterRestart(pid, identity);
+    armAfterRestart(pid, identity, new Set());
   } catch (error) {
     if (!(error instanceof NativeError)) throw error;
     warnings.push(`write tracking could not be armed (${error.message}): the next snapshot saves every page`);

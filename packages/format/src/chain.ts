@@ -24,19 +24,19 @@ export interface ResolvedChain {
 export type OpenImage = (crid: bigint) => ImageReader | Promise<ImageReader>;
 
 /**
- * Checkpoint `crid`'s map, with every REF checked. `open` returns the reader of an image by
+ * Checkpoint `crid`'s map (of process section `section`: 0, the root, in a tree image), with every REF checked. `open` returns the reader of an image by
  * CRID (it may throw for a missing one; the error is wrapped in a FormatError naming the
  * REF). Readers opened here are not closed: `open` owns them (cache them there).
  */
-export async function resolveChain(crid: bigint, open: OpenImage): Promise<ResolvedChain> {
+export async function resolveChain(crid: bigint, open: OpenImage, section = 0): Promise<ResolvedChain> {
   const top = await open(crid);
-  const map = top.pageColumns();
+  const map = top.pageColumnsIn(section);
   const crids = top.holderCrids;
   /** Each holder a REF names, checked once: its identity as REFERENCES lists it. */
   const holders: (ImageReader | undefined)[] = [];
   const where = (i: number, what: string) => {
     const vaddr = BigInt(map.first[i]! * top.header.pageSize);
-    return new FormatError({ path: top.path, crid: top.header.crid }, top.pageMapEntryOffset(i), `${what} (REF for vaddr 0x${vaddr.toString(16)})`);
+    return new FormatError({ path: top.path, crid: top.header.crid }, top.pageMapEntryOffsetIn(section, i), `${what} (REF for vaddr 0x${vaddr.toString(16)})`);
   };
   const openHolder = async (index: number, i: number): Promise<ImageReader> => {
     const { crid: target, identity } = top.references[index]!;

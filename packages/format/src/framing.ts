@@ -8,14 +8,14 @@ import { chunkTypeInfo, ChunkFlags } from "./records.js";
 import { decode, doc, encode, fixedBytes, type Infer, struct, u16, u32, u64, u64n } from "./schema.js";
 
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 export const MAGIC = new Uint8Array([0x43, 0x52, 0x49, 0x4d, 0x47, 0x00, 0x0d, 0x0a]); // "CRIMG\0\r\n"
 export const END_MAGIC = new Uint8Array([0x43, 0x52, 0x45, 0x4e, 0x44, 0x00, 0x0d, 0x0a]); // "CREND\0\r\n"
 
 export const PreambleSchema = struct("preamble", {
   magic: doc(fixedBytes(8), '"CRIMG\\0\\r\\n" = 43 52 49 4d 47 00 0d 0a'),
   major: doc(u16, "format major version (1); a reader refuses a larger one"),
-  minor: doc(u16, "format minor version (0); compatible additions only"),
+  minor: doc(u16, "format minor version (1); additions a reader of an older minor refuses or skips with a clear reason"),
   reserved: doc(u32, "0"),
 });
 export const PREAMBLE_SIZE = 16;

@@ -31,6 +31,10 @@ export {
   type PosixTimerRecord,
   type ProcessAttrsRecord,
   type ProcessRecord,
+  type ProcessTableRecord,
+  type TableEntry,
+  MemberState,
+  type MemberRecord,
   RECORD_TYPE_NAMES,
   type RecordTypeName,
   type RecordTypes,
@@ -75,7 +79,7 @@ export {
   SOURCE_NAME,
 } from "./pagemap-columns.js";
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
-export { DIRECT_ALIGN, type FileSpan, ImageReader, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
+export { DIRECT_ALIGN, type FileSpan, ImageReader, ImageSection, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
 export { type ImageEvent, readImageStream } from "./parse.js";
 export { type ByteSource, FdSource, StreamSource } from "./source.js";
 export { STREAM_DATA_BYTES, type StreamHeader, type StreamImage, StreamReader, StreamWriter } from "./export-stream.js";

@@ -166,14 +166,47 @@ export function checkBodyHash(ctx: FormatErrorContext, chunkOffset: number, name
   }
 }
 
-/** Validates the chunk order rules; `before`: how many chunks come before this one. */
-function orderError(type: number, before: number, pageMapSeen: boolean): string | undefined {
+/**
+ * Where a reader is in the chunk order: a tree image (PROCESS_TABLE third) is made of MEMBER
+ * sections, each with its own PAGE_MAP after its PAGES; an image of one process is one section.
+ */
+export interface OrderState {
+  table: boolean;
+  members: number;
+  pageMapSeen: boolean;
+}
+
+export function orderStart(): OrderState {
+  return { table: false, members: 0, pageMapSeen: false };
+}
+
+/** Validates the chunk order rules; `before`: how many chunks come before this one. Advances `state`. */
+function orderError(type: number, before: number, state: OrderState): string | undefined {
+  const why = orderProblem(type, before, state);
+  if (why) return why;
+  if (type === ChunkType.PROCESS_TABLE) state.table = true;
+  if (type === ChunkType.MEMBER) {
+    state.members++;
+    state.pageMapSeen = false;
+  }
+  if (type === ChunkType.PAGE_MAP) state.pageMapSeen = true;
+  return undefined;
+}
+
+function orderProblem(type: number, before: number, state: OrderState): string | undefined {
   if (before === 0) return type === ChunkType.HEADER ? undefined : "HEADER as the first chunk";
   if (before === 1) return type === ChunkType.REFERENCES ? undefined : "REFERENCES as the second chunk";
   if (type === ChunkType.HEADER || type === ChunkType.REFERENCES) return "a single HEADER and REFERENCES";
-  if (type === ChunkType.PAGES && pageMapSeen) return "every PAGES chunk before PAGE_MAP";
-  if (type === ChunkType.PAGE_MAP && pageMapSeen) return "a single PAGE_MAP";
-  if (type === ChunkType.INDEX && !pageMapSeen) return "a PAGE_MAP before INDEX";
+  if (type === ChunkType.PROCESS_TABLE) return before === 2 ? undefined : "PROCESS_TABLE as the third chunk";
+  if (type === ChunkType.MEMBER) {
+    if (!state.table) return "a PROCESS_TABLE before any MEMBER";
+    if (state.members === 0) return before === 3 ? undefined : "the first MEMBER right after PROCESS_TABLE";
+    return state.pageMapSeen ? undefined : "a PAGE_MAP ending each MEMBER section";
+  }
+  if (state.table && state.members === 0) return "a MEMBER right after PROCESS_TABLE";
+  if (type === ChunkType.PAGES && state.pageMapSeen) return "every PAGES chunk before PAGE_MAP";
+  if (type === ChunkType.PAGE_MAP && state.pageMapSeen) return "a single PAGE_MAP";
+  if (type === ChunkType.INDEX && !state.pageMapSeen) return "a PAGE_MAP before INDEX";
   return undefined;
 }
 export { orderError };
@@ -200,7 +233,7 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
   let references: Reference[] = [];
   const seen: IndexEntry[] = [];
   const blocks = new Map<number, number>();
-  let pageMapSeen = false;
+  const order = orderStart();
   let scratch = new Uint8Array(0);
 
   for (;;) {
@@ -221,7 +254,7 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
     const name = info?.name ?? "unknown";
 
     if (known) {
-      const why = orderError(head.type, seen.length, pageMapSeen);
+      const why = orderError(head.type, seen.length, order);
       if (why) throw new FormatError(ctx, offset, `${why} (found ${name})`);
     }
     // Alignment padding (covered by no hash): must be zeros.
@@ -329,7 +362,6 @@ export async function* parseImage(src: ByteSource, opts: ParseOptions = {}): Asy
       case ChunkType.PAGE_MAP: {
         const { columns, offsets } = decodePageMapBody(ctx, offset, meta, body, bOff, header!.pageSize, references);
         checkDataEntries(ctx, columns, offsets, (block) => blocks.get(block));
-        pageMapSeen = true;
         yield { kind: "pageMap", offset, entries: columnEntries(columns, imageHolders(references, header!.crid), header!.pageSize) };
         break;
       }

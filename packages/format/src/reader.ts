@@ -28,6 +28,7 @@ import {
   decodePageMapBody,
   decodePagesBody,
   orderError,
+  orderStart,
   parseImage,
 } from "./parse.js";
 import type { PageMapEntry } from "./pagemap.js";
@@ -40,6 +41,7 @@ import {
   type IndexEntry,
   IndexSchema,
   type PageCodec,
+  type ProcessTableRecord,
   type RecordTypeName,
   type RecordTypes,
   type Reference,
@@ -100,6 +102,13 @@ function hashOfTail(span: FileSpan | undefined, b: PagesBlock): bigint | undefin
   return span.start + span.bytes.byteLength === b.bodyOffset + b.bodyLength ? tail.value : undefined;
 }
 
+/** A section's page map, decoded once: columns, each entry's file offset, and objects when asked for. */
+interface SectionMap {
+  columns: PageColumns;
+  offsets: Float64Array;
+  entries?: PageMapEntry[];
+}
+
 /** O_DIRECT offsets, lengths and buffers are multiples of the logical block size; 4096 covers them all. */
 export const DIRECT_ALIGN = 4096;
 
@@ -117,9 +126,9 @@ export class ImageReader {
   private readonly ends = new Map<number, number>();
   private readonly blockInfo = new Map<number, PagesBlock>();
   private readonly indexByOffset = new Map<number, IndexEntry>();
-  private columns: PageColumns | undefined;
-  private map: PageMapEntry[] | undefined;
-  private mapOffsets: Float64Array = new Float64Array(0);
+  /** Chunk index ranges [from, to) of the process sections (one for an image of one process). */
+  private readonly sectionRanges: [number, number][] = [];
+  private readonly maps = new Map<number, SectionMap>();
   private cache: { offset: number; data: Uint8Array } | undefined;
   private closed = false;
   /** A second, O_DIRECT descriptor for raw page blocks (readAroundCache). */
@@ -187,7 +196,7 @@ export class ImageReader {
   /** Index sanity: order rules, ascending offsets, extents that tile the file. */
   private checkIndex(indexOffset: number): void {
     const c = this.chunks;
-    let pageMapSeen = false;
+    const order = orderStart();
     for (let i = 0; i < c.length; i++) {
       const e = c[i]!;
       const known = chunkTypeInfo(e.type) !== undefined;
@@ -200,14 +209,17 @@ export class ImageReader {
         throw new FormatError(this.ctx, e.offset, `record type ${hex16(e.type)} at offset ${e.offset} is unknown to this cr`);
       }
       if (known) {
-        const why = orderError(e.type, i, pageMapSeen);
+        const why = orderError(e.type, i, order);
         if (why) throw new FormatError(this.ctx, at, `INDEX entry ${i}: ${why}`);
       }
-      if (e.type === ChunkType.PAGE_MAP) pageMapSeen = true;
+      if (e.type === ChunkType.MEMBER) this.sectionRanges.push([i, c.length]);
       this.ends.set(e.offset, next);
       this.indexByOffset.set(e.offset, e);
     }
-    if (!pageMapSeen) throw new FormatError(this.ctx, indexOffset, "a PAGE_MAP chunk in the index");
+    if (!order.pageMapSeen) throw new FormatError(this.ctx, indexOffset, "a PAGE_MAP chunk in the index");
+    if (order.table && order.members === 0) throw new FormatError(this.ctx, indexOffset, "a MEMBER section after PROCESS_TABLE");
+    if (this.sectionRanges.length === 0) this.sectionRanges.push([0, c.length]);
+    for (let i = 0; i + 1 < this.sectionRanges.length; i++) this.sectionRanges[i]![1] = this.sectionRanges[i + 1]![0];
   }
 
   /**
@@ -323,12 +335,23 @@ export class ImageReader {
     return this.readAt(pos, into.byteLength, "bytes", into);
   }
 
-  /** Every record of one type, in file order. */
+  /** Every record of one type, in file order (of every process of a tree image). */
   records<K extends RecordTypeName>(type: K): RecordTypes[K][] {
+    return this.recordsIn(type, 0, this.chunks.length);
+  }
+
+  /** The one record of a type (the first, if several: the root's in a tree image), or undefined. */
+  record<K extends RecordTypeName>(type: K): RecordTypes[K] | undefined {
+    return this.records(type)[0];
+  }
+
+  /** Every record of one type among chunks [from, to), in file order. */
+  recordsIn<K extends RecordTypeName>(type: K, from: number, to: number): RecordTypes[K][] {
     const t = ChunkType[type];
     const info = chunkTypeInfo(t)!;
     const out: RecordTypes[K][] = [];
-    for (const e of this.chunks) {
+    for (let i = from; i < to; i++) {
+      const e = this.chunks[i]!;
       if (e.type !== t) continue;
       const c = this.readChunk(e.offset, t);
       out.push(decodeMeta(this.ctx, e.offset, info.schema, c.meta, type) as RecordTypes[K]);
@@ -336,9 +359,14 @@ export class ImageReader {
     return out;
   }
 
-  /** The one record of a type (the first, if several), or undefined. */
-  record<K extends RecordTypeName>(type: K): RecordTypes[K] | undefined {
-    return this.records(type)[0];
+  /** The tree's processes (PROCESS_TABLE), or undefined for an image of one process. */
+  processTable(): ProcessTableRecord | undefined {
+    return this.record("PROCESS_TABLE");
+  }
+
+  /** One section per running process (MEMBER), in file order; an image of one process is one section. */
+  sections(): ImageSection[] {
+    return this.sectionRanges.map(([from, to], i) => new ImageSection(this, i, from, to));
   }
 
   /** The CRIDs the page map's holder indexes name (pagemap-columns.ts): the references', then this image's. */
@@ -346,29 +374,51 @@ export class ImageReader {
     return imageHolders(this.references, this.header.crid);
   }
 
-  /** The complete page map as objects; every DATA entry is checked against its PAGES block. */
+  /** The page map of the first (the root's) section as objects; every DATA entry is checked against its PAGES block. */
   pageMap(): PageMapEntry[] {
-    this.map ??= columnEntries(this.pageColumns(), this.holderCrids, this.header.pageSize);
-    return this.map;
+    return this.pageMapIn(0);
   }
 
   /** The same map as columns (pagemap-columns.ts), for the readers of a deep chain's large maps. */
   pageColumns(): PageColumns {
-    if (this.columns) return this.columns;
-    const e = this.chunks.find((c) => c.type === ChunkType.PAGE_MAP)!;
+    return this.pageColumnsIn(0);
+  }
+
+  /** File offset of entry `i` of the first section's page map (for error messages about it). */
+  pageMapEntryOffset(i: number): number {
+    return this.pageMapEntryOffsetIn(0, i);
+  }
+
+  /** Section `section`'s page map, as objects. */
+  pageMapIn(section: number): PageMapEntry[] {
+    const m = this.mapOf(section);
+    m.entries ??= columnEntries(m.columns, this.holderCrids, this.header.pageSize);
+    return m.entries;
+  }
+
+  /** Section `section`'s page map, as columns. */
+  pageColumnsIn(section: number): PageColumns {
+    return this.mapOf(section).columns;
+  }
+
+  /** File offset of entry `i` of section `section`'s page map. */
+  pageMapEntryOffsetIn(section: number, i: number): number {
+    return this.mapOf(section).offsets[i]!;
+  }
+
+  private mapOf(section: number): SectionMap {
+    const hit = this.maps.get(section);
+    if (hit) return hit;
+    const [from, to] = this.sectionRanges[section] ?? [0, 0];
+    const e = this.chunks.slice(from, to).find((c) => c.type === ChunkType.PAGE_MAP);
+    if (!e) throw new RangeError(`image ${this.path} has no section ${section}`);
     const c = this.readChunk(e.offset, ChunkType.PAGE_MAP);
     const body = this.readBody(e.offset, c, "PAGE_MAP");
     const { columns, offsets } = decodePageMapBody(this.ctx, e.offset, c.meta, body, c.bodyOffset, this.header.pageSize, this.references, this.columnMemory);
     checkDataEntries(this.ctx, columns, offsets, (block) => this.blockPages(block));
-    this.columns = columns;
-    this.mapOffsets = offsets;
-    return columns;
-  }
-
-  /** File offset of page map entry `i` (for error messages about it). */
-  pageMapEntryOffset(i: number): number {
-    this.pageColumns();
-    return this.mapOffsets[i]!;
+    const map: SectionMap = { columns, offsets };
+    this.maps.set(section, map);
+    return map;
   }
 
   /** The PAGES blocks listed in INDEX (unchecked until read). */
@@ -490,5 +540,41 @@ export async function verifyImageFile(path: string, opts: { crid?: bigint } = {}
     throw new FormatError(src.ctx, src.position, "a complete image");
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The chunks of one process of an image: a MEMBER section of a tree image, or the whole image of one process. */
+export class ImageSection {
+  constructor(
+    readonly image: ImageReader,
+    /** Its place among the image's sections. */
+    readonly index: number,
+    private readonly from: number,
+    private readonly to: number,
+  ) {}
+
+  /** The process's pid: its MEMBER's, else its PROCESS record's. */
+  get pid(): number | undefined {
+    return this.record("MEMBER")?.pid ?? this.record("PROCESS")?.pid;
+  }
+
+  records<K extends RecordTypeName>(type: K): RecordTypes[K][] {
+    return this.image.recordsIn(type, this.from, this.to);
+  }
+
+  record<K extends RecordTypeName>(type: K): RecordTypes[K] | undefined {
+    return this.records(type)[0];
+  }
+
+  pageMap(): PageMapEntry[] {
+    return this.image.pageMapIn(this.index);
+  }
+
+  pageColumns(): PageColumns {
+    return this.image.pageColumnsIn(this.index);
+  }
+
+  pageMapEntryOffset(i: number): number {
+    return this.image.pageMapEntryOffsetIn(this.index, i);
   }
 }

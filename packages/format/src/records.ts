@@ -64,6 +64,30 @@ export const IndexSchema = struct("index", {
   chunks: doc(array(IndexEntrySchema), "every chunk before INDEX, in file order"),
 });
 
+// ---------------------------------------------------------------- the process tree
+
+export const MemberState = { RUNNING: 0, ZOMBIE: 1 } as const;
+
+export const TableEntrySchema = struct("table entry", {
+  pid: doc(i32, "pid"),
+  ppid: doc(i32, "parent pid (the root's parent is outside the tree)"),
+  pgid: doc(i32, "process group id"),
+  sid: doc(i32, "session id"),
+  startTime: doc(u64, "start time in clock ticks after boot (/proc/PID/stat field 22): with pid, the incarnation"),
+  state: doc(u8, "0 running (it has a MEMBER section), 1 zombie (exited, not yet reaped: no section)"),
+  exitStatus: doc(i32, "zombie: its wait status (exit code << 8, or the terminating signal); else 0"),
+});
+export type TableEntry = Infer<typeof TableEntrySchema>;
+export const ProcessTableSchema = struct("process table", {
+  processes: doc(array(TableEntrySchema), "the root first, then every descendant, parents before their children"),
+});
+export type ProcessTableRecord = Infer<typeof ProcessTableSchema>;
+
+export const MemberSchema = struct("member", {
+  pid: doc(i32, "the process (in PROCESS_TABLE, running) whose section this chunk starts"),
+});
+export type MemberRecord = Infer<typeof MemberSchema>;
+
 // ---------------------------------------------------------------- process state
 
 export const RlimitSchema = struct("rlimit", {
@@ -351,6 +375,8 @@ export const ChunkFlags = {
 export const ChunkType = {
   HEADER: 0x0001,
   REFERENCES: 0x0002,
+  PROCESS_TABLE: 0x0003,
+  MEMBER: 0x0004,
   PROCESS: 0x0010,
   VMAS: 0x0011,
   THREAD: 0x0012,
@@ -380,7 +406,7 @@ export interface ChunkTypeInfo {
   /** Written with the OPTIONAL flag. */
   optional: boolean;
   /** How many such chunks an image has. */
-  count: "one" | "any";
+  count: "one" | "any" | "per-process";
   /** What the body holds. */
   body: string;
   description: string;
@@ -390,6 +416,8 @@ export interface ChunkTypeInfo {
 export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.HEADER, name: "HEADER", schema: HeaderSchema, optional: false, count: "one", body: "empty", description: "first chunk: identity of the image and of its parent" },
   { type: ChunkType.REFERENCES, name: "REFERENCES", schema: ReferencesSchema, optional: false, count: "one", body: "empty", description: "second chunk: the earlier images REF entries may point into" },
+  { type: ChunkType.PROCESS_TABLE, name: "PROCESS_TABLE", schema: ProcessTableSchema, optional: false, count: "one", body: "empty", description: "third chunk of a tree image: every process of the tree (absent in an image of one process)" },
+  { type: ChunkType.MEMBER, name: "MEMBER", schema: MemberSchema, optional: false, count: "any", body: "empty", description: "starts the section of one running process of the table: its records, PAGES and PAGE_MAP" },
   { type: ChunkType.PROCESS, name: "PROCESS", schema: ProcessSchema, optional: false, count: "any", body: "empty", description: "process ids, paths, mm fields, credentials, rlimits" },
   { type: ChunkType.VMAS, name: "VMAS", schema: VmasSchema, optional: false, count: "any", body: "empty", description: "the memory mappings" },
   { type: ChunkType.THREAD, name: "THREAD", schema: ThreadSchema, optional: false, count: "any", body: "empty", description: "one per thread: registers, signal mask, rseq, robust list" },
@@ -407,7 +435,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
-  { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "one", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
+  { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "per-process", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
   { type: ChunkType.INDEX, name: "INDEX", schema: IndexSchema, optional: false, count: "one", body: "empty", description: "last chunk: offsets of every chunk, for random access" },
 ];
 
@@ -418,6 +446,8 @@ export function chunkTypeInfo(type: number): ChunkTypeInfo | undefined {
 
 /** The value type of each record chunk type (those written with writeRecord). */
 export interface RecordTypes {
+  PROCESS_TABLE: ProcessTableRecord;
+  MEMBER: MemberRecord;
   PROCESS: ProcessRecord;
   VMAS: VmasRecord;
   THREAD: ThreadRecord;
@@ -436,4 +466,5 @@ export interface RecordTypes {
   TRACKER: TrackerRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
-export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];
+/** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];

@@ -19,6 +19,7 @@ import {
   IndexEntrySchema,
   ReferenceSchema,
   RlimitSchema,
+  TableEntrySchema,
   SigactionSchema,
   VmaSchema,
 } from "./records.js";
@@ -33,9 +34,11 @@ export function fieldTable(s: StructSchema<Fields>): string {
   return ["| offset | size | field | type | meaning |", "|---|---|---|---|---|", ...rows].join("\n");
 }
 
+const COUNT_TEXT = { one: "exactly one", any: "any number", "per-process": "one per process" } as const;
+
 export function registryTable(): string {
   const rows = CHUNK_TYPES.map(
-    (t) => `| ${hex16(t.type)} | ${t.name} | ${t.optional ? "OPTIONAL" : "required"} | ${t.count === "one" ? "exactly one" : "any number"} | ${t.schema.typeName} | ${t.body} | ${t.description} |`,
+    (t) => `| ${hex16(t.type)} | ${t.name} | ${t.optional ? "OPTIONAL" : "required"} | ${COUNT_TEXT[t.count]} | ${t.schema.typeName} | ${t.body} | ${t.description} |`,
   );
   return ["| type | name | flag | count | meta | body | what |", "|---|---|---|---|---|---|---|", ...rows].join("\n");
 }
@@ -56,7 +59,7 @@ export function specSections(): Map<string, string> {
   m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
   m.set("stream-registry", streamRegistryTable());
   for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
-  for (const s of [ReferenceSchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema]) {
+  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

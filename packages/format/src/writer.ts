@@ -27,9 +27,12 @@ import {
   ImageKind,
   type IndexEntry,
   IndexSchema,
+  MemberSchema,
   PageCodec,
   PageMapMetaSchema,
   PagesMetaSchema,
+  type ProcessTableRecord,
+  ProcessTableSchema,
   type RecordTypeName,
   type RecordTypes,
   type Reference,
@@ -64,6 +67,8 @@ export interface ImageWriterOptions {
   header: ImageHeaderInput;
   /** Every earlier image the page map's REFs point into, with its identity. */
   references?: readonly Reference[];
+  /** A tree image: its processes; each running one's section then starts with beginMember(). */
+  processTable?: ProcessTableRecord;
 }
 
 export interface FinishResult {
@@ -141,6 +146,8 @@ export class ImageWriter {
   private readonly index: IndexEntry[] = [];
   private readonly blockPages = new Map<number, number>();
   private pageMapWritten = false;
+  /** A tree image: MEMBER sections begun so far (-1: an image of one process, no sections). */
+  private members = -1;
   private finished = false;
   private pending: Promise<void> = Promise.resolve();
   private readonly syncSink: boolean;
@@ -178,6 +185,10 @@ export class ImageWriter {
     this.pos = PREAMBLE_SIZE;
     this.chunk(ChunkType.HEADER, encode(HeaderSchema, this.header));
     this.chunk(ChunkType.REFERENCES, encode(ReferencesSchema, { images: this.references }));
+    if (opts.processTable) {
+      this.chunk(ChunkType.PROCESS_TABLE, encode(ProcessTableSchema, opts.processTable));
+      this.members = 0;
+    }
   }
 
   /** Bytes written (or queued) so far = offset of the next chunk. */
@@ -185,8 +196,19 @@ export class ImageWriter {
     return this.pos;
   }
 
+  /** Starts the section of running process `pid` of the process table: its records, PAGES and PAGE_MAP follow. */
+  beginMember(pid: number): Promise<number> {
+    return this.run(() => {
+      if (this.members < 0) throw new Error("MEMBER in an image without a process table");
+      if (this.members > 0 && !this.pageMapWritten) throw new Error("MEMBER before the previous section's PAGE_MAP");
+      this.members++;
+      this.pageMapWritten = false;
+      return this.chunk(ChunkType.MEMBER, encode(MemberSchema, { pid }));
+    });
+  }
+
   /** Writes one process-state record. */
-  writeRecord<K extends RecordTypeName>(type: K, value: RecordTypes[K]): Promise<number> {
+  writeRecord<K extends Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">>(type: K, value: RecordTypes[K]): Promise<number> {
     return this.run(() => {
       const info = chunkTypeInfo(ChunkType[type]);
       if (!info) throw new TypeError(`unknown record type ${type}`);
@@ -253,7 +275,8 @@ export class ImageWriter {
   }
 
   private pageMapChunk(c: PageColumns, holders: readonly bigint[]): number {
-    if (this.pageMapWritten) throw new Error("the page map is written once");
+    if (this.pageMapWritten) throw new Error("the page map is written once (per section)");
+    if (this.members === 0) throw new Error("PAGE_MAP before the first MEMBER of a tree image");
     const bad = checkColumnOrder(c, this.pageSize);
     if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
     let total = 0;

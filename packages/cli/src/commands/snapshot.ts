@@ -105,7 +105,7 @@ function print(result: SnapshotResult, json?: boolean): void {
     return;
   }
   process.stderr.write(
-    `${result.parent === null ? "full" : `incremental on ${result.parent}`}: ${result.dirtyPages} pages, ${formatBytes(result.bytes)}, ` +
+    `${result.parent === null ? "full" : `incremental on ${result.parent}`}${result.processes > 1 ? ` of ${result.processes} processes` : ""}: ${result.dirtyPages} pages, ${formatBytes(result.bytes)}, ` +
       `downtime ${formatMs(result.downtimeMs)}, total ${formatMs(result.totalMs)}, tracker ${result.tracker} (${result.trackerReason})` +
       (result.fullReason ? `; every page saved: ${result.fullReason}` : "") +
       "\n",

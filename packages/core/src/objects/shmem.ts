@@ -44,17 +44,18 @@ export function sharedObjectRuns(pid: number, vma: Vma, part: PageRun): PageRun[
 
 /**
  * The shared anonymous mappings of `vmas` through which alone their pages can change: no other
- * mapping of the process shows the same part of the object. Their writes can be tracked like
+ * mapping of the process shows the same part of the object, and no other process of the tree
+ * maps the object (`sharedWithOthers`: sharedByMembers). Their writes can be tracked like
  * private memory's (userfaultfd write-protect works on shmem); a page written through another
- * mapping would not show in this one's page tables. (Other processes mapping the object are
- * refused: sharedMemoryProblems.)
+ * mapping would not show in this one's page tables. (Processes outside the tree mapping the
+ * object are refused: sharedMemoryProblems.)
  */
-export function soleMappings(vmas: Vma[]): Set<Vma> {
+export function soleMappings(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Set<Vma> {
   const byObject = new Map<string, Vma[]>();
-  for (const v of vmas.filter((v) => v.kind === "shared-anonymous")) {
-    const mappings = byObject.get(mapsKey(v));
+  for (const v of vmas.filter((v) => v.kind === "shared-anonymous" && !sharedWithOthers.has(sharedObjectKey(v)))) {
+    const mappings = byObject.get(sharedObjectKey(v));
     if (mappings) mappings.push(v);
-    else byObject.set(mapsKey(v), [v]);
+    else byObject.set(sharedObjectKey(v), [v]);
   }
   const sole = new Set<Vma>();
   for (const mappings of byObject.values()) {
@@ -64,13 +65,38 @@ export function soleMappings(vmas: Vma[]): Set<Vma> {
   return sole;
 }
 
+/** The shared anonymous objects that more than one process of the tree maps (each member's mappings given). */
+export function sharedByMembers(members: Vma[][]): Set<string> {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const vmas of members) {
+    for (const key of new Set(vmas.filter((v) => v.kind === "shared-anonymous").map(sharedObjectKey))) {
+      if (seen.has(key)) twice.add(key);
+      seen.add(key);
+    }
+  }
+  return twice;
+}
+
+/**
+ * The pages of `vmas` whose shared object an earlier member's section holds already (`saved`);
+ * the objects of `vmas` are added to `saved`. An object is saved once, at the first mapper's addresses.
+ */
+export function savedElsewhere(vmas: Vma[], saved: Set<string>): PageRun[] {
+  const runs: PageRun[] = [];
+  const mine = vmas.filter((v) => v.kind === "shared-anonymous");
+  for (const v of mine.filter((v) => saved.has(sharedObjectKey(v)))) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  for (const v of mine) saved.add(sharedObjectKey(v));
+  return runs;
+}
+
 /**
  * A shared anonymous object of `vmas` that a process other than `members` maps too: a restored
  * process could not share it with that one. Reads every process's maps, so only when there is
  * such an object.
  */
 export function sharedMemoryProblems(members: ReadonlySet<number>, vmas: Vma[]): Problem[] {
-  const objects = new Map(vmas.filter((v) => v.kind === "shared-anonymous").map((v) => [mapsKey(v), v]));
+  const objects = new Map(vmas.filter((v) => v.kind === "shared-anonymous").map((v) => [sharedObjectKey(v), v]));
   if (objects.size === 0) return [];
   const problems: Problem[] = [];
   for (const name of readdirSync("/proc")) {
@@ -89,8 +115,8 @@ export function sharedMemoryProblems(members: ReadonlySet<number>, vmas: Vma[]):
   return problems;
 }
 
-/** "major:minor inode" of a mapping, as maps writes them (hex device numbers). */
-function mapsKey(vma: Vma): string {
+/** The object a mapping shows: "major:minor inode", as maps writes them (hex device numbers). */
+export function sharedObjectKey(vma: Vma): string {
   return `${vma.device.major.toString(16).padStart(2, "0")}:${vma.device.minor.toString(16).padStart(2, "0")} ${vma.inode}`;
 }
 

@@ -1,12 +1,12 @@
 import { PAGE_SIZE } from "@cr/native";
-import { byAddress, emptyColumns, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference } from "@cr/format";
+import { byAddress, emptyColumns, type ImageReader, type ImageSection, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference } from "@cr/format";
 import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
 import { openImage, openRecorded } from "./store-images.js";
 
 /**
- * The parent of an incremental image: the last image of the same process on the branch. The
+ * The parent of an incremental image: the last image of the same process (tree) on the branch, as one process's section of it. The
  * child inherits the parent's entries for its unchanged pages (as REFs to where the bytes
  * really are, never to another map), so restarting any image costs the same at any depth.
  * The parent's map is read as columns (pagemap-columns.ts): at depth 100 it has hundreds of
@@ -23,7 +23,6 @@ export interface ParentImage {
   trackerState(name: TrackerName): Uint8Array | null;
   /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
   inherit(unchanged: PageRun[]): InheritedMap;
-  close(): void;
 }
 
 /** What a child inherits: entries whose holder indexes name `holders`, and the REFERENCES they need. */
@@ -35,7 +34,20 @@ export interface InheritedMap {
 
 export const NOTHING_INHERITED: InheritedMap = { columns: emptyColumns(0), holders: [], references: [] };
 
-export function openParent(store: Store, branch: string, processKey: string): ParentImage | null {
+/** The parent image of a snapshot: the section of each process of the tree that it holds. */
+export interface ParentTree {
+  crid: bigint;
+  identity: bigint;
+  /**
+   * The parent of process `pid` (started at `startTime`): the root's section for the root, the
+   * section of the same process (pid and start time) for another member; null for a process the
+   * parent image does not hold (new since then: saved whole).
+   */
+  section(pid: number, startTime: bigint, isRoot: boolean): ParentImage | null;
+  close(): void;
+}
+
+export function openParent(store: Store, branch: string, processKey: string): ParentTree | null {
   // Under the lock, so the file is the one this read of the history records (a coalesce swaps
   // both at once): a replaced file is refused here, before the process is frozen or a CRID spent.
   const opened = store.withLock(() => {
@@ -47,8 +59,24 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
   });
   if (opened === null) return null;
   const { crid, reader } = opened;
-  const map = reader.pageColumns();
-  const trackers = reader.records("TRACKER");
+  const running = reader.processTable()?.processes.filter((p) => p.state === MemberState.RUNNING);
+  const sections = new Map<number, ParentImage>();
+  return {
+    crid,
+    identity: reader.identity,
+    section: (pid, startTime, isRoot) => {
+      const index = isRoot ? 0 : (running?.findIndex((p) => p.pid === pid && p.startTime === startTime) ?? -1);
+      if (index < 0) return null;
+      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!));
+      return sections.get(index)!;
+    },
+    close: () => reader.close(),
+  };
+}
+
+function parentSection(crid: bigint, reader: ImageReader, section: ImageSection): ParentImage {
+  const map = section.pageColumns();
+  const trackers = section.records("TRACKER");
   const holders = reader.holderCrids;
   const identities = [...reader.references.map((r) => r.identity), reader.identity]; // by holder index
   return {
@@ -61,7 +89,6 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
       const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start / BigInt(PAGE_SIZE)), pages: r.pages })));
       return { columns, holders, references: referencesOf(columns, holders, identities) };
     },
-    close: () => reader.close(),
   };
 }
 

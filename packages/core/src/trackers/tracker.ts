@@ -18,6 +18,8 @@ export interface TrackContext {
   tid: number;
   /** The target's mappings at the freeze instant. */
   vmas: Vma[];
+  /** Shared objects (sharedObjectKey) other processes of the tree map too: their writes elsewhere are not seen here. */
+  sharedWithOthers: ReadonlySet<string>;
   /** Address of the tracker history slot in the target (see history.ts). */
   slot: bigint;
   /** The parent image, or null for a full image. */

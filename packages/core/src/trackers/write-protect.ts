@@ -26,7 +26,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(context.pid, context.slot, context.parent);
     historyBroken(context.pid, context.slot);
     // Registering injects syscalls: done before the scan re-protects (see checkpointFrozen).
-    const fresh = trackable(context.vmas).filter((v) => !v.flags.uffdWp);
+    const fresh = trackable(context.vmas, context.sharedWithOthers).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
     return dirtyResult(context, true, untrusted);
   }
@@ -50,7 +50,7 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   const shared: PageRun[] = [];
   // Sole mappings are judged among all the mappings: an unregistered one overlapping (read-only
   // now, writable later) would write where a registered one's scan cannot see.
-  for (const v of trackable(context.vmas).filter((v) => v.flags.uffdWp)) {
+  for (const v of trackable(context.vmas, context.sharedWithOthers).filter((v) => v.flags.uffdWp)) {
     pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
     if (v.shared) pushRun(shared, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
   }
@@ -89,8 +89,8 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: Pag
 }
 
 /** Writable memory of the program's own: private, or shared anonymous memory only it shows (soleMappings). */
-function trackable(vmas: Vma[]): Vma[] {
-  const sole = soleMappings(vmas);
+function trackable(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Vma[] {
+  const sole = soleMappings(vmas, sharedWithOthers);
   return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || sole.has(v)));
 }
 
@@ -111,9 +111,9 @@ function vmaRanges(vmas: Vma[]): BigUint64Array {
  * copy: the image's identity goes into the history slot, as a committed snapshot's would. The
  * process must be stopped, with its mappings and memory in place.
  */
-export function armAfterRestart(pid: number, identity: bigint): void {
+export function armAfterRestart(pid: number, identity: bigint, sharedWithOthers: ReadonlySet<string>): void {
   const area = scratch(pid);
-  const vmas = trackable(markTrampoline(collectVmas(pid), area.trampoline));
+  const vmas = trackable(markTrampoline(collectVmas(pid), area.trampoline), sharedWithOthers);
   // Mappings the kernel refuses to track are left out; the next snapshot saves them whole.
   if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas));
   historyCommitted(pid, historySlot(area), identity);
