@@ -9,13 +9,13 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
-import { killTraced, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { FormatError, MemberState, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreOwners, type FdOwner } from "./objects/fd-owners.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./process/procfs.js";
-import { confirmRestorable, cutBackGrown, openDescriptors, restoreFdState } from "./objects/files-restore.js";
+import { confirmRestorable, cutBackGrown, openTreeDescriptors, restoreFdState, type TreeFds } from "./objects/files-restore.js";
 import { Remote } from "./process/inject.js";
 import { checkLeasesFree, restoreLocks } from "./objects/locks.js";
 import type { PipeBytes, PipeSizes } from "./objects/pipes.js";
@@ -34,6 +34,7 @@ import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
+import { createSharedObjects, liveSharedKeys, sharedObjectsOfMany } from "./objects/shmem.js";
 
 export interface RestartOptions {
   crid: bigint;
@@ -53,15 +54,18 @@ export interface RestartOptions {
 }
 
 export interface RestartResult {
+  /** The root of the restarted tree (the process itself, for an image of one process). */
   pid: number;
   crid: bigint;
+  /** The processes restarted, zombies included. */
+  processes: number;
   /** From the start of restart() to the process running. */
   restoreMs: number;
   /** What was restored differently from the image, for the user. */
   warnings: string[];
 }
 
-/** What the image says, all of it read and checked before anything is built. */
+/** What the image says of one running process, all of it read and checked before anything is built. */
 interface Checkpoint {
   /** The identity of the CRID's image: a restarted process's tracker history starts there. */
   identity: bigint;
@@ -86,46 +90,54 @@ interface Checkpoint {
   data: ResolvedChain;
 }
 
+/** The image's tree: its running processes (parents first) and every process as the table lists it. */
+interface TreeCheckpoint {
+  running: Checkpoint[];
+  /** PROCESS_TABLE's entries; for an image of one process, one made from its PROCESS record. */
+  table: TableEntry[];
+}
+
 export async function restart(options: RestartOptions): Promise<RestartResult> {
   const started = performance.now();
   const { crid } = options;
   const store = Store.open(storeDir(options.store), { create: false });
   const inherit = options.inheritFds ?? new Map<number, string>();
-  const { branch, images, image } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
+  const { branch, images, tree } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
-    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed };
-    step(crid, "check files", () => checkLeasesFree(image.locks, image.files)); // before any open could break a lease
-    const files = step(crid, "check files", () => confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit }));
+    const files = step(crid, "check files", () => checkTreeFiles(tree, crid, options, inherit));
     const warnings = files.warnings;
-    const pid = await stepAsync(crid, "check the PID", () => choosePid(store, image, options.anyPid ?? false, warnings));
-    const recreated = step(crid, "recreate removed files", () => new Recreated(image.removed, crid));
+    const pids = await stepAsync(crid, "check the PID", () => choosePids(store, tree, options.anyPid ?? false, warnings));
+    const recreated = step(crid, "recreate removed files", () => new Recreated(removedOfTree(tree), crid));
     const fds = step(crid, "open files", () => {
       try {
-        return openDescriptors(image.files, inherit, { shared: image.shared, data: image.pipes, sizes: image.pipeSizes, recreated });
+        return openTreeDescriptors(tree.running.map((c) => ({ fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes })), inherit, recreated);
       } catch (error) {
         recreated.release();
         throw error;
       }
     });
     warnings.push(...fds.warnings);
-    const tids: number[] = [];
+    const built = new Built();
     try {
-      tids.push(step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid, fds: fds.pairs, cwd: recreated.cwd ?? image.process.cwd })));
-      step(crid, "remove recreated files", () => recreated.remove(), tids[0]);
-      await rebuild(new Remote(tids[0]!, tids[0]!), image, images.open, inherit, tids, warnings, options);
-      // Nothing outside the process changes before this point: a failed restart leaves the program's files as they were.
-      step(crid, "cut back grown files", () => warnings.push(...cutBackGrown(files.grown, fds)), tids[0]);
-      step(crid, "release the process", () => releaseRestored(tids), tids[0]);
+      const layout = await createTree(tree, pids, fds, recreated, built, crid);
+      step(crid, "remove recreated files", () => recreated.remove(), built.root);
+      for (const image of tree.running) {
+        const pid = built.pidOf(image.process.pid);
+        await rebuild(new Remote(pid, pid), image, images.open, inherit, built.threads(pid), warnings, options, layout);
+      }
+      // Nothing outside the tree changes before this point: a failed restart leaves the program's files as they were.
+      step(crid, "cut back grown files", () => files.grown.forEach((grown, i) => warnings.push(...cutBackGrown(grown, fds.tables[i]!))), built.root);
+      step(crid, "release the process", () => built.release(), built.root);
     } catch (error) {
-      if (tids.length > 0) killTraced(tids, true); // the stub is cr's own child
+      built.kill();
       throw error;
     } finally {
       fds.close();
       recreated.release();
     }
-    // Snapshots of the restarted process continue this branch, with this CRID as parent.
-    step(crid, "record the branch", () => store.continueFrom(branch, processKey(tids[0]!), crid), tids[0]);
-    return { pid: tids[0]!, crid, restoreMs: performance.now() - started, warnings };
+    // Snapshots of the restarted tree continue this branch, with this CRID as parent.
+    step(crid, "record the branch", () => store.continueFrom(branch, processKey(built.root), crid), built.root);
+    return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings };
   } finally {
     images.close();
   }
@@ -136,20 +148,166 @@ export function waitRestarted(pid: number): { code: number | null; signal: numbe
   return waitExit(pid);
 }
 
+/** The processes made so far, by saved pid: killed together if the restart fails. */
+class Built {
+  private readonly pids = new Map<number, number>();
+  private readonly tids = new Map<number, number[]>();
+  root = 0;
+
+  add(saved: number, pid: number): void {
+    if (this.pids.size === 0) this.root = pid;
+    this.pids.set(saved, pid);
+    this.tids.set(pid, [pid]);
+  }
+
+  pidOf(saved: number): number {
+    return this.pids.get(saved) ?? saved;
+  }
+
+  /** The threads of restarted process `pid` (the leader first): rebuild adds the others. */
+  threads(pid: number): number[] {
+    return this.tids.get(pid)!;
+  }
+
+  /** Lets every process run, children first (a parent that runs first could miss nothing, but its child must be whole). */
+  release(): void {
+    for (const tids of [...this.tids.values()].reverse()) releaseRestored(tids);
+  }
+
+  /** Kills every process made, children first; the root is cr's own child, the others are reaped as their tracer. */
+  kill(): void {
+    for (const tids of [...this.tids.values()].reverse()) killTraced(tids, true);
+  }
+
+  /** A zombie has no threads left to release or kill. */
+  forget(pid: number): void {
+    this.tids.delete(pid);
+  }
+}
+
+/** Where the tree's stubs keep what they share until each takes its own (see createTree). */
+interface TreeLayout {
+  trampoline: bigint;
+  /** Shared memory objects by objectKey: a descriptor each, the same number in every process. */
+  objects: Map<string, bigint>;
+  /** Saved objectKeys of shared objects that more than one process maps. */
+  sharedWithOthers: Set<string>;
+}
+
+/**
+ * Creates every process of the tree as a stub, each by its restored parent (clone3 with its
+ * saved PID) so that getppid(), wait() and SIGCHLD work: the root is started with every
+ * descriptor of the tree parked above the saved ones, the trampoline and the shared memory
+ * objects are made in it, and each child inherits them by the clone. Then sessions and process
+ * groups are made in the saved order, zombies exit with their status, and each running process
+ * moves its descriptors from the parked ones into place.
+ */
+async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, fds: TreeFds, recreated: Recreated, built: Built, crid: bigint): Promise<TreeLayout> {
+  const root = tree.running[0]!;
+  const parked = parkDescriptors(fds);
+  const rootPid = step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid: pids.get(root.process.pid)!, fds: parked.pairs, cwd: cwdOf(root, recreated) }));
+  built.add(root.process.pid, rootPid);
+  const s = <T>(name: string, fn: () => T) => step(crid, name, fn, rootPid);
+  const trampoline = s("place the trampoline", () => {
+    const at = trampolineAddress(tree.running.flatMap((c) => c.vmas), collectVmas(rootPid));
+    placeTrampolineAt(rootPid, at);
+    scratch(rootPid); // creates it there
+    return at;
+  });
+  const objects = s("create shared memory", () => createSharedObjects(new Remote(rootPid, rootPid), tree.running.flatMap((c) => c.vmas), parked.end));
+  s("create child processes", () => {
+    for (const entry of tree.table.slice(1)) built.add(entry.pid, cloneStub(built.pidOf(entry.ppid), pids.get(entry.pid)!));
+  });
+  s("restore sessions and process groups", () => restoreSessions(tree.table, built));
+  s("restore zombies", () => {
+    for (const z of tree.table.filter((e) => e.state === MemberState.ZOMBIE)) {
+      makeZombie(built.pidOf(z.pid), waitStatus(z.exitStatus));
+      built.forget(built.pidOf(z.pid));
+    }
+  });
+  for (const [i, image] of tree.running.entries()) {
+    const pid = built.pidOf(image.process.pid);
+    step(crid, "place descriptors", () => placeDescriptors(new Remote(pid, pid), fds.tables[i]!, parked, i === 0 ? undefined : cwdOf(image, recreated)), pid);
+  }
+  return { trampoline, objects, sharedWithOthers: sharedObjectsOfMany(tree.running.map((c) => c.vmas)) };
+}
+
+/** Every cr descriptor of the tree, once, at a number above every saved one. */
+interface Parked {
+  /** [parked fd, cr's fd], for spawnStub. */
+  pairs: [number, number][];
+  /** cr's fd -> parked fd. */
+  at: Map<number, number>;
+  /** First number past the parked ones. */
+  end: number;
+}
+
+function parkDescriptors(fds: TreeFds): Parked {
+  const tables = fds.tables.flat();
+  const base = Math.max(2, ...tables.map(([target]) => target)) + 1;
+  const sources = [...new Set(tables.map(([, source]) => source))];
+  const at = new Map(sources.map((source, i) => [source, base + i]));
+  return { pairs: [...at].map(([source, fd]) => [fd, source]), at, end: base + sources.length };
+}
+
+/** Moves one process's descriptors from the parked numbers into place, closes the parked ones, and enters its directory. */
+function placeDescriptors(remote: Remote, table: [number, number][], parked: Parked, cwd: string | undefined): void {
+  for (const [target, source] of table) {
+    remote.call("dup3", [BigInt(parked.at.get(source)!), BigInt(target), 0n], `placing fd ${target}`);
+  }
+  const first = Math.min(...parked.at.values());
+  remote.call("close_range", [BigInt(first), BigInt(parked.end - 1), 0n], "closing the parked descriptors");
+  if (cwd !== undefined) remote.call("chdir", [remote.putString(cwd)], `entering ${cwd}`);
+}
+
+/** The working directory to enter: through cr's descriptor on it when it was removed (removed.ts). */
+function cwdOf(image: Checkpoint, recreated: Recreated): string {
+  const removed = image.removed.find((r) => r.cwd);
+  return (removed && recreated.pathFor(removed)) ?? image.process.cwd;
+}
+
+/** Every removed directory and FIFO of the tree, once. */
+function removedOfTree(tree: TreeCheckpoint): RemovedFiles {
+  const byInode = new Map<string, RemovedFiles[number]>();
+  for (const r of tree.running.flatMap((c) => c.removed)) {
+    const key = `${r.device}:${r.inode}`;
+    const known = byInode.get(key);
+    if (known) known.cwd ||= r.cwd;
+    else byInode.set(key, { ...r });
+  }
+  return [...byInode.values()];
+}
+
+/**
+ * Session leaders call setsid, then group leaders setpgid(0, 0), then every other process joins
+ * its group when that group's leader is in the tree. The root's session and group outside the
+ * tree are not recreated: it is in cr's (as a process started by cr), and its children in its.
+ */
+function restoreSessions(table: TableEntry[], built: Built): void {
+  const inTree = new Set(table.map((e) => e.pid));
+  for (const e of table.filter((e) => e.sid === e.pid)) new Remote(built.pidOf(e.pid), built.pidOf(e.pid)).call("setsid", [], `making process ${e.pid} a session leader`);
+  for (const e of table.filter((e) => e.pgid === e.pid && e.sid !== e.pid)) call(built, e, "setpgid", [0n, 0n], "a process group leader");
+  for (const e of table.filter((e) => e.pgid !== e.pid && inTree.has(e.pgid))) call(built, e, "setpgid", [0n, BigInt(built.pidOf(e.pgid))], `a member of process group ${e.pgid}`);
+}
+
+function call(built: Built, e: TableEntry, name: "setpgid", args: bigint[], what: string): void {
+  const pid = built.pidOf(e.pid);
+  new Remote(pid, pid).call(name, args, `making process ${e.pid} ${what}`);
+}
+
+/** A wait status (as /proc/PID/stat gives a zombie's) as an exit code or a terminating signal. */
+function waitStatus(status: number): { code?: number; signal?: number } {
+  return (status & 0x7f) === 0 ? { code: (status >> 8) & 0xff } : { signal: status & 0x7f };
+}
+
 /** The stub becomes the process, stopped: the steps of docs/restart.md, in order. */
-async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], options: RestartOptions): Promise<void> {
+async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], options: RestartOptions, layout: TreeLayout): Promise<void> {
   const { crid, anyPid } = options;
   const pid = leader.pid;
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, pid);
-  const trampoline = s("place the trampoline", () => {
-    const at = trampolineAddress(image.vmas, collectVmas(pid));
-    placeTrampolineAt(pid, at);
-    scratch(pid); // creates it there
-    return at;
-  });
-  s("clear the stub", () => clearStub(leader, trampoline));
+  s("clear the stub", () => clearStub(leader, layout.trampoline));
   s("move vdso and vvar", () => moveSpecialMappings(leader, image.vmas));
-  const added = s("map memory", () => mapVmas(leader, image.vmas));
+  const added = s("map memory", () => mapVmas(leader, image.vmas, layout.objects));
   await stepAsync(crid, "fill memory", () => fillMemory(pid, image.data, open, image.vmas, options.onProgress), pid);
   s("protect memory", () => protectVmas(leader, added));
   s("restore mapping attributes", () => restoreMappingAttrs(leader, image.vmas, image.memoryAttrs));
@@ -180,7 +338,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreOwners(leader, image.owners, image.files, inherit, image.shared, ids));
   });
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
-  s("arm write tracking", () => armTracking(pid, image.identity, warnings));
+  s("arm write tracking", () => armTracking(pid, image.identity, liveSharedKeys(pid, image.vmas, layout.sharedWithOthers), warnings));
   s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process, tids)));
   s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tidOf));
@@ -189,10 +347,10 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
 }
 
 /** Arms write tracking where snapshots would use it; a refusal only costs a full next snapshot. */
-function armTracking(pid: number, identity: bigint, warnings: string[]): void {
+function armTracking(pid: number, identity: bigint, sharedWithOthers: ReadonlySet<string>, warnings: string[]): void {
   if (chooseTracker(probeKernel()).name !== "write-protect") return;
   try {
-    armAfterRestart(pid, identity, new Set());
+    armAfterRestart(pid, identity, sharedWithOthers);
   } catch (error) {
     if (!(error instanceof NativeError)) throw error;
     warnings.push(`write tracking could not be armed (${error.message}): the next snapshot saves every page`);
@@ -215,7 +373,7 @@ function openCheckpoint(store: Store, crid: bigint, chosen: string | undefined) 
     const branch = chosen ?? store.branchFor(crid);
     const images = imageCache(store, branch);
     try {
-      return { branch, images, image: await readCheckpoint(crid, images.open) };
+      return { branch, images, tree: await readTree(crid, images.open) };
     } catch (error) {
       images.close();
       throw error;
@@ -223,52 +381,81 @@ function openCheckpoint(store: Store, crid: bigint, chosen: string | undefined) 
   }, "shared");
 }
 
-async function readCheckpoint(crid: bigint, open: (crid: bigint) => ImageReader): Promise<Checkpoint> {
+async function readTree(crid: bigint, open: (crid: bigint) => ImageReader): Promise<TreeCheckpoint> {
   const top = open(crid);
+  const running: Checkpoint[] = [];
+  for (const section of top.sections()) running.push(await readCheckpoint(crid, top, section, open));
+  const table = top.processTable()?.processes ?? [tableEntry(running[0]!.process)];
+  const sections = table.filter((e) => e.state === MemberState.RUNNING).map((e) => e.pid);
+  if (sections.join() !== running.map((c) => c.process.pid).join()) {
+    throw new CrError(`image ${top.path}: its MEMBER sections (${running.map((c) => c.process.pid).join(", ")}) are not the running processes of its PROCESS_TABLE (${sections.join(", ")})`, { code: "BAD_IMAGE", crid, path: top.path });
+  }
+  return { running, table };
+}
+
+/** The table entry of the one process of an image without a PROCESS_TABLE. */
+function tableEntry(p: ProcessRecord): TableEntry {
+  return { pid: p.pid, ppid: p.ppid, pgid: p.pgid, sid: p.sid, startTime: 0n, state: MemberState.RUNNING, exitStatus: 0 };
+}
+
+async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSection, open: (crid: bigint) => ImageReader): Promise<Checkpoint> {
   const need = <T>(value: T | undefined, what: string): T => {
-    if (value === undefined) throw new CrError(`image ${top.path} has no ${what} record`, { code: "BAD_IMAGE", crid, path: top.path });
+    if (value === undefined) throw new CrError(`image ${top.path} has no ${what} record${section.index > 0 ? ` for process ${section.pid}` : ""}`, { code: "BAD_IMAGE", crid, path: top.path });
     return value;
   };
   // Every REF is resolved (and checked) now, before a process exists.
-  const data = await resolveChain(crid, open);
+  const data = await resolveChain(crid, open, section.index);
   return {
     identity: top.identity,
-    process: need(top.record("PROCESS"), "PROCESS"),
-    vmas: need(top.record("VMAS"), "VMAS").vmas,
-    threads: top.records("THREAD"),
-    signals: need(top.record("SIGNALS"), "SIGNALS"),
-    files: need(top.record("FILES"), "FILES").fds,
-    attrs: top.record("PROCESS_ATTRS"),
-    timers: top.record("TIMERS"),
-    seccomp: top.record("SECCOMP"),
-    locks: top.records("LOCKS").flatMap((r) => r.locks),
-    shared: new Map(top.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
-    owners: top.records("FD_OWNERS").flatMap((r) => r.owners),
-    memoryAttrs: top.record("MEMORY_ATTRS"),
-    pipes: top.record("PIPE_DATA")?.pipes ?? [],
-    pipeSizes: top.records("PIPE_SIZES").flatMap((r) => r.pipes),
-    removed: top.record("REMOVED_FILES")?.files ?? [],
+    process: need(section.record("PROCESS"), "PROCESS"),
+    vmas: need(section.record("VMAS"), "VMAS").vmas,
+    threads: section.records("THREAD"),
+    signals: need(section.record("SIGNALS"), "SIGNALS"),
+    files: need(section.record("FILES"), "FILES").fds,
+    attrs: section.record("PROCESS_ATTRS"),
+    timers: section.record("TIMERS"),
+    seccomp: section.record("SECCOMP"),
+    locks: section.records("LOCKS").flatMap((r) => r.locks),
+    shared: new Map(section.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
+    owners: section.records("FD_OWNERS").flatMap((r) => r.owners),
+    memoryAttrs: section.record("MEMORY_ATTRS"),
+    pipes: section.record("PIPE_DATA")?.pipes ?? [],
+    pipeSizes: section.records("PIPE_SIZES").flatMap((r) => r.pipes),
+    removed: section.record("REMOVED_FILES")?.files ?? [],
     data,
   };
 }
 
+/** Every process's leases free and files as the image saw them (restart's "check files"). */
+function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][] } {
+  const checked = tree.running.map((image) => {
+    checkLeasesFree(image.locks, image.files); // before any open could break a lease
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed };
+    return confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit });
+  });
+  return { warnings: checked.flatMap((c) => c.warnings), grown: checked.map((c) => c.grown) };
+}
+
 /**
- * The saved PID and TIDs must be free; with anyPid the kernel picks (a warning says so). The
- * checkpointed process itself, killed by `cr snapshot --kill` and not yet reaped, is waited for.
+ * The saved PIDs and TIDs of every process must be free, or the whole restart is refused; with
+ * anyPid the kernel picks (a warning says so): saved pid -> the pid to ask for (0: any). The
+ * checkpointed root itself, killed by `cr snapshot --kill` and not yet reaped, is waited for.
  */
-async function choosePid(store: Store, image: Checkpoint, anyPid: boolean, warnings: string[]): Promise<number> {
-  const pid = image.process.pid;
-  if (!anyPid) await waitOwnZombie(store, pid);
-  for (const t of image.threads) {
-    if (!existsSync(`/proc/${t.tid}`)) continue;
-    const comm = holderOf(store, t.tid);
+async function choosePids(store: Store, tree: TreeCheckpoint, anyPid: boolean, warnings: string[]): Promise<Map<number, number>> {
+  const saved = tree.table.map((e) => e.pid);
+  if (!anyPid) for (const pid of saved) await waitOwnZombie(store, pid);
+  const ids = [...saved, ...tree.running.flatMap((c) => c.threads.map((t) => t.tid))];
+  for (const id of new Set(ids)) {
+    if (!existsSync(`/proc/${id}`)) continue;
+    const comm = holderOf(store, id);
     if (anyPid) {
-      warnings.push(`PID ${t.tid} is taken by ${comm}: the process gets new PID and TIDs (--any-pid)`);
-      return 0;
+      warnings.push(`PID ${id} is taken by ${comm}: the process${saved.length > 1 ? "es get" : " gets"} new PIDs and TIDs (--any-pid)`);
+      return new Map(saved.map((pid) => [pid, 0]));
     }
-    throw new CrError(`PID ${t.tid} is taken by ${comm} (pass --any-pid to restart under another PID)`, { code: "PID_TAKEN", pid: t.tid });
+    const whose = saved.length > 1 ? ` (a process of the saved tree of ${saved.length})` : "";
+    throw new CrError(`PID ${id}${whose} is taken by ${comm}: nothing was restarted (pass --any-pid to restart under other PIDs)`, { code: "PID_TAKEN", pid: id });
   }
-  return pid;
+  return new Map(saved.map((pid) => [pid, pid]));
 }
 
 /** A zombie whose incarnation the store has snapshotted: the checkpointed process itself, killed. */

@@ -28,8 +28,11 @@ export const SYS = {
   setitimer: 38,
   fcntl: 72,
   flock: 73,
+  chdir: 80,
   umask: 95,
   setgroups: 116,
+  setpgid: 109,
+  setsid: 112,
   setresuid: 117,
   setresgid: 119,
   rt_sigqueueinfo: 129,
@@ -44,6 +47,7 @@ export const SYS = {
   timer_getoverrun: 225,
   openat: 257,
   set_robust_list: 273,
+  dup3: 292,
   rt_tgsigqueueinfo: 297,
   prlimit64: 302,
   seccomp: 317,
@@ -51,6 +55,7 @@ export const SYS = {
   mlock2: 325,
   rseq: 334,
   clone3: 435,
+  close_range: 436,
   mseal: 462,
 } as const;
 

@@ -176,6 +176,10 @@ export interface SavedWithFds {
   sizes?: PipeSizes;
   /** Removed directories and FIFOs, recreated for the opens. */
   recreated?: Recreated;
+  /** The pipes of a process tree (treePipes): an end of one of them is that pipe's, not one of its own. */
+  treePipes?: Map<bigint, [number, number]>;
+  /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
+  given?: ReadonlyMap<number, number>;
 }
 
 /**
@@ -185,24 +189,24 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, treePipes, given = new Map<number, number>() } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
-  const pipes = pipesInside(fds);
+  const pipes = treePipes ?? pipesInside(fds);
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
-  const opened = new Set<number>([...pipes.values()].flat());
+  const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
   let fifos: FifoHolders | undefined;
   try {
     // A descriptor on a removed directory or FIFO is opened through cr's one on its recreation.
     const located = fds.map((f) => ({ ...f, path: recreated?.pathFor(f) ?? f.path }));
-    fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd)));
+    fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
-      const source = sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings, data);
-      opened.add(source);
+      const source = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings, data);
+      if (!given.has(fd.fd) && ![...pipes.values()].some((p) => p.includes(source))) opened.add(source);
       pairs.push([fd.fd, source]);
     }
-    refillPipes(pipes, data, sizes);
+    if (!treePipes) refillPipes(pipes, data, sizes);
     fifos.refill(located, data, sizes, warnings);
   } catch (error) {
     closeAll();
@@ -211,6 +215,62 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
     fifos?.close();
   }
   return { pairs, warnings, close: closeAll };
+}
+
+/** The descriptors of a tree's processes, one table each, opened in cr. */
+export interface TreeFds {
+  /** Per process, in the order given: [target fd, cr's fd]; a cr fd may serve several processes. */
+  tables: [number, number][][];
+  warnings: string[];
+  close(): void;
+}
+
+/** One process's saved descriptors and what was saved beside them. */
+export interface ProcessFds {
+  fds: FdRecord[];
+  shared: ReadonlyMap<number, number>;
+  data: PipeBytes;
+  sizes: PipeSizes;
+}
+
+/**
+ * Opens every descriptor of a tree's processes in cr. A pipe whose ends are all in the tree is
+ * one new pipe, its bytes and capacity restored once; `inherit` substitutes fd N of each process
+ * where it is not an end of such a pipe, one open shared by all (as the inherited stdout was).
+ */
+export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, recreated: Recreated): TreeFds {
+  const all = processes.flatMap((p) => p.fds);
+  const pipes = pipesInside(all);
+  const done: OpenedFds[] = [];
+  const substitutes = new Map<number, number>();
+  const closeAll = () => {
+    done.forEach((o) => o.close());
+    for (const f of [...[...pipes.values()].flat(), ...substitutes.values()]) closeSync(f);
+  };
+  try {
+    for (const [fd, path] of inherit) {
+      const first = all.find((f) => f.fd === fd);
+      if (first) substitutes.set(fd, openOne(first, path, pipes, [], []));
+    }
+    const data = firstOfEachPipe(processes.flatMap((p) => p.data));
+    const fifoOwner = new Map<bigint, ProcessFds>(); // a FIFO's bytes go in once, with its first holder's opens
+    for (const p of processes) for (const f of p.fds) if (f.kind === FileKind.FIFO && !fifoOwner.has(f.pipeId)) fifoOwner.set(f.pipeId, p);
+    for (const p of processes) {
+      const given = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && f.kind === FileKind.PIPE && pipes.has(f.pipeId))));
+      const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
+      done.push(openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, treePipes: pipes, given }));
+    }
+    refillPipes(pipes, data, processes.flatMap((p) => p.sizes));
+  } catch (error) {
+    closeAll();
+    throw error;
+  }
+  return { tables: done.map((o) => o.pairs), warnings: done.flatMap((o) => o.warnings), close: closeAll };
+}
+
+/** Each pipe's bytes once: every process holding an end saved them. */
+function firstOfEachPipe(data: PipeBytes): PipeBytes {
+  return [...new Map(data.map((d) => [d.pipeId, d])).values()];
 }
 
 /** Pipes with both ends in the process: one new pipe each, by pipe id. */
@@ -262,10 +322,10 @@ function openPath(fd: FdRecord, path: string, flags: number): number {
  * The last step before the process resumes: each output file that grew is cut back to its saved
  * size, through the descriptor opened for the process. Returns what was dropped, for the user.
  */
-export function cutBackGrown(grown: FdRecord[], opened: OpenedFds): string[] {
+export function cutBackGrown(grown: FdRecord[], pairs: [number, number][]): string[] {
   const warnings: string[] = [];
   for (const fd of grown) {
-    const [, f] = opened.pairs.find(([target]) => target === fd.fd)!;
+    const [, f] = pairs.find(([target]) => target === fd.fd)!;
     try {
       const size = fstatSync(f, { bigint: true }).size;
       if (size <= fd.size) continue;

@@ -6,7 +6,7 @@ import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import type { OnProgress } from "../progress.js";
 import { intersectRuns, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
-import { createSharedObjects, isSharedAnonymous, objectKey, sharedObjectRuns } from "./shmem.js";
+import { isSharedAnonymous, objectKey, sharedObjectRuns } from "./shmem.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
 /**
@@ -239,15 +239,15 @@ export function moveSpecialMappings(remote: Remote, saved: VmaRecord[]): void {
 export type WritableAdded = VmaRecord[];
 
 /**
- * Creates every saved mapping at its address. A private read-only mapping that is accounted
+ * Creates every saved mapping at its address; shared anonymous memory from `objects`
+ * (createSharedObjects), whose descriptors are closed afterwards. A private read-only mapping that is accounted
  * (smaps "ac": it was writable once, e.g. relocated data) gets PROT_WRITE for the time its pages
  * are written, which accounts it again; protectVmas takes PROT_WRITE away. One never writable
  * keeps its protection, so it stays unaccounted: its pages are written through /proc/PID/mem.
  */
-export function mapVmas(remote: Remote, vmas: VmaRecord[]): WritableAdded {
+export function mapVmas(remote: Remote, vmas: VmaRecord[], objects: ReadonlyMap<string, bigint>): WritableAdded {
   const added: VmaRecord[] = [];
   const files = new Map<string, bigint>();
-  const objects = createSharedObjects(remote, vmas);
   try {
     for (const vma of vmas.filter(isRestoredMapping)) {
       const shared = (vma.flags & VmaFlags.SHARED) !== 0;

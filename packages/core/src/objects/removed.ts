@@ -51,7 +51,7 @@ export class Recreated {
   }
 
   /** What to open for `fd` instead of its saved path, when it was on a removed object. */
-  pathFor(fd: FdRecord): string | undefined {
+  pathFor(fd: Pick<FdRecord, "device" | "inode">): string | undefined {
     const held = this.held.get(`${fd.device}:${fd.inode}`);
     return held === undefined ? undefined : `/proc/${process.pid}/fd/${held}`;
   }

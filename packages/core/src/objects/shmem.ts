@@ -20,7 +20,7 @@ import { errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { commOf, procPath } from "../process/procfs.js";
 import { pushRun, runEnd, type PageRun } from "../pages.js";
-import { vmaRangeName, type Vma } from "./vmas.js";
+import { collectVmas, vmaRangeName, type Vma } from "./vmas.js";
 
 const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
 
@@ -157,12 +157,13 @@ export function objectKey(vma: VmaRecord): string {
 
 /**
  * Creates each shared anonymous object of `vmas` in the target and returns a descriptor of it
- * there per object key, for mapVmas to map every mapping from (the caller closes them). The
+ * there per object key, numbered from `above` on (mapVmas maps every mapping from it and closes
+ * it; the processes of a tree inherit it from the root, where it is made, by their clone). The
  * object is made by a mapping of its size that is opened through map_files and unmapped at
  * once: a mapping made with MAP_SHARED|MAP_ANONYMOUS is its own object, and only a descriptor
  * lets several mappings share one.
  */
-export function createSharedObjects(remote: Remote, vmas: VmaRecord[]): Map<string, bigint> {
+export function createSharedObjects(remote: Remote, vmas: VmaRecord[], above: number): Map<string, bigint> {
   const sizes = new Map<string, bigint>();
   for (const v of vmas.filter(isSharedAnonymous)) {
     const key = objectKey(v);
@@ -170,7 +171,7 @@ export function createSharedObjects(remote: Remote, vmas: VmaRecord[]): Map<stri
   }
   const fds = new Map<string, bigint>();
   try {
-    for (const [key, size] of sizes) fds.set(key, createObject(remote, size));
+    for (const [key, size] of sizes) fds.set(key, createObject(remote, size, BigInt(above + fds.size)));
   } catch (error) {
     for (const fd of fds.values()) remote.call("close", [fd], "closing a shared memory object");
     throw error;
@@ -178,15 +179,41 @@ export function createSharedObjects(remote: Remote, vmas: VmaRecord[]): Map<stri
   return fds;
 }
 
-function createObject(remote: Remote, size: bigint): bigint {
+function createObject(remote: Remote, size: bigint, fd: bigint): bigint {
   const what = `creating a shared memory object of ${size} bytes`;
   const { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_ANONYMOUS } = MM;
   const { O_RDWR, O_CLOEXEC, AT_FDCWD } = OPEN;
   const at = remote.call("mmap", [0n, size, BigInt(PROT_READ | PROT_WRITE), BigInt(MAP_SHARED | MAP_ANONYMOUS), BigInt.asUintN(64, -1n), 0n], what);
   try {
     const path = remote.putString(`/proc/self/map_files/${vmaRangeName({ start: at, end: at + size })}`);
-    return remote.call("openat", [AT_FDCWD, path, BigInt(O_RDWR | O_CLOEXEC), 0n], `${what}: opening it`);
+    const opened = remote.call("openat", [AT_FDCWD, path, BigInt(O_RDWR | O_CLOEXEC), 0n], `${what}: opening it`);
+    remote.call("dup3", [opened, fd, BigInt(O_CLOEXEC)], `${what}: moving it to fd ${fd}`);
+    remote.call("close", [opened], `${what}: closing its first descriptor`);
+    return fd;
   } finally {
     remote.call("munmap", [at, size], `${what}: unmapping its first mapping`);
   }
+}
+
+/** The saved objects (objectKey) that more than one process of a tree maps (each one's saved mappings given). */
+export function sharedObjectsOfMany(processes: VmaRecord[][]): Set<string> {
+  const seen = new Set<string>();
+  const many = new Set<string>();
+  for (const vmas of processes) {
+    for (const key of new Set(vmas.filter(isSharedAnonymous).map(objectKey))) {
+      if (seen.has(key)) many.add(key);
+      seen.add(key);
+    }
+  }
+  return many;
+}
+
+/**
+ * The restored process's own objects (sharedObjectKey) that other processes of the tree map too:
+ * those of its saved mappings of `many` (sharedObjectsOfMany), found again by address.
+ */
+export function liveSharedKeys(pid: number, saved: VmaRecord[], many: ReadonlySet<string>): Set<string> {
+  const starts = new Set(saved.filter((v) => isSharedAnonymous(v) && many.has(objectKey(v))).map((v) => v.start));
+  if (starts.size === 0) return new Set();
+  return new Set(collectVmas(pid).filter((v) => starts.has(v.start)).map(sharedObjectKey));
 }
