@@ -16,6 +16,7 @@
 #include "spawn.h"
 #include "storedir.h"
 #include "storefs.h"
+#include "tree.h"
 #include "uffd.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -76,6 +77,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"releaseRestored", ReleaseRestored},
       {"killTraced", KillTraced},
       {"waitExit", WaitExit},
+      {"cloneStub", CloneStub},
+      {"makeZombie", MakeZombie},
   };
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("pageCategories", PageCategoryConstants(env));

@@ -2,6 +2,8 @@
 // synchronous; names, defaults and types live here.
 import { createRequire } from "node:module";
 
+import { SIGNALS } from "./kernel-abi.js";
+
 // Kernel ABI facts (syscall numbers, flags, struct layouts): plain constants, kernel-abi.ts.
 export * from "./kernel-abi.js";
 
@@ -124,6 +126,8 @@ interface Addon {
   releaseRestored(tids: number[]): void;
   killTraced(tids: number[], reapLeader: boolean): void;
   waitExit(pid: number): { code: number | null; signal: number | null };
+  cloneStub(parentPid: number, childPid: number): number;
+  makeZombie(pid: number, code: number, signal: number): void;
   writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array, source: Buffer, copies: Float64Array): Promise<number>;
   pageCategories: Record<PageCategoryName, number>;
 }
@@ -528,6 +532,42 @@ export function killTraced(tids: number[], reapLeader: boolean): void {
 /** Blocks until child `pid` exits. */
 export function waitExit(pid: number): { code: number | null; signal: number | null } {
   return addon.waitExit(pid);
+}
+
+// ---------------------------------------------------------------- process trees
+
+/**
+ * Creates a child of the stopped, traced stub `parentPid` (which has its trampoline), by a
+ * clone3 injected into it, so the child's parent is that process: getppid(), wait() and SIGCHLD
+ * work as they did. It gets PID `childPid` (set_tid), or any with 0. The child is a stub like
+ * the one spawnStub starts: stopped, traced with the same options, its trampoline inherited (at
+ * the same address), ready for injectSyscall; its registers are to be rebuilt. A taken PID is a
+ * NativeError with code EEXIST.
+ */
+export function cloneStub(parentPid: number, childPid: number): number {
+  return addon.cloneStub(parentPid, childPid);
+}
+
+/** How a process ended: exit `code`, or killed by `signal` (exactly one of them is a number). */
+export interface ExitStatus {
+  code?: number | null;
+  signal?: number | null;
+}
+
+/**
+ * Makes the stopped, traced stub `pid` (created by cloneStub) a zombie of its parent, ended as
+ * `status` says: exit_group(code), or the signal's default action (no core is dumped, so the
+ * status has no core flag). cr consumes its tracer's notification only: the zombie stays for
+ * its real parent to reap (state Z, exit_code in /proc/PID/stat), and the SIGCHLD that hand-over
+ * sends the parent is taken back unless it was pending already. A signal that does not end a
+ * process by default (SIGCHLD, SIGSTOP, ...) is a NativeError with code EINVAL.
+ */
+export function makeZombie(pid: number, status: ExitStatus): void {
+  const code = status.code ?? null, signal = status.signal ?? null;
+  if ((code === null) === (signal === null)) throw new TypeError("makeZombie: give either an exit code or a signal");
+  if (code !== null && !(Number.isInteger(code) && code >= 0 && code <= 255)) throw new TypeError(`makeZombie: exit code ${code} is not in 0..255`);
+  if (signal !== null && !(Number.isInteger(signal) && signal >= 1 && signal <= SIGNALS._NSIG)) throw new TypeError(`makeZombie: signal ${signal} is not in 1..${SIGNALS._NSIG}`);
+  addon.makeZombie(pid, code ?? 0, signal ?? 0);
 }
 
 /** Copies into a buffer, done before it is written: (sourceOffset, dataOffset, length) triples. */

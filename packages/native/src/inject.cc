@@ -313,6 +313,13 @@ Status ScratchArea(int tid, uint64_t& address, size_t& size) {
   return std::nullopt;
 }
 
+Status SyscallSite(int tid, uint64_t& site) {
+  Trampoline* t = nullptr;
+  if (Status s = EnsureTrampoline(ThreadGroupOf(tid), tid, t)) return s;
+  site = t->base;
+  return std::nullopt;
+}
+
 Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int tid = 0, nr = 0;

@@ -12,6 +12,8 @@
 Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, int64_t& result);
 // A writable area inside the trampoline for syscall arguments.
 Status ScratchArea(int tid, uint64_t& address, size_t& size);
+// The trampoline's `syscall` instruction, for a caller that runs a syscall that never returns.
+Status SyscallSite(int tid, uint64_t& site);
 // Puts back the registers and signal mask of a thread whose injection did not finish.
 Status RestoreInjectedState(int tid);
 // Drops what was cached about a thread (and, for a leader, its process's trampoline): valid

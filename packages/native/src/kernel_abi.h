@@ -69,3 +69,13 @@ struct pm_scan_arg {
 
 // Slots of a new pipe (include/linux/pipe_fs_i.h, not uapi): its capacity is this many pages.
 #define PIPE_DEF_BUFFERS 16
+
+// Default actions of signals (include/linux/signal.h, kernel-internal), as masks of bit sig-1:
+// a signal in neither the ignore nor the stop mask ends the process by default, one in the
+// coredump mask with a core dump (if the process is dumpable).
+#define CR_SIGBIT(sig) (1ull << ((sig) - 1))
+#define SIG_KERNEL_IGNORE_MASK (CR_SIGBIT(SIGCONT) | CR_SIGBIT(SIGCHLD) | CR_SIGBIT(SIGWINCH) | CR_SIGBIT(SIGURG))
+#define SIG_KERNEL_STOP_MASK (CR_SIGBIT(SIGSTOP) | CR_SIGBIT(SIGTSTP) | CR_SIGBIT(SIGTTIN) | CR_SIGBIT(SIGTTOU))
+#define SIG_KERNEL_COREDUMP_MASK                                                                                 \
+  (CR_SIGBIT(SIGQUIT) | CR_SIGBIT(SIGILL) | CR_SIGBIT(SIGTRAP) | CR_SIGBIT(SIGABRT) | CR_SIGBIT(SIGFPE) |          \
+   CR_SIGBIT(SIGSEGV) | CR_SIGBIT(SIGBUS) | CR_SIGBIT(SIGSYS) | CR_SIGBIT(SIGXCPU) | CR_SIGBIT(SIGXFSZ))

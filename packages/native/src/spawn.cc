@@ -84,8 +84,7 @@ Status AwaitExecStop(pid_t pid) {
     f.detail = "the stub did not stop at its exec";
     return f;
   }
-  long options = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL;
-  if (ptrace(PTRACE_SETOPTIONS, pid, nullptr, options) != 0) return SysFailure("ptrace(PTRACE_SETOPTIONS)", pid);
+  if (ptrace(PTRACE_SETOPTIONS, pid, nullptr, kStubPtraceOptions) != 0) return SysFailure("ptrace(PTRACE_SETOPTIONS)", pid);
   return std::nullopt;
 }
 

@@ -1,6 +1,12 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/ptrace.h>
+
+// The ptrace options of every restore stub. EXITKILL: if cr dies, the half-built process dies.
+// TRACECLONE attaches the threads cr creates in it; TRACEFORK the child processes (a clone3
+// whose exit_signal is SIGCHLD is reported as PTRACE_EVENT_FORK, not PTRACE_EVENT_CLONE).
+constexpr long kStubPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL;
 
 // spawnStub({stub, pid, fds, cwd}): starts the restore stub as a child with clone3 (set_tid =
 // pid unless 0), its descriptors dup'ed into place, stopped at its exec under ptrace.
