@@ -1,7 +1,7 @@
 // Helpers for the restart tests: workloads whose output goes to files (stdin /dev/null), an
 // uninterrupted reference run, and a run that is checkpointed, killed and restarted by `cr`.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { snapshot } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
@@ -200,4 +200,36 @@ print scalar(keys %h), " ", $ctx->hexdigest, "\\n";
 /** Whether any process still runs with this PID (a half-built one must not). */
 export function pidAlive(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
+}
+
+/** `pid` and its descendants (from every process's ppid in /proc), parents first. */
+export function treeOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ESRCH") continue; // exited while /proc was listed
+      throw error;
+    }
+    parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  return tree;
+}
+
+/** Kills a whole tree (SIGKILL to every member) and waits until all its PIDs are free. */
+export async function killTree(pid: number): Promise<void> {
+  const members = treeOf(pid);
+  for (const member of members) {
+    try {
+      process.kill(member, "SIGKILL");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error; // else: gone already
+    }
+  }
+  // Orphans are reaped by PID 1, slowly here (~2 s, more under load).
+  for (const member of members) await waitPidFree(member, 20_000);
 }

@@ -110,7 +110,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const recreated = step(crid, "recreate removed files", () => new Recreated(removedOfTree(tree), crid));
     const fds = step(crid, "open files", () => {
       try {
-        return openTreeDescriptors(tree.running.map((c) => ({ fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes })), inherit, recreated);
+        return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes })), inherit, recreated);
       } catch (error) {
         recreated.release();
         throw error;
@@ -216,9 +216,14 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, fds: 
   });
   const objects = s("create shared memory", () => createSharedObjects(new Remote(rootPid, rootPid), tree.running.flatMap((c) => c.vmas), parked.end));
   s("create child processes", () => {
-    for (const entry of tree.table.slice(1)) built.add(entry.pid, cloneStub(built.pidOf(entry.ppid), pids.get(entry.pid)!));
+    const groups = new SessionsAndGroups(tree.table, built);
+    groups.arrange(tree.table[0]!);
+    for (const entry of tree.table.slice(1)) {
+      built.add(entry.pid, cloneStub(built.pidOf(entry.ppid), pids.get(entry.pid)!));
+      groups.arrange(entry); // before its children: they are born into its session and group
+    }
+    groups.joinLate();
   });
-  s("restore sessions and process groups", () => restoreSessions(tree.table, built));
   s("restore zombies", () => {
     for (const z of tree.table.filter((e) => e.state === MemberState.ZOMBIE)) {
       makeZombie(built.pidOf(z.pid), waitStatus(z.exitStatus));
@@ -279,20 +284,44 @@ function removedOfTree(tree: TreeCheckpoint): RemovedFiles {
 }
 
 /**
- * Session leaders call setsid, then group leaders setpgid(0, 0), then every other process joins
- * its group when that group's leader is in the tree. The root's session and group outside the
- * tree are not recreated: it is in cr's (as a process started by cr), and its children in its.
+ * Sessions and process groups, made as each process is created (a child is born into its
+ * parent's): a session leader calls setsid, a group leader setpgid(0, 0), and a process of a
+ * group whose leader is in the tree joins it, later if that leader is created after it. The
+ * root's session and group outside the tree are not recreated: it is in cr's (as a process
+ * started by cr), and its children in its.
  */
-function restoreSessions(table: TableEntry[], built: Built): void {
-  const inTree = new Set(table.map((e) => e.pid));
-  for (const e of table.filter((e) => e.sid === e.pid)) new Remote(built.pidOf(e.pid), built.pidOf(e.pid)).call("setsid", [], `making process ${e.pid} a session leader`);
-  for (const e of table.filter((e) => e.pgid === e.pid && e.sid !== e.pid)) call(built, e, "setpgid", [0n, 0n], "a process group leader");
-  for (const e of table.filter((e) => e.pgid !== e.pid && inTree.has(e.pgid))) call(built, e, "setpgid", [0n, BigInt(built.pidOf(e.pgid))], `a member of process group ${e.pgid}`);
-}
+class SessionsAndGroups {
+  private readonly inTree: Set<number>;
+  private readonly made = new Set<number>();
+  private readonly late: TableEntry[] = [];
 
-function call(built: Built, e: TableEntry, name: "setpgid", args: bigint[], what: string): void {
-  const pid = built.pidOf(e.pid);
-  new Remote(pid, pid).call(name, args, `making process ${e.pid} ${what}`);
+  constructor(
+    table: TableEntry[],
+    private readonly built: Built,
+  ) {
+    this.inTree = new Set(table.map((e) => e.pid));
+  }
+
+  arrange(e: TableEntry): void {
+    this.made.add(e.pid);
+    if (e.sid === e.pid) this.call(e, "setsid", [], "a session leader");
+    else if (e.pgid === e.pid) this.call(e, "setpgid", [0n, 0n], "a process group leader");
+    else if (this.inTree.has(e.pgid) && !this.made.has(e.pgid)) this.late.push(e);
+    else if (this.inTree.has(e.pgid)) this.join(e);
+  }
+
+  joinLate(): void {
+    for (const e of this.late) this.join(e);
+  }
+
+  private join(e: TableEntry): void {
+    this.call(e, "setpgid", [0n, BigInt(this.built.pidOf(e.pgid))], `a member of process group ${e.pgid}`);
+  }
+
+  private call(e: TableEntry, name: "setsid" | "setpgid", args: bigint[], what: string): void {
+    const pid = this.built.pidOf(e.pid);
+    new Remote(pid, pid).call(name, args, `making process ${e.pid} ${what}`);
+  }
 }
 
 /** A wait status (as /proc/PID/stat gives a zombie's) as an exit code or a terminating signal. */

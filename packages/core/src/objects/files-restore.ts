@@ -227,6 +227,7 @@ export interface TreeFds {
 
 /** One process's saved descriptors and what was saved beside them. */
 export interface ProcessFds {
+  pid: number;
   fds: FdRecord[];
   shared: ReadonlyMap<number, number>;
   data: PipeBytes;
@@ -265,7 +266,8 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
     closeAll();
     throw error;
   }
-  return { tables: done.map((o) => o.pairs), warnings: done.flatMap((o) => o.warnings), close: closeAll };
+  const whose = (i: number) => (processes.length > 1 ? `process ${processes[i]!.pid}: ` : "");
+  return { tables: done.map((o) => o.pairs), warnings: done.flatMap((o, i) => o.warnings.map((w) => whose(i) + w)), close: closeAll };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */

@@ -1,0 +1,43 @@
+// Process trees (issue 19): a workload of several processes is snapshotted 1 full + 20
+// incremental times at random moments, killed whole, and restarted from the middle of its chain;
+// it must write what an uninterrupted run writes, and leave no process behind.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
+import { killTree, reference, restartAndWait, snapshotChain, sooner, startWorkload, treeOf, type Workload } from "./restart-helpers.js";
+
+let dir: string;
+const workloads: Workload[] = [
+  // Three processes with data in flight in their pipes.
+  { name: "shell-pipeline", command: "bash", args: ["-c", 'seq 1 30000000 | awk "{s+=\\$1} NR%1000000==0 {print s}" | sha256sum'] },
+  // A parent, a reader in its own process group, a writer, shared anonymous memory, a pipe, a zombie.
+  { name: "tree_target", command: fixture("tree_target"), args: ["700"] },
+];
+
+beforeAll(() => {
+  dir = tmpDir("cr-trees-");
+});
+afterAll(() => cleanupTmp());
+
+describe("process trees", () => {
+  for (const w of workloads) {
+    it(`${w.name}: 1 full snapshot and 20 increments of the whole tree, restart from the middle of the chain`, async () => {
+      const ref = await reference(w, dir);
+      const store = join(dir, `chain-${w.name}`);
+      const { run, crids, members } = await sooner(async (scale) => {
+        const run = startWorkload(w, dir, "chain");
+        await sleep(Math.min(300, ref.ms / 10) * scale); // the children exist by then
+        const crids = await snapshotChain(run, store, 21, ref.ms * 0.5 * scale);
+        return { run, crids, members: treeOf(run.pid) };
+      });
+      expect(members.length).toBeGreaterThan(2);
+      await killTree(run.pid);
+      const restarted = await restartAndWait(store, crids[10]!);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(readFileSync(run.out).equals(ref.output), readFileSync(run.out, "utf8")).toBe(true);
+      // Every restored process was reaped by its restored parent, the root by cr: none is left.
+      expect(members.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    }, 180_000); // a hang guard: each chain runs its workload twice, longer on a loaded machine
+  }
+});
