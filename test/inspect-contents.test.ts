@@ -1,14 +1,16 @@
 // Seeing what is inside an image: `cr inspect --json` of a two-thread process holding a file, a
 // directory, a pipe and /dev/null lists both threads, every mapping and every descriptor as
 // /proc showed them, with each mapping's pages by source adding up to the page map; an
-// increment describes the same process from its own records. Real process, the built CLI.
+// increment describes the same process from its own records; an image of a process tree lists
+// each running process so, and its zombies. Real processes, the built CLI.
 
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ImageDescription } from "@cr/core";
 import { runCli } from "./cli.js";
-import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
+import { cleanupTmp, fixtures, sleep, startFixture, tmpDir, type Fixture } from "./harness.js";
 
 let dir: string;
 let t: Fixture;
@@ -81,5 +83,30 @@ describe("cr inspect of a two-thread process", () => {
     for (const section of ["THREADS", "MAPPINGS", "FDS", "PAGES"]) expect(text.stdout).toMatch(new RegExp(`^${section}$`, "m"));
     for (const tid of proc.tids) expect(text.stdout).toMatch(new RegExp(`^ *${tid} `, "m"));
     expect(text.stdout).toMatch(/^codec +raw: \d+ block\(s\)/m);
+  });
+});
+
+describe("cr inspect of a process tree", () => {
+  it("--json lists every running process with its threads, mappings and fds, and the zombie; the text has a part per process", async () => {
+    // sh's children, inherited by the sleep it becomes, which never reaps them: a sleep and a zombie that exited with 3.
+    const shell = spawn("sh", ["-c", "sleep 1000 & (exit 3) & exec sleep 1000"], { stdio: "ignore", detached: true });
+    const root = shell.pid!;
+    try {
+      await sleep(300);
+      const store = join(dir, "tree");
+      const r = await runCli(["snapshot", "--store", store, String(root)]);
+      expect(r.code, r.stderr).toBe(0);
+      const d = await inspect(store, r.stdout.trim());
+      expect(d.processes.map((p) => p.process?.comm)).toEqual(["sleep", "sleep"]);
+      expect(d.processes.map((p) => p.process?.ppid)).toEqual([d.process!.ppid, root]);
+      for (const p of d.processes) expect([p.threads.length, p.mappings.length > 0, p.fds.length > 0]).toEqual([1, true, true]);
+      expect(d.zombies).toMatchObject([{ ppid: root, exit: "exit code 3" }]);
+      expect(d.process?.pid).toBe(root);
+      const text = await runCli(["inspect", "--store", store, r.stdout.trim()]);
+      expect(text.stdout.match(/^=== process \d+ \(\d of 2\) ===$/gm)).toHaveLength(2);
+      expect(text.stdout).toMatch(/^ZOMBIES$/m);
+    } finally {
+      process.kill(-root, "SIGKILL");
+    }
   });
 });

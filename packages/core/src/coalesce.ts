@@ -1,7 +1,7 @@
 import { close, closeSync, fsync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ColumnsBuilder, holdsBytes, ImageReader, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
+import { ColumnsBuilder, type Header, holdsBytes, type ImageHeaderInput, ImageReader, type ImageSection, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
 import { CrError, errnoCode } from "./errors.js";
 import { blockUses, ChainBlocks } from "./store/chain-blocks.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -18,6 +18,11 @@ import { openRecorded } from "./store/store-images.js";
  * own data and have their REFs pointed at the new locations. Unchanged images stay the same
  * file (hardlink). The new branch directory is built beside the old one and swapped in under
  * the store lock, so a killed coalesce leaves the old state or the new one.
+ *
+ * An image of a process tree is rewritten section by section, under the same PROCESS_TABLE:
+ * each process's map is complete (its REFs name the very blocks holding its bytes, whichever
+ * image and section wrote them), so it is rewritten from itself alone, and the same process in
+ * older images is reached through those REFs: one absent from them has none into them.
  */
 export interface CoalesceOptions {
   branch: string;
@@ -182,10 +187,11 @@ class Rebuild {
     return this.kept.has(crid) && !this.rewritten.has(crid);
   }
 
-  /** `old`'s map with every entry that must change turned into new REFs or copies (all of them when `full`). */
-  plan(old: ImageReader, full: boolean): Plan {
+  /** `section`'s map with every entry that must change turned into new REFs or copies (all of them when `full`). */
+  plan(section: ImageSection, full: boolean): Plan {
+    const old = section.image;
     const crid = old.header.crid;
-    const map = old.pageColumns();
+    const map = section.pageColumns();
     const oldHolders = old.holderCrids;
     const holders = new Holders();
     const out = new ColumnsBuilder(map.length);
@@ -232,10 +238,10 @@ class Rebuild {
     }
   }
 
-  /** Every image the planned REFs point into, with its identity, in CRID order. */
-  referencesOf({ map, holders }: Plan): Reference[] {
+  /** Every image the planned REFs (of every section) point into, with its identity, in CRID order. */
+  referencesOf(plans: Plan[]): Reference[] {
     const used = new Set<bigint>();
-    for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.REF) used.add(holders.list[map.holder[i]!]!);
+    for (const { map, holders } of plans) for (let i = 0; i < map.length; i++) if (map.source[i] === PageSource.REF) used.add(holders.list[map.holder[i]!]!);
     return [...used].sort((a, b) => (a < b ? -1 : 1)).map((crid) => ({ crid, identity: this.identities.get(crid)! }));
   }
 
@@ -243,11 +249,12 @@ class Rebuild {
    * Writes `old`'s own blocks again whole, in order, each with the hash it was checked against
    * as it was read (no second hashing); returns the map, its copies now DATA in them. For an
    * image that keeps its parent and copies nothing else in: later images REF its blocks as they were.
+   * `moved`: old block -> new, of the image's sections written before (a block another section
+   * wrote already is named, not written again).
    */
-  async carryBlocks(writer: ImageWriter, old: ImageReader, plan: Plan, progress: () => void): Promise<PageColumns> {
+  async carryBlocks(writer: ImageWriter, old: ImageReader, plan: Plan, moved: Map<number, number>, progress: () => void): Promise<PageColumns> {
     const crid = old.header.crid;
-    const own = [...new Set([...blockUses(plan.map, plan.holders.list, (source) => source === COPY)].map((u) => u.block))];
-    const moved = new Map<number, number>();
+    const own = [...new Set([...blockUses(plan.map, plan.holders.list, (source) => source === COPY)].map((u) => u.block))].filter((block) => !moved.has(block));
     const blocks = new ChainBlocks((c) => this.reader(c), own.map((block) => ({ crid, block })));
     try {
       for (const block of own) {
@@ -420,7 +427,7 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
 /** Page bytes a coalesce will copy at most: the DATA of rewritten images plus what they reference. */
 function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
   let total = 0;
-  for (const e of kept.slice(0, 1)) total += pagesWhere(work.reader(BigInt(e.crid)).pageColumns(), holdsBytes) * work.pageSize;
+  for (const e of kept.slice(0, 1)) for (const s of work.reader(BigInt(e.crid)).sections()) total += pagesWhere(s.pageColumns(), holdsBytes) * work.pageSize;
   for (const e of kept.slice(1)) total += e.dirtyPages * work.pageSize;
   return Math.max(total, 1);
 }
@@ -428,31 +435,16 @@ function estimateCopy(work: Rebuild, kept: LogEntry[]): number {
 /** Writes `old` again as a new file `name` in `dir`, with parent `parent` (0n: a full image). */
 async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, dir: StoreDir, name: string, progress: () => void): Promise<{ identity: bigint; bytes: number }> {
   const full = parent === 0n;
-  const crid = old.header.crid;
-  const plan = work.plan(old, full);
-  const carry = !full && [...blockUses(plan.map, plan.holders.list, (source) => source === COPY)].every((u) => u.crid === crid);
-  const h = old.header;
+  const sections = old.sections();
+  const plans = sections.map((section) => work.plan(section, full));
+  const table = old.processTable();
   const target = join(dir.path, name);
   const fd = dir.tmpfile();
   try {
-    const dataBytes = pagesWhere(plan.map, (source) => source === COPY) * work.pageSize;
+    const dataBytes = plans.reduce((n, plan) => n + pagesWhere(plan.map, (source) => source === COPY), 0) * work.pageSize;
     const done = await withImageSink(fd, target, dataBytes, async (sink) => {
-      const writer = new ImageWriter(sink, {
-        header: {
-          crid,
-          parentCrid: parent,
-          parentIdentity: full ? 0n : work.identities.get(parent)!,
-          pageSize: h.pageSize,
-          arch: h.arch,
-          kernelRelease: h.kernelRelease,
-          createdMs: h.createdMs,
-          toolVersion: h.toolVersion,
-        },
-        references: work.referencesOf(plan),
-      });
-      for (const type of RECORD_TYPE_NAMES) for (const record of old.records(type)) await writer.writeRecord(type, record);
-      const map = carry ? await work.carryBlocks(writer, old, plan, progress) : await work.writeCopies(writer, crid, plan, progress);
-      await writer.writePageMapColumns(map, plan.holders.list);
+      const writer = new ImageWriter(sink, { header: rewrittenHeader(work, old.header, parent), references: work.referencesOf(plans), ...(table ? { processTable: table } : {}) });
+      await writeSections(work, writer, sections, plans, full, progress);
       return writer.finish();
     });
     // Linked now, durable before branch.json is written (syncLater): the staged directory is complete only then.
@@ -462,6 +454,31 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, dir
   } catch (error) {
     closeSync(fd);
     throw error;
+  }
+}
+
+/** The HEADER of a rewritten image: the old one's, with parent `parent` (0n: full). */
+function rewrittenHeader(work: Rebuild, h: Header, parent: bigint): ImageHeaderInput {
+  const { crid, pageSize, arch, kernelRelease, createdMs, toolVersion } = h;
+  return { crid, parentCrid: parent, parentIdentity: parent === 0n ? 0n : work.identities.get(parent)!, pageSize, arch, kernelRelease, createdMs, toolVersion };
+}
+
+/**
+ * Each section of the old image again (one for an image of one process): its records, its
+ * blocks, its map as planned. An image that only copies its own blocks carries them over whole.
+ */
+async function writeSections(work: Rebuild, writer: ImageWriter, sections: ImageSection[], plans: Plan[], full: boolean, progress: () => void): Promise<void> {
+  const old = sections[0]!.image;
+  const crid = old.header.crid;
+  const carry = !full && plans.every((plan) => blockUses(plan.map, plan.holders.list, (source) => source === COPY).every((u) => u.crid === crid));
+  const carried = new Map<number, number>();
+  for (const [i, section] of sections.entries()) {
+    const member = section.record("MEMBER");
+    if (member) await writer.beginMember(member.pid);
+    for (const type of RECORD_TYPE_NAMES) for (const record of section.records(type)) await writer.writeRecord(type, record);
+    const plan = plans[i]!;
+    const map = carry ? await work.carryBlocks(writer, old, plan, carried, progress) : await work.writeCopies(writer, crid, plan, progress);
+    await writer.writePageMapColumns(map, plan.holders.list);
   }
 }
 

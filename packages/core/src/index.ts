@@ -7,7 +7,7 @@ export { systemError } from "./store/store-fs.js";
 export { openRecorded } from "./store/store-images.js";
 export { TRACKER_NAMES, type TrackerName } from "./trackers/index.js";
 export { TOOL_VERSION } from "./version.js";
-export { describeImage, type ImageDescription } from "./store/inspect.js";
+export { describeImage, type ImageDescription, type ProcessContents, type ProcessEntry, type ZombieDescription } from "./store/inspect.js";
 export { spawnWithPipes, type PipedChild } from "./process/child.js";
 export { createBranch, type BranchResult } from "./store/branches.js";
 export { planExport, type ExportOptions, type ExportPlan } from "./store/export.js";

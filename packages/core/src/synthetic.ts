@@ -133,8 +133,9 @@ function toRuns(pages: number[]): [number, number][] {
  * A digest of the memory a checkpoint resolves to: xxh64 over every page's address and the
  * xxh64 of its bytes, and every zero or file run (REFs followed through the branch's images).
  * Equal digests = the same memory. Each block is read once, however its runs interleave.
+ * `section`: the process of a tree image (0, the root).
  */
-export async function memoryDigest(store: Store, branch: string, crid: bigint): Promise<string> {
+export async function memoryDigest(store: Store, branch: string, crid: bigint, section = 0): Promise<string> {
   const readers = new Map<bigint, ImageReader>();
   const open = (c: bigint) => {
     let r = readers.get(c);
@@ -142,7 +143,7 @@ export async function memoryDigest(store: Store, branch: string, crid: bigint): 
     return r;
   };
   try {
-    const runs = resolvedRuns(await resolveChain(crid, open));
+    const runs = resolvedRuns(await resolveChain(crid, open, section));
     const others: string[] = [];
     const byBlock = new Map<string, { crid: bigint; block: number; runs: { vaddr: bigint; firstPage: number; pages: number; at: number }[] }>();
     let at = 0;

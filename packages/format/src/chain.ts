@@ -65,6 +65,14 @@ export async function resolveChain(crid: bigint, open: OpenImage, section = 0): 
   return { map, crids, pageSize: top.header.pageSize };
 }
 
+/** resolveChain of every process section of checkpoint `crid`, in file order (one for an image of one process). */
+export async function resolveSections(crid: bigint, open: OpenImage): Promise<ResolvedChain[]> {
+  const top = await open(crid);
+  const out: ResolvedChain[] = [];
+  for (const section of top.sections()) out.push(await resolveChain(crid, open, section.index));
+  return out;
+}
+
 /** A run of a resolved map as an object: the checkpoint's own DATA is a REF to its own CRID. */
 export type ResolvedRun = ZeroRun | FileRun | RefRun;
 

@@ -83,5 +83,5 @@ export { DIRECT_ALIGN, type FileSpan, ImageReader, ImageSection, type PagesBlock
 export { type ImageEvent, readImageStream } from "./parse.js";
 export { type ByteSource, FdSource, StreamSource } from "./source.js";
 export { STREAM_DATA_BYTES, type StreamHeader, type StreamImage, StreamReader, StreamWriter } from "./export-stream.js";
-export { type OpenImage, type ResolvedChain, type ResolvedRun, resolveChain, resolvedRuns } from "./chain.js";
+export { type OpenImage, type ResolvedChain, type ResolvedRun, resolveChain, resolvedRuns, resolveSections } from "./chain.js";
 export { lz4Bound, lz4Compress, lz4Decompress, lz4Encode, Lz4Error } from "./lz4.js";

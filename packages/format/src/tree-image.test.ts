@@ -2,6 +2,7 @@ import { closeSync, createReadStream, openSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mixedPages, PS, sampleProcess, tmpDir } from "./image.test-util.js";
+import { resolveSections } from "./chain.js";
 import { readImageStream } from "./parse.js";
 import { ImageReader } from "./reader.js";
 import { MemberState, type ProcessTableRecord } from "./records.js";
@@ -43,6 +44,15 @@ describe("tree images", () => {
     expect(sections.map((s) => s.record("PROCESS")!.pid)).toEqual([100, 101]);
     expect(sections.map((s) => s.pageMap()[0]!.vaddr)).toEqual([100n * 0x100000n, 101n * 0x100000n]);
     expect(r.pageMap()).toEqual(sections[0]!.pageMap()); // the root's
+    r.close();
+  });
+
+  it("resolve one chain per section, in order", async () => {
+    const path = join(dir, "resolve.crimg");
+    await writeTree(path);
+    const r = ImageReader.open(path);
+    const chains = await resolveSections(1n, () => r);
+    expect(chains.map((c) => c.map.first[0]! * PS)).toEqual([100 * 0x100000, 101 * 0x100000]);
     r.close();
   });
 

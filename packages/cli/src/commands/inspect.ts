@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
-import type { ImageCheck, ImageDescription } from "@cr/core";
+import type { ImageCheck, ImageDescription, ProcessEntry } from "@cr/core";
 import { CrError } from "@cr/core/names";
 import { storeOption } from "../args.js";
 import { formatBytes, table, toJson } from "../output.js";
@@ -8,7 +8,7 @@ import { formatBytes, table, toJson } from "../output.js";
 export function registerInspect(program: Command): void {
   program
     .command("inspect")
-    .description("Decode an image: header, process, threads, mappings with their pages by source, file descriptors, codec and sizes, page map.")
+    .description("Decode an image: header, each process (threads, mappings with their pages by source, file descriptors, page map), zombies, codec and sizes.")
     .argument("<image>", "a CRID of the store, or the path of an image file")
     .addOption(storeOption())
     .option("--branch <name>", "branch whose image to read (default: main, or a copied branch directory's own)")
@@ -57,13 +57,28 @@ function render(d: ImageDescription): string {
     `size      ${formatBytes(d.bytes)}: page data ${formatBytes(d.sizes.pageData)}, page map ${formatBytes(d.sizes.pageMap)}, records ${formatBytes(d.sizes.records)}, other ${formatBytes(d.sizes.other)}; page size ${d.pageSize}`,
     `codec     ${d.blocks.map((b) => `${b.codec}: ${b.blocks} block(s), ${b.pages} pages in ${formatBytes(b.bytes)}`).join("; ") || "no page data"}`,
   ];
+  if (d.references.length) lines.push(`refers to ${d.references.map((r) => `${r.crid} (${r.identity})`).join(", ")}`);
+  // A tree image: a part per running process, the root first, then the zombies.
+  const tree = d.processes.length + d.zombies.length > 1;
+  if (tree) lines.push(`tree      ${d.processes.length} running process(es), ${d.zombies.length} zombie(s)`);
+  d.processes.forEach((p, i) => {
+    if (tree) lines.push("", `=== process ${p.pid ?? "?"} (${i + 1} of ${d.processes.length}) ===`);
+    lines.push(...renderProcess(p, d.pageSize));
+  });
+  if (d.zombies.length) lines.push("", "ZOMBIES", table(["PID", "PPID", "PGID", "SID", "EXIT"], d.zombies.map((z) => [String(z.pid), String(z.ppid), String(z.pgid), String(z.sid), z.exit])));
+  lines.push("", "CHUNKS", table(["CHUNK", "COUNT"], Object.entries(d.chunks).map(([name, count]) => [name, String(count)])));
+  return lines.join("\n");
+}
+
+/** One process: who it is, its threads, mappings, descriptors and pages by source. */
+function renderProcess(d: ProcessEntry, pageSize: number): string[] {
+  const lines: string[] = [];
   const p = d.process;
   if (p) {
     lines.push(`process   ${p.pid} (${p.comm}) ${p.exe}, ${d.threads.length} thread(s), ${d.mappings.length} mappings, ${d.fds.length} fds`);
     lines.push(`          parent ${p.ppid}, group ${p.pgid}, session ${p.sid}, uid ${p.uid} (effective ${p.euid}), gid ${p.gid} (effective ${p.egid}), in ${p.cwd}`);
     lines.push(`          command line: ${p.cmdline.map((a) => JSON.stringify(a)).join(" ")}`);
   }
-  if (d.references.length) lines.push(`refers to ${d.references.map((r) => `${r.crid} (${r.identity})`).join(", ")}`);
   const section = (title: string, header: string[], rows: string[][]) => lines.push("", title, table(header, rows));
   section("THREADS", ["TID", "SIGMASK", "PENDING", "ALTSTACK", "RSEQ"], d.threads.map((t) => [String(t.tid), t.sigmask, String(t.pendingSignals), t.altstack ? `${t.altstack.sp} +${t.altstack.size}` : "-", t.rseq ?? "-"]));
   section(
@@ -72,7 +87,6 @@ function render(d: ImageDescription): string {
     d.mappings.map((m) => [`${m.start}-${m.end}`, m.prot, String(m.pages.data), String(m.pages.ref), String(m.pages.zero), String(m.pages.file), m.flags.join(",") || "-", String(m.offset), m.backing]),
   );
   section("FDS", ["FD", "KIND", "ACCESS", "FLAGS", "OFFSET", "PATH"], d.fds.map((f) => [String(f.fd), f.kind, f.access, f.flags.join(",") || "-", String(f.offset), f.path]));
-  section("PAGES", ["SOURCE", "RUNS", "PAGES", "BYTES"], d.pageMap.map((s) => [s.source, String(s.runs), String(s.pages), formatBytes(s.pages * d.pageSize)]));
-  section("CHUNKS", ["CHUNK", "COUNT"], Object.entries(d.chunks).map(([name, count]) => [name, String(count)]));
-  return lines.join("\n");
+  section("PAGES", ["SOURCE", "RUNS", "PAGES", "BYTES"], d.pageMap.map((s) => [s.source, String(s.runs), String(s.pages), formatBytes(s.pages * pageSize)]));
+  return lines;
 }

@@ -8,6 +8,7 @@ import type { Store } from "./store.js";
 import { storeMaker } from "./store.test-util.js";
 import { memoryDigest, syntheticChain } from "../synthetic.js";
 import { openImage } from "./store-images.js";
+import { treeChain, treeIncrement } from "./tree.test-util.js";
 
 const newStore = storeMaker("cr-import-");
 
@@ -64,5 +65,24 @@ describe("import of an exported chain", () => {
     expect(files(to)).toBe(before);
     expect(to.branch("main").entries).toEqual([]);
     expect(to.nextCrid()).toBe(1n);
+  });
+});
+
+describe("import of process-tree images", () => {
+  it("keeps every process's memory", async () => {
+    const from = newStore();
+    const crids = await treeChain(from, "main", [{ members: [{ pid: 100 }, { pid: 101 }] }, { members: [{ pid: 100, dirty: [3] }, { pid: 101, dirty: [4, 5] }, { pid: 102 }] }]);
+    const to = newStore();
+    expect((await imported(to, await exported(from, crids[1]!))).imported).toEqual(crids.map(String));
+    for (const section of [0, 1, 2]) expect(await memoryDigest(to, "main", crids[1]!, section)).toBe(await memoryDigest(from, "main", crids[1]!, section));
+  });
+
+  it("refuses an image whose child's section REFs past a block of its parent", async () => {
+    const from = newStore();
+    const [full] = await treeChain(from, "main", [{ members: [{ pid: 100 }, { pid: 101 }] }]);
+    const bad = await treeIncrement(from, full!, 1);
+    const to = newStore();
+    await expect(imported(to, await exported(from, bad))).rejects.toThrow(/\(past the end\)/);
+    expect(to.branch("main").entries).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
-import { ImageReader, resolveChain, type StreamImage, type StreamReader } from "@cr/format";
+import { ImageReader, resolveSections, type StreamImage, type StreamReader } from "@cr/format";
 import { CrError } from "../errors.js";
 import { type StoreDir, systemError } from "./store-fs.js";
 import { DEFAULT_BRANCH } from "../names.js";
@@ -127,7 +127,7 @@ class Target {
     if (parentCrid !== 0n) this.find(crid, parentCrid, parentIdentity);
     for (const ref of reader.references) this.find(crid, ref.crid, ref.identity);
     this.receivedBy.set(crid, reader);
-    await resolveChain(crid, (c) => this.receivedBy.get(c) ?? this.images!.open(c));
+    await resolveSections(crid, (c) => this.receivedBy.get(c) ?? this.images!.open(c));
   }
 
   /** Refuses unless `crid`, which CRID `of` builds on, came earlier in the stream or is on the branch (with `identity`, when given). */

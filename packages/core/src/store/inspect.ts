@@ -1,12 +1,42 @@
 import { FCNTL, OPEN } from "@cr/native";
-import { ChunkType, chunkTypeInfo, FileKind, ImageReader, PageCodec, type PageColumns, type PageMapEntry, RECORD_TYPE_NAMES, SOURCE_NAME, VmaFlags, type FdRecord, type ProcessRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { ChunkType, chunkTypeInfo, FileKind, ImageReader, type ImageSection, MemberState, PageCodec, type PageColumns, type PageMapEntry, RECORD_TYPE_NAMES, SOURCE_NAME, type TableEntry, VmaFlags, type FdRecord, type ProcessRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 
 type Source = PageMapEntry["source"];
 /** Pages of a range by where the page map says their bytes are. */
 export type PagesBySource = Record<Source, number>;
 
-/** What `cr inspect` shows of an image: its own records (every image has them) and page map, decoded. */
-export interface ImageDescription {
+/** One process of an image, from its own records and page map (a section of a tree image). */
+export interface ProcessContents {
+  process?: ProcessDescription;
+  threads: ThreadDescription[];
+  mappings: MappingDescription[];
+  fds: FdDescription[];
+  pageMap: { source: Source; runs: number; pages: number }[];
+}
+
+/** A running process of the image, with its pid (from MEMBER, else its PROCESS record). */
+export interface ProcessEntry extends ProcessContents {
+  pid?: number;
+}
+
+/** A process of the tree that had exited, not yet reaped: only its PROCESS_TABLE entry is saved. */
+export interface ZombieDescription {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** Its wait status, as waitpid gives it. */
+  exitStatus: number;
+  /** The same in words: "exit code N" or "signal N". */
+  exit: string;
+}
+
+/**
+ * What `cr inspect` shows of an image: its own records (every image has them) and page maps,
+ * decoded. The process fields at the top are the root's (the only process of an image of one);
+ * `processes` lists every running process of a tree image, the root first.
+ */
+export interface ImageDescription extends ProcessContents {
   path: string;
   crid: bigint;
   parent: bigint | null;
@@ -18,12 +48,9 @@ export interface ImageDescription {
   pageSize: number;
   bytes: number;
   references: { crid: bigint; identity: string }[];
-  process?: ProcessDescription;
-  threads: ThreadDescription[];
-  mappings: MappingDescription[];
-  fds: FdDescription[];
+  processes: ProcessEntry[];
+  zombies: ZombieDescription[];
   chunks: Record<string, number>;
-  pageMap: { source: Source; runs: number; pages: number }[];
   /** The PAGES blocks by codec: how many, the pages they hold, the bytes they take in the file. */
   blocks: { codec: string; blocks: number; pages: number; bytes: number }[];
   /** The file's bytes by what they hold ("other": preamble, HEADER, REFERENCES, INDEX, footer). */
@@ -83,11 +110,8 @@ export function describeImage(path: string): ImageDescription {
   const reader = ImageReader.open(path);
   try {
     const h = reader.header;
-    const process = reader.record("PROCESS");
-    const vmas = reader.record("VMAS")?.vmas ?? [];
-    // Columns, not entries: a deep chain's map has ~225 thousand runs.
-    const map = reader.pageColumns();
-    const pages = pagesPerMapping(vmas, map, h.pageSize);
+    const processes = reader.sections().map(describeSection);
+    const { pid: _pid, ...root } = processes[0]!; // the root's, at the top as in an image of one process
     return {
       path,
       crid: h.crid,
@@ -100,12 +124,10 @@ export function describeImage(path: string): ImageDescription {
       pageSize: h.pageSize,
       bytes: reader.size,
       references: reader.references.map((r) => ({ crid: r.crid, identity: hex(r.identity) })),
-      ...(process ? { process: describeProcess(process) } : {}),
-      threads: reader.records("THREAD").map(describeThread),
-      mappings: vmas.map((v, i) => describeMapping(v, pages[i]!)),
-      fds: (reader.record("FILES")?.fds ?? []).map(describeFd),
+      ...root,
+      processes,
+      zombies: (reader.processTable()?.processes ?? []).filter((p) => p.state === MemberState.ZOMBIE).map(describeZombie),
       chunks: chunkCounts(reader),
-      pageMap: sourceTotals(map),
       ...chunkSizes(reader),
     };
   } finally {
@@ -113,7 +135,29 @@ export function describeImage(path: string): ImageDescription {
   }
 }
 
-function sourceTotals(map: PageColumns): ImageDescription["pageMap"] {
+function describeSection(section: ImageSection): ProcessEntry {
+  const process = section.record("PROCESS");
+  const vmas = section.record("VMAS")?.vmas ?? [];
+  // Columns, not entries: a deep chain's map has ~225 thousand runs.
+  const map = section.pageColumns();
+  const pages = pagesPerMapping(vmas, map, section.image.header.pageSize);
+  const pid = section.pid;
+  return {
+    ...(pid !== undefined ? { pid } : {}),
+    ...(process ? { process: describeProcess(process) } : {}),
+    threads: section.records("THREAD").map(describeThread),
+    mappings: vmas.map((v, i) => describeMapping(v, pages[i]!)),
+    fds: (section.record("FILES")?.fds ?? []).map(describeFd),
+    pageMap: sourceTotals(map),
+  };
+}
+
+function describeZombie(z: TableEntry): ZombieDescription {
+  const signal = z.exitStatus & 0x7f;
+  return { pid: z.pid, ppid: z.ppid, pgid: z.pgid, sid: z.sid, exitStatus: z.exitStatus, exit: signal === 0 ? `exit code ${(z.exitStatus >> 8) & 0xff}` : `signal ${signal}` };
+}
+
+function sourceTotals(map: PageColumns): ProcessContents["pageMap"] {
   const sources = new Map<Source, { runs: number; pages: number }>();
   for (let i = 0; i < map.length; i++) {
     const name = SOURCE_NAME[map.source[i]!]!;

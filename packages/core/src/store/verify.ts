@@ -1,4 +1,4 @@
-import { resolveChain, verifyImageFile } from "@cr/format";
+import { resolveSections, verifyImageFile } from "@cr/format";
 import type { OnProgress } from "../progress.js";
 import { hexIdentity, type LogEntry, type Store } from "./store.js";
 import { imageCache, type ImageCache } from "./store-images.js";
@@ -23,8 +23,8 @@ export interface VerifyOptions {
 /**
  * `cr verify`: for every image of the store (or of one CRID's chain): every hash of the file and
  * its identity (a full sequential pass), its HEADER CRID against its name, its identity against
- * the one branch.json recorded, its parent's identity, and every REF of its page map resolved
- * through the chain (target listed in REFERENCES, target identity, target PAGES block).
+ * the one branch.json recorded, its parent's identity, and every REF of its page maps (one per
+ * process of a tree image) resolved through the chain (target listed in REFERENCES, target identity, target PAGES block).
  */
 export async function verifyStore(store: Store, options: VerifyOptions = {}): Promise<VerifiedImage[]> {
   const branches = options.branch !== undefined ? [options.branch] : options.crid !== undefined ? store.branchesWith(options.crid) : store.branchNames();
@@ -110,7 +110,7 @@ async function verifyOne(store: Store, branch: string, crid: string, onBytes?: (
       }
     }
     if ((entry.parent ?? "0") !== String(parent)) throw new Error(`branch "${branch}" records parent ${entry.parent} for CRID ${entry.crid}, its HEADER says ${parent}`);
-    await resolveChain(BigInt(entry.crid), open);
+    await resolveSections(BigInt(entry.crid), open); // a tree image: every process's map
     return entry;
   } finally {
     images.close();
