@@ -295,8 +295,8 @@ interface ImageTarget {
  * copy's threads and the injected syscalls' target thread slow each other as much as they overlap.)
  */
 async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Before, image: ImageTarget): Promise<Checkpointed> {
-  const frozenAt = performance.now();
-  const tree = freezeTree(root);
+  const tree = await freezeTree(root);
+  const { frozenAt } = tree;
   let thawedAt: number | undefined;
   const thawNow = () => {
     if (thawedAt !== undefined) return;

@@ -59,6 +59,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
       {"sameOpenFile", SameOpenFile},
+      {"sameMemory", SameMemory},
       {"peekPipe", PeekPipe},
       {"dataExtents", DataExtents},
       {"fillPipe", FillPipe},

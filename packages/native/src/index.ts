@@ -110,6 +110,7 @@ interface Addon {
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
   sameOpenFile(pid: number, fdA: number, fdB: number): boolean;
+  sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
   dataExtents(fd: number, from: bigint, to: bigint): BigUint64Array;
   fillPipe(writeFd: number, bytes: Buffer): void;
@@ -431,6 +432,11 @@ export function createPipe(): [number, number] {
 /** Whether fds A and B of process `pid` share one open file description (kcmp KCMP_FILE). */
 export function sameOpenFile(pid: number, fdA: number, fdB: number): boolean {
   return addon.sameOpenFile(pid, fdA, fdB);
+}
+
+/** Whether processes A and B share one address space (kcmp KCMP_VM): a vfork child before its exec. */
+export function sameMemory(pidA: number, pidB: number): boolean {
+  return addon.sameMemory(pidA, pidB);
 }
 
 /** The bytes buffered in the pipe or FIFO `path` names (e.g. /proc/PID/fd/N), left in place (tee). */

@@ -16,3 +16,12 @@ Napi::Value SameOpenFile(const Napi::CallbackInfo& info) {
   if (order < 0) return Throw(env, SysFailure("kcmp", pid));
   return Napi::Boolean::New(env, order == 0);
 }
+
+Napi::Value SameMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "sameMemory(pidA, pidB)");
+  int a = info[0].As<Napi::Number>().Int32Value(), b = info[1].As<Napi::Number>().Int32Value();
+  long order = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+  if (order < 0) return Throw(env, SysFailure("kcmp", a));
+  return Napi::Boolean::New(env, order == 0);
+}

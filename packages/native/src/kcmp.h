@@ -6,3 +6,7 @@
 // sameOpenFile(pid, fdA, fdB): true if fds A and B of process `pid` are one open file
 // description (kcmp KCMP_FILE); an fd closed meanwhile throws EBADF.
 Napi::Value SameOpenFile(const Napi::CallbackInfo& info);
+
+// sameMemory(pidA, pidB): true if the two processes share one address space (kcmp KCMP_VM): a
+// vfork child before its exec, or a clone(CLONE_VM) without CLONE_THREAD.
+Napi::Value SameMemory(const Napi::CallbackInfo& info);

@@ -11,7 +11,9 @@
  * Restart half: see restart-tree.ts.
  */
 import { readdirSync } from "node:fs";
-import { freeze, NativeError, thaw } from "@cr/native";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freeze, NativeError, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import { isZombie, readStat, type ProcStat } from "./task.js";
@@ -55,13 +57,34 @@ export interface FrozenTree {
   members: TreeProcess[];
   /** Running members' threads, by pid; zombies have none. */
   tids: Map<number, number[]>;
+  /** performance.now() when the freeze that held began: the downtime starts there. */
+  frozenAt: number;
 }
+
+/** Freezes of a tree caught mid-vfork before cr gives up (a vfork child execs within milliseconds). */
+const VFORK_ATTEMPTS = 20;
 
 /**
  * Freezes `root` and its descendants, walking the tree again until it finds no new process.
- * A member that exits before it is frozen fails the whole freeze, every member thawed.
+ * A member that exits before it is frozen fails the whole freeze, every member thawed. A tree
+ * caught with a vfork child that has not exec'd yet (it shares its parent's memory: half a
+ * process) is thawed and frozen again a moment later.
  */
-export function freezeTree(root: number, timeoutMs?: number): FrozenTree {
+export async function freezeTree(root: number, timeoutMs?: number): Promise<FrozenTree> {
+  for (let attempt = 1; ; attempt++) {
+    const frozenAt = performance.now();
+    const tree = { ...freezeStable(root, timeoutMs), frozenAt };
+    const sharing = tree.members.find((m) => tree.tids.has(m.pid) && tree.tids.has(m.ppid) && sameMemory(m.pid, m.ppid));
+    if (!sharing) return tree;
+    thawTree(tree.tids);
+    if (attempt === VFORK_ATTEMPTS) {
+      throw new CrError(`process ${sharing.pid} (${sharing.comm}) shared its parent's memory each time cr froze the tree (a vfork child before its exec): nothing was saved, every process runs on; snapshot again`, { code: "EAGAIN", pid: sharing.pid });
+    }
+    await sleep(5);
+  }
+}
+
+function freezeStable(root: number, timeoutMs?: number): Omit<FrozenTree, "frozenAt"> {
   const tids = new Map<number, number[]>();
   try {
     for (;;) {
