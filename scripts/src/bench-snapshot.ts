@@ -29,8 +29,9 @@ export function compileTarget(): string {
   return out;
 }
 
-export async function startTarget(binary: string, mb: number): Promise<Target> {
-  const { child, stdin, stdout } = await spawnWithPipes(binary, [String(mb)]);
+/** bench_target of `mb` MiB; with `processes` > 1, a tree of that many, `mb` MiB each. */
+export async function startTarget(binary: string, mb: number, processes = 1): Promise<Target> {
+  const { child, stdin, stdout } = await spawnWithPipes(binary, [String(mb), String(processes)]);
   const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
@@ -69,7 +70,40 @@ export async function benchSnapshot(): Promise<Row[]> {
     }
     rows.push(...(await benchTracker(binary, tracker)));
   }
+  if (available["write-protect"].available) rows.push(...(await benchTree(binary)));
   return rows;
+}
+
+const TREE_PROCESSES = 8;
+
+/**
+ * A tree of 8 processes x 128 MiB, 1% written between snapshots, beside one process of the same
+ * 1 GiB (the write-protect rows above): what freezing and collecting 8 processes costs.
+ */
+async function benchTree(binary: string): Promise<Row[]> {
+  const store = mkdtempSync(join(tmpdir(), "cr-bench-store-"));
+  const target = await startTarget(binary, TARGET_MB / TREE_PROCESSES, TREE_PROCESSES);
+  try {
+    const full = await snapshot(target.pid, { store, incremental: false });
+    const downtimes: number[] = [];
+    const totals: number[] = [];
+    for (let i = 0; i < INCREMENTS; i++) {
+      await target.command("dirty 10");
+      const inc = await snapshot(target.pid, { store, incremental: true });
+      downtimes.push(inc.downtimeMs);
+      totals.push(inc.totalMs);
+    }
+    const ms = (v: number) => `${v.toFixed(2)} ms`;
+    const what = `tree of ${TREE_PROCESSES} x ${TARGET_MB / TREE_PROCESSES} MiB`;
+    return [
+      { scenario: `full snapshot ${what}, write-protect`, value: gbps(full.bytes, full.totalMs) },
+      { scenario: `incremental 1% dirty, ${what}: downtime median`, value: ms(median(downtimes)) },
+      { scenario: `incremental 1% dirty, ${what}: total median`, value: ms(median(totals)) },
+    ];
+  } finally {
+    target.stop();
+    rmSync(store, { recursive: true, force: true });
+  }
 }
 
 /** Downtimes of `cr snapshot --incremental` as a user runs it: a new process each, nothing compiled or warmed yet. */
