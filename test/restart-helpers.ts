@@ -1,7 +1,7 @@
 // Helpers for the restart tests: workloads whose output goes to files (stdin /dev/null), an
 // uninterrupted reference run, and a run that is checkpointed, killed and restarted by `cr`.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { snapshot } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
@@ -232,4 +232,23 @@ export async function killTree(pid: number): Promise<void> {
   }
   // Orphans are reaped by PID 1, slowly here (~2 s, more under load).
   for (const member of members) await waitPidFree(member, 20_000);
+}
+
+/**
+ * A small C project in `dir` for `make -j2`: `files` sources of 150 functions each (a compile of
+ * a few hundred ms), a main that sums them, and a Makefile with a pattern rule.
+ */
+export function makeCProject(dir: string, files: number): void {
+  mkdirSync(dir, { recursive: true });
+  const decls: string[] = [];
+  for (let i = 1; i <= files; i++) {
+    const fns = Array.from({ length: 150 }, (_, j) => `double g${i}_${j}(double x) { double s = 0; for (int k = 1; k < 100; k++) s += sin(x * k + ${j}) / (k + ${i}); return s; }`);
+    const sum = Array.from({ length: 150 }, (_, j) => `s += g${i}_${j}(${j}.0);`);
+    writeFileSync(join(dir, `f${i}.c`), ["#include <math.h>", ...fns, `double f${i}(void) { double s = 0;`, ...sum, "return s; }", ""].join("\n"));
+    decls.push(`double f${i}(void);`);
+  }
+  const calls = Array.from({ length: files }, (_, i) => `s += f${i + 1}();`);
+  writeFileSync(join(dir, "main.c"), ["#include <stdio.h>", ...decls, "int main(void) { double s = 0;", ...calls, 'printf("%f\\n", s); return 0; }', ""].join("\n"));
+  const rule = (target: string, deps: string, recipe: string) => `${target}: ${deps}\n\t${recipe}\n`;
+  writeFileSync(join(dir, "Makefile"), ["SRCS := $(wildcard *.c)", rule("prog", "$(SRCS:.c=.o)", "$(CC) -O2 -o $@ $^ -lm"), rule("%.o", "%.c", "$(CC) -O2 -c -o $@ $<"), rule("clean", "", "rm -f *.o prog")].join("\n"));
 }

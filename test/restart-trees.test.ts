@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { killTree, reference, restartAndWait, snapshotChain, sooner, startWorkload, treeOf, type Workload } from "./restart-helpers.js";
+import { killTree, makeCProject, reference, restartAndWait, snapshotChain, sooner, startWorkload, treeOf, type Workload } from "./restart-helpers.js";
 
 let dir: string;
 const workloads: Workload[] = [
@@ -13,10 +13,13 @@ const workloads: Workload[] = [
   { name: "shell-pipeline", command: "bash", args: ["-c", 'seq 1 30000000 | awk "{s+=\\$1} NR%1000000==0 {print s}" | sha256sum'] },
   // A parent, a reader in its own process group, a writer, shared anonymous memory, a pipe, a zombie.
   { name: "tree_target", command: fixture("tree_target"), args: ["700"] },
+  // make, sh, gcc and its cc1 and as: the built binary must be the same.
+  { name: "make-j2", command: "bash", args: ["-c", "cd project && make -s clean && make -j2 -s && sha256sum prog"] },
 ];
 
 beforeAll(() => {
   dir = tmpDir("cr-trees-");
+  makeCProject(join(dir, "project"), 24);
 });
 afterAll(() => cleanupTmp());
 

@@ -14,6 +14,7 @@ import { collectSharedFds, type SharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
 import { collectRemoved, type RemovedFiles } from "./objects/removed.js";
+import { collectFileContents, FileBudget, type SavedFiles } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
 import { subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
@@ -173,7 +174,8 @@ interface Before {
 }
 
 function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null): Before {
-  const parents = new Map([...vmas.keys()].map((pid) => [pid, parentOf(parent, root, pid)]));
+  // A member that exits meanwhile is not in the frozen tree: it needs no parent.
+  const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
   return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined };
@@ -186,18 +188,21 @@ function parentOf(parent: ParentTree | null, root: number, pid: number): ParentI
 
 /** Warms every member's page tables (warmup.ts); one that exited is left to the freeze to report. */
 function warmTree(pids: number[]): Warmup {
-  const warmups = pids.flatMap((pid) => {
-    try {
-      return [warmPageTables(pid)];
-    } catch (error) {
-      if (error instanceof NativeError && error.code === "ESRCH") return [];
-      throw error;
-    }
-  });
+  const warmups = pids.flatMap((pid) => unlessExited(() => warmPageTables(pid)));
   return {
     stoppedMs: warmups.reduce((sum, w) => sum + w.stoppedMs, 0),
     settled: async () => void (await Promise.all(warmups.map((w) => w.settled()))),
   };
+}
+
+/** [fn()], or [] when the process it reads has exited meanwhile (the freeze reports a member that exits then). */
+function unlessExited<T>(fn: () => T): T[] {
+  try {
+    return [fn()];
+  } catch (error) {
+    if ((error instanceof NativeError || error instanceof CrError) && error.code === "ESRCH") return [];
+    throw error;
+  }
 }
 
 /** Rehearsals before the first freeze of a `cr` process; one before each later freeze (`--interval`). */
@@ -247,6 +252,7 @@ interface FrozenState {
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
   removed: RemovedFiles;
+  contents: SavedFiles;
   threads: ThreadRecord[];
   signals: SignalsRecord;
   attrs: ProcessAttrsRecord;
@@ -332,11 +338,12 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   });
   const sharedWithOthers = sharedByMembers(layouts.map((l) => l.vmas));
   const saved = new Set<string>(); // shared objects whose pages an earlier member's section holds
+  const budget = new FileBudget(tree.members[0]!.stat.startTime);
   return running.map((pid, i) => {
     const tids = tree.tids.get(pid)!;
     const layout = layouts[i]!;
     const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
-    const task = { ...collectTask(pid, tids), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
+    const task = { ...collectTask(pid, tids, budget), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
     const memory = collectMemory(pid, layout, tracker, parent, { sharedWithOthers, saved });
     return { pid, tids, parent, ...memory, ...task };
   });
@@ -404,7 +411,7 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: Pa
 }
 
 /** The frozen process's state other than memory: process-wide, per thread, signals, files. */
-function collectTask(pid: number, tids: number[]) {
+function collectTask(pid: number, tids: number[], budget: FileBudget) {
   const leader = tids[0]!;
   const info = collectProcess(pid);
   const files = collectFiles(pid).filter((f) => !f.internal);
@@ -418,6 +425,7 @@ function collectTask(pid: number, tids: number[]) {
     pipes: collectPipeData(pid, files),
     pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
+    contents: collectFileContents(pid, files, budget),
     threads: tids.map((tid) => collectThread(pid, tid)),
     signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
     brk: injectSyscall(leader, SYS.brk, [0n]),
@@ -491,6 +499,7 @@ async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<vo
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
+  if (state.contents.length > 0) await writer.writeRecord("FILE_CONTENTS", { files: state.contents });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
 }
 

@@ -34,6 +34,7 @@ import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
+import { SavedContents, type SavedFiles } from "./objects/file-contents.js";
 import { createSharedObjects, liveSharedKeys, sharedObjectsOfMany } from "./objects/shmem.js";
 
 export interface RestartOptions {
@@ -87,6 +88,8 @@ interface Checkpoint {
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
   removed: RemovedFiles;
+  /** Files the tree was writing, saved whole (FILE_CONTENTS). */
+  contents: SavedFiles;
   data: ResolvedChain;
 }
 
@@ -107,12 +110,21 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const files = step(crid, "check files", () => checkTreeFiles(tree, crid, options, inherit));
     const warnings = files.warnings;
     const pids = await stepAsync(crid, "check the PID", () => choosePids(store, tree, options.anyPid ?? false, warnings));
-    const recreated = step(crid, "recreate removed files", () => new Recreated(removedOfTree(tree), crid));
+    const contents = step(crid, "recreate removed files", () => new SavedContents(tree.running.flatMap((c) => c.contents), crid));
+    const recreated = step(crid, "recreate removed files", () => {
+      try {
+        return new Recreated(removedOfTree(tree), crid);
+      } catch (error) {
+        contents.release();
+        throw error;
+      }
+    });
     const fds = step(crid, "open files", () => {
       try {
         return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes })), inherit, recreated);
       } catch (error) {
         recreated.release();
+        contents.release();
         throw error;
       }
     });
@@ -127,9 +139,11 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       }
       // Nothing outside the tree changes before this point: a failed restart leaves the program's files as they were.
       step(crid, "cut back grown files", () => files.grown.forEach((grown, i) => warnings.push(...cutBackGrown(grown, fds.tables[i]!))), built.root);
+      step(crid, "put back files the tree was writing", () => warnings.push(...contents.restore(crid)), built.root);
       step(crid, "release the process", () => built.release(), built.root);
     } catch (error) {
       built.kill();
+      contents.release();
       throw error;
     } finally {
       fds.close();
@@ -451,15 +465,19 @@ async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSect
     pipes: section.record("PIPE_DATA")?.pipes ?? [],
     pipeSizes: section.records("PIPE_SIZES").flatMap((r) => r.pipes),
     removed: section.record("REMOVED_FILES")?.files ?? [],
+    contents: section.records("FILE_CONTENTS").flatMap((r) => r.files),
     data,
   };
 }
 
 /** Every process's leases free and files as the image saw them (restart's "check files"). */
 function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][] } {
+  const saved = new Set(tree.running.flatMap((c) => c.contents).map((f) => `${f.device}:${f.inode}`));
   const checked = tree.running.map((image) => {
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
-    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed };
+    // A file the tree was writing comes back with its saved content, whatever it holds now.
+    const fds = image.files.filter((f) => !saved.has(`${f.device}:${f.inode}`));
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds, removed: image.removed };
     return confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit });
   });
   return { warnings: checked.flatMap((c) => c.warnings), grown: checked.map((c) => c.grown) };

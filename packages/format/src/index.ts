@@ -11,6 +11,7 @@ export {
   type ChunkTypeName,
   chunkTypeInfo,
   type FdRecord,
+  type FileContentsRecord,
   FileKind,
   type FilesRecord,
   type FileLockRecord,

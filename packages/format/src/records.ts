@@ -312,6 +312,19 @@ export const RemovedFilesSchema = struct("removed-files", {
 });
 export type RemovedFilesRecord = Infer<typeof RemovedFilesSchema>;
 
+export const SavedFileSchema = struct("saved-file", {
+  device: doc(u64, "st_dev, as FILES device"),
+  inode: doc(u64, "st_ino, as FILES inode: the descriptors on this file"),
+  path: doc(string, "its path at the checkpoint"),
+  mode: doc(u32, "st_mode permission bits, for a file restart creates again"),
+  mtimeNs: doc(u64, "st_mtime at the checkpoint, ns since the epoch"),
+  bytes: doc(bytes, "the whole content at the checkpoint (st_size bytes)"),
+});
+export const FileContentsSchema = struct("file-contents", {
+  files: doc(array(SavedFileSchema), "regular files the tree had open and had written since its root started, once each"),
+});
+export type FileContentsRecord = Infer<typeof FileContentsSchema>;
+
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
   state: doc(bytes, "tracker-private state (hashing: the hash of every page)"),
@@ -393,6 +406,7 @@ export const ChunkType = {
   LOCKS: 0x001e,
   SHARED_FDS: 0x001f,
   TRACKER: 0x0020,
+  FILE_CONTENTS: 0x0030,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -434,6 +448,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.LOCKS, name: "LOCKS", schema: LocksSchema, optional: false, count: "any", body: "empty", description: "file locks: POSIX, OFD, flock, leases (only when the process holds any)" },
   { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
+  { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "per-process", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
   { type: ChunkType.INDEX, name: "INDEX", schema: IndexSchema, optional: false, count: "one", body: "empty", description: "last chunk: offsets of every chunk, for random access" },
@@ -464,7 +479,8 @@ export interface RecordTypes {
   FD_OWNERS: FdOwnersRecord;
   REMOVED_FILES: RemovedFilesRecord;
   TRACKER: TrackerRecord;
+  FILE_CONTENTS: FileContentsRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER", "FILE_CONTENTS"];

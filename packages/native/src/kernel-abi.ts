@@ -64,6 +64,11 @@ export type SyscallName = keyof typeof SYS;
 /** The x86_64 `syscall` instruction is 2 bytes (0f 05): a restarted syscall goes back over it. */
 export const SYSCALL_INSN_SIZE = 2n;
 
+/** /proc's time unit: the start time of /proc/PID/stat counts USER_HZ ticks since boot (sysconf(_SC_CLK_TCK)). */
+export const PROC_TIME = {
+  USER_HZ: 100,
+} as const;
+
 /**
  * Error numbers a raw syscall result carries (include/linux/err.h, include/linux/errno.h): it
  * fails with -errno, errno at most MAX_ERRNO. The ERESTART* codes are the kernel's own, never

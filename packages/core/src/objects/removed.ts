@@ -86,7 +86,7 @@ export class Recreated {
   private recreate(file: RemovedFiles[number], crid: bigint): void {
     const dir = (file.mode & S_IFMT) === S_IFDIR;
     const what = dir ? "directory" : "FIFO";
-    if (exists(file.path)) {
+    if (pathExists(file.path)) {
       throw new CrError(`removed ${what} ${file.path} of checkpoint ${crid} cannot be recreated: that path is taken now; move it away to restart`, { code: "FILE_CHANGED", crid, path: file.path, step: "check files" });
     }
     try {
@@ -105,7 +105,8 @@ export class Recreated {
   }
 }
 
-function exists(path: string): boolean {
+/** Whether anything (a symlink included) is at `path`. */
+export function pathExists(path: string): boolean {
   try {
     lstatSync(path);
     return true;
