@@ -13,6 +13,9 @@ const workloads: Workload[] = [
   { name: "shell-pipeline", command: "bash", args: ["-c", 'seq 1 30000000 | awk "{s+=\\$1} NR%1000000==0 {print s}" | sha256sum'] },
   // A parent, a reader in its own process group, a writer, shared anonymous memory, a pipe, a zombie.
   { name: "tree_target", command: fixture("tree_target"), args: ["700"] },
+  // A parent and its server child: a stream and a datagram socketpair with bytes in flight both
+  // ways, and a listening socket bound to a path, connected to every few rounds.
+  { name: "socket_tree", command: fixture("socket_tree"), args: ["600"] },
 ];
 
 beforeAll(() => {

@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, MemberState, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FileKind, FormatError, MemberState, resolveChain, type UnixSocketRecord, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreOwners, type FdOwner } from "./objects/fd-owners.js";
@@ -35,6 +35,7 @@ import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
 import { createSharedObjects, liveSharedKeys, sharedObjectsOfMany } from "./objects/shmem.js";
+import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 
 export interface RestartOptions {
   crid: bigint;
@@ -87,6 +88,8 @@ interface Checkpoint {
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
   removed: RemovedFiles;
+  /** The UNIX sockets this section saved (each socket of the tree once, in some section). */
+  sockets: UnixSocketRecord[];
   data: ResolvedChain;
 }
 
@@ -110,7 +113,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const recreated = step(crid, "recreate removed files", () => new Recreated(removedOfTree(tree), crid));
     const fds = step(crid, "open files", () => {
       try {
-        return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes })), inherit, recreated);
+        return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets })), inherit, recreated);
       } catch (error) {
         recreated.release();
         throw error;
@@ -130,6 +133,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       step(crid, "release the process", () => built.release(), built.root);
     } catch (error) {
       built.kill();
+      fds.abandon();
       throw error;
     } finally {
       fds.close();
@@ -451,12 +455,15 @@ async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSect
     pipes: section.record("PIPE_DATA")?.pipes ?? [],
     pipeSizes: section.records("PIPE_SIZES").flatMap((r) => r.pipes),
     removed: section.record("REMOVED_FILES")?.files ?? [],
+    sockets: section.records("UNIX_SOCKETS").flatMap((r) => r.sockets),
     data,
   };
 }
 
-/** Every process's leases free and files as the image saw them (restart's "check files"). */
+/** Every process's leases free, files as the image saw them, socket names free (restart's "check files"). */
 function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][] } {
+  const socketFds = tree.running.flatMap((c) => c.files.filter((fd) => fd.kind === FileKind.SOCKET).map((fd) => ({ pid: c.process.pid, fd })));
+  checkSockets(socketsByInode(tree.running.flatMap((c) => c.sockets)), socketFds, inherit, crid);
   const checked = tree.running.map((image) => {
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
     const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed };
