@@ -4,7 +4,7 @@
 // a process holding only supported resources checks clean.
 
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli.js";
@@ -142,6 +142,39 @@ describe("cr check", () => {
       expect(text.stdout).toMatch(new RegExp(`^process ${root.pid} \\(bash\\) and its 2 descendants cannot be checkpointed:`));
     } finally {
       process.kill(-root.pid!, "SIGKILL");
+    }
+  });
+
+  it("names a UNIX socket to outside the tree with the peer's process; handed over (--inherit-fd FD), it is saved, and a restart needs it given", async () => {
+    // Node gives a child socketpairs for "pipe": sleep's stdin and stdout are connected to this process.
+    const child = spawn("sleep", ["60"], { stdio: ["pipe", "pipe", "ignore"] });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    let restarted: number | undefined;
+    try {
+      const j = await runCli(["check", String(child.pid), "--json"]);
+      expect(j.code).toBe(2);
+      const problems = (JSON.parse(j.stdout) as { problems: Problem[] }).problems;
+      expect(problems.map((p) => [p.resource, p.kind])).toEqual([["fd 0", "unix-socket"], ["fd 1", "unix-socket"]]);
+      expect(problems[0]!.reason).toMatch(new RegExp(`connected to socket \\(inode \\d+, of process ${process.pid} \\(.*\\)\\), outside the tree: .*cr snapshot --inherit-fd 0, then cr restart --inherit-fd 0:PATH`));
+      const handedOver = ["--inherit-fd", "0", "--inherit-fd", "1"];
+      expect((await runCli(["check", String(child.pid), ...handedOver])).code).toBe(0);
+      const store = join(dir, "handed-over");
+      const snap = await runCli(["snapshot", "--store", store, "--kill", ...handedOver, String(child.pid)]);
+      expect(snap.code, snap.stderr).toBe(0);
+      await exited;
+      const crid = snap.stdout.trim();
+      const refused = await runCli(["restart", "--store", store, "--at", crid, "--detach"]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`fd 0 of process ${child.pid} was a UNIX socket connected outside the tree: restart with --inherit-fd 0:PATH to give it a file instead`);
+      writeFileSync(join(dir, "out"), "");
+      const given = await runCli(["restart", "--store", store, "--at", crid, "--detach", "--inherit-fd", "0:/dev/null", "--inherit-fd", `1:${join(dir, "out")}`]);
+      expect(given.code, given.stderr).toBe(0);
+      restarted = Number(given.stdout.trim());
+      expect(readlinkSync(`/proc/${restarted}/fd/0`)).toBe("/dev/null");
+      expect(readlinkSync(`/proc/${restarted}/fd/1`)).toBe(join(dir, "out"));
+    } finally {
+      child.kill("SIGKILL");
+      if (restarted !== undefined) process.kill(restarted, "SIGKILL");
     }
   });
 

@@ -15,6 +15,9 @@ const workloads: Workload[] = [
   { name: "tree_target", command: fixture("tree_target"), args: ["700"] },
   // make, sh, gcc and its cc1 and as: the built binary must be the same.
   { name: "make-j2", command: "bash", args: ["-c", "cd project && make -s clean && make -j2 -s && sha256sum prog"] },
+  // A parent and its server child: a stream and a datagram socketpair with bytes in flight both
+  // ways, and a listening socket bound to a path, connected to every few rounds.
+  { name: "socket_tree", command: fixture("socket_tree"), args: ["600"] },
 ];
 
 beforeAll(() => {

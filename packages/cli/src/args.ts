@@ -27,3 +27,12 @@ export function parseDuration(value: string): number {
   if (ms > MAX_INTERVAL_MS) throw new InvalidArgumentError(`interval ${value} is longer than 30 days (for rarer snapshots, run \`cr snapshot\` from cron)`);
   return ms;
 }
+
+/** `--inherit-fd FD` of check and snapshot (repeatable): a descriptor the user hands over at restart. */
+export function parseHandedOver(value: string, previous: ReadonlySet<number>): Set<number> {
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a descriptor number`);
+  return new Set(previous).add(Number(value));
+}
+
+/** The help of `--inherit-fd FD` for check and snapshot. */
+export const HANDED_OVER_HELP = "descriptor FD will be given at restart (cr restart --inherit-fd FD:PATH): whatever it is now (a socket to outside the tree) is not saved (repeatable)";

@@ -14,6 +14,7 @@ import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.
 import { threadCredentialProblems } from "./objects/threads.js";
 import { timerProblems } from "./objects/timers.js";
 import { processTree, type Member } from "./objects/tree.js";
+import { unixSocketProblems, type HeldFiles } from "./objects/unix-sockets.js";
 import { collectVmas, type Vma } from "./objects/vmas.js";
 
 export interface Problem {
@@ -36,38 +37,56 @@ export interface TreeReport extends CheckReport {
   processes: Member[];
 }
 
+export interface CheckOptions {
+  /**
+   * Descriptors the user hands over at restart (`cr restart --inherit-fd N:PATH`), by number in
+   * every process: whatever they are now is not saved, so it is no problem.
+   */
+  handedOver?: ReadonlySet<number>;
+}
+
 /**
  * Lists what would stop a checkpoint of `pid` and of each of its descendants (their resources
  * are named "process N: fd 5"). A nonexistent pid fails with CrError ESRCH ("no process N"); a
  * process that exits during the check fails with ESRCH naming the /proc path.
  */
-export async function checkProcess(pid: number): Promise<TreeReport> {
-  return (await checkTree(pid)).report;
+export async function checkProcess(pid: number, options: CheckOptions = {}): Promise<TreeReport> {
+  return (await checkTree(pid, options)).report;
 }
 
 /**
  * checkProcess, and the mappings it read of each running member (none when it stopped before
  * them): a snapshot starts from these instead of walking every page table a second time.
  */
-export async function checkTree(pid: number): Promise<{ report: TreeReport; vmas: Map<number, Vma[]> }> {
+export async function checkTree(pid: number, options: CheckOptions = {}): Promise<{ report: TreeReport; vmas: Map<number, Vma[]> }> {
+  const handedOver = options.handedOver ?? new Set<number>();
   const tree = processTree(pid);
   const members = new Set(tree.map((m) => m.pid));
   const processes = tree.map(({ pid, ppid, comm }) => ({ pid, ppid, comm }));
   const vmas = new Map<number, Vma[]>();
-  const root = checkMember(pid, members);
+  const root = checkMember(pid, members, handedOver);
   if (root.vmas === null) return { report: { ...root.report, processes: processes.slice(0, 1) }, vmas }; // a kernel thread, a zombie, cr: nothing below matters
   vmas.set(pid, root.vmas);
   const report: TreeReport = { ...root.report, processes };
+  const named = (member: number, p: Problem): Problem => (member === pid ? p : { ...p, resource: `process ${member}: ${p.resource}` });
+  const held: HeldFiles[] = [{ pid, files: root.files }];
   for (const member of tree.slice(1).filter((m) => !isZombie(m.stat))) {
-    const checked = checkMember(member.pid, members);
-    report.problems.push(...checked.report.problems.map((p) => ({ ...p, resource: `process ${member.pid}: ${p.resource}` })));
+    const checked = checkMember(member.pid, members, handedOver);
+    report.problems.push(...checked.report.problems.map((p) => named(member.pid, p)));
     if (checked.vmas) vmas.set(member.pid, checked.vmas);
+    held.push({ pid: member.pid, files: checked.files });
   }
+  // A socket is saved with its peer: the tree's sockets are judged together.
+  for (const { pid: member, ...problem } of unixSocketProblems(held, handedOver)) report.problems.push(named(member, problem));
   return { report, vmas };
 }
 
-/** One process's problems, and its mappings (null when it stopped before them). `members`: the tree it is saved with. */
-export function checkMember(pid: number, members: ReadonlySet<number>): { report: CheckReport; vmas: Vma[] | null } {
+/**
+ * One process's problems, its mappings (null when it stopped before them) and its descriptors.
+ * `members`: the tree it is saved with; `handedOver`: descriptors replaced at restart. Its UNIX
+ * sockets are judged with the tree's (unixSocketProblems).
+ */
+export function checkMember(pid: number, members: ReadonlySet<number>, handedOver: ReadonlySet<number>): { report: CheckReport; vmas: Vma[] | null; files: FdEntry[] } {
   requireProcess(pid);
   const stat = readStat(pid);
   const report: CheckReport = { pid, comm: stat.comm, problems: [] };
@@ -76,21 +95,21 @@ export function checkMember(pid: number, members: ReadonlySet<number>): { report
   };
   if (isKernelThread(stat)) {
     add("process", "kernel-thread", `${pid} (${stat.comm}) is a kernel thread: it has no user memory to save`);
-    return { report, vmas: null };
+    return { report, vmas: null, files: [] };
   }
   if (isZombie(stat)) {
     add("process", "zombie", `${pid} (${stat.comm}) has exited and waits for its parent ${stat.ppid} to reap it: nothing left to save`);
-    return { report, vmas: null };
+    return { report, vmas: null, files: [] };
   }
   report.problems.push(...selfProblems(pid));
-  if (pid === process.pid) return { report, vmas: null }; // nothing else matters, and cr's own tables change as it reads them
+  if (pid === process.pid) return { report, vmas: null, files: [] }; // nothing else matters, and cr's own tables change as it reads them
   const tids = readThreads(pid);
   report.problems.push(...tracerProblems(pid), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
   const cwd = cwdProblem(pid);
   if (cwd) add("cwd", "deleted-cwd", cwd);
   const files = collectFiles(pid);
   for (const entry of files) {
-    const problem = fdProblem(entry);
+    const problem = handedOver.has(entry.fd) ? undefined : fdProblem(entry);
     if (problem) report.problems.push(problem);
     report.problems.push(...lockProblems(entry));
   }
@@ -101,7 +120,7 @@ export function checkMember(pid: number, members: ReadonlySet<number>): { report
     if (problem) report.problems.push(problem);
   }
   report.problems.push(...sharedMemoryProblems(members, vmas));
-  return { report, vmas };
+  return { report, vmas, files };
 }
 
 /** cr cannot freeze the process running it, nor the one waiting for it. */
@@ -140,7 +159,7 @@ function tracerProblems(pid: number): Problem[] {
 }
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {
-  socket: "cr cannot save sockets yet (the peer and the kernel's connection state cannot be restored); close it or leave it out",
+  socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
   eventfd: "cr cannot save eventfds yet (its counter and the processes sharing it are kernel state)",
   epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
   signalfd: "cr cannot save signalfds yet",

@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord, type UnixSocketRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -35,6 +35,7 @@ import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, thawTree, type FrozenTree } from "./objects/tree.js";
 import { savedElsewhere, sharedByMembers } from "./objects/shmem.js";
+import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
 import type { FdEntry } from "./objects/files.js";
 import { commitImage } from "./store/store-images.js";
@@ -47,6 +48,11 @@ export interface SnapshotOptions {
   /** What happens to the process (tree) once its image is stored. */
   after?: "leave-running" | "kill";
   codec?: "raw" | "lz4";
+  /**
+   * Descriptors the user will hand over at restart (`cr restart --inherit-fd N:PATH`), by number in
+   * every process: not refused, whatever they are (a socket to outside the tree).
+   */
+  handedOver?: ReadonlySet<number>;
   /**
    * Page bytes written into the image, of the total, once per block (1 MiB). Changes beyond
    * the copy budget are written while the target is frozen: it must cost next to nothing.
@@ -91,7 +97,8 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
  */
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
-  const checked = await checkTree(pid);
+  const handedOver = options.handedOver ?? new Set<number>();
+  const checked = await checkTree(pid, { handedOver });
   refuseUnsupported(checked.report);
   const store = Store.open(storeDir(options.store), { create: true });
   const key = processKey(pid);
@@ -102,7 +109,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const before = prepare(pid, checked.vmas, parent); // a process without problems had its mappings read
+    const before = prepare(pid, checked.vmas, parent, handedOver); // a process without problems had its mappings read
     rehearse(tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
@@ -112,7 +119,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       const path = store.imagePath(branch, crid);
       await warmup.settled();
       run = await checkpointFrozen(pid, tracker, before, { fd, path, crid, parent, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
-      if (kill) confirmBeforeKill(run.states, crid);
+      if (kill) confirmBeforeKill(run.states, crid, handedOver);
       commitImage(store, branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
@@ -171,14 +178,16 @@ interface Before {
   parent: ParentTree | null;
   /** Where the copied pages go: allocated and faulted in now, sized from the parents. */
   buffer: Buffer | undefined;
+  /** Descriptors the user hands over at restart (SnapshotOptions.handedOver). */
+  handedOver: ReadonlySet<number>;
 }
 
-function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null): Before {
+function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, handedOver: ReadonlySet<number>): Before {
   // A member that exits meanwhile is not in the frozen tree: it needs no parent.
   const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
-  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined };
+  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, handedOver };
 }
 
 /** The parent section of member `pid` of the tree rooted at `root`, if the parent image holds it. */
@@ -258,6 +267,8 @@ interface FrozenState {
   attrs: ProcessAttrsRecord;
   timers: TimersRecord;
   seccomp: SeccompRecord;
+  /** The UNIX sockets this process's section saves (each socket once in the image). */
+  sockets: UnixSocketRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
@@ -334,24 +345,38 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const layouts = running.map((pid) => {
     const tids = tree.tids.get(pid)!;
     suspendFilters(pid, tids); // before the first injected syscall
-    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running));
+    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.handedOver));
   });
+  const budget = new FileBudget(tree.members[0]!.stat.startTime);
+  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
+  const sockets = collectTreeSockets(tree, tasks, before.handedOver); // before the trackers re-arm: a refusal leaves their history whole
   const sharedWithOthers = sharedByMembers(layouts.map((l) => l.vmas));
   const saved = new Set<string>(); // shared objects whose pages an earlier member's section holds
-  const budget = new FileBudget(tree.members[0]!.stat.startTime);
   return running.map((pid, i) => {
     const tids = tree.tids.get(pid)!;
-    const layout = layouts[i]!;
     const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
-    const task = { ...collectTask(pid, tids, budget), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
-    const memory = collectMemory(pid, layout, tracker, parent, { sharedWithOthers, saved });
-    return { pid, tids, parent, ...memory, ...task };
+    const memory = collectMemory(pid, layouts[i]!, tracker, parent, { sharedWithOthers, saved });
+    return { pid, tids, parent, ...memory, ...tasks[i]!, sockets: sockets.get(pid) ?? [] };
   });
 }
 
+/**
+ * The UNIX sockets of the frozen tree, each in its first holder's section; refused as `cr check`
+ * would have (a socket connected or sent descriptors since it ran). Their warnings go with the root's.
+ */
+function collectTreeSockets(tree: FrozenTree, tasks: { files: FdEntry[]; warnings: string[] }[], handedOver: ReadonlySet<number>): Map<number, UnixSocketRecord[]> {
+  const running = [...tree.tids.keys()];
+  const collected = collectUnixSockets(running.map((pid, i) => ({ pid, files: tasks[i]!.files })), handedOver);
+  const root = tree.members[0]!;
+  const problems = collected.problems.map(({ pid, ...p }) => (pid === root.pid ? p : { ...p, resource: `process ${pid}: ${p.resource}` }));
+  refuseUnsupported({ pid: root.pid, comm: root.comm, problems });
+  tasks[0]!.warnings.push(...collected.warnings);
+  return collected.records;
+}
+
 /** A process that appeared after `cr check` ran (forked meanwhile): checked now, frozen. */
-function checkNewMember(pid: number, members: number[]): Vma[] {
-  const { report, vmas } = checkMember(pid, new Set(members));
+function checkNewMember(pid: number, members: number[], handedOver: ReadonlySet<number>): Vma[] {
+  const { report, vmas } = checkMember(pid, new Set(members), handedOver);
   refuseUnsupported(report);
   return vmas!;
 }
@@ -500,6 +525,7 @@ async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<vo
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
   if (state.contents.length > 0) await writer.writeRecord("FILE_CONTENTS", { files: state.contents });
+  if (state.sockets.length > 0) await writer.writeRecord("UNIX_SOCKETS", { sockets: state.sockets });
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
 }
 
@@ -571,10 +597,11 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
 }
 
 /** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
-function confirmBeforeKill(states: FrozenState[], crid: bigint): void {
+function confirmBeforeKill(states: FrozenState[], crid: bigint, handedOver: ReadonlySet<number>): void {
   for (const state of states) {
-    const leased = new Set(lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd));
-    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, leased };
+    const leased = lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd);
+    const unprobed = new Set([...leased, ...handedOver]);
+    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed };
     try {
       confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
     } catch (error) {

@@ -3,6 +3,8 @@ export interface CrErrorContext {
   /** errno name ("ESRCH") or a cr code ("UNSUPPORTED", "BAD_CRID", ...). */
   code: string;
   pid?: number;
+  /** The descriptor it is about, in process `pid`. */
+  fd?: number;
   crid?: bigint;
   path?: string;
   offset?: number | bigint;
@@ -18,6 +20,7 @@ export interface CrErrorContext {
 export class CrError extends Error {
   readonly code: string;
   readonly pid?: number;
+  readonly fd?: number;
   readonly crid?: bigint;
   readonly path?: string;
   readonly offset?: number | bigint;
@@ -28,6 +31,7 @@ export class CrError extends Error {
     this.name = "CrError";
     this.code = context.code;
     this.pid = context.pid;
+    this.fd = context.fd;
     this.crid = context.crid;
     this.path = context.path;
     this.offset = context.offset;

@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FormatError, MemberState, resolveChain, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FileKind, FormatError, MemberState, resolveChain, type UnixSocketRecord, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreOwners, type FdOwner } from "./objects/fd-owners.js";
@@ -36,6 +36,7 @@ import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
 import { SavedContents, type SavedFiles } from "./objects/file-contents.js";
 import { createSharedObjects, liveSharedKeys, sharedObjectsOfMany } from "./objects/shmem.js";
+import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 
 export interface RestartOptions {
   crid: bigint;
@@ -90,6 +91,8 @@ interface Checkpoint {
   removed: RemovedFiles;
   /** Files the tree was writing, saved whole (FILE_CONTENTS). */
   contents: SavedFiles;
+  /** The UNIX sockets this section saved (each socket of the tree once, in some section). */
+  sockets: UnixSocketRecord[];
   data: ResolvedChain;
 }
 
@@ -121,7 +124,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     });
     const fds = step(crid, "open files", () => {
       try {
-        return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes })), inherit, recreated);
+        return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets })), inherit, recreated);
       } catch (error) {
         recreated.release();
         contents.release();
@@ -144,6 +147,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     } catch (error) {
       built.kill();
       contents.release();
+      fds.abandon();
       throw error;
     } finally {
       fds.close();
@@ -466,13 +470,16 @@ async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSect
     pipeSizes: section.records("PIPE_SIZES").flatMap((r) => r.pipes),
     removed: section.record("REMOVED_FILES")?.files ?? [],
     contents: section.records("FILE_CONTENTS").flatMap((r) => r.files),
+    sockets: section.records("UNIX_SOCKETS").flatMap((r) => r.sockets),
     data,
   };
 }
 
-/** Every process's leases free and files as the image saw them (restart's "check files"). */
+/** Every process's leases free, files as the image saw them, socket names free (restart's "check files"). */
 function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][] } {
   const saved = new Set(tree.running.flatMap((c) => c.contents).map((f) => `${f.device}:${f.inode}`));
+  const socketFds = tree.running.flatMap((c) => c.files.filter((fd) => fd.kind === FileKind.SOCKET).map((fd) => ({ pid: c.process.pid, fd })));
+  checkSockets(socketsByInode(tree.running.flatMap((c) => c.sockets)), socketFds, inherit, crid);
   const checked = tree.running.map((image) => {
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
     // A file the tree was writing comes back with its saved content, whatever it holds now.

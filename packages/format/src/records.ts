@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -324,6 +324,35 @@ export const FileContentsSchema = struct("file-contents", {
   files: doc(array(SavedFileSchema), "regular files the tree had open and had written since its root started, once each"),
 });
 export type FileContentsRecord = Infer<typeof FileContentsSchema>;
+/** UNIX_SOCKETS state: how a restart makes the socket again. */
+export const SocketState = { UNCONNECTED: 0, CONNECTED: 1, LISTENING: 2, PEER_CLOSED: 3, CONNECTING: 4, OUTSIDE: 5 } as const;
+/** UNIX_SOCKETS options bits. */
+export const SocketOption = { PASSCRED: 1, PASSSEC: 2, PASSPIDFD: 4, NO_PASSRIGHTS: 8 } as const;
+
+export const UnixSocketSchema = struct("unix socket", {
+  inode: doc(u64, "st_ino of the socket: FILES inode of every descriptor on it, in any process"),
+  type: doc(u8, "1 stream, 2 datagram, 5 seqpacket (SOCK_*)"),
+  state: doc(u8, "0 unconnected, 1 connected to `peer`, 2 listening, 3 connected to a peer since closed, 4 connecting: waits to be accepted by listening socket `peer`, 5 connected outside the tree: restart needs --inherit-fd (the other fields are 0)"),
+  peer: doc(u64, "connected: the peer's inode (saved in this image); connecting: the listening socket's; else 0"),
+  name: doc(bytes, "bound address (sun_path): a path, or an abstract name after a 0 byte; empty: unnamed"),
+  nameFile: doc(u8, "a path name: 1 its socket file is there, 0 it was removed (restart binds and removes it again); else 0"),
+  backlog: doc(u32, "listening: listen()'s backlog; else 0"),
+  pending: doc(array(u64), "listening: the connecting sockets (state 4) waiting to be accepted, in order"),
+  shutdown: doc(u8, "1 receive side shut, 2 send side shut (or-ed), as sock_diag gives it"),
+  options: doc(u8, "1 SO_PASSCRED, 2 SO_PASSSEC, 4 SO_PASSPIDFD, 8 SO_PASSRIGHTS off (or-ed)"),
+  sndbuf: doc(u32, "SO_SNDBUF, as getsockopt gives it"),
+  rcvbuf: doc(u32, "SO_RCVBUF, as getsockopt gives it"),
+  rcvlowat: doc(u32, "SO_RCVLOWAT"),
+  peekOffset: doc(i32, "SO_PEEK_OFF; -1: off"),
+  rcvtimeoUs: doc(u64, "SO_RCVTIMEO, microseconds (0: none)"),
+  sndtimeoUs: doc(u64, "SO_SNDTIMEO, microseconds (0: none)"),
+  queue: doc(array(bytes), "what waits to be read, oldest first: each datagram or seqpacket message; a stream's bytes as one"),
+});
+export type UnixSocketRecord = Infer<typeof UnixSocketSchema>;
+export const UnixSocketsSchema = struct("unix sockets", {
+  sockets: doc(array(UnixSocketSchema), "the UNIX sockets of FILES, each once in the image: in the section of the first process holding it"),
+});
+export type UnixSocketsRecord = Infer<typeof UnixSocketsSchema>;
 
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
@@ -400,6 +429,7 @@ export const ChunkType = {
   PIPE_SIZES: 0x0017,
   MEMORY_ATTRS: 0x0018,
   FD_OWNERS: 0x0019,
+  UNIX_SOCKETS: 0x001a,
   PROCESS_ATTRS: 0x001b,
   TIMERS: 0x001c,
   SECCOMP: 0x001d,
@@ -442,6 +472,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.PIPE_SIZES, name: "PIPE_SIZES", schema: PipeSizesSchema, optional: false, count: "any", body: "empty", description: "the capacity of pipes and FIFOs not of the default size (only when there are any)" },
   { type: ChunkType.MEMORY_ATTRS, name: "MEMORY_ATTRS", schema: MemoryAttrsSchema, optional: false, count: "any", body: "empty", description: "address-space attributes: THP_DISABLE, MEMORY_MERGE, MDWE, mlockall(MCL_FUTURE), guard regions" },
   { type: ChunkType.FD_OWNERS, name: "FD_OWNERS", schema: FdOwnersSchema, optional: false, count: "any", body: "empty", description: "owner and signal of signal-driven I/O, per open file description (only when any is set)" },
+  { type: ChunkType.UNIX_SOCKETS, name: "UNIX_SOCKETS", schema: UnixSocketsSchema, optional: false, count: "any", body: "empty", description: "UNIX sockets: state, address, options and the bytes waiting to be read (only when there are any)" },
   { type: ChunkType.PROCESS_ATTRS, name: "PROCESS_ATTRS", schema: ProcessAttrsSchema, optional: false, count: "any", body: "empty", description: "no_new_privs, dumpable, subreaper, oom_score_adj, loginuid, membarrier" },
   { type: ChunkType.TIMERS, name: "TIMERS", schema: TimersSchema, optional: false, count: "any", body: "empty", description: "interval timers and POSIX timers" },
   { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
@@ -478,9 +509,10 @@ export interface RecordTypes {
   PIPE_SIZES: PipeSizesRecord;
   FD_OWNERS: FdOwnersRecord;
   REMOVED_FILES: RemovedFilesRecord;
+  UNIX_SOCKETS: UnixSocketsRecord;
   TRACKER: TrackerRecord;
   FILE_CONTENTS: FileContentsRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER", "FILE_CONTENTS"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER", "FILE_CONTENTS"];

@@ -15,6 +15,7 @@ import {
   PipeBytesSchema,
   PipeSizeSchema,
   FdOwnerSchema,
+  UnixSocketSchema,
   RemovedFileSchema,
   IndexEntrySchema,
   ReferenceSchema,
@@ -60,7 +61,7 @@ export function specSections(): Map<string, string> {
   m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
   m.set("stream-registry", streamRegistryTable());
   for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
-  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, SavedFileSchema]) {
+  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

@@ -11,6 +11,7 @@
 #include "pagemap.h"
 #include "pipes.h"
 #include "shmem.h"
+#include "sockets.h"
 #include "registers.h"
 #include "seccomp.h"
 #include "spawn.h"
@@ -80,6 +81,17 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"waitExit", WaitExit},
       {"cloneStub", CloneStub},
       {"makeZombie", MakeZombie},
+      {"unixSockets", UnixSockets},
+      {"socketOptions", SocketOptions},
+      {"peekSocket", PeekSocket},
+      {"unixSocket", UnixSocket},
+      {"unixSocketPair", UnixSocketPair},
+      {"bindUnix", BindUnix},
+      {"listenSocket", ListenSocket},
+      {"connectUnix", ConnectUnix},
+      {"sendMessages", SendMessages},
+      {"shutdownSocket", ShutdownSocket},
+      {"setSocketOptions", SetSocketOptions},
   };
   for (const auto& [name, fn] : methods) exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("pageCategories", PageCategoryConstants(env));

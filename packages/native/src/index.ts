@@ -130,6 +130,17 @@ interface Addon {
   cloneStub(parentPid: number, childPid: number): number;
   makeZombie(pid: number, code: number, signal: number): void;
   writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, uffd: number, registered: BigUint64Array, source: Buffer, copies: Float64Array): Promise<number>;
+  unixSockets(): UnixSocketDiag[];
+  socketOptions(fd: number): SocketOptions;
+  peekSocket(fd: number, type: number, eofAtEnd: boolean): QueuedMessage[];
+  unixSocket(type: number): number;
+  unixSocketPair(type: number): [number, number];
+  bindUnix(fd: number, name: Buffer): void;
+  listenSocket(fd: number, backlog: number): void;
+  connectUnix(fd: number, name: Buffer): void;
+  sendMessages(fd: number, messages: Buffer[], to: Buffer | null): void;
+  shutdownSocket(fd: number, how: number): void;
+  setSocketOptions(fd: number, options: SocketOptions): void;
   pageCategories: Record<PageCategoryName, number>;
 }
 
@@ -485,6 +496,111 @@ export function fileOwner(fd: number): FileOwner {
 }
 
 export const FCNTL: FcntlConstants = addon.fcntl;
+
+// ---------------------------------------------------------------- UNIX sockets
+
+/** What sock_diag says of one AF_UNIX socket (sockets.h). */
+export interface UnixSocketDiag {
+  inode: bigint;
+  /** SOCKET.SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET. */
+  type: number;
+  /** SOCKET.TCP_ESTABLISHED (connected), TCP_CLOSE (unconnected) or TCP_LISTEN. */
+  state: number;
+  /** The peer's inode; 0n when it has none, or its peer is closed or not accepted yet. */
+  peer: bigint;
+  /** The bound address: a path, or an abstract name after a 0 byte; empty when unnamed. */
+  name: Buffer;
+  /** The socket file a path name was bound to (its dev the kernel's own dev_t: splitKernelDev), or null. */
+  file: { dev: bigint; ino: bigint } | null;
+  /** Listening: connections waiting to be accepted; else bytes queued to be read. */
+  rqueue: number;
+  /** Listening: its backlog; else bytes it sent that its peer has not read yet. */
+  wqueue: number;
+  /** Listening: the inodes of the sockets whose connections wait to be accepted, in order. */
+  pending: bigint[];
+  /** SOCKET.RCV_SHUTDOWN | SEND_SHUTDOWN bits. */
+  shutdown: number;
+}
+
+/** The options of a socket a program may rely on (getsockopt SOL_SOCKET); buffer sizes as getsockopt gives them. */
+export interface SocketOptions {
+  type: number;
+  passcred: boolean;
+  passsec: boolean;
+  passpidfd: boolean;
+  passrights: boolean;
+  sndbuf: number;
+  rcvbuf: number;
+  rcvlowat: number;
+  /** SO_PEEK_OFF; -1 when off. */
+  peekOffset: number;
+  rcvtimeoUs: number;
+  sndtimeoUs: number;
+}
+
+/** One message waiting to be read (a stream's bytes are one), and its sender's address (empty: unnamed). */
+export interface QueuedMessage {
+  data: Buffer;
+  from: Buffer;
+}
+
+/** Every AF_UNIX socket of cr's network namespace, from one sock_diag dump. */
+export function unixSockets(): UnixSocketDiag[] {
+  return addon.unixSockets();
+}
+
+/** The options of the socket cr's descriptor `fd` is on. */
+export function socketOptions(fd: number): SocketOptions {
+  return addon.socketOptions(fd);
+}
+
+/**
+ * What waits to be read in the socket cr's `fd` is on, left in place (MSG_PEEK, walked with
+ * SO_PEEK_OFF, which is put back). `eofAtEnd`: its receive side is shut (a seqpacket then reads
+ * an end after its last message).
+ */
+export function peekSocket(fd: number, type: number, eofAtEnd: boolean): QueuedMessage[] {
+  return addon.peekSocket(fd, type, eofAtEnd);
+}
+
+/** A new AF_UNIX socket of `type`, close-on-exec. */
+export function unixSocket(type: number): number {
+  return addon.unixSocket(type);
+}
+
+/** Two AF_UNIX sockets of `type` connected to each other, close-on-exec. */
+export function unixSocketPair(type: number): [number, number] {
+  return addon.unixSocketPair(type);
+}
+
+/** bind(2) to `name`: a path, or an abstract name after a 0 byte. */
+export function bindUnix(fd: number, name: Buffer): void {
+  addon.bindUnix(fd, name);
+}
+
+export function listenSocket(fd: number, backlog: number): void {
+  addon.listenSocket(fd, backlog);
+}
+
+/** connect(2) to the socket bound to `name`, without waiting (EAGAIN: its backlog is full). */
+export function connectUnix(fd: number, name: Buffer): void {
+  addon.connectUnix(fd, name);
+}
+
+/** Sends each message in order without blocking, to `to` or else to the peer; the sender's buffer grown to hold them. */
+export function sendMessages(fd: number, messages: Buffer[], to: Buffer | null = null): void {
+  addon.sendMessages(fd, messages, to);
+}
+
+/** shutdown(2) with SOCKET.SHUT_RD, SHUT_WR or SHUT_RDWR. */
+export function shutdownSocket(fd: number, how: number): void {
+  addon.shutdownSocket(fd, how);
+}
+
+/** Sets every option that differs from the socket's own. */
+export function setSocketOptions(fd: number, options: SocketOptions): void {
+  addon.setSocketOptions(fd, options);
+}
 
 /** Creates a FIFO at `path` (mode before the umask). */
 export function mkfifo(path: string, mode: number): void {

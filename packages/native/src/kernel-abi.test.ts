@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const HEADERS = [
   "fcntl.h", "signal.h", "stdio.h", "stddef.h", "time.h", "unistd.h", "sys/mman.h", "sys/prctl.h", "sys/resource.h",
   "sys/stat.h", "sys/syscall.h", "sys/time.h", "linux/capability.h", "linux/filter.h", "linux/futex.h", "linux/major.h",
-  "linux/membarrier.h", "linux/sched.h", "linux/seccomp.h",
+  "linux/membarrier.h", "linux/sched.h", "linux/seccomp.h", "sys/socket.h", "netinet/tcp.h",
 ];
 
 /** Enum constants (no macro to test for) that every header since Linux 5.10 has. */
@@ -20,6 +20,9 @@ const ENUM_ONLY = new Set([
   "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED",
   "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE",
   "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ",
+  "TCP_ESTABLISHED",
+  "TCP_CLOSE",
+  "TCP_LISTEN",
 ]);
 
 /** Names whose userspace definition is not the kernel's. */

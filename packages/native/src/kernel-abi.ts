@@ -266,6 +266,7 @@ export const OPEN = {
 /** st_mode bits (include/uapi/linux/stat.h; S_IALLUGO from include/linux/stat.h). */
 export const STAT = {
   S_IFMT: 0o170000,
+  S_IFSOCK: 0o140000,
   S_IFREG: 0o100000,
   S_IFBLK: 0o060000,
   S_IFDIR: 0o040000,
@@ -330,10 +331,32 @@ export function splitDev(dev: bigint): { major: number; minor: number } {
   return { major: Number(major), minor: Number(minor) };
 }
 
-/** Sockets (include/linux/net.h). */
+/**
+ * The kernel's own dev_t (include/linux/kdev_t.h: MINORBITS 20), which sock_diag's UNIX_DIAG_VFS
+ * gives as it is, split into major and minor.
+ */
+export function splitKernelDev(dev: bigint): { major: number; minor: number } {
+  return { major: Number(dev >> 20n), minor: Number(dev & 0xfffffn) };
+}
+
+/** Sockets (include/linux/net.h, include/uapi/linux/net.h, include/net/sock.h, include/net/tcp_states.h). */
 export const SOCKET = {
   /** The Flags column of /proc/net/unix: a listening socket. */
   __SO_ACCEPTCON: 1 << 16,
+  SOCK_STREAM: 1,
+  SOCK_DGRAM: 2,
+  SOCK_SEQPACKET: 5,
+  /** shutdown(2)'s how. */
+  SHUT_RD: 0,
+  SHUT_WR: 1,
+  SHUT_RDWR: 2,
+  /** A socket's sk_shutdown bits, as sock_diag's UNIX_DIAG_SHUTDOWN gives them (kernel-internal names). */
+  RCV_SHUTDOWN: 1,
+  SEND_SHUTDOWN: 2,
+  /** The sk_state of a UNIX socket, as sock_diag gives it: connected, unconnected, listening. */
+  TCP_ESTABLISHED: 1,
+  TCP_CLOSE: 7,
+  TCP_LISTEN: 10,
 } as const;
 
 /**

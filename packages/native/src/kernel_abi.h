@@ -67,6 +67,15 @@ struct pm_scan_arg {
 #define NT_X86_XSTATE 0x202
 #endif
 
+// Socket options newer than Debian 12's headers (asm-generic/socket.h): SO_PASSPIDFD 6.5,
+// SO_PASSRIGHTS 6.16.
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+
 // Slots of a new pipe (include/linux/pipe_fs_i.h, not uapi): its capacity is this many pages.
 #define PIPE_DEF_BUFFERS 16
 

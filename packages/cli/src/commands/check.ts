@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { TreeReport } from "@cr/core";
-import { parsePid } from "../args.js";
+import { HANDED_OVER_HELP, parseHandedOver, parsePid } from "../args.js";
 import { table, toJson } from "../output.js";
 
 export function registerCheck(program: Command): void {
@@ -9,10 +9,11 @@ export function registerCheck(program: Command): void {
     .description("List every resource of a process and its descendants that would stop a checkpoint, with the reason. Touches nothing.")
     .argument("<pid>", "process id", parsePid)
     .option("--json", "print the report as JSON")
-    .addHelpText("after", "\nExample:\n  cr check 1234")
-    .action(async (pid: number, options: { json?: boolean }) => {
+    .option("--inherit-fd <fd>", HANDED_OVER_HELP, parseHandedOver, new Set<number>())
+    .addHelpText("after", "\nExamples:\n  cr check 1234\n  cr check 1234 --inherit-fd 1")
+    .action(async (pid: number, options: { json?: boolean; inheritFd: Set<number> }) => {
       const { checkProcess } = await import("@cr/core");
-      const report = await checkProcess(pid);
+      const report = await checkProcess(pid, { handedOver: options.inheritFd });
       if (options.json) {
         console.log(toJson({ ...report, ok: report.problems.length === 0 }));
       } else if (report.problems.length === 0) {

@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import type { SnapshotResult } from "@cr/core";
 import { CrError, TRACKER_NAMES, type TrackerName } from "@cr/core/names";
-import { parseDuration, parsePid, storeOption } from "../args.js";
+import { HANDED_OVER_HELP, parseDuration, parseHandedOver, parsePid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
 
@@ -14,6 +14,7 @@ interface SnapshotFlags {
   branch?: string;
   lz4?: boolean;
   json?: boolean;
+  inheritFd: Set<number>;
 }
 
 export function registerSnapshot(program: Command): void {
@@ -30,7 +31,8 @@ export function registerSnapshot(program: Command): void {
     .addOption(storeOption())
     .option("--branch <name>", "branch to add the image to (default: the branch the process was restarted from, else main)")
     .option("--json", "print the result as JSON (one object per image)")
-    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s")
+    .option("--inherit-fd <fd>", HANDED_OVER_HELP, parseHandedOver, new Set<number>())
+    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s\n  cr snapshot 1234 --inherit-fd 1")
     .action(async (pid: number, flags: SnapshotFlags) => {
       const { snapshot } = await import("@cr/core");
       const take = (incremental: boolean) => {
@@ -42,6 +44,7 @@ export function registerSnapshot(program: Command): void {
           tracker: flags.tracker,
           after: flags.kill ? "kill" : "leave-running",
           codec: flags.lz4 ? "lz4" : "raw",
+          handedOver: flags.inheritFd,
           onProgress: bar.update,
         }).finally(() => bar.done());
       };

@@ -13,13 +13,14 @@
  * on from its saved offset.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
-import { FileKind, PipeEnd, type FdRecord, type VmaRecord } from "@cr/format";
+import { FileKind, PipeEnd, SocketState, type FdRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
 import { createPipe, FCNTL, O_PATH, OPEN } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
+import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 
 // The saved open flags are the kernel's (OPEN); cr's own opens below take Node's fs.constants.
 const { O_ACCMODE, O_WRONLY, O_APPEND } = OPEN;
@@ -28,8 +29,8 @@ const { O_ACCMODE, O_WRONLY, O_APPEND } = OPEN;
  * open(2) only notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
  */
 const NOT_REPLAYED = OPEN.O_CREAT | OPEN.O_EXCL | OPEN.O_TRUNC | OPEN.O_NOCTTY | FCNTL.O_ASYNC;
-/** The status flags of a pipe end that restoreFdState sets on a new pipe (O_ASYNC: fd-owners.ts). */
-const PIPE_STATUS = OPEN.O_NONBLOCK | OPEN.O_DIRECT;
+/** The status flags restoreFdState sets on a new pipe's end or socket, which pipe2 and socket make without (O_ASYNC: fd-owners.ts). */
+const NEW_STATUS = OPEN.O_NONBLOCK | OPEN.O_DIRECT;
 const { F_SETFD, FD_CLOEXEC } = FCNTL;
 
 interface Saved {
@@ -118,21 +119,26 @@ export interface PathObjects {
   vmas: VmaRecord[];
   fds: FdRecord[];
   removed: RemovedFiles;
-  /** Descriptors not to open now: a lease the process holds on their file would be broken (and the open wait for it). */
-  leased?: ReadonlySet<number>;
+  /**
+   * Descriptors not to open now: a lease the process holds on their file would be broken (and the
+   * open wait for it); the user hands them over at restart.
+   */
+  unprobed?: ReadonlySet<number>;
 }
 
 /**
  * Confirms that restart can rebuild every path-based object of an image, exactly as restart
  * does: the working directory is there, checkFiles passes, and every descriptor opens (closed
- * again at once). Restart's "check files" step, and `cr snapshot --kill` before it kills.
+ * again at once). Restart's "check files" step, and `cr snapshot --kill` before it kills. UNIX
+ * sockets are not opened but made (unix-sockets.ts), and their names checked by restart alone:
+ * until the checkpointed process is gone, they are its own.
  */
 export function confirmRestorable(objects: PathObjects, crid: bigint, options: FileCheckOptions): FileCheck {
   const recreated = new Recreated(objects.removed, crid);
   try {
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options);
-    const probed = objects.fds.filter((f) => !objects.leased?.has(f.fd));
+    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && f.kind !== FileKind.SOCKET);
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
   } finally {
@@ -178,6 +184,8 @@ export interface SavedWithFds {
   recreated?: Recreated;
   /** The pipes of a process tree (treePipes): an end of one of them is that pipe's, not one of its own. */
   treePipes?: Map<bigint, [number, number]>;
+  /** The UNIX sockets of a process tree, made once: a descriptor on one is given cr's. */
+  treeSockets?: TreeSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
 }
@@ -189,10 +197,11 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, treePipes, given = new Map<number, number>() } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, treePipes, treeSockets, given = new Map<number, number>() } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
+  const made: Made = { pipes, sockets: treeSockets, warnings, data };
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
@@ -202,8 +211,8 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
     const located = fds.map((f) => ({ ...f, path: recreated?.pathFor(f) ?? f.path }));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
-      const source = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), pipes, warnings, data);
-      if (!given.has(fd.fd) && ![...pipes.values()].some((p) => p.includes(source))) opened.add(source);
+      const source = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), made);
+      if (!given.has(fd.fd) && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source)) opened.add(source);
       pairs.push([fd.fd, source]);
     }
     if (!treePipes) refillPipes(pipes, data, sizes);
@@ -223,6 +232,8 @@ export interface TreeFds {
   tables: [number, number][][];
   warnings: string[];
   close(): void;
+  /** The restart failed: removes the socket files made for it (after close or before). */
+  abandon(): void;
 }
 
 /** One process's saved descriptors and what was saved beside them. */
@@ -232,42 +243,52 @@ export interface ProcessFds {
   shared: ReadonlyMap<number, number>;
   data: PipeBytes;
   sizes: PipeSizes;
+  /** The UNIX sockets its section saved (each socket of the tree is in one section). */
+  sockets: UnixSocketRecord[];
 }
 
 /**
  * Opens every descriptor of a tree's processes in cr. A pipe whose ends are all in the tree is
- * one new pipe, its bytes and capacity restored once; `inherit` substitutes fd N of each process
- * where it is not an end of such a pipe, one open shared by all (as the inherited stdout was).
+ * one new pipe, its bytes and capacity restored once; every UNIX socket is made once
+ * (unix-sockets.ts). `inherit` substitutes fd N of each process where it is not an end of such a
+ * pipe or such a socket, one open shared by all (as the inherited stdout was).
  */
 export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, recreated: Recreated): TreeFds {
   const all = processes.flatMap((p) => p.fds);
   const pipes = pipesInside(all);
+  const records = socketsByInode(processes.flatMap((p) => p.sockets));
+  let sockets: TreeSockets | undefined;
   const done: OpenedFds[] = [];
   const substitutes = new Map<number, number>();
   const closeAll = () => {
     done.forEach((o) => o.close());
+    sockets?.close();
     for (const f of [...[...pipes.values()].flat(), ...substitutes.values()]) closeSync(f);
   };
+  const ofTree = (f: FdRecord) => (f.kind === FileKind.PIPE && pipes.has(f.pipeId)) || (f.kind === FileKind.SOCKET && records.get(f.inode)?.state !== SocketState.OUTSIDE);
   try {
     for (const [fd, path] of inherit) {
       const first = all.find((f) => f.fd === fd);
-      if (first) substitutes.set(fd, openOne(first, path, pipes, [], []));
+      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, warnings: [], data: [] }));
     }
+    sockets = new TreeSockets(records);
     const data = firstOfEachPipe(processes.flatMap((p) => p.data));
     const fifoOwner = new Map<bigint, ProcessFds>(); // a FIFO's bytes go in once, with its first holder's opens
     for (const p of processes) for (const f of p.fds) if (f.kind === FileKind.FIFO && !fifoOwner.has(f.pipeId)) fifoOwner.set(f.pipeId, p);
     for (const p of processes) {
-      const given = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && f.kind === FileKind.PIPE && pipes.has(f.pipeId))));
+      const given = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      done.push(openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, treePipes: pipes, given }));
+      done.push(openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, treePipes: pipes, treeSockets: sockets, given }));
     }
     refillPipes(pipes, data, processes.flatMap((p) => p.sizes));
   } catch (error) {
     closeAll();
+    sockets?.unbind();
     throw error;
   }
   const whose = (i: number) => (processes.length > 1 ? `process ${processes[i]!.pid}: ` : "");
-  return { tables: done.map((o) => o.pairs), warnings: done.flatMap((o, i) => o.warnings.map((w) => whose(i) + w)), close: closeAll };
+  const warnings = [...sockets.warnings, ...done.flatMap((o, i) => o.warnings.map((w) => whose(i) + w))];
+  return { tables: done.map((o) => o.pairs), warnings, close: closeAll, abandon: () => sockets?.unbind() };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */
@@ -289,10 +310,24 @@ function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
   return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
 }
 
-function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [number, number]>, warnings: string[], data: PipeBytes): number {
+/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets. */
+interface Made {
+  pipes: Map<bigint, [number, number]>;
+  sockets: TreeSockets | undefined;
+  warnings: string[];
+  data: PipeBytes;
+}
+
+function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number {
+  const { pipes, sockets, warnings, data } = made;
   const substitute = (path: string, flags: number) => openPath(fd, path, flags);
   if (inherit !== undefined) return substitute(inherit, fd.openFlags & ~NOT_REPLAYED & ~fsc.O_DIRECTORY);
   switch (fd.kind) {
+    case FileKind.SOCKET: {
+      const socket = sockets?.fdOf(fd.inode);
+      if (socket === undefined) throw new CrError(`fd ${fd.fd} was a UNIX socket connected outside the tree: restart with --inherit-fd ${fd.fd}:PATH to give it a file instead`, { code: "INHERIT_NEEDED", fd: fd.fd, step: "open files" });
+      return socket;
+    }
     case FileKind.PIPE: {
       const pipe = pipes.get(fd.pipeId);
       if (pipe) return pipe[fd.pipeEnd === PipeEnd.WRITE ? 1 : 0];
@@ -308,7 +343,7 @@ function openOne(fd: FdRecord, inherit: string | undefined, pipes: Map<bigint, [
     case FileKind.FIFO:
       return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
     default:
-      throw new CrError(`fd ${fd.fd} (${fd.path}) is of a kind cr cannot restore`, { code: "UNSUPPORTED", path: fd.path, step: "open files" });
+      throw new CrError(`fd ${fd.fd} (${fd.path}) is of a kind cr cannot restore: give it a file with --inherit-fd ${fd.fd}:PATH`, { code: "UNSUPPORTED", fd: fd.fd, path: fd.path, step: "open files" });
   }
 }
 
@@ -343,13 +378,15 @@ export function cutBackGrown(grown: FdRecord[], pairs: [number, number][]): stri
 /**
  * Inside the restored process: offsets of regular files (Node has no lseek; the description
  * is shared, so seeking there is the same), FD_CLOEXEC as saved (the stub's exec had to
- * keep every descriptor open), and the status flags of the ends of new pipes (pipe2 gives none).
+ * keep every descriptor open), and the status flags of the ends of new pipes and of sockets
+ * (pipe2 and socket give none; a socket's description is every holder's, so each sets the same).
  */
 export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
   const inside = idsOfPipesInside(fds);
   for (const fd of fds) {
-    if (fd.kind === FileKind.PIPE && inside.has(fd.pipeId) && fd.openFlags & PIPE_STATUS && !inherited.has(fd.fd)) {
-      remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & PIPE_STATUS)], `restoring the status flags of fd ${fd.fd} (a pipe end)`);
+    const made = (fd.kind === FileKind.PIPE && inside.has(fd.pipeId)) || fd.kind === FileKind.SOCKET;
+    if (made && fd.openFlags & NEW_STATUS && !inherited.has(fd.fd)) {
+      remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & NEW_STATUS)], `restoring the status flags of fd ${fd.fd}`);
     }
     // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
     if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {

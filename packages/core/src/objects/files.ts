@@ -32,6 +32,7 @@ export type FdKind =
   | "pipe"
   | "fifo"
   | "tty"
+  | "unix-socket"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -66,7 +67,7 @@ export interface FdEntry {
   removed?: boolean;
   /** For pipes and FIFOs: which end this fd is. Both ends of one pipe share `ino`. */
   end?: PipeEnd;
-  /** For "unsupported": what the fd is, for a person ("eventfd", "TCP socket 127.0.0.1:80 (listening)"). */
+  /** For "unix-socket" and "unsupported": what the fd is, for a person ("eventfd", "TCP socket 127.0.0.1:80 (listening)"). */
   what?: string;
   /** Subtype for "unsupported" fds, used by `checkProcess` (e.g. "socket", "io_uring", "device"). */
   category?: UnsupportedCategory;
@@ -74,6 +75,8 @@ export interface FdEntry {
   internal: boolean;
   /** The locks held through its open file description (fdinfo `lock:` lines; locks.ts). */
   locks: FileLock[];
+  /** A UNIX socket: descriptors sent over it (SCM_RIGHTS) not received yet (fdinfo `scm_fds`). */
+  scmFds?: number;
 }
 
 export type UnsupportedCategory =
@@ -184,6 +187,7 @@ function readFd(pid: number, fd: number, limits: Rlimits, sockets: SocketTable):
     locks: parseLockLines(fdinfo),
   };
   classify(entry, stats, sockets);
+  if (entry.kind === "unix-socket") entry.scmFds = Number(info.get("scm_fds") ?? "0");
   return entry;
 }
 
@@ -203,7 +207,11 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     return;
   }
   if (target.startsWith("socket:[")) {
-    unsupported(entry, "socket", sockets.describe(entry.ino));
+    const what = sockets.describe(entry.ino);
+    if (sockets.isUnix(entry.ino)) {
+      entry.kind = "unix-socket"; // unix-sockets.ts saves it, or says why not
+      entry.what = what;
+    } else unsupported(entry, "socket", what);
     return;
   }
   if (target.startsWith("anon_inode:")) {
@@ -364,11 +372,17 @@ function isPtySlave(major: number): boolean {
  */
 class SocketTable {
   private table: Map<bigint, string> | undefined;
+  private readonly unix = new Set<bigint>();
   constructor(private readonly pid: number) {}
 
   describe(ino: bigint): string {
     this.table ??= this.load();
     return this.table.get(ino) ?? `socket (inode ${ino}, not in the network namespace of process ${this.pid})`;
+  }
+
+  isUnix(ino: bigint): boolean {
+    this.table ??= this.load();
+    return this.unix.has(ino);
   }
 
   private load(): Map<bigint, string> {
@@ -385,7 +399,10 @@ class SocketTable {
     ] as const) {
       for (const [ino, desc] of parseInet(this.readNet(file), proto)) table.set(ino, desc);
     }
-    for (const [ino, desc] of parseUnix(this.readNet("unix"))) table.set(ino, desc);
+    for (const [ino, desc] of parseUnix(this.readNet("unix"))) {
+      table.set(ino, desc);
+      this.unix.add(ino);
+    }
     for (const [ino, desc] of parseNetlink(this.readNet("netlink"))) table.set(ino, desc);
     for (const [ino, desc] of parsePacket(this.readNet("packet"))) table.set(ino, desc);
     return table;
