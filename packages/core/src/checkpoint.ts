@@ -156,7 +156,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       bytes: run.bytes,
       downtimeMs,
       totalMs: performance.now() - started,
-      warnings: run.states.flatMap((s) => s.warnings),
+      warnings: [...run.tree.exited.map((e) => `process ${e.pid} (${e.comm}) exited while cr froze the tree: the image holds the tree without it`), ...run.states.flatMap((s) => s.warnings)],
       ...(unreapedBy !== null ? { unreapedBy: { pid: unreapedBy, comm: commOf(unreapedBy) ?? "exited" } } : {}),
     };
   } finally {

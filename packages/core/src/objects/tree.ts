@@ -59,40 +59,58 @@ export interface FrozenTree {
   tids: Map<number, number[]>;
   /** performance.now() when the freeze that held began: the downtime starts there. */
   frozenAt: number;
+  /** Members that exited before cr could freeze them: not in the image. */
+  exited: TreeProcess[];
 }
 
-/** Freezes of a tree caught mid-vfork before cr gives up (a vfork child execs within milliseconds). */
-const VFORK_ATTEMPTS = 20;
+/** Freezes of a tree caught mid-change before cr gives up (a vfork child execs, an exiting process is gone, within milliseconds). */
+const FREEZE_ATTEMPTS = 20;
 
 /**
- * Freezes `root` and its descendants, walking the tree again until it finds no new process.
- * A member that exits before it is frozen fails the whole freeze, every member thawed. A tree
- * caught with a vfork child that has not exec'd yet (it shares its parent's memory: half a
- * process) is thawed and frozen again a moment later.
+ * Freezes `root` and its descendants, walking the tree again until it finds no new process. A
+ * member that exits before cr freezes it is left out (a zombie by then is saved as one), and
+ * named in `exited`; one whose children are still its own while it exits, or a vfork child that
+ * has not exec'd yet (it shares its parent's memory: half a process), makes cr thaw everything
+ * and freeze again a moment later. The root exiting fails the snapshot.
  */
 export async function freezeTree(root: number, timeoutMs?: number): Promise<FrozenTree> {
   for (let attempt = 1; ; attempt++) {
     const frozenAt = performance.now();
     const tree = { ...freezeStable(root, timeoutMs), frozenAt };
-    const sharing = tree.members.find((m) => tree.tids.has(m.pid) && tree.tids.has(m.ppid) && sameMemory(m.pid, m.ppid));
-    if (!sharing) return tree;
+    const unstable = halfMade(tree);
+    if (!unstable) return tree;
     thawTree(tree.tids);
-    if (attempt === VFORK_ATTEMPTS) {
-      throw new CrError(`process ${sharing.pid} (${sharing.comm}) shared its parent's memory each time cr froze the tree (a vfork child before its exec): nothing was saved, every process runs on; snapshot again`, { code: "EAGAIN", pid: sharing.pid });
+    if (attempt === FREEZE_ATTEMPTS) {
+      throw new CrError(`process ${unstable.pid} (${unstable.comm}) ${unstable.why} each time cr froze the tree: nothing was saved, every process runs on; snapshot again`, { code: "EAGAIN", pid: unstable.pid });
     }
     await sleep(5);
   }
 }
 
+/** A member the tree cannot be saved with now: a vfork child before its exec, or the child of a process that is exiting. */
+function halfMade(tree: Omit<FrozenTree, "frozenAt">): { pid: number; comm: string; why: string } | undefined {
+  const left = new Set(tree.exited.map((e) => e.pid));
+  const orphan = tree.members.find((m) => left.has(m.ppid));
+  if (orphan) return { ...orphan, why: "was the child of a process that was exiting" };
+  const sharing = tree.members.find((m) => tree.tids.has(m.pid) && tree.tids.has(m.ppid) && sameMemory(m.pid, m.ppid));
+  return sharing && { ...sharing, why: "shared its parent's memory (a vfork child before its exec)" };
+}
+
 function freezeStable(root: number, timeoutMs?: number): Omit<FrozenTree, "frozenAt"> {
   const tids = new Map<number, number[]>();
+  const exited = new Map<number, TreeProcess>();
   try {
     for (;;) {
-      const members = processTree(root);
+      const all = processTree(root);
+      if (all[0]?.pid !== root) throw rootExited(root);
+      const members = all.filter((m) => !exited.has(m.pid) || isZombie(m.stat));
       const fresh = members.filter((m) => !tids.has(m.pid) && !isZombie(m.stat));
-      if (members[0]?.pid !== root) throw exited(root, "the root");
-      if (fresh.length === 0) return { members: members.map(reread), tids };
-      for (const m of fresh) tids.set(m.pid, freezeMember(m, timeoutMs));
+      if (fresh.length === 0) return { members: members.map(reread).filter((m) => m !== undefined), tids, exited: [...exited.values()].filter((e) => !members.some((m) => m.pid === e.pid)) };
+      for (const m of fresh) {
+        const threads = freezeMember(m, root, timeoutMs);
+        if (threads) tids.set(m.pid, threads);
+        else exited.set(m.pid, m);
+      }
     }
   } catch (error) {
     thawTree(tids);
@@ -105,24 +123,24 @@ export function thawTree(tids: Map<number, number[]>): void {
   for (const threads of [...tids.values()].reverse()) thaw(threads);
 }
 
-function freezeMember(m: TreeProcess, timeoutMs?: number): number[] {
+/** The member's threads, frozen; undefined if it exited first (the root exiting fails the freeze). */
+function freezeMember(m: TreeProcess, root: number, timeoutMs?: number): number[] | undefined {
   try {
     return freeze(m.pid, timeoutMs);
   } catch (error) {
-    if (error instanceof NativeError && error.code === "ESRCH") throw exited(m.pid, `${m.comm}, a member of the tree,`);
-    throw error;
+    if (!(error instanceof NativeError && error.code === "ESRCH")) throw error;
+    if (m.pid === root) throw rootExited(root);
+    return undefined;
   }
 }
 
-/** A member's stat once frozen (its state then is "t"; a zombie's stays "Z"). */
-function reread(m: TreeProcess): TreeProcess {
-  const again = memberOf(m.pid);
-  if (!again) throw exited(m.pid, m.comm);
-  return again;
+/** A member's stat once frozen (its state then is "t"; a zombie's stays "Z"); undefined for a zombie reaped meanwhile. */
+function reread(m: TreeProcess): TreeProcess | undefined {
+  return memberOf(m.pid);
 }
 
-function exited(pid: number, what: string): CrError {
-  return new CrError(`process ${pid} (${what}) exited while cr froze the tree: nothing was saved, every process runs on; snapshot again`, { code: "ESRCH", pid });
+function rootExited(pid: number): CrError {
+  return new CrError(`process ${pid} exited while cr froze it: nothing was saved`, { code: "ESRCH", pid });
 }
 
 /** The PROCESS_TABLE of a frozen tree. */
