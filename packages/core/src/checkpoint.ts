@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type ShmemFileRecord, type SignalsRecord, type ThreadRecord, type TimersRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -33,7 +33,8 @@ import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, thawTree, type FrozenTree } from "./objects/tree.js";
-import { savedElsewhere, sharedByMembers } from "./objects/shmem.js";
+import { objectKey, pageSavers, savedElsewhere, sharedByMembers } from "./objects/shmem.js";
+import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
 import type { FdEntry } from "./objects/files.js";
 import { commitImage } from "./store/store-images.js";
@@ -252,6 +253,8 @@ interface FrozenState {
   attrs: ProcessAttrsRecord;
   timers: TimersRecord;
   seccomp: SeccompRecord;
+  /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
+  shmemFiles: ShmemFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
@@ -322,6 +325,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
  * creates the trampoline. Every injected syscall runs before the tracker re-arms: on a
  * shadow-paging hypervisor (this PVM guest) the target's first run after its PTEs changed pays
  * their resync (~3 us a re-protected page), which a later injection would pay inside the freeze.
+ * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts).
  */
 function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): FrozenState[] {
   const running = [...tree.tids.keys()];
@@ -330,15 +334,16 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     suspendFilters(pid, tids); // before the first injected syscall
     return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running));
   });
-  const sharedWithOthers = sharedByMembers(layouts.map((l) => l.vmas));
-  const saved = new Set<string>(); // shared objects whose pages an earlier member's section holds
+  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
+  const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files }));
+  const files = new TreeShmemFiles(members);
+  const savers = pageSavers(members, files.recordOnly);
+  const shared = { sharedWithOthers: sharedByMembers(layouts.map((l) => l.vmas), files.heldOpen), savers };
+  const records = files.records(members, savers);
   return running.map((pid, i) => {
-    const tids = tree.tids.get(pid)!;
-    const layout = layouts[i]!;
     const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
-    const task = { ...collectTask(pid, tids), memoryAttrs: collectMemoryAttrs(pid, layout.leader, layout.vmas) };
-    const memory = collectMemory(pid, layout, tracker, parent, { sharedWithOthers, saved });
-    return { pid, tids, parent, ...memory, ...task };
+    const memory = collectMemory(pid, layouts[i]!, tracker, parent, shared);
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, shmemFiles: records.get(pid) ?? [] };
   });
 }
 
@@ -362,20 +367,20 @@ function collectLayout(pid: number, leader: number, seen: Vma[]): Layout {
   return { leader, vmas: markTrampoline(changed, area.trampoline), slot: historySlot(area) };
 }
 
-/** Shared memory of the tree: what other members map too, and what an earlier member saved. */
+/** Shared memory of the tree: what others write too (untracked), and whose page map saves each object's pages. */
 interface TreeShared {
   sharedWithOthers: ReadonlySet<string>;
-  saved: Set<string>;
+  savers: ReadonlyMap<string, number>;
 }
 
 /**
- * The frozen process's memory: what the tracker says, and which pages to save. Shared objects
- * are saved once, by the first member that maps them.
+ * The frozen process's memory: what the tracker says, and which pages to save. Shared objects'
+ * pages are saved once, by their page saver.
  */
 function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: TreeShared) {
   const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), sharedWithOthers: shared.sharedWithOthers };
   const result = tracker.collectDirty(trackContext);
-  const plan = planMemory(pid, vmas, result, savedElsewhere(vmas, shared.saved));
+  const plan = planMemory(pid, vmas, result, savedElsewhere(pid, vmas, shared.savers));
   return {
     vmas,
     plan,
@@ -491,6 +496,7 @@ async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<vo
   if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
   if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
   if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
+  for (const file of state.shmemFiles) await writer.writeRecord("SHMEM_FILE", file);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
 }
 
@@ -563,9 +569,10 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
 
 /** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
 function confirmBeforeKill(states: FrozenState[], crid: bigint): void {
+  const shmem = new Set(states.flatMap((s) => s.shmemFiles.map(objectKey)));
   for (const state of states) {
     const leased = new Set(lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd));
-    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, leased };
+    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, leased, shmem };
     try {
       confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
     } catch (error) {

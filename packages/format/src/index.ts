@@ -42,6 +42,8 @@ export {
   type Reference,
   type Sigaction,
   type SharedFdsRecord,
+  type ShmemFileRecord,
+  ShmemFileKind,
   type SignalsRecord,
   type ThreadRecord,
   type TimersRecord,
@@ -50,7 +52,7 @@ export {
   type VmaRecord,
   type VmasRecord,
 } from "./records.js";
-export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
+export { FORMAT_MAJOR, FORMAT_MINOR, MAX_META_LENGTH } from "./framing.js";
 export {
   byAddress,
   type DataRun,

@@ -16,6 +16,7 @@ import {
   PipeSizeSchema,
   FdOwnerSchema,
   RemovedFileSchema,
+  ShmemExtentSchema,
   IndexEntrySchema,
   ReferenceSchema,
   RlimitSchema,
@@ -59,7 +60,7 @@ export function specSections(): Map<string, string> {
   m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
   m.set("stream-registry", streamRegistryTable());
   for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
-  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema]) {
+  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, ShmemExtentSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

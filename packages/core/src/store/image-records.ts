@@ -85,6 +85,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   tty: FileKind.DEVICE,
   pipe: FileKind.PIPE,
   fifo: FileKind.FIFO,
+  shmem: FileKind.SHMEM,
   unsupported: FileKind.UNSUPPORTED,
 };
 
