@@ -16,7 +16,7 @@ export interface Region {
   content: PageContent[];
   /** A private file mapping: its untouched pages may be FILE. */
   file: boolean;
-  /** Shared anonymous memory: MADV_DONTNEED keeps its bytes (they are the shmem object's). */
+  /** Shared memory (anonymous, a memfd): MADV_DONTNEED keeps its bytes (they are the shmem object's). */
   shared?: boolean;
 }
 
@@ -47,9 +47,10 @@ export class MemoryModel {
     return this.regions.get(id)!.addr + BigInt(page * PAGE);
   }
 
-  async map(id: number, pages: number, shared = false): Promise<Region> {
-    const addr = BigInt(await cmd(this.t, `${shared ? "mapshared" : "map"} ${id} ${pages}`));
-    const r: Region = { id, addr, pages, content: new Array<PageContent>(pages).fill(null), file: false, shared };
+  async map(id: number, pages: number, shared: boolean | "memfd" = false): Promise<Region> {
+    const command = shared === "memfd" ? "mapmemfd" : shared ? "mapshared" : "map";
+    const addr = BigInt(await cmd(this.t, `${command} ${id} ${pages}`));
+    const r: Region = { id, addr, pages, content: new Array<PageContent>(pages).fill(null), file: false, shared: shared !== false };
     this.regions.set(id, r);
     return r;
   }
@@ -90,6 +91,13 @@ export class MemoryModel {
     const r = this.regions.get(id)!;
     await cmd(this.t, `dontneed ${id} ${first} ${count}`);
     if (!r.shared) for (let p = first; p < first + count; p++) r.content[p] = null;
+  }
+
+  /** MADV_REMOVE of shared memory: the object loses the pages (they read as zeros). */
+  async remove(id: number, first: number, count: number): Promise<void> {
+    const r = this.regions.get(id)!;
+    await cmd(this.t, `remove ${id} ${first} ${count}`);
+    for (let p = first; p < first + count; p++) r.content[p] = null;
   }
 
   /** MADV_DONTDUMP changes nothing the image holds: the pages are saved as any others. */

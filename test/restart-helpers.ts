@@ -191,6 +191,21 @@ for r in range(int(sys.argv[1])):
     print(r, h.hexdigest())
 `;
 
+/**
+ * python3 -c POOL N: multiprocessing.Pool(2) (forked workers) maps a CPU-bound function over
+ * range(N), printing each result in order as it comes.
+ */
+export const PYTHON_POOL_SCRIPT = `import multiprocessing, sys
+def work(n):
+    s = 0
+    for i in range(120000):
+        s = (s * 31 + i * n) % 1000003
+    return s
+with multiprocessing.Pool(2) as pool:
+    for result in pool.imap(work, range(int(sys.argv[1]))):
+        print(result, flush=True)
+`;
+
 export const PERL_SCRIPT = `use strict; use Digest::MD5 qw(md5_hex);
 my %h; for my $i (0 .. 1500000) { $h{$i} = ($i * 2654435761) % 1000003; }
 my $ctx = Digest::MD5->new; for (my $k = 0; $k < 1500000; $k += 7) { $ctx->add($h{$k}); }

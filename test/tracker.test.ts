@@ -1,7 +1,7 @@
 // Dirty tracking never under-reports (docs/design.md decision 6): for every tracker backend this
 // kernel has, tracker_target is snapshotted once in full, then incrementally after each kind of
 // change a tracker can miss — plain writes, writes by the kernel (read(2) into the buffer), writes
-// by a second thread, MADV_DONTNEED, shared anonymous memory, mremap, munmap of part of a region, a new mapping, a
+// by a second thread, MADV_DONTNEED, shared anonymous memory and a memfd (MADV_REMOVE too), mremap, munmap of part of a region, a new mapping, a
 // MADV_DONTDUMP region, COW of a private file mapping, address reuse. After every increment the
 // checkpoint's memory, resolved through the chain, must be exactly what the process held, and
 // every page written since the parent must be DATA in the new image. Over-reporting (DATA pages
@@ -179,6 +179,19 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       await model.write(11, 20, 2, 33);
       await model.dontneed(11, 20, 2); // written, then no page table maps it
       await snapAndVerify("shared: written then dropped");
+      await model.remove(11, 0, 2); // out of the object: a hole, which no scan reports
+      await snapAndVerify("shared: removed");
+    });
+
+    it("a memfd mapped shared: written pages, MADV_DONTNEED keeps their bytes, MADV_REMOVE takes them", async () => {
+      await model.map(12, 16, "memfd");
+      await model.write(12, 0, 10, 34);
+      await snapAndVerify("memfd: new");
+      await model.write(12, 2, 3, 35);
+      await model.dontneed(12, 0, 4);
+      await snapAndVerify("memfd: write+dontneed");
+      await model.remove(12, 3, 2);
+      await snapAndVerify("memfd: removed");
     });
 
     it("mremap: the region moved (and grew); its old pages are gone", async () => {

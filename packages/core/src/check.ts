@@ -10,6 +10,7 @@ import { pipeSizeProblems } from "./objects/pipes.js";
 import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./process/procfs.js";
 import { seccompProblems } from "./objects/seccomp.js";
 import { sharedMemoryProblems } from "./objects/shmem.js";
+import { shmemFileProblems } from "./objects/shmem-files.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
 import { threadCredentialProblems } from "./objects/threads.js";
 import { timerProblems } from "./objects/timers.js";
@@ -119,7 +120,7 @@ export function checkMember(pid: number, members: ReadonlySet<number>, handedOve
     const problem = vmaProblem(vma);
     if (problem) report.problems.push(problem);
   }
-  report.problems.push(...sharedMemoryProblems(members, vmas));
+  report.problems.push(...sharedMemoryProblems(members, vmas), ...shmemFileProblems(pid, members, vmas, files));
   return { report, vmas, files };
 }
 
@@ -168,7 +169,7 @@ const FD_REASONS: Record<UnsupportedCategory, string> = {
   fanotify: "cr cannot save fanotify instances",
   io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",
   userfaultfd: "the program uses its own userfaultfd, which cr cannot save",
-  memfd: "cr cannot save memfds yet (an anonymous file another process may share)",
+  memfd: "cr cannot restore huge-page memory yet",
   pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
   "anon-inode": "cr cannot save this kind of kernel object",
   device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
@@ -214,11 +215,12 @@ function vmaProblem(vma: Vma): Problem | undefined {
     return problem("device", `device memory mapping ${vma.name || "(no name)"}: cr cannot save or remap device memory`);
   }
   // A shared writable file mapping is mapped again from its file: its pages are the file's.
-  // Shared anonymous memory is saved (objects/shmem.ts) unless another process maps it too.
-  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file" && vma.kind !== "shared-anonymous") {
+  // Shared memory is saved (objects/shmem.ts, shmem-files.ts) unless another process maps it too.
+  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file" && vma.kind !== "shared-anonymous" && vma.kind !== "memfd") {
     return sharedProblem(vma, problem);
   }
-  if (vma.deleted && vma.kind === "file") {
+  // A deleted file of a tmpfs is saved with its content (shmem-files.ts).
+  if (vma.deleted && vma.kind === "file" && !vma.onTmpfs) {
     return problem("deleted-file", `mapping of deleted file ${vma.path}: a restart cannot map it again; keep a link to the file`);
   }
   return undefined;
@@ -226,7 +228,6 @@ function vmaProblem(vma: Vma): Problem | undefined {
 
 function sharedProblem(vma: Vma, problem: (kind: string, reason: string) => Problem): Problem {
   const why = "a restored process cannot share it with the processes that map it now";
-  if (vma.kind === "memfd") return problem("memfd", `shared writable mapping of memfd ${vma.path?.slice("/memfd:".length)}: ${why}`);
   const file = vma.path ?? vma.name;
   return problem("shared-memory", `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: ${why}`);
 }

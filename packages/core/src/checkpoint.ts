@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type TimersRecord, type UnixSocketRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -34,7 +34,8 @@ import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, thawTree, type FrozenTree } from "./objects/tree.js";
-import { savedElsewhere, sharedByMembers } from "./objects/shmem.js";
+import { objectKey, pageSavers, savedElsewhere, sharedByMembers } from "./objects/shmem.js";
+import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
 import type { FdEntry } from "./objects/files.js";
@@ -269,6 +270,8 @@ interface FrozenState {
   seccomp: SeccompRecord;
   /** The UNIX sockets this process's section saves (each socket once in the image). */
   sockets: UnixSocketRecord[];
+  /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
+  shmemFiles: ShmemFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
@@ -339,6 +342,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
  * creates the trampoline. Every injected syscall runs before the tracker re-arms: on a
  * shadow-paging hypervisor (this PVM guest) the target's first run after its PTEs changed pays
  * their resync (~3 us a re-protected page), which a later injection would pay inside the freeze.
+ * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts).
  */
 function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): FrozenState[] {
   const running = [...tree.tids.keys()];
@@ -350,13 +354,15 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
   const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
   const sockets = collectTreeSockets(tree, tasks, before.handedOver); // before the trackers re-arm: a refusal leaves their history whole
-  const sharedWithOthers = sharedByMembers(layouts.map((l) => l.vmas));
-  const saved = new Set<string>(); // shared objects whose pages an earlier member's section holds
+  const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files }));
+  const files = new TreeShmemFiles(members);
+  const savers = pageSavers(members, files.recordOnly);
+  const shared = { sharedWithOthers: sharedByMembers(layouts.map((l) => l.vmas), files.heldOpen), savers };
+  const records = files.records(members, savers);
   return running.map((pid, i) => {
-    const tids = tree.tids.get(pid)!;
     const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
-    const memory = collectMemory(pid, layouts[i]!, tracker, parent, { sharedWithOthers, saved });
-    return { pid, tids, parent, ...memory, ...tasks[i]!, sockets: sockets.get(pid) ?? [] };
+    const memory = collectMemory(pid, layouts[i]!, tracker, parent, shared);
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [] };
   });
 }
 
@@ -394,20 +400,20 @@ function collectLayout(pid: number, leader: number, seen: Vma[]): Layout {
   return { leader, vmas: markTrampoline(changed, area.trampoline), slot: historySlot(area) };
 }
 
-/** Shared memory of the tree: what other members map too, and what an earlier member saved. */
+/** Shared memory of the tree: what others write too (untracked), and whose page map saves each object's pages. */
 interface TreeShared {
   sharedWithOthers: ReadonlySet<string>;
-  saved: Set<string>;
+  savers: ReadonlyMap<string, number>;
 }
 
 /**
- * The frozen process's memory: what the tracker says, and which pages to save. Shared objects
- * are saved once, by the first member that maps them.
+ * The frozen process's memory: what the tracker says, and which pages to save. Shared objects'
+ * pages are saved once, by their page saver.
  */
 function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: TreeShared) {
   const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), sharedWithOthers: shared.sharedWithOthers };
   const result = tracker.collectDirty(trackContext);
-  const plan = planMemory(pid, vmas, result, savedElsewhere(vmas, shared.saved));
+  const plan = planMemory(pid, vmas, result, savedElsewhere(pid, vmas, shared.savers));
   return {
     vmas,
     plan,
@@ -526,6 +532,7 @@ async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<vo
   if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
   if (state.contents.length > 0) await writer.writeRecord("FILE_CONTENTS", { files: state.contents });
   if (state.sockets.length > 0) await writer.writeRecord("UNIX_SOCKETS", { sockets: state.sockets });
+  for (const file of state.shmemFiles) await writer.writeRecord("SHMEM_FILE", file);
   if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
 }
 
@@ -598,10 +605,11 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
 
 /** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
 function confirmBeforeKill(states: FrozenState[], crid: bigint, handedOver: ReadonlySet<number>): void {
+  const shmem = new Set(states.flatMap((s) => s.shmemFiles.map(objectKey)));
   for (const state of states) {
     const leased = lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd);
     const unprobed = new Set([...leased, ...handedOver]);
-    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed };
+    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed, shmem };
     try {
       confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
     } catch (error) {

@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FileKind, FormatError, MemberState, resolveChain, type UnixSocketRecord, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FileKind, FormatError, MemberState, resolveChain, type UnixSocketRecord, type ShmemFileRecord, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreOwners, type FdOwner } from "./objects/fd-owners.js";
@@ -35,7 +35,8 @@ import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
 import { SavedContents, type SavedFiles } from "./objects/file-contents.js";
-import { createSharedObjects, liveSharedKeys, sharedObjectsOfMany } from "./objects/shmem.js";
+import { createSharedObjects, liveSharedKeys, objectKey, sharedObjectsOfMany, type RestoredObject } from "./objects/shmem.js";
+import { checkShmemFiles, RestoredShmemFiles, restoredObjects } from "./objects/shmem-files.js";
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 
 export interface RestartOptions {
@@ -93,6 +94,8 @@ interface Checkpoint {
   contents: SavedFiles;
   /** The UNIX sockets this section saved (each socket of the tree once, in some section). */
   sockets: UnixSocketRecord[];
+  /** The memfds and tmpfs files whose first holder it was. */
+  shmemFiles: ShmemFileRecord[];
   data: ResolvedChain;
 }
 
@@ -122,25 +125,18 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
         throw error;
       }
     });
-    const fds = step(crid, "open files", () => {
-      try {
-        return openTreeDescriptors(tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets })), inherit, recreated);
-      } catch (error) {
-        recreated.release();
-        contents.release();
-        throw error;
-      }
-    });
+    const { shmem, fds } = step(crid, "open files", () => openFiles(tree, inherit, recreated, contents, crid));
     warnings.push(...fds.warnings);
     const built = new Built();
     try {
-      const layout = await createTree(tree, pids, fds, recreated, built, crid);
+      const layout = await createTree(tree, pids, { fds, shmem, recreated }, built, crid);
       step(crid, "remove recreated files", () => recreated.remove(), built.root);
       for (const image of tree.running) {
         const pid = built.pidOf(image.process.pid);
         await rebuild(new Remote(pid, pid), image, images.open, inherit, built.threads(pid), warnings, options, layout);
       }
       // Nothing outside the tree changes before this point: a failed restart leaves the program's files as they were.
+      step(crid, "put tmpfs files back", () => shmem.linkAtPaths(), built.root);
       step(crid, "cut back grown files", () => files.grown.forEach((grown, i) => warnings.push(...cutBackGrown(grown, fds.tables[i]!))), built.root);
       step(crid, "put back files the tree was writing", () => warnings.push(...contents.restore(crid)), built.root);
       step(crid, "release the process", () => built.release(), built.root);
@@ -151,6 +147,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       throw error;
     } finally {
       fds.close();
+      shmem.release();
       recreated.release();
     }
     // Snapshots of the restarted tree continue this branch, with this CRID as parent.
@@ -203,26 +200,51 @@ class Built {
   }
 }
 
+/**
+ * The memfds and tmpfs files made again, then every descriptor of the tree opened in cr (those
+ * on the files through cr's); all closed again if either fails.
+ */
+function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated: Recreated, contents: SavedContents, crid: bigint): { shmem: RestoredShmemFiles; fds: TreeFds } {
+  let shmem: RestoredShmemFiles | undefined;
+  try {
+    shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
+    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets }));
+    return { shmem, fds: openTreeDescriptors(processes, inherit, recreated, shmem) };
+  } catch (error) {
+    shmem?.release();
+    recreated.release();
+    contents.release();
+    throw error;
+  }
+}
+
+/** What cr made and opened for the tree before its processes exist. */
+interface Prepared {
+  fds: TreeFds;
+  shmem: RestoredShmemFiles;
+  recreated: Recreated;
+}
+
 /** Where the tree's stubs keep what they share until each takes its own (see createTree). */
 interface TreeLayout {
   trampoline: bigint;
   /** Shared memory objects by objectKey: a descriptor each, the same number in every process. */
-  objects: Map<string, bigint>;
-  /** Saved objectKeys of shared objects that more than one process maps. */
+  objects: Map<string, RestoredObject>;
+  /** Saved objectKeys of shared objects that a process could write unseen by another's page tables (sharedObjectsOfMany). */
   sharedWithOthers: Set<string>;
 }
 
 /**
  * Creates every process of the tree as a stub, each by its restored parent (clone3 with its
  * saved PID) so that getppid(), wait() and SIGCHLD work: the root is started with every
- * descriptor of the tree parked above the saved ones, the trampoline and the shared memory
- * objects are made in it, and each child inherits them by the clone. Then sessions and process
- * groups are made in the saved order, zombies exit with their status, and each running process
- * moves its descriptors from the parked ones into place.
+ * descriptor of the tree and every memfd and tmpfs file parked above the saved ones, the
+ * trampoline and the shared anonymous objects are made in it, and each child inherits them by
+ * the clone. Then sessions and process groups are made in the saved order, zombies exit with
+ * their status, and each running process moves its descriptors from the parked ones into place.
  */
-async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, fds: TreeFds, recreated: Recreated, built: Built, crid: bigint): Promise<TreeLayout> {
+async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds, shmem, recreated }: Prepared, built: Built, crid: bigint): Promise<TreeLayout> {
   const root = tree.running[0]!;
-  const parked = parkDescriptors(fds);
+  const parked = parkDescriptors(fds, shmem.descriptors());
   const rootPid = step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid: pids.get(root.process.pid)!, fds: parked.pairs, cwd: cwdOf(root, recreated) }));
   built.add(root.process.pid, rootPid);
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, rootPid);
@@ -232,7 +254,10 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, fds: 
     scratch(rootPid); // creates it there
     return at;
   });
-  const objects = s("create shared memory", () => createSharedObjects(new Remote(rootPid, rootPid), tree.running.flatMap((c) => c.vmas), parked.end));
+  const objects = s("create shared memory", () => {
+    const anonymous = createSharedObjects(new Remote(rootPid, rootPid), tree.running.flatMap((c) => c.vmas), parked.next);
+    return new Map([...restoredObjects(shmem, parked.objects), ...anonymous]);
+  });
   s("create child processes", () => {
     const groups = new SessionsAndGroups(tree.table, built);
     groups.arrange(tree.table[0]!);
@@ -252,25 +277,36 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, fds: 
     const pid = built.pidOf(image.process.pid);
     step(crid, "place descriptors", () => placeDescriptors(new Remote(pid, pid), fds.tables[i]!, parked, i === 0 ? undefined : cwdOf(image, recreated)), pid);
   }
-  return { trampoline, objects, sharedWithOthers: sharedObjectsOfMany(tree.running.map((c) => c.vmas)) };
+  const heldOpen = new Set(tree.running.flatMap((c) => c.files.filter((f) => f.kind === FileKind.SHMEM).map(objectKey)));
+  return { trampoline, objects, sharedWithOthers: sharedObjectsOfMany(tree.running.map((c) => c.vmas), new Set(objects.keys()), heldOpen) };
 }
 
-/** Every cr descriptor of the tree, once, at a number above every saved one. */
+/**
+ * Every cr descriptor of the tree, once, at a number above every saved one; after them cr's
+ * memfds and tmpfs files, which stay until the mappings are made (mapVmas closes them).
+ */
 interface Parked {
   /** [parked fd, cr's fd], for spawnStub. */
   pairs: [number, number][];
   /** cr's fd -> parked fd. */
   at: Map<number, number>;
-  /** First number past the parked ones. */
+  /** First number past the parked descriptors. */
   end: number;
+  /** The memfds and tmpfs files by saved key: their parked numbers, from `end` on. */
+  objects: Map<string, number>;
+  /** First number past the files. */
+  next: number;
 }
 
-function parkDescriptors(fds: TreeFds): Parked {
+function parkDescriptors(fds: TreeFds, files: Map<string, number>): Parked {
   const tables = fds.tables.flat();
   const base = Math.max(2, ...tables.map(([target]) => target)) + 1;
   const sources = [...new Set(tables.map(([, source]) => source))];
   const at = new Map(sources.map((source, i) => [source, base + i]));
-  return { pairs: [...at].map(([source, fd]) => [fd, source]), at, end: base + sources.length };
+  const end = base + sources.length;
+  const objects = new Map([...files.keys()].map((key, i) => [key, end + i]));
+  const pairs = [...[...at].map(([source, fd]): [number, number] => [fd, source]), ...[...objects].map(([key, fd]): [number, number] => [fd, files.get(key)!])];
+  return { pairs, at, end, objects, next: end + objects.size };
 }
 
 /** Moves one process's descriptors from the parked numbers into place, closes the parked ones, and enters its directory. */
@@ -471,6 +507,7 @@ async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSect
     removed: section.record("REMOVED_FILES")?.files ?? [],
     contents: section.records("FILE_CONTENTS").flatMap((r) => r.files),
     sockets: section.records("UNIX_SOCKETS").flatMap((r) => r.sockets),
+    shmemFiles: section.records("SHMEM_FILE"),
     data,
   };
 }
@@ -480,14 +517,17 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
   const saved = new Set(tree.running.flatMap((c) => c.contents).map((f) => `${f.device}:${f.inode}`));
   const socketFds = tree.running.flatMap((c) => c.files.filter((fd) => fd.kind === FileKind.SOCKET).map((fd) => ({ pid: c.process.pid, fd })));
   checkSockets(socketsByInode(tree.running.flatMap((c) => c.sockets)), socketFds, inherit, crid);
+  const shmemFiles = tree.running.flatMap((c) => c.shmemFiles);
+  const shmem = new Set(shmemFiles.map(objectKey));
   const checked = tree.running.map((image) => {
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
     // A file the tree was writing comes back with its saved content, whatever it holds now.
     const fds = image.files.filter((f) => !saved.has(`${f.device}:${f.inode}`));
-    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds, removed: image.removed };
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds, removed: image.removed, shmem };
     return confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit });
   });
-  return { warnings: checked.flatMap((c) => c.warnings), grown: checked.map((c) => c.grown) };
+  const warnings = [...checked.flatMap((c) => c.warnings), ...checkShmemFiles(shmemFiles, crid, options.force ?? false)];
+  return { warnings, grown: checked.map((c) => c.grown) };
 }
 
 /**

@@ -17,6 +17,12 @@
  *                                      it vanishes with the process), a mapped memfd, an
  *                                      io_uring (-1 if the kernel refuses it), and a page
  *                                      named [anon:cr-trampoline] (0 without ANON_VMA_NAME)
+ *   proc_target shmem                  memfd "crtest-shmem" (4 pages, F_SEAL_GROW, held open):
+ *                                      pages 0-1 mapped shared, page 0 written through the
+ *                                      mapping, page 3 by pwrite; memfd "crtest-sealed" (a page,
+ *                                      F_SEAL_WRITE) mapped read-only; /dev/shm/crtest-shmem-PID
+ *                                      (2 pages, page 0 written) mapped shared, its fd closed;
+ *                                      /dev/shm/crtest-deleted-PID, deleted, held open, 100 bytes
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -142,6 +148,43 @@ static void shared(const char *dir) {
   fflush(stdout);
 }
 
+static void fill(void *at, int seed, size_t bytes) {
+  for (size_t i = 0; i < bytes; i++) ((unsigned char *)at)[i] = (unsigned char)(seed + i * 7);
+}
+
+static void shmem(void) {
+  char page[4096];
+  int mfd = memfd_create("crtest-shmem", MFD_ALLOW_SEALING);
+  if (mfd < 0 || ftruncate(mfd, 4 * 4096) != 0 || fcntl(mfd, F_ADD_SEALS, F_SEAL_GROW) != 0) die("memfd");
+  char *map = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  if (map == MAP_FAILED) die("mmap memfd");
+  fill(map, 1, 4096);
+  fill(page, 3, 4096);
+  if (pwrite(mfd, page, 4096, 3 * 4096) != 4096) die("pwrite memfd");
+  int sfd = memfd_create("crtest-sealed", MFD_ALLOW_SEALING);
+  fill(page, 5, 4096);
+  if (sfd < 0 || write(sfd, page, 4096) != 4096 || fcntl(sfd, F_ADD_SEALS, F_SEAL_WRITE) != 0) die("sealed memfd");
+  void *sealed = mmap(NULL, 4096, PROT_READ, MAP_SHARED, sfd, 0);
+  if (sealed == MAP_FAILED) die("mmap sealed");
+  close(sfd);
+  char path[64];
+  snprintf(path, sizeof path, "/dev/shm/crtest-shmem-%d", getpid());
+  int shm = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+  if (shm < 0 || ftruncate(shm, 2 * 4096) != 0) die("shm");
+  char *shmap = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
+  if (shmap == MAP_FAILED) die("mmap shm");
+  close(shm);
+  fill(shmap, 7, 4096);
+  char deleted_path[64];
+  snprintf(deleted_path, sizeof deleted_path, "/dev/shm/crtest-deleted-%d", getpid());
+  int deleted = open(deleted_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  fill(page, 9, 100);
+  if (deleted < 0 || write(deleted, page, 100) != 100 || unlink(deleted_path) != 0) die("deleted shm");
+  printf("ready {\"memfd\":%d,\"memfdMap\":\"%lx\",\"sealedMap\":\"%lx\",\"shmPath\":\"%s\",\"shmMap\":\"%lx\",\"deleted\":%d,\"deletedPath\":\"%s\"}\n",
+         mfd, (unsigned long)map, (unsigned long)sealed, path, (unsigned long)shmap, deleted, deleted_path);
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   printf("pid %d\n", getpid());
   if (argc >= 2 && strcmp(argv[1], "clean") == 0) {
@@ -153,8 +196,10 @@ int main(int argc, char **argv) {
     check(argv[2]);
   } else if (argc >= 3 && strcmp(argv[1], "shared") == 0) {
     shared(argv[2]);
+  } else if (argc >= 2 && strcmp(argv[1], "shmem") == 0) {
+    shmem();
   } else {
-    fprintf(stderr, "usage: proc_target clean | state DIR FILE | check DIR | shared DIR\n");
+    fprintf(stderr, "usage: proc_target clean | state DIR FILE | check DIR | shared DIR | shmem\n");
     return 2;
   }
   serve();

@@ -43,6 +43,8 @@ export {
   type Reference,
   type Sigaction,
   type SharedFdsRecord,
+  type ShmemFileRecord,
+  ShmemFileKind,
   type SignalsRecord,
   SocketOption,
   SocketState,
@@ -55,7 +57,7 @@ export {
   type VmaRecord,
   type VmasRecord,
 } from "./records.js";
-export { FORMAT_MAJOR, FORMAT_MINOR } from "./framing.js";
+export { FORMAT_MAJOR, FORMAT_MINOR, MAX_META_LENGTH } from "./framing.js";
 export {
   byAddress,
   type DataRun,

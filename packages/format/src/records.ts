@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -353,6 +353,25 @@ export const UnixSocketsSchema = struct("unix sockets", {
   sockets: doc(array(UnixSocketSchema), "the UNIX sockets of FILES, each once in the image: in the section of the first process holding it"),
 });
 export type UnixSocketsRecord = Infer<typeof UnixSocketsSchema>;
+export const ShmemFileKind = { MEMFD: 0, TMPFS: 1, TMPFS_DELETED: 2 } as const;
+
+export const ShmemExtentSchema = struct("shmem extent", {
+  offset: doc(u64, "offset in the file, a multiple of the page size"),
+  bytes: doc(bytes, "the file's bytes from there: whole pages, or up to the file's size"),
+});
+export const ShmemFileSchema = struct("shmem file", {
+  device: doc(u64, "st_dev at the checkpoint: with inode, what VMAS device/inode and FILES (kind 6) device/inode name"),
+  inode: doc(u64, "st_ino at the checkpoint"),
+  kind: doc(u8, "0 memfd, 1 file on a tmpfs, 2 file on a tmpfs, deleted"),
+  name: doc(string, "memfd: its name (memfd_create's, without `memfd:`); tmpfs: its path, without ` (deleted)`"),
+  size: doc(u64, "st_size"),
+  mode: doc(u32, "st_mode permission bits (S_IALLUGO)"),
+  uid: doc(u32, "owner"),
+  gid: doc(u32, "group"),
+  seals: doc(u32, "memfd: F_GET_SEALS (F_SEAL_SEAL 1, SHRINK 2, GROW 4, WRITE 8, FUTURE_WRITE 16, EXEC 32); tmpfs: 0"),
+  extents: doc(array(ShmemExtentSchema), "the data of the file no page map holds, ascending; the rest of it is a hole, or in a page map"),
+});
+export type ShmemFileRecord = Infer<typeof ShmemFileSchema>;
 
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
@@ -437,6 +456,7 @@ export const ChunkType = {
   SHARED_FDS: 0x001f,
   TRACKER: 0x0020,
   FILE_CONTENTS: 0x0030,
+  SHMEM_FILE: 0x0021,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -480,6 +500,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
+  { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "per-process", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
   { type: ChunkType.INDEX, name: "INDEX", schema: IndexSchema, optional: false, count: "one", body: "empty", description: "last chunk: offsets of every chunk, for random access" },
@@ -512,7 +533,8 @@ export interface RecordTypes {
   UNIX_SOCKETS: UnixSocketsRecord;
   TRACKER: TrackerRecord;
   FILE_CONTENTS: FileContentsRecord;
+  SHMEM_FILE: ShmemFileRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER", "FILE_CONTENTS"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

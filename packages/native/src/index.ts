@@ -113,6 +113,9 @@ interface Addon {
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
   dataExtents(fd: number, from: bigint, to: bigint): BigUint64Array;
+  memfdCreate(name: string, flags: number): number;
+  fileSeals(fd: number): number;
+  addSeals(fd: number, seals: number): void;
   fillPipe(writeFd: number, bytes: Buffer): void;
   mkfifo(path: string, mode: number): void;
   pipeCapacity(fd: number): number;
@@ -461,6 +464,21 @@ export function peekPipe(path: string): Buffer {
  */
 export function dataExtents(fd: number, from: bigint, to: bigint): BigUint64Array {
   return addon.dataExtents(fd, from, to);
+}
+
+/** memfd_create(2) in this process, close-on-exec: `flags` MEMFD.MFD_* (kernel-abi.ts). */
+export function memfdCreate(name: string, flags: number): number {
+  return addon.memfdCreate(name, flags);
+}
+
+/** The seals of the memfd (or tmpfs file) cr's descriptor `fd` is on (F_GET_SEALS): MEMFD.F_SEAL_* bits. */
+export function fileSeals(fd: number): number {
+  return addon.fileSeals(fd);
+}
+
+/** Adds seals to a memfd (F_ADD_SEALS): MEMFD.F_SEAL_* bits. */
+export function addSeals(fd: number, seals: number): void {
+  addon.addSeals(fd, seals);
 }
 
 /** Writes `bytes` into a pipe, grown first if they would not fit in it. */

@@ -263,6 +263,31 @@ export const OPEN = {
   SEEK_SET: 0,
 } as const;
 
+/**
+ * memfd_create(2) flags (include/uapi/linux/memfd.h) and the seals of F_ADD_SEALS/F_GET_SEALS
+ * (include/uapi/linux/fcntl.h). A memfd made without MFD_ALLOW_SEALING starts with F_SEAL_SEAL,
+ * as does every tmpfs file that is not a memfd.
+ */
+export const MEMFD = {
+  MFD_ALLOW_SEALING: 0x2,
+  /** Linux 6.3: not executable, and F_SEAL_EXEC set. */
+  MFD_NOEXEC_SEAL: 0x8,
+  F_SEAL_SEAL: 0x1,
+  F_SEAL_SHRINK: 0x2,
+  F_SEAL_GROW: 0x4,
+  F_SEAL_WRITE: 0x8,
+  F_SEAL_FUTURE_WRITE: 0x10,
+  /** Linux 6.3: the exec bits of the mode can no longer change. */
+  F_SEAL_EXEC: 0x20,
+} as const;
+
+/** statfs(2) f_type of the file systems cr tells apart (include/uapi/linux/magic.h). */
+export const FS_MAGIC = {
+  /** tmpfs, and the kernel's internal shmem mount behind memfds and shared anonymous memory. */
+  TMPFS_MAGIC: 0x01021994,
+  HUGETLBFS_MAGIC: 0x958458f6,
+} as const;
+
 /** st_mode bits (include/uapi/linux/stat.h; S_IALLUGO from include/linux/stat.h). */
 export const STAT = {
   S_IFMT: 0o170000,

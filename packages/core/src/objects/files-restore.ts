@@ -21,6 +21,8 @@ import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipe
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { sharedSource } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
+import { objectKey } from "./shmem.js";
+import type { RestoredShmemFiles } from "./shmem-files.js";
 
 // The saved open flags are the kernel's (OPEN); cr's own opens below take Node's fs.constants.
 const { O_ACCMODE, O_WRONLY, O_APPEND } = OPEN;
@@ -85,12 +87,13 @@ export interface FileCheckOptions {
  * Checks every mapped file and every open regular file; throws for the first change that is
  * refused. Nothing is changed here: output that grew is only listed (`grown`).
  */
-export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions): FileCheck {
+export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions, shmem: ReadonlySet<string> = new Set()): FileCheck {
   const warnings: string[] = [];
   const grown: FdRecord[] = [];
   const seen = new Set<string>();
   for (const vma of vmas) {
-    if (!vma.path || seen.has(vma.path)) continue;
+    // A memfd's or tmpfs file's mappings come from the file made from the image (shmem-files.ts).
+    if (!vma.path || seen.has(vma.path) || shmem.has(objectKey(vma))) continue;
     seen.add(vma.path);
     const change = changeOf({ path: vma.path, inode: vma.inode, size: vma.fileSize, mtimeNs: vma.mtimeNs });
     if (!change) continue;
@@ -124,6 +127,8 @@ export interface PathObjects {
    * open wait for it); the user hands them over at restart.
    */
   unprobed?: ReadonlySet<number>;
+  /** The memfds and tmpfs files the image saves (objectKey): made from it, nothing on disk to check. */
+  shmem?: ReadonlySet<string>;
 }
 
 /**
@@ -137,8 +142,8 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
   const recreated = new Recreated(objects.removed, crid);
   try {
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
-    const check = checkFiles(objects.vmas, objects.fds, crid, options);
-    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && f.kind !== FileKind.SOCKET);
+    const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
+    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && f.kind !== FileKind.SOCKET && f.kind !== FileKind.SHMEM);
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
   } finally {
@@ -182,6 +187,8 @@ export interface SavedWithFds {
   sizes?: PipeSizes;
   /** Removed directories and FIFOs, recreated for the opens. */
   recreated?: Recreated;
+  /** memfds and tmpfs files, made again for the opens (shmem-files.ts). */
+  shmem?: RestoredShmemFiles;
   /** The pipes of a process tree (treePipes): an end of one of them is that pipe's, not one of its own. */
   treePipes?: Map<bigint, [number, number]>;
   /** The UNIX sockets of a process tree, made once: a descriptor on one is given cr's. */
@@ -197,7 +204,7 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, treePipes, treeSockets, given = new Map<number, number>() } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, given = new Map<number, number>() } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
@@ -207,8 +214,8 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
   const closeAll = () => opened.forEach((f) => closeSync(f));
   let fifos: FifoHolders | undefined;
   try {
-    // A descriptor on a removed directory or FIFO is opened through cr's one on its recreation.
-    const located = fds.map((f) => ({ ...f, path: recreated?.pathFor(f) ?? f.path }));
+    // A descriptor on a removed directory or FIFO, a memfd or tmpfs file is opened through cr's one on what it made.
+    const located = fds.map((f) => ({ ...f, path: (f.kind === FileKind.SHMEM ? shmem?.pathFor(f) : recreated?.pathFor(f)) ?? f.path }));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
       const source = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), made);
@@ -253,7 +260,7 @@ export interface ProcessFds {
  * (unix-sockets.ts). `inherit` substitutes fd N of each process where it is not an end of such a
  * pipe or such a socket, one open shared by all (as the inherited stdout was).
  */
-export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, recreated: Recreated): TreeFds {
+export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, recreated: Recreated, shmem: RestoredShmemFiles): TreeFds {
   const all = processes.flatMap((p) => p.fds);
   const pipes = pipesInside(all);
   const records = socketsByInode(processes.flatMap((p) => p.sockets));
@@ -278,7 +285,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
     for (const p of processes) {
       const given = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      done.push(openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, treePipes: pipes, treeSockets: sockets, given }));
+      done.push(openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given }));
     }
     refillPipes(pipes, data, processes.flatMap((p) => p.sizes));
   } catch (error) {
@@ -339,6 +346,7 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:
+    case FileKind.SHMEM:
     case FileKind.DEVICE:
     case FileKind.FIFO:
       return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
@@ -389,7 +397,7 @@ export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<n
       remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & NEW_STATUS)], `restoring the status flags of fd ${fd.fd}`);
     }
     // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
-    if (fd.kind === FileKind.REGULAR && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
+    if ((fd.kind === FileKind.REGULAR || fd.kind === FileKind.SHMEM) && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
       remote.call("lseek", [BigInt(fd.fd), fd.offset, BigInt(OPEN.SEEK_SET)], `restoring the offset of fd ${fd.fd} (${fd.path})`);
     }
     if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), BigInt(F_SETFD), BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);

@@ -101,11 +101,11 @@ describe("collectFiles on resources cr cannot save", () => {
     }
   });
 
-  it("describes a memfd and an io_uring", async () => {
+  it("describes an io_uring, and takes a memfd for a shmem file", async () => {
     const target = await startTarget(bin, ["shared", dir]);
     try {
       const fds = collectFiles(target.pid);
-      expect(byFd(fds, target.ready.memfd)).toMatchObject({ category: "memfd", what: "memfd crtest" });
+      expect(byFd(fds, target.ready.memfd)).toMatchObject({ kind: "shmem", path: "/memfd:crtest", deleted: true });
       if (target.ready.ring !== -1) expect(byFd(fds, target.ready.ring)).toMatchObject({ category: "io_uring" });
     } finally {
       await target.stop();

@@ -7,10 +7,11 @@
 import { closeSync, existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BigIntStats } from "node:fs";
-import { DEVICES, NativeError, OPEN, SOCKET, splitDev, STAT, takeFd } from "@cr/native";
+import { DEVICES, FS_MAGIC, NativeError, OPEN, SOCKET, splitDev, STAT, takeFd } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import { parseLockLines, type FileLock } from "./locks.js";
 import {
+  fileSystemOf,
   listProcDir,
   parseKeyValues,
   procError,
@@ -33,6 +34,7 @@ export type FdKind =
   | "fifo"
   | "tty"
   | "unix-socket"
+  | "shmem"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -65,6 +67,8 @@ export interface FdEntry {
   path?: string;
   /** A directory or FIFO removed since it was opened (`path` is where it was). */
   removed?: boolean;
+  /** For "shmem" (a memfd, or a regular file on a tmpfs): unlinked (a memfd always is). */
+  deleted?: boolean;
   /** For pipes and FIFOs: which end this fd is. Both ends of one pipe share `ino`. */
   end?: PipeEnd;
   /** For "unix-socket" and "unsupported": what the fd is, for a person ("eventfd", "TCP socket 127.0.0.1:80 (listening)"). */
@@ -186,7 +190,7 @@ function readFd(pid: number, fd: number, limits: Rlimits, sockets: SocketTable):
     internal: isCrTrackingFd({ fd, target }, limits),
     locks: parseLockLines(fdinfo),
   };
-  classify(entry, stats, sockets);
+  classify(entry, stats, sockets, () => fileSystemOf(pid, `fd/${fd}`));
   if (entry.kind === "unix-socket") entry.scmFds = Number(info.get("scm_fds") ?? "0");
   return entry;
 }
@@ -197,7 +201,7 @@ function unsupported(entry: FdEntry, category: UnsupportedCategory, what: string
   entry.what = what;
 }
 
-function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): void {
+function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable, fileSystem: () => number): void {
   const { target } = entry;
   const type = entry.mode & S_IFMT;
   const end: PipeEnd = entry.access === "readwrite" ? "both" : entry.access;
@@ -228,10 +232,7 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
   const deleted = target.endsWith(DELETED) && !isSameFile(target, stats);
   const path = deleted ? target.slice(0, -DELETED.length) : target;
   entry.path = path;
-  if (path.startsWith("/memfd:") && deleted) {
-    unsupported(entry, "memfd", `memfd ${path.slice("/memfd:".length)}`);
-    return;
-  }
+  if (type === S_IFREG && classifyShmem(entry, deleted, fileSystem())) return;
   if (deleted && type === S_IFCHR && isPtySlave(splitDev(entry.rdev).major)) {
     unsupported(entry, "device", `pseudo-terminal ${path} whose master was closed (the terminal is gone)`);
     return;
@@ -270,6 +271,22 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable): voi
     default:
       unsupported(entry, "other", `${path} (file type 0o${type.toString(8)})`);
   }
+}
+
+/**
+ * A memfd or a regular file on a tmpfs, deleted or not, is a shmem file saved with its content
+ * (shmem-files.ts), but a memfd of huge pages (MFD_HUGETLB, on hugetlbfs). Whether it was.
+ */
+function classifyShmem(entry: FdEntry, deleted: boolean, fileSystem: number): boolean {
+  const path = entry.path!;
+  if (fileSystem === FS_MAGIC.HUGETLBFS_MAGIC && path.startsWith("/memfd:")) {
+    unsupported(entry, "memfd", `memfd ${path.slice("/memfd:".length)} of huge pages (MFD_HUGETLB)`);
+    return true;
+  }
+  if (fileSystem !== FS_MAGIC.TMPFS_MAGIC) return false;
+  entry.kind = "shmem";
+  entry.deleted = deleted;
+  return true;
 }
 
 function fileTypeName(type: number): string {

@@ -6,7 +6,7 @@ import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import type { OnProgress } from "../progress.js";
 import { intersectRuns, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
-import { isSharedAnonymous, objectKey, sharedObjectRuns } from "./shmem.js";
+import { isSharedObjectMapping, objectKey, sharedObjectRuns, type RestoredObject } from "./shmem.js";
 import { collectVmas, type Vma } from "./vmas.js";
 
 /**
@@ -18,7 +18,8 @@ import { collectVmas, type Vma } from "./vmas.js";
  *   file's page cache): FILE (read again from the file at restart);
  *   (MADV_DONTDUMP mappings too: a core dump may leave them out, a restarted program still
  *   reads them, e.g. OpenSSL's secure heap);
- * - the pages a shared anonymous object holds (shmem.ts), mapped or not: DATA;
+ * - the pages a shared memory object (shared anonymous, memfd, tmpfs file: shmem.ts) holds
+ *   under a shared mapping of it, whether the page tables map them or not: DATA;
  * - never-touched memory: nothing.
  */
 export interface FileRun extends PageRun {
@@ -52,9 +53,10 @@ export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns
   const plan: PagePlan = { data: [], file: [] };
   const scan = probeKernel().writeProtectScan.available ? scanPresence : readPresence;
   for (const vma of vmas.filter(hasSavedPages)) {
-    const isFile = vma.kind === "file";
+    // A private mapping of a memfd shows its page cache like a file's: those pages are FILE.
+    const isFile = vma.kind === "file" || vma.kind === "memfd";
     for (const part of intersectRuns(scope, [{ start: vma.start, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) }])) {
-      if (vma.kind === "shared-anonymous") for (const run of sharedObjectRuns(pid, vma, part)) pushRun(plan.data, run.start, run.pages);
+      if (isSharedObjectMapping(vma)) for (const run of sharedObjectRuns(pid, vma, part)) pushRun(plan.data, run.start, run.pages);
       else for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
     }
   }
@@ -239,35 +241,38 @@ export function moveSpecialMappings(remote: Remote, saved: VmaRecord[]): void {
 export type WritableAdded = VmaRecord[];
 
 /**
- * Creates every saved mapping at its address; shared anonymous memory from `objects`
- * (createSharedObjects), whose descriptors are closed afterwards. A private read-only mapping that is accounted
+ * Creates every saved mapping at its address; those of a shared memory object (shared anonymous
+ * memory, a memfd, a tmpfs file) from its descriptor in `objects` (createSharedObjects,
+ * shmem-files.ts), which are closed afterwards. A private read-only mapping that is accounted
  * (smaps "ac": it was writable once, e.g. relocated data) gets PROT_WRITE for the time its pages
  * are written, which accounts it again; protectVmas takes PROT_WRITE away. One never writable
  * keeps its protection, so it stays unaccounted: its pages are written through /proc/PID/mem.
  */
-export function mapVmas(remote: Remote, vmas: VmaRecord[], objects: ReadonlyMap<string, bigint>): WritableAdded {
+export function mapVmas(remote: Remote, vmas: VmaRecord[], objects: ReadonlyMap<string, RestoredObject>): WritableAdded {
   const added: VmaRecord[] = [];
   const files = new Map<string, bigint>();
   try {
     for (const vma of vmas.filter(isRestoredMapping)) {
       const shared = (vma.flags & VmaFlags.SHARED) !== 0;
+      const object = objects.get(objectKey(vma));
       // Writable while filled: an accounted private mapping (see above), and shared memory, whose
-      // read-only pages /proc/PID/mem cannot write either.
-      const prot = (!shared && vma.flags & VmaFlags.ACCOUNT) || isSharedAnonymous(vma) ? vma.prot | PROT_WRITE : vma.prot;
+      // read-only pages /proc/PID/mem cannot write either (but a memfd sealed against writes: its
+      // data is in, and the kernel refuses it).
+      const prot = (!shared && vma.flags & VmaFlags.ACCOUNT) || (shared && object?.filledThroughMappings) ? vma.prot | PROT_WRITE : vma.prot;
       if (prot !== vma.prot) added.push(vma);
       let flags = (shared ? MAP_SHARED : vma.flags & VmaFlags.DROPPABLE ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_FIXED;
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
       if (vma.flags & VmaFlags.NORESERVE) flags |= MAP_NORESERVE;
       const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
       let fd = -1n;
-      if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
-      else if (isSharedAnonymous(vma)) fd = objects.get(objectKey(vma))!;
+      if (object) fd = object.fd;
+      else if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
       else flags |= MAP_ANONYMOUS;
       remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), fd >= 0n ? vma.pgoff : 0n], where);
     }
   } finally {
     for (const fd of files.values()) remote.call("close", [fd], "closing a mapped file");
-    for (const fd of objects.values()) remote.call("close", [fd], "closing a shared memory object");
+    for (const { fd } of objects.values()) remote.call("close", [fd], "closing a shared memory object");
   }
   return added;
 }

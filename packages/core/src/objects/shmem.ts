@@ -1,16 +1,20 @@
 /**
- * Shared anonymous memory: MAP_SHARED|MAP_ANONYMOUS, or a shared mapping of /dev/zero. Either
- * is one shmem object (`/dev/zero (deleted)` in maps, its inode on the kernel's internal mount),
- * mapped by one or more mappings.
+ * Shared memory objects (shmem): shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, or a shared
+ * mapping of /dev/zero: `/dev/zero (deleted)` in maps, an inode on the kernel's internal mount),
+ * and memfds and tmpfs files (shmem-files.ts), each mapped by one or more mappings. This module
+ * has what they share: which pages hold data, which process's page map saves them, which
+ * mappings can be write-tracked; and the shared anonymous objects themselves.
  *
- * Checkpoint half: the object's pages are saved as DATA at the addresses that map them. Which
- * pages hold data is asked of the object itself (SEEK_DATA through /proc/PID/map_files): a shmem
- * page keeps its bytes when no page table maps it (MADV_DONTNEED of a shared mapping), so the
- * process's own page tables do not tell. An object that a process outside the checkpoint maps
- * too cannot be restored shared with it: `cr check` names that process.
+ * Checkpoint half: an object's pages that shared mappings show are saved as DATA at the
+ * addresses of the first process (in table order) that maps it shared. Which pages hold data is
+ * asked of the object itself (SEEK_DATA through /proc/PID/map_files): a shmem page keeps its
+ * bytes when no page table maps it (MADV_DONTNEED of a shared mapping), so the process's own
+ * page tables do not tell. An object that a process outside the checkpoint maps too cannot be
+ * restored shared with it: `cr check` names that process.
  *
- * Restart half: each object is created once, at its saved size, and every mapping of it is
- * mapped from it at its offset, so writes through one show through the others as before.
+ * Restart half: each shared anonymous object is created once, at its saved size, and every
+ * mapping of it is mapped from it at its offset, so writes through one show through the others
+ * as before.
  */
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { dataExtents, MM, OPEN, PAGE_SIZE } from "@cr/native";
@@ -26,7 +30,12 @@ const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
 
 // ================================================================ checkpoint half
 
-/** The pages of `part` (inside `vma`, a shared anonymous mapping) whose object holds data. */
+/** Whether `vma` is a shared mapping of a shmem object: shared anonymous memory, a memfd or a tmpfs file mapped shared. */
+export function isSharedObjectMapping(vma: Vma): boolean {
+  return vma.kind === "shared-anonymous" || (vma.shared && (vma.kind === "memfd" || vma.onTmpfs === true));
+}
+
+/** The pages of `part` (inside `vma`, a shared mapping of a shmem object) whose object holds data. */
 export function sharedObjectRuns(pid: number, vma: Vma, part: PageRun): PageRun[] {
   const fd = openSync(procPath(pid, `map_files/${vmaRangeName(vma)}`), "r");
   try {
@@ -34,7 +43,7 @@ export function sharedObjectRuns(pid: number, vma: Vma, part: PageRun): PageRun[
     const extents = dataExtents(fd, offsetOf(part.start), offsetOf(runEnd(part)));
     const runs: PageRun[] = [];
     for (let i = 0; i < extents.length; i += 2) {
-      pushRun(runs, vma.start + (extents[i]! - vma.offset), Number((extents[i + 1]! - extents[i]!) / BigInt(PAGE_SIZE)));
+      pushRun(runs, vma.start + (extents[i]! - vma.offset), pagesOf(extents[i + 1]! - extents[i]!));
     }
     return runs;
   } finally {
@@ -42,17 +51,22 @@ export function sharedObjectRuns(pid: number, vma: Vma, part: PageRun): PageRun[
   }
 }
 
+/** Whole pages covering `bytes` (an object's last page may hold less: its size ends inside it). */
+function pagesOf(bytes: bigint): number {
+  return Number((bytes + BigInt(PAGE_SIZE) - 1n) / BigInt(PAGE_SIZE));
+}
+
 /**
- * The shared anonymous mappings of `vmas` through which alone their pages can change: no other
- * mapping of the process shows the same part of the object, and no other process of the tree
- * maps the object (`sharedWithOthers`: sharedByMembers). Their writes can be tracked like
- * private memory's (userfaultfd write-protect works on shmem); a page written through another
- * mapping would not show in this one's page tables. (Processes outside the tree mapping the
- * object are refused: sharedMemoryProblems.)
+ * The shared mappings of `vmas` through which alone their object's pages can change: no other
+ * mapping of the process shows the same part of the object, and nothing else of the tree writes
+ * it (`sharedWithOthers`: sharedByMembers). Their writes can be tracked like private memory's
+ * (userfaultfd write-protect works on shmem); a page written through another mapping or a
+ * descriptor would not show in this one's page tables. (Processes outside the tree mapping the
+ * object are refused: sharedMemoryProblems, shmemFileProblems.)
  */
 export function soleMappings(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Set<Vma> {
   const byObject = new Map<string, Vma[]>();
-  for (const v of vmas.filter((v) => v.kind === "shared-anonymous" && !sharedWithOthers.has(sharedObjectKey(v)))) {
+  for (const v of vmas.filter((v) => isSharedObjectMapping(v) && !sharedWithOthers.has(sharedObjectKey(v)))) {
     const mappings = byObject.get(sharedObjectKey(v));
     if (mappings) mappings.push(v);
     else byObject.set(sharedObjectKey(v), [v]);
@@ -65,12 +79,16 @@ export function soleMappings(vmas: Vma[], sharedWithOthers: ReadonlySet<string>)
   return sole;
 }
 
-/** The shared anonymous objects that more than one process of the tree maps (each member's mappings given). */
-export function sharedByMembers(members: Vma[][]): Set<string> {
+/**
+ * The objects whose pages a process could change unseen by another's page tables: those more
+ * than one process of the tree maps shared (each member's mappings given), and `heldOpen`, the
+ * files a descriptor of the tree holds (write(2) shows in no page table).
+ */
+export function sharedByMembers(members: Vma[][], heldOpen: ReadonlySet<string>): Set<string> {
   const seen = new Set<string>();
-  const twice = new Set<string>();
+  const twice = new Set<string>(heldOpen);
   for (const vmas of members) {
-    for (const key of new Set(vmas.filter((v) => v.kind === "shared-anonymous").map(sharedObjectKey))) {
+    for (const key of new Set(vmas.filter(isSharedObjectMapping).map(sharedObjectKey))) {
       if (seen.has(key)) twice.add(key);
       seen.add(key);
     }
@@ -79,14 +97,27 @@ export function sharedByMembers(members: Vma[][]): Set<string> {
 }
 
 /**
- * The pages of `vmas` whose shared object an earlier member's section holds already (`saved`);
- * the objects of `vmas` are added to `saved`. An object is saved once, at the first mapper's addresses.
+ * The process whose page map saves each object's mapped pages: the first member, in table order,
+ * that maps it shared, at its addresses. Objects of `recordOnly` have no page map's: their data
+ * is saved whole elsewhere (a memfd sealed against writes, shmem-files.ts).
  */
-export function savedElsewhere(vmas: Vma[], saved: Set<string>): PageRun[] {
+export function pageSavers(members: { pid: number; vmas: Vma[] }[], recordOnly: ReadonlySet<string>): Map<string, number> {
+  const savers = new Map<string, number>();
+  for (const { pid, vmas } of members) {
+    for (const v of vmas.filter(isSharedObjectMapping)) {
+      const key = sharedObjectKey(v);
+      if (!savers.has(key) && !recordOnly.has(key)) savers.set(key, pid);
+    }
+  }
+  return savers;
+}
+
+/** The pages of `pid`'s shared object mappings that another process's page map saves, or none (pageSavers). */
+export function savedElsewhere(pid: number, vmas: Vma[], savers: ReadonlyMap<string, number>): PageRun[] {
   const runs: PageRun[] = [];
-  const mine = vmas.filter((v) => v.kind === "shared-anonymous");
-  for (const v of mine.filter((v) => saved.has(sharedObjectKey(v)))) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
-  for (const v of mine) saved.add(sharedObjectKey(v));
+  for (const v of vmas.filter((v) => isSharedObjectMapping(v) && savers.get(sharedObjectKey(v)) !== pid)) {
+    pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  }
   return runs;
 }
 
@@ -97,36 +128,38 @@ export function savedElsewhere(vmas: Vma[], saved: Set<string>): PageRun[] {
  */
 export function sharedMemoryProblems(members: ReadonlySet<number>, vmas: Vma[]): Problem[] {
   const objects = new Map(vmas.filter((v) => v.kind === "shared-anonymous").map((v) => [sharedObjectKey(v), v]));
-  if (objects.size === 0) return [];
-  const problems: Problem[] = [];
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || members.has(pid)) continue;
-    for (const key of sharedKeysOf(pid)) {
-      const vma = objects.get(key);
-      if (!vma) continue;
-      problems.push({
-        resource: `mapping ${vmaRangeName(vma)}`,
-        kind: "shared-memory",
-        reason: `shared anonymous memory also mapped by PID ${pid} (${commOf(pid) ?? "exited"}), which is not checkpointed with it: a restored process cannot share memory with it`,
-      });
-    }
-  }
-  return problems;
-}
-
-/** The object a mapping shows: "major:minor inode", as maps writes them (hex device numbers). */
-export function sharedObjectKey(vma: Vma): string {
-  return `${vma.device.major.toString(16).padStart(2, "0")}:${vma.device.minor.toString(16).padStart(2, "0")} ${vma.inode}`;
+  return [...mappedOutside(members, new Set(objects.keys()))].map(([key, pid]) => ({
+    resource: `mapping ${vmaRangeName(objects.get(key)!)}`,
+    kind: "shared-memory",
+    reason: `shared anonymous memory also mapped by PID ${pid} (${commOf(pid) ?? "exited"}), which is not checkpointed with it: a restored process cannot share memory with it`,
+  }));
 }
 
 /**
- * The maps keys of `pid`'s shared anonymous mappings. None once it has exited, and none for a
- * process whose maps even root may not read (EACCES: this VM's init, another user namespace's
- * process): cr could not checkpoint that one with the target either, and sharing anonymous
- * memory takes a fork or /proc/PID/map_files, which need the same access.
+ * Each of `keys` (sharedObjectKey) that a process other than `members` maps, with one such
+ * process. Reads every process's maps, so only when there are keys. A process whose maps even
+ * root may not read (EACCES: this VM's init, another user namespace's process) is passed over:
+ * cr could not checkpoint that one with the target either, and sharing an object with it takes a
+ * fork or /proc/PID/map_files, which need the same access.
  */
-function sharedKeysOf(pid: number): Set<string> {
+export function mappedOutside(members: ReadonlySet<number>, keys: ReadonlySet<string>): Map<string, number> {
+  const found = new Map<string, number>();
+  if (keys.size === 0) return found;
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || members.has(pid)) continue;
+    for (const key of mappedKeysOf(pid, keys)) if (!found.has(key)) found.set(key, pid);
+  }
+  return found;
+}
+
+/** The object a mapping shows: "major:minor inode", as maps writes them (hex device numbers). */
+export function sharedObjectKey(vma: Pick<Vma, "device" | "inode">): string {
+  return `${vma.device.major.toString(16).padStart(2, "0")}:${vma.device.minor.toString(16).padStart(2, "0")} ${vma.inode}`;
+}
+
+/** Which of `keys` the maps of `pid` show; none once it has exited or when root may not read them. */
+function mappedKeysOf(pid: number, keys: ReadonlySet<string>): Set<string> {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/maps`, "utf8");
@@ -134,24 +167,31 @@ function sharedKeysOf(pid: number): Set<string> {
     if (["ENOENT", "ESRCH", "EACCES"].includes(errnoCode(error) ?? "")) return new Set();
     throw error;
   }
-  const keys = new Set<string>();
+  const found = new Set<string>();
   for (const line of text.split("\n")) {
-    if (!line.endsWith(SHARED_ANONYMOUS_NAME)) continue;
-    const fields = line.split(/\s+/);
-    if (fields[1]?.[3] === "s") keys.add(`${fields[3]} ${fields[4]}`);
+    const fields = line.split(/\s+/, 5);
+    const key = `${fields[3]} ${fields[4]}`;
+    if (keys.has(key)) found.add(key);
   }
-  return keys;
+  return found;
 }
 
 // ================================================================ restart half
+
+/** A shared memory object made for a restart: its descriptor in the restored processes, and whether its pages are written through its mappings. */
+export interface RestoredObject {
+  fd: bigint;
+  /** False for a memfd sealed against writes: its data went in before it was sealed, its mappings are never writable. */
+  filledThroughMappings: boolean;
+}
 
 /** Whether a saved mapping is of a shared anonymous object. */
 export function isSharedAnonymous(vma: VmaRecord): boolean {
   return (vma.flags & VmaFlags.SHARED) !== 0 && (vma.flags & VmaFlags.ANONYMOUS) !== 0 && vma.name === SHARED_ANONYMOUS_NAME;
 }
 
-/** One object per saved shared anonymous object: its key (device and inode at the checkpoint). */
-export function objectKey(vma: VmaRecord): string {
+/** One object per saved shared memory object: its key (device and inode at the checkpoint). */
+export function objectKey(vma: Pick<VmaRecord, "device" | "inode">): string {
   return `${vma.device}:${vma.inode}`;
 }
 
@@ -163,20 +203,20 @@ export function objectKey(vma: VmaRecord): string {
  * once: a mapping made with MAP_SHARED|MAP_ANONYMOUS is its own object, and only a descriptor
  * lets several mappings share one.
  */
-export function createSharedObjects(remote: Remote, vmas: VmaRecord[], above: number): Map<string, bigint> {
+export function createSharedObjects(remote: Remote, vmas: VmaRecord[], above: number): Map<string, RestoredObject> {
   const sizes = new Map<string, bigint>();
   for (const v of vmas.filter(isSharedAnonymous)) {
     const key = objectKey(v);
     sizes.set(key, [v.fileSize, v.pgoff + (v.end - v.start), sizes.get(key) ?? 0n].reduce((a, b) => (a > b ? a : b)));
   }
-  const fds = new Map<string, bigint>();
+  const objects = new Map<string, RestoredObject>();
   try {
-    for (const [key, size] of sizes) fds.set(key, createObject(remote, size, BigInt(above + fds.size)));
+    for (const [key, size] of sizes) objects.set(key, { fd: createObject(remote, size, BigInt(above + objects.size)), filledThroughMappings: true });
   } catch (error) {
-    for (const fd of fds.values()) remote.call("close", [fd], "closing a shared memory object");
+    for (const { fd } of objects.values()) remote.call("close", [fd], "closing a shared memory object");
     throw error;
   }
-  return fds;
+  return objects;
 }
 
 function createObject(remote: Remote, size: bigint, fd: bigint): bigint {
@@ -195,12 +235,16 @@ function createObject(remote: Remote, size: bigint, fd: bigint): bigint {
   }
 }
 
-/** The saved objects (objectKey) that more than one process of a tree maps (each one's saved mappings given). */
-export function sharedObjectsOfMany(processes: VmaRecord[][]): Set<string> {
+/**
+ * The saved objects (objectKey, of `objects`: every shared memory object of the image) whose
+ * pages a process could change unseen by another's page tables: those more than one process of
+ * the tree maps shared, and `heldOpen`, the files a saved descriptor holds (sharedByMembers).
+ */
+export function sharedObjectsOfMany(processes: VmaRecord[][], objects: ReadonlySet<string>, heldOpen: ReadonlySet<string>): Set<string> {
   const seen = new Set<string>();
-  const many = new Set<string>();
+  const many = new Set<string>(heldOpen);
   for (const vmas of processes) {
-    for (const key of new Set(vmas.filter(isSharedAnonymous).map(objectKey))) {
+    for (const key of new Set(vmas.filter((v) => isSavedSharedObject(v, objects)).map(objectKey))) {
       if (seen.has(key)) many.add(key);
       seen.add(key);
     }
@@ -208,12 +252,16 @@ export function sharedObjectsOfMany(processes: VmaRecord[][]): Set<string> {
   return many;
 }
 
+function isSavedSharedObject(vma: VmaRecord, objects: ReadonlySet<string>): boolean {
+  return (vma.flags & VmaFlags.SHARED) !== 0 && objects.has(objectKey(vma));
+}
+
 /**
- * The restored process's own objects (sharedObjectKey) that other processes of the tree map too:
- * those of its saved mappings of `many` (sharedObjectsOfMany), found again by address.
+ * The restored process's own objects (sharedObjectKey) that other processes of the tree write
+ * too: those of its saved shared mappings of `many` (sharedObjectsOfMany), found again by address.
  */
 export function liveSharedKeys(pid: number, saved: VmaRecord[], many: ReadonlySet<string>): Set<string> {
-  const starts = new Set(saved.filter((v) => isSharedAnonymous(v) && many.has(objectKey(v))).map((v) => v.start));
+  const starts = new Set(saved.filter((v) => (v.flags & VmaFlags.SHARED) !== 0 && many.has(objectKey(v))).map((v) => v.start));
   if (starts.size === 0) return new Set();
   return new Set(collectVmas(pid).filter((v) => starts.has(v.start)).map(sharedObjectKey));
 }

@@ -5,7 +5,8 @@
  * the file changed since the checkpoint. Read-only: nothing in the target is touched.
  */
 import { CrError } from "../errors.js";
-import { fileIdentity, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "../process/procfs.js";
+import { FS_MAGIC, STAT } from "@cr/native";
+import { fileIdentity, fileSystemOf, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "../process/procfs.js";
 
 /** The name of the page cr maps into a target to inject syscalls; never saved. */
 export const CR_TRAMPOLINE_NAME = "[anon:cr-trampoline]";
@@ -111,6 +112,12 @@ export interface Vma {
   swap: bigint;
   /** For file mappings: dev/ino/size/mtime of the mapped file, read through map_files. */
   file?: FileIdentity;
+  /**
+   * A file mapping (kind "file") that is shared or deleted, of a file on a tmpfs: a shmem file
+   * like a memfd, saved with its content (shmem-files.ts). Not asked of private mappings of a
+   * file still there, which are mapped again from it like any file's.
+   */
+  onTmpfs?: boolean;
   /** A mapping cr itself placed in the target (the trampoline): never saved, never a problem. */
   internal: boolean;
   /** The mapping's line as /proc/PID/maps shows it (smaps repeats it as a header). */
@@ -233,7 +240,11 @@ function attachFile(pid: number, vma: Vma): void {
   const rel = `map_files/${vmaRangeName(vma)}`;
   const link = readProcLink(pid, rel);
   vma.path = link.endsWith(DELETED) && vma.deleted ? link.slice(0, -DELETED.length) : link;
-  vma.file = fileIdentity(statProc(pid, rel));
+  const st = statProc(pid, rel);
+  vma.file = fileIdentity(st);
+  // A device node of devtmpfs (also TMPFS_MAGIC) maps the device, not tmpfs pages.
+  const regular = (Number(st.mode) & STAT.S_IFMT) === STAT.S_IFREG;
+  if (vma.kind === "file" && (vma.shared || vma.deleted) && regular) vma.onTmpfs = fileSystemOf(pid, rel) === FS_MAGIC.TMPFS_MAGIC;
 }
 
 function parseDetail(vma: Vma, line: string): void {

@@ -6,7 +6,7 @@
  * when only the entry is gone (an fd closed between listing and reading it) the code is "ENOENT",
  * so a caller can tell "the process exited" from "this one fd is no longer there".
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
+import { existsSync, readFileSync, readdirSync, readlinkSync, statfsSync, statSync, type BigIntStats } from "node:fs";
 import { CrError, errnoCode } from "../errors.js";
 
 /** `/proc/PID` or `/proc/PID/REL`. */
@@ -90,6 +90,11 @@ export function listProcDir(pid: number, rel: string): string[] {
 /** stat(2) through a /proc magic link: the identity of the object the link points at. */
 export function statProc(pid: number, rel: string): BigIntStats {
   return guarded(pid, rel, (path) => statSync(path, { bigint: true }));
+}
+
+/** The file system type (statfs f_type, FS_MAGIC) of the file a /proc magic link points at (fd/N, map_files/A-B). */
+export function fileSystemOf(pid: number, rel: string): number {
+  return guarded(pid, rel, (path) => statfsSync(path).type);
 }
 
 /**

@@ -86,6 +86,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   pipe: FileKind.PIPE,
   fifo: FileKind.FIFO,
   "unix-socket": FileKind.SOCKET,
+  shmem: FileKind.SHMEM,
   unsupported: FileKind.UNSUPPORTED,
 };
 

@@ -1,7 +1,7 @@
 import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
-import { soleMappings } from "../objects/shmem.js";
+import { sharedObjectRuns, soleMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
 import { historyBroken, historyCommitted, historySlot, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
@@ -13,6 +13,16 @@ import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
  * whether it is there at all (MADV_DONTNEED'd pages come back as written). A mapping that was
  * not registered before this snapshot (new, moved by mremap, replaced) is not vouched for, and
  * gets registered now.
+ *
+ * Shared memory (shared anonymous, a memfd, a tmpfs file) registers and scans as private memory
+ * does, on 6.18 (scripts/fixtures/shmem_wp_probe.c): the first scan after registering reports
+ * every page not populated yet, then exactly the pages written through the registered mapping,
+ * MADV_DONTNEED'd or not. It does not report writes through another mapping of the object, by a
+ * forked child (the fork drops the registration) or by write(2), nor a page MADV_REMOVE or a
+ * hole punch took away. So a shared mapping is tracked only where it alone can change its part
+ * of the object (soleMappings: no other mapping of it, no other process mapping it, no
+ * descriptor holding it), and its holes are looked at again (holes below); any other is saved
+ * whole at every snapshot.
  *
  * (Re-arming after the thaw, with the pages written meanwhile checked against the saved bytes,
  * was tried: restarted heap_checksum chains then differed from their reference run in 2-4 of 8
@@ -50,7 +60,8 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   const shared: PageRun[] = [];
   // Sole mappings are judged among all the mappings: an unregistered one overlapping (read-only
   // now, writable later) would write where a registered one's scan cannot see.
-  for (const v of trackable(context.vmas, context.sharedWithOthers).filter((v) => v.flags.uffdWp)) {
+  const vouched = trackable(context.vmas, context.sharedWithOthers).filter((v) => v.flags.uffdWp);
+  for (const v of vouched) {
     pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
     if (v.shared) pushRun(shared, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
   }
@@ -58,7 +69,21 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   // a written page of shared memory is the object's, also when no page table maps it any more.
   const scope = intersectRuns(written.all, tracked);
   const data = unionRuns(intersectRuns(written.present, tracked), intersectRuns(written.all, shared));
-  return { unchanged: subtractRuns(tracked, written.all), seen: { scope, data } };
+  return { unchanged: subtractRuns(subtractRuns(tracked, written.all), holes(context.pid, vouched.filter((v) => v.shared))), seen: { scope, data } };
+}
+
+/**
+ * The pages of shared mappings whose object holds no data now: the scan does not report a page
+ * that MADV_REMOVE took out of the object (see the class). Such a page is looked at again, and
+ * found empty, rather than kept as the parent saved it.
+ */
+function holes(pid: number, shared: Vma[]): PageRun[] {
+  const runs: PageRun[] = [];
+  for (const v of shared) {
+    const whole = { start: v.start, pages: Number((v.end - v.start) / BigInt(PAGE_SIZE)) };
+    for (const hole of subtractRuns([whole], sharedObjectRuns(pid, v, whole))) pushRun(runs, hole.start, hole.pages);
+  }
+  return runs;
 }
 
 /**
