@@ -88,6 +88,7 @@ async function restartAndCheck(store: string, crid: bigint, out: string, pids: n
   const restarted = await runCli(["restart", "--store", store, "--at", String(crid), "--detach"]);
   expect(restarted.code, restarted.stderr).toBe(0);
   const pid = Number(restarted.stdout.trim());
+  expect(pid, `cr restart --detach printed ${JSON.stringify(restarted.stdout)}`).toBeGreaterThan(0); // kill(0) would end the test run
   pids.push(pid);
   process.kill(pid, "SIGTERM");
   const deadline = Date.now() + 10_000;

@@ -16,9 +16,9 @@
  * differs gets its saved content back as the last step before the tree runs, like an output
  * that grew is cut back, so a failed restart leaves it as it was.
  */
-import { closeSync, constants as fsc, ftruncateSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants as fsc, ftruncateSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
 import type { FileContentsRecord } from "@cr/format";
-import { PROC_TIME } from "@cr/native";
+import { O_PATH, OPEN, PROC_TIME, takeFd } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import { procPath } from "../process/procfs.js";
 import { pathExists } from "./removed.js";
@@ -51,18 +51,36 @@ function bootTimeNs(): bigint {
   return BigInt(line[1]!) * 1_000_000_000n;
 }
 
-/** The files of `pid` (frozen) that are the tree's own work (see above), read whole. */
+/**
+ * The files of `pid` (frozen) that are the tree's own work (see above), read whole. A file with a
+ * lease is left out: an open of it by cr would break the lease.
+ */
 export function collectFileContents(pid: number, files: FdEntry[], budget: FileBudget): SavedFiles {
   const saved: SavedFiles = [];
+  const leased = new Set(files.filter((f) => f.locks.some((l) => l.kind === "LEASE")).map((f) => `${f.dev}:${f.ino}`));
   for (const f of files) {
     const key = `${f.dev}:${f.ino}`;
-    if (f.kind !== "regular" || f.mtimeNs < budget.sinceNs || f.size > FILE_LIMIT || Number(f.size) > budget.left || budget.seen.has(key)) continue;
-    const bytes = readFileSync(procPath(pid, `fd/${f.fd}`));
+    if (f.kind !== "regular" || f.mtimeNs < budget.sinceNs || f.size > FILE_LIMIT || Number(f.size) > budget.left || budget.seen.has(key) || leased.has(key)) continue;
+    const bytes = readWhole(pid, f);
     budget.seen.add(key);
     budget.left -= bytes.length;
     saved.push({ device: f.dev, inode: f.ino, path: f.path!, mode: f.mode & 0o7777, mtimeNs: f.mtimeNs, bytes });
   }
   return saved;
+}
+
+/** A file's bytes: through the process's own open file description where it reads (pidfd_getfd: no new open), else a new open. */
+function readWhole(pid: number, f: FdEntry): Buffer {
+  if ((f.openFlags & OPEN.O_ACCMODE) === OPEN.O_WRONLY || f.openFlags & O_PATH) return readFileSync(procPath(pid, `fd/${f.fd}`));
+  const fd = takeFd(pid, f.fd);
+  try {
+    const bytes = Buffer.alloc(Number(f.size));
+    let done = 0;
+    for (let n = 1; done < bytes.length && n > 0; done += n) n = readSync(fd, bytes, done, bytes.length - done, done);
+    return bytes.subarray(0, done);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 // ================================================================ restart half
