@@ -17,7 +17,7 @@ const workloads: (Workload & { processes: number })[] = [
   // Python's multiprocessing.Pool(2), forked: pipes, and semaphores in deleted /dev/shm files mapped by all three.
   { name: "python-pool", command: python3Binary(), args: ["-c", PYTHON_POOL_SCRIPT, "600"], processes: 3 },
   // A parent and a child sharing memfds (one sealed against writes) and /dev/shm files.
-  { name: "memfd_target", command: fixture("memfd_target"), args: ["700"], processes: 2 },
+  { name: "memfd_target", command: fixture("memfd_target"), args: ["1400"], processes: 2 },
   // make, sh, gcc and its cc1 and as: the built binary must be the same.
   { name: "make-j2", command: "bash", args: ["-c", "cd project && make -s clean && make -j2 -s && sha256sum prog"], processes: 3 },
   // A parent and its server child: a stream and a datagram socketpair with bytes in flight both

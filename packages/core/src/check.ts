@@ -3,6 +3,8 @@
  * user can act on (docs/design.md decision 9). Read-only: the target is never stopped or touched, and it
  * keeps running whatever this finds.
  */
+import { NativeError } from "@cr/native";
+import { CrError } from "./errors.js";
 import { ownerProblems } from "./objects/fd-owners.js";
 import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./objects/files.js";
 import { lockProblems } from "./objects/locks.js";
@@ -72,7 +74,8 @@ export async function checkTree(pid: number, options: CheckOptions = {}): Promis
   const named = (member: number, p: Problem): Problem => (member === pid ? p : { ...p, resource: `process ${member}: ${p.resource}` });
   const held: HeldFiles[] = [{ pid, files: root.files }];
   for (const member of tree.slice(1).filter((m) => !isZombie(m.stat))) {
-    const checked = checkMember(member.pid, members, handedOver);
+    const checked = checkIfRunning(member.pid, members, handedOver);
+    if (!checked) continue; // exited since the tree was listed: not part of it any more
     report.problems.push(...checked.report.problems.map((p) => named(member.pid, p)));
     if (checked.vmas) vmas.set(member.pid, checked.vmas);
     held.push({ pid: member.pid, files: checked.files });
@@ -80,6 +83,16 @@ export async function checkTree(pid: number, options: CheckOptions = {}): Promis
   // A socket is saved with its peer: the tree's sockets are judged together.
   for (const { pid: member, ...problem } of unixSocketProblems(held, handedOver)) report.problems.push(named(member, problem));
   return { report, vmas };
+}
+
+/** checkMember, or undefined for a process that exits before or while it is checked. */
+function checkIfRunning(pid: number, members: ReadonlySet<number>, handedOver: ReadonlySet<number>): ReturnType<typeof checkMember> | undefined {
+  try {
+    return checkMember(pid, members, handedOver);
+  } catch (error) {
+    if ((error instanceof CrError || error instanceof NativeError) && error.code === "ESRCH") return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -116,7 +116,8 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const files = step(crid, "check files", () => checkTreeFiles(tree, crid, options, inherit));
     const warnings = files.warnings;
     const pids = await stepAsync(crid, "check the PID", () => choosePids(store, tree, options.anyPid ?? false, warnings));
-    const contents = step(crid, "recreate removed files", () => new SavedContents(tree.running.flatMap((c) => c.contents), crid));
+    const putBack = tree.running.flatMap((c) => c.contents).filter((f) => files.putBack.has(`${f.device}:${f.inode}`));
+    const contents = step(crid, "recreate removed files", () => new SavedContents(putBack, crid));
     const recreated = step(crid, "recreate removed files", () => {
       try {
         return new Recreated(removedOfTree(tree), crid);
@@ -513,7 +514,7 @@ async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSect
 }
 
 /** Every process's leases free, files as the image saw them, socket names free (restart's "check files"). */
-function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][] } {
+function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][]; putBack: Set<string> } {
   const saved = new Set(tree.running.flatMap((c) => c.contents).map((f) => `${f.device}:${f.inode}`));
   const socketFds = tree.running.flatMap((c) => c.files.filter((fd) => fd.kind === FileKind.SOCKET).map((fd) => ({ pid: c.process.pid, fd })));
   checkSockets(socketsByInode(tree.running.flatMap((c) => c.sockets)), socketFds, inherit, crid);
@@ -521,13 +522,12 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
   const shmem = new Set(shmemFiles.map(objectKey));
   const checked = tree.running.map((image) => {
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
-    // A file the tree was writing comes back with its saved content, whatever it holds now.
-    const fds = image.files.filter((f) => !saved.has(`${f.device}:${f.inode}`));
-    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds, removed: image.removed, shmem };
-    return confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit });
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed, shmem };
+    // A file the tree was writing that changed as would be refused comes back with its saved content.
+    return confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit, saved });
   });
   const warnings = [...checked.flatMap((c) => c.warnings), ...checkShmemFiles(shmemFiles, crid, options.force ?? false)];
-  return { warnings, grown: checked.map((c) => c.grown) };
+  return { warnings, grown: checked.map((c) => c.grown), putBack: new Set(checked.flatMap((c) => c.putBack).map((f) => `${f.device}:${f.inode}`)) };
 }
 
 /**

@@ -11,10 +11,12 @@
  * up to FILE_LIMIT bytes each and IMAGE_LIMIT per image, read through /proc/PID/fd/N (the tree
  * is frozen), once per inode.
  *
- * Restart half: a saved file that is gone is created again at its path with its content before
- * the descriptors are opened (and removed again if the restart fails); one that is there but
- * differs gets its saved content back as the last step before the tree runs, like an output
- * that grew is cut back, so a failed restart leaves it as it was.
+ * Restart half: only where the changed-file policy would refuse the restart (files-restore.ts
+ * checkFiles: a file gone, replaced or changed; an output that only grew is still cut back) is
+ * the saved content used instead: a file that is gone is created again at its path with its
+ * content before the descriptors are opened (and removed again if the restart fails); one that
+ * is there gets its saved content back as the last step before the tree runs, so a failed
+ * restart leaves it as it was.
  */
 import { closeSync, constants as fsc, ftruncateSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
 import type { FileContentsRecord } from "@cr/format";

@@ -72,6 +72,8 @@ function refuse(what: string, path: string, change: Exclude<Change, null>, crid:
 export interface FileCheck {
   warnings: string[];
   grown: FdRecord[];
+  /** Files that changed as would be refused, but whose content the image saved (file-contents.ts): put back. */
+  putBack: FdRecord[];
 }
 
 export interface FileCheckOptions {
@@ -81,6 +83,8 @@ export interface FileCheckOptions {
   keepFiles: boolean;
   /** Descriptors replaced by --inherit-fd: their saved files are not used. */
   inherited: ReadonlyMap<number, string>;
+  /** Files whose whole content the image saved ("device:inode"): a change is undone, not refused. */
+  saved?: ReadonlySet<string>;
 }
 
 /**
@@ -90,6 +94,7 @@ export interface FileCheckOptions {
 export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions, shmem: ReadonlySet<string> = new Set()): FileCheck {
   const warnings: string[] = [];
   const grown: FdRecord[] = [];
+  const putBack: FdRecord[] = [];
   const seen = new Set<string>();
   for (const vma of vmas) {
     // A memfd's or tmpfs file's mappings come from the file made from the image (shmem-files.ts).
@@ -110,10 +115,14 @@ export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, opt
       else grown.push(fd);
       continue;
     }
+    if (options.saved?.has(`${fd.device}:${fd.inode}`)) {
+      putBack.push(fd);
+      continue;
+    }
     if (!options.force) throw refuse(`file open on fd ${fd.fd}:`, fd.path, change, crid);
     warnings.push(`file ${fd.path} on fd ${fd.fd} ${change} since the checkpoint; restarting anyway (--force)`);
   }
-  return { warnings, grown };
+  return { warnings, grown, putBack };
 }
 
 /** What restart rebuilds from paths: the working directory, the mapped files, the descriptors, the removed directories and FIFOs. */
@@ -143,7 +152,8 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
   try {
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
-    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && f.kind !== FileKind.SOCKET && f.kind !== FileKind.SHMEM);
+    // A file put back from the image may be gone now: restart makes it before it opens it.
+    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && f.kind !== FileKind.SOCKET && f.kind !== FileKind.SHMEM && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
   } finally {
