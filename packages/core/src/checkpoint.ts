@@ -201,7 +201,9 @@ function warmTree(pids: number[]): Warmup {
   const warmups = pids.flatMap((pid) => unlessExited(() => warmPageTables(pid)));
   return {
     stoppedMs: warmups.reduce((sum, w) => sum + w.stoppedMs, 0),
-    settled: async () => void (await Promise.all(warmups.map((w) => w.settled()))),
+    settled: async () => {
+      await Promise.all(warmups.map((w) => w.settled().catch((error: unknown) => exitedOrThrow(error))));
+    },
   };
 }
 
@@ -210,9 +212,15 @@ function unlessExited<T>(fn: () => T): T[] {
   try {
     return [fn()];
   } catch (error) {
-    if ((error instanceof NativeError || error instanceof CrError) && error.code === "ESRCH") return [];
-    throw error;
+    exitedOrThrow(error);
+    return [];
   }
+}
+
+/** Returns if `error` says the process exited; throws it otherwise. */
+function exitedOrThrow(error: unknown): void {
+  if ((error instanceof NativeError || error instanceof CrError) && error.code === "ESRCH") return;
+  throw error;
 }
 
 /** Rehearsals before the first freeze of a `cr` process; one before each later freeze (`--interval`). */
