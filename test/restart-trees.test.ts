@@ -13,7 +13,7 @@ const workloads: (Workload & { processes: number })[] = [
   // Three processes with data in flight in their pipes.
   { name: "shell-pipeline", command: "bash", args: ["-c", 'seq 1 30000000 | awk "{s+=\\$1} NR%1000000==0 {print s}" | sha256sum'], processes: 3 },
   // A parent, a reader in its own process group, a writer, shared anonymous memory, a pipe, a zombie.
-  { name: "tree_target", command: fixture("tree_target"), args: ["700"], processes: 3 },
+  { name: "tree_target", command: fixture("tree_target"), args: ["2000"], processes: 3 },
   // Python's multiprocessing.Pool(2), forked: pipes, and semaphores in deleted /dev/shm files mapped by all three.
   { name: "python-pool", command: python3Binary(), args: ["-c", PYTHON_POOL_SCRIPT, "600"], processes: 3 },
   // A parent and a child sharing memfds (one sealed against writes) and /dev/shm files.

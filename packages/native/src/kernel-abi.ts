@@ -107,6 +107,8 @@ export const PRCTL = {
 export const PROCESS = {
   /** PF_KTHREAD in the flags field of /proc/PID/stat (include/linux/sched.h): a kernel thread. */
   PF_KTHREAD: 0x00200000,
+  /** PF_EXITING: the process is in exit(), its memory about to go (a stop may still catch it). */
+  PF_EXITING: 0x00000004,
   /** The size of a task's comm, NUL included (include/linux/sched.h): PR_SET_NAME keeps 15 bytes. */
   TASK_COMM_LEN: 16,
   /** Capability numbers (include/uapi/linux/capability.h): bit N of /proc/PID/status CapEff. */

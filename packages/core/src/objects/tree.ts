@@ -13,7 +13,7 @@
 import { readdirSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freeze, NativeError, sameMemory, thaw } from "@cr/native";
+import { freeze, NativeError, PROCESS, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import { isZombie, readStat, type ProcStat } from "./task.js";
@@ -69,7 +69,8 @@ const FREEZE_ATTEMPTS = 20;
 /**
  * Freezes `root` and its descendants, walking the tree again until it finds no new process. A
  * member that exits before cr freezes it is left out (a zombie by then is saved as one), and
- * named in `exited`; one whose children are still its own while it exits, or a vfork child that
+ * named in `exited`; one caught in its exit (frozen, its memory going), one whose children are
+ * still its own while it exits, or a vfork child that
  * has not exec'd yet (it shares its parent's memory: half a process), makes cr thaw everything
  * and freeze again a moment later. The root exiting fails the snapshot.
  */
@@ -89,6 +90,8 @@ export async function freezeTree(root: number, timeoutMs?: number): Promise<Froz
 
 /** A member the tree cannot be saved with now: a vfork child before its exec, or the child of a process that is exiting. */
 function halfMade(tree: Omit<FrozenTree, "frozenAt">): { pid: number; comm: string; why: string } | undefined {
+  const exiting = tree.members.find((m) => tree.tids.has(m.pid) && (m.stat.flags & PROCESS.PF_EXITING) !== 0);
+  if (exiting) return { ...exiting, why: "was exiting" };
   const left = new Set(tree.exited.map((e) => e.pid));
   const orphan = tree.members.find((m) => left.has(m.ppid));
   if (orphan) return { ...orphan, why: "was the child of a process that was exiting" };
