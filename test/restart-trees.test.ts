@@ -20,6 +20,10 @@ const workloads: (Workload & { processes: number })[] = [
   { name: "memfd_target", command: fixture("memfd_target"), args: ["1400"], processes: 2 },
   // make, sh, gcc and its cc1 and as: the built binary must be the same.
   { name: "make-j2", command: "bash", args: ["-c", "cd project && make -s clean && make -j2 -s && sha256sum prog"], processes: 3 },
+  // A parent, its server and its acceptor: a stream and a datagram socketpair with bytes in flight
+  // both ways, a listening socket bound to a path, connected to every few rounds. The acceptor
+  // waits in poll(-1) across snapshots: restarted, it must wait on, not fail with EINTR.
+  { name: "socket_tree", command: fixture("socket_tree"), args: ["600"], processes: 3 },
 ];
 
 beforeAll(() => {

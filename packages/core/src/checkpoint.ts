@@ -28,6 +28,7 @@ import { Store, storeDir } from "./store/store.js";
 import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./objects/task.js";
 import { commOf, processExists } from "./process/procfs.js";
 import { collectThread } from "./objects/threads.js";
+import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { historySlot } from "./trackers/history.js";
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
@@ -370,7 +371,9 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   return running.map((pid, i) => {
     const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
     const memory = collectMemory(pid, layouts[i]!, tracker, parent, shared);
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [] };
+    const restarts = asInterrupted(tasks[i]!.threads, parent?.threads ?? []);
+    const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [] };
   });
 }
 
@@ -650,15 +653,18 @@ function refuseUnsupported(report: CheckReport): void {
 
 /**
  * Tells each member's tracker its history continues from the stored image. A member that exited
- * since the image was stored has no next snapshot to need that: the image stands.
+ * since the image was stored has no next snapshot to need that: the image stands. One in its
+ * exit has lost its memory (ESRCH) before it shows as a zombie.
  */
 function recordCommitted(tracker: DirtyTracker, run: Checkpointed): void {
   for (const state of run.states) {
-    try {
-      tracker.committed(state.trackContext, run.identity);
-    } catch (error) {
-      if (stillRuns(state.pid, `${state.pid}:${state.info.startTime}`)) throw error;
-    }
+    unlessExited(() => {
+      try {
+        tracker.committed(state.trackContext, run.identity);
+      } catch (error) {
+        if (stillRuns(state.pid, `${state.pid}:${state.info.startTime}`)) throw error;
+      }
+    });
   }
 }
 

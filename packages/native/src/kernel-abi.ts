@@ -41,6 +41,7 @@ export const SYS = {
   mlockall: 151,
   prctl: 157,
   set_tid_address: 218,
+  restart_syscall: 219,
   timer_create: 222,
   timer_settime: 223,
   timer_gettime: 224,

@@ -13,6 +13,7 @@
 import { readdirSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+import { noteInterrupted } from "./syscall-restarts.js";
 import { freeze, NativeError, PROCESS, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError } from "../errors.js";
@@ -126,10 +127,15 @@ export function thawTree(tids: Map<number, number[]>): void {
   for (const threads of [...tids.values()].reverse()) thaw(threads);
 }
 
-/** The member's threads, frozen; undefined if it exited first (the root exiting fails the freeze). */
+/**
+ * The member's threads, frozen, and the syscalls the freeze interrupted noted; undefined if it
+ * exited first (the root exiting fails the freeze).
+ */
 function freezeMember(m: TreeProcess, root: number, timeoutMs?: number): number[] | undefined {
   try {
-    return freeze(m.pid, timeoutMs);
+    const tids = freeze(m.pid, timeoutMs);
+    noteInterrupted(tids);
+    return tids;
   } catch (error) {
     if (!(error instanceof NativeError && error.code === "ESRCH")) throw error;
     if (m.pid === root) throw rootExited(root);

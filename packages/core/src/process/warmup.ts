@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freeze, thaw } from "@cr/native";
+import { noteInterrupted } from "../objects/syscall-restarts.js";
 import { readStat } from "../objects/task.js";
 
 /** How long a snapshot waits at most for a warmed-up target to sleep again. */
@@ -24,7 +25,12 @@ export interface Warmup {
 export function warmPageTables(pid: number): Warmup {
   if (readStat(pid).state !== "S") return { stoppedMs: 0, settled: async () => {} };
   const started = performance.now();
-  thaw(freeze(pid));
+  const tids = freeze(pid);
+  try {
+    noteInterrupted(tids);
+  } finally {
+    thaw(tids);
+  }
   const stoppedMs = performance.now() - started;
   const deadline = performance.now() + SETTLE_MS;
   return { stoppedMs, settled: () => untilAsleep(pid, deadline) };

@@ -1,5 +1,5 @@
 import { PAGE_SIZE } from "@cr/native";
-import { byAddress, emptyColumns, type ImageReader, type ImageSection, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference } from "@cr/format";
+import { byAddress, emptyColumns, type ImageReader, type ImageSection, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, type ThreadRecord } from "@cr/format";
 import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
@@ -21,6 +21,8 @@ export interface ParentImage {
   changedPages: number;
   /** The state the given tracker recorded in the parent, if it was that tracker. */
   trackerState(name: TrackerName): Uint8Array | null;
+  /** The process's threads as the parent saved them. */
+  threads: readonly ThreadRecord[];
   /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
   inherit(unchanged: PageRun[]): InheritedMap;
 }
@@ -85,6 +87,7 @@ function parentSection(crid: bigint, reader: ImageReader, section: ImageSection)
     dataRuns: dataRuns(map),
     changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
+    threads: section.records("THREAD"),
     inherit: (unchanged) => {
       const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start / BigInt(PAGE_SIZE)), pages: r.pages })));
       return { columns, holders, references: referencesOf(columns, holders, identities) };
