@@ -21,15 +21,18 @@ const RESTART_SYSCALL = BigInt(SYS.restart_syscall);
 /** By TID: the syscall a stop interrupted, and where (call site and arguments). */
 const interrupted = new Map<number, { nr: bigint; site: string }>();
 
+/** A record's registers, read in place. */
+function view(regs: Uint8Array): Buffer {
+  return Buffer.from(regs.buffer, regs.byteOffset, regs.byteLength);
+}
+
 /** Call site and arguments: what restart_syscall leaves as the interrupted syscall had them. */
 function siteOf(regs: Uint8Array): string {
-  const view = Buffer.from(regs.buffer, regs.byteOffset, regs.byteLength);
-  return (["rip", "rdi", "rsi", "rdx", "r10", "r8", "r9"] as const).map((r) => view.readBigUInt64LE(REG[r])).join(":");
+  return (["rip", "rdi", "rsi", "rdx", "r10", "r8", "r9"] as const).map((r) => view(regs).readBigUInt64LE(REG[r])).join(":");
 }
 
 function syscallState(regs: Uint8Array): { nr: bigint; rax: bigint } {
-  const view = Buffer.from(regs.buffer, regs.byteOffset, regs.byteLength);
-  return { nr: view.readBigInt64LE(REG.orig_rax), rax: view.readBigInt64LE(REG.rax) };
+  return { nr: view(regs).readBigInt64LE(REG.orig_rax), rax: view(regs).readBigInt64LE(REG.rax) };
 }
 
 /** The syscall these registers show interrupted with a restart_block, if any. */

@@ -13,10 +13,10 @@
 import { readdirSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { noteInterrupted } from "./syscall-restarts.js";
 import { freeze, NativeError, PROCESS, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError } from "../errors.js";
+import { noteInterrupted } from "./syscall-restarts.js";
 import { isZombie, readStat, type ProcStat } from "./task.js";
 
 /** A process of the tree, as `cr check` lists it. */
