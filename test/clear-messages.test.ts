@@ -31,7 +31,12 @@ function expectOneLine(result: CliResult, pattern: RegExp): void {
 async function unreapedSleep(): Promise<{ pid: number; parent: number; stop(): void }> {
   const shell = spawn("sh", ["-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; exec sleep 1000"], { stdio: ["ignore", "pipe", "inherit"] });
   const pid = await new Promise<number>((resolve) => shell.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
-  return { pid, parent: shell.pid!, stop: () => shell.kill("SIGKILL") };
+  // The background sleep first: while its parent lives, its PID is still its own (or its zombie's).
+  const stop = () => {
+    process.kill(pid, "SIGKILL");
+    shell.kill("SIGKILL");
+  };
+  return { pid, parent: shell.pid!, stop };
 }
 
 describe("usage errors", () => {

@@ -30,7 +30,7 @@ import { commOf, processExists } from "./process/procfs.js";
 import { collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
-import { historySlot } from "./trackers/history.js";
+import { closeHistorySlot, openHistorySlot, type HistorySlot } from "./trackers/history.js";
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
@@ -107,11 +107,12 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
   const branch = options.branch ?? store.branchOf(key) ?? DEFAULT_BRANCH;
   store.branch(branch); // an unknown or damaged branch is refused before a CRID is spent
   const parent = options.incremental ? openParent(store, branch, key) : null;
+  const slots: HistorySlot[] = [];
   try {
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const before = prepare(pid, checked.vmas, parent, handedOver); // a process without problems had its mappings read
+    const before = prepare(pid, checked.vmas, parent, handedOver, slots); // a process without problems had its mappings read
     rehearse(tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
@@ -162,6 +163,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       ...(unreapedBy !== null ? { unreapedBy: { pid: unreapedBy, comm: commOf(unreapedBy) ?? "exited" } } : {}),
     };
   } finally {
+    for (const slot of slots) closeHistorySlot(slot);
     parent?.close();
     store.close();
   }
@@ -182,14 +184,16 @@ interface Before {
   buffer: Buffer | undefined;
   /** Descriptors the user hands over at restart (SnapshotOptions.handedOver). */
   handedOver: ReadonlySet<number>;
+  /** The members' history slots, opened while frozen (collectLayout), closed when the snapshot ends. */
+  slots: HistorySlot[];
 }
 
-function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, handedOver: ReadonlySet<number>): Before {
+function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, handedOver: ReadonlySet<number>, slots: HistorySlot[]): Before {
   // A member that exits meanwhile is not in the frozen tree: it needs no parent.
   const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
-  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, handedOver };
+  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, handedOver, slots };
 }
 
 /** The parent section of member `pid` of the tree rooted at `root`, if the parent image holds it. */
@@ -358,7 +362,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const layouts = running.map((pid) => {
     const tids = tree.tids.get(pid)!;
     suspendFilters(pid, tids); // before the first injected syscall
-    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.handedOver));
+    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.handedOver), before.slots);
   });
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
   const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
@@ -402,13 +406,16 @@ function checkNewMember(pid: number, members: number[], handedOver: ReadonlySet<
 interface Layout {
   leader: number;
   vmas: Vma[];
-  slot: bigint;
+  slot: HistorySlot;
 }
 
-function collectLayout(pid: number, leader: number, seen: Vma[]): Layout {
+/** `slots` gets the layout's history slot: the snapshot closes them when it ends. */
+function collectLayout(pid: number, leader: number, seen: Vma[], slots: HistorySlot[]): Layout {
   const changed = collectVmasSince(pid, seen);
   const area = scratch(leader); // the trampoline is created if the process has none yet
-  return { leader, vmas: markTrampoline(changed, area.trampoline), slot: historySlot(area) };
+  const slot = openHistorySlot(pid, area);
+  slots.push(slot);
+  return { leader, vmas: markTrampoline(changed, area.trampoline), slot };
 }
 
 /** Shared memory of the tree: what others write too (untracked), and whose page map saves each object's pages. */
@@ -653,19 +660,11 @@ function refuseUnsupported(report: CheckReport): void {
 
 /**
  * Tells each member's tracker its history continues from the stored image. A member that exited
- * since the image was stored has no next snapshot to need that: the image stands. One in its
- * exit has lost its memory (ESRCH) before it shows as a zombie.
+ * or exec'd since the freeze has no next snapshot to continue from it: its slot reaches nothing
+ * (history.ts), and the image stands.
  */
 function recordCommitted(tracker: DirtyTracker, run: Checkpointed): void {
-  for (const state of run.states) {
-    unlessExited(() => {
-      try {
-        tracker.committed(state.trackContext, run.identity);
-      } catch (error) {
-        if (stillRuns(state.pid, `${state.pid}:${state.info.startTime}`)) throw error;
-      }
-    });
-  }
+  for (const state of run.states) tracker.committed(state.trackContext, run.identity);
 }
 
 /** One incarnation of a process: a pid is reused, a pid with its start time is not. */

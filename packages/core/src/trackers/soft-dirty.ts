@@ -17,8 +17,8 @@ export class SoftDirtyTracker implements DirtyTracker {
   readonly name = "soft-dirty" as const;
 
   collectDirty(context: TrackContext): DirtyResult {
-    const untrusted = untrustedReason(context.pid, context.slot, context.parent);
-    historyBroken(context.pid, context.slot);
+    const untrusted = untrustedReason(context.slot, context.parent);
+    historyBroken(context.slot);
     const unchanged = untrusted || !context.parent ? [] : cleanPages(context);
     // Cleared while the target is still frozen, so no write falls between reading and clearing.
     writeFileSync(`/proc/${context.pid}/clear_refs`, String(CLEAR_REFS_SOFT_DIRTY));
@@ -26,7 +26,7 @@ export class SoftDirtyTracker implements DirtyTracker {
   }
 
   committed(context: TrackContext, identity: bigint): void {
-    historyCommitted(context.pid, context.slot, identity);
+    historyCommitted(context.slot, identity);
   }
 }
 

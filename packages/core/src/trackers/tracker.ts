@@ -2,6 +2,7 @@ import type { KernelFeatures } from "@cr/native";
 import { CrError } from "../errors.js";
 import type { PageRun } from "../pages.js";
 import type { Vma } from "../objects/vmas.js";
+import type { HistorySlot } from "./history.js";
 
 /**
  * Dirty-page tracking (docs/design.md decision 6): one interface, three backends. Hashing works on
@@ -20,8 +21,8 @@ export interface TrackContext {
   vmas: Vma[];
   /** Shared objects (sharedObjectKey) other processes of the tree map too: their writes elsewhere are not seen here. */
   sharedWithOthers: ReadonlySet<string>;
-  /** Address of the tracker history slot in the target (see history.ts). */
-  slot: bigint;
+  /** The tracker history slot in the target (see history.ts). */
+  slot: HistorySlot;
   /** The parent image, or null for a full image. */
   parent: {
     identity: bigint;

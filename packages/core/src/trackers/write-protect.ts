@@ -3,7 +3,7 @@ import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { sharedObjectRuns, soleMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
-import { historyBroken, historyCommitted, historySlot, untrustedReason } from "./history.js";
+import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
 
 /**
@@ -33,8 +33,8 @@ export class WriteProtectTracker implements DirtyTracker {
   readonly name = "write-protect" as const;
 
   collectDirty(context: TrackContext): DirtyResult {
-    const untrusted = untrustedReason(context.pid, context.slot, context.parent);
-    historyBroken(context.pid, context.slot);
+    const untrusted = untrustedReason(context.slot, context.parent);
+    historyBroken(context.slot);
     // Registering injects syscalls: done before the scan re-protects (see checkpointFrozen).
     const fresh = trackable(context.vmas, context.sharedWithOthers).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
@@ -42,7 +42,7 @@ export class WriteProtectTracker implements DirtyTracker {
   }
 
   committed(context: TrackContext, identity: bigint): void {
-    historyCommitted(context.pid, context.slot, identity);
+    historyCommitted(context.slot, identity);
   }
 
   preview(context: Omit<TrackContext, "tid" | "slot">): DirtyResult {
@@ -141,5 +141,10 @@ export function armAfterRestart(pid: number, identity: bigint, sharedWithOthers:
   const vmas = trackable(markTrampoline(collectVmas(pid), area.trampoline), sharedWithOthers);
   // Mappings the kernel refuses to track are left out; the next snapshot saves them whole.
   if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas));
-  historyCommitted(pid, historySlot(area), identity);
+  const slot = openHistorySlot(pid, area);
+  try {
+    historyCommitted(slot, identity);
+  } finally {
+    closeHistorySlot(slot);
+  }
 }
