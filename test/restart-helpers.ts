@@ -265,5 +265,9 @@ export function makeCProject(dir: string, files: number): void {
   const calls = Array.from({ length: files }, (_, i) => `s += f${i + 1}();`);
   writeFileSync(join(dir, "main.c"), ["#include <stdio.h>", ...decls, "int main(void) { double s = 0;", ...calls, 'printf("%f\\n", s); return 0; }', ""].join("\n"));
   const rule = (target: string, deps: string, recipe: string) => `${target}: ${deps}\n\t${recipe}\n`;
-  writeFileSync(join(dir, "Makefile"), ["SRCS := $(wildcard *.c)", rule("prog", "$(SRCS:.c=.o)", "$(CC) -O2 -o $@ $^ -lm"), rule("%.o", "%.c", "$(CC) -O2 -c -o $@ $<"), rule("clean", "", "rm -f *.o prog")].join("\n"));
+  // Each output appears whole or not at all: a restart from the middle of a chain finds the
+  // outputs of the killed run's later moments on disk, and make takes an object file cut short
+  // by the kill for a finished one (cr restores processes, not the file system).
+  const atomic = (compile: string) => `${compile} -o $@.tmp && mv $@.tmp $@`;
+  writeFileSync(join(dir, "Makefile"), ["SRCS := $(wildcard *.c)", rule("prog", "$(SRCS:.c=.o)", atomic("$(CC) -O2 $^ -lm")), rule("%.o", "%.c", atomic("$(CC) -O2 -c $<")), rule("clean", "", "rm -f *.o *.tmp prog")].join("\n"));
 }

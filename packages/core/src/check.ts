@@ -46,6 +46,12 @@ export interface CheckOptions {
    * every process: whatever they are now is not saved, so it is no problem.
    */
   handedOver?: ReadonlySet<number>;
+  /**
+   * Leave the tree's UNIX sockets to a later judgement of the frozen tree (a snapshot's): judged
+   * while the tree runs, a connection being accepted is in neither the listener's queue nor the
+   * acceptor's descriptors, and its client seems connected outside the tree.
+   */
+  socketsJudgedFrozen?: boolean;
 }
 
 /**
@@ -81,7 +87,7 @@ export async function checkTree(pid: number, options: CheckOptions = {}): Promis
     held.push({ pid: member.pid, files: checked.files });
   }
   // A socket is saved with its peer: the tree's sockets are judged together.
-  for (const { pid: member, ...problem } of unixSocketProblems(held, handedOver)) report.problems.push(named(member, problem));
+  if (!options.socketsJudgedFrozen) for (const { pid: member, ...problem } of unixSocketProblems(held, handedOver)) report.problems.push(named(member, problem));
   return { report, vmas };
 }
 

@@ -34,7 +34,7 @@ import { closeHistorySlot, openHistorySlot, type HistorySlot } from "./trackers/
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
-import { freezeTree, processTable, thawTree, type FrozenTree } from "./objects/tree.js";
+import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
 import { objectKey, pageSavers, savedElsewhere, sharedByMembers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
@@ -100,7 +100,7 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
   const handedOver = options.handedOver ?? new Set<number>();
-  const checked = await checkTree(pid, { handedOver });
+  const checked = await checkTree(pid, { handedOver, socketsJudgedFrozen: true }); // collectTreeSockets judges them
   refuseUnsupported(checked.report);
   const store = Store.open(storeDir(options.store), { create: true });
   const key = processKey(pid);
@@ -358,7 +358,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
  * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts).
  */
 function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): FrozenState[] {
-  const running = [...tree.tids.keys()];
+  const running = runningPids(tree);
   const layouts = running.map((pid) => {
     const tids = tree.tids.get(pid)!;
     suspendFilters(pid, tids); // before the first injected syscall
@@ -386,7 +386,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
  * would have (a socket connected or sent descriptors since it ran). Their warnings go with the root's.
  */
 function collectTreeSockets(tree: FrozenTree, tasks: { files: FdEntry[]; warnings: string[] }[], handedOver: ReadonlySet<number>): Map<number, UnixSocketRecord[]> {
-  const running = [...tree.tids.keys()];
+  const running = runningPids(tree);
   const collected = collectUnixSockets(running.map((pid, i) => ({ pid, files: tasks[i]!.files })), handedOver);
   const root = tree.members[0]!;
   const problems = collected.problems.map(({ pid, ...p }) => (pid === root.pid ? p : { ...p, resource: `process ${pid}: ${p.resource}` }));

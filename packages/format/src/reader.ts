@@ -40,6 +40,7 @@ import {
   HeaderSchema,
   type IndexEntry,
   IndexSchema,
+  MemberState,
   type PageCodec,
   type ProcessTableRecord,
   type RecordTypeName,
@@ -364,9 +365,17 @@ export class ImageReader {
     return this.record("PROCESS_TABLE");
   }
 
-  /** One section per running process (MEMBER), in file order; an image of one process is one section. */
+  /**
+   * One section per running process (MEMBER), in PROCESS_TABLE order, which is the file's order
+   * in images written since cr kept it so (older ones hold a member found late by the freeze
+   * last); an image of one process is one section.
+   */
   sections(): ImageSection[] {
-    return this.sectionRanges.map(([from, to], i) => new ImageSection(this, i, from, to));
+    const inFile = this.sectionRanges.map(([from, to], i) => new ImageSection(this, i, from, to));
+    const running = this.processTable()?.processes.filter((p) => p.state === MemberState.RUNNING);
+    if (!running) return inFile;
+    const place = new Map(running.map((p, i) => [p.pid, i]));
+    return inFile.sort((a, b) => (place.get(a.pid!) ?? running.length) - (place.get(b.pid!) ?? running.length));
   }
 
   /** The CRIDs the page map's holder indexes name (pagemap-columns.ts): the references', then this image's. */
@@ -547,7 +556,7 @@ export async function verifyImageFile(path: string, opts: { crid?: bigint } = {}
 export class ImageSection {
   constructor(
     readonly image: ImageReader,
-    /** Its place among the image's sections. */
+    /** Its place in the file among the image's sections. */
     readonly index: number,
     private readonly from: number,
     private readonly to: number,

@@ -47,6 +47,13 @@ describe("tree images", () => {
     r.close();
   });
 
+  it("refuse a MEMBER section out of the table's order: a reader finds a process's section by its place there", async () => {
+    const fd = openSync(join(dir, "out-of-order.crimg"), "w");
+    const w = new ImageWriter(fd, { header: { crid: 1n, pageSize: PS }, processTable: table });
+    await expect(w.beginMember(101)).rejects.toThrow("MEMBER 101 where the process table has 100");
+    closeSync(fd);
+  });
+
   it("resolve one chain per section, in order", async () => {
     const path = join(dir, "resolve.crimg");
     await writeTree(path);

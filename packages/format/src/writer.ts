@@ -28,6 +28,7 @@ import {
   type IndexEntry,
   IndexSchema,
   MemberSchema,
+  MemberState,
   PageCodec,
   PageMapMetaSchema,
   PagesMetaSchema,
@@ -148,6 +149,8 @@ export class ImageWriter {
   private pageMapWritten = false;
   /** A tree image: MEMBER sections begun so far (-1: an image of one process, no sections). */
   private members = -1;
+  /** A tree image's running processes, in table order: the order of its MEMBER sections. */
+  private sectionPids: number[] = [];
   private finished = false;
   private pending: Promise<void> = Promise.resolve();
   private readonly syncSink: boolean;
@@ -188,6 +191,7 @@ export class ImageWriter {
     if (opts.processTable) {
       this.chunk(ChunkType.PROCESS_TABLE, encode(ProcessTableSchema, opts.processTable));
       this.members = 0;
+      this.sectionPids = opts.processTable.processes.filter((p) => p.state === MemberState.RUNNING).map((p) => p.pid);
     }
   }
 
@@ -201,6 +205,9 @@ export class ImageWriter {
     return this.run(() => {
       if (this.members < 0) throw new Error("MEMBER in an image without a process table");
       if (this.members > 0 && !this.pageMapWritten) throw new Error("MEMBER before the previous section's PAGE_MAP");
+      // A reader finds a process's section by its place among the table's running processes.
+      const expected = this.sectionPids[this.members];
+      if (pid !== expected) throw new Error(`MEMBER ${pid} where the process table has ${expected ?? "no more running processes"}`);
       this.members++;
       this.pageMapWritten = false;
       return this.chunk(ChunkType.MEMBER, encode(MemberSchema, { pid }));

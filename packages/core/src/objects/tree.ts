@@ -122,6 +122,14 @@ function freezeStable(root: number, timeoutMs?: number): Omit<FrozenTree, "froze
   }
 }
 
+/**
+ * The running members' pids in table order, parents first: the order of the image's sections,
+ * not the order cr froze them in (a member found by a later walk was frozen last).
+ */
+export function runningPids(tree: FrozenTree): number[] {
+  return tree.members.filter((m) => tree.tids.has(m.pid)).map((m) => m.pid);
+}
+
 /** Releases every frozen member (the children first: a parent thawed first could reap one). */
 export function thawTree(tids: Map<number, number[]>): void {
   for (const threads of [...tids.values()].reverse()) thaw(threads);
