@@ -5,17 +5,10 @@
  */
 import { NativeError } from "@cr/native";
 import { CrError } from "./errors.js";
-import { ownerProblems } from "./objects/fd-owners.js";
-import { collectFiles, cwdProblem, type FdEntry, type UnsupportedCategory } from "./objects/files.js";
-import { lockProblems } from "./objects/locks.js";
-import { pipeSizeProblems } from "./objects/pipes.js";
-import { commOf, parseKeyValues, readProcText, requireKey, requireProcess } from "./process/procfs.js";
-import { seccompProblems } from "./objects/seccomp.js";
-import { sharedMemoryProblems } from "./objects/shmem.js";
-import { shmemFileProblems } from "./objects/shmem-files.js";
+import { collectFiles, type FdEntry } from "./objects/files.js";
+import { processProblems } from "./objects/index.js";
+import { requireProcess } from "./process/procfs.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
-import { threadCredentialProblems } from "./objects/threads.js";
-import { timerProblems } from "./objects/timers.js";
 import { processTree, type Member } from "./objects/tree.js";
 import { unixSocketProblems, type HeldFiles } from "./objects/unix-sockets.js";
 import { collectVmas, type Vma } from "./objects/vmas.js";
@@ -103,8 +96,9 @@ function checkIfRunning(pid: number, members: ReadonlySet<number>, handedOver: R
 
 /**
  * One process's problems, its mappings (null when it stopped before them) and its descriptors.
- * `members`: the tree it is saved with; `handedOver`: descriptors replaced at restart. Its UNIX
- * sockets are judged with the tree's (unixSocketProblems).
+ * `members`: the tree it is saved with; `handedOver`: descriptors replaced at restart. Each
+ * kernel object judges itself (objects/index.ts); its UNIX sockets are judged with the tree's
+ * (unixSocketProblems).
  */
 export function checkMember(pid: number, members: ReadonlySet<number>, handedOver: ReadonlySet<number>): { report: CheckReport; vmas: Vma[] | null; files: FdEntry[] } {
   requireProcess(pid);
@@ -123,23 +117,9 @@ export function checkMember(pid: number, members: ReadonlySet<number>, handedOve
   }
   report.problems.push(...selfProblems(pid));
   if (pid === process.pid) return { report, vmas: null, files: [] }; // nothing else matters, and cr's own tables change as it reads them
-  const tids = readThreads(pid);
-  report.problems.push(...tracerProblems(pid), ...seccompProblems(pid, tids), ...threadCredentialProblems(pid, tids), ...timerProblems(pid, stat.numThreads));
-  const cwd = cwdProblem(pid);
-  if (cwd) add("cwd", "deleted-cwd", cwd);
   const files = collectFiles(pid);
-  for (const entry of files) {
-    const problem = handedOver.has(entry.fd) ? undefined : fdProblem(entry);
-    if (problem) report.problems.push(problem);
-    report.problems.push(...lockProblems(entry));
-  }
-  report.problems.push(...pipeSizeProblems(pid, files), ...ownerProblems(pid, files, stat.pgrp, tids));
   const vmas = collectVmas(pid);
-  for (const vma of vmas) {
-    const problem = vmaProblem(vma);
-    if (problem) report.problems.push(problem);
-  }
-  report.problems.push(...sharedMemoryProblems(members, vmas), ...shmemFileProblems(pid, members, vmas, files));
+  report.problems.push(...processProblems({ pid, stat, tids: readThreads(pid), files, vmas, members, handedOver }));
   return { report, vmas, files };
 }
 
@@ -160,93 +140,3 @@ function selfProblems(pid: number): Problem[] {
   return [];
 }
 
-/**
- * A process has one tracer at most and cr needs to be it. When cr itself is the tracer (the
- * snapshot engine checks a process it has seized) that is no problem.
- */
-function tracerProblems(pid: number): Problem[] {
-  const status = parseKeyValues(readProcText(pid, "status"));
-  const tracer = Number(requireKey(status, "TracerPid", pid, "status"));
-  if (tracer === 0 || tracer === process.pid) return [];
-  const name = commOf(tracer) ?? "exited";
-  return [
-    {
-      resource: "process",
-      kind: "traced",
-      reason: `traced by PID ${tracer} (${name}); a process can have only one tracer and cr needs to ptrace it: detach ${name} first`,
-    },
-  ];
-}
-
-const FD_REASONS: Record<UnsupportedCategory, string> = {
-  socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
-  eventfd: "cr cannot save eventfds yet (its counter and the processes sharing it are kernel state)",
-  epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
-  signalfd: "cr cannot save signalfds yet",
-  timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
-  inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
-  fanotify: "cr cannot save fanotify instances",
-  io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",
-  userfaultfd: "the program uses its own userfaultfd, which cr cannot save",
-  memfd: "cr cannot restore huge-page memory yet",
-  pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
-  "anon-inode": "cr cannot save this kind of kernel object",
-  device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
-  "deleted-file": "the file was deleted, so a restart cannot reopen it; keep a link to it or close it",
-  namespace: "cr cannot save namespace references",
-  other: "cr does not know how to reopen it",
-};
-
-function fdProblem(entry: FdEntry): Problem | undefined {
-  if (entry.kind !== "unsupported" || entry.internal) return undefined;
-  const category = entry.category ?? "other";
-  return { resource: `fd ${entry.fd}`, kind: category, reason: `${entry.what ?? entry.target}: ${FD_REASONS[category]}` };
-}
-
-function vmaProblem(vma: Vma): Problem | undefined {
-  if (vma.internal) return undefined;
-  const resource = `mapping ${vma.start.toString(16)}-${vma.end.toString(16)}`;
-  const problem = (kind: string, reason: string): Problem => ({ resource, kind, reason });
-  if (vma.kind === "sysv-shm") {
-    const key = vma.path?.slice("/SYSV".length) ?? "?";
-    return problem("sysv-shm", `SysV shared memory segment (key 0x${key}): cr cannot save SysV IPC objects; shmdt it first`);
-  }
-  if (vma.kind === "aio") {
-    return problem("aio", "AIO context ring (io_setup): cr cannot save AIO contexts (their requests in flight live in the kernel); io_destroy it before the checkpoint");
-  }
-  if (vma.kind === "secretmem") {
-    return problem("secretmem", "memfd_secret memory: its pages are removed from the kernel's own mappings, so no one but the program can read them to save them");
-  }
-  if (vma.kind === "anon-inode" && vma.name.includes("io_uring")) {
-    return problem("io_uring", "io_uring ring mapping: cr cannot save io_uring instances");
-  }
-  if (vma.kind === "anon-inode") {
-    return problem("device", `${vma.name} mapping: kernel object memory cr cannot recreate`);
-  }
-  if (vma.flags.shadowStack) {
-    return problem("shadow-stack", "x86 shadow stack (CET): cr cannot recreate shadow stacks; run the program without them (GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)");
-  }
-  if (vma.flags.hugetlb) {
-    return problem("hugetlb", `hugetlb mapping ${vma.name || "(anonymous)"}: cr cannot restore huge-page mappings yet`);
-  }
-  const isPseudo = ["vdso", "vvar", "vvar_vclock", "vsyscall"].includes(vma.kind);
-  if (!isPseudo && (vma.flags.io || vma.flags.pfnmap)) {
-    return problem("device", `device memory mapping ${vma.name || "(no name)"}: cr cannot save or remap device memory`);
-  }
-  // A shared writable file mapping is mapped again from its file: its pages are the file's.
-  // Shared memory is saved (objects/shmem.ts, shmem-files.ts) unless another process maps it too.
-  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file" && vma.kind !== "shared-anonymous" && vma.kind !== "memfd") {
-    return sharedProblem(vma, problem);
-  }
-  // A deleted file of a tmpfs is saved with its content (shmem-files.ts).
-  if (vma.deleted && vma.kind === "file" && !vma.onTmpfs) {
-    return problem("deleted-file", `mapping of deleted file ${vma.path}: a restart cannot map it again; keep a link to the file`);
-  }
-  return undefined;
-}
-
-function sharedProblem(vma: Vma, problem: (kind: string, reason: string) => Problem): Problem {
-  const why = "a restored process cannot share it with the processes that map it now";
-  const file = vma.path ?? vma.name;
-  return problem("shared-memory", `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: ${why}`);
-}

@@ -35,6 +35,7 @@ import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
+import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, sharedByMembers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
@@ -530,28 +531,36 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTre
   return writer.finish();
 }
 
+/** The member's section records, each object's (objects/index.ts), in table order. */
 async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<void> {
-  await writer.writeRecord("PROCESS", processRecord(state.info, state.brk));
-  await writer.writeRecord("VMAS", { vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord) });
-  for (const thread of state.threads) await writer.writeRecord("THREAD", thread);
-  await writer.writeRecord("SIGNALS", state.signals);
-  await writer.writeRecord("FILES", { fds: state.files.map(fdRecord) });
-  await writer.writeRecord("PROCESS_ATTRS", state.attrs);
-  await writer.writeRecord("TIMERS", state.timers);
-  await writer.writeRecord("SECCOMP", state.seccomp);
-  // Written only when there is something: images without them stay readable by an older cr.
-  const locks = lockRecords(state.files, state.shared);
-  if (locks.length > 0) await writer.writeRecord("LOCKS", { locks });
-  if (state.shared.length > 0) await writer.writeRecord("SHARED_FDS", { fds: state.shared });
-  if (state.owners.length > 0) await writer.writeRecord("FD_OWNERS", { owners: state.owners });
-  await writer.writeRecord("MEMORY_ATTRS", state.memoryAttrs);
-  if (state.pipes.length > 0) await writer.writeRecord("PIPE_DATA", { pipes: state.pipes });
-  if (state.removed.length > 0) await writer.writeRecord("REMOVED_FILES", { files: state.removed });
-  if (state.pipeSizes.length > 0) await writer.writeRecord("PIPE_SIZES", { pipes: state.pipeSizes });
-  if (state.contents.length > 0) await writer.writeRecord("FILE_CONTENTS", { files: state.contents });
-  if (state.sockets.length > 0) await writer.writeRecord("UNIX_SOCKETS", { sockets: state.sockets });
-  for (const file of state.shmemFiles) await writer.writeRecord("SHMEM_FILE", file);
-  if (state.trackerState) await writer.writeRecord("TRACKER", { name: state.trackerName, state: state.trackerState });
+  const writes: (() => Promise<number>)[] = [];
+  saveSection(sectionOf(state), (type, value) => writes.push(() => writer.writeRecord(type, value)));
+  for (const write of writes) await write();
+}
+
+/** What the member's section holds, from what the freeze collected. */
+function sectionOf(state: FrozenState): ProcessSection {
+  return {
+    process: processRecord(state.info, state.brk),
+    vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord),
+    threads: state.threads,
+    signals: state.signals,
+    files: state.files.map(fdRecord),
+    attrs: state.attrs,
+    timers: state.timers,
+    seccomp: state.seccomp,
+    locks: lockRecords(state.files, state.shared),
+    shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
+    owners: state.owners,
+    memoryAttrs: state.memoryAttrs,
+    pipes: state.pipes,
+    pipeSizes: state.pipeSizes,
+    removed: state.removed,
+    contents: state.contents,
+    sockets: state.sockets,
+    shmemFiles: state.shmemFiles,
+    tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
+  };
 }
 
 /** Every image the members' maps refer to, once, by CRID. */

@@ -9,16 +9,15 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FileKind, FormatError, MemberState, resolveChain, type UnixSocketRecord, type ShmemFileRecord, type FdRecord, type FileLockRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type MemoryAttrsRecord, type ProcessAttrsRecord, type ProcessRecord, type SeccompRecord, type TimersRecord, type SignalsRecord, type ThreadRecord, type VmaRecord } from "@cr/format";
+import { FileKind, FormatError, MemberState, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type ProcessRecord, type ThreadRecord } from "@cr/format";
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
-import { restoreOwners, type FdOwner } from "./objects/fd-owners.js";
+import { restoreOwners } from "./objects/fd-owners.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./process/procfs.js";
 import { confirmRestorable, cutBackGrown, openTreeDescriptors, restoreFdState, type TreeFds } from "./objects/files-restore.js";
 import { Remote } from "./process/inject.js";
 import { checkLeasesFree, restoreLocks } from "./objects/locks.js";
-import type { PipeBytes, PipeSizes } from "./objects/pipes.js";
 import { Recreated, type RemovedFiles } from "./objects/removed.js";
 import { clearStub, fillMemory, mapVmas, moveSpecialMappings, protectVmas, trampolineAddress } from "./objects/memory.js";
 import { restoreSeccomp } from "./objects/seccomp.js";
@@ -34,10 +33,11 @@ import { chooseTracker } from "./trackers/index.js";
 import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
-import { SavedContents, type SavedFiles } from "./objects/file-contents.js";
+import { SavedContents } from "./objects/file-contents.js";
 import { createSharedObjects, liveSharedKeys, objectKey, sharedObjectsOfMany, type RestoredObject } from "./objects/shmem.js";
 import { checkShmemFiles, RestoredShmemFiles, restoredObjects } from "./objects/shmem-files.js";
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
+import { readSection, type ProcessSection, type SectionRecords } from "./objects/index.js";
 
 export interface RestartOptions {
   crid: bigint;
@@ -69,33 +69,9 @@ export interface RestartResult {
 }
 
 /** What the image says of one running process, all of it read and checked before anything is built. */
-interface Checkpoint {
+interface Checkpoint extends ProcessSection {
   /** The identity of the CRID's image: a restarted process's tracker history starts there. */
   identity: bigint;
-  process: ProcessRecord;
-  vmas: VmaRecord[];
-  threads: ThreadRecord[];
-  signals: SignalsRecord;
-  files: FdRecord[];
-  /** Absent in images written before these records. */
-  attrs: ProcessAttrsRecord | undefined;
-  timers: TimersRecord | undefined;
-  seccomp: SeccompRecord | undefined;
-  locks: FileLockRecord[];
-  /** fd -> the lowest fd of its open file description (SHARED_FDS). */
-  shared: Map<number, number>;
-  owners: FdOwner[];
-  /** Absent from images written before MEMORY_ATTRS existed. */
-  memoryAttrs: MemoryAttrsRecord | undefined;
-  pipes: PipeBytes;
-  pipeSizes: PipeSizes;
-  removed: RemovedFiles;
-  /** Files the tree was writing, saved whole (FILE_CONTENTS). */
-  contents: SavedFiles;
-  /** The UNIX sockets this section saved (each socket of the tree once, in some section). */
-  sockets: UnixSocketRecord[];
-  /** The memfds and tmpfs files whose first holder it was. */
-  shmemFiles: ShmemFileRecord[];
   data: ResolvedChain;
 }
 
@@ -483,34 +459,18 @@ function tableEntry(p: ProcessRecord): TableEntry {
 }
 
 async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSection, open: (crid: bigint) => ImageReader): Promise<Checkpoint> {
-  const need = <T>(value: T | undefined, what: string): T => {
-    if (value === undefined) throw new CrError(`image ${top.path} has no ${what} record${section.index > 0 ? ` for process ${section.pid}` : ""}`, { code: "BAD_IMAGE", crid, path: top.path });
-    return value;
+  const records: SectionRecords = {
+    one: (type) => section.record(type),
+    all: (type) => section.records(type),
+    need: (type) => {
+      const value = section.record(type);
+      if (value === undefined) throw new CrError(`image ${top.path} has no ${type} record${section.index > 0 ? ` for process ${section.pid}` : ""}`, { code: "BAD_IMAGE", crid, path: top.path });
+      return value;
+    },
   };
+  const saved = readSection(records);
   // Every REF is resolved (and checked) now, before a process exists.
-  const data = await resolveChain(crid, open, section.index);
-  return {
-    identity: top.identity,
-    process: need(section.record("PROCESS"), "PROCESS"),
-    vmas: need(section.record("VMAS"), "VMAS").vmas,
-    threads: section.records("THREAD"),
-    signals: need(section.record("SIGNALS"), "SIGNALS"),
-    files: need(section.record("FILES"), "FILES").fds,
-    attrs: section.record("PROCESS_ATTRS"),
-    timers: section.record("TIMERS"),
-    seccomp: section.record("SECCOMP"),
-    locks: section.records("LOCKS").flatMap((r) => r.locks),
-    shared: new Map(section.records("SHARED_FDS").flatMap((r) => r.fds.map((s): [number, number] => [s.fd, s.sameAs]))),
-    owners: section.records("FD_OWNERS").flatMap((r) => r.owners),
-    memoryAttrs: section.record("MEMORY_ATTRS"),
-    pipes: section.record("PIPE_DATA")?.pipes ?? [],
-    pipeSizes: section.records("PIPE_SIZES").flatMap((r) => r.pipes),
-    removed: section.record("REMOVED_FILES")?.files ?? [],
-    contents: section.records("FILE_CONTENTS").flatMap((r) => r.files),
-    sockets: section.records("UNIX_SOCKETS").flatMap((r) => r.sockets),
-    shmemFiles: section.records("SHMEM_FILE"),
-    data,
-  };
+  return { ...saved, identity: top.identity, data: await resolveChain(crid, open, section.index) };
 }
 
 /** Every process's leases free, files as the image saw them, socket names free (restart's "check files"). */

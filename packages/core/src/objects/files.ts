@@ -23,6 +23,7 @@ import {
   statProc,
 } from "../process/procfs.js";
 import { readLimits, type Rlimits } from "./task.js";
+import type { Problem } from "../check.js";
 
 export type FdKind =
   | "regular"
@@ -534,4 +535,39 @@ function parsePacket(text: string): [bigint, string][] {
     out.push([BigInt(cols[8]!), `packet socket (protocol 0x${cols[3]})`]);
   }
   return out;
+}
+
+const FD_REASONS: Record<UnsupportedCategory, string> = {
+  socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
+  eventfd: "cr cannot save eventfds yet (its counter and the processes sharing it are kernel state)",
+  epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
+  signalfd: "cr cannot save signalfds yet",
+  timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
+  inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
+  fanotify: "cr cannot save fanotify instances",
+  io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",
+  userfaultfd: "the program uses its own userfaultfd, which cr cannot save",
+  memfd: "cr cannot restore huge-page memory yet",
+  pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
+  "anon-inode": "cr cannot save this kind of kernel object",
+  device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
+  "deleted-file": "the file was deleted, so a restart cannot reopen it; keep a link to it or close it",
+  namespace: "cr cannot save namespace references",
+  other: "cr does not know how to reopen it",
+};
+
+/**
+ * What `cr check` says of the files of `pid`: a working directory a restart cannot recreate, and
+ * each descriptor cr cannot save that the user does not hand over (`handedOver`).
+ */
+export function fileProblems(pid: number, files: FdEntry[], handedOver: ReadonlySet<number>): Problem[] {
+  const cwd = cwdProblem(pid);
+  const fds = files.filter((f) => !handedOver.has(f.fd)).flatMap((f) => fdProblem(f) ?? []);
+  return cwd ? [{ resource: "cwd", kind: "deleted-cwd", reason: cwd }, ...fds] : fds;
+}
+
+function fdProblem(entry: FdEntry): Problem | undefined {
+  if (entry.kind !== "unsupported" || entry.internal) return undefined;
+  const category = entry.category ?? "other";
+  return { resource: `fd ${entry.fd}`, kind: category, reason: `${entry.what ?? entry.target}: ${FD_REASONS[category]}` };
 }

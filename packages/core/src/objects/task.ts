@@ -11,7 +11,9 @@ import { OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
 import type { ProcessRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
+import type { Problem } from "../check.js";
 import {
+  commOf,
   listProcDir,
   parseKeyValues,
   procPath,
@@ -332,6 +334,24 @@ export function readThreads(pid: number): number[] {
   return listProcDir(pid, "task")
     .map(Number)
     .sort((a, b) => a - b);
+}
+
+/**
+ * A process has one tracer at most and cr needs to be it. When cr itself is the tracer (the
+ * snapshot engine checks a process it has seized) that is no problem.
+ */
+export function tracerProblems(pid: number): Problem[] {
+  const status = parseKeyValues(readProcText(pid, "status"));
+  const tracer = Number(requireKey(status, "TracerPid", pid, "status"));
+  if (tracer === 0 || tracer === process.pid) return [];
+  const name = commOf(tracer) ?? "exited";
+  return [
+    {
+      resource: "process",
+      kind: "traced",
+      reason: `traced by PID ${tracer} (${name}); a process can have only one tracer and cr needs to ptrace it: detach ${name} first`,
+    },
+  ];
 }
 
 // ================================================================ restart half

@@ -4,6 +4,7 @@
  * mappings the identity of the file (through /proc/PID/map_files) so a restart can tell whether
  * the file changed since the checkpoint. Read-only: nothing in the target is touched.
  */
+import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import { FS_MAGIC, STAT } from "@cr/native";
 import { fileIdentity, fileSystemOf, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "../process/procfs.js";
@@ -293,4 +294,53 @@ export function collectVmasSince(pid: number, before: Vma[]): Vma[] {
  */
 export function markTrampoline(vmas: Vma[], trampoline: { start: bigint; end: bigint }): Vma[] {
   return vmas.map((v) => (!v.internal && v.start >= trampoline.start && v.end <= trampoline.end ? { ...v, internal: true } : v));
+}
+
+/** What `cr check` says of a mapping cr cannot save or map again, or undefined. */
+export function vmaProblem(vma: Vma): Problem | undefined {
+  if (vma.internal) return undefined;
+  const resource = `mapping ${vma.start.toString(16)}-${vma.end.toString(16)}`;
+  const problem = (kind: string, reason: string): Problem => ({ resource, kind, reason });
+  if (vma.kind === "sysv-shm") {
+    const key = vma.path?.slice("/SYSV".length) ?? "?";
+    return problem("sysv-shm", `SysV shared memory segment (key 0x${key}): cr cannot save SysV IPC objects; shmdt it first`);
+  }
+  if (vma.kind === "aio") {
+    return problem("aio", "AIO context ring (io_setup): cr cannot save AIO contexts (their requests in flight live in the kernel); io_destroy it before the checkpoint");
+  }
+  if (vma.kind === "secretmem") {
+    return problem("secretmem", "memfd_secret memory: its pages are removed from the kernel's own mappings, so no one but the program can read them to save them");
+  }
+  if (vma.kind === "anon-inode" && vma.name.includes("io_uring")) {
+    return problem("io_uring", "io_uring ring mapping: cr cannot save io_uring instances");
+  }
+  if (vma.kind === "anon-inode") {
+    return problem("device", `${vma.name} mapping: kernel object memory cr cannot recreate`);
+  }
+  if (vma.flags.shadowStack) {
+    return problem("shadow-stack", "x86 shadow stack (CET): cr cannot recreate shadow stacks; run the program without them (GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)");
+  }
+  if (vma.flags.hugetlb) {
+    return problem("hugetlb", `hugetlb mapping ${vma.name || "(anonymous)"}: cr cannot restore huge-page mappings yet`);
+  }
+  const isPseudo = ["vdso", "vvar", "vvar_vclock", "vsyscall"].includes(vma.kind);
+  if (!isPseudo && (vma.flags.io || vma.flags.pfnmap)) {
+    return problem("device", `device memory mapping ${vma.name || "(no name)"}: cr cannot save or remap device memory`);
+  }
+  // A shared writable file mapping is mapped again from its file: its pages are the file's.
+  // Shared memory is saved (objects/shmem.ts, shmem-files.ts) unless another process maps it too.
+  if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file" && vma.kind !== "shared-anonymous" && vma.kind !== "memfd") {
+    return sharedProblem(vma, problem);
+  }
+  // A deleted file of a tmpfs is saved with its content (shmem-files.ts).
+  if (vma.deleted && vma.kind === "file" && !vma.onTmpfs) {
+    return problem("deleted-file", `mapping of deleted file ${vma.path}: a restart cannot map it again; keep a link to the file`);
+  }
+  return undefined;
+}
+
+function sharedProblem(vma: Vma, problem: (kind: string, reason: string) => Problem): Problem {
+  const why = "a restored process cannot share it with the processes that map it now";
+  const file = vma.path ?? vma.name;
+  return problem("shared-memory", `shared writable mapping of ${file}${vma.deleted ? " (deleted)" : ""}: ${why}`);
 }
