@@ -56,11 +56,25 @@ export async function checkProcess(pid: number, options: CheckOptions = {}): Pro
   return (await checkTree(pid, options)).report;
 }
 
+/** Checks of a tree that grew while it was checked, before its report stands as it is. */
+const CHECK_ATTEMPTS = 3;
+
 /**
  * checkProcess, and the mappings it read of each running member (none when it stopped before
- * them): a snapshot starts from these instead of walking every page table a second time.
+ * them): a snapshot starts from these instead of walking every page table a second time. A
+ * report with problems is made again when the tree grew meanwhile: a child forked during the
+ * check holds what its parent shares, and judged without it, that looks shared outside the tree.
  */
 export async function checkTree(pid: number, options: CheckOptions = {}): Promise<{ report: TreeReport; vmas: Map<number, Vma[]> }> {
+  for (let attempt = 1; ; attempt++) {
+    const checked = checkTreeOnce(pid, options);
+    const members = new Set(checked.report.processes.map((m) => m.pid));
+    const grown = () => processTree(pid).some((m) => !members.has(m.pid));
+    if (checked.report.problems.length === 0 || attempt === CHECK_ATTEMPTS || !grown()) return checked;
+  }
+}
+
+function checkTreeOnce(pid: number, options: CheckOptions): { report: TreeReport; vmas: Map<number, Vma[]> } {
   const handedOver = options.handedOver ?? new Set<number>();
   const tree = processTree(pid);
   const members = new Set(tree.map((m) => m.pid));
