@@ -68,9 +68,9 @@ const CHECK_ATTEMPTS = 3;
 export async function checkTree(pid: number, options: CheckOptions = {}): Promise<{ report: TreeReport; vmas: Map<number, Vma[]> }> {
   for (let attempt = 1; ; attempt++) {
     const checked = checkTreeOnce(pid, options);
+    if (checked.report.problems.length === 0 || attempt === CHECK_ATTEMPTS) return checked;
     const members = new Set(checked.report.processes.map((m) => m.pid));
-    const grown = () => processTree(pid).some((m) => !members.has(m.pid));
-    if (checked.report.problems.length === 0 || attempt === CHECK_ATTEMPTS || !grown()) return checked;
+    if (processTree(pid).every((m) => members.has(m.pid))) return checked;
   }
 }
 

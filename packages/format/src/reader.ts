@@ -130,6 +130,8 @@ export class ImageReader {
   /** Chunk index ranges [from, to) of the process sections (one for an image of one process). */
   private readonly sectionRanges: [number, number][] = [];
   private readonly maps = new Map<number, SectionMap>();
+  /** sections(), put in table order once. */
+  private ordered: ImageSection[] | undefined;
   private cache: { offset: number; data: Uint8Array } | undefined;
   private closed = false;
   /** A second, O_DIRECT descriptor for raw page blocks (readAroundCache). */
@@ -371,7 +373,11 @@ export class ImageReader {
    * last); an image of one process is one section.
    */
   sections(): ImageSection[] {
-    const inFile = this.sectionRanges.map(([from, to], i) => new ImageSection(this, i, from, to));
+    this.ordered ??= this.inTableOrder(this.sectionRanges.map(([from, to], i) => new ImageSection(this, i, from, to)));
+    return [...this.ordered];
+  }
+
+  private inTableOrder(inFile: ImageSection[]): ImageSection[] {
     const running = this.processTable()?.processes.filter((p) => p.state === MemberState.RUNNING);
     if (!running) return inFile;
     const place = new Map(running.map((p, i) => [p.pid, i]));
