@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
+import { ImageCache } from "./image-pages.js";
 import { killTree, makeCProject, PYTHON_POOL_SCRIPT, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, treeOf, type Workload } from "./restart-helpers.js";
 
 let dir: string;
@@ -53,4 +54,28 @@ describe("process trees", () => {
       expect(members.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
     }, 180_000); // a hang guard: each chain runs its workload twice, longer on a loaded machine
   }
+});
+
+describe("open files shared across the tree", () => {
+  it("a shell and the children it forks write their output file through one offset after a restart", async () => {
+    // Each child sleeps, then writes its line; the shell writes its own after the child exits.
+    // Opened twice at restart, the file would have two offsets: the shell's would not move past
+    // the child's line, and the shell's next line would overwrite it.
+    const w = { name: "shared-output", command: "bash", args: ["-c", 'for i in $(seq 1 12); do (sleep 0.1; echo "child $i"); echo "parent $i"; done'] };
+    const run = startWorkload(w, dir, "chain");
+    const store = join(dir, "chain-shared-output");
+    await sleep(500);
+    const [crid] = await snapshotChain(run, store, 1, 0);
+    const images = new ImageCache(store);
+    try {
+      expect(images.open(crid!).records("TREE_SHARED_FDS").flatMap((r) => r.fds)).toContainEqual({ fd: 1, pid: run.pid, sameAs: 1 });
+    } finally {
+      images.close();
+    }
+    await killTree(run.pid);
+    const restarted = await restartAndWait(store, crid!);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    const expected = Array.from({ length: 12 }, (_, i) => `child ${i + 1}\nparent ${i + 1}\n`).join("");
+    expect(readFileSync(run.out, "utf8")).toBe(expected);
+  }, 60_000);
 });

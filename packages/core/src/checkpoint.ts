@@ -10,7 +10,7 @@ import { CrError } from "./errors.js";
 import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
 import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
-import { collectSharedFds, type SharedFd } from "./objects/shared-fds.js";
+import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
 import { collectRemoved, type RemovedFiles } from "./objects/removed.js";
@@ -272,6 +272,8 @@ interface FrozenState {
   vmas: Vma[];
   files: FdEntry[];
   shared: SharedFd[];
+  /** The open file descriptions it shares with earlier members (table order). */
+  treeShared: TreeSharedFd[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -368,7 +370,8 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
   const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
   const sockets = collectTreeSockets(tree, tasks, before.handedOver); // before the trackers re-arm: a refusal leaves their history whole
-  const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files }));
+  const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files, shared: tasks[i]!.shared }));
+  const treeShared = collectTreeSharedFds(members);
   const files = new TreeShmemFiles(members);
   const savers = pageSavers(members, files.recordOnly);
   const shared = { sharedWithOthers: sharedByMembers(layouts.map((l) => l.vmas), files.heldOpen), savers };
@@ -378,7 +381,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const memory = collectMemory(pid, layouts[i]!, tracker, parent, shared);
     const restarts = asInterrupted(tasks[i]!.threads, parent?.threads ?? []);
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [] };
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: treeShared.get(pid) ?? [] };
   });
 }
 
@@ -551,6 +554,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     seccomp: state.seccomp,
     locks: lockRecords(state.files, state.shared),
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
+    treeShared: state.treeShared,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,

@@ -43,6 +43,7 @@ export {
   type Reference,
   type Sigaction,
   type SharedFdsRecord,
+  type TreeSharedFdsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

@@ -268,6 +268,15 @@ export const SharedFdsSchema = struct("shared fds", {
   fds: doc(array(SharedFdSchema), "every descriptor that shares its open file description with a lower one, ascending"),
 });
 export type SharedFdsRecord = Infer<typeof SharedFdsSchema>;
+export const TreeSharedFdSchema = struct("tree shared fd", {
+  fd: doc(i32, "a descriptor of this section's process, the lowest of its open file description in it"),
+  pid: doc(i32, "a process earlier in PROCESS_TABLE that holds the same open file description (inherited by fork)"),
+  sameAs: doc(i32, "that process's lowest descriptor of it"),
+});
+export const TreeSharedFdsSchema = struct("tree shared fds", {
+  fds: doc(array(TreeSharedFdSchema), "every open file description, other than a pipe's or a socket's, that this process shares with an earlier one, ascending by fd"),
+});
+export type TreeSharedFdsRecord = Infer<typeof TreeSharedFdsSchema>;
 export const PipeBytesSchema = struct("pipe-bytes", {
   pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
   bytes: doc(bytes, "what was buffered in it, oldest first"),
@@ -457,6 +466,7 @@ export const ChunkType = {
   TRACKER: 0x0020,
   FILE_CONTENTS: 0x0030,
   SHMEM_FILE: 0x0021,
+  TREE_SHARED_FDS: 0x0022,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -498,6 +508,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.SECCOMP, name: "SECCOMP", schema: SeccompSchema, optional: false, count: "any", body: "empty", description: "seccomp filters" },
   { type: ChunkType.LOCKS, name: "LOCKS", schema: LocksSchema, optional: false, count: "any", body: "empty", description: "file locks: POSIX, OFD, flock, leases (only when the process holds any)" },
   { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
+  { type: ChunkType.TREE_SHARED_FDS, name: "TREE_SHARED_FDS", schema: TreeSharedFdsSchema, optional: false, count: "any", body: "empty", description: "open file descriptions shared with earlier processes of the tree (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -525,6 +536,7 @@ export interface RecordTypes {
   SECCOMP: SeccompRecord;
   LOCKS: LocksRecord;
   SHARED_FDS: SharedFdsRecord;
+  TREE_SHARED_FDS: TreeSharedFdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -537,4 +549,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

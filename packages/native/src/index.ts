@@ -109,7 +109,7 @@ interface Addon {
   closeOnExecFrom(first: number): void;
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
-  sameOpenFile(pid: number, fdA: number, fdB: number): boolean;
+  sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
   dataExtents(fd: number, from: bigint, to: bigint): BigUint64Array;
@@ -443,9 +443,15 @@ export function createPipe(): [number, number] {
   return addon.createPipe();
 }
 
-/** Whether fds A and B of process `pid` share one open file description (kcmp KCMP_FILE). */
-export function sameOpenFile(pid: number, fdA: number, fdB: number): boolean {
-  return addon.sameOpenFile(pid, fdA, fdB);
+/** A descriptor of a process. */
+export interface ProcessFd {
+  pid: number;
+  fd: number;
+}
+
+/** Whether two descriptors, of one process or two, share one open file description (kcmp KCMP_FILE). */
+export function sameOpenFile(a: ProcessFd, b: ProcessFd): boolean {
+  return addon.sameOpenFile(a.pid, a.fd, b.pid, b.fd);
 }
 
 /** Whether processes A and B share one address space (kcmp KCMP_VM): a vfork child before its exec. */

@@ -8,12 +8,15 @@
 
 Napi::Value SameOpenFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) return ThrowType(env, "sameOpenFile(pid, fdA, fdB)");
-  int pid = info[0].As<Napi::Number>().Int32Value();
-  long a = info[1].As<Napi::Number>().Int32Value(), b = info[2].As<Napi::Number>().Int32Value();
+  if (info.Length() < 4) return ThrowType(env, "sameOpenFile(pidA, fdA, pidB, fdB)");
+  for (size_t i = 0; i < 4; i++) {
+    if (!info[i].IsNumber()) return ThrowType(env, "sameOpenFile(pidA, fdA, pidB, fdB)");
+  }
+  int pidA = info[0].As<Napi::Number>().Int32Value(), pidB = info[2].As<Napi::Number>().Int32Value();
+  long a = info[1].As<Napi::Number>().Int32Value(), b = info[3].As<Napi::Number>().Int32Value();
   // 0: equal; 1, 2: ordered by the kernel's (obfuscated) pointers; 3: not comparable.
-  long order = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
-  if (order < 0) return Throw(env, SysFailure("kcmp", pid));
+  long order = syscall(SYS_kcmp, pidA, pidB, KCMP_FILE, a, b);
+  if (order < 0) return Throw(env, SysFailure("kcmp", pidA));
   return Napi::Boolean::New(env, order == 0);
 }
 

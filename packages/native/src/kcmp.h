@@ -3,8 +3,9 @@
 
 #include <napi.h>
 
-// sameOpenFile(pid, fdA, fdB): true if fds A and B of process `pid` are one open file
-// description (kcmp KCMP_FILE); an fd closed meanwhile throws EBADF.
+// sameOpenFile(pidA, fdA, pidB, fdB): true if fd A of process A and fd B of process B are one
+// open file description (kcmp KCMP_FILE: dup, or inherited by fork); an fd closed meanwhile
+// throws EBADF.
 Napi::Value SameOpenFile(const Napi::CallbackInfo& info);
 
 // sameMemory(pidA, pidB): true if the two processes share one address space (kcmp KCMP_VM): a

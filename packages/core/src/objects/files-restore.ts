@@ -19,7 +19,7 @@ import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
-import { sharedSource } from "./shared-fds.js";
+import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { objectKey } from "./shmem.js";
 import type { RestoredShmemFiles } from "./shmem-files.js";
@@ -258,6 +258,8 @@ export interface ProcessFds {
   pid: number;
   fds: FdRecord[];
   shared: ReadonlyMap<number, number>;
+  /** The open file descriptions it shares with earlier processes (TREE_SHARED_FDS). */
+  treeShared: TreeSharedFd[];
   data: PipeBytes;
   sizes: PipeSizes;
   /** The UNIX sockets its section saved (each socket of the tree is in one section). */
@@ -267,7 +269,7 @@ export interface ProcessFds {
 /**
  * Opens every descriptor of a tree's processes in cr. A pipe whose ends are all in the tree is
  * one new pipe, its bytes and capacity restored once; every UNIX socket is made once
- * (unix-sockets.ts). `inherit` substitutes fd N of each process where it is not an end of such a
+ * (unix-sockets.ts); a description several processes share is opened once, for the first. `inherit` substitutes fd N of each process where it is not an end of such a
  * pipe or such a socket, one open shared by all (as the inherited stdout was).
  */
 export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, recreated: Recreated, shmem: RestoredShmemFiles): TreeFds {
@@ -292,10 +294,14 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
     const data = firstOfEachPipe(processes.flatMap((p) => p.data));
     const fifoOwner = new Map<bigint, ProcessFds>(); // a FIFO's bytes go in once, with its first holder's opens
     for (const p of processes) for (const f of p.fds) if (f.kind === FileKind.FIFO && !fifoOwner.has(f.pipeId)) fifoOwner.set(f.pipeId, p);
+    const earlier = new Map<number, OpenedTable>();
     for (const p of processes) {
-      const given = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
+      const substituted = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
+      const given = new Map([...substituted, ...treeSharedSources(p.pid, p.treeShared, earlier, new Set(substituted.keys()))]);
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      done.push(openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given }));
+      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given });
+      done.push(opened);
+      earlier.set(p.pid, { pairs: opened.pairs, substituted: new Set(substituted.keys()) });
     }
     refillPipes(pipes, data, processes.flatMap((p) => p.sizes));
   } catch (error) {

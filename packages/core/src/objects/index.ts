@@ -34,6 +34,7 @@ import { lockProblems } from "./locks.js";
 import { pipeSizeProblems, type PipeBytes, type PipeSizes } from "./pipes.js";
 import type { RemovedFiles } from "./removed.js";
 import { seccompProblems } from "./seccomp.js";
+import type { TreeSharedFd } from "./shared-fds.js";
 import { sharedMemoryProblems } from "./shmem.js";
 import { shmemFileProblems } from "./shmem-files.js";
 import { tracerProblems, type ProcStat } from "./task.js";
@@ -68,6 +69,8 @@ export interface ProcessSection {
   locks: FileLockRecord[];
   /** fd -> the lowest fd of its open file description (SHARED_FDS). */
   shared: Map<number, number>;
+  /** The open file descriptions it shares with earlier processes of the tree (TREE_SHARED_FDS). */
+  treeShared: TreeSharedFd[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -161,8 +164,14 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
   },
   {
     name: "shared open files",
-    save: (s, put) => s.shared.size > 0 && put("SHARED_FDS", { fds: [...s.shared].map(([fd, sameAs]) => ({ fd, sameAs })) }),
-    read: (r) => ({ shared: new Map(r.all("SHARED_FDS").flatMap((s) => s.fds.map((f): [number, number] => [f.fd, f.sameAs]))) }),
+    save: (s, put) => {
+      if (s.shared.size > 0) put("SHARED_FDS", { fds: [...s.shared].map(([fd, sameAs]) => ({ fd, sameAs })) });
+      if (s.treeShared.length > 0) put("TREE_SHARED_FDS", { fds: s.treeShared });
+    },
+    read: (r) => ({
+      shared: new Map(r.all("SHARED_FDS").flatMap((s) => s.fds.map((f): [number, number] => [f.fd, f.sameAs]))),
+      treeShared: r.all("TREE_SHARED_FDS").flatMap((s) => s.fds),
+    }),
   },
   {
     name: "fd owners",
