@@ -1,11 +1,11 @@
 // Helpers for the restart tests: workloads whose output goes to files (stdin /dev/null), an
 // uninterrupted reference run, and a run that is checkpointed, killed and restarted by `cr`.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { snapshot } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
-import { sleep } from "./harness.js";
+import { fixture, sleep } from "./harness.js";
 
 export interface Workload {
   name: string;
@@ -270,4 +270,46 @@ export function makeCProject(dir: string, files: number): void {
   // by the kill for a finished one (cr restores processes, not the file system).
   const atomic = (compile: string) => `${compile} -o $@.tmp && mv $@.tmp $@`;
   writeFileSync(join(dir, "Makefile"), ["SRCS := $(wildcard *.c)", rule("prog", "$(SRCS:.c=.o)", atomic("$(CC) -O2 $^ -lm")), rule("%.o", "%.c", atomic("$(CC) -O2 -c $<")), rule("clean", "", "rm -f *.o *.tmp prog")].join("\n"));
+}
+
+/** A running tree_workers tree. */
+export interface Workers {
+  root: number;
+  pids: number[];
+  /** Each process's rounds and errors, read from the slots page in the root's memory. */
+  slots(): { rounds: bigint; errors: bigint }[];
+}
+
+/**
+ * test/fixtures/tree_workers.c: 8 processes of `mib` MiB each that keep working and checking
+ * themselves; the root goes into `started` at once, for the test to kill. Output goes to a file:
+ * Node's stdio pipes are sockets, which cr does not save.
+ */
+export async function startWorkers(dir: string, started: ChildProcess[], mib: number): Promise<Workers> {
+  const path = join(dir, "workers.out");
+  const out = openSync(path, "w");
+  const child = spawn(fixture("tree_workers"), [String(mib)], { stdio: ["ignore", out, out] });
+  closeSync(out);
+  started.push(child);
+  let line = "";
+  for (let i = 0; i < 2000 && !line.endsWith("\n"); i++) {
+    await sleep(10);
+    line = readFileSync(path, "utf8");
+  }
+  const [, address, ...pids] = line.trim().split(" ");
+  const root = child.pid!;
+  return {
+    root,
+    pids: pids.map(Number),
+    slots: () => {
+      const page = Buffer.alloc(24 * pids.length);
+      const fd = openSync(`/proc/${root}/mem`, "r");
+      try {
+        readSync(fd, page, 0, page.length, Number(BigInt(address!)));
+      } finally {
+        closeSync(fd);
+      }
+      return pids.map((_, i) => ({ rounds: page.readBigUInt64LE(24 * i), errors: page.readBigUInt64LE(24 * i + 8) }));
+    },
+  };
 }

@@ -3,12 +3,12 @@
 // a tree whose members fork and exit all the time gets an image or one clear line, never harm;
 // a restart whose tree has a PID taken is refused in one line, and nothing is left running.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli, spawnCli } from "./cli.js";
-import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { killTree, treeOf, waitPidFree } from "./restart-helpers.js";
+import { cleanupTmp, sleep, tmpDir } from "./harness.js";
+import { killTree, startWorkers, treeOf, waitPidFree, type Workers } from "./restart-helpers.js";
 import { checkStore, waitUntraced } from "./target-report.js";
 
 const started: ChildProcess[] = [];
@@ -16,46 +16,6 @@ afterAll(async () => {
   for (const child of started) await killTree(child.pid!);
   cleanupTmp();
 });
-
-interface Workers {
-  root: number;
-  pids: number[];
-  /** Each process's rounds and errors, read from the slots page in the root's memory. */
-  slots(): { rounds: bigint; errors: bigint }[];
-}
-
-/**
- * test/fixtures/tree_workers.c: 8 processes that keep working and checking themselves. Output
- * goes to a file: Node's stdio pipes are sockets, which cr does not save.
- */
-async function startWorkers(dir: string, mib: number): Promise<Workers> {
-  const path = join(dir, "workers.out");
-  const out = openSync(path, "w");
-  const child = spawn(fixture("tree_workers"), [String(mib)], { stdio: ["ignore", out, out] });
-  closeSync(out);
-  started.push(child);
-  let line = "";
-  for (let i = 0; i < 2000 && !line.endsWith("\n"); i++) {
-    await sleep(10);
-    line = readFileSync(path, "utf8");
-  }
-  const [, address, ...pids] = line.trim().split(" ");
-  const root = child.pid!;
-  return {
-    root,
-    pids: pids.map(Number),
-    slots: () => {
-      const page = Buffer.alloc(24 * pids.length);
-      const fd = openSync(`/proc/${root}/mem`, "r");
-      try {
-        readSync(fd, page, 0, page.length, Number(BigInt(address!)));
-      } finally {
-        closeSync(fd);
-      }
-      return pids.map((_, i) => ({ rounds: page.readBigUInt64LE(24 * i), errors: page.readBigUInt64LE(24 * i + 8) }));
-    },
-  };
-}
 
 /** Every process of the tree runs on, untraced, with no error, and has worked since `before`. */
 async function expectUnharmed(w: Workers, before: { rounds: bigint }[], what: string): Promise<{ rounds: bigint; errors: bigint }[]> {
@@ -77,7 +37,7 @@ describe("a snapshot of a process tree", () => {
   it("killed with SIGKILL at random moments, 30 times, while it freezes 8 processes: every one runs on correctly", async () => {
     const dir = tmpDir("cr-tree-killed-");
     const store = join(dir, "store");
-    const w = await startWorkers(dir, 8);
+    const w = await startWorkers(dir, started, 8);
     expect(treeOf(w.root).sort()).toEqual([...w.pids].sort());
     const args = ["snapshot", String(w.root), "--incremental", "--store", store];
     const first = await runCli(args);
@@ -123,7 +83,7 @@ describe("a snapshot of a process tree", () => {
   it("restarted while one of its PIDs is taken: one line, nothing restarted, nothing left running", async () => {
     const dir = tmpDir("cr-tree-taken-");
     const store = join(dir, "store");
-    const w = await startWorkers(dir, 1);
+    const w = await startWorkers(dir, started, 1);
     const snap = await runCli(["snapshot", String(w.root), "--store", store]);
     expect(snap.code, snap.stderr).toBe(0);
     // The root goes; its children hold their PIDs still.

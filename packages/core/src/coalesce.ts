@@ -419,7 +419,8 @@ async function stage(store: Store, meta: BranchMeta, keep: Set<string>, result: 
   }
   result.pageBytesCopied = work.copied;
   const heads = Object.fromEntries(Object.entries(meta.heads).filter(([, crid]) => keep.has(crid)));
-  const next: BranchMeta = { ...meta, entries: meta.entries.filter((e) => keep.has(e.crid)).map((e) => newEntries.get(e.crid)!), heads };
+  const restarted = Object.fromEntries(Object.entries(meta.restarted ?? {}).filter(([key]) => heads[key] !== undefined));
+  const next: BranchMeta = { ...meta, entries: meta.entries.filter((e) => keep.has(e.crid)).map((e) => newEntries.get(e.crid)!), heads, restarted };
   // branch.json last (the directory synced with it): a staged directory holding it is complete (recovery rolls it forward).
   writeBranchIn(staged, next);
 }

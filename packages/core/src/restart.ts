@@ -105,6 +105,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     const { shmem, fds } = step(crid, "open files", () => openFiles(tree, inherit, recreated, contents, crid));
     warnings.push(...fds.warnings);
     const built = new Built();
+    let incarnations: Incarnations;
     try {
       const layout = await createTree(tree, pids, { fds, shmem, recreated }, built, crid);
       step(crid, "remove recreated files", () => recreated.remove(), built.root);
@@ -116,6 +117,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       step(crid, "put tmpfs files back", () => shmem.linkAtPaths(), built.root);
       step(crid, "cut back grown files", () => files.grown.forEach((grown, i) => warnings.push(...cutBackGrown(grown, fds.tables[i]!))), built.root);
       step(crid, "put back files the tree was writing", () => warnings.push(...contents.restore(crid)), built.root);
+      incarnations = incarnationsOf(tree, built); // read while stopped: a short program may be gone by the end
       step(crid, "release the process", () => built.release(), built.root);
     } catch (error) {
       built.kill();
@@ -128,11 +130,23 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       recreated.release();
     }
     // Snapshots of the restarted tree continue this branch, with this CRID as parent.
-    step(crid, "record the branch", () => store.continueFrom(branch, processKey(built.root), crid), built.root);
+    step(crid, "record the branch", () => store.continueFrom(branch, incarnations.root, crid, incarnations.members), built.root);
     return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings };
   } finally {
     images.close();
   }
+}
+
+/** The restarted tree's processKeys: the root's, and each other running process's with the one the image saved. */
+interface Incarnations {
+  root: string;
+  members: Record<string, string>;
+}
+
+function incarnationsOf(tree: TreeCheckpoint, built: Built): Incarnations {
+  const saved = new Map(tree.table.map((e) => [e.pid, `${e.pid}:${e.startTime}`]));
+  const members = tree.running.slice(1).map((c) => [processKey(built.pidOf(c.process.pid)), saved.get(c.process.pid)!]);
+  return { root: processKey(built.root), members: Object.fromEntries(members) };
 }
 
 /** Waits for a process restarted without --detach (cr is its parent) to exit. */

@@ -228,8 +228,10 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
     const located = fds.map((f) => ({ ...f, path: (f.kind === FileKind.SHMEM ? shmem?.pathFor(f) : recreated?.pathFor(f)) ?? f.path }));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
-      const source = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit) ?? openOne(fd, inherit.get(fd.fd), made);
-      if (!given.has(fd.fd) && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source)) opened.add(source);
+      // A source given or shared is closed by whoever opened it.
+      const reused = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit);
+      const source = reused ?? openOne(fd, inherit.get(fd.fd), made);
+      if (reused === undefined && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source)) opened.add(source);
       pairs.push([fd.fd, source]);
     }
     if (!treePipes) refillPipes(pipes, data, sizes);

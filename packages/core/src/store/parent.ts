@@ -42,8 +42,9 @@ export interface ParentTree {
   identity: bigint;
   /**
    * The parent of process `pid` (started at `startTime`): the root's section for the root, the
-   * section of the same process (pid and start time) for another member; null for a process the
-   * parent image does not hold (new since then: saved whole).
+   * section of the same process (pid and start time, or the ones it had in the image it was
+   * restarted from: BranchMeta.restarted) for another member; null for a process the parent
+   * image does not hold (new since then: saved whole).
    */
   section(pid: number, startTime: bigint, isRoot: boolean): ParentImage | null;
   close(): void;
@@ -57,17 +58,20 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
     const head = meta.heads[processKey];
     if (head === undefined) return null;
     const entry = meta.entries.find((e) => e.crid === head);
-    return { crid: BigInt(head), reader: entry ? openRecorded(store, branch, entry) : openImage(store, branch, BigInt(head)) };
+    const reader = entry ? openRecorded(store, branch, entry) : openImage(store, branch, BigInt(head));
+    return { crid: BigInt(head), reader, restarted: meta.restarted?.[processKey] ?? {} };
   });
   if (opened === null) return null;
-  const { crid, reader } = opened;
+  const { crid, reader, restarted } = opened;
   const running = reader.processTable()?.processes.filter((p) => p.state === MemberState.RUNNING);
   const sections = new Map<number, ParentImage>();
   return {
     crid,
     identity: reader.identity,
     section: (pid, startTime, isRoot) => {
-      const index = isRoot ? 0 : (running?.findIndex((p) => p.pid === pid && p.startTime === startTime) ?? -1);
+      // A process restarted from this image is found by the incarnation it had in it.
+      const key = restarted[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
+      const index = isRoot ? 0 : (running?.findIndex((p) => `${p.pid}:${p.startTime}` === key) ?? -1);
       if (index < 0) return null;
       if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!));
       return sections.get(index)!;

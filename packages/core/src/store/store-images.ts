@@ -65,6 +65,7 @@ export function commitImage(store: Store, branch: string, fd: number, entry: Log
     const meta = store.branch(branch);
     store.inBranch(branch, (dir) => addImage(store, meta, dir, fd, entry));
     meta.heads[entry.processKey] = entry.crid;
+    delete meta.restarted?.[entry.processKey]; // the image's table names the tree's processes as they are now
     store.writeBranch(meta);
   });
 }

@@ -52,6 +52,12 @@ export interface BranchMeta {
   entries: LogEntry[];
   /** processKey -> CRID: where the next incremental snapshot of that process continues. */
   heads: Record<string, string>;
+  /**
+   * processKey of a restarted tree's root -> (processKey of each other process the restart made
+   * -> the one it had in the image): the restart gave them new start times, and their first
+   * snapshot finds their sections of the parent image by these. Gone once that snapshot commits.
+   */
+  restarted?: Record<string, Record<string, string>>;
 }
 
 export interface StoreOptions {
@@ -280,9 +286,10 @@ export class Store {
 
   /**
    * Restart's hook: process incarnation `processKey` now continues CRID `crid` on `branch`, so
-   * its next incremental snapshot there has `crid` as parent.
+   * its next incremental snapshot there has `crid` as parent; `members` gives the other
+   * processes of its tree (new processKey -> saved one), so theirs are increments too.
    */
-  continueFrom(branch: string, processKey: string, crid: bigint): void {
+  continueFrom(branch: string, processKey: string, crid: bigint, members: Record<string, string> = {}): void {
     if (this.copyOf !== undefined) return; // read only: the restarted process's snapshots go to a store of its own
     this.withLock(() => {
       const meta = this.branch(branch);
@@ -290,6 +297,8 @@ export class Store {
         throw new CrError(`no CRID ${crid} on branch "${branch}" to continue from`, { code: "BAD_CRID", crid, path: this.branchDir(branch) });
       }
       meta.heads[processKey] = String(crid);
+      meta.restarted = { ...meta.restarted, [processKey]: members };
+      if (Object.keys(members).length === 0) delete meta.restarted[processKey];
       this.writeBranch(meta);
     });
   }
@@ -401,11 +410,17 @@ function checkBranchMeta(meta: BranchMeta, name: string, path: string): BranchMe
   if (typeof meta !== "object" || meta === null || !Array.isArray(meta.entries)) throw bad("no entries list");
   if (meta.name !== name) throw bad("names another branch");
   if (typeof meta.heads !== "object" || meta.heads === null) throw bad("no heads");
+  if (meta.restarted !== undefined && !isKeyMaps(meta.restarted)) throw bad("restarted is not a map of processKey maps");
   for (const e of meta.entries) {
     if (typeof e !== "object" || e === null || typeof e.crid !== "string" || !/^[1-9][0-9]*$/.test(e.crid)) throw bad("an entry without a valid CRID");
     if (e.parent !== null && (typeof e.parent !== "string" || !/^[1-9][0-9]*$/.test(e.parent))) throw bad(`entry ${e.crid} has an invalid parent`);
   }
   return meta;
+}
+
+function isKeyMaps(value: unknown): boolean {
+  const isObject = (v: unknown): v is object => typeof v === "object" && v !== null && !Array.isArray(v);
+  return isObject(value) && Object.values(value).every((m) => isObject(m) && Object.values(m).every((k) => typeof k === "string"));
 }
 
 function damaged(path: string, why: string): CrError {
