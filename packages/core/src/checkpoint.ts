@@ -31,6 +31,7 @@ import { collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { closeHistorySlot, openHistorySlot, type HistorySlot } from "./trackers/history.js";
+import { sharedDoubt, vouchForSharedObjects } from "./trackers/shared-objects.js";
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
@@ -252,7 +253,7 @@ function rehearse(tracker: DirtyTracker, before: Before): void {
         collectProcess(pid);
         collectFiles(pid);
         const parent = trackedParent(before.parents.get(pid) ?? null, tracker);
-        const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent, sharedWithOthers: new Set() }) ?? { unchanged: [] }, []);
+        const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent, sharedWithOthers: new Set(), heldOpen: new Set() }) ?? { unchanged: [] }, []);
         if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
       }
     }
@@ -374,11 +375,14 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const treeShared = collectTreeSharedFds(members);
   const files = new TreeShmemFiles(members);
   const savers = pageSavers(members, files.recordOnly);
-  const shared = { sharedWithOthers: sharedByMembers(layouts.map((l) => l.vmas), files.heldOpen), savers };
+  const shared = { sharedWithOthers: sharedByMembers(layouts.map((l) => l.vmas), files.heldOpen), heldOpen: files.heldOpen };
   const records = files.records(members, savers);
+  const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
+  const tracked = running.map((pid, i) => trackMemory(pid, layouts[i]!, tracker, parents[i]!, { ...shared, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals) }));
+  const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
   return running.map((pid, i) => {
-    const parent = before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid);
-    const memory = collectMemory(pid, layouts[i]!, tracker, parent, shared);
+    const parent = parents[i]!;
+    const memory = memoryOf(tracked[i]!, results[i]!, tracker, savers);
     const restarts = asInterrupted(tasks[i]!.threads, parent?.threads ?? []);
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
     return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: treeShared.get(pid) ?? [] };
@@ -422,20 +426,19 @@ function collectLayout(pid: number, leader: number, seen: Vma[], slots: HistoryS
   return { leader, vmas: markTrampoline(changed, area.trampoline), slot };
 }
 
-/** Shared memory of the tree: what others write too (untracked), and whose page map saves each object's pages. */
-interface TreeShared {
-  sharedWithOthers: ReadonlySet<string>;
-  savers: ReadonlyMap<string, number>;
+/** The frozen process's memory as its tracker sees it (and re-arms it). */
+function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: Pick<TrackContext, "sharedWithOthers" | "heldOpen" | "sharedDoubt">) {
+  const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), ...shared };
+  return { pid, vmas, parent, trackContext, result: tracker.collectDirty(trackContext) };
 }
 
 /**
- * The frozen process's memory: what the tracker says, and which pages to save. Shared objects'
- * pages are saved once, by their page saver.
+ * The frozen process's memory: what the tracker says (and the tree, of the shared objects it
+ * saves: vouchForSharedObjects), and which pages to save. Shared objects' pages are saved once,
+ * by their page saver.
  */
-function collectMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: TreeShared) {
-  const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), sharedWithOthers: shared.sharedWithOthers };
-  const result = tracker.collectDirty(trackContext);
-  const plan = planMemory(pid, vmas, result, savedElsewhere(pid, vmas, shared.savers));
+function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult, tracker: DirtyTracker, savers: ReadonlyMap<string, number>) {
+  const plan = planMemory(pid, vmas, result, savedElsewhere(pid, vmas, savers));
   return {
     vmas,
     plan,

@@ -223,6 +223,8 @@ interface TreeLayout {
   objects: Map<string, RestoredObject>;
   /** Saved objectKeys of shared objects that a process could write unseen by another's page tables (sharedObjectsOfMany). */
   sharedWithOthers: Set<string>;
+  /** Saved objectKeys of the shmem files a descriptor of the tree holds. */
+  heldOpen: Set<string>;
 }
 
 /**
@@ -269,7 +271,7 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds
     step(crid, "place descriptors", () => placeDescriptors(new Remote(pid, pid), fds.tables[i]!, parked, i === 0 ? undefined : cwdOf(image, recreated)), pid);
   }
   const heldOpen = new Set(tree.running.flatMap((c) => c.files.filter((f) => f.kind === FileKind.SHMEM).map(objectKey)));
-  return { trampoline, objects, sharedWithOthers: sharedObjectsOfMany(tree.running.map((c) => c.vmas), new Set(objects.keys()), heldOpen) };
+  return { trampoline, objects, heldOpen, sharedWithOthers: sharedObjectsOfMany(tree.running.map((c) => c.vmas), new Set(objects.keys()), heldOpen) };
 }
 
 /**
@@ -412,7 +414,10 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreOwners(leader, image.owners, image.files, inherit, image.shared, ids));
   });
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
-  s("arm write tracking", () => armTracking(pid, image.identity, liveSharedKeys(pid, image.vmas, layout.sharedWithOthers), warnings));
+  s("arm write tracking", () => {
+    const [sharedWithOthers, heldOpen] = liveSharedKeys(pid, image.vmas, layout.sharedWithOthers, layout.heldOpen);
+    armTracking(pid, image.identity, { sharedWithOthers: sharedWithOthers!, heldOpen: heldOpen! }, warnings);
+  });
   s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process, tids)));
   s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tidOf));
@@ -421,10 +426,10 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
 }
 
 /** Arms write tracking where snapshots would use it; a refusal only costs a full next snapshot. */
-function armTracking(pid: number, identity: bigint, sharedWithOthers: ReadonlySet<string>, warnings: string[]): void {
+function armTracking(pid: number, identity: bigint, shared: Parameters<typeof armAfterRestart>[2], warnings: string[]): void {
   if (chooseTracker(probeKernel()).name !== "write-protect") return;
   try {
-    armAfterRestart(pid, identity, sharedWithOthers);
+    armAfterRestart(pid, identity, shared);
   } catch (error) {
     if (!(error instanceof NativeError)) throw error;
     warnings.push(`write tracking could not be armed (${error.message}): the next snapshot saves every page`);

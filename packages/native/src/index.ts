@@ -92,7 +92,7 @@ interface Addon {
   writeMemory(pid: number, address: bigint, data: Buffer): void;
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
-  registerWriteTracking(tid: number, ranges: BigUint64Array): { fd: number; registered: BigUint64Array };
+  registerWriteTracking(tid: number, ranges: BigUint64Array, mmRegistered: boolean): { fd: number; registered: BigUint64Array };
   openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
   alignedBuffer(bytes: number): Buffer;
@@ -333,9 +333,12 @@ export function pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanO
 /**
  * Registers (start, end) ranges for userfaultfd WP_ASYNC write tracking inside the target and
  * write-protects them; returns the target's tracking uffd number and the ranges accepted.
+ * `mmRegistered`: whether any mapping of the target is registered already (smaps `uw`). If none
+ * is, a tracking uffd found in the target came with a fork from its parent (a uffd acts on the
+ * mm that created it): it is closed, and one of the target's own made.
  */
-export function registerWriteTracking(tid: number, ranges: BigUint64Array): { fd: number; registered: BigUint64Array } {
-  return addon.registerWriteTracking(tid, ranges);
+export function registerWriteTracking(tid: number, ranges: BigUint64Array, mmRegistered: boolean): { fd: number; registered: BigUint64Array } {
+  return addon.registerWriteTracking(tid, ranges, mmRegistered);
 }
 
 /**

@@ -145,6 +145,9 @@ export const SIGNALS = {
   SIGKILL: 9,
   SIGCHLD: 17,
   SIGSTOP: 19,
+  /** sa_handler's "ignore"; sa_flags' "reap children without wait" (with SIG_IGN for SIGCHLD, children are reaped so too). */
+  SIG_IGN: 1,
+  SA_NOCLDWAIT: 2,
   /** The kernel's number of signals, 1 to 64 (glibc's NSIG, 65, counts signal 0 too). */
   _NSIG: 64,
   /** sigaltstack ss_flags. SS_ONSTACK is a state the kernel reports, not a setting. */

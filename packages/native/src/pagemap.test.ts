@@ -18,7 +18,8 @@ async function pagesTarget() {
 function track(target: Target, start: bigint, end: bigint) {
   const tids = freeze(target.pid);
   try {
-    return registerWriteTracking(tids[0]!, new BigUint64Array([start, end]));
+    const registered = readFileSync(`/proc/${target.pid}/smaps`, "utf8").split("\n").some((l) => l.startsWith("VmFlags:") && l.split(" ").includes("uw"));
+    return registerWriteTracking(tids[0]!, new BigUint64Array([start, end]), registered);
   } finally {
     thaw(tids);
   }
@@ -92,7 +93,7 @@ describe("write tracking (userfaultfd WP_ASYNC + PAGEMAP_SCAN)", () => {
     const vdso = readFileSync(`/proc/${target.pid}/maps`, "utf8").split("\n").find((l) => l.endsWith("[vdso]"))!;
     const [start, end] = vdso.split(" ")[0]!.split("-").map((h) => BigInt("0x" + h));
     const tids = freeze(target.pid);
-    const { registered } = registerWriteTracking(tids[0]!, new BigUint64Array([start!, end!, area, area + AREA_PAGES * PAGE]));
+    const { registered } = registerWriteTracking(tids[0]!, new BigUint64Array([start!, end!, area, area + AREA_PAGES * PAGE]), false);
     thaw(tids);
     expect([...registered]).toEqual([area, area + AREA_PAGES * PAGE]);
   });

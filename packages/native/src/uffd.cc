@@ -185,12 +185,21 @@ Napi::Value RegisterWriteTracking(const Napi::CallbackInfo& info) {
   int tid = 0;
   Ranges ranges;
   if (!ArgInt(info, 0, "tid", tid) || !ArgPairs(info, 1, "ranges", ranges)) return env.Undefined();
+  if (info.Length() <= 2 || !info[2].IsBoolean()) return ThrowType(env, "mmRegistered must be a boolean");
+  bool mmRegistered = info[2].As<Napi::Boolean>().Value();
   int pid = ThreadGroupOf(tid);
   uint64_t scratch = 0;
   size_t scratchSize = 0;
   long fd = -1;
   if (Status s = ScratchArea(tid, scratch, scratchSize)) return Throw(env, *s);
   if (Status s = FindTrackingUffd(pid, fd)) return Throw(env, *s);
+  // A uffd acts on the mm that created it. With nothing registered in this mm, the one found came
+  // with a fork from the parent's: registering through it would register the parent's mappings.
+  if (fd >= 0 && !mmRegistered) {
+    int64_t r = 0;
+    if (Status s = Call(tid, SYS_close, {static_cast<uint64_t>(fd), 0, 0, 0, 0, 0}, r, "close")) return Throw(env, *s);
+    fd = -1;
+  }
   if (fd < 0) {
     if (Status s = CreateTrackingUffd(tid, scratch, fd)) return Throw(env, *s);
   }

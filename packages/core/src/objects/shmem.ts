@@ -23,7 +23,7 @@ import type { Problem } from "../check.js";
 import { errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { commOf, procPath } from "../process/procfs.js";
-import { pushRun, runEnd, type PageRun } from "../pages.js";
+import { pushRun, runEnd, subtractRuns, type PageRun } from "../pages.js";
 import { collectVmas, vmaRangeName, type Vma } from "./vmas.js";
 
 const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
@@ -77,6 +77,31 @@ export function soleMappings(vmas: Vma[], sharedWithOthers: ReadonlySet<string>)
     for (const v of mappings) if (mappings.every((o) => o === v || end(o) <= v.offset || end(v) <= o.offset)) sole.add(v);
   }
   return sole;
+}
+
+/**
+ * Whether the tree vouches for `vma`'s object as a whole (trackers/shared-objects.ts): a shared
+ * mapping of an object that other mappings show too (not in `sole`), that no descriptor holds,
+ * and that no path reaches (shared anonymous memory, a memfd, a deleted tmpfs file), so that only
+ * writes through its mappings change it.
+ */
+export function isJointlyTracked(vma: Vma, sole: ReadonlySet<Vma>, heldOpen: ReadonlySet<string>): boolean {
+  const unreachable = vma.kind === "shared-anonymous" || vma.kind === "memfd" || (vma.onTmpfs === true && vma.deleted);
+  return isSharedObjectMapping(vma) && unreachable && !sole.has(vma) && !heldOpen.has(sharedObjectKey(vma));
+}
+
+/**
+ * The pages of shared mappings whose object holds no data now: a page MADV_REMOVE or a hole
+ * punch took out of the object shows in no write tracking. Such a page is looked at again, and
+ * found empty, rather than kept as the parent saved it.
+ */
+export function objectHoles(pid: number, shared: Vma[]): PageRun[] {
+  const runs: PageRun[] = [];
+  for (const v of shared) {
+    const whole = { start: v.start, pages: Number((v.end - v.start) / BigInt(PAGE_SIZE)) };
+    for (const hole of subtractRuns([whole], sharedObjectRuns(pid, v, whole))) pushRun(runs, hole.start, hole.pages);
+  }
+  return runs;
 }
 
 /**
@@ -257,11 +282,13 @@ function isSavedSharedObject(vma: VmaRecord, objects: ReadonlySet<string>): bool
 }
 
 /**
- * The restored process's own objects (sharedObjectKey) that other processes of the tree write
- * too: those of its saved shared mappings of `many` (sharedObjectsOfMany), found again by address.
+ * The restored process's own objects (sharedObjectKey) of each set of saved objectKeys (e.g.
+ * those other processes of the tree write too: sharedObjectsOfMany): its saved shared mappings of
+ * them, found again by address.
  */
-export function liveSharedKeys(pid: number, saved: VmaRecord[], many: ReadonlySet<string>): Set<string> {
-  const starts = new Set(saved.filter((v) => (v.flags & VmaFlags.SHARED) !== 0 && many.has(objectKey(v))).map((v) => v.start));
-  if (starts.size === 0) return new Set();
-  return new Set(collectVmas(pid).filter((v) => starts.has(v.start)).map(sharedObjectKey));
+export function liveSharedKeys(pid: number, saved: VmaRecord[], ...sets: ReadonlySet<string>[]): Set<string>[] {
+  const wanted = saved.filter((v) => (v.flags & VmaFlags.SHARED) !== 0 && sets.some((set) => set.has(objectKey(v))));
+  if (wanted.length === 0) return sets.map(() => new Set());
+  const live = new Map(collectVmas(pid).map((v) => [v.start, sharedObjectKey(v)]));
+  return sets.map((set) => new Set(wanted.filter((v) => set.has(objectKey(v)) && live.has(v.start)).map((v) => live.get(v.start)!)));
 }

@@ -35,6 +35,8 @@ export interface ProcStat {
   session: number;
   /** (9) PF_* flags of the main thread. */
   flags: number;
+  /** (11) + (13): page faults of the children it reaped with wait: it grows with every such child (a child that ran at all faulted). */
+  childFaults: bigint;
   numThreads: number;
   /** (22) start time in clock ticks since boot: with the pid, identifies the process across reads. */
   startTime: bigint;
@@ -182,6 +184,7 @@ export function readStat(pid: number): ProcStat {
     pgrp: Number(field(5)),
     session: Number(field(6)),
     flags: Number(field(9)),
+    childFaults: big(11) + big(13),
     numThreads: Number(field(20)),
     startTime: big(22),
     startCode: big(26),

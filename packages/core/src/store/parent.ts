@@ -1,8 +1,9 @@
 import { PAGE_SIZE } from "@cr/native";
-import { byAddress, emptyColumns, type ImageReader, type ImageSection, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, type ThreadRecord } from "@cr/format";
+import { byAddress, emptyColumns, VmaFlags, type ImageReader, type ImageSection, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, type ThreadRecord } from "@cr/format";
 import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
+import { objectKey } from "../objects/shmem.js";
 import { openImage, openRecorded } from "./store-images.js";
 
 /**
@@ -15,6 +16,10 @@ import { openImage, openRecorded } from "./store-images.js";
 export interface ParentImage {
   crid: bigint;
   identity: bigint;
+  /** Its section's place in the parent image (table order). */
+  index: number;
+  /** Its shared mappings, as the parent saved them. */
+  sharedMappings: SavedMapping[];
   /** Pages whose bytes the parent's map holds (DATA or REF): only these may be left out of the child. */
   dataRuns: PageRun[];
   /** Pages whose bytes the parent image itself holds: what its own snapshot copied. */
@@ -25,6 +30,16 @@ export interface ParentImage {
   threads: readonly ThreadRecord[];
   /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
   inherit(unchanged: PageRun[]): InheritedMap;
+}
+
+/** A shared mapping a parent section saved: where, and which object (objectKey of its VMA record). */
+export interface SavedMapping {
+  /** The section's place in the parent image. */
+  index: number;
+  start: bigint;
+  end: bigint;
+  offset: bigint;
+  object: string;
 }
 
 /** What a child inherits: entries whose holder indexes name `holders`, and the REFERENCES they need. */
@@ -47,6 +62,10 @@ export interface ParentTree {
    * image does not hold (new since then: saved whole).
    */
   section(pid: number, startTime: bigint, isRoot: boolean): ParentImage | null;
+  /** Every shared mapping of every section, in table order. */
+  sharedMappings(): SavedMapping[];
+  /** Whether the parent image's table has process `pid` started at `startTime` (running or a zombie). */
+  holds(pid: number, startTime: bigint): boolean;
   close(): void;
 }
 
@@ -73,14 +92,19 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
       const key = restarted[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
       const index = isRoot ? 0 : (running?.findIndex((p) => `${p.pid}:${p.startTime}` === key) ?? -1);
       if (index < 0) return null;
-      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!));
+      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!, index));
       return sections.get(index)!;
+    },
+    sharedMappings: () => reader.sections().flatMap((s, index) => sharedMappingsOf(s, index)),
+    holds: (pid, startTime) => {
+      const key = restarted[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
+      return (reader.processTable()?.processes ?? []).some((p) => `${p.pid}:${p.startTime}` === key);
     },
     close: () => reader.close(),
   };
 }
 
-function parentSection(crid: bigint, reader: ImageReader, section: ImageSection): ParentImage {
+function parentSection(crid: bigint, reader: ImageReader, section: ImageSection, index: number): ParentImage {
   const map = section.pageColumns();
   const trackers = section.records("TRACKER");
   const holders = reader.holderCrids;
@@ -88,6 +112,8 @@ function parentSection(crid: bigint, reader: ImageReader, section: ImageSection)
   return {
     crid,
     identity: reader.identity,
+    index,
+    sharedMappings: sharedMappingsOf(section, index),
     dataRuns: dataRuns(map),
     changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
@@ -97,6 +123,11 @@ function parentSection(crid: bigint, reader: ImageReader, section: ImageSection)
       return { columns, holders, references: referencesOf(columns, holders, identities) };
     },
   };
+}
+
+function sharedMappingsOf(section: ImageSection, index: number): SavedMapping[] {
+  const vmas = section.records("VMAS").flatMap((r) => r.vmas);
+  return vmas.filter((v) => v.flags & VmaFlags.SHARED).map((v) => ({ index, start: v.start, end: v.end, offset: v.pgoff, object: objectKey(v) }));
 }
 
 /** The child's complete map: its own changes laid over what it inherited. */

@@ -21,6 +21,13 @@ export interface TrackContext {
   vmas: Vma[];
   /** Shared objects (sharedObjectKey) other processes of the tree map too: their writes elsewhere are not seen here. */
   sharedWithOthers: ReadonlySet<string>;
+  /** Shared objects a descriptor of the tree holds: write(2) through it shows in no page table. */
+  heldOpen: ReadonlySet<string>;
+  /**
+   * Why none of the process's shared mappings can be vouched for: a child made since the parent
+   * image may have written shared memory through a mapping of its own, which is not tracked.
+   */
+  sharedDoubt?: string;
   /** The tracker history slot in the target (see history.ts). */
   slot: HistorySlot;
   /** The parent image, or null for a full image. */
@@ -48,6 +55,17 @@ export interface DirtyResult {
   allDirtyReason?: string;
   /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */
   state?: Uint8Array;
+  /**
+   * The writes through each mapping of a shared object that other mappings show too, which the
+   * tree vouches for as a whole (shared-objects.ts). Absent when the tracker cannot tell them.
+   */
+  sharedWrites?: MappingWrites[];
+}
+
+/** The pages written through one mapping (by its start) since the parent image; null: not known (not tracked since then). */
+export interface MappingWrites {
+  start: bigint;
+  written: PageRun[] | null;
 }
 
 export interface DirtyTracker {

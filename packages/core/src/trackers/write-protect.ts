@@ -1,10 +1,11 @@
 import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
-import { sharedObjectRuns, soleMappings } from "../objects/shmem.js";
+import { isJointlyTracked, objectHoles, soleMappings } from "../objects/shmem.js";
+import { readStat } from "../objects/task.js";
 import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
-import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
+import type { DirtyResult, DirtyTracker, MappingWrites, TrackContext } from "./tracker.js";
 
 /**
  * userfaultfd in WP_ASYNC mode registered in the target's own mm, read and re-armed atomically
@@ -19,10 +20,12 @@ import type { DirtyResult, DirtyTracker, TrackContext } from "./tracker.js";
  * every page not populated yet, then exactly the pages written through the registered mapping,
  * MADV_DONTNEED'd or not. It does not report writes through another mapping of the object, by a
  * forked child (the fork drops the registration) or by write(2), nor a page MADV_REMOVE or a
- * hole punch took away. So a shared mapping is tracked only where it alone can change its part
- * of the object (soleMappings: no other mapping of it, no other process mapping it, no
- * descriptor holding it), and its holes are looked at again (holes below); any other is saved
- * whole at every snapshot.
+ * hole punch took away. So one process vouches for a shared mapping only where it alone can
+ * change its part of the object (soleMappings: no other mapping of it, no other process mapping
+ * it, no descriptor holding it), and its holes are looked at again (objectHoles). An object that
+ * several mappings show is registered in each and its writes reported per mapping
+ * (`sharedWrites`): the tree vouches for it when every mapping of it was tracked since the parent
+ * (trackers/shared-objects.ts); else it is saved whole.
  *
  * (Re-arming after the thaw, with the pages written meanwhile checked against the saved bytes,
  * was tried: restarted heap_checksum chains then differed from their reference run in 2-4 of 8
@@ -36,9 +39,11 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(context.slot, context.parent);
     historyBroken(context.slot);
     // Registering injects syscalls: done before the scan re-protects (see checkpointFrozen).
-    const fresh = trackable(context.vmas, context.sharedWithOthers).filter((v) => !v.flags.uffdWp);
-    if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh));
-    return dirtyResult(context, true, untrusted);
+    const fresh = registrable(context.vmas, context).filter((v) => !v.flags.uffdWp);
+    if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
+    const reaped = readStat(context.pid).childFaults;
+    const doubt = context.sharedDoubt ?? reapedSince(reaped, context.parent?.state ?? null);
+    return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: reapedState(reaped) };
   }
 
   committed(context: TrackContext, identity: bigint): void {
@@ -60,30 +65,48 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   const shared: PageRun[] = [];
   // Sole mappings are judged among all the mappings: an unregistered one overlapping (read-only
   // now, writable later) would write where a registered one's scan cannot see.
-  const vouched = trackable(context.vmas, context.sharedWithOthers).filter((v) => v.flags.uffdWp);
+  const vouched = ownMemory(context.vmas, context.sharedWithOthers).filter((v) => v.flags.uffdWp && !(v.shared && context.sharedDoubt));
   for (const v of vouched) {
-    pushRun(tracked, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
-    if (v.shared) pushRun(shared, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+    pushRun(tracked, v.start, pagesOf(v));
+    if (v.shared) pushRun(shared, v.start, pagesOf(v));
   }
   // A written page that is present is the process's own copy (COW'd if the mapping is a file's);
   // a written page of shared memory is the object's, also when no page table maps it any more.
   const scope = intersectRuns(written.all, tracked);
   const data = unionRuns(intersectRuns(written.present, tracked), intersectRuns(written.all, shared));
-  return { unchanged: subtractRuns(subtractRuns(tracked, written.all), holes(context.pid, vouched.filter((v) => v.shared))), seen: { scope, data } };
+  const unchanged = subtractRuns(subtractRuns(tracked, written.all), objectHoles(context.pid, vouched.filter((v) => v.shared)));
+  return { unchanged, seen: { scope, data }, sharedWrites: jointWrites(context, written.all) };
+}
+
+/** The writes through each jointly tracked mapping; an unregistered one's, or any in doubt, are not known. */
+function jointWrites(context: Omit<TrackContext, "tid" | "slot">, written: PageRun[]): MappingWrites[] {
+  const sole = soleMappings(context.vmas, context.sharedWithOthers);
+  const known = (v: Vma) => v.flags.uffdWp && !context.sharedDoubt;
+  return context.vmas
+    .filter((v) => isJointlyTracked(v, sole, context.heldOpen))
+    .map((v) => ({ start: v.start, written: known(v) ? intersectRuns(written, [{ start: v.start, pages: pagesOf(v) }]) : null }));
 }
 
 /**
- * The pages of shared mappings whose object holds no data now: the scan does not report a page
- * that MADV_REMOVE took out of the object (see the class). Such a page is looked at again, and
- * found empty, rather than kept as the parent saved it.
+ * The tracker's state in an image (TRACKER): the page faults of the children the process had
+ * reaped (ProcStat.childFaults). A child forked since the parent image, written through its own
+ * mapping of shared memory (the fork dropped the registration) and reaped since, shows in no page
+ * table; it shows in this count.
  */
-function holes(pid: number, shared: Vma[]): PageRun[] {
-  const runs: PageRun[] = [];
-  for (const v of shared) {
-    const whole = { start: v.start, pages: Number((v.end - v.start) / BigInt(PAGE_SIZE)) };
-    for (const hole of subtractRuns([whole], sharedObjectRuns(pid, v, whole))) pushRun(runs, hole.start, hole.pages);
-  }
-  return runs;
+function reapedState(childFaults: bigint): Uint8Array {
+  const state = new Uint8Array(8);
+  new DataView(state.buffer).setBigUint64(0, childFaults, true);
+  return state;
+}
+
+/** Why shared memory cannot be vouched for: the process reaped a child since the parent image (or the parent does not say). */
+function reapedSince(childFaults: bigint, parentState: Uint8Array | null): string | undefined {
+  const before = parentState?.length === 8 ? new DataView(parentState.buffer, parentState.byteOffset).getBigUint64(0, true) : undefined;
+  return before === childFaults ? undefined : "it reaped a child since the parent image, which may have written shared memory through a mapping of its own";
+}
+
+function pagesOf(v: Vma): number {
+  return Number((v.end - v.start) / BigInt(PAGE_SIZE));
 }
 
 /**
@@ -113,10 +136,16 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: Pag
   return { all, present };
 }
 
-/** Writable memory of the program's own: private, or shared anonymous memory only it shows (soleMappings). */
-function trackable(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Vma[] {
+/** Writable memory the process alone changes: private, or shared memory only it shows (soleMappings). */
+function ownMemory(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Vma[] {
   const sole = soleMappings(vmas, sharedWithOthers);
   return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || sole.has(v)));
+}
+
+/** What is registered: the process's own memory, and its writable mappings of jointly tracked objects. */
+function registrable(vmas: Vma[], shared: Pick<TrackContext, "sharedWithOthers" | "heldOpen">): Vma[] {
+  const sole = soleMappings(vmas, shared.sharedWithOthers);
+  return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || sole.has(v) || isJointlyTracked(v, sole, shared.heldOpen)));
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {
@@ -136,11 +165,11 @@ function vmaRanges(vmas: Vma[]): BigUint64Array {
  * copy: the image's identity goes into the history slot, as a committed snapshot's would. The
  * process must be stopped, with its mappings and memory in place.
  */
-export function armAfterRestart(pid: number, identity: bigint, sharedWithOthers: ReadonlySet<string>): void {
+export function armAfterRestart(pid: number, identity: bigint, shared: Pick<TrackContext, "sharedWithOthers" | "heldOpen">): void {
   const area = scratch(pid);
-  const vmas = trackable(markTrampoline(collectVmas(pid), area.trampoline), sharedWithOthers);
+  const vmas = registrable(markTrampoline(collectVmas(pid), area.trampoline), shared);
   // Mappings the kernel refuses to track are left out; the next snapshot saves them whole.
-  if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas));
+  if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas), false); // a stub's own: none registered yet
   const slot = openHistorySlot(pid, area);
   try {
     historyCommitted(slot, identity);
