@@ -97,7 +97,7 @@ describe("open files shared across the tree", () => {
 describe("shared memory several processes write", () => {
   it("is saved incrementally, only the pages written since, and a restart from the middle of the chain ends as an uninterrupted run", async () => {
     // 32 MiB of shared anonymous memory and an 8 MiB memfd mapped twice, written a page at a time by two children.
-    const w = { name: "shared_sparse", command: fixture("shared_sparse"), args: ["1000"] };
+    const w = { name: "shared_sparse", command: fixture("shared_sparse"), args: ["2500"] };
     const ref = await reference(w, dir);
     const store = join(dir, "chain-shared_sparse");
     const { run, crids } = await sooner(async (scale) => {

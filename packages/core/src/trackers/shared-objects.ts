@@ -40,11 +40,13 @@ interface Mapping {
  */
 export function vouchForSharedObjects(members: TrackedMember[], savers: ReadonlyMap<string, number>, parentMappings: () => SavedMapping[]): DirtyResult[] {
   const results = members.map((m) => m.result);
+  let saved: SavedMapping[] | undefined;
+  const parentSaved = () => (saved ??= parentMappings()); // read once, and only if an object needs it
   for (const [key, saver] of savers) {
     const mappings = members.flatMap((member) => member.vmas.filter((v) => isSharedObjectMapping(v) && sharedObjectKey(v) === key).map((vma) => ({ member, vma })));
     const at = members.findIndex((m) => m.pid === saver);
     if (!mappings.some((m) => writesOf(m) !== undefined)) continue; // not jointly tracked (a sole mapping's process vouches for it)
-    const written = writtenSinceParent(mappings, members[at]!, parentMappings);
+    const written = writtenSinceParent(mappings, members[at]!, parentSaved);
     if (written) results[at] = withObjectVouched(results[at]!, members[at]!, mappings.filter((m) => m.member === members[at]).map((m) => m.vma), written);
   }
   return results;
