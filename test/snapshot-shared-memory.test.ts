@@ -1,7 +1,9 @@
 // Shared memory written between two snapshots by a child forked meanwhile: the fork left the
 // child's mapping untracked, so the parent's write tracking never sees the write. The next
 // increment must hold it all the same, whether the child was reaped with wait, reaped unseen
-// (SIGCHLD ignored), or runs on without the mapping. Real processes, the built CLI.
+// (SIGCHLD ignored), or runs on without the mapping; and when a child tracked since the parent
+// image writes and then unmaps it, so that no mapping left reports the write. Real processes,
+// the built CLI.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
@@ -40,8 +42,9 @@ function byteAt(pid: number, address: bigint): number {
 }
 
 describe("shared memory a child forked between two snapshots wrote", () => {
-  for (const mode of ["wait", "ignore", "alive"] as const) {
-    it(`is in the next increment (child ${mode === "wait" ? "reaped with wait" : mode === "ignore" ? "reaped unseen: SIGCHLD ignored" : "running on without the mapping"})`, async (ctx) => {
+  const how = { wait: "reaped with wait", ignore: "reaped unseen: SIGCHLD ignored", alive: "running on without the mapping", unmap: "tracked since the parent image, then unmapped it" };
+  for (const mode of ["wait", "ignore", "alive", "unmap"] as const) {
+    it(`is in the next increment (child ${how[mode]})`, async (ctx) => {
       if (!probeKernel().writeProtectScan.available) ctx.skip("no write-protect tracker on this kernel");
       const dir = tmpDir(`cr-fork-writer-${mode}-`);
       const store = join(dir, "store");
@@ -52,14 +55,15 @@ describe("shared memory a child forked between two snapshots wrote", () => {
       started.push(child);
       const pid = child.pid!;
       await until("the fixture is ready", () => readFileSync(outPath, "utf8").endsWith("\n"));
-      const shared = BigInt(readFileSync(outPath, "utf8").trim().split(" ")[1]!);
+      const [, address, writer] = readFileSync(outPath, "utf8").trim().split(" ");
+      const shared = BigInt(address!);
       const page = shared + 4096n; // the first signal's page
 
       await snap(["--store", store, String(pid)]);
       await snap(["--store", store, "--incremental", String(pid)]); // the tracking is armed and trusted by now
-      process.kill(pid, "SIGUSR1");
+      process.kill(mode === "unmap" ? Number(writer) : pid, "SIGUSR1");
       await until("the child wrote its page", () => byteAt(pid, page) === 0x5a);
-      if (mode === "alive") await until("the child unmapped the memory", () => treeOf(pid).length === 2 && !readFileSync(`/proc/${treeOf(pid)[1]}/maps`, "utf8").includes(shared.toString(16)));
+      if (mode === "alive" || mode === "unmap") await until("the child unmapped the memory", () => treeOf(pid).length === 2 && !readFileSync(`/proc/${treeOf(pid)[1]}/maps`, "utf8").includes(shared.toString(16)));
       else await until("the child is gone", () => treeOf(pid).length === 1);
       const next = await snap(["--store", store, "--incremental", String(pid)]);
 

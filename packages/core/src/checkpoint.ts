@@ -37,7 +37,7 @@ import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
 import { saveSection, type ProcessSection } from "./objects/index.js";
-import { objectKey, pageSavers, savedElsewhere, sharedByMembers } from "./objects/shmem.js";
+import { objectKey, pageSavers, savedElsewhere } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
@@ -253,7 +253,7 @@ function rehearse(tracker: DirtyTracker, before: Before): void {
         collectProcess(pid);
         collectFiles(pid);
         const parent = trackedParent(before.parents.get(pid) ?? null, tracker);
-        const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent, sharedWithOthers: new Set(), heldOpen: new Set() }) ?? { unchanged: [] }, []);
+        const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent, heldOpen: new Set() }) ?? { unchanged: [] }, []);
         if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
       }
     }
@@ -375,10 +375,10 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const treeShared = collectTreeSharedFds(members);
   const files = new TreeShmemFiles(members);
   const savers = pageSavers(members, files.recordOnly);
-  const shared = { sharedWithOthers: sharedByMembers(layouts.map((l) => l.vmas), files.heldOpen), heldOpen: files.heldOpen };
+
   const records = files.records(members, savers);
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
-  const tracked = running.map((pid, i) => trackMemory(pid, layouts[i]!, tracker, parents[i]!, { ...shared, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals) }));
+  const tracked = running.map((pid, i) => trackMemory(pid, layouts[i]!, tracker, parents[i]!, { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals) }));
   const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
   return running.map((pid, i) => {
     const parent = parents[i]!;
@@ -427,7 +427,7 @@ function collectLayout(pid: number, leader: number, seen: Vma[], slots: HistoryS
 }
 
 /** The frozen process's memory as its tracker sees it (and re-arms it). */
-function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: Pick<TrackContext, "sharedWithOthers" | "heldOpen" | "sharedDoubt">) {
+function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: Pick<TrackContext, "heldOpen" | "sharedDoubt">) {
   const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), ...shared };
   return { pid, vmas, parent, trackContext, result: tracker.collectDirty(trackContext) };
 }

@@ -34,7 +34,7 @@ import { armAfterRestart } from "./trackers/write-protect.js";
 import { collectVmas } from "./objects/vmas.js";
 import { imageCache } from "./store/store-images.js";
 import { SavedContents } from "./objects/file-contents.js";
-import { createSharedObjects, liveSharedKeys, objectKey, sharedObjectsOfMany, type RestoredObject } from "./objects/shmem.js";
+import { createSharedObjects, liveSharedKeys, objectKey, type RestoredObject } from "./objects/shmem.js";
 import { checkShmemFiles, RestoredShmemFiles, restoredObjects } from "./objects/shmem-files.js";
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 import { readSection, type ProcessSection, type SectionRecords } from "./objects/index.js";
@@ -221,9 +221,7 @@ interface TreeLayout {
   trampoline: bigint;
   /** Shared memory objects by objectKey: a descriptor each, the same number in every process. */
   objects: Map<string, RestoredObject>;
-  /** Saved objectKeys of shared objects that a process could write unseen by another's page tables (sharedObjectsOfMany). */
-  sharedWithOthers: Set<string>;
-  /** Saved objectKeys of the shmem files a descriptor of the tree holds. */
+  /** Saved objectKeys of the shmem files a descriptor of the tree holds: write(2) shows in no page table, so they are not tracked. */
   heldOpen: Set<string>;
 }
 
@@ -271,7 +269,7 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds
     step(crid, "place descriptors", () => placeDescriptors(new Remote(pid, pid), fds.tables[i]!, parked, i === 0 ? undefined : cwdOf(image, recreated)), pid);
   }
   const heldOpen = new Set(tree.running.flatMap((c) => c.files.filter((f) => f.kind === FileKind.SHMEM).map(objectKey)));
-  return { trampoline, objects, heldOpen, sharedWithOthers: sharedObjectsOfMany(tree.running.map((c) => c.vmas), new Set(objects.keys()), heldOpen) };
+  return { trampoline, objects, heldOpen };
 }
 
 /**
@@ -415,8 +413,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   });
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
   s("arm write tracking", () => {
-    const [sharedWithOthers, heldOpen] = liveSharedKeys(pid, image.vmas, layout.sharedWithOthers, layout.heldOpen);
-    armTracking(pid, image.identity, { sharedWithOthers: sharedWithOthers!, heldOpen: heldOpen! }, warnings);
+    armTracking(pid, image.identity, liveSharedKeys(pid, image.vmas, layout.heldOpen), warnings);
   });
   s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process, tids)));
@@ -426,10 +423,10 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
 }
 
 /** Arms write tracking where snapshots would use it; a refusal only costs a full next snapshot. */
-function armTracking(pid: number, identity: bigint, shared: Parameters<typeof armAfterRestart>[2], warnings: string[]): void {
+function armTracking(pid: number, identity: bigint, heldOpen: ReadonlySet<string>, warnings: string[]): void {
   if (chooseTracker(probeKernel()).name !== "write-protect") return;
   try {
-    armAfterRestart(pid, identity, shared);
+    armAfterRestart(pid, identity, heldOpen);
   } catch (error) {
     if (!(error instanceof NativeError)) throw error;
     warnings.push(`write tracking could not be armed (${error.message}): the next snapshot saves every page`);

@@ -1,6 +1,5 @@
-import { VmaFlags, type VmaRecord } from "@cr/format";
 import { describe, expect, it } from "vitest";
-import { isSharedObjectMapping, pageSavers, savedElsewhere, sharedByMembers, sharedObjectKey, sharedObjectsOfMany, soleMappings } from "./shmem.js";
+import { isSharedObjectMapping, isTrackedThroughMappings, pageSavers, savedElsewhere, sharedObjectKey } from "./shmem.js";
 import { parseVmFlags, type Vma } from "./vmas.js";
 
 const PAGE = 4096n;
@@ -39,19 +38,13 @@ describe("shared memory objects, checkpoint half", () => {
     expect(isSharedObjectMapping(vma(0, 4, "file", 5, { shared: true }))).toBe(false);
   });
 
-  it("track a mapping only where nothing else shows its part of the object", () => {
-    const alone = memfd(0, 5);
-    const [a, b] = [anon(10, 6), anon(20, 6, { offset: 2n * PAGE })]; // overlapping parts of one object
-    const [c, d] = [anon(30, 7), anon(40, 7, { offset: 4n * PAGE })]; // disjoint parts of one object
-    const sole = soleMappings([alone, a, b, c, d, vma(50, 4, "anonymous", 0)], new Set());
-    expect([...sole]).toEqual([alone, c, d]);
-    expect(soleMappings([alone], new Set([sharedObjectKey(alone)])).size).toBe(0);
-  });
-
-  it("count an object another process maps, or a descriptor holds, as written by others", () => {
+  it("are tracked through their mappings when no path reaches them and no descriptor holds them", () => {
     const [x, y, z] = [memfd(0, 5), anon(10, 6), memfd(20, 7)];
-    const others = sharedByMembers([[x, y], [y], [z]], new Set([sharedObjectKey(z)]));
-    expect(others).toEqual(new Set([sharedObjectKey(y), sharedObjectKey(z)]));
+    const named = vma(30, 4, "file", 8, { shared: true, onTmpfs: true });
+    const unlinked = vma(40, 4, "file", 9, { shared: true, onTmpfs: true, deleted: true });
+    const heldOpen = new Set([sharedObjectKey(z)]);
+    expect([x, y, z, named, unlinked].map((v) => isTrackedThroughMappings(v, heldOpen))).toEqual([true, true, false, false, true]);
+    expect(isTrackedThroughMappings(memfd(50, 5, { shared: false }), heldOpen)).toBe(false);
   });
 
   it("save an object's pages in the page map of its first shared mapper, and none of a record-only one's", () => {
@@ -67,27 +60,5 @@ describe("shared memory objects, checkpoint half", () => {
     expect(savedElsewhere(2, [x, y], savers)).toEqual([{ start: x.start, pages: 4 }]);
     expect(savedElsewhere(3, members[2]!.vmas, savers)).toEqual([{ start: 0n, pages: 4 }, { start: 10n * PAGE, pages: 4 }]);
     expect(savedElsewhere(1, [privately], savers)).toEqual([]);
-  });
-});
-
-describe("shared memory objects, restart half", () => {
-  const record = (start: number, inode: number, shared: boolean): VmaRecord => ({
-    start: BigInt(start) * PAGE,
-    end: BigInt(start + 1) * PAGE,
-    prot: 3,
-    flags: shared ? VmaFlags.SHARED : 0,
-    pgoff: 0n,
-    path: "",
-    device: 9n,
-    inode: BigInt(inode),
-    fileSize: PAGE,
-    mtimeNs: 0n,
-    name: "",
-  });
-
-  it("find the objects processes could write unseen by each other: mapped shared by several, or held open", () => {
-    const objects = new Set(["9:5", "9:6", "9:7"]);
-    const many = sharedObjectsOfMany([[record(0, 5, true), record(1, 6, true)], [record(0, 5, true), record(1, 6, false)], [record(2, 8, true)]], objects, new Set(["9:7"]));
-    expect(many).toEqual(new Set(["9:5", "9:7"]));
   });
 });

@@ -57,37 +57,14 @@ function pagesOf(bytes: bigint): number {
 }
 
 /**
- * The shared mappings of `vmas` through which alone their object's pages can change: no other
- * mapping of the process shows the same part of the object, and nothing else of the tree writes
- * it (`sharedWithOthers`: sharedByMembers). Their writes can be tracked like private memory's
- * (userfaultfd write-protect works on shmem); a page written through another mapping or a
- * descriptor would not show in this one's page tables. (Processes outside the tree mapping the
- * object are refused: sharedMemoryProblems, shmemFileProblems.)
+ * Whether `vma` shows an object that only writes through its mappings change, so that write
+ * tracking can tell what changed (trackers/shared-objects.ts): a shared mapping of shared
+ * anonymous memory, a memfd or a deleted tmpfs file (no path reaches it) that no descriptor of
+ * the tree holds (`heldOpen`: write(2) shows in no page table).
  */
-export function soleMappings(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Set<Vma> {
-  const byObject = new Map<string, Vma[]>();
-  for (const v of vmas.filter((v) => isSharedObjectMapping(v) && !sharedWithOthers.has(sharedObjectKey(v)))) {
-    const mappings = byObject.get(sharedObjectKey(v));
-    if (mappings) mappings.push(v);
-    else byObject.set(sharedObjectKey(v), [v]);
-  }
-  const sole = new Set<Vma>();
-  for (const mappings of byObject.values()) {
-    const end = (v: Vma) => v.offset + (v.end - v.start);
-    for (const v of mappings) if (mappings.every((o) => o === v || end(o) <= v.offset || end(v) <= o.offset)) sole.add(v);
-  }
-  return sole;
-}
-
-/**
- * Whether the tree vouches for `vma`'s object as a whole (trackers/shared-objects.ts): a shared
- * mapping of an object that other mappings show too (not in `sole`), that no descriptor holds,
- * and that no path reaches (shared anonymous memory, a memfd, a deleted tmpfs file), so that only
- * writes through its mappings change it.
- */
-export function isJointlyTracked(vma: Vma, sole: ReadonlySet<Vma>, heldOpen: ReadonlySet<string>): boolean {
+export function isTrackedThroughMappings(vma: Vma, heldOpen: ReadonlySet<string>): boolean {
   const unreachable = vma.kind === "shared-anonymous" || vma.kind === "memfd" || (vma.onTmpfs === true && vma.deleted);
-  return isSharedObjectMapping(vma) && unreachable && !sole.has(vma) && !heldOpen.has(sharedObjectKey(vma));
+  return isSharedObjectMapping(vma) && unreachable && !heldOpen.has(sharedObjectKey(vma));
 }
 
 /**
@@ -102,23 +79,6 @@ export function objectHoles(pid: number, shared: Vma[]): PageRun[] {
     for (const hole of subtractRuns([whole], sharedObjectRuns(pid, v, whole))) pushRun(runs, hole.start, hole.pages);
   }
   return runs;
-}
-
-/**
- * The objects whose pages a process could change unseen by another's page tables: those more
- * than one process of the tree maps shared (each member's mappings given), and `heldOpen`, the
- * files a descriptor of the tree holds (write(2) shows in no page table).
- */
-export function sharedByMembers(members: Vma[][], heldOpen: ReadonlySet<string>): Set<string> {
-  const seen = new Set<string>();
-  const twice = new Set<string>(heldOpen);
-  for (const vmas of members) {
-    for (const key of new Set(vmas.filter(isSharedObjectMapping).map(sharedObjectKey))) {
-      if (seen.has(key)) twice.add(key);
-      seen.add(key);
-    }
-  }
-  return twice;
 }
 
 /**
@@ -261,34 +221,11 @@ function createObject(remote: Remote, size: bigint, fd: bigint): bigint {
 }
 
 /**
- * The saved objects (objectKey, of `objects`: every shared memory object of the image) whose
- * pages a process could change unseen by another's page tables: those more than one process of
- * the tree maps shared, and `heldOpen`, the files a saved descriptor holds (sharedByMembers).
+ * The restored process's own objects (sharedObjectKey) of saved objectKeys `keys` (e.g. the files
+ * a descriptor of the tree holds): its saved shared mappings of them, found again by address.
  */
-export function sharedObjectsOfMany(processes: VmaRecord[][], objects: ReadonlySet<string>, heldOpen: ReadonlySet<string>): Set<string> {
-  const seen = new Set<string>();
-  const many = new Set<string>(heldOpen);
-  for (const vmas of processes) {
-    for (const key of new Set(vmas.filter((v) => isSavedSharedObject(v, objects)).map(objectKey))) {
-      if (seen.has(key)) many.add(key);
-      seen.add(key);
-    }
-  }
-  return many;
-}
-
-function isSavedSharedObject(vma: VmaRecord, objects: ReadonlySet<string>): boolean {
-  return (vma.flags & VmaFlags.SHARED) !== 0 && objects.has(objectKey(vma));
-}
-
-/**
- * The restored process's own objects (sharedObjectKey) of each set of saved objectKeys (e.g.
- * those other processes of the tree write too: sharedObjectsOfMany): its saved shared mappings of
- * them, found again by address.
- */
-export function liveSharedKeys(pid: number, saved: VmaRecord[], ...sets: ReadonlySet<string>[]): Set<string>[] {
-  const wanted = saved.filter((v) => (v.flags & VmaFlags.SHARED) !== 0 && sets.some((set) => set.has(objectKey(v))));
-  if (wanted.length === 0) return sets.map(() => new Set());
-  const live = new Map(collectVmas(pid).map((v) => [v.start, sharedObjectKey(v)]));
-  return sets.map((set) => new Set(wanted.filter((v) => set.has(objectKey(v)) && live.has(v.start)).map((v) => live.get(v.start)!)));
+export function liveSharedKeys(pid: number, saved: VmaRecord[], keys: ReadonlySet<string>): Set<string> {
+  const starts = new Set(saved.filter((v) => (v.flags & VmaFlags.SHARED) !== 0 && keys.has(objectKey(v))).map((v) => v.start));
+  if (starts.size === 0) return new Set();
+  return new Set(collectVmas(pid).filter((v) => starts.has(v.start)).map(sharedObjectKey));
 }

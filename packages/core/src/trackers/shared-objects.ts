@@ -1,6 +1,6 @@
 /**
- * Shared memory objects that several mappings show, in one process or in several of the tree. A
- * write through one mapping shows in that mapping's page tables only, so no one process's
+ * Shared memory objects, shown by one mapping or several, in one process or several of the tree.
+ * A write through one mapping shows in that mapping's page tables only, so no one process's
  * tracker can say the object did not change. The tree can: every mapping of it reports its own
  * writes (DirtyResult.sharedWrites), and when those are the very mappings the parent image saved
  * (the same processes, addresses and offsets), each tracked since then, a page none of them
@@ -45,7 +45,7 @@ export function vouchForSharedObjects(members: TrackedMember[], savers: Readonly
   for (const [key, saver] of savers) {
     const mappings = members.flatMap((member) => member.vmas.filter((v) => isSharedObjectMapping(v) && sharedObjectKey(v) === key).map((vma) => ({ member, vma })));
     const at = members.findIndex((m) => m.pid === saver);
-    if (!mappings.some((m) => writesOf(m) !== undefined)) continue; // not jointly tracked (a sole mapping's process vouches for it)
+    if (!mappings.some((m) => writesOf(m) !== undefined)) continue; // not tracked through its mappings: saved whole
     const written = writtenSinceParent(mappings, members[at]!, parentSaved);
     if (written) results[at] = withObjectVouched(results[at]!, members[at]!, mappings.filter((m) => m.member === members[at]).map((m) => m.vma), written);
   }

@@ -19,9 +19,7 @@ export interface TrackContext {
   tid: number;
   /** The target's mappings at the freeze instant. */
   vmas: Vma[];
-  /** Shared objects (sharedObjectKey) other processes of the tree map too: their writes elsewhere are not seen here. */
-  sharedWithOthers: ReadonlySet<string>;
-  /** Shared objects a descriptor of the tree holds: write(2) through it shows in no page table. */
+  /** Shared objects (sharedObjectKey) a descriptor of the tree holds: write(2) through it shows in no page table. */
   heldOpen: ReadonlySet<string>;
   /**
    * Why none of the process's shared mappings can be vouched for: a child made since the parent

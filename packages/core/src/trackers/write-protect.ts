@@ -1,7 +1,7 @@
 import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
-import { intersectRuns, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
-import { isJointlyTracked, objectHoles, soleMappings } from "../objects/shmem.js";
+import { intersectRuns, pushRun, subtractRuns, type PageRun } from "../pages.js";
+import { isTrackedThroughMappings } from "../objects/shmem.js";
 import { readStat } from "../objects/task.js";
 import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
@@ -20,12 +20,11 @@ import type { DirtyResult, DirtyTracker, MappingWrites, TrackContext } from "./t
  * every page not populated yet, then exactly the pages written through the registered mapping,
  * MADV_DONTNEED'd or not. It does not report writes through another mapping of the object, by a
  * forked child (the fork drops the registration) or by write(2), nor a page MADV_REMOVE or a
- * hole punch took away. So one process vouches for a shared mapping only where it alone can
- * change its part of the object (soleMappings: no other mapping of it, no other process mapping
- * it, no descriptor holding it), and its holes are looked at again (objectHoles). An object that
- * several mappings show is registered in each and its writes reported per mapping
- * (`sharedWrites`): the tree vouches for it when every mapping of it was tracked since the parent
- * (trackers/shared-objects.ts); else it is saved whole.
+ * hole punch took away. So a process vouches for its private memory only. Each mapping of a
+ * shared object that only its mappings change (isTrackedThroughMappings) is registered, and its
+ * writes reported (`sharedWrites`): the tree vouches for the object when every mapping of it,
+ * one or several, in this process or others, was tracked since the parent, and looks at its
+ * holes again (trackers/shared-objects.ts); any other shared object is saved whole.
  *
  * (Re-arming after the thaw, with the pages written meanwhile checked against the saved bytes,
  * was tried: restarted heap_checksum chains then differed from their reference run in 2-4 of 8
@@ -39,7 +38,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const untrusted = untrustedReason(context.slot, context.parent);
     historyBroken(context.slot);
     // Registering injects syscalls: done before the scan re-protects (see checkpointFrozen).
-    const fresh = registrable(context.vmas, context).filter((v) => !v.flags.uffdWp);
+    const fresh = registrable(context.vmas, context.heldOpen).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
     const reaped = readStat(context.pid).childFaults;
     const doubt = context.sharedDoubt ?? reapedSince(reaped, context.parent?.state ?? null);
@@ -62,28 +61,18 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
   if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   const tracked: PageRun[] = [];
-  const shared: PageRun[] = [];
-  // Sole mappings are judged among all the mappings: an unregistered one overlapping (read-only
-  // now, writable later) would write where a registered one's scan cannot see.
-  const vouched = ownMemory(context.vmas, context.sharedWithOthers).filter((v) => v.flags.uffdWp && !(v.shared && context.sharedDoubt));
-  for (const v of vouched) {
-    pushRun(tracked, v.start, pagesOf(v));
-    if (v.shared) pushRun(shared, v.start, pagesOf(v));
-  }
-  // A written page that is present is the process's own copy (COW'd if the mapping is a file's);
-  // a written page of shared memory is the object's, also when no page table maps it any more.
+  for (const v of ownMemory(context.vmas).filter((v) => v.flags.uffdWp)) pushRun(tracked, v.start, pagesOf(v));
+  // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
   const scope = intersectRuns(written.all, tracked);
-  const data = unionRuns(intersectRuns(written.present, tracked), intersectRuns(written.all, shared));
-  const unchanged = subtractRuns(subtractRuns(tracked, written.all), objectHoles(context.pid, vouched.filter((v) => v.shared)));
-  return { unchanged, seen: { scope, data }, sharedWrites: jointWrites(context, written.all) };
+  const data = intersectRuns(written.present, tracked);
+  return { unchanged: subtractRuns(tracked, written.all), seen: { scope, data }, sharedWrites: sharedWrites(context, written.all) };
 }
 
-/** The writes through each jointly tracked mapping; an unregistered one's, or any in doubt, are not known. */
-function jointWrites(context: Omit<TrackContext, "tid" | "slot">, written: PageRun[]): MappingWrites[] {
-  const sole = soleMappings(context.vmas, context.sharedWithOthers);
+/** The writes through each mapping of a shared object tracked through its mappings; an unregistered one's, or any in doubt, are not known. */
+function sharedWrites(context: Omit<TrackContext, "tid" | "slot">, written: PageRun[]): MappingWrites[] {
   const known = (v: Vma) => v.flags.uffdWp && !context.sharedDoubt;
   return context.vmas
-    .filter((v) => isJointlyTracked(v, sole, context.heldOpen))
+    .filter((v) => isTrackedThroughMappings(v, context.heldOpen))
     .map((v) => ({ start: v.start, written: known(v) ? intersectRuns(written, [{ start: v.start, pages: pagesOf(v) }]) : null }));
 }
 
@@ -136,16 +125,14 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: Pag
   return { all, present };
 }
 
-/** Writable memory the process alone changes: private, or shared memory only it shows (soleMappings). */
-function ownMemory(vmas: Vma[], sharedWithOthers: ReadonlySet<string>): Vma[] {
-  const sole = soleMappings(vmas, sharedWithOthers);
-  return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || sole.has(v)));
+/** Writable private memory: the process alone changes it, and its tracker vouches for it. */
+function ownMemory(vmas: Vma[]): Vma[] {
+  return vmas.filter((v) => hasSavedPages(v) && v.prot.write && !v.shared);
 }
 
-/** What is registered: the process's own memory, and its writable mappings of jointly tracked objects. */
-function registrable(vmas: Vma[], shared: Pick<TrackContext, "sharedWithOthers" | "heldOpen">): Vma[] {
-  const sole = soleMappings(vmas, shared.sharedWithOthers);
-  return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || sole.has(v) || isJointlyTracked(v, sole, shared.heldOpen)));
+/** What is registered: private memory, and writable mappings of shared objects tracked through their mappings. */
+function registrable(vmas: Vma[], heldOpen: ReadonlySet<string>): Vma[] {
+  return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || isTrackedThroughMappings(v, heldOpen)));
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {
@@ -165,9 +152,9 @@ function vmaRanges(vmas: Vma[]): BigUint64Array {
  * copy: the image's identity goes into the history slot, as a committed snapshot's would. The
  * process must be stopped, with its mappings and memory in place.
  */
-export function armAfterRestart(pid: number, identity: bigint, shared: Pick<TrackContext, "sharedWithOthers" | "heldOpen">): void {
+export function armAfterRestart(pid: number, identity: bigint, heldOpen: ReadonlySet<string>): void {
   const area = scratch(pid);
-  const vmas = registrable(markTrampoline(collectVmas(pid), area.trampoline), shared);
+  const vmas = registrable(markTrampoline(collectVmas(pid), area.trampoline), heldOpen);
   // Mappings the kernel refuses to track are left out; the next snapshot saves them whole.
   if (vmas.length > 0) registerWriteTracking(pid, vmaRanges(vmas), false); // a stub's own: none registered yet
   const slot = openHistorySlot(pid, area);
