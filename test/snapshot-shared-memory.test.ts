@@ -5,13 +5,13 @@
 // image writes and then unmaps it, so that no mapping left reports the write. Real processes,
 // the built CLI.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { probeKernel } from "@cr/native";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
 import { readCheckpointMemory } from "./image-pages.js";
-import { killTree, treeOf } from "./restart-helpers.js";
+import { killTree, restartAndWait, treeOf, waitPidFree } from "./restart-helpers.js";
 import { snap } from "./store-helpers.js";
 
 const started: ChildProcess[] = [];
@@ -72,4 +72,23 @@ describe("shared memory a child forked between two snapshots wrote", () => {
       expect(memory.pages.get(shared)?.bytes[0]).toBe(0x11);
     }, 60_000);
   }
+});
+
+describe("shared memory of which a part only a later process of the tree maps", () => {
+  it("comes back whole after a restart, though the first to map it no longer shows that part", async () => {
+    const dir = tmpDir("cr-partial-shared-");
+    const [store, gate, outPath] = [join(dir, "store"), join(dir, "gate"), join(dir, "out")];
+    const out = openSync(outPath, "w");
+    const child = spawn(fixture("partial_shared"), [gate], { stdio: ["ignore", out, out] });
+    closeSync(out);
+    started.push(child);
+    await until("the fixture is ready", () => readFileSync(outPath, "utf8") === "ready\n");
+    const members = treeOf(child.pid!);
+    const { crid } = await snap(["--store", store, "--kill", String(child.pid)]);
+    for (const pid of members) await waitPidFree(pid);
+    writeFileSync(gate, "");
+    const restarted = await restartAndWait(store, BigInt(crid));
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(readFileSync(outPath, "utf8")).toBe("ready\nchild: 41 41\nparent: 41\n");
+  }, 60_000);
 });

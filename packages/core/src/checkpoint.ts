@@ -37,7 +37,7 @@ import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
 import { saveSection, type ProcessSection } from "./objects/index.js";
-import { objectKey, pageSavers, savedElsewhere } from "./objects/shmem.js";
+import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
@@ -376,7 +376,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const files = new TreeShmemFiles(members);
   const savers = pageSavers(members, files.recordOnly);
 
-  const records = files.records(members, savers);
+  const records = files.records(savers);
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
   const tracked = running.map((pid, i) => trackMemory(pid, layouts[i]!, tracker, parents[i]!, { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals) }));
   const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
@@ -437,7 +437,7 @@ function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: Dirty
  * saves: vouchForSharedObjects), and which pages to save. Shared objects' pages are saved once,
  * by their page saver.
  */
-function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult, tracker: DirtyTracker, savers: ReadonlyMap<string, number>) {
+function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult, tracker: DirtyTracker, savers: PageSavers) {
   const plan = planMemory(pid, vmas, result, savedElsewhere(pid, vmas, savers));
   return {
     vmas,

@@ -25,7 +25,7 @@ beforeAll(async () => {
   ready = target.ready as typeof ready;
   member = { pid: target.pid, vmas: collectVmas(target.pid), files: collectFiles(target.pid) };
   const files = new TreeShmemFiles([member]);
-  records = files.records([member], pageSavers([member], files.recordOnly)).get(target.pid) ?? [];
+  records = files.records(pageSavers([member], files.recordOnly)).get(target.pid) ?? [];
 });
 afterAll(async () => {
   await target.stop();
@@ -60,7 +60,7 @@ describe("memfds and tmpfs files, checkpoint half", () => {
     expect(files.heldOpen.size).toBe(2); // the memfd and the deleted file
     const savers = pageSavers([member], files.recordOnly);
     expect(savers.get([...files.recordOnly][0]!)).toBeUndefined();
-    expect([...savers.values()]).toEqual([target.pid, target.pid]); // the memfd's and the /dev/shm file's mappings
+    expect([...savers.values()].map((byPid) => [...byPid.keys()])).toEqual([[target.pid], [target.pid]]); // the memfd's and the /dev/shm file's mappings
   });
 
   it("refuses a file another process holds too, naming it", () => {

@@ -6,7 +6,7 @@
  * Checkpoint half: the first process holding a file (in table order) saves it in a SHMEM_FILE
  * record: its identity (memfd name and seals; tmpfs path, and whether it was deleted), size,
  * owner and mode, and the data no page map holds. The pages shared mappings show are saved as
- * shared anonymous memory's are, at the first shared mapper's addresses (pageSavers); a memfd
+ * shared anonymous memory's are, each at the first shared mapper's addresses (pageSavers); a memfd
  * sealed against writes is saved whole in its record instead, as a restart must write it before
  * sealing it, and map it only then. Which parts hold data is asked of the file (SEEK_DATA).
  *
@@ -27,7 +27,7 @@ import { CrError, errnoCode } from "../errors.js";
 import { commOf, procPath } from "../process/procfs.js";
 import { pushRun, runEnd, subtractRuns, totalPages, unionRuns, type PageRun } from "../pages.js";
 import type { FdEntry } from "./files.js";
-import { mappedOutside, objectKey, sharedObjectKey, type RestoredObject } from "./shmem.js";
+import { mappedOutside, objectKey, objectPart, sharedObjectKey, type PageSavers, type RestoredObject } from "./shmem.js";
 import { vmaRangeName, type Vma } from "./vmas.js";
 
 const MEMFD_PREFIX = "/memfd:";
@@ -115,13 +115,12 @@ export class TreeShmemFiles {
 
   /**
    * The SHMEM_FILE records, by the process whose section holds them (each file's first holder):
-   * with the data no page map saves, that is outside the shared mappings of its page saver.
+   * with the data no page map saves, that is outside every shared mapping of it (pageSavers).
    */
-  records(members: MemberObjects[], savers: ReadonlyMap<string, number>): Map<number, ShmemFileRecord[]> {
+  records(savers: PageSavers): Map<number, ShmemFileRecord[]> {
     const byPid = new Map<number, ShmemFileRecord[]>();
     for (const file of this.files.values()) {
-      const saver = members.find((m) => m.pid === savers.get(file.key));
-      const covered = coveredBy(saver?.vmas ?? [], file.key);
+      const covered = [...(savers.get(file.key)?.values() ?? [])].reduce<PageRun[]>((all, runs) => unionRuns(all, runs), []);
       const record = withOpen(file.pid, file.rel, (fd) => recordOf(fd, file, covered));
       byPid.set(file.pid, [...(byPid.get(file.pid) ?? []), record]);
     }
@@ -131,7 +130,7 @@ export class TreeShmemFiles {
 
 /** The parts of a file (its offsets as page runs) that `vmas`' shared mappings of it show. */
 function coveredBy(vmas: Vma[], key: string): PageRun[] {
-  const runs = vmas.filter((v) => v.shared && sharedObjectKey(v) === key).map((v) => ({ start: v.offset, pages: Number((v.end - v.start) / BigInt(PAGE_SIZE)) }));
+  const runs = vmas.filter((v) => v.shared && sharedObjectKey(v) === key).map(objectPart);
   return unionRuns(runs.sort((a, b) => (a.start < b.start ? -1 : 1)), []);
 }
 

@@ -30,6 +30,15 @@ const anon = (at: number, inode: number, extra: Partial<Vma> = {}) => vma(at, 4,
 const memfd = (at: number, inode: number, extra: Partial<Vma> = {}) => vma(at, 4, "memfd", inode, extra);
 
 describe("shared memory objects, checkpoint half", () => {
+  it("save a part of an object the first mapper no longer maps in the page map of the next that does", () => {
+    const half = anon(0, 6, { end: 2n * PAGE }); // pages 0-1 of the object
+    const all = anon(20, 6); // pages 0-3, at page 20
+    const savers = pageSavers([{ pid: 1, vmas: [half] }, { pid: 2, vmas: [all] }], new Set());
+    expect(savers.get(sharedObjectKey(all))).toEqual(new Map([[1, [{ start: 0n, pages: 2 }]], [2, [{ start: 2n * PAGE, pages: 2 }]]]));
+    expect(savedElsewhere(1, [half], savers)).toEqual([]);
+    expect(savedElsewhere(2, [all], savers)).toEqual([{ start: 20n * PAGE, pages: 2 }]);
+  });
+
   it("are shared anonymous memory, and memfds and tmpfs files mapped shared", () => {
     expect(isSharedObjectMapping(anon(0, 5))).toBe(true);
     expect(isSharedObjectMapping(memfd(0, 5))).toBe(true);
@@ -55,7 +64,8 @@ describe("shared memory objects, checkpoint half", () => {
       { pid: 2, vmas: [x, y] },
       { pid: 3, vmas: [memfd(0, 5), anon(10, 6)] },
     ];
-    expect(pageSavers(members, new Set())).toEqual(new Map([[sharedObjectKey(x), 2], [sharedObjectKey(y), 2]]));
+    const whole = [{ start: 0n, pages: 4 }];
+    expect(pageSavers(members, new Set())).toEqual(new Map([[sharedObjectKey(x), new Map([[2, whole], [3, []]])], [sharedObjectKey(y), new Map([[2, whole], [3, []]])]]));
     const savers = pageSavers(members, new Set([sharedObjectKey(x)]));
     expect(savedElsewhere(2, [x, y], savers)).toEqual([{ start: x.start, pages: 4 }]);
     expect(savedElsewhere(3, members[2]!.vmas, savers)).toEqual([{ start: 0n, pages: 4 }, { start: 10n * PAGE, pages: 4 }]);

@@ -23,7 +23,7 @@ import type { Problem } from "../check.js";
 import { errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { commOf, procPath } from "../process/procfs.js";
-import { pushRun, runEnd, subtractRuns, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, runEnd, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { collectVmas, vmaRangeName, type Vma } from "./vmas.js";
 
 const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
@@ -81,27 +81,46 @@ export function objectHoles(pid: number, shared: Vma[]): PageRun[] {
   return runs;
 }
 
+/** Which process's page map saves which pages of each shared object: key -> pid -> the object's pages it saves (runs of offsets). */
+export type PageSavers = Map<string, Map<number, PageRun[]>>;
+
 /**
- * The process whose page map saves each object's mapped pages: the first member, in table order,
- * that maps it shared, at its addresses. Objects of `recordOnly` have no page map's: their data
- * is saved whole elsewhere (a memfd sealed against writes, shmem-files.ts).
+ * Each page of each object is saved by the first member, in table order, that maps it shared, at
+ * its addresses: a part only a later member maps (the first unmapped it) is that member's to
+ * save. Objects of `recordOnly` have no page map's: their data is saved whole elsewhere (a memfd
+ * sealed against writes, shmem-files.ts).
  */
-export function pageSavers(members: { pid: number; vmas: Vma[] }[], recordOnly: ReadonlySet<string>): Map<string, number> {
-  const savers = new Map<string, number>();
+export function pageSavers(members: { pid: number; vmas: Vma[] }[], recordOnly: ReadonlySet<string>): PageSavers {
+  const savers: PageSavers = new Map();
   for (const { pid, vmas } of members) {
-    for (const v of vmas.filter(isSharedObjectMapping)) {
-      const key = sharedObjectKey(v);
-      if (!savers.has(key) && !recordOnly.has(key)) savers.set(key, pid);
+    for (const v of vmas.filter((v) => isSharedObjectMapping(v) && !recordOnly.has(sharedObjectKey(v)))) {
+      const byPid = savers.get(sharedObjectKey(v)) ?? new Map<number, PageRun[]>();
+      const earlier = [...byPid].filter(([other]) => other !== pid).reduce<PageRun[]>((all, [, runs]) => unionRuns(all, runs), []);
+      byPid.set(pid, unionRuns(byPid.get(pid) ?? [], subtractRuns([objectPart(v)], earlier)));
+      savers.set(sharedObjectKey(v), byPid);
     }
   }
   return savers;
 }
 
-/** The pages of `pid`'s shared object mappings that another process's page map saves, or none (pageSavers). */
-export function savedElsewhere(pid: number, vmas: Vma[], savers: ReadonlyMap<string, number>): PageRun[] {
+/** The pages of the object `vma` shows, as a run of offsets. */
+export function objectPart(vma: Vma): PageRun {
+  return { start: vma.offset, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) };
+}
+
+/** The addresses in `vma` of `parts`, pages of its object (runs of offsets), in address order. */
+export function atAddresses(vma: Vma, parts: PageRun[]): PageRun[] {
   const runs: PageRun[] = [];
-  for (const v of vmas.filter((v) => isSharedObjectMapping(v) && savers.get(sharedObjectKey(v)) !== pid)) {
-    pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  for (const r of intersectRuns(parts, [objectPart(vma)])) pushRun(runs, r.start - vma.offset + vma.start, r.pages);
+  return runs;
+}
+
+/** The pages of `pid`'s shared object mappings that another process's page map saves, or none (pageSavers). */
+export function savedElsewhere(pid: number, vmas: Vma[], savers: PageSavers): PageRun[] {
+  let runs: PageRun[] = [];
+  for (const v of vmas.filter(isSharedObjectMapping)) {
+    const mine = savers.get(sharedObjectKey(v))?.get(pid) ?? [];
+    runs = unionRuns(runs, atAddresses(v, subtractRuns([objectPart(v)], mine)));
   }
   return runs;
 }

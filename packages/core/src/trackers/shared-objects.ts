@@ -4,16 +4,16 @@
  * tracker can say the object did not change. The tree can: every mapping of it reports its own
  * writes (DirtyResult.sharedWrites), and when those are the very mappings the parent image saved
  * (the same processes, addresses and offsets), each tracked since then, a page none of them
- * wrote holds what the parent saved. The object's page saver (shmem.ts pageSavers) then keeps
- * those pages as the parent's and saves only the written ones. An object with a mapping not
+ * wrote holds what the parent saved. The object's page savers (shmem.ts pageSavers) then keep
+ * those pages as the parent's and save only the written ones. An object with a mapping not
  * tracked since the parent (new, in a process forked since, read-only, of a process whose
  * history is not the parent's, or of one in doubt: sharedDoubt), or whose mappings changed (one
  * gone with its process or unmapped: its writes were never reported), is saved whole.
  */
 import type { SignalsRecord } from "@cr/format";
-import { PAGE_SIZE, SIGNALS } from "@cr/native";
-import { intersectRuns, pushRun, subtractRuns, unionRuns, type PageRun } from "../pages.js";
-import { isSharedObjectMapping, objectHoles, sharedObjectKey } from "../objects/shmem.js";
+import { SIGNALS } from "@cr/native";
+import { intersectRuns, subtractRuns, unionRuns, type PageRun } from "../pages.js";
+import { atAddresses, isSharedObjectMapping, objectHoles, sharedObjectKey, type PageSavers } from "../objects/shmem.js";
 import type { Vma } from "../objects/vmas.js";
 import type { TreeProcess } from "../objects/tree.js";
 import type { ParentImage, ParentTree, SavedMapping } from "../store/parent.js";
@@ -34,20 +34,24 @@ interface Mapping {
 }
 
 /**
- * Each member's result, with the saver's result of every object the tree vouches for showing
- * the object's unwritten pages as unchanged and its written ones as seen data.
- * `parentMappings` lists every shared mapping of the parent image (ParentTree.sharedMappings).
+ * Each member's result, with the result of every saver of an object the tree vouches for showing
+ * the unwritten pages it saves as unchanged and its written ones as seen data. `parentMappings`
+ * lists every shared mapping of the parent image (ParentTree.sharedMappings).
  */
-export function vouchForSharedObjects(members: TrackedMember[], savers: ReadonlyMap<string, number>, parentMappings: () => SavedMapping[]): DirtyResult[] {
+export function vouchForSharedObjects(members: TrackedMember[], savers: PageSavers, parentMappings: () => SavedMapping[]): DirtyResult[] {
   const results = members.map((m) => m.result);
   let saved: SavedMapping[] | undefined;
   const parentSaved = () => (saved ??= parentMappings()); // read once, and only if an object needs it
-  for (const [key, saver] of savers) {
+  for (const [key, parts] of savers) {
     const mappings = members.flatMap((member) => member.vmas.filter((v) => isSharedObjectMapping(v) && sharedObjectKey(v) === key).map((vma) => ({ member, vma })));
-    const at = members.findIndex((m) => m.pid === saver);
     if (!mappings.some((m) => writesOf(m) !== undefined)) continue; // not tracked through its mappings: saved whole
-    const written = writtenSinceParent(mappings, members[at]!, parentSaved);
-    if (written) results[at] = withObjectVouched(results[at]!, members[at]!, mappings.filter((m) => m.member === members[at]).map((m) => m.vma), written);
+    const written = writtenSinceParent(mappings, parentSaved);
+    if (!written) continue;
+    for (const [pid, part] of parts) {
+      const at = members.findIndex((m) => m.pid === pid);
+      const vmas = mappings.filter((m) => m.member === members[at]).map((m) => m.vma);
+      results[at] = withObjectVouched(results[at]!, pid, vmas, part, written);
+    }
   }
   return results;
 }
@@ -58,37 +62,39 @@ function writesOf({ member, vma }: Mapping): PageRun[] | null | undefined {
 }
 
 /**
- * The object's pages written since the parent, as runs of object offsets (`start` in bytes), or
- * null when that is not known.
+ * The object's pages written since the parent, as runs of object offsets, or null when that is
+ * not known. The mappings (in table order) must be the parent's, in the same order, so that
+ * each page has the same saver as in the parent (pageSavers).
  */
-function writtenSinceParent(mappings: Mapping[], saver: TrackedMember, parentMappings: () => SavedMapping[]): PageRun[] | null {
+function writtenSinceParent(mappings: Mapping[], parentMappings: () => SavedMapping[]): PageRun[] | null {
   let object: string | undefined;
-  const written: PageRun[][] = [];
+  let index = 0;
+  let written: PageRun[] = [];
   for (const mapping of mappings) {
     const { member, vma } = mapping;
     const writes = writesOf(mapping);
     const saved = member.parent?.sharedMappings.find((s) => s.start === vma.start && s.end === vma.end && s.offset === vma.offset);
-    if (!writes || !saved || (object !== undefined && saved.object !== object)) return null;
+    if (!writes || !saved || saved.index < index || (object !== undefined && saved.object !== object)) return null;
     object = saved.object;
-    written.push(writes.map((r) => ({ start: r.start - vma.start + vma.offset, pages: r.pages })));
+    index = saved.index;
+    written = unionRuns(written, writes.map((r) => ({ start: r.start - vma.start + vma.offset, pages: r.pages })));
   }
-  // The parent's mappings of the object are exactly these (each matched one above), and its saver is this saver.
-  const before = parentMappings().filter((s) => s.object === object);
-  if (before.length !== mappings.length || before[0]?.index !== saver.parent?.index) return null;
-  return written.reduce((all, runs) => unionRuns(all, runs), []);
+  // No other mapping of the object in the parent: each of those was matched by one above.
+  return parentMappings().filter((s) => s.object === object).length === mappings.length ? written : null;
 }
 
-/** `result` with the saver's mappings of the object: unwritten pages unchanged (but its holes), written ones seen as data. */
-function withObjectVouched(result: DirtyResult, saver: TrackedMember, vmas: Vma[], written: PageRun[]): DirtyResult {
+/**
+ * `result` with `vmas`, the saver's mappings of the object: of the pages it saves (`part`, object
+ * offsets), the unwritten ones unchanged (but for the object's holes), the written ones seen as data.
+ */
+function withObjectVouched(result: DirtyResult, pid: number, vmas: Vma[], part: PageRun[], written: PageRun[]): DirtyResult {
   if (!result.seen) return result;
   let unchanged = result.unchanged;
   let { scope, data } = result.seen;
   for (const vma of vmas) {
-    const whole: PageRun[] = [{ start: vma.start, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) }];
-    const here: PageRun[] = [];
-    for (const r of written) pushRun(here, r.start - vma.offset + vma.start, r.pages);
-    const writes = intersectRuns(here, whole);
-    unchanged = unionRuns(unchanged, subtractRuns(subtractRuns(whole, writes), objectHoles(saver.pid, [vma])));
+    const saves = atAddresses(vma, part);
+    const writes = intersectRuns(atAddresses(vma, written), saves);
+    unchanged = unionRuns(unchanged, subtractRuns(subtractRuns(saves, writes), objectHoles(pid, [vma])));
     scope = unionRuns(scope, writes);
     data = unionRuns(data, writes);
   }
