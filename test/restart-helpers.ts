@@ -61,9 +61,13 @@ export async function waitPidFree(pid: number, timeoutMs = 5000): Promise<void> 
  */
 export class WorkloadEnded extends Error {}
 
-/** Whether the run ends within `ms` (a failed snapshot of it may come just before its exit event). */
+/**
+ * Whether the run ends within `ms` (a failed snapshot of it may come just before its exit event).
+ * A snapshot made in this process traces the run, its child: the freeze's wait for it may reap
+ * it as it exits, and then Node never hears of the exit, so its PID being gone counts too.
+ */
 async function ends(run: Run, ms = 2000): Promise<boolean> {
-  return Promise.race([run.exited.then(() => true), sleep(ms).then(() => false)]);
+  return Promise.race([run.exited.then(() => true), sleep(ms).then(() => !existsSync(`/proc/${run.pid}`))]);
 }
 
 /**
