@@ -3,6 +3,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { snapshot } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
 import { fixture, sleep } from "./harness.js";
@@ -316,4 +317,40 @@ export async function startWorkers(dir: string, started: ChildProcess[], mib: nu
       return pids.map((_, i) => ({ rounds: page.readBigUInt64LE(24 * i), errors: page.readBigUInt64LE(24 * i + 8) }));
     },
   };
+}
+
+/** A workload of several processes, with the fewest processes its tree has once it runs. */
+export interface TreeWorkload extends Workload {
+  processes: number;
+}
+
+/**
+ * The workload's uninterrupted reference run, then a run of it snapshotted `count` times (1 full,
+ * then increments) at random moments of about the first half of its reference duration.
+ */
+export async function referenceAndChain(w: Workload, dir: string, store: string, count: number) {
+  const ref = await reference(w, dir);
+  const chain = await sooner(async (scale) => {
+    const run = startWorkload(w, dir, "chain");
+    await sleep(Math.min(300, ref.ms / 10) * scale); // the children exist by then
+    const crids = await snapshotChain(run, store, count, ref.ms * 0.5 * scale);
+    return { run, crids, members: treeOf(run.pid) };
+  });
+  return { ref, ...chain };
+}
+
+/**
+ * Issue 19's acceptance for one workload: 1 full snapshot and 20 increments of the whole tree,
+ * the tree killed, a restart from the middle of the chain; it must write what the uninterrupted
+ * run writes, its errors where the original did, and leave no process behind.
+ */
+export async function expectChainRestartsLikeReference(w: TreeWorkload, dir: string): Promise<void> {
+  const { ref, run, crids, members } = await referenceAndChain(w, dir, join(dir, `chain-${w.name}`), 21);
+  expect(members.length).toBeGreaterThanOrEqual(w.processes);
+  await killTree(run.pid);
+  const restarted = await restartAndWait(join(dir, `chain-${w.name}`), crids[10]!);
+  expect(restarted.code, `${restarted.stderr}${readFileSync(join(dir, `${w.name}-chain.err`), "utf8")}`).toBe(0);
+  expect(readFileSync(run.out).equals(ref.output), readFileSync(run.out, "utf8")).toBe(true);
+  // Every restored process was reaped by its restored parent, the root by cr: none is left.
+  expect(members.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
 }

@@ -1,25 +1,20 @@
 // Process trees (issue 19): a workload of several processes is snapshotted 1 full + 20
 // incremental times at random moments, killed whole, and restarted from the middle of its chain;
-// it must write what an uninterrupted run writes, and leave no process behind.
-import { existsSync, readFileSync } from "node:fs";
+// it must write what an uninterrupted run writes, and leave no process behind. The workloads whose
+// point is shared memory are in restart-trees-shared-memory.test.ts (two files run side by side).
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { PageSource, pagesWhere } from "@cr/format";
 import { ImageCache } from "./image-pages.js";
-import { killTree, makeCProject, PYTHON_POOL_SCRIPT, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, treeOf, type Run, type Workload } from "./restart-helpers.js";
+import { expectChainRestartsLikeReference, killTree, makeCProject, PYTHON_POOL_SCRIPT, python3Binary, restartAndWait, snapshotChain, startWorkload, type Run, type TreeWorkload } from "./restart-helpers.js";
 
 let dir: string;
-/** Each workload with the fewest processes its tree has once it runs. */
-const workloads: (Workload & { processes: number })[] = [
+const workloads: TreeWorkload[] = [
   // Three processes with data in flight in their pipes.
   { name: "shell-pipeline", command: "bash", args: ["-c", 'seq 1 30000000 | awk "{s+=\\$1} NR%1000000==0 {print s}" | sha256sum'], processes: 3 },
-  // A parent, a reader in its own process group, a writer, shared anonymous memory, a pipe, a zombie.
-  { name: "tree_target", command: fixture("tree_target"), args: ["2000"], processes: 3 },
   // Python's multiprocessing.Pool(2), forked: pipes, and semaphores in deleted /dev/shm files mapped by all three.
   { name: "python-pool", command: python3Binary(), args: ["-c", PYTHON_POOL_SCRIPT, "600"], processes: 3 },
-  // A parent and a child sharing memfds (one sealed against writes) and /dev/shm files.
-  { name: "memfd_target", command: fixture("memfd_target"), args: ["1400"], processes: 2 },
   // make, sh, gcc and its cc1 and as: the built binary must be the same.
   { name: "make-j2", command: "bash", args: ["-c", "cd project && make -s clean && make -j2 -s && sha256sum prog"], processes: 3 },
   // A parent, its server and its acceptor: a stream and a datagram socketpair with bytes in flight
@@ -36,24 +31,8 @@ afterAll(() => cleanupTmp());
 
 describe("process trees", () => {
   for (const w of workloads) {
-    it(`${w.name}: 1 full snapshot and 20 increments of the whole tree, restart from the middle of the chain`, async () => {
-      const ref = await reference(w, dir);
-      const store = join(dir, `chain-${w.name}`);
-      const { run, crids, members } = await sooner(async (scale) => {
-        const run = startWorkload(w, dir, "chain");
-        await sleep(Math.min(300, ref.ms / 10) * scale); // the children exist by then
-        const crids = await snapshotChain(run, store, 21, ref.ms * 0.5 * scale);
-        return { run, crids, members: treeOf(run.pid) };
-      });
-      expect(members.length).toBeGreaterThanOrEqual(w.processes);
-      await killTree(run.pid);
-      const restarted = await restartAndWait(store, crids[10]!);
-      // The restored tree writes its own errors where the original did.
-      expect(restarted.code, `${restarted.stderr}${readFileSync(join(dir, `${w.name}-chain.err`), "utf8")}`).toBe(0);
-      expect(readFileSync(run.out).equals(ref.output), readFileSync(run.out, "utf8")).toBe(true);
-      // Every restored process was reaped by its restored parent, the root by cr: none is left.
-      expect(members.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
-    }, 180_000); // a hang guard: each chain runs its workload twice, longer on a loaded machine
+    // A hang guard: each chain runs its workload twice, longer on a loaded machine.
+    it(`${w.name}: 1 full snapshot and 20 increments of the whole tree, restart from the middle of the chain`, () => expectChainRestartsLikeReference(w, dir), 180_000);
   }
 });
 
@@ -94,34 +73,3 @@ describe("open files shared across the tree", () => {
   }, 60_000);
 });
 
-describe("shared memory several processes write", () => {
-  it("is saved incrementally, only the pages written since, and a restart from the middle of the chain ends as an uninterrupted run", async () => {
-    // 32 MiB of shared anonymous memory and an 8 MiB memfd mapped twice, written a page at a time by two children.
-    const w = { name: "shared_sparse", command: fixture("shared_sparse"), args: ["2500"] };
-    const ref = await reference(w, dir);
-    const store = join(dir, "chain-shared_sparse");
-    const { run, crids } = await sooner(async (scale) => {
-      const run = startWorkload(w, dir, "chain");
-      await sleep(Math.min(300, ref.ms / 10) * scale);
-      return { run, crids: await snapshotChain(run, store, 11, ref.ms * 0.5 * scale) };
-    });
-    const images = new ImageCache(store);
-    try {
-      const saved = (crid: bigint) => images.open(crid).sections().reduce((sum, s) => sum + pagesWhere(s.pageColumns(), (source) => source === PageSource.DATA), 0);
-      const allRunning = (crid: bigint) => images.open(crid).sections().length === 3;
-      // The first increment finds the children's mappings just registered (every page they never
-      // touched counts as written); from the next on, only what the children wrote: at most
-      // 2 pages a round each, far below the objects' 10240 pages. (Once a child has exited, the
-      // objects are saved whole: its writes are no one's to report.)
-      const steady = crids.slice(2).filter((crid, i) => allRunning(crid) && allRunning(crids[i + 1]!));
-      expect(steady.length).toBeGreaterThanOrEqual(4);
-      for (const crid of steady) expect(saved(crid), `checkpoint ${crid}`).toBeLessThan(5120);
-    } finally {
-      images.close();
-    }
-    await killTree(run.pid);
-    const restarted = await restartAndWait(store, crids[5]!);
-    expect(restarted.code, restarted.stderr).toBe(0);
-    expect(readFileSync(run.out, "utf8")).toBe(ref.output.toString());
-  }, 120_000);
-});
