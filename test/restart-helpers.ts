@@ -281,6 +281,8 @@ export function makeCProject(dir: string, files: number): void {
 export interface Workers {
   root: number;
   pids: number[];
+  /** The 1 MiB of shared memory the root filled before forking, never written since. */
+  still: bigint;
   /** Each process's rounds and errors, read from the slots page in the root's memory. */
   slots(): { rounds: bigint; errors: bigint }[];
 }
@@ -301,11 +303,12 @@ export async function startWorkers(dir: string, started: ChildProcess[], mib: nu
     await sleep(10);
     line = readFileSync(path, "utf8");
   }
-  const [, address, ...pids] = line.trim().split(" ");
+  const [, address, still, ...pids] = line.trim().split(" ");
   const root = child.pid!;
   return {
     root,
     pids: pids.map(Number),
+    still: BigInt(still!),
     slots: () => {
       const page = Buffer.alloc(24 * pids.length);
       const fd = openSync(`/proc/${root}/mem`, "r");

@@ -10,7 +10,7 @@ import { PageSource, pagesWhere } from "@cr/format";
 import { probeKernel } from "@cr/native";
 import { runCli } from "./cli.js";
 import { cleanupTmp, tmpDir } from "./harness.js";
-import { ImageCache } from "./image-pages.js";
+import { ImageCache, readCheckpointMemory } from "./image-pages.js";
 import { killTree, restartAndWait, startWorkers, waitPidFree } from "./restart-helpers.js";
 import { advance, gatedReference, snap, startGated, type Gated, type Shot } from "./store-helpers.js";
 
@@ -105,6 +105,10 @@ describe("the first snapshot of a restarted tree", () => {
     } finally {
       images.close();
     }
+    // Shared memory no one wrote since the restart is not saved again: every page of it is still the full image's.
+    const memory = await readCheckpointMemory(treeStore, BigInt(next.crid));
+    const still = Array.from({ length: 256 }, (_, i) => memory.pages.get(w.still + BigInt(i * 4096))?.crid);
+    expect(new Set(still), "the pages of the untouched shared memory, by the image holding them").toEqual(new Set([BigInt(full.crid)]));
     // Each child checks its memory and its parent; the root's parent is init after --detach.
     expect(slots.slice(1).map((s) => s.errors)).toEqual(w.pids.slice(1).map(() => 0n));
   }, 60_000);

@@ -452,7 +452,7 @@ function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMe
 
 /** The parent as the tracker sees it. */
 function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): TrackContext["parent"] {
-  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns } : null;
+  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns, restarted: parent.restarted } : null;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface ParentImage {
   identity: bigint;
   /** Its section's place in the parent image (table order). */
   index: number;
+  /** The process was restarted from the parent image (`cr restart`): it began afresh there. */
+  restarted: boolean;
   /** Its shared mappings, as the parent saved them. */
   sharedMappings: SavedMapping[];
   /** Pages whose bytes the parent's map holds (DATA or REF): only these may be left out of the child. */
@@ -78,10 +80,11 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
     if (head === undefined) return null;
     const entry = meta.entries.find((e) => e.crid === head);
     const reader = entry ? openRecorded(store, branch, entry) : openImage(store, branch, BigInt(head));
-    return { crid: BigInt(head), reader, restarted: meta.restarted?.[processKey] ?? {} };
+    return { crid: BigInt(head), reader, restart: meta.restarted?.[processKey] };
   });
   if (opened === null) return null;
-  const { crid, reader, restarted } = opened;
+  const { crid, reader, restart } = opened;
+  const restarted = restart ?? {};
   const running = reader.processTable()?.processes.filter((p) => p.state === MemberState.RUNNING);
   const sections = new Map<number, ParentImage>();
   return {
@@ -92,7 +95,7 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
       const key = restarted[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
       const index = isRoot ? 0 : (running?.findIndex((p) => `${p.pid}:${p.startTime}` === key) ?? -1);
       if (index < 0) return null;
-      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!, index));
+      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!, index, restart !== undefined && (isRoot || key !== `${pid}:${startTime}`)));
       return sections.get(index)!;
     },
     sharedMappings: () => reader.sections().flatMap((s, index) => sharedMappingsOf(s, index)),
@@ -104,7 +107,7 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
   };
 }
 
-function parentSection(crid: bigint, reader: ImageReader, section: ImageSection, index: number): ParentImage {
+function parentSection(crid: bigint, reader: ImageReader, section: ImageSection, index: number, restarted: boolean): ParentImage {
   const map = section.pageColumns();
   const trackers = section.records("TRACKER");
   const holders = reader.holderCrids;
@@ -113,6 +116,7 @@ function parentSection(crid: bigint, reader: ImageReader, section: ImageSection,
     crid,
     identity: reader.identity,
     index,
+    restarted,
     sharedMappings: sharedMappingsOf(section, index),
     dataRuns: dataRuns(map),
     changedPages: pagesWhere(map, (source) => source === PageSource.DATA),

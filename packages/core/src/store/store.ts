@@ -55,7 +55,8 @@ export interface BranchMeta {
   /**
    * processKey of a restarted tree's root -> (processKey of each other process the restart made
    * -> the one it had in the image): the restart gave them new start times, and their first
-   * snapshot finds their sections of the parent image by these. Gone once that snapshot commits.
+   * snapshot finds their sections of the parent image by these, and knows them restarted from it
+   * (an empty map for a process alone). Gone once that snapshot commits.
    */
   restarted?: Record<string, Record<string, string>>;
 }
@@ -298,7 +299,6 @@ export class Store {
       }
       meta.heads[processKey] = String(crid);
       meta.restarted = { ...meta.restarted, [processKey]: members };
-      if (Object.keys(members).length === 0) delete meta.restarted[processKey];
       this.writeBranch(meta);
     });
   }

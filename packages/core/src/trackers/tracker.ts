@@ -35,6 +35,8 @@ export interface TrackContext {
     state: Uint8Array | null;
     /** Pages the parent holds bytes for (DATA or REF). */
     dataRuns: PageRun[];
+    /** The process was restarted from the parent image: it began there, afresh. */
+    restarted: boolean;
   } | null;
 }
 

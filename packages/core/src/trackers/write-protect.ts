@@ -41,7 +41,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const fresh = registrable(context.vmas, context.heldOpen).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
     const reaped = readStat(context.pid).childFaults;
-    const doubt = context.sharedDoubt ?? reapedSince(reaped, context.parent?.state ?? null);
+    const doubt = context.sharedDoubt ?? reapedSince(reaped, context.parent);
     return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: reapedState(reaped) };
   }
 
@@ -88,9 +88,13 @@ function reapedState(childFaults: bigint): Uint8Array {
   return state;
 }
 
-/** Why shared memory cannot be vouched for: the process reaped a child since the parent image (or the parent does not say). */
-function reapedSince(childFaults: bigint, parentState: Uint8Array | null): string | undefined {
-  const before = parentState?.length === 8 ? new DataView(parentState.buffer, parentState.byteOffset).getBigUint64(0, true) : undefined;
+/**
+ * Why shared memory cannot be vouched for: the process reaped a child since the parent image (or
+ * the parent does not say). A process restarted from the parent began there with none reaped.
+ */
+function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): string | undefined {
+  const state = parent?.state;
+  const before = parent?.restarted ? 0n : state?.length === 8 ? new DataView(state.buffer, state.byteOffset).getBigUint64(0, true) : undefined;
   return before === childFaults ? undefined : "it reaped a child since the parent image, which may have written shared memory through a mapping of its own";
 }
 
