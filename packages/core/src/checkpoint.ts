@@ -10,6 +10,7 @@ import { CrError } from "./errors.js";
 import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
 import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
+import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
@@ -275,6 +276,7 @@ interface FrozenState {
   shared: SharedFd[];
   /** The open file descriptions it shares with earlier members (table order). */
   treeShared: TreeSharedFd[];
+  eventfds: SavedEventfd[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -478,6 +480,7 @@ function collectTask(pid: number, tids: number[], budget: FileBudget) {
     files,
     shared,
     owners: collectOwners(pid, files, shared),
+    eventfds: collectEventfds(pid, files, shared),
     pipes: collectPipeData(pid, files),
     pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
@@ -558,6 +561,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     locks: lockRecords(state.files, state.shared),
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
     treeShared: state.treeShared,
+    eventfds: state.eventfds,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,

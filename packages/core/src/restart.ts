@@ -199,7 +199,7 @@ function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated
   let shmem: RestoredShmemFiles | undefined;
   try {
     shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
-    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets }));
+    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets }));
     return { shmem, fds: openTreeDescriptors(processes, inherit, recreated, shmem) };
   } catch (error) {
     shmem?.release();
@@ -513,11 +513,12 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
  */
 async function choosePids(store: Store, tree: TreeCheckpoint, anyPid: boolean, warnings: string[]): Promise<Map<number, number>> {
   const saved = tree.table.map((e) => e.pid);
-  if (!anyPid) for (const pid of saved) await waitOwnZombie(store, pid);
+  const own = ownIncarnations(store, tree);
+  if (!anyPid) for (const pid of saved) await waitOwnZombie(own, pid);
   const ids = [...saved, ...tree.running.flatMap((c) => c.threads.map((t) => t.tid))];
   for (const id of new Set(ids)) {
     if (!existsSync(`/proc/${id}`)) continue;
-    const comm = holderOf(store, id);
+    const comm = holderOf(own, id);
     if (anyPid) {
       warnings.push(`PID ${id} is taken by ${comm}: the process${saved.length > 1 ? "es get" : " gets"} new PIDs and TIDs (--any-pid)`);
       return new Map(saved.map((pid) => [pid, 0]));
@@ -528,13 +529,24 @@ async function choosePids(store: Store, tree: TreeCheckpoint, anyPid: boolean, w
   return new Map(saved.map((pid) => [pid, pid]));
 }
 
-/** A zombie whose incarnation the store has snapshotted: the checkpointed process itself, killed. */
-function isOwnZombie(store: Store, stat: ProcStat): boolean {
-  return stat.state === "Z" && store.branchOf(`${stat.pid}:${stat.startTime}`) !== undefined;
+/**
+ * Whether an incarnation ("pid:starttime") is one the checkpoint saved: a process of the image's
+ * table, or one the store has snapshotted.
+ */
+type OwnIncarnation = (key: string) => boolean;
+
+function ownIncarnations(store: Store, tree: TreeCheckpoint): OwnIncarnation {
+  const table = new Set(tree.table.map((e) => `${e.pid}:${e.startTime}`));
+  return (key) => table.has(key) || store.branchOf(key) !== undefined;
+}
+
+/** A zombie whose incarnation the checkpoint saved: a checkpointed process itself, killed (its children reparented to PID 1 with it). */
+function isOwnZombie(own: OwnIncarnation, stat: ProcStat): boolean {
+  return stat.state === "Z" && own(`${stat.pid}:${stat.startTime}`);
 }
 
 /** Gives the parent of the checkpointed process, killed, the time to reap it (PID 1 takes ~2 s). */
-async function waitOwnZombie(store: Store, pid: number): Promise<void> {
+async function waitOwnZombie(own: OwnIncarnation, pid: number): Promise<void> {
   let stat: ProcStat;
   try {
     stat = readStat(pid);
@@ -542,14 +554,14 @@ async function waitOwnZombie(store: Store, pid: number): Promise<void> {
     if (error instanceof CrError && error.code === "ESRCH") return; // free
     throw error;
   }
-  if (isOwnZombie(store, stat)) await waitReaped(pid, `${pid}:${stat.startTime}`);
+  if (isOwnZombie(own, stat)) await waitReaped(pid, `${pid}:${stat.startTime}`);
 }
 
 /** Who holds a PID, as the user can act on it: a zombie is named with the parent that has not reaped it. */
-function holderOf(store: Store, pid: number): string {
+function holderOf(own: OwnIncarnation, pid: number): string {
   try {
     const stat = readStat(pid);
-    if (isOwnZombie(store, stat)) return `the checkpointed process itself, killed but not yet reaped by its parent PID ${stat.ppid} (${commOf(stat.ppid) ?? "exited"})`;
+    if (isOwnZombie(own, stat)) return `the checkpointed process itself, killed but not yet reaped by its parent PID ${stat.ppid} (${commOf(stat.ppid) ?? "exited"})`;
     return stat.state === "Z" ? `${stat.comm}, a zombie (exited, not yet reaped by its parent PID ${stat.ppid})` : stat.comm;
   } catch (error) {
     if (error instanceof CrError && error.code === "ESRCH") return "a process that just exited";

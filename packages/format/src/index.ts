@@ -44,6 +44,7 @@ export {
   type Sigaction,
   type SharedFdsRecord,
   type TreeSharedFdsRecord,
+  type EventfdsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

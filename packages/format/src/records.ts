@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -277,6 +277,15 @@ export const TreeSharedFdsSchema = struct("tree shared fds", {
   fds: doc(array(TreeSharedFdSchema), "every open file description, other than a pipe's or a socket's, that this process shares with an earlier one, ascending by fd"),
 });
 export type TreeSharedFdsRecord = Infer<typeof TreeSharedFdsSchema>;
+export const EventfdSchema = struct("eventfd", {
+  fd: doc(i32, "the lowest descriptor of the eventfd's open file description"),
+  count: doc(u64, "its counter (fdinfo eventfd-count)"),
+  semaphore: doc(u8, "1: EFD_SEMAPHORE, a read takes 1 from the counter; 0: a read takes it all"),
+});
+export const EventfdsSchema = struct("eventfds", {
+  eventfds: doc(array(EventfdSchema), "every eventfd of FILES, once per open file description, ascending by fd"),
+});
+export type EventfdsRecord = Infer<typeof EventfdsSchema>;
 export const PipeBytesSchema = struct("pipe-bytes", {
   pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
   bytes: doc(bytes, "what was buffered in it, oldest first"),
@@ -467,6 +476,7 @@ export const ChunkType = {
   FILE_CONTENTS: 0x0030,
   SHMEM_FILE: 0x0021,
   TREE_SHARED_FDS: 0x0022,
+  EVENTFDS: 0x0023,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -509,6 +519,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.LOCKS, name: "LOCKS", schema: LocksSchema, optional: false, count: "any", body: "empty", description: "file locks: POSIX, OFD, flock, leases (only when the process holds any)" },
   { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
   { type: ChunkType.TREE_SHARED_FDS, name: "TREE_SHARED_FDS", schema: TreeSharedFdsSchema, optional: false, count: "any", body: "empty", description: "open file descriptions shared with earlier processes of the tree (only when there are any)" },
+  { type: ChunkType.EVENTFDS, name: "EVENTFDS", schema: EventfdsSchema, optional: false, count: "any", body: "empty", description: "the counter and mode of each eventfd (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -537,6 +548,7 @@ export interface RecordTypes {
   LOCKS: LocksRecord;
   SHARED_FDS: SharedFdsRecord;
   TREE_SHARED_FDS: TreeSharedFdsRecord;
+  EVENTFDS: EventfdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -549,4 +561,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

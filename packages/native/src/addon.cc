@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "freeze.h"
 #include "inject.h"
+#include "eventfd.h"
 #include "kcmp.h"
 #include "kerndat.h"
 #include "memory.h"
@@ -59,6 +60,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"kernelFileSystem", KernelFileSystem},
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
+      {"createEventfd", CreateEventfd},
       {"sameOpenFile", SameOpenFile},
       {"sameMemory", SameMemory},
       {"peekPipe", PeekPipe},

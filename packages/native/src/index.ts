@@ -109,6 +109,7 @@ interface Addon {
   closeOnExecFrom(first: number): void;
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
+  createEventfd(count: bigint, flags: number): number;
   sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
@@ -444,6 +445,14 @@ export function alignedBuffer(bytes: number): Buffer {
 /** A real pipe, [readFd, writeFd], both close-on-exec. Node's child_process gives socketpairs. */
 export function createPipe(): [number, number] {
   return addon.createPipe();
+}
+
+/**
+ * A new eventfd in cr, close-on-exec, holding `count` (up to 2^64 - 2), with `flags`
+ * (EVENTFD.EFD_SEMAPHORE, EVENTFD.EFD_NONBLOCK) as saved.
+ */
+export function createEventfd(count: bigint, flags: number): number {
+  return addon.createEventfd(count, flags);
 }
 
 /** A descriptor of a process. */

@@ -269,6 +269,12 @@ export const OPEN = {
   SEEK_SET: 0,
 } as const;
 
+/** eventfd(2) flags (include/uapi/linux/eventfd.h); /proc/PID/fdinfo shows EFD_SEMAPHORE as `eventfd-semaphore`. */
+export const EVENTFD = {
+  EFD_SEMAPHORE: 1,
+  EFD_NONBLOCK: 0o4000,
+} as const;
+
 /**
  * memfd_create(2) flags (include/uapi/linux/memfd.h) and the seals of F_ADD_SEALS/F_GET_SEALS
  * (include/uapi/linux/fcntl.h). A memfd made without MFD_ALLOW_SEALING starts with F_SEAL_SEAL,

@@ -19,6 +19,7 @@ import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
+import { makeEventfd, type SavedEventfd } from "./eventfds.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { objectKey } from "./shmem.js";
@@ -153,7 +154,8 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && f.kind !== FileKind.SOCKET && f.kind !== FileKind.SHMEM && !check.putBack.includes(f));
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD]); // not opened by path
+    const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
   } finally {
@@ -205,6 +207,8 @@ export interface SavedWithFds {
   treeSockets?: TreeSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
+  /** The eventfds' counters and modes, by fd (EVENTFDS). */
+  eventfds?: ReadonlyMap<number, SavedEventfd>;
 }
 
 /**
@@ -214,11 +218,11 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, given = new Map<number, number>() } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, given = new Map<number, number>(), eventfds = new Map() } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
-  const made: Made = { pipes, sockets: treeSockets, warnings, data };
+  const made: Made = { pipes, sockets: treeSockets, warnings, data, eventfds };
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
@@ -262,6 +266,8 @@ export interface ProcessFds {
   shared: ReadonlyMap<number, number>;
   /** The open file descriptions it shares with earlier processes (TREE_SHARED_FDS). */
   treeShared: TreeSharedFd[];
+  /** Its eventfds' counters and modes (EVENTFDS). */
+  eventfds: SavedEventfd[];
   data: PipeBytes;
   sizes: PipeSizes;
   /** The UNIX sockets its section saved (each socket of the tree is in one section). */
@@ -290,7 +296,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   try {
     for (const [fd, path] of inherit) {
       const first = all.find((f) => f.fd === fd);
-      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, warnings: [], data: [] }));
+      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, warnings: [], data: [], eventfds: new Map() }));
     }
     sockets = new TreeSockets(records);
     const data = firstOfEachPipe(processes.flatMap((p) => p.data));
@@ -301,7 +307,8 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
       const substituted = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
       const given = new Map([...substituted, ...treeSharedSources(p.pid, p.treeShared, earlier, new Set(substituted.keys()))]);
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given });
+      const eventfds = new Map(p.eventfds.map((e) => [e.fd, e]));
+      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given, eventfds });
       done.push(opened);
       earlier.set(p.pid, { pairs: opened.pairs, substituted: new Set(substituted.keys()) });
     }
@@ -335,12 +342,13 @@ function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
   return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
 }
 
-/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets. */
+/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets, and what eventfds are made of. */
 interface Made {
   pipes: Map<bigint, [number, number]>;
   sockets: TreeSockets | undefined;
   warnings: string[];
   data: PipeBytes;
+  eventfds: ReadonlyMap<number, SavedEventfd>;
 }
 
 function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number {
@@ -361,6 +369,8 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       warnings.push(`fd ${fd.fd} was one end of a pipe to outside the process: connected to /dev/null${dropped} (--inherit-fd ${fd.fd}:PATH to choose)`);
       return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
     }
+    case FileKind.EVENTFD:
+      return makeEventfd(fd, made.eventfds);
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:

@@ -36,6 +36,7 @@ export type FdKind =
   | "tty"
   | "unix-socket"
   | "shmem"
+  | "eventfd"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -86,7 +87,6 @@ export interface FdEntry {
 
 export type UnsupportedCategory =
   | "socket"
-  | "eventfd"
   | "epoll"
   | "signalfd"
   | "timerfd"
@@ -344,8 +344,11 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
 }
 
 function classifyAnon(entry: FdEntry, name: string): void {
+  if (name === "eventfd") {
+    entry.kind = "eventfd"; // eventfds.ts saves its counter
+    return;
+  }
   const categories: Record<string, UnsupportedCategory> = {
-    eventfd: "eventfd",
     eventpoll: "epoll",
     signalfd: "signalfd",
     timerfd: "timerfd",
@@ -539,7 +542,6 @@ function parsePacket(text: string): [bigint, string][] {
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {
   socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
-  eventfd: "cr cannot save eventfds yet (its counter and the processes sharing it are kernel state)",
   epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
   signalfd: "cr cannot save signalfds yet",
   timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",

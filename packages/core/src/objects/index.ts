@@ -28,6 +28,7 @@ import type {
 import type { Problem } from "../check.js";
 import type { FdOwner } from "./fd-owners.js";
 import { ownerProblems } from "./fd-owners.js";
+import type { SavedEventfd } from "./eventfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
 import { lockProblems } from "./locks.js";
@@ -71,6 +72,8 @@ export interface ProcessSection {
   shared: Map<number, number>;
   /** The open file descriptions it shares with earlier processes of the tree (TREE_SHARED_FDS). */
   treeShared: TreeSharedFd[];
+  /** Each eventfd's counter and mode, once per open file description (EVENTFDS). */
+  eventfds: SavedEventfd[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -172,6 +175,11 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
       shared: new Map(r.all("SHARED_FDS").flatMap((s) => s.fds.map((f): [number, number] => [f.fd, f.sameAs]))),
       treeShared: r.all("TREE_SHARED_FDS").flatMap((s) => s.fds),
     }),
+  },
+  {
+    name: "eventfds",
+    save: (s, put) => s.eventfds.length > 0 && put("EVENTFDS", { eventfds: s.eventfds }),
+    read: (r) => ({ eventfds: r.all("EVENTFDS").flatMap((e) => e.eventfds) }),
   },
   {
     name: "fd owners",

@@ -53,7 +53,7 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
     const sharers = new Set(shared.map((s) => s.fd));
     const own: TreeSharedFd[] = [];
     const mine: [string, ProcessFd][] = [];
-    for (const entry of files.filter((f) => OPENED_BY_PATH.has(f.kind) && !sharers.has(f.fd))) {
+    for (const entry of files.filter((f) => ONE_DESCRIPTION_EACH.has(f.kind) && !sharers.has(f.fd))) {
       const key = `${entry.dev}:${entry.ino}`;
       const first = (firsts.get(key) ?? []).find((holder) => sameDescription(holder, { pid, fd: entry.fd }));
       if (first) own.push({ fd: entry.fd, pid: first.pid, sameAs: first.fd });
@@ -65,8 +65,8 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
   return found;
 }
 
-/** The kinds a restart opens by path, each open one description. */
-const OPENED_BY_PATH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem"]);
+/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd made again. */
+const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd"]);
 
 function sameDescription(a: ProcessFd, b: ProcessFd): boolean {
   try {

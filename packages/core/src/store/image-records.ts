@@ -87,6 +87,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   fifo: FileKind.FIFO,
   "unix-socket": FileKind.SOCKET,
   shmem: FileKind.SHMEM,
+  eventfd: FileKind.EVENTFD,
   unsupported: FileKind.UNSUPPORTED,
 };
 

@@ -1,0 +1,61 @@
+// zdtm: pass
+// eventfds (they were refused): one in semaphore mode, non-blocking, holding 5 and dup'd to a
+// second descriptor; another holding a count beyond 32 bits (eventfd(2)'s own initial value is
+// 32 bits); a third, empty and blocking, shared with a child that waits on it. After the restart
+// the counters, modes and flags are as they were, the dup is one description with the first (a
+// write through one is read through the other), and the child, woken through the shared eventfd,
+// exits with the value it read.
+#include "zdtm.h"
+
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+/** The counter and mode fdinfo shows, without reading (which would change it). */
+static void shows(int fd, uint64_t count, int semaphore) {
+  char path[64], text[512] = {0};
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  int info = open(path, O_RDONLY | O_CLOEXEC);
+  if (info < 0 || read(info, text, sizeof text - 1) <= 0) zdtm_fail("cannot read %s", path);
+  close(info);
+  char* c = strstr(text, "eventfd-count:");
+  char* s = strstr(text, "eventfd-semaphore:");
+  if (!c || !s) zdtm_fail("fd %d is not an eventfd: %s", fd, text);
+  unsigned long long got = strtoull(c + 14, NULL, 16);
+  if (got != count || atoi(s + 18) != semaphore) zdtm_fail("fd %d holds %llx (semaphore %d), not %llx (semaphore %d)", fd, got, atoi(s + 18), (unsigned long long)count, semaphore);
+}
+
+int main(int argc, char** argv) {
+  zdtm_init(argc, argv);
+  int sem = eventfd(5, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC);
+  int dup = fcntl(sem, F_DUPFD, 50);
+  int big = eventfd(0, EFD_CLOEXEC);
+  uint64_t large = 0x123456789aull;
+  zdtm_require(sem >= 0 && dup >= 0 && big >= 0 && write(big, &large, sizeof large) == sizeof large, "eventfds");
+  int wake = eventfd(0, 0);
+  zdtm_require(wake >= 0, "the shared eventfd");
+  pid_t child = fork();
+  zdtm_require(child >= 0, "fork");
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); // killed with the parent, as the test kills only it
+    uint64_t v = 0;
+    _exit(read(wake, &v, sizeof v) == sizeof v ? (int)v : 255);
+  }
+  zdtm_ready();
+  zdtm_wait();
+  shows(sem, 5, 1);
+  shows(big, large, 0);
+  shows(wake, 0, 0);
+  if (!(fcntl(sem, F_GETFL) & O_NONBLOCK) || (fcntl(wake, F_GETFL) & O_NONBLOCK)) zdtm_fail("the status flags differ");
+  if (!(fcntl(sem, F_GETFD) & FD_CLOEXEC) || (fcntl(dup, F_GETFD) & FD_CLOEXEC)) zdtm_fail("the close-on-exec flags differ");
+  uint64_t v = 0;
+  if (read(dup, &v, sizeof v) != sizeof v || v != 1) zdtm_fail("a semaphore read through the dup gave %llu, not 1", (unsigned long long)v);
+  shows(sem, 4, 1);
+  if (read(big, &v, sizeof v) != sizeof v || v != large) zdtm_fail("the large count read as %llx", (unsigned long long)v);
+  uint64_t seven = 7;
+  if (write(wake, &seven, sizeof seven) != sizeof seven) zdtm_fail("cannot write the shared eventfd");
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 7) zdtm_fail("the child read %d through the shared eventfd, not 7", WEXITSTATUS(status));
+  zdtm_pass();
+}
