@@ -75,8 +75,10 @@ async function repeat(pid: number, intervalMs: number, incremental: boolean, tak
     try {
       result = await take(incremental || taken.length > 0);
     } catch (error) {
-      // However a snapshot fails once its target is gone, the process ending is the end.
-      if (ended()) break;
+      // However a snapshot fails once its target is gone, the process ending is the end. A
+      // process in the middle of its exit (its descriptors gone, not yet a zombie) still looks
+      // running: it is given a moment to finish.
+      if (await endsWithin(ENDING_MS, ended)) break;
       // A coalesce rewrote the image this one builds on while it was written: nothing was
       // stored, and the next snapshot builds on the new file (docs/store.md). Periodic
       // snapshots go on with a coalesce now and then; twice in a row is something else.
@@ -95,6 +97,17 @@ async function repeat(pid: number, intervalMs: number, incremental: boolean, tak
   }
   const why = stopping ? "interrupted" : `process ${pid} ended`;
   process.stderr.write(`cr: ${why}: ${taken.length} snapshot(s) taken${taken.length > 0 ? `, CRIDs ${taken[0]}..${taken.at(-1)}` : ""}\n`);
+}
+
+/** How long a failed snapshot waits for its process to finish exiting before it reports the failure. */
+const ENDING_MS = 500;
+
+/** Whether `ended()` turns true within `ms` (asked every 10 ms). */
+async function endsWithin(ms: number, ended: () => boolean): Promise<boolean> {
+  for (const until = Date.now() + ms; !ended(); await new Promise((resolve) => setTimeout(resolve, 10))) {
+    if (Date.now() >= until) return false;
+  }
+  return true;
 }
 
 /** Waits until the time `until`, waking early when `done()` turns true (asked every 100 ms). */
