@@ -74,6 +74,19 @@ export async function benchSnapshot(): Promise<Row[]> {
   return rows;
 }
 
+/** INCREMENTS write-protect increments of `target`, each after it writes 1% of its memory. */
+async function increments(target: Target, store: string): Promise<{ downtimes: number[]; totals: number[]; pages: number[] }> {
+  const out = { downtimes: [] as number[], totals: [] as number[], pages: [] as number[] };
+  for (let i = 0; i < INCREMENTS; i++) {
+    await target.command("dirty 10");
+    const inc = await snapshot(target.pid, { store, incremental: true });
+    out.downtimes.push(inc.downtimeMs);
+    out.totals.push(inc.totalMs);
+    out.pages.push(inc.dirtyPages);
+  }
+  return out;
+}
+
 const SHARED_MB = 256;
 const SHARED_PROCESSES = 3;
 
@@ -87,14 +100,7 @@ async function benchSharedTree(binary: string): Promise<Row[]> {
   const target = await startTarget(binary, SHARED_MB, SHARED_PROCESSES, true);
   try {
     await snapshot(target.pid, { store, incremental: false });
-    const downtimes: number[] = [];
-    const pages: number[] = [];
-    for (let i = 0; i < INCREMENTS; i++) {
-      await target.command("dirty 10");
-      const inc = await snapshot(target.pid, { store, incremental: true });
-      downtimes.push(inc.downtimeMs);
-      pages.push(inc.dirtyPages);
-    }
+    const { downtimes, pages } = await increments(target, store);
     const what = `tree of ${SHARED_PROCESSES} sharing ${SHARED_MB} MiB, each writing 1%`;
     return [
       { scenario: `incremental, ${what}: downtime median`, value: `${median(downtimes).toFixed(2)} ms` },
@@ -117,14 +123,7 @@ async function benchTree(binary: string): Promise<Row[]> {
   const target = await startTarget(binary, TARGET_MB / TREE_PROCESSES, TREE_PROCESSES);
   try {
     const full = await snapshot(target.pid, { store, incremental: false });
-    const downtimes: number[] = [];
-    const totals: number[] = [];
-    for (let i = 0; i < INCREMENTS; i++) {
-      await target.command("dirty 10");
-      const inc = await snapshot(target.pid, { store, incremental: true });
-      downtimes.push(inc.downtimeMs);
-      totals.push(inc.totalMs);
-    }
+    const { downtimes, totals } = await increments(target, store);
     const ms = (v: number) => `${v.toFixed(2)} ms`;
     const what = `tree of ${TREE_PROCESSES} x ${TARGET_MB / TREE_PROCESSES} MiB`;
     return [
