@@ -380,7 +380,11 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
 
   const records = files.records(savers);
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
-  const tracked = running.map((pid, i) => trackMemory(pid, layouts[i]!, tracker, parents[i]!, { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals) }));
+  const tracked = running.map((pid, i) => {
+    const { childFaults } = tree.members.find((m) => m.pid === pid)!.stat; // read at the freeze
+    const sharing = { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals), childFaults };
+    return trackMemory(pid, layouts[i]!, tracker, parents[i]!, sharing);
+  });
   const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
   return running.map((pid, i) => {
     const parent = parents[i]!;
@@ -429,7 +433,7 @@ function collectLayout(pid: number, leader: number, seen: Vma[], slots: HistoryS
 }
 
 /** The frozen process's memory as its tracker sees it (and re-arms it). */
-function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: Pick<TrackContext, "heldOpen" | "sharedDoubt">) {
+function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: Pick<TrackContext, "heldOpen" | "sharedDoubt" | "childFaults">) {
   const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), ...shared };
   return { pid, vmas, parent, trackContext, result: tracker.collectDirty(trackContext) };
 }

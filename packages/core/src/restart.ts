@@ -412,9 +412,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreOwners(leader, image.owners, image.files, inherit, image.shared, ids));
   });
   // As root still: a uffd is created in the target. The trampoline stays, as after a snapshot.
-  s("arm write tracking", () => {
-    armTracking(pid, image.identity, liveSharedKeys(pid, image.vmas, layout.heldOpen), warnings);
-  });
+  s("arm write tracking", () => armTracking(pid, image.identity, liveSharedKeys(pid, image.vmas, layout.heldOpen), warnings));
   s("restore process attributes", () => restoreAttrs(leader, image.attrs, tids));
   s("restore credentials", () => warnings.push(...restoreCredentials(leader, image.process, tids)));
   s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tidOf));

@@ -7,7 +7,7 @@ import type { Remote } from "../process/inject.js";
 import type { OnProgress } from "../progress.js";
 import { intersectRuns, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import { isSharedObjectMapping, objectKey, sharedObjectRuns, type RestoredObject } from "./shmem.js";
-import { collectVmas, type Vma } from "./vmas.js";
+import { collectVmas, vmaPages, type Vma } from "./vmas.js";
 
 /**
  * Memory, checkpoint half: which pages of which mappings an image carries.
@@ -40,7 +40,7 @@ export function hasSavedPages(vma: Vma): boolean {
 /** The page runs of every mapping whose contents an image holds. */
 export function savedRuns(vmas: Vma[]): PageRun[] {
   const runs: PageRun[] = [];
-  for (const v of vmas.filter(hasSavedPages)) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  for (const v of vmas.filter(hasSavedPages)) pushRun(runs, v.start, vmaPages(v));
   return runs;
 }
 
@@ -55,7 +55,7 @@ export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns
   for (const vma of vmas.filter(hasSavedPages)) {
     // A private mapping of a memfd shows its page cache like a file's: those pages are FILE.
     const isFile = vma.kind === "file" || vma.kind === "memfd";
-    for (const part of intersectRuns(scope, [{ start: vma.start, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) }])) {
+    for (const part of intersectRuns(scope, [{ start: vma.start, pages: vmaPages(vma) }])) {
       if (isSharedObjectMapping(vma)) for (const run of sharedObjectRuns(pid, vma, part)) pushRun(plan.data, run.start, run.pages);
       else for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
     }

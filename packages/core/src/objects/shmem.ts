@@ -24,7 +24,7 @@ import { errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { commOf, procPath } from "../process/procfs.js";
 import { intersectRuns, pushRun, runEnd, subtractRuns, unionRuns, type PageRun } from "../pages.js";
-import { collectVmas, vmaRangeName, type Vma } from "./vmas.js";
+import { collectVmas, vmaPages, vmaRangeName, type Vma } from "./vmas.js";
 
 const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
 
@@ -75,7 +75,7 @@ export function isTrackedThroughMappings(vma: Vma, heldOpen: ReadonlySet<string>
 export function objectHoles(pid: number, shared: Vma[]): PageRun[] {
   const runs: PageRun[] = [];
   for (const v of shared) {
-    const whole = { start: v.start, pages: Number((v.end - v.start) / BigInt(PAGE_SIZE)) };
+    const whole = { start: v.start, pages: vmaPages(v) };
     for (const hole of subtractRuns([whole], sharedObjectRuns(pid, v, whole))) pushRun(runs, hole.start, hole.pages);
   }
   return runs;
@@ -105,7 +105,7 @@ export function pageSavers(members: { pid: number; vmas: Vma[] }[], recordOnly: 
 
 /** The pages of the object `vma` shows, as a run of offsets. */
 export function objectPart(vma: Vma): PageRun {
-  return { start: vma.offset, pages: Number((vma.end - vma.start) / BigInt(PAGE_SIZE)) };
+  return { start: vma.offset, pages: vmaPages(vma) };
 }
 
 /** The addresses in `vma` of `parts`, pages of its object (runs of offsets), in address order. */

@@ -6,7 +6,7 @@
  */
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
-import { FS_MAGIC, STAT } from "@cr/native";
+import { FS_MAGIC, PAGE_SIZE, STAT } from "@cr/native";
 import { fileIdentity, fileSystemOf, procPath, readProcLink, readProcText, requireProcess, statProc, type FileIdentity } from "../process/procfs.js";
 
 /** The name of the page cr maps into a target to inject syscalls; never saved. */
@@ -127,6 +127,11 @@ export interface Vma {
 
 const HEADER = /^([0-9a-f]+)-([0-9a-f]+) ([r-])([w-])([x-])([sp]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) (\d+)(?: +(.*))?$/;
 const DELETED = " (deleted)";
+
+/** How many pages the mapping spans. */
+export function vmaPages(vma: Pick<Vma, "start" | "end">): number {
+  return Number((vma.end - vma.start) / BigInt(PAGE_SIZE));
+}
 
 /** The address range as the kernel writes it in map_files (lowercase hex, no 0x). */
 export function vmaRangeName(vma: Pick<Vma, "start" | "end">): string {

@@ -20,8 +20,6 @@ export interface ParentImage {
   index: number;
   /** The process was restarted from the parent image (`cr restart`): it began afresh there. */
   restarted: boolean;
-  /** Its shared mappings, as the parent saved them. */
-  sharedMappings: SavedMapping[];
   /** Pages whose bytes the parent's map holds (DATA or REF): only these may be left out of the child. */
   dataRuns: PageRun[];
   /** Pages whose bytes the parent image itself holds: what its own snapshot copied. */
@@ -84,25 +82,24 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
   });
   if (opened === null) return null;
   const { crid, reader, restart } = opened;
-  const restarted = restart ?? {};
-  const running = reader.processTable()?.processes.filter((p) => p.state === MemberState.RUNNING);
+  const table = reader.processTable()?.processes ?? [];
+  const running = table.filter((p) => p.state === MemberState.RUNNING).map((p) => `${p.pid}:${p.startTime}`);
+  const held = new Set(table.map((p) => `${p.pid}:${p.startTime}`));
+  // A process restarted from this image is found by the incarnation it had in it.
+  const savedKey = (pid: number, startTime: bigint) => restart?.[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
   const sections = new Map<number, ParentImage>();
   return {
     crid,
     identity: reader.identity,
     section: (pid, startTime, isRoot) => {
-      // A process restarted from this image is found by the incarnation it had in it.
-      const key = restarted[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
-      const index = isRoot ? 0 : (running?.findIndex((p) => `${p.pid}:${p.startTime}` === key) ?? -1);
+      const key = savedKey(pid, startTime);
+      const index = isRoot ? 0 : running.indexOf(key);
       if (index < 0) return null;
       if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!, index, restart !== undefined && (isRoot || key !== `${pid}:${startTime}`)));
       return sections.get(index)!;
     },
     sharedMappings: () => reader.sections().flatMap((s, index) => sharedMappingsOf(s, index)),
-    holds: (pid, startTime) => {
-      const key = restarted[`${pid}:${startTime}`] ?? `${pid}:${startTime}`;
-      return (reader.processTable()?.processes ?? []).some((p) => `${p.pid}:${p.startTime}` === key);
-    },
+    holds: (pid, startTime) => held.has(savedKey(pid, startTime)),
     close: () => reader.close(),
   };
 }
@@ -117,7 +114,6 @@ function parentSection(crid: bigint, reader: ImageReader, section: ImageSection,
     identity: reader.identity,
     index,
     restarted,
-    sharedMappings: sharedMappingsOf(section, index),
     dataRuns: dataRuns(map),
     changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,

@@ -73,7 +73,7 @@ function writtenSinceParent(mappings: Mapping[], parentMappings: () => SavedMapp
   for (const mapping of mappings) {
     const { member, vma } = mapping;
     const writes = writesOf(mapping);
-    const saved = member.parent?.sharedMappings.find((s) => s.start === vma.start && s.end === vma.end && s.offset === vma.offset);
+    const saved = parentMappings().find((s) => s.index === member.parent?.index && s.start === vma.start && s.end === vma.end && s.offset === vma.offset);
     if (!writes || !saved || saved.index < index || (object !== undefined && saved.object !== object)) return null;
     object = saved.object;
     index = saved.index;

@@ -26,6 +26,8 @@ export interface TrackContext {
    * image may have written shared memory through a mapping of its own, which is not tracked.
    */
   sharedDoubt?: string;
+  /** The page faults of the children it reaped, as the freeze read them (ProcStat.childFaults). */
+  childFaults: bigint;
   /** The tracker history slot in the target (see history.ts). */
   slot: HistorySlot;
   /** The parent image, or null for a full image. */
@@ -56,7 +58,7 @@ export interface DirtyResult {
   /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */
   state?: Uint8Array;
   /**
-   * The writes through each mapping of a shared object that other mappings show too, which the
+   * The writes through each mapping of a shared object that only its mappings change, which the
    * tree vouches for as a whole (shared-objects.ts). Absent when the tracker cannot tell them.
    */
   sharedWrites?: MappingWrites[];
@@ -82,7 +84,7 @@ export interface DirtyTracker {
    * and the history taken as trusted (checkpoint.ts rehearses the frozen steps on it).
    * Absent where that costs as much as collectDirty itself.
    */
-  preview?(context: Omit<TrackContext, "tid" | "slot">): DirtyResult;
+  preview?(context: Omit<TrackContext, "tid" | "slot" | "childFaults">): DirtyResult;
 }
 
 export interface TrackerChoice {

@@ -2,10 +2,12 @@ import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, PAGE_SI
 import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, subtractRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
-import { readStat } from "../objects/task.js";
-import { collectVmas, markTrampoline, type Vma } from "../objects/vmas.js";
+import { collectVmas, markTrampoline, vmaPages, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
 import type { DirtyResult, DirtyTracker, MappingWrites, TrackContext } from "./tracker.js";
+
+/** What the scan of a process's registered mappings needs of its context. */
+type Scanned = Omit<TrackContext, "tid" | "slot" | "childFaults">;
 
 /**
  * userfaultfd in WP_ASYNC mode registered in the target's own mm, read and re-armed atomically
@@ -40,28 +42,27 @@ export class WriteProtectTracker implements DirtyTracker {
     // Registering injects syscalls: done before the scan re-protects (see checkpointFrozen).
     const fresh = registrable(context.vmas, context.heldOpen).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
-    const reaped = readStat(context.pid).childFaults;
-    const doubt = context.sharedDoubt ?? reapedSince(reaped, context.parent);
-    return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: reapedState(reaped) };
+    const doubt = context.sharedDoubt ?? reapedSince(context.childFaults, context.parent);
+    return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: reapedState(context.childFaults) };
   }
 
   committed(context: TrackContext, identity: bigint): void {
     historyCommitted(context.slot, identity);
   }
 
-  preview(context: Omit<TrackContext, "tid" | "slot">): DirtyResult {
+  preview(context: Scanned): DirtyResult {
     return dirtyResult(context, false, undefined);
   }
 }
 
 /** What the registered mappings' written pages say; with `rearm` the scan write-protects them again. */
-function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean, untrusted: string | undefined): DirtyResult {
+function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undefined): DirtyResult {
   const registered = context.vmas.filter((v) => v.flags.uffdWp);
   const written = scanWritten(context.pid, registered, rearm);
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
   if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   const tracked: PageRun[] = [];
-  for (const v of ownMemory(context.vmas).filter((v) => v.flags.uffdWp)) pushRun(tracked, v.start, pagesOf(v));
+  for (const v of ownMemory(context.vmas).filter((v) => v.flags.uffdWp)) pushRun(tracked, v.start, vmaPages(v));
   // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
   const scope = intersectRuns(written.all, tracked);
   const data = intersectRuns(written.present, tracked);
@@ -69,11 +70,11 @@ function dirtyResult(context: Omit<TrackContext, "tid" | "slot">, rearm: boolean
 }
 
 /** The writes through each mapping of a shared object tracked through its mappings; an unregistered one's, or any in doubt, are not known. */
-function sharedWrites(context: Omit<TrackContext, "tid" | "slot">, written: PageRun[]): MappingWrites[] {
+function sharedWrites(context: Scanned, written: PageRun[]): MappingWrites[] {
   const known = (v: Vma) => v.flags.uffdWp && !context.sharedDoubt;
   return context.vmas
     .filter((v) => isTrackedThroughMappings(v, context.heldOpen))
-    .map((v) => ({ start: v.start, written: known(v) ? intersectRuns(written, [{ start: v.start, pages: pagesOf(v) }]) : null }));
+    .map((v) => ({ start: v.start, written: known(v) ? intersectRuns(written, [{ start: v.start, pages: vmaPages(v) }]) : null }));
 }
 
 /**
@@ -96,10 +97,6 @@ function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): strin
   const state = parent?.state;
   const before = parent?.restarted ? 0n : state?.length === 8 ? new DataView(state.buffer, state.byteOffset).getBigUint64(0, true) : undefined;
   return before === childFaults ? undefined : "it reaped a child since the parent image, which may have written shared memory through a mapping of its own";
-}
-
-function pagesOf(v: Vma): number {
-  return Number((v.end - v.start) / BigInt(PAGE_SIZE));
 }
 
 /**
