@@ -35,10 +35,10 @@ describe("cr check", () => {
 
   beforeAll(async () => {
     dir = tmpDir("cr-check-");
-    t = await startFixture("resources_target", ["--dir", dir, "tcp", "epoll", "deleted"]);
+    t = await startFixture("resources_target", ["--dir", dir, "tcp", "fanotify", "deleted"]);
     await t.waitReady();
     fds = parseFds(await t.command("fds"));
-    expect(Object.keys(fds)).toEqual(expect.arrayContaining(["tcp", "epoll", "deleted"]));
+    expect(Object.keys(fds)).toEqual(expect.arrayContaining(["tcp", "fanotify", "deleted"]));
   });
 
   afterAll(async () => {
@@ -46,14 +46,14 @@ describe("cr check", () => {
     cleanupTmp();
   });
 
-  it("names the TCP socket, the epoll instance and the deleted file, with reasons, and exits non-zero", async () => {
+  it("names the TCP socket, the fanotify instance and the deleted file, with reasons, and exits non-zero", async () => {
     const r = await runCli(["check", String(t.pid)]);
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.code).not.toBeNull();
     const out = r.stdout;
     for (const [what, fd, word] of [
       ["tcp", fds.tcp, /socket/i],
-      ["epoll", fds.epoll, /epoll/i],
+      ["fanotify", fds.fanotify, /fanotify/i],
       ["deleted", fds.deleted, /deleted/i],
     ] as const) {
       const line = out.split("\n").find((l) => new RegExp(`\\bfd ${fd}\\b`).test(l));
@@ -71,10 +71,10 @@ describe("cr check", () => {
     expect(report.pid).toBe(t.pid);
     const byResource = new Map(report.problems.map((p) => [p.resource, p]));
     expect(byResource.get(`fd ${fds.tcp}`)?.kind).toMatch(/socket/);
-    expect(byResource.get(`fd ${fds.epoll}`)?.kind).toMatch(/epoll/);
+    expect(byResource.get(`fd ${fds.fanotify}`)?.kind).toMatch(/fanotify/);
     expect(byResource.get(`fd ${fds.deleted}`)?.kind).toMatch(/deleted/);
     for (const p of report.problems) expect(p.reason.length, `a reason for ${p.resource}`).toBeGreaterThan(10);
-    expect(report.problems.map((p) => p.resource).sort()).toEqual([`fd ${fds.tcp}`, `fd ${fds.epoll}`, `fd ${fds.deleted}`].sort());
+    expect(report.problems.map((p) => p.resource).sort()).toEqual([`fd ${fds.tcp}`, `fd ${fds.fanotify}`, `fd ${fds.deleted}`].sort());
   });
 
   it("cr snapshot refuses with the same reasons in one line, writes nothing, and the process runs on", async () => {

@@ -32,7 +32,7 @@ function problemOf(problems: Problem[], resource: string): Problem {
 }
 
 describe("checkProcess", () => {
-  it("names a TCP listening socket, an epoll instance and a deleted file, and leaves the process running", async () => {
+  it("names a TCP listening socket, a fanotify instance and a deleted file, and leaves the process running", async () => {
     const target = await startTarget(bin, ["check", dir]);
     try {
       const report = await checkProcess(target.pid);
@@ -41,9 +41,9 @@ describe("checkProcess", () => {
       const socket = problemOf(report.problems, `fd ${String(ready.socket)}`);
       expect(socket.kind).toBe("socket");
       expect(socket.reason).toContain(`TCP socket 127.0.0.1:${String(ready.port)} (listening): cr cannot save sockets`);
-      const epoll = problemOf(report.problems, `fd ${String(ready.epoll)}`);
-      expect(epoll.kind).toBe("epoll");
-      expect(epoll.reason).toMatch(/^eventpoll: cr cannot save epoll instances/);
+      const fanotify = problemOf(report.problems, `fd ${String(ready.fanotify)}`);
+      expect(fanotify.kind).toBe("fanotify");
+      expect(fanotify.reason).toMatch(/^fanotify: cr cannot save fanotify instances/);
       const deleted = problemOf(report.problems, `fd ${String(ready.deleted)}`);
       expect(deleted.kind).toBe("deleted-file");
       expect(deleted.reason).toContain(`deleted file ${join(dir, "gone")}: the file was deleted`);

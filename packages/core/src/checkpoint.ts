@@ -10,6 +10,7 @@ import { CrError } from "./errors.js";
 import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
 import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
+import { collectEpolls, type SavedEpoll } from "./objects/epolls.js";
 import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
@@ -277,6 +278,7 @@ interface FrozenState {
   /** The open file descriptions it shares with earlier members (table order). */
   treeShared: TreeSharedFd[];
   eventfds: SavedEventfd[];
+  epolls: SavedEpoll[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -391,7 +393,9 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const memory = memoryOf(tracked[i]!, results[i]!, tracker, savers);
     const restarts = asInterrupted(tasks[i]!.threads, parent?.threads ?? []);
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: treeShared.get(pid) ?? [] };
+    const own = treeShared.get(pid) ?? [];
+    const epolls = collectEpolls(pid, tasks[i]!.files, [...tasks[i]!.shared, ...own]); // an earlier process's section has those it shares
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
   });
 }
 
@@ -566,6 +570,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
     treeShared: state.treeShared,
     eventfds: state.eventfds,
+    epolls: state.epolls,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,

@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import { FileKind, FormatError, MemberState, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type ProcessRecord, type ThreadRecord } from "@cr/format";
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
+import { restoreEpollWatches } from "./objects/epolls.js";
 import { restoreOwners } from "./objects/fd-owners.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./process/procfs.js";
@@ -393,6 +394,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     restoreFdState(leader, image.files, inherit);
   });
   s("restore file locks", () => warnings.push(...restoreLocks(leader, image.locks, image.files, inherit)));
+  s("restore epoll watches", () => warnings.push(...restoreEpollWatches(leader, image.epolls, image.files))); // every fd is in place, as root (EPOLLWAKEUP)
   s("restore signal handlers", () => restoreSignals(leader, { ...image.signals, sharedPending: notFromTimers(image.signals.sharedPending, image.timers) }));
   const threads = orderThreads(image);
   s("create threads", () => {

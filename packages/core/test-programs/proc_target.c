@@ -10,7 +10,7 @@
  *                                      DIR/app.log O_APPEND, DIR (directory), /dev/null,
  *                                      a pipe (both ends), DIR/fifo (read end), a userfaultfd
  *                                      at a low fd and a dup of it at fd 199 (where cr keeps its own)
- *   proc_target check DIR              a TCP socket listening on 127.0.0.1, an epoll instance and
+ *   proc_target check DIR              a TCP socket listening on 127.0.0.1, a fanotify instance and
  *                                      DIR/gone (opened, then unlinked)
  *   proc_target shared DIR             MAP_SHARED anonymous memory, a shared writable mapping
  *                                      of DIR/shared, a SysV shm segment (removed at once, so
@@ -31,7 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -107,13 +107,13 @@ static void check(const char *dir) {
   if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 4) != 0) die("listen");
   socklen_t len = sizeof addr;
   if (getsockname(s, (struct sockaddr *)&addr, &len) != 0) die("getsockname");
-  int epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) die("epoll_create1");
+  int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY);
+  if (fan < 0) die("fanotify_init");
   char path[4096];
   snprintf(path, sizeof path, "%s/gone", dir);
   int gone = open(path, O_RDWR | O_CREAT, 0600);
   if (gone < 0 || unlink(path) != 0) die("deleted file");
-  printf("ready {\"socket\":%d,\"port\":%d,\"epoll\":%d,\"deleted\":%d}\n", s, ntohs(addr.sin_port), epfd, gone);
+  printf("ready {\"socket\":%d,\"port\":%d,\"fanotify\":%d,\"deleted\":%d}\n", s, ntohs(addr.sin_port), fan, gone);
   fflush(stdout);
 }
 

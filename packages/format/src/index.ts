@@ -45,6 +45,7 @@ export {
   type SharedFdsRecord,
   type TreeSharedFdsRecord,
   type EventfdsRecord,
+  type EpollsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "freeze.h"
 #include "inject.h"
+#include "epoll.h"
 #include "eventfd.h"
 #include "kcmp.h"
 #include "kerndat.h"
@@ -61,6 +62,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
       {"createEventfd", CreateEventfd},
+      {"createEpoll", CreateEpoll},
+      {"epollWatchIs", EpollWatchIs},
       {"sameOpenFile", SameOpenFile},
       {"sameMemory", SameMemory},
       {"peekPipe", PeekPipe},

@@ -110,6 +110,8 @@ interface Addon {
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
   createEventfd(count: bigint, flags: number): number;
+  createEpoll(flags: number): number;
+  epollWatchIs(pid: number, epfd: number, tfd: number, toff: number, fd: number): boolean;
   sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
@@ -453,6 +455,26 @@ export function createPipe(): [number, number] {
  */
 export function createEventfd(count: bigint, flags: number): number {
   return addon.createEventfd(count, flags);
+}
+
+/** A new epoll instance in cr, close-on-exec, non-blocking when `flags` has O_NONBLOCK. */
+export function createEpoll(flags: number): number {
+  return addon.createEpoll(flags);
+}
+
+/** A watch of an epoll instance: the descriptor number it was registered under, and which of the watches under that number (fdinfo order). */
+export interface EpollWatchSlot {
+  epfd: number;
+  tfd: number;
+  toff: number;
+}
+
+/**
+ * Whether the file `slot` watches in process `pid` is the open file description of its `fd`
+ * (kcmp KCMP_EPOLL_TFD). ENOENT: no such watch; EBADF: `fd` is closed.
+ */
+export function epollWatchIs(pid: number, slot: EpollWatchSlot, fd: number): boolean {
+  return addon.epollWatchIs(pid, slot.epfd, slot.tfd, slot.toff, fd);
 }
 
 /** A descriptor of a process. */

@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const HEADERS = [
   "fcntl.h", "signal.h", "stdio.h", "stddef.h", "time.h", "unistd.h", "sys/mman.h", "sys/prctl.h", "sys/resource.h",
   "sys/stat.h", "sys/syscall.h", "sys/time.h", "linux/capability.h", "linux/filter.h", "linux/futex.h", "linux/magic.h", "linux/major.h",
-  "linux/membarrier.h", "linux/memfd.h", "linux/sched.h", "linux/seccomp.h", "sys/socket.h", "netinet/tcp.h", "sys/eventfd.h",
+  "linux/membarrier.h", "linux/memfd.h", "linux/sched.h", "linux/seccomp.h", "sys/socket.h", "netinet/tcp.h", "sys/eventfd.h", "sys/epoll.h",
 ];
 
 /** Enum constants (no macro to test for) that every header since Linux 5.10 has. */
@@ -49,6 +49,7 @@ const C_STRUCTS: Partial<Record<keyof typeof ABI.STRUCTS, { type: string; fields
   timespec: { type: "struct timespec" },
   itimerval: { type: "struct itimerval" },
   itimerspec: { type: "struct itimerspec" },
+  epoll_event: { type: "struct epoll_event", fields: { data: "data.u64" } },
   sigevent: { type: "struct sigevent", fields: { sigev_notify_thread_id: "_sigev_un._tid" } },
 };
 

@@ -46,6 +46,8 @@ export const SYS = {
   timer_settime: 223,
   timer_gettime: 224,
   timer_getoverrun: 225,
+  epoll_wait: 232,
+  epoll_ctl: 233,
   openat: 257,
   set_robust_list: 273,
   dup3: 292,
@@ -276,6 +278,28 @@ export const EVENTFD = {
 } as const;
 
 /**
+ * epoll_ctl(2) (include/uapi/linux/eventpoll.h). The flags a watch's events may carry besides the
+ * poll bits: /proc/PID/fdinfo shows them in `events`, and a one-shot watch that fired keeps only these.
+ */
+export const EPOLL = {
+  EPOLL_CTL_ADD: 1,
+  EPOLL_CTL_MOD: 3,
+  EPOLLIN: 0x1,
+  EPOLLPRI: 0x2,
+  EPOLLOUT: 0x4,
+  EPOLLRDNORM: 0x40,
+  EPOLLRDBAND: 0x80,
+  EPOLLWRNORM: 0x100,
+  EPOLLWRBAND: 0x200,
+  EPOLLMSG: 0x400,
+  EPOLLRDHUP: 0x2000,
+  EPOLLEXCLUSIVE: 1 << 28,
+  EPOLLWAKEUP: 1 << 29,
+  EPOLLONESHOT: 1 << 30,
+  EPOLLET: 0x80000000,
+} as const;
+
+/**
  * memfd_create(2) flags (include/uapi/linux/memfd.h) and the seals of F_ADD_SEALS/F_GET_SEALS
  * (include/uapi/linux/fcntl.h). A memfd made without MFD_ALLOW_SEALING starts with F_SEAL_SEAL,
  * as does every tmpfs file that is not a memfd.
@@ -444,6 +468,8 @@ export const STRUCTS = {
   itimerval: { size: 32, it_interval: 0, it_value: 16 },
   /** timer_gettime/timer_settime: two struct timespec. */
   itimerspec: { size: 32, it_interval: 0, it_value: 16 },
+  /** epoll_ctl's event: packed on x86_64 (u32 events, u64 data). */
+  epoll_event: { size: 12, events: 0, data: 4 },
   /** timer_create's event; sigev_notify_thread_id is _sigev_un._tid. */
   sigevent: { size: 64, sigev_value: 0, sigev_signo: 8, sigev_notify: 12, sigev_notify_thread_id: 16 },
 } as const;

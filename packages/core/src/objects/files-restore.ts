@@ -19,6 +19,7 @@ import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
+import { makeEpoll } from "./epolls.js";
 import { makeEventfd, type SavedEventfd } from "./eventfds.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
@@ -154,7 +155,7 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -371,6 +372,8 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
     }
     case FileKind.EVENTFD:
       return makeEventfd(fd, made.eventfds);
+    case FileKind.EPOLL:
+      return makeEpoll(fd);
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:

@@ -85,7 +85,7 @@ describe("collectFiles on a program with files, a directory, /dev/null, a pipe a
 });
 
 describe("collectFiles on resources cr cannot save", () => {
-  it("describes a TCP listening socket, an epoll instance and a deleted file", async () => {
+  it("describes a TCP listening socket, a fanotify instance and a deleted file", async () => {
     const target = await startTarget(bin, ["check", dir]);
     try {
       const fds = collectFiles(target.pid);
@@ -94,7 +94,7 @@ describe("collectFiles on resources cr cannot save", () => {
         category: "socket",
         what: `TCP socket 127.0.0.1:${String(target.ready.port)} (listening)`,
       });
-      expect(byFd(fds, target.ready.epoll)).toMatchObject({ kind: "unsupported", category: "epoll", cloexec: true });
+      expect(byFd(fds, target.ready.fanotify)).toMatchObject({ kind: "unsupported", category: "fanotify", cloexec: true });
       expect(byFd(fds, target.ready.deleted)).toMatchObject({ category: "deleted-file", path: join(dir, "gone"), nlink: 0n });
     } finally {
       await target.stop();

@@ -37,6 +37,7 @@ export type FdKind =
   | "unix-socket"
   | "shmem"
   | "eventfd"
+  | "epoll"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -87,7 +88,6 @@ export interface FdEntry {
 
 export type UnsupportedCategory =
   | "socket"
-  | "epoll"
   | "signalfd"
   | "timerfd"
   | "inotify"
@@ -344,12 +344,11 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
 }
 
 function classifyAnon(entry: FdEntry, name: string): void {
-  if (name === "eventfd") {
-    entry.kind = "eventfd"; // eventfds.ts saves its counter
+  if (name === "eventfd" || name === "eventpoll") {
+    entry.kind = name === "eventfd" ? "eventfd" : "epoll"; // eventfds.ts, epolls.ts save them
     return;
   }
   const categories: Record<string, UnsupportedCategory> = {
-    eventpoll: "epoll",
     signalfd: "signalfd",
     timerfd: "timerfd",
     inotify: "inotify",
@@ -542,7 +541,6 @@ function parsePacket(text: string): [bigint, string][] {
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {
   socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
-  epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
   signalfd: "cr cannot save signalfds yet",
   timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
   inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",

@@ -28,6 +28,7 @@ import type {
 import type { Problem } from "../check.js";
 import type { FdOwner } from "./fd-owners.js";
 import { ownerProblems } from "./fd-owners.js";
+import { epollProblems, type SavedEpoll } from "./epolls.js";
 import type { SavedEventfd } from "./eventfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
@@ -74,6 +75,8 @@ export interface ProcessSection {
   treeShared: TreeSharedFd[];
   /** Each eventfd's counter and mode, once per open file description (EVENTFDS). */
   eventfds: SavedEventfd[];
+  /** Each epoll instance's watches, once per open file description (EPOLLS). */
+  epolls: SavedEpoll[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -180,6 +183,12 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     name: "eventfds",
     save: (s, put) => s.eventfds.length > 0 && put("EVENTFDS", { eventfds: s.eventfds }),
     read: (r) => ({ eventfds: r.all("EVENTFDS").flatMap((e) => e.eventfds) }),
+  },
+  {
+    name: "epoll instances",
+    problems: (p) => epollProblems(p.pid, p.files),
+    save: (s, put) => s.epolls.length > 0 && put("EPOLLS", { epolls: s.epolls }),
+    read: (r) => ({ epolls: r.all("EPOLLS").flatMap((e) => e.epolls) }),
   },
   {
     name: "fd owners",
