@@ -46,13 +46,13 @@ describe("cr check", () => {
     cleanupTmp();
   });
 
-  it("names the TCP socket, the fanotify instance and the deleted file, with reasons, and exits non-zero", async () => {
+  it("names the TCP connection, the fanotify instance and the deleted file, with reasons, and exits non-zero", async () => {
     const r = await runCli(["check", String(t.pid)]);
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.code).not.toBeNull();
     const out = r.stdout;
     for (const [what, fd, word] of [
-      ["tcp", fds.tcp, /socket/i],
+      ["tcp", fds.tcp, /TCP connection/i],
       ["fanotify", fds.fanotify, /fanotify/i],
       ["deleted", fds.deleted, /deleted/i],
     ] as const) {
@@ -70,7 +70,7 @@ describe("cr check", () => {
     const report = JSON.parse(r.stdout) as { pid: number; comm: string; problems: Problem[] };
     expect(report.pid).toBe(t.pid);
     const byResource = new Map(report.problems.map((p) => [p.resource, p]));
-    expect(byResource.get(`fd ${fds.tcp}`)?.kind).toMatch(/socket/);
+    expect(byResource.get(`fd ${fds.tcp}`)?.kind).toBe("tcp-connection");
     expect(byResource.get(`fd ${fds.fanotify}`)?.kind).toMatch(/fanotify/);
     expect(byResource.get(`fd ${fds.deleted}`)?.kind).toMatch(/deleted/);
     for (const p of report.problems) expect(p.reason.length, `a reason for ${p.resource}`).toBeGreaterThan(10);
@@ -124,8 +124,8 @@ describe("cr check", () => {
   });
 
   it("reports for the whole tree: a grandchild's socket is named with its process", async () => {
-    // bash -> bash (subshell) -> python3 holding a TCP socket; every descendant is checked.
-    const script = `(python3 -c 'import socket, sys, time; s = socket.socket(); print(s.fileno(), flush=True); time.sleep(60)' & wait)`;
+    // bash -> bash (subshell) -> python3 holding a netlink socket; every descendant is checked.
+    const script = `(python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW); print(s.fileno(), flush=True); time.sleep(60)' & wait)`;
     const root = spawn("bash", ["-c", script], { stdio: ["ignore", "pipe", "ignore"], detached: true }); // its own process group
     try {
       const fd = (await new Promise<string>((resolve) => root.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())))).trim();

@@ -35,4 +35,7 @@ export function parseHandedOver(value: string, previous: ReadonlySet<number>): S
 }
 
 /** The help of `--inherit-fd FD` for check and snapshot. */
+/** --tcp-close, of cr snapshot and cr check. */
+export const TCP_CLOSE_HELP = "save TCP connections as closed: the restarted process finds an unconnected socket on their descriptors (their peers see them end when the process does)";
+
 export const HANDED_OVER_HELP = "descriptor FD will be given at restart (cr restart --inherit-fd FD:PATH): whatever it is now (a socket to outside the tree) is not saved (repeatable)";

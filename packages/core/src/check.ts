@@ -45,6 +45,14 @@ export interface CheckOptions {
    * acceptor's descriptors, and its client seems connected outside the tree.
    */
   socketsJudgedFrozen?: boolean;
+  /** --tcp-close: TCP connections are saved as closed sockets (inet-sockets.ts), so no problem. */
+  tcpClose?: boolean;
+}
+
+/** What the user chose for what cr would otherwise refuse: it is saved another way, so no problem. */
+export interface SaveChoices {
+  handedOver: ReadonlySet<number>;
+  tcpClose: boolean;
 }
 
 /**
@@ -76,18 +84,19 @@ export async function checkTree(pid: number, options: CheckOptions = {}): Promis
 
 function checkTreeOnce(pid: number, options: CheckOptions): { report: TreeReport; vmas: Map<number, Vma[]> } {
   const handedOver = options.handedOver ?? new Set<number>();
+  const choices = { handedOver, tcpClose: options.tcpClose ?? false };
   const tree = processTree(pid);
   const members = new Set(tree.map((m) => m.pid));
   const processes = tree.map(({ pid, ppid, comm }) => ({ pid, ppid, comm }));
   const vmas = new Map<number, Vma[]>();
-  const root = checkMember(pid, members, handedOver);
+  const root = checkMember(pid, members, choices);
   if (root.vmas === null) return { report: { ...root.report, processes: processes.slice(0, 1) }, vmas }; // a kernel thread, a zombie, cr: nothing below matters
   vmas.set(pid, root.vmas);
   const report: TreeReport = { ...root.report, processes };
   const named = (member: number, p: Problem): Problem => (member === pid ? p : { ...p, resource: `process ${member}: ${p.resource}` });
   const held: HeldFiles[] = [{ pid, files: root.files }];
   for (const member of tree.slice(1).filter((m) => !isZombie(m.stat))) {
-    const checked = checkIfRunning(member.pid, members, handedOver);
+    const checked = checkIfRunning(member.pid, members, choices);
     if (!checked) continue; // exited since the tree was listed: not part of it any more
     report.problems.push(...checked.report.problems.map((p) => named(member.pid, p)));
     if (checked.vmas) vmas.set(member.pid, checked.vmas);
@@ -99,9 +108,9 @@ function checkTreeOnce(pid: number, options: CheckOptions): { report: TreeReport
 }
 
 /** checkMember, or undefined for a process that exits before or while it is checked. */
-function checkIfRunning(pid: number, members: ReadonlySet<number>, handedOver: ReadonlySet<number>): ReturnType<typeof checkMember> | undefined {
+function checkIfRunning(pid: number, members: ReadonlySet<number>, choices: SaveChoices): ReturnType<typeof checkMember> | undefined {
   try {
-    return checkMember(pid, members, handedOver);
+    return checkMember(pid, members, choices);
   } catch (error) {
     if ((error instanceof CrError || error instanceof NativeError) && error.code === "ESRCH") return undefined;
     throw error;
@@ -110,11 +119,11 @@ function checkIfRunning(pid: number, members: ReadonlySet<number>, handedOver: R
 
 /**
  * One process's problems, its mappings (null when it stopped before them) and its descriptors.
- * `members`: the tree it is saved with; `handedOver`: descriptors replaced at restart. Each
+ * `members`: the tree it is saved with; `choices`: what the user chose instead of a refusal. Each
  * kernel object judges itself (objects/index.ts); its UNIX sockets are judged with the tree's
  * (unixSocketProblems).
  */
-export function checkMember(pid: number, members: ReadonlySet<number>, handedOver: ReadonlySet<number>): { report: CheckReport; vmas: Vma[] | null; files: FdEntry[] } {
+export function checkMember(pid: number, members: ReadonlySet<number>, choices: SaveChoices): { report: CheckReport; vmas: Vma[] | null; files: FdEntry[] } {
   requireProcess(pid);
   const stat = readStat(pid);
   const report: CheckReport = { pid, comm: stat.comm, problems: [] };
@@ -133,7 +142,7 @@ export function checkMember(pid: number, members: ReadonlySet<number>, handedOve
   if (pid === process.pid) return { report, vmas: null, files: [] }; // nothing else matters, and cr's own tables change as it reads them
   const files = collectFiles(pid);
   const vmas = collectVmas(pid);
-  report.problems.push(...processProblems({ pid, stat, tids: readThreads(pid), files, vmas, members, handedOver }));
+  report.problems.push(...processProblems({ pid, stat, tids: readThreads(pid), files, vmas, members, ...choices }));
   return { report, vmas, files };
 }
 

@@ -2,9 +2,9 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
-import { checkMember, checkTree, type CheckReport } from "./check.js";
+import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
 import { CrError } from "./errors.js";
 import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
@@ -42,6 +42,7 @@ import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
+import { collectInetSockets } from "./objects/inet-sockets.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
 import type { FdEntry } from "./objects/files.js";
 import { commitImage } from "./store/store-images.js";
@@ -59,6 +60,8 @@ export interface SnapshotOptions {
    * every process: not refused, whatever they are (a socket to outside the tree).
    */
   handedOver?: ReadonlySet<number>;
+  /** TCP connections are saved as closed sockets (`cr snapshot --tcp-close`) instead of refused. */
+  tcpClose?: boolean;
   /**
    * Page bytes written into the image, of the total, once per block (1 MiB). Changes beyond
    * the copy budget are written while the target is frozen: it must cost next to nothing.
@@ -103,8 +106,8 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
  */
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
-  const handedOver = options.handedOver ?? new Set<number>();
-  const checked = await checkTree(pid, { handedOver, socketsJudgedFrozen: true }); // collectTreeSockets judges them
+  const choices: SaveChoices = { handedOver: options.handedOver ?? new Set<number>(), tcpClose: options.tcpClose ?? false };
+  const checked = await checkTree(pid, { ...choices, socketsJudgedFrozen: true }); // collectTreeSockets judges them
   refuseUnsupported(checked.report);
   const store = Store.open(storeDir(options.store), { create: true });
   const key = processKey(pid);
@@ -116,7 +119,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const before = prepare(pid, checked.vmas, parent, handedOver, slots); // a process without problems had its mappings read
+    const before = prepare(pid, checked.vmas, parent, choices, slots); // a process without problems had its mappings read
     rehearse(tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
@@ -126,7 +129,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       const path = store.imagePath(branch, crid);
       await warmup.settled();
       run = await checkpointFrozen(pid, tracker, before, { fd, path, crid, parent, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
-      if (kill) confirmBeforeKill(run.states, crid, handedOver);
+      if (kill) confirmBeforeKill(run.states, crid, choices.handedOver);
       commitImage(store, branch, fd, {
         crid: String(crid),
         parent: parent ? String(parent.crid) : null,
@@ -186,18 +189,18 @@ interface Before {
   parent: ParentTree | null;
   /** Where the copied pages go: allocated and faulted in now, sized from the parents. */
   buffer: Buffer | undefined;
-  /** Descriptors the user hands over at restart (SnapshotOptions.handedOver). */
-  handedOver: ReadonlySet<number>;
+  /** Descriptors the user hands over at restart, and the TCP connections closed (SnapshotOptions). */
+  choices: SaveChoices;
   /** The members' history slots, opened while frozen (collectLayout), closed when the snapshot ends. */
   slots: HistorySlot[];
 }
 
-function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, handedOver: ReadonlySet<number>, slots: HistorySlot[]): Before {
+function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, choices: SaveChoices, slots: HistorySlot[]): Before {
   // A member that exits meanwhile is not in the frozen tree: it needs no parent.
   const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
-  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, handedOver, slots };
+  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, choices, slots };
 }
 
 /** The parent section of member `pid` of the tree rooted at `root`, if the parent image holds it. */
@@ -291,6 +294,7 @@ interface FrozenState {
   seccomp: SeccompRecord;
   /** The UNIX sockets this process's section saves (each socket once in the image). */
   sockets: UnixSocketRecord[];
+  inetSockets: InetSocketRecord[];
   /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
   shmemFiles: ShmemFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
@@ -370,11 +374,11 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const layouts = running.map((pid) => {
     const tids = tree.tids.get(pid)!;
     suspendFilters(pid, tids); // before the first injected syscall
-    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.handedOver), before.slots);
+    return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.choices), before.slots);
   });
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
   const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
-  const sockets = collectTreeSockets(tree, tasks, before.handedOver); // before the trackers re-arm: a refusal leaves their history whole
+  const sockets = collectTreeSockets(tree, tasks, before.choices); // before the trackers re-arm: a refusal leaves their history whole
   const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files, shared: tasks[i]!.shared }));
   const treeShared = collectTreeSharedFds(members);
   const files = new TreeShmemFiles(members);
@@ -395,27 +399,30 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
     const own = treeShared.get(pid) ?? [];
     const epolls = collectEpolls(pid, tasks[i]!.files, [...tasks[i]!.shared, ...own]); // an earlier process's section has those it shares
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
   });
 }
 
 /**
- * The UNIX sockets of the frozen tree, each in its first holder's section; refused as `cr check`
- * would have (a socket connected or sent descriptors since it ran). Their warnings go with the root's.
+ * The UNIX and network sockets of the frozen tree, each in its first holder's section; refused as
+ * `cr check` would have (a socket connected or sent descriptors since it ran). Their warnings go
+ * with the root's.
  */
-function collectTreeSockets(tree: FrozenTree, tasks: { files: FdEntry[]; warnings: string[] }[], handedOver: ReadonlySet<number>): Map<number, UnixSocketRecord[]> {
+function collectTreeSockets(tree: FrozenTree, tasks: { files: FdEntry[]; warnings: string[] }[], choices: SaveChoices): { unix: Map<number, UnixSocketRecord[]>; inet: Map<number, InetSocketRecord[]> } {
   const running = runningPids(tree);
-  const collected = collectUnixSockets(running.map((pid, i) => ({ pid, files: tasks[i]!.files })), handedOver);
+  const held = running.map((pid, i) => ({ pid, files: tasks[i]!.files }));
+  const unix = collectUnixSockets(held, choices.handedOver);
+  const inet = collectInetSockets(held, choices.handedOver, choices);
   const root = tree.members[0]!;
-  const problems = collected.problems.map(({ pid, ...p }) => (pid === root.pid ? p : { ...p, resource: `process ${pid}: ${p.resource}` }));
+  const problems = [...unix.problems, ...inet.problems].map(({ pid, ...p }) => (pid === root.pid ? p : { ...p, resource: `process ${pid}: ${p.resource}` }));
   refuseUnsupported({ pid: root.pid, comm: root.comm, problems });
-  tasks[0]!.warnings.push(...collected.warnings);
-  return collected.records;
+  tasks[0]!.warnings.push(...unix.warnings, ...inet.warnings);
+  return { unix: unix.records, inet: inet.records };
 }
 
 /** A process that appeared after `cr check` ran (forked meanwhile): checked now, frozen. */
-function checkNewMember(pid: number, members: number[], handedOver: ReadonlySet<number>): Vma[] {
-  const { report, vmas } = checkMember(pid, new Set(members), handedOver);
+function checkNewMember(pid: number, members: number[], choices: SaveChoices): Vma[] {
+  const { report, vmas } = checkMember(pid, new Set(members), choices);
   refuseUnsupported(report);
   return vmas!;
 }
@@ -578,6 +585,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     removed: state.removed,
     contents: state.contents,
     sockets: state.sockets,
+    inetSockets: state.inetSockets,
     shmemFiles: state.shmemFiles,
     tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
   };

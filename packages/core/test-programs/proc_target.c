@@ -107,6 +107,12 @@ static void check(const char *dir) {
   if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 4) != 0) die("listen");
   socklen_t len = sizeof addr;
   if (getsockname(s, (struct sockaddr *)&addr, &len) != 0) die("getsockname");
+  // A connection whose other end is closed: cr cannot restore it (the listener it can).
+  int client = socket(AF_INET, SOCK_STREAM, 0), accepted;
+  if (client < 0 || connect(client, (struct sockaddr *)&addr, len) != 0 || (accepted = accept(s, NULL, NULL)) < 0) die("connect");
+  close(accepted);
+  close(s);
+  s = client;
   int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY);
   if (fan < 0) die("fanotify_init");
   char path[4096];

@@ -3,7 +3,7 @@
  * bottom (CHUNK_TYPES) is the single table of type numbers; docs/format.md lists the same
  * table and a test checks that the two agree.
  */
-import { array, bytes, doc, i32, type Infer, type Schema, string, struct, u16, u32, u64, u64n, u8 } from "./schema.js";
+import { array, bytes, doc, i32, i64, type Infer, type Schema, string, struct, u16, u32, u64, u64n, u8 } from "./schema.js";
 
 // ---------------------------------------------------------------- image-level chunks
 
@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -384,6 +384,29 @@ export const UnixSocketsSchema = struct("unix sockets", {
   sockets: doc(array(UnixSocketSchema), "the UNIX sockets of FILES, each once in the image: in the section of the first process holding it"),
 });
 export type UnixSocketsRecord = Infer<typeof UnixSocketsSchema>;
+/** INET_SOCKETS state: what a restart makes of the socket. */
+export const InetSocketState = { UNCONNECTED: 0, LISTENING: 1, CONNECTED: 2, CLOSED: 3 } as const;
+export const InetSocketOptionSchema = struct("inet socket option", {
+  level: doc(i32, "SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP or IPPROTO_IPV6"),
+  option: doc(i32, "the option's number at that level (SO_REUSEADDR, TCP_NODELAY, IPV6_V6ONLY ...)"),
+  value: doc(i64, "as getsockopt gives it; SO_LINGER: its seconds, -1 off; SO_RCVTIMEO, SO_SNDTIMEO: microseconds"),
+});
+export const InetSocketSchema = struct("inet socket", {
+  inode: doc(u64, "st_ino of the socket: FILES inode of every descriptor on it, in any process"),
+  family: doc(u16, "2 AF_INET, 10 AF_INET6"),
+  type: doc(u8, "1 stream, 2 datagram (SOCK_*)"),
+  protocol: doc(u8, "6 TCP, 17 UDP"),
+  state: doc(u8, "0 unconnected (bound to `local` unless its port is 0), 1 listening, 2 a UDP socket connected to `peer`, 3 a TCP connection the checkpoint was told to close (--tcp-close): a new unconnected socket"),
+  local: doc(bytes, "the sockaddr getsockname gave"),
+  peer: doc(bytes, "the sockaddr getpeername gave; empty: none"),
+  backlog: doc(u32, "listening: listen()'s backlog; else 0"),
+  options: doc(array(InetSocketOptionSchema), "every option cr reads for such a socket, as it was"),
+});
+export type InetSocketRecord = Infer<typeof InetSocketSchema>;
+export const InetSocketsSchema = struct("inet sockets", {
+  sockets: doc(array(InetSocketSchema), "the TCP and UDP sockets of FILES, each once in the image: in the section of the first process holding it"),
+});
+export type InetSocketsRecord = Infer<typeof InetSocketsSchema>;
 export const ShmemFileKind = { MEMFD: 0, TMPFS: 1, TMPFS_DELETED: 2 } as const;
 
 export const ShmemExtentSchema = struct("shmem extent", {
@@ -491,6 +514,7 @@ export const ChunkType = {
   TREE_SHARED_FDS: 0x0022,
   EVENTFDS: 0x0023,
   EPOLLS: 0x0024,
+  INET_SOCKETS: 0x0025,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -535,6 +559,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.TREE_SHARED_FDS, name: "TREE_SHARED_FDS", schema: TreeSharedFdsSchema, optional: false, count: "any", body: "empty", description: "open file descriptions shared with earlier processes of the tree (only when there are any)" },
   { type: ChunkType.EVENTFDS, name: "EVENTFDS", schema: EventfdsSchema, optional: false, count: "any", body: "empty", description: "the counter and mode of each eventfd (only when there are any)" },
   { type: ChunkType.EPOLLS, name: "EPOLLS", schema: EpollsSchema, optional: false, count: "any", body: "empty", description: "the watches of each epoll instance (only when there are any)" },
+  { type: ChunkType.INET_SOCKETS, name: "INET_SOCKETS", schema: InetSocketsSchema, optional: false, count: "any", body: "empty", description: "the TCP and UDP sockets the section saves (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -565,6 +590,7 @@ export interface RecordTypes {
   TREE_SHARED_FDS: TreeSharedFdsRecord;
   EVENTFDS: EventfdsRecord;
   EPOLLS: EpollsRecord;
+  INET_SOCKETS: InetSocketsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -577,4 +603,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

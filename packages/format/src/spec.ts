@@ -15,6 +15,8 @@ import {
   EventfdSchema,
   EpollSchema,
   EpollWatchSchema,
+  InetSocketSchema,
+  InetSocketOptionSchema,
   GuardRangeSchema,
   PipeBytesSchema,
   PipeSizeSchema,
@@ -66,7 +68,7 @@ export function specSections(): Map<string, string> {
   m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
   m.set("stream-registry", streamRegistryTable());
   for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
-  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, TreeSharedFdSchema, EventfdSchema, EpollWatchSchema, EpollSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema, ShmemExtentSchema]) {
+  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, TreeSharedFdSchema, EventfdSchema, EpollWatchSchema, EpollSchema, InetSocketOptionSchema, InetSocketSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema, ShmemExtentSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

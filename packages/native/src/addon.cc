@@ -6,6 +6,7 @@
 #include "freeze.h"
 #include "inject.h"
 #include "epoll.h"
+#include "inet-sockets.h"
 #include "eventfd.h"
 #include "kcmp.h"
 #include "kerndat.h"
@@ -64,6 +65,13 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"createEventfd", CreateEventfd},
       {"createEpoll", CreateEpoll},
       {"epollWatchIs", EpollWatchIs},
+      {"inetSocketState", InetSocketState},
+      {"socketDomain", SocketDomain},
+      {"inetSocketOptions", InetSocketOptions},
+      {"setInetSocketOptions", SetInetSocketOptions},
+      {"inetSocket", InetSocket},
+      {"bindInet", BindInet},
+      {"connectInet", ConnectInet},
       {"sameOpenFile", SameOpenFile},
       {"sameMemory", SameMemory},
       {"peekPipe", PeekPipe},

@@ -112,6 +112,13 @@ interface Addon {
   createEventfd(count: bigint, flags: number): number;
   createEpoll(flags: number): number;
   epollWatchIs(pid: number, epfd: number, tfd: number, toff: number, fd: number): boolean;
+  inetSocketState(fd: number): InetSocketState;
+  socketDomain(fd: number): SocketDomain;
+  inetSocketOptions(fd: number, family: number, protocol: number): InetSocketOption[];
+  setInetSocketOptions(fd: number, options: InetSocketOption[]): void;
+  inetSocket(family: number, type: number, protocol: number): number;
+  bindInet(fd: number, address: Buffer): void;
+  connectInet(fd: number, address: Buffer): void;
   sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
@@ -766,4 +773,73 @@ const NO_GATHER: Gather = { source: Buffer.alloc(0), copies: new Float64Array(0)
  */
 export function writeMemoryRanges(pid: number, ranges: BigUint64Array, data: Buffer, fill?: FillUffd, gather: Gather = NO_GATHER): Promise<number> {
   return addon.writeMemoryRanges(pid, ranges, data, fill?.fd ?? -1, fill?.registered ?? new BigUint64Array(0), gather.source, gather.copies);
+}
+
+// ---------------------------------------------------------------- network sockets
+
+/** What cr reads of a TCP or UDP socket through its own descriptor on it (inet-sockets.h). */
+export interface InetSocketState {
+  /** SOCKET.AF_INET or AF_INET6. */
+  family: number;
+  type: number;
+  /** SOCKET.IPPROTO_TCP or IPPROTO_UDP. */
+  protocol: number;
+  /** The sockaddr getsockname gives. */
+  local: Buffer;
+  /** The sockaddr getpeername gives; empty when not connected. */
+  peer: Buffer;
+  /** TCP: TCP_INFO's tcpi_state (SOCKET.TCP_LISTEN, TCP_CLOSE, TCP_ESTABLISHED ...); UDP: -1. */
+  tcpState: number;
+  /** Listening: listen()'s backlog and the connections waiting to be accepted. */
+  backlog: number;
+  pending: number;
+  /** UDP: the size of the next datagram waiting to be read (SIOCINQ); 0 when none. */
+  inq: number;
+}
+
+/** One socket option: a linger as its seconds (-1: off), a timeout in microseconds. */
+export interface InetSocketOption {
+  level: number;
+  option: number;
+  value: number;
+}
+
+/** What a socket is: SO_DOMAIN, SO_TYPE, SO_PROTOCOL. */
+export interface SocketDomain {
+  family: number;
+  type: number;
+  protocol: number;
+}
+
+/** What the socket cr's `fd` is on is: an unbound one is in no /proc/net table. */
+export function socketDomain(fd: number): SocketDomain {
+  return addon.socketDomain(fd);
+}
+
+export function inetSocketState(fd: number): InetSocketState {
+  return addon.inetSocketState(fd);
+}
+
+/** The options of the socket cr's `fd` is on that a program may rely on (those that apply to its family and protocol). */
+export function inetSocketOptions(fd: number, family: number, protocol: number): InetSocketOption[] {
+  return addon.inetSocketOptions(fd, family, protocol);
+}
+
+/** Sets each option that differs from the socket's. */
+export function setInetSocketOptions(fd: number, options: InetSocketOption[]): void {
+  addon.setInetSocketOptions(fd, options);
+}
+
+/** A new socket of cr's, close-on-exec. */
+export function inetSocket(family: number, type: number, protocol: number): number {
+  return addon.inetSocket(family, type, protocol);
+}
+
+export function bindInet(fd: number, address: Buffer): void {
+  addon.bindInet(fd, address);
+}
+
+/** connect(2); a UDP socket's does not wait. */
+export function connectInet(fd: number, address: Buffer): void {
+  addon.connectInet(fd, address);
 }

@@ -416,8 +416,16 @@ export const SOCKET = {
   SEND_SHUTDOWN: 2,
   /** The sk_state of a UNIX socket, as sock_diag gives it: connected, unconnected, listening. */
   TCP_ESTABLISHED: 1,
+  TCP_SYN_SENT: 2,
   TCP_CLOSE: 7,
   TCP_LISTEN: 10,
+  /** Network sockets (inet-sockets.h). */
+  AF_INET: 2,
+  AF_INET6: 10,
+  IPPROTO_TCP: 6,
+  IPPROTO_UDP: 17,
+  SOL_SOCKET: 1,
+  SO_REUSEADDR: 2,
 } as const;
 
 /**

@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "kernel_abi.h"
 #include "procfs.h"
+#include "sockopt.h"
 
 namespace {
 
@@ -137,28 +138,14 @@ Napi::Object DiagObject(Napi::Env env, const Diag& d) {
   return o;
 }
 
-Status GetInt(int fd, int option, int& value) {
-  socklen_t length = sizeof value;
-  if (getsockopt(fd, SOL_SOCKET, option, &value, &length) < 0) return SysFailure("getsockopt " + std::to_string(option));
-  return std::nullopt;
-}
-
 // An option this kernel may not have yet (SO_PASSPIDFD 6.5, SO_PASSRIGHTS 6.16): its default then.
 Status GetNewerInt(int fd, int option, int fallback, int& value) {
-  Status s = GetInt(fd, option, value);
+  Status s = GetSockInt(fd, SOL_SOCKET, option, value);
   if (s && s->err == ENOPROTOOPT) {
     value = fallback;
     return std::nullopt;
   }
   return s;
-}
-
-Status GetMicros(int fd, int option, double& micros) {
-  timeval tv{};
-  socklen_t length = sizeof tv;
-  if (getsockopt(fd, SOL_SOCKET, option, &tv, &length) < 0) return SysFailure("getsockopt " + std::to_string(option));
-  micros = static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec);
-  return std::nullopt;
 }
 
 struct Options {
@@ -170,12 +157,12 @@ struct Options {
 Status ReadOptions(int fd, Options& o) {
   for (auto [option, value] : {std::pair{SO_TYPE, &o.type}, {SO_PASSCRED, &o.passcred}, {SO_PASSSEC, &o.passsec}, {SO_SNDBUF, &o.sndbuf},
                                {SO_RCVBUF, &o.rcvbuf}, {SO_RCVLOWAT, &o.rcvlowat}, {SO_PEEK_OFF, &o.peekOffset}}) {
-    if (Status s = GetInt(fd, option, *value)) return s;
+    if (Status s = GetSockInt(fd, SOL_SOCKET, option, *value)) return s;
   }
   if (Status s = GetNewerInt(fd, SO_PASSPIDFD, 0, o.passpidfd)) return s;
   if (Status s = GetNewerInt(fd, SO_PASSRIGHTS, 1, o.passrights)) return s;
-  if (Status s = GetMicros(fd, SO_RCVTIMEO, o.rcvtimeoUs)) return s;
-  return GetMicros(fd, SO_SNDTIMEO, o.sndtimeoUs);
+  if (Status s = GetSockMicros(fd, SO_RCVTIMEO, o.rcvtimeoUs)) return s;
+  return GetSockMicros(fd, SO_SNDTIMEO, o.sndtimeoUs);
 }
 
 Napi::Object OptionsObject(Napi::Env env, const Options& o) {
@@ -220,27 +207,6 @@ bool OptionsFrom(const Napi::Value& value, Options& o) {
   return true;
 }
 
-Status SetInt(int fd, int option, int value) {
-  if (setsockopt(fd, SOL_SOCKET, option, &value, sizeof value) < 0) return SysFailure("setsockopt " + std::to_string(option));
-  return std::nullopt;
-}
-
-// A buffer size as getsockopt gives it (the kernel doubles what is set): forced past the
-// sysctl limit with CAP_NET_ADMIN, else as far as that limit allows.
-Status SetBuffer(int fd, int force, int plain, int doubled) {
-  Status s = SetInt(fd, force, doubled / 2);
-  if (s && s->err == EPERM) return SetInt(fd, plain, doubled / 2);
-  return s;
-}
-
-Status SetMicros(int fd, int option, double micros) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(micros / 1e6);
-  tv.tv_usec = static_cast<suseconds_t>(micros - static_cast<double>(tv.tv_sec) * 1e6);
-  if (setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) < 0) return SysFailure("setsockopt " + std::to_string(option));
-  return std::nullopt;
-}
-
 Status WriteOptions(int fd, const Options& want) {
   Options now;
   if (Status s = ReadOptions(fd, now)) return s;
@@ -248,18 +214,18 @@ Status WriteOptions(int fd, const Options& want) {
                                      {SO_PASSPIDFD, now.passpidfd, want.passpidfd}, {SO_PASSRIGHTS, now.passrights, want.passrights},
                                      {SO_RCVLOWAT, now.rcvlowat, want.rcvlowat}, {SO_PEEK_OFF, now.peekOffset, want.peekOffset}}) {
     if (have == value) continue;
-    if (Status s = SetInt(fd, option, value)) return s;
+    if (Status s = SetSockInt(fd, SOL_SOCKET, option, value)) return s;
   }
   if (now.sndbuf != want.sndbuf) {
-    if (Status s = SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, want.sndbuf)) return s;
+    if (Status s = SetSockBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, want.sndbuf)) return s;
   }
   if (now.rcvbuf != want.rcvbuf) {
-    if (Status s = SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, want.rcvbuf)) return s;
+    if (Status s = SetSockBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, want.rcvbuf)) return s;
   }
   if (now.rcvtimeoUs != want.rcvtimeoUs) {
-    if (Status s = SetMicros(fd, SO_RCVTIMEO, want.rcvtimeoUs)) return s;
+    if (Status s = SetSockMicros(fd, SO_RCVTIMEO, want.rcvtimeoUs)) return s;
   }
-  if (now.sndtimeoUs != want.sndtimeoUs) return SetMicros(fd, SO_SNDTIMEO, want.sndtimeoUs);
+  if (now.sndtimeoUs != want.sndtimeoUs) return SetSockMicros(fd, SO_SNDTIMEO, want.sndtimeoUs);
   return std::nullopt;
 }
 
@@ -270,14 +236,14 @@ class PeekOffset {
  public:
   explicit PeekOffset(int fd) : fd_(fd) {}
   Status Begin() {
-    if (Status s = GetInt(fd_, SO_PEEK_OFF, saved_)) return s;
-    if (Status s = SetInt(fd_, SO_PEEK_OFF, 0)) return s;
+    if (Status s = GetSockInt(fd_, SOL_SOCKET, SO_PEEK_OFF, saved_)) return s;
+    if (Status s = SetSockInt(fd_, SOL_SOCKET, SO_PEEK_OFF, 0)) return s;
     set_ = true;
     return std::nullopt;
   }
   Status End() {
     set_ = false;
-    return SetInt(fd_, SO_PEEK_OFF, saved_);
+    return SetSockInt(fd_, SOL_SOCKET, SO_PEEK_OFF, saved_);
   }
   ~PeekOffset() {
     if (set_) setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &saved_, sizeof saved_);
@@ -381,10 +347,10 @@ Napi::Value Done(Napi::Env env, const Status& s) { return s ? Throw(env, *s) : e
 // Room in the sender's buffer for `bytes` sent at once (each message costs a buffer head too).
 Status MakeRoom(int fd, size_t bytes, size_t messages) {
   int now = 0;
-  if (Status s = GetInt(fd, SO_SNDBUF, now)) return s;
+  if (Status s = GetSockInt(fd, SOL_SOCKET, SO_SNDBUF, now)) return s;
   size_t need = 2 * (bytes + messages * 1024) + (64 << 10);
   if (static_cast<size_t>(now) >= need || need > INT32_MAX) return std::nullopt;
-  return SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(need));
+  return SetSockBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(need));
 }
 
 Status SendAll(int fd, const uint8_t* data, size_t length, const sockaddr_un* to, socklen_t toLength, bool stream) {
@@ -505,7 +471,7 @@ Napi::Value SendMessages(const Napi::CallbackInfo& info) {
   socklen_t toLength = 0;
   if (info.Length() > 2 && !info[2].IsNull() && !info[2].IsUndefined() && !ArgName(info, 2, to, toLength)) return env.Undefined();
   int type = 0;
-  if (Status s = GetInt(fd, SO_TYPE, type)) return Throw(env, *s);
+  if (Status s = GetSockInt(fd, SOL_SOCKET, SO_TYPE, type)) return Throw(env, *s);
   size_t bytes = 0;
   for (uint32_t i = 0; i < messages.Length(); i++) {
     if (!messages.Get(i).IsBuffer()) return ThrowType(env, "messages must be an array of Buffers");

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { TreeReport } from "@cr/core";
-import { HANDED_OVER_HELP, parseHandedOver, parsePid } from "../args.js";
+import { HANDED_OVER_HELP, TCP_CLOSE_HELP, parseHandedOver, parsePid } from "../args.js";
 import { table, toJson } from "../output.js";
 
 export function registerCheck(program: Command): void {
@@ -10,10 +10,11 @@ export function registerCheck(program: Command): void {
     .argument("<pid>", "process id", parsePid)
     .option("--json", "print the report as JSON")
     .option("--inherit-fd <fd>", HANDED_OVER_HELP, parseHandedOver, new Set<number>())
-    .addHelpText("after", "\nExamples:\n  cr check 1234\n  cr check 1234 --inherit-fd 1")
-    .action(async (pid: number, options: { json?: boolean; inheritFd: Set<number> }) => {
+    .option("--tcp-close", TCP_CLOSE_HELP)
+    .addHelpText("after", "\nExamples:\n  cr check 1234\n  cr check 1234 --inherit-fd 1\n  cr check 1234 --tcp-close")
+    .action(async (pid: number, options: { json?: boolean; inheritFd: Set<number>; tcpClose?: boolean }) => {
       const { checkProcess } = await import("@cr/core");
-      const report = await checkProcess(pid, { handedOver: options.inheritFd });
+      const report = await checkProcess(pid, { handedOver: options.inheritFd, tcpClose: options.tcpClose ?? false });
       if (options.json) {
         console.log(toJson({ ...report, ok: report.problems.length === 0 }));
       } else if (report.problems.length === 0) {

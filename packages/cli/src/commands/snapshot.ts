@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import type { SnapshotResult } from "@cr/core";
 import { CrError, TRACKER_NAMES, type TrackerName } from "@cr/core/names";
-import { HANDED_OVER_HELP, parseDuration, parseHandedOver, parsePid, storeOption } from "../args.js";
+import { HANDED_OVER_HELP, TCP_CLOSE_HELP, parseDuration, parseHandedOver, parsePid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
 
@@ -15,6 +15,7 @@ interface SnapshotFlags {
   lz4?: boolean;
   json?: boolean;
   inheritFd: Set<number>;
+  tcpClose?: boolean;
 }
 
 export function registerSnapshot(program: Command): void {
@@ -32,7 +33,8 @@ export function registerSnapshot(program: Command): void {
     .option("--branch <name>", "branch to add the image to (default: the branch the process was restarted from, else main)")
     .option("--json", "print the result as JSON (one object per image)")
     .option("--inherit-fd <fd>", HANDED_OVER_HELP, parseHandedOver, new Set<number>())
-    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s\n  cr snapshot 1234 --inherit-fd 1")
+    .option("--tcp-close", TCP_CLOSE_HELP)
+    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s\n  cr snapshot 1234 --inherit-fd 1\n  cr snapshot 1234 --tcp-close")
     .action(async (pid: number, flags: SnapshotFlags) => {
       const { snapshot } = await import("@cr/core");
       const take = (incremental: boolean) => {
@@ -45,6 +47,7 @@ export function registerSnapshot(program: Command): void {
           after: flags.kill ? "kill" : "leave-running",
           codec: flags.lz4 ? "lz4" : "raw",
           handedOver: flags.inheritFd,
+          tcpClose: flags.tcpClose ?? false,
           onProgress: bar.update,
         }).finally(() => bar.done());
       };

@@ -13,7 +13,7 @@
  * on from its saved offset.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
-import { FileKind, PipeEnd, SocketState, type FdRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
+import { FileKind, PipeEnd, SocketState, type FdRecord, type InetSocketRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
 import { createPipe, FCNTL, O_PATH, OPEN } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
@@ -23,6 +23,7 @@ import { makeEpoll } from "./epolls.js";
 import { makeEventfd, type SavedEventfd } from "./eventfds.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
+import { TreeInetSockets } from "./inet-sockets.js";
 import { objectKey } from "./shmem.js";
 import type { RestoredShmemFiles } from "./shmem-files.js";
 
@@ -155,7 +156,7 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -206,6 +207,8 @@ export interface SavedWithFds {
   treePipes?: Map<bigint, [number, number]>;
   /** The UNIX sockets of a process tree, made once: a descriptor on one is given cr's. */
   treeSockets?: TreeSockets;
+  /** The TCP and UDP sockets of a process tree, made once. */
+  treeInet?: TreeInetSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
   /** The eventfds' counters and modes, by fd (EVENTFDS). */
@@ -219,11 +222,11 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, given = new Map<number, number>(), eventfds = new Map() } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, treeInet, given = new Map<number, number>(), eventfds = new Map() } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
-  const made: Made = { pipes, sockets: treeSockets, warnings, data, eventfds };
+  const made: Made = { pipes, sockets: treeSockets, inet: treeInet, warnings, data, eventfds };
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
@@ -236,7 +239,7 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
       // A source given or shared is closed by whoever opened it.
       const reused = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit);
       const source = reused ?? openOne(fd, inherit.get(fd.fd), made);
-      if (reused === undefined && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source)) opened.add(source);
+      if (reused === undefined && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source) && !treeInet?.owns(source)) opened.add(source);
       pairs.push([fd.fd, source]);
     }
     if (!treePipes) refillPipes(pipes, data, sizes);
@@ -273,6 +276,8 @@ export interface ProcessFds {
   sizes: PipeSizes;
   /** The UNIX sockets its section saved (each socket of the tree is in one section). */
   sockets: UnixSocketRecord[];
+  /** The TCP and UDP sockets its section saved (each socket of the tree is in one section). */
+  inetSockets: InetSocketRecord[];
 }
 
 /**
@@ -285,21 +290,25 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   const all = processes.flatMap((p) => p.fds);
   const pipes = pipesInside(all);
   const records = socketsByInode(processes.flatMap((p) => p.sockets));
+  const inetRecords = new Set(processes.flatMap((p) => p.inetSockets.map((s) => s.inode)));
   let sockets: TreeSockets | undefined;
+  let inet: TreeInetSockets | undefined;
   const done: OpenedFds[] = [];
   const substitutes = new Map<number, number>();
   const closeAll = () => {
     done.forEach((o) => o.close());
     sockets?.close();
+    inet?.close();
     for (const f of [...[...pipes.values()].flat(), ...substitutes.values()]) closeSync(f);
   };
-  const ofTree = (f: FdRecord) => (f.kind === FileKind.PIPE && pipes.has(f.pipeId)) || (f.kind === FileKind.SOCKET && records.get(f.inode)?.state !== SocketState.OUTSIDE);
+  const ofTree = (f: FdRecord) => (f.kind === FileKind.PIPE && pipes.has(f.pipeId)) || (f.kind === FileKind.SOCKET && records.get(f.inode)?.state !== SocketState.OUTSIDE) || (f.kind === FileKind.INET_SOCKET && inetRecords.has(f.inode));
   try {
     for (const [fd, path] of inherit) {
       const first = all.find((f) => f.fd === fd);
-      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, warnings: [], data: [], eventfds: new Map() }));
+      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, inet: undefined, warnings: [], data: [], eventfds: new Map() }));
     }
     sockets = new TreeSockets(records);
+    inet = new TreeInetSockets(processes.flatMap((p) => p.inetSockets));
     const data = firstOfEachPipe(processes.flatMap((p) => p.data));
     const fifoOwner = new Map<bigint, ProcessFds>(); // a FIFO's bytes go in once, with its first holder's opens
     for (const p of processes) for (const f of p.fds) if (f.kind === FileKind.FIFO && !fifoOwner.has(f.pipeId)) fifoOwner.set(f.pipeId, p);
@@ -309,7 +318,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
       const given = new Map([...substituted, ...treeSharedSources(p.pid, p.treeShared, earlier, new Set(substituted.keys()))]);
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
       const eventfds = new Map(p.eventfds.map((e) => [e.fd, e]));
-      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given, eventfds });
+      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, treeInet: inet, given, eventfds });
       done.push(opened);
       earlier.set(p.pid, { pairs: opened.pairs, substituted: new Set(substituted.keys()) });
     }
@@ -347,6 +356,7 @@ function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
 interface Made {
   pipes: Map<bigint, [number, number]>;
   sockets: TreeSockets | undefined;
+  inet: TreeInetSockets | undefined;
   warnings: string[];
   data: PipeBytes;
   eventfds: ReadonlyMap<number, SavedEventfd>;
@@ -360,6 +370,11 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
     case FileKind.SOCKET: {
       const socket = sockets?.fdOf(fd.inode);
       if (socket === undefined) throw new CrError(`fd ${fd.fd} was a UNIX socket connected outside the tree: restart with --inherit-fd ${fd.fd}:PATH to give it a file instead`, { code: "INHERIT_NEEDED", fd: fd.fd, step: "open files" });
+      return socket;
+    }
+    case FileKind.INET_SOCKET: {
+      const socket = made.inet?.fdOf(fd.inode);
+      if (socket === undefined) throw new CrError(`fd ${fd.fd} was a network socket handed over at the checkpoint (--inherit-fd): restart with --inherit-fd ${fd.fd}:PATH to give it a file`, { code: "INHERIT_NEEDED", fd: fd.fd, step: "open files" });
       return socket;
     }
     case FileKind.PIPE: {
@@ -423,7 +438,7 @@ export function cutBackGrown(grown: FdRecord[], pairs: [number, number][]): stri
 export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<number, string>): void {
   const inside = idsOfPipesInside(fds);
   for (const fd of fds) {
-    const made = (fd.kind === FileKind.PIPE && inside.has(fd.pipeId)) || fd.kind === FileKind.SOCKET;
+    const made = (fd.kind === FileKind.PIPE && inside.has(fd.pipeId)) || fd.kind === FileKind.SOCKET || fd.kind === FileKind.INET_SOCKET;
     if (made && fd.openFlags & NEW_STATUS && !inherited.has(fd.fd)) {
       remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & NEW_STATUS)], `restoring the status flags of fd ${fd.fd}`);
     }

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BigIntStats } from "node:fs";
-import { DEVICES, FS_MAGIC, NativeError, OPEN, SOCKET, splitDev, STAT, takeFd } from "@cr/native";
+import { DEVICES, FS_MAGIC, NativeError, OPEN, SOCKET, socketDomain, splitDev, STAT, takeFd } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import { parseLockLines, type FileLock } from "./locks.js";
 import {
@@ -38,6 +38,7 @@ export type FdKind =
   | "shmem"
   | "eventfd"
   | "epoll"
+  | "inet-socket"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -212,11 +213,12 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable, file
     return;
   }
   if (target.startsWith("socket:[")) {
-    const what = sockets.describe(entry.ino);
-    if (sockets.isUnix(entry.ino)) {
-      entry.kind = "unix-socket"; // unix-sockets.ts saves it, or says why not
+    const { kind, what } = sockets.classify(entry.ino, entry.fd);
+    if (kind === "unsupported") unsupported(entry, "socket", what);
+    else {
+      entry.kind = kind; // unix-sockets.ts, inet-sockets.ts save it, or say why not
       entry.what = what;
-    } else unsupported(entry, "socket", what);
+    }
     return;
   }
   if (target.startsWith("anon_inode:")) {
@@ -393,16 +395,25 @@ function isPtySlave(major: number): boolean {
 class SocketTable {
   private table: Map<bigint, string> | undefined;
   private readonly unix = new Set<bigint>();
+  /** TCP and UDP sockets (inet-sockets.ts); raw and UDP-Lite ones stay unsupported. */
+  private readonly inet = new Set<bigint>();
   constructor(private readonly pid: number) {}
 
-  describe(ino: bigint): string {
+  /** What socket `ino` (on fd `fd`) is: one no table lists is unbound, and asked what it is. */
+  classify(ino: bigint, fd: number): { kind: "unix-socket" | "inet-socket" | "unsupported"; what: string } {
     this.table ??= this.load();
-    return this.table.get(ino) ?? `socket (inode ${ino}, not in the network namespace of process ${this.pid})`;
+    const what = this.table.get(ino);
+    if (what === undefined) return this.unlisted(ino, fd);
+    return { kind: this.unix.has(ino) ? "unix-socket" : this.inet.has(ino) ? "inet-socket" : "unsupported", what };
   }
 
-  isUnix(ino: bigint): boolean {
-    this.table ??= this.load();
-    return this.unix.has(ino);
+  private unlisted(ino: bigint, fd: number): { kind: "inet-socket" | "unsupported"; what: string } {
+    const domain = throughCopy(this.pid, fd, socketDomain);
+    const proto = domain && INET_PROTOCOLS[domain.protocol];
+    if (domain && proto && (domain.family === SOCKET.AF_INET || domain.family === SOCKET.AF_INET6)) {
+      return { kind: "inet-socket", what: `${proto}${domain.family === SOCKET.AF_INET6 ? "6" : ""} socket (unbound)` };
+    }
+    return { kind: "unsupported", what: `socket (inode ${ino}, not in the network namespace of process ${this.pid})` };
   }
 
   private load(): Map<bigint, string> {
@@ -417,7 +428,10 @@ class SocketTable {
       ["raw", "raw IP"],
       ["raw6", "raw IPv6"],
     ] as const) {
-      for (const [ino, desc] of parseInet(this.readNet(file), proto)) table.set(ino, desc);
+      for (const [ino, desc] of parseInet(this.readNet(file), proto)) {
+        table.set(ino, desc);
+        if (/^(TCP|UDP)6?$/.test(proto)) this.inet.add(ino);
+      }
     }
     for (const [ino, desc] of parseUnix(this.readNet("unix"))) {
       table.set(ino, desc);
@@ -438,6 +452,8 @@ class SocketTable {
     }
   }
 }
+
+const INET_PROTOCOLS: Record<number, string> = { [SOCKET.IPPROTO_TCP]: "TCP", [SOCKET.IPPROTO_UDP]: "UDP" };
 
 const TCP_STATES: Record<string, string> = {
   "01": "established",
@@ -540,7 +556,7 @@ function parsePacket(text: string): [bigint, string][] {
 }
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {
-  socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
+  socket: "cr saves UNIX, TCP and UDP sockets only (a raw or packet socket is bound to the kernel's network state); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
   signalfd: "cr cannot save signalfds yet",
   timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
   inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",

@@ -10,6 +10,7 @@
  */
 import type {
   FdRecord,
+  InetSocketRecord,
   FileLockRecord,
   MemoryAttrsRecord,
   ProcessAttrsRecord,
@@ -32,6 +33,7 @@ import { epollProblems, type SavedEpoll } from "./epolls.js";
 import type { SavedEventfd } from "./eventfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
+import { inetSocketProblems } from "./inet-sockets.js";
 import { lockProblems } from "./locks.js";
 import { pipeSizeProblems, type PipeBytes, type PipeSizes } from "./pipes.js";
 import type { RemovedFiles } from "./removed.js";
@@ -55,6 +57,8 @@ export interface CheckedProcess {
   members: ReadonlySet<number>;
   /** Descriptors the user replaces at restart (--inherit-fd): not saved, so no problem. */
   handedOver: ReadonlySet<number>;
+  /** --tcp-close: TCP connections are saved as closed sockets, so no problem. */
+  tcpClose: boolean;
 }
 
 /** What one process's section holds: what a snapshot writes and a restart reads back. */
@@ -87,6 +91,8 @@ export interface ProcessSection {
   contents: SavedFiles;
   /** The UNIX sockets this section saves (each socket of the tree once, in some section). */
   sockets: UnixSocketRecord[];
+  /** The TCP and UDP sockets this section saves (each socket of the tree once, in its first holder's). */
+  inetSockets: InetSocketRecord[];
   /** The memfds and tmpfs files whose first holder it is. */
   shmemFiles: ShmemFileRecord[];
   /** The tracker's state for the next snapshot (the hashing tracker's page hashes). */
@@ -225,6 +231,12 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     name: "unix sockets",
     save: (s, put) => s.sockets.length > 0 && put("UNIX_SOCKETS", { sockets: s.sockets }),
     read: (r) => ({ sockets: r.all("UNIX_SOCKETS").flatMap((u) => u.sockets) }),
+  },
+  {
+    name: "network sockets",
+    problems: (p) => inetSocketProblems(p.pid, p.files, p.handedOver, p),
+    save: (s, put) => s.inetSockets.length > 0 && put("INET_SOCKETS", { sockets: s.inetSockets }),
+    read: (r) => ({ inetSockets: r.all("INET_SOCKETS").flatMap((u) => u.sockets) }),
   },
   {
     name: "shared memory files",

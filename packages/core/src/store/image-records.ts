@@ -89,6 +89,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   shmem: FileKind.SHMEM,
   eventfd: FileKind.EVENTFD,
   epoll: FileKind.EPOLL,
+  "inet-socket": FileKind.INET_SOCKET,
   unsupported: FileKind.UNSUPPORTED,
 };
 
