@@ -14,16 +14,9 @@
 
 /** The counter and mode fdinfo shows, without reading (which would change it). */
 static void shows(int fd, uint64_t count, int semaphore) {
-  char path[64], text[512] = {0};
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  int info = open(path, O_RDONLY | O_CLOEXEC);
-  if (info < 0 || read(info, text, sizeof text - 1) <= 0) zdtm_fail("cannot read %s", path);
-  close(info);
-  char* c = strstr(text, "eventfd-count:");
-  char* s = strstr(text, "eventfd-semaphore:");
-  if (!c || !s) zdtm_fail("fd %d is not an eventfd: %s", fd, text);
-  unsigned long long got = strtoull(c + 14, NULL, 16);
-  if (got != count || atoi(s + 18) != semaphore) zdtm_fail("fd %d holds %llx (semaphore %d), not %llx (semaphore %d)", fd, got, atoi(s + 18), (unsigned long long)count, semaphore);
+  unsigned long long got = strtoull(zdtm_fdinfo(fd, "eventfd-count:"), NULL, 16);
+  int mode = atoi(zdtm_fdinfo(fd, "eventfd-semaphore:"));
+  if (got != count || mode != semaphore) zdtm_fail("fd %d holds %llx (semaphore %d), not %llx (semaphore %d)", fd, got, mode, (unsigned long long)count, semaphore);
 }
 
 int main(int argc, char** argv) {

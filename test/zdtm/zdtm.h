@@ -75,6 +75,21 @@ static void zdtm_init(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, &term, NULL);
 }
 
+/** What /proc/self/fdinfo/FD shows after `field` (in a buffer the next call reuses); fails if it has no such field. */
+__attribute__((unused)) static const char* zdtm_fdinfo(int fd, const char* field) {
+  static char text[1024];
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  int info = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = info < 0 ? -1 : read(info, text, sizeof text - 1);
+  if (info >= 0) close(info);
+  if (n <= 0) zdtm_fail("cannot read %s: %s", path, strerrorname_np(errno));
+  text[n] = 0;
+  const char* at = strstr(text, field);
+  if (!at) zdtm_fail("fd %d shows no %s: %s", fd, field, text);
+  return at + strlen(field);
+}
+
 /** Set-up done: creates OUT.ready. */
 static void zdtm_ready(void) {
   char path[4096];

@@ -14,7 +14,7 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, SocketState, type FdRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
-import { createPipe, FCNTL, O_PATH, OPEN } from "@cr/native";
+import { createPipe, FCNTL, NativeError, O_PATH, OPEN } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
@@ -207,9 +207,16 @@ export interface SavedWithFds {
   treeSockets?: TreeSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
-  /** The eventfds' counters and modes, by fd (EVENTFDS). */
-  eventfds?: ReadonlyMap<number, SavedEventfd>;
+  /** The eventfds, as saved. */
+  objects?: SavedObjects;
 }
+
+/** The kernel objects a restart makes again rather than opens, each by the lowest fd of its description. */
+export interface SavedObjects {
+  eventfds: ReadonlyMap<number, SavedEventfd>;
+}
+
+const NO_OBJECTS: SavedObjects = { eventfds: new Map() };
 
 /**
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
@@ -218,11 +225,11 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, given = new Map<number, number>(), eventfds = new Map() } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
-  const made: Made = { pipes, sockets: treeSockets, warnings, data, eventfds };
+  const made: Made = { pipes, sockets: treeSockets, warnings, data, objects };
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
@@ -296,7 +303,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   try {
     for (const [fd, path] of inherit) {
       const first = all.find((f) => f.fd === fd);
-      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, warnings: [], data: [], eventfds: new Map() }));
+      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, warnings: [], data: [], objects: NO_OBJECTS }));
     }
     sockets = new TreeSockets(records);
     const data = firstOfEachPipe(processes.flatMap((p) => p.data));
@@ -307,8 +314,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
       const substituted = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
       const given = new Map([...substituted, ...treeSharedSources(p.pid, p.treeShared, earlier, new Set(substituted.keys()))]);
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      const eventfds = new Map(p.eventfds.map((e) => [e.fd, e]));
-      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given, eventfds });
+      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, given, objects: objectsOf(p) });
       done.push(opened);
       earlier.set(p.pid, { pairs: opened.pairs, substituted: new Set(substituted.keys()) });
     }
@@ -321,6 +327,11 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   const whose = (i: number) => (processes.length > 1 ? `process ${processes[i]!.pid}: ` : "");
   const warnings = [...sockets.warnings, ...done.flatMap((o, i) => o.warnings.map((w) => whose(i) + w))];
   return { tables: done.map((o) => o.pairs), warnings, close: closeAll, abandon: () => sockets?.unbind() };
+}
+
+function objectsOf(p: ProcessFds): SavedObjects {
+  const byFd = <T extends { fd: number }>(saved: T[]) => new Map(saved.map((o) => [o.fd, o]));
+  return { eventfds: byFd(p.eventfds) };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */
@@ -342,13 +353,13 @@ function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
   return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
 }
 
-/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets, and what eventfds are made of. */
+/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets, and what the objects made again are made of. */
 interface Made {
   pipes: Map<bigint, [number, number]>;
   sockets: TreeSockets | undefined;
   warnings: string[];
   data: PipeBytes;
-  eventfds: ReadonlyMap<number, SavedEventfd>;
+  objects: SavedObjects;
 }
 
 function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number {
@@ -370,7 +381,7 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
     }
     case FileKind.EVENTFD:
-      return makeEventfd(fd, made.eventfds);
+      return madeAgain(fd, "eventfd", "EVENTFDS", made.objects.eventfds, makeEventfd);
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:
@@ -380,6 +391,18 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
     default:
       throw new CrError(`fd ${fd.fd} (${fd.path}) is of a kind cr cannot restore: give it a file with --inherit-fd ${fd.fd}:PATH`, { code: "UNSUPPORTED", fd: fd.fd, path: fd.path, step: "open files" });
+  }
+}
+
+/** A kernel object made again in cr by `make` from what `record` saved of it. */
+function madeAgain<T>(fd: FdRecord, what: string, record: string, saved: ReadonlyMap<number, T>, make: (fd: FdRecord, saved: T) => number): number {
+  const object = saved.get(fd.fd);
+  if (object === undefined) throw new CrError(`the image has ${what} ${fd.fd} without its ${record} record`, { code: "BAD_IMAGE", fd: fd.fd, step: "open files" });
+  try {
+    return make(fd, object);
+  } catch (error) {
+    if (error instanceof NativeError) throw new CrError(`cannot make ${what} ${fd.fd} again: ${error.message}`, { code: error.code, fd: fd.fd, step: "open files", cause: error });
+    throw error;
   }
 }
 

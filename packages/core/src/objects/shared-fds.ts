@@ -33,6 +33,12 @@ export function collectSharedFds(pid: number, files: FdEntry[]): SharedFd[] {
   return shared;
 }
 
+/** The descriptors of one kind, one per open file description: its lowest fd (the others are its sharers). */
+export function firstOfEachDescription(files: FdEntry[], shared: SharedFd[], kind: FdEntry["kind"]): FdEntry[] {
+  const sharers = new Set(shared.map((s) => s.fd));
+  return files.filter((f) => f.kind === kind && !sharers.has(f.fd));
+}
+
 /** A frozen process of the tree, as collectTreeSharedFds needs it. */
 export interface MemberFiles {
   pid: number;
