@@ -11,6 +11,7 @@ import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
 import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
 import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
+import { collectSignalfds, type SavedSignalfd } from "./objects/signalfds.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
@@ -277,6 +278,7 @@ interface FrozenState {
   /** The open file descriptions it shares with earlier members (table order). */
   treeShared: TreeSharedFd[];
   eventfds: SavedEventfd[];
+  signalfds: SavedSignalfd[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -485,6 +487,7 @@ function collectTask(pid: number, tids: number[], budget: FileBudget) {
     shared,
     owners: collectOwners(pid, files, shared),
     eventfds: collectEventfds(pid, files, shared),
+    signalfds: collectSignalfds(pid, files, shared),
     pipes: collectPipeData(pid, files),
     pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
@@ -566,6 +569,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
     treeShared: state.treeShared,
     eventfds: state.eventfds,
+    signalfds: state.signalfds,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,

@@ -6,6 +6,7 @@
 #include "freeze.h"
 #include "inject.h"
 #include "eventfd.h"
+#include "signalfd.h"
 #include "kcmp.h"
 #include "kerndat.h"
 #include "memory.h"
@@ -61,6 +62,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
       {"createEventfd", CreateEventfd},
+      {"createSignalfd", CreateSignalfd},
       {"sameOpenFile", SameOpenFile},
       {"sameMemory", SameMemory},
       {"peekPipe", PeekPipe},

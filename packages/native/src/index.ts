@@ -110,6 +110,7 @@ interface Addon {
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
   createEventfd(count: bigint, flags: number): number;
+  createSignalfd(mask: bigint, flags: number): number;
   sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
@@ -453,6 +454,11 @@ export function createPipe(): [number, number] {
  */
 export function createEventfd(count: bigint, flags: number): number {
   return addon.createEventfd(count, flags);
+}
+
+/** A new signalfd in cr, close-on-exec, for the signals of `mask` (bit N-1: signal N), with `flags` (SIGNALFD.SFD_NONBLOCK). */
+export function createSignalfd(mask: bigint, flags: number): number {
+  return addon.createSignalfd(mask, flags);
 }
 
 /** A descriptor of a process. */

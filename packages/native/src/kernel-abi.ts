@@ -275,6 +275,11 @@ export const EVENTFD = {
   EFD_NONBLOCK: 0o4000,
 } as const;
 
+/** signalfd(2) flags (include/uapi/linux/signalfd.h). */
+export const SIGNALFD = {
+  SFD_NONBLOCK: 0o4000,
+} as const;
+
 /**
  * memfd_create(2) flags (include/uapi/linux/memfd.h) and the seals of F_ADD_SEALS/F_GET_SEALS
  * (include/uapi/linux/fcntl.h). A memfd made without MFD_ALLOW_SEALING starts with F_SEAL_SEAL,

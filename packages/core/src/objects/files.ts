@@ -37,6 +37,7 @@ export type FdKind =
   | "unix-socket"
   | "shmem"
   | "eventfd"
+  | "signalfd"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -88,7 +89,6 @@ export interface FdEntry {
 export type UnsupportedCategory =
   | "socket"
   | "epoll"
-  | "signalfd"
   | "timerfd"
   | "inotify"
   | "fanotify"
@@ -343,14 +343,20 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
   }
 }
 
+/** The anonymous-inode objects a restart makes again, each saved by its module (eventfds.ts, signalfds.ts). */
+const MADE_AGAIN = new Map<string, FdKind>([
+  ["eventfd", "eventfd"],
+  ["signalfd", "signalfd"],
+]);
+
 function classifyAnon(entry: FdEntry, name: string): void {
-  if (name === "eventfd") {
-    entry.kind = "eventfd"; // eventfds.ts saves its counter
+  const made = MADE_AGAIN.get(name);
+  if (made) {
+    entry.kind = made;
     return;
   }
   const categories: Record<string, UnsupportedCategory> = {
     eventpoll: "epoll",
-    signalfd: "signalfd",
     timerfd: "timerfd",
     inotify: "inotify",
     "[fanotify]": "fanotify",
@@ -543,7 +549,6 @@ function parsePacket(text: string): [bigint, string][] {
 const FD_REASONS: Record<UnsupportedCategory, string> = {
   socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
   epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
-  signalfd: "cr cannot save signalfds yet",
   timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
   inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
   fanotify: "cr cannot save fanotify instances",

@@ -29,6 +29,7 @@ import type { Problem } from "../check.js";
 import type { FdOwner } from "./fd-owners.js";
 import { ownerProblems } from "./fd-owners.js";
 import type { SavedEventfd } from "./eventfds.js";
+import type { SavedSignalfd } from "./signalfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
 import { lockProblems } from "./locks.js";
@@ -74,6 +75,8 @@ export interface ProcessSection {
   treeShared: TreeSharedFd[];
   /** Each eventfd's counter and mode, once per open file description (EVENTFDS). */
   eventfds: SavedEventfd[];
+  /** Each signalfd's mask, once per open file description (SIGNALFDS). */
+  signalfds: SavedSignalfd[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -180,6 +183,11 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     name: "eventfds",
     save: (s, put) => s.eventfds.length > 0 && put("EVENTFDS", { eventfds: s.eventfds }),
     read: (r) => ({ eventfds: r.all("EVENTFDS").flatMap((e) => e.eventfds) }),
+  },
+  {
+    name: "signalfds",
+    save: (s, put) => s.signalfds.length > 0 && put("SIGNALFDS", { signalfds: s.signalfds }),
+    read: (r) => ({ signalfds: r.all("SIGNALFDS").flatMap((t) => t.signalfds) }),
   },
   {
     name: "fd owners",
