@@ -12,6 +12,7 @@ import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
 import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
 import { collectSignalfds, type SavedSignalfd } from "./objects/signalfds.js";
+import { collectTimerfds, type SavedTimerfd } from "./objects/timerfds.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
@@ -278,6 +279,7 @@ interface FrozenState {
   /** The open file descriptions it shares with earlier members (table order). */
   treeShared: TreeSharedFd[];
   eventfds: SavedEventfd[];
+  timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
   owners: FdOwner[];
   pipes: PipeBytes;
@@ -487,6 +489,7 @@ function collectTask(pid: number, tids: number[], budget: FileBudget) {
     shared,
     owners: collectOwners(pid, files, shared),
     eventfds: collectEventfds(pid, files, shared),
+    timerfds: collectTimerfds(pid, files, shared),
     signalfds: collectSignalfds(pid, files, shared),
     pipes: collectPipeData(pid, files),
     pipeSizes: collectPipeSizes(pid, files),
@@ -569,6 +572,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
     treeShared: state.treeShared,
     eventfds: state.eventfds,
+    timerfds: state.timerfds,
     signalfds: state.signalfds,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,

@@ -45,6 +45,7 @@ export {
   type SharedFdsRecord,
   type TreeSharedFdsRecord,
   type EventfdsRecord,
+  type TimerfdsRecord,
   type SignalfdsRecord,
   type ShmemFileRecord,
   ShmemFileKind,

@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, SIGNALFD: 11, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, TIMERFD: 10, SIGNALFD: 11, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 11 a signalfd (SIGNALFDS), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -286,6 +286,18 @@ export const EventfdsSchema = struct("eventfds", {
   eventfds: doc(array(EventfdSchema), "every eventfd of FILES, once per open file description, ascending by fd"),
 });
 export type EventfdsRecord = Infer<typeof EventfdsSchema>;
+export const TimerfdSchema = struct("timerfd", {
+  fd: doc(i32, "the lowest descriptor of the timerfd's open file description"),
+  clockid: doc(i32, "its clock (fdinfo clockid): 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC, 7 CLOCK_BOOTTIME, 8 CLOCK_REALTIME_ALARM, 9 CLOCK_BOOTTIME_ALARM"),
+  settimeFlags: doc(u32, "how it was armed (fdinfo settime flags): TFD_TIMER_ABSTIME 1, TFD_TIMER_CANCEL_ON_SET 2"),
+  ticks: doc(u64, "expirations not read yet (fdinfo ticks)"),
+  valueNs: doc(u64, "it_value: time left to the next expiration, nanoseconds (0: disarmed, or with ticks, a periodic one that expired as it was read)"),
+  intervalNs: doc(u64, "it_interval, nanoseconds (0: one-shot)"),
+});
+export const TimerfdsSchema = struct("timerfds", {
+  timerfds: doc(array(TimerfdSchema), "every timerfd of FILES, once per open file description, ascending by fd"),
+});
+export type TimerfdsRecord = Infer<typeof TimerfdsSchema>;
 export const SignalfdSchema = struct("signalfd", {
   fd: doc(i32, "the lowest descriptor of the signalfd's open file description"),
   mask: doc(u64, "the signals it reads (fdinfo sigmask): bit N-1 for signal N"),
@@ -485,6 +497,7 @@ export const ChunkType = {
   SHMEM_FILE: 0x0021,
   TREE_SHARED_FDS: 0x0022,
   EVENTFDS: 0x0023,
+  TIMERFDS: 0x0026,
   SIGNALFDS: 0x0027,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
@@ -529,6 +542,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.SHARED_FDS, name: "SHARED_FDS", schema: SharedFdsSchema, optional: false, count: "any", body: "empty", description: "descriptors sharing one open file description (only when there are any)" },
   { type: ChunkType.TREE_SHARED_FDS, name: "TREE_SHARED_FDS", schema: TreeSharedFdsSchema, optional: false, count: "any", body: "empty", description: "open file descriptions shared with earlier processes of the tree (only when there are any)" },
   { type: ChunkType.EVENTFDS, name: "EVENTFDS", schema: EventfdsSchema, optional: false, count: "any", body: "empty", description: "the counter and mode of each eventfd (only when there are any)" },
+  { type: ChunkType.TIMERFDS, name: "TIMERFDS", schema: TimerfdsSchema, optional: false, count: "any", body: "empty", description: "the clock, times and unread expirations of each timerfd (only when there are any)" },
   { type: ChunkType.SIGNALFDS, name: "SIGNALFDS", schema: SignalfdsSchema, optional: false, count: "any", body: "empty", description: "the signal mask of each signalfd (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
@@ -559,6 +573,7 @@ export interface RecordTypes {
   SHARED_FDS: SharedFdsRecord;
   TREE_SHARED_FDS: TreeSharedFdsRecord;
   EVENTFDS: EventfdsRecord;
+  TIMERFDS: TimerfdsRecord;
   SIGNALFDS: SignalfdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
@@ -572,4 +587,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "SIGNALFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "TIMERFDS", "SIGNALFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

@@ -7,6 +7,7 @@
 #include "inject.h"
 #include "eventfd.h"
 #include "signalfd.h"
+#include "timerfd.h"
 #include "kcmp.h"
 #include "kerndat.h"
 #include "memory.h"
@@ -62,6 +63,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"closeOnExecFrom", CloseOnExecFrom},
       {"createPipe", CreatePipe},
       {"createEventfd", CreateEventfd},
+      {"catchUpTimerfd", CatchUpTimerfd},
+      {"createTimerfd", CreateTimerfd},
       {"createSignalfd", CreateSignalfd},
       {"sameOpenFile", SameOpenFile},
       {"sameMemory", SameMemory},

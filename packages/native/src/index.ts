@@ -110,6 +110,8 @@ interface Addon {
   openFlags: { O_PATH: number };
   createPipe(): [number, number];
   createEventfd(count: bigint, flags: number): number;
+  catchUpTimerfd(fd: number): void;
+  createTimerfd(clockid: number, flags: number, settimeFlags: number, valueNs: bigint, intervalNs: bigint, ticks: bigint): number;
   createSignalfd(mask: bigint, flags: number): number;
   sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
@@ -454,6 +456,35 @@ export function createPipe(): [number, number] {
  */
 export function createEventfd(count: bigint, flags: number): number {
   return addon.createEventfd(count, flags);
+}
+
+/**
+ * timerfd_gettime on cr's descriptor `fd` of a timerfd: a periodic timer that fired is re-armed
+ * by the kernel only when its expirations are read or its time asked, so this counts the ones
+ * since into its ticks and arms it for the next, as the program's next read would; fdinfo then
+ * shows them all and the time left.
+ */
+export function catchUpTimerfd(fd: number): void {
+  addon.catchUpTimerfd(fd);
+}
+
+/** A timerfd as timerfd_create and timerfd_settime make it, with its unread expirations. */
+export interface TimerfdSpec {
+  clockid: number;
+  /** TIMERFD.TFD_NONBLOCK or 0. */
+  flags: number;
+  /** TIMERFD.TFD_TIMER_ABSTIME, TIMERFD.TFD_TIMER_CANCEL_ON_SET. */
+  settimeFlags: number;
+  /** The time left to the next expiration (0: disarmed); with TFD_TIMER_ABSTIME armed at the clock's now + this. */
+  valueNs: bigint;
+  intervalNs: bigint;
+  /** Expirations not read yet (set by TFD_IOC_SET_TICKS after arming, which clears them). */
+  ticks: bigint;
+}
+
+/** A new timerfd in cr, close-on-exec, armed and holding its unread expirations as `spec` says. */
+export function createTimerfd(spec: TimerfdSpec): number {
+  return addon.createTimerfd(spec.clockid, spec.flags, spec.settimeFlags, spec.valueNs, spec.intervalNs, spec.ticks);
 }
 
 /** A new signalfd in cr, close-on-exec, for the signals of `mask` (bit N-1: signal N), with `flags` (SIGNALFD.SFD_NONBLOCK). */

@@ -21,6 +21,7 @@ import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipe
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { makeEventfd, type SavedEventfd } from "./eventfds.js";
 import { makeSignalfd, type SavedSignalfd } from "./signalfds.js";
+import { makeTimerfd, type SavedTimerfd } from "./timerfds.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { objectKey } from "./shmem.js";
@@ -155,7 +156,7 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.SIGNALFD]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.TIMERFD, FileKind.SIGNALFD]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -208,17 +209,18 @@ export interface SavedWithFds {
   treeSockets?: TreeSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
-  /** The eventfds and signalfds, as saved. */
+  /** The eventfds, timerfds and signalfds, as saved. */
   objects?: SavedObjects;
 }
 
 /** The kernel objects a restart makes again rather than opens, each by the lowest fd of its description. */
 export interface SavedObjects {
   eventfds: ReadonlyMap<number, SavedEventfd>;
+  timerfds: ReadonlyMap<number, SavedTimerfd>;
   signalfds: ReadonlyMap<number, SavedSignalfd>;
 }
 
-const NO_OBJECTS: SavedObjects = { eventfds: new Map(), signalfds: new Map() };
+const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), signalfds: new Map() };
 
 /**
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
@@ -275,8 +277,9 @@ export interface ProcessFds {
   shared: ReadonlyMap<number, number>;
   /** The open file descriptions it shares with earlier processes (TREE_SHARED_FDS). */
   treeShared: TreeSharedFd[];
-  /** Its eventfds and signalfds (EVENTFDS, SIGNALFDS). */
+  /** Its eventfds, timerfds and signalfds (EVENTFDS, TIMERFDS, SIGNALFDS). */
   eventfds: SavedEventfd[];
+  timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
   data: PipeBytes;
   sizes: PipeSizes;
@@ -334,7 +337,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
 
 function objectsOf(p: ProcessFds): SavedObjects {
   const byFd = <T extends { fd: number }>(saved: T[]) => new Map(saved.map((o) => [o.fd, o]));
-  return { eventfds: byFd(p.eventfds), signalfds: byFd(p.signalfds) };
+  return { eventfds: byFd(p.eventfds), timerfds: byFd(p.timerfds), signalfds: byFd(p.signalfds) };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */
@@ -385,6 +388,8 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
     }
     case FileKind.EVENTFD:
       return madeAgain(fd, "eventfd", "EVENTFDS", made.objects.eventfds, makeEventfd);
+    case FileKind.TIMERFD:
+      return madeAgain(fd, "timerfd", "TIMERFDS", made.objects.timerfds, makeTimerfd);
     case FileKind.SIGNALFD:
       return madeAgain(fd, "signalfd", "SIGNALFDS", made.objects.signalfds, makeSignalfd);
     case FileKind.DIRECTORY:

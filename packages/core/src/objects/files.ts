@@ -37,6 +37,7 @@ export type FdKind =
   | "unix-socket"
   | "shmem"
   | "eventfd"
+  | "timerfd"
   | "signalfd"
   | "unsupported";
 
@@ -89,7 +90,6 @@ export interface FdEntry {
 export type UnsupportedCategory =
   | "socket"
   | "epoll"
-  | "timerfd"
   | "inotify"
   | "fanotify"
   | "io_uring"
@@ -343,9 +343,10 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
   }
 }
 
-/** The anonymous-inode objects a restart makes again, each saved by its module (eventfds.ts, signalfds.ts). */
+/** The anonymous-inode objects a restart makes again, each saved by its module (eventfds.ts, timerfds.ts, signalfds.ts). */
 const MADE_AGAIN = new Map<string, FdKind>([
   ["eventfd", "eventfd"],
+  ["timerfd", "timerfd"],
   ["signalfd", "signalfd"],
 ]);
 
@@ -357,7 +358,6 @@ function classifyAnon(entry: FdEntry, name: string): void {
   }
   const categories: Record<string, UnsupportedCategory> = {
     eventpoll: "epoll",
-    timerfd: "timerfd",
     inotify: "inotify",
     "[fanotify]": "fanotify",
     fanotify: "fanotify",
@@ -549,7 +549,6 @@ function parsePacket(text: string): [bigint, string][] {
 const FD_REASONS: Record<UnsupportedCategory, string> = {
   socket: "cr cannot save sockets other than UNIX ones (a network peer and the kernel's connection state cannot be restored); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
   epoll: "cr cannot save epoll instances yet (the watched fds and ready list are kernel state)",
-  timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
   inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
   fanotify: "cr cannot save fanotify instances",
   io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",

@@ -30,6 +30,7 @@ import type { FdOwner } from "./fd-owners.js";
 import { ownerProblems } from "./fd-owners.js";
 import type { SavedEventfd } from "./eventfds.js";
 import type { SavedSignalfd } from "./signalfds.js";
+import type { SavedTimerfd } from "./timerfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
 import { lockProblems } from "./locks.js";
@@ -75,6 +76,8 @@ export interface ProcessSection {
   treeShared: TreeSharedFd[];
   /** Each eventfd's counter and mode, once per open file description (EVENTFDS). */
   eventfds: SavedEventfd[];
+  /** Each timerfd's clock, times and unread expirations, once per open file description (TIMERFDS). */
+  timerfds: SavedTimerfd[];
   /** Each signalfd's mask, once per open file description (SIGNALFDS). */
   signalfds: SavedSignalfd[];
   owners: FdOwner[];
@@ -183,6 +186,11 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     name: "eventfds",
     save: (s, put) => s.eventfds.length > 0 && put("EVENTFDS", { eventfds: s.eventfds }),
     read: (r) => ({ eventfds: r.all("EVENTFDS").flatMap((e) => e.eventfds) }),
+  },
+  {
+    name: "timerfds",
+    save: (s, put) => s.timerfds.length > 0 && put("TIMERFDS", { timerfds: s.timerfds }),
+    read: (r) => ({ timerfds: r.all("TIMERFDS").flatMap((t) => t.timerfds) }),
   },
   {
     name: "signalfds",

@@ -71,8 +71,8 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
   return found;
 }
 
-/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd or signalfd made again. */
-const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "signalfd"]);
+/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd, timerfd or signalfd made again. */
+const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "timerfd", "signalfd"]);
 
 function sameDescription(a: ProcessFd, b: ProcessFd): boolean {
   try {

@@ -88,6 +88,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   "unix-socket": FileKind.SOCKET,
   shmem: FileKind.SHMEM,
   eventfd: FileKind.EVENTFD,
+  timerfd: FileKind.TIMERFD,
   signalfd: FileKind.SIGNALFD,
   unsupported: FileKind.UNSUPPORTED,
 };
