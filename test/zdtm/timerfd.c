@@ -2,14 +2,18 @@
 // timerfds (they were refused): a periodic one (50 ms, non-blocking, dup'd); one left unread for
 // 1 s while it fired every 20 ms; a one-shot that fired once, unread; one that fired once and
 // fires again in an hour; a one-shot on CLOCK_BOOTTIME due in an hour; one armed absolute on
-// CLOCK_REALTIME, cancelled if the clock is set, due in an hour; one disarmed with an interval. After the restart each is on its
-// clock with its interval and flags, holds the expirations it held (every one of the unread
-// periodic timer's, not just one), and has at most the time left it had and at least that less
-// the time since the set-up (the time between checkpoint and restart does not count).
+// CLOCK_REALTIME, cancelled if the clock is set, due in an hour; one disarmed with an interval;
+// one disarmed, shared with a child blocked reading it. After the restart each is on its clock
+// with its interval and flags, holds the expirations it held (every one of the unread periodic
+// timer's, not just one), and has at most the time left it had and at least that less the time
+// since the set-up (the time between checkpoint and restart does not count). The child, woken
+// when the shared one is armed, exits with the expirations it read.
 #include "zdtm.h"
 
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define MS 1000000LL
@@ -72,7 +76,15 @@ int main(int argc, char** argv) {
   int boot = timer(CLOCK_BOOTTIME, 0, 0, HOUR, 0);
   int idle = timer(CLOCK_MONOTONIC, 0, 0, 0, 5 * SEC);
   int absolute = timer(CLOCK_REALTIME, 0, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, now(CLOCK_REALTIME) + HOUR, 0);
+  int shared = timer(CLOCK_MONOTONIC, 0, 0, 0, 0);
   zdtm_require(dup >= 0, "dup");
+  pid_t child = fork();
+  zdtm_require(child >= 0, "fork");
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // killed with the parent, as the test kills only it
+    uint64_t v = 0;
+    _exit(read(shared, &v, sizeof v) == sizeof v ? (int)v : 255);
+  }
   usleep(1000 * 1000);  // `unread` fires some 50 times, `fired` and `again` once
   if (ticks(periodic) < 1) zdtm_fail("set-up: the periodic timer did not fire");
   zdtm_ready();
@@ -99,5 +111,9 @@ int main(int argc, char** argv) {
   if (read(dup, &n, sizeof n) != sizeof n || n < 1) zdtm_fail("a blocking read through the dup: %s", strerrorname_np(errno));
   if (now(CLOCK_MONOTONIC) - before > 200 * MS) zdtm_fail("the periodic timer fired %lld ms after a read, not within 50", (long long)((now(CLOCK_MONOTONIC) - before) / MS));
   if (fcntl(periodic, F_GETFL) & O_NONBLOCK) zdtm_fail("the dup is another description (its status flags are not the periodic timer's)");
+  struct itimerspec soon = {{0, 0}, {0, MS}};
+  if (timerfd_settime(shared, 0, &soon, NULL) != 0) zdtm_fail("cannot arm the shared timer: %s", strerrorname_np(errno));
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 1) zdtm_fail("the child read %d expirations through the shared timer, not 1", WEXITSTATUS(status));
   zdtm_pass();
 }
