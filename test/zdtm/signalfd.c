@@ -6,7 +6,6 @@
 // real-time ones in order, with their values), and a signal sent now is read too.
 #include "zdtm.h"
 
-#include <stdint.h>
 #include <sys/signalfd.h>
 
 /** The mask fdinfo shows for `fd`. */

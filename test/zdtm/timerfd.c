@@ -10,10 +10,7 @@
 // when the shared one is armed, exits with the expirations it read.
 #include "zdtm.h"
 
-#include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #define MS 1000000LL
@@ -78,13 +75,7 @@ int main(int argc, char** argv) {
   int absolute = timer(CLOCK_REALTIME, 0, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, now(CLOCK_REALTIME) + HOUR, 0);
   int shared = timer(CLOCK_MONOTONIC, 0, 0, 0, 0);
   zdtm_require(dup >= 0, "dup");
-  pid_t child = fork();
-  zdtm_require(child >= 0, "fork");
-  if (child == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // killed with the parent, as the test kills only it
-    uint64_t v = 0;
-    _exit(read(shared, &v, sizeof v) == sizeof v ? (int)v : 255);
-  }
+  pid_t child = zdtm_reading_child(shared);
   usleep(1000 * 1000);  // `unread` fires some 50 times, `fired` and `again` once
   if (ticks(periodic) < 1) zdtm_fail("set-up: the periodic timer did not fire");
   zdtm_ready();
@@ -113,7 +104,6 @@ int main(int argc, char** argv) {
   if (fcntl(periodic, F_GETFL) & O_NONBLOCK) zdtm_fail("the dup is another description (its status flags are not the periodic timer's)");
   struct itimerspec soon = {{0, 0}, {0, MS}};
   if (timerfd_settime(shared, 0, &soon, NULL) != 0) zdtm_fail("cannot arm the shared timer: %s", strerrorname_np(errno));
-  int status = 0;
-  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 1) zdtm_fail("the child read %d expirations through the shared timer, not 1", WEXITSTATUS(status));
+  zdtm_child_read(child, 1, "the shared timer");
   zdtm_pass();
 }
