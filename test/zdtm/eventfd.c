@@ -7,23 +7,13 @@
 // exits with the value it read.
 #include "zdtm.h"
 
-#include <stdint.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 /** The counter and mode fdinfo shows, without reading (which would change it). */
 static void shows(int fd, uint64_t count, int semaphore) {
-  char path[64], text[512] = {0};
-  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-  int info = open(path, O_RDONLY | O_CLOEXEC);
-  if (info < 0 || read(info, text, sizeof text - 1) <= 0) zdtm_fail("cannot read %s", path);
-  close(info);
-  char* c = strstr(text, "eventfd-count:");
-  char* s = strstr(text, "eventfd-semaphore:");
-  if (!c || !s) zdtm_fail("fd %d is not an eventfd: %s", fd, text);
-  unsigned long long got = strtoull(c + 14, NULL, 16);
-  if (got != count || atoi(s + 18) != semaphore) zdtm_fail("fd %d holds %llx (semaphore %d), not %llx (semaphore %d)", fd, got, atoi(s + 18), (unsigned long long)count, semaphore);
+  unsigned long long got = strtoull(zdtm_fdinfo(fd, "eventfd-count:"), NULL, 16);
+  int mode = atoi(zdtm_fdinfo(fd, "eventfd-semaphore:"));
+  if (got != count || mode != semaphore) zdtm_fail("fd %d holds %llx (semaphore %d), not %llx (semaphore %d)", fd, got, mode, (unsigned long long)count, semaphore);
 }
 
 int main(int argc, char** argv) {
@@ -35,13 +25,7 @@ int main(int argc, char** argv) {
   zdtm_require(sem >= 0 && dup >= 0 && big >= 0 && write(big, &large, sizeof large) == sizeof large, "eventfds");
   int wake = eventfd(0, 0);
   zdtm_require(wake >= 0, "the shared eventfd");
-  pid_t child = fork();
-  zdtm_require(child >= 0, "fork");
-  if (child == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL); // killed with the parent, as the test kills only it
-    uint64_t v = 0;
-    _exit(read(wake, &v, sizeof v) == sizeof v ? (int)v : 255);
-  }
+  pid_t child = zdtm_reading_child(wake);
   zdtm_ready();
   zdtm_wait();
   shows(sem, 5, 1);
@@ -55,7 +39,6 @@ int main(int argc, char** argv) {
   if (read(big, &v, sizeof v) != sizeof v || v != large) zdtm_fail("the large count read as %llx", (unsigned long long)v);
   uint64_t seven = 7;
   if (write(wake, &seven, sizeof seven) != sizeof seven) zdtm_fail("cannot write the shared eventfd");
-  int status = 0;
-  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 7) zdtm_fail("the child read %d through the shared eventfd, not 7", WEXITSTATUS(status));
+  zdtm_child_read(child, 7, "the shared eventfd");
   zdtm_pass();
 }

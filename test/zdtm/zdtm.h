@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char* zdtm_out;
@@ -73,6 +76,42 @@ static void zdtm_init(int argc, char** argv) {
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
   sigprocmask(SIG_BLOCK, &term, NULL);
+}
+
+/** What /proc/self/fdinfo/FD shows after `field` (in a buffer the next call reuses); fails if it has no such field. */
+__attribute__((unused)) static const char* zdtm_fdinfo(int fd, const char* field) {
+  static char text[1024];
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  int info = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = info < 0 ? -1 : read(info, text, sizeof text - 1);
+  if (info >= 0) close(info);
+  if (n <= 0) zdtm_fail("cannot read %s: %s", path, strerrorname_np(errno));
+  text[n] = 0;
+  const char* at = strstr(text, field);
+  if (!at) zdtm_fail("fd %d shows no %s: %s", fd, field, text);
+  return at + strlen(field);
+}
+
+/**
+ * A child that blocks reading a 64-bit count (an eventfd's, a timerfd's expirations) from `fd`
+ * and exits with it (255: the read failed); killed with the process, as the test kills only it.
+ */
+__attribute__((unused)) static pid_t zdtm_reading_child(int fd) {
+  pid_t child = fork();
+  zdtm_require(child >= 0, "fork");
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    uint64_t v = 0;
+    _exit(read(fd, &v, sizeof v) == sizeof v ? (int)v : 255);
+  }
+  return child;
+}
+
+/** Waits for a zdtm_reading_child and fails unless it read `count` through `what`. */
+__attribute__((unused)) static void zdtm_child_read(pid_t child, int count, const char* what) {
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != count) zdtm_fail("the child read %d through %s, not %d", WEXITSTATUS(status), what, count);
 }
 
 /** Set-up done: creates OUT.ready. */

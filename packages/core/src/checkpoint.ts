@@ -12,6 +12,8 @@ import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
 import { collectEpolls, type SavedEpoll } from "./objects/epolls.js";
 import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
+import { collectSignalfds, type SavedSignalfd } from "./objects/signalfds.js";
+import { collectTimerfds, type SavedTimerfd } from "./objects/timerfds.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
@@ -282,6 +284,8 @@ interface FrozenState {
   treeShared: TreeSharedFd[];
   eventfds: SavedEventfd[];
   epolls: SavedEpoll[];
+  timerfds: SavedTimerfd[];
+  signalfds: SavedSignalfd[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -496,6 +500,8 @@ function collectTask(pid: number, tids: number[], budget: FileBudget) {
     shared,
     owners: collectOwners(pid, files, shared),
     eventfds: collectEventfds(pid, files, shared),
+    timerfds: collectTimerfds(pid, files, shared),
+    signalfds: collectSignalfds(pid, files, shared),
     pipes: collectPipeData(pid, files),
     pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
@@ -578,6 +584,8 @@ function sectionOf(state: FrozenState): ProcessSection {
     treeShared: state.treeShared,
     eventfds: state.eventfds,
     epolls: state.epolls,
+    timerfds: state.timerfds,
+    signalfds: state.signalfds,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,

@@ -200,7 +200,7 @@ function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated
   let shmem: RestoredShmemFiles | undefined;
   try {
     shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
-    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets }));
+    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets }));
     return { shmem, fds: openTreeDescriptors(processes, inherit, recreated, shmem) };
   } catch (error) {
     shmem?.release();

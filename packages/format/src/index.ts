@@ -49,6 +49,8 @@ export {
   type InetSocketRecord,
   type InetSocketsRecord,
   InetSocketState,
+  type TimerfdsRecord,
+  type SignalfdsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

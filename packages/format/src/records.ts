@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -299,6 +299,26 @@ export const EpollsSchema = struct("epolls", {
   epolls: doc(array(EpollSchema), "every epoll instance of FILES this process saves, once per open file description, ascending by fd (one shared with an earlier process is in that one's section)"),
 });
 export type EpollsRecord = Infer<typeof EpollsSchema>;
+export const TimerfdSchema = struct("timerfd", {
+  fd: doc(i32, "the lowest descriptor of the timerfd's open file description"),
+  clockid: doc(i32, "its clock (fdinfo clockid): 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC, 7 CLOCK_BOOTTIME, 8 CLOCK_REALTIME_ALARM, 9 CLOCK_BOOTTIME_ALARM"),
+  settimeFlags: doc(u32, "how it was armed (fdinfo settime flags): TFD_TIMER_ABSTIME 1, TFD_TIMER_CANCEL_ON_SET 2"),
+  ticks: doc(u64, "expirations not read yet (fdinfo ticks)"),
+  valueNs: doc(u64, "it_value: time left to the next expiration, nanoseconds (0: disarmed, or with ticks, a periodic one that expired as it was read)"),
+  intervalNs: doc(u64, "it_interval, nanoseconds (0: one-shot)"),
+});
+export const TimerfdsSchema = struct("timerfds", {
+  timerfds: doc(array(TimerfdSchema), "every timerfd of FILES, once per open file description, ascending by fd"),
+});
+export type TimerfdsRecord = Infer<typeof TimerfdsSchema>;
+export const SignalfdSchema = struct("signalfd", {
+  fd: doc(i32, "the lowest descriptor of the signalfd's open file description"),
+  mask: doc(u64, "the signals it reads (fdinfo sigmask): bit N-1 for signal N"),
+});
+export const SignalfdsSchema = struct("signalfds", {
+  signalfds: doc(array(SignalfdSchema), "every signalfd of FILES, once per open file description, ascending by fd"),
+});
+export type SignalfdsRecord = Infer<typeof SignalfdsSchema>;
 export const PipeBytesSchema = struct("pipe-bytes", {
   pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
   bytes: doc(bytes, "what was buffered in it, oldest first"),
@@ -515,6 +535,8 @@ export const ChunkType = {
   EVENTFDS: 0x0023,
   EPOLLS: 0x0024,
   INET_SOCKETS: 0x0025,
+  TIMERFDS: 0x0026,
+  SIGNALFDS: 0x0027,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -560,6 +582,8 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.EVENTFDS, name: "EVENTFDS", schema: EventfdsSchema, optional: false, count: "any", body: "empty", description: "the counter and mode of each eventfd (only when there are any)" },
   { type: ChunkType.EPOLLS, name: "EPOLLS", schema: EpollsSchema, optional: false, count: "any", body: "empty", description: "the watches of each epoll instance (only when there are any)" },
   { type: ChunkType.INET_SOCKETS, name: "INET_SOCKETS", schema: InetSocketsSchema, optional: false, count: "any", body: "empty", description: "the TCP and UDP sockets the section saves (only when there are any)" },
+  { type: ChunkType.TIMERFDS, name: "TIMERFDS", schema: TimerfdsSchema, optional: false, count: "any", body: "empty", description: "the clock, times and unread expirations of each timerfd (only when there are any)" },
+  { type: ChunkType.SIGNALFDS, name: "SIGNALFDS", schema: SignalfdsSchema, optional: false, count: "any", body: "empty", description: "the signal mask of each signalfd (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -591,6 +615,8 @@ export interface RecordTypes {
   EVENTFDS: EventfdsRecord;
   EPOLLS: EpollsRecord;
   INET_SOCKETS: InetSocketsRecord;
+  TIMERFDS: TimerfdsRecord;
+  SIGNALFDS: SignalfdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -603,4 +629,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

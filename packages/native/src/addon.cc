@@ -8,6 +8,8 @@
 #include "epoll.h"
 #include "inet-sockets.h"
 #include "eventfd.h"
+#include "signalfd.h"
+#include "timerfd.h"
 #include "kcmp.h"
 #include "kerndat.h"
 #include "memory.h"
@@ -72,6 +74,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"inetSocket", InetSocket},
       {"bindInet", BindInet},
       {"connectInet", ConnectInet},
+      {"catchUpTimerfd", CatchUpTimerfd},
+      {"createTimerfd", CreateTimerfd},
+      {"createSignalfd", CreateSignalfd},
       {"sameOpenFile", SameOpenFile},
       {"sameMemory", SameMemory},
       {"peekPipe", PeekPipe},

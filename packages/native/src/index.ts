@@ -119,6 +119,9 @@ interface Addon {
   inetSocket(family: number, type: number, protocol: number): number;
   bindInet(fd: number, address: Buffer): void;
   connectInet(fd: number, address: Buffer): void;
+  catchUpTimerfd(fd: number): void;
+  createTimerfd(clockid: number, flags: number, settimeFlags: number, valueNs: bigint, intervalNs: bigint, ticks: bigint): number;
+  createSignalfd(mask: bigint, flags: number): number;
   sameOpenFile(pidA: number, fdA: number, pidB: number, fdB: number): boolean;
   sameMemory(pidA: number, pidB: number): boolean;
   peekPipe(path: string): Buffer;
@@ -482,6 +485,40 @@ export interface EpollWatchSlot {
  */
 export function epollWatchIs(pid: number, slot: EpollWatchSlot, fd: number): boolean {
   return addon.epollWatchIs(pid, slot.epfd, slot.tfd, slot.toff, fd);
+}
+
+/**
+ * timerfd_gettime on cr's descriptor `fd` of a timerfd: a periodic timer that fired is re-armed
+ * by the kernel only when its expirations are read or its time asked, so this counts the ones
+ * since into its ticks and arms it for the next, as the program's next read would; fdinfo then
+ * shows them all and the time left.
+ */
+export function catchUpTimerfd(fd: number): void {
+  addon.catchUpTimerfd(fd);
+}
+
+/** A timerfd as timerfd_create and timerfd_settime make it, with its unread expirations. */
+export interface TimerfdSpec {
+  clockid: number;
+  /** TIMERFD.TFD_NONBLOCK or 0. */
+  flags: number;
+  /** TIMERFD.TFD_TIMER_ABSTIME, TIMERFD.TFD_TIMER_CANCEL_ON_SET. */
+  settimeFlags: number;
+  /** The time left to the next expiration (0: disarmed); with TFD_TIMER_ABSTIME armed at the clock's now + this. */
+  valueNs: bigint;
+  intervalNs: bigint;
+  /** Expirations not read yet (set by TFD_IOC_SET_TICKS after arming, which clears them). */
+  ticks: bigint;
+}
+
+/** A new timerfd in cr, close-on-exec, armed and holding its unread expirations as `spec` says. */
+export function createTimerfd(spec: TimerfdSpec): number {
+  return addon.createTimerfd(spec.clockid, spec.flags, spec.settimeFlags, spec.valueNs, spec.intervalNs, spec.ticks);
+}
+
+/** A new signalfd in cr, close-on-exec, for the signals of `mask` (bit N-1: signal N), with `flags` (SIGNALFD.SFD_NONBLOCK). */
+export function createSignalfd(mask: bigint, flags: number): number {
+  return addon.createSignalfd(mask, flags);
 }
 
 /** A descriptor of a process. */

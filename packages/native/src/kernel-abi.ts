@@ -300,6 +300,26 @@ export const EPOLL = {
 } as const;
 
 /**
+ * timerfd_create(2) flags and clocks, and timerfd_settime(2) flags (include/uapi/linux/timerfd.h):
+ * /proc/PID/fdinfo shows the clock as `clockid` and the settime flags as `settime flags`.
+ */
+export const TIMERFD = {
+  TFD_NONBLOCK: 0o4000,
+  TFD_TIMER_ABSTIME: 1,
+  TFD_TIMER_CANCEL_ON_SET: 2,
+  CLOCK_REALTIME: 0,
+  CLOCK_MONOTONIC: 1,
+  CLOCK_BOOTTIME: 7,
+  CLOCK_REALTIME_ALARM: 8,
+  CLOCK_BOOTTIME_ALARM: 9,
+} as const;
+
+/** signalfd(2) flags (include/uapi/linux/signalfd.h). */
+export const SIGNALFD = {
+  SFD_NONBLOCK: 0o4000,
+} as const;
+
+/**
  * memfd_create(2) flags (include/uapi/linux/memfd.h) and the seals of F_ADD_SEALS/F_GET_SEALS
  * (include/uapi/linux/fcntl.h). A memfd made without MFD_ALLOW_SEALING starts with F_SEAL_SEAL,
  * as does every tmpfs file that is not a memfd.

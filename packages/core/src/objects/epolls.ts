@@ -17,6 +17,7 @@ import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { readProcText } from "../process/procfs.js";
 import type { FdEntry } from "./files.js";
+import { firstOfEachDescription, type SharedFd } from "./shared-fds.js";
 
 export type SavedEpoll = EpollsRecord["epolls"][number];
 export type EpollWatch = SavedEpoll["watches"][number];
@@ -28,16 +29,13 @@ export type EpollWatch = SavedEpoll["watches"][number];
  * descriptions an earlier process of the tree saves) are left out. A watch whose number no
  * longer names its file fails the snapshot, as `cr check` says.
  */
-export function collectEpolls(pid: number, files: FdEntry[], sharers: { fd: number }[]): SavedEpoll[] {
-  const skip = new Set(sharers.map((s) => s.fd));
-  return files
-    .filter((f) => f.kind === "epoll" && !skip.has(f.fd))
-    .map((f) => {
-      const watches = parseWatches(readProcText(pid, `fdinfo/${f.fd}`));
-      const stray = strayWatch(pid, f.fd, watches);
-      if (stray) throw new CrError(`process ${pid}: ${strayReason(f.fd, stray)}`, { code: "EPOLL_WATCH", pid, fd: f.fd });
-      return { fd: f.fd, watches };
-    });
+export function collectEpolls(pid: number, files: FdEntry[], sharers: SharedFd[]): SavedEpoll[] {
+  return firstOfEachDescription(files, sharers, "epoll").map((f) => {
+    const watches = parseWatches(readProcText(pid, `fdinfo/${f.fd}`));
+    const stray = strayWatch(pid, f.fd, watches);
+    if (stray) throw new CrError(`process ${pid}: ${strayReason(f.fd, stray)}`, { code: "EPOLL_WATCH", pid, fd: f.fd });
+    return { fd: f.fd, watches };
+  });
 }
 
 /** fdinfo's watch lines: "tfd: 19 events: 19 data: 13  pos:0 ino:50aaf6 sdev:9" (hex events and data). */

@@ -7,11 +7,11 @@
  * dup, or another process of the tree, shares it again (shared-fds.ts).
  */
 import type { EventfdsRecord, FdRecord } from "@cr/format";
-import { createEventfd, EVENTFD, NativeError } from "@cr/native";
+import { createEventfd, EVENTFD } from "@cr/native";
 import { CrError } from "../errors.js";
 import { readProcText } from "../process/procfs.js";
 import type { FdEntry } from "./files.js";
-import type { SharedFd } from "./shared-fds.js";
+import { firstOfEachDescription, type SharedFd } from "./shared-fds.js";
 
 export type SavedEventfd = EventfdsRecord["eventfds"][number];
 
@@ -19,29 +19,21 @@ export type SavedEventfd = EventfdsRecord["eventfds"][number];
 
 /** The counter and mode of each eventfd of `files`, through its lowest fd (a dup of one is a sharer). */
 export function collectEventfds(pid: number, files: FdEntry[], shared: SharedFd[]): SavedEventfd[] {
-  const sharers = new Set(shared.map((s) => s.fd));
-  return files.filter((f) => f.kind === "eventfd" && !sharers.has(f.fd)).map((f) => parseEventfd(pid, f.fd, readProcText(pid, `fdinfo/${f.fd}`)));
+  return firstOfEachDescription(files, shared, "eventfd").map((f) => parseEventfd(pid, f.fd, readProcText(pid, `fdinfo/${f.fd}`)));
 }
 
 /** fdinfo's "eventfd-count: <hex>" and "eventfd-semaphore: 0|1". */
 export function parseEventfd(pid: number, fd: number, fdinfo: string): SavedEventfd {
   const count = /^eventfd-count:\s*([0-9a-f]+)$/m.exec(fdinfo);
   const semaphore = /^eventfd-semaphore:\s*([01])$/m.exec(fdinfo);
-  if (!count || !semaphore) throw new CrError(`unexpected fdinfo of eventfd ${fd} of process ${pid}: "${fdinfo.slice(0, 120)}"`, { code: "EPROTO", pid });
+  if (!count || !semaphore) throw new CrError(`unexpected fdinfo of eventfd ${fd} of process ${pid}: "${fdinfo.slice(0, 120)}"`, { code: "EPROTO", pid, fd });
   return { fd, count: BigInt(`0x${count[1]}`), semaphore: Number(semaphore[1]) };
 }
 
 // ================================================================ restart half
 
 /** The eventfd of descriptor `fd`, made again in cr with its counter, mode and status flags. */
-export function makeEventfd(fd: FdRecord, saved: ReadonlyMap<number, SavedEventfd>): number {
-  const eventfd = saved.get(fd.fd);
-  if (!eventfd) throw new CrError(`the image has eventfd ${fd.fd} without its counter (EVENTFDS)`, { code: "BAD_IMAGE", fd: fd.fd });
+export function makeEventfd(fd: FdRecord, eventfd: SavedEventfd): number {
   const flags = (eventfd.semaphore ? EVENTFD.EFD_SEMAPHORE : 0) | (fd.openFlags & EVENTFD.EFD_NONBLOCK);
-  try {
-    return createEventfd(eventfd.count, flags);
-  } catch (error) {
-    if (error instanceof NativeError) throw new CrError(`cannot make eventfd ${fd.fd} again: ${error.message}`, { code: error.code, fd: fd.fd, step: "open files", cause: error });
-    throw error;
-  }
+  return createEventfd(eventfd.count, flags);
 }

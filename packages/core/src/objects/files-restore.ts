@@ -14,13 +14,15 @@
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
 import { FileKind, PipeEnd, SocketState, type FdRecord, type InetSocketRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
-import { createPipe, FCNTL, O_PATH, OPEN } from "@cr/native";
+import { createPipe, FCNTL, NativeError, O_PATH, OPEN } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { FifoHolders, refillPipes, type PipeBytes, type PipeSizes } from "./pipes.js";
 import { Recreated, type RemovedFiles } from "./removed.js";
 import { makeEpoll } from "./epolls.js";
 import { makeEventfd, type SavedEventfd } from "./eventfds.js";
+import { makeSignalfd, type SavedSignalfd } from "./signalfds.js";
+import { makeTimerfd, type SavedTimerfd } from "./timerfds.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { TreeInetSockets } from "./inet-sockets.js";
@@ -156,7 +158,7 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -211,9 +213,18 @@ export interface SavedWithFds {
   treeInet?: TreeInetSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
-  /** The eventfds' counters and modes, by fd (EVENTFDS). */
-  eventfds?: ReadonlyMap<number, SavedEventfd>;
+  /** The eventfds, timerfds and signalfds, as saved. */
+  objects?: SavedObjects;
 }
+
+/** The kernel objects a restart makes again rather than opens, each by the lowest fd of its description. */
+export interface SavedObjects {
+  eventfds: ReadonlyMap<number, SavedEventfd>;
+  timerfds: ReadonlyMap<number, SavedTimerfd>;
+  signalfds: ReadonlyMap<number, SavedSignalfd>;
+}
+
+const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), signalfds: new Map() };
 
 /**
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
@@ -222,11 +233,11 @@ export interface SavedWithFds {
  * each new pipe and each FIFO gets its saved capacity and bytes back.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, treeInet, given = new Map<number, number>(), eventfds = new Map() } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, treeInet, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
-  const made: Made = { pipes, sockets: treeSockets, inet: treeInet, warnings, data, eventfds };
+  const made: Made = { pipes, sockets: treeSockets, inet: treeInet, warnings, data, objects };
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
@@ -270,8 +281,10 @@ export interface ProcessFds {
   shared: ReadonlyMap<number, number>;
   /** The open file descriptions it shares with earlier processes (TREE_SHARED_FDS). */
   treeShared: TreeSharedFd[];
-  /** Its eventfds' counters and modes (EVENTFDS). */
+  /** Its eventfds, timerfds and signalfds (EVENTFDS, TIMERFDS, SIGNALFDS). */
   eventfds: SavedEventfd[];
+  timerfds: SavedTimerfd[];
+  signalfds: SavedSignalfd[];
   data: PipeBytes;
   sizes: PipeSizes;
   /** The UNIX sockets its section saved (each socket of the tree is in one section). */
@@ -305,7 +318,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   try {
     for (const [fd, path] of inherit) {
       const first = all.find((f) => f.fd === fd);
-      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, inet: undefined, warnings: [], data: [], eventfds: new Map() }));
+      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, inet: undefined, warnings: [], data: [], objects: NO_OBJECTS }));
     }
     sockets = new TreeSockets(records);
     inet = new TreeInetSockets(processes.flatMap((p) => p.inetSockets));
@@ -317,8 +330,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
       const substituted = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
       const given = new Map([...substituted, ...treeSharedSources(p.pid, p.treeShared, earlier, new Set(substituted.keys()))]);
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      const eventfds = new Map(p.eventfds.map((e) => [e.fd, e]));
-      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, treeInet: inet, given, eventfds });
+      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, treeInet: inet, given, objects: objectsOf(p) });
       done.push(opened);
       earlier.set(p.pid, { pairs: opened.pairs, substituted: new Set(substituted.keys()) });
     }
@@ -331,6 +343,11 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   const whose = (i: number) => (processes.length > 1 ? `process ${processes[i]!.pid}: ` : "");
   const warnings = [...sockets.warnings, ...done.flatMap((o, i) => o.warnings.map((w) => whose(i) + w))];
   return { tables: done.map((o) => o.pairs), warnings, close: closeAll, abandon: () => sockets?.unbind() };
+}
+
+function objectsOf(p: ProcessFds): SavedObjects {
+  const byFd = <T extends { fd: number }>(saved: T[]) => new Map(saved.map((o) => [o.fd, o]));
+  return { eventfds: byFd(p.eventfds), timerfds: byFd(p.timerfds), signalfds: byFd(p.signalfds) };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */
@@ -352,14 +369,14 @@ function idsOfPipesInside(fds: FdRecord[]): Set<bigint> {
   return new Set([...ends].filter(([, set]) => set.has(PipeEnd.READ) && set.has(PipeEnd.WRITE)).map(([id]) => id));
 }
 
-/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets, and what eventfds are made of. */
+/** What openOne takes a descriptor from rather than opening it: the tree's pipes and sockets, and what the objects made again are made of. */
 interface Made {
   pipes: Map<bigint, [number, number]>;
   sockets: TreeSockets | undefined;
   inet: TreeInetSockets | undefined;
   warnings: string[];
   data: PipeBytes;
-  eventfds: ReadonlyMap<number, SavedEventfd>;
+  objects: SavedObjects;
 }
 
 function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number {
@@ -386,9 +403,13 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       return substitute("/dev/null", fd.pipeEnd === PipeEnd.WRITE ? fsc.O_WRONLY : fsc.O_RDONLY);
     }
     case FileKind.EVENTFD:
-      return makeEventfd(fd, made.eventfds);
+      return madeAgain(fd, "eventfd", "EVENTFDS", made.objects.eventfds, makeEventfd);
     case FileKind.EPOLL:
       return makeEpoll(fd);
+    case FileKind.TIMERFD:
+      return madeAgain(fd, "timerfd", "TIMERFDS", made.objects.timerfds, makeTimerfd);
+    case FileKind.SIGNALFD:
+      return madeAgain(fd, "signalfd", "SIGNALFDS", made.objects.signalfds, makeSignalfd);
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:
@@ -398,6 +419,18 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
     default:
       throw new CrError(`fd ${fd.fd} (${fd.path}) is of a kind cr cannot restore: give it a file with --inherit-fd ${fd.fd}:PATH`, { code: "UNSUPPORTED", fd: fd.fd, path: fd.path, step: "open files" });
+  }
+}
+
+/** A kernel object made again in cr by `make` from what `record` saved of it. */
+function madeAgain<T>(fd: FdRecord, what: string, record: string, saved: ReadonlyMap<number, T>, make: (fd: FdRecord, saved: T) => number): number {
+  const object = saved.get(fd.fd);
+  if (object === undefined) throw new CrError(`the image has ${what} ${fd.fd} without its ${record} record`, { code: "BAD_IMAGE", fd: fd.fd, step: "open files" });
+  try {
+    return make(fd, object);
+  } catch (error) {
+    if (error instanceof NativeError) throw new CrError(`cannot make ${what} ${fd.fd} again: ${error.message}`, { code: error.code, fd: fd.fd, step: "open files", cause: error });
+    throw error;
   }
 }
 

@@ -39,6 +39,8 @@ export type FdKind =
   | "eventfd"
   | "epoll"
   | "inet-socket"
+  | "timerfd"
+  | "signalfd"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -89,8 +91,6 @@ export interface FdEntry {
 
 export type UnsupportedCategory =
   | "socket"
-  | "signalfd"
-  | "timerfd"
   | "inotify"
   | "fanotify"
   | "io_uring"
@@ -345,14 +345,21 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
   }
 }
 
+/** The anonymous-inode objects a restart makes again, each saved by its module (eventfds.ts, timerfds.ts, signalfds.ts). */
+const MADE_AGAIN = new Map<string, FdKind>([
+  ["eventfd", "eventfd"],
+  ["timerfd", "timerfd"],
+  ["signalfd", "signalfd"],
+  ["eventpoll", "epoll"],
+]);
+
 function classifyAnon(entry: FdEntry, name: string): void {
-  if (name === "eventfd" || name === "eventpoll") {
-    entry.kind = name === "eventfd" ? "eventfd" : "epoll"; // eventfds.ts, epolls.ts save them
+  const made = MADE_AGAIN.get(name);
+  if (made) {
+    entry.kind = made;
     return;
   }
   const categories: Record<string, UnsupportedCategory> = {
-    signalfd: "signalfd",
-    timerfd: "timerfd",
     inotify: "inotify",
     "[fanotify]": "fanotify",
     fanotify: "fanotify",
@@ -557,8 +564,6 @@ function parsePacket(text: string): [bigint, string][] {
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {
   socket: "cr saves UNIX, TCP and UDP sockets only (a raw or packet socket is bound to the kernel's network state); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
-  signalfd: "cr cannot save signalfds yet",
-  timerfd: "cr cannot save timerfds yet (armed timers are kernel state)",
   inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
   fanotify: "cr cannot save fanotify instances",
   io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",

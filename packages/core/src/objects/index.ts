@@ -31,6 +31,8 @@ import type { FdOwner } from "./fd-owners.js";
 import { ownerProblems } from "./fd-owners.js";
 import { epollProblems, type SavedEpoll } from "./epolls.js";
 import type { SavedEventfd } from "./eventfds.js";
+import type { SavedSignalfd } from "./signalfds.js";
+import type { SavedTimerfd } from "./timerfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
 import { inetSocketProblems } from "./inet-sockets.js";
@@ -81,6 +83,10 @@ export interface ProcessSection {
   eventfds: SavedEventfd[];
   /** Each epoll instance's watches, once per open file description (EPOLLS). */
   epolls: SavedEpoll[];
+  /** Each timerfd's clock, times and unread expirations, once per open file description (TIMERFDS). */
+  timerfds: SavedTimerfd[];
+  /** Each signalfd's mask, once per open file description (SIGNALFDS). */
+  signalfds: SavedSignalfd[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -195,6 +201,16 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     problems: (p) => epollProblems(p.pid, p.files),
     save: (s, put) => s.epolls.length > 0 && put("EPOLLS", { epolls: s.epolls }),
     read: (r) => ({ epolls: r.all("EPOLLS").flatMap((e) => e.epolls) }),
+  },
+  {
+    name: "timerfds",
+    save: (s, put) => s.timerfds.length > 0 && put("TIMERFDS", { timerfds: s.timerfds }),
+    read: (r) => ({ timerfds: r.all("TIMERFDS").flatMap((t) => t.timerfds) }),
+  },
+  {
+    name: "signalfds",
+    save: (s, put) => s.signalfds.length > 0 && put("SIGNALFDS", { signalfds: s.signalfds }),
+    read: (r) => ({ signalfds: r.all("SIGNALFDS").flatMap((t) => t.signalfds) }),
   },
   {
     name: "fd owners",

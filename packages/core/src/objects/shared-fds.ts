@@ -33,6 +33,12 @@ export function collectSharedFds(pid: number, files: FdEntry[]): SharedFd[] {
   return shared;
 }
 
+/** The descriptors of one kind, one per open file description: its lowest fd (the others are its sharers). */
+export function firstOfEachDescription(files: FdEntry[], shared: SharedFd[], kind: FdEntry["kind"]): FdEntry[] {
+  const sharers = new Set(shared.map((s) => s.fd));
+  return files.filter((f) => f.kind === kind && !sharers.has(f.fd));
+}
+
 /** A frozen process of the tree, as collectTreeSharedFds needs it. */
 export interface MemberFiles {
   pid: number;
@@ -65,8 +71,8 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
   return found;
 }
 
-/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd or epoll instance made again. */
-const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll"]);
+/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd, epoll instance, timerfd or signalfd made again. */
+const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd"]);
 
 function sameDescription(a: ProcessFd, b: ProcessFd): boolean {
   try {

@@ -90,6 +90,8 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   eventfd: FileKind.EVENTFD,
   epoll: FileKind.EPOLL,
   "inet-socket": FileKind.INET_SOCKET,
+  timerfd: FileKind.TIMERFD,
+  signalfd: FileKind.SIGNALFD,
   unsupported: FileKind.UNSUPPORTED,
 };
 
