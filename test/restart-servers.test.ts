@@ -1,7 +1,7 @@
 // Network servers come back where they were: listening on the same port, with the state they
 // held in memory at the checkpoint (issue 20). Real programs: Node's http module (epoll, eventfds,
 // threads, a listening TCP socket), python3 -m http.server; and what cr refuses or warns about.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer, Socket, type Server } from "node:net";
@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { expectOneLineError, runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, sleep, tmpDir } from "./harness.js";
-import { python3Binary, waitPidFree } from "./restart-helpers.js";
+import { killTree, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, waitPidFree } from "./restart-helpers.js";
 
 const started: number[] = [];
 afterEach(() => {
@@ -202,6 +202,86 @@ describe("network servers", () => {
     expect(existsSync(`/proc/${child.pid}`), "no process is left behind").toBe(false);
   });
 });
+
+describe("event-driven programs", () => {
+  it("redis-server holding 1 million keys, restarted at an increment: DBSIZE and DEBUG DIGEST are the increment's", async () => {
+    const dir = tmpDir("cr-redis-");
+    const port = await freePort();
+    const log = join(dir, "redis.log");
+    const out = openSync(log, "w");
+    const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "yes", "--dir", dir], { cwd: dir, stdio: ["ignore", out, out] });
+    closeSync(out);
+    started.push(redis.pid!);
+    const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
+    await waitFor(() => /Ready to accept connections/.test(readFileSync(log, "utf8")));
+    expect(cli("DEBUG", "POPULATE", "1000000")).toBe("OK");
+    const store = join(dir, "store");
+    const full = await runCli(["snapshot", "--store", store, String(redis.pid)]);
+    expect(full.code, full.stderr).toBe(0);
+    cli("DEBUG", "POPULATE", "1000", "extra");
+    cli("DEL", "key:17", "key:4242");
+    const increment = await runCli(["snapshot", "--store", store, "--incremental", String(redis.pid)]);
+    expect(increment.code, increment.stderr).toBe(0);
+    const at = { size: cli("DBSIZE"), digest: cli("DEBUG", "DIGEST") };
+    expect(at.size).toBe("1000998");
+    cli("FLUSHALL");
+    redis.kill("SIGKILL");
+    await waitPidFree(redis.pid!);
+    await restartDetached(store, BigInt(increment.stdout.trim()));
+    expect({ size: cli("DBSIZE"), digest: cli("DEBUG", "DIGEST") }).toEqual(at);
+    expect(cli("SET", "after", "restart")).toBe("OK");
+  }, 120_000);
+
+  it("a Python asyncio program with timers and a subprocess on pipes, restarted from the middle of a chain, ends as an uninterrupted run", async () => {
+    const dir = tmpDir("cr-asyncio-");
+    writeFileSync(join(dir, "aio.py"), ASYNCIO_SCRIPT);
+    const w = { name: "asyncio", command: python3Binary(), args: [join(dir, "aio.py"), "150"] };
+    const ref = await reference(w, dir);
+    const store = join(dir, "store");
+    const { run, crids } = await sooner(async (scale) => {
+      const run = startWorkload(w, dir, "chain");
+      await sleep(Math.min(300, ref.ms / 10) * scale);
+      return { run, crids: await snapshotChain(run, store, 4, ref.ms * 0.5 * scale) };
+    });
+    await killTree(run.pid);
+    await run.exited;
+    const restarted = await restartAndWait(store, crids[2]!);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(readFileSync(run.out, "utf8")).toBe(ref.output.toString());
+  }, 120_000);
+});
+
+/** Each step waits on a timer, sends a number to a child over a pipe and reads it back doubled; a second timer ticks all along. */
+const ASYNCIO_SCRIPT = `import asyncio, sys
+LIMIT = int(sys.argv[1])
+CHILD = "import sys\\nfor line in sys.stdin:\\n    print(int(line) * 2, flush=True)\\n"
+async def main():
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    ticks = 0
+    def tick():
+        nonlocal ticks
+        ticks += 1
+        asyncio.get_running_loop().call_later(0.01, tick)
+    tick()
+    for n in range(1, LIMIT + 1):
+        await asyncio.sleep(0.02)
+        proc.stdin.write(f"{n}\\n".encode())
+        await proc.stdin.drain()
+        print(n, int(await proc.stdout.readline()), flush=True)
+    proc.stdin.close()
+    print("child exited with", await proc.wait(), "ticked", ticks > LIMIT, flush=True)
+asyncio.run(main())
+`;
+
+/** A port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 function connect(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
