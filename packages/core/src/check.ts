@@ -6,7 +6,7 @@
 import { NativeError } from "@cr/native";
 import { CrError } from "./errors.js";
 import { collectFiles, type FdEntry } from "./objects/files.js";
-import { processProblems } from "./objects/index.js";
+import { processNotes, processProblems } from "./objects/index.js";
 import { requireProcess } from "./process/procfs.js";
 import { isKernelThread, isZombie, readStat, readThreads } from "./objects/task.js";
 import { processTree, type Member } from "./objects/tree.js";
@@ -22,10 +22,17 @@ export interface Problem {
   reason: string;
 }
 
+/** Something cr saves, but that a user should know of before a restart (what it does with a terminal). */
+export interface Note {
+  resource: string;
+  note: string;
+}
+
 export interface CheckReport {
   pid: number;
   comm: string;
   problems: Problem[];
+  notes: Note[];
 }
 
 export interface TreeReport extends CheckReport {
@@ -93,12 +100,13 @@ function checkTreeOnce(pid: number, options: CheckOptions): { report: TreeReport
   if (root.vmas === null) return { report: { ...root.report, processes: processes.slice(0, 1) }, vmas }; // a kernel thread, a zombie, cr: nothing below matters
   vmas.set(pid, root.vmas);
   const report: TreeReport = { ...root.report, processes };
-  const named = (member: number, p: Problem): Problem => (member === pid ? p : { ...p, resource: `process ${member}: ${p.resource}` });
+  const named = <T extends { resource: string }>(member: number, p: T): T => (member === pid ? p : { ...p, resource: `process ${member}: ${p.resource}` });
   const held: HeldFiles[] = [{ pid, files: root.files }];
   for (const member of tree.slice(1).filter((m) => !isZombie(m.stat))) {
     const checked = checkIfRunning(member.pid, members, choices);
     if (!checked) continue; // exited since the tree was listed: not part of it any more
     report.problems.push(...checked.report.problems.map((p) => named(member.pid, p)));
+    report.notes.push(...checked.report.notes.map((n) => named(member.pid, n)));
     if (checked.vmas) vmas.set(member.pid, checked.vmas);
     held.push({ pid: member.pid, files: checked.files });
   }
@@ -126,7 +134,7 @@ function checkIfRunning(pid: number, members: ReadonlySet<number>, choices: Save
 export function checkMember(pid: number, members: ReadonlySet<number>, choices: SaveChoices): { report: CheckReport; vmas: Vma[] | null; files: FdEntry[] } {
   requireProcess(pid);
   const stat = readStat(pid);
-  const report: CheckReport = { pid, comm: stat.comm, problems: [] };
+  const report: CheckReport = { pid, comm: stat.comm, problems: [], notes: [] };
   const add = (resource: string, kind: string, reason: string): void => {
     report.problems.push({ resource, kind, reason });
   };
@@ -142,7 +150,9 @@ export function checkMember(pid: number, members: ReadonlySet<number>, choices: 
   if (pid === process.pid) return { report, vmas: null, files: [] }; // nothing else matters, and cr's own tables change as it reads them
   const files = collectFiles(pid);
   const vmas = collectVmas(pid);
-  report.problems.push(...processProblems({ pid, stat, tids: readThreads(pid), files, vmas, members, ...choices }));
+  const checked = { pid, stat, tids: readThreads(pid), files, vmas, members, ...choices };
+  report.problems.push(...processProblems(checked));
+  report.notes.push(...processNotes(checked));
   return { report, vmas, files };
 }
 

@@ -14,6 +14,7 @@ import { collectEpolls, type SavedEpoll } from "./objects/epolls.js";
 import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
 import { collectSignalfds, type SavedSignalfd } from "./objects/signalfds.js";
 import { collectTimerfds, type SavedTimerfd } from "./objects/timerfds.js";
+import { collectTerminals, type SavedTerminal } from "./objects/terminals.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
@@ -286,6 +287,7 @@ interface FrozenState {
   epolls: SavedEpoll[];
   timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
+  terminals: SavedTerminal[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -381,7 +383,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.choices), before.slots);
   });
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
-  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
+  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
   const sockets = collectTreeSockets(tree, tasks, before.choices); // before the trackers re-arm: a refusal leaves their history whole
   const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files, shared: tasks[i]!.shared }));
   const treeShared = collectTreeSharedFds(members);
@@ -391,7 +393,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const records = files.records(savers);
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
   const tracked = running.map((pid, i) => {
-    const { childFaults } = tree.members.find((m) => m.pid === pid)!.stat; // read at the freeze
+    const { childFaults } = frozenStat(tree, pid); // read at the freeze
     const sharing = { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals), childFaults };
     return trackMemory(pid, layouts[i]!, tracker, parents[i]!, sharing);
   });
@@ -488,7 +490,12 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: Pa
 }
 
 /** The frozen process's state other than memory: process-wide, per thread, signals, files. */
-function collectTask(pid: number, tids: number[], budget: FileBudget) {
+/** A member's stat, as the freeze read it. */
+function frozenStat(tree: FrozenTree, pid: number): ProcStat {
+  return tree.members.find((m) => m.pid === pid)!.stat;
+}
+
+function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBudget) {
   const leader = tids[0]!;
   const info = collectProcess(pid);
   const files = collectFiles(pid).filter((f) => !f.internal);
@@ -500,6 +507,7 @@ function collectTask(pid: number, tids: number[], budget: FileBudget) {
     shared,
     owners: collectOwners(pid, files, shared),
     eventfds: collectEventfds(pid, files, shared),
+    terminals: collectTerminals(pid, files, stat),
     timerfds: collectTimerfds(pid, files, shared),
     signalfds: collectSignalfds(pid, files, shared),
     pipes: collectPipeData(pid, files),
@@ -586,6 +594,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     epolls: state.epolls,
     timerfds: state.timerfds,
     signalfds: state.signalfds,
+    terminals: state.terminals,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,
@@ -697,7 +706,7 @@ async function killTree(tree: FrozenTree, rootKey: string): Promise<number | nul
   return unreaped;
 }
 
-function refuseUnsupported(report: CheckReport): void {
+function refuseUnsupported(report: Pick<CheckReport, "pid" | "comm" | "problems">): void {
   if (report.problems.length === 0) return;
   const reasons = report.problems.map((p) => `${p.resource}: ${p.reason}`).join("; ");
   throw new CrError(`process ${report.pid} (${report.comm}) cannot be checkpointed: ${reasons}`, { code: "UNSUPPORTED", pid: report.pid });

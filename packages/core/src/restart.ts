@@ -39,6 +39,7 @@ import { createSharedObjects, liveSharedKeys, objectKey, type RestoredObject } f
 import { checkShmemFiles, RestoredShmemFiles, restoredObjects } from "./objects/shmem-files.js";
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 import { readSection, type ProcessSection, type SectionRecords } from "./objects/index.js";
+import { checkTerminals, onShellTerminal, shellTerminal, ShellJob } from "./objects/terminals.js";
 
 export interface RestartOptions {
   crid: bigint;
@@ -53,6 +54,8 @@ export interface RestartOptions {
   keepFiles?: boolean;
   /** Substitutes for descriptors: fd number -> path. */
   inheritFds?: Map<number, string>;
+  /** Run the program on cr's terminal, as a job of the shell cr runs in (objects/terminals.ts). */
+  shellJob?: boolean;
   /** Page bytes written into the process, of the total, once per batch (8 MiB). */
   onProgress?: OnProgress;
 }
@@ -67,6 +70,8 @@ export interface RestartResult {
   restoreMs: number;
   /** What was restored differently from the image, for the user. */
   warnings: string[];
+  /** With shellJob: cr's terminal, lent to the program; detach() when it ends. */
+  job?: ShellJob;
 }
 
 /** What the image says of one running process, all of it read and checked before anything is built. */
@@ -90,6 +95,8 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const inherit = options.inheritFds ?? new Map<number, string>();
   const { branch, images, tree } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
   try {
+    const terminal = options.shellJob ? step(crid, "check files", shellTerminal) : undefined;
+    if (terminal !== undefined) for (const c of tree.running) c.files = onShellTerminal(c.files, c.terminals, terminal);
     const files = step(crid, "check files", () => checkTreeFiles(tree, crid, options, inherit));
     const warnings = files.warnings;
     const pids = await stepAsync(crid, "check the PID", () => choosePids(store, tree, options.anyPid ?? false, warnings));
@@ -107,6 +114,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     warnings.push(...fds.warnings);
     const built = new Built();
     let incarnations: Incarnations;
+    let job: ShellJob | undefined;
     try {
       const layout = await createTree(tree, pids, { fds, shmem, recreated }, built, crid);
       step(crid, "remove recreated files", () => recreated.remove(), built.root);
@@ -119,8 +127,11 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       step(crid, "cut back grown files", () => files.grown.forEach((grown, i) => warnings.push(...cutBackGrown(grown, fds.tables[i]!))), built.root);
       step(crid, "put back files the tree was writing", () => warnings.push(...contents.restore(crid)), built.root);
       incarnations = incarnationsOf(tree, built); // read while stopped: a short program may be gone by the end
+      job = terminal === undefined ? undefined : step(crid, "lend the terminal", () => lendTerminal(tree, built), built.root);
       step(crid, "release the process", () => built.release(), built.root);
+      job?.wake(readStat(built.root).pgrp);
     } catch (error) {
+      job?.detach();
       built.kill();
       contents.release();
       fds.abandon();
@@ -132,7 +143,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     }
     // Snapshots of the restarted tree continue this branch, with this CRID as parent.
     step(crid, "record the branch", () => store.continueFrom(branch, incarnations.root, crid, incarnations.members), built.root);
-    return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings };
+    return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings, ...(job ? { job } : {}) };
   } finally {
     images.close();
   }
@@ -422,6 +433,17 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
 }
 
+/**
+ * Lends cr's terminal to the root's group with the settings of its controlling terminal, before
+ * the release: the program's first read finds it in the foreground (else SIGTTIN stops it).
+ */
+function lendTerminal(tree: TreeCheckpoint, built: Built): ShellJob {
+  const job = new ShellJob();
+  const saved = tree.running[0]!.terminals.find((t) => t.controlling);
+  if (saved) job.attach(readStat(built.root).pgrp, saved);
+  return job;
+}
+
 /** Arms write tracking where snapshots would use it; a refusal only costs a full next snapshot. */
 function armTracking(pid: number, identity: bigint, heldOpen: ReadonlySet<string>, warnings: string[]): void {
   if (chooseTracker(probeKernel()).name !== "write-protect") return;
@@ -497,6 +519,7 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
   const shmemFiles = tree.running.flatMap((c) => c.shmemFiles);
   const shmem = new Set(shmemFiles.map(objectKey));
   const checked = tree.running.map((image) => {
+    if (!options.shellJob) checkTerminals(image.process.pid, image.process.comm, image.terminals, crid);
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
     const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed, shmem };
     // A file the tree was writing that changed as would be refused comes back with its saved content.

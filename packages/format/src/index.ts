@@ -51,6 +51,7 @@ export {
   InetSocketState,
   type TimerfdsRecord,
   type SignalfdsRecord,
+  type TerminalsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

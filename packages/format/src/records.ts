@@ -318,6 +318,18 @@ export const SignalfdSchema = struct("signalfd", {
 export const SignalfdsSchema = struct("signalfds", {
   signalfds: doc(array(SignalfdSchema), "every signalfd of FILES, once per open file description, ascending by fd"),
 });
+export const TerminalSchema = struct("terminal", {
+  path: doc(string, "the terminal's path as the process's descriptors named it (/dev/pts/3)"),
+  rdev: doc(u64, "its device number (st_rdev)"),
+  controlling: doc(u8, "1: the process's controlling terminal"),
+  foreground: doc(u8, "1: controlling, and the process's group was its foreground group"),
+  termios: doc(bytes, "struct termios2 as TCGETS2 gave it"),
+  winsize: doc(bytes, "struct winsize as TIOCGWINSZ gave it"),
+});
+export const TerminalsSchema = struct("terminals", {
+  terminals: doc(array(TerminalSchema), "every terminal the process holds a descriptor on (/dev/tty, the alias, aside), once"),
+});
+export type TerminalsRecord = Infer<typeof TerminalsSchema>;
 export type SignalfdsRecord = Infer<typeof SignalfdsSchema>;
 export const PipeBytesSchema = struct("pipe-bytes", {
   pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
@@ -537,6 +549,7 @@ export const ChunkType = {
   INET_SOCKETS: 0x0025,
   TIMERFDS: 0x0026,
   SIGNALFDS: 0x0027,
+  TERMINALS: 0x002b,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -584,6 +597,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.INET_SOCKETS, name: "INET_SOCKETS", schema: InetSocketsSchema, optional: false, count: "any", body: "empty", description: "the TCP and UDP sockets the section saves (only when there are any)" },
   { type: ChunkType.TIMERFDS, name: "TIMERFDS", schema: TimerfdsSchema, optional: false, count: "any", body: "empty", description: "the clock, times and unread expirations of each timerfd (only when there are any)" },
   { type: ChunkType.SIGNALFDS, name: "SIGNALFDS", schema: SignalfdsSchema, optional: false, count: "any", body: "empty", description: "the signal mask of each signalfd (only when there are any)" },
+  { type: ChunkType.TERMINALS, name: "TERMINALS", schema: TerminalsSchema, optional: false, count: "any", body: "empty", description: "the terminals the process holds, with their settings (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -617,6 +631,7 @@ export interface RecordTypes {
   INET_SOCKETS: InetSocketsRecord;
   TIMERFDS: TimerfdsRecord;
   SIGNALFDS: SignalfdsRecord;
+  TERMINALS: TerminalsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -629,4 +644,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

@@ -7,6 +7,7 @@
 #include "inject.h"
 #include "epoll.h"
 #include "inet-sockets.h"
+#include "terminal.h"
 #include "eventfd.h"
 #include "signalfd.h"
 #include "timerfd.h"
@@ -69,6 +70,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"epollWatchIs", EpollWatchIs},
       {"inetSocketState", InetSocketState},
       {"socketDomain", SocketDomain},
+      {"terminalSettings", TerminalSettings},
+      {"setTermios", SetTermios},
+      {"setForeground", SetForeground},
       {"inetSocketOptions", InetSocketOptions},
       {"setInetSocketOptions", SetInetSocketOptions},
       {"inetSocket", InetSocket},

@@ -114,6 +114,9 @@ interface Addon {
   epollWatchIs(pid: number, epfd: number, tfd: number, toff: number, fd: number): boolean;
   inetSocketState(fd: number): InetSocketState;
   socketDomain(fd: number): SocketDomain;
+  terminalSettings(fd: number): TerminalSettings;
+  setTermios(fd: number, termios: Buffer): void;
+  setForeground(fd: number, pgrp: number): void;
   inetSocketOptions(fd: number, family: number, protocol: number): InetSocketOption[];
   setInetSocketOptions(fd: number, options: InetSocketOption[]): void;
   inetSocket(family: number, type: number, protocol: number): number;
@@ -880,3 +883,27 @@ export function bindInet(fd: number, address: Buffer): void {
 export function connectInet(fd: number, address: Buffer): void {
   addon.connectInet(fd, address);
 }
+
+// ---------------------------------------------------------------- terminals
+
+/** What a program set on its terminal: raw struct termios2 (TCGETS2) and struct winsize (TIOCGWINSZ). */
+export interface TerminalSettings {
+  termios: Buffer;
+  winsize: Buffer;
+}
+
+/** The settings of the terminal cr's `fd` is on. */
+export function terminalSettings(fd: number): TerminalSettings {
+  return addon.terminalSettings(fd);
+}
+
+/** TCSETS2: gives the terminal `fd` is on the settings terminalSettings read. */
+export function setTermios(fd: number, termios: Buffer): void {
+  addon.setTermios(fd, termios);
+}
+
+/** tcsetpgrp on cr's controlling terminal, SIGTTOU blocked (cr may be in the background by then). */
+export function setForeground(fd: number, pgrp: number): void {
+  addon.setForeground(fd, pgrp);
+}
+

@@ -23,6 +23,10 @@ export function registerCheck(program: Command): void {
         console.log(`${who(report)} cannot be checkpointed:`);
         console.log(table(["RESOURCE", "KIND", "REASON"], report.problems.map((p) => [p.resource, p.kind, p.reason])));
       }
+      if (!options.json && report.notes.length > 0) {
+        console.log("notes (no problem: what a restart does):");
+        console.log(table(["RESOURCE", "NOTE"], report.notes.map((n) => [n.resource, n.note])));
+      }
       if (report.problems.length > 0) process.exitCode = 2;
     });
 }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { parseCrid, storeOption } from "../args.js";
 import { formatMs, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
@@ -13,6 +13,7 @@ interface RestartFlags {
   force?: boolean;
   keepFiles?: boolean;
   inheritFd: Map<number, string>;
+  shellJob?: boolean;
 }
 
 export function registerRestart(program: Command): void {
@@ -28,7 +29,8 @@ export function registerRestart(program: Command): void {
     .option("--force", "restart even if files the process reads changed since the checkpoint")
     .option("--keep-files", "leave output files that grew since the checkpoint as they are (default: cut back to their saved size, saying how much)")
     .option("--inherit-fd <fd:path>", "give descriptor FD the file PATH instead (repeatable)", parseInheritFd, new Map<number, string>())
-    .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log")
+    .addOption(new Option("--shell-job", "run a program that ran on a terminal on this one, as a job of your shell (in the foreground if it was)").conflicts("detach"))
+    .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log\n  cr restart --at 7 --shell-job      # less, vim, top ... back on this terminal")
     .action(async (flags: RestartFlags) => {
       const { restart, waitRestarted } = await import("@cr/core");
       const bar = progressBar("restart");
@@ -40,15 +42,17 @@ export function registerRestart(program: Command): void {
         force: flags.force,
         keepFiles: flags.keepFiles,
         inheritFds: flags.inheritFd,
+        shellJob: flags.shellJob ?? false,
         onProgress: bar.update,
       }).finally(() => bar.done());
       for (const warning of result.warnings) process.stderr.write(`cr: warning: ${warning}\n`);
       if (flags.json) console.log(toJson({ pid: result.pid, crid: result.crid, restoreMs: result.restoreMs }));
       else if (flags.detach) console.log(String(result.pid));
-      else process.stderr.write(`cr: restarted CRID ${result.crid} as PID ${result.pid} in ${formatMs(result.restoreMs)}\n`);
+      else if (!result.job) process.stderr.write(`cr: restarted CRID ${result.crid} as PID ${result.pid} in ${formatMs(result.restoreMs)}\n`); // a job has the terminal's screen now
       if (flags.detach) return;
       // Without --detach cr stays the parent and exits as the process does.
       const status = waitRestarted(result.pid);
+      result.job?.detach(); // the terminal back to cr's settings and group, as a shell takes it back
       process.exitCode = status.code ?? 128 + (status.signal ?? 0);
     });
 }

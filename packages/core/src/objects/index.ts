@@ -26,7 +26,7 @@ import type {
   UnixSocketRecord,
   VmaRecord,
 } from "@cr/format";
-import type { Problem } from "../check.js";
+import type { Note, Problem } from "../check.js";
 import type { FdOwner } from "./fd-owners.js";
 import { ownerProblems } from "./fd-owners.js";
 import { epollProblems, type SavedEpoll } from "./epolls.js";
@@ -46,6 +46,7 @@ import { shmemFileProblems } from "./shmem-files.js";
 import { tracerProblems, type ProcStat } from "./task.js";
 import { threadCredentialProblems } from "./threads.js";
 import { timerProblems } from "./timers.js";
+import { terminalNotes, type SavedTerminal } from "./terminals.js";
 import { vmaProblem, type Vma } from "./vmas.js";
 
 /** A running process as `cr check` reads it once, for every object to judge. */
@@ -87,6 +88,8 @@ export interface ProcessSection {
   timerfds: SavedTimerfd[];
   /** Each signalfd's mask, once per open file description (SIGNALFDS). */
   signalfds: SavedSignalfd[];
+  /** The terminals it holds, with their settings (TERMINALS). */
+  terminals: SavedTerminal[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -121,6 +124,8 @@ export interface ProcessObject {
   name: string;
   /** What `cr check` reports of it: why cr cannot save it, and what the user can do. */
   problems?(p: CheckedProcess): Problem[];
+  /** What `cr check` says of it that is no problem: what a restart will do with it. */
+  notes?(p: CheckedProcess): Note[];
   /** Its records in the section (written only when there is something, where an older cr must still read the image). */
   save(s: ProcessSection, put: PutRecord): void;
   /** Its part of the section, read back. */
@@ -213,6 +218,12 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     read: (r) => ({ signalfds: r.all("SIGNALFDS").flatMap((t) => t.signalfds) }),
   },
   {
+    name: "terminals",
+    notes: (p) => terminalNotes(p.pid, p.files, p.stat),
+    save: (s, put) => s.terminals.length > 0 && put("TERMINALS", { terminals: s.terminals }),
+    read: (r) => ({ terminals: r.all("TERMINALS").flatMap((t) => t.terminals) }),
+  },
+  {
     name: "fd owners",
     problems: (p) => ownerProblems(p.pid, p.files, p.stat.pgrp, p.tids),
     save: (s, put) => s.owners.length > 0 && put("FD_OWNERS", { owners: s.owners }),
@@ -266,6 +277,11 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     read: (r) => ({ tracker: r.one("TRACKER") }),
   },
 ];
+
+/** Every note the objects have on `p`, in table order. */
+export function processNotes(p: CheckedProcess): Note[] {
+  return PROCESS_OBJECTS.flatMap((o) => o.notes?.(p) ?? []);
+}
 
 /** Every problem the objects find in `p`, in table order. */
 export function processProblems(p: CheckedProcess): Problem[] {

@@ -33,6 +33,10 @@ export interface ProcStat {
   ppid: number;
   pgrp: number;
   session: number;
+  /** (7) the controlling terminal, as st_rdev encodes a device (0: none). */
+  ttyNr: bigint;
+  /** (8) the foreground process group of that terminal (-1: none). */
+  tpgid: number;
   /** (9) PF_* flags of the main thread. */
   flags: number;
   /** (11) + (13): page faults of the children it reaped with wait: it grows with every such child (a child that ran at all faulted). */
@@ -183,6 +187,8 @@ export function readStat(pid: number): ProcStat {
     ppid: Number(field(4)),
     pgrp: Number(field(5)),
     session: Number(field(6)),
+    ttyNr: big(7),
+    tpgid: Number(field(8)),
     flags: Number(field(9)),
     childFaults: big(11) + big(13),
     numThreads: Number(field(20)),

@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterEach, describe, expect, it } from "vitest";
+import { FileKind, type FdRecord } from "@cr/format";
+import { collectFiles } from "./files.js";
+import { readStat } from "./task.js";
+import { checkTerminals, collectTerminals, onShellTerminal } from "./terminals.js";
+
+const running: ChildProcess[] = [];
+afterEach(() => running.splice(0).forEach((c) => c.kill("SIGKILL")));
+
+/** python3 holding a pseudo-terminal pair, its slave in raw mode at 40x120; the slave's fd and path. */
+async function ptyHolder(): Promise<{ pid: number; fd: number; path: string }> {
+  const script = [
+    "import os, pty, tty, fcntl, termios, struct, json, sys",
+    "m, s = pty.openpty()",
+    "tty.setraw(s)",
+    "fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))",
+    "print(json.dumps({'fd': s, 'path': os.ttyname(s)}), flush=True)",
+    "sys.stdin.read()",
+  ].join("\n");
+  const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
+  running.push(child);
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve));
+  return { pid: child.pid!, ...(JSON.parse(line) as { fd: number; path: string }) };
+}
+
+describe("terminals", () => {
+  it("are saved with the settings the program gave them: raw mode, window size; one held but not controlling is not the shell job's", async () => {
+    const { pid, fd, path } = await ptyHolder();
+    const [saved, ...more] = collectTerminals(pid, collectFiles(pid), readStat(pid));
+    expect(more).toEqual([]);
+    expect(saved).toMatchObject({ path, controlling: 0, foreground: 0 });
+    const termios = Buffer.from(saved!.termios);
+    const ICANON = 0o2, ECHO = 0o10;
+    expect(termios.readUInt32LE(12) & (ICANON | ECHO), "c_lflag: raw").toBe(0);
+    const winsize = Buffer.from(saved!.winsize);
+    expect([winsize.readUInt16LE(0), winsize.readUInt16LE(2)]).toEqual([40, 120]);
+    expect(collectFiles(pid).find((f) => f.fd === fd)?.kind).toBe("tty");
+    expect(() => checkTerminals(pid, "python3", [saved!], 7n)).not.toThrow();
+  });
+
+  it("a controlling terminal refuses a restart without --shell-job, and with it moves every descriptor on it to cr's terminal", () => {
+    const terminal = { path: "/dev/pts/9", rdev: 0x8809n, controlling: 1, foreground: 1, termios: new Uint8Array(44), winsize: new Uint8Array(8) };
+    expect(() => checkTerminals(42, "less", [terminal], 7n)).toThrow(/^process 42 \(less\) of checkpoint 7 ran on the terminal \/dev\/pts\/9, its controlling terminal: restart it in a terminal with --shell-job/);
+    const fd = (n: number, path: string) => ({ fd: n, kind: FileKind.DEVICE, path }) as FdRecord;
+    const moved = onShellTerminal([fd(0, "/dev/pts/9"), fd(3, "/dev/tty"), fd(4, "/dev/pts/2")], [terminal], "/dev/pts/1");
+    expect(moved.map((f) => f.path)).toEqual(["/dev/pts/1", "/dev/tty", "/dev/pts/2"]);
+  });
+});
