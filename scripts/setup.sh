@@ -13,7 +13,7 @@ fi
 # Programs the tests run as they are (strace holds cr inside a syscall, lz4 reads cr's blocks,
 # gcc builds the test programs, the rest are workloads): installed when missing.
 missing=""
-for tool in gcc:gcc make:make strace:strace lz4:lz4 xz:xz-utils bzip2:bzip2 perl:perl python3:python3 redis-server:redis-server tmux:tmux; do
+for tool in gcc:gcc make:make strace:strace lz4:lz4 xz:xz-utils bzip2:bzip2 perl:perl python3:python3 redis-server:redis-server tmux:tmux nft:nftables; do
   command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
 done
 if [ -n "$missing" ]; then

@@ -59,6 +59,33 @@ async function restartDetached(store: string, crid: bigint): Promise<number> {
   return pid;
 }
 
+/** Accepts one connection, sums the numbers it reads, and answers with the count and the sum. */
+const SUM_SERVER = `import socket
+s = socket.create_server(("127.0.0.1", 0))
+print("port", s.getsockname()[1], flush=True)
+c, _ = s.accept()
+print("accepted 1", flush=True)
+total, count, buf = 0, 0, b""
+while data := c.recv(65536):
+    *lines, buf = (buf + data).split(b"\\n")
+    total += sum(int(x) for x in lines)
+    count += len(lines)
+c.sendall(f"{count} {total}\\n".encode())
+`;
+
+/** Streams 1..N to the server over one connection, then prints what the server read. */
+const STREAM_CLIENT = `import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+c = socket.create_connection(("127.0.0.1", port))
+for i in range(1, n + 1):
+    c.sendall(f"{i}\\n".encode())
+    if i % 200 == 0:
+        time.sleep(0.01)
+c.shutdown(socket.SHUT_WR)
+count, total = c.recv(100).decode().split()
+print(f"the server read {count} numbers summing to {total}", flush=True)
+`;
+
 const NODE_SERVER = `let n = 0;
 const server = require("http").createServer((req, res) => res.end(\`count \${++n}\\n\`));
 server.listen(0, "127.0.0.1", () => console.log(\`port \${server.address().port}\`));
@@ -148,9 +175,9 @@ describe("network servers", () => {
     await waitFor(() => hasAccepted(child.pid!));
     const checked = await runCli(["check", String(child.pid)]);
     expect(checked.code).toBe(2);
-    expect(checked.stdout).toMatch(/tcp-connection\s+TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(established\): cr cannot restore TCP connections yet/);
+    expect(checked.stdout).toMatch(/tcp-connection\s+TCP socket 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(established\): a TCP connection: snapshot with --kill --tcp-established to take it up again as it is, or with --tcp-close to drop it/);
     const store = join(dir, "store");
-    expectOneLineError(await runCli(["snapshot", "--store", store, String(child.pid)]), /cannot be checkpointed: fd \d+: TCP socket .* \(established\): cr cannot restore TCP connections yet; close it before the checkpoint, or snapshot with --tcp-close/);
+    expectOneLineError(await runCli(["snapshot", "--store", store, String(child.pid)]), /cannot be checkpointed: fd \d+: TCP socket .* \(established\): a TCP connection: snapshot with --kill --tcp-established/);
     expect((await runCli(["check", "--tcp-close", String(child.pid)])).code).toBe(0);
     const taken = await runCli(["snapshot", "--store", store, "--kill", "--tcp-close", String(child.pid)]);
     expect(taken.code, taken.stderr).toBe(0);
@@ -164,6 +191,32 @@ describe("network servers", () => {
     next.write("again");
     expect(await new Promise((resolve) => next.once("data", (d) => resolve(d.toString())))).toBe("echo again");
     next.destroy();
+  });
+
+  it("an established TCP connection: a client streams numbers to a server snapshotted with --kill --tcp-established and restarted; the stream goes on without reconnecting, and the total is right", async () => {
+    const dir = tmpDir("cr-tcp-established-");
+    writeFileSync(join(dir, "sum.py"), SUM_SERVER);
+    writeFileSync(join(dir, "stream.py"), STREAM_CLIENT);
+    const { child, port } = await startServer(dir, python3Binary(), ["sum.py"]);
+    const client = spawn(python3Binary(), ["stream.py", String(port), "40000"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
+    started.push(client.pid!);
+    let said = "";
+    client.stdout!.on("data", (d: Buffer) => (said += d.toString()));
+    const clientEnded = new Promise((resolve) => client.once("exit", resolve));
+    await waitFor(() => hasAccepted(child.pid!));
+    await sleep(300); // the stream runs
+    const store = join(dir, "store");
+    expectOneLineError(await runCli(["snapshot", "--store", store, "--tcp-established", String(child.pid)]), /--tcp-established saves connections that only a process killed at its snapshot can take up again .*: add --kill/);
+    expect((await runCli(["check", "--tcp-established", String(child.pid)])).code).toBe(0);
+    const taken = await runCli(["snapshot", "--store", store, "--kill", "--tcp-established", String(child.pid)]);
+    expect(taken.code, taken.stderr).toBe(0);
+    await waitPidFree(child.pid!);
+    await sleep(300); // the client, locked out, retransmits meanwhile
+    await restartDetached(store, BigInt(taken.stdout.trim()));
+    await clientEnded;
+    expect(said).toBe(`the server read 40000 numbers summing to ${(40000 * 40001) / 2}\n`);
+    expect(readFileSync(join(dir, "server.log"), "utf8")).toMatch(/^port \d+\naccepted 1\n/); // one connection, never made again
+    expect(execFileSync("nft", ["list", "table", "inet", "cr_tcp_lock"], { encoding: "utf8" }), "the lock is lifted").not.toMatch(new RegExp(`:${port} `));
   });
 
   it("a port taken at restart fails it in one line, before any process exists; freed, the same image restarts", async () => {

@@ -35,6 +35,9 @@ export function parseHandedOver(value: string, previous: ReadonlySet<number>): S
 }
 
 /** The help of `--inherit-fd FD` for check and snapshot. */
+/** --tcp-established, of cr snapshot and cr check. */
+export const TCP_ESTABLISHED_HELP = "save established TCP connections as they are (TCP_REPAIR; with --kill): locked meanwhile (nftables), they go on after cr restart without the peer reconnecting";
+
 /** --tcp-close, of cr snapshot and cr check. */
 export const TCP_CLOSE_HELP = "save TCP connections as closed: the restarted process finds an unconnected socket on their descriptors (their peers see them end when the process does)";
 

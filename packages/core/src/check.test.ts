@@ -40,7 +40,7 @@ describe("checkProcess", () => {
       const { ready } = target;
       const socket = problemOf(report.problems, `fd ${String(ready.socket)}`);
       expect(socket.kind).toBe("tcp-connection");
-      expect(socket.reason).toMatch(new RegExp(`^TCP socket 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${String(ready.port)} \\(close-wait\\): cr cannot restore TCP connections yet`));
+      expect(socket.reason).toMatch(new RegExp(`^TCP socket 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${String(ready.port)} \\(close-wait\\): a TCP connection: cr restores established connections only`));
       const fanotify = problemOf(report.problems, `fd ${String(ready.fanotify)}`);
       expect(fanotify.kind).toBe("fanotify");
       expect(fanotify.reason).toMatch(/^fanotify: cr cannot save fanotify instances/);

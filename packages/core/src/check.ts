@@ -54,12 +54,15 @@ export interface CheckOptions {
   socketsJudgedFrozen?: boolean;
   /** --tcp-close: TCP connections are saved as closed sockets (inet-sockets.ts), so no problem. */
   tcpClose?: boolean;
+  /** --tcp-established: established TCP connections are saved as they are (tcp-connections.ts). */
+  tcpEstablished?: boolean;
 }
 
 /** What the user chose for what cr would otherwise refuse: it is saved another way, so no problem. */
 export interface SaveChoices {
   handedOver: ReadonlySet<number>;
   tcpClose: boolean;
+  tcpEstablished: boolean;
 }
 
 /**
@@ -91,7 +94,7 @@ export async function checkTree(pid: number, options: CheckOptions = {}): Promis
 
 function checkTreeOnce(pid: number, options: CheckOptions): { report: TreeReport; vmas: Map<number, Vma[]> } {
   const handedOver = options.handedOver ?? new Set<number>();
-  const choices = { handedOver, tcpClose: options.tcpClose ?? false };
+  const choices = { handedOver, tcpClose: options.tcpClose ?? false, tcpEstablished: options.tcpEstablished ?? false };
   const tree = processTree(pid);
   const members = new Set(tree.map((m) => m.pid));
   const processes = tree.map(({ pid, ppid, comm }) => ({ pid, ppid, comm }));

@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -46,6 +46,7 @@ import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./object
 import { TreeShmemFiles } from "./objects/shmem-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectInetSockets } from "./objects/inet-sockets.js";
+import { ConnectionLocks, silenceConnection } from "./objects/tcp-connections.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
 import type { FdEntry } from "./objects/files.js";
 import { commitImage } from "./store/store-images.js";
@@ -65,6 +66,8 @@ export interface SnapshotOptions {
   handedOver?: ReadonlySet<number>;
   /** TCP connections are saved as closed sockets (`cr snapshot --tcp-close`) instead of refused. */
   tcpClose?: boolean;
+  /** Established TCP connections are saved as they are, locked until a restart (`--tcp-established`; needs `after: "kill"`). */
+  tcpEstablished?: boolean;
   /**
    * Page bytes written into the image, of the total, once per block (1 MiB). Changes beyond
    * the copy budget are written while the target is frozen: it must cost next to nothing.
@@ -109,7 +112,10 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
  */
 export async function snapshot(pid: number, options: SnapshotOptions): Promise<SnapshotResult> {
   const started = performance.now();
-  const choices: SaveChoices = { handedOver: options.handedOver ?? new Set<number>(), tcpClose: options.tcpClose ?? false };
+  const choices: SaveChoices = { handedOver: options.handedOver ?? new Set<number>(), tcpClose: options.tcpClose ?? false, tcpEstablished: options.tcpEstablished ?? false };
+  if (choices.tcpEstablished && options.after !== "kill") {
+    throw new CrError("--tcp-established saves connections that only a process killed at its snapshot can take up again (one that runs on moves them past the image): add --kill", { code: "EINVAL", pid });
+  }
   const checked = await checkTree(pid, { ...choices, socketsJudgedFrozen: true }); // collectTreeSockets judges them
   refuseUnsupported(checked.report);
   const store = Store.open(storeDir(options.store), { create: true });
@@ -123,6 +129,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
     const before = prepare(pid, checked.vmas, parent, choices, slots); // a process without problems had its mappings read
+    const locks = before.locks;
     rehearse(tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
@@ -146,13 +153,15 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
         processKey: key,
       });
     } catch (error) {
-      // The image could not be stored: a tree that was to be killed runs on instead.
+      // The image could not be stored: a tree that was to be killed runs on instead, with its connections.
+      locks?.release();
       if (kill && run) thawTree(run.tree.tids);
       throw error;
     } finally {
       closeSync(fd);
     }
     const downtimeMs = kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs;
+    if (kill) silenceConnections(run.states); // the lock holds them for the restart
     const unreapedBy = kill ? await killTree(run.tree, key) : null;
     if (!kill) recordCommitted(tracker, run);
     const fullReason = run.states.find((s) => s.fullReason)?.fullReason;
@@ -194,6 +203,8 @@ interface Before {
   buffer: Buffer | undefined;
   /** Descriptors the user hands over at restart, and the TCP connections closed (SnapshotOptions). */
   choices: SaveChoices;
+  /** With --tcp-established: the connections locked while they are saved. */
+  locks: ConnectionLocks | undefined;
   /** The members' history slots, opened while frozen (collectLayout), closed when the snapshot ends. */
   slots: HistorySlot[];
 }
@@ -203,7 +214,7 @@ function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | nu
   const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
   const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
-  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, choices, slots };
+  return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, choices, slots, locks: choices.tcpEstablished ? new ConnectionLocks() : undefined };
 }
 
 /** The parent section of member `pid` of the tree rooted at `root`, if the parent image holds it. */
@@ -301,6 +312,7 @@ interface FrozenState {
   /** The UNIX sockets this process's section saves (each socket once in the image). */
   sockets: UnixSocketRecord[];
   inetSockets: InetSocketRecord[];
+  tcpConnections: TcpConnectionRecord[];
   /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
   shmemFiles: ShmemFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
@@ -384,7 +396,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   });
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
   const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
-  const sockets = collectTreeSockets(tree, tasks, before.choices); // before the trackers re-arm: a refusal leaves their history whole
+  const sockets = collectTreeSockets(tree, tasks, before); // before the trackers re-arm: a refusal leaves their history whole
   const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files, shared: tasks[i]!.shared }));
   const treeShared = collectTreeSharedFds(members);
   const files = new TreeShmemFiles(members);
@@ -405,7 +417,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
     const own = treeShared.get(pid) ?? [];
     const epolls = collectEpolls(pid, tasks[i]!.files, [...tasks[i]!.shared, ...own]); // an earlier process's section has those it shares
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
   });
 }
 
@@ -414,16 +426,16 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
  * `cr check` would have (a socket connected or sent descriptors since it ran). Their warnings go
  * with the root's.
  */
-function collectTreeSockets(tree: FrozenTree, tasks: { files: FdEntry[]; warnings: string[] }[], choices: SaveChoices): { unix: Map<number, UnixSocketRecord[]>; inet: Map<number, InetSocketRecord[]> } {
+function collectTreeSockets(tree: FrozenTree, tasks: { files: FdEntry[]; warnings: string[] }[], { choices, locks }: Before): { unix: Map<number, UnixSocketRecord[]>; inet: Map<number, InetSocketRecord[]>; connections: Map<number, TcpConnectionRecord[]> } {
   const running = runningPids(tree);
   const held = running.map((pid, i) => ({ pid, files: tasks[i]!.files }));
   const unix = collectUnixSockets(held, choices.handedOver);
-  const inet = collectInetSockets(held, choices.handedOver, choices);
+  const inet = collectInetSockets(held, choices.handedOver, choices, locks);
   const root = tree.members[0]!;
   const problems = [...unix.problems, ...inet.problems].map(({ pid, ...p }) => (pid === root.pid ? p : { ...p, resource: `process ${pid}: ${p.resource}` }));
   refuseUnsupported({ pid: root.pid, comm: root.comm, problems });
   tasks[0]!.warnings.push(...unix.warnings, ...inet.warnings);
-  return { unix: unix.records, inet: inet.records };
+  return { unix: unix.records, inet: inet.records, connections: inet.connections };
 }
 
 /** A process that appeared after `cr check` ran (forked meanwhile): checked now, frozen. */
@@ -603,6 +615,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     contents: state.contents,
     sockets: state.sockets,
     inetSockets: state.inetSockets,
+    tcpConnections: state.tcpConnections,
     shmemFiles: state.shmemFiles,
     tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
   };
@@ -719,6 +732,13 @@ function refuseUnsupported(report: Pick<CheckReport, "pid" | "comm" | "problems"
  */
 function recordCommitted(tracker: DirtyTracker, run: Checkpointed): void {
   for (const state of run.states) tracker.committed(state.trackContext, run.identity);
+}
+
+/** Before the kill: each saved connection's socket closes without a word to its peer. */
+function silenceConnections(states: FrozenState[]): void {
+  for (const { pid, files, tcpConnections } of states) {
+    for (const c of tcpConnections) silenceConnection(pid, files.find((f) => f.ino === c.inode)!.fd);
+  }
 }
 
 /** One incarnation of a process: a pid is reused, a pid with its start time is not. */

@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { FileKind, FormatError, MemberState, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type ProcessRecord, type ThreadRecord } from "@cr/format";
+import { FileKind, FormatError, InetSocketState, MemberState, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type ProcessRecord, type ThreadRecord } from "@cr/format";
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreEpollWatches } from "./objects/epolls.js";
@@ -40,6 +40,7 @@ import { checkShmemFiles, RestoredShmemFiles, restoredObjects } from "./objects/
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 import { readSection, type ProcessSection, type SectionRecords } from "./objects/index.js";
 import { checkTerminals, onShellTerminal, shellTerminal, ShellJob } from "./objects/terminals.js";
+import { unlockConnections } from "./objects/tcp-connections.js";
 
 export interface RestartOptions {
   crid: bigint;
@@ -130,6 +131,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       job = terminal === undefined ? undefined : step(crid, "lend the terminal", () => lendTerminal(tree, built), built.root);
       step(crid, "release the process", () => built.release(), built.root);
       job?.wake(readStat(built.root).pgrp);
+      step(crid, "unlock the TCP connections", () => unlockConnections(tree.running.flatMap((c) => c.inetSockets).filter((s) => s.state === InetSocketState.ESTABLISHED)), built.root);
     } catch (error) {
       job?.detach();
       built.kill();
@@ -211,7 +213,7 @@ function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated
   let shmem: RestoredShmemFiles | undefined;
   try {
     shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
-    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets }));
+    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets, tcpConnections: c.tcpConnections }));
     return { shmem, fds: openTreeDescriptors(processes, inherit, recreated, shmem) };
   } catch (error) {
     shmem?.release();

@@ -52,6 +52,8 @@ export {
   type TimerfdsRecord,
   type SignalfdsRecord,
   type TerminalsRecord,
+  type TcpConnectionRecord,
+  type TcpConnectionsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

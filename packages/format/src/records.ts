@@ -417,7 +417,7 @@ export const UnixSocketsSchema = struct("unix sockets", {
 });
 export type UnixSocketsRecord = Infer<typeof UnixSocketsSchema>;
 /** INET_SOCKETS state: what a restart makes of the socket. */
-export const InetSocketState = { UNCONNECTED: 0, LISTENING: 1, CONNECTED: 2, CLOSED: 3 } as const;
+export const InetSocketState = { UNCONNECTED: 0, LISTENING: 1, CONNECTED: 2, CLOSED: 3, ESTABLISHED: 4 } as const;
 export const InetSocketOptionSchema = struct("inet socket option", {
   level: doc(i32, "SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP or IPPROTO_IPV6"),
   option: doc(i32, "the option's number at that level (SO_REUSEADDR, TCP_NODELAY, IPV6_V6ONLY ...)"),
@@ -428,7 +428,7 @@ export const InetSocketSchema = struct("inet socket", {
   family: doc(u16, "2 AF_INET, 10 AF_INET6"),
   type: doc(u8, "1 stream, 2 datagram (SOCK_*)"),
   protocol: doc(u8, "6 TCP, 17 UDP"),
-  state: doc(u8, "0 unconnected (bound to `local` unless its port is 0), 1 listening, 2 a UDP socket connected to `peer`, 3 a TCP connection the checkpoint was told to close (--tcp-close): a new unconnected socket"),
+  state: doc(u8, "0 unconnected (bound to `local` unless its port is 0), 1 listening, 2 a UDP socket connected to `peer`, 3 a TCP connection the checkpoint was told to close (--tcp-close): a new unconnected socket, 4 an established TCP connection made again with TCP_REPAIR (--tcp-established; TCP_CONNECTIONS has its state)"),
   local: doc(bytes, "the sockaddr getsockname gave"),
   peer: doc(bytes, "the sockaddr getpeername gave; empty: none"),
   backlog: doc(u32, "listening: listen()'s backlog; else 0"),
@@ -439,6 +439,29 @@ export const InetSocketsSchema = struct("inet sockets", {
   sockets: doc(array(InetSocketSchema), "the TCP and UDP sockets of FILES, each once in the image: in the section of the first process holding it"),
 });
 export type InetSocketsRecord = Infer<typeof InetSocketsSchema>;
+export const TcpConnectionSchema = struct("tcp connection", {
+  inode: doc(u64, "the INET_SOCKETS socket (state 4) it is the state of"),
+  inqSeq: doc(u32, "where the receive queue ends (rcv_nxt: TCP_QUEUE_SEQ of TCP_RECV_QUEUE)"),
+  outqSeq: doc(u32, "where the send queue ends (write_seq: TCP_QUEUE_SEQ of TCP_SEND_QUEUE)"),
+  inq: doc(bytes, "received, not read yet"),
+  outq: doc(bytes, "written, not acknowledged by the peer"),
+  unsent: doc(u32, "how many of outq's last bytes were never sent (SIOCOUTQNSD)"),
+  mss: doc(u32, "TCP_MAXSEG"),
+  options: doc(u8, "TCP_INFO tcpi_options: 1 timestamps, 2 SACK, 4 window scaling (or-ed)"),
+  sndWscale: doc(u8, "window scale the peer sends with"),
+  rcvWscale: doc(u8, "window scale this end receives with"),
+  timestamp: doc(u32, "TCP_TIMESTAMP: the connection's timestamp clock"),
+  sndWl1: doc(u32, "TCP_REPAIR_WINDOW snd_wl1"),
+  sndWnd: doc(u32, "snd_wnd"),
+  maxWindow: doc(u32, "max_window"),
+  rcvWnd: doc(u32, "rcv_wnd"),
+  rcvWup: doc(u32, "rcv_wup"),
+});
+export const TcpConnectionsSchema = struct("tcp connections", {
+  connections: doc(array(TcpConnectionSchema), "the state of each established connection of this section's INET_SOCKETS"),
+});
+export type TcpConnectionsRecord = Infer<typeof TcpConnectionsSchema>;
+export type TcpConnectionRecord = Infer<typeof TcpConnectionSchema>;
 export const ShmemFileKind = { MEMFD: 0, TMPFS: 1, TMPFS_DELETED: 2 } as const;
 
 export const ShmemExtentSchema = struct("shmem extent", {
@@ -550,6 +573,7 @@ export const ChunkType = {
   TIMERFDS: 0x0026,
   SIGNALFDS: 0x0027,
   TERMINALS: 0x002b,
+  TCP_CONNECTIONS: 0x002c,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -598,6 +622,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.TIMERFDS, name: "TIMERFDS", schema: TimerfdsSchema, optional: false, count: "any", body: "empty", description: "the clock, times and unread expirations of each timerfd (only when there are any)" },
   { type: ChunkType.SIGNALFDS, name: "SIGNALFDS", schema: SignalfdsSchema, optional: false, count: "any", body: "empty", description: "the signal mask of each signalfd (only when there are any)" },
   { type: ChunkType.TERMINALS, name: "TERMINALS", schema: TerminalsSchema, optional: false, count: "any", body: "empty", description: "the terminals the process holds, with their settings (only when there are any)" },
+  { type: ChunkType.TCP_CONNECTIONS, name: "TCP_CONNECTIONS", schema: TcpConnectionsSchema, optional: false, count: "any", body: "empty", description: "sequence numbers, queues and window of each established TCP connection saved with --tcp-established" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -632,6 +657,7 @@ export interface RecordTypes {
   TIMERFDS: TimerfdsRecord;
   SIGNALFDS: SignalfdsRecord;
   TERMINALS: TerminalsRecord;
+  TCP_CONNECTIONS: TcpConnectionsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -644,4 +670,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TCP_CONNECTIONS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

@@ -8,6 +8,7 @@
 #include "epoll.h"
 #include "inet-sockets.h"
 #include "terminal.h"
+#include "tcp-repair.h"
 #include "eventfd.h"
 #include "signalfd.h"
 #include "timerfd.h"
@@ -71,6 +72,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"inetSocketState", InetSocketState},
       {"socketDomain", SocketDomain},
       {"terminalSettings", TerminalSettings},
+      {"tcpRepairSave", TcpRepairSave},
+      {"tcpRepairRestore", TcpRepairRestore},
+      {"tcpRepairOn", TcpRepairOn},
       {"setTermios", SetTermios},
       {"setForeground", SetForeground},
       {"inetSocketOptions", InetSocketOptions},

@@ -115,6 +115,9 @@ interface Addon {
   inetSocketState(fd: number): InetSocketState;
   socketDomain(fd: number): SocketDomain;
   terminalSettings(fd: number): TerminalSettings;
+  tcpRepairSave(fd: number): TcpConnectionState;
+  tcpRepairRestore(fd: number, local: Buffer, peer: Buffer, saved: TcpConnectionState): void;
+  tcpRepairOn(fd: number): void;
   setTermios(fd: number, termios: Buffer): void;
   setForeground(fd: number, pgrp: number): void;
   inetSocketOptions(fd: number, family: number, protocol: number): InetSocketOption[];
@@ -905,5 +908,42 @@ export function setTermios(fd: number, termios: Buffer): void {
 /** tcsetpgrp on cr's controlling terminal, SIGTTOU blocked (cr may be in the background by then). */
 export function setForeground(fd: number, pgrp: number): void {
   addon.setForeground(fd, pgrp);
+}
+
+// ---------------------------------------------------------------- TCP connections (TCP_REPAIR)
+
+/** What TCP_REPAIR reads of an established connection (tcp-repair.h). */
+export interface TcpConnectionState {
+  /** Where the receive queue ends (rcv_nxt) and the send queue ends (write_seq). */
+  inqSeq: number;
+  outqSeq: number;
+  /** Received, not read yet. */
+  inq: Buffer;
+  /** Written, not acknowledged; its last `unsent` bytes were never sent. */
+  outq: Buffer;
+  unsent: number;
+  mss: number;
+  /** TCP_INFO's tcpi_options: TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4. */
+  options: number;
+  sndWscale: number;
+  rcvWscale: number;
+  /** TCP_TIMESTAMP: the connection's timestamp clock. */
+  timestamp: number;
+  window: { sndWl1: number; sndWnd: number; maxWindow: number; rcvWnd: number; rcvWup: number };
+}
+
+/** The state of the established connection cr's `fd` is on; repair mode is off again after. */
+export function tcpRepairSave(fd: number): TcpConnectionState {
+  return addon.tcpRepairSave(fd);
+}
+
+/** A new TCP socket of cr's made the saved connection, bound to `local` and "connected" to `peer` without a handshake. */
+export function tcpRepairRestore(fd: number, local: Buffer, peer: Buffer, saved: TcpConnectionState): void {
+  addon.tcpRepairRestore(fd, local, peer, saved);
+}
+
+/** Repair mode on: the socket's close sends nothing to the peer. */
+export function tcpRepairOn(fd: number): void {
+  addon.tcpRepairOn(fd);
 }
 

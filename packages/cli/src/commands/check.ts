@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { TreeReport } from "@cr/core";
-import { HANDED_OVER_HELP, TCP_CLOSE_HELP, parseHandedOver, parsePid } from "../args.js";
+import { HANDED_OVER_HELP, TCP_CLOSE_HELP, TCP_ESTABLISHED_HELP, parseHandedOver, parsePid } from "../args.js";
 import { table, toJson } from "../output.js";
 
 export function registerCheck(program: Command): void {
@@ -11,10 +11,11 @@ export function registerCheck(program: Command): void {
     .option("--json", "print the report as JSON")
     .option("--inherit-fd <fd>", HANDED_OVER_HELP, parseHandedOver, new Set<number>())
     .option("--tcp-close", TCP_CLOSE_HELP)
+    .option("--tcp-established", TCP_ESTABLISHED_HELP)
     .addHelpText("after", "\nExamples:\n  cr check 1234\n  cr check 1234 --inherit-fd 1\n  cr check 1234 --tcp-close")
-    .action(async (pid: number, options: { json?: boolean; inheritFd: Set<number>; tcpClose?: boolean }) => {
+    .action(async (pid: number, options: { json?: boolean; inheritFd: Set<number>; tcpClose?: boolean; tcpEstablished?: boolean }) => {
       const { checkProcess } = await import("@cr/core");
-      const report = await checkProcess(pid, { handedOver: options.inheritFd, tcpClose: options.tcpClose ?? false });
+      const report = await checkProcess(pid, { handedOver: options.inheritFd, tcpClose: options.tcpClose ?? false, tcpEstablished: options.tcpEstablished ?? false });
       if (options.json) {
         console.log(toJson({ ...report, ok: report.problems.length === 0 }));
       } else if (report.problems.length === 0) {

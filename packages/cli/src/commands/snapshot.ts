@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import type { SnapshotResult } from "@cr/core";
 import { CrError, TRACKER_NAMES, type TrackerName } from "@cr/core/names";
-import { HANDED_OVER_HELP, TCP_CLOSE_HELP, parseDuration, parseHandedOver, parsePid, storeOption } from "../args.js";
+import { HANDED_OVER_HELP, TCP_CLOSE_HELP, TCP_ESTABLISHED_HELP, parseDuration, parseHandedOver, parsePid, storeOption } from "../args.js";
 import { formatBytes, formatMs, toJson } from "../output.js";
 import { progressBar } from "../progress.js";
 
@@ -16,6 +16,7 @@ interface SnapshotFlags {
   json?: boolean;
   inheritFd: Set<number>;
   tcpClose?: boolean;
+  tcpEstablished?: boolean;
 }
 
 export function registerSnapshot(program: Command): void {
@@ -34,7 +35,8 @@ export function registerSnapshot(program: Command): void {
     .option("--json", "print the result as JSON (one object per image)")
     .option("--inherit-fd <fd>", HANDED_OVER_HELP, parseHandedOver, new Set<number>())
     .option("--tcp-close", TCP_CLOSE_HELP)
-    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s\n  cr snapshot 1234 --inherit-fd 1\n  cr snapshot 1234 --tcp-close")
+    .option("--tcp-established", TCP_ESTABLISHED_HELP)
+    .addHelpText("after", "\nExamples:\n  cr snapshot 1234\n  cr snapshot 1234 --incremental --interval 1s\n  cr snapshot 1234 --inherit-fd 1\n  cr snapshot 1234 --tcp-close\n  cr snapshot 1234 --kill --tcp-established")
     .action(async (pid: number, flags: SnapshotFlags) => {
       const { snapshot } = await import("@cr/core");
       const take = (incremental: boolean) => {
@@ -48,6 +50,7 @@ export function registerSnapshot(program: Command): void {
           codec: flags.lz4 ? "lz4" : "raw",
           handedOver: flags.inheritFd,
           tcpClose: flags.tcpClose ?? false,
+          tcpEstablished: flags.tcpEstablished ?? false,
           onProgress: bar.update,
         }).finally(() => bar.done());
       };

@@ -13,7 +13,7 @@
  * on from its saved offset.
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, statSync, constants as fsc } from "node:fs";
-import { FileKind, PipeEnd, SocketState, type FdRecord, type InetSocketRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
+import { FileKind, PipeEnd, SocketState, type FdRecord, type InetSocketRecord, type TcpConnectionRecord, type UnixSocketRecord, type VmaRecord } from "@cr/format";
 import { createPipe, FCNTL, NativeError, O_PATH, OPEN } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
@@ -270,7 +270,7 @@ export interface TreeFds {
   tables: [number, number][][];
   warnings: string[];
   close(): void;
-  /** The restart failed: removes the socket files made for it (after close or before). */
+  /** The restart failed, before close: removes the socket files made for it, and closes its TCP connections without a word to their peers. */
   abandon(): void;
 }
 
@@ -291,6 +291,8 @@ export interface ProcessFds {
   sockets: UnixSocketRecord[];
   /** The TCP and UDP sockets its section saved (each socket of the tree is in one section). */
   inetSockets: InetSocketRecord[];
+  /** The state of its established TCP connections (TCP_CONNECTIONS). */
+  tcpConnections: TcpConnectionRecord[];
 }
 
 /**
@@ -321,7 +323,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
       if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, inet: undefined, warnings: [], data: [], objects: NO_OBJECTS }));
     }
     sockets = new TreeSockets(records);
-    inet = new TreeInetSockets(processes.flatMap((p) => p.inetSockets));
+    inet = new TreeInetSockets(processes.flatMap((p) => p.inetSockets), processes.flatMap((p) => p.tcpConnections));
     const data = firstOfEachPipe(processes.flatMap((p) => p.data));
     const fifoOwner = new Map<bigint, ProcessFds>(); // a FIFO's bytes go in once, with its first holder's opens
     for (const p of processes) for (const f of p.fds) if (f.kind === FileKind.FIFO && !fifoOwner.has(f.pipeId)) fifoOwner.set(f.pipeId, p);
@@ -336,13 +338,18 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
     }
     refillPipes(pipes, data, processes.flatMap((p) => p.sizes));
   } catch (error) {
+    inet?.abandon();
     closeAll();
     sockets?.unbind();
     throw error;
   }
   const whose = (i: number) => (processes.length > 1 ? `process ${processes[i]!.pid}: ` : "");
   const warnings = [...sockets.warnings, ...done.flatMap((o, i) => o.warnings.map((w) => whose(i) + w))];
-  return { tables: done.map((o) => o.pairs), warnings, close: closeAll, abandon: () => sockets?.unbind() };
+  const abandon = () => {
+    inet?.abandon();
+    sockets?.unbind();
+  };
+  return { tables: done.map((o) => o.pairs), warnings, close: closeAll, abandon };
 }
 
 function objectsOf(p: ProcessFds): SavedObjects {

@@ -11,6 +11,7 @@
 import type {
   FdRecord,
   InetSocketRecord,
+  TcpConnectionRecord,
   FileLockRecord,
   MemoryAttrsRecord,
   ProcessAttrsRecord,
@@ -60,8 +61,9 @@ export interface CheckedProcess {
   members: ReadonlySet<number>;
   /** Descriptors the user replaces at restart (--inherit-fd): not saved, so no problem. */
   handedOver: ReadonlySet<number>;
-  /** --tcp-close: TCP connections are saved as closed sockets, so no problem. */
+  /** --tcp-close, --tcp-established: TCP connections are saved closed, or as they are, so no problem. */
   tcpClose: boolean;
+  tcpEstablished: boolean;
 }
 
 /** What one process's section holds: what a snapshot writes and a restart reads back. */
@@ -102,6 +104,8 @@ export interface ProcessSection {
   sockets: UnixSocketRecord[];
   /** The TCP and UDP sockets this section saves (each socket of the tree once, in its first holder's). */
   inetSockets: InetSocketRecord[];
+  /** The state of its established TCP connections, saved with --tcp-established (TCP_CONNECTIONS). */
+  tcpConnections: TcpConnectionRecord[];
   /** The memfds and tmpfs files whose first holder it is. */
   shmemFiles: ShmemFileRecord[];
   /** The tracker's state for the next snapshot (the hashing tracker's page hashes). */
@@ -264,6 +268,11 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     problems: (p) => inetSocketProblems(p.pid, p.files, p.handedOver, p),
     save: (s, put) => s.inetSockets.length > 0 && put("INET_SOCKETS", { sockets: s.inetSockets }),
     read: (r) => ({ inetSockets: r.all("INET_SOCKETS").flatMap((u) => u.sockets) }),
+  },
+  {
+    name: "TCP connections",
+    save: (s, put) => s.tcpConnections.length > 0 && put("TCP_CONNECTIONS", { connections: s.tcpConnections }),
+    read: (r) => ({ tcpConnections: r.all("TCP_CONNECTIONS").flatMap((c) => c.connections) }),
   },
   {
     name: "shared memory files",

@@ -35,7 +35,7 @@ describe("network sockets", () => {
       ].join("\n"),
     );
     const pid = child.pid!;
-    const collected = collectInetSockets([{ pid, files: collectFiles(pid) }], new Set(), { tcpClose: false });
+    const collected = collectInetSockets([{ pid, files: collectFiles(pid) }], new Set(), { tcpClose: false, tcpEstablished: false });
     expect(collected.problems).toEqual([]);
     const records = collected.records.get(pid)!;
     const byFd = (fd: number) => records.find((r) => r.inode === collectFiles(pid).find((f) => f.fd === fd)!.ino)!;
@@ -50,7 +50,7 @@ describe("network sockets", () => {
     expect(formatAddress(v.local)).toBe("[::]:0");
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
-    const made = new TreeInetSockets(records);
+    const made = new TreeInetSockets(records, []);
     try {
       for (const r of records) {
         const fd = made.fdOf(r.inode)!;
@@ -74,9 +74,9 @@ describe("network sockets", () => {
     const { child, fds } = await holder(["l = socket.create_server(('127.0.0.1', 0))", "c = socket.create_connection(l.getsockname())", "fds = {'l': l.fileno(), 'c': c.fileno()}"].join("\n"));
     const pid = child.pid!;
     const files = collectFiles(pid);
-    const refused = collectInetSockets([{ pid, files }], new Set([fds.c!]), { tcpClose: false });
-    expect(refused.problems).toEqual([{ pid, resource: `fd ${fds.l}`, kind: "tcp-connection", reason: expect.stringMatching(/\(listening\): 1 connection waits to be accepted: cr cannot restore TCP connections yet; let the program accept them, or snapshot with --tcp-close/) }]);
-    const closed = collectInetSockets([{ pid, files }], new Set(), { tcpClose: true });
+    const refused = collectInetSockets([{ pid, files }], new Set([fds.c!]), { tcpClose: false, tcpEstablished: false });
+    expect(refused.problems).toEqual([{ pid, resource: `fd ${fds.l}`, kind: "tcp-connection", reason: expect.stringMatching(/\(listening\): 1 connection waits to be accepted: cr cannot restore connections not accepted yet; let the program accept them, or snapshot with --tcp-close/) }]);
+    const closed = collectInetSockets([{ pid, files }], new Set(), { tcpClose: true, tcpEstablished: false });
     expect(closed.problems).toEqual([]);
     expect(closed.warnings).toEqual([expect.stringMatching(/1 connection waits to be accepted: dropped \(--tcp-close\)/), expect.stringMatching(/\(established\): closed at restart \(--tcp-close\)/)]);
     expect(closed.records.get(pid)!.map((r) => r.state).sort()).toEqual([InetSocketState.LISTENING, InetSocketState.CLOSED]);

@@ -21,7 +21,7 @@
  * fails the restart with one line before any process exists.
  */
 import { closeSync, readFileSync } from "node:fs";
-import { InetSocketState, type InetSocketRecord } from "@cr/format";
+import { InetSocketState, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import {
   bindInet,
   connectInet,
@@ -39,13 +39,16 @@ import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import { throughCopy, type FdEntry } from "./files.js";
 import type { HeldFiles, SocketProblem } from "./unix-sockets.js";
+import { restoreConnection, saveConnection, silenceRestored, type ConnectionLocks } from "./tcp-connections.js";
 
-const { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, TCP_LISTEN, TCP_CLOSE, SOL_SOCKET, SO_REUSEADDR } = SOCKET;
+const { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, TCP_ESTABLISHED, TCP_LISTEN, TCP_CLOSE, SOL_SOCKET, SO_REUSEADDR } = SOCKET;
 
 /** What the user chose for what cr would otherwise refuse. */
 export interface TcpChoice {
   /** --tcp-close: TCP connections are saved as closed sockets. */
   tcpClose: boolean;
+  /** --tcp-established: established connections are saved with TCP_REPAIR (tcp-connections.ts). */
+  tcpEstablished: boolean;
 }
 
 /** How a restart makes the socket, or why it cannot (kind: as `cr check` names it); and what it will not give back. */
@@ -60,15 +63,24 @@ function verdict(k: KernelState, what: string, choice: TcpChoice): Verdict {
   }
   if (k.protocol !== IPPROTO_TCP) return { problem: `${what}: cr saves TCP and UDP sockets only`, kind: "socket" };
   if (k.tcpState === TCP_CLOSE) return { state: InetSocketState.UNCONNECTED };
-  const closing = choice.tcpClose ? "" : ", or snapshot with --tcp-close to drop them (their peers see the connections end)";
-  if (k.tcpState === TCP_LISTEN) {
-    if (k.pending === 0) return { state: InetSocketState.LISTENING };
-    const waiting = `${k.pending} connection${k.pending > 1 ? "s" : ""} wait${k.pending > 1 ? "" : "s"} to be accepted`;
-    if (choice.tcpClose) return { state: InetSocketState.LISTENING, warning: `${what}: ${waiting}: dropped (--tcp-close)` };
-    return { problem: `${what}: ${waiting}: cr cannot restore TCP connections yet; let the program accept them${closing}`, kind: "tcp-connection" };
-  }
+  return k.tcpState === TCP_LISTEN ? listening(k, what, choice) : connection(k, what, choice);
+}
+
+/** A listening socket: connections waiting in it are not saved (--tcp-close drops them). */
+function listening(k: KernelState, what: string, choice: TcpChoice): Verdict {
+  if (k.pending === 0) return { state: InetSocketState.LISTENING };
+  const waiting = k.pending === 1 ? "1 connection waits to be accepted" : `${k.pending} connections wait to be accepted`;
+  if (choice.tcpClose) return { state: InetSocketState.LISTENING, warning: `${what}: ${waiting}: dropped (--tcp-close)` };
+  return { problem: `${what}: ${waiting}: cr cannot restore connections not accepted yet; let the program accept them, or snapshot with --tcp-close to drop them (their peers see them end)`, kind: "tcp-connection" };
+}
+
+/** A connection: kept as it is with --tcp-established (established ones only), or closed with --tcp-close. */
+function connection(k: KernelState, what: string, choice: TcpChoice): Verdict {
+  const established = k.tcpState === TCP_ESTABLISHED;
+  if (choice.tcpEstablished && established) return { state: InetSocketState.ESTABLISHED };
   if (choice.tcpClose) return { state: InetSocketState.CLOSED, warning: `${what}: closed at restart (--tcp-close): the process finds an unconnected socket on its descriptor` };
-  return { problem: `${what}: cr cannot restore TCP connections yet; close it before the checkpoint${closing.replace("them", "it").replace("connections end", "connection end")}`, kind: "tcp-connection" };
+  const keep = established ? "snapshot with --kill --tcp-established to take it up again as it is, or with --tcp-close to drop it (its peer sees it end)" : "cr restores established connections only: let it end, or snapshot with --tcp-close to drop it";
+  return { problem: `${what}: a TCP connection: ${keep}`, kind: "tcp-connection" };
 }
 
 /** Each network socket of `files` once (its lowest fd), but those handed over. */
@@ -90,13 +102,15 @@ export function inetSocketProblems(pid: number, files: FdEntry[], handedOver: Re
 /** What the checkpoint saves of the tree's network sockets: each once, in its first holder's section. */
 export interface CollectedInetSockets {
   records: Map<number, InetSocketRecord[]>;
+  /** The state of each established connection saved (--tcp-established), by pid like `records`. */
+  connections: Map<number, TcpConnectionRecord[]>;
   problems: SocketProblem[];
   warnings: string[];
 }
 
 /** Checkpoint half, the tree frozen: every network socket its processes hold, with its options. */
-export function collectInetSockets(members: HeldFiles[], handedOver: ReadonlySet<number>, choice: TcpChoice): CollectedInetSockets {
-  const out: CollectedInetSockets = { records: new Map(), problems: [], warnings: [] };
+export function collectInetSockets(members: HeldFiles[], handedOver: ReadonlySet<number>, choice: TcpChoice, locks?: ConnectionLocks): CollectedInetSockets {
+  const out: CollectedInetSockets = { records: new Map(), connections: new Map(), problems: [], warnings: [] };
   const saved = new Set<bigint>();
   for (const { pid, files } of members) {
     for (const entry of heldSockets(files, handedOver).filter((f) => !saved.has(f.ino))) {
@@ -112,10 +126,19 @@ export function collectInetSockets(members: HeldFiles[], handedOver: ReadonlySet
         continue;
       }
       if (v.warning) out.warnings.push(v.warning);
-      out.records.set(pid, [...(out.records.get(pid) ?? []), recordOf(entry.ino, read.k, read.options, v.state)]);
+      const record = recordOf(entry.ino, read.k, read.options, v.state);
+      out.records.set(pid, [...(out.records.get(pid) ?? []), record]);
+      if (v.state === InetSocketState.ESTABLISHED) out.connections.set(pid, [...(out.connections.get(pid) ?? []), lockAndSave(pid, entry, record, locks)]);
     }
   }
   return out;
+}
+
+/** Locks the connection, then reads its state: nothing moves between the read and the restart. */
+function lockAndSave(pid: number, entry: FdEntry, record: InetSocketRecord, locks: ConnectionLocks | undefined): TcpConnectionRecord {
+  if (!locks) throw new CrError(`fd ${entry.fd} of process ${pid}: an established connection is saved only with its lock (--tcp-established)`, { code: "EINVAL", pid, fd: entry.fd });
+  locks.lock(record);
+  return saveConnection(pid, entry.fd, entry.ino);
 }
 
 function recordOf(inode: bigint, k: KernelState, options: InetSocketOption[], state: number): InetSocketRecord {
@@ -147,10 +170,17 @@ export function formatAddress(sockaddr: Uint8Array): string {
 /** Restart half: every network socket of a tree image, made once in cr and held until the processes have them. */
 export class TreeInetSockets {
   private readonly made = new Map<bigint, number>();
+  private readonly established: number[] = [];
 
-  constructor(records: InetSocketRecord[]) {
+  constructor(records: InetSocketRecord[], connections: TcpConnectionRecord[]) {
+    const states = new Map(connections.map((c) => [c.inode, c]));
     try {
-      for (const r of records) if (!this.made.has(r.inode)) this.made.set(r.inode, make(r));
+      for (const r of records) {
+        if (this.made.has(r.inode)) continue;
+        const fd = make(r, states.get(r.inode));
+        this.made.set(r.inode, fd);
+        if (r.state === InetSocketState.ESTABLISHED) this.established.push(fd);
+      }
     } catch (error) {
       this.close();
       throw error;
@@ -171,14 +201,20 @@ export class TreeInetSockets {
     for (const fd of this.made.values()) closeSync(fd);
     this.made.clear();
   }
+
+  /** The restart failed: the connections close without a word to their peers (and stay locked). */
+  abandon(): void {
+    this.established.splice(0).forEach(silenceRestored);
+  }
 }
 
-function make(r: InetSocketRecord): number {
+function make(r: InetSocketRecord, connection: TcpConnectionRecord | undefined): number {
   const fd = call(r, "socket", () => inetSocket(r.family, r.type, r.protocol));
   try {
     const options = r.options.map((o) => ({ level: o.level, option: o.option, value: Number(o.value) }));
-    if (r.state === InetSocketState.CLOSED) {
+    if (r.state === InetSocketState.CLOSED || r.state === InetSocketState.ESTABLISHED) {
       call(r, "setsockopt", () => setInetSocketOptions(fd, options));
+      if (r.state === InetSocketState.ESTABLISHED) restoreConnection(fd, r, needConnection(r, connection));
       return fd;
     }
     const reuse = options.find((o) => o.level === SOL_SOCKET && o.option === SO_REUSEADDR) ?? { level: SOL_SOCKET, option: SO_REUSEADDR, value: 0 };
@@ -217,6 +253,11 @@ function portStates(table: string, port: number): string[] {
 
 /** /proc/net/tcp's state of a connection closed here first, waiting out its last segments. */
 const TIME_WAIT = "06";
+
+function needConnection(r: InetSocketRecord, c: TcpConnectionRecord | undefined): TcpConnectionRecord {
+  if (!c) throw new CrError(`the image has the established TCP connection ${describe(r)} (socket ${r.inode}) without its TCP_CONNECTIONS state`, { code: "BAD_IMAGE", step: "open files" });
+  return c;
+}
 
 /** An address with a port: bound by the program (or by its first send, a UDP socket). */
 function isBound(sockaddr: Uint8Array): boolean {
