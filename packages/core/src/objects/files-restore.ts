@@ -438,7 +438,10 @@ function openPath(fd: FdRecord, path: string, flags: number): number {
   try {
     return openSync(path, flags);
   } catch (error) {
-    throw new CrError(`cannot open ${path} for fd ${fd.fd}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path, step: "open files", cause: error });
+    const code = errnoCode(error);
+    // /dev/tty opens the opener's controlling terminal: cr's, which a restart from a script lacks.
+    const why = code === "ENXIO" && path === "/dev/tty" ? `: cr restart has no controlling terminal to give it (restart from a terminal, or --inherit-fd ${fd.fd}:PATH)` : "";
+    throw new CrError(`cannot open ${path} for fd ${fd.fd}: ${code ?? String(error)}${why}`, { code: code ?? "EIO", path, step: "open files", cause: error });
   }
 }
 
