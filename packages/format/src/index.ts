@@ -51,6 +51,8 @@ export {
   InetSocketState,
   type TimerfdsRecord,
   type SignalfdsRecord,
+  type InotifyRecord,
+  type PidfdsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

@@ -19,6 +19,9 @@ import {
   InetSocketOptionSchema,
   TimerfdSchema,
   SignalfdSchema,
+  InotifyWatchSchema,
+  InotifySchema,
+  PidfdSchema,
   GuardRangeSchema,
   PipeBytesSchema,
   PipeSizeSchema,
@@ -70,7 +73,7 @@ export function specSections(): Map<string, string> {
   m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
   m.set("stream-registry", streamRegistryTable());
   for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
-  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, TreeSharedFdSchema, EventfdSchema, EpollWatchSchema, EpollSchema, InetSocketOptionSchema, InetSocketSchema, TimerfdSchema, SignalfdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema, ShmemExtentSchema]) {
+  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, TreeSharedFdSchema, EventfdSchema, EpollWatchSchema, EpollSchema, InetSocketOptionSchema, InetSocketSchema, TimerfdSchema, SignalfdSchema, InotifyWatchSchema, InotifySchema, PidfdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema, ShmemExtentSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

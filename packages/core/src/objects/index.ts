@@ -32,6 +32,8 @@ import { ownerProblems } from "./fd-owners.js";
 import { epollProblems, type SavedEpoll } from "./epolls.js";
 import type { SavedEventfd } from "./eventfds.js";
 import type { SavedSignalfd } from "./signalfds.js";
+import { inotifyProblems, type SavedInotify } from "./inotify.js";
+import { pidfdProblems, type SavedPidfd } from "./pidfds.js";
 import type { SavedTimerfd } from "./timerfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
@@ -87,6 +89,10 @@ export interface ProcessSection {
   timerfds: SavedTimerfd[];
   /** Each signalfd's mask, once per open file description (SIGNALFDS). */
   signalfds: SavedSignalfd[];
+  /** Each inotify instance's watches, once per open file description (INOTIFY). */
+  inotify: SavedInotify[];
+  /** The process each pidfd refers to, once per open file description of the process (PIDFDS). */
+  pidfds: SavedPidfd[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -211,6 +217,18 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     name: "signalfds",
     save: (s, put) => s.signalfds.length > 0 && put("SIGNALFDS", { signalfds: s.signalfds }),
     read: (r) => ({ signalfds: r.all("SIGNALFDS").flatMap((t) => t.signalfds) }),
+  },
+  {
+    name: "inotify instances",
+    problems: (p) => inotifyProblems(p.pid, p.files),
+    save: (s, put) => s.inotify.length > 0 && put("INOTIFY", { instances: s.inotify }),
+    read: (r) => ({ inotify: r.all("INOTIFY").flatMap((i) => i.instances) }),
+  },
+  {
+    name: "pidfds",
+    problems: (p) => pidfdProblems(p.pid, p.files, p.members, p.handedOver),
+    save: (s, put) => s.pidfds.length > 0 && put("PIDFDS", { pidfds: s.pidfds }),
+    read: (r) => ({ pidfds: r.all("PIDFDS").flatMap((p) => p.pidfds) }),
   },
   {
     name: "fd owners",
