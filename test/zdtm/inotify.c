@@ -1,10 +1,11 @@
 // zdtm: pass
 // inotify instances (they were refused): one non-blocking, dup'd, watching a directory, a file
 // once (IN_ONESHOT) and another file, with a watch descriptor given back between them (3, so the
-// numbers are 1, 2 and 4); a second one, blocking, watching the directory for other events. After
-// the restart the watch descriptors and masks are as they were, the next watch gets 5 as it would
-// have, and events come under their numbers: a file created in the directory, the one-shot file
-// written (then its watch is gone, IN_IGNORED), read through the dup.
+// numbers are 1, 2 and 4); a second one, blocking, watching the directory for other events,
+// shared with a child blocked reading it. After the restart the watch descriptors and masks are as
+// they were, the next watch gets 5 as it would have, and events come under their numbers: a file
+// created in the directory, the one-shot file written (then its watch is gone, IN_IGNORED), read
+// through the dup; the directory's mode changed, read by the child through the shared instance.
 #include "zdtm.h"
 
 #include <sys/inotify.h>
@@ -46,6 +47,19 @@ static void event(int fd, int wd, unsigned mask, const char* name) {
   if (e->wd != wd || e->mask != mask || (name && strcmp(e->name, name) != 0)) zdtm_fail("event %x under %d (%s), not %x under %d", e->mask, e->wd, e->len ? e->name : "", mask, wd);
 }
 
+/** A child that blocks reading one event from `fd` and exits with its watch descriptor (255: not IN_ATTRIB of a directory). */
+static pid_t reading_child(int fd) {
+  pid_t child = fork();
+  zdtm_require(child >= 0, "fork");
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    const struct inotify_event* e = (const struct inotify_event*)buf;
+    _exit(read(fd, buf, sizeof buf) >= (ssize_t)sizeof *e && e->mask == (IN_ATTRIB | IN_ISDIR) ? e->wd : 255);
+  }
+  return child;
+}
+
 static void make(const char* path) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   zdtm_require(fd >= 0 && close(fd) == 0, path);
@@ -71,6 +85,7 @@ int main(int argc, char** argv) {
   while (read(a, drain, sizeof drain) > 0) continue;  // the IN_IGNORED of watch 3
   int dup = fcntl(a, F_DUPFD, 40);
   zdtm_require(dup == 40, "dup");
+  pid_t child = reading_child(b);
   zdtm_ready();
   zdtm_wait();
   watches(a, wds, masks, 3);
@@ -87,7 +102,8 @@ int main(int argc, char** argv) {
   event(a, 2, IN_MODIFY, NULL);
   event(a, 2, IN_IGNORED, NULL);
   if (chmod("d", 0700) != 0) zdtm_fail("chmod");
-  event(b, 1, IN_ATTRIB | IN_ISDIR, NULL);
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 1) zdtm_fail("the child read watch %d through the shared instance, not 1", WEXITSTATUS(status));
   int next = inotify_add_watch(a, "f2", IN_OPEN);
   if (next != 5) zdtm_fail("a new watch got %d, not 5", next);
   zdtm_pass();
