@@ -89,6 +89,8 @@ function lostReason(fd: number, m: InotifyMark, why: string): string {
   return `inotify instance ${fd} watches a file (inode ${m.ino}, watch descriptor ${m.wd}) that ${why}: a restart cannot watch it again; remove the watch (inotify_rm_watch) or keep the file`;
 }
 
+const DELETED = " (deleted)";
+
 /** The path of the file a watch names, or why there is none. */
 function watchedPath(mounts: Mounts, m: InotifyMark): string | { why: string } {
   if (!m.handle) return { why: "its filesystem gives no file handle for" };
@@ -96,7 +98,8 @@ function watchedPath(mounts: Mounts, m: InotifyMark): string | { why: string } {
   if (mount === undefined) return { why: `is on a filesystem (device ${Math.floor(m.sdev / MINORS)}:${m.sdev % MINORS}) mounted nowhere the process sees` };
   const path = throughHandle(mount, m.handle);
   if (typeof path !== "string") return { why: path.code === "ESTALE" ? "was deleted" : `cannot be opened by its file handle (open_by_handle_at: ${path.code})` };
-  if (path.endsWith(" (deleted)") || !path.startsWith("/")) return { why: `was deleted or is out of reach (${path})` };
+  if (path.endsWith(DELETED)) return { why: `was deleted (${path.slice(0, -DELETED.length)})` };
+  if (!path.startsWith("/")) return { why: `is out of reach of cr's root (${path})` };
   return path;
 }
 
