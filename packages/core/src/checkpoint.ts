@@ -13,6 +13,8 @@ import { lockRecords } from "./objects/locks.js";
 import { collectEpolls, type SavedEpoll } from "./objects/epolls.js";
 import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
 import { collectSignalfds, type SavedSignalfd } from "./objects/signalfds.js";
+import { collectInotify, inotifyWarnings, type SavedInotify } from "./objects/inotify.js";
+import { collectPidfds, type SavedPidfd } from "./objects/pidfds.js";
 import { collectTimerfds, type SavedTimerfd } from "./objects/timerfds.js";
 import { collectTerminals, type SavedTerminal } from "./objects/terminals.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
@@ -299,6 +301,8 @@ interface FrozenState {
   timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
   terminals: SavedTerminal[];
+  inotify: SavedInotify[];
+  pidfds: SavedPidfd[];
   owners: FdOwner[];
   pipes: PipeBytes;
   pipeSizes: PipeSizes;
@@ -409,15 +413,19 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const sharing = { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals), childFaults };
     return trackMemory(pid, layouts[i]!, tracker, parents[i]!, sharing);
   });
+  const memberPids = new Set(tree.members.map((m) => m.pid));
   const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
   return running.map((pid, i) => {
     const parent = parents[i]!;
     const memory = memoryOf(tracked[i]!, results[i]!, tracker, savers);
     const restarts = asInterrupted(tasks[i]!.threads, parent?.threads ?? []);
-    const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
     const own = treeShared.get(pid) ?? [];
-    const epolls = collectEpolls(pid, tasks[i]!.files, [...tasks[i]!.shared, ...own]); // an earlier process's section has those it shares
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
+    const sharers = [...tasks[i]!.shared, ...own]; // an earlier process's section has those it shares
+    const epolls = collectEpolls(pid, tasks[i]!.files, sharers);
+    const inotify = collectInotify(pid, tasks[i]!.files, sharers);
+    const pidfds = collectPidfds(pid, tasks[i]!.files, tasks[i]!.shared, memberPids, before.choices.handedOver);
+    const warnings = [...tasks[i]!.warnings, ...restarts.warnings, ...inotifyWarnings(pid, tasks[i]!.files, sharers)];
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
   });
 }
 
@@ -607,6 +615,8 @@ function sectionOf(state: FrozenState): ProcessSection {
     timerfds: state.timerfds,
     signalfds: state.signalfds,
     terminals: state.terminals,
+    inotify: state.inotify,
+    pidfds: state.pidfds,
     owners: state.owners,
     memoryAttrs: state.memoryAttrs,
     pipes: state.pipes,

@@ -13,6 +13,7 @@ import { FileKind, FormatError, InetSocketState, MemberState, resolveChain, type
 import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreEpollWatches } from "./objects/epolls.js";
+import { restorePidfds } from "./objects/pidfds.js";
 import { restoreOwners } from "./objects/fd-owners.js";
 import { CrError } from "./errors.js";
 import { commOf } from "./process/procfs.js";
@@ -213,7 +214,7 @@ function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated
   let shmem: RestoredShmemFiles | undefined;
   try {
     shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
-    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets, tcpConnections: c.tcpConnections }));
+    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, inotify: c.inotify, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets, tcpConnections: c.tcpConnections }));
     return { shmem, fds: openTreeDescriptors(processes, inherit, recreated, shmem) };
   } catch (error) {
     shmem?.release();
@@ -237,6 +238,8 @@ interface TreeLayout {
   objects: Map<string, RestoredObject>;
   /** Saved objectKeys of the shmem files a descriptor of the tree holds: write(2) shows in no page table, so they are not tracked. */
   heldOpen: Set<string>;
+  /** Saved pid -> restarted pid (another one under --any-pid). */
+  pidOf: (saved: number) => number;
 }
 
 /**
@@ -283,7 +286,7 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds
     step(crid, "place descriptors", () => placeDescriptors(new Remote(pid, pid), fds.tables[i]!, parked, i === 0 ? undefined : cwdOf(image, recreated)), pid);
   }
   const heldOpen = new Set(tree.running.flatMap((c) => c.files.filter((f) => f.kind === FileKind.SHMEM).map(objectKey)));
-  return { trampoline, objects, heldOpen };
+  return { trampoline, objects, heldOpen, pidOf: (saved) => built.pidOf(saved) };
 }
 
 /**
@@ -400,6 +403,8 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("protect memory", () => protectVmas(leader, added));
   s("restore mapping attributes", () => restoreMappingAttrs(leader, image.vmas, image.memoryAttrs));
   s("restore mm fields", () => restoreMmMap(leader, image.process));
+  // Every process of the tree exists, and the parked and shared-memory descriptors are closed: no saved number is taken.
+  s("restore pidfds", () => restorePidfds(leader, image.pidfds, image.files, image.shared, inherit, layout.pidOf));
   s("restore process state", () => {
     restoreComm(leader, image.process);
     restoreUmaskAndPersonality(leader, image.process);

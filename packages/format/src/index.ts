@@ -54,6 +54,8 @@ export {
   type TerminalsRecord,
   type TcpConnectionRecord,
   type TcpConnectionsRecord,
+  type InotifyRecord,
+  type PidfdsRecord,
   type ShmemFileRecord,
   ShmemFileKind,
   type SignalsRecord,

@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, INOTIFY: 13, PIDFD: 14, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 13 an inotify instance (INOTIFY), 14 a pidfd (PIDFDS), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -331,6 +331,27 @@ export const TerminalsSchema = struct("terminals", {
 });
 export type TerminalsRecord = Infer<typeof TerminalsSchema>;
 export type SignalfdsRecord = Infer<typeof SignalfdsSchema>;
+export const InotifyWatchSchema = struct("inotify watch", {
+  wd: doc(i32, "its watch descriptor, the number read(2) reports its events under (fdinfo wd)"),
+  mask: doc(u32, "the events watched for, with IN_ONESHOT and IN_EXCL_UNLINK (fdinfo mask)"),
+  path: doc(string, "the watched file, found from its file handle (fdinfo f_handle) by open_by_handle_at"),
+});
+export const InotifySchema = struct("inotify", {
+  fd: doc(i32, "the lowest descriptor of the inotify instance's open file description"),
+  watches: doc(array(InotifyWatchSchema), "its watches, ascending by wd"),
+});
+export const InotifiesSchema = struct("inotify instances", {
+  instances: doc(array(InotifySchema), "every inotify instance of FILES this process saves, once per open file description, ascending by fd (one shared with an earlier process is in that one's section)"),
+});
+export type InotifyRecord = Infer<typeof InotifiesSchema>;
+export const PidfdSchema = struct("pidfd", {
+  fd: doc(i32, "the lowest descriptor of the pidfd's open file description in this process"),
+  pid: doc(i32, "the process it refers to (fdinfo Pid), a process of the saved tree"),
+});
+export const PidfdsSchema = struct("pidfds", {
+  pidfds: doc(array(PidfdSchema), "every pidfd of FILES, once per open file description of this process, ascending by fd"),
+});
+export type PidfdsRecord = Infer<typeof PidfdsSchema>;
 export const PipeBytesSchema = struct("pipe-bytes", {
   pipeId: doc(u64, "the pipe's id, as FILES pipeId"),
   bytes: doc(bytes, "what was buffered in it, oldest first"),
@@ -574,6 +595,8 @@ export const ChunkType = {
   SIGNALFDS: 0x0027,
   TERMINALS: 0x002b,
   TCP_CONNECTIONS: 0x002c,
+  INOTIFY: 0x0029,
+  PIDFDS: 0x002a,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -623,6 +646,8 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.SIGNALFDS, name: "SIGNALFDS", schema: SignalfdsSchema, optional: false, count: "any", body: "empty", description: "the signal mask of each signalfd (only when there are any)" },
   { type: ChunkType.TERMINALS, name: "TERMINALS", schema: TerminalsSchema, optional: false, count: "any", body: "empty", description: "the terminals the process holds, with their settings (only when there are any)" },
   { type: ChunkType.TCP_CONNECTIONS, name: "TCP_CONNECTIONS", schema: TcpConnectionsSchema, optional: false, count: "any", body: "empty", description: "sequence numbers, queues and window of each established TCP connection saved with --tcp-established" },
+  { type: ChunkType.INOTIFY, name: "INOTIFY", schema: InotifiesSchema, optional: false, count: "any", body: "empty", description: "the watches of each inotify instance (only when there are any)" },
+  { type: ChunkType.PIDFDS, name: "PIDFDS", schema: PidfdsSchema, optional: false, count: "any", body: "empty", description: "the process each pidfd refers to (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
@@ -658,6 +683,8 @@ export interface RecordTypes {
   SIGNALFDS: SignalfdsRecord;
   TERMINALS: TerminalsRecord;
   TCP_CONNECTIONS: TcpConnectionsRecord;
+  INOTIFY: InotifyRecord;
+  PIDFDS: PidfdsRecord;
   MEMORY_ATTRS: MemoryAttrsRecord;
   PIPE_DATA: PipeDataRecord;
   PIPE_SIZES: PipeSizesRecord;
@@ -670,4 +697,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TCP_CONNECTIONS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TCP_CONNECTIONS", "INOTIFY", "PIDFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "freeze.h"
 #include "inject.h"
+#include "inotify.h"
 #include "epoll.h"
 #include "inet-sockets.h"
 #include "terminal.h"
@@ -68,6 +69,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"createPipe", CreatePipe},
       {"createEventfd", CreateEventfd},
       {"createEpoll", CreateEpoll},
+      {"createInotify", CreateInotify},
+      {"openByHandle", OpenByHandle},
+      {"queuedBytes", QueuedBytes},
       {"epollWatchIs", EpollWatchIs},
       {"inetSocketState", InetSocketState},
       {"socketDomain", SocketDomain},

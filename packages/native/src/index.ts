@@ -111,6 +111,9 @@ interface Addon {
   createPipe(): [number, number];
   createEventfd(count: bigint, flags: number): number;
   createEpoll(flags: number): number;
+  createInotify(flags: number, wds: number[], masks: number[], paths: string[]): number;
+  openByHandle(mountFd: number, type: number, handle: Buffer): number;
+  queuedBytes(fd: number): number;
   epollWatchIs(pid: number, epfd: number, tfd: number, toff: number, fd: number): boolean;
   inetSocketState(fd: number): InetSocketState;
   socketDomain(fd: number): SocketDomain;
@@ -476,6 +479,31 @@ export function createEventfd(count: bigint, flags: number): number {
 /** A new epoll instance in cr, close-on-exec, non-blocking when `flags` has O_NONBLOCK. */
 export function createEpoll(flags: number): number {
   return addon.createEpoll(flags);
+}
+
+/** A watch of an inotify instance: its watch descriptor, events, and the watched file's path. */
+export interface InotifyWatch {
+  wd: number;
+  mask: number;
+  path: string;
+}
+
+/**
+ * A new inotify instance in cr, close-on-exec, non-blocking when `flags` has O_NONBLOCK, with
+ * `watches` (ascending by wd) under their very watch descriptors. EEXIST: two name one file now.
+ */
+export function createInotify(flags: number, watches: InotifyWatch[]): number {
+  return addon.createInotify(flags, watches.map((w) => w.wd), watches.map((w) => w.mask), watches.map((w) => w.path));
+}
+
+/** An O_PATH descriptor on the file `handle` names on the filesystem of `mountFd` (open_by_handle_at). ESTALE: the file is gone. */
+export function openByHandle(mountFd: number, type: number, handle: Buffer): number {
+  return addon.openByHandle(mountFd, type, handle);
+}
+
+/** The bytes of events waiting on cr's inotify descriptor `fd` (FIONREAD). */
+export function queuedBytes(fd: number): number {
+  return addon.queuedBytes(fd);
 }
 
 /** A watch of an epoll instance: the descriptor number it was registered under, and which of the watches under that number (fdinfo order). */

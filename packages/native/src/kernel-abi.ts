@@ -57,6 +57,7 @@ export const SYS = {
   membarrier: 324,
   mlock2: 325,
   rseq: 334,
+  pidfd_open: 434,
   clone3: 435,
   close_range: 436,
   mseal: 462,

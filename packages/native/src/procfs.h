@@ -26,6 +26,8 @@ class Fd {
   }
   int get() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
+  // Hands the descriptor over (to JavaScript): no longer closed here.
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;

@@ -1,25 +1,14 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { EPOLL, OPEN } from "@cr/native";
 import { collectFiles } from "./files.js";
 import { collectEpolls, epollProblems, makeEpoll } from "./epolls.js";
+import { killHolders, pythonHolder } from "./python.test-util.js";
 
-/** python3 holding an epoll instance with the watches `setup` registers; prints the fds it names. */
-async function holder(setup: string): Promise<{ child: ChildProcess; fds: Record<string, number> }> {
-  const script = `import os, select, json, sys, socket\nep = select.epoll()\n${setup}\nprint(json.dumps(fds), flush=True)\nsys.stdin.read()\n`;
-  const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-  running.push(child);
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`python3 exited with ${code}`)));
-  });
-  return { child, fds: JSON.parse(line) as Record<string, number> };
-}
+/** python3 holding an epoll instance `ep` with the watches `setup` registers. */
+const holder = (setup: string) => pythonHolder(`import os, select, socket\nep = select.epoll()\n${setup}`);
 
-const running: ChildProcess[] = [];
-afterEach(() => running.splice(0).forEach((c) => c.kill("SIGKILL")));
+afterEach(killHolders);
 
 describe("epoll instances", () => {
   it("are saved with every watch: its number, events with their flags, and data", async () => {

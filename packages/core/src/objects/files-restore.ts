@@ -23,6 +23,7 @@ import { makeEpoll } from "./epolls.js";
 import { makeEventfd, type SavedEventfd } from "./eventfds.js";
 import { makeSignalfd, type SavedSignalfd } from "./signalfds.js";
 import { makeTimerfd, type SavedTimerfd } from "./timerfds.js";
+import { makeInotify, type SavedInotify } from "./inotify.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { TreeInetSockets } from "./inet-sockets.js";
@@ -158,7 +159,7 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD, FileKind.INOTIFY, FileKind.PIDFD]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -213,7 +214,7 @@ export interface SavedWithFds {
   treeInet?: TreeInetSockets;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
-  /** The eventfds, timerfds and signalfds, as saved. */
+  /** The eventfds, timerfds, signalfds and inotify instances, as saved. */
   objects?: SavedObjects;
 }
 
@@ -222,15 +223,17 @@ export interface SavedObjects {
   eventfds: ReadonlyMap<number, SavedEventfd>;
   timerfds: ReadonlyMap<number, SavedTimerfd>;
   signalfds: ReadonlyMap<number, SavedSignalfd>;
+  inotify: ReadonlyMap<number, SavedInotify>;
 }
 
-const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), signalfds: new Map() };
+const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), signalfds: new Map(), inotify: new Map() };
 
 /**
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
  * pipe; an end whose other side was outside is connected to what `inherit` names for that fd,
  * else to /dev/null, with a warning. Descriptors sharing an open file description get one open;
- * each new pipe and each FIFO gets its saved capacity and bytes back.
+ * each new pipe and each FIFO gets its saved capacity and bytes back. A pidfd is left to
+ * restorePidfds (pidfds.ts): the process it refers to does not exist yet.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
   const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, treeInet, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
@@ -244,7 +247,7 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
   let fifos: FifoHolders | undefined;
   try {
     // A descriptor on a removed directory or FIFO, a memfd or tmpfs file is opened through cr's one on what it made.
-    const located = fds.map((f) => ({ ...f, path: (f.kind === FileKind.SHMEM ? shmem?.pathFor(f) : recreated?.pathFor(f)) ?? f.path }));
+    const located = fds.filter((f) => f.kind !== FileKind.PIDFD || inherit.has(f.fd) || given.has(f.fd)).map((f) => ({ ...f, path: (f.kind === FileKind.SHMEM ? shmem?.pathFor(f) : recreated?.pathFor(f)) ?? f.path }));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
       // A source given or shared is closed by whoever opened it.
@@ -281,10 +284,11 @@ export interface ProcessFds {
   shared: ReadonlyMap<number, number>;
   /** The open file descriptions it shares with earlier processes (TREE_SHARED_FDS). */
   treeShared: TreeSharedFd[];
-  /** Its eventfds, timerfds and signalfds (EVENTFDS, TIMERFDS, SIGNALFDS). */
+  /** Its eventfds, timerfds, signalfds and inotify instances (EVENTFDS, TIMERFDS, SIGNALFDS, INOTIFY). */
   eventfds: SavedEventfd[];
   timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
+  inotify: SavedInotify[];
   data: PipeBytes;
   sizes: PipeSizes;
   /** The UNIX sockets its section saved (each socket of the tree is in one section). */
@@ -354,7 +358,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
 
 function objectsOf(p: ProcessFds): SavedObjects {
   const byFd = <T extends { fd: number }>(saved: T[]) => new Map(saved.map((o) => [o.fd, o]));
-  return { eventfds: byFd(p.eventfds), timerfds: byFd(p.timerfds), signalfds: byFd(p.signalfds) };
+  return { eventfds: byFd(p.eventfds), timerfds: byFd(p.timerfds), signalfds: byFd(p.signalfds), inotify: byFd(p.inotify) };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */
@@ -417,6 +421,8 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       return madeAgain(fd, "timerfd", "TIMERFDS", made.objects.timerfds, makeTimerfd);
     case FileKind.SIGNALFD:
       return madeAgain(fd, "signalfd", "SIGNALFDS", made.objects.signalfds, makeSignalfd);
+    case FileKind.INOTIFY:
+      return madeAgain(fd, "inotify instance", "INOTIFY", made.objects.inotify, makeInotify);
     case FileKind.DIRECTORY:
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:
@@ -445,7 +451,10 @@ function openPath(fd: FdRecord, path: string, flags: number): number {
   try {
     return openSync(path, flags);
   } catch (error) {
-    throw new CrError(`cannot open ${path} for fd ${fd.fd}: ${errnoCode(error) ?? String(error)}`, { code: errnoCode(error) ?? "EIO", path, step: "open files", cause: error });
+    const code = errnoCode(error);
+    // /dev/tty opens the opener's controlling terminal: cr's, which a restart from a script lacks.
+    const why = code === "ENXIO" && path === "/dev/tty" ? `: cr restart has no controlling terminal to give it (restart from a terminal, or --inherit-fd ${fd.fd}:PATH)` : "";
+    throw new CrError(`cannot open ${path} for fd ${fd.fd}: ${code ?? String(error)}${why}`, { code: code ?? "EIO", path, step: "open files", cause: error });
   }
 }
 

@@ -41,6 +41,8 @@ export type FdKind =
   | "inet-socket"
   | "timerfd"
   | "signalfd"
+  | "inotify"
+  | "pidfd"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -91,12 +93,10 @@ export interface FdEntry {
 
 export type UnsupportedCategory =
   | "socket"
-  | "inotify"
   | "fanotify"
   | "io_uring"
   | "userfaultfd"
   | "memfd"
-  | "pidfd"
   | "anon-inode"
   | "device"
   | "deleted-file"
@@ -345,12 +345,14 @@ function isSameFile(path: string, stats: BigIntStats): boolean {
   }
 }
 
-/** The anonymous-inode objects a restart makes again, each saved by its module (eventfds.ts, timerfds.ts, signalfds.ts). */
+/** The anonymous-inode objects a restart makes again, each saved by its module (eventfds.ts, epolls.ts, timerfds.ts, signalfds.ts, inotify.ts, pidfds.ts). */
 const MADE_AGAIN = new Map<string, FdKind>([
   ["eventfd", "eventfd"],
   ["timerfd", "timerfd"],
   ["signalfd", "signalfd"],
   ["eventpoll", "epoll"],
+  ["inotify", "inotify"],
+  ["pidfd", "pidfd"],
 ]);
 
 function classifyAnon(entry: FdEntry, name: string): void {
@@ -360,12 +362,10 @@ function classifyAnon(entry: FdEntry, name: string): void {
     return;
   }
   const categories: Record<string, UnsupportedCategory> = {
-    inotify: "inotify",
     "[fanotify]": "fanotify",
     fanotify: "fanotify",
     io_uring: "io_uring",
     userfaultfd: "userfaultfd",
-    pidfd: "pidfd",
   };
   unsupported(entry, categories[name] ?? "anon-inode", name);
 }
@@ -564,12 +564,10 @@ function parsePacket(text: string): [bigint, string][] {
 
 const FD_REASONS: Record<UnsupportedCategory, string> = {
   socket: "cr saves UNIX, TCP and UDP sockets only (a raw or packet socket is bound to the kernel's network state); close it, or hand it over (cr snapshot --inherit-fd N, then cr restart --inherit-fd N:PATH)",
-  inotify: "cr cannot save inotify instances yet (watches and queued events are kernel state)",
   fanotify: "cr cannot save fanotify instances",
   io_uring: "cr cannot save io_uring instances (queued and in-flight requests live in the kernel)",
   userfaultfd: "the program uses its own userfaultfd, which cr cannot save",
   memfd: "cr cannot restore huge-page memory yet",
-  pidfd: "cr cannot save pidfds (the pid it refers to may not exist at restart)",
   "anon-inode": "cr cannot save this kind of kernel object",
   device: "cr cannot save device state; only /dev/null, /dev/zero, /dev/random, /dev/urandom, /dev/full and terminals are reopened",
   "deleted-file": "the file was deleted, so a restart cannot reopen it; keep a link to it or close it",

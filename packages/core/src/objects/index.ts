@@ -33,6 +33,8 @@ import { ownerProblems } from "./fd-owners.js";
 import { epollProblems, type SavedEpoll } from "./epolls.js";
 import type { SavedEventfd } from "./eventfds.js";
 import type { SavedSignalfd } from "./signalfds.js";
+import { inotifyProblems, type SavedInotify } from "./inotify.js";
+import { pidfdProblems, type SavedPidfd } from "./pidfds.js";
 import type { SavedTimerfd } from "./timerfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
@@ -92,6 +94,10 @@ export interface ProcessSection {
   signalfds: SavedSignalfd[];
   /** The terminals it holds, with their settings (TERMINALS). */
   terminals: SavedTerminal[];
+  /** Each inotify instance's watches, once per open file description (INOTIFY). */
+  inotify: SavedInotify[];
+  /** The process each pidfd refers to, once per open file description of the process (PIDFDS). */
+  pidfds: SavedPidfd[];
   owners: FdOwner[];
   /** Absent from images written before MEMORY_ATTRS existed. */
   memoryAttrs: MemoryAttrsRecord | undefined;
@@ -226,6 +232,18 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     notes: (p) => terminalNotes(p.pid, p.files, p.stat),
     save: (s, put) => s.terminals.length > 0 && put("TERMINALS", { terminals: s.terminals }),
     read: (r) => ({ terminals: r.all("TERMINALS").flatMap((t) => t.terminals) }),
+  },
+  {
+    name: "inotify instances",
+    problems: (p) => inotifyProblems(p.pid, p.files),
+    save: (s, put) => s.inotify.length > 0 && put("INOTIFY", { instances: s.inotify }),
+    read: (r) => ({ inotify: r.all("INOTIFY").flatMap((i) => i.instances) }),
+  },
+  {
+    name: "pidfds",
+    problems: (p) => pidfdProblems(p.pid, p.files, p.members, p.handedOver),
+    save: (s, put) => s.pidfds.length > 0 && put("PIDFDS", { pidfds: s.pidfds }),
+    read: (r) => ({ pidfds: r.all("PIDFDS").flatMap((p) => p.pidfds) }),
   },
   {
     name: "fd owners",

@@ -1,25 +1,14 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { InetSocketState } from "@cr/format";
 import { inetSocketOptions, inetSocketState, SOCKET } from "@cr/native";
 import { collectFiles } from "./files.js";
 import { collectInetSockets, formatAddress, TreeInetSockets } from "./inet-sockets.js";
+import { killHolders, pythonHolder } from "./python.test-util.js";
 
-const running: ChildProcess[] = [];
-afterEach(() => running.splice(0).forEach((c) => c.kill("SIGKILL")));
+afterEach(killHolders);
 
 /** python3 holding the sockets `setup` makes; resolves with the fds it names once they are made. */
-async function holder(setup: string): Promise<{ child: ChildProcess; fds: Record<string, number> }> {
-  const script = `import socket, json, sys\n${setup}\nprint(json.dumps(fds), flush=True)\nsys.stdin.read()\n`;
-  const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-  running.push(child);
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`python3 exited with ${code}`)));
-  });
-  return { child, fds: JSON.parse(line) as Record<string, number> };
-}
+const holder = (setup: string) => pythonHolder(`import socket\n${setup}`);
 
 const value = (options: { level: number; option: number; value: bigint | number }[], level: number, option: number) => options.find((o) => o.level === level && o.option === option)?.value;
 

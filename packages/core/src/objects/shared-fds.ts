@@ -71,8 +71,12 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
   return found;
 }
 
-/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd, epoll instance, timerfd or signalfd made again. */
-const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd"]);
+/**
+ * The kinds a restart makes one description of per saved descriptor: opened by path, or an
+ * eventfd, epoll instance, timerfd, signalfd or inotify instance made again. A pidfd is made in
+ * each process that holds it (pidfds.ts).
+ */
+const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd", "inotify"]);
 
 function sameDescription(a: ProcessFd, b: ProcessFd): boolean {
   try {

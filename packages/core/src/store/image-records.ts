@@ -92,6 +92,8 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   "inet-socket": FileKind.INET_SOCKET,
   timerfd: FileKind.TIMERFD,
   signalfd: FileKind.SIGNALFD,
+  inotify: FileKind.INOTIFY,
+  pidfd: FileKind.PIDFD,
   unsupported: FileKind.UNSUPPORTED,
 };
 
