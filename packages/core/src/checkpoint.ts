@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type GhostFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -43,6 +43,7 @@ import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from
 import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
+import { TreeGhostFiles } from "./objects/ghost-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectInetSockets } from "./objects/inet-sockets.js";
 import { collectVmasSince, markTrampoline, type Vma } from "./objects/vmas.js";
@@ -301,6 +302,8 @@ interface FrozenState {
   inetSockets: InetSocketRecord[];
   /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
   shmemFiles: ShmemFileRecord[];
+  /** The deleted files whose first holder it is (ghost-files.ts). */
+  ghostFiles: GhostFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
@@ -389,6 +392,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const savers = pageSavers(members, files.recordOnly);
 
   const records = files.records(savers);
+  const ghosts = new TreeGhostFiles(members).records();
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
   const tracked = running.map((pid, i) => {
     const { childFaults } = tree.members.find((m) => m.pid === pid)!.stat; // read at the freeze
@@ -403,7 +407,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings];
     const own = treeShared.get(pid) ?? [];
     const epolls = collectEpolls(pid, tasks[i]!.files, [...tasks[i]!.shared, ...own]); // an earlier process's section has those it shares
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls };
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], ghostFiles: ghosts.get(pid) ?? [], treeShared: own, epolls };
   });
 }
 
@@ -595,6 +599,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     sockets: state.sockets,
     inetSockets: state.inetSockets,
     shmemFiles: state.shmemFiles,
+    ghostFiles: state.ghostFiles,
     tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
   };
 }
@@ -668,11 +673,11 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
 
 /** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
 function confirmBeforeKill(states: FrozenState[], crid: bigint, handedOver: ReadonlySet<number>): void {
-  const shmem = new Set(states.flatMap((s) => s.shmemFiles.map(objectKey)));
+  const made = new Set(states.flatMap((s) => [...s.shmemFiles, ...s.ghostFiles].map(objectKey)));
   for (const state of states) {
     const leased = lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd);
     const unprobed = new Set([...leased, ...handedOver]);
-    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed, shmem };
+    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed, made };
     try {
       confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
     } catch (error) {

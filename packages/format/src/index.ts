@@ -52,6 +52,7 @@ export {
   type TimerfdsRecord,
   type SignalfdsRecord,
   type ShmemFileRecord,
+  type GhostFileRecord,
   ShmemFileKind,
   type SignalsRecord,
   SocketOption,

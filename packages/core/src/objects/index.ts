@@ -10,6 +10,7 @@
  */
 import type {
   FdRecord,
+  GhostFileRecord,
   InetSocketRecord,
   FileLockRecord,
   MemoryAttrsRecord,
@@ -35,6 +36,7 @@ import type { SavedSignalfd } from "./signalfds.js";
 import type { SavedTimerfd } from "./timerfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
+import { ghostFileProblems } from "./ghost-files.js";
 import { inetSocketProblems } from "./inet-sockets.js";
 import { lockProblems } from "./locks.js";
 import { pipeSizeProblems, type PipeBytes, type PipeSizes } from "./pipes.js";
@@ -101,6 +103,8 @@ export interface ProcessSection {
   inetSockets: InetSocketRecord[];
   /** The memfds and tmpfs files whose first holder it is. */
   shmemFiles: ShmemFileRecord[];
+  /** The deleted files whose first holder it is (GHOST_FILES). */
+  ghostFiles: GhostFileRecord[];
   /** The tracker's state for the next snapshot (the hashing tracker's page hashes). */
   tracker: TrackerRecord | undefined;
 }
@@ -259,6 +263,12 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     problems: (p) => shmemFileProblems(p.pid, p.members, p.vmas, p.files),
     save: (s, put) => s.shmemFiles.forEach((f) => put("SHMEM_FILE", f)),
     read: (r) => ({ shmemFiles: r.all("SHMEM_FILE") }),
+  },
+  {
+    name: "deleted files",
+    problems: (p) => ghostFileProblems(p.pid, p.vmas, p.files),
+    save: (s, put) => s.ghostFiles.forEach((f) => put("GHOST_FILES", f)),
+    read: (r) => ({ ghostFiles: r.all("GHOST_FILES") }),
   },
   {
     name: "write tracking",

@@ -71,8 +71,8 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
   return found;
 }
 
-/** The kinds a restart makes one description of per saved descriptor: opened by path, or an eventfd, epoll instance, timerfd or signalfd made again. */
-const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd"]);
+/** The kinds a restart makes one description of per saved descriptor: opened by path (or a deleted file, through cr's), or an eventfd, epoll instance, timerfd or signalfd made again. */
+const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd", "ghost"]);
 
 function sameDescription(a: ProcessFd, b: ProcessFd): boolean {
   try {

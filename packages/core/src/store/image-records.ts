@@ -92,6 +92,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   "inet-socket": FileKind.INET_SOCKET,
   timerfd: FileKind.TIMERFD,
   signalfd: FileKind.SIGNALFD,
+  ghost: FileKind.GHOST,
   unsupported: FileKind.UNSUPPORTED,
 };
 
