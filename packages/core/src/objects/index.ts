@@ -6,7 +6,7 @@
  * section and restart.ts reads one by walking this table. When each object is restored is
  * restart.ts's own sequence (docs/restart.md): there the objects depend on one another. What the
  * processes of a tree share is judged and collected for the tree as a whole (tree.ts,
- * unix-sockets.ts, shmem.ts, shmem-files.ts) and lands in the sections through this table.
+ * unix-sockets.ts, shmem.ts, shmem-files.ts, ghost-files.ts) and lands in the sections through this table.
  */
 import type {
   FdRecord,
