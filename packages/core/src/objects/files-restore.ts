@@ -250,7 +250,7 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
   let fifos: FifoHolders | undefined;
   try {
     // A descriptor on a removed directory or FIFO, a memfd, tmpfs or deleted file is opened through cr's one on what it made.
-    const located = fds.map((f) => ({ ...f, path: madePath(f, saved) ?? f.path }));
+    const located = fds.map(locate(saved));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
       // A source given or shared is closed by whoever opened it.
@@ -268,6 +268,17 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
     fifos?.close();
   }
   return { pairs, warnings, close: closeAll };
+}
+
+/**
+ * A descriptor as openOne opens it: on what cr made for it, through cr's /proc link to that (a
+ * symlink, which the O_NOFOLLOW the description keeps, e.g. python's tempfile's, would refuse).
+ */
+function locate(saved: SavedWithFds): (fd: FdRecord) => FdRecord {
+  return (fd) => {
+    const made = madePath(fd, saved);
+    return made === undefined ? fd : { ...fd, path: made, openFlags: fd.openFlags & ~OPEN.O_NOFOLLOW };
+  };
 }
 
 /** cr's path to what it made for `fd`, if it made it: a shmem file, a deleted file, a removed directory or FIFO. */
