@@ -4,21 +4,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { expectOneLineError, runCli } from "./cli.js";
 import { cleanupTmp, sleep, tmpDir } from "./harness.js";
-import { waitPidFree } from "./restart-helpers.js";
+import { killedAfterEach, waitPidFree } from "./restart-helpers.js";
 
-const started: number[] = [];
-afterEach(() => {
-  for (const pid of started.splice(0)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // ended already: nothing to stop
-    }
-  }
-});
+const started = killedAfterEach();
 afterAll(() => cleanupTmp());
 
 /**
