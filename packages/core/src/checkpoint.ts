@@ -392,7 +392,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const savers = pageSavers(members, files.recordOnly);
 
   const records = files.records(savers);
-  const ghosts = new TreeGhostFiles(members).records();
+  const ghosts = new TreeGhostFiles(members.map((m) => ({ ...m, files: m.files.filter((f) => !before.choices.handedOver.has(f.fd)) }))).records(); // a descriptor handed over is not saved
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
   const tracked = running.map((pid, i) => {
     const { childFaults } = tree.members.find((m) => m.pid === pid)!.stat; // read at the freeze

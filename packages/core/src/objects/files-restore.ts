@@ -250,7 +250,7 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
   let fifos: FifoHolders | undefined;
   try {
     // A descriptor on a removed directory or FIFO, a memfd, tmpfs or deleted file is opened through cr's one on what it made.
-    const located = fds.map(locate(saved));
+    const located = fds.map((f) => (inherit.has(f.fd) || given.has(f.fd) ? f : locate(saved)(f)));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
       // A source given or shared is closed by whoever opened it.

@@ -5,6 +5,7 @@ import type { GhostFileRecord } from "@cr/format";
 import { dataExtents } from "@cr/native";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanPrograms, program, startTarget, type Target } from "../../test-programs/targets.js";
+import { checkProcess } from "../check.js";
 import { collectFiles, type FdEntry } from "./files.js";
 import { checkGhostFiles, ghostFileProblems, RestoredGhostFiles, TreeGhostFiles } from "./ghost-files.js";
 import { collectVmas, type Vma } from "./vmas.js";
@@ -62,6 +63,12 @@ describe("deleted files, checkpoint half", () => {
     expect(recordOf("mapped").extents.map((e) => Buffer.from(e.bytes).toString())).toEqual(["m".repeat(8192)]); // through its mapping alone
   });
 
+  it("names none handed over to a restart (--inherit-fd)", async () => {
+    const handedOver = new Set([ready.big, ready.gone, ready.linked]);
+    const { problems } = await checkProcess(target.pid, { handedOver });
+    expect(problems.filter((p) => p.kind === "deleted-file")).toEqual([]);
+  });
+
   it("refuses to save one past the size limit with one line", () => {
     expect(() => new TreeGhostFiles([{ pid: target.pid, vmas: [], files: [fdOf(ready.big)] }]).records()).toThrow(/^deleted file .*\/big \(fd \d+ of process \d+\): it holds 256 MiB of data/);
   });
@@ -92,6 +99,11 @@ describe("deleted files, restart half", () => {
     } finally {
       made.release();
     }
+  });
+
+  it("asks for --inherit-fd for a descriptor on a deleted file handed over, which the image did not save", () => {
+    const made = new RestoredGhostFiles([], 7n);
+    expect(() => made.pathFor({ fd: 5, device: 1n, inode: 2n })).toThrow("fd 5 was on a deleted file handed over at the checkpoint (--inherit-fd), not saved: restart with --inherit-fd 5:PATH to give it a file");
   });
 
   it("refuses an image whose file's directory is gone in one line", () => {

@@ -16,7 +16,7 @@
  * and mode go in; every descriptor on it is opened through cr's, and cr's is parked in the root
  * stub for every mapping of it (mapVmas), as a shmem file's is.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, unlinkSync, constants as fsc } from "node:fs";
+import { accessSync, closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, openSync, unlinkSync, constants as fsc } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { FdRecord, GhostFileRecord } from "@cr/format";
 import { openTmpfile, PAGE_SIZE, STAT } from "@cr/native";
@@ -96,8 +96,8 @@ function tooLarge(runs: PageRun[]): string {
 
 /**
  * What `cr check` refuses of a process's deleted files: one that still has a name somewhere (a
- * copy would no longer be shared with it), one whose directory is gone too (a restart makes it
- * again in its directory), one holding more data than a record carries; and a deleted
+ * copy would no longer be shared with it), one whose directory is gone too or cannot be written
+ * (a restart makes it again in its directory), one holding more data than a record carries; and a deleted
  * executable, which a restart cannot make the process's /proc/PID/exe again.
  */
 export function ghostFileProblems(pid: number, vmas: Vma[], files: FdEntry[]): Problem[] {
@@ -115,8 +115,22 @@ function unsaveable(pid: number, h: Holding): string | undefined {
   if (h.nlink > 0n) return `it still has ${h.nlink} link(s) cr cannot find (linked again, or renamed over): a restarted process would hold a copy of it, no longer the file; open it by one of its names`;
   const dir = dirname(h.path);
   if (!isDirectory(dir)) return `its directory ${dir} is gone too, so a restart cannot make it again there`;
+  const unwritable = writeRefusal(dir);
+  if (unwritable) return `its directory ${dir} cannot be written (${unwritable}), so a restart cannot make it again there`;
   const runs = withOpen(pid, h.rel, (fd) => dataRuns(fd, fstatSync(fd, { bigint: true }).size));
   return totalPages(runs) * PAGE_SIZE > RECORD_DATA_MAX ? tooLarge(runs) : undefined;
+}
+
+/** Why cr may not create a file in `dir` (EROFS: a read-only mount), or undefined. */
+function writeRefusal(dir: string): string | undefined {
+  try {
+    accessSync(dir, fsc.W_OK);
+    return undefined;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "EROFS" || code === "EACCES") return code;
+    throw new CrError(`cannot tell whether ${dir} can be written: ${code ?? String(error)}`, { code: code ?? "EIO", path: dir, cause: error });
+  }
 }
 
 // ================================================================ restart half
@@ -155,7 +169,7 @@ export class RestoredGhostFiles implements MadeFiles {
   /** What to open for a saved descriptor on one of the files (a new open of cr's, with the descriptor's flags). */
   pathFor(fd: Pick<FdRecord, "fd" | "device" | "inode">): string {
     const made = this.made.get(objectKey(fd));
-    if (made === undefined) throw new CrError(`the image has fd ${fd.fd} on a deleted file it did not save`, { code: "BAD_IMAGE", fd: fd.fd });
+    if (made === undefined) throw new CrError(`fd ${fd.fd} was on a deleted file handed over at the checkpoint (--inherit-fd), not saved: restart with --inherit-fd ${fd.fd}:PATH to give it a file`, { code: "INHERIT_NEEDED", fd: fd.fd, step: "open files" });
     return `/proc/${process.pid}/fd/${made}`;
   }
 

@@ -266,7 +266,7 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
   },
   {
     name: "deleted files",
-    problems: (p) => ghostFileProblems(p.pid, p.vmas, p.files),
+    problems: (p) => ghostFileProblems(p.pid, p.vmas, p.files.filter((f) => !p.handedOver.has(f.fd))),
     save: (s, put) => s.ghostFiles.forEach((f) => put("GHOST_FILES", f)),
     read: (r) => ({ ghostFiles: r.all("GHOST_FILES") }),
   },
