@@ -4,10 +4,12 @@
 // page written (copied on write) and one left as the file has it. After the restart the shared
 // mappings show what was written and still share the file (a write through one is seen through
 // the other), the read-only one cannot be made writable, and the private one has its own page and
-// the file's.
+// the file's. A child that inherited the shared mapping still shares the file with its parent.
 #include "zdtm.h"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #define PAGE 4096
 
@@ -41,11 +43,25 @@ int main(int argc, char** argv) {
   char* private = mapped_deleted("private.dat", 2, 'p', O_RDWR, PROT_READ | PROT_WRITE, MAP_PRIVATE);
   strcpy(shared + PAGE, "written through the mapping");
   strcpy(private, "my own copy");
+  int go[2];
+  zdtm_require(pipe(go) == 0, "pipe");
+  pid_t child = fork();
+  zdtm_require(child >= 0, "fork");
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    strcpy(shared + 2 * PAGE + 100, "from the child");
+    _exit(0);
+  }
   zdtm_ready();
   zdtm_wait();
   if (strcmp(again + PAGE, "written through the mapping") != 0 || again[0] != 's' || again[3 * PAGE - 1] != 's') zdtm_fail("the second shared mapping does not show the file's bytes");
   strcpy(shared + 2 * PAGE, "after the restart");
   if (strcmp(again + 2 * PAGE, "after the restart") != 0) zdtm_fail("the shared mappings no longer share the file");
+  int status = 0;
+  if (write(go[1], "g", 1) != 1 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) zdtm_fail("the child did not write");
+  if (strcmp(again + 2 * PAGE + 100, "from the child") != 0) zdtm_fail("the child's mapping no longer shares the file");
   if (readonly[0] != 'r' || readonly[PAGE - 1] != 'r') zdtm_fail("the read-only mapping does not show its file");
   if (mprotect(readonly, PAGE, PROT_READ | PROT_WRITE) == 0 || errno != EACCES) zdtm_fail("the mapping of a read-only open became writable");
   if (strcmp(private, "my own copy") != 0 || private[PAGE] != 'p' || private[2 * PAGE - 1] != 'p') zdtm_fail("the private mapping lost its page or the file's");
