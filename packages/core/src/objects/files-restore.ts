@@ -106,7 +106,8 @@ export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, opt
   const putBack: FdRecord[] = [];
   const seen = new Set<string>();
   for (const vma of vmas) {
-    // A memfd's, tmpfs file's or deleted file's mappings come from the file made from the image (shmem-files.ts, ghost-files.ts).
+    // A memfd's, tmpfs file's or deleted file's mappings come from the file made from the image
+    // (shmem-files.ts, ghost-files.ts).
     if (!vma.path || seen.has(vma.path) || made.has(objectKey(vma))) continue;
     seen.add(vma.path);
     const change = changeOf({ path: vma.path, inode: vma.inode, size: vma.fileSize, mtimeNs: vma.mtimeNs });
@@ -145,7 +146,7 @@ export interface PathObjects {
    * open wait for it); the user hands them over at restart.
    */
   unprobed?: ReadonlySet<number>;
-  /** The memfds and tmpfs files the image saves (objectKey): made from it, nothing on disk to check. */
+  /** The memfds, tmpfs files and deleted files the image saves (objectKey): made from it, nothing on disk to check. */
   made?: ReadonlySet<string>;
 }
 

@@ -243,10 +243,11 @@ export type WritableAdded = VmaRecord[];
 /**
  * Creates every saved mapping at its address; those of a shared memory object (shared anonymous
  * memory, a memfd, a tmpfs file) or of a deleted file from its descriptor in `objects`
- * (createSharedObjects, shmem-files.ts, ghost-files.ts), which are closed afterwards. A private read-only mapping that is accounted
- * (smaps "ac": it was writable once, e.g. relocated data) gets PROT_WRITE for the time its pages
- * are written, which accounts it again; protectVmas takes PROT_WRITE away. One never writable
- * keeps its protection, so it stays unaccounted: its pages are written through /proc/PID/mem.
+ * (createSharedObjects, shmem-files.ts, ghost-files.ts), which are closed afterwards. A private
+ * read-only mapping that is accounted (smaps "ac": it was writable once, e.g. relocated data)
+ * gets PROT_WRITE for the time its pages are written, which accounts it again; protectVmas takes
+ * PROT_WRITE away. One never writable keeps its protection, so it stays unaccounted: its pages
+ * are written through /proc/PID/mem.
  */
 export function mapVmas(remote: Remote, vmas: VmaRecord[], objects: ReadonlyMap<string, RestoredObject>): WritableAdded {
   const added: VmaRecord[] = [];
