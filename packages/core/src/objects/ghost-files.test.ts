@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, closeSync, copyFileSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GhostFileRecord } from "@cr/format";
@@ -61,6 +62,21 @@ describe("deleted files, checkpoint half", () => {
     const unnamed = records.find((r) => r.tmpfile === 1)!;
     expect(Buffer.from(unnamed.extents[0]!.bytes).toString()).toBe("unnamed");
     expect(recordOf("mapped").extents.map((e) => Buffer.from(e.bytes).toString())).toEqual(["m".repeat(8192)]); // through its mapping alone
+  });
+
+  it("names a deleted executable, which a restart cannot set", async () => {
+    const copy = join(dir, "sleeper");
+    copyFileSync("/bin/sleep", copy);
+    chmodSync(copy, 0o755);
+    const sleeper = spawn(copy, ["30"], { stdio: "ignore" });
+    try {
+      await new Promise((resolve) => sleeper.once("spawn", resolve));
+      unlinkSync(copy);
+      const problems = ghostFileProblems(sleeper.pid!, collectVmas(sleeper.pid!), collectFiles(sleeper.pid!));
+      expect(problems).toContainEqual({ resource: "exe", kind: "deleted-file", reason: expect.stringMatching(new RegExp(`^the executable ${copy} was deleted .*restart the program from its new one first$`)) });
+    } finally {
+      sleeper.kill("SIGKILL");
+    }
   });
 
   it("names none handed over to a restart (--inherit-fd)", async () => {

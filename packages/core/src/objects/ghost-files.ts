@@ -65,7 +65,7 @@ export class TreeGhostFiles {
 
   constructor(members: { pid: number; vmas: Vma[]; files: FdEntry[] }[]) {
     for (const { pid, vmas, files } of members) {
-      for (const h of firstOfEach(holdingsOf(pid, vmas, files))) if (!this.files.has(h.key)) this.files.set(h.key, { ...h, pid });
+      for (const h of holdingsOf(pid, vmas, files)) if (!this.files.has(h.key)) this.files.set(h.key, { ...h, pid });
     }
   }
 
@@ -97,8 +97,8 @@ function tooLarge(runs: PageRun[]): string {
 /**
  * What `cr check` refuses of a process's deleted files: one that still has a name somewhere (a
  * copy would no longer be shared with it), one whose directory is gone too or cannot be written
- * (a restart makes it again in its directory), one holding more data than a record carries; and a deleted
- * executable, which a restart cannot make the process's /proc/PID/exe again.
+ * (a restart makes it again in its directory), one holding more data than a record carries; and
+ * a deleted executable, which a restart cannot make the process's /proc/PID/exe again.
  */
 export function ghostFileProblems(pid: number, vmas: Vma[], files: FdEntry[]): Problem[] {
   const problems = firstOfEach(holdingsOf(pid, vmas, files)).flatMap((h): Problem[] => {
