@@ -35,10 +35,10 @@ describe("cr check", () => {
 
   beforeAll(async () => {
     dir = tmpDir("cr-check-");
-    t = await startFixture("resources_target", ["--dir", dir, "tcp", "fanotify", "deleted"]);
+    t = await startFixture("resources_target", ["tcp", "fanotify", "io_uring"]);
     await t.waitReady();
     fds = parseFds(await t.command("fds"));
-    expect(Object.keys(fds)).toEqual(expect.arrayContaining(["tcp", "fanotify", "deleted"]));
+    expect(Object.keys(fds)).toEqual(expect.arrayContaining(["tcp", "fanotify", "io_uring"]));
   });
 
   afterAll(async () => {
@@ -46,7 +46,7 @@ describe("cr check", () => {
     cleanupTmp();
   });
 
-  it("names the TCP connection, the fanotify instance and the deleted file, with reasons, and exits non-zero", async () => {
+  it("names the TCP connection, the fanotify instance and the io_uring instance, with reasons, and exits non-zero", async () => {
     const r = await runCli(["check", String(t.pid)]);
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.code).not.toBeNull();
@@ -54,7 +54,7 @@ describe("cr check", () => {
     for (const [what, fd, word] of [
       ["tcp", fds.tcp, /TCP connection/i],
       ["fanotify", fds.fanotify, /fanotify/i],
-      ["deleted", fds.deleted, /deleted/i],
+      ["io_uring", fds.io_uring, /io_uring/i],
     ] as const) {
       const line = out.split("\n").find((l) => new RegExp(`\\bfd ${fd}\\b`).test(l));
       expect(line, `cr check output names fd ${fd} (${what}):\n${out}`).toBeDefined();
@@ -72,9 +72,9 @@ describe("cr check", () => {
     const byResource = new Map(report.problems.map((p) => [p.resource, p]));
     expect(byResource.get(`fd ${fds.tcp}`)?.kind).toBe("tcp-connection");
     expect(byResource.get(`fd ${fds.fanotify}`)?.kind).toMatch(/fanotify/);
-    expect(byResource.get(`fd ${fds.deleted}`)?.kind).toMatch(/deleted/);
+    expect(byResource.get(`fd ${fds.io_uring}`)?.kind).toBe("io_uring");
     for (const p of report.problems) expect(p.reason.length, `a reason for ${p.resource}`).toBeGreaterThan(10);
-    expect(report.problems.map((p) => p.resource).sort()).toEqual([`fd ${fds.tcp}`, `fd ${fds.fanotify}`, `fd ${fds.deleted}`].sort());
+    expect(report.problems.map((p) => p.resource).sort()).toEqual([`fd ${fds.tcp}`, `fd ${fds.fanotify}`, `fd ${fds.io_uring}`].sort());
   });
 
   it("cr snapshot refuses with the same reasons in one line, writes nothing, and the process runs on", async () => {
@@ -110,9 +110,9 @@ describe("cr check", () => {
     expect(/^State:\s+[tT]/m.test(status), "not left stopped").toBe(false);
   });
 
-  it("a process holding only supported resources checks clean (exit 0)", async () => {
+  it("a process holding only supported resources, a deleted file among them, checks clean (exit 0)", async () => {
     const other = tmpDir("cr-check-clean-");
-    const clean = await startFixture("resources_target", ["devnull", "pipe", "file", join(other, "f.txt"), "dir", other]);
+    const clean = await startFixture("resources_target", ["--dir", other, "devnull", "pipe", "deleted", "file", join(other, "f.txt"), "dir", other]);
     await clean.waitReady();
     const r = await runCli(["check", String(clean.pid)]);
     expect(r.code, `cr check of a clean process: ${r.stdout}${r.stderr}`).toBe(0);

@@ -3,10 +3,25 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { expect } from "vitest";
+import { afterEach, expect } from "vitest";
 import { snapshot } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
 import { fixture, sleep } from "./harness.js";
+
+/** The PIDs a test file starts: push each; every one still running is SIGKILLed after each test. */
+export function killedAfterEach(): number[] {
+  const started: number[] = [];
+  afterEach(() => {
+    for (const pid of started.splice(0)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // ended already: nothing to stop
+      }
+    }
+  });
+  return started;
+}
 
 export interface Workload {
   name: string;

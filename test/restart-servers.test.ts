@@ -7,21 +7,12 @@ import { request } from "node:http";
 import { createServer, Socket, type Server } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { expectOneLineError, runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, sleep, tmpDir } from "./harness.js";
-import { killTree, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, waitPidFree } from "./restart-helpers.js";
+import { killedAfterEach, killTree, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, waitPidFree } from "./restart-helpers.js";
 
-const started: number[] = [];
-afterEach(() => {
-  for (const pid of started.splice(0)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // ended already: nothing to stop
-    }
-  }
-});
+const started = killedAfterEach();
 afterAll(() => cleanupTmp());
 
 /** A server started with its output in `dir`; resolves once it printed its port. */

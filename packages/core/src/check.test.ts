@@ -32,8 +32,8 @@ function problemOf(problems: Problem[], resource: string): Problem {
 }
 
 describe("checkProcess", () => {
-  it("names a TCP connection, a fanotify instance and a deleted file, and leaves the process running", async () => {
-    const target = await startTarget(bin, ["check", dir]);
+  it("names a TCP connection, a fanotify instance and an io_uring instance, and leaves the process running", async () => {
+    const target = await startTarget(bin, ["check"]);
     try {
       const report = await checkProcess(target.pid);
       expect(report).toMatchObject({ pid: target.pid, comm: "proc_target" });
@@ -44,9 +44,9 @@ describe("checkProcess", () => {
       const fanotify = problemOf(report.problems, `fd ${String(ready.fanotify)}`);
       expect(fanotify.kind).toBe("fanotify");
       expect(fanotify.reason).toMatch(/^fanotify: cr cannot save fanotify instances/);
-      const deleted = problemOf(report.problems, `fd ${String(ready.deleted)}`);
-      expect(deleted.kind).toBe("deleted-file");
-      expect(deleted.reason).toContain(`deleted file ${join(dir, "gone")}: the file was deleted`);
+      const ring = problemOf(report.problems, `fd ${String(ready.ring)}`);
+      expect(ring.kind).toBe("io_uring");
+      expect(ring.reason).toMatch(/^io_uring: cr cannot save io_uring instances/);
       expect(report.problems).toHaveLength(3);
       expect(readStat(target.pid).state).toMatch(/^[RS]$/);
       expect(tracerOf(target.pid)).toBe(0);

@@ -2,7 +2,7 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type GhostFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -46,6 +46,7 @@ import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from
 import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
+import { TreeGhostFiles } from "./objects/ghost-files.js";
 import { collectUnixSockets } from "./objects/unix-sockets.js";
 import { collectInetSockets } from "./objects/inet-sockets.js";
 import { ConnectionLocks, silenceConnection } from "./objects/tcp-connections.js";
@@ -319,6 +320,8 @@ interface FrozenState {
   tcpConnections: TcpConnectionRecord[];
   /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
   shmemFiles: ShmemFileRecord[];
+  /** The deleted files whose first holder it is (ghost-files.ts). */
+  ghostFiles: GhostFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memoryAttrs: MemoryAttrsRecord;
@@ -407,6 +410,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
   const savers = pageSavers(members, files.recordOnly);
 
   const records = files.records(savers);
+  const ghosts = new TreeGhostFiles(members.map((m) => ({ ...m, files: m.files.filter((f) => !before.choices.handedOver.has(f.fd)) }))).records(); // a descriptor handed over is not saved
   const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
   const tracked = running.map((pid, i) => {
     const { childFaults } = frozenStat(tree, pid); // read at the freeze
@@ -425,7 +429,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): F
     const inotify = collectInotify(pid, tasks[i]!.files, sharers);
     const pidfds = collectPidfds(pid, tasks[i]!.files, tasks[i]!.shared, memberPids, before.choices.handedOver);
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings, ...inotifyWarnings(pid, tasks[i]!.files, sharers)];
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], ghostFiles: ghosts.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
   });
 }
 
@@ -627,6 +631,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     inetSockets: state.inetSockets,
     tcpConnections: state.tcpConnections,
     shmemFiles: state.shmemFiles,
+    ghostFiles: state.ghostFiles,
     tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
   };
 }
@@ -700,11 +705,11 @@ export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer
 
 /** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
 function confirmBeforeKill(states: FrozenState[], crid: bigint, handedOver: ReadonlySet<number>): void {
-  const shmem = new Set(states.flatMap((s) => s.shmemFiles.map(objectKey)));
+  const made = new Set(states.flatMap((s) => [...s.shmemFiles, ...s.ghostFiles].map(objectKey)));
   for (const state of states) {
     const leased = lockRecords(state.files, state.shared).filter((l) => l.kind === LockKind.LEASE).map((l) => l.fd);
     const unprobed = new Set([...leased, ...handedOver]);
-    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed, shmem };
+    const objects = { cwd: state.info.cwd, vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord), fds: state.files.map(fdRecord), removed: state.removed, unprobed, made };
     try {
       confirmRestorable(objects, crid, { force: false, keepFiles: true, inherited: new Map() });
     } catch (error) {

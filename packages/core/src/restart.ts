@@ -38,6 +38,7 @@ import { imageCache } from "./store/store-images.js";
 import { SavedContents } from "./objects/file-contents.js";
 import { createSharedObjects, liveSharedKeys, objectKey, type RestoredObject } from "./objects/shmem.js";
 import { checkShmemFiles, RestoredShmemFiles, restoredObjects } from "./objects/shmem-files.js";
+import { checkGhostFiles, RestoredGhostFiles } from "./objects/ghost-files.js";
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 import { readSection, type ProcessSection, type SectionRecords } from "./objects/index.js";
 import { checkTerminals, onShellTerminal, shellTerminal, ShellJob } from "./objects/terminals.js";
@@ -112,13 +113,13 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
         throw error;
       }
     });
-    const { shmem, fds } = step(crid, "open files", () => openFiles(tree, inherit, recreated, contents, crid));
+    const { shmem, ghosts, fds } = step(crid, "open files", () => openFiles(tree, inherit, recreated, contents, crid));
     warnings.push(...fds.warnings);
     const built = new Built();
     let incarnations: Incarnations;
     let job: ShellJob | undefined;
     try {
-      const layout = await createTree(tree, pids, { fds, shmem, recreated }, built, crid);
+      const layout = await createTree(tree, pids, { fds, shmem, ghosts, recreated }, built, crid);
       step(crid, "remove recreated files", () => recreated.remove(), built.root);
       for (const image of tree.running) {
         const pid = built.pidOf(image.process.pid);
@@ -142,6 +143,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     } finally {
       fds.close();
       shmem.release();
+      ghosts.release();
       recreated.release();
     }
     // Snapshots of the restarted tree continue this branch, with this CRID as parent.
@@ -207,17 +209,20 @@ class Built {
 }
 
 /**
- * The memfds and tmpfs files made again, then every descriptor of the tree opened in cr (those
- * on the files through cr's); all closed again if either fails.
+ * The memfds, tmpfs files and deleted files made again, then every descriptor of the tree opened
+ * in cr (those on the files through cr's); all closed again if any fails.
  */
-function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated: Recreated, contents: SavedContents, crid: bigint): { shmem: RestoredShmemFiles; fds: TreeFds } {
+function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated: Recreated, contents: SavedContents, crid: bigint): { shmem: RestoredShmemFiles; ghosts: RestoredGhostFiles; fds: TreeFds } {
   let shmem: RestoredShmemFiles | undefined;
+  let ghosts: RestoredGhostFiles | undefined;
   try {
     shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
+    ghosts = new RestoredGhostFiles(tree.running.flatMap((c) => c.ghostFiles), crid);
     const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, inotify: c.inotify, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets, tcpConnections: c.tcpConnections }));
-    return { shmem, fds: openTreeDescriptors(processes, inherit, recreated, shmem) };
+    return { shmem, ghosts, fds: openTreeDescriptors(processes, inherit, { recreated, shmem, ghosts }) };
   } catch (error) {
     shmem?.release();
+    ghosts?.release();
     recreated.release();
     contents.release();
     throw error;
@@ -228,6 +233,7 @@ function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated
 interface Prepared {
   fds: TreeFds;
   shmem: RestoredShmemFiles;
+  ghosts: RestoredGhostFiles;
   recreated: Recreated;
 }
 
@@ -245,14 +251,14 @@ interface TreeLayout {
 /**
  * Creates every process of the tree as a stub, each by its restored parent (clone3 with its
  * saved PID) so that getppid(), wait() and SIGCHLD work: the root is started with every
- * descriptor of the tree and every memfd and tmpfs file parked above the saved ones, the
+ * descriptor of the tree and every memfd, tmpfs and deleted file parked above the saved ones, the
  * trampoline and the shared anonymous objects are made in it, and each child inherits them by
  * the clone. Then sessions and process groups are made in the saved order, zombies exit with
  * their status, and each running process moves its descriptors from the parked ones into place.
  */
-async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds, shmem, recreated }: Prepared, built: Built, crid: bigint): Promise<TreeLayout> {
+async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds, shmem, ghosts, recreated }: Prepared, built: Built, crid: bigint): Promise<TreeLayout> {
   const root = tree.running[0]!;
-  const parked = parkDescriptors(fds, shmem.descriptors());
+  const parked = parkDescriptors(fds, new Map([...shmem.descriptors(), ...ghosts.descriptors()]));
   const rootPid = step(crid, "start the stub", () => spawnStub({ stub: RESTORE_STUB, pid: pids.get(root.process.pid)!, fds: parked.pairs, cwd: cwdOf(root, recreated) }));
   built.add(root.process.pid, rootPid);
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, rootPid);
@@ -264,7 +270,7 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds
   });
   const objects = s("create shared memory", () => {
     const anonymous = createSharedObjects(new Remote(rootPid, rootPid), tree.running.flatMap((c) => c.vmas), parked.next);
-    return new Map([...restoredObjects(shmem, parked.objects), ...anonymous]);
+    return new Map([...restoredObjects([shmem, ghosts], parked.objects), ...anonymous]);
   });
   s("create child processes", () => {
     const groups = new SessionsAndGroups(tree.table, built);
@@ -291,7 +297,7 @@ async function createTree(tree: TreeCheckpoint, pids: Map<number, number>, { fds
 
 /**
  * Every cr descriptor of the tree, once, at a number above every saved one; after them cr's
- * memfds and tmpfs files, which stay until the mappings are made (mapVmas closes them).
+ * memfds, tmpfs and deleted files, which stay until the mappings are made (mapVmas closes them).
  */
 interface Parked {
   /** [parked fd, cr's fd], for spawnStub. */
@@ -300,7 +306,7 @@ interface Parked {
   at: Map<number, number>;
   /** First number past the parked descriptors. */
   end: number;
-  /** The memfds and tmpfs files by saved key: their parked numbers, from `end` on. */
+  /** The memfds, tmpfs and deleted files by saved key: their parked numbers, from `end` on. */
   objects: Map<string, number>;
   /** First number past the files. */
   next: number;
@@ -524,11 +530,13 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
   const socketFds = tree.running.flatMap((c) => c.files.filter((fd) => fd.kind === FileKind.SOCKET).map((fd) => ({ pid: c.process.pid, fd })));
   checkSockets(socketsByInode(tree.running.flatMap((c) => c.sockets)), socketFds, inherit, crid);
   const shmemFiles = tree.running.flatMap((c) => c.shmemFiles);
-  const shmem = new Set(shmemFiles.map(objectKey));
+  const ghostFiles = tree.running.flatMap((c) => c.ghostFiles);
+  checkGhostFiles(ghostFiles, crid);
+  const made = new Set([...shmemFiles, ...ghostFiles].map(objectKey));
   const checked = tree.running.map((image) => {
     if (!options.shellJob) checkTerminals(image.process.pid, image.process.comm, image.terminals, crid);
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
-    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed, shmem };
+    const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed, made };
     // A file the tree was writing that changed as would be refused comes back with its saved content.
     return confirmRestorable(objects, crid, { force: options.force ?? false, keepFiles: options.keepFiles ?? false, inherited: inherit, saved });
   });

@@ -10,8 +10,8 @@
  *                                      DIR/app.log O_APPEND, DIR (directory), /dev/null,
  *                                      a pipe (both ends), DIR/fifo (read end), a userfaultfd
  *                                      at a low fd and a dup of it at fd 199 (where cr keeps its own)
- *   proc_target check DIR              a TCP socket listening on 127.0.0.1, a fanotify instance and
- *                                      DIR/gone (opened, then unlinked)
+ *   proc_target check                  a TCP connection on 127.0.0.1 (its peer closed), a fanotify
+ *                                      instance and an io_uring instance (not mapped)
  *   proc_target shared DIR             MAP_SHARED anonymous memory, a shared writable mapping
  *                                      of DIR/shared, a SysV shm segment (removed at once, so
  *                                      it vanishes with the process), a mapped memfd, an
@@ -23,6 +23,11 @@
  *                                      F_SEAL_WRITE) mapped read-only; /dev/shm/crtest-shmem-PID
  *                                      (2 pages, page 0 written) mapped shared, its fd closed;
  *                                      /dev/shm/crtest-deleted-PID, deleted, held open, 100 bytes
+ *   proc_target ghosts DIR             deleted files in DIR: "sparse" (mode 0640, "head" at 0,
+ *                                      "tail" at 3 MiB); an O_TMPFILE file holding "unnamed";
+ *                                      "mapped" (2 pages of 'm') mapped shared, its fd closed;
+ *                                      "linked", still linked as "other"; "sub/gone", sub removed
+ *                                      too; "big" (BIG_BYTES of data, past what cr saves)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -101,7 +106,7 @@ static void state(const char *dir, const char *file) {
   fflush(stdout);
 }
 
-static void check(const char *dir) {
+static void check(void) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 4) != 0) die("listen");
@@ -115,11 +120,10 @@ static void check(const char *dir) {
   s = client;
   int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY);
   if (fan < 0) die("fanotify_init");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/gone", dir);
-  int gone = open(path, O_RDWR | O_CREAT, 0600);
-  if (gone < 0 || unlink(path) != 0) die("deleted file");
-  printf("ready {\"socket\":%d,\"port\":%d,\"fanotify\":%d,\"deleted\":%d}\n", s, ntohs(addr.sin_port), fan, gone);
+  unsigned char params[120] = {0}; /* struct io_uring_params */
+  long ring = syscall(425 /* io_uring_setup */, 4, params);
+  if (ring < 0) die("io_uring_setup");
+  printf("ready {\"socket\":%d,\"port\":%d,\"fanotify\":%d,\"ring\":%ld}\n", s, ntohs(addr.sin_port), fan, ring);
   fflush(stdout);
 }
 
@@ -191,6 +195,46 @@ static void shmem(void) {
   fflush(stdout);
 }
 
+/** A file of DIR created read-write with `mode`, `bytes` of `c` written, and unlinked. */
+static int deleted_file(const char *dir, const char *name, mode_t mode, char c, size_t bytes) {
+  char path[4096], page[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+  if (fd < 0 || fchmod(fd, mode) != 0) die(name);
+  memset(page, c, sizeof page);
+  for (size_t done = 0; done < bytes; done += sizeof page) {
+    if (write(fd, page, bytes - done < sizeof page ? bytes - done : sizeof page) < 0) die(name);
+  }
+  if (unlink(path) != 0) die(name);
+  return fd;
+}
+
+#define BIG_BYTES ((256 << 20) + 4096)
+
+static void ghosts(const char *dir) {
+  int sparse = deleted_file(dir, "sparse", 0640, 0, 0);
+  if (pwrite(sparse, "head", 4, 0) != 4 || pwrite(sparse, "tail", 4, 3 << 20) != 4) die("sparse");
+  int tmp = open(dir, O_TMPFILE | O_RDWR, 0600);
+  if (tmp < 0 || write(tmp, "unnamed", 7) != 7) die("O_TMPFILE");
+  int m = deleted_file(dir, "mapped", 0600, 'm', 8192);
+  void *map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+  if (map == MAP_FAILED) die("mmap mapped");
+  close(m);
+  char path[4096], other[4096];
+  snprintf(path, sizeof path, "%s/linked", dir);
+  snprintf(other, sizeof other, "%s/other", dir);
+  int linked = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (linked < 0 || link(path, other) != 0 || unlink(path) != 0) die("linked");
+  snprintf(path, sizeof path, "%s/sub", dir);
+  if (mkdir(path, 0700) != 0) die("sub");
+  snprintf(other, sizeof other, "sub/gone");
+  int gone = deleted_file(dir, other, 0600, 'g', 10);
+  if (rmdir(path) != 0) die("rmdir sub");
+  int big = deleted_file(dir, "big", 0600, 'b', BIG_BYTES);
+  printf("ready {\"sparse\":%d,\"tmpfile\":%d,\"mapped\":\"%lx\",\"linked\":%d,\"gone\":%d,\"big\":%d}\n", sparse, tmp, (unsigned long)map, linked, gone, big);
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   printf("pid %d\n", getpid());
   if (argc >= 2 && strcmp(argv[1], "clean") == 0) {
@@ -198,14 +242,16 @@ int main(int argc, char **argv) {
     fflush(stdout);
   } else if (argc >= 4 && strcmp(argv[1], "state") == 0) {
     state(argv[2], argv[3]);
-  } else if (argc >= 3 && strcmp(argv[1], "check") == 0) {
-    check(argv[2]);
+  } else if (argc >= 2 && strcmp(argv[1], "check") == 0) {
+    check();
   } else if (argc >= 3 && strcmp(argv[1], "shared") == 0) {
     shared(argv[2]);
   } else if (argc >= 2 && strcmp(argv[1], "shmem") == 0) {
     shmem();
+  } else if (argc >= 3 && strcmp(argv[1], "ghosts") == 0) {
+    ghosts(argv[2]);
   } else {
-    fprintf(stderr, "usage: proc_target clean | state DIR FILE | check DIR | shared DIR | shmem\n");
+    fprintf(stderr, "usage: proc_target clean | state DIR FILE | check | shared DIR | shmem | ghosts DIR\n");
     return 2;
   }
   serve();

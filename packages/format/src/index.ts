@@ -57,6 +57,7 @@ export {
   type InotifyRecord,
   type PidfdsRecord,
   type ShmemFileRecord,
+  type GhostFileRecord,
   ShmemFileKind,
   type SignalsRecord,
   SocketOption,

@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, INOTIFY: 13, PIDFD: 14, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, GHOST: 12, INOTIFY: 13, PIDFD: 14, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 13 an inotify instance (INOTIFY), 14 a pidfd (PIDFDS), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 12 a deleted regular file (the GHOST_FILES of its device and inode), 13 an inotify instance (INOTIFY), 14 a pidfd (PIDFDS), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -503,6 +503,19 @@ export const ShmemFileSchema = struct("shmem file", {
 });
 export type ShmemFileRecord = Infer<typeof ShmemFileSchema>;
 
+export const GhostFileSchema = struct("ghost file", {
+  device: doc(u64, "st_dev at the checkpoint: with inode, what VMAS device/inode and FILES (kind 12) device/inode name"),
+  inode: doc(u64, "st_ino at the checkpoint"),
+  path: doc(string, "the path it had, without ` (deleted)`; an O_TMPFILE file's is its directory and `#INODE`"),
+  tmpfile: doc(u8, "1: made with O_TMPFILE, it never had a name (made again so); 0: a file unlinked"),
+  size: doc(u64, "st_size"),
+  mode: doc(u32, "st_mode permission bits (S_IALLUGO)"),
+  uid: doc(u32, "owner"),
+  gid: doc(u32, "group"),
+  extents: doc(array(ShmemExtentSchema), "its data, ascending (SEEK_DATA); the rest of it is a hole"),
+});
+export type GhostFileRecord = Infer<typeof GhostFileSchema>;
+
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
   state: doc(bytes, "tracker-private state (hashing: the hash of every page)"),
@@ -597,6 +610,7 @@ export const ChunkType = {
   TCP_CONNECTIONS: 0x002c,
   INOTIFY: 0x0029,
   PIDFDS: 0x002a,
+  GHOST_FILES: 0x0028,
   PAGES: 0x0100,
   PAGE_MAP: 0x0101,
   INDEX: 0x01ff,
@@ -650,6 +664,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.PIDFDS, name: "PIDFDS", schema: PidfdsSchema, optional: false, count: "any", body: "empty", description: "the process each pidfd refers to (only when there are any)" },
   { type: ChunkType.TRACKER, name: "TRACKER", schema: TrackerSchema, optional: true, count: "any", body: "empty", description: "dirty tracker state (a reader may ignore it)" },
   { type: ChunkType.SHMEM_FILE, name: "SHMEM_FILE", schema: ShmemFileSchema, optional: false, count: "any", body: "empty", description: "a memfd or tmpfs file of the tree, once, in its first holder's section: identity, seals, the data no page map holds" },
+  { type: ChunkType.GHOST_FILES, name: "GHOST_FILES", schema: GhostFileSchema, optional: false, count: "any", body: "empty", description: "one deleted file the tree holds or maps, once, in its first holder's section: identity, owner, mode, size and data" },
   { type: ChunkType.FILE_CONTENTS, name: "FILE_CONTENTS", schema: FileContentsSchema, optional: false, count: "any", body: "empty", description: "the content of small files the process tree wrote and holds open (only when there are any)" },
   { type: ChunkType.PAGES, name: "PAGES", schema: PagesMetaSchema, optional: false, count: "any", body: "the pages, raw (ALIGNED) or LZ4 block", description: "a block of page data" },
   { type: ChunkType.PAGE_MAP, name: "PAGE_MAP", schema: PageMapMetaSchema, optional: false, count: "per-process", body: "entryCount page map entries, compact encoding", description: "complete page map, after every PAGES chunk" },
@@ -694,7 +709,8 @@ export interface RecordTypes {
   TRACKER: TrackerRecord;
   FILE_CONTENTS: FileContentsRecord;
   SHMEM_FILE: ShmemFileRecord;
+  GHOST_FILES: GhostFileRecord;
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TCP_CONNECTIONS", "INOTIFY", "PIDFDS", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TCP_CONNECTIONS", "INOTIFY", "PIDFDS", "GHOST_FILES", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

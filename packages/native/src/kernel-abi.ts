@@ -267,7 +267,10 @@ export const OPEN = {
   O_APPEND: 0o2000,
   O_NONBLOCK: 0o4000,
   O_DIRECT: 0o40000,
+  O_NOFOLLOW: 0o400000,
   O_CLOEXEC: 0o2000000,
+  /** __O_TMPFILE | O_DIRECTORY: an O_TMPFILE file's description keeps it (fdinfo flags). */
+  O_TMPFILE: 0o20200000,
   AT_FDCWD: -100n,
   SEEK_SET: 0,
 } as const;

@@ -29,17 +29,21 @@ import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { TreeInetSockets } from "./inet-sockets.js";
 import { objectKey } from "./shmem.js";
 import type { RestoredShmemFiles } from "./shmem-files.js";
+import type { RestoredGhostFiles } from "./ghost-files.js";
 
 // The saved open flags are the kernel's (OPEN); cr's own opens below take Node's fs.constants.
 const { O_ACCMODE, O_WRONLY, O_APPEND } = OPEN;
 /**
- * Flags that create or destroy, never replayed when a file is opened again; and O_ASYNC, which
- * open(2) only notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
+ * Flags that create or destroy, never replayed when a file is opened again (O_TMPFILE: an unnamed
+ * file is made again by ghost-files.ts, and opened as it is); and O_ASYNC, which open(2) only
+ * notes (signal-driven I/O is turned on by F_SETFL, fd-owners.ts).
  */
-const NOT_REPLAYED = OPEN.O_CREAT | OPEN.O_EXCL | OPEN.O_TRUNC | OPEN.O_NOCTTY | FCNTL.O_ASYNC;
+const NOT_REPLAYED = OPEN.O_CREAT | OPEN.O_EXCL | OPEN.O_TRUNC | OPEN.O_NOCTTY | OPEN.O_TMPFILE | FCNTL.O_ASYNC;
 /** The status flags restoreFdState sets on a new pipe's end or socket, which pipe2 and socket make without (O_ASYNC: fd-owners.ts). */
 const NEW_STATUS = OPEN.O_NONBLOCK | OPEN.O_DIRECT;
 const { F_SETFD, FD_CLOEXEC } = FCNTL;
+/** The kinds of descriptor whose file position restoreFdState sets. */
+const POSITIONED = new Set<number>([FileKind.REGULAR, FileKind.SHMEM, FileKind.GHOST]);
 
 interface Saved {
   path: string;
@@ -97,14 +101,15 @@ export interface FileCheckOptions {
  * Checks every mapped file and every open regular file; throws for the first change that is
  * refused. Nothing is changed here: output that grew is only listed (`grown`).
  */
-export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions, shmem: ReadonlySet<string> = new Set()): FileCheck {
+export function checkFiles(vmas: VmaRecord[], fds: FdRecord[], crid: bigint, options: FileCheckOptions, made: ReadonlySet<string> = new Set()): FileCheck {
   const warnings: string[] = [];
   const grown: FdRecord[] = [];
   const putBack: FdRecord[] = [];
   const seen = new Set<string>();
   for (const vma of vmas) {
-    // A memfd's or tmpfs file's mappings come from the file made from the image (shmem-files.ts).
-    if (!vma.path || seen.has(vma.path) || shmem.has(objectKey(vma))) continue;
+    // A memfd's, tmpfs file's or deleted file's mappings come from the file made from the image
+    // (shmem-files.ts, ghost-files.ts).
+    if (!vma.path || seen.has(vma.path) || made.has(objectKey(vma))) continue;
     seen.add(vma.path);
     const change = changeOf({ path: vma.path, inode: vma.inode, size: vma.fileSize, mtimeNs: vma.mtimeNs });
     if (!change) continue;
@@ -142,8 +147,8 @@ export interface PathObjects {
    * open wait for it); the user hands them over at restart.
    */
   unprobed?: ReadonlySet<number>;
-  /** The memfds and tmpfs files the image saves (objectKey): made from it, nothing on disk to check. */
-  shmem?: ReadonlySet<string>;
+  /** The memfds, tmpfs files and deleted files the image saves (objectKey): made from it, nothing on disk to check. */
+  made?: ReadonlySet<string>;
 }
 
 /**
@@ -157,9 +162,9 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
   const recreated = new Recreated(objects.removed, crid);
   try {
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
-    const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.shmem);
+    const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.made);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD, FileKind.INOTIFY, FileKind.PIDFD]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD, FileKind.INOTIFY, FileKind.PIDFD, FileKind.GHOST]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -206,6 +211,8 @@ export interface SavedWithFds {
   recreated?: Recreated;
   /** memfds and tmpfs files, made again for the opens (shmem-files.ts). */
   shmem?: RestoredShmemFiles;
+  /** Deleted files, made again for the opens (ghost-files.ts). */
+  ghosts?: RestoredGhostFiles;
   /** The pipes of a process tree (treePipes): an end of one of them is that pipe's, not one of its own. */
   treePipes?: Map<bigint, [number, number]>;
   /** The UNIX sockets of a process tree, made once: a descriptor on one is given cr's. */
@@ -236,7 +243,7 @@ const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), sig
  * restorePidfds (pidfds.ts): the process it refers to does not exist yet.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], recreated, shmem, treePipes, treeSockets, treeInet, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], treePipes, treeSockets, treeInet, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
@@ -246,8 +253,9 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
   const closeAll = () => opened.forEach((f) => closeSync(f));
   let fifos: FifoHolders | undefined;
   try {
-    // A descriptor on a removed directory or FIFO, a memfd or tmpfs file is opened through cr's one on what it made.
-    const located = fds.filter((f) => f.kind !== FileKind.PIDFD || inherit.has(f.fd) || given.has(f.fd)).map((f) => ({ ...f, path: (f.kind === FileKind.SHMEM ? shmem?.pathFor(f) : recreated?.pathFor(f)) ?? f.path }));
+    // A descriptor on a removed directory or FIFO, a memfd, tmpfs or deleted file is opened through cr's one on what it made.
+    // A pidfd is made once its process exists (pidfds.ts).
+    const located = fds.filter((f) => f.kind !== FileKind.PIDFD || inherit.has(f.fd) || given.has(f.fd)).map((f) => (inherit.has(f.fd) || given.has(f.fd) ? f : locate(saved)(f)));
     fifos = new FifoHolders(located.filter((f) => !inherit.has(f.fd) && !given.has(f.fd)));
     for (const fd of located) {
       // A source given or shared is closed by whoever opened it.
@@ -265,6 +273,24 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
     fifos?.close();
   }
   return { pairs, warnings, close: closeAll };
+}
+
+/**
+ * A descriptor as openOne opens it: on what cr made for it, through cr's /proc link to that (a
+ * symlink, which the O_NOFOLLOW the description keeps, e.g. python's tempfile's, would refuse).
+ */
+function locate(saved: SavedWithFds): (fd: FdRecord) => FdRecord {
+  return (fd) => {
+    const made = madePath(fd, saved);
+    return made === undefined ? fd : { ...fd, path: made, openFlags: fd.openFlags & ~OPEN.O_NOFOLLOW };
+  };
+}
+
+/** cr's path to what it made for `fd`, if it made it: a shmem file, a deleted file, a removed directory or FIFO. */
+function madePath(fd: FdRecord, { shmem, ghosts, recreated }: SavedWithFds): string | undefined {
+  if (fd.kind === FileKind.SHMEM) return shmem?.pathFor(fd);
+  if (fd.kind === FileKind.GHOST) return ghosts?.pathFor(fd);
+  return recreated?.pathFor(fd);
 }
 
 /** The descriptors of a tree's processes, one table each, opened in cr. */
@@ -305,7 +331,7 @@ export interface ProcessFds {
  * (unix-sockets.ts); a description several processes share is opened once, for the first. `inherit` substitutes fd N of each process where it is not an end of such a
  * pipe or such a socket, one open shared by all (as the inherited stdout was).
  */
-export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, recreated: Recreated, shmem: RestoredShmemFiles): TreeFds {
+export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, made: Required<Pick<SavedWithFds, "recreated" | "shmem" | "ghosts">>): TreeFds {
   const all = processes.flatMap((p) => p.fds);
   const pipes = pipesInside(all);
   const records = socketsByInode(processes.flatMap((p) => p.sockets));
@@ -336,7 +362,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
       const substituted = new Map([...substitutes].filter(([fd]) => !p.fds.some((f) => f.fd === fd && ofTree(f))));
       const given = new Map([...substituted, ...treeSharedSources(p.pid, p.treeShared, earlier, new Set(substituted.keys()))]);
       const fifoData = data.filter((d) => fifoOwner.get(d.pipeId) === p);
-      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, recreated, shmem, treePipes: pipes, treeSockets: sockets, treeInet: inet, given, objects: objectsOf(p) });
+      const opened = openDescriptors(p.fds, new Map(), { shared: p.shared, data: fifoData, sizes: p.sizes, ...made, treePipes: pipes, treeSockets: sockets, treeInet: inet, given, objects: objectsOf(p) });
       done.push(opened);
       earlier.set(p.pid, { pairs: opened.pairs, substituted: new Set(substituted.keys()) });
     }
@@ -427,6 +453,7 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
       return substitute(fd.path, fsc.O_RDONLY | fsc.O_DIRECTORY | (fd.openFlags & O_PATH));
     case FileKind.REGULAR:
     case FileKind.SHMEM:
+    case FileKind.GHOST:
     case FileKind.DEVICE:
     case FileKind.FIFO:
       return substitute(fd.path, fd.openFlags & ~NOT_REPLAYED);
@@ -492,7 +519,7 @@ export function restoreFdState(remote: Remote, fds: FdRecord[], inherited: Map<n
       remote.call("fcntl", [BigInt(fd.fd), BigInt(FCNTL.F_SETFL), BigInt(fd.openFlags & NEW_STATUS)], `restoring the status flags of fd ${fd.fd}`);
     }
     // An O_PATH descriptor only names its file: it has no offset (lseek fails with EBADF).
-    if ((fd.kind === FileKind.REGULAR || fd.kind === FileKind.SHMEM) && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
+    if (POSITIONED.has(fd.kind) && !(fd.openFlags & O_PATH) && !inherited.has(fd.fd)) {
       remote.call("lseek", [BigInt(fd.fd), fd.offset, BigInt(OPEN.SEEK_SET)], `restoring the offset of fd ${fd.fd} (${fd.path})`);
     }
     if (fd.fdFlags & FD_CLOEXEC) remote.call("fcntl", [BigInt(fd.fd), BigInt(F_SETFD), BigInt(FD_CLOEXEC)], `setting FD_CLOEXEC on fd ${fd.fd}`);

@@ -43,6 +43,7 @@ export type FdKind =
   | "signalfd"
   | "inotify"
   | "pidfd"
+  | "ghost"
   | "unsupported";
 
 /** Which end of a pipe or FIFO an fd is, from its access mode. */
@@ -236,6 +237,11 @@ function classify(entry: FdEntry, stats: BigIntStats, sockets: SocketTable, file
   const path = deleted ? target.slice(0, -DELETED.length) : target;
   entry.path = path;
   if (type === S_IFREG && classifyShmem(entry, deleted, fileSystem())) return;
+  if (deleted && type === S_IFREG) {
+    // Saved with its content and made again at restart (ghost-files.ts, which says when it cannot be).
+    entry.kind = "ghost";
+    return;
+  }
   if (deleted && type === S_IFCHR && isPtySlave(splitDev(entry.rdev).major)) {
     unsupported(entry, "device", `pseudo-terminal ${path} whose master was closed (the terminal is gone)`);
     return;

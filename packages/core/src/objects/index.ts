@@ -6,10 +6,11 @@
  * section and restart.ts reads one by walking this table. When each object is restored is
  * restart.ts's own sequence (docs/restart.md): there the objects depend on one another. What the
  * processes of a tree share is judged and collected for the tree as a whole (tree.ts,
- * unix-sockets.ts, shmem.ts, shmem-files.ts) and lands in the sections through this table.
+ * unix-sockets.ts, shmem.ts, shmem-files.ts, ghost-files.ts) and lands in the sections through this table.
  */
 import type {
   FdRecord,
+  GhostFileRecord,
   InetSocketRecord,
   TcpConnectionRecord,
   FileLockRecord,
@@ -38,6 +39,7 @@ import { pidfdProblems, type SavedPidfd } from "./pidfds.js";
 import type { SavedTimerfd } from "./timerfds.js";
 import type { SavedFiles } from "./file-contents.js";
 import { fileProblems, type FdEntry } from "./files.js";
+import { ghostFileProblems } from "./ghost-files.js";
 import { inetSocketProblems } from "./inet-sockets.js";
 import { lockProblems } from "./locks.js";
 import { pipeSizeProblems, type PipeBytes, type PipeSizes } from "./pipes.js";
@@ -114,6 +116,8 @@ export interface ProcessSection {
   tcpConnections: TcpConnectionRecord[];
   /** The memfds and tmpfs files whose first holder it is. */
   shmemFiles: ShmemFileRecord[];
+  /** The deleted files whose first holder it is (GHOST_FILES). */
+  ghostFiles: GhostFileRecord[];
   /** The tracker's state for the next snapshot (the hashing tracker's page hashes). */
   tracker: TrackerRecord | undefined;
 }
@@ -297,6 +301,12 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
     problems: (p) => shmemFileProblems(p.pid, p.members, p.vmas, p.files),
     save: (s, put) => s.shmemFiles.forEach((f) => put("SHMEM_FILE", f)),
     read: (r) => ({ shmemFiles: r.all("SHMEM_FILE") }),
+  },
+  {
+    name: "deleted files",
+    problems: (p) => ghostFileProblems(p.pid, p.vmas, p.files.filter((f) => !p.handedOver.has(f.fd))),
+    save: (s, put) => s.ghostFiles.forEach((f) => put("GHOST_FILES", f)),
+    read: (r) => ({ ghostFiles: r.all("GHOST_FILES") }),
   },
   {
     name: "write tracking",

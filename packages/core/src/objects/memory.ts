@@ -242,11 +242,12 @@ export type WritableAdded = VmaRecord[];
 
 /**
  * Creates every saved mapping at its address; those of a shared memory object (shared anonymous
- * memory, a memfd, a tmpfs file) from its descriptor in `objects` (createSharedObjects,
- * shmem-files.ts), which are closed afterwards. A private read-only mapping that is accounted
- * (smaps "ac": it was writable once, e.g. relocated data) gets PROT_WRITE for the time its pages
- * are written, which accounts it again; protectVmas takes PROT_WRITE away. One never writable
- * keeps its protection, so it stays unaccounted: its pages are written through /proc/PID/mem.
+ * memory, a memfd, a tmpfs file) or of a deleted file from its descriptor in `objects`
+ * (createSharedObjects, shmem-files.ts, ghost-files.ts), which are closed afterwards. A private
+ * read-only mapping that is accounted (smaps "ac": it was writable once, e.g. relocated data)
+ * gets PROT_WRITE for the time its pages are written, which accounts it again; protectVmas takes
+ * PROT_WRITE away. One never writable keeps its protection, so it stays unaccounted: its pages
+ * are written through /proc/PID/mem.
  */
 export function mapVmas(remote: Remote, vmas: VmaRecord[], objects: ReadonlyMap<string, RestoredObject>): WritableAdded {
   const added: VmaRecord[] = [];
@@ -264,9 +265,12 @@ export function mapVmas(remote: Remote, vmas: VmaRecord[], objects: ReadonlyMap<
       if (vma.flags & VmaFlags.GROWSDOWN) flags |= MAP_GROWSDOWN;
       if (vma.flags & VmaFlags.NORESERVE) flags |= MAP_NORESERVE;
       const where = `mapping 0x${vma.start.toString(16)}-0x${vma.end.toString(16)}${vma.path ? ` of ${vma.path}` : ""}`;
+      const writable = shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0);
       let fd = -1n;
-      if (object) fd = object.fd;
-      else if (vma.path) fd = openForMapping(remote, files, vma.path, shared && ((vma.prot & PROT_WRITE) !== 0 || (vma.flags & VmaFlags.MAYWRITE) !== 0));
+      // A shared mapping of a read-only open may never be made writable: it gets a read-only open of the object.
+      if (object && shared && !writable && !object.filledThroughMappings) fd = openForMapping(remote, files, `/proc/self/fd/${object.fd}`, false);
+      else if (object) fd = object.fd;
+      else if (vma.path) fd = openForMapping(remote, files, vma.path, writable);
       else flags |= MAP_ANONYMOUS;
       remote.call("mmap", [vma.start, vma.end - vma.start, BigInt(prot), BigInt(flags), BigInt.asUintN(64, fd), fd >= 0n ? vma.pgoff : 0n], where);
     }

@@ -72,11 +72,11 @@ export function collectTreeSharedFds(members: MemberFiles[]): Map<number, TreeSh
 }
 
 /**
- * The kinds a restart makes one description of per saved descriptor: opened by path, or an
- * eventfd, epoll instance, timerfd, signalfd or inotify instance made again. A pidfd is made in
- * each process that holds it (pidfds.ts).
+ * The kinds a restart makes one description of per saved descriptor: opened by path (or a deleted
+ * file, through cr's), or an eventfd, epoll instance, timerfd, signalfd or inotify instance made
+ * again. A pidfd is made in each process that holds it (pidfds.ts).
  */
-const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd", "inotify"]);
+const ONE_DESCRIPTION_EACH = new Set<FdEntry["kind"]>(["regular", "directory", "devnull", "devzero", "devurandom", "tty", "fifo", "shmem", "eventfd", "epoll", "timerfd", "signalfd", "inotify", "ghost"]);
 
 function sameDescription(a: ProcessFd, b: ProcessFd): boolean {
   try {

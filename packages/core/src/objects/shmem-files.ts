@@ -33,7 +33,7 @@ import { vmaRangeName, type Vma } from "./vmas.js";
 const MEMFD_PREFIX = "/memfd:";
 const WRITE_SEALS = MEMFD.F_SEAL_WRITE | MEMFD.F_SEAL_FUTURE_WRITE;
 /** Data a record may carry: a meta is at most MAX_META_LENGTH, and the record has its fields too. */
-const RECORD_DATA_MAX = MAX_META_LENGTH - (1 << 20);
+export const RECORD_DATA_MAX = MAX_META_LENGTH - (1 << 20);
 
 // ================================================================ checkpoint half
 
@@ -148,7 +148,7 @@ function recordOf(fd: number, file: TreeFile, covered: PageRun[]): ShmemFileReco
 }
 
 /** The page runs of a file (offsets as run starts) that hold data. */
-function dataRuns(fd: number, size: bigint): PageRun[] {
+export function dataRuns(fd: number, size: bigint): PageRun[] {
   const extents = dataExtents(fd, 0n, size);
   const runs: PageRun[] = [];
   const page = BigInt(PAGE_SIZE);
@@ -156,7 +156,7 @@ function dataRuns(fd: number, size: bigint): PageRun[] {
   return runs;
 }
 
-function readAt(fd: number, from: bigint, to: bigint): Uint8Array {
+export function readAt(fd: number, from: bigint, to: bigint): Uint8Array {
   const bytes = Buffer.allocUnsafe(Number(to - from));
   for (let done = 0; done < bytes.length; ) {
     const got = readSync(fd, bytes, done, bytes.length - done, Number(from) + done);
@@ -167,7 +167,7 @@ function readAt(fd: number, from: bigint, to: bigint): Uint8Array {
 }
 
 /** A file of a process, opened read-only by cr through its /proc link, for `use`. */
-function withOpen<T>(pid: number, rel: string, use: (fd: number) => T): T {
+export function withOpen<T>(pid: number, rel: string, use: (fd: number) => T): T {
   const path = procPath(pid, rel);
   let fd: number;
   try {
@@ -321,7 +321,7 @@ function replaceProblem(file: ShmemFileRecord): string | undefined {
   return undefined;
 }
 
-function isDirectory(path: string): boolean {
+export function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch (error) {
@@ -338,7 +338,7 @@ function refused(file: ShmemFileRecord, crid: bigint, why: string): CrError {
  * Restart half: the memfds and tmpfs files of an image, made again and held by cr, with their
  * data, size, owner, mode and seals, before any process exists.
  */
-export class RestoredShmemFiles {
+export class RestoredShmemFiles implements MadeFiles {
   private readonly made = new Map<string, { fd: number; file: ShmemFileRecord }>();
 
   constructor(files: ShmemFileRecord[], crid: bigint) {
@@ -416,7 +416,7 @@ function sealAsSaved(fd: number, seals: number): void {
   if (missing) addSeals(fd, missing);
 }
 
-function writeAll(fd: number, bytes: Uint8Array, offset: bigint): void {
+export function writeAll(fd: number, bytes: Uint8Array, offset: bigint): void {
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, Number(offset) + done);
 }
 
@@ -441,7 +441,7 @@ function linkAt(fd: number, path: string): void {
   }
 }
 
-function inDirectory<T>(path: string, use: (dir: number) => T): T {
+export function inDirectory<T>(path: string, use: (dir: number) => T): T {
   const dir = openSync(path, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
     return use(dir);
@@ -450,7 +450,14 @@ function inDirectory<T>(path: string, use: (dir: number) => T): T {
   }
 }
 
-/** The restored files as shmem.ts's objects, by saved key, at the descriptor numbers they are parked at in the stubs. */
-export function restoredObjects(files: RestoredShmemFiles, parkedAt: ReadonlyMap<string, number>): Map<string, RestoredObject> {
-  return new Map([...parkedAt].map(([key, fd]) => [key, { fd: BigInt(fd), filledThroughMappings: files.filledThroughMappings(key) }]));
+/** Files made for a restart that the restored processes map: cr's descriptor on each, by saved key. */
+export interface MadeFiles {
+  descriptors(): Map<string, number>;
+  /** Whether the file's pages go in through its mappings (see mapVmas). */
+  filledThroughMappings(key: string): boolean;
+}
+
+/** The made files as shmem.ts's objects, by saved key, at the descriptor numbers they are parked at in the stubs. */
+export function restoredObjects(made: MadeFiles[], parkedAt: ReadonlyMap<string, number>): Map<string, RestoredObject> {
+  return new Map(made.flatMap((files) => [...files.descriptors().keys()].map((key): [string, RestoredObject] => [key, { fd: BigInt(parkedAt.get(key)!), filledThroughMappings: files.filledThroughMappings(key) }])));
 }

@@ -119,6 +119,8 @@ export interface Vma {
    * file still there, which are mapped again from it like any file's.
    */
   onTmpfs?: boolean;
+  /** A mapping of a deleted regular file not on a tmpfs: saved with its content (ghost-files.ts). */
+  ghost?: boolean;
   /** A mapping cr itself placed in the target (the trampoline): never saved, never a problem. */
   internal: boolean;
   /** The mapping's line as /proc/PID/maps shows it (smaps repeats it as a header). */
@@ -251,6 +253,7 @@ function attachFile(pid: number, vma: Vma): void {
   // A device node of devtmpfs (also TMPFS_MAGIC) maps the device, not tmpfs pages.
   const regular = (Number(st.mode) & STAT.S_IFMT) === STAT.S_IFREG;
   if (vma.kind === "file" && (vma.shared || vma.deleted) && regular) vma.onTmpfs = fileSystemOf(pid, rel) === FS_MAGIC.TMPFS_MAGIC;
+  if (vma.kind === "file" && vma.deleted && regular) vma.ghost = !vma.onTmpfs;
 }
 
 function parseDetail(vma: Vma, line: string): void {
@@ -337,9 +340,9 @@ export function vmaProblem(vma: Vma): Problem | undefined {
   if (vma.shared && (vma.prot.write || vma.flags.mayWrite) && vma.kind !== "file" && vma.kind !== "shared-anonymous" && vma.kind !== "memfd") {
     return sharedProblem(vma, problem);
   }
-  // A deleted file of a tmpfs is saved with its content (shmem-files.ts).
-  if (vma.deleted && vma.kind === "file" && !vma.onTmpfs) {
-    return problem("deleted-file", `mapping of deleted file ${vma.path}: a restart cannot map it again; keep a link to the file`);
+  // A deleted regular file is saved with its content (shmem-files.ts on a tmpfs, else ghost-files.ts).
+  if (vma.deleted && vma.kind === "file" && !vma.onTmpfs && !vma.ghost) {
+    return problem("deleted-file", `mapping of deleted ${vma.path}, not a regular file: a restart cannot map it again`);
   }
   return undefined;
 }

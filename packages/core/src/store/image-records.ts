@@ -94,6 +94,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   signalfd: FileKind.SIGNALFD,
   inotify: FileKind.INOTIFY,
   pidfd: FileKind.PIDFD,
+  ghost: FileKind.GHOST,
   unsupported: FileKind.UNSUPPORTED,
 };
 
