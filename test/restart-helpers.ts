@@ -139,6 +139,23 @@ export async function snapshotChain(run: Run, store: string, count: number, with
   return crids;
 }
 
+/** `cr restart --at CRID --detach`: the restarted PID, noted in `started` (killedAfterEach) to be killed after the test. */
+export async function restartDetached(started: number[], store: string, crid: bigint): Promise<number> {
+  const restarted = await runCli(["restart", "--store", store, "--at", String(crid), "--detach"]);
+  expect(restarted.code, restarted.stderr).toBe(0);
+  const pid = Number(restarted.stdout.trim());
+  expect(pid).toBeGreaterThan(0);
+  started.push(pid);
+  return pid;
+}
+
+/** Waits up to 10 s for `done()`. */
+export async function waitFor(done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !done(); await sleep(20)) {
+    if (Date.now() > deadline) throw new Error("timed out");
+  }
+}
+
 /** `cr restart --at CRID` without --detach: cr waits and exits as the process does. */
 export async function restartAndWait(store: string, crid: bigint, extra: string[] = []): Promise<CliResult> {
   return runCli(["restart", "--store", store, "--at", String(crid), ...extra], { timeoutMs: 120_000 });

@@ -1,6 +1,6 @@
 // Network servers come back where they were: listening on the same port, with the state they
 // held in memory at the checkpoint (issue 20). Real programs: Node's http module (epoll, eventfds,
-// threads, a listening TCP socket), python3 -m http.server; and what cr refuses or warns about.
+// threads, a listening TCP socket), python3 -m http.server, a TCP stream; and what cr refuses or warns about.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { expectOneLineError, runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, sleep, tmpDir } from "./harness.js";
-import { killedAfterEach, killTree, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, waitPidFree } from "./restart-helpers.js";
+import { killedAfterEach, python3Binary, restartDetached, waitFor, waitPidFree } from "./restart-helpers.js";
 
 const started = killedAfterEach();
 afterAll(() => cleanupTmp());
@@ -41,14 +41,6 @@ function get(port: number, path = "/"): Promise<string> {
   });
 }
 
-async function restartDetached(store: string, crid: bigint): Promise<number> {
-  const restarted = await runCli(["restart", "--store", store, "--at", String(crid), "--detach"]);
-  expect(restarted.code, restarted.stderr).toBe(0);
-  const pid = Number(restarted.stdout.trim());
-  expect(pid).toBeGreaterThan(0);
-  started.push(pid);
-  return pid;
-}
 
 /** Accepts one connection, sums the numbers it reads, and answers with the count and the sum. */
 const SUM_SERVER = `import socket
@@ -122,7 +114,7 @@ describe("network servers", () => {
     expect(crids[0]! < counted[1]!.crid, "the middle CRID is an increment").toBe(true);
     child.kill("SIGKILL");
     await waitPidFree(child.pid!);
-    const pid = await restartDetached(store, counted[1]!.crid);
+    const pid = await restartDetached(started, store, counted[1]!.crid);
     expect(pid).toBe(child.pid);
     expect(await get(port)).toBe(`count ${counted[1]!.count + 1}\n`);
     expect(await get(port)).toBe(`count ${counted[1]!.count + 2}\n`);
@@ -137,7 +129,7 @@ describe("network servers", () => {
     const taken = await runCli(["snapshot", "--store", store, "--kill", String(child.pid)]);
     expect(taken.code, taken.stderr).toBe(0);
     await waitPidFree(child.pid!);
-    await restartDetached(store, BigInt(taken.stdout.trim()));
+    await restartDetached(started, store, BigInt(taken.stdout.trim()));
     expect(await get(port, "/hello.txt")).toBe("hello from before the checkpoint\n");
   });
 
@@ -175,7 +167,7 @@ describe("network servers", () => {
     expect(taken.stderr).toMatch(/cr: warning: TCP socket .* \(established\): closed at restart \(--tcp-close\)/);
     client.destroy();
     await waitPidFree(child.pid!);
-    await restartDetached(store, BigInt(taken.stdout.trim()));
+    await restartDetached(started, store, BigInt(taken.stdout.trim()));
     await waitFor(() => /error \d+/.test(readFileSync(join(dir, "server.log"), "utf8")));
     expect(readFileSync(join(dir, "server.log"), "utf8")).toMatch(/error 107\n/); // ENOTCONN: the connection is gone
     const next = await connect(port);
@@ -203,7 +195,7 @@ describe("network servers", () => {
     expect(taken.code, taken.stderr).toBe(0);
     await waitPidFree(child.pid!);
     await sleep(300); // the client, locked out, retransmits meanwhile
-    await restartDetached(store, BigInt(taken.stdout.trim()));
+    await restartDetached(started, store, BigInt(taken.stdout.trim()));
     await clientEnded;
     expect(said).toBe(`the server read 40000 numbers summing to ${(40000 * 40001) / 2}\n`);
     expect(readFileSync(join(dir, "server.log"), "utf8")).toMatch(/^port \d+\naccepted 1\n/); // one connection, never made again
@@ -227,7 +219,7 @@ describe("network servers", () => {
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }
-    await restartDetached(store, crid);
+    await restartDetached(started, store, crid);
     expect(await get(port)).toBe("count 1\n");
   });
 
@@ -247,86 +239,6 @@ describe("network servers", () => {
   });
 });
 
-describe("event-driven programs", () => {
-  it("redis-server holding 1 million keys, restarted at an increment: DBSIZE and DEBUG DIGEST are the increment's", async () => {
-    const dir = tmpDir("cr-redis-");
-    const port = await freePort();
-    const log = join(dir, "redis.log");
-    const out = openSync(log, "w");
-    const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--enable-debug-command", "yes", "--dir", dir], { cwd: dir, stdio: ["ignore", out, out] });
-    closeSync(out);
-    started.push(redis.pid!);
-    const cli = (...args: string[]) => execFileSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).trim();
-    await waitFor(() => /Ready to accept connections/.test(readFileSync(log, "utf8")));
-    expect(cli("DEBUG", "POPULATE", "1000000")).toBe("OK");
-    const store = join(dir, "store");
-    const full = await runCli(["snapshot", "--store", store, String(redis.pid)]);
-    expect(full.code, full.stderr).toBe(0);
-    cli("DEBUG", "POPULATE", "1000", "extra");
-    cli("DEL", "key:17", "key:4242");
-    const increment = await runCli(["snapshot", "--store", store, "--incremental", String(redis.pid)]);
-    expect(increment.code, increment.stderr).toBe(0);
-    const at = { size: cli("DBSIZE"), digest: cli("DEBUG", "DIGEST") };
-    expect(at.size).toBe("1000998");
-    cli("FLUSHALL");
-    redis.kill("SIGKILL");
-    await waitPidFree(redis.pid!);
-    await restartDetached(store, BigInt(increment.stdout.trim()));
-    expect({ size: cli("DBSIZE"), digest: cli("DEBUG", "DIGEST") }).toEqual(at);
-    expect(cli("SET", "after", "restart")).toBe("OK");
-  }, 120_000);
-
-  it("a Python asyncio program with timers and a subprocess on pipes, restarted from the middle of a chain, ends as an uninterrupted run", async () => {
-    const dir = tmpDir("cr-asyncio-");
-    writeFileSync(join(dir, "aio.py"), ASYNCIO_SCRIPT);
-    const w = { name: "asyncio", command: python3Binary(), args: [join(dir, "aio.py"), "150"] };
-    const ref = await reference(w, dir);
-    const store = join(dir, "store");
-    const { run, crids } = await sooner(async (scale) => {
-      const run = startWorkload(w, dir, "chain");
-      await sleep(Math.min(300, ref.ms / 10) * scale);
-      return { run, crids: await snapshotChain(run, store, 4, ref.ms * 0.5 * scale) };
-    });
-    await killTree(run.pid);
-    await run.exited;
-    const restarted = await restartAndWait(store, crids[2]!);
-    expect(restarted.code, restarted.stderr).toBe(0);
-    expect(readFileSync(run.out, "utf8")).toBe(ref.output.toString());
-  }, 120_000);
-});
-
-/** Each step waits on a timer, sends a number to a child over a pipe and reads it back doubled; a second timer ticks all along. */
-const ASYNCIO_SCRIPT = `import asyncio, sys
-LIMIT = int(sys.argv[1])
-CHILD = "import sys\\nfor line in sys.stdin:\\n    print(int(line) * 2, flush=True)\\n"
-async def main():
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    ticks = 0
-    def tick():
-        nonlocal ticks
-        ticks += 1
-        asyncio.get_running_loop().call_later(0.01, tick)
-    tick()
-    for n in range(1, LIMIT + 1):
-        await asyncio.sleep(0.02)
-        proc.stdin.write(f"{n}\\n".encode())
-        await proc.stdin.drain()
-        print(n, int(await proc.stdout.readline()), flush=True)
-    proc.stdin.close()
-    print("child exited with", await proc.wait(), "ticked", ticks > LIMIT, flush=True)
-asyncio.run(main())
-`;
-
-/** A port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function connect(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = new Socket();
@@ -337,10 +249,4 @@ function connect(port: number): Promise<Socket> {
 /** Whether the server holds a second socket: its accept returned. */
 function hasAccepted(pid: number): boolean {
   return readdirSync(`/proc/${pid}/fd`).filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")).length >= 2;
-}
-
-async function waitFor(done: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 10_000; !done(); await sleep(20)) {
-    if (Date.now() > deadline) throw new Error("timed out");
-  }
 }
