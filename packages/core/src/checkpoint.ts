@@ -17,6 +17,7 @@ import { collectInotify, inotifyWarnings, type SavedInotify } from "./objects/in
 import { collectPidfds, type SavedPidfd } from "./objects/pidfds.js";
 import { collectTimerfds, type SavedTimerfd } from "./objects/timerfds.js";
 import { collectTerminals, type SavedTerminal } from "./objects/terminals.js";
+import { collectPtyMasters, ptyWarnings, type SavedPtyMaster } from "./objects/pty-pairs.js";
 import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
 import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
@@ -302,6 +303,7 @@ interface FrozenState {
   timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
   terminals: SavedTerminal[];
+  ptyMasters: SavedPtyMaster[];
   inotify: SavedInotify[];
   pidfds: SavedPidfd[];
   owners: FdOwner[];
@@ -525,6 +527,7 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
   const files = collectFiles(pid).filter((f) => !f.internal);
   const shared = collectSharedFds(pid, files);
   const timers = collectTimers(pid, leader);
+  const ptyMasters = collectPtyMasters(pid, files, shared);
   return {
     info,
     files,
@@ -532,6 +535,7 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
     owners: collectOwners(pid, files, shared),
     eventfds: collectEventfds(pid, files, shared),
     terminals: collectTerminals(pid, files, stat),
+    ptyMasters,
     timerfds: collectTimerfds(pid, files, shared),
     signalfds: collectSignalfds(pid, files, shared),
     pipes: collectPipeData(pid, files),
@@ -543,7 +547,7 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
     brk: injectSyscall(leader, SYS.brk, [0n]),
     attrs: collectAttrs(pid, tids),
     timers,
-    warnings: overrunWarnings(pid, leader, timers),
+    warnings: [...overrunWarnings(pid, leader, timers), ...ptyWarnings(pid, ptyMasters)],
     seccomp: collectSeccomp(pid, tids),
   };
 }
@@ -619,6 +623,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     timerfds: state.timerfds,
     signalfds: state.signalfds,
     terminals: state.terminals,
+    ptyMasters: state.ptyMasters,
     inotify: state.inotify,
     pidfds: state.pidfds,
     owners: state.owners,

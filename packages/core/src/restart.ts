@@ -42,6 +42,7 @@ import { checkGhostFiles, RestoredGhostFiles } from "./objects/ghost-files.js";
 import { checkSockets, socketsByInode } from "./objects/unix-sockets.js";
 import { readSection, type ProcessSection, type SectionRecords } from "./objects/index.js";
 import { checkTerminals, onShellTerminal, shellTerminal, ShellJob } from "./objects/terminals.js";
+import { restoreControllingTerminal, TreePtys } from "./objects/pty-pairs.js";
 import { unlockConnections } from "./objects/tcp-connections.js";
 
 export interface RestartOptions {
@@ -97,10 +98,14 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   const store = Store.open(storeDir(options.store), { create: false });
   const inherit = options.inheritFds ?? new Map<number, string>();
   const { branch, images, tree } = await stepAsync(crid, "read the image", () => openCheckpoint(store, crid, options.branch));
+  let ptys: TreePtys | undefined;
   try {
     const terminal = options.shellJob ? step(crid, "check files", shellTerminal) : undefined;
-    if (terminal !== undefined) for (const c of tree.running) c.files = onShellTerminal(c.files, c.terminals, terminal);
-    const files = step(crid, "check files", () => checkTreeFiles(tree, crid, options, inherit));
+    ptys = step(crid, "make pseudo-terminals", () => new TreePtys(tree.running));
+    const madeAgain = (path: string) => ptys!.slaveOf(path) !== undefined;
+    for (const c of tree.running) c.files = ptys.onNewSlaves(c.files);
+    if (terminal !== undefined) for (const c of tree.running) c.files = onShellTerminal(c.files, c.terminals, terminal, madeAgain);
+    const files = step(crid, "check files", () => checkTreeFiles(tree, crid, options, inherit, madeAgain));
     const warnings = files.warnings;
     const pids = await stepAsync(crid, "check the PID", () => choosePids(store, tree, options.anyPid ?? false, warnings));
     const putBack = tree.running.flatMap((c) => c.contents).filter((f) => files.putBack.has(`${f.device}:${f.inode}`));
@@ -113,7 +118,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
         throw error;
       }
     });
-    const { shmem, ghosts, fds } = step(crid, "open files", () => openFiles(tree, inherit, recreated, contents, crid));
+    const { shmem, ghosts, fds } = step(crid, "open files", () => openFiles(tree, inherit, { recreated, ptys: ptys! }, contents, crid));
     warnings.push(...fds.warnings);
     const built = new Built();
     let incarnations: Incarnations;
@@ -123,7 +128,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       step(crid, "remove recreated files", () => recreated.remove(), built.root);
       for (const image of tree.running) {
         const pid = built.pidOf(image.process.pid);
-        await rebuild(new Remote(pid, pid), image, images.open, inherit, built.threads(pid), warnings, options, layout);
+        await rebuild(new Remote(pid, pid), image, images.open, inherit, built.threads(pid), warnings, options, { ...layout, ptys: ptys! });
       }
       // Nothing outside the tree changes before this point: a failed restart leaves the program's files as they were.
       step(crid, "put tmpfs files back", () => shmem.linkAtPaths(), built.root);
@@ -150,6 +155,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     step(crid, "record the branch", () => store.continueFrom(branch, incarnations.root, crid, incarnations.members), built.root);
     return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings, ...(job ? { job } : {}) };
   } finally {
+    ptys?.close();
     images.close();
   }
 }
@@ -212,14 +218,14 @@ class Built {
  * The memfds, tmpfs files and deleted files made again, then every descriptor of the tree opened
  * in cr (those on the files through cr's); all closed again if any fails.
  */
-function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, recreated: Recreated, contents: SavedContents, crid: bigint): { shmem: RestoredShmemFiles; ghosts: RestoredGhostFiles; fds: TreeFds } {
+function openFiles(tree: TreeCheckpoint, inherit: Map<number, string>, { recreated, ptys }: { recreated: Recreated; ptys: TreePtys }, contents: SavedContents, crid: bigint): { shmem: RestoredShmemFiles; ghosts: RestoredGhostFiles; fds: TreeFds } {
   let shmem: RestoredShmemFiles | undefined;
   let ghosts: RestoredGhostFiles | undefined;
   try {
     shmem = new RestoredShmemFiles(tree.running.flatMap((c) => c.shmemFiles), crid);
     ghosts = new RestoredGhostFiles(tree.running.flatMap((c) => c.ghostFiles), crid);
-    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, inotify: c.inotify, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets, tcpConnections: c.tcpConnections }));
-    return { shmem, ghosts, fds: openTreeDescriptors(processes, inherit, { recreated, shmem, ghosts }) };
+    const processes = tree.running.map((c) => ({ pid: c.process.pid, fds: c.files, shared: c.shared, treeShared: c.treeShared, eventfds: c.eventfds, timerfds: c.timerfds, signalfds: c.signalfds, inotify: c.inotify, ptyMasters: c.ptyMasters, data: c.pipes, sizes: c.pipeSizes, sockets: c.sockets, inetSockets: c.inetSockets, tcpConnections: c.tcpConnections }));
+    return { shmem, ghosts, fds: openTreeDescriptors(processes, inherit, { recreated, shmem, ghosts, ptys }) };
   } catch (error) {
     shmem?.release();
     ghosts?.release();
@@ -398,7 +404,7 @@ function waitStatus(status: number): { code?: number; signal?: number } {
 }
 
 /** The stub becomes the process, stopped: the steps of docs/restart.md, in order. */
-async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], options: RestartOptions, layout: TreeLayout): Promise<void> {
+async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) => ImageReader, inherit: Map<number, string>, tids: number[], warnings: string[], options: RestartOptions, layout: TreeLayout & { ptys: TreePtys }): Promise<void> {
   const { crid, anyPid } = options;
   const pid = leader.pid;
   const s = <T>(name: string, fn: () => T) => step(crid, name, fn, pid);
@@ -417,6 +423,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreLimits(leader, image.process));
     restoreFdState(leader, image.files, inherit);
   });
+  s("restore the controlling terminal", () => restoreControllingTerminal(leader, image.process.sid, image.terminals, image.files, layout.ptys));
   s("restore file locks", () => warnings.push(...restoreLocks(leader, image.locks, image.files, inherit)));
   s("restore epoll watches", () => warnings.push(...restoreEpollWatches(leader, image.epolls, image.files))); // every fd is in place, as root (EPOLLWAKEUP)
   s("restore signal handlers", () => restoreSignals(leader, { ...image.signals, sharedPending: notFromTimers(image.signals.sharedPending, image.timers) }));
@@ -453,7 +460,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
 function lendTerminal(tree: TreeCheckpoint, built: Built): ShellJob {
   const job = new ShellJob();
   const saved = tree.running[0]!.terminals.find((t) => t.controlling);
-  if (saved) job.attach(readStat(built.root).pgrp, saved);
+  if (saved) job.attach(readStat(built.root).pgrp, tree.running[0]!.process.pgid, saved);
   return job;
 }
 
@@ -525,7 +532,7 @@ async function readCheckpoint(crid: bigint, top: ImageReader, section: ImageSect
 }
 
 /** Every process's leases free, files as the image saw them, socket names free (restart's "check files"). */
-function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>): { warnings: string[]; grown: FdRecord[][]; putBack: Set<string> } {
+function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOptions, inherit: Map<number, string>, madeAgain: (terminal: string) => boolean): { warnings: string[]; grown: FdRecord[][]; putBack: Set<string> } {
   const saved = new Set(tree.running.flatMap((c) => c.contents).map((f) => `${f.device}:${f.inode}`));
   const socketFds = tree.running.flatMap((c) => c.files.filter((fd) => fd.kind === FileKind.SOCKET).map((fd) => ({ pid: c.process.pid, fd })));
   checkSockets(socketsByInode(tree.running.flatMap((c) => c.sockets)), socketFds, inherit, crid);
@@ -534,7 +541,7 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
   checkGhostFiles(ghostFiles, crid);
   const made = new Set([...shmemFiles, ...ghostFiles].map(objectKey));
   const checked = tree.running.map((image) => {
-    if (!options.shellJob) checkTerminals(image.process.pid, image.process.comm, image.terminals, crid);
+    if (!options.shellJob) checkTerminals(image.process.pid, image.process.comm, image.terminals, crid, madeAgain);
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
     const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed, made };
     // A file the tree was writing that changed as would be refused comes back with its saved content.

@@ -52,6 +52,7 @@ export {
   type TimerfdsRecord,
   type SignalfdsRecord,
   type TerminalsRecord,
+  type PtyMastersRecord,
   type TcpConnectionRecord,
   type TcpConnectionsRecord,
   type InotifyRecord,

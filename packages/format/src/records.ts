@@ -221,13 +221,13 @@ export const SignalsSchema = struct("signals", {
 });
 export type SignalsRecord = Infer<typeof SignalsSchema>;
 
-export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, GHOST: 12, INOTIFY: 13, PIDFD: 14, UNSUPPORTED: 255 } as const;
+export const FileKind = { REGULAR: 0, DIRECTORY: 1, DEVICE: 2, PIPE: 3, FIFO: 4, SOCKET: 5, SHMEM: 6, EVENTFD: 7, EPOLL: 8, INET_SOCKET: 9, TIMERFD: 10, SIGNALFD: 11, GHOST: 12, INOTIFY: 13, PIDFD: 14, PTY_MASTER: 15, UNSUPPORTED: 255 } as const;
 export const PipeEnd = { NONE: 0, READ: 1, WRITE: 2 } as const;
 
 export const FdSchema = struct("fd", {
   fd: doc(i32, "descriptor number"),
   fdFlags: doc(u32, "FD_CLOEXEC 1"),
-  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 12 a deleted regular file (the GHOST_FILES of its device and inode), 13 an inotify instance (INOTIFY), 14 a pidfd (PIDFDS), 255 unsupported"),
+  kind: doc(u8, "0 regular, 1 directory, 2 device (/dev/null-like), 3 pipe, 4 fifo, 5 UNIX socket (UNIX_SOCKETS, by inode), 6 a memfd or tmpfs file (the SHMEM_FILE of its device and inode), 7 an eventfd (EVENTFDS), 8 an epoll instance (EPOLLS), 9 a TCP or UDP socket (INET_SOCKETS, by inode), 10 a timerfd (TIMERFDS), 11 a signalfd (SIGNALFDS), 12 a deleted regular file (the GHOST_FILES of its device and inode), 13 an inotify instance (INOTIFY), 14 a pidfd (PIDFDS), 15 a pseudo-terminal master (PTY_MASTERS), 255 unsupported"),
   path: doc(string, "path (readlink of /proc/PID/fd/N)"),
   openFlags: doc(u32, "O_* flags (from fdinfo)"),
   offset: doc(u64, "file position"),
@@ -322,7 +322,7 @@ export const TerminalSchema = struct("terminal", {
   path: doc(string, "the terminal's path as the process's descriptors named it (/dev/pts/3)"),
   rdev: doc(u64, "its device number (st_rdev)"),
   controlling: doc(u8, "1: the process's controlling terminal"),
-  foreground: doc(u8, "1: controlling, and the process's group was its foreground group"),
+  foregroundPgrp: doc(i32, "controlling: its foreground process group (tpgid); else -1"),
   termios: doc(bytes, "struct termios2 as TCGETS2 gave it"),
   winsize: doc(bytes, "struct winsize as TIOCGWINSZ gave it"),
 });
@@ -330,6 +330,14 @@ export const TerminalsSchema = struct("terminals", {
   terminals: doc(array(TerminalSchema), "every terminal the process holds a descriptor on (/dev/tty, the alias, aside), once"),
 });
 export type TerminalsRecord = Infer<typeof TerminalsSchema>;
+export const PtyMasterSchema = struct("pty master", {
+  fd: doc(i32, "the lowest descriptor of the master's open file description in this process"),
+  index: doc(u32, "its pair's number: the slave was /dev/pts/INDEX (fdinfo tty-index)"),
+});
+export const PtyMastersSchema = struct("pty masters", {
+  masters: doc(array(PtyMasterSchema), "every pseudo-terminal master of FILES, once per open file description, ascending by fd"),
+});
+export type PtyMastersRecord = Infer<typeof PtyMastersSchema>;
 export type SignalfdsRecord = Infer<typeof SignalfdsSchema>;
 export const InotifyWatchSchema = struct("inotify watch", {
   wd: doc(i32, "its watch descriptor, the number read(2) reports its events under (fdinfo wd)"),
@@ -608,6 +616,7 @@ export const ChunkType = {
   SIGNALFDS: 0x0027,
   TERMINALS: 0x002b,
   TCP_CONNECTIONS: 0x002c,
+  PTY_MASTERS: 0x002d,
   INOTIFY: 0x0029,
   PIDFDS: 0x002a,
   GHOST_FILES: 0x0028,
@@ -659,6 +668,7 @@ export const CHUNK_TYPES: readonly ChunkTypeInfo[] = [
   { type: ChunkType.TIMERFDS, name: "TIMERFDS", schema: TimerfdsSchema, optional: false, count: "any", body: "empty", description: "the clock, times and unread expirations of each timerfd (only when there are any)" },
   { type: ChunkType.SIGNALFDS, name: "SIGNALFDS", schema: SignalfdsSchema, optional: false, count: "any", body: "empty", description: "the signal mask of each signalfd (only when there are any)" },
   { type: ChunkType.TERMINALS, name: "TERMINALS", schema: TerminalsSchema, optional: false, count: "any", body: "empty", description: "the terminals the process holds, with their settings (only when there are any)" },
+  { type: ChunkType.PTY_MASTERS, name: "PTY_MASTERS", schema: PtyMastersSchema, optional: false, count: "any", body: "empty", description: "the pseudo-terminal pairs whose masters the process holds (only when there are any)" },
   { type: ChunkType.TCP_CONNECTIONS, name: "TCP_CONNECTIONS", schema: TcpConnectionsSchema, optional: false, count: "any", body: "empty", description: "sequence numbers, queues and window of each established TCP connection saved with --tcp-established" },
   { type: ChunkType.INOTIFY, name: "INOTIFY", schema: InotifiesSchema, optional: false, count: "any", body: "empty", description: "the watches of each inotify instance (only when there are any)" },
   { type: ChunkType.PIDFDS, name: "PIDFDS", schema: PidfdsSchema, optional: false, count: "any", body: "empty", description: "the process each pidfd refers to (only when there are any)" },
@@ -697,6 +707,7 @@ export interface RecordTypes {
   TIMERFDS: TimerfdsRecord;
   SIGNALFDS: SignalfdsRecord;
   TERMINALS: TerminalsRecord;
+  PTY_MASTERS: PtyMastersRecord;
   TCP_CONNECTIONS: TcpConnectionsRecord;
   INOTIFY: InotifyRecord;
   PIDFDS: PidfdsRecord;
@@ -713,4 +724,4 @@ export interface RecordTypes {
 }
 export type RecordTypeName = keyof RecordTypes;
 /** The process-state records (writeRecord): every record type but the tree's (PROCESS_TABLE, MEMBER). */
-export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "TCP_CONNECTIONS", "INOTIFY", "PIDFDS", "GHOST_FILES", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];
+export const RECORD_TYPE_NAMES: readonly Exclude<RecordTypeName, "PROCESS_TABLE" | "MEMBER">[] = ["PROCESS", "VMAS", "THREAD", "SIGNALS", "FILES", "PIPE_DATA", "REMOVED_FILES", "PIPE_SIZES", "MEMORY_ATTRS", "FD_OWNERS", "UNIX_SOCKETS", "PROCESS_ATTRS", "TIMERS", "SECCOMP", "LOCKS", "SHARED_FDS", "TREE_SHARED_FDS", "EVENTFDS", "EPOLLS", "INET_SOCKETS", "TIMERFDS", "SIGNALFDS", "TERMINALS", "PTY_MASTERS", "TCP_CONNECTIONS", "INOTIFY", "PIDFDS", "GHOST_FILES", "TRACKER", "FILE_CONTENTS", "SHMEM_FILE"];

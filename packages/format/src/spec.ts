@@ -20,6 +20,7 @@ import {
   TimerfdSchema,
   SignalfdSchema,
   TerminalSchema,
+  PtyMasterSchema,
   TcpConnectionSchema,
   InotifyWatchSchema,
   InotifySchema,
@@ -75,7 +76,7 @@ export function specSections(): Map<string, string> {
   m.set("stream-preamble", fieldTable(StreamPreambleSchema as never));
   m.set("stream-registry", streamRegistryTable());
   for (const f of STREAM_FRAMES) m.set(`stream-${f.name}`, fieldTable(f.schema as never));
-  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, TreeSharedFdSchema, EventfdSchema, EpollWatchSchema, EpollSchema, InetSocketOptionSchema, InetSocketSchema, TimerfdSchema, SignalfdSchema, TerminalSchema, TcpConnectionSchema, InotifyWatchSchema, InotifySchema, PidfdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema, ShmemExtentSchema]) {
+  for (const s of [ReferenceSchema, TableEntrySchema, IndexEntrySchema, RlimitSchema, VmaSchema, SigactionSchema, FdSchema, GuardRangeSchema, ItimerSchema, PosixTimerSchema, SeccompFilterSchema, FileLockSchema, SharedFdSchema, TreeSharedFdSchema, EventfdSchema, EpollWatchSchema, EpollSchema, InetSocketOptionSchema, InetSocketSchema, TimerfdSchema, SignalfdSchema, TerminalSchema, PtyMasterSchema, TcpConnectionSchema, InotifyWatchSchema, InotifySchema, PidfdSchema, PipeBytesSchema, RemovedFileSchema, PipeSizeSchema, FdOwnerSchema, UnixSocketSchema, SavedFileSchema, ShmemExtentSchema]) {
     m.set(`struct-${s.typeName.replace(/ /g, "-")}`, fieldTable(s as never));
   }
   return m;

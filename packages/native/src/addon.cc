@@ -81,6 +81,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"tcpRepairOn", TcpRepairOn},
       {"setTermios", SetTermios},
       {"setForeground", SetForeground},
+      {"openPtyPair", OpenPtyPair},
+      {"setWinsize", SetWinsize},
       {"inetSocketOptions", InetSocketOptions},
       {"setInetSocketOptions", SetInetSocketOptions},
       {"inetSocket", InetSocket},

@@ -123,6 +123,8 @@ interface Addon {
   tcpRepairOn(fd: number): void;
   setTermios(fd: number, termios: Buffer): void;
   setForeground(fd: number, pgrp: number): void;
+  openPtyPair(flags: number): { master: number; index: number };
+  setWinsize(fd: number, winsize: Buffer): void;
   inetSocketOptions(fd: number, family: number, protocol: number): InetSocketOption[];
   setInetSocketOptions(fd: number, options: InetSocketOption[]): void;
   inetSocket(family: number, type: number, protocol: number): number;
@@ -501,7 +503,7 @@ export function openByHandle(mountFd: number, type: number, handle: Buffer): num
   return addon.openByHandle(mountFd, type, handle);
 }
 
-/** The bytes of events waiting on cr's inotify descriptor `fd` (FIONREAD). */
+/** The bytes waiting to be read on cr's descriptor `fd` (FIONREAD): an inotify instance's events, a terminal's input. */
 export function queuedBytes(fd: number): number {
   return addon.queuedBytes(fd);
 }
@@ -931,6 +933,16 @@ export function terminalSettings(fd: number): TerminalSettings {
 /** TCSETS2: gives the terminal `fd` is on the settings terminalSettings read. */
 export function setTermios(fd: number, termios: Buffer): void {
   addon.setTermios(fd, termios);
+}
+
+/** A new pseudo-terminal pair of cr's, unlocked: its master and the index of its slave /dev/pts/INDEX. */
+export function openPtyPair(flags: number): { master: number; index: number } {
+  return addon.openPtyPair(flags);
+}
+
+/** TIOCSWINSZ: the window size terminalSettings read. */
+export function setWinsize(fd: number, winsize: Buffer): void {
+  addon.setWinsize(fd, winsize);
 }
 
 /** tcsetpgrp on cr's controlling terminal, SIGTTOU blocked (cr may be in the background by then). */

@@ -22,6 +22,7 @@ export const SYS = {
   munmap: 11,
   brk: 12,
   rt_sigaction: 13,
+  ioctl: 16,
   mremap: 25,
   madvise: 28,
   getitimer: 36,
@@ -316,6 +317,12 @@ export const TIMERFD = {
   CLOCK_BOOTTIME: 7,
   CLOCK_REALTIME_ALARM: 8,
   CLOCK_BOOTTIME_ALARM: 9,
+} as const;
+
+/** Terminal ioctls (include/uapi/asm-generic/ioctls.h) a restored session leader is given its terminal with. */
+export const TTY = {
+  TIOCSCTTY: 0x540e,
+  TIOCSPGRP: 0x5410,
 } as const;
 
 /** signalfd(2) flags (include/uapi/linux/signalfd.h). */

@@ -1,9 +1,11 @@
 #include "terminal.h"
 
 #include <asm/termbits.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -51,6 +53,34 @@ Napi::Value SetTermios(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, "fd", fd) || !ArgBuffer(info, 1, "termios", termios)) return env.Undefined();
   if (termios.Length() != sizeof(struct termios2)) return ThrowType(env, "termios must be a struct termios2 (" + std::to_string(sizeof(struct termios2)) + " bytes)");
   if (WithoutTtou([&] { return ioctl(fd, TCSETS2, termios.Data()); }) < 0) return Throw(env, SysFailure("ioctl TCSETS2"));
+  return env.Undefined();
+}
+
+Napi::Value OpenPtyPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int flags;
+  if (!ArgInt(info, 0, "flags", flags)) return env.Undefined();
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | (flags & O_NONBLOCK));
+  if (master < 0) return Throw(env, SysFailure("open /dev/ptmx"));
+  int unlock = 0, index = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &index) < 0) {
+    Failure f = SysFailure("ioctl TIOCSPTLCK/TIOCGPTN");
+    close(master);
+    return Throw(env, f);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("master", master);
+  out.Set("index", index);
+  return out;
+}
+
+Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Napi::Buffer<uint8_t> winsize;
+  if (!ArgInt(info, 0, "fd", fd) || !ArgBuffer(info, 1, "winsize", winsize)) return env.Undefined();
+  if (winsize.Length() != sizeof(struct winsize)) return ThrowType(env, "winsize must be a struct winsize (8 bytes)");
+  if (ioctl(fd, TIOCSWINSZ, winsize.Data()) < 0) return Throw(env, SysFailure("ioctl TIOCSWINSZ"));
   return env.Undefined();
 }
 

@@ -10,6 +10,11 @@ Napi::Value TerminalSettings(const Napi::CallbackInfo& info);
 // setTermios(fd, termios): TCSETS2 with a struct termios2 as terminalSettings gave it (SIGTTOU
 // blocked, as for setForeground).
 Napi::Value SetTermios(const Napi::CallbackInfo& info);
+// openPtyPair(flags): a new pseudo-terminal pair of cr's: { master, index } (/dev/ptmx opened
+// O_RDWR|O_NOCTTY with O_NONBLOCK as `flags` has it, unlocked; the slave is /dev/pts/INDEX).
+Napi::Value OpenPtyPair(const Napi::CallbackInfo& info);
+// setWinsize(fd, winsize): TIOCSWINSZ with a struct winsize as terminalSettings gave it.
+Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 // setForeground(fd, pgrp): tcsetpgrp(fd, pgrp) on cr's controlling terminal, with SIGTTOU
 // blocked: cr may be in a background group by then (it lent the terminal to a job).
 Napi::Value SetForeground(const Napi::CallbackInfo& info);

@@ -27,6 +27,7 @@ import { makeInotify, type SavedInotify } from "./inotify.js";
 import { sharedSource, treeSharedSources, type OpenedTable, type TreeSharedFd } from "./shared-fds.js";
 import { socketsByInode, TreeSockets } from "./unix-sockets.js";
 import { TreeInetSockets } from "./inet-sockets.js";
+import type { SavedPtyMaster, TreePtys } from "./pty-pairs.js";
 import { objectKey } from "./shmem.js";
 import type { RestoredShmemFiles } from "./shmem-files.js";
 import type { RestoredGhostFiles } from "./ghost-files.js";
@@ -164,7 +165,7 @@ export function confirmRestorable(objects: PathObjects, crid: bigint, options: F
     if (!recreated.cwd) checkCwd(objects.cwd, crid);
     const check = checkFiles(objects.vmas, objects.fds, crid, options, objects.made);
     // A file put back from the image may be gone now: restart makes it before it opens it.
-    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD, FileKind.INOTIFY, FileKind.PIDFD, FileKind.GHOST]); // not opened by path
+    const made = new Set<number>([FileKind.SOCKET, FileKind.SHMEM, FileKind.EVENTFD, FileKind.EPOLL, FileKind.INET_SOCKET, FileKind.TIMERFD, FileKind.SIGNALFD, FileKind.INOTIFY, FileKind.PIDFD, FileKind.GHOST, FileKind.PTY_MASTER]); // not opened by path
     const probed = objects.fds.filter((f) => !objects.unprobed?.has(f.fd) && !made.has(f.kind) && !check.putBack.includes(f));
     openDescriptors(probed, options.inherited, { recreated }).close();
     return check;
@@ -219,6 +220,8 @@ export interface SavedWithFds {
   treeSockets?: TreeSockets;
   /** The TCP and UDP sockets of a process tree, made once. */
   treeInet?: TreeInetSockets;
+  /** The pseudo-terminal pairs the tree made, made again once: a master is cr's. */
+  ptys?: TreePtys;
   /** Descriptors opened by the caller, fd -> cr's fd (a tree's --inherit-fd substitutes): used as they are, not closed. */
   given?: ReadonlyMap<number, number>;
   /** The eventfds, timerfds, signalfds and inotify instances, as saved. */
@@ -231,9 +234,10 @@ export interface SavedObjects {
   timerfds: ReadonlyMap<number, SavedTimerfd>;
   signalfds: ReadonlyMap<number, SavedSignalfd>;
   inotify: ReadonlyMap<number, SavedInotify>;
+  ptyMasters: ReadonlyMap<number, SavedPtyMaster>;
 }
 
-const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), signalfds: new Map(), inotify: new Map() };
+const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), signalfds: new Map(), inotify: new Map(), ptyMasters: new Map() };
 
 /**
  * Opens every saved descriptor in cr. Both ends of a pipe inside the process become one new
@@ -243,11 +247,11 @@ const NO_OBJECTS: SavedObjects = { eventfds: new Map(), timerfds: new Map(), sig
  * restorePidfds (pidfds.ts): the process it refers to does not exist yet.
  */
 export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, string>, saved: SavedWithFds = {}): OpenedFds {
-  const { shared = new Map<number, number>(), data = [], sizes = [], treePipes, treeSockets, treeInet, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
+  const { shared = new Map<number, number>(), data = [], sizes = [], treePipes, treeSockets, treeInet, ptys, given = new Map<number, number>(), objects = NO_OBJECTS } = saved;
   const pairs: [number, number][] = [];
   const warnings: string[] = [];
   const pipes = treePipes ?? pipesInside(fds);
-  const made: Made = { pipes, sockets: treeSockets, inet: treeInet, warnings, data, objects };
+  const made: Made = { pipes, sockets: treeSockets, inet: treeInet, ptys, warnings, data, objects };
   // Every descriptor cr opened, once: duplicated ends of one pipe share theirs.
   const opened = new Set<number>(treePipes ? [] : [...pipes.values()].flat());
   const closeAll = () => opened.forEach((f) => closeSync(f));
@@ -261,7 +265,7 @@ export function openDescriptors(fds: FdRecord[], inherit: ReadonlyMap<number, st
       // A source given or shared is closed by whoever opened it.
       const reused = given.get(fd.fd) ?? sharedSource(fd.fd, shared, pairs, inherit);
       const source = reused ?? openOne(fd, inherit.get(fd.fd), made);
-      if (reused === undefined && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source) && !treeInet?.owns(source)) opened.add(source);
+      if (reused === undefined && ![...pipes.values()].some((p) => p.includes(source)) && !treeSockets?.owns(source) && !treeInet?.owns(source) && !ptys?.owns(source)) opened.add(source);
       pairs.push([fd.fd, source]);
     }
     if (!treePipes) refillPipes(pipes, data, sizes);
@@ -315,6 +319,8 @@ export interface ProcessFds {
   timerfds: SavedTimerfd[];
   signalfds: SavedSignalfd[];
   inotify: SavedInotify[];
+  /** Its pseudo-terminal masters (PTY_MASTERS). */
+  ptyMasters: SavedPtyMaster[];
   data: PipeBytes;
   sizes: PipeSizes;
   /** The UNIX sockets its section saved (each socket of the tree is in one section). */
@@ -331,7 +337,7 @@ export interface ProcessFds {
  * (unix-sockets.ts); a description several processes share is opened once, for the first. `inherit` substitutes fd N of each process where it is not an end of such a
  * pipe or such a socket, one open shared by all (as the inherited stdout was).
  */
-export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, made: Required<Pick<SavedWithFds, "recreated" | "shmem" | "ghosts">>): TreeFds {
+export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMap<number, string>, made: Required<Pick<SavedWithFds, "recreated" | "shmem" | "ghosts" | "ptys">>): TreeFds {
   const all = processes.flatMap((p) => p.fds);
   const pipes = pipesInside(all);
   const records = socketsByInode(processes.flatMap((p) => p.sockets));
@@ -350,7 +356,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
   try {
     for (const [fd, path] of inherit) {
       const first = all.find((f) => f.fd === fd);
-      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, inet: undefined, warnings: [], data: [], objects: NO_OBJECTS }));
+      if (first) substitutes.set(fd, openOne(first, path, { pipes, sockets: undefined, inet: undefined, ptys: undefined, warnings: [], data: [], objects: NO_OBJECTS }));
     }
     sockets = new TreeSockets(records);
     inet = new TreeInetSockets(processes.flatMap((p) => p.inetSockets), processes.flatMap((p) => p.tcpConnections));
@@ -384,7 +390,7 @@ export function openTreeDescriptors(processes: ProcessFds[], inherit: ReadonlyMa
 
 function objectsOf(p: ProcessFds): SavedObjects {
   const byFd = <T extends { fd: number }>(saved: T[]) => new Map(saved.map((o) => [o.fd, o]));
-  return { eventfds: byFd(p.eventfds), timerfds: byFd(p.timerfds), signalfds: byFd(p.signalfds), inotify: byFd(p.inotify) };
+  return { eventfds: byFd(p.eventfds), timerfds: byFd(p.timerfds), signalfds: byFd(p.signalfds), inotify: byFd(p.inotify), ptyMasters: byFd(p.ptyMasters) };
 }
 
 /** Each pipe's bytes once: every process holding an end saved them. */
@@ -411,6 +417,7 @@ interface Made {
   pipes: Map<bigint, [number, number]>;
   sockets: TreeSockets | undefined;
   inet: TreeInetSockets | undefined;
+  ptys: TreePtys | undefined;
   warnings: string[];
   data: PipeBytes;
   objects: SavedObjects;
@@ -441,6 +448,8 @@ function openOne(fd: FdRecord, inherit: string | undefined, made: Made): number 
     }
     case FileKind.EVENTFD:
       return madeAgain(fd, "eventfd", "EVENTFDS", made.objects.eventfds, makeEventfd);
+    case FileKind.PTY_MASTER:
+      return madeAgain(fd, "pseudo-terminal master", "PTY_MASTERS", made.objects.ptyMasters, (_, m) => made.ptys!.masterOf(m.index));
     case FileKind.EPOLL:
       return makeEpoll(fd);
     case FileKind.TIMERFD:

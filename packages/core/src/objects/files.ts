@@ -39,6 +39,7 @@ export type FdKind =
   | "eventfd"
   | "epoll"
   | "inet-socket"
+  | "pty-master"
   | "timerfd"
   | "signalfd"
   | "inotify"
@@ -388,7 +389,7 @@ function classifyCharDevice(entry: FdEntry, path: string): void {
   else if (mem && minor === DEVICES.DEV_ZERO_MINOR) entry.kind = "devzero";
   else if (mem && RANDOM_LIKE.includes(minor)) entry.kind = "devurandom";
   else if (isTty(major, minor)) entry.kind = "tty";
-  else if (major === TTYAUX_MAJOR && minor === DEVICES.DEV_PTMX_MINOR) unsupported(entry, "device", `pseudo-terminal master ${path} (${major}:${minor})`);
+  else if (major === TTYAUX_MAJOR && minor === DEVICES.DEV_PTMX_MINOR) entry.kind = "pty-master"; // pty-pairs.ts saves its pair
   else unsupported(entry, "device", `character device ${path} (${major}:${minor})`);
 }
 

@@ -52,6 +52,7 @@ import { tracerProblems, type ProcStat } from "./task.js";
 import { threadCredentialProblems } from "./threads.js";
 import { timerProblems } from "./timers.js";
 import { terminalNotes, type SavedTerminal } from "./terminals.js";
+import type { SavedPtyMaster } from "./pty-pairs.js";
 import { vmaProblem, type Vma } from "./vmas.js";
 
 /** A running process as `cr check` reads it once, for every object to judge. */
@@ -96,6 +97,8 @@ export interface ProcessSection {
   signalfds: SavedSignalfd[];
   /** The terminals it holds, with their settings (TERMINALS). */
   terminals: SavedTerminal[];
+  /** Its pseudo-terminal masters, with their pairs' numbers (PTY_MASTERS). */
+  ptyMasters: SavedPtyMaster[];
   /** Each inotify instance's watches, once per open file description (INOTIFY). */
   inotify: SavedInotify[];
   /** The process each pidfd refers to, once per open file description of the process (PIDFDS). */
@@ -233,9 +236,14 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
   },
   {
     name: "terminals",
-    notes: (p) => terminalNotes(p.pid, p.files, p.stat),
+    notes: (p) => terminalNotes(p.pid, p.files, p.stat, p.members),
     save: (s, put) => s.terminals.length > 0 && put("TERMINALS", { terminals: s.terminals }),
     read: (r) => ({ terminals: r.all("TERMINALS").flatMap((t) => t.terminals) }),
+  },
+  {
+    name: "pseudo-terminal masters",
+    save: (s, put) => s.ptyMasters.length > 0 && put("PTY_MASTERS", { masters: s.ptyMasters }),
+    read: (r) => ({ ptyMasters: r.all("PTY_MASTERS").flatMap((m) => m.masters) }),
   },
   {
     name: "inotify instances",

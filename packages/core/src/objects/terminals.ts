@@ -41,17 +41,22 @@ export function collectTerminals(pid: number, files: FdEntry[], stat: Pick<ProcS
     const settings = throughCopy(pid, f.fd, terminalSettings);
     if (!settings) return []; // closed meanwhile (the process runs during cr check)
     const controlling = f.rdev === stat.ttyNr;
-    return [{ path: f.path!, rdev: f.rdev, controlling: controlling ? 1 : 0, foreground: controlling && stat.tpgid === stat.pgrp ? 1 : 0, termios: new Uint8Array(settings.termios), winsize: new Uint8Array(settings.winsize) }];
+    return [{ path: f.path!, rdev: f.rdev, controlling: controlling ? 1 : 0, foregroundPgrp: controlling ? stat.tpgid : -1, termios: new Uint8Array(settings.termios), winsize: new Uint8Array(settings.winsize) }];
   });
 }
 
-/** What `cr check` says of each terminal a process holds: what a restart does with it. */
-export function terminalNotes(pid: number, files: FdEntry[], stat: ProcStat): { resource: string; note: string }[] {
+/**
+ * What `cr check` says of each terminal a process holds: what a restart does with it. A
+ * controlling terminal of a session the tree has is a pseudo-terminal the tree made (pty-pairs.ts).
+ */
+export function terminalNotes(pid: number, files: FdEntry[], stat: ProcStat, members: ReadonlySet<number>): { resource: string; note: string }[] {
   return collectTerminals(pid, files, stat).map((t) => ({
     resource: files.filter((f) => f.rdev === t.rdev).map((f) => `fd ${f.fd}`).join(", "),
-    note: t.controlling
-      ? `${t.path}, its controlling terminal: cr restart --shell-job runs it on the terminal cr restart runs in, ${t.foreground ? "in the foreground" : "in the background"}, with the settings it gave ${t.path}`
-      : `${t.path}: opened again by its path at restart (it must still exist)`,
+    note: !t.controlling
+      ? `${t.path}: opened again by its path at restart (it must still exist), or made again with its pair if its master is in the tree`
+      : members.has(stat.session)
+        ? `${t.path}, the controlling terminal of a session of the tree: made again with its pair (its master must be in the tree), with its settings and foreground group`
+        : `${t.path}, its controlling terminal: cr restart --shell-job runs it on the terminal cr restart runs in, ${t.foregroundPgrp === stat.pgrp ? "in the foreground" : "in the background"}, with the settings it gave ${t.path}`,
   }));
 }
 
@@ -63,15 +68,18 @@ export function shellTerminal(): string {
   return readlinkSync("/proc/self/fd/0");
 }
 
-/** `files` with every descriptor on the process's controlling terminal opened on `terminal` instead. */
-export function onShellTerminal(files: FdRecord[], terminals: SavedTerminal[], terminal: string): FdRecord[] {
-  const controlling = terminals.find((t) => t.controlling)?.path;
+/**
+ * `files` with every descriptor on the process's controlling terminal opened on `terminal`
+ * instead; `madeAgain`: a terminal of a pair the tree made, which stays the process's.
+ */
+export function onShellTerminal(files: FdRecord[], terminals: SavedTerminal[], terminal: string, madeAgain: (path: string) => boolean): FdRecord[] {
+  const controlling = terminals.find((t) => t.controlling && !madeAgain(t.path))?.path;
   return files.map((f) => (controlling !== undefined && f.path === controlling ? { ...f, path: terminal } : f));
 }
 
-/** A process that ran on its controlling terminal needs one: refused without --shell-job. */
-export function checkTerminals(pid: number, comm: string, terminals: SavedTerminal[], crid: bigint): void {
-  const controlling = terminals.find((t) => t.controlling);
+/** A process that ran on its controlling terminal needs one: refused without --shell-job (but on a pair the tree made). */
+export function checkTerminals(pid: number, comm: string, terminals: SavedTerminal[], crid: bigint, madeAgain: (path: string) => boolean): void {
+  const controlling = terminals.find((t) => t.controlling && !madeAgain(t.path));
   if (!controlling) return;
   throw new CrError(`process ${pid} (${comm}) of checkpoint ${crid} ran on the terminal ${controlling.path}, its controlling terminal: restart it in a terminal with --shell-job, which runs it there as a job of your shell`, { code: "SHELL_JOB_NEEDED", pid, crid, step: "check files" });
 }
@@ -80,10 +88,10 @@ export function checkTerminals(pid: number, comm: string, terminals: SavedTermin
 export class ShellJob {
   private readonly own = terminalSettings(0).termios;
 
-  /** Gives the terminal the program's settings, and its group the foreground if it had it. */
-  attach(pgrp: number, saved: SavedTerminal): void {
+  /** Gives the terminal the program's settings, and its group (`pgrp`, saved as `savedPgrp`) the foreground if it had it. */
+  attach(pgrp: number, savedPgrp: number, saved: SavedTerminal): void {
     setTermios(0, Buffer.from(saved.termios));
-    if (saved.foreground) setForeground(0, pgrp);
+    if (saved.foregroundPgrp === savedPgrp) setForeground(0, pgrp);
   }
 
   /** The window may differ from the one the program drew for: it looks again and redraws. */

@@ -90,6 +90,7 @@ const FD_KINDS: Record<FdEntry["kind"], number> = {
   eventfd: FileKind.EVENTFD,
   epoll: FileKind.EPOLL,
   "inet-socket": FileKind.INET_SOCKET,
+  "pty-master": FileKind.PTY_MASTER,
   timerfd: FileKind.TIMERFD,
   signalfd: FileKind.SIGNALFD,
   inotify: FileKind.INOTIFY,
