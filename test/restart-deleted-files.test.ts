@@ -42,7 +42,7 @@ async function startHolder(dir: string, temp: string): Promise<ChildProcess> {
   const child = spawn("python3", ["-c", SCRIPT, temp], { cwd: dir, stdio: ["ignore", out, out] });
   closeSync(out);
   started.push(child.pid!);
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
     if (readFileSync(log, "utf8").includes("ready")) return child;
     if (child.exitCode !== null) break;
   }

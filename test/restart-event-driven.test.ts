@@ -45,7 +45,7 @@ describe("event-driven programs", () => {
   it("a Python asyncio program with timers and a subprocess on pipes, restarted from the middle of a chain, ends as an uninterrupted run", async () => {
     const dir = tmpDir("cr-asyncio-");
     writeFileSync(join(dir, "aio.py"), ASYNCIO_SCRIPT);
-    const w = { name: "asyncio", command: python3Binary(), args: [join(dir, "aio.py"), "150"] };
+    const w = { name: "asyncio", command: python3Binary(), args: [join(dir, "aio.py"), "100"] };
     const ref = await reference(w, dir);
     const store = join(dir, "store");
     const { run, crids } = await sooner(async (scale) => {

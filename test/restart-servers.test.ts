@@ -22,7 +22,7 @@ async function startServer(dir: string, command: string, args: string[]): Promis
   const child = spawn(command, args, { cwd: dir, stdio: ["ignore", out, out] });
   closeSync(out);
   started.push(child.pid!);
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
     const port = /port (\d+)/.exec(readFileSync(log, "utf8"))?.[1];
     if (port) return { child, port: Number(port) };
     if (child.exitCode !== null) break;

@@ -2,27 +2,27 @@ import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type MemoryAttrsRecord, type PageMapEntry, type ProcessAttrsRecord, type Reference, type SeccompRecord, type SignalsRecord, type ThreadRecord, type ShmemFileRecord, type GhostFileRecord, type TimersRecord, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
+import { type ImageSink, ImageWriter, LockKind, type PageMapEntry, type Reference, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
 import { CrError } from "./errors.js";
-import { collectOwners, type FdOwner } from "./objects/fd-owners.js";
+import { collectOwners } from "./objects/fd-owners.js";
 import { collectFiles } from "./objects/files.js";
 import { lockRecords } from "./objects/locks.js";
-import { collectEpolls, type SavedEpoll } from "./objects/epolls.js";
-import { collectEventfds, type SavedEventfd } from "./objects/eventfds.js";
-import { collectSignalfds, type SavedSignalfd } from "./objects/signalfds.js";
-import { collectInotify, inotifyWarnings, type SavedInotify } from "./objects/inotify.js";
-import { collectPidfds, type SavedPidfd } from "./objects/pidfds.js";
-import { collectTimerfds, type SavedTimerfd } from "./objects/timerfds.js";
-import { collectTerminals, type SavedTerminal } from "./objects/terminals.js";
-import { collectPtyMasters, ptyWarnings, type SavedPtyMaster } from "./objects/pty-pairs.js";
-import { collectSharedFds, collectTreeSharedFds, type SharedFd, type TreeSharedFd } from "./objects/shared-fds.js";
+import { collectEpolls } from "./objects/epolls.js";
+import { collectEventfds } from "./objects/eventfds.js";
+import { collectSignalfds } from "./objects/signalfds.js";
+import { collectInotify, inotifyWarnings } from "./objects/inotify.js";
+import { collectPidfds } from "./objects/pidfds.js";
+import { collectTimerfds } from "./objects/timerfds.js";
+import { collectTerminals } from "./objects/terminals.js";
+import { collectPtyMasters, ptyWarnings } from "./objects/pty-pairs.js";
+import { collectSharedFds, collectTreeSharedFds, type SharedFd } from "./objects/shared-fds.js";
 import { confirmRestorable } from "./objects/files-restore.js";
-import { collectPipeData, collectPipeSizes, type PipeBytes, type PipeSizes } from "./objects/pipes.js";
-import { collectRemoved, type RemovedFiles } from "./objects/removed.js";
-import { collectFileContents, FileBudget, type SavedFiles } from "./objects/file-contents.js";
+import { collectPipeData, collectPipeSizes } from "./objects/pipes.js";
+import { collectRemoved } from "./objects/removed.js";
+import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
 import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
 import { subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
@@ -288,7 +288,13 @@ function rehearse(tracker: DirtyTracker, before: Before): void {
 }
 
 /** Everything collected of one process while the tree was frozen. */
-interface FrozenState {
+/** The records of a section that the frozen state holds as they are written (sectionOf). */
+const SAVED_AS_IS = [
+  "threads", "signals", "attrs", "timers", "seccomp", "treeShared", "eventfds", "epolls", "timerfds", "signalfds", "terminals", "ptyMasters",
+  "inotify", "pidfds", "owners", "memoryAttrs", "pipes", "pipeSizes", "removed", "contents", "sockets", "inetSockets", "tcpConnections", "shmemFiles", "ghostFiles",
+] as const satisfies readonly (keyof ProcessSection)[];
+
+interface FrozenState extends Required<Pick<ProcessSection, (typeof SAVED_AS_IS)[number]>> {
   pid: number;
   tids: number[];
   info: ProcessInfo;
@@ -296,37 +302,8 @@ interface FrozenState {
   vmas: Vma[];
   files: FdEntry[];
   shared: SharedFd[];
-  /** The open file descriptions it shares with earlier members (table order). */
-  treeShared: TreeSharedFd[];
-  eventfds: SavedEventfd[];
-  epolls: SavedEpoll[];
-  timerfds: SavedTimerfd[];
-  signalfds: SavedSignalfd[];
-  terminals: SavedTerminal[];
-  ptyMasters: SavedPtyMaster[];
-  inotify: SavedInotify[];
-  pidfds: SavedPidfd[];
-  owners: FdOwner[];
-  pipes: PipeBytes;
-  pipeSizes: PipeSizes;
-  removed: RemovedFiles;
-  contents: SavedFiles;
-  threads: ThreadRecord[];
-  signals: SignalsRecord;
-  attrs: ProcessAttrsRecord;
-  timers: TimersRecord;
-  seccomp: SeccompRecord;
-  /** The UNIX sockets this process's section saves (each socket once in the image). */
-  sockets: UnixSocketRecord[];
-  inetSockets: InetSocketRecord[];
-  tcpConnections: TcpConnectionRecord[];
-  /** The memfds and tmpfs files whose first holder it is (shmem-files.ts). */
-  shmemFiles: ShmemFileRecord[];
-  /** The deleted files whose first holder it is (ghost-files.ts). */
-  ghostFiles: GhostFileRecord[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
-  memoryAttrs: MemoryAttrsRecord;
   plan: PagePlan;
   unchanged: PageRun[];
   trackerState?: Uint8Array;
@@ -606,37 +583,14 @@ async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<vo
 
 /** What the member's section holds, from what the freeze collected. */
 function sectionOf(state: FrozenState): ProcessSection {
+  const asIs = Object.fromEntries(SAVED_AS_IS.map((k) => [k, state[k]])) as Pick<ProcessSection, (typeof SAVED_AS_IS)[number]>;
   return {
+    ...asIs,
     process: processRecord(state.info, state.brk),
     vmas: state.vmas.filter((v) => !v.internal).map(vmaRecord),
-    threads: state.threads,
-    signals: state.signals,
     files: state.files.map(fdRecord),
-    attrs: state.attrs,
-    timers: state.timers,
-    seccomp: state.seccomp,
     locks: lockRecords(state.files, state.shared),
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
-    treeShared: state.treeShared,
-    eventfds: state.eventfds,
-    epolls: state.epolls,
-    timerfds: state.timerfds,
-    signalfds: state.signalfds,
-    terminals: state.terminals,
-    ptyMasters: state.ptyMasters,
-    inotify: state.inotify,
-    pidfds: state.pidfds,
-    owners: state.owners,
-    memoryAttrs: state.memoryAttrs,
-    pipes: state.pipes,
-    pipeSizes: state.pipeSizes,
-    removed: state.removed,
-    contents: state.contents,
-    sockets: state.sockets,
-    inetSockets: state.inetSockets,
-    tcpConnections: state.tcpConnections,
-    shmemFiles: state.shmemFiles,
-    ghostFiles: state.ghostFiles,
     tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
   };
 }

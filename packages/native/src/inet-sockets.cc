@@ -140,7 +140,15 @@ Status ReadDomain(int fd, int& family, int& type, int& protocol) {
   return std::nullopt;
 }
 
-Napi::Value Done(Napi::Env env, int ret, const char* syscall) { return ret < 0 ? Throw(env, SysFailure(syscall)) : env.Undefined(); }
+// bind(2) or connect(2) of info's (fd, sockaddr Buffer).
+Napi::Value ToAddress(const Napi::CallbackInfo& info, int (*call)(int, const sockaddr*, socklen_t), const char* name) {
+  Napi::Env env = info.Env();
+  int fd;
+  Napi::Buffer<uint8_t> address;
+  if (!ArgInt(info, 0, "fd", fd) || !ArgBuffer(info, 1, "address", address)) return env.Undefined();
+  if (call(fd, reinterpret_cast<const sockaddr*>(address.Data()), static_cast<socklen_t>(address.Length())) < 0) return Throw(env, SysFailure(name));
+  return env.Undefined();
+}
 
 }  // namespace
 
@@ -242,18 +250,6 @@ Napi::Value InetSocket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-Napi::Value BindInet(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  Napi::Buffer<uint8_t> address;
-  if (!ArgInt(info, 0, "fd", fd) || !ArgBuffer(info, 1, "address", address)) return env.Undefined();
-  return Done(env, bind(fd, reinterpret_cast<const sockaddr*>(address.Data()), static_cast<socklen_t>(address.Length())), "bind");
-}
+Napi::Value BindInet(const Napi::CallbackInfo& info) { return ToAddress(info, bind, "bind"); }
 
-Napi::Value ConnectInet(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  Napi::Buffer<uint8_t> address;
-  if (!ArgInt(info, 0, "fd", fd) || !ArgBuffer(info, 1, "address", address)) return env.Undefined();
-  return Done(env, connect(fd, reinterpret_cast<const sockaddr*>(address.Data()), static_cast<socklen_t>(address.Length())), "connect");
-}
+Napi::Value ConnectInet(const Napi::CallbackInfo& info) { return ToAddress(info, connect, "connect"); }

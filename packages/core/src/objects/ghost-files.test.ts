@@ -9,7 +9,10 @@ import { cleanPrograms, program, startTarget, type Target } from "../../test-pro
 import { checkProcess } from "../check.js";
 import { collectFiles, type FdEntry } from "./files.js";
 import { checkGhostFiles, ghostFileProblems, RestoredGhostFiles, TreeGhostFiles } from "./ghost-files.js";
+import { readStat } from "./task.js";
 import { collectVmas, type Vma } from "./vmas.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let dir: string;
 let target: Target;
@@ -71,6 +74,7 @@ describe("deleted files, checkpoint half", () => {
     const sleeper = spawn(copy, ["30"], { stdio: "ignore" });
     try {
       await new Promise((resolve) => sleeper.once("spawn", resolve));
+      while (readStat(sleeper.pid!).state !== "S") await sleep(10); // loaded and asleep: its mappings settled
       unlinkSync(copy);
       const problems = ghostFileProblems(sleeper.pid!, collectVmas(sleeper.pid!), collectFiles(sleeper.pid!));
       expect(problems).toContainEqual({ resource: "exe", kind: "deleted-file", reason: expect.stringMatching(new RegExp(`^the executable ${copy} was deleted .*restart the program from its new one first$`)) });

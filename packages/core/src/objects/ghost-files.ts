@@ -47,11 +47,22 @@ interface Holding {
 
 function holdingsOf(pid: number, vmas: Vma[], files: FdEntry[]): Holding[] {
   const held = files.filter((f) => f.kind === "ghost").map((f): Holding => ({ key: objectKey({ device: f.dev, inode: f.ino }), rel: `fd/${f.fd}`, resource: `fd ${f.fd}`, path: f.path!, nlink: f.nlink }));
-  const mapped = vmas.filter((v) => v.ghost).map((v): Holding => {
+  const mapped = vmas.filter((v) => v.ghost).flatMap((v): Holding[] => {
     const range = vmaRangeName(v);
-    return { key: objectKey({ device: v.file!.dev, inode: v.inode }), rel: `map_files/${range}`, resource: `mapping ${range}`, path: v.path!, nlink: withOpen(pid, `map_files/${range}`, (fd) => fstatSync(fd, { bigint: true }).nlink) };
+    const nlink = linksOf(pid, `map_files/${range}`);
+    return nlink === undefined ? [] : [{ key: objectKey({ device: v.file!.dev, inode: v.inode }), rel: `map_files/${range}`, resource: `mapping ${range}`, path: v.path!, nlink }];
   });
   return [...held, ...mapped];
+}
+
+/** The links of the file a mapping shows; undefined for one unmapped since its list was read (cr check reads a running process). */
+function linksOf(pid: number, rel: string): bigint | undefined {
+  try {
+    return withOpen(pid, rel, (fd) => fstatSync(fd, { bigint: true }).nlink);
+  } catch (error) {
+    if (error instanceof CrError && error.code === "ENOENT") return undefined;
+    throw error;
+  }
 }
 
 /** Each holding once, the first of its file. */

@@ -38,6 +38,7 @@ import {
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import { throughCopy, type FdEntry } from "./files.js";
+import { MadeDescriptors } from "./made-descriptors.js";
 import type { HeldFiles, SocketProblem } from "./unix-sockets.js";
 import { restoreConnection, saveConnection, silenceRestored, type ConnectionLocks } from "./tcp-connections.js";
 
@@ -168,11 +169,11 @@ export function formatAddress(sockaddr: Uint8Array): string {
 // ================================================================ restart half
 
 /** Restart half: every network socket of a tree image, made once in cr and held until the processes have them. */
-export class TreeInetSockets {
-  private readonly made = new Map<bigint, number>();
+export class TreeInetSockets extends MadeDescriptors<bigint> {
   private readonly established: number[] = [];
 
   constructor(records: InetSocketRecord[], connections: TcpConnectionRecord[]) {
+    super();
     const states = new Map(connections.map((c) => [c.inode, c]));
     try {
       for (const r of records) {
@@ -185,21 +186,6 @@ export class TreeInetSockets {
       this.close();
       throw error;
     }
-  }
-
-  /** cr's descriptor on socket `inode`. */
-  fdOf(inode: bigint): number | undefined {
-    return this.made.get(inode);
-  }
-
-  owns(fd: number): boolean {
-    return [...this.made.values()].includes(fd);
-  }
-
-  /** Closes cr's descriptors (the processes keep theirs). */
-  close(): void {
-    for (const fd of this.made.values()) closeSync(fd);
-    this.made.clear();
   }
 
   /** The restart failed: the connections close without a word to their peers (and stay locked). */

@@ -50,6 +50,7 @@ import type { Problem } from "../check.js";
 import { CrError, errnoCode } from "../errors.js";
 import { commOf } from "../process/procfs.js";
 import { throughCopy, type FdEntry } from "./files.js";
+import { MadeDescriptors } from "./made-descriptors.js";
 
 const { S_IFSOCK } = STAT;
 const { SOCK_DGRAM, TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUT_RD, SHUT_WR, SHUT_RDWR } = SOCKET;
@@ -373,8 +374,7 @@ export function checkSockets(sockets: Sockets, fds: SocketFd[], inherit: Readonl
 }
 
 /** Restart half: every UNIX socket of a tree image, made once in cr and held until the processes have them. */
-export class TreeSockets {
-  private readonly made = new Map<bigint, number>();
+export class TreeSockets extends MadeDescriptors<bigint> {
   /** The other end of each pair whose peer was closed: it writes the queue, then goes. */
   private readonly spares = new Map<bigint, number>();
   /** Socket files cr made: removed again if the restart fails. */
@@ -382,6 +382,7 @@ export class TreeSockets {
   readonly warnings: string[] = [];
 
   constructor(private readonly sockets: Sockets) {
+    super();
     try {
       const live = liveNames();
       for (const r of sockets.values()) this.make(r, live);
@@ -396,19 +397,10 @@ export class TreeSockets {
     }
   }
 
-  /** cr's descriptor on socket `inode`; undefined for one connected outside the tree (handed over). */
-  fdOf(inode: bigint): number | undefined {
-    return this.made.get(inode);
-  }
-
-  owns(fd: number): boolean {
-    return [...this.made.values()].includes(fd);
-  }
-
-  /** Closes cr's descriptors (the processes keep theirs). */
-  close(): void {
-    for (const fd of [...this.made.values(), ...this.spares.values()]) closeSync(fd);
-    this.made.clear();
+  /** Closes cr's descriptors (the processes keep theirs); none is made for a socket connected outside the tree (handed over). */
+  override close(): void {
+    super.close();
+    for (const fd of this.spares.values()) closeSync(fd);
     this.spares.clear();
   }
 
