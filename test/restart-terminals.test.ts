@@ -70,7 +70,7 @@ function restartInNewWindow(session: string, store: string, crid: string): strin
 
 const keys = (target: string, ...k: string[]) => tmux("send-keys", "-t", target, ...k);
 
-describe("programs on a terminal, restarted with --shell-job on another one", () => {
+describe("programs on a terminal, restarted on another one (--shell-job) or on a new one (--detach, cr attach)", () => {
   it("less: comes back on the line it showed, pages to the end, and quits with status 0", async () => {
     const { session, pid } = await inTerminal("less lines.txt", "less");
     keys(`${session}:0`, "jjjj");
@@ -113,11 +113,38 @@ describe("programs on a terminal, restarted with --shell-job on another one", ()
     await until(target, /status=0/);
   });
 
+  it("less with --detach: on a new terminal, which cr attach shows and types on; Ctrl-] leaves it running, a second attach takes it up, q ends it", async () => {
+    const { session, pid } = await inTerminal("less lines.txt", "less");
+    keys(`${session}:0`, "jjjj");
+    await until(`${session}:0`, /^line 5\n/);
+    const store = join(dir, "store-detach");
+    const crid = await snapshotKill(pid, store);
+    const restarted = await runCli(["restart", "--store", store, "--at", crid, "--detach"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(restarted.stdout.trim()).toBe(String(pid));
+    expect(restarted.stderr).toMatch(new RegExp(`cr: ${pid} runs on a new terminal, as it ran on one: cr attach ${pid}`));
+    tmux("new-window", "-t", session, "-c", dir);
+    const target = `${session}:1`;
+    const attach = () => keys(target, `clear; ${CR} attach ${pid}; echo attach=$?`, "Enter");
+    attach();
+    await until(target, /^line 5\nline 6\n/);
+    keys(target, "C-]");
+    await until(target, /attach=0/);
+    expect(existsSync(`/proc/${pid}`), "Ctrl-] leaves it running").toBe(true);
+    attach();
+    await until(target, /^line 5\n/);
+    keys(target, "G");
+    await until(target, /line 500\n\(END\)/);
+    keys(target, "q");
+    await until(target, /attach=0/);
+    expectOneLineError(await runCli(["attach", String(pid)]), new RegExp(`no terminal of process ${pid} to attach to`));
+  });
+
   it("without --shell-job, or with it but not on a terminal, the restart refuses in one line and makes nothing", async () => {
     const { pid } = await inTerminal("less lines.txt", "less");
     const store = join(dir, "store-refused");
     const crid = await snapshotKill(pid, store);
-    expectOneLineError(await runCli(["restart", "--store", store, "--at", crid]), /process \d+ \(less\) of checkpoint \d+ ran on the terminal \/dev\/pts\/\d+, its controlling terminal: restart it in a terminal with --shell-job/);
+    expectOneLineError(await runCli(["restart", "--store", store, "--at", crid]), /process \d+ \(less\) of checkpoint \d+ ran on the terminal \/dev\/pts\/\d+, its controlling terminal: restart it in a terminal with --shell-job, .* or with --detach/);
     expectOneLineError(await runCli(["restart", "--store", store, "--at", crid, "--shell-job"]), /--shell-job runs the program on the terminal cr restart runs in, and cr's standard input is not a terminal/);
     expectOneLineError(await runCli(["restart", "--store", store, "--at", crid, "--shell-job", "--detach"]), /--shell-job.*--detach|--detach.*--shell-job/);
     expect(existsSync(`/proc/${pid}`), "no process is left behind").toBe(false);

@@ -25,6 +25,18 @@
                      "-Wl,-Ttext-segment=0x3ff000000000", "-Wl,--build-id=none", "-o", "<@(_outputs)", "<@(_inputs)"]
         }
       ]
+    },
+    {
+      "target_name": "terminal_holder",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "link_terminal_holder",
+          "inputs": ["stub/terminal-holder.c"],
+          "outputs": ["<(PRODUCT_DIR)/terminal-holder"],
+          "action": ["cc", "-O2", "-Wall", "-Werror", "-o", "<@(_outputs)", "<@(_inputs)"]
+        }
+      ]
     }
   ]
 }

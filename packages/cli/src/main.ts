@@ -7,6 +7,7 @@
 // package.json's "cr" script and scripts/src/cr-cli.ts always pass it.
 import { Command } from "commander";
 import { TOOL_VERSION } from "@cr/core/names";
+import { registerAttach } from "./commands/attach.js";
 import { registerCheck } from "./commands/check.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSnapshot } from "./commands/snapshot.js";
@@ -40,6 +41,7 @@ Examples:
   cr snapshot 1234 --incremental    only the pages written since the last image
   cr inspect 7                      decode the image of CRID 7
   cr restart --at 7                 restart CRID 7 where it stopped, under its old PID
+  cr attach 4242                    the terminal of a program cr restart --detach put on a new one
   cr run -- ./sim input.dat         start a program detached, ready to checkpoint
   cr log --graph                    every branch's history
   cr branch what-if --from 7        a new branch at CRID 7 (hardlinks, no copy)
@@ -53,6 +55,7 @@ The store is --store DIR, else $CR_STORE, else ./.cr`,
   registerCheck(program);
   registerSnapshot(program);
   registerRestart(program);
+  registerAttach(program);
   registerInspect(program);
   registerRun(program);
   registerLog(program);

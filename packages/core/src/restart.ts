@@ -10,7 +10,8 @@
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { FileKind, FormatError, InetSocketState, MemberState, resolveChain, type FdRecord, type ResolvedChain, type ImageReader, type ImageSection, type TableEntry, type ProcessRecord, type ThreadRecord } from "@cr/format";
-import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, waitExit } from "@cr/native";
+import { cloneStub, killTraced, makeZombie, NativeError, placeTrampolineAt, probeKernel, releaseRestored, RESTORE_STUB, scratch, spawnStub, TERMINAL_HOLDER, waitExit } from "@cr/native";
+import { spawn } from "node:child_process";
 import { restoreAttrs, restoreLateAttrs } from "./objects/attrs.js";
 import { restoreEpollWatches } from "./objects/epolls.js";
 import { restorePidfds } from "./objects/pidfds.js";
@@ -60,6 +61,8 @@ export interface RestartOptions {
   inheritFds?: Map<number, string>;
   /** Run the program on cr's terminal, as a job of the shell cr runs in (objects/terminals.ts). */
   shellJob?: boolean;
+  /** cr returns while the process runs: a program that ran on a terminal is put on a new one, held for `cr attach` (pty-pairs.ts). */
+  detach?: boolean;
   /** Page bytes written into the process, of the total, once per batch (8 MiB). */
   onProgress?: OnProgress;
 }
@@ -76,6 +79,8 @@ export interface RestartResult {
   warnings: string[];
   /** With shellJob: cr's terminal, lent to the program; detach() when it ends. */
   job?: ShellJob;
+  /** With detach: the program runs on a new terminal, which `cr attach PID` reaches. */
+  onNewTerminal?: boolean;
 }
 
 /** What the image says of one running process, all of it read and checked before anything is built. */
@@ -102,6 +107,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
   try {
     const terminal = options.shellJob ? step(crid, "check files", shellTerminal) : undefined;
     ptys = step(crid, "make pseudo-terminals", () => new TreePtys(tree.running));
+    const detached = options.detach && !options.shellJob ? step(crid, "make pseudo-terminals", () => onNewTerminal(tree, ptys!)) : false;
     const madeAgain = (path: string) => ptys!.slaveOf(path) !== undefined;
     for (const c of tree.running) c.files = ptys.onNewSlaves(c.files);
     if (terminal !== undefined) for (const c of tree.running) c.files = onShellTerminal(c.files, c.terminals, terminal, madeAgain);
@@ -138,6 +144,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
       job = terminal === undefined ? undefined : step(crid, "lend the terminal", () => lendTerminal(tree, built), built.root);
       step(crid, "release the process", () => built.release(), built.root);
       job?.wake(readStat(built.root).pgrp);
+      if (detached) step(crid, "hold the terminal", () => holdTerminal(ptys!.detachedMaster()!, built.root), built.root);
       step(crid, "unlock the TCP connections", () => unlockConnections(tree.running.flatMap((c) => c.inetSockets).filter((s) => s.state === InetSocketState.ESTABLISHED)), built.root);
     } catch (error) {
       job?.detach();
@@ -153,7 +160,7 @@ export async function restart(options: RestartOptions): Promise<RestartResult> {
     }
     // Snapshots of the restarted tree continue this branch, with this CRID as parent.
     step(crid, "record the branch", () => store.continueFrom(branch, incarnations.root, crid, incarnations.members), built.root);
-    return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings, ...(job ? { job } : {}) };
+    return { pid: built.root, crid, processes: tree.table.length, restoreMs: performance.now() - started, warnings, ...(job ? { job } : {}), ...(detached ? { onNewTerminal: true } : {}) };
   } finally {
     ptys?.close();
     images.close();
@@ -423,7 +430,7 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
     warnings.push(...restoreLimits(leader, image.process));
     restoreFdState(leader, image.files, inherit);
   });
-  s("restore the controlling terminal", () => restoreControllingTerminal(leader, image.process.sid, image.terminals, image.files, layout.ptys));
+  s("restore the controlling terminal", () => restoreControllingTerminal(leader, image.terminals, image.files, layout.ptys));
   s("restore file locks", () => warnings.push(...restoreLocks(leader, image.locks, image.files, inherit)));
   s("restore epoll watches", () => warnings.push(...restoreEpollWatches(leader, image.epolls, image.files))); // every fd is in place, as root (EPOLLWAKEUP)
   s("restore signal handlers", () => restoreSignals(leader, { ...image.signals, sharedPending: notFromTimers(image.signals.sharedPending, image.timers) }));
@@ -451,6 +458,27 @@ async function rebuild(leader: Remote, image: Checkpoint, open: (crid: bigint) =
   s("restore dumpable and no_new_privs", () => restoreLateAttrs(leader, image.attrs, tidOf));
   s("restore seccomp filters", () => restoreSeccomp(leader, image.seccomp, tids.length)); // the last injected call
   s("restore registers", () => threads.forEach((t, i) => applyThreadState(tids[i]!, t)));
+}
+
+/**
+ * A detached restart of a program whose root ran on a terminal from outside the tree: the root
+ * becomes the leader of a session of its own, whose controlling terminal is a new pseudo-terminal
+ * with the old one's settings, its group the terminal's foreground job. False when the root ran
+ * on no such terminal.
+ */
+function onNewTerminal(tree: TreeCheckpoint, ptys: TreePtys): boolean {
+  const root = tree.running[0]!;
+  const ctty = root.terminals.find((t) => t.controlling && ptys.slaveOf(t.path) === undefined);
+  if (!ctty) return false;
+  ptys.adopt(ctty);
+  ctty.foregroundPgrp = root.process.pgid;
+  tree.table[0]!.sid = tree.table[0]!.pid;
+  return true;
+}
+
+/** The terminal holder takes the new terminal's master, for `cr attach PID`; it ends when the program does. */
+function holdTerminal(master: number, pid: number): void {
+  spawn(TERMINAL_HOLDER, [String(pid)], { stdio: ["ignore", "ignore", "ignore", master], detached: true }).unref();
 }
 
 /**
@@ -541,7 +569,7 @@ function checkTreeFiles(tree: TreeCheckpoint, crid: bigint, options: RestartOpti
   checkGhostFiles(ghostFiles, crid);
   const made = new Set([...shmemFiles, ...ghostFiles].map(objectKey));
   const checked = tree.running.map((image) => {
-    if (!options.shellJob) checkTerminals(image.process.pid, image.process.comm, image.terminals, crid, madeAgain);
+    if (!options.shellJob && !options.detach) checkTerminals(image.process.pid, image.process.comm, image.terminals, crid, madeAgain);
     checkLeasesFree(image.locks, image.files); // before any open could break a lease
     const objects = { cwd: image.process.cwd, vmas: image.vmas, fds: image.files, removed: image.removed, made };
     // A file the tree was writing that changed as would be refused comes back with its saved content.

@@ -749,6 +749,8 @@ export function mkfifo(path: string, mode: number): void {
 
 /** The restore stub program, built next to the addon (binding.gyp, target restore_stub). */
 export const RESTORE_STUB = require.resolve("../build/Release/restore-stub");
+/** The program that holds the pseudo-terminal master of a program `cr restart --detach` put on a new terminal (stub/terminal-holder.c). */
+export const TERMINAL_HOLDER = require.resolve("../build/Release/terminal-holder");
 
 export interface StubOptions {
   stub: string;

@@ -30,7 +30,7 @@ export function registerRestart(program: Command): void {
     .option("--keep-files", "leave output files that grew since the checkpoint as they are (default: cut back to their saved size, saying how much)")
     .option("--inherit-fd <fd:path>", "give descriptor FD the file PATH instead (repeatable)", parseInheritFd, new Map<number, string>())
     .addOption(new Option("--shell-job", "run a program that ran on a terminal on this one, as a job of your shell (in the foreground if it was)").conflicts("detach"))
-    .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log\n  cr restart --at 7 --shell-job      # less, vim, top ... back on this terminal")
+    .addHelpText("after", "\nExamples:\n  cr restart --at 7\n  cr restart --at 7 --detach --json\n  cr restart --at 7 --inherit-fd 1:out.log\n  cr restart --at 7 --shell-job      # less, vim, top ... back on this terminal\n  cr restart --at 7 --detach         # ... or on a new one: cr attach PID")
     .action(async (flags: RestartFlags) => {
       const { restart, waitRestarted } = await import("@cr/core");
       const bar = progressBar("restart");
@@ -43,11 +43,13 @@ export function registerRestart(program: Command): void {
         keepFiles: flags.keepFiles,
         inheritFds: flags.inheritFd,
         shellJob: flags.shellJob ?? false,
+        detach: flags.detach ?? false,
         onProgress: bar.update,
       }).finally(() => bar.done());
       for (const warning of result.warnings) process.stderr.write(`cr: warning: ${warning}\n`);
       if (flags.json) console.log(toJson({ pid: result.pid, crid: result.crid, restoreMs: result.restoreMs }));
       else if (flags.detach) console.log(String(result.pid));
+      if (result.onNewTerminal) process.stderr.write(`cr: ${result.pid} runs on a new terminal, as it ran on one: cr attach ${result.pid}\n`);
       else if (!result.job) process.stderr.write(`cr: restarted CRID ${result.crid} as PID ${result.pid} in ${formatMs(result.restoreMs)}\n`); // a job has the terminal's screen now
       if (flags.detach) return;
       // Without --detach cr stays the parent and exits as the process does.

@@ -21,6 +21,7 @@ import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { readProcText } from "../process/procfs.js";
 import { throughCopy, type FdEntry } from "./files.js";
+import { readStat } from "./task.js";
 import { firstOfEachDescription, type SharedFd } from "./shared-fds.js";
 import type { SavedTerminal } from "./terminals.js";
 
@@ -61,6 +62,9 @@ export class TreePtys {
   /** Saved pair number -> cr's new master and its pair's number. */
   private readonly made = new Map<number, { master: number; index: number }>();
 
+  /** The pair a terminal from outside the tree was put on (adopt), by its old path. */
+  private readonly adopted = new Map<string, { master: number; index: number }>();
+
   constructor(holders: PtyHolder[]) {
     try {
       for (const m of holders.flatMap((h) => h.ptyMasters)) if (!this.made.has(m.index)) this.made.set(m.index, openPtyPair(0));
@@ -69,6 +73,22 @@ export class TreePtys {
       this.close();
       throw error;
     }
+  }
+
+  /**
+   * Puts the terminal `saved` of outside the tree (gone with its window, most often) on a new
+   * pair of cr's, with its settings: `cr restart --detach` of a program that ran on a terminal.
+   * The master goes to the terminal holder (detachedMaster).
+   */
+  adopt(saved: SavedTerminal): void {
+    const pair = openPtyPair(0);
+    this.adopted.set(saved.path, pair);
+    this.configure(pair.index, saved);
+  }
+
+  /** The master of the adopted terminal, for the terminal holder; undefined when none was adopted. */
+  detachedMaster(): number | undefined {
+    return [...this.adopted.values()][0]?.master;
   }
 
   /** `files` with every descriptor on a slave of the tree's pairs opened on the new slave. */
@@ -88,7 +108,7 @@ export class TreePtys {
 
   /** The new path of the saved slave `path` of a pair the tree made; undefined for any other terminal. */
   slaveOf(path: string): string | undefined {
-    const pair = [...this.made].find(([old]) => path === slavePath(old))?.[1];
+    const pair = [...this.made].find(([old]) => path === slavePath(old))?.[1] ?? this.adopted.get(path);
     return pair && slavePath(pair.index);
   }
 
@@ -97,8 +117,9 @@ export class TreePtys {
   }
 
   close(): void {
-    for (const { master } of this.made.values()) closeSync(master);
+    for (const { master } of [...this.made.values(), ...this.adopted.values()]) closeSync(master);
     this.made.clear();
+    this.adopted.clear();
   }
 
   /** The slave's settings as the program left them (none saved: no process of the tree held the slave). */
@@ -120,10 +141,10 @@ export class TreePtys {
  * group (TIOCSPGRP: every process of the tree exists by now). Signals are blocked in the process
  * while it is rebuilt, so SIGTTOU does not stop it.
  */
-export function restoreControllingTerminal(remote: Remote, sid: number, terminals: SavedTerminal[], files: FdRecord[], ptys: TreePtys): void {
+export function restoreControllingTerminal(remote: Remote, terminals: SavedTerminal[], files: FdRecord[], ptys: TreePtys): void {
   const ctty = terminals.find((t) => t.controlling);
   const path = ctty && ptys.slaveOf(ctty.path);
-  if (sid !== remote.pid || !ctty || !path) return;
+  if (!ctty || !path || readStat(remote.pid).session !== remote.pid) return; // a session leader, as made by now
   const fd = files.find((f) => f.path === path); // opened on the new slave by now
   if (!fd) throw new CrError(`process ${remote.pid} had ${ctty.path} as its controlling terminal but no descriptor on it: cr cannot make it its controlling terminal again`, { code: "UNSUPPORTED", pid: remote.pid });
   remote.call("ioctl", [BigInt(fd.fd), BigInt(TTY.TIOCSCTTY), 0n], `making ${fd.path} the controlling terminal of process ${remote.pid} again`);

@@ -81,7 +81,7 @@ export function onShellTerminal(files: FdRecord[], terminals: SavedTerminal[], t
 export function checkTerminals(pid: number, comm: string, terminals: SavedTerminal[], crid: bigint, madeAgain: (path: string) => boolean): void {
   const controlling = terminals.find((t) => t.controlling && !madeAgain(t.path));
   if (!controlling) return;
-  throw new CrError(`process ${pid} (${comm}) of checkpoint ${crid} ran on the terminal ${controlling.path}, its controlling terminal: restart it in a terminal with --shell-job, which runs it there as a job of your shell`, { code: "SHELL_JOB_NEEDED", pid, crid, step: "check files" });
+  throw new CrError(`process ${pid} (${comm}) of checkpoint ${crid} ran on the terminal ${controlling.path}, its controlling terminal: restart it in a terminal with --shell-job, which runs it there as a job of your shell, or with --detach, which puts it on a new terminal (cr attach PID)`, { code: "SHELL_JOB_NEEDED", pid, crid, step: "check files" });
 }
 
 /** cr's terminal lent to the restarted program, as a shell lends it to a job. */
