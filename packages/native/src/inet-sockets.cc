@@ -140,6 +140,14 @@ Status ReadDomain(int fd, int& family, int& type, int& protocol) {
   return std::nullopt;
 }
 
+Napi::Object DomainObject(Napi::Env env, int family, int type, int protocol) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("family", family);
+  out.Set("type", type);
+  out.Set("protocol", protocol);
+  return out;
+}
+
 // bind(2) or connect(2) of info's (fd, sockaddr Buffer).
 Napi::Value ToAddress(const Napi::CallbackInfo& info, int (*call)(int, const sockaddr*, socklen_t), const char* name) {
   Napi::Env env = info.Env();
@@ -165,7 +173,6 @@ Napi::Value InetSocketState(const Napi::CallbackInfo& info) {
     if (errno != ENOTCONN) return Throw(env, SysFailure("getpeername"));
     peerLength = 0;
   }
-  Napi::Object out = Napi::Object::New(env);
   int tcpState = -1, backlog = 0, pending = 0, inq = 0;
   if (protocol == IPPROTO_TCP) {
     tcp_info t{};
@@ -177,9 +184,7 @@ Napi::Value InetSocketState(const Napi::CallbackInfo& info) {
   } else if (ioctl(fd, SIOCINQ, &inq) < 0) {
     return Throw(env, SysFailure("ioctl SIOCINQ"));
   }
-  out.Set("family", family);
-  out.Set("type", type);
-  out.Set("protocol", protocol);
+  Napi::Object out = DomainObject(env, family, type, protocol);
   out.Set("local", Address(env, local, localLength));
   out.Set("peer", Address(env, peer, peerLength));
   out.Set("tcpState", tcpState);
@@ -194,11 +199,7 @@ Napi::Value SocketDomain(const Napi::CallbackInfo& info) {
   int fd, family = 0, type = 0, protocol = 0;
   if (!ArgInt(info, 0, "fd", fd)) return env.Undefined();
   if (Status s = ReadDomain(fd, family, type, protocol)) return Throw(env, *s);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("family", family);
-  out.Set("type", type);
-  out.Set("protocol", protocol);
-  return out;
+  return DomainObject(env, family, type, protocol);
 }
 
 Napi::Value InetSocketOptions(const Napi::CallbackInfo& info) {
