@@ -228,7 +228,7 @@ describe("network servers", () => {
     // socketserver.TCPServer does not set SO_REUSEADDR (http.server's HTTPServer does).
     writeFileSync(join(dir, "serve.py"), "import http.server, socketserver\nwith socketserver.TCPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler) as s:\n    print('port', s.server_address[1], flush=True)\n    s.serve_forever()\n");
     const { child, port } = await startServer(dir, python3Binary(), ["serve.py"]);
-    await get(port, "/serve.py"); // the server closes first: its end waits in TIME_WAIT
+    await getUntilServerCloses(port, "/serve.py"); // the server closes first: its end waits in TIME_WAIT
     const store = join(dir, "store");
     const taken = await runCli(["snapshot", "--store", store, "--kill", String(child.pid)]);
     expect(taken.code, taken.stderr).toBe(0);
@@ -238,6 +238,19 @@ describe("network servers", () => {
     expect(existsSync(`/proc/${child.pid}`), "no process is left behind").toBe(false);
   });
 });
+
+/** An HTTP/1.0 GET that closes only once the server has closed (its FIN came first: its end waits in TIME_WAIT). */
+function getUntilServerCloses(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const socket = new Socket();
+    socket.on("data", (d: Buffer) => (got += d.toString())).once("end", () => {
+      socket.end();
+      resolve(got);
+    });
+    socket.once("error", reject).connect(port, "127.0.0.1", () => socket.write(`GET ${path} HTTP/1.0\r\n\r\n`));
+  });
+}
 
 function connect(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
