@@ -450,7 +450,8 @@ export const SOCKET = {
   TCP_SYN_SENT: 2,
   TCP_CLOSE: 7,
   TCP_LISTEN: 10,
-  /** Network sockets (inet-sockets.h). */
+  /** Network sockets (inet-sockets.h); AF_UNIX for a socket no /proc/net table lists yet. */
+  AF_UNIX: 1,
   AF_INET: 2,
   AF_INET6: 10,
   IPPROTO_TCP: 6,

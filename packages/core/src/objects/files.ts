@@ -413,7 +413,10 @@ class SocketTable {
   private readonly inet = new Set<bigint>();
   constructor(private readonly pid: number) {}
 
-  /** What socket `ino` (on fd `fd`) is: one no table lists is unbound, and asked what it is. */
+  /**
+   * What socket `ino` (on fd `fd`) is. One no table lists is asked what it is: a TCP or UDP
+   * socket not bound yet, or one made after the tables were read (cr check reads a running process).
+   */
   classify(ino: bigint, fd: number): { kind: "unix-socket" | "inet-socket" | "unsupported"; what: string } {
     this.table ??= this.load();
     const what = this.table.get(ino);
@@ -421,9 +424,10 @@ class SocketTable {
     return { kind: this.unix.has(ino) ? "unix-socket" : this.inet.has(ino) ? "inet-socket" : "unsupported", what };
   }
 
-  private unlisted(ino: bigint, fd: number): { kind: "inet-socket" | "unsupported"; what: string } {
+  private unlisted(ino: bigint, fd: number): { kind: "unix-socket" | "inet-socket" | "unsupported"; what: string } {
     const domain = throughCopy(this.pid, fd, socketDomain);
     const proto = domain && INET_PROTOCOLS[domain.protocol];
+    if (domain?.family === SOCKET.AF_UNIX) return { kind: "unix-socket", what: `UNIX socket (inode ${ino})` };
     if (domain && proto && (domain.family === SOCKET.AF_INET || domain.family === SOCKET.AF_INET6)) {
       return { kind: "inet-socket", what: `${proto}${domain.family === SOCKET.AF_INET6 ? "6" : ""} socket (unbound)` };
     }
