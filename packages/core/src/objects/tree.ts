@@ -109,6 +109,7 @@ function freezeStable(root: number, timeoutMs?: number): Omit<FrozenTree, "froze
       if (all[0]?.pid !== root) throw rootExited(root);
       const members = all.filter((m) => !exited.has(m.pid) || isZombie(m.stat));
       const fresh = members.filter((m) => !tids.has(m.pid) && !isZombie(m.stat));
+      if (fresh.length === 0 && !tids.has(root)) throw rootExited(root); // a zombie by now: nothing runs to be saved
       if (fresh.length === 0) return { members: members.map(reread).filter((m) => m !== undefined), tids, exited: [...exited.values()].filter((e) => !members.some((m) => m.pid === e.pid)) };
       for (const m of fresh) {
         const threads = freezeMember(m, root, timeoutMs);
