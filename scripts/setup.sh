@@ -16,6 +16,8 @@ missing=""
 for tool in gcc:gcc make:make strace:strace lz4:lz4 xz:xz-utils bzip2:bzip2 perl:perl python3:python3 redis-server:redis-server tmux:tmux nft:nftables; do
   command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
 done
+# The native addon compresses pages with the reference LZ4 library: its header, to build against.
+[ -f /usr/include/lz4.h ] || missing="$missing liblz4-dev"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null

@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { injectSyscall, killTraced, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
+import { injectSyscall, killTraced, lz4Compress, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
 import { type ImageSink, ImageWriter, LockKind, type PageMapEntry, type Reference, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
@@ -562,6 +562,7 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTre
     },
     references: unionReferences(inherited.map((i) => i.references)),
     ...(isTree ? { processTable: processTable(tree) } : {}),
+    compress: lz4Compress,
   });
   const progress = treeProgress(states, image.onProgress);
   for (const [i, state] of states.entries()) {

@@ -2,6 +2,7 @@ import { close, closeSync, fsync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ColumnsBuilder, type Header, holdsBytes, type ImageHeaderInput, ImageReader, type ImageSection, ImageWriter, mergeColumns, PageCodec, type PageColumns, pagesWhere, PageSource, RECORD_TYPE_NAMES, type Reference } from "@cr/format";
+import { lz4Compress } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { blockUses, ChainBlocks } from "./store/chain-blocks.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -444,7 +445,7 @@ async function rewriteImage(work: Rebuild, old: ImageReader, parent: bigint, dir
   try {
     const dataBytes = plans.reduce((n, plan) => n + pagesWhere(plan.map, (source) => source === COPY), 0) * work.pageSize;
     const done = await withImageSink(fd, target, dataBytes, async (sink) => {
-      const writer = new ImageWriter(sink, { header: rewrittenHeader(work, old.header, parent), references: work.referencesOf(plans), ...(table ? { processTable: table } : {}) });
+      const writer = new ImageWriter(sink, { header: rewrittenHeader(work, old.header, parent), references: work.referencesOf(plans), ...(table ? { processTable: table } : {}), compress: lz4Compress });
       await writeSections(work, writer, sections, plans, full, progress);
       return writer.finish();
     });

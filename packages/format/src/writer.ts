@@ -70,6 +70,11 @@ export interface ImageWriterOptions {
   references?: readonly Reference[];
   /** A tree image: its processes; each running one's section then starts with beginMember(). */
   processTable?: ProcessTableRecord;
+  /**
+   * The LZ4 block compressor, lz4Compress's contract (cr passes the native reference library's,
+   * which is faster); default: this package's own.
+   */
+  compress?: (src: Uint8Array, dst: Uint8Array) => number;
 }
 
 export interface FinishResult {
@@ -157,7 +162,10 @@ export class ImageWriter {
   private busy = false;
   private scratch = new Uint8Array(0);
 
+  private readonly compress: (src: Uint8Array, dst: Uint8Array) => number;
+
   constructor(sink: ImageSink, opts: ImageWriterOptions) {
+    this.compress = opts.compress ?? lz4Compress;
     const h = opts.header;
     const ps = h.pageSize;
     if (!Number.isInteger(ps) || ps < 4096 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) {
@@ -255,7 +263,7 @@ export class ImageWriter {
     if (c === PageCodec.LZ4) {
       if (this.scratch.byteLength < lz4Bound(n)) this.scratch = new Uint8Array(lz4Bound(n));
       const limit = Math.floor(n * LZ4_KEEP_RATIO);
-      const len = lz4Compress(pages, this.scratch.subarray(0, limit));
+      const len = this.compress(pages, this.scratch.subarray(0, limit));
       if (len < 0) c = PageCodec.RAW;
       else body = this.scratch.subarray(0, len);
     } else if (c !== PageCodec.RAW) {

@@ -9,6 +9,7 @@
 #include "epoll.h"
 #include "inet-sockets.h"
 #include "terminal.h"
+#include "lz4.h"
 #include "tcp-repair.h"
 #include "eventfd.h"
 #include "signalfd.h"
@@ -76,6 +77,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"inetSocketState", InetSocketState},
       {"socketDomain", SocketDomain},
       {"terminalSettings", TerminalSettings},
+      {"lz4Compress", Lz4Compress},
+      {"lz4Decompress", Lz4Decompress},
       {"tcpRepairSave", TcpRepairSave},
       {"tcpRepairRestore", TcpRepairRestore},
       {"tcpRepairOn", TcpRepairOn},

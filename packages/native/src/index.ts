@@ -118,6 +118,8 @@ interface Addon {
   inetSocketState(fd: number): InetSocketState;
   socketDomain(fd: number): SocketDomain;
   terminalSettings(fd: number): TerminalSettings;
+  lz4Compress(src: Uint8Array, dst: Uint8Array): number;
+  lz4Decompress(src: Uint8Array, dst: Uint8Array): void;
   tcpRepairSave(fd: number): TcpConnectionState;
   tcpRepairRestore(fd: number, local: Buffer, peer: Buffer, saved: TcpConnectionState): void;
   tcpRepairOn(fd: number): void;
@@ -987,5 +989,20 @@ export function tcpRepairRestore(fd: number, local: Buffer, peer: Buffer, saved:
 /** Repair mode on: the socket's close sends nothing to the peer. */
 export function tcpRepairOn(fd: number): void {
   addon.tcpRepairOn(fd);
+}
+
+// ---------------------------------------------------------------- LZ4 (liblz4)
+
+/**
+ * Compresses `src` into `dst` as one LZ4 block (the reference library): the compressed length,
+ * or -1 when it does not fit in `dst`. The same contract as @cr/format's lz4Compress.
+ */
+export function lz4Compress(src: Uint8Array, dst: Uint8Array): number {
+  return addon.lz4Compress(src, dst);
+}
+
+/** Decodes one LZ4 block into exactly dst.length bytes; EINVAL on a malformed block. */
+export function lz4Decompress(src: Uint8Array, dst: Uint8Array): void {
+  addon.lz4Decompress(src, dst);
 }
 
