@@ -1,31 +1,19 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, constants as fsc } from "node:fs";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileKind, type FdRecord } from "@cr/format";
 import { terminalSettings } from "@cr/native";
 import { collectFiles } from "./files.js";
 import { readStat } from "./task.js";
 import { collectPtyMasters, TreePtys } from "./pty-pairs.js";
+import { killHolders, pythonHolder, RAW_PAIR } from "./python.test-util.js";
 import { collectTerminals } from "./terminals.js";
 
-const running: ChildProcess[] = [];
-afterEach(() => running.splice(0).forEach((c) => c.kill("SIGKILL")));
+afterEach(killHolders);
 
 /** python3 holding both ends of a pseudo-terminal pair, its slave raw at 40x120. */
 async function pairHolder(): Promise<{ pid: number; master: number; slave: string }> {
-  const script = [
-    "import os, pty, tty, fcntl, termios, struct, json, sys",
-    "m, s = pty.openpty()",
-    "tty.setraw(s)",
-    "fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))",
-    "print(json.dumps({'master': m, 'slave': os.ttyname(s)}), flush=True)",
-    "sys.stdin.read()",
-  ].join("\n");
-  const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-  running.push(child);
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve));
-  return { pid: child.pid!, ...(JSON.parse(line) as { master: number; slave: string }) };
+  const { child, fds } = await pythonHolder(RAW_PAIR);
+  return { pid: child.pid!, master: fds.master!, slave: `/dev/pts/${fds.index}` };
 }
 
 describe("pseudo-terminal pairs", () => {

@@ -26,3 +26,12 @@ export async function pythonHolder(setup: string): Promise<{ child: ChildProcess
 export function killHolders(): void {
   running.splice(0).forEach((c) => c.kill("SIGKILL"));
 }
+
+/** The pair python3 holds: sets `m`, `s` and `fds` (the master, the slave, and the slave's number). */
+export const RAW_PAIR = [
+  "import os, pty, tty, fcntl, termios, struct",
+  "m, s = pty.openpty()",
+  "tty.setraw(s)",
+  "fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))",
+  "fds = {'master': m, 'slave': s, 'index': int(os.ttyname(s).split('/')[-1])}",
+].join("\n");

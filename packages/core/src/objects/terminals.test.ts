@@ -1,28 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileKind, type FdRecord } from "@cr/format";
 import { collectFiles } from "./files.js";
+import { killHolders, pythonHolder, RAW_PAIR } from "./python.test-util.js";
 import { readStat } from "./task.js";
 import { checkTerminals, collectTerminals, onShellTerminal } from "./terminals.js";
 
-const running: ChildProcess[] = [];
-afterEach(() => running.splice(0).forEach((c) => c.kill("SIGKILL")));
+afterEach(killHolders);
 
 /** python3 holding a pseudo-terminal pair, its slave in raw mode at 40x120; the slave's fd and path. */
 async function ptyHolder(): Promise<{ pid: number; fd: number; path: string }> {
-  const script = [
-    "import os, pty, tty, fcntl, termios, struct, json, sys",
-    "m, s = pty.openpty()",
-    "tty.setraw(s)",
-    "fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))",
-    "print(json.dumps({'fd': s, 'path': os.ttyname(s)}), flush=True)",
-    "sys.stdin.read()",
-  ].join("\n");
-  const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-  running.push(child);
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve));
-  return { pid: child.pid!, ...(JSON.parse(line) as { fd: number; path: string }) };
+  const { child, fds } = await pythonHolder(RAW_PAIR);
+  return { pid: child.pid!, fd: fds.slave!, path: `/dev/pts/${fds.index}` };
 }
 
 describe("terminals", () => {
