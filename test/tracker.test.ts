@@ -85,24 +85,30 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
       model = new MemoryModel(t);
     });
 
-    /** Takes the next image and checks it against the model; the rows feed the table. */
-    async function snapAndVerify(step: string, incremental = true, parentCrid?: bigint): Promise<void> {
-      const result = await snapshot(t.pid, { store, incremental, tracker: backend });
-      const previous = parentCrid !== undefined ? { crid: parentCrid } : last;
-      last = result; // the next step's parent, whatever this step's checks find
+    /**
+     * Takes the next image and checks it against the model at the freeze; the rows feed the table.
+     * `during` changes the memory once the target is thawed, while the image is written: those
+     * changes belong to the next increment, and this image holds the pages as they were.
+     */
+    async function snapAndVerify(step: string, incremental = true, parentCrid?: bigint, during?: () => Promise<void>): Promise<SnapshotResult> {
+      const atFreeze = model.frozen();
       const written = model.written;
       model.written = new Set();
+      const result = await snapshot(t.pid, { store, incremental, tracker: backend, ...(during ? { securePages: "fork" as const, onThawed: during } : {}) });
+      const previous = parentCrid !== undefined ? { crid: parentCrid } : last;
+      last = result; // the next step's parent, whatever this step's checks find
       expect(result.tracker).toBe(backend);
+      if (during) expect(result.frozenCopies, "the pages were read from a frozen copy").toBe(1);
       if (incremental) expect(result.parent, "an incremental snapshot names its parent").toBe(previous?.crid ?? null);
       const mem = await readCheckpointMemory(store, result.crid);
-      expectNoMismatch(compareWithModel(mem, { regions: model.regions.values(), removed: model.removed }), `${backend}, after ${step} (CRID ${result.crid})`);
+      expectNoMismatch(compareWithModel(mem, atFreeze), `${backend}, after ${step} (CRID ${result.crid})`);
       const missed = [...written].filter((a) => !mem.ownData.has(a));
       expect(
         missed.map((a) => `0x${a.toString(16)}`),
         `${backend}, after ${step}: pages written since CRID ${previous?.crid} that are not DATA in CRID ${result.crid}`,
       ).toEqual([]);
       // Still the process we think: its memory agrees with the model (it would not if cr had written into it).
-      for (const r of model.regions.values()) {
+      for (const r of atFreeze.regions) {
         if (r.file) continue;
         for (let p = 0; p < r.pages; p++) {
           const c = r.content[p];
@@ -121,6 +127,7 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
         downtimeMs: result.downtimeMs,
         ...(result.fullReason ? { fullReason: result.fullReason } : {}),
       });
+      return result;
     }
 
     it("full image of the initial regions", async () => {
@@ -279,6 +286,22 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
         await snapAndVerify(`killed cr #${k}`, true, parent);
         parent = last!.crid;
       }
+    });
+
+    it("pages written, dropped and moved while the image is written back are saved as they were at the freeze", async () => {
+      await model.write(3, 30, 2, 40);
+      await snapAndVerify("before a write-back", true, undefined, async () => {
+        await model.write(3, 30, 1, 41); // written at the freeze, written again
+        await model.write(9, 10, 4, 42);
+        await model.write(2, 3, 2, 43, "twrite");
+        await model.kread(9, 20, 3, readFile, readBytes);
+        await model.dontneed(9, 30, 2);
+        await model.munmap(5, 0, 4);
+        await model.mremap(8, 28);
+        await model.map(13, 8);
+        await model.write(13, 0, 8, 44);
+      });
+      await snapAndVerify("after a write-back");
     });
 
     it("nothing changed", async () => {

@@ -24,7 +24,8 @@ import { collectPipeData, collectPipeSizes } from "./objects/pipes.js";
 import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
-import { COPY_BUFFER_MAX_BYTES, copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
+import { copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
+import { BLOCK_PAGES, securePages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
@@ -43,6 +44,7 @@ import { sharedDoubt, vouchForSharedObjects } from "./trackers/shared-objects.js
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
+import { reapLeftoverCopies } from "./process/frozen-copy.js";
 import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
 import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
@@ -72,6 +74,10 @@ export interface SnapshotOptions {
   tcpClose?: boolean;
   /** Established TCP connections are saved as they are, locked until a restart (`--tcp-established`; needs `after: "kill"`). */
   tcpEstablished?: boolean;
+  /** How the changed pages are secured before the thaw (secure-pages.ts): by cost unless told. */
+  securePages?: SecureChoice;
+  /** Called once the tree is thawed, before the image is written (not with `after: "kill"`). */
+  onThawed?: () => void | Promise<void>;
   /**
    * Page bytes written into the image, of the total, once per block (1 MiB). Changes beyond
    * the copy budget are written while the target is frozen: it must cost next to nothing.
@@ -94,6 +100,8 @@ export interface SnapshotResult {
   /** After a kill: the parent that had not reaped the process yet (its PID stays taken until it does). */
   unreapedBy?: { pid: number; comm: string };
   dirtyPages: number;
+  /** How many processes' pages were read from a frozen copy after the thaw (secure-pages.ts). */
+  frozenCopies: number;
   bytes: number;
   downtimeMs: number;
   totalMs: number;
@@ -101,10 +109,6 @@ export interface SnapshotResult {
   warnings: string[];
 }
 
-/** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
-export const BLOCK_PAGES = 256;
-/** Changes up to this many pages are copied and written after the thaw; more are streamed. */
-const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /**
  * Checkpoint a live process and its descendants (docs/design.md decision 7): freeze the tree,
@@ -132,6 +136,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
+    reapLeftoverCopies([...checked.vmas.keys()]);
     const before = prepare(pid, checked.vmas, parent, choices, slots); // a process without problems had its mappings read
     const locks = before.locks;
     rehearse(tracker, before);
@@ -142,7 +147,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     try {
       const path = store.imagePath(branch, crid);
       await warmup.settled();
-      run = await checkpointFrozen(pid, tracker, before, { fd, path, crid, parent, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, onProgress: options.onProgress });
+      run = await checkpointFrozen(pid, tracker, before, { fd, path, crid, parent, codec: options.codec ?? "raw", keepFrozen: kill, stoppedBeforeMs: warmup.stoppedMs, secure: options.securePages ?? "auto", onThawed: options.onThawed, onProgress: options.onProgress });
       if (kill) confirmBeforeKill(run.states, crid, choices.handedOver);
       commitImage(store, branch, fd, {
         crid: String(crid),
@@ -179,6 +184,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       trackerReason: choice.reason,
       ...(fullReason ? { fullReason } : {}),
       dirtyPages: dirtyPages(run.states),
+      frozenCopies: run.frozenCopies,
       bytes: run.bytes,
       downtimeMs,
       totalMs: performance.now() - started,
@@ -319,6 +325,7 @@ interface Checkpointed {
   states: FrozenState[];
   frozenAt: number;
   downtimeMs: number;
+  frozenCopies: number;
   identity: bigint;
   bytes: number;
 }
@@ -334,14 +341,17 @@ interface ImageTarget {
   keepFrozen: boolean;
   /** Downtime the snapshot already cost before this freeze (the warm-up's stop). */
   stoppedBeforeMs: number;
+  secure: SecureChoice;
+  onThawed: SnapshotOptions["onThawed"];
   onProgress: OnProgress | undefined;
 }
 
 /**
- * Freeze the tree, collect, and either copy the changed pages and thaw before writing the image,
- * or (changes beyond the copy budget) write it while frozen. The downtime is from freeze to thaw.
- * (Copying on the thread pool while this thread collects the rest was tried: with two cores the
- * copy's threads and the injected syscalls' target thread slow each other as much as they overlap.)
+ * Freeze the tree, collect, secure the changed pages (a copy, or a frozen copy-on-write child:
+ * secure-pages.ts) and thaw before writing the image, or (changes beyond the copy budget with
+ * nothing forked) write it while frozen. The downtime is from freeze to thaw. (Copying on the
+ * thread pool while this thread collects the rest was tried: with two cores the copy's threads
+ * and the injected syscalls' target thread slow each other as much as they overlap.)
  */
 async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Before, image: ImageTarget): Promise<Checkpointed> {
   const tree = await freezeTree(root);
@@ -352,17 +362,23 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     thawTree(tree.tids);
     thawedAt = performance.now();
   };
+  let secured: SecuredPages | undefined;
   try {
     const states = collectTree(tree, tracker, before);
-    const buffered = dirtyPages(states) <= COPY_BUDGET_PAGES;
-    const pages = buffered ? copyTree(states, before.buffer) : states.map((s) => streamedSource(s.pid));
-    if (buffered && !image.keepFrozen) thawNow();
-    const written = await writeImage(image, tree, states, pages);
+    secured = securePages(states.map((s) => ({ pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, data: s.plan.data })), before.buffer, image.keepFrozen, image.secure);
+    expectReaped(tracker, states, secured.copyFaults);
+    if (secured.thawable && !image.keepFrozen) {
+      thawNow();
+      await image.onThawed?.();
+    }
+    const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
-    return { tree, states, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, ...written };
+    return { tree, states, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, frozenCopies: secured.frozenCopies, ...written };
   } catch (error) {
     thawNow();
     throw error;
+  } finally {
+    secured?.release(); // once thawed: the copies' parents are stopped a moment to reap them
   }
 }
 
@@ -492,6 +508,18 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: Pa
   return plan;
 }
 
+/**
+ * Each member will reap its frozen copy (secure-pages.ts) before its next snapshot: the tracker
+ * state its image records expects the copy's page faults among those of its reaped children.
+ */
+function expectReaped(tracker: DirtyTracker, states: FrozenState[], copyFaults: bigint[]): void {
+  states.forEach((state, i) => {
+    if (copyFaults[i] === 0n || !tracker.stateOf) return;
+    state.trackContext.childFaults += copyFaults[i]!;
+    state.trackerState = tracker.stateOf(state.trackContext);
+  });
+}
+
 /** The frozen process's state other than memory: process-wide, per thread, signals, files. */
 /** A member's stat, as the freeze read it. */
 function frozenStat(tree: FrozenTree, pid: number): ProcStat {
@@ -527,18 +555,6 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
     warnings: [...overrunWarnings(pid, leader, timers), ...ptyWarnings(pid, ptyMasters)],
     seccomp: collectSeccomp(pid, tids),
   };
-}
-
-/** Copies every member's changed pages into one buffer, member after member. */
-function copyTree(states: FrozenState[], buffer: Buffer | undefined): PageSource[] {
-  const total = dirtyPages(states) * PAGE_SIZE;
-  const into = buffer && buffer.length >= total ? buffer : Buffer.allocUnsafe(total);
-  let offset = 0;
-  return states.map((s) => {
-    const data = copyPages(s.pid, s.plan.data, into.subarray(offset));
-    offset += data.length;
-    return bufferedSource(data);
-  });
 }
 
 function writeImage(image: ImageTarget, tree: FrozenTree, states: FrozenState[], pages: PageSource[]) {
@@ -611,19 +627,6 @@ function treeProgress(states: FrozenState[], onProgress: OnProgress | undefined)
     const done = bytes.slice(0, i).reduce((a, b) => a + b, 0);
     return (written, _all, what) => onProgress(done + written, total, what);
   };
-}
-
-/** The bytes of `runs`, which are the data pages of the plan from page index `first` on. */
-type PageSource = (runs: PageRun[], first: number) => Buffer;
-
-function bufferedSource(data: Buffer): PageSource {
-  return (runs, first) => data.subarray(first * PAGE_SIZE, (first + totalPages(runs)) * PAGE_SIZE);
-}
-
-/** Reads each block from the frozen target when it is written, through one reused buffer. */
-function streamedSource(pid: number): PageSource {
-  const chunk = Buffer.allocUnsafe(BLOCK_PAGES * PAGE_SIZE);
-  return (runs) => copyPages(pid, runs, chunk);
 }
 
 /**

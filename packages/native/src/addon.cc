@@ -4,6 +4,7 @@
 #include "descriptions.h"
 #include "errors.h"
 #include "freeze.h"
+#include "frozen-copy.h"
 #include "inject.h"
 #include "inotify.h"
 #include "epoll.h"
@@ -48,6 +49,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"suspendSeccomp", SuspendSeccomp},
       {"injectSyscall", InjectSyscall},
       {"scratch", Scratch},
+      {"forkFrozenCopy", ForkFrozenCopy},
+      {"dropFrozenCopy", DropFrozenCopy},
       {"readMemory", ReadMemory},
       {"writeMemory", WriteMemory},
       {"readPagemap", ReadPagemap},
@@ -136,6 +139,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openFlags", OpenFlagConstants(env));
   exports.Set("fcntl", FcntlConstants(env));
   exports.Set("pipes", PipeConstants(env));
+  exports.Set("frozenCopyName", Napi::String::New(env, kFrozenCopyName));
   return exports;
 }
 

@@ -72,6 +72,9 @@ interface Addon {
   probeKernel(): KernelFeatures;
   freeze(pid: number, timeoutMs: number): number[];
   thaw(tids: number[]): void;
+  forkFrozenCopy(tid: number): number;
+  frozenCopyName: string;
+  dropFrozenCopy(pid: number): void;
   getRegs(tid: number): Buffer;
   setRegs(tid: number, regs: Buffer): void;
   getXState(tid: number): Buffer;
@@ -263,6 +266,22 @@ export function freeze(pid: number, timeoutMs = 5000): number[] {
 /** Releases frozen threads exactly as they were (no signal, injected state put back). */
 export function thaw(tids: number[]): void {
   addon.thaw(tids);
+}
+
+/**
+ * A copy-on-write child of the frozen thread's process (native frozen-copy.h): its memory stays
+ * the process's memory of now while the process runs on. It never runs; drop it with dropFrozenCopy.
+ */
+export function forkFrozenCopy(tid: number): number {
+  return addon.forkFrozenCopy(tid);
+}
+
+/** The comm of every frozen copy: a zombie named so, with exit signal 0, is a copy cr was killed holding. */
+export const FROZEN_COPY_NAME = addon.frozenCopyName;
+
+/** Kills a frozen copy; its parent must then reap it (wait4 with WAIT.__WALL). */
+export function dropFrozenCopy(pid: number): void {
+  addon.dropFrozenCopy(pid);
 }
 
 export function getRegs(tid: number): Buffer {

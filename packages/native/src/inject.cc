@@ -304,6 +304,14 @@ Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, i
   return InjectAt(tid, t->base, nr, args, result);
 }
 
+Status InjectClone(int tid, uint64_t flags, int64_t& result) {
+  int pid = ThreadGroupOf(tid);
+  Trampoline* t = nullptr;
+  if (Status s = EnsureTrampoline(pid, tid, t)) return s;
+  if (Status s = WriteSaveArea(pid, tid, *t)) return s;
+  return InjectAt(tid, t->base + kForkSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result);
+}
+
 Status ScratchArea(int tid, uint64_t& address, size_t& size) {
   int pid = ThreadGroupOf(tid);
   Trampoline* t = nullptr;

@@ -10,6 +10,9 @@
 // Runs one syscall in a frozen thread through the persistent trampoline; result is the raw
 // return value (negative errno).
 Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, int64_t& result);
+// Runs clone(flags) in a frozen thread at the trampoline's fork site (trampoline.h): the child
+// returns there too, and exits at once if nothing holds it. result: the child's pid or -errno.
+Status InjectClone(int tid, uint64_t flags, int64_t& result);
 // A writable area inside the trampoline for syscall arguments.
 Status ScratchArea(int tid, uint64_t& address, size_t& size);
 // The trampoline's `syscall` instruction, for a caller that runs a syscall that never returns.

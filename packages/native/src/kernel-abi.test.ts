@@ -12,7 +12,7 @@ const HEADERS = [
   "fcntl.h", "signal.h", "stdio.h", "stddef.h", "time.h", "unistd.h", "sys/mman.h", "sys/prctl.h", "sys/resource.h",
   "sys/stat.h", "sys/syscall.h", "sys/time.h", "linux/capability.h", "linux/filter.h", "linux/futex.h", "linux/magic.h", "linux/major.h",
   "linux/membarrier.h", "linux/memfd.h", "linux/sched.h", "linux/seccomp.h", "sys/socket.h", "netinet/tcp.h", "sys/eventfd.h", "sys/epoll.h",
-  "sys/timerfd.h", "sys/signalfd.h", "sys/ioctl.h",
+  "sys/timerfd.h", "sys/signalfd.h", "sys/ioctl.h", "sys/wait.h",
 ];
 
 /** Enum constants (no macro to test for) that every header since Linux 5.10 has. */

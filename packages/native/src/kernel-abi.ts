@@ -26,6 +26,7 @@ export const SYS = {
   mremap: 25,
   madvise: 28,
   getitimer: 36,
+  wait4: 61,
   setitimer: 38,
   fcntl: 72,
   flock: 73,
@@ -49,6 +50,7 @@ export const SYS = {
   timer_getoverrun: 225,
   epoll_wait: 232,
   epoll_ctl: 233,
+  waitid: 247,
   openat: 257,
   set_robust_list: 273,
   dup3: 292,
@@ -120,6 +122,15 @@ export const PROCESS = {
   CAP_SYS_ADMIN: 21,
   /** (uid_t)-1, (gid_t)-1: setresuid/setresgid leave that id as it is (the kernel has no name for it). */
   ID_UNCHANGED: 0xffffffffn,
+} as const;
+
+/** wait4/waitid options (include/uapi/linux/wait.h). */
+export const WAIT = {
+  WNOHANG: 1,
+  WEXITED: 4,
+  WNOWAIT: 0x01000000,
+  /** Wait for every child, those whose exit signal is not SIGCHLD (a frozen copy's is 0) too. */
+  __WALL: 0x40000000,
 } as const;
 
 /** Resource limits (include/uapi/asm-generic/resource.h), in kernel order. */

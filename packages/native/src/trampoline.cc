@@ -5,7 +5,7 @@
 
 namespace {
 
-constexpr char kMagic[] = "cr-trampoline-v1";  // at the end of the code page, for recognition
+constexpr char kMagic[] = "cr-trampoline-v2";  // at the end of the code page, for recognition
 
 class CodeWriter {
  public:
@@ -46,6 +46,13 @@ std::vector<uint8_t> TrampolineCode(uint64_t base, uint64_t pageSize) {
   w.Emit({0x9d});                                        // popfq
   w.Emit({0x5c});                                        // pop rsp
   w.RipRelative({0xff, 0x25}, data + kSaveRip);          // jmp [saved rip]
+  w.code().resize(kForkSite, 0xcc);
+  w.Emit({0x0f, 0x05});                                  // syscall: the injected clone
+  w.Emit({0x48, 0x85, 0xc0});                            // test rax, rax
+  w.RipRelative({0x0f, 0x85}, base + 2);                 // jnz restore routine (the parent)
+  w.Emit({0xb8, 231, 0, 0, 0});                          // mov eax, __NR_exit_group (the child)
+  w.Emit({0x31, 0xff});                                  // xor edi, edi
+  w.Emit({0x0f, 0x05});                                  // syscall
   std::vector<uint8_t> page = w.code();
   page.resize(pageSize, 0xcc);  // int3 everywhere else
   std::memcpy(page.data() + pageSize - sizeof kMagic, kMagic, sizeof kMagic);

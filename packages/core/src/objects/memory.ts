@@ -139,24 +139,25 @@ export function copyBuffer(pages: number): Buffer {
 
 /**
  * Copies the given pages out of the (frozen) target into one buffer, in run order. A page
- * neither process_vm_readv nor /proc/PID/mem can read fails naming its mapping.
+ * neither process_vm_readv nor /proc/PID/mem can read fails naming its mapping, and the
+ * process as `owner` (the process a frozen copy `pid` was forked from).
  */
-export function copyPages(pid: number, runs: PageRun[], into?: Buffer): Buffer {
+export function copyPages(pid: number, runs: PageRun[], into?: Buffer, owner = pid): Buffer {
   const bytes = totalPages(runs) * PAGE_SIZE;
   const buffer = into && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
   try {
     if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer);
   } catch (error) {
-    if (error instanceof NativeError && error.code === "EFAULT" && error.address !== undefined) throw unreadablePage(pid, error.address, error);
+    if (error instanceof NativeError && error.code === "EFAULT" && error.address !== undefined) throw unreadablePage(pid, owner, error.address, error);
     throw error;
   }
   return buffer;
 }
 
-function unreadablePage(pid: number, address: bigint, cause: NativeError): CrError {
+function unreadablePage(pid: number, owner: number, address: bigint, cause: NativeError): CrError {
   const vma = collectVmas(pid).find((v) => v.start <= address && address < v.end);
   const where = vma ? `mapping ${vma.mapsLine.replace(/\s+/g, " ")}` : "no mapping";
-  return new CrError(`cannot read page 0x${address.toString(16)} of process ${pid} (${where}): cr cannot save this memory; run cr check ${pid} and report it`, { code: "EFAULT", pid, cause });
+  return new CrError(`cannot read page 0x${address.toString(16)} of process ${owner} (${where}): cr cannot save this memory; run cr check ${owner} and report it`, { code: "EFAULT", pid: owner, cause });
 }
 
 // ================================================================ restart half

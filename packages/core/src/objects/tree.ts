@@ -18,6 +18,7 @@ import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import { noteInterrupted } from "./syscall-restarts.js";
 import { isZombie, readStat, type ProcStat } from "./task.js";
+import { isFrozenCopy } from "../process/frozen-copy.js";
 
 /** A process of the tree, as `cr check` lists it. */
 export interface Member {
@@ -40,7 +41,7 @@ export function processTree(root: number): TreeProcess[] {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     const member = memberOf(Number(name));
-    if (!member) continue;
+    if (!member || isFrozenCopy(member.stat)) continue; // cr's, never the program's
     if (member.pid === root) rootMember = member;
     const siblings = byParent.get(member.ppid);
     if (siblings) siblings.push(member);

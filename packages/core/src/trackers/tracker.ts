@@ -77,6 +77,11 @@ export interface DirtyTracker {
    * next snapshot sees only changes from now on. It may call too much changed, never too little.
    */
   collectDirty(context: TrackContext): DirtyResult;
+  /**
+   * The state the image records for the process (TRACKER), as collectDirty gave it; asked again
+   * when the context changed since (checkpoint.ts: a frozen copy the process will reap).
+   */
+  stateOf?(context: TrackContext): Uint8Array;
   /** After the new image is durable: the tracker's history now continues from `identity`. */
   committed(context: TrackContext, identity: bigint): void;
   /**

@@ -43,7 +43,11 @@ export class WriteProtectTracker implements DirtyTracker {
     const fresh = registrable(context.vmas, context.heldOpen).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
     const doubt = context.sharedDoubt ?? reapedSince(context.childFaults, context.parent);
-    return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: reapedState(context.childFaults) };
+    return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: this.stateOf(context) };
+  }
+
+  stateOf(context: TrackContext): Uint8Array {
+    return reapedState(context.childFaults);
   }
 
   committed(context: TrackContext, identity: bigint): void {

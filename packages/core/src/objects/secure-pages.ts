@@ -1,0 +1,182 @@
+import { NativeError, PAGE_SIZE } from "@cr/native";
+import { COPY_BUFFER_MAX_BYTES, copyPages } from "./memory.js";
+import { FrozenCopy } from "../process/frozen-copy.js";
+import { intersectRuns, pushRun, runEnd, subtractRuns, totalPages, type PageRun } from "../pages.js";
+import type { Vma } from "./vmas.js";
+
+/**
+ * Securing the changed pages of a frozen tree before it is thawed (docs/checkpoint.md, steps 6
+ * and 7): each member's pages are either copied into cr's buffer, or left in a frozen copy of
+ * the member (copy-on-write, process/frozen-copy.ts) and read from it after the thaw, whichever
+ * costs the member the shorter freeze. Beyond the copy budget, and with nothing to fork, they are
+ * read from the frozen member itself while the image is written, and the thaw waits for that.
+ */
+
+/** The bytes of `runs`, which are the data pages of a member's plan from page index `first` on. */
+export type PageSource = (runs: PageRun[], first: number) => Buffer;
+
+/** One frozen member: its mappings and the pages its image holds (plan.data). */
+export interface FrozenPages {
+  pid: number;
+  leader: number;
+  vmas: Vma[];
+  data: PageRun[];
+}
+
+/** How pages are secured: by cost (auto), always copied, or always in a frozen copy where one can be made. */
+export type SecureChoice = "auto" | "copy" | "fork";
+
+export interface SecuredPages {
+  /** Per member, in order: where its pages are read from while the image is written. */
+  sources: PageSource[];
+  /** How many members' pages are read from a frozen copy. */
+  frozenCopies: number;
+  /** Per member: the page faults of its frozen copy (FrozenCopy.faults), 0 without one. */
+  copyFaults: bigint[];
+  /** Whether the tree may be thawed now (false: some pages are still read from it). */
+  thawable: boolean;
+  /** Drops the frozen copies (after the image is written, or failed). */
+  release(): void;
+}
+
+/**
+ * The freeze a copy costs per page (process_vm_readv of scattered pages into a faulted-in buffer),
+ * and a fork per resident page of private memory (copying its page tables and write-protecting
+ * the parent's) plus its fixed part (the injection, and the parent's stop to reap the copy):
+ * measured on this machine, rows "copy while frozen" and "frozen copy (fork)" of `pnpm bench snapshot`.
+ */
+export const COPY_US_PER_PAGE = 1.1;
+export const FORK_US_PER_RESIDENT_PAGE = 0.12;
+export const FORK_FIXED_US = 1500;
+const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
+
+/** Whether a frozen copy stops `member` for less time than copying its pages would. */
+export function forkIsCheaper(member: FrozenPages): boolean {
+  const resident = member.vmas.filter((v) => !v.flags.shared).reduce((sum, v) => sum + Number(v.rss), 0) / PAGE_SIZE;
+  return totalPages(member.data) * COPY_US_PER_PAGE > resident * FORK_US_PER_RESIDENT_PAGE + FORK_FIXED_US;
+}
+
+/**
+ * The pages of `member` a frozen copy does not hold as they are now: shared mappings (the copy
+ * shares their pages, and sees the member's later writes), MADV_DONTFORK (absent from the copy)
+ * and MADV_WIPEONFORK ones (zero in the copy). They are copied before the thaw.
+ */
+export function notInCopy(member: FrozenPages): PageRun[] {
+  const runs: PageRun[] = [];
+  for (const v of member.vmas) {
+    if (v.flags.shared || v.flags.dontCopy || v.flags.wipeOnFork) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
+  }
+  return intersectRuns(member.data, runs);
+}
+
+/**
+ * Secures every member's pages: forks a frozen copy of each member for which that is cheaper
+ * (or `choice` says so; never when the tree stays frozen anyway, `keepFrozen`), copies the rest
+ * into `buffer` (or a new one) within the copy budget, and streams them from the frozen tree
+ * beyond it.
+ */
+export function securePages(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice = "auto"): SecuredPages {
+  const wanted = (m: FrozenPages) => !keepFrozen && m.data.length > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
+  const copies = members.map((m) => (wanted(m) ? forkOrUndefined(m) : undefined));
+  const frozenCopies = copies.filter((c) => c !== undefined).length;
+  const copyFaults = copies.map((c) => c?.faults ?? 0n);
+  const release = () => {
+    for (const copy of copies) copy?.drop();
+  };
+  try {
+    const copied = members.map((m, i) => (copies[i] ? notInCopy(m) : m.data));
+    const total = copied.reduce((sum, runs) => sum + totalPages(runs), 0);
+    if (total > COPY_BUDGET_PAGES) {
+      release(); // the tree stays frozen while its pages are read: a copy would only cost
+      return { sources: members.map((m) => streamedSource(m.pid)), frozenCopies: 0, copyFaults: members.map(() => 0n), thawable: false, release: () => undefined };
+    }
+    const into = buffer && buffer.length >= total * PAGE_SIZE ? buffer : Buffer.allocUnsafe(total * PAGE_SIZE);
+    let offset = 0;
+    const sources = members.map((m, i) => {
+      const bytes = copyPages(m.pid, copied[i]!, into.subarray(offset));
+      offset += bytes.length;
+      return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, bytes, m.pid) : bufferedSource(bytes);
+    });
+    return { sources, frozenCopies, copyFaults, thawable: true, release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */
+function forkOrUndefined(member: FrozenPages): FrozenCopy | undefined {
+  try {
+    return FrozenCopy.fork(member.pid, member.leader);
+  } catch (error) {
+    if (error instanceof NativeError && ["ENOMEM", "EAGAIN"].includes(error.code)) return undefined; // copied instead
+    throw error;
+  }
+}
+
+function bufferedSource(data: Buffer): PageSource {
+  return (runs, first) => data.subarray(first * PAGE_SIZE, (first + totalPages(runs)) * PAGE_SIZE);
+}
+
+/** Reads each block from the frozen member when it is written, through one reused buffer. */
+function streamedSource(pid: number): PageSource {
+  const chunk = Buffer.allocUnsafe(BLOCK_BYTES);
+  return (runs) => copyPages(pid, runs, chunk);
+}
+
+/** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
+export const BLOCK_PAGES = 256;
+/** The most a PageSource is asked for at once: one block. */
+const BLOCK_BYTES = BLOCK_PAGES * PAGE_SIZE;
+
+/**
+ * Reads each block from the frozen copy `copy` of `pid`, but the pages in `kept` (notInCopy,
+ * copied before the thaw, in run order in `keptBytes`) from there.
+ */
+function copyOnWriteSource(copy: number, kept: PageRun[], keptBytes: Buffer, pid: number): PageSource {
+  const chunk = Buffer.allocUnsafe(BLOCK_BYTES);
+  const keptBefore = prefixPages(kept);
+  return (runs) => {
+    const bytes = totalPages(runs) * PAGE_SIZE;
+    const out = chunk.subarray(0, bytes);
+    if (kept.length === 0 || intersectRuns(runs, kept).length === 0) return copyPages(copy, runs, out, pid);
+    let at = 0;
+    for (const run of runs) {
+      for (const piece of splitRun(run, kept)) {
+        const length = piece.pages * PAGE_SIZE;
+        if (piece.kept < 0) copyPages(copy, [piece], out.subarray(at, at + length), pid);
+        else {
+          const from = keptOffset(kept, keptBefore, piece.kept, piece.start);
+          keptBytes.copy(out, at, from, from + length);
+        }
+        at += length;
+      }
+    }
+    return out;
+  };
+}
+
+/** Pages of `runs` before each run. */
+function prefixPages(runs: PageRun[]): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  for (const run of runs) {
+    out.push(sum);
+    sum += run.pages;
+  }
+  return out;
+}
+
+function keptOffset(kept: PageRun[], before: number[], index: number, address: bigint): number {
+  return (before[index]! + Number((address - kept[index]!.start) / BigInt(PAGE_SIZE))) * PAGE_SIZE;
+}
+
+/** `run` cut where it enters and leaves `kept`, each piece with the index of the kept run it lies in (-1: none). */
+function splitRun(run: PageRun, kept: PageRun[]): (PageRun & { kept: number })[] {
+  const pieces: (PageRun & { kept: number })[] = [];
+  const inside = intersectRuns([run], kept);
+  const outside = subtractRuns([run], kept);
+  for (const piece of inside) pieces.push({ ...piece, kept: kept.findIndex((k) => k.start <= piece.start && piece.start < runEnd(k)) });
+  for (const piece of outside) pieces.push({ ...piece, kept: -1 });
+  return pieces.sort((a, b) => (a.start < b.start ? -1 : 1));
+}

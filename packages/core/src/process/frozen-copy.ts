@@ -1,0 +1,92 @@
+import { readdirSync } from "node:fs";
+import { dropFrozenCopy, forkFrozenCopy, freeze, FROZEN_COPY_NAME, NativeError, thaw, WAIT } from "@cr/native";
+import { CrError } from "../errors.js";
+import { injectChecked } from "./inject.js";
+import { isZombie, readStat, type ProcStat } from "../objects/task.js";
+
+/**
+ * A copy-on-write copy of a frozen process (docs/checkpoint.md, "Copy-on-write"): a child made
+ * by a clone injected into it, traced by cr from its creation and stopped before its first
+ * instruction. Its memory is the process's memory at the freeze, whatever the process writes
+ * once thawed; cr reads it with process_vm_readv, then drops it. It never runs the program's
+ * code: the trampoline's fork site makes it exit if cr dies before it holds it, and it is killed
+ * (PTRACE_O_EXITKILL) if cr dies later.
+ */
+export class FrozenCopy {
+  private dropped = false;
+
+  private constructor(
+    /** The process copied, its parent. */
+    readonly parent: number,
+    readonly pid: number,
+    /**
+     * The copy's page faults (its naming ran in it: a write of its rseq area), final as it never
+     * runs again: the parent's count of its reaped children's faults grows by them when it
+     * reaps the copy, which the write-protect tracker must not take for a child of the program.
+     */
+    readonly faults: bigint,
+  ) {}
+
+  /** A copy of the frozen process `pid`, made by its thread `tid`. */
+  static fork(pid: number, tid: number): FrozenCopy {
+    const copy = forkFrozenCopy(tid);
+    const stat = readStat(copy);
+    return new FrozenCopy(pid, copy, stat.ownFaults + stat.childFaults);
+  }
+
+  /**
+   * Kills the copy and has its parent reap it: its exit signal is 0, so the parent was told
+   * nothing and only a wait with __WALL, injected while the parent is stopped for a moment,
+   * takes the zombie away. A parent that exited meanwhile left it to init, which reaps it.
+   */
+  drop(): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    dropFrozenCopy(this.pid);
+    reapCopy(this.pid, this.parent);
+  }
+}
+
+/** A frozen copy, live or left as a zombie by a cr that was killed: never a process of the program. */
+export function isFrozenCopy(stat: ProcStat): boolean {
+  return stat.comm === FROZEN_COPY_NAME && stat.exitSignal === 0;
+}
+
+/**
+ * Reaps the zombie frozen copies a killed cr left to the processes `parents` (each was told
+ * nothing of it). A snapshot does this before it freezes the tree.
+ */
+export function reapLeftoverCopies(parents: number[]): void {
+  const wanted = new Set(parents);
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = statOrUndefined(Number(name));
+    if (stat && wanted.has(stat.ppid) && isFrozenCopy(stat) && isZombie(stat)) reapCopy(stat.pid, stat.ppid);
+  }
+}
+
+function statOrUndefined(pid: number): ProcStat | undefined {
+  try {
+    return readStat(pid);
+  } catch (error) {
+    if (error instanceof CrError && (error.code === "ESRCH" || error.code === "ENOENT")) return undefined;
+    throw error;
+  }
+}
+
+/** Has `parent` reap its copy `pid` by an injected wait4: a parent that exited meanwhile left it to init. */
+function reapCopy(pid: number, parent: number): void {
+  if (statOrUndefined(pid)?.ppid !== parent) return;
+  let tids: number[];
+  try {
+    tids = freeze(parent);
+  } catch (error) {
+    if (error instanceof NativeError && error.code === "ESRCH") return; // the parent exited: init reaps the copy
+    throw error;
+  }
+  try {
+    injectChecked(parent, tids[0]!, "wait4", [BigInt(pid), 0n, BigInt(WAIT.__WALL), 0n], `reaping cr's frozen copy ${pid}`);
+  } finally {
+    thaw(tids);
+  }
+}

@@ -1,0 +1,16 @@
+// Frozen copies: a copy-on-write child of a frozen process, made by an injected clone, whose
+// memory is the process's memory at the instant of the snapshot while the process runs on
+// (docs/checkpoint.md, "Copy-on-write"). The child never runs: it stops before its first
+// instruction, traced by cr, and is killed when cr has read it or when cr dies.
+#pragma once
+
+#include <napi.h>
+
+// The comm of every frozen copy (PR_SET_NAME keeps 15 bytes).
+constexpr char kFrozenCopyName[] = "cr-frozen-copy";
+
+// forkFrozenCopy(tid): the pid of a new frozen copy of the frozen thread's process.
+Napi::Value ForkFrozenCopy(const Napi::CallbackInfo& info);
+// dropFrozenCopy(pid): kills the copy and waits for it as its tracer; its parent is then told
+// nothing (exit signal 0) and must reap it (`wait4` with __WALL, injected by core).
+Napi::Value DropFrozenCopy(const Napi::CallbackInfo& info);
