@@ -154,4 +154,21 @@ describe("snapshot content", () => {
       cache.close();
     }
   });
+
+  it("an lz4 image of many blocks, compressed on the pool in parallel, holds exactly the process's memory", async () => {
+    const text = Buffer.alloc(1024 * PAGE, Array.from({ length: 97 }, (_, i) => `line ${i} of a text that compresses\n`).join(""));
+    const path = join(dir, "text.bin");
+    writeFileSync(path, text);
+    await model.map(5, 2048); // 8 blocks: half compressible, half random pages that stay raw
+    await model.kread(5, 0, 1024, path, text);
+    await model.write(5, 1024, 1024, 21);
+    const result = await take(false, "lz4");
+    expect(result.bytes, "the compressible half shrank").toBeLessThan(1536 * PAGE);
+    const cache = new ImageCache(store);
+    try {
+      await check(taken.length - 1, cache);
+    } finally {
+      cache.close();
+    }
+  });
 });

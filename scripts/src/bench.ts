@@ -1,6 +1,7 @@
 import { benchCoalesce } from "./bench-coalesce.js";
 import { benchFormat } from "./bench-format.js";
 import { benchMachine } from "./bench-machine.js";
+import { benchPauses } from "./bench-pauses.js";
 import { benchRestart } from "./bench-restart.js";
 import { benchSnapshot } from "./bench-snapshot.js";
 import { benchStartup } from "./bench-startup.js";
@@ -16,6 +17,7 @@ const parts: [string, () => Promise<Row[]>][] = [
   ["format", benchFormat],
   ["startup", benchStartup],
   ["snapshot", benchSnapshot],
+  ["pause", benchPauses],
   ["restart", benchRestart],
   ["coalesce", benchCoalesce],
 ];

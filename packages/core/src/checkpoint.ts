@@ -1,8 +1,8 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { injectSyscall, killTraced, lz4Compress, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
-import { type ImageSink, ImageWriter, LockKind, type PageMapEntry, type Reference, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
+import { injectSyscall, killTraced, lz4Compress, lz4CompressBlock, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
+import { type ImageSink, ImageWriter, LockKind, LZ4_KEEP_RATIO, type PageMapEntry, type Reference, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
@@ -25,7 +25,7 @@ import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
 import { copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
-import { BLOCK_PAGES, securePages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
+import { BLOCK_PAGES, forkBreakEven, securePages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
@@ -223,7 +223,11 @@ function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | nu
   // A member that exits meanwhile is not in the frozen tree: it needs no parent.
   const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
   // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
-  const expected = [...parents.values()].reduce((sum, p) => sum + (p ? p.changedPages + (p.changedPages >> 2) + 256 : 0), 0);
+  // One the size of a fork's break-even or more is likely forked (secure-pages.ts): no buffer.
+  const expected = [...parents].reduce((sum, [pid, p]) => {
+    const estimate = p ? p.changedPages + (p.changedPages >> 2) + 256 : 0;
+    return sum + (estimate < forkBreakEven(vmas.get(pid)!) ? estimate : 0);
+  }, 0);
   return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, choices, slots, locks: choices.tcpEstablished ? new ConnectionLocks() : undefined };
 }
 
@@ -632,9 +636,32 @@ function treeProgress(states: FrozenState[], onProgress: OnProgress | undefined)
 /**
  * Writes the data pages in full blocks of BLOCK_PAGES: a block holds pages of any addresses
  * (the page map says which), so scattered dirty pages do not each pay a block's alignment.
+ * LZ4 blocks are compressed on libuv's pool (other cores), LZ4_IN_FLIGHT at a time, while this
+ * thread reads the next ones and the writer writes them in order.
  */
 export async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4", onProgress?: OnProgress): Promise<PageMapEntry[]> {
   const entries: PageMapEntry[] = [];
+  const total = totalPages(runs);
+  const written = (block: DataBlock, at: number) => {
+    let firstPage = 0;
+    for (const r of block.runs) {
+      entries.push({ source: "data", vaddr: r.start, pages: r.pages, block: at, firstPage });
+      firstPage += r.pages;
+    }
+    onProgress?.(Math.min(block.first + BLOCK_PAGES, total) * PAGE_SIZE, total * PAGE_SIZE, "saving memory");
+  };
+  if (codec === "lz4") await writeCompressed(writer, dataBlocks(runs), source, written);
+  else for (const block of dataBlocks(runs)) written(block, await writePagesBlock(writer, block.runs[0]!.start, source(block.runs, block.first), "raw"));
+  return entries;
+}
+
+/** One PAGES block's pages: page index `first` of the data runs on, BLOCK_PAGES of them (fewer in the last). */
+interface DataBlock {
+  first: number;
+  runs: PageRun[];
+}
+
+function* dataBlocks(runs: PageRun[]): Generator<DataBlock> {
   const total = totalPages(runs);
   let run = 0;
   let inRun = 0;
@@ -650,15 +677,38 @@ export async function writeData(writer: ImageWriter, runs: PageRun[], source: Pa
         inRun = 0;
       }
     }
-    const block = await writePagesBlock(writer, blockRuns[0]!.start, source(blockRuns, first), codec);
-    let firstPage = 0;
-    for (const r of blockRuns) {
-      entries.push({ source: "data", vaddr: r.start, pages: r.pages, block, firstPage });
-      firstPage += r.pages;
-    }
-    onProgress?.(Math.min(first + BLOCK_PAGES, total) * PAGE_SIZE, total * PAGE_SIZE, "saving memory");
+    yield { first, runs: blockRuns };
   }
-  return entries;
+}
+
+/** Blocks compressed at once on the pool: its 4 threads, and the next block read meanwhile. */
+const LZ4_IN_FLIGHT = 4;
+
+async function writeCompressed(writer: ImageWriter, blocks: Iterable<DataBlock>, source: PageSource, written: (block: DataBlock, at: number) => void): Promise<void> {
+  const bytes = BLOCK_PAGES * PAGE_SIZE;
+  const slots = Array.from({ length: LZ4_IN_FLIGHT }, () => ({ src: Buffer.allocUnsafe(bytes), dst: Buffer.allocUnsafe(Math.floor(bytes * LZ4_KEEP_RATIO)) }));
+  const pending: { block: DataBlock; data: Buffer; dst: Buffer; job: Promise<[number, bigint]> }[] = [];
+  const writeOldest = async () => {
+    const { block, data, dst, job } = pending.shift()!;
+    const [length, hash] = await job;
+    const vaddr = block.runs[0]!.start;
+    written(block, length < 0 ? await writer.writeCheckedPages(vaddr, data, hash) : await writer.writeCompressedPages(vaddr, dst.subarray(0, length), data.length, hash));
+  };
+  try {
+    let next = 0;
+    for (const block of blocks) {
+      if (pending.length === LZ4_IN_FLIGHT) await writeOldest(); // its slot is the one used next
+      const slot = slots[next++ % LZ4_IN_FLIGHT]!;
+      const data = source(block.runs, block.first, slot.src);
+      // A block kept only if it shrinks to LZ4_KEEP_RATIO: the writer's own rule.
+      const dst = slot.dst.subarray(0, Math.floor(data.length * LZ4_KEEP_RATIO));
+      pending.push({ block, data, dst, job: lz4CompressBlock(data, dst) });
+    }
+    while (pending.length > 0) await writeOldest();
+  } finally {
+    // Nothing may still be compressing from a slot when this returns, even after a failure.
+    await Promise.allSettled(pending.map((p) => p.job));
+  }
 }
 
 /** A block of pages; raw ones hashed in native code (~9 GB/s, the format's wasm hash ~5). */

@@ -250,17 +250,27 @@ export class ImageWriter {
     return this.run(() => this.pagesChunk(vaddr, pages, PageCodec.RAW, bodyHash));
   }
 
-  private pagesChunk(vaddr: bigint, pages: Uint8Array, codec: PageCodec | "raw" | "lz4", bodyHash?: bigint): number {
+  /**
+   * Writes a block the caller compressed already (one LZ4 block of `rawLength` bytes of pages, and
+   * the hash of those compressed bytes: cr compresses and hashes on other cores).
+   */
+  writeCompressedPages(vaddr: bigint, compressed: Uint8Array, rawLength: number, bodyHash: bigint): Promise<number> {
+    return this.run(() => this.pagesChunk(vaddr, compressed, PageCodec.LZ4, bodyHash, rawLength));
+  }
+
+  private pagesChunk(vaddr: bigint, pages: Uint8Array, codec: PageCodec | "raw" | "lz4", bodyHash?: bigint, compressedFrom?: number): number {
     if (this.pageMapWritten) throw new Error("PAGES after PAGE_MAP: the page map comes after every block");
     const ps = this.pageSize;
-    const n = pages.byteLength;
+    const n = compressedFrom ?? pages.byteLength;
     if (n === 0 || n % ps !== 0) throw new RangeError(`page data of ${n} bytes is not a positive multiple of the page size ${ps}`);
     if (n > MAX_BLOCK_BYTES) throw new RangeError(`a block holds at most ${MAX_BLOCK_BYTES} bytes, got ${n}`);
     if (vaddr % BigInt(ps) !== 0n) throw new RangeError(`vaddr 0x${vaddr.toString(16)} is not page aligned`);
     const count = n / ps;
     let c: PageCodec = codec === "raw" ? PageCodec.RAW : codec === "lz4" ? PageCodec.LZ4 : codec;
     let body = pages;
-    if (c === PageCodec.LZ4) {
+    if (compressedFrom !== undefined) {
+      // compressed by the caller: `pages` is the LZ4 block's body
+    } else if (c === PageCodec.LZ4) {
       if (this.scratch.byteLength < lz4Bound(n)) this.scratch = new Uint8Array(lz4Bound(n));
       const limit = Math.floor(n * LZ4_KEEP_RATIO);
       const len = this.compress(pages, this.scratch.subarray(0, limit));

@@ -80,6 +80,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"inetSocketState", InetSocketState},
       {"socketDomain", SocketDomain},
       {"terminalSettings", TerminalSettings},
+      {"lz4CompressBlock", Lz4CompressBlock},
       {"lz4Compress", Lz4Compress},
       {"lz4Decompress", Lz4Decompress},
       {"tcpRepairSave", TcpRepairSave},

@@ -122,6 +122,7 @@ interface Addon {
   socketDomain(fd: number): SocketDomain;
   terminalSettings(fd: number): TerminalSettings;
   lz4Compress(src: Uint8Array, dst: Uint8Array): number;
+  lz4CompressBlock(src: Uint8Array, dst: Uint8Array): Promise<[number, bigint]>;
   lz4Decompress(src: Uint8Array, dst: Uint8Array): void;
   tcpRepairSave(fd: number): TcpConnectionState;
   tcpRepairRestore(fd: number, local: Buffer, peer: Buffer, saved: TcpConnectionState): void;
@@ -1021,6 +1022,15 @@ export function lz4Compress(src: Uint8Array, dst: Uint8Array): number {
 }
 
 /** Decodes one LZ4 block into exactly dst.length bytes; EINVAL on a malformed block. */
+/**
+ * lz4Compress on libuv's pool (other cores): resolves the compressed length (or -1 when it does
+ * not fit in `dst`) and the XXH64 of the block's body (the compressed bytes, or `src` if -1).
+ * Neither buffer may change until it settles.
+ */
+export function lz4CompressBlock(src: Uint8Array, dst: Uint8Array): Promise<[number, bigint]> {
+  return addon.lz4CompressBlock(src, dst);
+}
+
 export function lz4Decompress(src: Uint8Array, dst: Uint8Array): void {
   addon.lz4Decompress(src, dst);
 }

@@ -10,3 +10,7 @@ Napi::Value Lz4Compress(const Napi::CallbackInfo& info);
 // lz4Decompress(src, dst): decodes one LZ4 block into exactly dst.length bytes; throws EINVAL
 // on a malformed block or one of another length.
 Napi::Value Lz4Decompress(const Napi::CallbackInfo& info);
+// lz4CompressBlock(src, dst): the same on libuv's pool, so that blocks compress on other cores
+// while cr reads and writes the next ones; resolves [compressed length or -1, xxh64 of the body
+// the block is written with: the compressed bytes, or src when they did not fit].
+Napi::Value Lz4CompressBlock(const Napi::CallbackInfo& info);

@@ -12,8 +12,11 @@ import type { Vma } from "./vmas.js";
  * read from the frozen member itself while the image is written, and the thaw waits for that.
  */
 
-/** The bytes of `runs`, which are the data pages of a member's plan from page index `first` on. */
-export type PageSource = (runs: PageRun[], first: number) => Buffer;
+/**
+ * The bytes of `runs`, which are the data pages of a member's plan from page index `first` on:
+ * read into `into` when given (and the source reads), else into a buffer the source reuses.
+ */
+export type PageSource = (runs: PageRun[], first: number, into?: Buffer) => Buffer;
 
 /** One frozen member: its mappings and the pages its image holds (plan.data). */
 export interface FrozenPages {
@@ -52,8 +55,13 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /** Whether a frozen copy stops `member` for less time than copying its pages would. */
 export function forkIsCheaper(member: FrozenPages): boolean {
-  const resident = member.vmas.filter((v) => !v.flags.shared).reduce((sum, v) => sum + Number(v.rss), 0) / PAGE_SIZE;
-  return totalPages(member.data) * COPY_US_PER_PAGE > resident * FORK_US_PER_RESIDENT_PAGE + FORK_FIXED_US;
+  return totalPages(member.data) > forkBreakEven(member.vmas);
+}
+
+/** The changed pages beyond which a frozen copy of a process with these mappings is cheaper than a copy. */
+export function forkBreakEven(vmas: Vma[]): number {
+  const resident = vmas.filter((v) => !v.flags.shared).reduce((sum, v) => sum + Number(v.rss), 0) / PAGE_SIZE;
+  return (resident * FORK_US_PER_RESIDENT_PAGE + FORK_FIXED_US) / COPY_US_PER_PAGE;
 }
 
 /**
@@ -121,7 +129,7 @@ function bufferedSource(data: Buffer): PageSource {
 /** Reads each block from the frozen member when it is written, through one reused buffer. */
 function streamedSource(pid: number): PageSource {
   const chunk = Buffer.allocUnsafe(BLOCK_BYTES);
-  return (runs) => copyPages(pid, runs, chunk);
+  return (runs, _first, into = chunk) => copyPages(pid, runs, into);
 }
 
 /** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
@@ -136,9 +144,9 @@ const BLOCK_BYTES = BLOCK_PAGES * PAGE_SIZE;
 function copyOnWriteSource(copy: number, kept: PageRun[], keptBytes: Buffer, pid: number): PageSource {
   const chunk = Buffer.allocUnsafe(BLOCK_BYTES);
   const keptBefore = prefixPages(kept);
-  return (runs) => {
+  return (runs, _first, into = chunk) => {
     const bytes = totalPages(runs) * PAGE_SIZE;
-    const out = chunk.subarray(0, bytes);
+    const out = into.subarray(0, bytes);
     if (kept.length === 0 || intersectRuns(runs, kept).length === 0) return copyPages(copy, runs, out, pid);
     let at = 0;
     for (const run of runs) {

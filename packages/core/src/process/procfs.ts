@@ -7,6 +7,7 @@
  * so a caller can tell "the process exited" from "this one fd is no longer there".
  */
 import { existsSync, readFileSync, readdirSync, readlinkSync, statfsSync, statSync, type BigIntStats } from "node:fs";
+import { PROCESS } from "@cr/native";
 import { CrError, errnoCode } from "../errors.js";
 
 /** `/proc/PID` or `/proc/PID/REL`. */
@@ -36,7 +37,7 @@ export function procError(pid: number, rel: string, error: unknown): CrError {
   const path = procPath(pid, rel);
   const code = errnoCode(error);
   if (code === "ENOENT" || code === "ESRCH") {
-    if (!processExists(pid)) {
+    if (!processExists(pid) || isExiting(pid)) {
       return new CrError(`process ${pid} exited while cr was reading ${path}`, { code: "ESRCH", pid, path, cause: error });
     }
     return new CrError(`${path} vanished while cr was reading it`, { code: "ENOENT", pid, path, cause: error });
@@ -51,6 +52,23 @@ export function procError(pid: number, rel: string, error: unknown): CrError {
   }
   const detail = error instanceof Error ? error.message : String(error);
   return new CrError(`cannot read ${path} of process ${pid}: ${detail}`, { code: code ?? "EIO", pid, path, cause: error });
+}
+
+/**
+ * Whether the process is in its exit, or done with it: its cwd, root and files go before /proc/PID
+ * does (a zombie, or PF_EXITING in the flags of /proc/PID/stat).
+ */
+function isExiting(pid: number): boolean {
+  let text: string;
+  try {
+    text = readFileSync(procPath(pid, "stat"), "utf8");
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ESRCH") return true; // gone meanwhile
+    throw error;
+  }
+  const [state, , , , , , flags] = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return state === "Z" || state === "X" || (Number(flags) & PROCESS.PF_EXITING) !== 0;
 }
 
 /** What to do about a permission error: as root, the cause is elsewhere (a security module, a namespace). */
