@@ -4,12 +4,12 @@ import { intersectRuns, subtractRuns, unionRuns, type PageRun } from "./pages.js
 
 const PAGE = BigInt(PAGE_SIZE);
 
-/** A sorted, disjoint, non-touching list of runs drawn from a seeded generator. */
-function randomRuns(seed: number): PageRun[] {
+/** A sorted, disjoint, non-touching list of runs drawn from a seeded generator, from `base` on. */
+function randomRuns(seed: number, base = 0n): PageRun[] {
   let x = seed;
   const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31);
   const runs: PageRun[] = [];
-  let at = 0n;
+  let at = base;
   for (let i = 0; i < 40; i++) {
     at += BigInt(1 + (next() % 5)) * PAGE;
     const pages = 1 + (next() % 4);
@@ -30,6 +30,19 @@ describe("page run algebra", () => {
     for (let seed = 1; seed <= 300; seed++) {
       const a = randomRuns(seed);
       const b = randomRuns(seed * 7919);
+      const A = pageSet(a);
+      const B = pageSet(b);
+      expect(pageSet(unionRuns(a, b))).toEqual(new Set([...A, ...B]));
+      expect(pageSet(subtractRuns(a, b))).toEqual(new Set([...A].filter((p) => !B.has(p))));
+      expect(pageSet(intersectRuns(a, b))).toEqual(new Set([...A].filter((p) => B.has(p))));
+    }
+  });
+
+  it("is exact at the top of a 57-bit address space, past what a number holds of any integer", () => {
+    const base = (1n << 56n) - 1000n * PAGE;
+    for (let seed = 1; seed <= 50; seed++) {
+      const a = randomRuns(seed, base);
+      const b = randomRuns(seed * 31, base);
       const A = pageSet(a);
       const B = pageSet(b);
       expect(pageSet(unionRuns(a, b))).toEqual(new Set([...A, ...B]));

@@ -26,57 +26,97 @@ export function pushRun(runs: PageRun[], start: bigint, pages: number): void {
   else runs.push({ start, pages });
 }
 
+/*
+ * The algebra below works on addresses as numbers, not bigints: a change of 40k scattered pages
+ * goes through it several times while the target is frozen, and bigint arithmetic made that
+ * cost tens of milliseconds. A page-aligned address below 2^65 has at most 53 significant bits,
+ * so a number holds it, and every sum of two of them here, exactly.
+ */
+
+/** Builds a sorted run list from numeric [start, end) pieces, merging pieces that touch. */
+class RunList {
+  readonly runs: PageRun[] = [];
+  private end = -1;
+
+  add(start: number, end: number): void {
+    if (start === this.end) this.runs[this.runs.length - 1]!.pages += (end - start) / PAGE_SIZE;
+    else this.runs.push({ start: BigInt(start), pages: (end - start) / PAGE_SIZE });
+    this.end = end;
+  }
+}
+
+/** Each run's start and end as numbers, in two arrays. */
+function bounds(runs: PageRun[]): { starts: Float64Array; ends: Float64Array } {
+  const starts = new Float64Array(runs.length);
+  const ends = new Float64Array(runs.length);
+  for (let i = 0; i < runs.length; i++) {
+    starts[i] = Number(runs[i]!.start);
+    ends[i] = starts[i]! + runs[i]!.pages * PAGE_SIZE;
+  }
+  return { starts, ends };
+}
+
 /** The parts of `runs` that lie inside `within` (both sorted). */
 export function intersectRuns(runs: PageRun[], within: PageRun[]): PageRun[] {
-  const out: PageRun[] = [];
+  const out = new RunList();
+  const r = bounds(runs);
+  const w = bounds(within);
   let j = 0;
-  for (const run of runs) {
-    const end = runEnd(run);
-    while (j < within.length && runEnd(within[j]!) <= run.start) j++;
-    for (let k = j; k < within.length && within[k]!.start < end; k++) {
-      const lo = run.start > within[k]!.start ? run.start : within[k]!.start;
-      const hiW = runEnd(within[k]!);
-      const hi = end < hiW ? end : hiW;
-      if (hi > lo) pushRun(out, lo, Number((hi - lo) / PAGE));
+  for (let i = 0; i < runs.length; i++) {
+    const start = r.starts[i]!;
+    const end = r.ends[i]!;
+    while (j < within.length && w.ends[j]! <= start) j++;
+    for (let k = j; k < within.length && w.starts[k]! < end; k++) {
+      const lo = Math.max(start, w.starts[k]!);
+      const hi = Math.min(end, w.ends[k]!);
+      if (hi > lo) out.add(lo, hi);
     }
   }
-  return out;
+  return out.runs;
 }
 
 /** The parts of `runs` that lie outside `minus` (both sorted). */
 export function subtractRuns(runs: PageRun[], minus: PageRun[]): PageRun[] {
-  const out: PageRun[] = [];
+  const out = new RunList();
+  const r = bounds(runs);
+  const m = bounds(minus);
   let j = 0;
-  for (const run of runs) {
-    let cursor = run.start;
-    const end = runEnd(run);
-    while (j < minus.length && runEnd(minus[j]!) <= cursor) j++;
-    for (let k = j; k < minus.length && minus[k]!.start < end; k++) {
-      if (minus[k]!.start > cursor) pushRun(out, cursor, Number((minus[k]!.start - cursor) / PAGE));
-      const mEnd = runEnd(minus[k]!);
-      if (mEnd > cursor) cursor = mEnd;
+  for (let i = 0; i < runs.length; i++) {
+    let cursor = r.starts[i]!;
+    const end = r.ends[i]!;
+    while (j < minus.length && m.ends[j]! <= cursor) j++;
+    for (let k = j; k < minus.length && m.starts[k]! < end; k++) {
+      if (m.starts[k]! > cursor) out.add(cursor, m.starts[k]!);
+      if (m.ends[k]! > cursor) cursor = m.ends[k]!;
     }
-    if (cursor < end) pushRun(out, cursor, Number((end - cursor) / PAGE));
+    if (cursor < end) out.add(cursor, end);
   }
-  return out;
+  return out.runs;
 }
 
 /** Sorted, merged union of two sorted run lists, in one pass. */
 export function unionRuns(a: PageRun[], b: PageRun[]): PageRun[] {
-  const out: PageRun[] = [];
+  const out = new RunList();
+  const x = bounds(a);
+  const y = bounds(b);
   let i = 0;
   let j = 0;
+  let start = -1;
+  let end = -1;
   while (i < a.length || j < b.length) {
-    const next = j >= b.length || (i < a.length && a[i]!.start <= b[j]!.start) ? a[i++]! : b[j++]!;
-    const last = out[out.length - 1];
-    if (last && runEnd(last) >= next.start) {
-      const end = runEnd(next);
-      if (end > runEnd(last)) last.pages = Number((end - last.start) / PAGE);
-    } else {
-      out.push({ start: next.start, pages: next.pages });
+    const fromA = j >= b.length || (i < a.length && x.starts[i]! <= y.starts[j]!);
+    const nextStart = fromA ? x.starts[i]! : y.starts[j]!;
+    const nextEnd = fromA ? x.ends[i++]! : y.ends[j++]!;
+    if (start >= 0 && nextStart <= end) {
+      if (nextEnd > end) end = nextEnd;
+      continue;
     }
+    if (start >= 0) out.add(start, end);
+    start = nextStart;
+    end = nextEnd;
   }
-  return out;
+  if (start >= 0) out.add(start, end);
+  return out.runs;
 }
 
 /** Runs as (address, length) pairs, the shape process_vm_readv wants. */
