@@ -85,31 +85,36 @@ export function notInCopy(member: FrozenPages): PageRun[] {
  */
 export function securePages(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice = "auto"): SecuredPages {
   const wanted = (m: FrozenPages) => !keepFrozen && m.data.length > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
+  const fits = (copied: PageRun[][]) => copied.reduce((sum, runs) => sum + totalPages(runs), 0) <= COPY_BUDGET_PAGES;
+  if (!fits(members.map((m) => (wanted(m) ? notInCopy(m) : m.data)))) return streamed(members); // the tree stays frozen anyway: no fork
   const copies = members.map((m) => (wanted(m) ? forkOrUndefined(m) : undefined));
-  const frozenCopies = copies.filter((c) => c !== undefined).length;
-  const copyFaults = copies.map((c) => c?.faults ?? 0n);
-  const release = () => {
-    for (const copy of copies) copy?.drop();
-  };
+  // While frozen, each copy is reaped through its parent's frozen thread.
+  const dropFrozen = () => copies.forEach((copy, i) => copy?.drop(members[i]!.leader));
   try {
     const copied = members.map((m, i) => (copies[i] ? notInCopy(m) : m.data));
-    const total = copied.reduce((sum, runs) => sum + totalPages(runs), 0);
-    if (total > COPY_BUDGET_PAGES) {
-      release(); // the tree stays frozen while its pages are read: a copy would only cost
-      return { sources: members.map((m) => streamedSource(m.pid)), frozenCopies: 0, copyFaults: members.map(() => 0n), thawable: false, release: () => undefined };
+    if (!fits(copied)) {
+      dropFrozen(); // a fork failed, and copying that member whole is beyond the budget
+      return streamed(members);
     }
-    const into = buffer && buffer.length >= total * PAGE_SIZE ? buffer : Buffer.allocUnsafe(total * PAGE_SIZE);
+    const bytes = totalPages(copied.flat()) * PAGE_SIZE;
+    const into = buffer && buffer.length >= bytes ? buffer : Buffer.allocUnsafe(bytes);
     let offset = 0;
     const sources = members.map((m, i) => {
-      const bytes = copyPages(m.pid, copied[i]!, into.subarray(offset));
-      offset += bytes.length;
-      return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, bytes, m.pid) : bufferedSource(bytes);
+      const data = copyPages(m.pid, copied[i]!, into.subarray(offset));
+      offset += data.length;
+      return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data, m.pid) : bufferedSource(data);
     });
-    return { sources, frozenCopies, copyFaults, thawable: true, release };
+    const release = () => copies.forEach((copy) => copy?.drop());
+    return { sources, frozenCopies: copies.filter((c) => c).length, copyFaults: copies.map((c) => c?.faults ?? 0n), thawable: true, release };
   } catch (error) {
-    release();
+    dropFrozen();
     throw error;
   }
+}
+
+/** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
+function streamed(members: FrozenPages[]): SecuredPages {
+  return { sources: members.map((m) => streamedSource(m.pid)), frozenCopies: 0, copyFaults: members.map(() => 0n), thawable: false, release: () => undefined };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */

@@ -36,14 +36,15 @@ export class FrozenCopy {
 
   /**
    * Kills the copy and has its parent reap it: its exit signal is 0, so the parent was told
-   * nothing and only a wait with __WALL, injected while the parent is stopped for a moment,
-   * takes the zombie away. A parent that exited meanwhile left it to init, which reaps it.
+   * nothing and only a wait with __WALL, injected while the parent is stopped for a moment (or
+   * through `frozenTid`, its thread cr holds frozen now), takes the zombie away. A parent that
+   * exited meanwhile left it to init, which reaps it.
    */
-  drop(): void {
+  drop(frozenTid?: number): void {
     if (this.dropped) return;
     this.dropped = true;
     dropFrozenCopy(this.pid);
-    reapCopy(this.pid, this.parent);
+    reapCopy(this.pid, this.parent, frozenTid);
   }
 }
 
@@ -75,8 +76,13 @@ function statOrUndefined(pid: number): ProcStat | undefined {
 }
 
 /** Has `parent` reap its copy `pid` by an injected wait4: a parent that exited meanwhile left it to init. */
-function reapCopy(pid: number, parent: number): void {
+function reapCopy(pid: number, parent: number, frozenTid?: number): void {
   if (statOrUndefined(pid)?.ppid !== parent) return;
+  const reap = (tid: number) => injectChecked(parent, tid, "wait4", [BigInt(pid), 0n, BigInt(WAIT.__WALL), 0n], `reaping cr's frozen copy ${pid}`);
+  if (frozenTid !== undefined) {
+    reap(frozenTid);
+    return;
+  }
   let tids: number[];
   try {
     tids = freeze(parent);
@@ -85,7 +91,7 @@ function reapCopy(pid: number, parent: number): void {
     throw error;
   }
   try {
-    injectChecked(parent, tids[0]!, "wait4", [BigInt(pid), 0n, BigInt(WAIT.__WALL), 0n], `reaping cr's frozen copy ${pid}`);
+    reap(tids[0]!);
   } finally {
     thaw(tids);
   }

@@ -1,0 +1,101 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { freeze, FROZEN_COPY_NAME, PAGE_SIZE, readMemory, thaw } from "@cr/native";
+import { killHolders, pythonHolder } from "./python.test-util.js";
+import { forkBreakEven, securePages } from "./secure-pages.js";
+import { collectVmas } from "./vmas.js";
+import type { PageRun } from "../pages.js";
+
+afterEach(killHolders);
+
+const PAGES = 4;
+
+/** python3 with 4 pages each of private, shared and MADV_DONTFORK memory, all 'a'; SIGUSR1 writes 'b' over all of them. */
+const THREE_KINDS = [
+  "import ctypes, mmap, signal",
+  `private = mmap.mmap(-1, ${PAGES * PAGE_SIZE}, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)`,
+  `shared = mmap.mmap(-1, ${PAGES * PAGE_SIZE})`,
+  `dontfork = mmap.mmap(-1, ${PAGES * PAGE_SIZE}, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)`,
+  "dontfork.madvise(mmap.MADV_DONTFORK)",
+  "regions = [private, shared, dontfork]",
+  `for m in regions: m.write(b'a' * ${PAGES * PAGE_SIZE})`,
+  "def rewrite(signum, frame):",
+  `    for m in regions: m.seek(0); m.write(b'b' * ${PAGES * PAGE_SIZE})`,
+  "signal.signal(signal.SIGUSR1, rewrite)",
+  "fds = [ctypes.addressof(ctypes.c_char.from_buffer(m)) for m in regions]",
+].join("\n");
+
+/** The pids of the frozen copies whose parent is `pid`. */
+function copiesOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        return stat.includes(`(${FROZEN_COPY_NAME})`) && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false; // exited while /proc was listed
+      }
+    })
+    .map(Number);
+}
+
+function firstByte(pid: number, address: bigint): number {
+  const out = Buffer.alloc(1);
+  readMemory(pid, new BigUint64Array([address, 1n]), out);
+  return out[0]!;
+}
+
+describe("securePages", () => {
+  it("keeps every page as it was at the freeze when a frozen copy holds them and the process writes them all after the thaw", async () => {
+    const { child, fds } = await pythonHolder(THREE_KINDS);
+    const pid = child.pid!;
+    const [privateAt, sharedAt, dontforkAt] = (fds as unknown as number[]).map(BigInt) as [bigint, bigint, bigint];
+    const data: PageRun[] = [privateAt, sharedAt, dontforkAt].sort((a, b) => (a < b ? -1 : 1)).map((start) => ({ start, pages: PAGES }));
+    const tids = freeze(pid);
+    let secured;
+    try {
+      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data }], undefined, false, "fork");
+    } finally {
+      thaw(tids);
+    }
+    try {
+      expect(secured.frozenCopies).toBe(1);
+      expect(copiesOf(pid)).toHaveLength(1);
+      child.kill("SIGUSR1");
+      for (let i = 0; i < 200 && [privateAt, sharedAt, dontforkAt].some((a) => firstByte(pid, a) !== 0x62); i++) await sleep(10);
+      expect([privateAt, sharedAt, dontforkAt].map((a) => firstByte(pid, a)), "the process wrote every page").toEqual([0x62, 0x62, 0x62]);
+      const saved = secured.sources[0]!(data, 0);
+      expect(saved.equals(Buffer.alloc(3 * PAGES * PAGE_SIZE, "a")), "the pages as they were at the freeze").toBe(true);
+    } finally {
+      secured.release();
+    }
+    expect(copiesOf(pid), "the copy is reaped").toEqual([]);
+    expect(child.exitCode, "the process runs on").toBeNull();
+  });
+
+  it("forks by cost: a few changed pages are copied, many are left in a frozen copy", async () => {
+    const { child, fds } = await pythonHolder(["import ctypes, mmap", `m = mmap.mmap(-1, ${4096 * PAGE_SIZE}, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)`, `m.write(b'x' * ${4096 * PAGE_SIZE})`, "fds = [ctypes.addressof(ctypes.c_char.from_buffer(m))]"].join("\n"));
+    const pid = child.pid!;
+    const start = BigInt((fds as unknown as number[])[0]!);
+    const vmas = collectVmas(pid);
+    const breakEven = forkBreakEven(vmas);
+    expect(breakEven, "16 MiB resident: forking pays from a few thousand pages").toBeLessThan(4096);
+    const secure = (pages: number, keepFrozen: boolean) => {
+      const tids = freeze(pid);
+      let secured;
+      try {
+        secured = securePages([{ pid, leader: tids[0]!, vmas, data: [{ start, pages }] }], undefined, keepFrozen);
+      } finally {
+        thaw(tids);
+      }
+      secured.release(); // once thawed
+      return secured.frozenCopies;
+    };
+    expect(secure(64, false), "64 pages changed: copied").toBe(0);
+    expect(secure(4096, false), "4096 pages changed: forked").toBe(1);
+    expect(secure(4096, true), "a tree that stays frozen (--kill) is not forked").toBe(0);
+    expect(copiesOf(pid), "every copy is reaped").toEqual([]);
+  });
+});
