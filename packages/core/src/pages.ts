@@ -38,9 +38,10 @@ class RunList {
   readonly runs: PageRun[] = [];
   private end = -1;
 
-  add(start: number, end: number): void {
+  /** `bigStart`: `start` as a bigint, when the caller has it (making one is the dear part). */
+  add(start: number, end: number, bigStart?: bigint): void {
     if (start === this.end) this.runs[this.runs.length - 1]!.pages += (end - start) / PAGE_SIZE;
-    else this.runs.push({ start: BigInt(start), pages: (end - start) / PAGE_SIZE });
+    else this.runs.push({ start: bigStart ?? BigInt(start), pages: (end - start) / PAGE_SIZE });
     this.end = end;
   }
 }
@@ -58,6 +59,7 @@ function bounds(runs: PageRun[]): { starts: Float64Array; ends: Float64Array } {
 
 /** The parts of `runs` that lie inside `within` (both sorted). */
 export function intersectRuns(runs: PageRun[], within: PageRun[]): PageRun[] {
+  if (runs.length === 0 || within.length === 0) return [];
   const out = new RunList();
   const r = bounds(runs);
   const w = bounds(within);
@@ -69,7 +71,7 @@ export function intersectRuns(runs: PageRun[], within: PageRun[]): PageRun[] {
     for (let k = j; k < within.length && w.starts[k]! < end; k++) {
       const lo = Math.max(start, w.starts[k]!);
       const hi = Math.min(end, w.ends[k]!);
-      if (hi > lo) out.add(lo, hi);
+      if (hi > lo) out.add(lo, hi, lo === start ? runs[i]!.start : undefined);
     }
   }
   return out.runs;
@@ -77,19 +79,21 @@ export function intersectRuns(runs: PageRun[], within: PageRun[]): PageRun[] {
 
 /** The parts of `runs` that lie outside `minus` (both sorted). */
 export function subtractRuns(runs: PageRun[], minus: PageRun[]): PageRun[] {
+  if (minus.length === 0) return runs.map((r) => ({ start: r.start, pages: r.pages }));
   const out = new RunList();
   const r = bounds(runs);
   const m = bounds(minus);
   let j = 0;
   for (let i = 0; i < runs.length; i++) {
-    let cursor = r.starts[i]!;
+    const start = r.starts[i]!;
+    let cursor = start;
     const end = r.ends[i]!;
     while (j < minus.length && m.ends[j]! <= cursor) j++;
     for (let k = j; k < minus.length && m.starts[k]! < end; k++) {
-      if (m.starts[k]! > cursor) out.add(cursor, m.starts[k]!);
+      if (m.starts[k]! > cursor) out.add(cursor, m.starts[k]!, cursor === start ? runs[i]!.start : undefined);
       if (m.ends[k]! > cursor) cursor = m.ends[k]!;
     }
-    if (cursor < end) out.add(cursor, end);
+    if (cursor < end) out.add(cursor, end, cursor === start ? runs[i]!.start : undefined);
   }
   return out.runs;
 }
@@ -103,19 +107,22 @@ export function unionRuns(a: PageRun[], b: PageRun[]): PageRun[] {
   let j = 0;
   let start = -1;
   let end = -1;
+  let bigStart = 0n;
   while (i < a.length || j < b.length) {
     const fromA = j >= b.length || (i < a.length && x.starts[i]! <= y.starts[j]!);
+    const next = fromA ? a[i]! : b[j]!;
     const nextStart = fromA ? x.starts[i]! : y.starts[j]!;
     const nextEnd = fromA ? x.ends[i++]! : y.ends[j++]!;
     if (start >= 0 && nextStart <= end) {
       if (nextEnd > end) end = nextEnd;
       continue;
     }
-    if (start >= 0) out.add(start, end);
+    if (start >= 0) out.add(start, end, bigStart);
     start = nextStart;
     end = nextEnd;
+    bigStart = next.start;
   }
-  if (start >= 0) out.add(start, end);
+  if (start >= 0) out.add(start, end, bigStart);
   return out.runs;
 }
 

@@ -1,8 +1,9 @@
 /**
  * The process tree: a process and every descendant of it, saved and restored together.
  *
- * Checkpoint half: members are found from the ppid of every process in /proc (this kernel may
- * lack /proc/PID/task/TID/children, CONFIG_PROC_CHILDREN), read once per walk. The tree is
+ * Checkpoint half: members are found from each member's /proc/PID/task/TID/children (every
+ * thread's: a child belongs to the thread that forked it), or, on a kernel without them
+ * (CONFIG_PROC_CHILDREN), from the ppid of every process in /proc, read once per walk. The tree is
  * frozen member by member and walked again until a walk finds no process that is not frozen
  * yet: a frozen process cannot fork, so the set is then complete, and the image one instant.
  * A member that exits meanwhile fails the snapshot (every member is thawed), never a half-saved
@@ -10,12 +11,12 @@
  *
  * Restart half: see restart-tree.ts.
  */
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freeze, NativeError, PROCESS, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
-import { CrError } from "../errors.js";
+import { CrError, errnoCode } from "../errors.js";
 import { noteInterrupted } from "./syscall-restarts.js";
 import { isZombie, readStat, type ProcStat } from "./task.js";
 import { isFrozenCopy } from "../process/frozen-copy.js";
@@ -36,21 +37,56 @@ export interface TreeProcess extends Member {
 
 /** `root` first, then its descendants, parents before their children; [] if root does not exist. */
 export function processTree(root: number): TreeProcess[] {
-  const byParent = new Map<number, TreeProcess[]>();
-  let rootMember: TreeProcess | undefined;
+  const rootMember = memberOf(root);
+  if (!rootMember) return [];
+  const children = hasChildrenFiles() ? childrenOf : scanChildren();
+  const tree = [rootMember];
+  for (let i = 0; i < tree.length; i++) {
+    const found = children(tree[i]!.pid).flatMap((pid) => (pid === process.pid ? [] : (memberOf(pid) ?? [])));
+    // cr's own frozen copies are never the program's; a child reparented meanwhile is not this one's.
+    tree.push(...found.filter((m) => m.ppid === tree[i]!.pid && !isFrozenCopy(m.stat)).sort((a, b) => a.pid - b.pid));
+  }
+  return tree;
+}
+
+let childrenFiles: boolean | undefined;
+
+function hasChildrenFiles(): boolean {
+  childrenFiles ??= existsSync(`/proc/${process.pid}/task/${process.pid}/children`);
+  return childrenFiles;
+}
+
+/** The children of `pid`, from its threads' children files; [] once it has exited. */
+function childrenOf(pid: number): number[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ESRCH") return []; // exited: a walk again finds what it left
+    throw error;
+  }
+  return tids.flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ESRCH") return []; // that thread exited
+      throw error;
+    }
+  });
+}
+
+/** Every process's parent, read once from all of /proc: the children of each, by pid. */
+function scanChildren(): (pid: number) => number[] {
+  const byParent = new Map<number, number[]>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     const member = memberOf(Number(name));
-    if (!member || isFrozenCopy(member.stat)) continue; // cr's, never the program's
-    if (member.pid === root) rootMember = member;
+    if (!member) continue;
     const siblings = byParent.get(member.ppid);
-    if (siblings) siblings.push(member);
-    else byParent.set(member.ppid, [member]);
+    if (siblings) siblings.push(member.pid);
+    else byParent.set(member.ppid, [member.pid]);
   }
-  if (!rootMember) return [];
-  const tree = [rootMember];
-  for (let i = 0; i < tree.length; i++) tree.push(...(byParent.get(tree[i]!.pid) ?? []).sort((a, b) => a.pid - b.pid));
-  return tree;
+  return (pid) => byParent.get(pid) ?? [];
 }
 
 /** A tree with every running member frozen: its threads (the leader first) by pid. */
