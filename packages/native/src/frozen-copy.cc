@@ -54,9 +54,11 @@ Status NameCopy(int child) {
 
 Status KillCopy(int child) {
   if (kill(child, SIGKILL) != 0) return SysFailure("kill", child);
+  // Until it is gone: a stop it reported before the kill is not its end.
   int status = 0;
-  while (waitpid(child, &status, __WALL) == child && !WIFEXITED(status) && !WIFSIGNALED(status)) {
-  }
+  pid_t got = 0;
+  do got = waitpid(child, &status, __WALL);
+  while (got == child && !WIFEXITED(status) && !WIFSIGNALED(status));
   return std::nullopt;
 }
 
