@@ -128,7 +128,7 @@ function print(result: SnapshotResult, json?: boolean): void {
   }
   process.stderr.write(
     `${result.parent === null ? "full" : `incremental on ${result.parent}`}${result.processes > 1 ? ` of ${result.processes} processes` : ""}: ${result.dirtyPages} pages, ${formatBytes(result.bytes)}, ` +
-      `downtime ${formatMs(result.downtimeMs)}, total ${formatMs(result.totalMs)}, tracker ${result.tracker} (${result.trackerReason})` +
+      `downtime ${formatMs(result.downtimeMs)}${result.frozenCopies > 0 ? " (pages read from a frozen copy after it)" : ""}, total ${formatMs(result.totalMs)}, tracker ${result.tracker} (${result.trackerReason})` +
       (result.fullReason ? `; every page saved: ${result.fullReason}` : "") +
       "\n",
   );
