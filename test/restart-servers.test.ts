@@ -57,16 +57,18 @@ c.sendall(f"{count} {total}\\n".encode())
 `;
 
 /** Streams 1..N to the server over one connection, then prints what the server read. */
-const STREAM_CLIENT = `import socket, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
-c = socket.create_connection(("127.0.0.1", port))
-for i in range(1, n + 1):
-    c.sendall(f"{i}\\n".encode())
-    if i % 200 == 0:
+// Streams 1, 2, 3 ... until a file "stop" appears (however long the snapshot and restart take).
+const STREAM_CLIENT = `import itertools, os, socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for n in itertools.count(1):
+    c.sendall(f"{n}\\n".encode())
+    if n % 200 == 0:
         time.sleep(0.01)
+        if os.path.exists("stop"):
+            break
 c.shutdown(socket.SHUT_WR)
 count, total = c.recv(100).decode().split()
-print(f"the server read {count} numbers summing to {total}", flush=True)
+print(f"sent {n}; the server read {count} numbers summing to {total}", flush=True)
 `;
 
 const NODE_SERVER = `let n = 0;
@@ -181,7 +183,7 @@ describe("network servers", () => {
     writeFileSync(join(dir, "sum.py"), SUM_SERVER);
     writeFileSync(join(dir, "stream.py"), STREAM_CLIENT);
     const { child, port } = await startServer(dir, python3Binary(), ["sum.py"]);
-    const client = spawn(python3Binary(), ["stream.py", String(port), "40000"], { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
+    const client = spawn(python3Binary(), ["stream.py", String(port)], { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
     started.push(client.pid!);
     let said = "";
     client.stdout!.on("data", (d: Buffer) => (said += d.toString()));
@@ -196,8 +198,11 @@ describe("network servers", () => {
     await waitPidFree(child.pid!);
     await sleep(300); // the client, locked out, retransmits meanwhile
     await restartDetached(started, store, BigInt(taken.stdout.trim()));
+    await sleep(300); // the stream goes on after the restart
+    writeFileSync(join(dir, "stop"), "");
     await clientEnded;
-    expect(said).toBe(`the server read 40000 numbers summing to ${(40000 * 40001) / 2}\n`);
+    const sent = Number(/^sent (\d+);/.exec(said)?.[1]);
+    expect(said).toBe(`sent ${sent}; the server read ${sent} numbers summing to ${(sent * (sent + 1)) / 2}\n`);
     expect(readFileSync(join(dir, "server.log"), "utf8")).toMatch(/^port \d+\naccepted 1\n/); // one connection, never made again
     expect(execFileSync("nft", ["list", "table", "inet", "cr_tcp_lock"], { encoding: "utf8" }), "the lock is lifted").not.toMatch(new RegExp(`:${port} `));
   });

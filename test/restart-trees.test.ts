@@ -1,13 +1,14 @@
 // Process trees (issue 19): a workload of several processes is snapshotted 1 full + 20
 // incremental times at random moments, killed whole, and restarted from the middle of its chain;
 // it must write what an uninterrupted run writes, and leave no process behind. The workloads whose
-// point is shared memory are in restart-trees-shared-memory.test.ts (two files run side by side).
+// point is shared memory are in restart-trees-shared-memory.test.ts, make -j2 in
+// restart-trees-make.test.ts (files run side by side).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
 import { ImageCache } from "./image-pages.js";
-import { expectChainRestartsLikeReference, killTree, makeCProject, PYTHON_POOL_SCRIPT, python3Binary, restartAndWait, snapshotChain, startWorkload, type Run, type TreeWorkload } from "./restart-helpers.js";
+import { expectChainRestartsLikeReference, killTree, PYTHON_POOL_SCRIPT, python3Binary, restartAndWait, snapshotChain, startWorkload, type Run, type TreeWorkload } from "./restart-helpers.js";
 
 let dir: string;
 const workloads: TreeWorkload[] = [
@@ -15,8 +16,6 @@ const workloads: TreeWorkload[] = [
   { name: "shell-pipeline", command: "bash", args: ["-c", 'seq 1 30000000 | awk "{s+=\\$1} NR%1000000==0 {print s}" | sha256sum'], processes: 3 },
   // Python's multiprocessing.Pool(2), forked: pipes, and semaphores in deleted /dev/shm files mapped by all three.
   { name: "python-pool", command: python3Binary(), args: ["-c", PYTHON_POOL_SCRIPT, "600"], processes: 3 },
-  // make, sh, gcc and its cc1 and as: the built binary must be the same.
-  { name: "make-j2", command: "bash", args: ["-c", "cd project && make -s clean && make -j2 -s && sha256sum prog"], processes: 3 },
   // A parent, its server and its acceptor: a stream and a datagram socketpair with bytes in flight
   // both ways, a listening socket bound to a path, connected to every few rounds. The acceptor
   // waits in poll(-1) across snapshots: restarted, it must wait on, not fail with EINTR.
@@ -25,7 +24,6 @@ const workloads: TreeWorkload[] = [
 
 beforeAll(() => {
   dir = tmpDir("cr-trees-");
-  makeCProject(join(dir, "project"), 24);
 });
 afterAll(() => cleanupTmp());
 

@@ -1,105 +1,16 @@
 // Every self-checking program of test/zdtm (protocol: test/zdtm/zdtm.h) through cr. Either
 // `cr check` names what cr cannot restore (and `cr snapshot --kill` refuses, the program runs
-// on), or the program survives `cr snapshot --kill` + `cr restart` and a restart from the middle
-// of a chain of increments, and finds everything it set up exactly as it left it. What check
-// accepts and restart cannot restore fails here.
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { checkProcess, snapshot } from "@cr/core";
+// on), or the program survives `cr snapshot --kill` + `cr restart` (and a restart from the middle
+// of a chain of increments: zdtm-chains.test.ts), and finds everything it set up exactly as it
+// left it. What check accepts and restart cannot restore fails here.
+import { describe, expect, it, afterAll } from "vitest";
+import { checkProcess } from "@cr/core";
 import { runCli } from "./cli.js";
-import { zdtmDir } from "./fixtures/build.js";
-import { cleanupTmp, sleep, tmpDir } from "./harness.js";
+import { cleanupTmp, tmpDir } from "./harness.js";
 import { waitPidFree } from "./restart-helpers.js";
+import { all, restartAndCheck, start, withPids } from "./zdtm-helpers.js";
 
-interface Program {
-  name: string;
-  /** The kind of `cr check` problem expected, or null when the program must be restored exactly. */
-  refused: string | null;
-  /** What each snapshot's warnings must match, if the program says (second line). */
-  warns: RegExp | null;
-}
-
-/** The programs, with what their first line says cr must do (see zdtm.h). */
-function programs(): Program[] {
-  return readdirSync(zdtmDir)
-    .filter((f) => f.endsWith(".c"))
-    .sort()
-    .map((file) => {
-      const [first, second] = readFileSync(join(zdtmDir, file), "utf8").split("\n", 2);
-      const said = /^\/\/ zdtm: (?:pass|refused (\S+))$/.exec(first!);
-      if (!said) throw new Error(`test/zdtm/${file}: the first line must be "// zdtm: pass" or "// zdtm: refused KIND"`);
-      const warns = /^\/\/ zdtm: warns (.+)$/.exec(second ?? "")?.[1];
-      return { name: file.slice(0, -2), refused: said[1] ?? null, warns: warns === undefined ? null : new RegExp(warns) };
-    });
-}
-
-const all = programs();
-const restored = all.filter((p) => p.refused === null);
-/** Runs a test with the PIDs it starts, each killed at its end (tests run concurrently: each stops its own). */
-async function withPids(body: (pids: number[]) => Promise<void>): Promise<void> {
-  const pids: number[] = [];
-  try {
-    await body(pids);
-  } finally {
-    pids.forEach(killQuietly);
-  }
-}
 afterAll(() => cleanupTmp());
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone: nothing to stop
-  }
-}
-
-interface Started {
-  child: ChildProcess;
-  pid: number;
-  out: string;
-  exited: Promise<void>;
-}
-
-/** Starts a program in a directory of its own and waits until it says it is set up. */
-async function start(program: Program, pids: number[]): Promise<Started> {
-  const dir = tmpDir(`cr-zdtm-${program.name}-`);
-  const out = join(dir, "out");
-  const child = spawn(join(zdtmDir, "bin", program.name), [out], { cwd: dir, stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  pids.push(child.pid!);
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(`${out}.ready`)) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${program.name} ended during its set-up: ${resultOf(out)}`);
-    if (Date.now() > deadline) throw new Error(`${program.name} not set up after 10 s`);
-    await sleep(10);
-  }
-  return { child, pid: child.pid!, out, exited };
-}
-
-function resultOf(out: string): string {
-  return existsSync(out) ? readFileSync(out, "utf8").trim() : "(no result written)";
-}
-
-/** `cr restart --detach` from `crid`, SIGTERM once it runs, and the program's own verdict. */
-async function restartAndCheck(store: string, crid: bigint, out: string, pids: number[]): Promise<string> {
-  const restarted = await runCli(["restart", "--store", store, "--at", String(crid), "--detach"]);
-  expect(restarted.code, restarted.stderr).toBe(0);
-  const pid = Number(restarted.stdout.trim());
-  expect(pid, `cr restart --detach printed ${JSON.stringify(restarted.stdout)}`).toBeGreaterThan(0); // kill(0) would end the test run
-  pids.push(pid);
-  process.kill(pid, "SIGTERM");
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(out) || readFileSync(out, "utf8") === "") {
-    if (!existsSync(`/proc/${pid}`)) break;
-    if (Date.now() > deadline) return "(no result 10 s after SIGTERM: hung)";
-    await sleep(10);
-  }
-  await sleep(existsSync(out) ? 0 : 50); // a result written just as the process ended
-  return resultOf(out);
-}
 
 // Through the CLI only (the check reads): two programs at a time keep both cores busy.
 describe.concurrent("cr check names it, or the restart restores it", () => {
@@ -121,23 +32,5 @@ describe.concurrent("cr check names it, or the restart restores it", () => {
     await run.exited;
     await waitPidFree(run.pid);
     expect(await restartAndCheck(store, BigInt(taken.stdout.trim()), run.out, pids)).toBe("PASS");
-  }));
-});
-
-describe("a restart from the middle of a chain of increments restores it", () => {
-  it.each(restored)("$name: full + 3 increments, restart at the second", (program) => withPids(async (pids) => {
-    const run = await start(program, pids);
-    const store = tmpDir("cr-zdtm-store-");
-    const crids: bigint[] = [];
-    for (let i = 0; i < 4; i++) {
-      const taken = await snapshot(run.pid, { store, incremental: i > 0 });
-      if (program.warns) expect(taken.warnings.join("\n")).toMatch(program.warns);
-      crids.push(taken.crid);
-      await sleep(20);
-    }
-    run.child.kill("SIGKILL");
-    await run.exited;
-    await waitPidFree(run.pid);
-    expect(await restartAndCheck(store, crids[1]!, run.out, pids)).toBe("PASS");
   }));
 });

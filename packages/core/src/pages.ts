@@ -34,7 +34,7 @@ export function pushRun(runs: PageRun[], start: bigint, pages: number): void {
  */
 
 /** Builds a sorted run list from numeric [start, end) pieces, merging pieces that touch. */
-class RunList {
+export class RunList {
   readonly runs: PageRun[] = [];
   private end = -1;
 

@@ -1,6 +1,6 @@
-import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
+import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
-import { intersectRuns, pushRun, subtractRuns, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, RunList, subtractRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, vmaPages, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
@@ -110,8 +110,8 @@ function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): strin
  * known (null).
  */
 function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: PageRun[]; present: PageRun[] } | null {
-  const all: PageRun[] = [];
-  const present: PageRun[] = [];
+  const all = new RunList();
+  const present = new RunList();
   const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
   for (const vma of registered) {
     let triples: BigUint64Array;
@@ -121,13 +121,16 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: Pag
       if (error instanceof NativeError && error.code === "EPERM") return null;
       throw error;
     }
-    for (let i = 0; i < triples.length; i += 3) {
-      const pages = Number((triples[i + 1]! - triples[i]!) / BigInt(PAGE_SIZE));
-      pushRun(all, triples[i]!, pages);
-      if (Number(triples[i + 2]!) & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) pushRun(present, triples[i]!, pages);
+    // Read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions).
+    const words = new Uint32Array(triples.buffer, triples.byteOffset, triples.length * 2);
+    for (let i = 0; i < words.length; i += 6) {
+      const start = words[i + 1]! * 2 ** 32 + words[i]!;
+      const end = words[i + 3]! * 2 ** 32 + words[i + 2]!;
+      all.add(start, end);
+      if (words[i + 4]! & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) present.add(start, end);
     }
   }
-  return { all, present };
+  return { all: all.runs, present: present.runs };
 }
 
 /** Writable private memory: the process alone changes it, and its tracker vouches for it. */
