@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "inject.h"
 #include "memory.h"
+#include "procfs.h"
 
 namespace {
 
@@ -32,8 +33,12 @@ Status HoldCopy(int child) {
   int status = 0;
   if (waitpid(child, &status, __WALL) != child) return SysFailure("waitpid", child);
   if (!WIFSTOPPED(status)) return CopyFailure(ESRCH, child, "clone", "the frozen copy exited before cr held it");
-  // TRACESYSGOOD as the parent had it, for the injection that names the copy.
-  if (ptrace(PTRACE_SETOPTIONS, child, nullptr, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) != 0) return SysFailure("ptrace(PTRACE_SETOPTIONS)", child);
+  // TRACESYSGOOD as the parent had it, for the injection that names the copy; and the parent's
+  // seccomp filters, which the copy inherits, suspended as the parent's are (a filter refusing
+  // prctl would otherwise refuse the naming, or kill the copy).
+  long options = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD;
+  if (StatusField(child, "Seccomp") != "0") options |= PTRACE_O_SUSPEND_SECCOMP;
+  if (ptrace(PTRACE_SETOPTIONS, child, nullptr, options) != 0) return SysFailure("ptrace(PTRACE_SETOPTIONS)", child);
   return std::nullopt;
 }
 
