@@ -118,8 +118,9 @@ export async function snapshotAndKill(run: Run, store: string, delayMs: number):
 }
 
 /**
- * `count` snapshots of a running workload (the first full, the rest increments), each at a
- * random moment of its share of about `withinMs`, however long each one takes. Throws
+ * `count` snapshots of a running workload (the first full, the rest increments, every other one
+ * through a frozen copy), each at a random moment of its share of about `withinMs`, however long
+ * each one takes. Throws
  * WorkloadEnded if it ends first: by then its PID may be another process's.
  */
 export async function snapshotChain(run: Run, store: string, count: number, withinMs: number): Promise<bigint[]> {
@@ -129,7 +130,8 @@ export async function snapshotChain(run: Run, store: string, count: number, with
   for (let i = 0; i < count; i++) {
     if (run.child.exitCode !== null || run.child.signalCode !== null) throw ended(i);
     try {
-      crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running" })).crid);
+      // Every other one reads its pages from a frozen copy while the workload runs on and writes them.
+      crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running", securePages: i % 2 === 1 ? "fork" : "auto" })).crid);
     } catch (error) {
       if (await ends(run)) throw ended(i);
       throw error;
