@@ -18,9 +18,9 @@ beforeAll(() => {
   const python3 = python3Binary();
   // Long enough that 20 snapshots land before the end.
   workloads.push(
-    { name: "python3-long", command: python3, args: [join(dir, "dict.py"), "40"] },
-    { name: "heap_checksum-long", command: fixture("heap_checksum"), args: ["OUT", "64", "30000", "50"], writesOut: true },
-    { name: "threads_condvar-long", command: fixture("threads_condvar"), args: ["OUT", "8000", "100"], writesOut: true },
+    { name: "python3-long", command: python3, args: [join(dir, "dict.py"), "40"], frozenCopies: true },
+    { name: "heap_checksum-long", command: fixture("heap_checksum"), args: ["OUT", "64", "30000", "50"], writesOut: true, frozenCopies: true },
+    { name: "threads_condvar-long", command: fixture("threads_condvar"), args: ["OUT", "8000", "100"], writesOut: true, frozenCopies: true },
     // A shared anonymous mapping held by the one process (Python's mmap.mmap(-1, n)).
     { name: "python3-shm", command: python3, args: [join(dir, "shm.py"), "40"] },
     { name: "xz", command: "xz", args: ["-6", "-T1", "-c", join(dir, "words.txt")] },
@@ -38,7 +38,7 @@ describe("incremental chains", () => {
       const { run, crids } = await sooner(async (scale) => {
         const run = startWorkload(w, dir, "chain");
         await sleep(Math.min(100, ref.ms / 10) * scale);
-        return { run, crids: await snapshotChain(run, store, 21, ref.ms * 0.5 * scale) };
+        return { run, crids: await snapshotChain(run, store, 21, ref.ms * 0.5 * scale, w.frozenCopies) };
       });
       run.child.kill("SIGKILL");
       await run.exited;

@@ -30,6 +30,8 @@ export interface Workload {
   args: string[];
   /** Whether the program writes its result to OUT itself (else to stdout). */
   writesOut?: boolean;
+  /** Every fourth snapshot of a chain reads its pages from a frozen copy while the workload runs on and writes them. */
+  frozenCopies?: boolean;
 }
 
 export interface Run {
@@ -118,20 +120,20 @@ export async function snapshotAndKill(run: Run, store: string, delayMs: number):
 }
 
 /**
- * `count` snapshots of a running workload (the first full, the rest increments, every other one
- * through a frozen copy), each at a random moment of its share of about `withinMs`, however long
+ * `count` snapshots of a running workload (the first full, the rest increments; with
+ * `frozenCopies`, one in four through a frozen copy), each at a random moment of its share of about `withinMs`, however long
  * each one takes. Throws
  * WorkloadEnded if it ends first: by then its PID may be another process's.
  */
-export async function snapshotChain(run: Run, store: string, count: number, withinMs: number): Promise<bigint[]> {
+export async function snapshotChain(run: Run, store: string, count: number, withinMs: number, frozenCopies = false): Promise<bigint[]> {
   const started = Date.now();
   const crids: bigint[] = [];
   const ended = (i: number) => new WorkloadEnded(`${run.out}: the workload ended after ${i} of ${count} snapshots`);
   for (let i = 0; i < count; i++) {
     if (run.child.exitCode !== null || run.child.signalCode !== null) throw ended(i);
     try {
-      // Every other one reads its pages from a frozen copy while the workload runs on and writes them.
-      crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running", securePages: i % 2 === 1 ? "fork" : "auto" })).crid);
+      const securePages = frozenCopies && i % 4 === 1 ? "fork" : "auto";
+      crids.push((await snapshot(run.pid, { store, incremental: i > 0, after: "leave-running", securePages })).crid);
     } catch (error) {
       if (await ends(run)) throw ended(i);
       throw error;

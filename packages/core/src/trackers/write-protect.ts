@@ -59,18 +59,22 @@ export class WriteProtectTracker implements DirtyTracker {
   }
 }
 
-/** What the registered mappings' written pages say; with `rearm` the scan write-protects them again. */
+/**
+ * What the registered mappings' written pages say; with `rearm` the scan write-protects them again.
+ * The process's own memory and shared objects' mappings are scanned apart: each scan's runs are
+ * then its answer as they are (a 20% increment of 1 GiB is ~40k of them, while frozen).
+ */
 function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undefined): DirtyResult {
-  const registered = context.vmas.filter((v) => v.flags.uffdWp);
-  const written = scanWritten(context.pid, registered, rearm);
+  const own = ownMemory(context.vmas).filter((v) => v.flags.uffdWp);
+  const shared = context.vmas.filter((v) => v.flags.uffdWp && !own.includes(v));
+  const written = scanWritten(context.pid, own, rearm);
+  const sharedWritten = scanWritten(context.pid, shared, rearm);
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
-  if (!written) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
+  if (!written || !sharedWritten) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   const tracked: PageRun[] = [];
-  for (const v of ownMemory(context.vmas).filter((v) => v.flags.uffdWp)) pushRun(tracked, v.start, vmaPages(v));
+  for (const v of own) pushRun(tracked, v.start, vmaPages(v));
   // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
-  const scope = intersectRuns(written.all, tracked);
-  const data = intersectRuns(written.present, tracked);
-  return { unchanged: subtractRuns(tracked, written.all), seen: { scope, data }, sharedWrites: sharedWrites(context, written.all) };
+  return { unchanged: subtractRuns(tracked, written.all), seen: { scope: written.all, data: written.present }, sharedWrites: sharedWrites(context, sharedWritten.all) };
 }
 
 /** The writes through each mapping of a shared object tracked through its mappings; an unregistered one's, or any in doubt, are not known. */
