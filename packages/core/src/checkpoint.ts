@@ -109,7 +109,6 @@ export interface SnapshotResult {
   warnings: string[];
 }
 
-
 /**
  * Checkpoint a live process and its descendants (docs/design.md decision 7): freeze the tree,
  * collect each process's state and changed pages into memory, unfreeze, and only then write and
