@@ -1,51 +1,7 @@
 // Output equivalence of incremental chains (issues 4 and 16): a workload snapshotted 1 full + 20
 // incremental times at random moments, killed, and restarted from the middle of its chain writes
-// what an uninterrupted run writes. (Single snapshots: restart-equivalence.test.ts.)
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupTmp, fixture, sleep, tmpDir } from "./harness.js";
-import { makeWordText, PYTHON_SCRIPT, PYTHON_SHM_SCRIPT, python3Binary, reference, restartAndWait, snapshotChain, sooner, startWorkload, waitPidFree, type Workload } from "./restart-helpers.js";
+// what an uninterrupted run writes. (Single snapshots: restart-equivalence.test.ts; python3 and xz
+// chains: restart-chains-programs.test.ts, a file of its own so that both run side by side.)
+import { describeChains } from "./chains.js";
 
-let dir: string;
-const workloads: Workload[] = [];
-
-beforeAll(() => {
-  dir = tmpDir("cr-chains-");
-  makeWordText(join(dir, "words.txt"), 1_500_000);
-  writeFileSync(join(dir, "dict.py"), PYTHON_SCRIPT);
-  writeFileSync(join(dir, "shm.py"), PYTHON_SHM_SCRIPT);
-  const python3 = python3Binary();
-  // Long enough that 20 snapshots land before the end.
-  workloads.push(
-    { name: "python3-long", command: python3, args: [join(dir, "dict.py"), "40"], frozenCopies: true },
-    { name: "heap_checksum-long", command: fixture("heap_checksum"), args: ["OUT", "64", "30000", "50"], writesOut: true, frozenCopies: true },
-    { name: "threads_condvar-long", command: fixture("threads_condvar"), args: ["OUT", "8000", "100"], writesOut: true, frozenCopies: true },
-    // A shared anonymous mapping held by the one process (Python's mmap.mmap(-1, n)).
-    { name: "python3-shm", command: python3, args: [join(dir, "shm.py"), "40"] },
-    { name: "xz", command: "xz", args: ["-6", "-T1", "-c", join(dir, "words.txt")] },
-  );
-});
-afterAll(() => cleanupTmp());
-
-// One at a time: the chains are taken in this process (snapshot() of @cr/core).
-describe("incremental chains", () => {
-  for (const name of ["heap_checksum-long", "threads_condvar-long", "python3-long", "python3-shm", "xz"]) {
-    it(`${name}: 1 full snapshot and 20 increments, restart from the middle of the chain`, async () => {
-      const w = workloads.find((x) => x.name === name)!;
-      const ref = await reference(w, dir);
-      const store = join(dir, `chain-${name}`);
-      const { run, crids } = await sooner(async (scale) => {
-        const run = startWorkload(w, dir, "chain");
-        await sleep(Math.min(100, ref.ms / 10) * scale);
-        return { run, crids: await snapshotChain(run, store, 21, ref.ms * 0.5 * scale, w.frozenCopies) };
-      });
-      run.child.kill("SIGKILL");
-      await run.exited;
-      await waitPidFree(run.pid);
-      const restarted = await restartAndWait(store, crids[10]!);
-      expect(restarted.code, restarted.stderr).toBe(0);
-      expect(readFileSync(run.out).equals(ref.output)).toBe(true);
-    }, 180_000); // a hang guard: each chain runs its workload twice, longer on a loaded machine
-  }
-});
+describeChains(["heap_checksum-long", "threads_condvar-long", "python3-shm"]);
