@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import LongestFirst from "./test/longest-first.js";
 
 const src = (pkg: string, file = "index.ts") =>
   fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url));
@@ -23,6 +24,7 @@ export default defineConfig({
     // The longest files are split (snapshot-unnoticed/-killed, restart-equivalence/-chains) so
     // that no one file is the whole run's critical path.
     fileParallelism: true,
+    sequence: { sequencer: LongestFirst },
     maxWorkers: 4,
     minWorkers: 1,
     // A describe.concurrent runs this many tests at once (test/zdtm.test.ts: CLI runs of 2 cores).
