@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { injectSyscall, killTraced, lz4Compress, lz4CompressBlock, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
+import { injectSyscall, killTraced, lz4CompressBlock, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
 import { type ImageSink, ImageWriter, LockKind, LZ4_KEEP_RATIO, type PageMapEntry, type Reference, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
 import { collectAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
@@ -34,8 +34,8 @@ import { collectMemoryAttrs } from "./objects/mapping-attrs.js";
 import { collectSignals } from "./objects/signals.js";
 import { DEFAULT_BRANCH } from "./names.js";
 import { Store, storeDir } from "./store/store.js";
-import { collectProcess, readStat, type ProcessInfo, type ProcStat } from "./objects/task.js";
-import { commOf, processExists } from "./process/procfs.js";
+import { collectProcess, readStat, statIfExists, type ProcessInfo, type ProcStat } from "./objects/task.js";
+import { commOf } from "./process/procfs.js";
 import { collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
@@ -585,7 +585,6 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTre
     },
     references: unionReferences(inherited.map((i) => i.references)),
     ...(isTree ? { processTable: processTable(tree) } : {}),
-    compress: lz4Compress,
   });
   const progress = treeProgress(states, image.onProgress);
   for (const [i, state] of states.entries()) {
@@ -654,7 +653,7 @@ export async function writeData(writer: ImageWriter, runs: PageRun[], source: Pa
     onProgress?.(Math.min(block.first + BLOCK_PAGES, total) * PAGE_SIZE, total * PAGE_SIZE, "saving memory");
   };
   if (codec === "lz4") await writeCompressed(writer, dataBlocks(runs), source, written);
-  else for (const block of dataBlocks(runs)) written(block, await writePagesBlock(writer, block.runs[0]!.start, source(block.runs, block.first), "raw"));
+  else for (const block of dataBlocks(runs)) written(block, await writeRawBlock(writer, block.runs[0]!.start, source(block.runs, block.first)));
   return entries;
 }
 
@@ -714,9 +713,9 @@ async function writeCompressed(writer: ImageWriter, blocks: Iterable<DataBlock>,
   }
 }
 
-/** A block of pages; raw ones hashed in native code (~9 GB/s, the format's wasm hash ~5). */
-export function writePagesBlock(writer: ImageWriter, vaddr: bigint, data: Buffer, codec: "raw" | "lz4"): Promise<number> {
-  return codec === "raw" ? writer.writeCheckedPages(vaddr, data, xxh64(data)) : writer.writePages(vaddr, data, codec);
+/** A raw block of pages, hashed in native code (~9 GB/s, the format's wasm hash ~5); LZ4 ones: writeCompressed. */
+export function writeRawBlock(writer: ImageWriter, vaddr: bigint, data: Buffer): Promise<number> {
+  return writer.writeCheckedPages(vaddr, data, xxh64(data));
 }
 
 /** A tree is killed only if restart would accept its image: else it runs on, and cr says why. */
@@ -785,14 +784,8 @@ export function stillRuns(pid: number, key: string): boolean {
 
 /** The stat of the incarnation `key` of `pid`, or undefined once it is reaped (its PID free or reused). */
 function statOf(pid: number, key: string): ProcStat | undefined {
-  if (!processExists(pid)) return undefined;
-  try {
-    const stat = readStat(pid);
-    return `${pid}:${stat.startTime}` === key ? stat : undefined;
-  } catch (error) {
-    if (error instanceof CrError && error.code === "ESRCH") return undefined; // reaped meanwhile
-    throw error;
-  }
+  const stat = statIfExists(pid);
+  return stat && `${pid}:${stat.startTime}` === key ? stat : undefined;
 }
 
 /** How long cr waits for a killed process to be reaped: PID 1 reaps orphans in about 2 s here. */

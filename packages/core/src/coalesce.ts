@@ -6,7 +6,7 @@ import { lz4Compress } from "@cr/native";
 import { CrError, errnoCode } from "./errors.js";
 import { blockUses, ChainBlocks } from "./store/chain-blocks.js";
 import { withImageSink } from "./store/direct-io.js";
-import { writePagesBlock } from "./checkpoint.js";
+import { writeRawBlock } from "./checkpoint.js";
 import type { OnProgress } from "./progress.js";
 import type { StoreDir } from "./store/store-fs.js";
 import { hexIdentity, writeBranchIn, type BranchMeta, type LogEntry, type Store } from "./store/store.js";
@@ -291,7 +291,7 @@ class Rebuild {
     let pending: { crid: bigint; block: number; first: number; pages: number; at: number }[] = [];
     const flush = async () => {
       if (fill === 0) return;
-      const block = await writePagesBlock(writer, BigInt(start * this.pageSize), this.buffer.subarray(0, fill * this.pageSize), "raw");
+      const block = await writeRawBlock(writer, BigInt(start * this.pageSize), this.buffer.subarray(0, fill * this.pageSize));
       data.push(PageSource.DATA, start, fill, 0, block, 0);
       for (const piece of pending) this.relocate(piece.crid, piece.block, piece.first, piece.pages, crid, block, piece.at);
       this.copied += fill * this.pageSize;

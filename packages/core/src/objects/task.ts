@@ -7,7 +7,7 @@
  * the exact current brk (see `ProcessMm.brk`), signal handlers, sigaltstack, the tid address,
  * itimers, rseq and robust-list registration, registers.
  */
-import { OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
+import { FROZEN_COPY_NAME, OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
 import type { ProcessRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
@@ -221,6 +221,21 @@ export function isKernelThread(stat: ProcStat): boolean {
 /** A zombie (Z) or dead (X) process has exited and only waits to be reaped. */
 export function isZombie(stat: ProcStat): boolean {
   return stat.state === "Z" || stat.state === "X";
+}
+
+/** readStat, or undefined once the process is gone (exited and reaped, or exiting while read). */
+export function statIfExists(pid: number): ProcStat | undefined {
+  try {
+    return readStat(pid);
+  } catch (error) {
+    if (error instanceof CrError && (error.code === "ESRCH" || error.code === "ENOENT")) return undefined;
+    throw error;
+  }
+}
+
+/** One of cr's frozen copies (process/frozen-copy.ts), live or a zombie a killed cr left: never a process of the program. */
+export function isFrozenCopy(stat: ProcStat): boolean {
+  return stat.comm === FROZEN_COPY_NAME && stat.exitSignal === 0;
 }
 
 /**

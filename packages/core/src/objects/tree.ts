@@ -18,8 +18,7 @@ import { freeze, NativeError, PROCESS, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError, errnoCode } from "../errors.js";
 import { noteInterrupted } from "./syscall-restarts.js";
-import { isZombie, readStat, type ProcStat } from "./task.js";
-import { isFrozenCopy } from "../process/frozen-copy.js";
+import { isFrozenCopy, isZombie, statIfExists, type ProcStat } from "./task.js";
 
 /** A process of the tree, as `cr check` lists it. */
 export interface Member {
@@ -39,7 +38,7 @@ export interface TreeProcess extends Member {
 export function processTree(root: number): TreeProcess[] {
   const rootMember = memberOf(root);
   if (!rootMember) return [];
-  const children = hasChildrenFiles() ? childrenOf : scanChildren();
+  const children = childrenLister();
   const tree = [rootMember];
   for (let i = 0; i < tree.length; i++) {
     const found = children(tree[i]!.pid).flatMap((pid) => (pid === process.pid ? [] : (memberOf(pid) ?? [])));
@@ -47,6 +46,11 @@ export function processTree(root: number): TreeProcess[] {
     tree.push(...found.filter((m) => m.ppid === tree[i]!.pid && !isFrozenCopy(m.stat)).sort((a, b) => a.pid - b.pid));
   }
   return tree;
+}
+
+/** Lists a process's children: by its children files where the kernel has them, else from one read of all of /proc. */
+export function childrenLister(): (pid: number) => number[] {
+  return hasChildrenFiles() ? childrenOf : scanChildren();
 }
 
 let childrenFiles: boolean | undefined;
@@ -215,11 +219,6 @@ export function processTable(tree: FrozenTree): ProcessTableRecord {
 
 /** pid, ppid, comm and stat of `pid`, or undefined if it exited meanwhile. */
 function memberOf(pid: number): TreeProcess | undefined {
-  try {
-    const stat = readStat(pid);
-    return { pid, ppid: stat.ppid, comm: stat.comm, stat };
-  } catch (error) {
-    if (error instanceof CrError && (error.code === "ESRCH" || error.code === "ENOENT")) return undefined; // exited while /proc was listed
-    throw error;
-  }
+  const stat = statIfExists(pid);
+  return stat && { pid, ppid: stat.ppid, comm: stat.comm, stat };
 }

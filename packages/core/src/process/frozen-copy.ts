@@ -1,8 +1,7 @@
-import { readdirSync } from "node:fs";
-import { dropFrozenCopy, forkFrozenCopy, freeze, FROZEN_COPY_NAME, NativeError, thaw, WAIT } from "@cr/native";
-import { CrError } from "../errors.js";
+import { dropFrozenCopy, forkFrozenCopy, freeze, NativeError, thaw, WAIT } from "@cr/native";
 import { injectChecked } from "./inject.js";
-import { isZombie, readStat, type ProcStat } from "../objects/task.js";
+import { childrenLister } from "../objects/tree.js";
+import { isFrozenCopy, isZombie, readStat, statIfExists } from "../objects/task.js";
 
 /**
  * A copy-on-write copy of a frozen process (docs/checkpoint.md, "Copy-on-write"): a child made
@@ -48,36 +47,23 @@ export class FrozenCopy {
   }
 }
 
-/** A frozen copy, live or left as a zombie by a cr that was killed: never a process of the program. */
-export function isFrozenCopy(stat: ProcStat): boolean {
-  return stat.comm === FROZEN_COPY_NAME && stat.exitSignal === 0;
-}
-
 /**
  * Reaps the zombie frozen copies a killed cr left to the processes `parents` (each was told
  * nothing of it). A snapshot does this before it freezes the tree.
  */
 export function reapLeftoverCopies(parents: number[]): void {
-  const wanted = new Set(parents);
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = statOrUndefined(Number(name));
-    if (stat && wanted.has(stat.ppid) && isFrozenCopy(stat) && isZombie(stat)) reapCopy(stat.pid, stat.ppid);
-  }
-}
-
-function statOrUndefined(pid: number): ProcStat | undefined {
-  try {
-    return readStat(pid);
-  } catch (error) {
-    if (error instanceof CrError && (error.code === "ESRCH" || error.code === "ENOENT")) return undefined;
-    throw error;
+  const childrenOf = childrenLister();
+  for (const parent of parents) {
+    for (const child of childrenOf(parent)) {
+      const stat = statIfExists(child);
+      if (stat && isFrozenCopy(stat) && isZombie(stat)) reapCopy(child, parent);
+    }
   }
 }
 
 /** Has `parent` reap its copy `pid` by an injected wait4: a parent that exited meanwhile left it to init. */
 function reapCopy(pid: number, parent: number, frozenTid?: number): void {
-  if (statOrUndefined(pid)?.ppid !== parent) return;
+  if (statIfExists(pid)?.ppid !== parent) return;
   const reap = (tid: number) => injectChecked(parent, tid, "wait4", [BigInt(pid), 0n, BigInt(WAIT.__WALL), 0n], `reaping cr's frozen copy ${pid}`);
   if (frozenTid !== undefined) {
     reap(frozenTid);

@@ -66,7 +66,8 @@ export class WriteProtectTracker implements DirtyTracker {
  */
 function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undefined): DirtyResult {
   const own = ownMemory(context.vmas).filter((v) => v.flags.uffdWp);
-  const shared = context.vmas.filter((v) => v.flags.uffdWp && !own.includes(v));
+  const owned = new Set(own);
+  const shared = context.vmas.filter((v) => v.flags.uffdWp && !owned.has(v));
   const written = scanWritten(context.pid, own, rearm);
   const sharedWritten = scanWritten(context.pid, shared, rearm);
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
