@@ -2,9 +2,9 @@
 // (the CLI, full snapshots of a 64 MiB target that keeps rewriting its memory, so each one reads
 // its pages from a frozen copy after the thaw) is killed with SIGKILL at a random moment of that
 // write-back, 50 times: the target runs on unharmed (not stopped, not traced, no errors, no
-// signal, progressing), the copy is dead at once and never ran, the store holds no partial image,
-// and the next snapshot reaps the dead copy.
-import { readFileSync } from "node:fs";
+// signal, progressing) with no child of cr's left in it, the copy, an orphan, is dead at once and
+// never ran, its reaper takes it away, and the store holds no partial image.
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FROZEN_COPY_NAME } from "@cr/native";
@@ -19,43 +19,65 @@ afterAll(async () => {
   cleanupTmp();
 });
 
-/** The frozen copies whose parent is `pid` (its children files: cheap enough to ask every few ms). */
-function copiesOf(pid: number): { pid: number; state: string; exitStatus: number }[] {
-  const out: { pid: number; state: string; exitStatus: number }[] = [];
-  for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${child}/stat`, "utf8");
-    } catch {
-      continue; // reaped meanwhile
-    }
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[n - 3] is proc(5)'s field n
-    if (comm === FROZEN_COPY_NAME) out.push({ pid: Number(child), state: fields[0]!, exitStatus: Number(fields[49]) });
-  }
-  return out;
+interface Copy {
+  pid: number;
+  ppid: number;
+  state: string;
+  exitStatus: number;
+  /** The process tracing it, 0 for none: a live copy nobody traces is one cr left running. */
+  tracer: number;
 }
 
-/** Waits for a live frozen copy of `pid` (the write-back began); false if `done` settles first. */
-async function copyAppears(pid: number, done: Promise<unknown>): Promise<boolean> {
+/** The process `pid` if it is a frozen copy. */
+function copyAt(pid: string): Copy | undefined {
+  let stat: string;
+  let status: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== FROZEN_COPY_NAME) return undefined;
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return undefined; // reaped meanwhile
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[n - 3] is proc(5)'s field n
+  return { pid: Number(pid), ppid: Number(fields[1]), state: fields[0]!, exitStatus: Number(fields[49]), tracer: Number(/TracerPid:\t(\d+)/.exec(status)?.[1] ?? 0) };
+}
+
+function childrenOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean);
+}
+
+/** The frozen copies among the children of `reaper` (its children file: cheap enough to read every few ms). */
+function copiesUnder(reaper: number): Copy[] {
+  return childrenOf(reaper).flatMap((pid) => copyAt(pid) ?? []);
+}
+
+/** All frozen copies, wherever they went. */
+function allCopies(): Copy[] {
+  return readdirSync("/proc").flatMap((pid) => (/^\d+$/.test(pid) ? (copyAt(pid) ?? []) : []));
+}
+
+/** Waits for the live frozen copy `cr` traces (its write-back began); undefined if `done` settles first. */
+async function copyAppears(find: () => Copy[], cr: number, done: Promise<unknown>): Promise<Copy | undefined> {
   let finished = false;
   void done.then(() => (finished = true));
   while (!finished) {
-    if (copiesOf(pid).some((c) => c.state !== "Z")) return true;
+    const live = find().find((c) => c.tracer === cr && c.state !== "Z");
+    if (live) return live;
     await sleep(3);
   }
-  return false;
+  return undefined;
 }
 
-/** The copies of `pid` once none runs any more (a killed process with 64 MiB takes a moment to exit). */
-async function copiesDead(pid: number, ms = 5000): Promise<{ pid: number; state: string; exitStatus: number }[]> {
+/** The copy `pid` once it no longer runs (a killed process with 64 MiB takes a moment to exit); undefined once reaped. */
+async function copyDead(pid: number, ms = 5000): Promise<Copy | undefined> {
   const deadline = Date.now() + ms;
-  let copies = copiesOf(pid);
-  while (copies.some((c) => c.state !== "Z") && Date.now() < deadline) {
+  let copy = copyAt(String(pid));
+  while (copy && copy.state !== "Z" && Date.now() < deadline) {
     await sleep(10);
-    copies = copiesOf(pid);
+    copy = copyAt(String(pid));
   }
-  return copies;
+  return copy;
 }
 
 describe("a cr killed during the write-back of a frozen copy goes unnoticed", () => {
@@ -65,14 +87,18 @@ describe("a cr killed during the write-back of a frozen copy goes unnoticed", ()
     const t = await startFixture("ballast_target", [join(dir, "out.txt")], { env: { BALLAST_MIB: String(BALLAST_MIB), BALLAST_RATE: String(BALLAST_MIB / 4) } });
     await t.waitReady(20_000);
     const args = ["snapshot", String(t.pid), "--store", store, "--json"];
-    // A first run, whole: how long its frozen copy lives here, the span the kills fall in.
+    // A first run, whole: where the copies go (their reaper: init, or a subreaper above the
+    // target), and how long a copy lives here, the span the kills fall in.
     const first = spawnCli(args);
     let stdout = "";
     first.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     const firstEnded = new Promise<number | null>((resolve) => first.once("close", (code) => resolve(code)));
-    expect(await copyAppears(t.pid, firstEnded), "the first snapshot made a frozen copy").toBe(true);
+    const firstCopy = await copyAppears(allCopies, first.pid!, firstEnded);
+    expect(firstCopy, "the first snapshot made a frozen copy").toBeDefined();
+    const reaper = firstCopy!.ppid;
+    expect(reaper, "the copy is an orphan, no child of the target").not.toBe(t.pid);
     const appeared = Date.now();
-    while (copiesOf(t.pid).some((c) => c.state !== "Z")) await sleep(3);
+    while ((copyAt(String(firstCopy!.pid))?.state ?? "Z") !== "Z") await sleep(3);
     const writeBackMs = Date.now() - appeared;
     expect(await firstEnded).toBe(0);
     expect((JSON.parse(stdout) as { frozenCopies: number }).frozenCopies, "a full snapshot of 64 MiB reads a frozen copy").toBe(1);
@@ -83,7 +109,8 @@ describe("a cr killed during the write-back of a frozen copy goes unnoticed", ()
     for (let k = 0; k < 50; k++) {
       const child = spawnCli(args);
       const exited = new Promise<{ signal: NodeJS.Signals | null }>((resolve) => child.once("close", (_code, signal) => resolve({ signal })));
-      if (await copyAppears(t.pid, exited)) {
+      const copy = await copyAppears(() => copiesUnder(reaper), child.pid!, exited);
+      if (copy) {
         inWriteBack++;
         await Promise.race([sleep(Math.random() * writeBackMs), exited]);
       }
@@ -92,10 +119,16 @@ describe("a cr killed during the write-back of a frozen copy goes unnoticed", ()
       const s = await waitUntraced(t.pid);
       expect(s.tracer, `kill ${k}: the target is still traced`).toBe(0);
       expect(s.state, `kill ${k}: the target is stopped`).not.toMatch(/^[tT]$/);
-      const copies = await copiesDead(t.pid);
-      expect(copies.filter((c) => c.state !== "Z"), `kill ${k}: a frozen copy still runs`).toEqual([]);
-      // Killed by SIGKILL (status 9), never exited by itself: it never ran (the trampoline's exit would say 0).
-      expect(copies.filter((c) => c.exitStatus !== 9), `kill ${k}: a frozen copy ended otherwise than by SIGKILL`).toEqual([]);
+      expect(childrenOf(t.pid), `kill ${k}: a child of cr's is left in the target`).toEqual([]);
+      if (copy) {
+        const dead = await copyDead(copy.pid);
+        expect(dead?.state ?? "Z", `kill ${k}: the frozen copy still runs`).toBe("Z");
+        // Killed by SIGKILL (status 9), never exited by itself: it never ran (the trampoline's exit would say 0).
+        if (dead) expect(dead.exitStatus, `kill ${k}: the frozen copy ended otherwise than by SIGKILL`).toBe(9);
+      }
+      const unheld = (c: Copy) => c.tracer === 0 && c.state !== "Z";
+      for (let i = 0; i < 500 && copiesUnder(reaper).some(unheld); i++) await sleep(10); // dying, as above
+      expect(copiesUnder(reaper).filter(unheld), `kill ${k}: a frozen copy nobody holds runs`).toEqual([]);
       const now = await report(t);
       expect(now.errors, `kill ${k}: ${now.line}`).toBe(0);
       expect(now.signals, `kill ${k}: ${now.line}`).toBe(0);
@@ -108,7 +141,9 @@ describe("a cr killed during the write-back of a frozen copy goes unnoticed", ()
 
     const after = await runCli(args);
     expect(after.code, `cr snapshot after the kills: ${after.stderr}`).toBe(0);
-    expect(copiesOf(t.pid), "the dead copies are reaped").toEqual([]);
     await checkStore(store);
+    const dead = (c: Copy) => c.tracer === 0;
+    for (let i = 0; i < 600 && copiesUnder(reaper).some(dead); i++) await sleep(100); // init reaps orphans slowly here
+    expect(copiesUnder(reaper).filter(dead), "the dead copies are reaped").toEqual([]);
   }, 180_000);
 });

@@ -44,7 +44,6 @@ import { sharedDoubt, vouchForSharedObjects } from "./trackers/shared-objects.js
 import { collectTimers, overrunWarnings } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
-import { reapLeftoverCopies } from "./process/frozen-copy.js";
 import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
 import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
@@ -135,7 +134,6 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    reapLeftoverCopies([...checked.vmas.keys()]);
     const before = prepare(pid, checked.vmas, parent, choices, slots); // a process without problems had its mappings read
     const locks = before.locks;
     rehearse(tracker, before);
@@ -368,8 +366,9 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
   let secured: SecuredPages | undefined;
   try {
     const states = collectTree(tree, tracker, before);
-    secured = securePages(states.map((s) => ({ pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, data: s.plan.data })), before.buffer, image.keepFrozen, image.secure);
-    expectReaped(tracker, states, secured.copyFaults);
+    const forkable = copiesLeaveTree(tree, states);
+    secured = securePages(states.map((s, i) => ({ pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, data: s.plan.data, forkable: forkable[i]! })), before.buffer, image.keepFrozen, image.secure);
+    expectReaped(tracker, states, secured.reapedFaults);
     if (secured.thawable && !image.keepFrozen) {
       thawNow();
       await image.onThawed?.();
@@ -516,13 +515,26 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: Pa
 }
 
 /**
- * Each member will reap its frozen copy (secure-pages.ts) before its next snapshot: the tracker
- * state its image records expects the copy's page faults among those of its reaped children.
+ * Per member, whether its frozen copy, an orphan, goes out of the tree (secure-pages.ts,
+ * FrozenPages.forkable): no child subreaper on its way up the tree would take it in.
  */
-function expectReaped(tracker: DirtyTracker, states: FrozenState[], copyFaults: bigint[]): void {
+function copiesLeaveTree(tree: FrozenTree, states: FrozenState[]): boolean[] {
+  const subreaper = new Set(states.filter((s) => s.attrs?.childSubreaper).map((s) => s.pid));
+  const parentOf = new Map(tree.members.map((m) => [m.pid, m.ppid]));
+  return states.map((s) => {
+    for (let pid: number | undefined = s.pid; pid !== undefined; pid = parentOf.get(pid)) if (subreaper.has(pid)) return false;
+    return true;
+  });
+}
+
+/**
+ * Each member reaped its frozen copy's go-between (secure-pages.ts) while frozen: the tracker
+ * state its image records expects those page faults among its reaped children's.
+ */
+function expectReaped(tracker: DirtyTracker, states: FrozenState[], reapedFaults: bigint[]): void {
   states.forEach((state, i) => {
-    if (copyFaults[i] === 0n || !tracker.stateOf) return;
-    state.trackContext.childFaults += copyFaults[i]!;
+    if (reapedFaults[i] === 0n || !tracker.stateOf) return;
+    state.trackContext.childFaults += reapedFaults[i]!;
     state.trackerState = tracker.stateOf(state.trackContext);
   });
 }

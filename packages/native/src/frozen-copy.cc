@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <sstream>
 
 #include "args.h"
 #include "errors.h"
@@ -17,9 +19,13 @@
 
 namespace {
 
-// CLONE_PTRACE: the child is traced by cr from its creation; as the parent was seized, it
-// stops (PTRACE_EVENT_STOP) before it returns to user space. No CSIGNAL bits: its exit sends
-// the parent no SIGCHLD, and only a wait with __WALL sees it.
+// The go-between shares the process's memory (CLONE_VM: cheap, nothing is copied) and makes the
+// copy, its child; killed at once, it leaves the copy an orphan of init (or of a subreaper
+// above the process), so a cr that dies while it holds the copy leaves nothing in the process.
+// Both are traced by cr from their creation (CLONE_PTRACE: as the parent was seized, each stops
+// before it returns to user space). No CSIGNAL bits: the go-between's end sends the process
+// no SIGCHLD, and only a wait with __WALL sees it.
+constexpr uint64_t kGoBetweenCloneFlags = CLONE_VM | CLONE_PTRACE;
 constexpr uint64_t kCopyCloneFlags = CLONE_PTRACE;
 
 Failure CopyFailure(int err, int pid, const std::string& syscall, const std::string& detail) {
@@ -33,17 +39,16 @@ Status HoldCopy(int child) {
   int status = 0;
   if (waitpid(child, &status, __WALL) != child) return SysFailure("waitpid", child);
   if (!WIFSTOPPED(status)) return CopyFailure(ESRCH, child, "clone", "the frozen copy exited before cr held it");
-  // TRACESYSGOOD as the parent had it, for the injection that names the copy; and the parent's
-  // seccomp filters, which the copy inherits, suspended as the parent's are (a filter refusing
-  // prctl would otherwise refuse the naming, or kill the copy).
+  // TRACESYSGOOD as the parent had it, for the injections; and the parent's seccomp filters,
+  // which the child inherits, suspended as the parent's are (a filter refusing clone or prctl
+  // would otherwise refuse them, or kill the child).
   long options = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD;
   if (StatusField(child, "Seccomp") != "0") options |= PTRACE_O_SUSPEND_SECCOMP;
   if (ptrace(PTRACE_SETOPTIONS, child, nullptr, options) != 0) return SysFailure("ptrace(PTRACE_SETOPTIONS)", child);
   return std::nullopt;
 }
 
-// The name tells a copy from the program's own processes: a cr killed while it held one
-// leaves a zombie (its parent hears nothing of it), which the next snapshot reaps.
+// The name tells a copy from the program's own processes in `ps`.
 Status NameCopy(int child) {
   uint64_t scratch = 0;
   size_t size = 0;
@@ -57,7 +62,9 @@ Status NameCopy(int child) {
   return std::nullopt;
 }
 
-Status KillCopy(int child) {
+// Kills a child cr traces and waits for its end as its tracer: it is then a zombie that its
+// parent reaps.
+Status KillTraced(int child) {
   if (kill(child, SIGKILL) != 0) return SysFailure("kill", child);
   // Until it is gone: a stop it reported before the kill is not its end.
   int status = 0;
@@ -67,30 +74,70 @@ Status KillCopy(int child) {
   return std::nullopt;
 }
 
+// minflt + cminflt + majflt + cmajflt of /proc/PID/stat (fields 10 to 13).
+uint64_t FaultsOf(int pid) {
+  std::string stat;
+  if (ReadTextFile(ProcPath(pid, "stat"), stat, pid)) return 0;
+  size_t at = stat.rfind(')');
+  if (at == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(at + 2));
+  std::string field;
+  uint64_t sum = 0;
+  for (int n = 3; n <= 13 && fields >> field; n++) {
+    if (n >= 10) sum += std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return sum;
+}
+
+// Kills the go-between and has the frozen thread `tid` of its parent reap it; `faults` gets its
+// page faults, which the parent's count of its reaped children's faults now holds.
+Status ReapGoBetween(int tid, int goBetween, uint64_t& faults) {
+  if (Status s = KillTraced(goBetween)) return s;
+  faults = FaultsOf(goBetween);
+  int64_t r = 0;
+  if (Status s = InjectSyscallRaw(tid, SYS_wait4, {static_cast<uint64_t>(goBetween), 0, __WALL, 0, 0, 0}, r)) return s;
+  if (r != goBetween) return CopyFailure(r < 0 ? static_cast<int>(-r) : ECHILD, tid, "wait4", "reaping the frozen copy's go-between");
+  return std::nullopt;
+}
+
+// The copy, made by the held go-between `between` of thread `tid`'s process.
+Status SpawnCopy(int tid, int between, int& copy) {
+  int64_t child = 0;
+  if (Status s = InjectCloneBy(tid, between, kCopyCloneFlags, child)) return s;
+  if (child < 0) return CopyFailure(static_cast<int>(-child), between, "clone", "the frozen copy could not be made");
+  copy = static_cast<int>(child);
+  return HoldCopy(copy);
+}
+
 }  // namespace
 
 Napi::Value ForkFrozenCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int tid = 0;
   if (!ArgInt(info, 0, "tid", tid)) return env.Undefined();
-  int64_t child = 0;
-  if (Status s = InjectClone(tid, kCopyCloneFlags, child)) return Throw(env, *s);
-  if (child < 0) return Throw(env, CopyFailure(static_cast<int>(-child), tid, "clone", "the frozen copy could not be made"));
-  Status held = HoldCopy(static_cast<int>(child));
-  if (!held) held = NameCopy(static_cast<int>(child));
-  if (Status s = held) {
-    // Nothing of a copy that failed is left: killed, and reaped by its parent, still frozen.
-    int64_t reaped = 0;
-    if (!KillCopy(static_cast<int>(child))) (void)InjectSyscallRaw(tid, SYS_wait4, {static_cast<uint64_t>(child), 0, __WALL, 0, 0, 0}, reaped);
+  int64_t between = 0;
+  if (Status s = InjectClone(tid, kGoBetweenCloneFlags, between)) return Throw(env, *s);
+  if (between < 0) return Throw(env, CopyFailure(static_cast<int>(-between), tid, "clone", "the frozen copy's go-between could not be made"));
+  int copy = 0;
+  Status made = HoldCopy(static_cast<int>(between));
+  if (!made) made = SpawnCopy(tid, static_cast<int>(between), copy);
+  uint64_t faults = 0;
+  Status reaped = ReapGoBetween(tid, static_cast<int>(between), faults);
+  if (!made && !reaped) made = NameCopy(copy);  // once alone: a copy seen by its name has no go-between left
+  if (Status s = made ? made : reaped) {
+    if (copy > 0) (void)KillTraced(copy);  // nothing of a copy that failed is left
     return Throw(env, *s);
   }
-  return Napi::Number::New(env, static_cast<double>(child));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", copy);
+  out.Set("reapedFaults", BigU64(env, faults));
+  return out;
 }
 
 Napi::Value DropFrozenCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = 0;
   if (!ArgInt(info, 0, "pid", pid)) return env.Undefined();
-  if (Status s = KillCopy(pid)) return Throw(env, *s);
+  if (Status s = KillTraced(pid)) return Throw(env, *s);
   return env.Undefined();
 }

@@ -9,8 +9,10 @@
 // The comm of every frozen copy (PR_SET_NAME keeps 15 bytes).
 constexpr char kFrozenCopyName[] = "cr-frozen-copy";
 
-// forkFrozenCopy(tid): the pid of a new frozen copy of the frozen thread's process.
+// forkFrozenCopy(tid): a new frozen copy of the frozen thread's process, { pid, reapedFaults }:
+// the copy is an orphan (its go-between, the process's child, is reaped before this returns,
+// and `reapedFaults` are its page faults, now among the process's reaped children's).
 Napi::Value ForkFrozenCopy(const Napi::CallbackInfo& info);
-// dropFrozenCopy(pid): kills the copy and waits for it as its tracer; its parent is then told
-// nothing (exit signal 0) and must reap it (`wait4` with __WALL, injected by core).
+// dropFrozenCopy(pid): kills the copy and waits for it as its tracer; its parent (init, or a
+// subreaper above the process) reaps it.
 Napi::Value DropFrozenCopy(const Napi::CallbackInfo& info);

@@ -72,7 +72,7 @@ interface Addon {
   probeKernel(): KernelFeatures;
   freeze(pid: number, timeoutMs: number): number[];
   thaw(tids: number[]): void;
-  forkFrozenCopy(tid: number): number;
+  forkFrozenCopy(tid: number): FrozenCopyMade;
   frozenCopyName: string;
   dropFrozenCopy(pid: number): void;
   getRegs(tid: number): Buffer;
@@ -269,18 +269,25 @@ export function thaw(tids: number[]): void {
   addon.thaw(tids);
 }
 
+/** A frozen copy, and the page faults of its go-between, which its parent has reaped (native frozen-copy.h). */
+export interface FrozenCopyMade {
+  pid: number;
+  reapedFaults: bigint;
+}
+
 /**
- * A copy-on-write child of the frozen thread's process (native frozen-copy.h): its memory stays
- * the process's memory of now while the process runs on. It never runs; drop it with dropFrozenCopy.
+ * A copy-on-write copy of the frozen thread's process (native frozen-copy.h), an orphan: its
+ * memory stays the process's memory of now while the process runs on. It never runs; drop it
+ * with dropFrozenCopy.
  */
-export function forkFrozenCopy(tid: number): number {
+export function forkFrozenCopy(tid: number): FrozenCopyMade {
   return addon.forkFrozenCopy(tid);
 }
 
-/** The comm of every frozen copy: a zombie named so, with exit signal 0, is a copy cr was killed holding. */
+/** The comm of every frozen copy. */
 export const FROZEN_COPY_NAME = addon.frozenCopyName;
 
-/** Kills a frozen copy; its parent must then reap it (wait4 with WAIT.__WALL). */
+/** Kills a frozen copy; init (or a subreaper above the process copied) reaps it. */
 export function dropFrozenCopy(pid: number): void {
   addon.dropFrozenCopy(pid);
 }

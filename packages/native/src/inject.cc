@@ -312,6 +312,12 @@ Status InjectClone(int tid, uint64_t flags, int64_t& result) {
   return InjectAt(tid, t->base + kForkSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result);
 }
 
+Status InjectCloneBy(int tid, int goBetween, uint64_t flags, int64_t& result) {
+  Trampoline* t = nullptr;
+  if (Status s = EnsureTrampoline(ThreadGroupOf(tid), tid, t)) return s;
+  return InjectAt(goBetween, t->base + kSpawnSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result);
+}
+
 Status ScratchArea(int tid, uint64_t& address, size_t& size) {
   int pid = ThreadGroupOf(tid);
   Trampoline* t = nullptr;

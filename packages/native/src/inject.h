@@ -13,6 +13,10 @@ Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, i
 // Runs clone(flags) in a frozen thread at the trampoline's fork site (trampoline.h): the child
 // returns there too, and exits at once if nothing holds it. result: the child's pid or -errno.
 Status InjectClone(int tid, uint64_t flags, int64_t& result);
+// Runs clone(flags) in `goBetween`, a CLONE_VM child of thread `tid`'s process that stopped at
+// the fork site, at the trampoline's spawn site: there both it and its child exit if they ever
+// run. The save area, which it shares with the process, is left as it is.
+Status InjectCloneBy(int tid, int goBetween, uint64_t flags, int64_t& result);
 // A writable area inside the trampoline for syscall arguments.
 Status ScratchArea(int tid, uint64_t& address, size_t& size);
 // The trampoline's `syscall` instruction, for a caller that runs a syscall that never returns.

@@ -5,7 +5,7 @@
 
 namespace {
 
-constexpr char kMagic[] = "cr-trampoline-v2";  // at the end of the code page, for recognition
+constexpr char kMagic[] = "cr-trampoline-v3";  // at the end of the code page, for recognition
 
 class CodeWriter {
  public:
@@ -51,6 +51,11 @@ std::vector<uint8_t> TrampolineCode(uint64_t base, uint64_t pageSize) {
   w.Emit({0x48, 0x85, 0xc0});                            // test rax, rax
   w.RipRelative({0x0f, 0x85}, base + 2);                 // jnz restore routine (the parent)
   w.Emit({0xb8, 231, 0, 0, 0});                          // mov eax, __NR_exit_group (the child)
+  w.Emit({0x31, 0xff});                                  // xor edi, edi
+  w.Emit({0x0f, 0x05});                                  // syscall
+  w.code().resize(kSpawnSite, 0xcc);
+  w.Emit({0x0f, 0x05});                                  // syscall: the go-between's clone
+  w.Emit({0xb8, 231, 0, 0, 0});                          // mov eax, __NR_exit_group (both)
   w.Emit({0x31, 0xff});                                  // xor edi, edi
   w.Emit({0x0f, 0x05});                                  // syscall
   std::vector<uint8_t> page = w.code();

@@ -4,10 +4,13 @@
 //                   +2  restore routine: rt_sigprocmask(SIG_SETMASK, saved mask), then
 //                       every general register, rflags and rsp from the save area, then
 //                       jmp [saved rip].
-//                   kForkSite: syscall   <- the injected clone of a frozen copy (frozen-copy.cc)
-//                       then the parent (rax != 0) goes to the restore routine, and the
-//                       child (rax == 0) calls exit_group: if it ever runs (cr died before it
-//                       could hold it), it never runs a line of the program.
+//                   kForkSite: syscall   <- the injected clone of a frozen copy's go-between
+//                       (frozen-copy.cc); then the parent (rax != 0) goes to the restore
+//                       routine, and the child (rax == 0) calls exit_group: if it ever runs
+//                       (cr died before it could hold it), it never runs a line of the program.
+//                   kSpawnSite: syscall  <- the clone the go-between makes the copy with; then
+//                       parent and child alike call exit_group. Nothing here reads the save
+//                       area, which the go-between shares with the process.
 // Data page (rw-):  the save area (the thread's resume state) and scratch space.
 //
 // While cr drives the thread, it stops at the syscall exit and puts the original registers
@@ -26,7 +29,8 @@ constexpr uint64_t kSaveFlags = 128;  // then rflags, rsp, rip, in the order the
 constexpr uint64_t kSaveRsp = 136;
 constexpr uint64_t kSaveRip = 144;
 constexpr uint64_t kScratch = 256;
-constexpr uint64_t kForkSite = 128;  // offset in the code page
+constexpr uint64_t kForkSite = 128;  // offsets in the code page
+constexpr uint64_t kSpawnSite = 160;
 constexpr char kTrampolineName[] = "cr-trampoline";
 
 // The code page's bytes for a trampoline mapped at `base` (rip-relative, so base matters).

@@ -26,19 +26,24 @@ const THREE_KINDS = [
   "fds = [ctypes.addressof(ctypes.c_char.from_buffer(m)) for m in regions]",
 ].join("\n");
 
-/** The pids of the frozen copies whose parent is `pid`. */
-function copiesOf(pid: number): number[] {
+/** The live frozen copies this process holds (it traces them). */
+function heldCopies(): number[] {
   return readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
     .filter((name) => {
       try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        return stat.includes(`(${FROZEN_COPY_NAME})`) && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+        const status = readFileSync(`/proc/${name}/status`, "utf8");
+        return status.includes(`Name:\t${FROZEN_COPY_NAME}\n`) && status.includes(`TracerPid:\t${process.pid}\n`) && !/State:\tZ/.test(status);
       } catch {
         return false; // exited while /proc was listed
       }
     })
     .map(Number);
+}
+
+/** The children of `pid`, zombies included. */
+function childrenOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean);
 }
 
 function firstByte(pid: number, address: bigint): number {
@@ -56,13 +61,14 @@ describe("securePages", () => {
     const tids = freeze(pid);
     let secured;
     try {
-      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data }], undefined, false, "fork");
+      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data, forkable: true }], undefined, false, "fork");
     } finally {
       thaw(tids);
     }
     try {
       expect(secured.frozenCopies).toBe(1);
-      expect(copiesOf(pid)).toHaveLength(1);
+      expect(heldCopies()).toHaveLength(1);
+      expect(childrenOf(pid), "the copy is no child of the process, and its go-between was reaped").toEqual([]);
       child.kill("SIGUSR1");
       for (let i = 0; i < 200 && [privateAt, sharedAt, dontforkAt].some((a) => firstByte(pid, a) !== 0x62); i++) await sleep(10);
       expect([privateAt, sharedAt, dontforkAt].map((a) => firstByte(pid, a)), "the process wrote every page").toEqual([0x62, 0x62, 0x62]);
@@ -71,7 +77,7 @@ describe("securePages", () => {
     } finally {
       secured.release();
     }
-    expect(copiesOf(pid), "the copy is reaped").toEqual([]);
+    expect(heldCopies(), "the copy is dead").toEqual([]);
     expect(child.exitCode, "the process runs on").toBeNull();
   });
 
@@ -82,11 +88,11 @@ describe("securePages", () => {
     const vmas = collectVmas(pid);
     const breakEven = forkBreakEven(vmas);
     expect(breakEven, "16 MiB resident: forking pays from a few thousand pages").toBeLessThan(4096);
-    const secure = (pages: number, keepFrozen: boolean) => {
+    const secure = (pages: number, keepFrozen: boolean, forkable = true) => {
       const tids = freeze(pid);
       let secured;
       try {
-        secured = securePages([{ pid, leader: tids[0]!, vmas, data: [{ start, pages }] }], undefined, keepFrozen);
+        secured = securePages([{ pid, leader: tids[0]!, vmas, data: [{ start, pages }], forkable }], undefined, keepFrozen);
       } finally {
         thaw(tids);
       }
@@ -96,6 +102,8 @@ describe("securePages", () => {
     expect(secure(64, false), "64 pages changed: copied").toBe(0);
     expect(secure(4096, false), "4096 pages changed: forked").toBe(1);
     expect(secure(4096, true), "a tree that stays frozen (--kill) is not forked").toBe(0);
-    expect(copiesOf(pid), "every copy is reaped").toEqual([]);
+    expect(secure(4096, false, false), "a member whose copy would be an orphan of the tree is not forked").toBe(0);
+    expect(heldCopies(), "every copy is dead").toEqual([]);
+    expect(childrenOf(pid), "nothing is left in the process").toEqual([]);
   });
 });

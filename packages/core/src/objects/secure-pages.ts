@@ -24,6 +24,12 @@ export interface FrozenPages {
   leader: number;
   vmas: Vma[];
   data: PageRun[];
+  /**
+   * Whether a frozen copy may be made: not where the copy, an orphan, would go to a member of
+   * the tree (a child subreaper: the member or one of its ancestors in the tree), which its
+   * death would tell of a child it never had.
+   */
+  forkable: boolean;
 }
 
 /** How pages are secured: by cost (auto), always copied, or always in a frozen copy where one can be made. */
@@ -34,8 +40,8 @@ export interface SecuredPages {
   sources: PageSource[];
   /** How many members' pages are read from a frozen copy. */
   frozenCopies: number;
-  /** Per member: the page faults of its frozen copy (FrozenCopy.faults), 0 without one. */
-  copyFaults: bigint[];
+  /** Per member: the page faults of its frozen copy's go-between, which it reaped (FrozenCopy.reapedFaults); 0 without one. */
+  reapedFaults: bigint[];
   /** Whether the tree may be thawed now (false: some pages are still read from it). */
   thawable: boolean;
   /** Drops the frozen copies (after the image is written, or failed). */
@@ -45,7 +51,7 @@ export interface SecuredPages {
 /**
  * The freeze a copy costs per page (process_vm_readv of scattered pages into a faulted-in buffer),
  * and a fork per resident page of private memory (copying its page tables and write-protecting
- * the parent's) plus its fixed part (the injection, and the parent's stop to reap the copy):
+ * the parent's) plus its fixed part (the injections that make the go-between and the copy):
  * measured on this machine, rows "copy while frozen" and "frozen copy (fork)" of `pnpm bench snapshot`.
  */
 export const COPY_US_PER_PAGE = 1.1;
@@ -84,16 +90,15 @@ export function notInCopy(member: FrozenPages): PageRun[] {
  * beyond it.
  */
 export function securePages(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice = "auto"): SecuredPages {
-  const wanted = (m: FrozenPages) => !keepFrozen && m.data.length > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
+  const wanted = (m: FrozenPages) => !keepFrozen && m.forkable && m.data.length > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
   const fits = (copied: PageRun[][]) => copied.reduce((sum, runs) => sum + totalPages(runs), 0) <= COPY_BUDGET_PAGES;
   if (!fits(members.map((m) => (wanted(m) ? notInCopy(m) : m.data)))) return streamed(members); // the tree stays frozen anyway: no fork
   const copies = members.map((m) => (wanted(m) ? forkOrUndefined(m) : undefined));
-  // While frozen, each copy is reaped through its parent's frozen thread.
-  const dropFrozen = () => copies.forEach((copy, i) => copy?.drop(members[i]!.leader));
+  const dropAll = () => copies.forEach((copy) => copy?.drop());
   try {
     const copied = members.map((m, i) => (copies[i] ? notInCopy(m) : m.data));
     if (!fits(copied)) {
-      dropFrozen(); // a fork failed, and copying that member whole is beyond the budget
+      dropAll(); // a fork failed, and copying that member whole is beyond the budget
       return streamed(members);
     }
     const bytes = totalPages(copied.flat()) * PAGE_SIZE;
@@ -104,23 +109,22 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
       offset += data.length;
       return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data, m.pid) : bufferedSource(data);
     });
-    const release = () => copies.forEach((copy) => copy?.drop());
-    return { sources, frozenCopies: copies.filter((c) => c).length, copyFaults: copies.map((c) => c?.faults ?? 0n), thawable: true, release };
+    return { sources, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, release: dropAll };
   } catch (error) {
-    dropFrozen();
+    dropAll();
     throw error;
   }
 }
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return { sources: members.map((m) => streamedSource(m.pid)), frozenCopies: 0, copyFaults: members.map(() => 0n), thawable: false, release: () => undefined };
+  return { sources: members.map((m) => streamedSource(m.pid)), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, release: () => undefined };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */
 function forkOrUndefined(member: FrozenPages): FrozenCopy | undefined {
   try {
-    return FrozenCopy.fork(member.pid, member.leader);
+    return FrozenCopy.fork(member.leader);
   } catch (error) {
     if (error instanceof NativeError && ["ENOMEM", "EAGAIN"].includes(error.code)) return undefined; // copied instead
     throw error;

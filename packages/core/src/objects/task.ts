@@ -7,7 +7,7 @@
  * the exact current brk (see `ProcessMm.brk`), signal handlers, sigaltstack, the tid address,
  * itimers, rseq and robust-list registration, registers.
  */
-import { FROZEN_COPY_NAME, OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
+import { OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
 import type { ProcessRecord } from "@cr/format";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
@@ -39,13 +39,9 @@ export interface ProcStat {
   tpgid: number;
   /** (9) PF_* flags of the main thread. */
   flags: number;
-  /** (10) + (12): its own page faults, minor and major. */
-  ownFaults: bigint;
   /** (11) + (13): page faults of the children it reaped with wait: it grows with every such child (a child that ran at all faulted). */
   childFaults: bigint;
   numThreads: number;
-  /** (38) the signal its parent gets when it exits (0: none, and only a wait with __WALL sees it). */
-  exitSignal: number;
   /** (22) start time in clock ticks since boot: with the pid, identifies the process across reads. */
   startTime: bigint;
   startCode: bigint;
@@ -194,10 +190,8 @@ export function readStat(pid: number): ProcStat {
     ttyNr: big(7),
     tpgid: Number(field(8)),
     flags: Number(field(9)),
-    ownFaults: big(10) + big(12),
     childFaults: big(11) + big(13),
     numThreads: Number(field(20)),
-    exitSignal: Number(field(38)),
     startTime: big(22),
     startCode: big(26),
     endCode: big(27),
@@ -231,11 +225,6 @@ export function statIfExists(pid: number): ProcStat | undefined {
     if (error instanceof CrError && (error.code === "ESRCH" || error.code === "ENOENT")) return undefined;
     throw error;
   }
-}
-
-/** One of cr's frozen copies (process/frozen-copy.ts), live or a zombie a killed cr left: never a process of the program. */
-export function isFrozenCopy(stat: ProcStat): boolean {
-  return stat.comm === FROZEN_COPY_NAME && stat.exitSignal === 0;
 }
 
 /**

@@ -18,7 +18,7 @@ import { freeze, NativeError, PROCESS, sameMemory, thaw } from "@cr/native";
 import { MemberState, type ProcessTableRecord } from "@cr/format";
 import { CrError, errnoCode } from "../errors.js";
 import { noteInterrupted } from "./syscall-restarts.js";
-import { isFrozenCopy, isZombie, statIfExists, type ProcStat } from "./task.js";
+import { isZombie, statIfExists, type ProcStat } from "./task.js";
 
 /** A process of the tree, as `cr check` lists it. */
 export interface Member {
@@ -42,8 +42,8 @@ export function processTree(root: number): TreeProcess[] {
   const tree = [rootMember];
   for (let i = 0; i < tree.length; i++) {
     const found = children(tree[i]!.pid).flatMap((pid) => (pid === process.pid ? [] : (memberOf(pid) ?? [])));
-    // cr's own frozen copies are never the program's; a child reparented meanwhile is not this one's.
-    tree.push(...found.filter((m) => m.ppid === tree[i]!.pid && !isFrozenCopy(m.stat)).sort((a, b) => a.pid - b.pid));
+    // A child reparented meanwhile is not this one's.
+    tree.push(...found.filter((m) => m.ppid === tree[i]!.pid).sort((a, b) => a.pid - b.pid));
   }
   return tree;
 }
