@@ -93,6 +93,11 @@ export class MemoryModel {
     if (!r.shared) for (let p = first; p < first + count; p++) r.content[p] = null;
   }
 
+  /** mprotect of the whole region, read-only or read-write: its bytes stay. */
+  async protect(id: number, access: "ro" | "rw"): Promise<void> {
+    await cmd(this.t, `protect ${id} ${access}`);
+  }
+
   /** MADV_REMOVE of shared memory: the object loses the pages (they read as zeros). */
   async remove(id: number, first: number, count: number): Promise<void> {
     const r = this.regions.get(id)!;

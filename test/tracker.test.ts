@@ -290,7 +290,12 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
 
     it("pages written, dropped and moved while the image is written back are saved as they were at the freeze", async () => {
       await model.write(3, 30, 2, 40);
+      // A mapping new at this snapshot: no tracker vouches for it, its pagemap says what it holds.
+      await model.map(14, 8);
+      await model.write(14, 0, 8, 45);
       await snapAndVerify("before a write-back", true, undefined, async () => {
+        await model.dontneed(14, 0, 4);
+        await model.munmap(14, 4, 4);
         await model.write(3, 30, 1, 41); // written at the freeze, written again
         await model.write(9, 10, 4, 42);
         await model.write(2, 3, 2, 43, "twrite");
@@ -302,6 +307,19 @@ for (const backend of ["write-protect", "soft-dirty", "hashing"] as Backend[]) {
         await model.write(13, 0, 8, 44);
       });
       await snapAndVerify("after a write-back");
+    });
+
+    it("a full image whose pages are dropped and unmapped while it is written back holds them as they were at the freeze", async () => {
+      // Read-only memory: no tracker registers it, its pagemap says which pages hold data.
+      await model.map(15, 8);
+      await model.write(15, 0, 8, 46);
+      await model.protect(15, "ro");
+      await snapAndVerify("full, with a write-back", false, undefined, async () => {
+        await model.dontneed(9, 40, 4);
+        await model.munmap(13, 0, 2);
+        await model.protect(15, "rw");
+        await model.dontneed(15, 0, 4);
+      });
     });
 
     it("nothing changed", async () => {

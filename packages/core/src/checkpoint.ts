@@ -24,9 +24,10 @@ import { collectPipeData, collectPipeSizes } from "./objects/pipes.js";
 import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
-import { copyBuffer, copyPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
-import { BLOCK_PAGES, forkBreakEven, securePages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
-import { subtractRuns, totalPages, unionRuns, type PageRun } from "./pages.js";
+import { copyBuffer, copyPages } from "./objects/memory.js";
+import { MemoryPlan, planMemory, type PlannedMemory } from "./memory-plan.js";
+import { BLOCK_PAGES, forkBreakEven, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
+import { totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
@@ -301,7 +302,8 @@ const SAVED_AS_IS = [
   "inotify", "pidfds", "owners", "memoryAttrs", "pipes", "pipeSizes", "removed", "contents", "sockets", "inetSockets", "tcpConnections", "shmemFiles", "ghostFiles",
 ] as const satisfies readonly (keyof ProcessSection)[];
 
-interface FrozenState extends Required<Pick<ProcessSection, (typeof SAVED_AS_IS)[number]>> {
+/** A member as collected while frozen: its memory not planned yet (MemoryPlan). */
+interface CollectedState extends Required<Pick<ProcessSection, (typeof SAVED_AS_IS)[number]>> {
   pid: number;
   tids: number[];
   info: ProcessInfo;
@@ -311,14 +313,16 @@ interface FrozenState extends Required<Pick<ProcessSection, (typeof SAVED_AS_IS)
   shared: SharedFd[];
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
-  plan: PagePlan;
-  unchanged: PageRun[];
+  memory: MemoryPlan;
   trackerState?: Uint8Array;
   trackerName: TrackerName;
   trackContext: TrackContext;
   parent: ParentImage | null;
   fullReason?: string;
 }
+
+/** Everything collected of one process while the tree was frozen, its memory planned. */
+type FrozenState = Omit<CollectedState, "memory"> & PlannedMemory;
 
 interface Checkpointed {
   tree: FrozenTree;
@@ -365,14 +369,15 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
   };
   let secured: SecuredPages | undefined;
   try {
-    const states = collectTree(tree, tracker, before);
-    const forkable = copiesLeaveTree(tree, states);
-    secured = securePages(states.map((s, i) => ({ pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, data: s.plan.data, forkable: forkable[i]! })), before.buffer, image.keepFrozen, image.secure);
-    expectReaped(tracker, states, secured.reapedFaults);
+    const collected = collectTree(tree, tracker, before);
+    secured = securePages(pagesToSecure(tree, collected), before.buffer, image.keepFrozen, image.secure);
+    expectReaped(tracker, collected, secured.reapedFaults);
     if (secured.thawable && !image.keepFrozen) {
       thawNow();
       await image.onThawed?.();
     }
+    // A member a frozen copy holds is planned now, from the copy's pagemap; the others were while frozen.
+    const states = collected.map(({ memory, ...state }, i) => ({ ...state, ...memory.of(secured!.pagemapOf[i]!) }));
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
     return { tree, states, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, frozenCopies: secured.frozenCopies, ...written };
@@ -391,7 +396,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
  * their resync (~3 us a re-protected page), which a later injection would pay inside the freeze.
  * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts).
  */
-function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): FrozenState[] {
+function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): CollectedState[] {
   const running = runningPids(tree);
   const layouts = running.map((pid) => {
     const tids = tree.tids.get(pid)!;
@@ -478,15 +483,13 @@ function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: Dirty
 
 /**
  * The frozen process's memory: what the tracker says (and the tree, of the shared objects it
- * saves: vouchForSharedObjects), and which pages to save. Shared objects' pages are saved once,
- * by their page saver.
+ * saves: vouchForSharedObjects), and which pages to save, planned when first needed
+ * (MemoryPlan). Shared objects' pages are saved once, by their page saver.
  */
 function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult, tracker: DirtyTracker, savers: PageSavers) {
-  const plan = planMemory(pid, vmas, result, savedElsewhere(pid, vmas, savers));
   return {
     vmas,
-    plan,
-    unchanged: result.unchanged,
+    memory: new MemoryPlan(vmas, result, () => savedElsewhere(pid, vmas, savers)),
     trackerName: tracker.name,
     trackContext,
     ...(result.state ? { trackerState: result.state } : {}),
@@ -499,26 +502,17 @@ function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): Track
   return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns, restarted: parent.restarted } : null;
 }
 
-/**
- * The pages to save: only what the tracker neither vouches for nor has seen is looked at again,
- * and nothing in `elsewhere` (shared memory another member's section holds).
- */
-function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: PageRun[]): PagePlan {
-  // The tracker's answers are as large as the change (~40k runs for 20% of 1 GiB): few passes over them.
-  const known = result.seen ? unionRuns(result.unchanged, result.seen.scope) : result.unchanged;
-  const scope = subtractRuns(subtractRuns(savedRuns(vmas), known), elsewhere);
-  const plan = planPages(pid, vmas, scope);
-  if (!result.seen) return plan;
-  const data = plan.data.length > 0 ? unionRuns(plan.data, result.seen.data) : result.seen.data;
-  plan.data = elsewhere.length > 0 ? subtractRuns(data, elsewhere) : data;
-  return plan;
+/** Each member's pages, for securePages: planned there only when it must be while frozen. */
+function pagesToSecure(tree: FrozenTree, collected: CollectedState[]): FrozenPages[] {
+  const forkable = copiesLeaveTree(tree, collected);
+  return collected.map((s, i) => ({ pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, forkable: forkable[i]!, changedPages: s.memory.changedPages, data: () => s.memory.of(s.pid).plan.data }));
 }
 
 /**
  * Per member, whether its frozen copy, an orphan, goes out of the tree (secure-pages.ts,
  * FrozenPages.forkable): no child subreaper on its way up the tree would take it in.
  */
-function copiesLeaveTree(tree: FrozenTree, states: FrozenState[]): boolean[] {
+function copiesLeaveTree(tree: FrozenTree, states: CollectedState[]): boolean[] {
   const subreaper = new Set(states.filter((s) => s.attrs?.childSubreaper).map((s) => s.pid));
   const parentOf = new Map(tree.members.map((m) => [m.pid, m.ppid]));
   return states.map((s) => {
@@ -531,7 +525,7 @@ function copiesLeaveTree(tree: FrozenTree, states: FrozenState[]): boolean[] {
  * Each member reaped its frozen copy's go-between (secure-pages.ts) while frozen: the tracker
  * state its image records expects those page faults among its reaped children's.
  */
-function expectReaped(tracker: DirtyTracker, states: FrozenState[], reapedFaults: bigint[]): void {
+function expectReaped(tracker: DirtyTracker, states: CollectedState[], reapedFaults: bigint[]): void {
   states.forEach((state, i) => {
     if (reapedFaults[i] === 0n || !tracker.stateOf) return;
     state.trackContext.childFaults += reapedFaults[i]!;

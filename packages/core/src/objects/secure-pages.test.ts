@@ -61,7 +61,7 @@ describe("securePages", () => {
     const tids = freeze(pid);
     let secured;
     try {
-      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data, forkable: true }], undefined, false, "fork");
+      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data: () => data, forkable: true }], undefined, false, "fork");
     } finally {
       thaw(tids);
     }
@@ -92,7 +92,7 @@ describe("securePages", () => {
       const tids = freeze(pid);
       let secured;
       try {
-        secured = securePages([{ pid, leader: tids[0]!, vmas, data: [{ start, pages }], forkable }], undefined, keepFrozen);
+        secured = securePages([{ pid, leader: tids[0]!, vmas, data: () => [{ start, pages }], forkable }], undefined, keepFrozen);
       } finally {
         thaw(tids);
       }

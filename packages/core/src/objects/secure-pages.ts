@@ -18,12 +18,15 @@ import type { Vma } from "./vmas.js";
  */
 export type PageSource = (runs: PageRun[], first: number, into?: Buffer) => Buffer;
 
-/** One frozen member: its mappings and the pages its image holds (plan.data). */
+/** One frozen member: its mappings and the pages its image holds. */
 export interface FrozenPages {
   pid: number;
   leader: number;
   vmas: Vma[];
-  data: PageRun[];
+  /** The pages its image holds (plan.data), planned when first called: only when needed while frozen. */
+  data(): PageRun[];
+  /** How many pages `data` holds, where known without it (MemoryPlan.changedPages): enough to decide on a frozen copy. */
+  changedPages?: number;
   /**
    * Whether a frozen copy may be made: not where the copy, an orphan, would go to a member of
    * the tree (a child subreaper: the member or one of its ancestors in the tree), which its
@@ -38,6 +41,8 @@ export type SecureChoice = "auto" | "copy" | "fork";
 export interface SecuredPages {
   /** Per member, in order: where its pages are read from while the image is written. */
   sources: PageSource[];
+  /** Per member: the process whose pagemap still shows the freeze, its frozen copy or itself (the tree is frozen until `data` is planned). */
+  pagemapOf: number[];
   /** How many members' pages are read from a frozen copy. */
   frozenCopies: number;
   /** Per member: the page faults of its frozen copy's go-between, which it reaped (FrozenCopy.reapedFaults); 0 without one. */
@@ -61,7 +66,12 @@ const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /** Whether a frozen copy stops `member` for less time than copying its pages would. */
 export function forkIsCheaper(member: FrozenPages): boolean {
-  return totalPages(member.data) > forkBreakEven(member.vmas);
+  return changedPages(member) > forkBreakEven(member.vmas);
+}
+
+/** Pages of `member` to save: counted exactly where the plan is made while frozen anyway (notInCopy). */
+function changedPages(member: FrozenPages): number {
+  return member.changedPages !== undefined && notInCopyRuns(member).length === 0 ? member.changedPages : totalPages(member.data());
 }
 
 /** The changed pages beyond which a frozen copy of a process with these mappings is cheaper than a copy. */
@@ -76,11 +86,16 @@ export function forkBreakEven(vmas: Vma[]): number {
  * and MADV_WIPEONFORK ones (zero in the copy). They are copied before the thaw.
  */
 export function notInCopy(member: FrozenPages): PageRun[] {
+  const runs = notInCopyRuns(member);
+  return runs.length > 0 ? intersectRuns(member.data(), runs) : []; // none: planned after the thaw, from the copy
+}
+
+function notInCopyRuns(member: FrozenPages): PageRun[] {
   const runs: PageRun[] = [];
   for (const v of member.vmas) {
     if (v.flags.shared || v.flags.dontCopy || v.flags.wipeOnFork) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
   }
-  return intersectRuns(member.data, runs);
+  return runs;
 }
 
 /**
@@ -90,13 +105,13 @@ export function notInCopy(member: FrozenPages): PageRun[] {
  * beyond it.
  */
 export function securePages(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice = "auto"): SecuredPages {
-  const wanted = (m: FrozenPages) => !keepFrozen && m.forkable && m.data.length > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
+  const wanted = (m: FrozenPages) => !keepFrozen && m.forkable && changedPages(m) > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
   const fits = (copied: PageRun[][]) => copied.reduce((sum, runs) => sum + totalPages(runs), 0) <= COPY_BUDGET_PAGES;
-  if (!fits(members.map((m) => (wanted(m) ? notInCopy(m) : m.data)))) return streamed(members); // the tree stays frozen anyway: no fork
+  if (!fits(members.map((m) => (wanted(m) ? notInCopy(m) : m.data())))) return streamed(members); // the tree stays frozen anyway: no fork
   const copies = members.map((m) => (wanted(m) ? forkOrUndefined(m) : undefined));
   const dropAll = () => copies.forEach((copy) => copy?.drop());
   try {
-    const copied = members.map((m, i) => (copies[i] ? notInCopy(m) : m.data));
+    const copied = members.map((m, i) => (copies[i] ? notInCopy(m) : m.data()));
     if (!fits(copied)) {
       dropAll(); // a fork failed, and copying that member whole is beyond the budget
       return streamed(members);
@@ -109,7 +124,8 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
       offset += data.length;
       return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data, m.pid) : bufferedSource(data);
     });
-    return { sources, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, release: dropAll };
+    const pagemapOf = members.map((m, i) => copies[i]?.pid ?? m.pid);
+    return { sources, pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, release: dropAll };
   } catch (error) {
     dropAll();
     throw error;
@@ -118,7 +134,7 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return { sources: members.map((m) => streamedSource(m.pid)), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, release: () => undefined };
+  return { sources: members.map((m) => streamedSource(m.pid)), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, release: () => undefined };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */

@@ -53,6 +53,12 @@ export interface DirtyResult {
    * are present (and hold data). Saves the engine a second look at them.
    */
   seen?: { scope: PageRun[]; data: PageRun[] };
+  /**
+   * How many of the changed pages hold data, where the tracker counts them before it makes runs
+   * of them: the engine then decides how to secure them (secure-pages.ts) without the runs,
+   * which `unchanged` and `seen` make when first read.
+   */
+  changedPages?: number;
   /** Why nothing counts as unchanged although there is a parent ("history lost", ...). */
   allDirtyReason?: string;
   /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */

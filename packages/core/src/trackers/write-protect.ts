@@ -1,4 +1,4 @@
-import { NativeError, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
+import { NativeError, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, RunList, subtractRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
@@ -43,7 +43,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const fresh = registrable(context.vmas, context.heldOpen).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
     const doubt = context.sharedDoubt ?? reapedSince(context.childFaults, context.parent);
-    return { ...dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), state: this.stateOf(context) };
+    return Object.assign(dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), { state: this.stateOf(context) });
   }
 
   stateOf(context: TrackContext): Uint8Array {
@@ -62,7 +62,9 @@ export class WriteProtectTracker implements DirtyTracker {
 /**
  * What the registered mappings' written pages say; with `rearm` the scan write-protects them again.
  * The process's own memory and shared objects' mappings are scanned apart: each scan's runs are
- * then its answer as they are (a 20% increment of 1 GiB is ~40k of them, while frozen).
+ * then its answer as they are. The own memory's runs (a 20% increment of 1 GiB is ~40k of them)
+ * are made when first asked for: after the thaw when a frozen copy holds the pages
+ * (DirtyResult.changedPages).
  */
 function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undefined): DirtyResult {
   const own = ownMemory(context.vmas).filter((v) => v.flags.uffdWp);
@@ -72,10 +74,26 @@ function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undef
   const sharedWritten = scanWritten(context.pid, shared, rearm);
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
   if (!written || !sharedWritten) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
+  let answer: Pick<DirtyResult, "unchanged" | "seen"> | undefined;
+  const runs = () => (answer ??= ownAnswer(own, written));
+  return {
+    get unchanged() {
+      return runs().unchanged;
+    },
+    get seen() {
+      return runs().seen;
+    },
+    changedPages: presentPages(written),
+    sharedWrites: sharedWrites(context, writtenRuns(sharedWritten).all),
+  };
+}
+
+/** The own memory's answer: every written page looked at again, the present ones the process's own copy (COW'd if the mapping is a file's). */
+function ownAnswer(own: Vma[], scans: BigUint64Array[]): Pick<DirtyResult, "unchanged" | "seen"> {
+  const written = writtenRuns(scans);
   const tracked: PageRun[] = [];
   for (const v of own) pushRun(tracked, v.start, vmaPages(v));
-  // A written page that is present is the process's own copy (COW'd if the mapping is a file's).
-  return { unchanged: subtractRuns(tracked, written.all), seen: { scope: written.all, data: written.present }, sharedWrites: sharedWrites(context, sharedWritten.all) };
+  return { unchanged: subtractRuns(tracked, written.all), seen: { scope: written.all, data: written.present } };
 }
 
 /** The writes through each mapping of a shared object tracked through its mappings; an unregistered one's, or any in doubt, are not known. */
@@ -109,33 +127,52 @@ function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): strin
 }
 
 /**
- * Written pages of the registered mappings; with `rearm` the scan write-protects them again.
- * The scan fails with EPERM (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its
- * registration, e.g. because the program closed every fd it did not know: then nothing is
- * known (null).
+ * The scans of the registered mappings' written pages, (start, end, categories) triples; with
+ * `rearm` each scan write-protects them again. The scan fails with EPERM
+ * (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its registration, e.g. because
+ * the program closed every fd it did not know: then nothing is known (null).
  */
-function scanWritten(pid: number, registered: Vma[], rearm: boolean): { all: PageRun[]; present: PageRun[] } | null {
-  const all = new RunList();
-  const present = new RunList();
+function scanWritten(pid: number, registered: Vma[], rearm: boolean): BigUint64Array[] | null {
+  const scans: BigUint64Array[] = [];
   const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
   for (const vma of registered) {
-    let triples: BigUint64Array;
     try {
-      triples = pagemapScan(pid, vma.start, vma.end, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
+      scans.push(pagemapScan(pid, vma.start, vma.end, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask }));
     } catch (error) {
       if (error instanceof NativeError && error.code === "EPERM") return null;
       throw error;
     }
-    // Read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions).
-    const words = new Uint32Array(triples.buffer, triples.byteOffset, triples.length * 2);
-    for (let i = 0; i < words.length; i += 6) {
-      const start = words[i + 1]! * 2 ** 32 + words[i]!;
-      const end = words[i + 3]! * 2 ** 32 + words[i + 2]!;
-      all.add(start, end);
-      if (words[i + 4]! & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)) present.add(start, end);
-    }
   }
+  return scans;
+}
+
+/** Each scan's triples, read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions). */
+function forEachTriple(scans: BigUint64Array[], visit: (start: number, end: number, categories: number) => void): void {
+  for (const scan of scans) {
+    const words = new Uint32Array(scan.buffer, scan.byteOffset, scan.length * 2);
+    for (let i = 0; i < words.length; i += 6) visit(words[i + 1]! * 2 ** 32 + words[i]!, words[i + 3]! * 2 ** 32 + words[i + 2]!, words[i + 4]!);
+  }
+}
+
+const HOLDS_PAGE = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+
+/** The written pages, and those of them that hold a page (present or swapped). */
+function writtenRuns(scans: BigUint64Array[]): { all: PageRun[]; present: PageRun[] } {
+  const all = new RunList();
+  const present = new RunList();
+  forEachTriple(scans, (start, end, categories) => {
+    all.add(start, end);
+    if (categories & HOLDS_PAGE) present.add(start, end);
+  });
   return { all: all.runs, present: present.runs };
+}
+
+function presentPages(scans: BigUint64Array[]): number {
+  let pages = 0;
+  forEachTriple(scans, (start, end, categories) => {
+    if (categories & HOLDS_PAGE) pages += (end - start) / PAGE_SIZE;
+  });
+  return pages;
 }
 
 /** Writable private memory: the process alone changes it, and its tracker vouches for it. */
