@@ -92,7 +92,9 @@ uint64_t FaultsOf(int pid) {
 // Kills the go-between and has the frozen thread `tid` of its parent reap it; `faults` gets its
 // page faults, which the parent's count of its reaped children's faults now holds.
 Status ReapGoBetween(int tid, int goBetween, uint64_t& faults) {
-  if (Status s = KillTraced(goBetween)) return s;
+  Status killed = KillTraced(goBetween);
+  ForgetThread(goBetween);
+  if (killed) return killed;
   faults = FaultsOf(goBetween);
   int64_t r = 0;
   if (Status s = InjectSyscallRaw(tid, SYS_wait4, {static_cast<uint64_t>(goBetween), 0, __WALL, 0, 0, 0}, r)) return s;

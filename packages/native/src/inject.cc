@@ -3,11 +3,14 @@
 // Each injection: save the thread's registers and signal mask, write its resume state
 // (syscall restart already applied) into the trampoline's save area, point rip at the
 // trampoline's `syscall` with every signal blocked and orig_rax = -1 (no restart processing
-// of our modified registers), run to the syscall-exit stop, read rax, then put the original
-// mask and registers back exactly, so the kernel's own restart logic runs on detach.
-// If cr is killed at any instant the kernel detaches the thread; it then either still has
-// its own registers, or finishes the injected syscall and the trampoline's restore routine
-// returns it to where it was with its own mask.
+// of our modified registers), run to the syscall-exit stop, and read rax. The thread then stays
+// *parked* there, at the restore routine, until something else needs its own state: another
+// injection into it only sets the registers again, and the original mask and registers are put
+// back exactly (RestoreInjectedState) before its state is read or set, before another thread
+// of its process takes the save area, and at the thaw, so the kernel's own restart logic runs
+// on detach. If cr is killed at any instant the kernel detaches the thread; it then either still
+// has its own registers, or finishes the injected syscall (or sits after it, parked) and the
+// trampoline's restore routine returns it to where it was with its own mask.
 //
 // The one window left: the bootstrap mmap that creates the trampoline runs on a `syscall`
 // instruction found in the vdso. If cr dies during that single syscall, the thread resumes
@@ -45,6 +48,7 @@ constexpr int kSyscallStop = SIGTRAP | 0x80;  // PTRACE_O_TRACESYSGOOD
 struct Saved {
   user_regs_struct regs;
   uint64_t mask;
+  bool masked = false;  // every signal blocked: set by the injection, until restored
 };
 
 struct Trampoline {
@@ -55,6 +59,7 @@ struct Trampoline {
 std::unordered_map<int, Saved> g_saved;            // by tid: injection in progress
 std::unordered_map<int, Trampoline> g_trampolines;  // by tgid, while frozen
 std::unordered_map<int, uint64_t> g_placements;     // by tgid: where a new trampoline must go
+std::unordered_map<int, int> g_groups;              // by tid, while frozen: its thread group
 
 uint64_t PageSize() { return static_cast<uint64_t>(sysconf(_SC_PAGESIZE)); }
 
@@ -135,19 +140,23 @@ Status CheckRestartBlock(int tid, long nr) {
 }
 
 // Registers first, then the full mask: whichever instant cr dies at, the thread either has
-// its own state or is on its way through the restore routine.
-Status InjectAt(int tid, uint64_t site, long nr, const std::array<uint64_t, 6>& args, int64_t& result) {
+// its own state or is on its way through the restore routine. `park` leaves it after the
+// syscall, where the next instructions restore it (a trampoline site, not the vdso's).
+Status InjectAt(int tid, uint64_t site, long nr, const std::array<uint64_t, 6>& args, int64_t& result, bool park) {
   if (Status s = CheckRestartBlock(tid, nr)) return s;
   if (Status s = SaveOriginal(tid)) return s;
-  const Saved& saved = g_saved[tid];
+  Saved& saved = g_saved[tid];
   if (Status s = SetRegsRaw(tid, InjectionRegs(saved.regs, site, nr, args))) return s;
-  if (Status s = SetSigmaskRaw(tid, ~0ull)) return s;
+  if (!saved.masked) {
+    if (Status s = SetSigmaskRaw(tid, ~0ull)) return s;
+    saved.masked = true;
+  }
   if (Status s = RunToSyscallExit(tid)) return s;
   user_regs_struct after{};
   if (Status s = GetRegsRaw(tid, after)) return s;
   if (after.rip != site + 2) return InjectionFailure(EFAULT, tid, "injected syscall ended at an unexpected address");
   result = static_cast<int64_t>(after.rax);
-  return RestoreInjectedState(tid);
+  return park ? std::nullopt : RestoreInjectedState(tid);
 }
 
 Status FindVdsoSyscall(int pid, uint64_t& site) {
@@ -221,13 +230,13 @@ Status CreateTrampoline(int pid, int tid, uint64_t& base) {
     args[0] = placed->second;
     args[3] |= MAP_FIXED_NOREPLACE;
   }
-  if (Status s = InjectAt(tid, site, SYS_mmap, args, r)) return s;
+  if (Status s = InjectAt(tid, site, SYS_mmap, args, r, false)) return s;
   Status status;
   if (Check(r, tid, "mmap of the trampoline", status); status) return status;
   base = static_cast<uint64_t>(r);
   if (Status s = FinishTrampoline(pid, tid, base)) {
     g_trampolines.erase(pid);
-    (void)InjectAt(tid, site, SYS_munmap, {base, 2 * PageSize(), 0, 0, 0, 0}, r);  // best effort: do not leave half a trampoline
+    (void)InjectAt(tid, site, SYS_munmap, {base, 2 * PageSize(), 0, 0, 0, 0}, r, false);  // best effort: do not leave half a trampoline
     return s;
   }
   return std::nullopt;
@@ -249,6 +258,8 @@ Status EnsureTrampoline(int pid, int tid, Trampoline*& out) {
 
 Status WriteSaveArea(int pid, int tid, Trampoline& t) {
   if (t.saveAreaOwner == tid) return std::nullopt;
+  // The owner, parked, would be restored from this thread's state if cr died: restored now.
+  if (Status s = RestoreInjectedState(t.saveAreaOwner); s && s->err != ESRCH) return s;
   if (Status s = SaveOriginal(tid)) return s;
   const Saved& saved = g_saved[tid];
   std::vector<uint8_t> image = SaveAreaImage(ResumeState(saved.regs), saved.mask);
@@ -275,13 +286,17 @@ bool ReadArgs(const Napi::CallbackInfo& info, std::array<uint64_t, 6>& args) {
 }  // namespace
 
 int ThreadGroupOf(int tid) {
+  if (auto known = g_groups.find(tid); known != g_groups.end()) return known->second;
   std::string tgid = StatusField(tid, "Tgid");
-  return tgid.empty() ? tid : std::atoi(tgid.c_str());
+  if (tgid.empty()) return tid;
+  return g_groups[tid] = std::atoi(tgid.c_str());
 }
 
 // The entry goes whatever happens: a thread that cannot take its state back is dead, and
 // its tid may later name an unrelated thread.
 Status RestoreInjectedState(int tid) {
+  // Its state may change now: the save area no longer holds it.
+  if (auto t = g_trampolines.find(ThreadGroupOf(tid)); t != g_trampolines.end() && t->second.saveAreaOwner == tid) t->second.saveAreaOwner = 0;
   auto node = g_saved.extract(tid);
   if (node.empty()) return std::nullopt;
   if (Status s = SetSigmaskRaw(tid, node.mapped().mask)) return s;
@@ -290,6 +305,7 @@ Status RestoreInjectedState(int tid) {
 
 void ForgetThread(int tid) {
   g_saved.erase(tid);
+  g_groups.erase(tid);
   g_trampolines.erase(tid);
   g_placements.erase(tid);
 }
@@ -301,7 +317,7 @@ Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, i
   Trampoline* t = nullptr;
   if (Status s = EnsureTrampoline(pid, tid, t)) return s;
   if (Status s = WriteSaveArea(pid, tid, *t)) return s;
-  return InjectAt(tid, t->base, nr, args, result);
+  return InjectAt(tid, t->base, nr, args, result, true);
 }
 
 Status InjectClone(int tid, uint64_t flags, int64_t& result) {
@@ -309,13 +325,13 @@ Status InjectClone(int tid, uint64_t flags, int64_t& result) {
   Trampoline* t = nullptr;
   if (Status s = EnsureTrampoline(pid, tid, t)) return s;
   if (Status s = WriteSaveArea(pid, tid, *t)) return s;
-  return InjectAt(tid, t->base + kForkSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result);
+  return InjectAt(tid, t->base + kForkSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result, true);
 }
 
 Status InjectCloneBy(int tid, int goBetween, uint64_t flags, int64_t& result) {
   Trampoline* t = nullptr;
   if (Status s = EnsureTrampoline(ThreadGroupOf(tid), tid, t)) return s;
-  return InjectAt(goBetween, t->base + kSpawnSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result);
+  return InjectAt(goBetween, t->base + kSpawnSite, SYS_clone, {flags, 0, 0, 0, 0, 0}, result, false);
 }
 
 Status ScratchArea(int tid, uint64_t& address, size_t& size) {

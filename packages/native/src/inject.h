@@ -21,7 +21,8 @@ Status InjectCloneBy(int tid, int goBetween, uint64_t flags, int64_t& result);
 Status ScratchArea(int tid, uint64_t& address, size_t& size);
 // The trampoline's `syscall` instruction, for a caller that runs a syscall that never returns.
 Status SyscallSite(int tid, uint64_t& site);
-// Puts back the registers and signal mask of a thread whose injection did not finish.
+// Puts back the registers and signal mask of a thread parked after an injection (or whose
+// injection did not finish): before its own state is read, set or resumed.
 Status RestoreInjectedState(int tid);
 // Drops what was cached about a thread (and, for a leader, its process's trampoline): valid
 // only while frozen, since the process may exec or the tid be reused meanwhile.

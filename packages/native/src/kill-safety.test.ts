@@ -51,6 +51,19 @@ describe("killing cr at any moment", () => {
     expect(trampolineCount(target.pid, base)).toBe(1);
   });
 
+  it("returns a thread parked after an injected syscall to where it was", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    prepareTrampoline(target.pid);
+    const driver = startDriver(target.pid, "parked");
+    await driver.waitFor(/^parked/);
+    await killDriver(driver);
+    await target.waitFor(/^slept/, target.lines.length);
+    await target.waitFor(/^slept/, target.lines.length);
+    expect(target.failures()).toEqual([]);
+    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+  });
+
   it("returns a thread orphaned inside an injected syscall to where it was", async () => {
     const target = await startTarget("worker", ["sleep"]);
     await target.waitFor(/^slept 1/);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "args.h"
+#include "inject.h"
 #include "kerndat.h"
 #include "kernel_abi.h"
 
@@ -75,6 +76,7 @@ Napi::Value GetRegs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int tid = 0;
   if (!ArgInt(info, 0, "tid", tid)) return env.Undefined();
+  if (Status s = RestoreInjectedState(tid)) return Throw(env, *s);  // a parked thread: its own state
   user_regs_struct regs{};
   if (Status s = GetRegsRaw(tid, regs)) return Throw(env, *s);
   return CopyToBuffer(env, &regs, sizeof regs);
@@ -88,6 +90,7 @@ Napi::Value SetRegs(const Napi::CallbackInfo& info) {
   user_regs_struct regs{};
   if (buffer.Length() != sizeof regs) return ThrowType(env, "regs must be " + std::to_string(sizeof regs) + " bytes");
   std::memcpy(&regs, buffer.Data(), sizeof regs);
+  if (Status s = RestoreInjectedState(tid)) return Throw(env, *s);  // a parked thread: its own state
   if (Status s = SetRegsRaw(tid, regs)) return Throw(env, *s);
   return env.Undefined();
 }
@@ -118,6 +121,7 @@ Napi::Value GetSigmask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int tid = 0;
   if (!ArgInt(info, 0, "tid", tid)) return env.Undefined();
+  if (Status s = RestoreInjectedState(tid)) return Throw(env, *s);  // a parked thread: its own state
   uint64_t mask = 0;
   if (Status s = GetSigmaskRaw(tid, mask)) return Throw(env, *s);
   return BigU64(env, mask);
@@ -128,6 +132,7 @@ Napi::Value SetSigmask(const Napi::CallbackInfo& info) {
   int tid = 0;
   uint64_t mask = 0;
   if (!ArgInt(info, 0, "tid", tid) || !ArgU64(info, 1, "mask", mask)) return env.Undefined();
+  if (Status s = RestoreInjectedState(tid)) return Throw(env, *s);  // a parked thread: its own state
   if (Status s = SetSigmaskRaw(tid, mask)) return Throw(env, *s);
   return env.Undefined();
 }

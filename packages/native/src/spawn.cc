@@ -179,6 +179,8 @@ Napi::Value ReleaseRestored(const Napi::CallbackInfo& info) {
   if (!ArgIntArray(info, 0, "tids", tids)) return env.Undefined();
   Status first;
   for (int tid : tids) {
+    Status s = RestoreInjectedState(tid);  // a thread parked after an injection: its own state first
+    if (s && !first) first = s;
     if (ptrace(PTRACE_DETACH, tid, nullptr, 0) != 0 && !first) first = SysFailure("ptrace(PTRACE_DETACH)", tid);
     ForgetThread(tid);
   }

@@ -121,6 +121,7 @@ char ProcState(int pid) {
 Status StartExit(int pid, int code) {
   uint64_t site = 0;
   if (Status s = SyscallSite(pid, site)) return s;
+  if (Status s = RestoreInjectedState(pid)) return s;
   user_regs_struct r{};
   if (Status s = GetRegsRaw(pid, r)) return s;
   r.rip = site;
@@ -146,6 +147,7 @@ Status StartSignalDeath(int pid, int sig) {
   if (CR_SIGBIT(sig) & SIG_KERNEL_COREDUMP_MASK) {
     if (Status s = Inject(pid, SYS_prctl, {PR_SET_DUMPABLE, 0, 0, 0, 0, 0}, "prctl(PR_SET_DUMPABLE)")) return s;
   }
+  if (Status s = RestoreInjectedState(pid)) return s;  // it resumes from where it was
   if (Status s = SetSigmaskRaw(pid, ~CR_SIGBIT(sig))) return s;  // only this signal gets through
   if (syscall(SYS_tgkill, pid, pid, sig) != 0) return SysFailure("tgkill", pid);
   return std::nullopt;

@@ -1,7 +1,9 @@
 // Child process for the kill-safety tests: drives the addon directly (no TypeScript) and is
 // SIGKILLed by the test at random moments.
-//   node inject-loop.mjs PID loop     freeze, inject getpid into every thread, thaw, forever
+//   node inject-loop.mjs PID loop     freeze, inject getpid twice into every thread, thaw, forever
 //   node inject-loop.mjs PID orphan   freeze, then inject a 300 ms ppoll and get killed in it
+//   node inject-loop.mjs PID parked   freeze, inject getpid into the leader (which stays parked
+//                                     after it), and get killed there
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -22,10 +24,12 @@ function loop() {
   for (;;) {
     const tids = addon.freeze(pid, 5000);
     for (const tid of tids) {
-      const result = addon.injectSyscall(tid, SYS_getpid, []);
-      if (result !== BigInt(pid)) {
-        console.log(`FAIL getpid returned ${result}`);
-        process.exit(3);
+      for (let i = 0; i < 2; i++) {
+        const result = addon.injectSyscall(tid, SYS_getpid, []);
+        if (result !== BigInt(pid)) {
+          console.log(`FAIL getpid returned ${result}`);
+          process.exit(3);
+        }
       }
     }
     addon.thaw(tids);
@@ -43,5 +47,13 @@ function orphan() {
   console.log("FAIL not killed");
 }
 
+function parked() {
+  const [tid] = addon.freeze(pid, 5000);
+  addon.injectSyscall(tid, SYS_getpid, []);
+  console.log("parked");
+  setInterval(() => {}, 1000);
+}
+
 if (mode === "orphan") orphan();
+else if (mode === "parked") parked();
 else loop();
