@@ -25,8 +25,8 @@ import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
 import { copyBuffer, copyPages } from "./objects/memory.js";
-import { MemoryPlan, planMemory, type PlannedMemory } from "./memory-plan.js";
-import { BLOCK_PAGES, forkBreakEven, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
+import { MemoryPlan, type PlannedMemory } from "./memory-plan.js";
+import { BLOCK_PAGES, forkBreakEven, forkTakesAll, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
@@ -166,6 +166,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
       throw error;
     } finally {
       closeSync(fd);
+      await run?.copiesGone;
     }
     const downtimeMs = kill ? warmup.stoppedMs + performance.now() - run.frozenAt : run.downtimeMs;
     if (kill) silenceConnections(run.states); // the lock holds them for the restart
@@ -272,7 +273,8 @@ let rehearsed = false;
  * costs ~14 µs a page on this VM). One rehearsal is not enough for V8 to compile it: for
  * `cr snapshot --incremental` of the 1%-dirty 1 GiB bench target the downtime median was
  * 27-34 ms after one, 15-16 ms after five (~8 ms of total time each), ~13 ms in a process
- * that had snapshotted before. Nothing here changes the target.
+ * that had snapshotted before. A member a frozen copy will take is planned after the thaw:
+ * there is nothing to warm. Nothing here changes the target.
  */
 function rehearse(tracker: DirtyTracker, before: Before): void {
   const rounds = rehearsed ? 1 : FIRST_REHEARSALS;
@@ -284,7 +286,9 @@ function rehearse(tracker: DirtyTracker, before: Before): void {
         collectProcess(pid);
         collectFiles(pid);
         const parent = trackedParent(before.parents.get(pid) ?? null, tracker);
-        const plan = planMemory(pid, vmas, tracker.preview?.({ pid, vmas, parent, heldOpen: new Set() }) ?? { unchanged: [] }, []);
+        const memory = new MemoryPlan(vmas, tracker.preview?.({ pid, vmas, parent, heldOpen: new Set() }) ?? { unchanged: [] }, () => []);
+        if (forkTakesAll(vmas, memory.changedPages)) continue; // its plan is made after the thaw: nothing to warm
+        const { plan } = memory.of(pid);
         if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
       }
     }
@@ -331,6 +335,8 @@ interface Checkpointed {
   frozenAt: number;
   downtimeMs: number;
   frozenCopies: number;
+  /** The frozen copies, killed once the image was written, are gone (they die while it is committed). */
+  copiesGone: Promise<void>;
   identity: bigint;
   bytes: number;
 }
@@ -380,12 +386,12 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     const states = collected.map(({ memory, ...state }, i) => ({ ...state, ...memory.of(secured!.pagemapOf[i]!) }));
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
-    return { tree, states, frozenAt, downtimeMs: image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt, frozenCopies: secured.frozenCopies, ...written };
+    const downtimeMs = image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt;
+    return { tree, states, frozenAt, downtimeMs, frozenCopies: secured.frozenCopies, copiesGone: secured.release(), ...written };
   } catch (error) {
     thawNow();
+    await secured?.release();
     throw error;
-  } finally {
-    secured?.release(); // once thawed: the copies' parents are stopped a moment to reap them
   }
 }
 

@@ -9,7 +9,7 @@ import type { Vma } from "./objects/vmas.js";
  * (in the pagemap of `pid`), and nothing in `elsewhere` (shared memory another member's section
  * holds).
  */
-export function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: PageRun[]): PagePlan {
+function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: PageRun[]): PagePlan {
   // The tracker's answers are as large as the change (~40k runs for 20% of 1 GiB): few passes over them.
   const known = result.seen ? unionRuns(result.unchanged, result.seen.scope) : result.unchanged;
   const scope = subtractRuns(subtractRuns(savedRuns(vmas), known), elsewhere);

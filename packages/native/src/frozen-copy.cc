@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "inject.h"
 #include "memory.h"
+#include "pool_job.h"
 #include "procfs.h"
 
 namespace {
@@ -62,15 +63,18 @@ Status NameCopy(int child) {
   return std::nullopt;
 }
 
-// Kills a child cr traces and waits for its end as its tracer: it is then a zombie that its
-// parent reaps.
-Status KillTraced(int child) {
-  if (kill(child, SIGKILL) != 0) return SysFailure("kill", child);
-  // Until it is gone: a stop it reported before the kill is not its end.
+// Waits for the end of a child cr traces and has killed, as its tracer: it is then a zombie
+// that its parent reaps. A stop it reported before the kill is not its end.
+void WaitForEnd(int child) {
   int status = 0;
   pid_t got = 0;
   do got = waitpid(child, &status, __WALL);
   while (got == child && !WIFEXITED(status) && !WIFSIGNALED(status));
+}
+
+Status KillTraced(int child) {
+  if (kill(child, SIGKILL) != 0) return SysFailure("kill", child);
+  WaitForEnd(child);
   return std::nullopt;
 }
 
@@ -140,6 +144,12 @@ Napi::Value DropFrozenCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = 0;
   if (!ArgInt(info, 0, "pid", pid)) return env.Undefined();
-  if (Status s = KillTraced(pid)) return Throw(env, *s);
-  return env.Undefined();
+  if (kill(pid, SIGKILL) != 0) return Throw(env, SysFailure("kill", pid));
+  // Its end takes time (a copy of 1 GiB frees its page tables: ~45 ms), waited for on the pool
+  // (a wait sees the tracees of every thread of cr).
+  auto wait = [pid]() -> Status {
+    WaitForEnd(pid);
+    return std::nullopt;
+  };
+  return StartPoolJob(env, Napi::Object::New(env), wait, [](Napi::Env env) { return env.Undefined(); });
 }

@@ -13,6 +13,6 @@ constexpr char kFrozenCopyName[] = "cr-frozen-copy";
 // the copy is an orphan (its go-between, the process's child, is reaped before this returns,
 // and `reapedFaults` are its page faults, now among the process's reaped children's).
 Napi::Value ForkFrozenCopy(const Napi::CallbackInfo& info);
-// dropFrozenCopy(pid): kills the copy and waits for it as its tracer; its parent (init, or a
-// subreaper above the process) reaps it.
+// dropFrozenCopy(pid): kills the copy at once, and resolves once it is gone (waited for as its
+// tracer, on the thread pool); its parent (init, or a subreaper above the process) reaps it.
 Napi::Value DropFrozenCopy(const Napi::CallbackInfo& info);

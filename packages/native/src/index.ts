@@ -74,7 +74,7 @@ interface Addon {
   thaw(tids: number[]): void;
   forkFrozenCopy(tid: number): FrozenCopyMade;
   frozenCopyName: string;
-  dropFrozenCopy(pid: number): void;
+  dropFrozenCopy(pid: number): Promise<void>;
   getRegs(tid: number): Buffer;
   setRegs(tid: number, regs: Buffer): void;
   getXState(tid: number): Buffer;
@@ -287,9 +287,9 @@ export function forkFrozenCopy(tid: number): FrozenCopyMade {
 /** The comm of every frozen copy. */
 export const FROZEN_COPY_NAME = addon.frozenCopyName;
 
-/** Kills a frozen copy; init (or a subreaper above the process copied) reaps it. */
-export function dropFrozenCopy(pid: number): void {
-  addon.dropFrozenCopy(pid);
+/** Kills a frozen copy at once; resolves once it is gone (init, or a subreaper above the process copied, reaps it). Never rejects. */
+export function dropFrozenCopy(pid: number): Promise<void> {
+  return addon.dropFrozenCopy(pid);
 }
 
 export function getRegs(tid: number): Buffer {

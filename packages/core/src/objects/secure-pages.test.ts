@@ -75,7 +75,7 @@ describe("securePages", () => {
       const saved = secured.sources[0]!(data, 0);
       expect(saved.equals(Buffer.alloc(3 * PAGES * PAGE_SIZE, "a")), "the pages as they were at the freeze").toBe(true);
     } finally {
-      secured.release();
+      await secured.release();
     }
     expect(heldCopies(), "the copy is dead").toEqual([]);
     expect(child.exitCode, "the process runs on").toBeNull();
@@ -88,7 +88,7 @@ describe("securePages", () => {
     const vmas = collectVmas(pid);
     const breakEven = forkBreakEven(vmas);
     expect(breakEven, "16 MiB resident: forking pays from a few thousand pages").toBeLessThan(4096);
-    const secure = (pages: number, keepFrozen: boolean, forkable = true) => {
+    const secure = async (pages: number, keepFrozen: boolean, forkable = true) => {
       const tids = freeze(pid);
       let secured;
       try {
@@ -96,13 +96,13 @@ describe("securePages", () => {
       } finally {
         thaw(tids);
       }
-      secured.release(); // once thawed
+      await secured.release(); // once thawed
       return secured.frozenCopies;
     };
-    expect(secure(64, false), "64 pages changed: copied").toBe(0);
-    expect(secure(4096, false), "4096 pages changed: forked").toBe(1);
-    expect(secure(4096, true), "a tree that stays frozen (--kill) is not forked").toBe(0);
-    expect(secure(4096, false, false), "a member whose copy would be an orphan of the tree is not forked").toBe(0);
+    expect(await secure(64, false), "64 pages changed: copied").toBe(0);
+    expect(await secure(4096, false), "4096 pages changed: forked").toBe(1);
+    expect(await secure(4096, true), "a tree that stays frozen (--kill) is not forked").toBe(0);
+    expect(await secure(4096, false, false), "a member whose copy would be an orphan of the tree is not forked").toBe(0);
     expect(heldCopies(), "every copy is dead").toEqual([]);
     expect(childrenOf(pid), "nothing is left in the process").toEqual([]);
   });

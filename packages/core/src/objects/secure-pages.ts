@@ -49,8 +49,8 @@ export interface SecuredPages {
   reapedFaults: bigint[];
   /** Whether the tree may be thawed now (false: some pages are still read from it). */
   thawable: boolean;
-  /** Drops the frozen copies (after the image is written, or failed). */
-  release(): void;
+  /** Kills the frozen copies (after the image is written, or failed); resolves once they are gone. Never rejects. */
+  release(): Promise<void>;
 }
 
 /**
@@ -71,7 +71,15 @@ export function forkIsCheaper(member: FrozenPages): boolean {
 
 /** Pages of `member` to save: counted exactly where the plan is made while frozen anyway (notInCopy). */
 function changedPages(member: FrozenPages): number {
-  return member.changedPages !== undefined && notInCopyRuns(member).length === 0 ? member.changedPages : totalPages(member.data());
+  return member.changedPages !== undefined && notInCopyRuns(member.vmas).length === 0 ? member.changedPages : totalPages(member.data());
+}
+
+/**
+ * Whether a frozen copy will take the pages of a process with these mappings and this many
+ * changed pages (MemoryPlan.changedPages), its plan then made after the thaw.
+ */
+export function forkTakesAll(vmas: Vma[], changedPages: number | undefined): boolean {
+  return changedPages !== undefined && notInCopyRuns(vmas).length === 0 && changedPages > forkBreakEven(vmas);
 }
 
 /** The changed pages beyond which a frozen copy of a process with these mappings is cheaper than a copy. */
@@ -86,13 +94,13 @@ export function forkBreakEven(vmas: Vma[]): number {
  * and MADV_WIPEONFORK ones (zero in the copy). They are copied before the thaw.
  */
 export function notInCopy(member: FrozenPages): PageRun[] {
-  const runs = notInCopyRuns(member);
+  const runs = notInCopyRuns(member.vmas);
   return runs.length > 0 ? intersectRuns(member.data(), runs) : []; // none: planned after the thaw, from the copy
 }
 
-function notInCopyRuns(member: FrozenPages): PageRun[] {
+function notInCopyRuns(vmas: Vma[]): PageRun[] {
   const runs: PageRun[] = [];
-  for (const v of member.vmas) {
+  for (const v of vmas) {
     if (v.flags.shared || v.flags.dontCopy || v.flags.wipeOnFork) pushRun(runs, v.start, Number((v.end - v.start) / BigInt(PAGE_SIZE)));
   }
   return runs;
@@ -109,11 +117,13 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
   const fits = (copied: PageRun[][]) => copied.reduce((sum, runs) => sum + totalPages(runs), 0) <= COPY_BUDGET_PAGES;
   if (!fits(members.map((m) => (wanted(m) ? notInCopy(m) : m.data())))) return streamed(members); // the tree stays frozen anyway: no fork
   const copies = members.map((m) => (wanted(m) ? forkOrUndefined(m) : undefined));
-  const dropAll = () => copies.forEach((copy) => copy?.drop());
+  const dropAll = async () => {
+    await Promise.all(copies.map((copy) => copy?.drop()));
+  };
   try {
     const copied = members.map((m, i) => (copies[i] ? notInCopy(m) : m.data()));
     if (!fits(copied)) {
-      dropAll(); // a fork failed, and copying that member whole is beyond the budget
+      void dropAll(); // a fork failed, and copying that member whole is beyond the budget
       return streamed(members);
     }
     const bytes = totalPages(copied.flat()) * PAGE_SIZE;
@@ -127,14 +137,14 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
     const pagemapOf = members.map((m, i) => copies[i]?.pid ?? m.pid);
     return { sources, pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, release: dropAll };
   } catch (error) {
-    dropAll();
+    void dropAll();
     throw error;
   }
 }
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return { sources: members.map((m) => streamedSource(m.pid)), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, release: () => undefined };
+  return { sources: members.map((m) => streamedSource(m.pid)), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, release: async () => {} };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */
