@@ -383,7 +383,8 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
       await image.onThawed?.();
     }
     // A member a frozen copy holds is planned now, from the copy's pagemap; the others were while frozen.
-    const states = collected.map(({ memory, ...state }, i) => ({ ...state, ...memory.of(secured!.pagemapOf[i]!) }));
+    const { pagemapOf } = secured;
+    const states = collected.map(({ memory, ...state }, i) => ({ ...state, ...memory.of(pagemapOf[i]!) }));
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
     const downtimeMs = image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt;
