@@ -65,7 +65,7 @@ export const FORK_FIXED_US = 1500;
 const COPY_BUDGET_PAGES = COPY_BUFFER_MAX_BYTES / PAGE_SIZE;
 
 /** Whether a frozen copy stops `member` for less time than copying its pages would. */
-export function forkIsCheaper(member: FrozenPages): boolean {
+function forkIsCheaper(member: FrozenPages): boolean {
   return changedPages(member) > forkBreakEven(member.vmas);
 }
 
