@@ -20,6 +20,15 @@ inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, i
   return true;
 }
 
+inline bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool& out) {
+  if (info.Length() <= i || !info[i].IsBoolean()) {
+    ThrowType(info.Env(), std::string(name) + " must be a boolean");
+    return false;
+  }
+  out = info[i].As<Napi::Boolean>().Value();
+  return true;
+}
+
 inline bool ArgString(const Napi::CallbackInfo& info, size_t i, const char* name, std::string& out) {
   if (info.Length() <= i || !info[i].IsString()) {
     ThrowType(info.Env(), std::string(name) + " must be a string");

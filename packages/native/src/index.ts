@@ -88,7 +88,7 @@ interface Addon {
   suspendSeccomp(tid: number): void;
   injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
   scratch(tid: number): ScratchArea;
-  readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset: number): number;
+  readMemory(pid: number, ranges: BigUint64Array, into: Buffer, unpinned: boolean): number;
   readHashed(fd: number, into: Buffer, length: number, position: number, tail: number): Promise<bigint>;
   xxh64(data: Buffer): bigint;
   xxh64Pages(data: Buffer, into: BigUint64Array, first: number): void;
@@ -364,9 +364,13 @@ export function scratch(tid: number): ScratchArea {
   return addon.scratch(tid);
 }
 
-/** Copies (address, length) ranges back to back into `into`; returns the bytes read. */
-export function readMemory(pid: number, ranges: BigUint64Array, into: Buffer, intoOffset = 0): number {
-  return addon.readMemory(pid, ranges, into, intoOffset);
+/**
+ * Copies (address, length) ranges back to back into `into`; returns the bytes read. `unpinned`
+ * reads through /proc/PID/mem without pinning the pages: for a frozen copy, whose pages a pin
+ * would make the kernel copy first (memory.cc ReadRangesUnpinned).
+ */
+export function readMemory(pid: number, ranges: BigUint64Array, into: Buffer, unpinned = false): number {
+  return addon.readMemory(pid, ranges, into, unpinned);
 }
 
 export function writeMemory(pid: number, address: bigint, data: Buffer): void {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 
-import { closeSync, readdirSync, readlinkSync } from "node:fs";
-import { freeze, injectSyscall, NativeError, openFillUffd, readMemory, thaw, writeMemory, writeMemoryRanges } from "./index.js";
+import { closeSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { dropFrozenCopy, forkFrozenCopy, freeze, injectSyscall, NativeError, openFillUffd, readMemory, thaw, writeMemory, writeMemoryRanges } from "./index.js";
 import { expectProgress, killTargets, startTarget } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -28,9 +28,39 @@ describe("readMemory and writeMemory", () => {
   it("returns the bytes the target wrote, for adjacent and scattered ranges", async () => {
     const { target, area } = await pagesTarget();
     const pages = [0, 1, 2, 3, 5, 9, 10, 31];
-    const into = Buffer.alloc(16 + pages.length * PAGE);
-    expect(readMemory(target.pid, pageRanges(area, pages), into, 16)).toBe(pages.length * PAGE);
-    pages.forEach((page, k) => expect(into.subarray(16 + k * PAGE, 16 + (k + 1) * PAGE)).toEqual(expectedPage(page)));
+    for (const unpinned of [false, true]) {
+      const into = Buffer.alloc(pages.length * PAGE);
+      expect(readMemory(target.pid, pageRanges(area, pages), into, unpinned)).toBe(pages.length * PAGE);
+      pages.forEach((page, k) => expect(into.subarray(k * PAGE, (k + 1) * PAGE), `unpinned: ${unpinned}`).toEqual(expectedPage(page)));
+    }
+  });
+
+  it("reads a frozen copy's pages unpinned without the kernel copying them into the copy, where a pinned read does", async () => {
+    const { target } = await pagesTarget();
+    const big = BigInt((await target.command("big 64")).split(" ")[1]!);
+    const privateMiB = (pid: number) => Number(/Private_Dirty:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))![1]) >> 10;
+    const copyAndRead = async (unpinned: boolean) => {
+      const tids = freeze(target.pid);
+      const copy = forkFrozenCopy(tids[0]!).pid;
+      thaw(tids);
+      try {
+        const before = privateMiB(copy);
+        readMemory(copy, new BigUint64Array([big, 64n << 20n]), Buffer.alloc(64 << 20), unpinned);
+        return privateMiB(copy) - before;
+      } finally {
+        await dropFrozenCopy(copy);
+      }
+    };
+    expect(await copyAndRead(true), "MiB the copy came to own").toBeLessThan(4);
+    expect(await copyAndRead(false), "a read pin unshares (Linux >= 5.19)").toBeGreaterThanOrEqual(60);
+  });
+
+  it("names the first address it could not read unpinned", async () => {
+    const { target, area } = await pagesTarget();
+    const ranges = new BigUint64Array([area, BigInt(PAGE), 0x10000n, BigInt(PAGE)]);
+    expect(() => readMemory(target.pid, ranges, Buffer.alloc(2 * PAGE), true)).toThrow(
+      expect.objectContaining({ code: "EFAULT", syscall: "pread(/proc/PID/mem)", pid: target.pid, address: 0x10000n }),
+    );
   });
 
   it("names the first address that could not be read", async () => {

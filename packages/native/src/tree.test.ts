@@ -77,7 +77,7 @@ function peekChild(parent: number, pid: number): { code: number; status: number 
   writeMemory(parent, info, Buffer.alloc(128));
   expect(injectSyscall(parent, SYS.waitid, [P_PID, BigInt(pid), info, WEXITED | WNOWAIT | WNOHANG, 0n])).toBe(0n);
   const siginfo = Buffer.alloc(128);
-  readMemory(parent, new BigUint64Array([info, 128n]), siginfo, 0);
+  readMemory(parent, new BigUint64Array([info, 128n]), siginfo);
   return { code: siginfo.readInt32LE(8), status: siginfo.readInt32LE(24) }; // si_code; _sigchld's si_status
 }
 

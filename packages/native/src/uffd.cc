@@ -184,9 +184,8 @@ Napi::Value RegisterWriteTracking(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int tid = 0;
   Ranges ranges;
-  if (!ArgInt(info, 0, "tid", tid) || !ArgPairs(info, 1, "ranges", ranges)) return env.Undefined();
-  if (info.Length() <= 2 || !info[2].IsBoolean()) return ThrowType(env, "mmRegistered must be a boolean");
-  bool mmRegistered = info[2].As<Napi::Boolean>().Value();
+  bool mmRegistered = false;
+  if (!ArgInt(info, 0, "tid", tid) || !ArgPairs(info, 1, "ranges", ranges) || !ArgBool(info, 2, "mmRegistered", mmRegistered)) return env.Undefined();
   int pid = ThreadGroupOf(tid);
   uint64_t scratch = 0;
   size_t scratchSize = 0;

@@ -139,14 +139,16 @@ export function copyBuffer(pages: number): Buffer {
 
 /**
  * Copies the given pages out of the (frozen) target into one buffer, in run order. A page
- * neither process_vm_readv nor /proc/PID/mem can read fails naming its mapping, and the
- * process as `owner` (the process a frozen copy `pid` was forked from).
+ * neither process_vm_readv nor /proc/PID/mem can read fails naming its mapping. `copyOf`: `pid`
+ * is a frozen copy of that process, read unpinned (a pinned read would make the kernel copy
+ * each page it shares with the process), and named in errors as that process.
  */
-export function copyPages(pid: number, runs: PageRun[], into?: Buffer, owner = pid): Buffer {
+export function copyPages(pid: number, runs: PageRun[], into?: Buffer, copyOf?: number): Buffer {
   const bytes = totalPages(runs) * PAGE_SIZE;
   const buffer = into && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
+  const owner = copyOf ?? pid;
   try {
-    if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer);
+    if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer, copyOf !== undefined);
   } catch (error) {
     if (error instanceof NativeError && error.code === "EFAULT" && error.address !== undefined) throw unreadablePage(pid, owner, error.address, error);
     throw error;

@@ -6,7 +6,7 @@ import { dropFrozenCopy, forkFrozenCopy } from "@cr/native";
  * forks the copy and is killed and reaped by the process at once, still frozen. The copy, an
  * orphan, is traced by cr from its creation and stopped before its first instruction. Its memory
  * is the process's memory at the freeze, whatever the process writes once thawed; cr reads it
- * with process_vm_readv, then drops it. It never runs the program's code: the trampoline's sites
+ * (unpinned: copyPages), then drops it. It never runs the program's code: the trampoline's sites
  * make it (and the go-between) exit if cr dies before it holds them, and it is killed
  * (PTRACE_O_EXITKILL) if cr dies later. Nothing is left in the process either way.
  */
