@@ -651,8 +651,6 @@ function treeProgress(states: FrozenState[], onProgress: OnProgress | undefined)
 /**
  * Writes the data pages in full blocks of BLOCK_PAGES: a block holds pages of any addresses
  * (the page map says which), so scattered dirty pages do not each pay a block's alignment.
- * LZ4 blocks are compressed on libuv's pool (other cores), LZ4_IN_FLIGHT at a time, while this
- * thread reads the next ones and the writer writes them in order.
  */
 export async function writeData(writer: ImageWriter, runs: PageRun[], source: PageSource, codec: "raw" | "lz4", onProgress?: OnProgress): Promise<PageMapEntry[]> {
   const entries: PageMapEntry[] = [];
@@ -665,8 +663,7 @@ export async function writeData(writer: ImageWriter, runs: PageRun[], source: Pa
     }
     onProgress?.(Math.min(block.first + BLOCK_PAGES, total) * PAGE_SIZE, total * PAGE_SIZE, "saving memory");
   };
-  if (codec === "lz4") await writeCompressed(writer, dataBlocks(runs), source, written);
-  else for (const block of dataBlocks(runs)) written(block, await writeRawBlock(writer, block.runs[0]!.start, source(block.runs, block.first)));
+  await writeBlocks(writer, dataBlocks(runs), source, codec, written);
   return entries;
 }
 
@@ -696,37 +693,56 @@ function* dataBlocks(runs: PageRun[]): Generator<DataBlock> {
   }
 }
 
-/** Blocks compressed at once on the pool: its 4 threads, and the next block read meanwhile. */
-const LZ4_IN_FLIGHT = 4;
+/** Blocks read (and compressed) at once on the pool, its 4 threads, while this thread writes the oldest. */
+const BLOCKS_IN_FLIGHT = 4;
 
-async function writeCompressed(writer: ImageWriter, blocks: Iterable<DataBlock>, source: PageSource, written: (block: DataBlock, at: number) => void): Promise<void> {
+/** A block ready to write: its bytes, the hash of its body, and its LZ4 body where it has one. */
+interface ReadyBlock {
+  data: Buffer;
+  hash: bigint;
+  compressed?: Buffer;
+}
+
+/**
+ * Reads, hashes and (lz4) compresses BLOCKS_IN_FLIGHT blocks at once on libuv's pool and the
+ * other core, and writes them in order: reading a frozen copy costs ~1-4 µs a page here, more
+ * than hashing and writing it.
+ */
+async function writeBlocks(writer: ImageWriter, blocks: Iterable<DataBlock>, source: PageSource, codec: "raw" | "lz4", written: (block: DataBlock, at: number) => void): Promise<void> {
   const bytes = BLOCK_PAGES * PAGE_SIZE;
-  const slots = Array.from({ length: LZ4_IN_FLIGHT }, () => ({ src: Buffer.allocUnsafe(bytes), dst: Buffer.allocUnsafe(Math.floor(bytes * LZ4_KEEP_RATIO)) }));
-  const pending: { block: DataBlock; data: Buffer; dst: Buffer; job: Promise<[number, bigint]> }[] = [];
+  const slots = Array.from({ length: BLOCKS_IN_FLIGHT }, () => ({ src: Buffer.allocUnsafe(bytes), dst: codec === "lz4" ? Buffer.allocUnsafe(Math.floor(bytes * LZ4_KEEP_RATIO)) : undefined }));
+  const pending: { block: DataBlock; ready: Promise<ReadyBlock> }[] = [];
   const writeOldest = async () => {
-    const { block, data, dst, job } = pending.shift()!;
-    const [length, hash] = await job;
+    const { block, ready } = pending.shift()!;
+    const { data, hash, compressed } = await ready;
     const vaddr = block.runs[0]!.start;
-    written(block, length < 0 ? await writer.writeCheckedPages(vaddr, data, hash) : await writer.writeCompressedPages(vaddr, dst.subarray(0, length), data.length, hash));
+    written(block, compressed ? await writer.writeCompressedPages(vaddr, compressed, data.length, hash) : await writer.writeCheckedPages(vaddr, data, hash));
   };
   try {
     let next = 0;
     for (const block of blocks) {
-      if (pending.length === LZ4_IN_FLIGHT) await writeOldest(); // its slot is the one used next
-      const slot = slots[next++ % LZ4_IN_FLIGHT]!;
-      const data = source(block.runs, block.first, slot.src);
-      // A block kept only if it shrinks to LZ4_KEEP_RATIO: the writer's own rule.
-      const dst = slot.dst.subarray(0, Math.floor(data.length * LZ4_KEEP_RATIO));
-      pending.push({ block, data, dst, job: lz4CompressBlock(data, dst) });
+      if (pending.length === BLOCKS_IN_FLIGHT) await writeOldest(); // its slot is the one used next
+      const slot = slots[next++ % BLOCKS_IN_FLIGHT]!;
+      const ready = source(block.runs, block.first, slot.src).then((data) => readyBlock(data, slot.dst));
+      ready.catch(() => undefined); // a failure is thrown where it is awaited (writeOldest), not reported as unhandled before
+      pending.push({ block, ready });
     }
     while (pending.length > 0) await writeOldest();
   } finally {
-    // Nothing may still be compressing from a slot when this returns, even after a failure.
-    await Promise.allSettled(pending.map((p) => p.job));
+    // Nothing may still be reading into or compressing from a slot when this returns, even after a failure.
+    await Promise.allSettled(pending.map((p) => p.ready));
   }
 }
 
-/** A raw block of pages, hashed in native code (~9 GB/s, the format's wasm hash ~5); LZ4 ones: writeCompressed. */
+/** The block hashed, and with `dst` compressed on the pool where it shrinks to LZ4_KEEP_RATIO (the writer's own rule). */
+async function readyBlock(data: Buffer, dst: Buffer | undefined): Promise<ReadyBlock> {
+  if (!dst) return { data, hash: xxh64(data) };
+  const room = dst.subarray(0, Math.floor(data.length * LZ4_KEEP_RATIO));
+  const [length, hash] = await lz4CompressBlock(data, room);
+  return length < 0 ? { data, hash } : { data, hash, compressed: room.subarray(0, length) };
+}
+
+/** A raw block of pages, hashed in native code (~9 GB/s, the format's wasm hash ~5). */
 export function writeRawBlock(writer: ImageWriter, vaddr: bigint, data: Buffer): Promise<number> {
   return writer.writeCheckedPages(vaddr, data, xxh64(data));
 }

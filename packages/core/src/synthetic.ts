@@ -3,7 +3,6 @@ import { PAGE_SIZE } from "@cr/native";
 import { derivePageMap, ImageReader, ImageWriter, referencedCrids, resolveChain, resolvedRuns, xxh64, type PageMapEntry } from "@cr/format";
 import type { LogEntry, Store } from "./store/store.js";
 import { writeData } from "./checkpoint.js";
-import { BLOCK_PAGES } from "./objects/secure-pages.js";
 import { withImageSink } from "./store/direct-io.js";
 import type { PageRun } from "./pages.js";
 import { TOOL_VERSION } from "./version.js";
@@ -49,7 +48,6 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
     state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     return state >>> 8;
   };
-  const buffer = Buffer.alloc(BLOCK_PAGES * PAGE);
   for (let i = 0; i < o.images; i++) {
     const crid = store.allocateCrid();
     const dirty = parent === null ? [...Array(o.pages).keys()] : pickPages(o.pages, o.dirtyPerImage, random);
@@ -66,7 +64,7 @@ export async function syntheticChain(store: Store, o: SyntheticChainOptions): Pr
           header: { crid, parentCrid: parent?.crid ?? 0n, parentIdentity: parent?.identity ?? 0n, pageSize: PAGE, arch: "x86_64", toolVersion: TOOL_VERSION },
           references,
         });
-        const changes = await writeData(writer, runs, (blockRuns) => fillRuns(buffer, blockRuns, seed, crid), "raw");
+        const changes = await writeData(writer, runs, async (blockRuns, _first, into) => fillRuns(into, blockRuns, seed, crid), "raw");
         map = parent ? derivePageMap({ parent: parent.map, parentCrid: parent.crid, pageSize: PAGE, changes }) : changes;
         await writer.writePageMap(map);
         return writer.finish();

@@ -52,6 +52,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"forkFrozenCopy", ForkFrozenCopy},
       {"dropFrozenCopy", DropFrozenCopy},
       {"readMemory", ReadMemory},
+      {"readMemoryRanges", ReadMemoryRanges},
       {"writeMemory", WriteMemory},
       {"readPagemap", ReadPagemap},
       {"pagemapScan", PagemapScan},

@@ -89,6 +89,7 @@ interface Addon {
   injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
   scratch(tid: number): ScratchArea;
   readMemory(pid: number, ranges: BigUint64Array, into: Buffer, unpinned: boolean): number;
+  readMemoryRanges(pid: number, ranges: BigUint64Array, into: Buffer, unpinned: boolean): Promise<number>;
   readHashed(fd: number, into: Buffer, length: number, position: number, tail: number): Promise<bigint>;
   xxh64(data: Buffer): bigint;
   xxh64Pages(data: Buffer, into: BigUint64Array, first: number): void;
@@ -371,6 +372,11 @@ export function scratch(tid: number): ScratchArea {
  */
 export function readMemory(pid: number, ranges: BigUint64Array, into: Buffer, unpinned = false): number {
   return addon.readMemory(pid, ranges, into, unpinned);
+}
+
+/** readMemory on libuv's thread pool: the caller goes on while the pages are read. */
+export function readMemoryRanges(pid: number, ranges: BigUint64Array, into: Buffer, unpinned = false): Promise<number> {
+  return addon.readMemoryRanges(pid, ranges, into, unpinned);
 }
 
 export function writeMemory(pid: number, address: bigint, data: Buffer): void {

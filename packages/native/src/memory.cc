@@ -304,6 +304,24 @@ Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
       [total = static_cast<double>(copy.total)](Napi::Env env) { return Napi::Number::New(env, total); });
 }
 
+// readMemoryRanges(pid, ranges, into, unpinned): readMemory on the pool, so that the caller's
+// thread and the other core go on meanwhile; resolves with the bytes read.
+Napi::Value ReadMemoryRanges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RangedCopy copy;
+  bool unpinned = false;
+  if (!ArgRangedCopy(info, "into", copy) || !ArgBool(info, 3, "unpinned", unpinned)) return env.Undefined();
+  if (copy.total > copy.buffer.Length()) return ThrowType(env, "into is too small for the ranges");
+  Napi::Array keep = Napi::Array::New(env, 1);
+  keep.Set(0u, copy.buffer);
+  return StartPoolJob(
+      env, keep,
+      [pid = copy.pid, merged = std::move(copy.merged), into = copy.buffer.Data(), unpinned]() -> Status {
+        return unpinned ? ReadRangesUnpinned(pid, merged, into) : ReadRanges(pid, merged, into);
+      },
+      [total = static_cast<double>(copy.total)](Napi::Env env) { return Napi::Number::New(env, total); });
+}
+
 Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = 0;

@@ -11,5 +11,6 @@ Status WriteTargetMemory(int pid, uint64_t address, const void* data, size_t siz
 Status ReadTargetMemory(int pid, uint64_t address, void* data, size_t size);
 
 Napi::Value ReadMemory(const Napi::CallbackInfo& info);
+Napi::Value ReadMemoryRanges(const Napi::CallbackInfo& info);
 Napi::Value WriteMemory(const Napi::CallbackInfo& info);
 Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info);

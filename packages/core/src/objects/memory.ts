@@ -1,5 +1,5 @@
 import { closeSync } from "node:fs";
-import { alignedBuffer, type FillUffd, MM, NativeError, OPEN, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_SIZE, PAGEMAP, pagemapScan, probeKernel, readMemory, readPagemap, writeMemoryRanges } from "@cr/native";
+import { alignedBuffer, type FillUffd, MM, NativeError, OPEN, openFillUffd, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_SIZE, PAGEMAP, pagemapScan, probeKernel, readMemory, readMemoryRanges, readPagemap, writeMemoryRanges } from "@cr/native";
 import { holdsBytes, pagesWhere, VmaFlags, type ImageReader, type ResolvedChain, type VmaRecord } from "@cr/format";
 import { blockUses, ChainBlocks, pagesPastBlock } from "../store/chain-blocks.js";
 import { CrError } from "../errors.js";
@@ -144,16 +144,35 @@ export function copyBuffer(pages: number): Buffer {
  * each page it shares with the process), and named in errors as that process.
  */
 export function copyPages(pid: number, runs: PageRun[], into?: Buffer, copyOf?: number): Buffer {
-  const bytes = totalPages(runs) * PAGE_SIZE;
-  const buffer = into && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
-  const owner = copyOf ?? pid;
+  const buffer = bufferFor(runs, into);
   try {
-    if (bytes > 0) readMemory(pid, runsToRanges(runs), buffer, copyOf !== undefined);
+    if (buffer.length > 0) readMemory(pid, runsToRanges(runs), buffer, copyOf !== undefined);
   } catch (error) {
-    if (error instanceof NativeError && error.code === "EFAULT" && error.address !== undefined) throw unreadablePage(pid, owner, error.address, error);
-    throw error;
+    throw pageError(pid, copyOf, error);
   }
   return buffer;
+}
+
+/** copyPages on libuv's thread pool: this thread goes on while the pages are read. */
+export async function readPages(pid: number, runs: PageRun[], into: Buffer, copyOf?: number): Promise<Buffer> {
+  const buffer = bufferFor(runs, into);
+  try {
+    if (buffer.length > 0) await readMemoryRanges(pid, runsToRanges(runs), buffer, copyOf !== undefined);
+  } catch (error) {
+    throw pageError(pid, copyOf, error);
+  }
+  return buffer;
+}
+
+function bufferFor(runs: PageRun[], into: Buffer | undefined): Buffer {
+  const bytes = totalPages(runs) * PAGE_SIZE;
+  return into && into.length >= bytes ? into.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
+}
+
+/** A page that could not be read, named in the process it belongs to; other errors as they are. */
+function pageError(pid: number, copyOf: number | undefined, error: unknown): unknown {
+  if (error instanceof NativeError && error.code === "EFAULT" && error.address !== undefined) return unreadablePage(pid, copyOf ?? pid, error.address, error);
+  return error;
 }
 
 function unreadablePage(pid: number, owner: number, address: bigint, cause: NativeError): CrError {

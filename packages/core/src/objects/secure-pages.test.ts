@@ -72,7 +72,7 @@ describe("securePages", () => {
       child.kill("SIGUSR1");
       for (let i = 0; i < 200 && [privateAt, sharedAt, dontforkAt].some((a) => firstByte(pid, a) !== 0x62); i++) await sleep(10);
       expect([privateAt, sharedAt, dontforkAt].map((a) => firstByte(pid, a)), "the process wrote every page").toEqual([0x62, 0x62, 0x62]);
-      const saved = secured.sources[0]!(data, 0);
+      const saved = await secured.sources[0]!(data, 0, Buffer.alloc(3 * PAGES * PAGE_SIZE));
       expect(saved.equals(Buffer.alloc(3 * PAGES * PAGE_SIZE, "a")), "the pages as they were at the freeze").toBe(true);
     } finally {
       await secured.release();

@@ -1,5 +1,5 @@
 import { NativeError, PAGE_SIZE } from "@cr/native";
-import { COPY_BUFFER_MAX_BYTES, copyPages } from "./memory.js";
+import { COPY_BUFFER_MAX_BYTES, copyPages, readPages } from "./memory.js";
 import { FrozenCopy } from "../process/frozen-copy.js";
 import { intersectRuns, pushRun, runEnd, subtractRuns, totalPages, type PageRun } from "../pages.js";
 import type { Vma } from "./vmas.js";
@@ -13,10 +13,10 @@ import type { Vma } from "./vmas.js";
  */
 
 /**
- * The bytes of `runs`, which are the data pages of a member's plan from page index `first` on:
- * read into `into` when given (and the source reads), else into a buffer the source reuses.
+ * The bytes of `runs`, which are the data pages of a member's plan from page index `first` on
+ * (at most a block): read into `into` (on the thread pool) where the source reads them.
  */
-export type PageSource = (runs: PageRun[], first: number, into?: Buffer) => Buffer;
+export type PageSource = (runs: PageRun[], first: number, into: Buffer) => Promise<Buffer>;
 
 /** One frozen member: its mappings and the pages its image holds. */
 export interface FrozenPages {
@@ -158,36 +158,32 @@ function forkOrUndefined(member: FrozenPages): FrozenCopy | undefined {
 }
 
 function bufferedSource(data: Buffer): PageSource {
-  return (runs, first) => data.subarray(first * PAGE_SIZE, (first + totalPages(runs)) * PAGE_SIZE);
+  return async (runs, first) => data.subarray(first * PAGE_SIZE, (first + totalPages(runs)) * PAGE_SIZE);
 }
 
-/** Reads each block from the frozen member when it is written, through one reused buffer. */
+/** Reads each block from the frozen member when it is written. */
 function streamedSource(pid: number): PageSource {
-  const chunk = Buffer.allocUnsafe(BLOCK_BYTES);
-  return (runs, _first, into = chunk) => copyPages(pid, runs, into);
+  return (runs, _first, into) => readPages(pid, runs, into);
 }
 
 /** Pages per PAGES block: large enough for fast I/O, small enough to read back one at a time. */
 export const BLOCK_PAGES = 256;
-/** The most a PageSource is asked for at once: one block. */
-const BLOCK_BYTES = BLOCK_PAGES * PAGE_SIZE;
 
 /**
  * Reads each block from the frozen copy `copy` of `pid`, but the pages in `kept` (notInCopy,
  * copied before the thaw, in run order in `keptBytes`) from there.
  */
 function copyOnWriteSource(copy: number, kept: PageRun[], keptBytes: Buffer, pid: number): PageSource {
-  const chunk = Buffer.allocUnsafe(BLOCK_BYTES);
   const keptBefore = prefixPages(kept);
-  return (runs, _first, into = chunk) => {
+  return async (runs, _first, into) => {
     const bytes = totalPages(runs) * PAGE_SIZE;
     const out = into.subarray(0, bytes);
-    if (kept.length === 0 || intersectRuns(runs, kept).length === 0) return copyPages(copy, runs, out, pid);
+    if (kept.length === 0 || intersectRuns(runs, kept).length === 0) return readPages(copy, runs, out, pid);
     let at = 0;
     for (const run of runs) {
       for (const piece of splitRun(run, kept)) {
         const length = piece.pages * PAGE_SIZE;
-        if (piece.kept < 0) copyPages(copy, [piece], out.subarray(at, at + length), pid);
+        if (piece.kept < 0) await readPages(copy, [piece], out.subarray(at, at + length), pid);
         else {
           const from = keptOffset(kept, keptBefore, piece.kept, piece.start);
           keptBytes.copy(out, at, from, from + length);
