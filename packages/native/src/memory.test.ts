@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 
 import { closeSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { dropFrozenCopy, forkFrozenCopy, freeze, injectSyscall, NativeError, openFillUffd, readMemory, thaw, writeMemory, writeMemoryRanges } from "./index.js";
+import { dropFrozenCopy, forkFrozenCopy, freeze, injectSyscall, NativeError, openFillUffd, readMemory, readMemoryRanges, thaw, writeMemory, writeMemoryRanges } from "./index.js";
 import { expectProgress, killTargets, startTarget } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -53,6 +53,18 @@ describe("readMemory and writeMemory", () => {
     };
     expect(await copyAndRead(true), "MiB the copy came to own").toBeLessThan(4);
     expect(await copyAndRead(false), "a read pin unshares (Linux >= 5.19)").toBeGreaterThanOrEqual(60);
+  });
+
+  it("reads on the thread pool (readMemoryRanges), pinned or not, and rejects naming the first address it could not read", async () => {
+    const { target, area } = await pagesTarget();
+    const pages = [1, 4, 5, 30];
+    for (const unpinned of [false, true]) {
+      const into = Buffer.alloc(pages.length * PAGE);
+      await expect(readMemoryRanges(target.pid, pageRanges(area, pages), into, unpinned)).resolves.toBe(pages.length * PAGE);
+      pages.forEach((page, k) => expect(into.subarray(k * PAGE, (k + 1) * PAGE)).toEqual(expectedPage(page)));
+      const ranges = new BigUint64Array([area, BigInt(PAGE), 0x10000n, BigInt(PAGE)]);
+      await expect(readMemoryRanges(target.pid, ranges, Buffer.alloc(2 * PAGE), unpinned)).rejects.toMatchObject({ code: "EFAULT", address: 0x10000n });
+    }
   });
 
   it("names the first address it could not read unpinned", async () => {
