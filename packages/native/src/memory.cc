@@ -238,6 +238,14 @@ bool ArgRangedCopy(const Napi::CallbackInfo& info, const char* bufferName, Range
   return true;
 }
 
+// The (pid, ranges, into, unpinned) arguments of the reads, `into` large enough.
+bool ArgRangedRead(const Napi::CallbackInfo& info, RangedCopy& copy, bool& unpinned) {
+  if (!ArgRangedCopy(info, "into", copy) || !ArgBool(info, 3, "unpinned", unpinned)) return false;
+  if (copy.total <= copy.buffer.Length()) return true;
+  ThrowType(info.Env(), "into is too small for the ranges");
+  return false;
+}
+
 }  // namespace
 
 // process_vm_writev refuses pages without write permission (code, the trampoline's code
@@ -262,8 +270,7 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangedCopy copy;
   bool unpinned = false;
-  if (!ArgRangedCopy(info, "into", copy) || !ArgBool(info, 3, "unpinned", unpinned)) return env.Undefined();
-  if (copy.total > copy.buffer.Length()) return ThrowType(env, "into is too small for the ranges");
+  if (!ArgRangedRead(info, copy, unpinned)) return env.Undefined();
   uint8_t* into = copy.buffer.Data();
   if (Status s = unpinned ? ReadRangesUnpinned(copy.pid, copy.merged, into) : ReadRangesParallel(copy.pid, copy.merged, into, copy.total)) return Throw(env, *s);
   return Napi::Number::New(env, static_cast<double>(copy.total));
@@ -310,8 +317,7 @@ Napi::Value ReadMemoryRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangedCopy copy;
   bool unpinned = false;
-  if (!ArgRangedCopy(info, "into", copy) || !ArgBool(info, 3, "unpinned", unpinned)) return env.Undefined();
-  if (copy.total > copy.buffer.Length()) return ThrowType(env, "into is too small for the ranges");
+  if (!ArgRangedRead(info, copy, unpinned)) return env.Undefined();
   Napi::Array keep = Napi::Array::New(env, 1);
   keep.Set(0u, copy.buffer);
   return StartPoolJob(
