@@ -31,7 +31,7 @@ import { totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
-import { collectMemoryAttrs } from "./objects/mapping-attrs.js";
+import { collectMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
 import { collectSignals } from "./objects/signals.js";
 import { DEFAULT_BRANCH } from "./names.js";
 import { Store, storeDir } from "./store/store.js";
@@ -375,7 +375,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
   };
   let secured: SecuredPages | undefined;
   try {
-    const collected = collectTree(tree, tracker, before);
+    const collected = await collectTree(tree, tracker, before);
     secured = securePages(pagesToSecure(tree, collected), before.buffer, image.keepFrozen, image.secure);
     expectReaped(tracker, collected, secured.reapedFaults);
     if (secured.thawable && !image.keepFrozen) {
@@ -401,17 +401,20 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
  * creates the trampoline. Every injected syscall runs before the tracker re-arms: on a
  * shadow-paging hypervisor (this PVM guest) the target's first run after its PTEs changed pays
  * their resync (~3 us a re-protected page), which a later injection would pay inside the freeze.
- * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts).
+ * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts). The guard regions
+ * are scanned on the thread pool meanwhile (scanGuards).
  */
-function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): CollectedState[] {
+async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): Promise<CollectedState[]> {
   const running = runningPids(tree);
   const layouts = running.map((pid) => {
     const tids = tree.tids.get(pid)!;
     suspendFilters(pid, tids); // before the first injected syscall
     return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.choices), before.slots);
   });
+  const guards = running.map((pid, i) => scanGuards(pid, layouts[i]!.vmas));
+  guards.forEach((scan) => scan.catch(() => undefined)); // a failure is thrown where it is awaited, below, not reported as unhandled if collecting fails first
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
-  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget), memoryAttrs: collectMemoryAttrs(pid, layouts[i]!.leader, layouts[i]!.vmas) }));
+  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget), memorySettings: collectMemorySettings(pid, layouts[i]!.leader) }));
   const sockets = collectTreeSockets(tree, tasks, before); // before the trackers re-arm: a refusal leaves their history whole
   const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files, shared: tasks[i]!.shared }));
   const treeShared = collectTreeSharedFds(members);
@@ -428,6 +431,7 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): C
   });
   const memberPids = new Set(tree.members.map((m) => m.pid));
   const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
+  const guarded = await Promise.all(guards);
   return running.map((pid, i) => {
     const parent = parents[i]!;
     const memory = memoryOf(tracked[i]!, results[i]!, tracker, savers);
@@ -438,7 +442,8 @@ function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): C
     const inotify = collectInotify(pid, tasks[i]!.files, sharers);
     const pidfds = collectPidfds(pid, tasks[i]!.files, tasks[i]!.shared, memberPids, before.choices.handedOver);
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings, ...inotifyWarnings(pid, tasks[i]!.files, sharers)];
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...tasks[i]!, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], ghostFiles: ghosts.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
+    const { memorySettings, ...task } = tasks[i]!;
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...task, memoryAttrs: { ...memorySettings, guards: guarded[i]! }, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], ghostFiles: ghosts.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
   });
 }
 

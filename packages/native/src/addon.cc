@@ -56,6 +56,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"writeMemory", WriteMemory},
       {"readPagemap", ReadPagemap},
       {"pagemapScan", PagemapScan},
+      {"pagemapScanAsync", PagemapScanAsync},
       {"registerWriteTracking", RegisterWriteTracking},
       {"openFillUffd", OpenFillUffd},
       {"lockFile", LockFile},

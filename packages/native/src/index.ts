@@ -96,6 +96,7 @@ interface Addon {
   writeMemory(pid: number, address: bigint, data: Buffer): void;
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
+  pagemapScanAsync(pid: number, start: bigint, end: bigint, opts: ScanOptions): Promise<BigUint64Array>;
   registerWriteTracking(tid: number, ranges: BigUint64Array, mmRegistered: boolean): { fd: number; registered: BigUint64Array };
   openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
@@ -391,6 +392,11 @@ export function readPagemap(pid: number, start: bigint, end: bigint): BigUint64A
 /** PAGEMAP_SCAN over [start, end): (start, end, categories) triples. */
 export function pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array {
   return addon.pagemapScan(pid, start, end, opts);
+}
+
+/** pagemapScan on libuv's thread pool: the caller goes on meanwhile. */
+export function pagemapScanAsync(pid: number, start: bigint, end: bigint, opts: ScanOptions): Promise<BigUint64Array> {
+  return addon.pagemapScanAsync(pid, start, end, opts);
 }
 
 /**

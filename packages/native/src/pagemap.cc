@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include "args.h"
 #include "kernel_abi.h"
+#include "pool_job.h"
 #include "procfs.h"
 #include "storefs.h"
 
@@ -133,6 +135,17 @@ bool ReadRangeArgs(const Napi::CallbackInfo& info, int& pid, uint64_t& start, ui
   return true;
 }
 
+// (start, end, categories) triples, as pagemapScan returns them.
+Napi::Value RegionTriples(Napi::Env env, const std::vector<page_region>& regions) {
+  auto out = Napi::TypedArrayOf<uint64_t>::New(env, regions.size() * 3, napi_biguint64_array);
+  for (size_t i = 0; i < regions.size(); i++) {
+    out[3 * i] = regions[i].start;
+    out[3 * i + 1] = regions[i].end;
+    out[3 * i + 2] = regions[i].categories;
+  }
+  return out;
+}
+
 }  // namespace
 
 Status WriteProtectRange(int pid, uint64_t start, uint64_t end) {
@@ -168,13 +181,19 @@ Napi::Value PagemapScan(const Napi::CallbackInfo& info) {
   if (!ReadRangeArgs(info, pid, start, end) || !ReadScanOptions(info, 3, o)) return env.Undefined();
   std::vector<page_region> regions;
   if (Status s = Scan(pid, start, end, o, regions)) return Throw(env, *s);
-  auto out = Napi::TypedArrayOf<uint64_t>::New(env, regions.size() * 3, napi_biguint64_array);
-  for (size_t i = 0; i < regions.size(); i++) {
-    out[3 * i] = regions[i].start;
-    out[3 * i + 1] = regions[i].end;
-    out[3 * i + 2] = regions[i].categories;
-  }
-  return out;
+  return RegionTriples(env, regions);
+}
+
+// pagemapScanAsync(pid, start, end, opts): pagemapScan on the pool, while the caller goes on.
+Napi::Value PagemapScanAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  uint64_t start = 0, end = 0;
+  ScanOptions o;
+  if (!ReadRangeArgs(info, pid, start, end) || !ReadScanOptions(info, 3, o)) return env.Undefined();
+  auto regions = std::make_shared<std::vector<page_region>>();
+  return StartPoolJob(
+      env, Napi::Object::New(env), [=]() { return Scan(pid, start, end, o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
 }
 
 Napi::Object PageCategoryConstants(Napi::Env env) {

@@ -1,7 +1,7 @@
 import { readFileSync, readlinkSync, readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, readPagemap, registerWriteTracking, thaw } from "./index.js";
+import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, pagemapScanAsync, readPagemap, registerWriteTracking, thaw } from "./index.js";
 import { killTargets, startTarget, type Target } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -58,6 +58,13 @@ describe("pagemap", () => {
     const { target, area } = await pagesTarget();
     const regions = pagemapScan(target.pid, area, area + AREA_PAGES * PAGE, { writeProtect: false, categories: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT });
     expect([...regions]).toEqual([area, area + 32n * PAGE, BigInt(PAGE_IS_PRESENT)]);
+  });
+
+  it("pagemapScanAsync answers on the thread pool what pagemapScan does, and rejects a process that is gone", async () => {
+    const { target, area } = await pagesTarget();
+    const opts = { writeProtect: false, categories: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT };
+    await expect(pagemapScanAsync(target.pid, area, area + AREA_PAGES * PAGE, opts)).resolves.toEqual(pagemapScan(target.pid, area, area + AREA_PAGES * PAGE, opts));
+    await expect(pagemapScanAsync(2 ** 22 + 1, area, area + AREA_PAGES * PAGE, opts)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
 

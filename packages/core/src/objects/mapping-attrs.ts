@@ -11,12 +11,14 @@
  * Restart half: injected madvise/mlock2/mseal/prctl/mlockall once the mappings are filled and
  * protected.
  */
-import { MADV, MLOCK, MM, NativeError, PAGE_IS_GUARD, PAGE_SIZE, PAGEMAP, pagemapScan, PRCTL, probeKernel, readPagemap } from "@cr/native";
+import { MADV, MLOCK, MM, NativeError, PAGE_IS_GUARD, PAGE_SIZE, PAGEMAP, pagemapScanAsync, PRCTL, probeKernel, readPagemap } from "@cr/native";
 import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
 import { injectChecked, type Remote } from "../process/inject.js";
 import { hasSavedPages, isRestoredMapping } from "./memory.js";
 import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
 import type { Vma } from "./vmas.js";
+
+type GuardRegion = MemoryAttrsRecord["guards"][number];
 
 const { PR_SET_THP_DISABLE, PR_GET_THP_DISABLE, PR_SET_MDWE, PR_GET_MDWE, PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE } = PRCTL;
 const { MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT } = MLOCK;
@@ -56,15 +58,14 @@ export function attrFlags(vma: Vma): number {
 
 // ================================================================ checkpoint half
 
-/** The frozen process's process-wide memory settings and guard regions. */
-export function collectMemoryAttrs(pid: number, leader: number, vmas: Vma[]): MemoryAttrsRecord {
+/** The frozen process's process-wide memory settings; its guard regions come from scanGuards. */
+export function collectMemorySettings(pid: number, leader: number): Omit<MemoryAttrsRecord, "guards"> {
   const prctl = (option: bigint, what: string) => Number(injectChecked(pid, leader, "prctl", [option, 0n, 0n, 0n, 0n], what));
   return {
     thpDisable: prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)"),
     memoryMerge: prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)"),
     mdwe: prctl(PR_GET_MDWE, "prctl(PR_GET_MDWE)"),
     lockFuture: futureLocking(pid, leader),
-    guards: collectGuards(pid, vmas),
   };
 }
 
@@ -93,19 +94,21 @@ function lockedKb(pid: number): number {
  * Guard pages are PTE markers, not pages: never saved as data (process_vm_readv cannot read
  * them), and without this they would come back as ordinary zero pages. Kernels before 6.14
  * have no PAGE_IS_GUARD to report them (nor, before 6.13, guard regions): none are found there.
- * One walk from the first saved mapping to the end of the last (the scan skips the holes).
+ * One walk from the first saved mapping to the end of the last (the scan skips the holes), on
+ * the thread pool: it only reads page tables, so it runs while cr injects into the frozen
+ * process (~1 ms of a 1 GiB process's freeze).
  */
-function collectGuards(pid: number, vmas: Vma[]): { start: bigint; end: bigint }[] {
+export async function scanGuards(pid: number, vmas: Vma[]): Promise<GuardRegion[]> {
   const saved = vmas.filter(hasSavedPages);
   if (saved.length === 0 || !probeKernel().writeProtectScan.available) return [];
   let found: BigUint64Array;
   try {
-    found = pagemapScan(pid, saved[0]!.start, saved[saved.length - 1]!.end, { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
+    found = await pagemapScanAsync(pid, saved[0]!.start, saved[saved.length - 1]!.end, { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
   } catch (error) {
     if (error instanceof NativeError && error.code === "EINVAL") return []; // before 6.14: PAGE_IS_GUARD unknown
     throw error;
   }
-  const guards: { start: bigint; end: bigint }[] = [];
+  const guards: GuardRegion[] = [];
   for (let i = 0; i < found.length; i += 3) guards.push({ start: found[i]!, end: found[i + 1]! });
   return guards;
 }
