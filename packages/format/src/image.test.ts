@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { FormatError } from "./errors.js";
 import { encodeChunkPrefix, encodeFooter, encodePreamble, FORMAT_MAJOR, identityPair } from "./framing.js";
 import { createXxh64 } from "./hash.js";
+import { lz4Decompress } from "./lz4.js";
 import { ImageReader, verifyImageFile } from "./reader.js";
 import { ChunkFlags, ChunkType, HeaderSchema, IndexSchema, PageMapMetaSchema, ReferencesSchema } from "./records.js";
 import { encode } from "./schema.js";
@@ -116,6 +117,24 @@ describe("image round trip", () => {
     const r = ImageReader.open(p);
     expect(r.block(off).codec).toBe(0);
     expect(Buffer.from(r.readBlock(off)).equals(data)).toBe(true);
+    r.close();
+  });
+
+  it("decodes LZ4 blocks with the decoder it is given, in readBlock and in verify", async () => {
+    const p = join(dir, "decoder.crimg");
+    const fd = openSync(p, "w");
+    const w = new ImageWriter(fd, { header: { crid: 4n, pageSize: PS } });
+    const data = new Uint8Array(8 * PS).fill(7);
+    const off = await w.writePages(BASE, data, "lz4");
+    await w.writePageMap([{ vaddr: BASE, pages: 8, source: "data", block: off, firstPage: 0 }]);
+    await w.finish();
+    closeSync(fd);
+    const decoded: number[] = [];
+    const r = ImageReader.open(p, { decompress: (src, dst) => (decoded.push(dst.length), lz4Decompress(src, dst)) });
+    expect(r.block(off).codec).toBe(1);
+    expect(Buffer.from(r.readBlock(off)).equals(data)).toBe(true);
+    await r.verify();
+    expect(decoded).toEqual([8 * PS, 8 * PS]);
     r.close();
   });
 

@@ -101,8 +101,8 @@ export {
   SOURCE_NAME,
 } from "./pagemap-columns.js";
 export { type FinishResult, type ImageHeaderInput, type ImageSink, ImageWriter, type ImageWriterOptions, LZ4_KEEP_RATIO, MAX_BLOCK_BYTES, type PartSink } from "./writer.js";
-export { DIRECT_ALIGN, type FileSpan, ImageReader, ImageSection, type PagesBlock, verifyImageFile, type VerifyResult } from "./reader.js";
-export { type ImageEvent, readImageStream } from "./parse.js";
+export { DIRECT_ALIGN, type FileSpan, ImageReader, ImageSection, type PagesBlock, type ReaderOptions, verifyImageFile, type VerifyResult } from "./reader.js";
+export { type ImageEvent, type Lz4Decoder, readImageStream } from "./parse.js";
 export { type ByteSource, FdSource, StreamSource } from "./source.js";
 export { STREAM_DATA_BYTES, type StreamHeader, type StreamImage, StreamReader, StreamWriter } from "./export-stream.js";
 export { type OpenImage, type ResolvedChain, type ResolvedRun, resolveChain, resolvedRuns, resolveSections } from "./chain.js";

@@ -27,6 +27,7 @@ import {
   checkDataEntries,
   decodePageMapBody,
   decodePagesBody,
+  type Lz4Decoder,
   orderError,
   orderStart,
   parseImage,
@@ -49,6 +50,14 @@ import {
   ReferencesSchema,
 } from "./records.js";
 import { FdSource } from "./source.js";
+import { lz4Decompress } from "./lz4.js";
+
+/** How ImageReader.open reads an image (see there). */
+export interface ReaderOptions {
+  crid?: bigint;
+  columnMemory?: ColumnMemory;
+  decompress?: Lz4Decoder;
+}
 
 /** Bytes of the file from `start`, read by the caller (e.g. ahead of time): see chunkSpan. */
 export interface FileSpan {
@@ -139,16 +148,17 @@ export class ImageReader {
 
   /**
    * Opens an image file; `crid`, when given, must match the image's HEADER. `columnMemory`
-   * allocates the page map's columns (pagemap-columns.ts ColumnMemory).
+   * allocates the page map's columns (pagemap-columns.ts ColumnMemory); `decompress` decodes
+   * LZ4 blocks (default: this package's lz4Decompress).
    */
-  static open(path: string, opts: { crid?: bigint; columnMemory?: ColumnMemory } = {}): ImageReader {
+  static open(path: string, opts: ReaderOptions = {}): ImageReader {
     return ImageReader.fromFd(openSync(path, "r"), path, opts);
   }
 
   /** open() of a file the caller opened (the store, without following links); the reader owns `fd`, also on failure. */
-  static fromFd(fd: number, path: string, opts: { crid?: bigint; columnMemory?: ColumnMemory } = {}): ImageReader {
+  static fromFd(fd: number, path: string, opts: ReaderOptions = {}): ImageReader {
     try {
-      return new ImageReader(fd, path, opts.crid, opts.columnMemory);
+      return new ImageReader(fd, path, opts.crid, opts.columnMemory, opts.decompress ?? lz4Decompress);
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -160,6 +170,7 @@ export class ImageReader {
     path: string,
     crid: bigint | undefined,
     private readonly columnMemory: ColumnMemory | undefined,
+    private readonly decompress: Lz4Decoder,
   ) {
     this.fd = fd;
     this.path = path;
@@ -486,7 +497,7 @@ export class ImageReader {
     }
     const body = this.readAt(b.bodyOffset, b.bodyLength, "PAGES body");
     checkBodyHash(this.ctx, offset, "PAGES", body, b.bodyHash);
-    return decodePagesBody(this.ctx, b.bodyOffset, b.codec, body, dst ?? new Uint8Array(raw));
+    return decodePagesBody(this.ctx, b.bodyOffset, b.codec, body, dst ?? new Uint8Array(raw), this.decompress);
   }
 
   /** Pages [firstPage, firstPage+count) of the block at `blockOffset`, checked. A fresh buffer. */
@@ -513,7 +524,7 @@ export class ImageReader {
     const src = new FdSource({ path: this.path, crid: this.header.crid }, this.fd);
     let chunks = 0;
     let pages = 0;
-    for await (const ev of parseImage(src, { pageData: false })) {
+    for await (const ev of parseImage(src, { pageData: false, decompress: this.decompress })) {
       chunks++;
       if (ev.kind === "pages") {
         pages += ev.pages;

@@ -5,7 +5,7 @@ import { type StoreDir, systemError } from "./store-fs.js";
 import { DEFAULT_BRANCH } from "../names.js";
 import { type BranchMeta, checkBranchName, hexIdentity, type LogEntry, type Store, writeBranchIn } from "./store.js";
 import { logEntry } from "./stream-entries.js";
-import { imageCache, identityOf, addImage, type ImageCache } from "./store-images.js";
+import { imageCache, identityOf, addImage, decodeLz4, type ImageCache } from "./store-images.js";
 
 export interface ImportOptions {
   /** The branch the images go to, made if missing (default: main). */
@@ -113,7 +113,7 @@ class Target {
   async check(fd: number, image: StreamImage): Promise<void> {
     let reader: ImageReader;
     try {
-      reader = ImageReader.fromFd(openSync(`/proc/self/fd/${fd}`, "r"), `of stream ${this.streamPath}`, { crid: image.crid });
+      reader = ImageReader.fromFd(openSync(`/proc/self/fd/${fd}`, "r"), `of stream ${this.streamPath}`, { crid: image.crid, decompress: decodeLz4 });
     } catch (error) {
       closeSync(fd);
       throw error;
