@@ -3,7 +3,8 @@
 // above the process. A tree whose member is a child subreaper would take it in and hear of its
 // death, so there the pages are copied: no member ever has a child the program did not make.
 // What a copy tells: a member's memory planned after the thaw is planned from the copy's
-// pagemap, which shows the freeze, whatever the process does meanwhile.
+// pagemap, which shows the freeze, whatever the process does meanwhile; the hashing tracker
+// hashes the copy's pages then, and records their hashes, not those of the process run on.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -117,5 +118,48 @@ describe("a frozen copy's pagemap", () => {
       const page = memory.pages.get(addr + BigInt(p * PAGE));
       expect(page?.bytes.equals(Buffer.alloc(PAGE, "r")), `page ${p} as it was at the freeze`).toBe(true);
     }
+  });
+});
+
+const REWRITTEN_PAGES = 64;
+
+/** python3 with 64 private pages of 'a'; SIGUSR1 rewrites the first half with 'b', then says "rewritten". */
+const REWRITER = [
+  "import ctypes, mmap, signal, sys",
+  `size = ${REWRITTEN_PAGES} * mmap.PAGESIZE`,
+  "m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)",
+  "m.write(b'a' * size)",
+  "def rewrite(signum, frame):",
+  "    m[0:size // 2] = b'b' * (size // 2)",
+  "    print('rewritten', flush=True)",
+  "signal.signal(signal.SIGUSR1, rewrite)",
+  "print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)",
+  "sys.stdin.read()",
+].join("\n");
+
+describe("the hashing tracker with a frozen copy", () => {
+  it("hashes the pages of the copy after the thaw: pages rewritten while the image is written are saved as they were, and by the next increment as they are", async () => {
+    const { child, stdin, stdout } = await spawnWithPipes("python3", ["-c", REWRITER]);
+    stops.push(() => {
+      child.kill("SIGKILL");
+      stdin.destroy();
+      stdout.destroy();
+    });
+    const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
+    const addr = BigInt((await lines.next()).value as string);
+    const store = join(tmpDir(), "store");
+    const pid = child.pid!;
+    await snapshot(pid, { store, incremental: false, tracker: "hashing" });
+    const onThawed = async () => {
+      child.kill("SIGUSR1");
+      expect((await lines.next()).value, "the process rewrote its pages").toBe("rewritten");
+    };
+    const during = await snapshot(pid, { store, incremental: true, tracker: "hashing", securePages: "fork", onThawed });
+    expect(during.frozenCopies).toBe(1);
+    const after = await snapshot(pid, { store, incremental: true, tracker: "hashing" });
+    const pageOf = async (crid: bigint, p: number) => (await readCheckpointMemory(store, crid)).pages.get(addr + BigInt(p * PAGE))?.bytes.toString("latin1", 0, 1);
+    expect(await pageOf(during.crid, 0), "at the freeze").toBe("a");
+    expect(await pageOf(after.crid, 0), "rewritten since").toBe("b");
+    expect(await pageOf(after.crid, REWRITTEN_PAGES - 1), "never rewritten").toBe("a");
   });
 });

@@ -25,11 +25,11 @@ import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
 import { copyBuffer, copyPages } from "./objects/memory.js";
-import { MemoryPlan, type PlannedMemory } from "./memory-plan.js";
+import { type LaterAnswer, MemoryPlan, type PlannedMemory } from "./memory-plan.js";
 import { BLOCK_PAGES, forkBreakEven, forkTakesAll, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
-import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree } from "./store/parent.js";
+import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree, type SavedMapping } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
 import { collectMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
 import { collectSignals } from "./objects/signals.js";
@@ -326,7 +326,7 @@ interface CollectedState extends Required<Pick<ProcessSection, (typeof SAVED_AS_
 }
 
 /** Everything collected of one process while the tree was frozen, its memory planned. */
-type FrozenState = Omit<CollectedState, "memory"> & PlannedMemory;
+type FrozenState = Omit<CollectedState, "memory"> & Omit<PlannedMemory, "answer">;
 
 interface Checkpointed {
   tree: FrozenTree;
@@ -384,7 +384,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     }
     // A member a frozen copy holds is planned now, from the copy's pagemap; the others were while frozen.
     const { pagemapOf } = secured;
-    const states = collected.map(({ memory, ...state }, i) => ({ ...state, ...memory.of(pagemapOf[i]!) }));
+    const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!)));
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
     const downtimeMs = image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt;
@@ -430,7 +430,7 @@ async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Befo
     return trackMemory(pid, layouts[i]!, tracker, parents[i]!, sharing);
   });
   const memberPids = new Set(tree.members.map((m) => m.pid));
-  const results = vouchForSharedObjects(tracked, savers, () => before.parent?.sharedMappings() ?? []);
+  const results = answers(tracked, savers, () => before.parent?.sharedMappings() ?? []);
   const guarded = await Promise.all(guards);
   return running.map((pid, i) => {
     const parent = parents[i]!;
@@ -487,10 +487,23 @@ function collectLayout(pid: number, leader: number, seen: Vma[], slots: HistoryS
   return { leader, vmas: markTrampoline(changed, area.trampoline), slot };
 }
 
-/** The frozen process's memory as its tracker sees it (and re-arms it). */
+/**
+ * The frozen process's memory as its tracker sees it (and re-arms it); a tracker that only reads
+ * the pages answers when the plan is made, from a frozen copy of them where one is (MemoryPlan).
+ */
 function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: DirtyTracker, parent: ParentImage | null, shared: Pick<TrackContext, "heldOpen" | "sharedDoubt" | "childFaults">) {
   const trackContext: TrackContext = { pid, tid: leader, vmas, slot, parent: trackedParent(parent, tracker), ...shared };
-  return { pid, vmas, parent, trackContext, result: tracker.collectDirty(trackContext) };
+  const later: LaterAnswer = (from) => tracker.collectDirty({ ...trackContext, pid: from });
+  return { pid, vmas, parent, trackContext, result: tracker.readsPages ? later : tracker.collectDirty(trackContext) };
+}
+
+/**
+ * The trackers' answers, the tree vouching for the shared objects they saw written
+ * (vouchForSharedObjects). A tracker that answers later sees no shared writes: nothing to vouch for.
+ */
+function answers(tracked: ReturnType<typeof trackMemory>[], savers: PageSavers, parentMappings: () => SavedMapping[]): (DirtyResult | LaterAnswer)[] {
+  const now = tracked.flatMap(({ result, ...member }) => (typeof result === "function" ? [] : [{ ...member, result }]));
+  return now.length === tracked.length ? vouchForSharedObjects(now, savers, parentMappings) : tracked.map((t) => t.result);
 }
 
 /**
@@ -498,15 +511,24 @@ function trackMemory(pid: number, { leader, vmas, slot }: Layout, tracker: Dirty
  * saves: vouchForSharedObjects), and which pages to save, planned when first needed
  * (MemoryPlan). Shared objects' pages are saved once, by their page saver.
  */
-function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult, tracker: DirtyTracker, savers: PageSavers) {
+function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult | LaterAnswer, tracker: DirtyTracker, savers: PageSavers) {
   return {
     vmas,
     memory: new MemoryPlan(vmas, result, () => savedElsewhere(pid, vmas, savers)),
     trackerName: tracker.name,
     trackContext,
-    ...(result.state ? { trackerState: result.state } : {}),
-    ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}),
+    ...(typeof result === "function" ? {} : trackerOutcome(result, parent)),
   };
+}
+
+/** What the image records of the tracker's answer: its state, and why it saved everything. */
+function trackerOutcome(result: DirtyResult, parent: ParentImage | null): Pick<CollectedState, "trackerState" | "fullReason"> {
+  return { ...(result.state ? { trackerState: result.state } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
+}
+
+/** The member with its memory planned, and what its tracker said then if it answered later (LaterAnswer). */
+function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }: PlannedMemory): FrozenState {
+  return { ...state, ...planned, ...(answer ? trackerOutcome(answer, state.parent) : {}) };
 }
 
 /** The parent as the tracker sees it. */

@@ -24,7 +24,12 @@ function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: Pa
 export interface PlannedMemory {
   plan: PagePlan;
   unchanged: PageRun[];
+  /** The tracker's answer, where it was made with the plan (LaterAnswer). */
+  answer?: DirtyResult;
 }
+
+/** The answer of a tracker that reads the pages (DirtyTracker.readsPages), made from those of process `from`. */
+export type LaterAnswer = (from: number) => DirtyResult;
 
 /**
  * A frozen member's memory plan, made once, when first asked for: while the tree is frozen, or,
@@ -37,25 +42,30 @@ export class MemoryPlan {
 
   constructor(
     private readonly vmas: Vma[],
-    private readonly result: DirtyResult,
+    private readonly result: DirtyResult | LaterAnswer,
     private readonly elsewhere: () => PageRun[],
   ) {}
 
   /**
    * The changed pages holding data, estimated before the plan is made where that is cheap: the
    * tracker's count, and the resident anonymous pages it does not track (all of them when it
-   * vouches for none). Undefined: only the plan tells.
+   * vouches for none, or has not looked yet: LaterAnswer). Undefined: only the plan tells.
    */
   get changedPages(): number | undefined {
     const anonymous = this.vmas.filter((v) => hasSavedPages(v) && v.kind !== "file");
+    if (typeof this.result === "function") return residentPages(anonymous);
     if (this.result.changedPages !== undefined) return this.result.changedPages + residentPages(anonymous.filter((v) => !v.flags.uffdWp));
     if (!this.result.seen && this.result.unchanged.length === 0) return residentPages(anonymous);
     return undefined;
   }
 
-  /** The plan, made (the first time) from the pagemap of `from`: the member while frozen, or its frozen copy. */
+  /** The plan, made (the first time) from the pagemap (and pages: LaterAnswer) of `from`: the member while frozen, or its frozen copy. */
   of(from: number): PlannedMemory {
-    return (this.made ??= { plan: planMemory(from, this.vmas, this.result, this.elsewhere()), unchanged: this.result.unchanged });
+    if (this.made) return this.made;
+    const later = typeof this.result === "function";
+    const result = typeof this.result === "function" ? this.result(from) : this.result;
+    this.made = { plan: planMemory(from, this.vmas, result, this.elsewhere()), unchanged: result.unchanged, ...(later ? { answer: result } : {}) };
+    return this.made;
   }
 }
 

@@ -103,28 +103,6 @@ Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
   return std::nullopt;
 }
 
-// Large copies split into two halves read by two threads: process_vm_readv is bound by one
-// core's page-table walking and memcpy, and the target is frozen while it runs.
-constexpr size_t kParallelBytes = 2u << 20;
-
-Status ReadRangesParallel(int pid, const Ranges& input, uint8_t* into, size_t total) {
-  if (total < kParallelBytes) return ReadRanges(pid, input, into);
-  Ranges ranges = input;
-  if (ranges.size() == 1) {  // one large range: cut it in two, on a page boundary
-    uint64_t half = (ranges[0].second / 2) & ~uint64_t{4095};
-    ranges = {{ranges[0].first, half}, {ranges[0].first + half, ranges[0].second - half}};
-  }
-  size_t split = 0, firstBytes = 0;
-  while (split + 1 < ranges.size() && firstBytes + ranges[split].second <= total / 2) firstBytes += ranges[split++].second;
-  if (split == 0) firstBytes += ranges[split++].second;
-  Ranges first(ranges.begin(), ranges.begin() + split), second(ranges.begin() + split, ranges.end());
-  Status secondStatus;
-  std::thread helper([&] { secondStatus = ReadRanges(pid, second, into + firstBytes); });
-  Status firstStatus = ReadRanges(pid, first, into);
-  helper.join();
-  return firstStatus ? firstStatus : secondStatus;
-}
-
 // Each range by pread of /proc/PID/mem, which takes every page by reference. process_vm_readv
 // pins them instead, and a read pin of an anonymous page shared copy-on-write (a frozen copy's
 // page, which its process also maps) makes the kernel unshare it first: copy it into a new
@@ -146,6 +124,30 @@ Status ReadRangesUnpinned(int pid, const Ranges& ranges, uint8_t* into) {
     into += length;
   }
   return std::nullopt;
+}
+
+using RangeReader = Status (*)(int pid, const Ranges& ranges, uint8_t* into);
+
+// Large copies split into two halves read by two threads: a read is bound by one core's
+// page-table walking and memcpy, and the target is frozen while it runs.
+constexpr size_t kParallelBytes = 2u << 20;
+
+Status ReadRangesParallel(int pid, const Ranges& input, uint8_t* into, size_t total, RangeReader read) {
+  if (total < kParallelBytes) return read(pid, input, into);
+  Ranges ranges = input;
+  if (ranges.size() == 1) {  // one large range: cut it in two, on a page boundary
+    uint64_t half = (ranges[0].second / 2) & ~uint64_t{4095};
+    ranges = {{ranges[0].first, half}, {ranges[0].first + half, ranges[0].second - half}};
+  }
+  size_t split = 0, firstBytes = 0;
+  while (split + 1 < ranges.size() && firstBytes + ranges[split].second <= total / 2) firstBytes += ranges[split++].second;
+  if (split == 0) firstBytes += ranges[split++].second;
+  Ranges first(ranges.begin(), ranges.begin() + split), second(ranges.begin() + split, ranges.end());
+  Status secondStatus;
+  std::thread helper([&] { secondStatus = read(pid, second, into + firstBytes); });
+  Status firstStatus = read(pid, first, into);
+  helper.join();
+  return firstStatus ? firstStatus : secondStatus;
 }
 
 Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write) {
@@ -272,7 +274,7 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   bool unpinned = false;
   if (!ArgRangedRead(info, copy, unpinned)) return env.Undefined();
   uint8_t* into = copy.buffer.Data();
-  if (Status s = unpinned ? ReadRangesUnpinned(copy.pid, copy.merged, into) : ReadRangesParallel(copy.pid, copy.merged, into, copy.total)) return Throw(env, *s);
+  if (Status s = ReadRangesParallel(copy.pid, copy.merged, into, copy.total, unpinned ? ReadRangesUnpinned : ReadRanges)) return Throw(env, *s);
   return Napi::Number::New(env, static_cast<double>(copy.total));
 }
 

@@ -8,11 +8,13 @@ const BATCH_PAGES = 16384;
 
 /**
  * Brute force that works on every kernel and across restarts: hash every present page and
- * compare with the hashes recorded in the parent image. Reads all memory, so its downtime grows
- * with the process size; its state is the hash of every page, kept in the image.
+ * compare with the hashes recorded in the parent image. Reads all memory: from a frozen copy
+ * after the thaw where one is made (readsPages), else while the process is frozen; its state is
+ * the hash of every page, kept in the image.
  */
 export class HashingTracker implements DirtyTracker {
   readonly name = "hashing" as const;
+  readonly readsPages = true;
 
   collectDirty(context: TrackContext): DirtyResult {
     const parent = context.parent?.state ? decodeHashes(context.parent.state) : null;
@@ -25,7 +27,7 @@ export class HashingTracker implements DirtyTracker {
     let index = 0;
     for (const batch of batches(present)) {
       const pages = buffer.subarray(0, totalPages(batch) * PAGE_SIZE);
-      readMemory(context.pid, runsToRanges(batch), pages);
+      readMemory(context.pid, runsToRanges(batch), pages, true); // unpinned: context.pid may be a frozen copy (memory.ts copyPages)
       xxh64Pages(pages, hashes, index);
       for (const run of batch) {
         for (let p = 0; lookup && p < run.pages; p++) {

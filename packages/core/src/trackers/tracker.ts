@@ -84,6 +84,12 @@ export interface DirtyTracker {
    */
   collectDirty(context: TrackContext): DirtyResult;
   /**
+   * collectDirty only reads the process's pages and pagemap and re-arms nothing (hashing): it may
+   * run after the thaw, on a frozen copy holding them (context.pid the copy's), instead of
+   * keeping the process frozen while it reads all its memory.
+   */
+  readonly readsPages?: boolean;
+  /**
    * The state the image records for the process (TRACKER), as collectDirty gave it; asked again
    * when the context changed since (checkpoint.ts: a frozen copy the process will reap).
    */
