@@ -72,6 +72,25 @@ describe("frozen copies are orphans the tree never sees", () => {
   });
 });
 
+/**
+ * python3 running `script`, which prints the address of its memory first; `afterSignal(said)`
+ * sends it SIGUSR1 and waits for it to print `said` (an onThawed: changes during the write-back).
+ */
+async function startPython(script: string) {
+  const { child, stdin, stdout } = await spawnWithPipes("python3", ["-c", script]);
+  stops.push(() => {
+    child.kill("SIGKILL");
+    stdin.destroy();
+    stdout.destroy();
+  });
+  const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
+  const afterSignal = (said: string) => async () => {
+    child.kill("SIGUSR1");
+    expect((await lines.next()).value, `the process ${said} its pages`).toBe(said);
+  };
+  return { pid: child.pid!, afterSignal, addr: BigInt((await lines.next()).value as string) };
+}
+
 const RO_PAGES = 8;
 
 /**
@@ -98,20 +117,9 @@ const READ_ONLY = [
 
 describe("a frozen copy's pagemap", () => {
   it("plans the memory as it was at the freeze: pages the process drops while the image is written are saved", async () => {
-    const { child, stdin, stdout } = await spawnWithPipes("python3", ["-c", READ_ONLY]);
-    stops.push(() => {
-      child.kill("SIGKILL");
-      stdin.destroy();
-      stdout.destroy();
-    });
-    const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
-    const addr = BigInt((await lines.next()).value as string);
+    const { pid, afterSignal, addr } = await startPython(READ_ONLY);
     const store = join(tmpDir(), "store");
-    const onThawed = async () => {
-      child.kill("SIGUSR1");
-      expect((await lines.next()).value, "the process dropped its pages").toBe("dropped");
-    };
-    const result = await snapshot(child.pid!, { store, incremental: false, securePages: "fork", onThawed });
+    const result = await snapshot(pid, { store, incremental: false, securePages: "fork", onThawed: afterSignal("dropped") });
     expect(result.frozenCopies).toBe(1);
     const memory = await readCheckpointMemory(store, result.crid);
     for (let p = 0; p < RO_PAGES; p++) {
@@ -139,22 +147,10 @@ const REWRITER = [
 
 describe("the hashing tracker with a frozen copy", () => {
   it("hashes the pages of the copy after the thaw: pages rewritten while the image is written are saved as they were, and by the next increment as they are", async () => {
-    const { child, stdin, stdout } = await spawnWithPipes("python3", ["-c", REWRITER]);
-    stops.push(() => {
-      child.kill("SIGKILL");
-      stdin.destroy();
-      stdout.destroy();
-    });
-    const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
-    const addr = BigInt((await lines.next()).value as string);
+    const { pid, afterSignal, addr } = await startPython(REWRITER);
     const store = join(tmpDir(), "store");
-    const pid = child.pid!;
     await snapshot(pid, { store, incremental: false, tracker: "hashing" });
-    const onThawed = async () => {
-      child.kill("SIGUSR1");
-      expect((await lines.next()).value, "the process rewrote its pages").toBe("rewritten");
-    };
-    const during = await snapshot(pid, { store, incremental: true, tracker: "hashing", securePages: "fork", onThawed });
+    const during = await snapshot(pid, { store, incremental: true, tracker: "hashing", securePages: "fork", onThawed: afterSignal("rewritten") });
     expect(during.frozenCopies).toBe(1);
     const after = await snapshot(pid, { store, incremental: true, tracker: "hashing" });
     const pageOf = async (crid: bigint, p: number) => (await readCheckpointMemory(store, crid)).pages.get(addr + BigInt(p * PAGE))?.bytes.toString("latin1", 0, 1);

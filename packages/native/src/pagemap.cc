@@ -135,6 +135,17 @@ bool ReadRangeArgs(const Napi::CallbackInfo& info, int& pid, uint64_t& start, ui
   return true;
 }
 
+// The (pid, start, end, opts) arguments of the scans.
+struct ScanArgs {
+  int pid = 0;
+  uint64_t start = 0, end = 0;
+  ScanOptions o;
+};
+
+bool ReadScanArgs(const Napi::CallbackInfo& info, ScanArgs& a) {
+  return ReadRangeArgs(info, a.pid, a.start, a.end) && ReadScanOptions(info, 3, a.o);
+}
+
 // (start, end, categories) triples, as pagemapScan returns them.
 Napi::Value RegionTriples(Napi::Env env, const std::vector<page_region>& regions) {
   auto out = Napi::TypedArrayOf<uint64_t>::New(env, regions.size() * 3, napi_biguint64_array);
@@ -175,22 +186,19 @@ Napi::Value ReadPagemap(const Napi::CallbackInfo& info) {
 
 Napi::Value PagemapScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = 0;
-  uint64_t start = 0, end = 0;
-  ScanOptions o;
-  if (!ReadRangeArgs(info, pid, start, end) || !ReadScanOptions(info, 3, o)) return env.Undefined();
+  ScanArgs a;
+  if (!ReadScanArgs(info, a)) return env.Undefined();
   std::vector<page_region> regions;
-  if (Status s = Scan(pid, start, end, o, regions)) return Throw(env, *s);
+  if (Status s = Scan(a.pid, a.start, a.end, a.o, regions)) return Throw(env, *s);
   return RegionTriples(env, regions);
 }
 
 // pagemapScanAsync(pid, start, end, opts): pagemapScan on the pool, while the caller goes on.
 Napi::Value PagemapScanAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = 0;
-  uint64_t start = 0, end = 0;
-  ScanOptions o;
-  if (!ReadRangeArgs(info, pid, start, end) || !ReadScanOptions(info, 3, o)) return env.Undefined();
+  ScanArgs a;
+  if (!ReadScanArgs(info, a)) return env.Undefined();
+  auto [pid, start, end, o] = a;
   auto regions = std::make_shared<std::vector<page_region>>();
   return StartPoolJob(
       env, Napi::Object::New(env), [=]() { return Scan(pid, start, end, o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
