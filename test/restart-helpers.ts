@@ -308,9 +308,11 @@ export function makeCProject(dir: string, files: number): void {
   const rule = (target: string, deps: string, recipe: string) => `${target}: ${deps}\n\t${recipe}\n`;
   // Each output appears whole or not at all: a restart from the middle of a chain finds the
   // outputs of the killed run's later moments on disk, and make takes an object file cut short
-  // by the kill for a finished one (cr restores processes, not the file system).
+  // by the kill for a finished one (cr restores processes, not the file system). gcc -pipe for
+  // the same reason: without it cc1 leaves its assembly in /tmp for `as`, and a snapshot between
+  // the two finds no process holding the file the killed run deleted later.
   const atomic = (compile: string) => `${compile} -o $@.tmp && mv $@.tmp $@`;
-  writeFileSync(join(dir, "Makefile"), ["SRCS := $(wildcard *.c)", rule("prog", "$(SRCS:.c=.o)", atomic("$(CC) -O2 $^ -lm")), rule("%.o", "%.c", atomic("$(CC) -O2 -c $<")), rule("clean", "", "rm -f *.o *.tmp prog")].join("\n"));
+  writeFileSync(join(dir, "Makefile"), ["SRCS := $(wildcard *.c)", rule("prog", "$(SRCS:.c=.o)", atomic("$(CC) -O2 -pipe $^ -lm")), rule("%.o", "%.c", atomic("$(CC) -O2 -pipe -c $<")), rule("clean", "", "rm -f *.o *.tmp prog")].join("\n"));
 }
 
 /** A running tree_workers tree. */
