@@ -305,13 +305,13 @@ export class ImageWriter {
     const bad = checkColumnOrder(c, this.pageSize);
     if (bad) throw new RangeError(`page map entry ${bad.index}: ${bad.why}`);
     let total = 0;
+    const where = (i: number) => `DATA entry at 0x${(c.first[i]! * this.pageSize).toString(16)}`; // only for an error: ~40k entries per 20% increment of 1 GiB
     for (let i = 0; i < c.length; i++) {
       if (!(c.source[i]! >= PageSource.DATA && c.source[i]! <= PageSource.FILE)) throw new RangeError(`page map entry ${i}: source ${c.source[i]}, not one of PageSource`);
       if (c.source[i] === PageSource.DATA) {
-        const where = () => `DATA entry at 0x${(c.first[i]! * this.pageSize).toString(16)}`; // only for an error: ~40k entries per 20% increment of 1 GiB
         const have = this.blockPages.get(c.block[i]!);
-        if (have === undefined) throw new RangeError(`${where()}: no PAGES chunk at offset ${c.block[i]}`);
-        if (c.firstPage[i]! + c.pages[i]! > have) throw new RangeError(`${where()}: pages ${c.firstPage[i]}+${c.pages[i]} past the block's ${have}`);
+        if (have === undefined) throw new RangeError(`${where(i)}: no PAGES chunk at offset ${c.block[i]}`);
+        if (c.firstPage[i]! + c.pages[i]! > have) throw new RangeError(`${where(i)}: pages ${c.firstPage[i]}+${c.pages[i]} past the block's ${have}`);
       }
       total += c.pages[i]!;
     }

@@ -240,9 +240,12 @@ bool ArgRangedCopy(const Napi::CallbackInfo& info, const char* bufferName, Range
   return true;
 }
 
-// The (pid, ranges, into, unpinned) arguments of the reads, `into` large enough.
-bool ArgRangedRead(const Napi::CallbackInfo& info, RangedCopy& copy, bool& unpinned) {
+// The (pid, ranges, into, unpinned) arguments of the reads, `into` large enough; `read` the
+// reader `unpinned` asks for.
+bool ArgRangedRead(const Napi::CallbackInfo& info, RangedCopy& copy, RangeReader& read) {
+  bool unpinned = false;
   if (!ArgRangedCopy(info, "into", copy) || !ArgBool(info, 3, "unpinned", unpinned)) return false;
+  read = unpinned ? ReadRangesUnpinned : ReadRanges;
   if (copy.total <= copy.buffer.Length()) return true;
   ThrowType(info.Env(), "into is too small for the ranges");
   return false;
@@ -271,10 +274,9 @@ Status ReadTargetMemory(int pid, uint64_t address, void* data, size_t size) {
 Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangedCopy copy;
-  bool unpinned = false;
-  if (!ArgRangedRead(info, copy, unpinned)) return env.Undefined();
-  uint8_t* into = copy.buffer.Data();
-  if (Status s = ReadRangesParallel(copy.pid, copy.merged, into, copy.total, unpinned ? ReadRangesUnpinned : ReadRanges)) return Throw(env, *s);
+  RangeReader read = nullptr;
+  if (!ArgRangedRead(info, copy, read)) return env.Undefined();
+  if (Status s = ReadRangesParallel(copy.pid, copy.merged, copy.buffer.Data(), copy.total, read)) return Throw(env, *s);
   return Napi::Number::New(env, static_cast<double>(copy.total));
 }
 
@@ -318,15 +320,12 @@ Napi::Value WriteMemoryRanges(const Napi::CallbackInfo& info) {
 Napi::Value ReadMemoryRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RangedCopy copy;
-  bool unpinned = false;
-  if (!ArgRangedRead(info, copy, unpinned)) return env.Undefined();
+  RangeReader read = nullptr;
+  if (!ArgRangedRead(info, copy, read)) return env.Undefined();
   Napi::Array keep = Napi::Array::New(env, 1);
   keep.Set(0u, copy.buffer);
   return StartPoolJob(
-      env, keep,
-      [pid = copy.pid, merged = std::move(copy.merged), into = copy.buffer.Data(), unpinned]() -> Status {
-        return unpinned ? ReadRangesUnpinned(pid, merged, into) : ReadRanges(pid, merged, into);
-      },
+      env, keep, [pid = copy.pid, merged = std::move(copy.merged), into = copy.buffer.Data(), read] { return read(pid, merged, into); },
       [total = static_cast<double>(copy.total)](Napi::Env env) { return Napi::Number::New(env, total); });
 }
 

@@ -198,10 +198,9 @@ Napi::Value PagemapScanAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ScanArgs a;
   if (!ReadScanArgs(info, a)) return env.Undefined();
-  auto [pid, start, end, o] = a;
   auto regions = std::make_shared<std::vector<page_region>>();
   return StartPoolJob(
-      env, Napi::Object::New(env), [=]() { return Scan(pid, start, end, o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
+      env, Napi::Object::New(env), [a, regions] { return Scan(a.pid, a.start, a.end, a.o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
 }
 
 Napi::Object PageCategoryConstants(Napi::Env env) {
