@@ -29,7 +29,7 @@ import { type LaterAnswer, MemoryPlan, type PlannedMemory } from "./memory-plan.
 import { BLOCK_PAGES, forkBreakEven, forkTakesAll, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
-import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree, type SavedMapping } from "./store/parent.js";
+import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree, rememberWrittenMaps, type SavedMapping, type WrittenMap } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
 import { collectMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
 import { collectSignals } from "./objects/signals.js";
@@ -612,6 +612,7 @@ function writeImage(image: ImageTarget, tree: FrozenTree, states: FrozenState[],
 async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTree, states: FrozenState[], pages: PageSource[]) {
   // REFERENCES come before the data, so compute the maps' inherited parts first.
   const inherited = states.map((s) => (s.parent ? s.parent.inherit(s.unchanged) : NOTHING_INHERITED));
+  const references = unionReferences(inherited.map((i) => i.references));
   const isTree = tree.members.length > 1;
   const writer = new ImageWriter(sink, {
     header: {
@@ -623,18 +624,22 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTre
       kernelRelease: release(),
       toolVersion: TOOL_VERSION,
     },
-    references: unionReferences(inherited.map((i) => i.references)),
+    references,
     ...(isTree ? { processTable: processTable(tree) } : {}),
   });
   const progress = treeProgress(states, image.onProgress);
+  const maps: WrittenMap[] = [];
   for (const [i, state] of states.entries()) {
     if (isTree) await writer.beginMember(state.pid);
     await writeRecords(writer, state);
     const changes = await writeData(writer, state.plan.data, pages[i]!, image.codec, progress(i));
     for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
-    await writer.writePageMapColumns(childPageMap(changes, inherited[i]!), inherited[i]!.holders);
+    maps.push({ columns: childPageMap(changes, inherited[i]!), inherited: inherited[i]! });
+    await writer.writePageMapColumns(maps[i]!.columns, inherited[i]!.holders);
   }
-  return writer.finish();
+  const finished = await writer.finish();
+  rememberWrittenMaps(image.crid, finished.identity, references, maps); // the next snapshot's parent (--interval)
+  return finished;
 }
 
 /** The member's section records, each object's (objects/index.ts), in table order. */

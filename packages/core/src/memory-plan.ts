@@ -11,7 +11,7 @@ import type { Vma } from "./objects/vmas.js";
  */
 function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: PageRun[]): PagePlan {
   // The tracker's answers are as large as the change (~40k runs for 20% of 1 GiB): few passes over them.
-  const known = result.seen ? unionRuns(result.unchanged, result.seen.scope) : result.unchanged;
+  const known = result.seen ? (result.seen.known ?? unionRuns(result.unchanged, result.seen.scope)) : result.unchanged;
   const scope = subtractRuns(subtractRuns(savedRuns(vmas), known), elsewhere);
   const plan = planPages(pid, vmas, scope);
   if (!result.seen) return plan;

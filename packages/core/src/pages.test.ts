@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "@cr/native";
-import { intersectRuns, subtractRuns, unionRuns, type PageRun } from "./pages.js";
+import { intersectRuns, RunList, subtractRuns, unionRuns, type PageRun } from "./pages.js";
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -54,5 +54,30 @@ describe("page run algebra", () => {
   it("returns merged runs: no two results touch", () => {
     const merged = unionRuns([{ start: 0n, pages: 2 }], [{ start: 2n * PAGE, pages: 3 }]);
     expect(merged).toEqual([{ start: 0n, pages: 5 }]);
+  });
+
+  it("keeps the runs a union passes through whole, and never changes an input's runs", () => {
+    const a = [{ start: 0n, pages: 1 }, { start: 8n * PAGE, pages: 2 }];
+    const b = [{ start: 1n * PAGE, pages: 1 }, { start: 20n * PAGE, pages: 1 }];
+    const before = JSON.stringify([a, b], (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v));
+    const union = unionRuns(a, b);
+    expect(union).toEqual([{ start: 0n, pages: 2 }, { start: 8n * PAGE, pages: 2 }, { start: 20n * PAGE, pages: 1 }]);
+    expect(union[1]).toBe(a[1]);
+    expect(union[2]).toBe(b[1]);
+    const grown = new RunList();
+    grown.keep(a[1]!, 8 * PAGE_SIZE, 10 * PAGE_SIZE);
+    grown.add(10 * PAGE_SIZE, 12 * PAGE_SIZE);
+    expect(grown.runs).toEqual([{ start: 8n * PAGE, pages: 4 }]);
+    expect(JSON.stringify([a, b], (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))).toBe(before);
+  });
+
+  it("copies a list that then goes on apart from it", () => {
+    const list = new RunList();
+    list.add(0, PAGE_SIZE);
+    const copy = list.copy();
+    list.add(PAGE_SIZE, 2 * PAGE_SIZE);
+    copy.add(5 * PAGE_SIZE, 6 * PAGE_SIZE);
+    expect(list.runs).toEqual([{ start: 0n, pages: 2 }]);
+    expect(copy.runs).toEqual([{ start: 0n, pages: 1 }, { start: 5n * PAGE, pages: 1 }]);
   });
 });

@@ -33,16 +33,50 @@ export function pushRun(runs: PageRun[], start: bigint, pages: number): void {
  * so a number holds it, and every sum of two of them here, exactly.
  */
 
-/** Builds a sorted run list from numeric [start, end) pieces, merging pieces that touch. */
+/**
+ * Builds a sorted run list from numeric [start, end) pieces, merging pieces that touch. A run
+ * of an input list that passes through whole is kept, not copied (no run object is changed
+ * after its list is built, but the last one of a list being built).
+ */
 export class RunList {
   readonly runs: PageRun[] = [];
   private end = -1;
+  /** The last run is an input list's (keep): copied before it grows. */
+  private lastKept = false;
 
   /** `bigStart`: `start` as a bigint, when the caller has it (making one is the dear part). */
   add(start: number, end: number, bigStart?: bigint): void {
-    if (start === this.end) this.runs[this.runs.length - 1]!.pages += (end - start) / PAGE_SIZE;
-    else this.runs.push({ start: bigStart ?? BigInt(start), pages: (end - start) / PAGE_SIZE });
+    if (start === this.end) this.grow(end);
+    else {
+      this.runs.push({ start: bigStart ?? BigInt(start), pages: (end - start) / PAGE_SIZE });
+      this.lastKept = false;
+    }
     this.end = end;
+  }
+
+  /** Appends `run`, which spans [start, end), as it is. */
+  keep(run: PageRun, start: number, end: number): void {
+    if (start === this.end) this.grow(end);
+    else {
+      this.runs.push(run);
+      this.lastKept = true;
+    }
+    this.end = end;
+  }
+
+  /** A list that goes on apart from this one, holding the same runs so far. */
+  copy(): RunList {
+    const copy = new RunList();
+    for (const run of this.runs) copy.runs.push({ start: run.start, pages: run.pages });
+    copy.end = this.end;
+    return copy;
+  }
+
+  private grow(end: number): void {
+    const last = this.runs.length - 1;
+    if (this.lastKept) this.runs[last] = { ...this.runs[last]! };
+    this.lastKept = false;
+    this.runs[last]!.pages += (end - this.end) / PAGE_SIZE;
   }
 }
 
@@ -107,7 +141,9 @@ export function unionRuns(a: PageRun[], b: PageRun[]): PageRun[] {
   let j = 0;
   let start = -1;
   let end = -1;
-  let bigStart = 0n;
+  let first: PageRun | undefined; // the run the current one began with
+  let alone = false; // and nothing merged into it: it is kept as it is
+  const emit = () => (alone ? out.keep(first!, start, end) : out.add(start, end, first!.start));
   while (i < a.length || j < b.length) {
     const fromA = j >= b.length || (i < a.length && x.starts[i]! <= y.starts[j]!);
     const next = fromA ? a[i]! : b[j]!;
@@ -115,14 +151,16 @@ export function unionRuns(a: PageRun[], b: PageRun[]): PageRun[] {
     const nextEnd = fromA ? x.ends[i++]! : y.ends[j++]!;
     if (start >= 0 && nextStart <= end) {
       if (nextEnd > end) end = nextEnd;
+      alone = false;
       continue;
     }
-    if (start >= 0) out.add(start, end, bigStart);
+    if (start >= 0) emit();
     start = nextStart;
     end = nextEnd;
-    bigStart = next.start;
+    first = next;
+    alone = true;
   }
-  if (start >= 0) out.add(start, end, bigStart);
+  if (start >= 0) emit();
   return out.runs;
 }
 

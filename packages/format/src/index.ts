@@ -93,10 +93,12 @@ export {
   type DerivePageMapOptions,
   emptyColumns,
   entryColumns,
+  imageHolders,
   inheritColumns,
   mergeColumns,
   type PageColumns,
   pagesWhere,
+  reholdColumns,
   type PageSpan,
   SOURCE_NAME,
 } from "./pagemap-columns.js";

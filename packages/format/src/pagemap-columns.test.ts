@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { PageMapEntry } from "./pagemap.js";
-import { columnEntries, derivePageMap, emptyColumns, entryColumns, inheritColumns, mergeColumns } from "./pagemap-columns.js";
+import { decodePageMapColumns, encodePageMapColumns } from "./pagemap-codec.js";
+import { PageSource, type PageMapEntry } from "./pagemap.js";
+import { columnEntries, derivePageMap, emptyColumns, entryColumns, imageHolders, inheritColumns, mergeColumns, reholdColumns } from "./pagemap-columns.js";
 
 const PAGE = 4096;
 const page = (n: number) => BigInt(n * PAGE);
@@ -95,4 +96,21 @@ describe("page map columns", () => {
     ]);
     expect(mergeColumns(emptyColumns(0), emptyColumns(0)).length).toBe(0);
   });
+
+  it("rehold a map built with one list of holders into what its image decodes to, for random maps", () => {
+    for (let seed = 1; seed < 40; seed++) {
+      const built = [3n, 1n, 2n, 9n]; // a child's inherited holders, then the child (CRID 9)
+      const references = [1n, 2n, 3n].map((crid) => ({ crid, identity: crid * 11n }));
+      const map = randomMap(seed);
+      const columns = entryColumns(map, built.slice(0, -1), PAGE);
+      columns.holder.forEach((_, i) => columns.source[i] === PageSource.ZERO && (columns.holder[i] = 2)); // inherited ZERO entries may carry a holder: the encoding keeps none
+      const body = encodePageMapColumns(columns, built.slice(0, -1), references);
+      const decoded = decodePageMapColumns(body, columns.length, references, PAGE, (at, what) => {
+        throw new Error(`${at}: ${what}`);
+      }).columns;
+      expect(reholdColumns(columns, built, imageHolders(references, 9n)), `seed ${seed}`).toEqual(decoded);
+    }
+    expect(() => reholdColumns(entryColumns([{ vaddr: 0n, pages: 1, source: "ref", crid: 3n, block: 0, firstPage: 0 }], [3n], PAGE), [3n, 9n], [1n, 9n])).toThrow(/CRID 3/);
+  });
 });
+

@@ -4,7 +4,7 @@
  * a snapshot does with them. Positions are in pages, as numbers. The objects of pagemap.ts
  * remain for small maps and for tests; these convert between the two.
  */
-import { byAddress, PageSource, type PageMapEntry, type RefRun, referencedCrids } from "./pagemap.js";
+import { byAddress, holdsBytes, PageSource, type PageMapEntry, type RefRun, referencedCrids } from "./pagemap.js";
 
 /**
  * `holder` names the image with a DATA or REF entry's bytes, as an index into a list of CRIDs
@@ -54,6 +54,31 @@ export function emptyColumns(length: number, memory: ColumnMemory = freshMemory)
     holder: new Int32Array(buffer, 32 * length, length),
     source: new Uint8Array(buffer, 36 * length, length),
   };
+}
+
+/**
+ * The same map with its holder indexes into `to` instead of `from`, two lists naming the same
+ * images (a child's map as built, and as its image's reader decodes it), and with nothing but
+ * what the encoding keeps: a ZERO entry's pages, a FILE entry's file offset.
+ */
+export function reholdColumns(c: PageColumns, from: readonly bigint[], to: readonly bigint[], memory: ColumnMemory = freshMemory): PageColumns {
+  const index = new Map(to.map((crid, i) => [crid, i]));
+  const moved = Int32Array.from(from, (crid) => index.get(crid) ?? -1);
+  const out = emptyColumns(c.length, memory);
+  out.source.set(c.source);
+  out.first.set(c.first);
+  out.pages.set(c.pages);
+  for (let i = 0; i < c.length; i++) {
+    const source = c.source[i]!;
+    if (source === PageSource.FILE) out.firstPage[i] = c.firstPage[i]!;
+    if (!holdsBytes(source)) continue;
+    const holder = moved[c.holder[i]!] ?? -1;
+    if (holder < 0) throw new RangeError(`page map entry ${i}: holder ${c.holder[i]} (CRID ${from[c.holder[i]!]}) is not among the images it moves to`);
+    out.holder[i] = holder;
+    out.block[i] = c.block[i]!;
+    out.firstPage[i] = c.firstPage[i]!;
+  }
+  return out;
 }
 
 /** The entries of a columnar map as objects; `holders`: the CRIDs its holder indexes name. */

@@ -52,7 +52,12 @@ export interface DirtyResult {
    * What the tracker already saw of the changed pages: within `scope`, exactly the `data` runs
    * are present (and hold data). Saves the engine a second look at them.
    */
-  seen?: { scope: PageRun[]; data: PageRun[] };
+  seen?: {
+    scope: PageRun[];
+    data: PageRun[];
+    /** `unchanged` and `scope` together, where the tracker has them at hand (every page it tracks): spares the engine their union. */
+    known?: PageRun[];
+  };
   /**
    * How many of the changed pages hold data, where the tracker counts them before it makes runs
    * of them: the engine then decides how to secure them (secure-pages.ts) without the runs,

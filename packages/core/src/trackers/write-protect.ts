@@ -93,7 +93,7 @@ function ownAnswer(own: Vma[], scans: BigUint64Array[]): Pick<DirtyResult, "unch
   const written = writtenRuns(scans);
   const tracked: PageRun[] = [];
   for (const v of own) pushRun(tracked, v.start, vmaPages(v));
-  return { unchanged: subtractRuns(tracked, written.all), seen: { scope: written.all, data: written.present } };
+  return { unchanged: subtractRuns(tracked, written.all), seen: { scope: written.all, data: written.present, known: tracked } };
 }
 
 /** The writes through each mapping of a shared object tracked through its mappings; an unregistered one's, or any in doubt, are not known. */
@@ -156,15 +156,17 @@ function forEachTriple(scans: BigUint64Array[], visit: (start: number, end: numb
 
 const HOLDS_PAGE = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 
-/** The written pages, and those of them that hold a page (present or swapped). */
+/** The written pages, and those of them that hold a page (present or swapped): mostly all of them, the same list. */
 function writtenRuns(scans: BigUint64Array[]): { all: PageRun[]; present: PageRun[] } {
   const all = new RunList();
-  const present = new RunList();
+  let present: RunList | undefined; // apart from `all` from the first written page that holds none on
   forEachTriple(scans, (start, end, categories) => {
+    const holds = (categories & HOLDS_PAGE) !== 0;
+    if (!holds) present ??= all.copy();
     all.add(start, end);
-    if (categories & HOLDS_PAGE) present.add(start, end);
+    if (holds) present?.add(start, end);
   });
-  return { all: all.runs, present: present.runs };
+  return { all: all.runs, present: present?.runs ?? all.runs };
 }
 
 function presentPages(scans: BigUint64Array[]): number {
