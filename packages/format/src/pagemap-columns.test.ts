@@ -109,6 +109,7 @@ describe("page map columns", () => {
         throw new Error(`${at}: ${what}`);
       }).columns;
       expect(reholdColumns(columns, built, imageHolders(references, 9n)), `seed ${seed}`).toEqual(decoded);
+      expect(columns, "reheld in place").toEqual(decoded);
     }
     expect(() => reholdColumns(entryColumns([{ vaddr: 0n, pages: 1, source: "ref", crid: 3n, block: 0, firstPage: 0 }], [3n], PAGE), [3n, 9n], [1n, 9n])).toThrow(/CRID 3/);
   });

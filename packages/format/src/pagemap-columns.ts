@@ -57,28 +57,26 @@ export function emptyColumns(length: number, memory: ColumnMemory = freshMemory)
 }
 
 /**
- * The same map with its holder indexes into `to` instead of `from`, two lists naming the same
- * images (a child's map as built, and as its image's reader decodes it), and with nothing but
- * what the encoding keeps: a ZERO entry's pages, a FILE entry's file offset.
+ * Changes the map, in place, to have its holder indexes into `to` instead of `from`, two lists
+ * naming the same images (a child's map as built, and as its image's reader decodes it), and
+ * nothing but what the encoding keeps: a ZERO entry's pages, a FILE entry's file offset.
  */
-export function reholdColumns(c: PageColumns, from: readonly bigint[], to: readonly bigint[], memory: ColumnMemory = freshMemory): PageColumns {
+export function reholdColumns(c: PageColumns, from: readonly bigint[], to: readonly bigint[]): PageColumns {
   const index = new Map(to.map((crid, i) => [crid, i]));
   const moved = Int32Array.from(from, (crid) => index.get(crid) ?? -1);
-  const out = emptyColumns(c.length, memory);
-  out.source.set(c.source);
-  out.first.set(c.first);
-  out.pages.set(c.pages);
   for (let i = 0; i < c.length; i++) {
     const source = c.source[i]!;
-    if (source === PageSource.FILE) out.firstPage[i] = c.firstPage[i]!;
-    if (!holdsBytes(source)) continue;
-    const holder = moved[c.holder[i]!] ?? -1;
-    if (holder < 0) throw new RangeError(`page map entry ${i}: holder ${c.holder[i]} (CRID ${from[c.holder[i]!]}) is not among the images it moves to`);
-    out.holder[i] = holder;
-    out.block[i] = c.block[i]!;
-    out.firstPage[i] = c.firstPage[i]!;
+    if (holdsBytes(source)) {
+      const holder = moved[c.holder[i]!] ?? -1;
+      if (holder < 0) throw new RangeError(`page map entry ${i}: holder ${c.holder[i]} (CRID ${from[c.holder[i]!]}) is not among the images it moves to`);
+      c.holder[i] = holder;
+      continue;
+    }
+    c.holder[i] = 0;
+    c.block[i] = 0;
+    if (source !== PageSource.FILE) c.firstPage[i] = 0;
   }
-  return out;
+  return c;
 }
 
 /** The entries of a columnar map as objects; `holders`: the CRIDs its holder indexes name. */

@@ -4,7 +4,7 @@ import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
 import { objectKey } from "../objects/shmem.js";
-import { columnMemory, openImage, openRecorded } from "./store-images.js";
+import { openImage, openRecorded } from "./store-images.js";
 
 /**
  * The parent of an incremental image: the last image of the same process (tree) on the branch, as one process's section of it. The
@@ -146,14 +146,18 @@ export interface WrittenMap {
  * The maps of the image this process wrote last, by section, as its reader decodes them: under
  * `cr snapshot --interval` that image is the next snapshot's parent, and decoding its map again
  * cost ~30 ms of each 20% increment of 1 GiB. Known by the image's identity, the hash of all
- * its bytes; made when first asked for (a `cr` that snapshots once never needs them).
+ * its bytes; reheld when first asked for (a `cr` that snapshots once never needs them).
  */
 let lastWritten: { identity: bigint; maps: (() => PageColumns)[] } | undefined;
 
-/** Remembers the maps of image `crid`, written with these REFERENCES and now of this identity. */
+/** Remembers the maps of image `crid`, written with these REFERENCES and now of this identity: they are its from now on. */
 export function rememberWrittenMaps(crid: bigint, identity: bigint, references: readonly Reference[], maps: WrittenMap[]): void {
   const holders = imageHolders(references, crid);
-  lastWritten = { identity, maps: maps.map(({ columns, inherited }) => () => reholdColumns(columns, [...inherited.holders, crid], holders, columnMemory)) };
+  const asDecoded = ({ columns, inherited }: WrittenMap) => {
+    let reheld: PageColumns | undefined;
+    return () => (reheld ??= reholdColumns(columns, [...inherited.holders, crid], holders));
+  };
+  lastWritten = { identity, maps: maps.map(asDecoded) };
 }
 
 /** The DATA and REF entries as runs, adjacent ones merged (counted in pages until a run is done). */

@@ -128,7 +128,7 @@ export interface ImageCache {
  * fresh memory faults through the hypervisor here (~14 us), which made a deep chain's map
  * (225 thousand entries, 10 MiB of columns) cost ~40 ms of faults to decode.
  */
-export function columnMemory(bytes: number): ArrayBuffer {
+function columnMemory(bytes: number): ArrayBuffer {
   if (bytes < 1 << 20) return new ArrayBuffer(bytes);
   return alignedBuffer(Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE).buffer as ArrayBuffer;
 }
