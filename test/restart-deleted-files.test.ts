@@ -14,7 +14,8 @@ afterAll(() => cleanupTmp());
 
 /**
  * Writes into a TemporaryFile (left at an offset) and an unlinked mkstemp file in DIR, says
- * "ready", then waits for DIR/../go and writes what it reads back from both to DIR/../result.
+ * "ready", then waits for DIR/../go and writes what it reads back from both to DIR/../result
+ * (renamed into place, so that it appears whole).
  */
 const SCRIPT = `import os, sys, tempfile, time
 d = sys.argv[1]
@@ -31,8 +32,10 @@ while not os.path.exists(go):
     time.sleep(0.02)
 named = os.pread(fd, 100, 0).decode()
 links = (os.fstat(unnamed.fileno()).st_nlink, os.fstat(fd).st_nlink)
-with open(os.path.join(d, "..", "result"), "w") as out:
+result = os.path.join(d, "..", "result")
+with open(result + ".part", "w") as out:
     out.write(f"{unnamed.read().decode()}|{named}|{links}")
+os.rename(result + ".part", result)  # whole when it appears: the test reads it as soon as it exists
 `;
 
 /** The script started on a directory `temp` of `dir`; resolves once it is ready. */
