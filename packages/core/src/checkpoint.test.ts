@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ImageReader, ImageWriter } from "@cr/format";
+import { ImageReader, ImageWriter, PageCodec } from "@cr/format";
 import { PAGE_SIZE } from "@cr/native";
 import { writeData } from "./checkpoint.js";
 import { BLOCK_PAGES, type PageSource } from "./objects/secure-pages.js";
@@ -93,4 +93,32 @@ describe("writeData", () => {
       closeSync(fd);
     }
   });
+
+  it("reads into the same buffers write after write, and an lz4 write's room to compress leaves a raw one's blocks raw", async () => {
+    const used: Buffer[][] = [];
+    const recording = (inner: PageSource): PageSource => {
+      const mine: Buffer[] = [];
+      used.push(mine);
+      return (runs, first, into) => {
+        if (!mine.includes(into)) mine.push(into);
+        return inner(runs, first, into);
+      };
+    };
+    for (const codec of ["lz4", "raw"] as const) {
+      const { path, fd } = imageFile();
+      const writer = newWriter(fd);
+      await writer.writePageMap(await writeData(writer, scatteredRuns(), recording(delayedSource().source), codec));
+      await writer.finish();
+      closeSync(fd);
+      const reader = ImageReader.open(path);
+      try {
+        expect(new Set(reader.blocks().map((b) => b.codec)), codec).toEqual(new Set([codec === "lz4" ? PageCodec.LZ4 : PageCodec.RAW]));
+      } finally {
+        reader.close();
+      }
+    }
+    expect(used[1]!.length).toBeGreaterThan(0);
+    expect(used[1]!.every((buffer) => used[0]!.includes(buffer)), "the raw write read into the lz4 write's buffers").toBe(true);
+  });
 });
+

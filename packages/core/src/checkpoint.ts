@@ -741,8 +741,7 @@ interface ReadyBlock {
  * than hashing and writing it.
  */
 async function writeBlocks(writer: ImageWriter, blocks: Iterable<DataBlock>, source: PageSource, codec: "raw" | "lz4", written: (block: DataBlock, at: number) => void): Promise<void> {
-  const bytes = BLOCK_PAGES * PAGE_SIZE;
-  const slots = Array.from({ length: BLOCKS_IN_FLIGHT }, () => ({ src: Buffer.allocUnsafe(bytes), dst: codec === "lz4" ? Buffer.allocUnsafe(Math.floor(bytes * LZ4_KEEP_RATIO)) : undefined }));
+  const slots = takeSlots(codec);
   const pending: { block: DataBlock; ready: Promise<ReadyBlock> }[] = [];
   const writeOldest = async () => {
     const { block, ready } = pending.shift()!;
@@ -755,7 +754,7 @@ async function writeBlocks(writer: ImageWriter, blocks: Iterable<DataBlock>, sou
     for (const block of blocks) {
       if (pending.length === BLOCKS_IN_FLIGHT) await writeOldest(); // its slot is the one used next
       const slot = slots[next++ % BLOCKS_IN_FLIGHT]!;
-      const ready = source(block.runs, block.first, slot.src).then((data) => readyBlock(data, slot.dst));
+      const ready = source(block.runs, block.first, slot.src).then((data) => readyBlock(data, codec === "lz4" ? slot.dst : undefined));
       ready.catch(() => undefined); // a failure is thrown where it is awaited (writeOldest), not reported as unhandled before
       pending.push({ block, ready });
     }
@@ -763,7 +762,27 @@ async function writeBlocks(writer: ImageWriter, blocks: Iterable<DataBlock>, sou
   } finally {
     // Nothing may still be reading into or compressing from a slot when this returns, even after a failure.
     await Promise.allSettled(pending.map((p) => p.ready));
+    freeSlots.push(...slots);
   }
+}
+
+/** Where a block in flight is read (`src`) and compressed (`dst`, lz4). */
+interface BlockSlot {
+  src: Buffer;
+  dst?: Buffer;
+}
+
+/** Slots of earlier writes (`--interval`, a tree's members): fresh memory costs ~2.4 ms per MiB here. */
+const freeSlots: BlockSlot[] = [];
+
+/** BLOCKS_IN_FLIGHT slots, with room to compress into for lz4; given back by freeSlots.push. */
+function takeSlots(codec: "raw" | "lz4"): BlockSlot[] {
+  const bytes = BLOCK_PAGES * PAGE_SIZE;
+  return Array.from({ length: BLOCKS_IN_FLIGHT }, () => {
+    const slot = freeSlots.pop() ?? { src: Buffer.allocUnsafe(bytes) };
+    if (codec === "lz4") slot.dst ??= Buffer.allocUnsafe(Math.floor(bytes * LZ4_KEEP_RATIO));
+    return slot;
+  });
 }
 
 /** The block hashed, and with `dst` compressed on the pool where it shrinks to LZ4_KEEP_RATIO (the writer's own rule). */
