@@ -11,7 +11,7 @@ afterEach(killHolders);
 
 const PAGES = 4;
 
-/** python3 with 4 pages each of private, shared and MADV_DONTFORK memory, all 'a'; SIGUSR1 writes 'b' over all of them. */
+/** python3 with 4 pages each of private, shared and MADV_DONTFORK memory, each page a letter of its own from 'a' on; SIGUSR1 writes 'z' over all of them. */
 const THREE_KINDS = [
   "import ctypes, mmap, signal",
   `private = mmap.mmap(-1, ${PAGES * PAGE_SIZE}, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)`,
@@ -19,9 +19,9 @@ const THREE_KINDS = [
   `dontfork = mmap.mmap(-1, ${PAGES * PAGE_SIZE}, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)`,
   "dontfork.madvise(mmap.MADV_DONTFORK)",
   "regions = [private, shared, dontfork]",
-  `for m in regions: m.write(b'a' * ${PAGES * PAGE_SIZE})`,
+  `for r, m in enumerate(regions): m.write(b''.join(bytes([97 + r * ${PAGES} + p]) * ${PAGE_SIZE} for p in range(${PAGES})))`,
   "def rewrite(signum, frame):",
-  `    for m in regions: m.seek(0); m.write(b'b' * ${PAGES * PAGE_SIZE})`,
+  `    for m in regions: m.seek(0); m.write(b'z' * ${PAGES * PAGE_SIZE})`,
   "signal.signal(signal.SIGUSR1, rewrite)",
   "fds = [ctypes.addressof(ctypes.c_char.from_buffer(m)) for m in regions]",
 ].join("\n");
@@ -57,7 +57,13 @@ describe("securePages", () => {
     const { child, fds } = await pythonHolder(THREE_KINDS);
     const pid = child.pid!;
     const [privateAt, sharedAt, dontforkAt] = (fds as unknown as number[]).map(BigInt) as [bigint, bigint, bigint];
-    const data: PageRun[] = [privateAt, sharedAt, dontforkAt].sort((a, b) => (a < b ? -1 : 1)).map((start) => ({ start, pages: PAGES }));
+    const regions = [privateAt, sharedAt, dontforkAt];
+    // A run a page: a block's runs cut where the kept (shared, DONTFORK) ones begin and end.
+    const data: PageRun[] = regions.flatMap((at) => Array.from({ length: PAGES }, (_, p) => ({ start: at + BigInt(p * PAGE_SIZE), pages: 1 }))).sort((a, b) => (a.start < b.start ? -1 : 1));
+    const letter = ({ start }: PageRun) => {
+      const r = regions.findIndex((at) => start >= at && start < at + BigInt(PAGES * PAGE_SIZE));
+      return 0x61 + r * PAGES + Number((start - regions[r]!) / BigInt(PAGE_SIZE));
+    };
     const tids = freeze(pid);
     let secured;
     try {
@@ -70,10 +76,11 @@ describe("securePages", () => {
       expect(heldCopies()).toHaveLength(1);
       expect(childrenOf(pid), "the copy is no child of the process, and its go-between was reaped").toEqual([]);
       child.kill("SIGUSR1");
-      for (let i = 0; i < 200 && [privateAt, sharedAt, dontforkAt].some((a) => firstByte(pid, a) !== 0x62); i++) await sleep(10);
-      expect([privateAt, sharedAt, dontforkAt].map((a) => firstByte(pid, a)), "the process wrote every page").toEqual([0x62, 0x62, 0x62]);
+      for (let i = 0; i < 200 && regions.some((a) => firstByte(pid, a) !== 0x7a); i++) await sleep(10);
+      expect(regions.map((a) => firstByte(pid, a)), "the process wrote every page").toEqual([0x7a, 0x7a, 0x7a]);
       const saved = await secured.sources[0]!(data, 0, Buffer.alloc(3 * PAGES * PAGE_SIZE));
-      expect(saved.equals(Buffer.alloc(3 * PAGES * PAGE_SIZE, "a")), "the pages as they were at the freeze").toBe(true);
+      const frozen = Buffer.concat(data.map((run) => Buffer.alloc(PAGE_SIZE, letter(run))));
+      expect(saved.equals(frozen), "each page as it was at the freeze, in its place").toBe(true);
     } finally {
       await secured.release();
     }

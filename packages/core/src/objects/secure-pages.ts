@@ -1,7 +1,7 @@
 import { NativeError, PAGE_SIZE } from "@cr/native";
 import { COPY_BUFFER_MAX_BYTES, copyPages, readPages } from "./memory.js";
 import { FrozenCopy } from "../process/frozen-copy.js";
-import { intersectRuns, pushRun, runEnd, subtractRuns, totalPages, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, totalPages, type PageRun } from "../pages.js";
 import type { Vma } from "./vmas.js";
 
 /**
@@ -171,51 +171,84 @@ export const BLOCK_PAGES = 256;
 
 /**
  * Reads each block from the frozen copy `copy` of `pid`, but the pages in `kept` (notInCopy,
- * copied before the thaw, in run order in `keptBytes`) from there.
+ * copied before the thaw, in run order in `keptBytes`) from there. The pages read from the copy
+ * land together at the block's start, and move to their places from the last on (each moves
+ * forward by the kept bytes before it), then the kept ones fill the gaps.
  */
 function copyOnWriteSource(copy: number, kept: PageRun[], keptBytes: Buffer, pid: number): PageSource {
-  const keptBefore = prefixPages(kept);
+  const keptPages = new KeptPages(kept);
   return async (runs, _first, into) => {
-    const bytes = totalPages(runs) * PAGE_SIZE;
-    const out = into.subarray(0, bytes);
-    if (kept.length === 0 || intersectRuns(runs, kept).length === 0) return readPages(copy, runs, out, pid);
-    let at = 0;
-    for (const run of runs) {
-      for (const piece of splitRun(run, kept)) {
-        const length = piece.pages * PAGE_SIZE;
-        if (piece.kept < 0) await readPages(copy, [piece], out.subarray(at, at + length), pid);
-        else {
-          const from = keptOffset(kept, keptBefore, piece.kept, piece.start);
-          keptBytes.copy(out, at, from, from + length);
-        }
-        at += length;
+    const out = into.subarray(0, totalPages(runs) * PAGE_SIZE);
+    const pieces = keptPages.split(runs);
+    const fromCopy = pieces.filter((p) => p.keptAt < 0);
+    if (fromCopy.length === pieces.length) return readPages(copy, runs, out, pid);
+    if (fromCopy.length > 0) await readPages(copy, fromCopy, out, pid);
+    let read = totalPages(fromCopy) * PAGE_SIZE;
+    let at = out.length;
+    for (let i = pieces.length - 1; i >= 0; i--) {
+      const { pages, keptAt } = pieces[i]!;
+      const length = pages * PAGE_SIZE;
+      at -= length;
+      if (keptAt >= 0) {
+        keptBytes.copy(out, at, keptAt, keptAt + length);
+      } else {
+        read -= length;
+        out.copyWithin(at, read, read + length);
       }
     }
     return out;
   };
 }
 
-/** Pages of `runs` before each run. */
-function prefixPages(runs: PageRun[]): number[] {
-  const out: number[] = [];
-  let sum = 0;
-  for (const run of runs) {
-    out.push(sum);
-    sum += run.pages;
+/** A piece of a block's runs: its bytes at `keptAt` of the kept bytes, or (-1) in the frozen copy. */
+interface Piece extends PageRun {
+  keptAt: number;
+}
+
+/** The kept runs (sorted), as numbers, and where each one's bytes begin among the kept bytes. */
+class KeptPages {
+  private readonly starts: Float64Array;
+  private readonly ends: Float64Array;
+  private readonly offsets: Float64Array;
+
+  constructor(kept: PageRun[]) {
+    this.starts = Float64Array.from(kept, (r) => Number(r.start));
+    this.ends = Float64Array.from(kept, (r, i) => this.starts[i]! + r.pages * PAGE_SIZE);
+    this.offsets = new Float64Array(kept.length);
+    for (let i = 1; i < kept.length; i++) this.offsets[i] = this.offsets[i - 1]! + kept[i - 1]!.pages * PAGE_SIZE;
   }
-  return out;
-}
 
-function keptOffset(kept: PageRun[], before: number[], index: number, address: bigint): number {
-  return (before[index]! + Number((address - kept[index]!.start) / BigInt(PAGE_SIZE))) * PAGE_SIZE;
-}
+  /** `runs` (sorted) cut where they enter and leave the kept runs, in order: linear in the block, not in what is kept. */
+  split(runs: PageRun[]): Piece[] {
+    const pieces: Piece[] = [];
+    let j = this.firstEndingAfter(runs.length > 0 ? Number(runs[0]!.start) : 0);
+    for (const run of runs) {
+      let cursor = Number(run.start);
+      const end = cursor + run.pages * PAGE_SIZE;
+      const piece = (from: number, to: number, keptAt: number) => pieces.push({ start: BigInt(from), pages: (to - from) / PAGE_SIZE, keptAt }); // exact: pages.ts
+      while (j < this.starts.length && this.ends[j]! <= cursor) j++;
+      for (; j < this.starts.length && this.starts[j]! < end; j++) {
+        if (this.starts[j]! > cursor) piece(cursor, this.starts[j]!, -1);
+        const from = Math.max(cursor, this.starts[j]!);
+        const to = Math.min(end, this.ends[j]!);
+        piece(from, to, this.offsets[j]! + from - this.starts[j]!);
+        cursor = to;
+        if (this.ends[j]! > end) break; // the kept run goes on into the next run
+      }
+      if (cursor < end) piece(cursor, end, -1);
+    }
+    return pieces;
+  }
 
-/** `run` cut where it enters and leaves `kept`, each piece with the index of the kept run it lies in (-1: none). */
-function splitRun(run: PageRun, kept: PageRun[]): (PageRun & { kept: number })[] {
-  const pieces: (PageRun & { kept: number })[] = [];
-  const inside = intersectRuns([run], kept);
-  const outside = subtractRuns([run], kept);
-  for (const piece of inside) pieces.push({ ...piece, kept: kept.findIndex((k) => k.start <= piece.start && piece.start < runEnd(k)) });
-  for (const piece of outside) pieces.push({ ...piece, kept: -1 });
-  return pieces.sort((a, b) => (a.start < b.start ? -1 : 1));
+  /** The first kept run that ends after `address`. */
+  private firstEndingAfter(address: number): number {
+    let lo = 0;
+    let hi = this.ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ends[mid]! <= address) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
