@@ -29,6 +29,7 @@ import { type LaterAnswer, MemoryPlan, type PlannedMemory } from "./memory-plan.
 import { BLOCK_PAGES, forkBreakEven, forkTakesAll, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
+import { ColumnLoan } from "./store/column-memory.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree, rememberWrittenMaps, type SavedMapping, type WrittenMap } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
 import { collectMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
@@ -608,13 +609,38 @@ function writeImage(image: ImageTarget, tree: FrozenTree, states: FrozenState[],
   return withImageSink(image.fd, image.path, dirtyPages(states) * PAGE_SIZE, (sink) => writeImageTo(sink, image, tree, states, pages));
 }
 
-/** One section per running member (an image of one process has no PROCESS_TABLE: it reads as before). */
+/**
+ * One section per running member (an image of one process has no PROCESS_TABLE: it reads as
+ * before). The maps' columns are on memory earlier snapshots gave back (column-memory.ts).
+ */
 async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTree, states: FrozenState[], pages: PageSource[]) {
-  // REFERENCES come before the data, so compute the maps' inherited parts first.
-  const inherited = states.map((s) => (s.parent ? s.parent.inherit(s.unchanged) : NOTHING_INHERITED));
-  const references = unionReferences(inherited.map((i) => i.references));
-  const isTree = tree.members.length > 1;
-  const writer = new ImageWriter(sink, {
+  const loan = new ColumnLoan();
+  try {
+    // REFERENCES come before the data, so compute the maps' inherited parts first.
+    const inherited = states.map((s) => (s.parent ? s.parent.inherit(s.unchanged, loan.memory) : NOTHING_INHERITED));
+    const references = unionReferences(inherited.map((i) => i.references));
+    const writer = imageWriter(sink, image, tree, references);
+    const progress = treeProgress(states, image.onProgress);
+    const maps: WrittenMap[] = [];
+    for (const [i, state] of states.entries()) {
+      if (tree.members.length > 1) await writer.beginMember(state.pid);
+      await writeRecords(writer, state);
+      const changes = await writeData(writer, state.plan.data, pages[i]!, image.codec, progress(i));
+      for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
+      maps.push({ columns: childPageMap(changes, inherited[i]!, loan.memory), holders: inherited[i]!.holders });
+      await writer.writePageMapColumns(maps[i]!.columns, inherited[i]!.holders);
+    }
+    const finished = await writer.finish();
+    rememberWrittenMaps(image.crid, finished.identity, references, maps); // the next snapshot's parent (--interval)
+    loan.giveBack(maps.map((m) => m.columns)); // those are the remembered maps' now
+    return finished;
+  } finally {
+    loan.giveBack(); // all of it, after a failure
+  }
+}
+
+function imageWriter(sink: ImageSink, image: ImageTarget, tree: FrozenTree, references: Reference[]): ImageWriter {
+  return new ImageWriter(sink, {
     header: {
       crid: image.crid,
       parentCrid: image.parent?.crid ?? 0n,
@@ -625,21 +651,8 @@ async function writeImageTo(sink: ImageSink, image: ImageTarget, tree: FrozenTre
       toolVersion: TOOL_VERSION,
     },
     references,
-    ...(isTree ? { processTable: processTable(tree) } : {}),
+    ...(tree.members.length > 1 ? { processTable: processTable(tree) } : {}),
   });
-  const progress = treeProgress(states, image.onProgress);
-  const maps: WrittenMap[] = [];
-  for (const [i, state] of states.entries()) {
-    if (isTree) await writer.beginMember(state.pid);
-    await writeRecords(writer, state);
-    const changes = await writeData(writer, state.plan.data, pages[i]!, image.codec, progress(i));
-    for (const run of state.plan.file) changes.push({ source: "file", vaddr: run.start, pages: run.pages, fileOffset: Number(run.fileOffset) });
-    maps.push({ columns: childPageMap(changes, inherited[i]!), inherited: inherited[i]! });
-    await writer.writePageMapColumns(maps[i]!.columns, inherited[i]!.holders);
-  }
-  const finished = await writer.finish();
-  rememberWrittenMaps(image.crid, finished.identity, references, maps); // the next snapshot's parent (--interval)
-  return finished;
 }
 
 /** The member's section records, each object's (objects/index.ts), in table order. */

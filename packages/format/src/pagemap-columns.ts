@@ -111,10 +111,10 @@ export const SOURCE_NAME = Object.fromEntries(Object.entries(SOURCE).map(([name,
  * Entries as columns, in their order (not merged). A REF's CRID must be in `holders`; DATA gets
  * the index one past them. Throws a RangeError for a REF to another CRID or an unaligned run.
  */
-export function entryColumns(entries: readonly PageMapEntry[], holders: readonly bigint[], pageSize: number): PageColumns {
+export function entryColumns(entries: readonly PageMapEntry[], holders: readonly bigint[], pageSize: number, memory?: ColumnMemory): PageColumns {
   const index = new Map(holders.map((crid, i) => [crid, i]));
   const page = BigInt(pageSize);
-  const c = emptyColumns(entries.length);
+  const c = emptyColumns(entries.length, memory);
   entries.forEach((e, i) => {
     if (e.vaddr % page !== 0n) throw new RangeError(`page map entry ${i}: page-aligned vaddr, found 0x${e.vaddr.toString(16)}`);
     c.source[i] = SOURCE[e.source];
@@ -168,8 +168,11 @@ export class ColumnsBuilder {
   private c: PageColumns;
   private n = 0;
 
-  constructor(capacity = 1024) {
-    this.c = emptyColumns(Math.max(capacity, 16));
+  constructor(
+    capacity = 1024,
+    private readonly memory: ColumnMemory = freshMemory,
+  ) {
+    this.c = emptyColumns(Math.max(capacity, 16), memory);
   }
 
   push(source: number, first: number, pages: number, holder = 0, block = 0, firstPage = 0): void {
@@ -212,7 +215,7 @@ export class ColumnsBuilder {
 
   private grow(): void {
     const old = this.c;
-    const c = emptyColumns(old.length * 2);
+    const c = emptyColumns(old.length * 2, this.memory);
     c.source.set(old.source);
     c.first.set(old.first);
     c.pages.set(old.pages);
@@ -234,8 +237,8 @@ export interface PageSpan {
  * DATA becomes a REF to the parent, whose holder index already names the parent in the
  * parent's list of holders. Linear in both.
  */
-export function inheritColumns(parent: PageColumns, clean: readonly PageSpan[]): PageColumns {
-  const out = new ColumnsBuilder(parent.length);
+export function inheritColumns(parent: PageColumns, clean: readonly PageSpan[], memory?: ColumnMemory): PageColumns {
+  const out = new ColumnsBuilder(parent.length, memory);
   let j = 0; // the first clean span that may overlap entry i
   for (let i = 0; i < parent.length; i++) {
     const start = parent.first[i]!;
@@ -252,8 +255,8 @@ export function inheritColumns(parent: PageColumns, clean: readonly PageSpan[]):
 }
 
 /** Two maps, each sorted and disjoint from the other, as one (runs that continue each other merged). */
-export function mergeColumns(a: PageColumns, b: PageColumns): PageColumns {
-  const out = new ColumnsBuilder(a.length + b.length);
+export function mergeColumns(a: PageColumns, b: PageColumns, memory?: ColumnMemory): PageColumns {
+  const out = new ColumnsBuilder(a.length + b.length, memory);
   let j = 0;
   for (let i = 0; i < a.length; i++) {
     for (; j < b.length && b.first[j]! < a.first[i]!; j++) out.pushSlice(b, j, 0, b.pages[j]!);

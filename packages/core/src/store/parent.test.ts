@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -42,4 +43,37 @@ describe("the parent of an increment", () => {
       tree.stop();
     }
   });
+
+  it("stays whole while it is open, however many snapshots the process takes after it, on memory they lend and give back", async () => {
+    const holder = await pythonWithScatteredPages(join(dir, "ready"));
+    const store = join(dir, "store-open");
+    try {
+      await snapshot(holder.pid, { store, incremental: false });
+      const { crid } = await snapshot(holder.pid, { store, incremental: true });
+      const parent = openParent(Store.open(store, { create: false }), "main", processKey(holder.pid))!; // on the maps this process remembers
+      const section = parent.section(holder.pid, processTree(holder.pid)[0]!.stat.startTime, true)!;
+      for (let i = 0; i < 3; i++) await snapshot(holder.pid, { store, incremental: true }); // each lends what the one before gave back
+      const image = ImageReader.open(Store.open(store, { create: false }).imagePath("main", crid));
+      try {
+        const decoded = image.sections()[0]!.pageColumns();
+        expect(decoded.length, "a map of more than 1 MiB of columns: on lent memory").toBeGreaterThan(30_000);
+        expect(section.inherit([{ start: 0n, pages: ALL_PAGES }]).columns).toEqual(inheritColumns(decoded, [{ first: 0, pages: ALL_PAGES }]));
+      } finally {
+        image.close();
+        parent.close();
+      }
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  });
 });
+
+/** python3 with every other page of 256 MiB written (a map of 32k entries), once it wrote `ready`. */
+async function pythonWithScatteredPages(ready: string): Promise<ChildProcess> {
+  const script = `import mmap, sys, time\nm = mmap.mmap(-1, 256 << 20)\nfor i in range(0, 65536, 2): m[i * 4096] = 1\nopen(sys.argv[1], "w").close()\ntime.sleep(600)\n`;
+  const child = spawn("python3", ["-c", script, ready], { stdio: "ignore" });
+  for (const deadline = Date.now() + 10_000; !existsSync(ready); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("python3 did not write its pages");
+  }
+  return child;
+}

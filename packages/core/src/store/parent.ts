@@ -1,9 +1,10 @@
 import { PAGE_SIZE } from "@cr/native";
-import { byAddress, emptyColumns, VmaFlags, type ImageReader, type ImageSection, imageHolders, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, reholdColumns, type ThreadRecord } from "@cr/format";
+import { byAddress, type ColumnMemory, emptyColumns, VmaFlags, type ImageReader, type ImageSection, imageHolders, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, reholdColumns, type ThreadRecord } from "@cr/format";
 import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
 import { objectKey } from "../objects/shmem.js";
+import { bufferOf, giveBackBuffers } from "./column-memory.js";
 import { openImage, openRecorded } from "./store-images.js";
 
 /**
@@ -28,8 +29,8 @@ export interface ParentImage {
   trackerState(name: TrackerName): Uint8Array | null;
   /** The process's threads as the parent saved them. */
   threads: readonly ThreadRecord[];
-  /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent). */
-  inherit(unchanged: PageRun[]): InheritedMap;
+  /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent), in `memory`. */
+  inherit(unchanged: PageRun[], memory?: ColumnMemory): InheritedMap;
 }
 
 /** A shared mapping a parent section saved: where, and which object (objectKey of its VMA record). */
@@ -82,6 +83,7 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
   });
   if (opened === null) return null;
   const { crid, reader, restart } = opened;
+  const remembered = useRemembered(reader.identity);
   const table = reader.processTable()?.processes ?? [];
   const running = table.filter((p) => p.state === MemberState.RUNNING).map((p) => `${p.pid}:${p.startTime}`);
   const held = new Set(table.map((p) => `${p.pid}:${p.startTime}`));
@@ -95,17 +97,22 @@ export function openParent(store: Store, branch: string, processKey: string): Pa
       const key = savedKey(pid, startTime);
       const index = isRoot ? 0 : running.indexOf(key);
       if (index < 0) return null;
-      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, reader.sections()[index]!, index, restart !== undefined && (isRoot || key !== `${pid}:${startTime}`)));
+      if (!sections.has(index)) sections.set(index, parentSection(crid, reader, index, remembered?.maps[index]?.(), restart !== undefined && (isRoot || key !== `${pid}:${startTime}`)));
       return sections.get(index)!;
     },
     sharedMappings: () => reader.sections().flatMap((s, index) => sharedMappingsOf(s, index)),
     holds: (pid, startTime) => held.has(savedKey(pid, startTime)),
-    close: () => reader.close(),
+    close: () => {
+      reader.close();
+      if (remembered) doneWith(remembered);
+    },
   };
 }
 
-function parentSection(crid: bigint, reader: ImageReader, section: ImageSection, index: number, restarted: boolean): ParentImage {
-  const map = (lastWritten?.identity === reader.identity ? lastWritten.maps[index]?.() : undefined) ?? section.pageColumns();
+/** Section `index` of the parent image; its map `written` where this process remembers it (rememberWrittenMaps). */
+function parentSection(crid: bigint, reader: ImageReader, index: number, written: PageColumns | undefined, restarted: boolean): ParentImage {
+  const section = reader.sections()[index]!;
+  const map = written ?? section.pageColumns();
   const trackers = section.records("TRACKER");
   const holders = reader.holderCrids;
   const identities = [...reader.references.map((r) => r.identity), reader.identity]; // by holder index
@@ -118,9 +125,9 @@ function parentSection(crid: bigint, reader: ImageReader, section: ImageSection,
     changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
     threads: section.records("THREAD"),
-    inherit: (unchanged) => {
+    inherit: (unchanged, memory) => {
       // A page-aligned address is exact as a number (pages.ts): no bigint division per run.
-      const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start) / PAGE_SIZE, pages: r.pages })));
+      const columns = inheritColumns(map, unchanged.map((r) => ({ first: Number(r.start) / PAGE_SIZE, pages: r.pages })), memory);
       return { columns, holders, references: referencesOf(columns, holders, identities) };
     },
   };
@@ -131,33 +138,68 @@ function sharedMappingsOf(section: ImageSection, index: number): SavedMapping[] 
   return vmas.filter((v) => v.flags & VmaFlags.SHARED).map((v) => ({ index, start: v.start, end: v.end, offset: v.pgoff, object: objectKey(v) }));
 }
 
-/** The child's complete map: its own changes laid over what it inherited. */
-export function childPageMap(changes: PageMapEntry[], inherited: InheritedMap): PageColumns {
-  return mergeColumns(inherited.columns, entryColumns([...changes].sort(byAddress), inherited.holders, PAGE_SIZE));
+/** The child's complete map: its own changes laid over what it inherited, in `memory`. */
+export function childPageMap(changes: PageMapEntry[], inherited: InheritedMap, memory?: ColumnMemory): PageColumns {
+  return mergeColumns(inherited.columns, entryColumns([...changes].sort(byAddress), inherited.holders, PAGE_SIZE, memory), memory);
 }
 
-/** A map of an image being written (childPageMap), and what its holder indexes name. */
+/** A map of an image being written (childPageMap), and the images its holder indexes name but the image itself (InheritedMap.holders). */
 export interface WrittenMap {
   columns: PageColumns;
-  inherited: InheritedMap;
+  holders: readonly bigint[];
+}
+
+/** The maps of an image this process wrote, as its reader decodes them, each made when first asked for. */
+interface Remembered {
+  identity: bigint;
+  maps: (() => PageColumns)[];
+  /** The memory they are in (column-memory.ts). */
+  buffers: ArrayBuffer[];
+  /** Parents open on them (openParent). */
+  users: number;
+  /** Newer maps replaced them: their memory goes back once no parent uses them. */
+  replaced: boolean;
 }
 
 /**
- * The maps of the image this process wrote last, by section, as its reader decodes them: under
- * `cr snapshot --interval` that image is the next snapshot's parent, and decoding its map again
- * cost ~30 ms of each 20% increment of 1 GiB. Known by the image's identity, the hash of all
- * its bytes; reheld when first asked for (a `cr` that snapshots once never needs them).
+ * The maps of the image this process wrote last, by section: under `cr snapshot --interval`
+ * that image is the next snapshot's parent, and decoding its map again cost ~30 ms of each 20%
+ * increment of 1 GiB. Known by the image's identity, the hash of all its bytes; reheld in place
+ * when first asked for (a `cr` that snapshots once never needs them).
  */
-let lastWritten: { identity: bigint; maps: (() => PageColumns)[] } | undefined;
+let lastWritten: Remembered | undefined;
 
-/** Remembers the maps of image `crid`, written with these REFERENCES and now of this identity: they are its from now on. */
+/**
+ * Remembers the maps of image `crid`, written with these REFERENCES and now of this identity:
+ * they, and the memory they are in, are its from now on.
+ */
 export function rememberWrittenMaps(crid: bigint, identity: bigint, references: readonly Reference[], maps: WrittenMap[]): void {
   const holders = imageHolders(references, crid);
-  const asDecoded = ({ columns, inherited }: WrittenMap) => {
+  const asDecoded = ({ columns, holders: built }: WrittenMap) => {
     let reheld: PageColumns | undefined;
-    return () => (reheld ??= reholdColumns(columns, [...inherited.holders, crid], holders));
+    return () => (reheld ??= reholdColumns(columns, [...built, crid], holders));
   };
-  lastWritten = { identity, maps: maps.map(asDecoded) };
+  const replaced = lastWritten;
+  lastWritten = { identity, maps: maps.map(asDecoded), buffers: maps.map((m) => bufferOf(m.columns)), users: 0, replaced: false };
+  if (replaced) {
+    replaced.replaced = true;
+    giveBackIfUnused(replaced);
+  }
+}
+
+function useRemembered(identity: bigint): Remembered | undefined {
+  if (lastWritten?.identity !== identity) return undefined;
+  lastWritten.users++;
+  return lastWritten;
+}
+
+function doneWith(remembered: Remembered): void {
+  remembered.users--;
+  giveBackIfUnused(remembered);
+}
+
+function giveBackIfUnused(remembered: Remembered): void {
+  if (remembered.replaced && remembered.users === 0) giveBackBuffers(remembered.buffers.splice(0));
 }
 
 /** The DATA and REF entries as runs, adjacent ones merged (counted in pages until a run is done). */

@@ -5,7 +5,8 @@
  */
 import { constants as fsc, fsyncSync } from "node:fs";
 import { ImageReader, Lz4Error } from "@cr/format";
-import { alignedBuffer, lz4Decompress, NativeError, PAGE_SIZE } from "@cr/native";
+import { lz4Decompress, NativeError } from "@cr/native";
+import { columnMemory } from "./column-memory.js";
 import { DIRECT_MIN_BYTES } from "./direct-io.js";
 import { CrError, errnoCode } from "../errors.js";
 import { hexIdentity, type BranchMeta, type LogEntry, type Store } from "./store.js";
@@ -121,16 +122,6 @@ function checkReferencesCurrent(store: Store, meta: BranchMeta, fd: number): big
 export interface ImageCache {
   open(crid: bigint): ImageReader;
   close(): void;
-}
-
-/**
- * Page map columns of 1 MiB or more on huge pages (alignedBuffer, zeroed): a 4 KiB page of
- * fresh memory faults through the hypervisor here (~14 us), which made a deep chain's map
- * (225 thousand entries, 10 MiB of columns) cost ~40 ms of faults to decode.
- */
-function columnMemory(bytes: number): ArrayBuffer {
-  if (bytes < 1 << 20) return new ArrayBuffer(bytes);
-  return alignedBuffer(Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE).buffer as ArrayBuffer;
 }
 
 /** An ImageCache of `branch`, whose history is `entries` (read now if not given). */
