@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "@cr/native";
-import { intersectRuns, RunList, subtractRuns, unionRuns, type PageRun } from "./pages.js";
+import { intersectRuns, RunIndex, RunList, subtractRuns, unionRuns, type PageRun } from "./pages.js";
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -80,4 +80,13 @@ describe("page run algebra", () => {
     expect(list.runs).toEqual([{ start: 0n, pages: 2 }]);
     expect(copy.runs).toEqual([{ start: 0n, pages: 1 }, { start: 5n * PAGE, pages: 1 }]);
   });
+
+  it("finds the parts of a run list within each range as intersectRuns does", () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const runs = randomRuns(seed);
+      const index = new RunIndex(runs);
+      for (const range of randomRuns(seed * 13).filter((_, i) => i % 5 === 0)) expect(index.within(range)).toEqual(intersectRuns(runs, [range]));
+    }
+  });
 });
+

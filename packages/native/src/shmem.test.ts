@@ -19,6 +19,23 @@ describe("memfds", () => {
     }
   });
 
+  it("tell the data of thousands of scattered pages at once, the last extent ending with the file", () => {
+    const fd = memfdCreate("cr-native-test", 0);
+    try {
+      const want: bigint[] = [];
+      for (let page = 0; page < 3000; page += 3) {
+        writeSync(fd, Buffer.alloc(4096, 1), 0, 4096, page * 4096);
+        want.push(BigInt(page * 4096), BigInt((page + 1) * 4096));
+      }
+      writeSync(fd, Buffer.alloc(100, 1), 0, 100, 3001 * 4096);
+      want.push(3001n * 4096n, 3001n * 4096n + 100n);
+      expect([...dataExtents(fd, 0n, 4000n * 4096n)]).toEqual(want);
+      expect([...dataExtents(fd, 4096n + 10n, 7n * 4096n)]).toEqual([3n * 4096n, 4n * 4096n, 6n * 4096n, 7n * 4096n]);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it("without MFD_ALLOW_SEALING are sealed shut, and refuse more seals", () => {
     const fd = memfdCreate("cr-native-test", 0);
     try {

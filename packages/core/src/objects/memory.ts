@@ -5,7 +5,7 @@ import { blockUses, ChainBlocks, pagesPastBlock } from "../store/chain-blocks.js
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import type { OnProgress } from "../progress.js";
-import { intersectRuns, pushRun, runEnd, runsToRanges, totalPages, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, runEnd, RunIndex, runsToRanges, totalPages, type PageRun } from "../pages.js";
 import { isSharedObjectMapping, objectKey, sharedObjectRuns, type RestoredObject } from "./shmem.js";
 import { collectVmas, vmaPages, type Vma } from "./vmas.js";
 
@@ -52,15 +52,25 @@ export function savedRuns(vmas: Vma[]): PageRun[] {
 export function planPages(pid: number, vmas: Vma[], scope: PageRun[] = savedRuns(vmas)): PagePlan {
   const plan: PagePlan = { data: [], file: [] };
   const scan = probeKernel().writeProtectScan.available ? scanPresence : readPresence;
+  const scoped = new RunIndex(scope); // a scope can be many runs (a shared object's holes), and a process many mappings
   for (const vma of vmas.filter(hasSavedPages)) {
     // A private mapping of a memfd shows its page cache like a file's: those pages are FILE.
     const isFile = vma.kind === "file" || vma.kind === "memfd";
-    for (const part of intersectRuns(scope, [{ start: vma.start, pages: vmaPages(vma) }])) {
-      if (isSharedObjectMapping(vma)) for (const run of sharedObjectRuns(pid, vma, part)) pushRun(plan.data, run.start, run.pages);
-      else for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
+    const parts = scoped.within({ start: vma.start, pages: vmaPages(vma) });
+    if (isSharedObjectMapping(vma)) {
+      // One look at the object for all the parts: they can be many (its holes, looked at again).
+      if (parts.length > 0) for (const run of intersectRuns(sharedObjectRuns(pid, vma, spanOf(parts)), parts)) pushRun(plan.data, run.start, run.pages);
+    } else {
+      for (const part of parts) for (const found of scan(pid, part, isFile)) addRun(plan, vma, found);
     }
   }
   return plan;
+}
+
+/** From the first run's start to the last one's end. */
+function spanOf(runs: PageRun[]): PageRun {
+  const start = runs[0]!.start;
+  return { start, pages: Number((runEnd(runs[runs.length - 1]!) - start) / BigInt(PAGE_SIZE)) };
 }
 
 /** A run of pages that are present or swapped; `file` when they are unmodified file pages. */
