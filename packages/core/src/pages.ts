@@ -125,23 +125,24 @@ export class RunIndex {
     const lo = Number(range.start);
     const hi = lo + range.pages * PAGE_SIZE;
     const out = new RunList();
-    for (let i = this.firstEndingAfter(lo); i < this.runs.length && this.starts[i]! < hi; i++) {
+    for (let i = firstEndingAfter(this.ends, lo); i < this.runs.length && this.starts[i]! < hi; i++) {
       const start = Math.max(this.starts[i]!, lo);
       out.add(start, Math.min(this.ends[i]!, hi), start === this.starts[i] ? this.runs[i]!.start : undefined);
     }
     return out.runs;
   }
+}
 
-  private firstEndingAfter(address: number): number {
-    let lo = 0;
-    let hi = this.ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.ends[mid]! <= address) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+/** The index of the first of ascending `ends` above `address` (ends.length: none is). */
+export function firstEndingAfter(ends: Float64Array, address: number): number {
+  let lo = 0;
+  let hi = ends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ends[mid]! <= address) lo = mid + 1;
+    else hi = mid;
   }
+  return lo;
 }
 
 /** The parts of `runs` that lie outside `minus` (both sorted). */

@@ -1,7 +1,7 @@
 import { NativeError, PAGE_SIZE } from "@cr/native";
 import { COPY_BUFFER_MAX_BYTES, copyPages, readPages } from "./memory.js";
 import { FrozenCopy } from "../process/frozen-copy.js";
-import { intersectRuns, pushRun, totalPages, type PageRun } from "../pages.js";
+import { firstEndingAfter, intersectRuns, pushRun, totalPages, type PageRun } from "../pages.js";
 import type { Vma } from "./vmas.js";
 
 /**
@@ -221,7 +221,7 @@ class KeptPages {
   /** `runs` (sorted) cut where they enter and leave the kept runs, in order: linear in the block, not in what is kept. */
   split(runs: PageRun[]): Piece[] {
     const pieces: Piece[] = [];
-    let j = this.firstEndingAfter(runs.length > 0 ? Number(runs[0]!.start) : 0);
+    let j = firstEndingAfter(this.ends, runs.length > 0 ? Number(runs[0]!.start) : 0);
     for (const run of runs) {
       let cursor = Number(run.start);
       const end = cursor + run.pages * PAGE_SIZE;
@@ -238,17 +238,5 @@ class KeptPages {
       if (cursor < end) piece(cursor, end, -1);
     }
     return pieces;
-  }
-
-  /** The first kept run that ends after `address`. */
-  private firstEndingAfter(address: number): number {
-    let lo = 0;
-    let hi = this.ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.ends[mid]! <= address) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 }

@@ -46,13 +46,14 @@ describe("the parent of an increment", () => {
 
   it("stays whole while it is open, however many snapshots the process takes after it, on memory they lend and give back", async () => {
     const holder = await pythonWithScatteredPages(join(dir, "ready"));
+    const pid = holder.pid!;
     const store = join(dir, "store-open");
     try {
-      await snapshot(holder.pid, { store, incremental: false });
-      const { crid } = await snapshot(holder.pid, { store, incremental: true });
-      const parent = openParent(Store.open(store, { create: false }), "main", processKey(holder.pid))!; // on the maps this process remembers
-      const section = parent.section(holder.pid, processTree(holder.pid)[0]!.stat.startTime, true)!;
-      for (let i = 0; i < 3; i++) await snapshot(holder.pid, { store, incremental: true }); // each lends what the one before gave back
+      await snapshot(pid, { store, incremental: false });
+      const { crid } = await snapshot(pid, { store, incremental: true });
+      const parent = openParent(Store.open(store, { create: false }), "main", processKey(pid))!; // on the maps this process remembers
+      const section = parent.section(pid, processTree(pid)[0]!.stat.startTime, true)!;
+      for (let i = 0; i < 3; i++) await snapshot(pid, { store, incremental: true }); // each lends what the one before gave back
       const image = ImageReader.open(Store.open(store, { create: false }).imagePath("main", crid));
       try {
         const decoded = image.sections()[0]!.pageColumns();
