@@ -23,7 +23,7 @@ import type { Problem } from "../check.js";
 import { errnoCode } from "../errors.js";
 import type { Remote } from "../process/inject.js";
 import { commOf, procPath } from "../process/procfs.js";
-import { intersectRuns, pushRun, runEnd, subtractRuns, unionRuns, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, runEnd, RunList, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { collectVmas, vmaPages, vmaRangeName, type Vma } from "./vmas.js";
 
 const SHARED_ANONYMOUS_NAME = "/dev/zero (deleted)";
@@ -41,19 +41,17 @@ export function sharedObjectRuns(pid: number, vma: Vma, part: PageRun): PageRun[
   try {
     const offsetOf = (address: bigint) => vma.offset + (address - vma.start);
     const extents = dataExtents(fd, offsetOf(part.start), offsetOf(runEnd(part)));
-    const runs: PageRun[] = [];
+    // As numbers (exact: pages.ts), no bigint per extent: an object can have tens of thousands.
+    const shift = Number(vma.start) - Number(vma.offset);
+    const runs = new RunList();
     for (let i = 0; i < extents.length; i += 2) {
-      pushRun(runs, vma.start + (extents[i]! - vma.offset), pagesOf(extents[i + 1]! - extents[i]!));
+      const from = Number(extents[i]!);
+      runs.add(shift + from, shift + from + Math.ceil((Number(extents[i + 1]!) - from) / PAGE_SIZE) * PAGE_SIZE);
     }
-    return runs;
+    return runs.runs;
   } finally {
     closeSync(fd);
   }
-}
-
-/** Whole pages covering `bytes` (an object's last page may hold less: its size ends inside it). */
-function pagesOf(bytes: bigint): number {
-  return Number((bytes + BigInt(PAGE_SIZE) - 1n) / BigInt(PAGE_SIZE));
 }
 
 /**
