@@ -49,9 +49,9 @@ export function bufferOf(columns: PageColumns): ArrayBuffer {
   return columns.first.buffer as ArrayBuffer;
 }
 
-/** Buffers nothing uses any more, for the next loan. */
+/** Buffers nothing uses any more, for the next loan (one below 1 MiB was never lent: left to the collector). */
 export function giveBackBuffers(buffers: readonly ArrayBuffer[]): void {
-  spare.push(...buffers);
+  spare.push(...buffers.filter((b) => b.byteLength >= MIB));
   spare.sort((a, b) => a.byteLength - b.byteLength);
   spare.splice(0, Math.max(0, spare.length - SPARE_BUFFERS));
 }
