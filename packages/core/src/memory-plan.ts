@@ -63,7 +63,7 @@ export class MemoryPlan {
   of(from: number): PlannedMemory {
     if (this.made) return this.made;
     const later = typeof this.result === "function";
-    const result = typeof this.result === "function" ? this.result(from) : this.result;
+    const result = later ? this.result(from) : this.result;
     this.made = { plan: planMemory(from, this.vmas, result, this.elsewhere()), unchanged: result.unchanged, ...(later ? { answer: result } : {}) };
     return this.made;
   }

@@ -81,7 +81,7 @@ export class RunList {
 }
 
 /** Each run's start and end as numbers, in two arrays. */
-function bounds(runs: PageRun[]): { starts: Float64Array; ends: Float64Array } {
+export function bounds(runs: PageRun[]): { starts: Float64Array; ends: Float64Array } {
   const starts = new Float64Array(runs.length);
   const ends = new Float64Array(runs.length);
   for (let i = 0; i < runs.length; i++) {

@@ -49,6 +49,24 @@ uint64_t AddressAt(const iovec* remote, size_t count, size_t done) {
 
 Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write);
 
+// [address, address + size) of process `pid` through its open /proc/PID/mem, `mem`; a page out
+// of reach fails with its address (EFAULT where the kernel returns nothing, else its errno).
+Status MemIo(int mem, int pid, uint64_t address, void* data, size_t size, bool write) {
+  auto* p = static_cast<uint8_t*>(data);
+  const char* call = write ? "pwrite(/proc/PID/mem)" : "pread(/proc/PID/mem)";
+  for (size_t done = 0; done < size;) {
+    off_t at = static_cast<off_t>(address + done);
+    ssize_t n = write ? pwrite(mem, p + done, size - done, at) : pread(mem, p + done, size - done, at);
+    if (n <= 0) {
+      Failure f = n < 0 ? SysFailure(call, pid) : SysFailure(EFAULT, call, pid);
+      f.address = address + done;
+      return f;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return std::nullopt;
+}
+
 // One process_vm_readv/writev for up to kIovMax remote iovecs and one contiguous local area. It
 // stops at a page the owner could not read or write itself (PROT_NONE, write- or exec-only to
 // read; a read-only private mapping to write): the rest of that iovec goes through
@@ -107,19 +125,14 @@ Status ReadRanges(int pid, const Ranges& ranges, uint8_t* into) {
 // pins them instead, and a read pin of an anonymous page shared copy-on-write (a frozen copy's
 // page, which its process also maps) makes the kernel unshare it first: copy it into a new
 // page of the copy (since Linux 5.19). Reading 1 GiB of a forked process that way cost 4.5-10
-// us a page here, against 0.9 through /proc/PID/mem. A page out of reach fails with EFAULT.
+// us a page here, against 0.9 through /proc/PID/mem. A page out of reach (EIO) fails with EFAULT.
 Status ReadRangesUnpinned(int pid, const Ranges& ranges, uint8_t* into) {
   Fd mem;
   if (Status s = OpenProc(pid, "mem", O_RDONLY, mem)) return s;
   for (auto [address, length] : ranges) {
-    for (size_t done = 0; done < length;) {
-      ssize_t n = pread(mem.get(), into + done, length - done, static_cast<off_t>(address + done));
-      if (n <= 0) {  // EIO (or 0) where the kernel could not take the page
-        Failure f = SysFailure(n < 0 && errno != EIO ? errno : EFAULT, "pread(/proc/PID/mem)", pid);
-        f.address = address + done;
-        return f;
-      }
-      done += static_cast<size_t>(n);
+    if (Status s = MemIo(mem.get(), pid, address, into, length, false)) {
+      if (s->err == EIO) s->err = EFAULT;
+      return s;
     }
     into += length;
   }
@@ -153,19 +166,7 @@ Status ReadRangesParallel(int pid, const Ranges& input, uint8_t* into, size_t to
 Status ProcMemIo(int pid, uint64_t address, void* data, size_t size, bool write) {
   Fd mem;
   if (Status s = OpenProc(pid, "mem", write ? O_RDWR : O_RDONLY, mem)) return s;
-  auto* p = static_cast<uint8_t*>(data);
-  for (size_t done = 0; done < size;) {
-    off_t at = static_cast<off_t>(address + done);
-    ssize_t n = write ? pwrite(mem.get(), p + done, size - done, at) : pread(mem.get(), p + done, size - done, at);
-    if (n <= 0) {
-      Failure f = n < 0 ? SysFailure(write ? "pwrite(/proc/PID/mem)" : "pread(/proc/PID/mem)", pid)
-                        : SysFailure(EFAULT, write ? "pwrite(/proc/PID/mem)" : "pread(/proc/PID/mem)", pid);
-      f.address = address + done;
-      return f;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return std::nullopt;
+  return MemIo(mem.get(), pid, address, data, size, write);
 }
 
 Status WriteRanges(int pid, const Ranges& merged, const uint8_t* from) {

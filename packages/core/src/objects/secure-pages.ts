@@ -1,7 +1,7 @@
 import { NativeError, PAGE_SIZE } from "@cr/native";
 import { COPY_BUFFER_MAX_BYTES, copyPages, readPages } from "./memory.js";
 import { FrozenCopy } from "../process/frozen-copy.js";
-import { firstEndingAfter, intersectRuns, pushRun, totalPages, type PageRun } from "../pages.js";
+import { bounds, firstEndingAfter, intersectRuns, pushRun, totalPages, type PageRun } from "../pages.js";
 import type { Vma } from "./vmas.js";
 
 /**
@@ -212,8 +212,7 @@ class KeptPages {
   private readonly offsets: Float64Array;
 
   constructor(kept: PageRun[]) {
-    this.starts = Float64Array.from(kept, (r) => Number(r.start));
-    this.ends = Float64Array.from(kept, (r, i) => this.starts[i]! + r.pages * PAGE_SIZE);
+    ({ starts: this.starts, ends: this.ends } = bounds(kept));
     this.offsets = new Float64Array(kept.length);
     for (let i = 1; i < kept.length; i++) this.offsets[i] = this.offsets[i - 1]! + kept[i - 1]!.pages * PAGE_SIZE;
   }
