@@ -2,12 +2,12 @@
 // a hang; an image inspect finds damaged is an error; --interval ends cleanly with its process;
 // a PID held by a zombie is called one. Real processes, the built CLI.
 import { spawn } from "node:child_process";
-import { closeSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snapshot, Store } from "@cr/core";
 import { runCli, type CliResult } from "./cli.js";
-import { cleanupTmp, tmpDir } from "./harness.js";
+import { cleanupTmp, sleep, tmpDir } from "./harness.js";
 import { waitPidFree } from "./restart-helpers.js";
 
 let dir: string;
@@ -31,6 +31,8 @@ function expectOneLine(result: CliResult, pattern: RegExp): void {
 async function unreapedSleep(): Promise<{ pid: number; parent: number; stop(): void }> {
   const shell = spawn("sh", ["-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; exec sleep 1000"], { stdio: ["ignore", "pipe", "inherit"] });
   const pid = await new Promise<number>((resolve) => shell.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+  // Until it has exec'd sleep, the forked shell still holds the test's stdout socket.
+  for (const deadline = Date.now() + 5000; readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "sleep" && Date.now() < deadline; ) await sleep(10);
   // The background sleep first: while its parent lives, its PID is still its own (or its zombie's).
   const stop = () => {
     process.kill(pid, "SIGKILL");
