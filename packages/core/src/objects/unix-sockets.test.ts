@@ -213,10 +213,17 @@ describe("what cannot be saved, named by cr check", () => {
   let ready: { outside: number; inflight: number; relative: number; eagerListener: number; eager: number };
   beforeAll(async () => {
     const path = join(dir, "outside.sock");
-    server = createServer((s) => accepted.push(s));
+    let acceptedOutside!: () => void;
+    const outsideAccepted = new Promise<void>((resolve) => (acceptedOutside = resolve));
+    server = createServer((s) => {
+      accepted.push(s);
+      acceptedOutside();
+    });
     await new Promise<void>((resolve) => server.listen(path, resolve));
     target = await startTarget(bin, ["problems", dir, path]);
     ready = target.ready as typeof ready;
+    // Until this process accepts it, the target's socket waits in the listener's queue rather than being connected.
+    await outsideAccepted;
   });
   afterAll(async () => {
     await target.stop();
