@@ -1,9 +1,9 @@
 import { closeSync } from "node:fs";
 import { release } from "node:os";
 import { performance } from "node:perf_hooks";
-import { injectSyscall, killTraced, lz4CompressBlock, NativeError, PAGE_SIZE, probeKernel, scratch, SYS, xxh64 } from "@cr/native";
+import { killTraced, lz4CompressBlock, NativeError, PAGE_SIZE, probeKernel, scratch, xxh64 } from "@cr/native";
 import { type ImageSink, ImageWriter, LockKind, LZ4_KEEP_RATIO, type PageMapEntry, type Reference, type UnixSocketRecord, type InetSocketRecord, type TcpConnectionRecord } from "@cr/format";
-import { collectAttrs } from "./objects/attrs.js";
+import { askAttrs } from "./objects/attrs.js";
 import { checkMember, checkTree, type CheckReport, type SaveChoices } from "./check.js";
 import { withImageSink } from "./store/direct-io.js";
 import { CrError } from "./errors.js";
@@ -32,18 +32,19 @@ import type { OnProgress } from "./progress.js";
 import { ColumnLoan } from "./store/column-memory.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree, rememberWrittenMaps, type SavedMapping, type WrittenMap } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
-import { collectMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
-import { collectSignals } from "./objects/signals.js";
+import { askMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
+import { askSignals } from "./objects/signals.js";
 import { DEFAULT_BRANCH } from "./names.js";
 import { Store, storeDir } from "./store/store.js";
 import { collectProcess, readStat, statIfExists, type ProcessInfo, type ProcStat } from "./objects/task.js";
+import { Queries } from "./process/inject.js";
 import { commOf } from "./process/procfs.js";
 import { collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { closeHistorySlot, openHistorySlot, type HistorySlot } from "./trackers/history.js";
 import { sharedDoubt, vouchForSharedObjects } from "./trackers/shared-objects.js";
-import { collectTimers, overrunWarnings } from "./objects/timers.js";
+import { askTimers } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
 import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
@@ -415,7 +416,7 @@ async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Befo
   const guards = running.map((pid, i) => scanGuards(pid, layouts[i]!.vmas));
   guards.forEach((scan) => scan.catch(() => undefined)); // a failure is thrown where it is awaited, below, not reported as unhandled if collecting fails first
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
-  const tasks = running.map((pid, i) => ({ ...collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget), memorySettings: collectMemorySettings(pid, layouts[i]!.leader) }));
+  const tasks = running.map((pid) => collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget));
   const sockets = collectTreeSockets(tree, tasks, before); // before the trackers re-arm: a refusal leaves their history whole
   const members = running.map((pid, i) => ({ pid, vmas: layouts[i]!.vmas, files: tasks[i]!.files, shared: tasks[i]!.shared }));
   const treeShared = collectTreeSharedFds(members);
@@ -575,12 +576,12 @@ function frozenStat(tree: FrozenTree, pid: number): ProcStat {
 }
 
 function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBudget) {
-  const leader = tids[0]!;
   const info = collectProcess(pid);
   const files = collectFiles(pid).filter((f) => !f.internal);
   const shared = collectSharedFds(pid, files);
-  const timers = collectTimers(pid, leader);
   const ptyMasters = collectPtyMasters(pid, files, shared);
+  const asked = askProcess(pid, tids[0]!, tids, info);
+  const { timers, warnings } = asked.timers();
   return {
     info,
     files,
@@ -596,13 +597,28 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
     removed: collectRemoved(pid, files),
     contents: collectFileContents(pid, files, budget),
     threads: tids.map((tid) => collectThread(pid, tid)),
-    signals: collectSignals(pid, leader, info.signals.caught, info.signals.ignored),
-    brk: injectSyscall(leader, SYS.brk, [0n]),
-    attrs: collectAttrs(pid, tids),
+    signals: asked.signals(),
+    brk: asked.brk.raw,
+    attrs: asked.attrs(),
     timers,
-    warnings: [...overrunWarnings(pid, leader, timers), ...ptyWarnings(pid, ptyMasters)],
+    warnings: [...warnings, ...ptyWarnings(pid, ptyMasters)],
     seccomp: collectSeccomp(pid, tids),
+    memorySettings: asked.memorySettings(),
   };
+}
+
+/** What of the process only its leader can say, asked of it in one run of queries (Queries). */
+function askProcess(pid: number, leader: number, tids: number[], info: ProcessInfo) {
+  const queries = new Queries(pid, leader);
+  const asked = {
+    signals: askSignals(queries, info.signals.caught, info.signals.ignored),
+    brk: queries.ask("brk", [0n], "brk"),
+    attrs: askAttrs(queries, tids),
+    timers: askTimers(queries),
+    memorySettings: askMemorySettings(queries),
+  };
+  queries.run();
+  return asked;
 }
 
 function writeImage(image: ImageTarget, tree: FrozenTree, states: FrozenState[], pages: PageSource[]) {

@@ -48,6 +48,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"seccompFilters", SeccompFilters},
       {"suspendSeccomp", SuspendSeccomp},
       {"injectSyscall", InjectSyscall},
+      {"injectQueries", InjectQueries},
       {"scratch", Scratch},
       {"forkFrozenCopy", ForkFrozenCopy},
       {"dropFrozenCopy", DropFrozenCopy},

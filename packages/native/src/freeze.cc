@@ -62,6 +62,7 @@ class Freezer {
   ~Freezer() { DetachAll(); }
 
   Status Run();
+  const std::vector<int>& stopped() const { return stopped_; }
   std::vector<int> Release() { return std::exchange(stopped_, {}); }
 
  private:
@@ -166,8 +167,9 @@ Napi::Value Freeze(const Napi::CallbackInfo& info) {
   if (pid <= 0) return ThrowType(env, "pid must be positive");
   Freezer freezer(pid, timeoutMs);
   if (Status s = freezer.Run()) return Throw(env, *s);
+  for (int tid : freezer.stopped()) ForgetThread(tid);  // nothing from an earlier freeze applies now
+  if (Status s = AdoptOrphanedStates(pid, freezer.stopped())) return Throw(env, *s);
   std::vector<int> tids = freezer.Release();
-  for (int tid : tids) ForgetThread(tid);  // nothing from an earlier freeze applies now
   Napi::Array out = Napi::Array::New(env, tids.size());
   for (size_t i = 0; i < tids.size(); i++) out.Set(static_cast<uint32_t>(i), tids[i]);
   return out;

@@ -87,6 +87,7 @@ interface Addon {
   seccompFilters(tid: number): SeccompFilter[];
   suspendSeccomp(tid: number): void;
   injectSyscall(tid: number, nr: number, args: bigint[]): bigint;
+  injectQueries(tid: number, calls: BigUint64Array, outs: Uint32Array): { results: BigInt64Array; out: Buffer };
   scratch(tid: number): ScratchArea;
   readMemory(pid: number, ranges: BigUint64Array, into: Buffer, unpinned: boolean): number;
   readMemoryRanges(pid: number, ranges: BigUint64Array, into: Buffer, unpinned: boolean): Promise<number>;
@@ -352,6 +353,40 @@ export function suspendSeccomp(tid: number): void {
 /** Runs syscall `nr` in frozen thread `tid`; returns the raw result (negative errno on failure). */
 export function injectSyscall(tid: number, nr: number, args: bigint[] = []): bigint {
   return addon.injectSyscall(tid, nr, args);
+}
+
+/** A syscall that only reads: `out` bytes of output go to a place in the scratch area given as argument `out.arg`. */
+export interface Query {
+  nr: number;
+  args: bigint[];
+  out?: { arg: number; size: number };
+}
+
+/** A query's raw result (negative errno on failure) and its output. */
+export interface QueryAnswer {
+  result: bigint;
+  out: Buffer;
+}
+
+/**
+ * Runs `queries` in frozen thread `tid` in one go, as many as fit the scratch area a stop of
+ * the thread (an injectSyscall costs two). Only for syscalls that change nothing of the program's.
+ */
+export function injectQueries(tid: number, queries: Query[]): QueryAnswer[] {
+  const calls = new BigUint64Array(queries.length * 7);
+  const outs = new Uint32Array(queries.length * 2);
+  queries.forEach((q, i) => {
+    calls[i * 7] = BigInt(q.nr);
+    calls.set(q.args.map((a) => BigInt.asUintN(64, a)), i * 7 + 1);
+    outs.set([q.out?.arg ?? 0xffffffff, q.out?.size ?? 0], i * 2);
+  });
+  const { results, out } = addon.injectQueries(tid, calls, outs);
+  let at = 0;
+  return queries.map((q, i) => {
+    const size = q.out?.size ?? 0;
+    at += size;
+    return { result: results[i]!, out: out.subarray(at - size, at) };
+  });
 }
 
 export interface ScratchArea {

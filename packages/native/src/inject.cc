@@ -17,6 +17,7 @@
 // in the vdso after it with the injection's registers and would most likely crash.
 #include "inject.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -25,7 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -268,6 +271,140 @@ Status WriteSaveArea(int pid, int tid, Trampoline& t) {
   return std::nullopt;
 }
 
+// The page at `page` is a trampoline's code page: its magic first, then all of it.
+bool IsTrampolineCode(int pid, uint64_t page) {
+  std::vector<uint8_t> code = TrampolineCode(page, PageSize());
+  std::vector<uint8_t> bytes(code.size());
+  constexpr size_t kTail = 32;  // the magic and what precedes it
+  if (ReadTargetMemory(pid, page + code.size() - kTail, bytes.data() + code.size() - kTail, kTail)) return false;
+  if (!std::equal(code.end() - kTail, code.end(), bytes.end() - kTail)) return false;
+  return !ReadTargetMemory(pid, page, bytes.data(), code.size()) && bytes == code;
+}
+
+// The state the trampoline at `base` would restore: the save area's, its syscall restart applied.
+Status SavedState(int pid, uint64_t base, const user_regs_struct& now, Saved& saved) {
+  std::vector<uint8_t> area(kSaveRip + 8);
+  if (Status s = ReadTargetMemory(pid, base + PageSize(), area.data(), area.size())) return s;
+  saved.regs = now;
+  std::memcpy(&saved.regs, area.data() + kSaveRegs, 15 * 8);  // r15 ... rdi
+  std::memcpy(&saved.regs.eflags, area.data() + kSaveFlags, 8);
+  std::memcpy(&saved.regs.rsp, area.data() + kSaveRsp, 8);
+  std::memcpy(&saved.regs.rip, area.data() + kSaveRip, 8);
+  std::memcpy(&saved.mask, area.data() + kSaveMask, 8);
+  saved.regs.orig_rax = static_cast<uint64_t>(-1);
+  saved.masked = true;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------- queries in one run
+
+// How long a thread waits in the query loop for cr to stop it: if cr died, it then restores
+// itself. If cr was held up longer, it ran on (the snapshot fails, the program is unharmed).
+constexpr uint64_t kQueryWaitMs = 500;
+constexpr auto kQueryDeadline = std::chrono::seconds(5);
+
+uint64_t Align8(uint64_t n) { return (n + 7) & ~7ull; }
+
+// The end of the queries from `from` that fit one run: table, end mark and outputs in the scratch space.
+size_t RunEnd(const std::vector<Query>& queries, size_t from) {
+  uint64_t room = PageSize() - kQueryTable - 8;
+  size_t end = from;
+  for (uint64_t used = 0; end < queries.size() && used + kQueryEntry + Align8(queries[end].outSize) <= room; end++) {
+    used += kQueryEntry + Align8(queries[end].outSize);
+  }
+  return end;
+}
+
+// Lets the thread run the table, then stops it in the wait (PTRACE_INTERRUPT) once it has set
+// the done word, or at the deadline. A SIGSTOP is passed on, as RunToSyscallExit does.
+Status RunToQueryWait(int pid, int tid, uint64_t doneAt) {
+  if (ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) return SysFailure("ptrace(PTRACE_CONT)", tid);
+  auto deadline = std::chrono::steady_clock::now() + kQueryDeadline;
+  for (bool interrupted = false;;) {
+    int status = 0;
+    pid_t got = waitpid(tid, &status, __WALL | (interrupted ? 0 : WNOHANG));
+    if (got < 0) return SysFailure("waitpid", tid);
+    if (got == 0) {
+      uint64_t done = 0;
+      if (Status s = ReadTargetMemory(pid, doneAt, &done, sizeof done)) return s;
+      if (done || std::chrono::steady_clock::now() > deadline) {
+        if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) return SysFailure("ptrace(PTRACE_INTERRUPT)", tid);
+        interrupted = true;
+      } else {
+        sched_yield();  // the thread may be waiting for this CPU
+      }
+    } else if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      return InjectionFailure(ESRCH, tid, "the thread exited during injected queries");
+    } else if ((status >> 16) == PTRACE_EVENT_STOP) {
+      return std::nullopt;
+    } else if (WSTOPSIG(status) == SIGSTOP) {
+      if (ptrace(PTRACE_CONT, tid, nullptr, SIGSTOP) != 0) return SysFailure("ptrace(PTRACE_CONT)", tid);
+    } else {
+      return InjectionFailure(EFAULT, tid, "signal " + std::to_string(WSTOPSIG(status)) + " during injected queries");
+    }
+  }
+}
+
+// Where the thread stopped: in the wait (the queries ran), or elsewhere in the trampoline (they
+// did not end), or in the program's own code: it waited out the timeout, restored itself and ran.
+Status CheckStoppedInWait(int tid, Trampoline& t) {
+  user_regs_struct at{};
+  if (Status s = GetRegsRaw(tid, at)) return s;
+  if (at.rip == t.base + kQueryWaitSite + 2) return std::nullopt;
+  if (at.rip >= t.base && at.rip < t.base + PageSize()) return InjectionFailure(ETIMEDOUT, tid, "injected queries did not end within " + std::to_string(kQueryDeadline.count()) + " s");
+  g_saved.erase(tid);  // its own state now, which must not be overwritten with the stale one
+  t.saveAreaOwner = 0;
+  return InjectionFailure(EAGAIN, tid, "the thread ran on during the freeze: cr was held up longer than the " + std::to_string(kQueryWaitMs) + " ms it waits");
+}
+
+// The table image (trampoline.h) of queries [from, end): each output at its place after the table.
+std::vector<uint64_t> QueryTable(const std::vector<Query>& queries, size_t from, size_t end, uint64_t data) {
+  std::vector<uint64_t> image = {0, kQueryWaitMs / 1000, kQueryWaitMs % 1000 * 1'000'000};
+  uint64_t out = data + kQueryTable + ((end - from) * 7 + 1) * 8;
+  for (size_t i = from; i < end; i++) {
+    std::array<uint64_t, 6> args = queries[i].args;
+    if (queries[i].outSize) {
+      args[queries[i].outArg] = out;
+      out += Align8(queries[i].outSize);
+    }
+    image.push_back(static_cast<uint64_t>(queries[i].nr));
+    image.insert(image.end(), args.begin(), args.end());
+  }
+  image.push_back(~0ull);
+  return image;
+}
+
+// Runs queries [from, end) in one go; their results and outputs (back to back) go to `results` and `out`.
+Status RunQueries(int pid, int tid, Trampoline& t, const std::vector<Query>& queries, size_t from, size_t end, int64_t* results, uint8_t* out) {
+  uint64_t data = t.base + PageSize();
+  for (size_t i = from; i < end; i++) {
+    if (Status s = CheckRestartBlock(tid, queries[i].nr)) return s;
+  }
+  std::vector<uint64_t> table = QueryTable(queries, from, end, data);
+  if (Status s = WriteTargetMemory(pid, data + kQueryDone, table.data(), table.size() * 8)) return s;
+  if (Status s = SaveOriginal(tid)) return s;
+  Saved& saved = g_saved[tid];
+  if (Status s = SetRegsRaw(tid, InjectionRegs(saved.regs, t.base + kQuerySite, 0, {}))) return s;
+  if (!saved.masked) {
+    if (Status s = SetSigmaskRaw(tid, ~0ull)) return s;
+    saved.masked = true;
+  }
+  if (Status s = RunToQueryWait(pid, tid, data + kQueryDone)) return s;
+  if (Status s = CheckStoppedInWait(tid, t)) return s;
+  // What ran: the table, its results over the numbers, then the outputs, read in one go.
+  uint64_t outputs = 0;
+  for (size_t i = from; i < end; i++) outputs += Align8(queries[i].outSize);
+  std::vector<uint64_t> ran(table.size() - 3 + outputs / 8);
+  if (Status s = ReadTargetMemory(pid, data + kQueryTable, ran.data(), ran.size() * 8)) return s;
+  const uint8_t* output = reinterpret_cast<const uint8_t*>(ran.data() + table.size() - 3);
+  for (size_t i = from; i < end; output += Align8(queries[i].outSize), i++) {
+    results[i] = static_cast<int64_t>(ran[(i - from) * 7]);
+    std::memcpy(out, output, queries[i].outSize);
+    out += queries[i].outSize;
+  }
+  return std::nullopt;
+}
+
 bool ReadArgs(const Napi::CallbackInfo& info, std::array<uint64_t, 6>& args) {
   if (info.Length() > 2 && info[2].IsArray()) {
     auto array = info[2].As<Napi::Array>();
@@ -280,6 +417,27 @@ bool ReadArgs(const Napi::CallbackInfo& info, std::array<uint64_t, 6>& args) {
     if (ok) return true;
   }
   ThrowType(info.Env(), "args must be an array of at most 6 bigints");
+  return false;
+}
+
+// queries: a BigUint64Array of 7 words a query (nr, 6 arguments) and a Uint32Array of 2 (the
+// argument given the output's address, or ~0 for none; the output's size).
+bool ReadQueries(const Napi::CallbackInfo& info, std::vector<Query>& queries) {
+  if (info.Length() > 2 && info[1].IsTypedArray() && info[2].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_biguint64_array &&
+      info[2].As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    auto calls = info[1].As<Napi::TypedArrayOf<uint64_t>>();
+    auto outs = info[2].As<Napi::Uint32Array>();
+    size_t n = calls.ElementLength() / 7;
+    bool ok = calls.ElementLength() == n * 7 && outs.ElementLength() == n * 2;
+    for (size_t i = 0; ok && i < n; i++) {
+      Query q{static_cast<long>(calls[i * 7]), {}, static_cast<int>(outs[i * 2]), outs[i * 2 + 1]};
+      for (int a = 0; a < 6; a++) q.args[a] = calls[i * 7 + 1 + a];
+      ok = q.outSize == 0 || (q.outArg >= 0 && q.outArg < 6);
+      queries.push_back(q);
+    }
+    if (ok) return true;
+  }
+  ThrowType(info.Env(), "queries must be a BigUint64Array of 7 words and a Uint32Array of 2 a query");
   return false;
 }
 
@@ -311,6 +469,21 @@ void ForgetThread(int tid) {
 }
 
 void PlaceTrampoline(int pid, uint64_t address) { g_placements[pid] = address; }
+
+Status AdoptOrphanedStates(int pid, const std::vector<int>& tids) {
+  for (int tid : tids) {
+    user_regs_struct now{};
+    if (Status s = GetRegsRaw(tid, now)) return s;
+    uint64_t page = now.rip & ~(PageSize() - 1);
+    if (!IsTrampolineCode(pid, page)) continue;
+    Saved saved{};
+    if (Status s = SavedState(pid, page, now, saved)) return s;
+    g_saved[tid] = saved;
+    g_groups[tid] = pid;
+    g_trampolines[pid] = {page, tid};
+  }
+  return std::nullopt;
+}
 
 Status InjectSyscallRaw(int tid, long nr, const std::array<uint64_t, 6>& args, int64_t& result) {
   int pid = ThreadGroupOf(tid);
@@ -358,6 +531,36 @@ Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   int64_t result = 0;
   if (Status s = InjectSyscallRaw(tid, nr, args, result)) return Throw(env, *s);
   return Napi::BigInt::New(env, result);
+}
+
+Status InjectQueriesRaw(int tid, const std::vector<Query>& queries, int64_t* results, uint8_t* out) {
+  int pid = ThreadGroupOf(tid);
+  Trampoline* t = nullptr;
+  if (Status s = EnsureTrampoline(pid, tid, t)) return s;
+  if (Status s = WriteSaveArea(pid, tid, *t)) return s;
+  for (size_t from = 0; from < queries.size();) {
+    size_t end = RunEnd(queries, from);
+    if (end == from) return InjectionFailure(E2BIG, tid, "a query's output does not fit the scratch space");
+    if (Status s = RunQueries(pid, tid, *t, queries, from, end, results, out)) return s;
+    for (; from < end; from++) out += queries[from].outSize;
+  }
+  return std::nullopt;
+}
+
+Napi::Value InjectQueries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int tid = 0;
+  std::vector<Query> queries;
+  if (!ArgInt(info, 0, "tid", tid) || !ReadQueries(info, queries)) return env.Undefined();
+  size_t outSize = 0;
+  for (const Query& q : queries) outSize += q.outSize;
+  auto results = Napi::BigInt64Array::New(env, queries.size());
+  auto out = Napi::Buffer<uint8_t>::New(env, outSize);
+  if (Status s = InjectQueriesRaw(tid, queries, results.Data(), out.Data())) return Throw(env, *s);
+  Napi::Object answer = Napi::Object::New(env);
+  answer.Set("results", results);
+  answer.Set("out", out);
+  return answer;
 }
 
 Napi::Value PlaceTrampolineAt(const Napi::CallbackInfo& info) {

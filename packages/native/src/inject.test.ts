@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, getRegs, getSigmask, injectSyscall, readMemory, scratch, thaw, writeMemory } from "./index.js";
+import { freeze, getRegs, getSigmask, injectQueries, injectSyscall, readMemory, scratch, thaw, writeMemory, type Query } from "./index.js";
 import { expectProgress, killTargets, sleep, startTarget } from "./test-support/programs.js";
 
 afterEach(killTargets);
 
-const SYS = { getpid: 39, gettid: 186, close: 3, nanosleep: 35, uname: 63 };
+const SYS = { getpid: 39, gettid: 186, close: 3, nanosleep: 35, uname: 63, rt_sigaction: 13 };
 
 function trampolineLines(pid: number, base: bigint): string[] {
   const start = (base: bigint) => base.toString(16).padStart(8, "0");
@@ -103,5 +103,59 @@ describe("injectSyscall", () => {
     const base = first - 4096n - 256n;
     const lines = trampolineLines(target.pid, base);
     expect(lines.map((l) => l.split(/\s+/)[1])).toEqual(["r-xp", "rw-p"]);
+  });
+});
+
+describe("injectQueries", () => {
+  const SIGACTION_SIZE = 32;
+  const sigaction = (sig: number): Query => ({ nr: SYS.rt_sigaction, args: [BigInt(sig), 0n, 0n, 8n], out: { arg: 2, size: SIGACTION_SIZE } });
+  const oneByOne = (tid: number, sig: number) => {
+    const area = scratch(tid);
+    expect(injectSyscall(tid, SYS.rt_sigaction, [BigInt(sig), 0n, area.address, 8n])).toBe(0n);
+    const out = Buffer.alloc(SIGACTION_SIZE);
+    readMemory(tid, new BigUint64Array([area.address, BigInt(SIGACTION_SIZE)]), out);
+    return out;
+  };
+
+  it("runs its queries in one go in every thread: each result and output as injected one by one, registers and mask untouched", async () => {
+    const target = await startTarget("worker", ["threads"]);
+    const tids = freeze(target.pid);
+    for (const tid of tids) {
+      const regs = getRegs(tid);
+      const mask = getSigmask(tid);
+      const answers = injectQueries(tid, [{ nr: SYS.getpid, args: [] }, sigaction(2), { nr: SYS.close, args: [100_000n] }, { nr: SYS.gettid, args: [] }, sigaction(17)]);
+      expect(answers.map((a) => a.result)).toEqual([BigInt(target.pid), 0n, -9n, BigInt(tid), 0n]);
+      expect(answers.map((a) => a.out.length)).toEqual([0, SIGACTION_SIZE, 0, 0, SIGACTION_SIZE]);
+      expect(answers[1]!.out).toEqual(oneByOne(tid, 2));
+      expect(answers[4]!.out).toEqual(oneByOne(tid, 17));
+      expect(getRegs(tid)).toEqual(regs);
+      expect(getSigmask(tid)).toBe(mask);
+    }
+    thaw(tids);
+    await expectProgress(target);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("runs more queries than the scratch area holds in several goes, in order", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    const tids = freeze(target.pid);
+    const signals = Array.from({ length: 120 }, (_, i) => (i % 64) + 1).filter((sig) => sig !== 9 && sig !== 19);
+    const answers = injectQueries(tids[0]!, signals.map(sigaction));
+    expect(answers.map((a) => a.result)).toEqual(signals.map(() => 0n));
+    signals.forEach((sig, i) => expect(answers[i]!.out).toEqual(oneByOne(tids[0]!, sig)));
+    thaw(tids);
+    await target.waitFor(/^slept 3/);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("refuses a sleep that would reset an interrupted sleep's restart, before anything runs", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await sleep(50);
+    const tids = freeze(target.pid);
+    expect(() => injectQueries(tids[0]!, [{ nr: SYS.getpid, args: [] }, { nr: SYS.nanosleep, args: [0n, 0n] }])).toThrow(expect.objectContaining({ code: "EBUSY" }));
+    thaw(tids);
+    await target.waitFor(/^slept 2/);
+    expect(target.failures()).toEqual([]);
   });
 });

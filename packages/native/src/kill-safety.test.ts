@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, scratch, thaw } from "./index.js";
+import { freeze, getRegs, getSigmask, REG, scratch, thaw } from "./index.js";
 import { expectProgress, killTargets, procStatus, programsDir, sleep, startTarget, Target } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -44,7 +44,7 @@ describe("killing cr at any moment", () => {
       expect(driver.failures()).toEqual([]);
       await killDriver(driver);
     }
-    await sleep(50);
+    await sleep(600); // a thread the last driver left waiting in the query loop goes back within 500 ms
     expect(procStatus(target.pid, "TracerPid")).toBe("0");
     await expectProgress(target, 5);
     expect(target.failures()).toEqual([]);
@@ -59,6 +59,36 @@ describe("killing cr at any moment", () => {
     await driver.waitFor(/^parked/);
     await killDriver(driver);
     await target.waitFor(/^slept/, target.lines.length);
+    await target.waitFor(/^slept/, target.lines.length);
+    expect(target.failures()).toEqual([]);
+    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+  });
+
+  it("returns a thread left waiting in the query loop to where it was once the wait ends", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    prepareTrampoline(target.pid);
+    const driver = startDriver(target.pid, "queried");
+    await driver.waitFor(/^queried/);
+    await killDriver(driver);
+    await target.waitFor(/^slept/, target.lines.length);
+    await target.waitFor(/^slept/, target.lines.length);
+    expect(target.failures()).toEqual([]);
+    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+  });
+
+  it("a thread left waiting in the query loop and frozen again meanwhile is read and put back with its own state", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    const base = prepareTrampoline(target.pid);
+    const driver = startDriver(target.pid, "queried");
+    await driver.waitFor(/^queried/);
+    await killDriver(driver);
+    const tids = freeze(target.pid);
+    const rip = getRegs(tids[0]!).readBigUInt64LE(REG.rip);
+    expect(rip < base || rip >= base + 8192n, "outside the trampoline").toBe(true);
+    expect(getSigmask(tids[0]!)).toBe(0n);
+    thaw(tids);
     await target.waitFor(/^slept/, target.lines.length);
     expect(target.failures()).toEqual([]);
     expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");

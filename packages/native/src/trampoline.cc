@@ -1,11 +1,12 @@
 #include "trampoline.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 
 namespace {
 
-constexpr char kMagic[] = "cr-trampoline-v3";  // at the end of the code page, for recognition
+constexpr char kMagic[] = "cr-trampoline-v4";  // at the end of the code page, for recognition
 
 class CodeWriter {
  public:
@@ -19,12 +20,50 @@ class CodeWriter {
     std::memcpy(bytes, &disp, 4);
     code_.insert(code_.end(), bytes, bytes + 4);
   }
+  // A short jump (jcc or jmp rel8 `opcode`) to the code's offset `target`.
+  void Jump8(uint8_t opcode, size_t target) {
+    Emit({opcode});
+    code_.push_back(static_cast<uint8_t>(static_cast<int8_t>(target - (code_.size() + 1))));
+  }
+  size_t size() const { return code_.size(); }
   std::vector<uint8_t>& code() { return code_; }
 
  private:
   uint64_t base_;
   std::vector<uint8_t> code_;
 };
+
+// The query loop (trampoline.h): rbx walks the table; any register may change, since the
+// restore routine (or cr) puts them all back.
+void EmitQueryLoop(CodeWriter& w, uint64_t base, uint64_t data) {
+  w.RipRelative({0x48, 0x8d, 0x1d}, data + kQueryTable);  // lea rbx, [table]
+  size_t loop = w.size();
+  w.Emit({0x48, 0x8b, 0x03});                             // mov rax, [rbx]
+  w.Emit({0x48, 0x83, 0xf8, 0xff});                       // cmp rax, -1
+  constexpr size_t kBody = 35;                            // the bytes from here to the wait
+  w.Jump8(0x74, w.size() + 2 + kBody);                    // je done
+  w.Emit({0x48, 0x8b, 0x7b, 0x08});                       // mov rdi, [rbx + 8]
+  w.Emit({0x48, 0x8b, 0x73, 0x10});                       // mov rsi, [rbx + 16]
+  w.Emit({0x48, 0x8b, 0x53, 0x18});                       // mov rdx, [rbx + 24]
+  w.Emit({0x4c, 0x8b, 0x53, 0x20});                       // mov r10, [rbx + 32]
+  w.Emit({0x4c, 0x8b, 0x43, 0x28});                       // mov r8, [rbx + 40]
+  w.Emit({0x4c, 0x8b, 0x4b, 0x30});                       // mov r9, [rbx + 48]
+  w.Emit({0x0f, 0x05});                                   // syscall
+  w.Emit({0x48, 0x89, 0x03});                             // mov [rbx], rax
+  w.Emit({0x48, 0x83, 0xc3, static_cast<uint8_t>(kQueryEntry)});  // add rbx, entry size
+  w.Jump8(0xeb, loop);                                    // jmp loop
+  w.RipRelative({0x48, 0xc7, 0x05}, data + kQueryDone - 4);  // done: mov qword [done], 1
+  w.Emit({1, 0, 0, 0});                                   //   (its disp counts from after this imm32)
+  w.Emit({0xb8, 0x0f, 0x01, 0, 0});                       // mov eax, __NR_ppoll
+  w.Emit({0x31, 0xff});                                   // xor edi, edi
+  w.Emit({0x31, 0xf6});                                   // xor esi, esi
+  w.RipRelative({0x48, 0x8d, 0x15}, data + kQueryTimeout);  // lea rdx, [timeout]
+  w.Emit({0x45, 0x31, 0xd2});                             // xor r10d, r10d
+  w.Emit({0x45, 0x31, 0xc0});                             // xor r8d, r8d
+  if (w.size() != kQueryWaitSite) std::abort();           // the offset cr checks the stop at
+  w.Emit({0x0f, 0x05});                                   // syscall: the wait
+  w.RipRelative({0xe9}, base + 2);                        // jmp restore routine
+}
 
 }  // namespace
 
@@ -58,6 +97,8 @@ std::vector<uint8_t> TrampolineCode(uint64_t base, uint64_t pageSize) {
   w.Emit({0xb8, 231, 0, 0, 0});                          // mov eax, __NR_exit_group (both)
   w.Emit({0x31, 0xff});                                  // xor edi, edi
   w.Emit({0x0f, 0x05});                                  // syscall
+  w.code().resize(kQuerySite, 0xcc);
+  EmitQueryLoop(w, base, data);
   std::vector<uint8_t> page = w.code();
   page.resize(pageSize, 0xcc);  // int3 everywhere else
   std::memcpy(page.data() + pageSize - sizeof kMagic, kMagic, sizeof kMagic);

@@ -11,6 +11,12 @@
 //                   kSpawnSite: syscall  <- the clone the go-between makes the copy with; then
 //                       parent and child alike call exit_group. Nothing here reads the save
 //                       area, which the go-between shares with the process.
+//                   kQuerySite: the query loop <- injected queries (InjectQueries): runs
+//                       each syscall of the table at kQueryTable in turn, storing its result
+//                       over its number, until the number ~0; sets the word at kQueryDone;
+//                       then waits in ppoll for at most the timespec at kQueryTimeout
+//                       (kQueryWaitSite), where cr stops it. If cr died meanwhile, the wait
+//                       ends and the thread goes on to the restore routine.
 // Data page (rw-):  the save area (the thread's resume state) and scratch space.
 //
 // While cr drives the thread, it stops at the syscall exit and puts the original registers
@@ -29,8 +35,14 @@ constexpr uint64_t kSaveFlags = 128;  // then rflags, rsp, rip, in the order the
 constexpr uint64_t kSaveRsp = 136;
 constexpr uint64_t kSaveRip = 144;
 constexpr uint64_t kScratch = 256;
+constexpr uint64_t kQueryDone = kScratch;          // while queries run, the scratch space holds:
+constexpr uint64_t kQueryTimeout = kScratch + 8;   //   the wait's struct timespec,
+constexpr uint64_t kQueryTable = kScratch + 24;    //   then the table: nr and 6 arguments a query
+constexpr uint64_t kQueryEntry = 7 * 8;
 constexpr uint64_t kForkSite = 128;  // offsets in the code page
 constexpr uint64_t kSpawnSite = 160;
+constexpr uint64_t kQuerySite = 192;
+constexpr uint64_t kQueryWaitSite = 276;  // the wait's `syscall`, inside the query loop's code
 constexpr char kTrampolineName[] = "cr-trampoline";
 
 // The code page's bytes for a trampoline mapped at `base` (rip-relative, so base matters).

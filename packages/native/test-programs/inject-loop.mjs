@@ -1,9 +1,12 @@
 // Child process for the kill-safety tests: drives the addon directly (no TypeScript) and is
 // SIGKILLed by the test at random moments.
-//   node inject-loop.mjs PID loop     freeze, inject getpid twice into every thread, thaw, forever
+//   node inject-loop.mjs PID loop     freeze, inject getpid twice into every thread, then run
+//                                     getpid and gettid as queries in it, thaw, forever
 //   node inject-loop.mjs PID orphan   freeze, then inject a 300 ms ppoll and get killed in it
 //   node inject-loop.mjs PID parked   freeze, inject getpid into the leader (which stays parked
 //                                     after it), and get killed there
+//   node inject-loop.mjs PID queried  freeze, run getpid as a query in the leader (which waits
+//                                     in the query loop after it), and get killed there
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -16,7 +19,15 @@ addon.setErrorClass(class NativeError extends Error {
 });
 
 const SYS_getpid = 39;
+const SYS_gettid = 186;
 const SYS_ppoll = 271;
+
+/** Runs the syscalls `nrs`, without arguments or output, as queries in frozen thread `tid`. */
+function query(tid, nrs) {
+  const calls = new BigUint64Array(nrs.length * 7);
+  nrs.forEach((nr, i) => (calls[i * 7] = BigInt(nr)));
+  return addon.injectQueries(tid, calls, new Uint32Array(nrs.length * 2));
+}
 const [pid, mode] = [Number(process.argv[2]), process.argv[3]];
 
 function loop() {
@@ -30,6 +41,11 @@ function loop() {
           console.log(`FAIL getpid returned ${result}`);
           process.exit(3);
         }
+      }
+      const { results } = query(tid, [SYS_getpid, SYS_gettid]);
+      if (results[0] !== BigInt(pid) || results[1] !== BigInt(tid)) {
+        console.log(`FAIL queries returned ${results}`);
+        process.exit(3);
       }
     }
     addon.thaw(tids);
@@ -54,6 +70,14 @@ function parked() {
   setInterval(() => {}, 1000);
 }
 
+function queried() {
+  const [tid] = addon.freeze(pid, 5000);
+  query(tid, [SYS_getpid]);
+  console.log("queried");
+  setInterval(() => {}, 1000);
+}
+
 if (mode === "orphan") orphan();
+else if (mode === "queried") queried();
 else if (mode === "parked") parked();
 else loop();

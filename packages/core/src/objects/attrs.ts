@@ -4,10 +4,10 @@
  * membarrier registrations (PROCESS_ATTRS record). Seccomp filters: seccomp.ts.
  */
 import { writeFileSync } from "node:fs";
-import { injectSyscall, MEMBARRIER, OPEN, PRCTL, SYS } from "@cr/native";
+import { MEMBARRIER, OPEN, PRCTL } from "@cr/native";
 import type { ProcessAttrsRecord } from "@cr/format";
 import { CrError, errnoCode } from "../errors.js";
-import { errnoName, injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+import { errnoName, SCRATCH, type Queries, type Remote } from "../process/inject.js";
 import { parseKeyValues, procPath, readProcText, requireKey } from "../process/procfs.js";
 
 const { PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS } = PRCTL;
@@ -20,27 +20,29 @@ const MEMBARRIER_REGISTER_CMDS = [
   MEMBARRIER.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,
 ];
 
-/** Checkpoint half: `tids` are the frozen threads, the leader first (it runs the queries). */
-export function collectAttrs(pid: number, tids: number[]): ProcessAttrsRecord {
-  const leader = tids[0]!;
-  const subreaper = injectForStruct(pid, leader, "prctl", [PR_GET_CHILD_SUBREAPER, SCRATCH, 0n, 0n, 0n], 4);
+/** Checkpoint half: `tids` are the frozen threads, the leader first (`queries` run in it). */
+export function askAttrs(queries: Queries, tids: number[]): () => ProcessAttrsRecord {
+  const pid = queries.pid;
+  const subreaper = queries.ask("prctl", [PR_GET_CHILD_SUBREAPER, SCRATCH, 0n, 0n, 0n], "prctl(PR_GET_CHILD_SUBREAPER)", 4);
+  const dumpable = queries.ask("prctl", [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n], "prctl(PR_GET_DUMPABLE)");
+  const membarrier = queries.ask("membarrier", [MEMBARRIER_CMD_GET_REGISTRATIONS, 0n, 0n], "membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)");
   const noNewPrivs = (tid: number) => requireKey(parseKeyValues(readProcText(pid, `task/${tid}/status`)), "NoNewPrivs", pid, `task/${tid}/status`) === "1";
-  const dumpable = Number(injectSyscall(leader, SYS.prctl, [PR_GET_DUMPABLE, 0n, 0n, 0n, 0n]));
-  // 2 (SUID_DUMP_ROOT) comes from exec'ing a set-uid program; PR_SET_DUMPABLE takes only 0 or 1.
-  if (dumpable > 1) throw new CrError(`process ${pid} is dumpable ${dumpable} (suid_dumpable), which a restart cannot set`, { code: "UNSUPPORTED", pid });
-  return {
-    noNewPrivs: tids.filter(noNewPrivs),
-    dumpable,
-    childSubreaper: subreaper.readInt32LE(0) !== 0 ? 1 : 0,
-    oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
-    loginuid: Number(readProcText(pid, "loginuid").trim()),
-    membarrier: membarrierRegistrations(pid, leader),
+  return () => {
+    // 2 (SUID_DUMP_ROOT) comes from exec'ing a set-uid program; PR_SET_DUMPABLE takes only 0 or 1.
+    if (dumpable.result > 1n) throw new CrError(`process ${pid} is dumpable ${dumpable.result} (suid_dumpable), which a restart cannot set`, { code: "UNSUPPORTED", pid });
+    return {
+      noNewPrivs: tids.filter(noNewPrivs),
+      dumpable: Number(dumpable.result),
+      childSubreaper: subreaper.out.readInt32LE(0) !== 0 ? 1 : 0,
+      oomScoreAdj: Number(readProcText(pid, "oom_score_adj").trim()),
+      loginuid: Number(readProcText(pid, "loginuid").trim()),
+      membarrier: membarrierRegistrations(pid, membarrier.raw),
+    };
   };
 }
 
 /** MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3): without it the registrations cannot be known. */
-function membarrierRegistrations(pid: number, leader: number): number {
-  const ret = BigInt.asIntN(64, injectSyscall(leader, SYS.membarrier, [MEMBARRIER_CMD_GET_REGISTRATIONS, 0n, 0n]));
+function membarrierRegistrations(pid: number, ret: bigint): number {
   if (ret < 0n) {
     const code = errnoName(-Number(ret));
     throw new CrError(`process ${pid}: MEMBARRIER_CMD_GET_REGISTRATIONS failed with ${code} (Linux 6.3+ needed to save membarrier registrations)`, { code, pid });

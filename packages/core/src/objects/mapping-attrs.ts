@@ -13,7 +13,7 @@
  */
 import { MADV, MLOCK, MM, NativeError, PAGE_IS_GUARD, PAGE_SIZE, PAGEMAP, pagemapScanAsync, PRCTL, probeKernel, readPagemap } from "@cr/native";
 import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
-import { injectChecked, type Remote } from "../process/inject.js";
+import { injectChecked, type Queries, type Remote } from "../process/inject.js";
 import { hasSavedPages, isRestoredMapping } from "./memory.js";
 import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
 import type { Vma } from "./vmas.js";
@@ -58,15 +58,21 @@ export function attrFlags(vma: Vma): number {
 
 // ================================================================ checkpoint half
 
-/** The frozen process's process-wide memory settings; its guard regions come from scanGuards. */
-export function collectMemorySettings(pid: number, leader: number): Omit<MemoryAttrsRecord, "guards"> {
-  const prctl = (option: bigint, what: string) => Number(injectChecked(pid, leader, "prctl", [option, 0n, 0n, 0n, 0n], what));
-  return {
-    thpDisable: prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)"),
-    memoryMerge: prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)"),
-    mdwe: prctl(PR_GET_MDWE, "prctl(PR_GET_MDWE)"),
-    lockFuture: futureLocking(pid, leader),
-  };
+/**
+ * The frozen process's process-wide memory settings, asked of it (`queries`); the MCL_FUTURE
+ * probe runs once they have. Its guard regions come from scanGuards.
+ */
+export function askMemorySettings(queries: Queries): () => Omit<MemoryAttrsRecord, "guards"> {
+  const prctl = (option: bigint, what: string) => queries.ask("prctl", [option, 0n, 0n, 0n, 0n], what);
+  const thpDisable = prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)");
+  const memoryMerge = prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)");
+  const mdwe = prctl(PR_GET_MDWE, "prctl(PR_GET_MDWE)");
+  return () => ({
+    thpDisable: Number(thpDisable.result),
+    memoryMerge: Number(memoryMerge.result),
+    mdwe: Number(mdwe.result),
+    lockFuture: futureLocking(queries.pid, queries.tid),
+  });
 }
 
 /**

@@ -1,28 +1,27 @@
 import { peekPendingSignals, SIGNALS, STRUCTS } from "@cr/native";
 import type { Sigaction, SignalsRecord } from "@cr/format";
-import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+import { SCRATCH, type Answer, type Queries, type Remote } from "../process/inject.js";
 
 const { SIGKILL, SIGSTOP, SIGCHLD, _NSIG } = SIGNALS;
 const { kernel_sigaction, sigset_t, siginfo_t } = STRUCTS;
 const SIG_DFL: Sigaction = { handler: 0n, flags: 0n, restorer: 0n, mask: 0n };
 
 /**
- * Signals, checkpoint half: the process-wide dispositions and pending signals. Handlers are read
- * with injected rt_sigaction calls, only for signals /proc says are caught or ignored (plus
- * SIGCHLD, whose flags matter even at default): each injection adds to the target's downtime.
+ * Signals, checkpoint half: the process-wide dispositions and pending signals. Handlers are
+ * asked with rt_sigaction queries, only for signals /proc says are caught or ignored (plus
+ * SIGCHLD, whose flags matter even at default); the record is made once the queries have run.
  */
-export function collectSignals(pid: number, tid: number, caught: bigint, ignored: bigint): SignalsRecord {
-  const actions: Sigaction[] = [];
+export function askSignals(queries: Queries, caught: bigint, ignored: bigint): () => SignalsRecord {
+  const asked: (Answer | null)[] = [];
   for (let sig = 1; sig <= _NSIG; sig++) {
     const bit = 1n << BigInt(sig - 1);
     const interesting = (caught | ignored) & bit || sig === SIGCHLD;
-    actions.push(interesting && sig !== SIGKILL && sig !== SIGSTOP ? readSigaction(pid, tid, sig) : SIG_DFL);
+    asked.push(interesting && sig !== SIGKILL && sig !== SIGSTOP ? queries.ask("rt_sigaction", [BigInt(sig), 0n, SCRATCH, BigInt(sigset_t.size)], `rt_sigaction(${sig})`, kernel_sigaction.size) : null);
   }
-  return { actions, sharedPending: peekPendingSignals(tid, true) };
+  return () => ({ actions: asked.map((a) => (a ? sigaction(a.out) : SIG_DFL)), sharedPending: peekPendingSignals(queries.tid, true) });
 }
 
-function readSigaction(pid: number, tid: number, sig: number): Sigaction {
-  const raw = injectForStruct(pid, tid, "rt_sigaction", [BigInt(sig), 0n, SCRATCH, BigInt(sigset_t.size)], kernel_sigaction.size);
+function sigaction(raw: Buffer): Sigaction {
   return {
     handler: raw.readBigUInt64LE(kernel_sigaction.sa_handler),
     flags: raw.readBigUInt64LE(kernel_sigaction.sa_flags),

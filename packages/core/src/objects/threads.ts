@@ -1,7 +1,7 @@
 import { CLONE, ERRNO, getRegs, getRobustList, getRseq, getSigmask, getXState, peekPendingSignals, PRCTL, REG, setRegs, setSigmask, setXState, SIGNALS, STRUCTS, SYSCALL_INSN_SIZE, waitThreadStop } from "@cr/native";
 import type { ThreadRecord } from "@cr/format";
 import type { Problem } from "../check.js";
-import { injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+import { Queries, SCRATCH, type Remote } from "../process/inject.js";
 import { readProcText } from "../process/procfs.js";
 
 const { stack_t, clone_args, robust_list_head } = STRUCTS;
@@ -14,22 +14,24 @@ const { stack_t, clone_args, robust_list_head } = STRUCTS;
 export function collectThread(pid: number, tid: number): ThreadRecord {
   const rseq = getRseq(tid);
   const robust = getRobustList(tid);
-  const altstack = injectForStruct(pid, tid, "sigaltstack", [0n, SCRATCH], stack_t.size);
-  const tidAddress = injectForStruct(pid, tid, "prctl", [PRCTL.PR_GET_TID_ADDRESS, SCRATCH], 8);
+  const queries = new Queries(pid, tid);
+  const altstack = queries.ask("sigaltstack", [0n, SCRATCH], "sigaltstack", stack_t.size);
+  const tidAddress = queries.ask("prctl", [PRCTL.PR_GET_TID_ADDRESS, SCRATCH], "prctl(PR_GET_TID_ADDRESS)", 8);
+  queries.run();
   return {
     tid,
     regs: getRegs(tid),
     xstate: getXState(tid),
     sigmask: getSigmask(tid),
-    altstackSp: altstack.readBigUInt64LE(stack_t.ss_sp),
-    altstackFlags: altstack.readUInt32LE(stack_t.ss_flags),
-    altstackSize: altstack.readBigUInt64LE(stack_t.ss_size),
+    altstackSp: altstack.out.readBigUInt64LE(stack_t.ss_sp),
+    altstackFlags: altstack.out.readUInt32LE(stack_t.ss_flags),
+    altstackSize: altstack.out.readBigUInt64LE(stack_t.ss_size),
     rseqAddr: rseq.address,
     rseqLen: rseq.length,
     rseqSig: rseq.signature,
     robustListHead: robust.head,
     robustListLen: robust.length,
-    clearTidAddress: tidAddress.readBigUInt64LE(0),
+    clearTidAddress: tidAddress.out.readBigUInt64LE(0),
     pendingSignals: peekPendingSignals(tid, false),
   };
 }

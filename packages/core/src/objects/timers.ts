@@ -9,7 +9,7 @@ import { cpuClockPid, PRCTL, readMemory, SIGNALS, STRUCTS, TIMERS } from "@cr/na
 import type { ItimerRecord, PosixTimerRecord, TimersRecord } from "@cr/format";
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
-import { injectChecked, injectForStruct, SCRATCH, type Remote } from "../process/inject.js";
+import { SCRATCH, type Queries, type Remote } from "../process/inject.js";
 import { procPath, readProcText } from "../process/procfs.js";
 
 const { ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF, SIGEV_THREAD_ID } = TIMERS;
@@ -67,28 +67,27 @@ export function clockProblems(timers: ListedTimer[], threads: number): Problem[]
   });
 }
 
-/** Checkpoint half: `leader` is a frozen thread of `pid`. */
-export function collectTimers(pid: number, leader: number): TimersRecord {
-  const itimers = ITIMERS.map((which): ItimerRecord => {
-    const raw = injectForStruct(pid, leader, "getitimer", [BigInt(which), SCRATCH], itimerval.size);
-    return { which, intervalUs: micros(raw, itimerval.it_interval), valueUs: micros(raw, itimerval.it_value) };
-  });
-  const posix = readPosixTimers(pid).map((t): PosixTimerRecord => {
-    const raw = injectForStruct(pid, leader, "timer_gettime", [BigInt(t.id), SCRATCH], itimerspec.size);
-    return { ...t, intervalNs: nanos(raw, itimerspec.it_interval), valueNs: nanos(raw, itimerspec.it_value) };
-  });
-  return { itimers, posix };
-}
-
 /**
- * The snapshot's warnings for POSIX timers with a nonzero overrun count (timer_getoverrun: the
- * expiries its last delivered signal stood for). No call sets it, so the restarted timer reads 0
- * until its signal is next delivered. One injected call per POSIX timer.
+ * Checkpoint half: the timers' times are asked of the frozen process (`queries`), and with them
+ * the POSIX timers' overrun counts (timer_getoverrun: the expiries the last delivered signal
+ * stood for). No call sets one, so a nonzero count is a warning: the restarted timer reads 0
+ * until its signal is next delivered.
  */
-export function overrunWarnings(pid: number, leader: number, timers: TimersRecord): string[] {
-  return timers.posix.flatMap((t) => {
-    const overrun = injectChecked(pid, leader, "timer_getoverrun", [BigInt(t.id)], `timer_getoverrun(${t.id})`);
-    return overrun === 0n ? [] : [`POSIX timer ${t.id} has an overrun count of ${overrun} (timer_getoverrun), which no call can set: after a restart it reads 0 until the timer's signal is next delivered`];
+export function askTimers(queries: Queries): () => { timers: TimersRecord; warnings: string[] } {
+  const itimers = ITIMERS.map((which) => ({ which, time: queries.ask("getitimer", [BigInt(which), SCRATCH], `getitimer(${which})`, itimerval.size) }));
+  const posix = readPosixTimers(queries.pid).map((t) => ({
+    t,
+    time: queries.ask("timer_gettime", [BigInt(t.id), SCRATCH], `timer_gettime(${t.id})`, itimerspec.size),
+    overrun: queries.ask("timer_getoverrun", [BigInt(t.id)], `timer_getoverrun(${t.id})`),
+  }));
+  return () => ({
+    timers: {
+      itimers: itimers.map(({ which, time }): ItimerRecord => ({ which, intervalUs: micros(time.out, itimerval.it_interval), valueUs: micros(time.out, itimerval.it_value) })),
+      posix: posix.map(({ t, time }): PosixTimerRecord => ({ ...t, intervalNs: nanos(time.out, itimerspec.it_interval), valueNs: nanos(time.out, itimerspec.it_value) })),
+    },
+    warnings: posix.flatMap(({ t, overrun }) =>
+      overrun.result === 0n ? [] : [`POSIX timer ${t.id} has an overrun count of ${overrun.result} (timer_getoverrun), which no call can set: after a restart it reads 0 until the timer's signal is next delivered`],
+    ),
   });
 }
 

@@ -1,23 +1,68 @@
 import { constants } from "node:os";
-import { ERRNO, injectSyscall, readMemory, scratch, SYS, type SyscallName, writeMemory } from "@cr/native";
+import { ERRNO, injectQueries, injectSyscall, scratch, SYS, writeMemory, type Query, type QueryAnswer, type SyscallName } from "@cr/native";
 import { CrError } from "../errors.js";
 
 const { MAX_ERRNO } = ERRNO;
 
-/**
- * Runs a syscall inside the frozen thread whose result is a struct the kernel writes to memory:
- * the struct lands in cr's scratch area of the target and is read back. `args` may use
- * `SCRATCH` to mean the scratch address.
- */
-export function injectForStruct(pid: number, tid: number, name: SyscallName, args: (bigint | typeof SCRATCH)[], size: number): Buffer {
-  const area = scratch(tid);
-  injectChecked(pid, tid, name, args.map((a) => (a === SCRATCH ? area.address : a)), name);
-  const out = Buffer.alloc(size);
-  readMemory(pid, new BigUint64Array([area.address, BigInt(size)]), out);
-  return out;
+/** An argument standing for the address of the query's output, in cr's scratch area of the target. */
+export const SCRATCH = Symbol("scratch");
+
+/** One query's answer, once its Queries have run. */
+export class Answer {
+  answer: QueryAnswer | null = null;
+
+  constructor(
+    private readonly queries: Queries,
+    readonly what: string,
+  ) {}
+
+  /** The raw result: a negative errno on failure. */
+  get raw(): bigint {
+    if (!this.answer) throw new Error(`${this.what}: asked, not run`);
+    return BigInt.asIntN(64, this.answer.result);
+  }
+
+  /** The result; a failure throws, naming what the query was for. */
+  get result(): bigint {
+    const ret = this.raw;
+    if (ret < 0n && ret > -MAX_ERRNO) throw new CrError(`${this.what} injected into thread ${this.queries.tid} of ${this.queries.pid} failed with ${errnoName(-Number(ret))}`, { code: errnoName(-Number(ret)), pid: this.queries.pid });
+    return ret;
+  }
+
+  /** What the syscall wrote at its SCRATCH argument. */
+  get out(): Buffer {
+    void this.result;
+    return this.answer!.out;
+  }
 }
 
-export const SCRATCH = Symbol("scratch");
+/**
+ * Syscalls that only read the state of frozen thread `tid`, asked first and run together
+ * (injectQueries): an injected syscall stops the thread twice, a run of queries once, and
+ * those stops are most of what collecting a process's state costs inside the freeze.
+ */
+export class Queries {
+  private readonly asked: { query: Query; answer: Answer }[] = [];
+
+  constructor(
+    readonly pid: number,
+    readonly tid: number,
+  ) {}
+
+  /** `outSize` bytes of output go where the argument SCRATCH points. */
+  ask(name: SyscallName, args: (bigint | typeof SCRATCH)[], what: string, outSize = 0): Answer {
+    const out = args.indexOf(SCRATCH);
+    const query: Query = { nr: SYS[name], args: args.map((a) => (a === SCRATCH ? 0n : a)), ...(out >= 0 ? { out: { arg: out, size: outSize } } : {}) };
+    const answer = new Answer(this, what);
+    this.asked.push({ query, answer });
+    return answer;
+  }
+
+  run(): void {
+    const answers = injectQueries(this.tid, this.asked.map((a) => a.query));
+    this.asked.forEach((a, i) => (a.answer.answer = answers[i]!));
+  }
+}
 
 /** Runs a syscall inside the frozen thread `tid` of `pid` and returns its result; a negative errno throws, naming `what`. */
 export function injectChecked(pid: number, tid: number, name: SyscallName, args: bigint[], what: string): bigint {
