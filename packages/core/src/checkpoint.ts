@@ -39,7 +39,7 @@ import { Store, storeDir } from "./store/store.js";
 import { collectProcess, readStat, statIfExists, type ProcessInfo, type ProcStat } from "./objects/task.js";
 import { Queries } from "./process/inject.js";
 import { commOf } from "./process/procfs.js";
-import { collectThread } from "./objects/threads.js";
+import { askThread, collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { closeHistorySlot, openHistorySlot, type HistorySlot } from "./trackers/history.js";
@@ -596,7 +596,7 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
     pipeSizes: collectPipeSizes(pid, files),
     removed: collectRemoved(pid, files),
     contents: collectFileContents(pid, files, budget),
-    threads: tids.map((tid) => collectThread(pid, tid)),
+    threads: tids.map((tid, i) => (i === 0 ? asked.leader() : collectThread(pid, tid))),
     signals: asked.signals(),
     brk: asked.brk.raw,
     attrs: asked.attrs(),
@@ -611,6 +611,7 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
 function askProcess(pid: number, leader: number, tids: number[], info: ProcessInfo) {
   const queries = new Queries(pid, leader);
   const asked = {
+    leader: askThread(queries),
     signals: askSignals(queries, info.signals.caught, info.signals.ignored),
     brk: queries.ask("brk", [0n], "brk"),
     attrs: askAttrs(queries, tids),

@@ -64,7 +64,15 @@ export class MemoryPlan {
     if (this.made) return this.made;
     const later = typeof this.result === "function";
     const result = later ? this.result(from) : this.result;
-    this.made = { plan: planMemory(from, this.vmas, result, this.elsewhere()), unchanged: result.unchanged, ...(later ? { answer: result } : {}) };
+    const plan = planMemory(from, this.vmas, result, this.elsewhere());
+    // Asked for after the thaw (the image's map), where a tracker makes it then (write-protect.ts).
+    this.made = {
+      plan,
+      get unchanged() {
+        return result.unchanged;
+      },
+      ...(later ? { answer: result } : {}),
+    };
     return this.made;
   }
 }

@@ -12,26 +12,36 @@ const { stack_t, clone_args, robust_list_head } = STRUCTS;
  * stack, and the rseq / robust-list / clear-tid registrations. The thread must be frozen.
  */
 export function collectThread(pid: number, tid: number): ThreadRecord {
-  const rseq = getRseq(tid);
-  const robust = getRobustList(tid);
   const queries = new Queries(pid, tid);
+  const thread = askThread(queries);
+  queries.run();
+  return thread();
+}
+
+/** collectThread of the thread `queries` run in, its part of them asked with theirs (the leader's with the process's). */
+export function askThread(queries: Queries): () => ThreadRecord {
   const altstack = queries.ask("sigaltstack", [0n, SCRATCH], "sigaltstack", stack_t.size);
   const tidAddress = queries.ask("prctl", [PRCTL.PR_GET_TID_ADDRESS, SCRATCH], "prctl(PR_GET_TID_ADDRESS)", 8);
-  queries.run();
+  return () => threadRecord(queries.tid, altstack.out, tidAddress.out);
+}
+
+function threadRecord(tid: number, altstack: Buffer, tidAddress: Buffer): ThreadRecord {
+  const rseq = getRseq(tid);
+  const robust = getRobustList(tid);
   return {
     tid,
     regs: getRegs(tid),
     xstate: getXState(tid),
     sigmask: getSigmask(tid),
-    altstackSp: altstack.out.readBigUInt64LE(stack_t.ss_sp),
-    altstackFlags: altstack.out.readUInt32LE(stack_t.ss_flags),
-    altstackSize: altstack.out.readBigUInt64LE(stack_t.ss_size),
+    altstackSp: altstack.readBigUInt64LE(stack_t.ss_sp),
+    altstackFlags: altstack.readUInt32LE(stack_t.ss_flags),
+    altstackSize: altstack.readBigUInt64LE(stack_t.ss_size),
     rseqAddr: rseq.address,
     rseqLen: rseq.length,
     rseqSig: rseq.signature,
     robustListHead: robust.head,
     robustListLen: robust.length,
-    clearTidAddress: tidAddress.out.readBigUInt64LE(0),
+    clearTidAddress: tidAddress.readBigUInt64LE(0),
     pendingSignals: peekPendingSignals(tid, false),
   };
 }

@@ -88,12 +88,22 @@ function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undef
   };
 }
 
-/** The own memory's answer: every written page looked at again, the present ones the process's own copy (COW'd if the mapping is a file's). */
+/**
+ * The own memory's answer: every written page looked at again, the present ones the process's
+ * own copy (COW'd if the mapping is a file's). The unchanged pages are made when first asked for:
+ * the plan inside the freeze needs only the rest, the image's map after the thaw all.
+ */
 function ownAnswer(own: Vma[], scans: BigUint64Array[]): Pick<DirtyResult, "unchanged" | "seen"> {
   const written = writtenRuns(scans);
   const tracked: PageRun[] = [];
   for (const v of own) pushRun(tracked, v.start, vmaPages(v));
-  return { unchanged: subtractRuns(tracked, written.all), seen: { scope: written.all, data: written.present, known: tracked } };
+  let unchanged: PageRun[] | undefined;
+  return {
+    get unchanged() {
+      return (unchanged ??= subtractRuns(tracked, written.all));
+    },
+    seen: { scope: written.all, data: written.present, known: tracked },
+  };
 }
 
 /** The writes through each mapping of a shared object tracked through its mappings; an unregistered one's, or any in doubt, are not known. */
