@@ -269,13 +269,24 @@ function parseDetail(vma: Vma, line: string): void {
   }
 }
 
-/** Parses the mnemonics of a `VmFlags:` line (all of them: unknown ones stay in `raw`). */
+/**
+ * Parses the mnemonics of a `VmFlags:` line (all of them: unknown ones stay in `raw`). A process
+ * has hundreds of mappings and a few dozen kinds of line: each kind is parsed once, and mappings
+ * with the same line share its (read-only) flags.
+ */
 export function parseVmFlags(list: string): VmFlags {
+  let flags = PARSED_FLAGS.get(list);
+  if (flags) return flags;
   const raw = new Set(list.trim().split(/\s+/).filter((s) => s !== ""));
   const named: Record<string, boolean> = {};
   for (const [mnemonic, name] of Object.entries(VM_FLAG_NAMES)) named[name] = raw.has(mnemonic);
-  return { ...(named as { [K in VmFlagName]: boolean }), raw };
+  flags = Object.freeze({ ...(named as { [K in VmFlagName]: boolean }), raw });
+  if (PARSED_FLAGS.size >= 1024) PARSED_FLAGS.clear(); // a bound, never reached by one program's few kinds
+  PARSED_FLAGS.set(list, flags);
+  return flags;
 }
+
+const PARSED_FLAGS = new Map<string, VmFlags>();
 
 function badFormat(pid: number, line: string): CrError {
   const path = procPath(pid, "smaps");
