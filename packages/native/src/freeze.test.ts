@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, injectSyscall, NativeError, thaw } from "./index.js";
+import { freeze, injectQueries, injectSyscall, NativeError, thaw } from "./index.js";
 import { expectProgress, killTargets, procStatus, sleep, startTarget } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -60,12 +60,13 @@ describe("freeze and thaw", () => {
     await expectProgress(target);
   });
 
-  it("leaves a group-stopped (SIGSTOP) target stopped, even after an injection", async () => {
+  it("leaves a group-stopped (SIGSTOP) target stopped, even after an injection and queries", async () => {
     const target = await startTarget("worker", ["spin"]);
     process.kill(target.pid, "SIGSTOP");
     await sleep(50);
     const tids = freeze(target.pid);
     expect(injectSyscall(tids[0]!, 39)).toBe(BigInt(target.pid)); // getpid runs despite the group stop
+    expect(injectQueries(tids[0]!, [{ nr: 39, args: [] }])[0]!.result).toBe(BigInt(target.pid)); // and as a query
     thaw(tids);
     await sleep(100);
     expect(procStatus(target.pid, "State")).toMatch(/^T \(stopped\)/);

@@ -6,7 +6,7 @@ import { expectProgress, killTargets, sleep, startTarget } from "./test-support/
 
 afterEach(killTargets);
 
-const SYS = { getpid: 39, gettid: 186, close: 3, nanosleep: 35, uname: 63, rt_sigaction: 13 };
+const SYS = { read: 0, getpid: 39, gettid: 186, close: 3, nanosleep: 35, uname: 63, rt_sigaction: 13 };
 
 function trampolineLines(pid: number, base: bigint): string[] {
   const start = (base: bigint) => base.toString(16).padStart(8, "0");
@@ -146,6 +146,18 @@ describe("injectQueries", () => {
     signals.forEach((sig, i) => expect(answers[i]!.out).toEqual(oneByOne(tids[0]!, sig)));
     thaw(tids);
     await target.waitFor(/^slept 3/);
+    expect(target.failures()).toEqual([]);
+  });
+
+  it("stops a query that blocks after its deadline, with an error, and the thread goes back to its own read", async () => {
+    const target = await startTarget("worker", ["read"]);
+    await sleep(50);
+    const tids = freeze(target.pid);
+    const blocking: Query = { nr: SYS.read, args: [0n, 0n, 1n], out: { arg: 1, size: 1 } };
+    expect(() => injectQueries(tids[0]!, [{ nr: SYS.getpid, args: [] }, blocking])).toThrow(expect.objectContaining({ code: "ETIMEDOUT" }));
+    thaw(tids);
+    target.proc.stdin!.write("hello");
+    await target.waitFor(/^read 1 hello$/);
     expect(target.failures()).toEqual([]);
   });
 
