@@ -20,6 +20,20 @@ function fresh(): { dir: StoreDir; path: string; outside: string } {
 }
 
 describe("StoreDir", () => {
+  it("writeAtomic removes the temporaries of writers that are gone (killed between link and rename), not those of a live one", () => {
+    const { dir, path } = fresh();
+    const gone = Number(execFileSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).trim()); // reaped: its PID names no process now
+    writeFileSync(join(path, `branch.json.${gone}.tmp`), "stale\n");
+    writeFileSync(join(path, `branch.json.1.tmp`), "PID 1's\n");
+    writeFileSync(join(path, `next-crid.${gone}.tmp`), "another file's\n");
+    dir.writeAtomic("branch.json", "new\n");
+    expect(readFileSync(join(path, "branch.json"), "utf8")).toBe("new\n");
+    expect(existsSync(join(path, `branch.json.${gone}.tmp`))).toBe(false);
+    expect(existsSync(join(path, "branch.json.1.tmp"))).toBe(true);
+    expect(existsSync(join(path, `next-crid.${gone}.tmp`))).toBe(true);
+    dir.close();
+  });
+
   it("refuses a symbolic link in place of a file or a directory, and leaves what it points to as it was", () => {
     const { dir, path, outside } = fresh();
     symlinkSync(join(outside, "file"), join(path, "next-crid"));

@@ -1,4 +1,4 @@
-import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readFileSync, writeSync, type Stats } from "node:fs";
+import { closeSync, existsSync, constants as fsc, fstatSync, fsyncSync, openSync, readFileSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { getSystemErrorMap } from "node:util";
 import { kernelFileSystem, linkAt, linkTmpfile, listDir, mkdirAt, O_PATH, openAt, openTmpfile, renameAt, STAT, unlinkAt, unlinkAtAsync } from "@cr/native";
@@ -143,8 +143,9 @@ export class StoreDir {
    * written and fsynced in an unnamed file, named only for the instant between link and rename.
    */
   writeAtomic(name: string, text: string): void {
+    this.removeStaleTemporaries(name);
     const fd = this.tmpfile();
-    const tmp = `${name}.${process.pid}.tmp`;
+    const tmp = temporaryName(name, process.pid);
     try {
       sys("write", join(this.path, name), () => {
         writeSync(fd, text);
@@ -156,6 +157,23 @@ export class StoreDir {
     }
     this.rename(tmp, name);
     this.sync(); // the rename itself survives a power loss
+  }
+
+  /**
+   * The temporaries of `name` that writers killed between link and rename left (a process's
+   * first write of `name` here looks): those of a process that is gone are removed, so that the
+   * directory is again as it was before that write.
+   */
+  private removeStaleTemporaries(name: string): void {
+    const key = join(this.path, name);
+    if (sweptNames.has(key)) return;
+    sweptNames.add(key);
+    const prefix = `${name}.`;
+    for (const entry of this.list()) {
+      if (!entry.startsWith(prefix) || !entry.endsWith(".tmp")) continue;
+      const pid = Number(entry.slice(prefix.length, -".tmp".length));
+      if (Number.isSafeInteger(pid) && pid > 0 && temporaryName(name, pid) === entry && !existsSync(`/proc/${pid}`)) this.remove(entry);
+    }
   }
 
   /** fsync: the names created or renamed in this directory are durable. */
@@ -263,3 +281,11 @@ export function systemError(action: string, path: string, error: unknown): unkno
   const reason = getSystemErrorMap().get(-Math.abs(errno))?.[1] ?? (error as Error).message;
   return new CrError(`cannot ${action} ${path}: ${reason} (${code})`, { code, path, cause: error });
 }
+
+/** Where writeAtomic names the new content of `name` for the instant before its rename. */
+function temporaryName(name: string, pid: number): string {
+  return `${name}.${pid}.tmp`;
+}
+
+/** The files whose stale temporaries this process has looked for (once each: a listing costs). */
+const sweptNames = new Set<string>();
