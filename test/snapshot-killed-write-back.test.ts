@@ -136,7 +136,7 @@ describe("a cr killed during the write-back of a frozen copy goes unnoticed", ()
     }
     console.log(`50 kills, ${duringWriteBack} of them while cr read its frozen copy (a write-back of ${writeBackMs.toFixed(0)} ms here)`);
     expect(duringWriteBack, "most kills land in a write-back").toBeGreaterThan(25);
-    await checkStore(store);
+    await checkStore(store, { afterKills: true });
 
     const after = await runCli(args);
     expect(after.code, `cr snapshot after the kills: ${after.stderr}`).toBe(0);

@@ -76,7 +76,7 @@ describe("a killed cr snapshot goes unnoticed", () => {
     }
     console.log(`50 kills within 0..${typical} ms: ${killedWhileAttached} while cr had the target seized, ${finishedAnyway} run(s) finished before their kill`);
 
-    const { images } = await checkStore(store);
+    const { images } = await checkStore(store, { afterKills: true });
     const meta = Store.open(store, { create: false }).branch("main");
     for (const e of meta.entries) expect(images, `branch history names CRID ${e.crid}`).toContain(join(store, "branches", "main", `${e.crid}.crimg`));
     const recorded = new Set(meta.entries.map((e) => join(store, "branches", "main", `${e.crid}.crimg`)));
