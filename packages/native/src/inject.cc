@@ -12,6 +12,12 @@
 // has its own registers, or finishes the injected syscall (or sits after it, parked) and the
 // trampoline's restore routine returns it to where it was with its own mask.
 //
+// Queries (syscalls that only read) run several in one go: the thread runs the trampoline's
+// query loop over a table in its scratch page, then waits in ppoll, where cr stops it
+// (PTRACE_INTERRUPT) once the table is done; orphaned, the wait times out and the thread goes
+// on to the restore routine. A later freeze that finds a thread inside the trampoline takes the
+// save area's state as its own (AdoptOrphanedStates).
+//
 // The one window left: the bootstrap mmap that creates the trampoline runs on a `syscall`
 // instruction found in the vdso. If cr dies during that single syscall, the thread resumes
 // in the vdso after it with the injection's registers and would most likely crash.
@@ -142,18 +148,24 @@ Status CheckRestartBlock(int tid, long nr) {
   return InjectionFailure(EBUSY, tid, "the thread is in an interrupted sleep whose restart this syscall would reset");
 }
 
-// Registers first, then the full mask: whichever instant cr dies at, the thread either has
-// its own state or is on its way through the restore routine. `park` leaves it after the
-// syscall, where the next instructions restore it (a trampoline site, not the vdso's).
-Status InjectAt(int tid, uint64_t site, long nr, const std::array<uint64_t, 6>& args, int64_t& result, bool park) {
-  if (Status s = CheckRestartBlock(tid, nr)) return s;
+// Points the thread at `site` with syscall `nr` in rax. Registers first, then the full mask:
+// whichever instant cr dies at, the thread either has its own state or is on its way through
+// the restore routine.
+Status EnterTrampoline(int tid, uint64_t site, long nr, const std::array<uint64_t, 6>& args) {
   if (Status s = SaveOriginal(tid)) return s;
   Saved& saved = g_saved[tid];
   if (Status s = SetRegsRaw(tid, InjectionRegs(saved.regs, site, nr, args))) return s;
-  if (!saved.masked) {
-    if (Status s = SetSigmaskRaw(tid, ~0ull)) return s;
-    saved.masked = true;
-  }
+  if (saved.masked) return std::nullopt;
+  if (Status s = SetSigmaskRaw(tid, ~0ull)) return s;
+  saved.masked = true;
+  return std::nullopt;
+}
+
+// `park` leaves the thread after the syscall, where the next instructions restore it (a
+// trampoline site, not the vdso's).
+Status InjectAt(int tid, uint64_t site, long nr, const std::array<uint64_t, 6>& args, int64_t& result, bool park) {
+  if (Status s = CheckRestartBlock(tid, nr)) return s;
+  if (Status s = EnterTrampoline(tid, site, nr, args)) return s;
   if (Status s = RunToSyscallExit(tid)) return s;
   user_regs_struct after{};
   if (Status s = GetRegsRaw(tid, after)) return s;
@@ -382,13 +394,7 @@ Status RunQueries(int pid, int tid, Trampoline& t, const std::vector<Query>& que
   }
   std::vector<uint64_t> table = QueryTable(queries, from, end, data);
   if (Status s = WriteTargetMemory(pid, data + kQueryDone, table.data(), table.size() * 8)) return s;
-  if (Status s = SaveOriginal(tid)) return s;
-  Saved& saved = g_saved[tid];
-  if (Status s = SetRegsRaw(tid, InjectionRegs(saved.regs, t.base + kQuerySite, 0, {}))) return s;
-  if (!saved.masked) {
-    if (Status s = SetSigmaskRaw(tid, ~0ull)) return s;
-    saved.masked = true;
-  }
+  if (Status s = EnterTrampoline(tid, t.base + kQuerySite, 0, {})) return s;
   if (Status s = RunToQueryWait(pid, tid, data + kQueryDone)) return s;
   if (Status s = CheckStoppedInWait(tid, t)) return s;
   // What ran: the table, its results over the numbers, then the outputs, read in one go.
