@@ -7,7 +7,7 @@ const { MAX_ERRNO } = ERRNO;
 /** An argument standing for the address of the query's output, in cr's scratch area of the target. */
 export const SCRATCH = Symbol("scratch");
 
-/** One query's answer, once its Queries have run. */
+/** One query's answer, once its Queries have run (they set `answer`). */
 export class Answer {
   answer: QueryAnswer | null = null;
 
@@ -29,9 +29,9 @@ export class Answer {
     return ret;
   }
 
-  /** What the syscall wrote at its SCRATCH argument. */
+  /** What the syscall wrote at its SCRATCH argument; a failed one wrote nothing, and its failure throws. */
   get out(): Buffer {
-    void this.result;
+    void this.result; // throws for a failed syscall
     return this.answer!.out;
   }
 }
