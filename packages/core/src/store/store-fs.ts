@@ -55,6 +55,21 @@ export class StoreDir {
     return this.open(name, flags, "file");
   }
 
+  /**
+   * Small file `name`'s identity (device, inode, size, change time: an atomic replace gives it a
+   * new inode) and, unless that is `known`, its text.
+   */
+  readTextIfChanged(name: string, known: string | undefined): { identity: string; text?: string } {
+    const fd = this.openFile(name, fsc.O_RDONLY);
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      const identity = `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}`;
+      return identity === known ? { identity } : { identity, text: readFileSync(fd, "utf8") };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** The text of small file `name`. */
   readText(name: string): string {
     const fd = this.openFile(name, fsc.O_RDONLY);

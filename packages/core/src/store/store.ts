@@ -268,12 +268,27 @@ export class Store {
     }
   }
 
+  /**
+   * Branch `name`'s branch.json, parsed once for each version of the file (a snapshot reads it
+   * five times, and a long history makes it large). The entries are frozen and shared; the lists
+   * and maps a caller may change are its own.
+   */
   branch(name: string): BranchMeta {
     checkBranchName(name);
     const path = join(this.branchDir(name), BRANCH_FILE);
     if (!this.hasBranch(name)) throw new CrError(`no branch "${name}" in store ${this.dir}`, { code: "NO_BRANCH", path });
-    return checkBranchMeta(parseJson<BranchMeta>(this.inBranch(name, (dir) => dir.readText(BRANCH_FILE)), path), name, path);
+    const { identity, text } = this.inBranch(name, (dir) => dir.readTextIfChanged(BRANCH_FILE, this.parsed.get(name)?.identity));
+    if (text !== undefined) {
+      const meta = checkBranchMeta(parseJson<BranchMeta>(text, path), name, path);
+      meta.entries.forEach((e) => Object.freeze(e));
+      this.parsed.set(name, { identity, meta });
+    }
+    const { meta } = this.parsed.get(name)!;
+    return { ...meta, entries: [...meta.entries], heads: { ...meta.heads } };
   }
+
+  /** Each branch's branch.json as last parsed, by the identity of the file it was read from. */
+  private readonly parsed = new Map<string, { identity: string; meta: BranchMeta }>();
 
   hasBranch(name: string): boolean {
     if (this.copyOf !== undefined) return name === this.copyOf;
