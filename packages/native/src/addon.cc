@@ -57,6 +57,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"writeMemory", WriteMemory},
       {"readPagemap", ReadPagemap},
       {"pagemapScan", PagemapScan},
+      {"pagemapScanRanges", PagemapScanRanges},
       {"pagemapScanAsync", PagemapScanAsync},
       {"registerWriteTracking", RegisterWriteTracking},
       {"openFillUffd", OpenFillUffd},

@@ -97,6 +97,7 @@ interface Addon {
   writeMemory(pid: number, address: bigint, data: Buffer): void;
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
+  pagemapScanRanges(pid: number, ranges: BigUint64Array, opts: ScanOptions): BigUint64Array;
   pagemapScanAsync(pid: number, start: bigint, end: bigint, opts: ScanOptions): Promise<BigUint64Array>;
   registerWriteTracking(tid: number, ranges: BigUint64Array, mmRegistered: boolean): { fd: number; registered: BigUint64Array };
   openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
@@ -427,6 +428,11 @@ export function readPagemap(pid: number, start: bigint, end: bigint): BigUint64A
 /** PAGEMAP_SCAN over [start, end): (start, end, categories) triples. */
 export function pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array {
   return addon.pagemapScan(pid, start, end, opts);
+}
+
+/** pagemapScan of each (start, end) pair of `ranges` in turn, in one call: the triples of all, in order. */
+export function pagemapScanRanges(pid: number, ranges: BigUint64Array, opts: ScanOptions): BigUint64Array {
+  return addon.pagemapScanRanges(pid, ranges, opts);
 }
 
 /** pagemapScan on libuv's thread pool: the caller goes on meanwhile. */

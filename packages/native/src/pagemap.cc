@@ -74,30 +74,37 @@ uint64_t ResumeAt(const pm_scan_arg& arg, const page_region* regions, long n) {
   return n > 0 ? std::max<uint64_t>(arg.walk_end, regions[n - 1].end) : arg.walk_end;
 }
 
-// Calls PAGEMAP_SCAN until the walk reaches `end` (the vector can fill up before that) or
-// maxPages pages were returned.
-Status Scan(int pid, uint64_t start, uint64_t end, const ScanOptions& o, std::vector<page_region>& out) {
-  Fd pagemap;
-  if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return s;
+// Calls PAGEMAP_SCAN on the open `pagemap` of `pid` for each [start, end) range in turn, each
+// until the walk reaches its end (the vector can fill up before that), or until maxPages pages
+// were returned in all.
+Status ScanRanges(int pagemap, int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const ScanOptions& o, std::vector<page_region>& out) {
   std::vector<page_region> regions(kRegionsPerCall);
   ScanOptions left = o;
-  for (uint64_t at = start; at < end;) {
-    pm_scan_arg arg = ScanArg(at, end, left);
-    arg.vec = reinterpret_cast<uint64_t>(regions.data());
-    arg.vec_len = regions.size();
-    long n = ioctl(pagemap.get(), PAGEMAP_SCAN, &arg);
-    if (n < 0) {
-      Failure f = SysFailure("ioctl(PAGEMAP_SCAN)", pid);
-      f.address = at;
-      return f;
+  for (const auto& [start, end] : ranges) {
+    for (uint64_t at = start; at < end;) {
+      pm_scan_arg arg = ScanArg(at, end, left);
+      arg.vec = reinterpret_cast<uint64_t>(regions.data());
+      arg.vec_len = regions.size();
+      long n = ioctl(pagemap, PAGEMAP_SCAN, &arg);
+      if (n < 0) {
+        Failure f = SysFailure("ioctl(PAGEMAP_SCAN)", pid);
+        f.address = at;
+        return f;
+      }
+      out.insert(out.end(), regions.begin(), regions.begin() + n);
+      if (o.maxPages && (left.maxPages -= PagesIn(regions.data(), n)) == 0) return std::nullopt;
+      uint64_t next = ResumeAt(arg, regions.data(), n);
+      if (next <= at) break;  // no progress: never loop forever
+      at = next;
     }
-    out.insert(out.end(), regions.begin(), regions.begin() + n);
-    if (o.maxPages && (left.maxPages -= PagesIn(regions.data(), n)) == 0) break;
-    uint64_t next = ResumeAt(arg, regions.data(), n);
-    if (next <= at) break;  // no progress: never loop forever
-    at = next;
   }
   return std::nullopt;
+}
+
+Status Scan(int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const ScanOptions& o, std::vector<page_region>& out) {
+  Fd pagemap;
+  if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return s;
+  return ScanRanges(pagemap.get(), pid, ranges, o, out);
 }
 
 bool ReadNumberOption(Napi::Object o, const char* key, uint64_t& out, bool required) {
@@ -164,7 +171,7 @@ Status WriteProtectRange(int pid, uint64_t start, uint64_t end) {
   o.writeProtect = true;
   o.returnMask = PAGE_IS_WRITTEN;
   std::vector<page_region> ignored;
-  return Scan(pid, start, end, o, ignored);
+  return Scan(pid, {{start, end}}, o, ignored);
 }
 
 Napi::Value ReadPagemap(const Napi::CallbackInfo& info) {
@@ -189,7 +196,23 @@ Napi::Value PagemapScan(const Napi::CallbackInfo& info) {
   ScanArgs a;
   if (!ReadScanArgs(info, a)) return env.Undefined();
   std::vector<page_region> regions;
-  if (Status s = Scan(a.pid, a.start, a.end, a.o, regions)) return Throw(env, *s);
+  if (Status s = Scan(a.pid, {{a.start, a.end}}, a.o, regions)) return Throw(env, *s);
+  return RegionTriples(env, regions);
+}
+
+// pagemapScanRanges(pid, ranges, opts): pagemapScan of each (start, end) pair of `ranges` in
+// turn, through one open of the pagemap: the triples of all, in the order of the ranges.
+Napi::Value PagemapScanRanges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  ScanOptions o;
+  if (!ArgInt(info, 0, "pid", pid) || !ArgPairs(info, 1, "ranges", ranges) || !ReadScanOptions(info, 2, o)) return env.Undefined();
+  for (const auto& [start, end] : ranges) {
+    if (start % PageSize() || end % PageSize() || end < start) return ThrowType(env, "each range must be page-aligned with start <= end");
+  }
+  std::vector<page_region> regions;
+  if (Status s = Scan(pid, ranges, o, regions)) return Throw(env, *s);
   return RegionTriples(env, regions);
 }
 
@@ -200,7 +223,7 @@ Napi::Value PagemapScanAsync(const Napi::CallbackInfo& info) {
   if (!ReadScanArgs(info, a)) return env.Undefined();
   auto regions = std::make_shared<std::vector<page_region>>();
   return StartPoolJob(
-      env, Napi::Object::New(env), [a, regions] { return Scan(a.pid, a.start, a.end, a.o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
+      env, Napi::Object::New(env), [a, regions] { return Scan(a.pid, {{a.start, a.end}}, a.o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
 }
 
 Napi::Object PageCategoryConstants(Napi::Env env) {

@@ -1,7 +1,7 @@
 import { readFileSync, readlinkSync, readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, pagemapScanAsync, readPagemap, registerWriteTracking, thaw } from "./index.js";
+import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, pagemapScanAsync, pagemapScanRanges, readPagemap, registerWriteTracking, thaw } from "./index.js";
 import { killTargets, startTarget, type Target } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -65,6 +65,20 @@ describe("pagemap", () => {
     const opts = { writeProtect: false, categories: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT };
     await expect(pagemapScanAsync(target.pid, area, area + AREA_PAGES * PAGE, opts)).resolves.toEqual(pagemapScan(target.pid, area, area + AREA_PAGES * PAGE, opts));
     await expect(pagemapScanAsync(2 ** 22 + 1, area, area + AREA_PAGES * PAGE, opts)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("pagemapScanRanges answers for several ranges, in their order, what a pagemapScan of each does", async () => {
+    const { target, area } = await pagesTarget();
+    const opts = { writeProtect: false, categories: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT };
+    const ranges: [bigint, bigint][] = [
+      [area + 40n * PAGE, area + 64n * PAGE], // nothing present
+      [area + 20n * PAGE, area + 36n * PAGE], // the present pages' end
+      [area, area + 4n * PAGE],
+    ];
+    const one = ranges.flatMap(([start, end]) => [...pagemapScan(target.pid, start, end, opts)]);
+    expect(one).toEqual([area + 20n * PAGE, area + 32n * PAGE, BigInt(PAGE_IS_PRESENT), area, area + 4n * PAGE, BigInt(PAGE_IS_PRESENT)]);
+    expect([...pagemapScanRanges(target.pid, new BigUint64Array(ranges.flat()), opts)]).toEqual(one);
+    expect(() => pagemapScanRanges(target.pid, new BigUint64Array([area, area + 1n]), opts)).toThrow(TypeError);
   });
 });
 

@@ -1,4 +1,4 @@
-import { NativeError, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScan, registerWriteTracking, scratch } from "@cr/native";
+import { NativeError, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScanRanges, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, RunList, subtractRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
@@ -93,8 +93,8 @@ function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undef
  * own copy (COW'd if the mapping is a file's). The unchanged pages are made when first asked for:
  * the plan inside the freeze needs only the rest, the image's map after the thaw all.
  */
-function ownAnswer(own: Vma[], scans: BigUint64Array[]): Pick<DirtyResult, "unchanged" | "seen"> {
-  const written = writtenRuns(scans);
+function ownAnswer(own: Vma[], scan: BigUint64Array): Pick<DirtyResult, "unchanged" | "seen"> {
+  const written = writtenRuns(scan);
   const tracked: PageRun[] = [];
   for (const v of own) pushRun(tracked, v.start, vmaPages(v));
   let unchanged: PageRun[] | undefined;
@@ -137,40 +137,36 @@ function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): strin
 }
 
 /**
- * The scans of the registered mappings' written pages, (start, end, categories) triples; with
- * `rearm` each scan write-protects them again. The scan fails with EPERM
+ * The registered mappings' written pages, (start, end, categories) triples, in one scan; with
+ * `rearm` the scan write-protects them again. The scan fails with EPERM
  * (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its registration, e.g. because
  * the program closed every fd it did not know: then nothing is known (null).
  */
-function scanWritten(pid: number, registered: Vma[], rearm: boolean): BigUint64Array[] | null {
-  const scans: BigUint64Array[] = [];
+function scanWritten(pid: number, registered: Vma[], rearm: boolean): BigUint64Array | null {
   const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-  for (const vma of registered) {
-    try {
-      scans.push(pagemapScan(pid, vma.start, vma.end, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask }));
-    } catch (error) {
-      if (error instanceof NativeError && error.code === "EPERM") return null;
-      throw error;
-    }
+  const ranges = new BigUint64Array(registered.flatMap((v) => [v.start, v.end]));
+  try {
+    // One call for all the mappings: a process has dozens, most of them small.
+    return pagemapScanRanges(pid, ranges, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
+  } catch (error) {
+    if (error instanceof NativeError && error.code === "EPERM") return null;
+    throw error;
   }
-  return scans;
 }
 
-/** Each scan's triples, read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions). */
-function forEachTriple(scans: BigUint64Array[], visit: (start: number, end: number, categories: number) => void): void {
-  for (const scan of scans) {
-    const words = new Uint32Array(scan.buffer, scan.byteOffset, scan.length * 2);
-    for (let i = 0; i < words.length; i += 6) visit(words[i + 1]! * 2 ** 32 + words[i]!, words[i + 3]! * 2 ** 32 + words[i + 2]!, words[i + 4]!);
-  }
+/** The scan's triples, read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions). */
+function forEachTriple(scan: BigUint64Array, visit: (start: number, end: number, categories: number) => void): void {
+  const words = new Uint32Array(scan.buffer, scan.byteOffset, scan.length * 2);
+  for (let i = 0; i < words.length; i += 6) visit(words[i + 1]! * 2 ** 32 + words[i]!, words[i + 3]! * 2 ** 32 + words[i + 2]!, words[i + 4]!);
 }
 
 const HOLDS_PAGE = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 
 /** The written pages, and those of them that hold a page (present or swapped): mostly all of them, the same list. */
-function writtenRuns(scans: BigUint64Array[]): { all: PageRun[]; present: PageRun[] } {
+function writtenRuns(scan: BigUint64Array): { all: PageRun[]; present: PageRun[] } {
   const all = new RunList();
   let present: RunList | undefined; // apart from `all` from the first written page that holds none on
-  forEachTriple(scans, (start, end, categories) => {
+  forEachTriple(scan, (start, end, categories) => {
     const holds = (categories & HOLDS_PAGE) !== 0;
     if (!holds) present ??= all.copy();
     all.add(start, end);
@@ -179,9 +175,9 @@ function writtenRuns(scans: BigUint64Array[]): { all: PageRun[]; present: PageRu
   return { all: all.runs, present: present?.runs ?? all.runs };
 }
 
-function presentPages(scans: BigUint64Array[]): number {
+function presentPages(scan: BigUint64Array): number {
   let pages = 0;
-  forEachTriple(scans, (start, end, categories) => {
+  forEachTriple(scan, (start, end, categories) => {
     if (categories & HOLDS_PAGE) pages += (end - start) / PAGE_SIZE;
   });
   return pages;
