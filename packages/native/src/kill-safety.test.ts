@@ -94,6 +94,28 @@ describe("killing cr at any moment", () => {
     expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
   });
 
+  it("a thread that waited out the query loop while cr was held up runs on unharmed, and cr says so", async () => {
+    const target = await startTarget("worker", ["sleep"]);
+    await target.waitFor(/^slept 1/);
+    prepareTrampoline(target.pid);
+    const driver = startDriver(target.pid, "slow");
+    await driver.waitFor(/^querying/);
+    while (!readFileSync(`/proc/${target.pid}/syscall`, "utf8").startsWith("271 ")) await sleep(5); // in the query (ppoll)
+    driver.proc.kill("SIGSTOP"); // held up past the query's 500 ms and the loop's 500 ms wait
+    await sleep(1500);
+    driver.proc.kill("SIGCONT");
+    await driver.waitFor(/^thawed/);
+    expect(driver.lines).toContain("failed EAGAIN");
+    await target.waitFor(/^slept/, target.lines.length);
+    await target.waitFor(/^slept/, target.lines.length);
+    // Put back at the state of the freeze, its loop would count from there again.
+    const counts = target.lines.filter((l) => l.startsWith("slept ")).map((l) => Number(l.split(" ")[1]));
+    expect(counts).toEqual(counts.map((_, i) => i + 1));
+    expect(target.failures()).toEqual([]);
+    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+    expect(procStatus(target.pid, "TracerPid")).toBe("0");
+  });
+
   it("returns a thread orphaned inside an injected syscall to where it was", async () => {
     const target = await startTarget("worker", ["sleep"]);
     await target.waitFor(/^slept 1/);

@@ -7,6 +7,9 @@
 //                                     after it), and get killed there
 //   node inject-loop.mjs PID queried  freeze, run getpid as a query in the leader (which waits
 //                                     in the query loop after it), and get killed there
+//   node inject-loop.mjs PID slow     freeze, run a 500 ms ppoll as a query in the leader
+//                                     (the test holds this process up meanwhile), print how it
+//                                     ended, thaw
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -77,7 +80,24 @@ function queried() {
   setInterval(() => {}, 1000);
 }
 
+function slow() {
+  const [tid] = addon.freeze(pid, 5000);
+  const timeout = addon.scratch(tid).address + 8n; // the query loop's own 500 ms timespec (trampoline.h)
+  const calls = new BigUint64Array(7);
+  calls.set([BigInt(SYS_ppoll), 0n, 0n, timeout, 0n, 8n]);
+  console.log("querying");
+  try {
+    addon.injectQueries(tid, calls, new Uint32Array(2));
+    console.log("ended");
+  } catch (error) {
+    console.log(`failed ${error.code}`);
+  }
+  addon.thaw([tid]);
+  console.log("thawed");
+}
+
 if (mode === "orphan") orphan();
+else if (mode === "slow") slow();
 else if (mode === "queried") queried();
 else if (mode === "parked") parked();
 else loop();
