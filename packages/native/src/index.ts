@@ -395,6 +395,8 @@ export interface ScratchArea {
   size: number;
   /** The trampoline's pages, [start, end): cr's, not the program's. */
   trampoline: { start: bigint; end: bigint };
+  /** Past the scratch area, where the tracker's history lives (trackers/history.ts): nothing else writes there. */
+  trackerSlot: { address: bigint; size: number };
 }
 
 /** A writable area in the target (inside the cr trampoline) for injected syscalls' arguments. */

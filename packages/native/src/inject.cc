@@ -319,7 +319,7 @@ uint64_t Align8(uint64_t n) { return (n + 7) & ~7ull; }
 
 // The end of the queries from `from` that fit one run: table, end mark and outputs in the scratch space.
 size_t RunEnd(const std::vector<Query>& queries, size_t from) {
-  uint64_t room = PageSize() - kQueryTable - 8;
+  uint64_t room = PageSize() - kQueryTable - 8 - kTrackerSlotBytes;
   size_t end = from;
   for (uint64_t used = 0; end < queries.size() && used + kQueryEntry + Align8(queries[end].outSize) <= room; end++) {
     used += kQueryEntry + Align8(queries[end].outSize);
@@ -518,7 +518,7 @@ Status ScratchArea(int tid, uint64_t& address, size_t& size) {
   Trampoline* t = nullptr;
   if (Status s = EnsureTrampoline(pid, tid, t)) return s;
   address = t->base + PageSize() + kScratch;
-  size = PageSize() - kScratch;
+  size = PageSize() - kScratch - kTrackerSlotBytes;
   return std::nullopt;
 }
 
@@ -594,5 +594,9 @@ Napi::Value Scratch(const Napi::CallbackInfo& info) {
   trampoline.Set("start", BigU64(env, base));
   trampoline.Set("end", BigU64(env, base + 2 * PageSize()));
   out.Set("trampoline", trampoline);
+  Napi::Object slot = Napi::Object::New(env);
+  slot.Set("address", BigU64(env, address + size));
+  slot.Set("size", static_cast<double>(kTrackerSlotBytes));
+  out.Set("trackerSlot", slot);
   return out;
 }

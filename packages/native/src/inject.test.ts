@@ -149,6 +149,23 @@ describe("injectQueries", () => {
     expect(target.failures()).toEqual([]);
   });
 
+  it("never writes the tracker's slot past the scratch area, however many queries fill it", async () => {
+    const target = await startTarget("worker", ["spin"]);
+    const tids = freeze(target.pid);
+    const { trackerSlot, address, size } = scratch(tids[0]!);
+    expect(trackerSlot.address).toBe(address + BigInt(size));
+    const mark = Buffer.from("0123456789abcdef");
+    writeMemory(target.pid, trackerSlot.address, mark);
+    for (const queries of [Array.from({ length: 200 }, () => ({ nr: SYS.getpid, args: [] })), Array.from({ length: 100 }, () => sigaction(2))]) {
+      expect(injectQueries(tids[0]!, queries).every((a) => a.result >= 0n)).toBe(true);
+    }
+    const slot = Buffer.alloc(16);
+    readMemory(target.pid, new BigUint64Array([trackerSlot.address, 16n]), slot);
+    expect(slot).toEqual(mark);
+    thaw(tids);
+    await expectProgress(target);
+  });
+
   it("stops a query that blocks after its deadline, with an error, and the thread goes back to its own read", async () => {
     const target = await startTarget("worker", ["read"]);
     await sleep(50);

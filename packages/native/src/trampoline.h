@@ -17,7 +17,9 @@
 //                       then waits in ppoll for at most the timespec at kQueryTimeout
 //                       (kQueryWaitSite), where cr stops it. If cr died meanwhile, the wait
 //                       ends and the thread goes on to the restore routine.
-// Data page (rw-):  the save area (the thread's resume state) and scratch space.
+// Data page (rw-):  the save area (the thread's resume state), scratch space, and in its last
+//                   kTrackerSlotBytes the tracker's history slot (core: trackers/history.ts),
+//                   which no use of the scratch space reaches.
 //
 // While cr drives the thread, it stops at the syscall exit and puts the original registers
 // back itself; the restore routine only runs if cr dies mid-injection, and then returns the
@@ -35,6 +37,7 @@ constexpr uint64_t kSaveFlags = 128;  // then rflags, rsp, rip, in the order the
 constexpr uint64_t kSaveRsp = 136;
 constexpr uint64_t kSaveRip = 144;
 constexpr uint64_t kScratch = 256;
+constexpr uint64_t kTrackerSlotBytes = 16;
 constexpr uint64_t kQueryDone = kScratch;          // while queries run, the scratch space holds:
 constexpr uint64_t kQueryTimeout = kScratch + 8;   //   the wait's struct timespec,
 constexpr uint64_t kQueryTable = kScratch + 24;    //   then the table: nr and 6 arguments a query

@@ -9,7 +9,7 @@ import type { ScratchArea } from "@cr/native";
  * image that consumed the last re-arm; a snapshot trusts the tracker only when that identity is
  * its parent's. The slot travels with the process and dies with its address space (exec).
  */
-const SLOT_BYTES = 16;
+const SLOT_BYTES = 16; // the magic, then the identity: what the trampoline keeps room for (ScratchArea.trackerSlot)
 const SLOT_MAGIC = 0x7473_6968_6b72_7463n; // "ctrkhist"
 
 /**
@@ -26,7 +26,7 @@ export interface HistorySlot {
 
 /** The slot in the scratch area of the stopped process's trampoline; closeHistorySlot when done. */
 export function openHistorySlot(pid: number, area: ScratchArea): HistorySlot {
-  return { pid, address: area.address + BigInt(area.size - SLOT_BYTES), memory: openSync(`/proc/${pid}/mem`, "r+") };
+  return { pid, address: area.trackerSlot.address, memory: openSync(`/proc/${pid}/mem`, "r+") };
 }
 
 export function closeHistorySlot(slot: HistorySlot): void {
