@@ -580,7 +580,7 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
   const files = collectFiles(pid).filter((f) => !f.internal);
   const shared = collectSharedFds(pid, files);
   const ptyMasters = collectPtyMasters(pid, files, shared);
-  const asked = askProcess(pid, tids[0]!, tids, info);
+  const asked = askProcess(pid, tids, info);
   const { timers, warnings } = asked.timers();
   return {
     info,
@@ -607,9 +607,9 @@ function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBu
   };
 }
 
-/** What of the process only its leader can say, asked of it in one run of queries (Queries). */
-function askProcess(pid: number, leader: number, tids: number[], info: ProcessInfo) {
-  const queries = new Queries(pid, leader);
+/** What of the process only its leader (`tids[0]`) can say, asked of it in one run of queries (Queries). */
+function askProcess(pid: number, tids: number[], info: ProcessInfo) {
+  const queries = new Queries(pid, tids[0]!);
   const asked = {
     leader: askThread(queries),
     signals: askSignals(queries, info.signals.caught, info.signals.ignored),
