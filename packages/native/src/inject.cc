@@ -191,6 +191,16 @@ Status FindVdsoSyscall(int pid, uint64_t& site) {
   return InjectionFailure(ENOENT, pid, "no syscall instruction found in the vdso");
 }
 
+// The page at `page` is a trampoline's code page: its magic first, then all of it.
+bool IsTrampolineCode(int pid, uint64_t page) {
+  std::vector<uint8_t> code = TrampolineCode(page, PageSize());
+  std::vector<uint8_t> bytes(code.size());
+  constexpr size_t kTail = 32;  // the magic and what precedes it
+  if (ReadTargetMemory(pid, page + code.size() - kTail, bytes.data() + code.size() - kTail, kTail)) return false;
+  if (!std::equal(code.end() - kTail, code.end(), bytes.end() - kTail)) return false;
+  return !ReadTargetMemory(pid, page, bytes.data(), code.size()) && bytes == code;
+}
+
 // Recognised by shape (a private anonymous r-x page followed by an rw- page) and by the
 // code page's exact contents; the name only shows where CONFIG_ANON_VMA_NAME is set.
 bool IsTrampolineAt(int pid, const Vma& code, const Vma& data) {
@@ -198,9 +208,7 @@ bool IsTrampolineAt(int pid, const Vma& code, const Vma& data) {
   bool named = code.name.empty() || code.name == std::string("[anon:") + kTrampolineName + "]";
   if (!named || code.perms != "r-xp" || code.end - code.start != page) return false;
   if (data.start != code.end || data.perms != "rw-p" || data.end - data.start != page) return false;
-  std::vector<uint8_t> bytes(page);
-  if (ReadTargetMemory(pid, code.start, bytes.data(), page)) return false;
-  return bytes == TrampolineCode(code.start, page);
+  return IsTrampolineCode(pid, code.start);
 }
 
 Status FindTrampoline(int pid, uint64_t& base) {
@@ -283,27 +291,11 @@ Status WriteSaveArea(int pid, int tid, Trampoline& t) {
   return std::nullopt;
 }
 
-// The page at `page` is a trampoline's code page: its magic first, then all of it.
-bool IsTrampolineCode(int pid, uint64_t page) {
-  std::vector<uint8_t> code = TrampolineCode(page, PageSize());
-  std::vector<uint8_t> bytes(code.size());
-  constexpr size_t kTail = 32;  // the magic and what precedes it
-  if (ReadTargetMemory(pid, page + code.size() - kTail, bytes.data() + code.size() - kTail, kTail)) return false;
-  if (!std::equal(code.end() - kTail, code.end(), bytes.end() - kTail)) return false;
-  return !ReadTargetMemory(pid, page, bytes.data(), code.size()) && bytes == code;
-}
-
-// The state the trampoline at `base` would restore: the save area's, its syscall restart applied.
+// The state the trampoline at `base` would restore: the save area's.
 Status SavedState(int pid, uint64_t base, const user_regs_struct& now, Saved& saved) {
   std::vector<uint8_t> area(kSaveRip + 8);
   if (Status s = ReadTargetMemory(pid, base + PageSize(), area.data(), area.size())) return s;
-  saved.regs = now;
-  std::memcpy(&saved.regs, area.data() + kSaveRegs, 15 * 8);  // r15 ... rdi
-  std::memcpy(&saved.regs.eflags, area.data() + kSaveFlags, 8);
-  std::memcpy(&saved.regs.rsp, area.data() + kSaveRsp, 8);
-  std::memcpy(&saved.regs.rip, area.data() + kSaveRip, 8);
-  std::memcpy(&saved.mask, area.data() + kSaveMask, 8);
-  saved.regs.orig_rax = static_cast<uint64_t>(-1);
+  saved.regs = SaveAreaState(area, now, saved.mask);
   saved.masked = true;
   return std::nullopt;
 }
@@ -400,9 +392,10 @@ Status RunQueries(int pid, int tid, Trampoline& t, const std::vector<Query>& que
   // What ran: the table, its results over the numbers, then the outputs, read in one go.
   uint64_t outputs = 0;
   for (size_t i = from; i < end; i++) outputs += Align8(queries[i].outSize);
-  std::vector<uint64_t> ran(table.size() - 3 + outputs / 8);
+  size_t tableWords = table.size() - kQueryHeaderWords;  // the entries and the end mark
+  std::vector<uint64_t> ran(tableWords + outputs / 8);
   if (Status s = ReadTargetMemory(pid, data + kQueryTable, ran.data(), ran.size() * 8)) return s;
-  const uint8_t* output = reinterpret_cast<const uint8_t*>(ran.data() + table.size() - 3);
+  const uint8_t* output = reinterpret_cast<const uint8_t*>(ran.data() + tableWords);
   for (size_t i = from; i < end; output += Align8(queries[i].outSize), i++) {
     results[i] = static_cast<int64_t>(ran[(i - from) * 7]);
     std::memcpy(out, output, queries[i].outSize);

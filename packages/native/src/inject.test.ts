@@ -13,6 +13,18 @@ function trampolineLines(pid: number, base: bigint): string[] {
   return readFileSync(`/proc/${pid}/maps`, "utf8").split("\n").filter((l) => l.startsWith(start(base) + "-") || l.startsWith(start(base + 4096n) + "-"));
 }
 
+/** `worker read`, blocked in read(2), frozen while `act` runs: it then reads exactly what is written to it. */
+async function expectReadUndisturbed(act: (tid: number, pid: number) => void): Promise<void> {
+  const target = await startTarget("worker", ["read"]);
+  await sleep(50);
+  const tids = freeze(target.pid);
+  act(tids[0]!, target.pid);
+  thaw(tids);
+  target.proc.stdin!.write("hello");
+  await target.waitFor(/^read 1 hello$/);
+  expect(target.failures()).toEqual([]);
+}
+
 describe("injectSyscall", () => {
   it("runs getpid in the target, leaves registers and mask as they were, and the target continues", async () => {
     const target = await startTarget("worker", ["spin"]);
@@ -82,14 +94,7 @@ describe("injectSyscall", () => {
   });
 
   it("does not disturb a thread blocked in read: it gets exactly the data written later", async () => {
-    const target = await startTarget("worker", ["read"]);
-    await sleep(50);
-    const tids = freeze(target.pid);
-    expect(injectSyscall(tids[0]!, SYS.getpid)).toBe(BigInt(target.pid));
-    thaw(tids);
-    target.proc.stdin!.write("hello");
-    await target.waitFor(/^read 1 hello$/);
-    expect(target.failures()).toEqual([]);
+    await expectReadUndisturbed((tid, pid) => expect(injectSyscall(tid, SYS.getpid)).toBe(BigInt(pid)));
   });
 
   it("maps the trampoline once and finds it again on later freezes", async () => {
@@ -167,15 +172,8 @@ describe("injectQueries", () => {
   });
 
   it("stops a query that blocks after its deadline, with an error, and the thread goes back to its own read", async () => {
-    const target = await startTarget("worker", ["read"]);
-    await sleep(50);
-    const tids = freeze(target.pid);
     const blocking: Query = { nr: SYS.read, args: [0n, 0n, 1n], out: { arg: 1, size: 1 } };
-    expect(() => injectQueries(tids[0]!, [{ nr: SYS.getpid, args: [] }, blocking])).toThrow(expect.objectContaining({ code: "ETIMEDOUT" }));
-    thaw(tids);
-    target.proc.stdin!.write("hello");
-    await target.waitFor(/^read 1 hello$/);
-    expect(target.failures()).toEqual([]);
+    await expectReadUndisturbed((tid) => expect(() => injectQueries(tid, [{ nr: SYS.getpid, args: [] }, blocking])).toThrow(expect.objectContaining({ code: "ETIMEDOUT" })));
   });
 
   it("refuses a sleep that would reset an interrupted sleep's restart, before anything runs", async () => {

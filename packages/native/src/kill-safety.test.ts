@@ -33,6 +33,23 @@ function prepareTrampoline(pid: number): bigint {
   return base;
 }
 
+/** `worker sleep` with its trampoline made, and a driver in `mode` that has printed `ready`. */
+async function sleeperWithDriver(mode: string, ready: RegExp): Promise<{ target: Target; base: bigint; driver: Target }> {
+  const target = await startTarget("worker", ["sleep"]);
+  await target.waitFor(/^slept 1/);
+  const base = prepareTrampoline(target.pid);
+  const driver = startDriver(target.pid, mode);
+  await driver.waitFor(ready);
+  return { target, base, driver };
+}
+
+/** The sleeper sleeps `times` more times, without a failure, with no signal blocked. */
+async function expectSleepsOn(target: Target, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) await target.waitFor(/^slept/, target.lines.length);
+  expect(target.failures()).toEqual([]);
+  expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+}
+
 describe("killing cr at any moment", () => {
   it("leaves a multi-threaded target running correctly after 30 random SIGKILLs of the driver", async () => {
     const target = await startTarget("worker", ["busy"]);
@@ -52,82 +69,47 @@ describe("killing cr at any moment", () => {
   });
 
   it("returns a thread parked after an injected syscall to where it was", async () => {
-    const target = await startTarget("worker", ["sleep"]);
-    await target.waitFor(/^slept 1/);
-    prepareTrampoline(target.pid);
-    const driver = startDriver(target.pid, "parked");
-    await driver.waitFor(/^parked/);
+    const { target, driver } = await sleeperWithDriver("parked", /^parked/);
     await killDriver(driver);
-    await target.waitFor(/^slept/, target.lines.length);
-    await target.waitFor(/^slept/, target.lines.length);
-    expect(target.failures()).toEqual([]);
-    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+    await expectSleepsOn(target, 2);
   });
 
   it("returns a thread left waiting in the query loop to where it was once the wait ends", async () => {
-    const target = await startTarget("worker", ["sleep"]);
-    await target.waitFor(/^slept 1/);
-    prepareTrampoline(target.pid);
-    const driver = startDriver(target.pid, "queried");
-    await driver.waitFor(/^queried/);
+    const { target, driver } = await sleeperWithDriver("queried", /^queried/);
     await killDriver(driver);
-    await target.waitFor(/^slept/, target.lines.length);
-    await target.waitFor(/^slept/, target.lines.length);
-    expect(target.failures()).toEqual([]);
-    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+    await expectSleepsOn(target, 2);
   });
 
   it("a thread left waiting in the query loop and frozen again meanwhile is read and put back with its own state", async () => {
-    const target = await startTarget("worker", ["sleep"]);
-    await target.waitFor(/^slept 1/);
-    const base = prepareTrampoline(target.pid);
-    const driver = startDriver(target.pid, "queried");
-    await driver.waitFor(/^queried/);
+    const { target, base, driver } = await sleeperWithDriver("queried", /^queried/);
     await killDriver(driver);
     const tids = freeze(target.pid);
     const rip = getRegs(tids[0]!).readBigUInt64LE(REG.rip);
     expect(rip < base || rip >= base + 8192n, "outside the trampoline").toBe(true);
     expect(getSigmask(tids[0]!)).toBe(0n);
     thaw(tids);
-    await target.waitFor(/^slept/, target.lines.length);
-    expect(target.failures()).toEqual([]);
-    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+    await expectSleepsOn(target, 1);
   });
 
   it("a thread that waited out the query loop while cr was held up runs on unharmed, and cr says so", async () => {
-    const target = await startTarget("worker", ["sleep"]);
-    await target.waitFor(/^slept 1/);
-    prepareTrampoline(target.pid);
-    const driver = startDriver(target.pid, "slow");
-    await driver.waitFor(/^querying/);
+    const { target, driver } = await sleeperWithDriver("slow", /^querying/);
     while (!readFileSync(`/proc/${target.pid}/syscall`, "utf8").startsWith("271 ")) await sleep(5); // in the query (ppoll)
     driver.proc.kill("SIGSTOP"); // held up past the query's 500 ms and the loop's 500 ms wait
     await sleep(1500);
     driver.proc.kill("SIGCONT");
     await driver.waitFor(/^thawed/);
     expect(driver.lines).toContain("failed EAGAIN");
-    await target.waitFor(/^slept/, target.lines.length);
-    await target.waitFor(/^slept/, target.lines.length);
+    await expectSleepsOn(target, 2);
     // Put back at the state of the freeze, its loop would count from there again.
     const counts = target.lines.filter((l) => l.startsWith("slept ")).map((l) => Number(l.split(" ")[1]));
     expect(counts).toEqual(counts.map((_, i) => i + 1));
-    expect(target.failures()).toEqual([]);
-    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
     expect(procStatus(target.pid, "TracerPid")).toBe("0");
   });
 
   it("returns a thread orphaned inside an injected syscall to where it was", async () => {
-    const target = await startTarget("worker", ["sleep"]);
-    await target.waitFor(/^slept 1/);
-    prepareTrampoline(target.pid);
-    const driver = startDriver(target.pid, "orphan");
-    await driver.waitFor(/^injecting/);
+    const { target, driver } = await sleeperWithDriver("orphan", /^injecting/);
     await sleep(50);
     await killDriver(driver);
-    const from = target.lines.length;
-    await target.waitFor(/^slept/, from);
-    await target.waitFor(/^slept/, target.lines.length);
-    expect(target.failures()).toEqual([]);
-    expect(procStatus(target.pid, "SigBlk")).toBe("0000000000000000");
+    await expectSleepsOn(target, 2);
   });
 });

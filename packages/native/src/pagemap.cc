@@ -74,10 +74,12 @@ uint64_t ResumeAt(const pm_scan_arg& arg, const page_region* regions, long n) {
   return n > 0 ? std::max<uint64_t>(arg.walk_end, regions[n - 1].end) : arg.walk_end;
 }
 
-// Calls PAGEMAP_SCAN on the open `pagemap` of `pid` for each [start, end) range in turn, each
-// until the walk reaches its end (the vector can fill up before that), or until maxPages pages
-// were returned in all.
-Status ScanRanges(int pagemap, int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const ScanOptions& o, std::vector<page_region>& out) {
+// Calls PAGEMAP_SCAN for each [start, end) range in turn, through one open of the pagemap of
+// `pid`, each until the walk reaches its end (the vector can fill up before that), or until
+// maxPages pages were returned in all.
+Status Scan(int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const ScanOptions& o, std::vector<page_region>& out) {
+  Fd pagemap;
+  if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return s;
   std::vector<page_region> regions(kRegionsPerCall);
   ScanOptions left = o;
   for (const auto& [start, end] : ranges) {
@@ -85,7 +87,7 @@ Status ScanRanges(int pagemap, int pid, const std::vector<std::pair<uint64_t, ui
       pm_scan_arg arg = ScanArg(at, end, left);
       arg.vec = reinterpret_cast<uint64_t>(regions.data());
       arg.vec_len = regions.size();
-      long n = ioctl(pagemap, PAGEMAP_SCAN, &arg);
+      long n = ioctl(pagemap.get(), PAGEMAP_SCAN, &arg);
       if (n < 0) {
         Failure f = SysFailure("ioctl(PAGEMAP_SCAN)", pid);
         f.address = at;
@@ -99,12 +101,6 @@ Status ScanRanges(int pagemap, int pid, const std::vector<std::pair<uint64_t, ui
     }
   }
   return std::nullopt;
-}
-
-Status Scan(int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const ScanOptions& o, std::vector<page_region>& out) {
-  Fd pagemap;
-  if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return s;
-  return ScanRanges(pagemap.get(), pid, ranges, o, out);
 }
 
 bool ReadNumberOption(Napi::Object o, const char* key, uint64_t& out, bool required) {

@@ -20,11 +20,15 @@ class CodeWriter {
     std::memcpy(bytes, &disp, 4);
     code_.insert(code_.end(), bytes, bytes + 4);
   }
-  // A short jump (jcc or jmp rel8 `opcode`) to the code's offset `target`.
-  void Jump8(uint8_t opcode, size_t target) {
+  // A short jump (jcc or jmp rel8 `opcode`) to the code's offset `target`; returns where its
+  // displacement is, for a forward jump to be aimed once its target is known (Land).
+  size_t Jump8(uint8_t opcode, size_t target = 0) {
     Emit({opcode});
     code_.push_back(static_cast<uint8_t>(static_cast<int8_t>(target - (code_.size() + 1))));
+    return code_.size() - 1;
   }
+  // Aims the forward jump whose displacement is at `at` here.
+  void Land(size_t at) { code_[at] = static_cast<uint8_t>(static_cast<int8_t>(code_.size() - (at + 1))); }
   size_t size() const { return code_.size(); }
   std::vector<uint8_t>& code() { return code_; }
 
@@ -40,8 +44,7 @@ void EmitQueryLoop(CodeWriter& w, uint64_t base, uint64_t data) {
   size_t loop = w.size();
   w.Emit({0x48, 0x8b, 0x03});                             // mov rax, [rbx]
   w.Emit({0x48, 0x83, 0xf8, 0xff});                       // cmp rax, -1
-  constexpr size_t kBody = 35;                            // the bytes from here to the wait
-  w.Jump8(0x74, w.size() + 2 + kBody);                    // je done
+  size_t toDone = w.Jump8(0x74);                          // je done
   w.Emit({0x48, 0x8b, 0x7b, 0x08});                       // mov rdi, [rbx + 8]
   w.Emit({0x48, 0x8b, 0x73, 0x10});                       // mov rsi, [rbx + 16]
   w.Emit({0x48, 0x8b, 0x53, 0x18});                       // mov rdx, [rbx + 24]
@@ -52,6 +55,7 @@ void EmitQueryLoop(CodeWriter& w, uint64_t base, uint64_t data) {
   w.Emit({0x48, 0x89, 0x03});                             // mov [rbx], rax
   w.Emit({0x48, 0x83, 0xc3, static_cast<uint8_t>(kQueryEntry)});  // add rbx, entry size
   w.Jump8(0xeb, loop);                                    // jmp loop
+  w.Land(toDone);
   w.RipRelative({0x48, 0xc7, 0x05}, data + kQueryDone - 4);  // done: mov qword [done], 1
   w.Emit({1, 0, 0, 0});                                   //   (its disp counts from after this imm32)
   w.Emit({0xb8, 0x0f, 0x01, 0, 0});                       // mov eax, __NR_ppoll
@@ -103,6 +107,17 @@ std::vector<uint8_t> TrampolineCode(uint64_t base, uint64_t pageSize) {
   page.resize(pageSize, 0xcc);  // int3 everywhere else
   std::memcpy(page.data() + pageSize - sizeof kMagic, kMagic, sizeof kMagic);
   return page;
+}
+
+user_regs_struct SaveAreaState(const std::vector<uint8_t>& image, const user_regs_struct& now, uint64_t& mask) {
+  user_regs_struct resume = now;
+  std::memcpy(&mask, image.data() + kSaveMask, 8);
+  std::memcpy(&resume, image.data() + kSaveRegs, 15 * 8);  // r15 ... rdi
+  std::memcpy(&resume.eflags, image.data() + kSaveFlags, 8);
+  std::memcpy(&resume.rsp, image.data() + kSaveRsp, 8);
+  std::memcpy(&resume.rip, image.data() + kSaveRip, 8);
+  resume.orig_rax = static_cast<uint64_t>(-1);  // its syscall restart is applied already (ResumeState)
+  return resume;
 }
 
 std::vector<uint8_t> SaveAreaImage(const user_regs_struct& resume, uint64_t mask) {

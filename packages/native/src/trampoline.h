@@ -42,6 +42,7 @@ constexpr uint64_t kQueryDone = kScratch;          // while queries run, the scr
 constexpr uint64_t kQueryTimeout = kScratch + 8;   //   the wait's struct timespec,
 constexpr uint64_t kQueryTable = kScratch + 24;    //   then the table: nr and 6 arguments a query
 constexpr uint64_t kQueryEntry = 7 * 8;
+constexpr uint64_t kQueryHeaderWords = (kQueryTable - kQueryDone) / 8;  // the done word and the timespec
 constexpr uint64_t kForkSite = 128;  // offsets in the code page
 constexpr uint64_t kSpawnSite = 160;
 constexpr uint64_t kQuerySite = 192;
@@ -53,3 +54,6 @@ std::vector<uint8_t> TrampolineCode(uint64_t base, uint64_t pageSize);
 
 // The save area image: signal mask and the registers the routine pops.
 std::vector<uint8_t> SaveAreaImage(const user_regs_struct& resume, uint64_t mask);
+// The state a save area `image` (SaveAreaImage's size) holds, the registers it does not hold
+// taken from `now`; its mask into `mask`.
+user_regs_struct SaveAreaState(const std::vector<uint8_t>& image, const user_regs_struct& now, uint64_t& mask);
