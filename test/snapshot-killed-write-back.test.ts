@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FROZEN_COPY_NAME } from "@cr/native";
 import { runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, fixtures, sleep, startFixture, tmpDir } from "./harness.js";
-import { checkStore, report, waitUntraced } from "./target-report.js";
+import { checkStore, readUntil, report, waitUntraced } from "./target-report.js";
 
 const BALLAST_MIB = 64;
 
@@ -128,7 +128,7 @@ describe("a cr killed during the write-back of a frozen copy goes unnoticed", ()
       const unheld = (c: Copy) => c.tracer === 0 && c.state !== "Z";
       for (let i = 0; i < 500 && copiesUnder(reaper).some(unheld); i++) await sleep(10); // dying, as above
       expect(copiesUnder(reaper).filter(unheld), `kill ${k}: a frozen copy nobody holds runs`).toEqual([]);
-      const now = await report(t);
+      const now = await readUntil(() => report(t), (r) => r.iterations > last.iterations);
       expect(now.errors, `kill ${k}: ${now.line}`).toBe(0);
       expect(now.signals, `kill ${k}: ${now.line}`).toBe(0);
       expect(now.iterations, `kill ${k}: the target progresses`).toBeGreaterThan(last.iterations);

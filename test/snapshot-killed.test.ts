@@ -11,7 +11,7 @@ import { Store } from "@cr/core";
 import { runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, fixtures, sleep, startFixture, tmpDir } from "./harness.js";
 import { verifyChain } from "./image-pages.js";
-import { checkStore, procStatus, report, waitUntraced } from "./target-report.js";
+import { checkStore, procStatus, readUntil, report, waitUntraced } from "./target-report.js";
 
 /** The killed snapshots' target: large enough that a snapshot takes a good part of a second. */
 const BALLAST_MIB = 64;
@@ -67,8 +67,7 @@ describe("a killed cr snapshot goes unnoticed", () => {
       const s = await waitUntraced(t.pid);
       expect(s.tracer, `kill ${k} after ${delay.toFixed(0)} ms: the target is still traced`).toBe(0);
       expect(s.state, `kill ${k} after ${delay.toFixed(0)} ms: the target is stopped`).not.toMatch(/^[tT]$/);
-      await sleep(20);
-      const now = await report(t);
+      const now = await readUntil(() => report(t), (r) => r.iterations > last.iterations);
       expect(now.errors, `kill ${k} after ${delay.toFixed(0)} ms: ${now.line}`).toBe(0);
       expect(now.signals, `kill ${k} after ${delay.toFixed(0)} ms: ${now.line}`).toBe(0);
       expect(now.iterations, `kill ${k} after ${delay.toFixed(0)} ms: the target progresses`).toBeGreaterThan(last.iterations);

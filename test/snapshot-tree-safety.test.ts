@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runCli, spawnCli } from "./cli.js";
 import { cleanupTmp, sleep, tmpDir } from "./harness.js";
 import { killTree, startWorkers, treeOf, waitPidFree, type Workers } from "./restart-helpers.js";
-import { checkStore, waitUntraced } from "./target-report.js";
+import { checkStore, readUntil, waitUntraced } from "./target-report.js";
 
 const started: ChildProcess[] = [];
 afterAll(async () => {
@@ -24,8 +24,7 @@ async function expectUnharmed(w: Workers, before: { rounds: bigint }[], what: st
     expect(s.tracer, `${what}: process ${pid} is still traced`).toBe(0);
     expect(s.state, `${what}: process ${pid} is stopped`).not.toMatch(/^[tT]$/);
   }
-  await sleep(30);
-  const now = w.slots();
+  const now = await readUntil(w.slots, (slots) => slots.every((slot, i) => slot.rounds > before[i]!.rounds));
   now.forEach((slot, i) => {
     expect(slot.errors, `${what}: process ${w.pids[i]} found an error`).toBe(0n);
     expect(slot.rounds, `${what}: process ${w.pids[i]} works on`).toBeGreaterThan(before[i]!.rounds);

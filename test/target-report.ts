@@ -40,6 +40,21 @@ export async function waitUntraced(pid: number, ms = 3000): Promise<{ state: str
 }
 
 /**
+ * Reads until `done` holds or `ms` pass, and returns the last reading. A thread that a killed cr
+ * left in the trampoline's query loop goes back to the program only when the loop's wait ends
+ * (500 ms, docs/checkpoint.md): progress after a kill is awaited that long, not expected at once.
+ */
+export async function readUntil<T>(read: () => T | Promise<T>, done: (value: T) => boolean, ms = 2000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await sleep(10);
+    value = await read();
+  }
+  return value;
+}
+
+/**
  * Every file of the store is a complete image or a known store file. `afterKills`: writers were
  * killed, and one killed between an atomic replace's link and rename leaves `NAME.PID.tmp`, which
  * the next writer of NAME removes (store-fs.ts): such a file of a PID that is gone is no stray yet.
