@@ -320,7 +320,7 @@ interface CollectedState extends Required<Pick<ProcessSection, (typeof SAVED_AS_
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memory: MemoryPlan;
-  trackerState?: Uint8Array;
+  trackerState?: () => Uint8Array;
   trackerName: TrackerName;
   trackContext: TrackContext;
   parent: ParentImage | null;
@@ -379,7 +379,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
   try {
     const collected = await collectTree(tree, tracker, before);
     secured = securePages(pagesToSecure(tree, collected), before.buffer, image.keepFrozen, image.secure);
-    expectReaped(tracker, collected, secured.reapedFaults);
+    expectReaped(collected, secured.reapedFaults);
     if (secured.thawable && !image.keepFrozen) {
       thawNow();
       await image.onThawed?.();
@@ -535,7 +535,7 @@ function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }:
 
 /** The parent as the tracker sees it. */
 function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): TrackContext["parent"] {
-  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns, restarted: parent.restarted } : null;
+  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns, changedRuns: parent.changedRuns, restarted: parent.restarted } : null;
 }
 
 /** Each member's pages, for securePages: planned there only when it must be while frozen. */
@@ -559,14 +559,11 @@ function copiesLeaveTree(tree: FrozenTree, states: CollectedState[]): boolean[] 
 
 /**
  * Each member reaped its frozen copy's go-between (secure-pages.ts) while frozen: the tracker
- * state its image records expects those page faults among its reaped children's.
+ * state its image records (made from the context when the image is written) expects those page
+ * faults among its reaped children's.
  */
-function expectReaped(tracker: DirtyTracker, states: CollectedState[], reapedFaults: bigint[]): void {
-  states.forEach((state, i) => {
-    if (reapedFaults[i] === 0n || !tracker.stateOf) return;
-    state.trackContext.childFaults += reapedFaults[i]!;
-    state.trackerState = tracker.stateOf(state.trackContext);
-  });
+function expectReaped(states: CollectedState[], reapedFaults: bigint[]): void {
+  states.forEach((state, i) => (state.trackContext.childFaults += reapedFaults[i]!));
 }
 
 /** The frozen process's state other than memory: process-wide, per thread, signals, files. */
@@ -689,7 +686,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     files: state.files.map(fdRecord),
     locks: lockRecords(state.files, state.shared),
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
-    tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState } : undefined,
+    tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState() } : undefined,
   };
 }
 

@@ -25,6 +25,8 @@ export interface ParentImage {
   dataRuns: PageRun[];
   /** Pages whose bytes the parent image itself holds: what its own snapshot copied. */
   changedPages: number;
+  /** The same pages as runs, made when first asked for (after the thaw: trackers/hot-pages.ts). */
+  changedRuns(): PageRun[];
   /** The state the given tracker recorded in the parent, if it was that tracker. */
   trackerState(name: TrackerName): Uint8Array | null;
   /** The process's threads as the parent saved them. */
@@ -116,13 +118,15 @@ function parentSection(crid: bigint, reader: ImageReader, index: number, written
   const trackers = section.records("TRACKER");
   const holders = reader.holderCrids;
   const identities = [...reader.references.map((r) => r.identity), reader.identity]; // by holder index
+  let changedRuns: PageRun[] | undefined;
   return {
     crid,
     identity: reader.identity,
     index,
     restarted,
-    dataRuns: dataRuns(map),
-    changedPages: pagesWhere(map, (source) => source === PageSource.DATA),
+    dataRuns: runsWhere(map, holdsBytes),
+    changedPages: pagesWhere(map, isData),
+    changedRuns: () => (changedRuns ??= runsWhere(map, isData)),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
     threads: section.records("THREAD"),
     inherit: (unchanged, memory) => {
@@ -202,14 +206,16 @@ function giveBackIfUnused(remembered: Remembered): void {
   if (remembered.replaced && remembered.users === 0) giveBackBuffers(remembered.buffers.splice(0));
 }
 
-/** The DATA and REF entries as runs, adjacent ones merged (counted in pages until a run is done). */
-function dataRuns(map: PageColumns): PageRun[] {
+const isData = (source: number) => source === PageSource.DATA;
+
+/** The entries whose source passes `test` as runs, adjacent ones merged (counted in pages until a run is done). */
+function runsWhere(map: PageColumns, test: (source: number) => boolean): PageRun[] {
   const runs: PageRun[] = [];
   let first = 0;
   let pages = 0;
   const flush = () => pages > 0 && runs.push({ start: BigInt(first * PAGE_SIZE), pages });
   for (let i = 0; i < map.length; i++) {
-    if (!holdsBytes(map.source[i]!)) continue;
+    if (!test(map.source[i]!)) continue;
     if (pages > 0 && first + pages === map.first[i]) {
       pages += map.pages[i]!;
       continue;

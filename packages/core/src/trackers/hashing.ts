@@ -40,7 +40,7 @@ export class HashingTracker implements DirtyTracker {
     const state = encodeHashes({ runs: present, hashes });
     // Equal hashes vouch for the bytes only where the parent really holds bytes.
     const unchanged = intersectRuns(same, context.parent?.dataRuns ?? []);
-    return parent ? { unchanged, state } : { unchanged, state, allDirtyReason: context.parent ? "the parent image has no page hashes" : "no parent image" };
+    return parent ? { unchanged, state: () => state } : { unchanged, state: () => state, allDirtyReason: context.parent ? "the parent image has no page hashes" : "no parent image" };
   }
 
   committed(): void {

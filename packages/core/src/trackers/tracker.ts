@@ -37,6 +37,8 @@ export interface TrackContext {
     state: Uint8Array | null;
     /** Pages the parent holds bytes for (DATA or REF). */
     dataRuns: PageRun[];
+    /** Pages the parent image itself holds (DATA): what its snapshot saw changed. */
+    changedRuns(): PageRun[];
     /** The process was restarted from the parent image: it began there, afresh. */
     restarted: boolean;
   } | null;
@@ -66,8 +68,11 @@ export interface DirtyResult {
   changedPages?: number;
   /** Why nothing counts as unchanged although there is a parent ("history lost", ...). */
   allDirtyReason?: string;
-  /** State to record in the new image for the next snapshot (the hashing tracker's page hashes). */
-  state?: Uint8Array;
+  /**
+   * State to record in the new image for the next snapshot (the hashing tracker's page hashes),
+   * made when the image is written: after the thaw, from the context as it is then.
+   */
+  state?: () => Uint8Array;
   /**
    * The writes through each mapping of a shared object that only its mappings change, which the
    * tree vouches for as a whole (shared-objects.ts). Absent when the tracker cannot tell them.
@@ -94,11 +99,6 @@ export interface DirtyTracker {
    * keeping the process frozen while it reads all its memory.
    */
   readonly readsPages?: boolean;
-  /**
-   * The state the image records for the process (TRACKER), as collectDirty gave it; asked again
-   * when the context changed since (checkpoint.ts: a frozen copy the process will reap).
-   */
-  stateOf?(context: TrackContext): Uint8Array;
   /** After the new image is durable: the tracker's history now continues from `identity`. */
   committed(context: TrackContext, identity: bigint): void;
   /**

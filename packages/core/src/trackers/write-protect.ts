@@ -1,9 +1,10 @@
 import { NativeError, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScanRanges, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
-import { intersectRuns, pushRun, RunList, subtractRuns, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, RunList, runEnd, subtractRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, vmaPages, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
+import { decodeState, encodeState, hotAfter, unarmedNow } from "./hot-pages.js";
 import type { DirtyResult, DirtyTracker, MappingWrites, TrackContext } from "./tracker.js";
 
 /** What the scan of a process's registered mappings needs of its context. */
@@ -43,11 +44,11 @@ export class WriteProtectTracker implements DirtyTracker {
     const fresh = registrable(context.vmas, context.heldOpen).filter((v) => !v.flags.uffdWp);
     if (fresh.length > 0) registerWriteTracking(context.tid, vmaRanges(fresh), context.vmas.some((v) => v.flags.uffdWp));
     const doubt = context.sharedDoubt ?? reapedSince(context.childFaults, context.parent);
-    return Object.assign(dirtyResult({ ...context, sharedDoubt: doubt }, true, untrusted), { state: this.stateOf(context) });
-  }
-
-  stateOf(context: TrackContext): Uint8Array {
-    return reapedState(context.childFaults);
+    const { round, unarmed } = unarmedNow(context.parent, untrusted !== undefined);
+    const result = dirtyResult({ ...context, sharedDoubt: doubt }, { rearm: true, unarmed }, untrusted);
+    // Made after the thaw; the context's childFaults then counts a frozen copy's go-between too.
+    const state = () => encodeState({ childFaults: context.childFaults, round, hot: result.seen ? hotAfter(context.parent, round, result.seen.scope) : [] });
+    return Object.assign(result, { state });
   }
 
   committed(context: TrackContext, identity: bigint): void {
@@ -55,27 +56,32 @@ export class WriteProtectTracker implements DirtyTracker {
   }
 
   preview(context: Scanned): DirtyResult {
-    return dirtyResult(context, false, undefined);
+    return dirtyResult(context, { rearm: false, unarmed: [] }, undefined);
   }
 }
 
 /**
- * What the registered mappings' written pages say; with `rearm` the scan write-protects them again.
- * The process's own memory and shared objects' mappings are scanned apart: each scan's runs are
- * then its answer as they are. The own memory's runs (a 20% increment of 1 GiB is ~40k of them)
- * are made when first asked for: after the thaw when a frozen copy holds the pages
+ * What the registered mappings' written pages say; with `rearm` the scan write-protects them
+ * again, all but the `unarmed` pages of the own memory (hot-pages.ts), which it only reads. The
+ * process's own memory and shared objects' mappings are scanned apart: each scan's runs are then
+ * its answer as they are. The own memory's runs (a 20% increment of 1 GiB is ~40k of them) are
+ * made when first asked for: after the thaw when a frozen copy holds the pages
  * (DirtyResult.changedPages).
  */
-function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undefined): DirtyResult {
+function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; unarmed: PageRun[] }, untrusted: string | undefined): DirtyResult {
   const own = ownMemory(context.vmas).filter((v) => v.flags.uffdWp);
   const owned = new Set(own);
   const shared = context.vmas.filter((v) => v.flags.uffdWp && !owned.has(v));
-  const written = scanWritten(context.pid, own, rearm);
-  const sharedWritten = scanWritten(context.pid, shared, rearm);
+  const tracked: PageRun[] = [];
+  for (const v of own) pushRun(tracked, v.start, vmaPages(v));
+  const kept = unarmed.length > 0 ? intersectRuns(tracked, unarmed) : [];
+  const armed = kept.length > 0 ? subtractRuns(tracked, kept) : tracked;
+  const written = bothScans(scanWritten(context.pid, runRanges(armed), rearm), kept.length > 0 ? scanWritten(context.pid, runRanges(kept), false) : NO_REGIONS);
+  const sharedWritten = scanWritten(context.pid, vmaRanges(shared), rearm);
   if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
   if (!written || !sharedWritten) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   let answer: Pick<DirtyResult, "unchanged" | "seen"> | undefined;
-  const runs = () => (answer ??= ownAnswer(own, written));
+  const runs = () => (answer ??= ownAnswer(tracked, written));
   return {
     get unchanged() {
       return runs().unchanged;
@@ -84,7 +90,7 @@ function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undef
       return runs().seen;
     },
     changedPages: presentPages(written),
-    sharedWrites: sharedWrites(context, writtenRuns(sharedWritten).all),
+    sharedWrites: sharedWrites(context, writtenRuns([sharedWritten]).all),
   };
 }
 
@@ -93,10 +99,8 @@ function dirtyResult(context: Scanned, rearm: boolean, untrusted: string | undef
  * own copy (COW'd if the mapping is a file's). The unchanged pages are made when first asked for:
  * the plan inside the freeze needs only the rest, the image's map after the thaw all.
  */
-function ownAnswer(own: Vma[], scan: BigUint64Array): Pick<DirtyResult, "unchanged" | "seen"> {
+function ownAnswer(tracked: PageRun[], scan: Regions): Pick<DirtyResult, "unchanged" | "seen"> {
   const written = writtenRuns(scan);
-  const tracked: PageRun[] = [];
-  for (const v of own) pushRun(tracked, v.start, vmaPages(v));
   let unchanged: PageRun[] | undefined;
   return {
     get unchanged() {
@@ -115,38 +119,28 @@ function sharedWrites(context: Scanned, written: PageRun[]): MappingWrites[] {
 }
 
 /**
- * The tracker's state in an image (TRACKER): the page faults of the children the process had
- * reaped (ProcStat.childFaults). A child forked since the parent image, written through its own
- * mapping of shared memory (the fork dropped the registration) and reaped since, shows in no page
- * table; it shows in this count.
- */
-function reapedState(childFaults: bigint): Uint8Array {
-  const state = new Uint8Array(8);
-  new DataView(state.buffer).setBigUint64(0, childFaults, true);
-  return state;
-}
-
-/**
  * Why shared memory cannot be vouched for: the process reaped a child since the parent image (or
- * the parent does not say). A process restarted from the parent began there with none reaped.
+ * the parent does not say). The tracker's state in an image counts the page faults of the
+ * children the process had reaped (ProcStat.childFaults): a child forked since the parent image,
+ * written through its own mapping of shared memory (the fork dropped the registration) and reaped
+ * since, shows in no page table; it shows in this count. A process restarted from the parent
+ * began there with none reaped.
  */
 function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): string | undefined {
-  const state = parent?.state;
-  const before = parent?.restarted ? 0n : state?.length === 8 ? new DataView(state.buffer, state.byteOffset).getBigUint64(0, true) : undefined;
+  const before = parent?.restarted ? 0n : decodeState(parent?.state ?? null)?.childFaults;
   return before === childFaults ? undefined : "it reaped a child since the parent image, which may have written shared memory through a mapping of its own";
 }
 
 /**
- * The registered mappings' written pages, (start, end, categories) triples, in one scan; with
+ * The registered ranges' written pages, (start, end, categories) triples, in one scan; with
  * `rearm` the scan write-protects them again. The scan fails with EPERM
  * (PM_SCAN_CHECK_WPASYNC) rather than skip a mapping that lost its registration, e.g. because
  * the program closed every fd it did not know: then nothing is known (null).
  */
-function scanWritten(pid: number, registered: Vma[], rearm: boolean): BigUint64Array | null {
+function scanWritten(pid: number, ranges: BigUint64Array, rearm: boolean): BigUint64Array | null {
   const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-  const ranges = new BigUint64Array(registered.flatMap((v) => [v.start, v.end]));
   try {
-    // One call for all the mappings: a process has dozens, most of them small.
+    // One call for all the ranges: a process has dozens of mappings, most of them small.
     return pagemapScanRanges(pid, ranges, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
   } catch (error) {
     if (error instanceof NativeError && error.code === "EPERM") return null;
@@ -154,19 +148,42 @@ function scanWritten(pid: number, registered: Vma[], rearm: boolean): BigUint64A
   }
 }
 
-/** The scan's triples, read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions). */
+/** Scans of disjoint ranges, each a list of triples in address order. */
+type Regions = BigUint64Array[];
+const NO_REGIONS = new BigUint64Array(0);
+
+/** The re-arming scan's and the unarmed pages' scan together, or null if either knows nothing. */
+function bothScans(armed: BigUint64Array | null, unarmed: BigUint64Array | null): Regions | null {
+  return armed && unarmed ? [armed, unarmed] : null;
+}
+
+/** A scan's triples, read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions). */
 function forEachTriple(scan: BigUint64Array, visit: (start: number, end: number, categories: number) => void): void {
   const words = new Uint32Array(scan.buffer, scan.byteOffset, scan.length * 2);
   for (let i = 0; i < words.length; i += 6) visit(words[i + 1]! * 2 ** 32 + words[i]!, words[i + 3]! * 2 ** 32 + words[i + 2]!, words[i + 4]!);
 }
 
+/** The triples of all the scans, in address order (merged where there are two). */
+function forEachInOrder(scans: Regions, visit: (start: number, end: number, categories: number) => void): void {
+  const [first, second] = scans.filter((scan) => scan.length > 0);
+  if (!second) return forEachTriple(first ?? NO_REGIONS, visit);
+  const pending: [number, number, number][] = [];
+  forEachTriple(second, (start, end, categories) => pending.push([start, end, categories]));
+  let next = 0;
+  forEachTriple(first!, (start, end, categories) => {
+    for (; next < pending.length && pending[next]![0] < start; next++) visit(...pending[next]!);
+    visit(start, end, categories);
+  });
+  for (; next < pending.length; next++) visit(...pending[next]!);
+}
+
 const HOLDS_PAGE = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 
 /** The written pages, and those of them that hold a page (present or swapped): mostly all of them, the same list. */
-function writtenRuns(scan: BigUint64Array): { all: PageRun[]; present: PageRun[] } {
+function writtenRuns(scans: Regions): { all: PageRun[]; present: PageRun[] } {
   const all = new RunList();
   let present: RunList | undefined; // apart from `all` from the first written page that holds none on
-  forEachTriple(scan, (start, end, categories) => {
+  forEachInOrder(scans, (start, end, categories) => {
     const holds = (categories & HOLDS_PAGE) !== 0;
     if (!holds) present ??= all.copy();
     all.add(start, end);
@@ -175,11 +192,13 @@ function writtenRuns(scan: BigUint64Array): { all: PageRun[]; present: PageRun[]
   return { all: all.runs, present: present?.runs ?? all.runs };
 }
 
-function presentPages(scan: BigUint64Array): number {
+function presentPages(scans: Regions): number {
   let pages = 0;
-  forEachTriple(scan, (start, end, categories) => {
-    if (categories & HOLDS_PAGE) pages += (end - start) / PAGE_SIZE;
-  });
+  for (const scan of scans) {
+    forEachTriple(scan, (start, end, categories) => {
+      if (categories & HOLDS_PAGE) pages += (end - start) / PAGE_SIZE;
+    });
+  }
   return pages;
 }
 
@@ -191,6 +210,16 @@ function ownMemory(vmas: Vma[]): Vma[] {
 /** What is registered: private memory, and writable mappings of shared objects tracked through their mappings. */
 function registrable(vmas: Vma[], heldOpen: ReadonlySet<string>): Vma[] {
   return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || isTrackedThroughMappings(v, heldOpen)));
+}
+
+/** Runs as (start, end) pairs, the shape the scan wants. */
+function runRanges(runs: PageRun[]): BigUint64Array {
+  const ranges = new BigUint64Array(runs.length * 2);
+  runs.forEach((run, i) => {
+    ranges[2 * i] = run.start;
+    ranges[2 * i + 1] = runEnd(run);
+  });
+  return ranges;
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {

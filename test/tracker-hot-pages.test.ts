@@ -1,0 +1,85 @@
+// Hot pages (packages/core/src/trackers/hot-pages.ts): pages a program writes in every interval
+// stay unarmed between snapshots, so it takes no write-protect fault on them, and every image
+// still holds the memory exactly; every REARM_EVERY-th increment arms them again, and once the
+// program stops writing them, they stop being saved.
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REARM_EVERY, snapshot } from "@cr/core";
+import { PAGE_IS_WRITTEN, pagemapScan, probeKernel } from "@cr/native";
+import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
+import { PAGE, readCheckpointMemory } from "./image-pages.js";
+import { compareWithModel, expectNoMismatch, MemoryModel } from "./memory-model.js";
+
+const HOT = 16; // pages 0..15 of the region, written before every snapshot
+const PAGES = 48;
+const { available, reason } = probeKernel().writeProtectScan;
+
+afterAll(async () => {
+  await fixtures.stopAll();
+  cleanupTmp();
+});
+
+describe.skipIf(!available)(`hot pages of the write-protect tracker${available ? "" : ` (${reason})`}`, () => {
+  let t: Fixture;
+  let model: MemoryModel;
+  let store: string;
+
+  beforeAll(async () => {
+    store = join(tmpDir("cr-hot-pages-"), "store");
+    t = await startFixture("tracker_target");
+    await t.waitReady();
+    model = new MemoryModel(t);
+    await model.map(0, PAGES);
+    await model.write(0, 0, PAGES, 1);
+  });
+
+  /** The region's pages the kernel reports written (not write-protected) now, by index. */
+  function unarmedPages(): number[] {
+    const start = model.addrOf(0, 0);
+    const scan = pagemapScan(t.pid, start, start + BigInt(PAGES * PAGE), { writeProtect: false, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
+    const pages: number[] = [];
+    for (let i = 0; i < scan.length; i += 3) for (let a = scan[i]!; a < scan[i + 1]!; a += BigInt(PAGE)) pages.push(Number((a - start) / BigInt(PAGE)));
+    return pages;
+  }
+
+  /** An increment, checked against the model: exact, and every page written since its parent is its own. */
+  async function increment(step: string): Promise<Set<bigint>> {
+    const atFreeze = model.frozen();
+    const written = model.written;
+    model.written = new Set();
+    const result = await snapshot(t.pid, { store, incremental: true, tracker: "write-protect" });
+    expect(result.fullReason, step).toBeUndefined();
+    const mem = await readCheckpointMemory(store, result.crid);
+    expectNoMismatch(compareWithModel(mem, atFreeze), `${step} (CRID ${result.crid})`);
+    expect([...written].filter((a) => !mem.ownData.has(a)), `${step}: pages written but not saved`).toEqual([]);
+    return mem.ownData;
+  }
+
+  const hotPages = Array.from({ length: HOT }, (_, i) => i);
+
+  it("written before every snapshot: left unarmed from the third increment on, armed again every REARM_EVERY-th, every image exact", async () => {
+    await snapshot(t.pid, { store, incremental: false, tracker: "write-protect" });
+    model.written = new Set();
+    expect(unarmedPages(), "a full snapshot arms every page").toEqual([]);
+    for (let round = 1; round <= REARM_EVERY + 2; round++) {
+      await model.write(0, 0, HOT, 10 + round);
+      await model.write(0, HOT + round, 1, 50 + round); // a page written once
+      await increment(`round ${round}`);
+      // Hot: written in two increments running (rounds 1 and 2); left unarmed by the next.
+      const expected = round >= 3 && round % REARM_EVERY !== 0 ? hotPages : [];
+      expect(unarmedPages(), `after round ${round}`).toEqual(expected);
+    }
+  });
+
+  it("no longer written: saved until the next increment that arms every page, then not", async () => {
+    const own: number[] = [];
+    for (let round = REARM_EVERY + 3; round <= 2 * REARM_EVERY + 1; round++) {
+      await model.write(0, HOT + 20 + (round % 8), 1, round); // something changes (never the same page twice running), the hot pages do not
+      const data = await increment(`round ${round}`);
+      own.push(hotPages.filter((p) => data.has(model.addrOf(0, p))).length);
+    }
+    // Saved unchanged (unarmed) until round 2 * REARM_EVERY re-arms them, then never again.
+    expect(own).toEqual(own.map((_, i) => (i < own.length - 1 ? HOT : 0)));
+    expect(unarmedPages()).toEqual([]);
+  });
+});
