@@ -1,7 +1,8 @@
 // Hot pages (packages/core/src/trackers/hot-pages.ts): pages a program writes in every interval
 // stay unarmed between snapshots, so it takes no write-protect fault on them, and every image
-// still holds the memory exactly; every REARM_EVERY-th increment arms them again, and once the
-// program stops writing them, they stop being saved.
+// still holds the memory exactly, unarmed pages zapped by MADV_DONTNEED too; every
+// REARM_EVERY-th increment arms them again, and once the program stops writing them, they stop
+// being saved.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REARM_EVERY, snapshot } from "@cr/core";
@@ -10,8 +11,8 @@ import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harn
 import { PAGE, readCheckpointMemory } from "./image-pages.js";
 import { compareWithModel, expectNoMismatch, MemoryModel } from "./memory-model.js";
 
-const HOT = 16; // pages 0..15 of the region, written before every snapshot
-const PAGES = 48;
+const HOT = 24; // pages 0..23 of the region, written before every snapshot
+const PAGES = 64;
 const { available, reason } = probeKernel().writeProtectScan;
 
 afterAll(async () => {
@@ -55,6 +56,12 @@ describe.skipIf(!available)(`hot pages of the write-protect tracker${available ?
     return mem.ownData;
   }
 
+  /** MADV_DONTNEED of region pages: what was written there is gone, not data to save. */
+  async function zap(first: number, count: number): Promise<void> {
+    await model.dontneed(0, first, count);
+    for (let p = first; p < first + count; p++) model.written.delete(model.addrOf(0, p));
+  }
+
   const hotPages = Array.from({ length: HOT }, (_, i) => i);
 
   it("written before every snapshot: left unarmed from the third increment on, armed again every REARM_EVERY-th, every image exact", async () => {
@@ -64,9 +71,11 @@ describe.skipIf(!available)(`hot pages of the write-protect tracker${available ?
     for (let round = 1; round <= REARM_EVERY + 2; round++) {
       await model.write(0, 0, HOT, 10 + round);
       await model.write(0, HOT + round, 1, 50 + round); // a page written once
+      if (round === 5) await zap(0, 4); // unarmed pages zapped: they must read as zeros
       await increment(`round ${round}`);
-      // Hot: written in two increments running (rounds 1 and 2); left unarmed by the next.
-      const expected = round >= 3 && round % REARM_EVERY !== 0 ? hotPages : [];
+      // Hot: written in two increments running (rounds 1 and 2); left unarmed by the next. Round
+      // 5 saved no data for the pages it zapped: round 6's writes made the rest of the run hot.
+      const expected = round >= 3 && round % REARM_EVERY !== 0 ? (round === 7 ? hotPages.slice(4) : hotPages) : [];
       expect(unarmedPages(), `after round ${round}`).toEqual(expected);
     }
   });
@@ -75,11 +84,12 @@ describe.skipIf(!available)(`hot pages of the write-protect tracker${available ?
     const own: number[] = [];
     for (let round = REARM_EVERY + 3; round <= 2 * REARM_EVERY + 1; round++) {
       await model.write(0, HOT + 20 + (round % 8), 1, round); // something changes (never the same page twice running), the hot pages do not
+      if (round === REARM_EVERY + 4) await zap(0, 2); // zapped while unarmed, and never written again
       const data = await increment(`round ${round}`);
       own.push(hotPages.filter((p) => data.has(model.addrOf(0, p))).length);
     }
-    // Saved unchanged (unarmed) until round 2 * REARM_EVERY re-arms them, then never again.
-    expect(own).toEqual(own.map((_, i) => (i < own.length - 1 ? HOT : 0)));
+    // Saved unchanged (unarmed) until round 2 * REARM_EVERY re-arms them, then never again; the two zapped hold nothing to save.
+    expect(own).toEqual(own.map((_, i) => (i === own.length - 1 ? 0 : i < 1 ? HOT : HOT - 2)));
     expect(unarmedPages()).toEqual([]);
   });
 });
