@@ -574,7 +574,7 @@ function frozenStat(tree: FrozenTree, pid: number): ProcStat {
 
 function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBudget) {
   const info = collectProcess(pid);
-  const files = collectFiles(pid).filter((f) => !f.internal);
+  const files = collectFiles(pid, info.rlimits).filter((f) => !f.internal);
   const shared = collectSharedFds(pid, files);
   const ptyMasters = collectPtyMasters(pid, files, shared);
   const asked = askProcess(pid, tids, info);

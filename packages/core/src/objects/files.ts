@@ -125,11 +125,11 @@ export function isCrTrackingFd(entry: Pick<FdEntry, "fd" | "target">, limits: Pi
 
 /**
  * Every open fd of `pid`, ascending. An fd closed while cr lists the table (the process runs,
- * e.g. during `cr check`) is left out: it is no longer held.
+ * e.g. during `cr check`) is left out: it is no longer held. `limits`: the process's, where the
+ * caller has read them already (they tell cr's own tracking fd).
  */
-export function collectFiles(pid: number): FdEntry[] {
+export function collectFiles(pid: number, limits: Rlimits = readLimits(pid)): FdEntry[] {
   requireProcess(pid);
-  const limits = readLimits(pid);
   const sockets = new SocketTable(pid);
   const out: FdEntry[] = [];
   const fds = listProcDir(pid, "fd")

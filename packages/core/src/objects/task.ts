@@ -4,8 +4,8 @@
  * rlimits and the thread list. Read-only: nothing in the target is touched.
  *
  * Not available from procfs (the snapshot engine gets them by injected syscalls or ptrace):
- * the exact current brk (see `ProcessMm.brk`), signal handlers, sigaltstack, the tid address,
- * itimers, rseq and robust-list registration, registers.
+ * the current brk, signal handlers, sigaltstack, the tid address, itimers, rseq and robust-list
+ * registration, registers.
  */
 import { OPEN, PRCTL, PROCESS, readMemory, RLIMIT, STRUCTS } from "@cr/native";
 import type { ProcessRecord } from "@cr/format";
@@ -57,19 +57,13 @@ export interface ProcStat {
   exitCode: number;
 }
 
-/** The layout fields PR_SET_MM_MAP needs. */
+/** The layout fields PR_SET_MM_MAP needs, but brk, which procfs does not show (an injected brk(0) does). */
 export interface ProcessMm {
   startCode: bigint;
   endCode: bigint;
   startData: bigint;
   endData: bigint;
   startBrk: bigint;
-  /**
-   * The end of the [heap] mapping, or `startBrk` when there is none. procfs does not show the
-   * current brk itself: this is the brk rounded up to a page (glibc's malloc moves brk in whole
-   * pages, so it is usually exact). An injected brk(0) in the target gives the exact value.
-   */
-  brk: bigint;
   startStack: bigint;
   argStart: bigint;
   argEnd: bigint;
@@ -260,7 +254,7 @@ export function collectProcess(pid: number): ProcessInfo {
     session: stat.session,
     startTime: stat.startTime,
     exitCode: stat.exitCode,
-    mm: readMm(pid, stat),
+    mm: readMm(stat),
     creds: {
       uid: idQuad(get("Uid")),
       gid: idQuad(get("Gid")),
@@ -294,29 +288,19 @@ export function collectProcess(pid: number): ProcessInfo {
   };
 }
 
-function readMm(pid: number, stat: ProcStat): ProcessMm {
+function readMm(stat: ProcStat): ProcessMm {
   return {
     startCode: stat.startCode,
     endCode: stat.endCode,
     startData: stat.startData,
     endData: stat.endData,
     startBrk: stat.startBrk,
-    brk: heapEnd(pid) ?? stat.startBrk,
     startStack: stat.startStack,
     argStart: stat.argStart,
     argEnd: stat.argEnd,
     envStart: stat.envStart,
     envEnd: stat.envEnd,
   };
-}
-
-/** The end of the [heap] line of /proc/PID/maps (cheaper than smaps), if there is one. */
-function heapEnd(pid: number): bigint | undefined {
-  const line = readProcText(pid, "maps")
-    .split("\n")
-    .find((l) => l.endsWith(" [heap]"));
-  const end = line === undefined ? undefined : /^[0-9a-f]+-([0-9a-f]+) /.exec(line)?.[1];
-  return end === undefined ? undefined : BigInt(`0x${end}`);
 }
 
 function idQuad(value: string): IdQuad {
