@@ -24,15 +24,15 @@ import { collectPipeData, collectPipeSizes } from "./objects/pipes.js";
 import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
-import { copyBuffer, copyPages } from "./objects/memory.js";
+import { copyBuffer, copyPages, savedRuns } from "./objects/memory.js";
 import { type LaterAnswer, MemoryPlan, type PlannedMemory } from "./memory-plan.js";
 import { BLOCK_PAGES, forkBreakEven, forkTakesAll, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
-import { totalPages, type PageRun } from "./pages.js";
+import { subtractRuns, totalPages, type PageRun } from "./pages.js";
 import type { OnProgress } from "./progress.js";
 import { ColumnLoan } from "./store/column-memory.js";
 import { childPageMap, NOTHING_INHERITED, openParent, type ParentImage, type ParentTree, rememberWrittenMaps, type SavedMapping, type WrittenMap } from "./store/parent.js";
 import { collectSeccomp, suspendFilters } from "./objects/seccomp.js";
-import { askMemorySettings, scanGuards } from "./objects/mapping-attrs.js";
+import { askMemorySettings, scanGuards, withGuards } from "./objects/mapping-attrs.js";
 import { askSignals } from "./objects/signals.js";
 import { DEFAULT_BRANCH } from "./names.js";
 import { Store, storeDir } from "./store/store.js";
@@ -413,7 +413,9 @@ async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Befo
     suspendFilters(pid, tids); // before the first injected syscall
     return collectLayout(pid, tids[0]!, before.vmas.get(pid) ?? checkNewMember(pid, running, before.choices), before.slots);
   });
-  const guards = running.map((pid, i) => scanGuards(pid, layouts[i]!.vmas));
+  const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
+  const guardScopes = running.map((_, i) => tracker.guardScope?.(layouts[i]!.vmas, trackedParent(parents[i]!, tracker)) ?? []);
+  const guards = running.map((pid, i) => scanGuards(pid, subtractRuns(savedRuns(layouts[i]!.vmas), guardScopes[i]!)));
   guards.forEach((scan) => scan.catch(() => undefined)); // a failure is thrown where it is awaited, below, not reported as unhandled if collecting fails first
   const budget = new FileBudget(tree.members[0]!.stat.startTime);
   const tasks = running.map((pid) => collectTask(pid, tree.tids.get(pid)!, frozenStat(tree, pid), budget));
@@ -425,7 +427,6 @@ async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Befo
 
   const records = files.records(savers);
   const ghosts = new TreeGhostFiles(members.map((m) => ({ ...m, files: m.files.filter((f) => !before.choices.handedOver.has(f.fd)) }))).records(); // a descriptor handed over is not saved
-  const parents = running.map((pid) => (before.parents.has(pid) ? before.parents.get(pid)! : parentOf(before.parent, tree.members[0]!.pid, pid)));
   const tracked = running.map((pid, i) => {
     const { childFaults } = frozenStat(tree, pid); // read at the freeze
     const sharing = { heldOpen: files.heldOpen, sharedDoubt: sharedDoubt(pid, tree.members, before.parent, tasks[i]!.signals), childFaults };
@@ -434,6 +435,7 @@ async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Befo
   const memberPids = new Set(tree.members.map((m) => m.pid));
   const results = answers(tracked, savers, () => before.parent?.sharedMappings() ?? []);
   const guarded = await Promise.all(guards);
+  const vouched = await Promise.all(running.map((pid, i) => vouchedGuards(pid, guardScopes[i]!, results[i]!)));
   return running.map((pid, i) => {
     const parent = parents[i]!;
     const memory = memoryOf(tracked[i]!, results[i]!, tracker, savers);
@@ -445,8 +447,18 @@ async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Befo
     const pidfds = collectPidfds(pid, tasks[i]!.files, tasks[i]!.shared, memberPids, before.choices.handedOver);
     const warnings = [...tasks[i]!.warnings, ...restarts.warnings, ...inotifyWarnings(pid, tasks[i]!.files, sharers)];
     const { memorySettings, ...task } = tasks[i]!;
-    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...task, memoryAttrs: { ...memorySettings, guards: guarded[i]! }, threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], ghostFiles: ghosts.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
+    return { pid, tids: tree.tids.get(pid)!, parent, ...memory, ...task, memoryAttrs: withGuards(memorySettings, guarded[i]!, vouched[i]!), threads: restarts.threads, warnings, sockets: sockets.unix.get(pid) ?? [], inetSockets: sockets.inet.get(pid) ?? [], tcpConnections: sockets.connections.get(pid) ?? [], shmemFiles: records.get(pid) ?? [], ghostFiles: ghosts.get(pid) ?? [], treeShared: own, epolls, inotify, pidfds };
   });
+}
+
+/**
+ * The guard regions of the pages a tracker answers for (guardScope): its answer's, made after
+ * the thaw, or, where it could not tell them (its history broken), a scan of them now.
+ */
+async function vouchedGuards(pid: number, scope: PageRun[], result: DirtyResult | LaterAnswer): Promise<() => PageRun[]> {
+  if (typeof result !== "function" && result.guards) return result.guards;
+  const scanned = await scanGuards(pid, scope);
+  return () => scanned;
 }
 
 /**
@@ -535,7 +547,7 @@ function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }:
 
 /** The parent as the tracker sees it. */
 function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): TrackContext["parent"] {
-  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns, changedRuns: parent.changedRuns, restarted: parent.restarted } : null;
+  return parent ? { identity: parent.identity, state: parent.trackerState(tracker.name), dataRuns: parent.dataRuns, changedRuns: parent.changedRuns, guards: parent.guards, restarted: parent.restarted } : null;
 }
 
 /** Each member's pages, for securePages: planned there only when it must be while frozen. */

@@ -198,6 +198,16 @@ export function unionRuns(a: PageRun[], b: PageRun[]): PageRun[] {
   return out.runs;
 }
 
+/** Runs as (start, end) pairs, the shape PAGEMAP_SCAN wants. */
+export function runRanges(runs: PageRun[]): BigUint64Array {
+  const ranges = new BigUint64Array(runs.length * 2);
+  runs.forEach((run, i) => {
+    ranges[2 * i] = run.start;
+    ranges[2 * i + 1] = runEnd(run);
+  });
+  return ranges;
+}
+
 /** Runs as (address, length) pairs, the shape process_vm_readv wants. */
 export function runsToRanges(runs: PageRun[]): BigUint64Array {
   const ranges = new BigUint64Array(runs.length * 2);

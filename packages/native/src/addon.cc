@@ -58,7 +58,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readPagemap", ReadPagemap},
       {"pagemapScan", PagemapScan},
       {"pagemapScanRanges", PagemapScanRanges},
-      {"pagemapScanAsync", PagemapScanAsync},
+      {"pagemapScanRangesAsync", PagemapScanRangesAsync},
       {"registerWriteTracking", RegisterWriteTracking},
       {"openFillUffd", OpenFillUffd},
       {"lockFile", LockFile},

@@ -37,6 +37,8 @@ export interface KernelFeatures {
   pageSize: number;
   softDirty: Feature;
   writeProtectScan: Feature;
+  /** PAGEMAP_SCAN reports guard regions (PAGE_IS_GUARD, Linux 6.14+). */
+  guardScan: Feature;
   xstateSize: number;
 }
 
@@ -98,7 +100,7 @@ interface Addon {
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
   pagemapScanRanges(pid: number, ranges: BigUint64Array, opts: ScanOptions): BigUint64Array;
-  pagemapScanAsync(pid: number, start: bigint, end: bigint, opts: ScanOptions): Promise<BigUint64Array>;
+  pagemapScanRangesAsync(pid: number, ranges: BigUint64Array, opts: ScanOptions): Promise<BigUint64Array>;
   registerWriteTracking(tid: number, ranges: BigUint64Array, mmRegistered: boolean): { fd: number; registered: BigUint64Array };
   openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
   lockFile(fd: number, mode: LockMode, wait: boolean): boolean;
@@ -437,9 +439,9 @@ export function pagemapScanRanges(pid: number, ranges: BigUint64Array, opts: Sca
   return addon.pagemapScanRanges(pid, ranges, opts);
 }
 
-/** pagemapScan on libuv's thread pool: the caller goes on meanwhile. */
-export function pagemapScanAsync(pid: number, start: bigint, end: bigint, opts: ScanOptions): Promise<BigUint64Array> {
-  return addon.pagemapScanAsync(pid, start, end, opts);
+/** pagemapScanRanges on libuv's thread pool: the caller goes on meanwhile. */
+export function pagemapScanRangesAsync(pid: number, ranges: BigUint64Array, opts: ScanOptions): Promise<BigUint64Array> {
+  return addon.pagemapScanRangesAsync(pid, ranges, opts);
 }
 
 /**

@@ -29,6 +29,7 @@ struct Feature {
 struct KernelProbe {
   Feature softDirty;
   Feature writeProtectScan;
+  Feature guardScan;
 };
 
 bool MeansUnsupported(int err) { return err == EINVAL || err == ENOTTY || err == ENOSYS || err == EOPNOTSUPP; }
@@ -153,6 +154,22 @@ std::optional<Failure> ProbeWriteProtectScan(Feature& out) {
   return std::nullopt;
 }
 
+// PAGEMAP_SCAN reports guard regions (PAGE_IS_GUARD) from Linux 6.14; before, the category is
+// refused with EINVAL.
+Feature ProbeGuardScan() {
+  ScratchMapping area(static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  Fd pagemap(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!area.ok() || !pagemap.ok()) return {false, "no scratch mapping or pagemap to probe PAGE_IS_GUARD"};
+  pm_scan_arg scan{};
+  scan.size = sizeof scan;
+  scan.start = area.start();
+  scan.end = area.end();
+  scan.category_anyof_mask = PAGE_IS_GUARD;
+  scan.return_mask = PAGE_IS_GUARD;
+  if (ioctl(pagemap.get(), PAGEMAP_SCAN, &scan) < 0) return {false, std::string("PAGEMAP_SCAN does not know PAGE_IS_GUARD (Linux 6.14+): ") + strerror(errno)};
+  return {true, "PAGEMAP_SCAN reports guard regions (PAGE_IS_GUARD)"};
+}
+
 Napi::Object FeatureObject(Napi::Env env, const Feature& f) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("available", f.available);
@@ -175,12 +192,14 @@ Napi::Value ProbeKernel(const Napi::CallbackInfo& info) {
     KernelProbe probe;
     probe.softDirty = ProbeSoftDirty();
     if (auto failure = ProbeWriteProtectScan(probe.writeProtectScan)) return Throw(env, *failure);
+    probe.guardScan = ProbeGuardScan();
     cached = probe;
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("pageSize", static_cast<double>(sysconf(_SC_PAGESIZE)));
   out.Set("softDirty", FeatureObject(env, cached->softDirty));
   out.Set("writeProtectScan", FeatureObject(env, cached->writeProtectScan));
+  out.Set("guardScan", FeatureObject(env, cached->guardScan));
   out.Set("xstateSize", static_cast<double>(XStateSize()));
   return out;
 }

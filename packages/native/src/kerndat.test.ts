@@ -34,6 +34,12 @@ describe("probeKernel", () => {
     expect(probeKernel().writeProtectScan.reason).not.toBe("");
   });
 
+  it("finds guard regions reported by PAGEMAP_SCAN (PAGE_IS_GUARD) on Linux 6.14+", () => {
+    const [major, minor] = readFileSync("/proc/sys/kernel/osrelease", "utf8").split(".").map(Number);
+    expect(probeKernel().guardScan.available).toBe(major! > 6 || (major === 6 && minor! >= 14));
+    expect(probeKernel().guardScan.reason).not.toBe("");
+  });
+
   it("reports the page size and an XSAVE size at least as large as FXSAVE", () => {
     const features = probeKernel();
     expect(features.pageSize).toBe(4096);

@@ -12,5 +12,5 @@ Status WriteProtectRange(int pid, uint64_t start, uint64_t end);
 Napi::Value ReadPagemap(const Napi::CallbackInfo& info);
 Napi::Value PagemapScan(const Napi::CallbackInfo& info);
 Napi::Value PagemapScanRanges(const Napi::CallbackInfo& info);
-Napi::Value PagemapScanAsync(const Napi::CallbackInfo& info);
+Napi::Value PagemapScanRangesAsync(const Napi::CallbackInfo& info);
 Napi::Object PageCategoryConstants(Napi::Env env);

@@ -1,7 +1,7 @@
 import { readFileSync, readlinkSync, readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, pagemapScanAsync, pagemapScanRanges, readPagemap, registerWriteTracking, thaw } from "./index.js";
+import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, pagemapScanRanges, pagemapScanRangesAsync, readPagemap, registerWriteTracking, thaw } from "./index.js";
 import { killTargets, startTarget, type Target } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -60,11 +60,12 @@ describe("pagemap", () => {
     expect([...regions]).toEqual([area, area + 32n * PAGE, BigInt(PAGE_IS_PRESENT)]);
   });
 
-  it("pagemapScanAsync answers on the thread pool what pagemapScan does, and rejects a process that is gone", async () => {
+  it("pagemapScanRangesAsync answers on the thread pool what pagemapScanRanges does, and rejects a process that is gone", async () => {
     const { target, area } = await pagesTarget();
     const opts = { writeProtect: false, categories: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT };
-    await expect(pagemapScanAsync(target.pid, area, area + AREA_PAGES * PAGE, opts)).resolves.toEqual(pagemapScan(target.pid, area, area + AREA_PAGES * PAGE, opts));
-    await expect(pagemapScanAsync(2 ** 22 + 1, area, area + AREA_PAGES * PAGE, opts)).rejects.toMatchObject({ code: "ENOENT" });
+    const ranges = new BigUint64Array([area + 20n * PAGE, area + 24n * PAGE, area + 30n * PAGE, area + AREA_PAGES * PAGE]);
+    await expect(pagemapScanRangesAsync(target.pid, ranges, opts)).resolves.toEqual(pagemapScanRanges(target.pid, ranges, opts));
+    await expect(pagemapScanRangesAsync(2 ** 22 + 1, ranges, opts)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("pagemapScanRanges answers for several ranges, in their order, what a pagemapScan of each does", async () => {

@@ -128,8 +128,9 @@ export function isCrTrackingFd(entry: Pick<FdEntry, "fd" | "target">, limits: Pi
  * e.g. during `cr check`) is left out: it is no longer held. `limits`: the process's, where the
  * caller has read them already (they tell cr's own tracking fd).
  */
-export function collectFiles(pid: number, limits: Rlimits = readLimits(pid)): FdEntry[] {
-  requireProcess(pid);
+export function collectFiles(pid: number, rlimits?: Rlimits): FdEntry[] {
+  requireProcess(pid); // before any other read: a process that is gone is named so
+  const limits = rlimits ?? readLimits(pid);
   const sockets = new SocketTable(pid);
   const out: FdEntry[] = [];
   const fds = listProcDir(pid, "fd")

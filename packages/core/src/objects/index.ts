@@ -47,6 +47,7 @@ import type { RemovedFiles } from "./removed.js";
 import { seccompProblems } from "./seccomp.js";
 import type { TreeSharedFd } from "./shared-fds.js";
 import { sharedMemoryProblems } from "./shmem.js";
+import { sharedGuardProblems } from "./mapping-attrs.js";
 import { shmemFileProblems } from "./shmem-files.js";
 import { tracerProblems, type ProcStat } from "./task.js";
 import { threadCredentialProblems } from "./threads.js";
@@ -158,7 +159,7 @@ export const PROCESS_OBJECTS: readonly ProcessObject[] = [
   },
   {
     name: "mappings",
-    problems: (p) => [...p.vmas.flatMap((v) => vmaProblem(v) ?? []), ...sharedMemoryProblems(p.members, p.vmas)],
+    problems: (p) => [...p.vmas.flatMap((v) => vmaProblem(v) ?? []), ...sharedMemoryProblems(p.members, p.vmas), ...sharedGuardProblems(p.pid, p.vmas)],
     save: (s, put) => put("VMAS", { vmas: s.vmas }),
     read: (r) => ({ vmas: r.need("VMAS").vmas }),
   },

@@ -1,5 +1,5 @@
 import { PAGE_SIZE } from "@cr/native";
-import { byAddress, type ColumnMemory, emptyColumns, VmaFlags, type ImageReader, type ImageSection, imageHolders, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, reholdColumns, type ThreadRecord } from "@cr/format";
+import { byAddress, type ColumnMemory, type MemoryAttrsRecord, emptyColumns, VmaFlags, type ImageReader, type ImageSection, imageHolders, MemberState, entryColumns, holdsBytes, inheritColumns, mergeColumns, type PageColumns, type PageMapEntry, pagesWhere, PageSource, type Reference, reholdColumns, type ThreadRecord } from "@cr/format";
 import type { PageRun } from "../pages.js";
 import type { Store } from "./store.js";
 import type { TrackerName } from "../trackers/tracker.js";
@@ -29,6 +29,8 @@ export interface ParentImage {
   changedRuns(): PageRun[];
   /** The state the given tracker recorded in the parent, if it was that tracker. */
   trackerState(name: TrackerName): Uint8Array | null;
+  /** The guard regions it recorded, as runs; null where it recorded none (made before MEMORY_ATTRS). */
+  guards: PageRun[] | null;
   /** The process's threads as the parent saved them. */
   threads: readonly ThreadRecord[];
   /** The parent's entries for `unchanged` runs, as the child's (DATA becomes REF to the parent), in `memory`. */
@@ -128,6 +130,7 @@ function parentSection(crid: bigint, reader: ImageReader, index: number, written
     changedPages: pagesWhere(map, isData),
     changedRuns: () => (changedRuns ??= runsWhere(map, isData)),
     trackerState: (name) => trackers.find((t) => t.name === name)?.state ?? null,
+    guards: guardRuns(section.records("MEMORY_ATTRS")[0]),
     threads: section.records("THREAD"),
     inherit: (unchanged, memory) => {
       // A page-aligned address is exact as a number (pages.ts): no bigint division per run.
@@ -135,6 +138,10 @@ function parentSection(crid: bigint, reader: ImageReader, index: number, written
       return { columns, holders, references: referencesOf(columns, holders, identities) };
     },
   };
+}
+
+function guardRuns(attrs: MemoryAttrsRecord | undefined): PageRun[] | null {
+  return attrs ? attrs.guards.map((g) => ({ start: g.start, pages: Number((g.end - g.start) / BigInt(PAGE_SIZE)) })) : null;
 }
 
 function sharedMappingsOf(section: ImageSection, index: number): SavedMapping[] {

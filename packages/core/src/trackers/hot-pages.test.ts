@@ -7,7 +7,7 @@ const PAGE = 4096n;
 const run = (page: number, pages: number): PageRun => ({ start: BigInt(page) * PAGE, pages });
 
 function parentWith(state: Uint8Array | null, changed: PageRun[], restarted = false): NonNullable<TrackContext["parent"]> {
-  return { identity: 1n, state, dataRuns: changed, changedRuns: () => changed, restarted };
+  return { identity: 1n, state, dataRuns: changed, changedRuns: () => changed, guards: null, restarted };
 }
 
 describe("the write-protect tracker's state", () => {

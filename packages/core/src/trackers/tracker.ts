@@ -39,6 +39,8 @@ export interface TrackContext {
     dataRuns: PageRun[];
     /** Pages the parent image itself holds (DATA): what its snapshot saw changed. */
     changedRuns(): PageRun[];
+    /** The guard regions the parent image recorded; null where it recorded none (made before MEMORY_ATTRS). */
+    guards: PageRun[] | null;
     /** The process was restarted from the parent image: it began there, afresh. */
     restarted: boolean;
   } | null;
@@ -78,6 +80,11 @@ export interface DirtyResult {
    * tree vouches for as a whole (shared-objects.ts). Absent when the tracker cannot tell them.
    */
   sharedWrites?: MappingWrites[];
+  /**
+   * The guard regions within the tracker's guardScope, made when first asked for (after the
+   * thaw). Absent when it cannot tell them (its history broken): they are then scanned.
+   */
+  guards?: () => PageRun[];
 }
 
 /** The pages written through one mapping (by its start) since the parent image; null: not known (not tracked since then). */
@@ -99,6 +106,12 @@ export interface DirtyTracker {
    * keeping the process frozen while it reads all its memory.
    */
   readonly readsPages?: boolean;
+  /**
+   * The pages whose guard regions collectDirty will give (DirtyResult.guards), known from the
+   * mappings and the parent before it runs: the other saved pages are scanned for guard regions
+   * meanwhile (mapping-attrs.ts, scanGuards).
+   */
+  guardScope?(vmas: Vma[], parent: TrackContext["parent"]): PageRun[];
   /** After the new image is durable: the tracker's history now continues from `identity`. */
   committed(context: TrackContext, identity: bigint): void;
   /**

@@ -1,6 +1,6 @@
-import { NativeError, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScanRanges, registerWriteTracking, scratch } from "@cr/native";
+import { NativeError, PAGE_IS_GUARD, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScanRanges, probeKernel, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
-import { intersectRuns, pushRun, RunList, runEnd, subtractRuns, type PageRun } from "../pages.js";
+import { intersectRuns, pushRun, RunList, runRanges, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, vmaPages, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
@@ -55,6 +55,11 @@ export class WriteProtectTracker implements DirtyTracker {
     historyCommitted(context.slot, identity);
   }
 
+  /** The tracked pages, where the parent recorded its guard regions (a guard installed or removed since scans as written). */
+  guardScope(vmas: Vma[], parent: TrackContext["parent"]): PageRun[] {
+    return parent?.guards && guardsSeen() ? trackedRuns(vmas) : [];
+  }
+
   preview(context: Scanned): DirtyResult {
     return dirtyResult(context, { rearm: false, unarmed: [] }, undefined);
   }
@@ -69,11 +74,9 @@ export class WriteProtectTracker implements DirtyTracker {
  * (DirtyResult.changedPages).
  */
 function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; unarmed: PageRun[] }, untrusted: string | undefined): DirtyResult {
-  const own = ownMemory(context.vmas).filter((v) => v.flags.uffdWp);
-  const owned = new Set(own);
+  const owned = new Set(ownMemory(context.vmas));
   const shared = context.vmas.filter((v) => v.flags.uffdWp && !owned.has(v));
-  const tracked: PageRun[] = [];
-  for (const v of own) pushRun(tracked, v.start, vmaPages(v));
+  const tracked = trackedRuns(context.vmas);
   const kept = unarmed.length > 0 ? intersectRuns(tracked, unarmed) : [];
   const armed = kept.length > 0 ? subtractRuns(tracked, kept) : tracked;
   const written = bothScans(scanWritten(context.pid, runRanges(armed), rearm), kept.length > 0 ? scanWritten(context.pid, runRanges(kept), false) : NO_REGIONS);
@@ -82,6 +85,7 @@ function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; una
   if (!written || !sharedWritten) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
   let answer: Pick<DirtyResult, "unchanged" | "seen"> | undefined;
   const runs = () => (answer ??= ownAnswer(tracked, written));
+  const parentGuards = context.parent?.guards;
   return {
     get unchanged() {
       return runs().unchanged;
@@ -91,7 +95,22 @@ function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; una
     },
     changedPages: presentPages(written),
     sharedWrites: sharedWrites(context, writtenRuns([sharedWritten]).all),
+    ...(parentGuards && guardsSeen() ? { guards: () => trackedGuards(tracked, written, runs().seen!.scope, parentGuards) } : {}),
   };
+}
+
+/**
+ * The guard regions of the tracked pages: those the scans saw, and the parent's on the pages
+ * not written since. A guard installed on a tracked page scans as written, and so does the
+ * page once the guard is removed (scripts/fixtures/guard_wp_probe.c); the re-arm write-protects
+ * a guard's marker as it does a page.
+ */
+function trackedGuards(tracked: PageRun[], scans: Regions, written: PageRun[], parentGuards: PageRun[]): PageRun[] {
+  const seen = new RunList();
+  forEachInOrder(scans, (start, end, categories) => {
+    if (categories & PAGE_IS_GUARD) seen.add(start, end);
+  });
+  return unionRuns(seen.runs, subtractRuns(intersectRuns(parentGuards, tracked), written));
 }
 
 /**
@@ -138,7 +157,7 @@ function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): strin
  * the program closed every fd it did not know: then nothing is known (null).
  */
 function scanWritten(pid: number, ranges: BigUint64Array, rearm: boolean): BigUint64Array | null {
-  const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+  const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (guardsSeen() ? PAGE_IS_GUARD : 0);
   try {
     // One call for all the ranges: a process has dozens of mappings, most of them small.
     return pagemapScanRanges(pid, ranges, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
@@ -179,12 +198,17 @@ function forEachInOrder(scans: Regions, visit: (start: number, end: number, cate
 
 const HOLDS_PAGE = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 
+/** Whether a written region holds a page: a guard page's marker scans as swapped, and holds none. */
+function holdsPage(categories: number): boolean {
+  return (categories & HOLDS_PAGE) !== 0 && (categories & PAGE_IS_GUARD) === 0;
+}
+
 /** The written pages, and those of them that hold a page (present or swapped): mostly all of them, the same list. */
 function writtenRuns(scans: Regions): { all: PageRun[]; present: PageRun[] } {
   const all = new RunList();
   let present: RunList | undefined; // apart from `all` from the first written page that holds none on
   forEachInOrder(scans, (start, end, categories) => {
-    const holds = (categories & HOLDS_PAGE) !== 0;
+    const holds = holdsPage(categories);
     if (!holds) present ??= all.copy();
     all.add(start, end);
     if (holds) present?.add(start, end);
@@ -196,10 +220,22 @@ function presentPages(scans: Regions): number {
   let pages = 0;
   for (const scan of scans) {
     forEachTriple(scan, (start, end, categories) => {
-      if (categories & HOLDS_PAGE) pages += (end - start) / PAGE_SIZE;
+      if (holdsPage(categories)) pages += (end - start) / PAGE_SIZE;
     });
   }
   return pages;
+}
+
+/** Whether the scans report guard regions (PAGE_IS_GUARD: Linux 6.14+; before, a kernel refuses the bit). */
+function guardsSeen(): boolean {
+  return probeKernel().guardScan.available;
+}
+
+/** The registered own memory, as runs: what the tracker answers for. */
+function trackedRuns(vmas: Vma[]): PageRun[] {
+  const tracked: PageRun[] = [];
+  for (const v of ownMemory(vmas).filter((v) => v.flags.uffdWp)) pushRun(tracked, v.start, vmaPages(v));
+  return tracked;
 }
 
 /** Writable private memory: the process alone changes it, and its tracker vouches for it. */
@@ -210,16 +246,6 @@ function ownMemory(vmas: Vma[]): Vma[] {
 /** What is registered: private memory, and writable mappings of shared objects tracked through their mappings. */
 function registrable(vmas: Vma[], heldOpen: ReadonlySet<string>): Vma[] {
   return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || isTrackedThroughMappings(v, heldOpen)));
-}
-
-/** Runs as (start, end) pairs, the shape the scan wants. */
-function runRanges(runs: PageRun[]): BigUint64Array {
-  const ranges = new BigUint64Array(runs.length * 2);
-  runs.forEach((run, i) => {
-    ranges[2 * i] = run.start;
-    ranges[2 * i + 1] = runEnd(run);
-  });
-  return ranges;
 }
 
 function vmaRanges(vmas: Vma[]): BigUint64Array {
