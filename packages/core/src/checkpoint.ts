@@ -404,7 +404,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
  * shadow-paging hypervisor (this PVM guest) the target's first run after its PTEs changed pays
  * their resync (~3 us a re-protected page), which a later injection would pay inside the freeze.
  * Shared memory is saved once for the whole tree (shmem.ts, shmem-files.ts). The guard regions
- * are scanned on the thread pool meanwhile (scanGuards).
+ * of the pages no tracker answers for (guardScope) are scanned on the thread pool meanwhile.
  */
 async function collectTree(tree: FrozenTree, tracker: DirtyTracker, before: Before): Promise<CollectedState[]> {
   const running = runningPids(tree);
