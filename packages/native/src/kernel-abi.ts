@@ -24,6 +24,7 @@ export const SYS = {
   rt_sigaction: 13,
   ioctl: 16,
   mremap: 25,
+  mincore: 27,
   madvise: 28,
   getitimer: 36,
   wait4: 61,
@@ -244,6 +245,7 @@ export const MM = {
 export const MADV = {
   MADV_RANDOM: 1n,
   MADV_SEQUENTIAL: 2n,
+  MADV_DONTNEED: 4n,
   MADV_DONTFORK: 10n,
   MADV_MERGEABLE: 12n,
   MADV_HUGEPAGE: 14n,

@@ -7,16 +7,16 @@
  * Checkpoint half: the per-mapping flags come from smaps VmFlags (vmaRecord keeps them in the
  * VMA record's flag bits); guard regions from PAGEMAP_SCAN's PAGE_IS_GUARD; the prctl settings
  * from injected PR_GET_* (THP_DISABLE's "except advised" bit is not in /proc); MCL_FUTURE, which
- * nothing shows, from a probe mapping (see futureLocking).
+ * nothing shows, from a probe mapping (see askFutureLocking).
  * Restart half: injected madvise/mlock2/mseal/prctl/mlockall once the mappings are filled and
  * protected.
  */
-import { MADV, MLOCK, MM, PAGE_IS_GUARD, PAGE_SIZE, PAGEMAP, pagemapScanRanges, pagemapScanRangesAsync, PRCTL, probeKernel, readPagemap } from "@cr/native";
+import { constants } from "node:os";
+import { MADV, MLOCK, MM, PAGE_IS_GUARD, PAGE_SIZE, pagemapScanRanges, pagemapScanRangesAsync, PRCTL, probeKernel } from "@cr/native";
 import { VmaFlags, type MemoryAttrsRecord, type VmaRecord } from "@cr/format";
-import { injectChecked, type Queries, type Remote } from "../process/inject.js";
+import { injectChecked, SCRATCH, type Queries, type Remote } from "../process/inject.js";
 import { isRestoredMapping } from "./memory.js";
 import { RunList, runEnd, runRanges, unionRuns, type PageRun } from "../pages.js";
-import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
 import type { Problem } from "../check.js";
 import { vmaPages, vmaRangeName, type Vma } from "./vmas.js";
 
@@ -24,6 +24,7 @@ type GuardRegion = MemoryAttrsRecord["guards"][number];
 
 const { PR_SET_THP_DISABLE, PR_GET_THP_DISABLE, PR_SET_MDWE, PR_GET_MDWE, PR_SET_MEMORY_MERGE, PR_GET_MEMORY_MERGE } = PRCTL;
 const { MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT } = MLOCK;
+const EINVAL = -BigInt(constants.errno.EINVAL);
 
 /** VMA record flag -> the madvise advice that sets it again. */
 const ADVICE: [flag: number, advice: keyof typeof MADV][] = [
@@ -61,41 +62,42 @@ export function attrFlags(vma: Vma): number {
 // ================================================================ checkpoint half
 
 /**
- * The frozen process's process-wide memory settings, asked of it (`queries`); the MCL_FUTURE
- * probe runs once they have. Its guard regions come from scanGuards.
+ * The frozen process's process-wide memory settings, asked of it (`queries`). Its guard regions
+ * come from scanGuards.
  */
 export function askMemorySettings(queries: Queries): () => Omit<MemoryAttrsRecord, "guards"> {
   const prctl = (option: bigint, what: string) => queries.ask("prctl", [option, 0n, 0n, 0n, 0n], what);
   const thpDisable = prctl(PR_GET_THP_DISABLE, "prctl(PR_GET_THP_DISABLE)");
   const memoryMerge = prctl(PR_GET_MEMORY_MERGE, "prctl(PR_GET_MEMORY_MERGE)");
   const mdwe = prctl(PR_GET_MDWE, "prctl(PR_GET_MDWE)");
+  const lockFuture = askFutureLocking(queries);
   return () => ({
     thpDisable: Number(thpDisable.result),
     memoryMerge: Number(memoryMerge.result),
     mdwe: Number(mdwe.result),
-    lockFuture: futureLocking(queries.pid, queries.tid),
+    lockFuture: lockFuture(),
   });
 }
 
 /**
  * mlockall(MCL_FUTURE) is a flag of the mm that /proc does not show: a page mapped now is
- * locked (VmLck grows) when it is set, and with MCL_ONFAULT it is not faulted in (the readable
- * anonymous page stays absent from pagemap). The probe is unmapped again before the thaw.
+ * locked when it is set (MADV_DONTNEED refuses a locked page: EINVAL), and with MCL_ONFAULT it is
+ * not faulted in (mincore says so). A probe page is mapped now (one injected syscall), and asked
+ * both, then unmapped, in the run of `queries`: a run goes to its end once begun, even if cr dies.
+ * (Asked by VmLck in /proc and pagemap between two injected syscalls, it cost ~0.4 ms a freeze.)
  */
-function futureLocking(pid: number, leader: number): number {
-  const before = lockedKb(pid);
-  const probe = injectChecked(pid, leader, "mmap", [0n, BigInt(PAGE_SIZE), BigInt(MM.PROT_READ), BigInt(MM.MAP_PRIVATE | MM.MAP_ANONYMOUS), BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
-  try {
-    if (lockedKb(pid) === before) return 0;
-    const present = (readPagemap(pid, probe, probe + BigInt(PAGE_SIZE))[0]! & PAGEMAP.PM_PRESENT) !== 0n;
-    return MCL_FUTURE | (present ? 0 : MCL_ONFAULT);
-  } finally {
-    injectChecked(pid, leader, "munmap", [probe, BigInt(PAGE_SIZE)], "unmapping the probe page");
-  }
-}
-
-function lockedKb(pid: number): number {
-  return parseInt(requireKey(parseKeyValues(readProcText(pid, "status")), "VmLck", pid, "status"), 10);
+function askFutureLocking(queries: Queries): () => number {
+  const page = BigInt(PAGE_SIZE);
+  const probe = injectChecked(queries.pid, queries.tid, "mmap", [0n, page, BigInt(MM.PROT_READ), BigInt(MM.MAP_PRIVATE | MM.MAP_ANONYMOUS), BigInt.asUintN(64, -1n), 0n], "mapping a probe page");
+  const resident = queries.ask("mincore", [probe, page, SCRATCH], "mincore of the probe page", 1);
+  const dropped = queries.ask("madvise", [probe, page, MADV.MADV_DONTNEED], "MADV_DONTNEED of the probe page");
+  const unmapped = queries.ask("munmap", [probe, page], "unmapping the probe page");
+  return () => {
+    void unmapped.result; // a failure throws
+    if (dropped.raw === EINVAL) return MCL_FUTURE | ((resident.out[0]! & 1) === 1 ? 0 : MCL_ONFAULT);
+    void dropped.result; // another failure throws
+    return 0;
+  };
 }
 
 /**
