@@ -12,32 +12,37 @@ const running: ChildProcess[] = [];
 afterEach(() => running.splice(0).forEach((c) => c.kill("SIGKILL")));
 
 /** python3 running `script`, which prints one JSON line when ready and then serves commands on stdin. */
-async function python(script: string): Promise<{ child: ChildProcess; ready: Record<string, number>; ask(line: string): Promise<string> }> {
+async function python(script: string): Promise<{ child: ChildProcess; ready: Record<string, number>; next(): Promise<string>; ask(line: string): Promise<string> }> {
   const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
   running.push(child);
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async () => (await lines.next()).value as string;
   const ready = JSON.parse(await next()) as Record<string, number>;
-  return { child, ready, ask: async (line) => (child.stdin!.write(`${line}\n`), next()) };
+  return { child, ready, next, ask: async (line) => (child.stdin!.write(`${line}\n`), next()) };
 }
 
-/** One end of a connection, holding unread bytes its peer sent; "recv N" reads N bytes, "send X" sends X. */
+/**
+ * One end of a connection, holding unread bytes its peer sent; it says "accepted" once its
+ * listening socket is closed. "recv N" reads N bytes, "send X" sends X.
+ */
 const END = `import socket, json, sys
 l = socket.create_server(("127.0.0.1", 0))
 print(json.dumps({"port": l.getsockname()[1]}), flush=True)
 c, _ = l.accept()
 l.close()
+print("accepted", flush=True)
 for line in sys.stdin:
     cmd, arg = line.split()
     if cmd == "send": c.sendall(arg.encode()); print("sent", flush=True)
     else: print(c.recv(int(arg)).decode(), flush=True)
 `;
-const PEER = (port: number) => END.replace(`l = socket.create_server(("127.0.0.1", 0))\nprint(json.dumps({"port": l.getsockname()[1]}), flush=True)\nc, _ = l.accept()\nl.close()`, `c = socket.create_connection(("127.0.0.1", ${port}))\nprint(json.dumps({}), flush=True)`);
+const PEER = (port: number) => END.replace(`l = socket.create_server(("127.0.0.1", 0))\nprint(json.dumps({"port": l.getsockname()[1]}), flush=True)\nc, _ = l.accept()\nl.close()\nprint("accepted", flush=True)`, `c = socket.create_connection(("127.0.0.1", ${port}))\nprint(json.dumps({}), flush=True)`);
 
 describe("TCP connections", () => {
   it("are saved with their sequence numbers and unread bytes under a lock, and made again in cr: the peer's stream goes on", async () => {
     const end = await python(END);
     const peer = await python(PEER(end.ready.port!));
+    expect(await end.next(), "the end's listening socket is closed: its fd table holds the connection alone").toBe("accepted");
     expect(await peer.ask("send before")).toBe("sent"); // unread at the checkpoint: in the receive queue
     const pid = end.child.pid!;
     const locks = new ConnectionLocks();
