@@ -196,12 +196,17 @@ Napi::Value PagemapScan(const Napi::CallbackInfo& info) {
   return RegionTriples(env, regions);
 }
 
-using RangePairs = std::vector<std::pair<uint64_t, uint64_t>>;
+// The (pid, ranges, opts) arguments of the scans of several ranges.
+struct ScanRangesArgs {
+  int pid = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  ScanOptions o;
+};
 
-// The (pid, ranges, opts) of pagemapScanRanges and its async form; false once it has thrown.
-static bool ReadScanRangesArgs(const Napi::CallbackInfo& info, int& pid, RangePairs& ranges, ScanOptions& o) {
-  if (!ArgInt(info, 0, "pid", pid) || !ArgPairs(info, 1, "ranges", ranges) || !ReadScanOptions(info, 2, o)) return false;
-  for (const auto& [start, end] : ranges) {
+// False once it has thrown.
+static bool ReadScanRangesArgs(const Napi::CallbackInfo& info, ScanRangesArgs& a) {
+  if (!ArgInt(info, 0, "pid", a.pid) || !ArgPairs(info, 1, "ranges", a.ranges) || !ReadScanOptions(info, 2, a.o)) return false;
+  for (const auto& [start, end] : a.ranges) {
     if (start % PageSize() || end % PageSize() || end < start) {
       ThrowType(info.Env(), "each range must be page-aligned with start <= end");
       return false;
@@ -214,25 +219,21 @@ static bool ReadScanRangesArgs(const Napi::CallbackInfo& info, int& pid, RangePa
 // turn, through one open of the pagemap: the triples of all, in the order of the ranges.
 Napi::Value PagemapScanRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = 0;
-  RangePairs ranges;
-  ScanOptions o;
-  if (!ReadScanRangesArgs(info, pid, ranges, o)) return env.Undefined();
+  ScanRangesArgs a;
+  if (!ReadScanRangesArgs(info, a)) return env.Undefined();
   std::vector<page_region> regions;
-  if (Status s = Scan(pid, ranges, o, regions)) return Throw(env, *s);
+  if (Status s = Scan(a.pid, a.ranges, a.o, regions)) return Throw(env, *s);
   return RegionTriples(env, regions);
 }
 
 // pagemapScanRangesAsync(pid, ranges, opts): pagemapScanRanges on the pool, while the caller goes on.
 Napi::Value PagemapScanRangesAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int pid = 0;
-  RangePairs ranges;
-  ScanOptions o;
-  if (!ReadScanRangesArgs(info, pid, ranges, o)) return env.Undefined();
+  ScanRangesArgs a;
+  if (!ReadScanRangesArgs(info, a)) return env.Undefined();
   auto regions = std::make_shared<std::vector<page_region>>();
   return StartPoolJob(
-      env, Napi::Object::New(env), [pid, ranges = std::move(ranges), o, regions] { return Scan(pid, ranges, o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
+      env, Napi::Object::New(env), [a = std::move(a), regions] { return Scan(a.pid, a.ranges, a.o, *regions); }, [regions](Napi::Env e) { return RegionTriples(e, *regions); });
 }
 
 Napi::Object PageCategoryConstants(Napi::Env env) {

@@ -18,7 +18,7 @@ import { injectChecked, SCRATCH, type Queries, type Remote } from "../process/in
 import { isRestoredMapping } from "./memory.js";
 import { RunList, runEnd, runRanges, unionRuns, type PageRun } from "../pages.js";
 import type { Problem } from "../check.js";
-import { vmaPages, vmaRangeName, type Vma } from "./vmas.js";
+import { vmaRangeName, vmaRanges, type Vma } from "./vmas.js";
 
 type GuardRegion = MemoryAttrsRecord["guards"][number];
 
@@ -125,7 +125,7 @@ export async function scanGuards(pid: number, scope: PageRun[]): Promise<PageRun
 export function sharedGuardProblems(pid: number, vmas: Vma[]): Problem[] {
   const shared = vmas.filter((v) => v.shared);
   if (shared.length === 0 || !probeKernel().guardScan.available) return [];
-  const found = pagemapScanRanges(pid, runRanges(shared.map((v) => ({ start: v.start, pages: vmaPages(v) }))), { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
+  const found = pagemapScanRanges(pid, vmaRanges(shared), { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
   const guarded = shared.filter((v) => {
     for (let i = 0; i < found.length; i += 3) if (found[i]! < v.end && found[i + 1]! > v.start) return true;
     return false;

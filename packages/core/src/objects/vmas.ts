@@ -135,6 +135,16 @@ export function vmaPages(vma: Pick<Vma, "start" | "end">): number {
   return Number((vma.end - vma.start) / BigInt(PAGE_SIZE));
 }
 
+/** The mappings as (start, end) pairs, the shape PAGEMAP_SCAN and userfaultfd registration want. */
+export function vmaRanges(vmas: Vma[]): BigUint64Array {
+  const ranges = new BigUint64Array(vmas.length * 2);
+  vmas.forEach((v, i) => {
+    ranges[2 * i] = v.start;
+    ranges[2 * i + 1] = v.end;
+  });
+  return ranges;
+}
+
 /** The address range as the kernel writes it in map_files (lowercase hex, no 0x). */
 export function vmaRangeName(vma: Pick<Vma, "start" | "end">): string {
   return `${vma.start.toString(16)}-${vma.end.toString(16)}`;

@@ -2,7 +2,7 @@ import { NativeError, PAGE_IS_GUARD, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED
 import { hasSavedPages } from "../objects/memory.js";
 import { intersectRuns, pushRun, RunList, runRanges, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
-import { collectVmas, markTrampoline, vmaPages, type Vma } from "../objects/vmas.js";
+import { collectVmas, markTrampoline, vmaPages, vmaRanges, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
 import { decodeState, encodeState, hotAfter, unarmedNow } from "./hot-pages.js";
 import type { DirtyResult, DirtyTracker, MappingWrites, TrackContext } from "./tracker.js";
@@ -246,15 +246,6 @@ function ownMemory(vmas: Vma[]): Vma[] {
 /** What is registered: private memory, and writable mappings of shared objects tracked through their mappings. */
 function registrable(vmas: Vma[], heldOpen: ReadonlySet<string>): Vma[] {
   return vmas.filter((v) => hasSavedPages(v) && v.prot.write && (!v.shared || isTrackedThroughMappings(v, heldOpen)));
-}
-
-function vmaRanges(vmas: Vma[]): BigUint64Array {
-  const ranges = new BigUint64Array(vmas.length * 2);
-  vmas.forEach((v, i) => {
-    ranges[2 * i] = v.start;
-    ranges[2 * i + 1] = v.end;
-  });
-  return ranges;
 }
 
 // ================================================================ restart half
