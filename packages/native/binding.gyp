@@ -4,7 +4,7 @@
       "target_name": "cr_native",
       "sources": [
         "src/addon.cc", "src/errors.cc", "src/procfs.cc", "src/kerndat.cc", "src/freeze.cc", "src/frozen-copy.cc",
-        "src/registers.cc", "src/trampoline.cc", "src/inject.cc", "src/memory.cc", "src/pool_job.cc", "src/pagemap.cc", "src/uffd.cc",
+        "src/registers.cc", "src/trampoline.cc", "src/inject.cc", "src/memory.cc", "src/pool_job.cc", "src/pagemap.cc", "src/secure-written.cc", "src/uffd.cc",
         "src/storefs.cc", "src/storedir.cc", "src/xxhash64.cc", "src/pipes.cc", "src/shmem.cc", "src/spawn.cc", "src/tree.cc", "src/seccomp.cc", "src/kcmp.cc", "src/descriptions.cc", "src/sockets.cc", "src/eventfd.cc", "src/epoll.cc", "src/inet-sockets.cc", "src/sockopt.cc", "src/timerfd.cc", "src/signalfd.cc", "src/terminal.cc", "src/tcp-repair.cc", "src/inotify.cc", "src/lz4.cc"
       ],
       "libraries": ["-llz4"],

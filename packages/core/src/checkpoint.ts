@@ -47,7 +47,7 @@ import { sharedDoubt, vouchForSharedObjects } from "./trackers/shared-objects.js
 import { askTimers } from "./objects/timers.js";
 import { TOOL_VERSION } from "./version.js";
 import { warmPageTables, type Warmup } from "./process/warmup.js";
-import { freezeTree, processTable, runningPids, thawTree, type FrozenTree } from "./objects/tree.js";
+import { freezeTree, processTable, runningPids, thawOrder, thawTree, type FrozenTree } from "./objects/tree.js";
 import { saveSection, type ProcessSection } from "./objects/index.js";
 import { objectKey, pageSavers, savedElsewhere, type PageSavers } from "./objects/shmem.js";
 import { TreeShmemFiles } from "./objects/shmem-files.js";
@@ -320,15 +320,19 @@ interface CollectedState extends Required<Pick<ProcessSection, (typeof SAVED_AS_
   /** What a restart will not give back exactly (SnapshotResult.warnings). */
   warnings: string[];
   memory: MemoryPlan;
-  trackerState?: () => Uint8Array;
   trackerName: TrackerName;
   trackContext: TrackContext;
   parent: ParentImage | null;
-  fullReason?: string;
 }
 
-/** Everything collected of one process while the tree was frozen, its memory planned. */
-type FrozenState = Omit<CollectedState, "memory"> & Omit<PlannedMemory, "answer">;
+/** Everything collected of one process while the tree was frozen, its memory planned, and what its tracker answered. */
+type FrozenState = Omit<CollectedState, "memory"> & Omit<PlannedMemory, "answer"> & TrackerOutcome;
+
+/** What the image records of the tracker's answer: its state, and why it saved everything. */
+interface TrackerOutcome {
+  trackerState?: () => Uint8Array;
+  fullReason?: string;
+}
 
 interface Checkpointed {
   tree: FrozenTree;
@@ -378,15 +382,17 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
   let secured: SecuredPages | undefined;
   try {
     const collected = await collectTree(tree, tracker, before);
-    secured = securePages(pagesToSecure(tree, collected), before.buffer, image.keepFrozen, image.secure);
+    secured = securePages(pagesToSecure(tree, collected), before.buffer, image.keepFrozen, image.secure, thawOrder(tree.tids));
+    if (secured.thawed) thawedAt = performance.now();
     expectReaped(collected, secured.reapedFaults);
     if (secured.thawable && !image.keepFrozen) {
       thawNow();
       await image.onThawed?.();
     }
-    // A member a frozen copy holds is planned now, from the copy's pagemap; the others were while frozen.
+    // Planned now: a member whose pages were copied with the thaw or a frozen copy holds (from the copy's pagemap); the others were while frozen.
     const { pagemapOf } = secured;
     const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!)));
+    secured.confirmPlans();
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
     const downtimeMs = image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt;
@@ -525,24 +531,22 @@ function answers(tracked: ReturnType<typeof trackMemory>[], savers: PageSavers, 
  * saves: vouchForSharedObjects), and which pages to save, planned when first needed
  * (MemoryPlan). Shared objects' pages are saved once, by their page saver.
  */
-function memoryOf({ pid, vmas, parent, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult | LaterAnswer, tracker: DirtyTracker, savers: PageSavers) {
+function memoryOf({ pid, vmas, trackContext }: ReturnType<typeof trackMemory>, result: DirtyResult | LaterAnswer, tracker: DirtyTracker, savers: PageSavers) {
   return {
     vmas,
     memory: new MemoryPlan(vmas, result, () => savedElsewhere(pid, vmas, savers)),
     trackerName: tracker.name,
     trackContext,
-    ...(typeof result === "function" ? {} : trackerOutcome(result, parent)),
   };
 }
 
-/** What the image records of the tracker's answer: its state, and why it saved everything. */
-function trackerOutcome(result: DirtyResult, parent: ParentImage | null): Pick<CollectedState, "trackerState" | "fullReason"> {
+function trackerOutcome(result: DirtyResult, parent: ParentImage | null): TrackerOutcome {
   return { ...(result.state ? { trackerState: result.state } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
 }
 
-/** The member with its memory planned, and what its tracker said then if it answered later (LaterAnswer). */
+/** The member with its memory planned, and what its tracker answered (read once its scan ran: DirtyResult.pendingScan). */
 function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }: PlannedMemory): FrozenState {
-  return { ...state, ...planned, ...(answer ? trackerOutcome(answer, state.parent) : {}) };
+  return { ...state, ...planned, ...trackerOutcome(answer, state.parent) };
 }
 
 /** The parent as the tracker sees it. */
@@ -553,7 +557,10 @@ function trackedParent(parent: ParentImage | null, tracker: DirtyTracker): Track
 /** Each member's pages, for securePages: planned there only when it must be while frozen. */
 function pagesToSecure(tree: FrozenTree, collected: CollectedState[]): FrozenPages[] {
   const forkable = copiesLeaveTree(tree, collected);
-  return collected.map((s, i) => ({ pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, forkable: forkable[i]!, changedPages: s.memory.changedPages, data: () => s.memory.of(s.pid).plan.data }));
+  return collected.map((s, i) => {
+    const pending = s.memory.pending(s.pid);
+    return { pid: s.pid, leader: s.tids[0]!, vmas: s.vmas, forkable: forkable[i]!, get changedPages() { return s.memory.changedPages; }, data: () => s.memory.of(s.pid).plan.data, ...(pending ? { pending } : {}) };
+  });
 }
 
 /**

@@ -1,31 +1,37 @@
 import { PAGE_SIZE } from "@cr/native";
 import { hasSavedPages, planPages, savedRuns, type PagePlan } from "./objects/memory.js";
 import { subtractRuns, unionRuns, type PageRun } from "./pages.js";
-import type { DirtyResult } from "./trackers/index.js";
+import type { DirtyResult, PendingScan } from "./trackers/index.js";
 import type { Vma } from "./objects/vmas.js";
 
 /**
- * The pages to save: only what the tracker neither vouches for nor has seen is looked at again
- * (in the pagemap of `pid`), and nothing in `elsewhere` (shared memory another member's section
- * holds).
+ * The pages to save: only what the tracker neither vouches for nor has seen (`known`) is looked at
+ * again (in the pagemap of `pid`), and nothing in `elsewhere` (shared memory another member's
+ * section holds).
  */
-function planMemory(pid: number, vmas: Vma[], result: DirtyResult, elsewhere: PageRun[]): PagePlan {
+function planUnknown(pid: number, vmas: Vma[], known: PageRun[], elsewhere: PageRun[]): PagePlan {
+  return planPages(pid, vmas, subtractRuns(subtractRuns(savedRuns(vmas), known), elsewhere));
+}
+
+/** The plan of what the tracker did not see, with the changed pages it saw. */
+function withSeen(plan: PagePlan, result: DirtyResult, elsewhere: PageRun[]): PagePlan {
   // The tracker's answers are as large as the change (~40k runs for 20% of 1 GiB): few passes over them.
-  const known = result.seen ? (result.seen.known ?? unionRuns(result.unchanged, result.seen.scope)) : result.unchanged;
-  const scope = subtractRuns(subtractRuns(savedRuns(vmas), known), elsewhere);
-  const plan = planPages(pid, vmas, scope);
   if (!result.seen) return plan;
   const data = plan.data.length > 0 ? unionRuns(plan.data, result.seen.data) : result.seen.data;
-  plan.data = elsewhere.length > 0 ? subtractRuns(data, elsewhere) : data;
-  return plan;
+  return { ...plan, data: elsewhere.length > 0 ? subtractRuns(data, elsewhere) : data };
+}
+
+/** The pages the tracker's answer covers: what it vouches for, and what it saw. */
+function knownRuns(result: DirtyResult): PageRun[] {
+  return result.seen ? (result.seen.known ?? unionRuns(result.unchanged, result.seen.scope)) : result.unchanged;
 }
 
 /** A member's plan, and the pages its parent's page map still describes. */
 export interface PlannedMemory {
   plan: PagePlan;
   unchanged: PageRun[];
-  /** The tracker's answer, where it was made with the plan (LaterAnswer). */
-  answer?: DirtyResult;
+  /** The tracker's answer the plan was made from (a LaterAnswer's, made with it). */
+  answer: DirtyResult;
 }
 
 /** The answer of a tracker that reads the pages (DirtyTracker.readsPages), made from those of process `from`. */
@@ -39,6 +45,7 @@ export type LaterAnswer = (from: number) => DirtyResult;
  */
 export class MemoryPlan {
   private made?: PlannedMemory;
+  private beforeScan?: PagePlan;
 
   constructor(
     private readonly vmas: Vma[],
@@ -59,19 +66,33 @@ export class MemoryPlan {
     return undefined;
   }
 
+  /**
+   * The tracker's scan, where it left it pending (DirtyResult.pendingScan), and the plan of the
+   * pages outside it, made when first asked for, before the scan runs: secureWritten copies them
+   * with the pages the scan finds written.
+   */
+  pending(from: number): { scan: PendingScan; unscanned: () => PagePlan } | undefined {
+    const scan = typeof this.result === "function" ? undefined : this.result.pendingScan;
+    if (!scan || scan.settled) return undefined;
+    return { scan, unscanned: () => (this.beforeScan ??= planUnknown(from, this.vmas, scan.tracked, this.elsewhere())) };
+  }
+
   /** The plan, made (the first time) from the pagemap (and pages: LaterAnswer) of `from`: the member while frozen, or its frozen copy. */
   of(from: number): PlannedMemory {
     if (this.made) return this.made;
-    const later = typeof this.result === "function";
-    const result = later ? this.result(from) : this.result;
-    const plan = planMemory(from, this.vmas, result, this.elsewhere());
+    const result = typeof this.result === "function" ? this.result(from) : this.result;
+    result.pendingScan?.run();
+    const elsewhere = this.elsewhere();
+    // The plan made before the scan stands where the scan knew what it was to know.
+    const unknown = this.beforeScan && result.seen ? this.beforeScan : planUnknown(from, this.vmas, knownRuns(result), elsewhere);
+    const plan = withSeen(unknown, result, elsewhere);
     // Asked for after the thaw (the image's map), where a tracker makes it then (write-protect.ts).
     this.made = {
       plan,
       get unchanged() {
         return result.unchanged;
       },
-      ...(later ? { answer: result } : {}),
+      answer: result,
     };
     return this.made;
   }

@@ -24,6 +24,7 @@
 #include "sockets.h"
 #include "registers.h"
 #include "seccomp.h"
+#include "secure-written.h"
 #include "spawn.h"
 #include "storedir.h"
 #include "storefs.h"
@@ -58,6 +59,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readPagemap", ReadPagemap},
       {"pagemapScan", PagemapScan},
       {"pagemapScanRanges", PagemapScanRanges},
+      {"secureWritten", SecureWritten},
       {"pagemapScanRangesAsync", PagemapScanRangesAsync},
       {"registerWriteTracking", RegisterWriteTracking},
       {"openFillUffd", OpenFillUffd},

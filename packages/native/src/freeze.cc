@@ -177,10 +177,7 @@ Napi::Value Freeze(const Napi::CallbackInfo& info) {
 
 // ESRCH from DETACH means the thread died meanwhile (SIGKILL wakes traced threads): nothing
 // is left to release. Any other failure is reported after every thread had its chance.
-Napi::Value Thaw(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<int> tids;
-  if (!ArgIntArray(info, 0, "tids", tids)) return env.Undefined();
+Status ThawThreads(const std::vector<int>& tids) {
   Status first;
   for (int tid : tids) {
     Status s = RestoreInjectedState(tid);
@@ -189,6 +186,13 @@ Napi::Value Thaw(const Napi::CallbackInfo& info) {
     if (s && !first) first = s;
     ForgetThread(tid);
   }
-  if (first) return Throw(env, *first);
+  return first;
+}
+
+Napi::Value Thaw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int> tids;
+  if (!ArgIntArray(info, 0, "tids", tids)) return env.Undefined();
+  if (Status s = ThawThreads(tids)) return Throw(env, *s);
   return env.Undefined();
 }

@@ -100,6 +100,7 @@ interface Addon {
   readPagemap(pid: number, start: bigint, end: bigint): BigUint64Array;
   pagemapScan(pid: number, start: bigint, end: bigint, opts: ScanOptions): BigUint64Array;
   pagemapScanRanges(pid: number, ranges: BigUint64Array, opts: ScanOptions): BigUint64Array;
+  secureWritten(members: WrittenMember[], returnMask: number, into: Buffer, thaw: number[]): SecuredWritten;
   pagemapScanRangesAsync(pid: number, ranges: BigUint64Array, opts: ScanOptions): Promise<BigUint64Array>;
   registerWriteTracking(tid: number, ranges: BigUint64Array, mmRegistered: boolean): { fd: number; registered: BigUint64Array };
   openFillUffd(tid: number, ranges: BigUint64Array): FillUffd;
@@ -442,6 +443,38 @@ export function pagemapScanRanges(pid: number, ranges: BigUint64Array, opts: Sca
 /** pagemapScanRanges on libuv's thread pool: the caller goes on meanwhile. */
 export function pagemapScanRangesAsync(pid: number, ranges: BigUint64Array, opts: ScanOptions): Promise<BigUint64Array> {
   return addon.pagemapScanRangesAsync(pid, ranges, opts);
+}
+
+/** One process of the frozen tree for secureWritten: ranges are (start, end) pairs. */
+export interface WrittenMember {
+  pid: number;
+  /** Tracked ranges the scan re-arms. */
+  armed: BigUint64Array;
+  /** Tracked ranges it only reads (pages left unarmed). */
+  unarmed: BigUint64Array;
+  /** Pages to copy besides the written ones, disjoint from the tracked ranges. */
+  extra: BigUint64Array;
+  /** Pages beyond which its pages are secured otherwise: then nothing is copied, and the tree stays frozen. */
+  copyAtMost: number;
+}
+
+export interface SecuredWritten {
+  /** Per member, the armed and unarmed ranges' written pages as (start, end, categories) triples; null: a mapping lost its registration. */
+  scans: ([BigUint64Array, BigUint64Array] | null)[];
+  /** Whether every member's pages were copied into `into` (in address order, member after member) and `thaw` thawed. */
+  copied: boolean;
+  /** Per member, the bytes of its pages to copy: where its pages begin in `into` follows. */
+  bytes: number[];
+}
+
+/**
+ * The end of an increment's freeze in one call: each member's written pages found and re-armed
+ * (PAGEMAP_SCAN), then, if every member's pages (those written that hold a page, and `extra`)
+ * are within its copyAtMost and fit `into`, copied there and the threads `thaw` let go.
+ * Nothing is allocated for the pages; nothing runs in JavaScript between the re-arm and the thaw.
+ */
+export function secureWritten(members: WrittenMember[], returnMask: number, into: Buffer, thaw: number[]): SecuredWritten {
+  return addon.secureWritten(members, returnMask, into, thaw);
 }
 
 /**

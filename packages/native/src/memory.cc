@@ -254,6 +254,13 @@ bool ArgRangedRead(const Napi::CallbackInfo& info, RangedCopy& copy, RangeReader
 
 }  // namespace
 
+Status ReadPinnedRanges(int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint8_t* into) {
+  Ranges merged = MergeAdjacent(ranges);
+  size_t total = 0;
+  for (auto& r : merged) total += r.second;
+  return ReadRangesParallel(pid, merged, into, total, ReadRanges);
+}
+
 // process_vm_writev refuses pages without write permission (code, the trampoline's code
 // page, read-only data); /proc/PID/mem writes them the way a debugger does.
 Status WriteTargetMemory(int pid, uint64_t address, const void* data, size_t size) {

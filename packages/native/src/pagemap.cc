@@ -24,15 +24,6 @@ constexpr size_t kRegionsPerCall = 4096;
 
 uint64_t PageSize() { return static_cast<uint64_t>(sysconf(_SC_PAGESIZE)); }
 
-struct ScanOptions {
-  bool writeProtect = false;
-  uint64_t categories = 0;    // values required on the masked bits
-  uint64_t categoryMask = 0;  // bits that must equal `categories`
-  uint64_t categoryAnyof = 0;
-  uint64_t returnMask = 0;
-  uint64_t maxPages = 0;  // 0: no limit
-};
-
 // PreadFully of /proc/PID/pagemap, its failures naming the process and the file.
 Status PreadPagemap(int fd, void* data, size_t size, off_t offset, int pid) {
   Status s = PreadFully(fd, static_cast<uint8_t*>(data), size, offset);
@@ -74,9 +65,9 @@ uint64_t ResumeAt(const pm_scan_arg& arg, const page_region* regions, long n) {
   return n > 0 ? std::max<uint64_t>(arg.walk_end, regions[n - 1].end) : arg.walk_end;
 }
 
-// Calls PAGEMAP_SCAN for each [start, end) range in turn, through one open of the pagemap of
-// `pid`, each until the walk reaches its end (the vector can fill up before that), or until
-// maxPages pages were returned in all.
+}  // namespace
+
+// Each range's walk is resumed until it reaches its end: the vector can fill up before that.
 Status Scan(int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, const ScanOptions& o, std::vector<page_region>& out) {
   Fd pagemap;
   if (Status s = OpenProc(pid, "pagemap", O_RDONLY, pagemap)) return s;
@@ -102,6 +93,8 @@ Status Scan(int pid, const std::vector<std::pair<uint64_t, uint64_t>>& ranges, c
   }
   return std::nullopt;
 }
+
+namespace {
 
 bool ReadNumberOption(Napi::Object o, const char* key, uint64_t& out, bool required) {
   Napi::Value v = o.Get(key);
@@ -149,6 +142,8 @@ bool ReadScanArgs(const Napi::CallbackInfo& info, ScanArgs& a) {
   return ReadRangeArgs(info, a.pid, a.start, a.end) && ReadScanOptions(info, 3, a.o);
 }
 
+}  // namespace
+
 // (start, end, categories) triples, as pagemapScan returns them.
 Napi::Value RegionTriples(Napi::Env env, const std::vector<page_region>& regions) {
   auto out = Napi::TypedArrayOf<uint64_t>::New(env, regions.size() * 3, napi_biguint64_array);
@@ -159,8 +154,6 @@ Napi::Value RegionTriples(Napi::Env env, const std::vector<page_region>& regions
   }
   return out;
 }
-
-}  // namespace
 
 Status WriteProtectRange(int pid, uint64_t start, uint64_t end) {
   ScanOptions o;

@@ -111,7 +111,18 @@ function askFutureLocking(queries: Queries): () => number {
  */
 export async function scanGuards(pid: number, scope: PageRun[]): Promise<PageRun[]> {
   if (scope.length === 0 || !probeKernel().guardScan.available) return [];
-  const found = await pagemapScanRangesAsync(pid, runRanges(scope), { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
+  return guardRuns(await pagemapScanRangesAsync(pid, runRanges(scope), GUARD_SCAN));
+}
+
+/** scanGuards on this thread, for the few pages that must be scanned late in the freeze (write-protect.ts). */
+export function scanGuardsNow(pid: number, scope: PageRun[]): PageRun[] {
+  if (scope.length === 0 || !probeKernel().guardScan.available) return [];
+  return guardRuns(pagemapScanRanges(pid, runRanges(scope), GUARD_SCAN));
+}
+
+const GUARD_SCAN = { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD };
+
+function guardRuns(found: BigUint64Array): PageRun[] {
   const guards = new RunList();
   for (let i = 0; i < found.length; i += 3) guards.add(Number(found[i]!), Number(found[i + 1]!));
   return guards.runs;
@@ -125,7 +136,7 @@ export async function scanGuards(pid: number, scope: PageRun[]): Promise<PageRun
 export function sharedGuardProblems(pid: number, vmas: Vma[]): Problem[] {
   const shared = vmas.filter((v) => v.shared);
   if (shared.length === 0 || !probeKernel().guardScan.available) return [];
-  const found = pagemapScanRanges(pid, vmaRanges(shared), { writeProtect: false, categories: 0, categoryMask: 0, categoryAnyof: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
+  const found = pagemapScanRanges(pid, vmaRanges(shared), GUARD_SCAN);
   const guarded = shared.filter((v) => {
     for (let i = 0; i < found.length; i += 3) if (found[i]! < v.end && found[i + 1]! > v.start) return true;
     return false;

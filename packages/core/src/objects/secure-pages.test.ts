@@ -67,7 +67,7 @@ describe("securePages", () => {
     const tids = freeze(pid);
     let secured;
     try {
-      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data: () => data, forkable: true }], undefined, false, "fork");
+      secured = securePages([{ pid, leader: tids[0]!, vmas: collectVmas(pid), data: () => data, forkable: true }], undefined, false, "fork", tids);
     } finally {
       thaw(tids);
     }
@@ -99,7 +99,7 @@ describe("securePages", () => {
       const tids = freeze(pid);
       let secured;
       try {
-        secured = securePages([{ pid, leader: tids[0]!, vmas, data: () => [{ start, pages }], forkable }], undefined, keepFrozen);
+        secured = securePages([{ pid, leader: tids[0]!, vmas, data: () => [{ start, pages }], forkable }], undefined, keepFrozen, "auto", tids);
       } finally {
         thaw(tids);
       }

@@ -1,7 +1,10 @@
-import { NativeError, PAGE_SIZE } from "@cr/native";
+import { NativeError, PAGE_SIZE, secureWritten } from "@cr/native";
 import { COPY_BUFFER_MAX_BYTES, copyPages, readPages } from "./memory.js";
 import { FrozenCopy } from "../process/frozen-copy.js";
-import { bounds, firstEndingAfter, intersectRuns, pushRun, totalPages, type PageRun } from "../pages.js";
+import { bounds, firstEndingAfter, intersectRuns, pushRun, runRanges, totalPages, type PageRun } from "../pages.js";
+import { CrError } from "../errors.js";
+import type { PendingScan } from "../trackers/index.js";
+import type { PagePlan } from "./memory.js";
 import type { Vma } from "./vmas.js";
 
 /**
@@ -33,6 +36,8 @@ export interface FrozenPages {
    * death would tell of a child it never had.
    */
   forkable: boolean;
+  /** Its tracker's scan, left to this step, and the plan of its pages outside it (MemoryPlan.pending). */
+  pending?: { scan: PendingScan; unscanned: () => PagePlan };
 }
 
 /** How pages are secured: by cost (auto), always copied, or always in a frozen copy where one can be made. */
@@ -49,6 +54,10 @@ export interface SecuredPages {
   reapedFaults: bigint[];
   /** Whether the tree may be thawed now (false: some pages are still read from it). */
   thawable: boolean;
+  /** Whether it was, with the copy (copyWrittenAndThaw). */
+  thawed: boolean;
+  /** Once the members' plans are made (after the thaw): checks that they hold the pages copied before it. */
+  confirmPlans(): void;
   /** Kills the frozen copies (after the image is written, or failed); resolves once they are gone. Never rejects. */
   release(): Promise<void>;
 }
@@ -107,12 +116,47 @@ function notInCopyRuns(vmas: Vma[]): PageRun[] {
 }
 
 /**
- * Secures every member's pages: forks a frozen copy of each member for which that is cheaper
- * (or `choice` says so; never when the tree stays frozen anyway, `keepFrozen`), copies the rest
- * into `buffer` (or a new one) within the copy budget, and streams them from the frozen tree
- * beyond it.
+ * Secures every member's pages: where each tracker left its scan pending, the scans, the copy
+ * and the thaw in one native call if every member's pages are to be copied (copyWrittenAndThaw);
+ * else forks a frozen copy of each member for which that is cheaper (or `choice` says so; never
+ * when the tree stays frozen anyway, `keepFrozen`), copies the rest into `buffer` (or a new one)
+ * within the copy budget, and streams them from the frozen tree beyond it. `thawOrder`: the
+ * tree's threads, in the order they are let go.
  */
-export function securePages(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice = "auto"): SecuredPages {
+export function securePages(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice, thawOrder: number[]): SecuredPages {
+  const copied = !keepFrozen && choice !== "fork" && buffer ? copyWrittenAndThaw(members, buffer, choice, thawOrder) : undefined;
+  return copied ?? secureScanned(members, buffer, keepFrozen, choice);
+}
+
+/**
+ * The scans the members' trackers left pending (FrozenPages.pending), the copy of what they find
+ * written with the rest of each plan (planned now, before the scans), and the thaw, in one native
+ * call (secureWritten): nothing runs here between the re-arm and the thaw. Only when every
+ * member's pages are to be copied (within its fork's break-even with `auto`, and the copy budget)
+ * and fit `buffer`; undefined otherwise, the scans run and the tree still frozen.
+ */
+function copyWrittenAndThaw(members: FrozenPages[], buffer: Buffer, choice: SecureChoice, thawOrder: number[]): SecuredPages | undefined {
+  const pending = members.map((m) => m.pending);
+  if (pending.some((p) => !p)) return undefined;
+  const copyAtMost = (m: FrozenPages) => (choice === "auto" && m.forkable ? Math.min(COPY_BUDGET_PAGES, Math.floor(forkBreakEven(m.vmas))) : COPY_BUDGET_PAGES);
+  const asked = members.map((m, i) => ({ pid: m.pid, armed: pending[i]!.scan.armed, unarmed: pending[i]!.scan.unarmed, extra: runRanges(pending[i]!.unscanned().data), copyAtMost: copyAtMost(m) }));
+  const { scans, copied, bytes } = secureWritten(asked, pending[0]!.scan.returnMask, buffer, thawOrder);
+  pending.forEach((p, i) => p!.scan.settle(scans[i]!));
+  if (!copied) return undefined;
+  let offset = 0;
+  const sources = members.map((_, i) => bufferedSource(buffer.subarray(offset, (offset += bytes[i]!))));
+  const confirmPlans = () => members.forEach((m, i) => plannedAsCopied(m, bytes[i]!));
+  return { sources, pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: true, thawed: true, confirmPlans, release: async () => {} };
+}
+
+/** The plan made after the thaw must hold the pages copied before it: the same pages, both in address order. */
+function plannedAsCopied(member: FrozenPages, copiedBytes: number): void {
+  const planned = totalPages(member.data()) * PAGE_SIZE;
+  if (planned !== copiedBytes) throw new CrError(`process ${member.pid}: ${copiedBytes} bytes of pages copied in the freeze, but its plan holds ${planned}: report this`, { code: "INTERNAL", pid: member.pid });
+}
+
+/** securePages once the scans ran, the tree frozen. */
+function secureScanned(members: FrozenPages[], buffer: Buffer | undefined, keepFrozen: boolean, choice: SecureChoice): SecuredPages {
   const wanted = (m: FrozenPages) => !keepFrozen && m.forkable && changedPages(m) > 0 && (choice === "fork" || (choice === "auto" && forkIsCheaper(m)));
   const fits = (copied: PageRun[][]) => copied.reduce((sum, runs) => sum + totalPages(runs), 0) <= COPY_BUDGET_PAGES;
   if (!fits(members.map((m) => (wanted(m) ? notInCopy(m) : m.data())))) return streamed(members); // the tree stays frozen anyway: no fork
@@ -135,7 +179,7 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
       return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data, m.pid) : bufferedSource(data);
     });
     const pagemapOf = members.map((m, i) => copies[i]?.pid ?? m.pid);
-    return { sources, pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, release: dropAll };
+    return { sources, pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, thawed: false, confirmPlans: () => {}, release: dropAll };
   } catch (error) {
     void dropAll();
     throw error;
@@ -144,7 +188,7 @@ export function securePages(members: FrozenPages[], buffer: Buffer | undefined, 
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return { sources: members.map((m) => streamedSource(m.pid)), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, release: async () => {} };
+  return { sources: members.map((m) => streamedSource(m.pid)), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, thawed: false, confirmPlans: () => {}, release: async () => {} };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */

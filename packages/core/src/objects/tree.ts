@@ -174,7 +174,12 @@ export function runningPids(tree: FrozenTree): number[] {
 
 /** Releases every frozen member (the children first: a parent thawed first could reap one). */
 export function thawTree(tids: Map<number, number[]>): void {
-  for (const threads of [...tids.values()].reverse()) thaw(threads);
+  thaw(thawOrder(tids));
+}
+
+/** The tree's threads in the order a thaw lets them go: children's before their parents'. */
+export function thawOrder(tids: Map<number, number[]>): number[] {
+  return [...tids.values()].reverse().flat();
 }
 
 /**

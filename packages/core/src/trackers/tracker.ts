@@ -85,6 +85,29 @@ export interface DirtyResult {
    * thaw). Absent when it cannot tell them (its history broken): they are then scanned.
    */
   guards?: () => PageRun[];
+  /**
+   * The scan of the tracked pages, where the tracker leaves it to the engine: run with the copy
+   * of the pages it finds and the thaw in one native call (secure-pages.ts, copyWrittenAndThaw),
+   * or alone (`run`). The rest of the answer reads it, and runs it first if nobody did.
+   */
+  pendingScan?: PendingScan;
+}
+
+/** A scan of written pages for secureWritten (@cr/native): ranges are (start, end) pairs. */
+export interface PendingScan {
+  pid: number;
+  /** The pages it answers for: the engine plans the rest of the memory before it runs. */
+  tracked: PageRun[];
+  /** Ranges it re-arms, and those it only reads. */
+  armed: BigUint64Array;
+  unarmed: BigUint64Array;
+  returnMask: number;
+  /** Whether it ran (`run` or `settle`). */
+  readonly settled: boolean;
+  /** Its answer, from secureWritten: [armed, unarmed] triples, or null where a mapping lost its registration. Call while frozen. */
+  settle(scans: [BigUint64Array, BigUint64Array] | null): void;
+  /** Runs it here, while frozen, if it has not run. */
+  run(): void;
 }
 
 /** The pages written through one mapping (by its start) since the parent image; null: not known (not tracked since then). */

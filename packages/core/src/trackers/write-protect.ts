@@ -1,11 +1,12 @@
 import { NativeError, PAGE_IS_GUARD, PAGE_IS_PRESENT, PAGE_SIZE, PAGE_IS_SWAPPED, PAGE_IS_WRITTEN, pagemapScanRanges, probeKernel, registerWriteTracking, scratch } from "@cr/native";
 import { hasSavedPages } from "../objects/memory.js";
+import { scanGuardsNow } from "../objects/mapping-attrs.js";
 import { intersectRuns, pushRun, RunList, runRanges, subtractRuns, unionRuns, type PageRun } from "../pages.js";
 import { isTrackedThroughMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, vmaPages, vmaRanges, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
 import { decodeState, encodeState, hotAfter, unarmedNow } from "./hot-pages.js";
-import type { DirtyResult, DirtyTracker, MappingWrites, TrackContext } from "./tracker.js";
+import type { DirtyResult, DirtyTracker, MappingWrites, PendingScan, TrackContext } from "./tracker.js";
 
 /** What the scan of a process's registered mappings needs of its context. */
 type Scanned = Omit<TrackContext, "tid" | "slot" | "childFaults">;
@@ -65,13 +66,15 @@ export class WriteProtectTracker implements DirtyTracker {
   }
 }
 
+const LOST = "a mapping lost its write tracking (the program closed cr's userfaultfd)";
+
 /**
  * What the registered mappings' written pages say; with `rearm` the scan write-protects them
  * again, all but the `unarmed` pages of the own memory (hot-pages.ts), which it only reads. The
  * process's own memory and shared objects' mappings are scanned apart: each scan's runs are then
- * its answer as they are. The own memory's runs (a 20% increment of 1 GiB is ~40k of them) are
- * made when first asked for: after the thaw when a frozen copy holds the pages
- * (DirtyResult.changedPages).
+ * its answer as they are. The own memory's scan is left to the engine (DirtyResult.pendingScan),
+ * which runs it with the copy of its pages and the thaw; its runs (a 20% increment of 1 GiB is
+ * ~40k of them) are made when first asked for, after the thaw.
  */
 function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; unarmed: PageRun[] }, untrusted: string | undefined): DirtyResult {
   const owned = new Set(ownMemory(context.vmas));
@@ -79,24 +82,79 @@ function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; una
   const tracked = trackedRuns(context.vmas);
   const kept = unarmed.length > 0 ? intersectRuns(tracked, unarmed) : [];
   const armed = kept.length > 0 ? subtractRuns(tracked, kept) : tracked;
-  const written = bothScans(scanWritten(context.pid, runRanges(armed), rearm), kept.length > 0 ? scanWritten(context.pid, runRanges(kept), false) : NO_REGIONS);
+  const scan = new OwnScan(context.pid, tracked, runRanges(armed), runRanges(kept), rearm);
   const sharedWritten = scanWritten(context.pid, vmaRanges(shared), rearm);
-  if (untrusted) return { unchanged: [], allDirtyReason: untrusted };
-  if (!written || !sharedWritten) return { unchanged: [], allDirtyReason: "a mapping lost its write tracking (the program closed cr's userfaultfd)" };
+  if (untrusted || !sharedWritten) {
+    scan.run(); // it re-arms all the same
+    return { unchanged: [], allDirtyReason: untrusted ?? LOST };
+  }
   let answer: Pick<DirtyResult, "unchanged" | "seen"> | undefined;
-  const runs = () => (answer ??= ownAnswer(tracked, written));
+  const runs = (written: Regions) => (answer ??= ownAnswer(tracked, written));
   const parentGuards = context.parent?.guards;
   return {
+    get allDirtyReason() {
+      return scan.regions() ? undefined : LOST;
+    },
     get unchanged() {
-      return runs().unchanged;
+      const written = scan.regions();
+      return written ? runs(written).unchanged : [];
     },
     get seen() {
-      return runs().seen;
+      const written = scan.regions();
+      return written ? runs(written).seen : undefined;
     },
-    changedPages: presentPages(written),
+    get changedPages() {
+      const written = scan.regions();
+      return written ? presentPages(written) : undefined;
+    },
     sharedWrites: sharedWrites(context, writtenRuns([sharedWritten]).all),
-    ...(parentGuards && guardsSeen() ? { guards: () => trackedGuards(tracked, written, runs().seen!.scope, parentGuards) } : {}),
+    ...(parentGuards && guardsSeen() ? { guards: () => scan.guards(parentGuards, (written) => runs(written).seen!.scope) } : {}),
+    ...(rearm ? { pendingScan: scan } : {}), // a preview's runs when first read
   };
+}
+
+/** The own memory's scan (PendingScan): run by secureWritten with the copy and the thaw, or here. */
+class OwnScan implements PendingScan {
+  readonly returnMask = scanMask();
+  private scans?: Regions | null;
+  /** Where nothing is known (null scans): the tracked pages' guard regions, scanned then, still frozen. */
+  private lostGuards: PageRun[] = [];
+
+  constructor(
+    readonly pid: number,
+    readonly tracked: PageRun[],
+    readonly armed: BigUint64Array,
+    readonly unarmed: BigUint64Array,
+    private readonly rearm: boolean,
+  ) {}
+
+  get settled(): boolean {
+    return this.scans !== undefined;
+  }
+
+  settle(scans: Regions | null): void {
+    this.scans = scans;
+    if (!scans && guardsSeen()) this.lostGuards = scanGuardsNow(this.pid, this.tracked);
+  }
+
+  run(): void {
+    if (this.settled) return;
+    const armed = scanWritten(this.pid, this.armed, this.rearm);
+    const unarmed = this.unarmed.length > 0 ? scanWritten(this.pid, this.unarmed, false) : NO_REGIONS;
+    this.settle(armed && unarmed ? [armed, unarmed] : null);
+  }
+
+  /** The scans' triples, run here first if nobody ran them; null: nothing is known. */
+  regions(): Regions | null {
+    this.run();
+    return this.scans!;
+  }
+
+  /** The tracked pages' guard regions (trackedGuards), `written` the pages the scans saw written. */
+  guards(parentGuards: PageRun[], written: (scans: Regions) => PageRun[]): PageRun[] {
+    const scans = this.regions();
+    return scans ? trackedGuards(this.tracked, scans, written(scans), parentGuards) : this.lostGuards;
+  }
 }
 
 /**
@@ -157,7 +215,7 @@ function reapedSince(childFaults: bigint, parent: TrackContext["parent"]): strin
  * the program closed every fd it did not know: then nothing is known (null).
  */
 function scanWritten(pid: number, ranges: BigUint64Array, rearm: boolean): BigUint64Array | null {
-  const returnMask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (guardsSeen() ? PAGE_IS_GUARD : 0);
+  const returnMask = scanMask();
   try {
     // One call for all the ranges: a process has dozens of mappings, most of them small.
     return pagemapScanRanges(pid, ranges, { writeProtect: rearm, categories: PAGE_IS_WRITTEN, categoryMask: PAGE_IS_WRITTEN, returnMask });
@@ -167,14 +225,14 @@ function scanWritten(pid: number, ranges: BigUint64Array, rearm: boolean): BigUi
   }
 }
 
+/** What the scans of written pages return of each: whether it holds a page, and is a guard region. */
+function scanMask(): number {
+  return PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (guardsSeen() ? PAGE_IS_GUARD : 0);
+}
+
 /** Scans of disjoint ranges, each a list of triples in address order. */
 type Regions = BigUint64Array[];
 const NO_REGIONS = new BigUint64Array(0);
-
-/** The re-arming scan's and the unarmed pages' scan together, or null if either knows nothing. */
-function bothScans(armed: BigUint64Array | null, unarmed: BigUint64Array | null): Regions | null {
-  return armed && unarmed ? [armed, unarmed] : null;
-}
 
 /** A scan's triples, read as 32-bit halves: no bigint per value (a 20% increment of 1 GiB returns ~40k regions). */
 function forEachTriple(scan: BigUint64Array, visit: (start: number, end: number, categories: number) => void): void {
