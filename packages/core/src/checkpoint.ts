@@ -24,7 +24,7 @@ import { collectPipeData, collectPipeSizes } from "./objects/pipes.js";
 import { collectRemoved } from "./objects/removed.js";
 import { collectFileContents, FileBudget } from "./objects/file-contents.js";
 import { fdRecord, processRecord, vmaRecord } from "./store/image-records.js";
-import { copyBuffer, copyPages, savedRuns } from "./objects/memory.js";
+import { copyBuffer, savedRuns } from "./objects/memory.js";
 import { type LaterAnswer, MemoryPlan, type PlannedMemory } from "./memory-plan.js";
 import { BLOCK_PAGES, forkBreakEven, forkTakesAll, securePages, type FrozenPages, type PageSource, type SecureChoice, type SecuredPages } from "./objects/secure-pages.js";
 import { subtractRuns, totalPages, type PageRun } from "./pages.js";
@@ -137,9 +137,8 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const choice = chooseTracker(probeKernel(), options.tracker);
     const tracker = createTracker(choice.name);
     const kill = options.after === "kill";
-    const before = prepare(pid, checked.vmas, parent, choices, slots); // a process without problems had its mappings read
+    const before = prepare(pid, checked.vmas, parent, choices, slots, tracker); // a process without problems had its mappings read
     const locks = before.locks;
-    rehearse(tracker, before);
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
     const warmup = warmTree([...checked.vmas.keys()]); // last: cr's own allocations undo it
@@ -210,7 +209,7 @@ interface Before {
   /** Each running member's parent section (none: saved whole). */
   parents: Map<number, ParentImage | null>;
   parent: ParentTree | null;
-  /** Where the copied pages go: allocated and faulted in now, sized from the parents. */
+  /** Where the copied pages go: allocated and faulted in now, sized from what changed by now (rehearse). */
   buffer: Buffer | undefined;
   /** Descriptors the user hands over at restart, and the TCP connections closed (SnapshotOptions). */
   choices: SaveChoices;
@@ -220,13 +219,15 @@ interface Before {
   slots: HistorySlot[];
 }
 
-function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, choices: SaveChoices, slots: HistorySlot[]): Before {
+function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | null, choices: SaveChoices, slots: HistorySlot[], tracker: DirtyTracker): Before {
   // A member that exits meanwhile is not in the frozen tree: it needs no parent.
   const parents = new Map([...vmas.keys()].flatMap((pid) => unlessExited(() => [pid, parentOf(parent, root, pid)] as const)));
-  // An increment rarely exceeds the one before it by much; a larger one allocates while frozen.
-  // One the size of a fork's break-even or more is likely forked (secure-pages.ts): no buffer.
+  const previewed = rehearse(tracker, vmas, parents);
+  // What changed by now, or else as much as the parent's increment; a larger change allocates
+  // while frozen. One the size of a fork's break-even or more is likely forked (secure-pages.ts): no buffer.
   const expected = [...parents].reduce((sum, [pid, p]) => {
-    const estimate = p ? p.changedPages + (p.changedPages >> 2) + 256 : 0;
+    const changed = previewed.get(pid) ?? p?.changedPages ?? 0;
+    const estimate = p ? changed + (changed >> 2) + 256 : 0;
     return sum + (estimate < forkBreakEven(vmas.get(pid)!) ? estimate : 0);
   }, 0);
   return { vmas, parents, parent, buffer: expected > 0 ? copyBuffer(expected) : undefined, choices, slots, locks: choices.tcpEstablished ? new ConnectionLocks() : undefined };
@@ -264,41 +265,34 @@ function exitedOrThrow(error: unknown): void {
   throw error;
 }
 
-/** Rehearsals before the first freeze of a `cr` process; one before each later freeze (`--interval`). */
-const FIRST_REHEARSALS = 5;
-let rehearsed = false;
-
 /**
- * The frozen steps that only read, run while the target still runs, their results unused: a
+ * The frozen steps that only read, run once while the target still runs, and how many pages
+ * each member would save now (the tracker's preview, planned): they size the copy buffer. A
  * fresh `cr` process would otherwise run that code for the first time (interpreted, with
  * nothing compiled yet) with the target frozen, on heap it has never touched (a first touch
- * costs ~14 µs a page on this VM). One rehearsal is not enough for V8 to compile it: for
- * `cr snapshot --incremental` of the 1%-dirty 1 GiB bench target the downtime median was
- * 27-34 ms after one, 15-16 ms after five (~8 ms of total time each), ~13 ms in a process
- * that had snapshotted before. A member a frozen copy will take is planned after the thaw:
- * there is nothing to warm. Nothing here changes the target.
+ * costs ~14 µs a page on this VM). Since the scan, copy and thaw are one native call
+ * (secureWritten), one round gains as much as five did, and copying in it nothing
+ * (docs/measurements.md, "Prepare"). A member a frozen copy will take is planned after the
+ * thaw: there is nothing to warm, and its count is the tracker's. Nothing here changes the target.
  */
-function rehearse(tracker: DirtyTracker, before: Before): void {
-  const rounds = rehearsed ? 1 : FIRST_REHEARSALS;
-  rehearsed = true;
+function rehearse(tracker: DirtyTracker, vmas: Map<number, Vma[]>, parents: Map<number, ParentImage | null>): Map<number, number> {
+  const changed = new Map<number, number>();
   try {
-    for (let round = 1; round <= rounds; round++) {
-      for (const [pid, seen] of before.vmas) {
-        const vmas = collectVmasSince(pid, seen);
-        collectProcess(pid);
-        collectFiles(pid);
-        const parent = trackedParent(before.parents.get(pid) ?? null, tracker);
-        const memory = new MemoryPlan(vmas, tracker.preview?.({ pid, vmas, parent, heldOpen: new Set() }) ?? { unchanged: [] }, () => []);
-        if (forkTakesAll(vmas, memory.changedPages)) continue; // its plan is made after the thaw: nothing to warm
-        const { plan } = memory.of(pid);
-        if (before.buffer && totalPages(plan.data) * PAGE_SIZE <= before.buffer.length) copyPages(pid, plan.data, before.buffer);
-      }
+    for (const [pid, seen] of vmas) {
+      const now = collectVmasSince(pid, seen);
+      collectProcess(pid);
+      collectFiles(pid);
+      const parent = trackedParent(parents.get(pid) ?? null, tracker);
+      const memory = new MemoryPlan(now, tracker.preview?.({ pid, vmas: now, parent, heldOpen: new Set() }) ?? { unchanged: [] }, () => []);
+      const counted = memory.changedPages;
+      changed.set(pid, counted !== undefined && forkTakesAll(now, counted) ? counted : totalPages(memory.of(pid).plan.data));
     }
   } catch (error) {
     // A race with the running target (a mapping unmapped meanwhile, the process exiting) says
     // nothing about the snapshot: the frozen steps read everything again and report their own.
     if (!(error instanceof NativeError || error instanceof CrError)) throw error;
   }
+  return changed;
 }
 
 /** Everything collected of one process while the tree was frozen. */
@@ -389,7 +383,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
       thawNow();
       await image.onThawed?.();
     }
-    // Planned now: a member whose pages were copied with the thaw or a frozen copy holds (from the copy's pagemap); the others were while frozen.
+    // Planned now where the pages were copied with the thaw, or a frozen copy holds them (from its pagemap); the others were while frozen.
     const { pagemapOf } = secured;
     const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!)));
     secured.confirmPlans();
@@ -540,6 +534,7 @@ function memoryOf({ pid, vmas, trackContext }: ReturnType<typeof trackMemory>, r
   };
 }
 
+/** The tracker's answer as the image records it. */
 function trackerOutcome(result: DirtyResult, parent: ParentImage | null): TrackerOutcome {
   return { ...(result.state ? { trackerState: result.state } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
 }
