@@ -38,10 +38,11 @@ export interface PlannedMemory {
 export type LaterAnswer = (from: number) => DirtyResult;
 
 /**
- * A frozen member's memory plan, made once, when first asked for: while the tree is frozen, or,
+ * A frozen member's memory plan, made once, when first asked for: while the tree is frozen; or,
  * when a frozen copy holds the member's pages (secure-pages.ts), after the thaw from the copy's
- * pagemap, which shows the freeze. The tracker's answer for 20% of 1 GiB makes ~40k runs, which
- * then cost the target no time.
+ * pagemap, which shows the freeze; or, when its pages were copied with the thaw
+ * (secureWritten), after it from the scan's raw answer and the plan of the rest made before it.
+ * The tracker's answer for 20% of 1 GiB makes ~40k runs, which then cost the target no time.
  */
 export class MemoryPlan {
   private made?: PlannedMemory;
@@ -81,9 +82,8 @@ export class MemoryPlan {
   of(from: number): PlannedMemory {
     if (this.made) return this.made;
     const result = typeof this.result === "function" ? this.result(from) : this.result;
-    result.pendingScan?.run();
     const elsewhere = this.elsewhere();
-    // The plan made before the scan stands where the scan knew what it was to know.
+    // The plan of the untracked pages made before the scan (pending) holds, unless the scan then knew nothing.
     const unknown = this.beforeScan && result.seen ? this.beforeScan : planUnknown(from, this.vmas, knownRuns(result), elsewhere);
     const plan = withSeen(unknown, result, elsewhere);
     // Asked for after the thaw (the image's map), where a tracker makes it then (write-protect.ts).

@@ -1,11 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { freeze, FROZEN_COPY_NAME, PAGE_SIZE, readMemory, thaw } from "@cr/native";
+import { freeze, FROZEN_COPY_NAME, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScanRanges, readMemory, registerWriteTracking, thaw } from "@cr/native";
 import { killHolders, pythonHolder } from "./python.test-util.js";
 import { forkBreakEven, securePages } from "./secure-pages.js";
 import { collectVmas } from "./vmas.js";
 import type { PageRun } from "../pages.js";
+import type { PendingScan } from "../trackers/index.js";
 
 afterEach(killHolders);
 
@@ -39,6 +40,28 @@ function heldCopies(): number[] {
       }
     })
     .map(Number);
+}
+
+/** The write-protect tracker's scan of [start, start + pages) of `pid`, left pending (DirtyResult.pendingScan). */
+function pendingScan(pid: number, start: bigint, pages: number): PendingScan {
+  const armed = new BigUint64Array([start, start + BigInt(pages * PAGE_SIZE)]);
+  let scans: [BigUint64Array, BigUint64Array] | null | undefined;
+  return {
+    pid,
+    tracked: [{ start, pages }],
+    armed,
+    unarmed: new BigUint64Array(0),
+    returnMask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT,
+    get settled() {
+      return scans !== undefined;
+    },
+    settle: (answer) => (scans = answer),
+    run: () => (scans ??= [pagemapScanRanges(pid, armed, { writeProtect: true, categories: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT }), new BigUint64Array(0)]),
+  };
+}
+
+function traced(pid: number): boolean {
+  return !readFileSync(`/proc/${pid}/status`, "utf8").includes("TracerPid:\t0\n");
 }
 
 /** The children of `pid`, zombies included. */
@@ -112,5 +135,51 @@ describe("securePages", () => {
     expect(await secure(4096, false, false), "a member whose copy would be an orphan of the tree is not forked").toBe(0);
     expect(heldCopies(), "every copy is dead").toEqual([]);
     expect(childrenOf(pid), "nothing is left in the process").toEqual([]);
+  });
+
+  it("with the tracker's scan left pending: a few written pages are scanned, copied and thawed in one call; many are forked, the scan run, the tree frozen until then", async () => {
+    const pages = 4096;
+    const { child, fds } = await pythonHolder([
+      "import ctypes, mmap, signal",
+      `m = mmap.mmap(-1, ${pages * PAGE_SIZE}, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)`,
+      `m.write(b'x' * ${pages * PAGE_SIZE})`,
+      `signal.signal(signal.SIGUSR1, lambda s, f: (m.seek(0), m.write(b'y' * ${8 * PAGE_SIZE})))`,
+      `signal.signal(signal.SIGUSR2, lambda s, f: (m.seek(0), m.write(b'z' * ${pages * PAGE_SIZE})))`,
+      "fds = [ctypes.addressof(ctypes.c_char.from_buffer(m))]",
+    ].join("\n"));
+    const pid = child.pid!;
+    const start = BigInt((fds as unknown as number[])[0]!);
+    const last = start + BigInt((pages - 1) * PAGE_SIZE);
+    let tids = freeze(pid);
+    registerWriteTracking(tids[0]!, new BigUint64Array([start, start + BigInt(pages * PAGE_SIZE)]), false);
+    thaw(tids);
+    const secure = (written: number) => {
+      tids = freeze(pid);
+      const member = { pid, leader: tids[0]!, vmas: collectVmas(pid), data: () => [{ start, pages: written }], forkable: true, pending: { scan: pendingScan(pid, start, pages), unscanned: () => ({ data: [], file: [] }) } };
+      return { member, secured: securePages([member], Buffer.alloc(64 * PAGE_SIZE), false, "auto", tids) };
+    };
+
+    child.kill("SIGUSR1");
+    for (let i = 0; i < 200 && firstByte(pid, start) !== 0x79; i++) await sleep(10);
+    const few = secure(8);
+    expect(few.secured.thawed, "copied and thawed in the call").toBe(true);
+    expect(traced(pid)).toBe(false);
+    few.secured.confirmPlans();
+    const saved = await few.secured.sources[0]!([{ start, pages: 8 }], 0, Buffer.alloc(8 * PAGE_SIZE));
+    expect(saved.equals(Buffer.alloc(8 * PAGE_SIZE, "y"))).toBe(true);
+
+    child.kill("SIGUSR2");
+    for (let i = 0; i < 200 && firstByte(pid, last) !== 0x7a; i++) await sleep(10);
+    const many = secure(pages);
+    try {
+      expect(many.secured.thawed, "beyond the fork's break-even").toBe(false);
+      expect(traced(pid), "frozen until the caller thaws").toBe(true);
+      expect(many.member.pending.scan.settled, "the scan ran, and re-armed").toBe(true);
+      expect(many.secured.frozenCopies).toBe(1);
+    } finally {
+      thaw(tids);
+      await many.secured.release();
+    }
+    expect(child.exitCode, "the process runs on").toBeNull();
   });
 });
