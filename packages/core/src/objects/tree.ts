@@ -99,7 +99,7 @@ export interface FrozenTree {
   members: TreeProcess[];
   /** Running members' threads, by pid; zombies have none. */
   tids: Map<number, number[]>;
-  /** performance.now() when the freeze that held began: the downtime starts there. */
+  /** performance.now() when the freeze that held stopped its first process: the downtime starts there. */
   frozenAt: number;
   /** Members that exited before cr could freeze them: not in the image. */
   exited: TreeProcess[];
@@ -118,8 +118,7 @@ const FREEZE_ATTEMPTS = 20;
  */
 export async function freezeTree(root: number, timeoutMs?: number): Promise<FrozenTree> {
   for (let attempt = 1; ; attempt++) {
-    const frozenAt = performance.now();
-    const tree = { ...freezeStable(root, timeoutMs), frozenAt };
+    const tree = freezeStable(root, timeoutMs);
     const unstable = halfMade(tree);
     if (!unstable) return tree;
     thawTree(tree.tids);
@@ -131,7 +130,7 @@ export async function freezeTree(root: number, timeoutMs?: number): Promise<Froz
 }
 
 /** A member the tree cannot be saved with now: a vfork child before its exec, or the child of a process that is exiting. */
-function halfMade(tree: Omit<FrozenTree, "frozenAt">): { pid: number; comm: string; why: string } | undefined {
+function halfMade(tree: FrozenTree): { pid: number; comm: string; why: string } | undefined {
   const exiting = tree.members.find((m) => tree.tids.has(m.pid) && (m.stat.flags & PROCESS.PF_EXITING) !== 0);
   if (exiting) return { ...exiting, why: "was exiting" };
   const left = new Set(tree.exited.map((e) => e.pid));
@@ -141,9 +140,11 @@ function halfMade(tree: Omit<FrozenTree, "frozenAt">): { pid: number; comm: stri
   return sharing && { ...sharing, why: "shared its parent's memory (a vfork child before its exec)" };
 }
 
-function freezeStable(root: number, timeoutMs?: number): Omit<FrozenTree, "frozenAt"> {
+/** The tree frozen; the walk that finds its members is no downtime until the first of them stops. */
+function freezeStable(root: number, timeoutMs?: number): FrozenTree {
   const tids = new Map<number, number[]>();
   const exited = new Map<number, TreeProcess>();
+  let frozenAt: number | undefined;
   try {
     for (;;) {
       const all = processTree(root);
@@ -151,7 +152,8 @@ function freezeStable(root: number, timeoutMs?: number): Omit<FrozenTree, "froze
       const members = all.filter((m) => !exited.has(m.pid) || isZombie(m.stat));
       const fresh = members.filter((m) => !tids.has(m.pid) && !isZombie(m.stat));
       if (fresh.length === 0 && !tids.has(root)) throw rootExited(root); // a zombie by now: nothing runs to be saved
-      if (fresh.length === 0) return { members: members.map(reread).filter((m) => m !== undefined), tids, exited: [...exited.values()].filter((e) => !members.some((m) => m.pid === e.pid)) };
+      if (fresh.length === 0) return { members: members.map(reread).filter((m) => m !== undefined), tids, frozenAt: frozenAt!, exited: [...exited.values()].filter((e) => !members.some((m) => m.pid === e.pid)) };
+      frozenAt ??= performance.now();
       for (const m of fresh) {
         const threads = freezeMember(m, root, timeoutMs);
         if (threads) tids.set(m.pid, threads);
