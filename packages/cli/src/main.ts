@@ -1,11 +1,13 @@
-#!/usr/bin/env -S node --min-semi-space-size=16 --no-lazy
+#!/usr/bin/env -S node --min-semi-space-size=16 --no-lazy --expose-gc
 // V8's young generation starts at 1 MiB: a snapshot allocates more than that while its target
 // is frozen, and each scavenge there cost milliseconds of downtime (fresh pages fault through
 // this VM's hypervisor). From 16 MiB, the one-process downtime median at chain depth 100 went
 // from 28-30 to 17.6 ms. And V8 compiles a function when it first runs: `--no-lazy` compiles
 // them all at start-up (~20 ms more) instead of inside the freeze, where a fresh `cr snapshot
 // --incremental` of the 1%-dirty 1 GiB bench target then froze it 15-22 ms against 22-25.
-// The installed launcher (scripts/setup.sh) passes both to `cr snapshot` only (they cost
+// `--expose-gc` lets a snapshot empty the young generation just before the freeze
+// (emptyYoungGeneration, checkpoint.ts): ~1.5 ms less downtime for that snapshot.
+// The installed launcher (scripts/setup.sh) passes them to `cr snapshot` only (they cost
 // start-up); package.json's "cr" script and scripts/src/cr-cli.ts always pass them.
 import { Command } from "commander";
 import { TOOL_VERSION } from "@cr/core/names";

@@ -141,6 +141,7 @@ export async function snapshot(pid: number, options: SnapshotOptions): Promise<S
     const locks = before.locks;
     const crid = store.allocateCrid();
     const fd = store.createImageFile(branch);
+    emptyYoungGeneration();
     const warmup = warmTree([...checked.vmas.keys()]); // last: cr's own allocations undo it
     let run: Checkpointed | undefined;
     try {
@@ -236,6 +237,17 @@ function prepare(root: number, vmas: Map<number, Vma[]>, parent: ParentTree | nu
 /** The parent section of member `pid` of the tree rooted at `root`, if the parent image holds it. */
 function parentOf(parent: ParentTree | null, root: number, pid: number): ParentImage | null {
   return parent?.section(pid, readStat(pid).startTime, pid === root) ?? null;
+}
+
+/**
+ * Two scavenges where `gc` is exposed (`cr` starts with --expose-gc): the freeze starts with an
+ * empty young generation, so none runs inside it, and allocates on memory the scavenges touched.
+ * A fresh `cr snapshot --incremental` of the 1%-dirty bench target: ~1 ms less downtime.
+ */
+function emptyYoungGeneration(): void {
+  const gc = (globalThis as { gc?: (options: { type: "minor" }) => void }).gc;
+  gc?.({ type: "minor" });
+  gc?.({ type: "minor" });
 }
 
 /** Warms every member's page tables (warmup.ts); one that exited is left to the freeze to report. */
