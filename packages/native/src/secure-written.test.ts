@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, readMemory, registerWriteTracking, secureWritten, thaw } from "./index.js";
+import { freeze, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, pagemapScan, readMemory, registerWriteTracking, secureWritten, thaw, writeMemory } from "./index.js";
 import { killTargets, startTarget, type Target } from "./test-support/programs.js";
 
 afterEach(killTargets);
@@ -80,4 +80,29 @@ describe("secureWritten", () => {
       thaw(tids);
     }
   });
+
+  it("re-arms a large tracked range on two threads, and still copies its written pages in address order", async () => {
+    const target = await startTarget("pages");
+    const big = BigInt((await target.command("big 128")).split(" ")[1]!);
+    const pages = 128n * 256n; // above the size from which the scan is split
+    let tids = freeze(target.pid);
+    registerWriteTracking(tids[0]!, new BigUint64Array([big, big + pages * PAGE]), false);
+    // the first page, the pages either side of the cut, the last
+    const written = [0n, pages / 2n - 1n, pages / 2n, pages - 1n].map((n) => big + n * PAGE);
+    written.forEach((at, i) => writeMemory(target.pid, at, Buffer.alloc(16, 0x30 + i)));
+    const member = { pid: target.pid, armed: new BigUint64Array([big, big + pages * PAGE]), unarmed: new BigUint64Array(0), extra: new BigUint64Array(0), copyAtMost: 100 };
+    const into = Buffer.alloc(8 * Number(PAGE));
+    const { copied, bytes } = secureWritten([member], MASK, into, tids);
+    expect(copied).toBe(true);
+    expect(bytes).toEqual([4 * Number(PAGE)]);
+    expect(written.map((_, i) => into[i * Number(PAGE)]), "each written page in its place").toEqual([0x30, 0x31, 0x32, 0x33]);
+    tids = freeze(target.pid);
+    try {
+      const again = secureWritten([member], MASK, into, tids);
+      expect(again.scans[0]![0].length, "every half re-armed").toBe(0);
+      expect(again.copied).toBe(true);
+    } finally {
+      thaw(tids);
+    }
+  }, 60_000);
 });
