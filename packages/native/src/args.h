@@ -57,18 +57,23 @@ inline bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, const char* name
   return true;
 }
 
-// A BigUint64Array of (a, b) pairs, e.g. address ranges.
-inline bool ArgPairs(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<std::pair<uint64_t, uint64_t>>& out) {
-  if (info.Length() > i && info[i].IsTypedArray()) {
-    auto array = info[i].As<Napi::TypedArray>();
+// A BigUint64Array of (a, b) pairs, e.g. address ranges: any value (an argument, or an
+// object's property named `name`).
+inline bool PairsOf(Napi::Env env, Napi::Value value, const std::string& name, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  if (value.IsTypedArray()) {
+    auto array = value.As<Napi::TypedArray>();
     if (array.TypedArrayType() == napi_biguint64_array && array.ElementLength() % 2 == 0) {
-      auto typed = info[i].As<Napi::TypedArrayOf<uint64_t>>();
+      auto typed = value.As<Napi::TypedArrayOf<uint64_t>>();
       for (size_t k = 0; k < typed.ElementLength(); k += 2) out.emplace_back(typed[k], typed[k + 1]);
       return true;
     }
   }
-  ThrowType(info.Env(), std::string(name) + " must be a BigUint64Array of pairs");
+  ThrowType(env, name + " must be a BigUint64Array of pairs");
   return false;
+}
+
+inline bool ArgPairs(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  return PairsOf(info.Env(), info.Length() > i ? info[i] : info.Env().Undefined(), name, out);
 }
 
 // A Float64Array of (a, b, c) triples of whole numbers, e.g. offsets and lengths.

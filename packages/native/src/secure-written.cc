@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <thread>
 #include <cerrno>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -110,13 +110,7 @@ bool ReadMember(Napi::Env env, Napi::Value value, Member& m) {
   Napi::Object o = value.As<Napi::Object>();
   const std::pair<const char*, Ranges*> lists[] = {{"armed", &m.armed}, {"unarmed", &m.unarmed}, {"extra", &m.extra}};
   for (auto [key, out] : lists) {
-    Napi::Value v = o.Get(key);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array || v.As<Napi::TypedArray>().ElementLength() % 2) {
-      ThrowType(env, std::string("member.") + key + " must be a BigUint64Array of (start, end) pairs");
-      return false;
-    }
-    auto typed = v.As<Napi::TypedArrayOf<uint64_t>>();
-    for (size_t k = 0; k < typed.ElementLength(); k += 2) out->emplace_back(typed[k], typed[k + 1]);
+    if (!PairsOf(env, o.Get(key), std::string("member.") + key, *out)) return false;
   }
   if (!o.Get("pid").IsNumber() || !o.Get("copyAtMost").IsNumber()) {
     ThrowType(env, "member.pid and member.copyAtMost must be numbers");

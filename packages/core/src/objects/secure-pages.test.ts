@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { freeze, FROZEN_COPY_NAME, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, PAGE_SIZE, pagemapScanRanges, readMemory, registerWriteTracking, thaw } from "@cr/native";
+import { freeze, FROZEN_COPY_NAME, PAGE_SIZE, readMemory, registerWriteTracking, thaw } from "@cr/native";
 import { killHolders, pythonHolder } from "./python.test-util.js";
 import { forkBreakEven, securePages } from "./secure-pages.js";
 import { collectVmas } from "./vmas.js";
 import type { PageRun } from "../pages.js";
-import type { PendingScan } from "../trackers/index.js";
+import { OwnScan } from "../trackers/write-protect.js";
 
 afterEach(killHolders);
 
@@ -43,21 +43,8 @@ function heldCopies(): number[] {
 }
 
 /** The write-protect tracker's scan of [start, start + pages) of `pid`, left pending (DirtyResult.pendingScan). */
-function pendingScan(pid: number, start: bigint, pages: number): PendingScan {
-  const armed = new BigUint64Array([start, start + BigInt(pages * PAGE_SIZE)]);
-  let scans: [BigUint64Array, BigUint64Array] | null | undefined;
-  return {
-    pid,
-    tracked: [{ start, pages }],
-    armed,
-    unarmed: new BigUint64Array(0),
-    returnMask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT,
-    get settled() {
-      return scans !== undefined;
-    },
-    settle: (answer) => (scans = answer),
-    run: () => (scans ??= [pagemapScanRanges(pid, armed, { writeProtect: true, categories: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT }), new BigUint64Array(0)]),
-  };
+function pendingScan(pid: number, start: bigint, pages: number): OwnScan {
+  return new OwnScan(pid, [{ start, pages }], new BigUint64Array([start, start + BigInt(pages * PAGE_SIZE)]), new BigUint64Array(0), true);
 }
 
 function traced(pid: number): boolean {

@@ -115,7 +115,7 @@ function dirtyResult(context: Scanned, { rearm, unarmed }: { rearm: boolean; una
 }
 
 /** The own memory's scan (PendingScan): run by secureWritten with the copy and the thaw, or here. */
-class OwnScan implements PendingScan {
+export class OwnScan implements PendingScan {
   readonly returnMask = scanMask();
   private scans?: Regions | null;
   /** Where nothing is known (null scans): the tracked pages' guard regions, scanned then, still frozen. */
