@@ -1,11 +1,10 @@
 // Hot pages (packages/core/src/trackers/hot-pages.ts): pages a program writes in every interval
-// stay unarmed between snapshots, so it takes no write-protect fault on them, and every image
-// still holds the memory exactly, unarmed pages zapped by MADV_DONTNEED too; every
-// REARM_EVERY-th increment arms them again, and once the program stops writing them, they stop
-// being saved.
+// stay unarmed between snapshots while their bytes change, so it takes no write-protect fault on
+// them, and every image still holds the memory exactly, unarmed pages zapped by MADV_DONTNEED
+// too; once the program stops writing them, they are saved once more, armed, and no longer saved.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REARM_EVERY, snapshot } from "@cr/core";
+import { snapshot } from "@cr/core";
 import { PAGE_IS_WRITTEN, pagemapScan, probeKernel } from "@cr/native";
 import { cleanupTmp, fixtures, startFixture, tmpDir, type Fixture } from "./harness.js";
 import { PAGE, readCheckpointMemory } from "./image-pages.js";
@@ -13,6 +12,7 @@ import { compareWithModel, expectNoMismatch, MemoryModel } from "./memory-model.
 
 const HOT = 24; // pages 0..23 of the region, written before every snapshot
 const PAGES = 64;
+const ROUNDS = 10;
 const { available, reason } = probeKernel().writeProtectScan;
 
 afterAll(async () => {
@@ -64,32 +64,37 @@ describe.skipIf(!available)(`hot pages of the write-protect tracker${available ?
 
   const hotPages = Array.from({ length: HOT }, (_, i) => i);
 
-  it("written before every snapshot: left unarmed from the third increment on, armed again every REARM_EVERY-th, every image exact", async () => {
+  it("written before every snapshot: left unarmed from the third increment on while their bytes change, every image exact", async () => {
     await snapshot(t.pid, { store, incremental: false, tracker: "write-protect" });
     model.written = new Set();
     expect(unarmedPages(), "a full snapshot arms every page").toEqual([]);
-    for (let round = 1; round <= REARM_EVERY + 2; round++) {
+    const unarmed: number[][] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
       await model.write(0, 0, HOT, 10 + round);
       await model.write(0, HOT + round, 1, 50 + round); // a page written once
       if (round === 5) await zap(0, 4); // unarmed pages zapped: they must read as zeros
       await increment(`round ${round}`);
-      // Hot: written in two increments running (rounds 1 and 2); left unarmed by the next. Round
-      // 5 saved no data for the pages it zapped: round 6's writes made the rest of the run hot.
-      const expected = round >= 3 && round % REARM_EVERY !== 0 ? (round === 7 ? hotPages.slice(4) : hotPages) : [];
-      expect(unarmedPages(), `after round ${round}`).toEqual(expected);
+      unarmed.push(unarmedPages());
     }
+    // Hot: written in two increments running (rounds 1 and 2), and changed since; left unarmed by
+    // the next. Round 5 saved no data for the pages it zapped: they are armed by round 6, hot
+    // again once written in two increments running (rounds 6 and 7).
+    const expected = (round: number) => (round < 3 ? [] : round === 6 || round === 7 ? hotPages.slice(4) : hotPages);
+    expect(unarmed).toEqual(unarmed.map((_, i) => expected(i + 1)));
   });
 
-  it("no longer written: saved until the next increment that arms every page, then not", async () => {
+  it("no longer written: saved by the next two increments, the second arming them, then not again", async () => {
     const own: number[] = [];
-    for (let round = REARM_EVERY + 3; round <= 2 * REARM_EVERY + 1; round++) {
+    for (let round = ROUNDS + 1; round <= ROUNDS + 4; round++) {
       await model.write(0, HOT + 20 + (round % 8), 1, round); // something changes (never the same page twice running), the hot pages do not
-      if (round === REARM_EVERY + 4) await zap(0, 2); // zapped while unarmed, and never written again
+      if (round === ROUNDS + 1) await zap(0, 2); // zapped while unarmed, and never written again
       const data = await increment(`round ${round}`);
       own.push(hotPages.filter((p) => data.has(model.addrOf(0, p))).length);
     }
-    // Saved unchanged (unarmed) until round 2 * REARM_EVERY re-arms them, then never again; the two zapped hold nothing to save.
-    expect(own).toEqual(own.map((_, i) => (i === own.length - 1 ? 0 : i < 1 ? HOT : HOT - 2)));
+    // Saved unchanged by the next two: the first leaves them unarmed and finds their bytes as it
+    // saved them (cooled); the second arms them, its scan reporting them written while they were
+    // unprotected. Then never again. The two zapped hold nothing to save.
+    expect(own).toEqual([HOT - 2, HOT - 2, 0, 0]);
     expect(unarmedPages()).toEqual([]);
   });
 });

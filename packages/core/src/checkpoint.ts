@@ -41,7 +41,7 @@ import { Queries } from "./process/inject.js";
 import { commOf } from "./process/procfs.js";
 import { askThread, collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
-import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type TrackContext, type TrackerName } from "./trackers/index.js";
+import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type SavedPages, type TrackContext, type TrackerName } from "./trackers/index.js";
 import { closeHistorySlot, openHistorySlot, type HistorySlot } from "./trackers/history.js";
 import { sharedDoubt, vouchForSharedObjects } from "./trackers/shared-objects.js";
 import { askTimers } from "./objects/timers.js";
@@ -396,8 +396,8 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
       await image.onThawed?.();
     }
     // Planned now where the pages were copied with the thaw, or a frozen copy holds them (from its pagemap); the others were while frozen.
-    const { pagemapOf } = secured;
-    const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!)));
+    const { pagemapOf, copied } = secured;
+    const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!), copied[i]));
     secured.confirmPlans();
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
@@ -546,14 +546,18 @@ function memoryOf({ pid, vmas, trackContext }: ReturnType<typeof trackMemory>, r
   };
 }
 
-/** The tracker's answer as the image records it. */
-function trackerOutcome(result: DirtyResult, parent: ParentImage | null): TrackerOutcome {
-  return { ...(result.state ? { trackerState: result.state } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
+/** The tracker's answer as the image records it; its state made from `saved` where the pages were copied while frozen. */
+function trackerOutcome(result: DirtyResult, parent: ParentImage | null, saved: SavedPages | undefined): TrackerOutcome {
+  const { state } = result;
+  return { ...(state ? { trackerState: () => state(saved) } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
 }
 
-/** The member with its memory planned, and what its tracker answered (read once its scan ran: DirtyResult.pendingScan). */
-function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }: PlannedMemory): FrozenState {
-  return { ...state, ...planned, ...trackerOutcome(answer, state.parent) };
+/**
+ * The member with its memory planned, and what its tracker answered (read once its scan ran:
+ * DirtyResult.pendingScan). `copied`: its planned pages' bytes, where copied while frozen.
+ */
+function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }: PlannedMemory, copied: Buffer | undefined): FrozenState {
+  return { ...state, ...planned, ...trackerOutcome(answer, state.parent, copied && { runs: planned.plan.data, bytes: copied }) };
 }
 
 /** The parent as the tracker sees it. */

@@ -6,7 +6,6 @@ export { DEFAULT_BRANCH } from "./names.js";
 export { systemError } from "./store/store-fs.js";
 export { openRecorded } from "./store/store-images.js";
 export { TRACKER_NAMES, type TrackerName } from "./trackers/index.js";
-export { REARM_EVERY } from "./trackers/hot-pages.js";
 export { TOOL_VERSION } from "./version.js";
 export { describeImage, type ImageDescription, type ProcessContents, type ProcessEntry, type ZombieDescription } from "./store/inspect.js";
 export { spawnWithPipes, type PipedChild } from "./process/child.js";

@@ -526,7 +526,7 @@ export type GhostFileRecord = Infer<typeof GhostFileSchema>;
 
 export const TrackerSchema = struct("tracker", {
   name: doc(string, 'dirty tracker name ("hashing", "write-protect", "soft-dirty")'),
-  state: doc(bytes, "tracker-private state (hashing: the hash of every page; write-protect: the reaped children's page faults, the round and the hot runs: packages/core/src/trackers/hot-pages.ts)"),
+  state: doc(bytes, "tracker-private state (hashing: the hash of every page; write-protect: the reaped children's page faults, the round, the hot runs and their pages' hashes: packages/core/src/trackers/hot-pages.ts)"),
 });
 export type TrackerRecord = Infer<typeof TrackerSchema>;
 

@@ -48,6 +48,8 @@ export interface SecuredPages {
   sources: PageSource[];
   /** Per member: the process whose pagemap still shows the freeze, its frozen copy or itself (the tree is frozen until `data` is planned). */
   pagemapOf: number[];
+  /** Per member: its plan's data pages in address order, where they were copied before the thaw (not from a frozen copy or the frozen member). */
+  copied: (Buffer | undefined)[];
   /** How many members' pages are read from a frozen copy. */
   frozenCopies: number;
   /** Per member: the page faults of its frozen copy's go-between, which it reaped (FrozenCopy.reapedFaults); 0 without one. */
@@ -144,9 +146,9 @@ function copyWrittenAndThaw(members: FrozenPages[], buffer: Buffer, choice: Secu
   pending.forEach((p, i) => p!.scan.settle(scans[i]!));
   if (!copied) return undefined;
   let offset = 0;
-  const sources = members.map((_, i) => bufferedSource(buffer.subarray(offset, (offset += bytes[i]!))));
+  const data = members.map((_, i) => buffer.subarray(offset, (offset += bytes[i]!)));
   const confirmPlans = () => members.forEach((m, i) => plannedAsCopied(m, bytes[i]!));
-  return { sources, pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: true, thawed: true, confirmPlans, release: async () => {} };
+  return { sources: data.map(bufferedSource), copied: data, pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: true, thawed: true, confirmPlans, release: async () => {} };
 }
 
 /** The plan made after the thaw must hold the pages copied before it: the same pages, both in address order. */
@@ -173,13 +175,14 @@ function secureScanned(members: FrozenPages[], buffer: Buffer | undefined, keepF
     const bytes = totalPages(copied.flat()) * PAGE_SIZE;
     const into = buffer && buffer.length >= bytes ? buffer : Buffer.allocUnsafe(bytes);
     let offset = 0;
-    const sources = members.map((m, i) => {
-      const data = copyPages(m.pid, copied[i]!, into.subarray(offset));
-      offset += data.length;
-      return copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data, m.pid) : bufferedSource(data);
+    const data = members.map((m, i) => {
+      const pages = copyPages(m.pid, copied[i]!, into.subarray(offset));
+      offset += pages.length;
+      return pages;
     });
+    const sources = members.map((m, i) => (copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data[i]!, m.pid) : bufferedSource(data[i]!)));
     const pagemapOf = members.map((m, i) => copies[i]?.pid ?? m.pid);
-    return { sources, pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, thawed: false, confirmPlans: () => {}, release: dropAll };
+    return { sources, copied: data.map((pages, i) => (copies[i] ? undefined : pages)), pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, thawed: false, confirmPlans: () => {}, release: dropAll };
   } catch (error) {
     void dropAll();
     throw error;
@@ -188,7 +191,7 @@ function secureScanned(members: FrozenPages[], buffer: Buffer | undefined, keepF
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return { sources: members.map((m) => streamedSource(m.pid)), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, thawed: false, confirmPlans: () => {}, release: async () => {} };
+  return { sources: members.map((m) => streamedSource(m.pid)), copied: members.map(() => undefined), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, thawed: false, confirmPlans: () => {}, release: async () => {} };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */

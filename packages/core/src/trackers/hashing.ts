@@ -48,7 +48,8 @@ export class HashingTracker implements DirtyTracker {
   }
 }
 
-interface PageHashes {
+/** Pages and the XXH64 of each, in run order. */
+export interface PageHashes {
   runs: PageRun[];
   hashes: BigUint64Array;
 }
@@ -74,7 +75,7 @@ function* batches(runs: PageRun[]): Generator<PageRun[]> {
 }
 
 /** Sequential lookup: snapshots visit addresses in ascending order. */
-class HashLookup {
+export class HashLookup {
   private run = 0;
   private base = 0;
   constructor(private readonly table: PageHashes) {}

@@ -4,7 +4,7 @@ import { SoftDirtyTracker } from "./soft-dirty.js";
 import type { DirtyTracker, TrackerName } from "./tracker.js";
 import { WriteProtectTracker } from "./write-protect.js";
 
-export { chooseTracker, TRACKER_NAMES, type DirtyResult, type DirtyTracker, type PendingScan, type TrackContext, type TrackerChoice, type TrackerName } from "./tracker.js";
+export { chooseTracker, TRACKER_NAMES, type DirtyResult, type DirtyTracker, type PendingScan, type SavedPages, type TrackContext, type TrackerChoice, type TrackerName } from "./tracker.js";
 
 export function createTracker(name: TrackerName): DirtyTracker {
   switch (name) {

@@ -72,9 +72,10 @@ export interface DirtyResult {
   allDirtyReason?: string;
   /**
    * State to record in the new image for the next snapshot (the hashing tracker's page hashes),
-   * made when the image is written: after the thaw, from the context as it is then.
+   * made when the image is written: after the thaw, from the context as it is then, and from the
+   * saved pages' bytes where they were copied while frozen.
    */
-  state?: () => Uint8Array;
+  state?: (saved: SavedPages | undefined) => Uint8Array;
   /**
    * The writes through each mapping of a shared object that only its mappings change, which the
    * tree vouches for as a whole (shared-objects.ts). Absent when the tracker cannot tell them.
@@ -91,6 +92,12 @@ export interface DirtyResult {
    * or alone (`run`). The rest of the answer reads it, and runs it first if nobody did.
    */
   pendingScan?: PendingScan;
+}
+
+/** The pages an image holds (its plan's data runs) and their bytes, in address order, as copied while frozen. */
+export interface SavedPages {
+  runs: PageRun[];
+  bytes: Buffer;
 }
 
 /** A scan of written pages for secureWritten (@cr/native): ranges are (start, end) pairs. */

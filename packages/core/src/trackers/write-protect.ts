@@ -6,7 +6,7 @@ import { isTrackedThroughMappings } from "../objects/shmem.js";
 import { collectVmas, markTrampoline, vmaPages, vmaRanges, type Vma } from "../objects/vmas.js";
 import { closeHistorySlot, historyBroken, historyCommitted, openHistorySlot, untrustedReason } from "./history.js";
 import { decodeState, encodeState, hotAfter, unarmedNow } from "./hot-pages.js";
-import type { DirtyResult, DirtyTracker, MappingWrites, PendingScan, TrackContext } from "./tracker.js";
+import type { DirtyResult, DirtyTracker, MappingWrites, PendingScan, SavedPages, TrackContext } from "./tracker.js";
 
 /** What the scan of a process's registered mappings needs of its context. */
 type Scanned = Omit<TrackContext, "tid" | "slot" | "childFaults">;
@@ -48,7 +48,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const { round, unarmed } = unarmedNow(context.parent, untrusted !== undefined);
     const result = dirtyResult({ ...context, sharedDoubt: doubt }, { rearm: true, unarmed }, untrusted);
     // Made after the thaw; the context's childFaults then counts a frozen copy's go-between too.
-    const state = () => encodeState({ childFaults: context.childFaults, round, hot: result.seen ? hotAfter(context.parent, round, result.seen.scope) : [] });
+    const state = (saved: SavedPages | undefined) => encodeState({ childFaults: context.childFaults, round, ...hotAfter(context.parent, round, result.seen?.scope ?? [], saved) });
     return Object.assign(result, { state });
   }
 
