@@ -307,7 +307,6 @@ function rehearse(tracker: DirtyTracker, vmas: Map<number, Vma[]>, parents: Map<
   return changed;
 }
 
-/** Everything collected of one process while the tree was frozen. */
 /** The records of a section that the frozen state holds as they are written (sectionOf). */
 const SAVED_AS_IS = [
   "threads", "signals", "attrs", "timers", "seccomp", "treeShared", "eventfds", "epolls", "timerfds", "signalfds", "terminals", "ptyMasters",
@@ -596,12 +595,12 @@ function expectReaped(states: CollectedState[], reapedFaults: bigint[]): void {
   states.forEach((state, i) => (state.trackContext.childFaults += reapedFaults[i]!));
 }
 
-/** The frozen process's state other than memory: process-wide, per thread, signals, files. */
 /** A member's stat, as the freeze read it. */
 function frozenStat(tree: FrozenTree, pid: number): ProcStat {
   return tree.members.find((m) => m.pid === pid)!.stat;
 }
 
+/** The frozen process's state other than memory: process-wide, per thread, signals, files. */
 function collectTask(pid: number, tids: number[], stat: ProcStat, budget: FileBudget) {
   const info = collectProcess(pid);
   const files = collectFiles(pid, info.rlimits).filter((f) => !f.internal);

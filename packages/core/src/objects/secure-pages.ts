@@ -148,7 +148,7 @@ function copyWrittenAndThaw(members: FrozenPages[], buffer: Buffer, choice: Secu
   let offset = 0;
   const data = members.map((_, i) => buffer.subarray(offset, (offset += bytes[i]!)));
   const confirmPlans = () => members.forEach((m, i) => plannedAsCopied(m, bytes[i]!));
-  return { sources: data.map(bufferedSource), copied: data, pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: true, thawed: true, confirmPlans, release: async () => {} };
+  return noFrozenCopies(members, { sources: data.map(bufferedSource), copied: data, thawable: true, thawed: true, confirmPlans });
 }
 
 /** The plan made after the thaw must hold the pages copied before it: the same pages, both in address order. */
@@ -191,7 +191,12 @@ function secureScanned(members: FrozenPages[], buffer: Buffer | undefined, keepF
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return { sources: members.map((m) => streamedSource(m.pid)), copied: members.map(() => undefined), pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), thawable: false, thawed: false, confirmPlans: () => {}, release: async () => {} };
+  return noFrozenCopies(members, { sources: members.map((m) => streamedSource(m.pid)), copied: members.map(() => undefined), thawable: false, thawed: false, confirmPlans: () => {} });
+}
+
+/** Secured pages of which no frozen copy holds any: each member's pagemap is its own, and there is nothing to release. */
+function noFrozenCopies(members: FrozenPages[], secured: Pick<SecuredPages, "sources" | "copied" | "thawable" | "thawed" | "confirmPlans">): SecuredPages {
+  return { ...secured, pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), release: async () => {} };
 }
 
 /** A frozen copy of the member, or undefined where the kernel will not make one (memory, process limits). */
