@@ -44,11 +44,12 @@ describe.skipIf(!available)(`hot pages of the write-protect tracker${available ?
   }
 
   /** An increment, checked against the model: exact, and every page written since its parent is its own. */
-  async function increment(step: string): Promise<Set<bigint>> {
+  async function increment(step: string, securePages: "auto" | "fork" = "auto"): Promise<Set<bigint>> {
     const atFreeze = model.frozen();
     const written = model.written;
     model.written = new Set();
-    const result = await snapshot(t.pid, { store, incremental: true, tracker: "write-protect" });
+    const result = await snapshot(t.pid, { store, incremental: true, tracker: "write-protect", securePages });
+    expect(result.frozenCopies, step).toBe(securePages === "fork" ? 1 : 0);
     expect(result.fullReason, step).toBeUndefined();
     const mem = await readCheckpointMemory(store, result.crid);
     expectNoMismatch(compareWithModel(mem, atFreeze), `${step} (CRID ${result.crid})`);
@@ -96,5 +97,16 @@ describe.skipIf(!available)(`hot pages of the write-protect tracker${available ?
     // unprotected. Then never again. The two zapped hold nothing to save.
     expect(own).toEqual([HOT - 2, HOT - 2, 0, 0]);
     expect(unarmedPages()).toEqual([]);
+  });
+
+  it("read from a frozen copy after the thaw: hashed there, and left unarmed while they change", async () => {
+    const unarmed: number[][] = [];
+    for (let round = 1; round <= 4; round++) {
+      await model.write(0, 0, HOT, 100 + round);
+      await increment(`frozen copy, round ${round}`, "fork");
+      unarmed.push(unarmedPages());
+    }
+    // Armed since the last test: written in rounds 1 and 2, hot from round 2's image on.
+    expect(unarmed).toEqual([[], [], hotPages, hotPages]);
   });
 });

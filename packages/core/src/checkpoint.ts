@@ -335,7 +335,7 @@ type FrozenState = Omit<CollectedState, "memory"> & Omit<PlannedMemory, "answer"
 
 /** What the image records of the tracker's answer: its state, and why it saved everything. */
 interface TrackerOutcome {
-  trackerState?: () => Uint8Array;
+  trackerState?: () => Promise<Uint8Array>;
   fullReason?: string;
 }
 
@@ -395,8 +395,9 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
       await image.onThawed?.();
     }
     // Planned now where the pages were copied with the thaw, or a frozen copy holds them (from its pagemap); the others were while frozen.
-    const { pagemapOf, copied } = secured;
-    const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!), copied[i]));
+    const { pagemapOf, sources } = secured;
+    const readable = secured.thawable && !image.keepFrozen; // the tracker reads pages for its state (hot-pages.ts) only outside the freeze
+    const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!), readable ? sources[i] : undefined));
     secured.confirmPlans();
     const written = await writeImage(image, tree, states, secured.sources);
     if (!image.keepFrozen) thawNow();
@@ -545,18 +546,18 @@ function memoryOf({ pid, vmas, trackContext }: ReturnType<typeof trackMemory>, r
   };
 }
 
-/** The tracker's answer as the image records it; its state made from `saved` where the pages were copied while frozen. */
+/** The tracker's answer as the image records it; its state made from the pages as `saved`, where they can be read after the thaw. */
 function trackerOutcome(result: DirtyResult, parent: ParentImage | null, saved: SavedPages | undefined): TrackerOutcome {
   const { state } = result;
-  return { ...(state ? { trackerState: () => state(saved) } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
+  return { ...(state ? { trackerState: async () => state(saved) } : {}), ...(parent && result.allDirtyReason ? { fullReason: result.allDirtyReason } : {}) };
 }
 
 /**
  * The member with its memory planned, and what its tracker answered (read once its scan ran:
- * DirtyResult.pendingScan). `copied`: its planned pages' bytes, where copied while frozen.
+ * DirtyResult.pendingScan). `source`: where its planned pages are read, once the tree is thawed.
  */
-function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }: PlannedMemory, copied: Buffer | undefined): FrozenState {
-  return { ...state, ...planned, ...trackerOutcome(answer, state.parent, copied && { runs: planned.plan.data, bytes: copied }) };
+function withPlan(state: Omit<CollectedState, "memory">, { answer, ...planned }: PlannedMemory, source: PageSource | undefined): FrozenState {
+  return { ...state, ...planned, ...trackerOutcome(answer, state.parent, source && { runs: planned.plan.data, read: source }) };
 }
 
 /** The parent as the tracker sees it. */
@@ -701,12 +702,13 @@ function imageWriter(sink: ImageSink, image: ImageTarget, tree: FrozenTree, refe
 /** The member's section records, each object's (objects/index.ts), in table order. */
 async function writeRecords(writer: ImageWriter, state: FrozenState): Promise<void> {
   const writes: (() => Promise<number>)[] = [];
-  saveSection(sectionOf(state), (type, value) => writes.push(() => writer.writeRecord(type, value)));
+  const tracker = state.trackerState ? { name: state.trackerName, state: await state.trackerState() } : undefined;
+  saveSection(sectionOf(state, tracker), (type, value) => writes.push(() => writer.writeRecord(type, value)));
   for (const write of writes) await write();
 }
 
 /** What the member's section holds, from what the freeze collected. */
-function sectionOf(state: FrozenState): ProcessSection {
+function sectionOf(state: FrozenState, tracker: ProcessSection["tracker"]): ProcessSection {
   const asIs = Object.fromEntries(SAVED_AS_IS.map((k) => [k, state[k]])) as Pick<ProcessSection, (typeof SAVED_AS_IS)[number]>;
   return {
     ...asIs,
@@ -715,7 +717,7 @@ function sectionOf(state: FrozenState): ProcessSection {
     files: state.files.map(fdRecord),
     locks: lockRecords(state.files, state.shared),
     shared: new Map(state.shared.map((s) => [s.fd, s.sameAs])),
-    tracker: state.trackerState ? { name: state.trackerName, state: state.trackerState() } : undefined,
+    tracker,
   };
 }
 

@@ -48,8 +48,6 @@ export interface SecuredPages {
   sources: PageSource[];
   /** Per member: the process whose pagemap still shows the freeze, its frozen copy or itself (the tree is frozen until `data` is planned). */
   pagemapOf: number[];
-  /** Per member: its plan's data pages in address order, where they were copied before the thaw (not from a frozen copy or the frozen member). */
-  copied: (Buffer | undefined)[];
   /** How many members' pages are read from a frozen copy. */
   frozenCopies: number;
   /** Per member: the page faults of its frozen copy's go-between, which it reaped (FrozenCopy.reapedFaults); 0 without one. */
@@ -148,7 +146,7 @@ function copyWrittenAndThaw(members: FrozenPages[], buffer: Buffer, choice: Secu
   let offset = 0;
   const data = members.map((_, i) => buffer.subarray(offset, (offset += bytes[i]!)));
   const confirmPlans = () => members.forEach((m, i) => plannedAsCopied(m, bytes[i]!));
-  return noFrozenCopies(members, { sources: data.map(bufferedSource), copied: data, thawable: true, thawed: true, confirmPlans });
+  return noFrozenCopies(members, { sources: data.map(bufferedSource), thawable: true, thawed: true, confirmPlans });
 }
 
 /** The plan made after the thaw must hold the pages copied before it: the same pages, both in address order. */
@@ -182,7 +180,7 @@ function secureScanned(members: FrozenPages[], buffer: Buffer | undefined, keepF
     });
     const sources = members.map((m, i) => (copies[i] ? copyOnWriteSource(copies[i]!.pid, copied[i]!, data[i]!, m.pid) : bufferedSource(data[i]!)));
     const pagemapOf = members.map((m, i) => copies[i]?.pid ?? m.pid);
-    return { sources, copied: data.map((pages, i) => (copies[i] ? undefined : pages)), pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, thawed: false, confirmPlans: () => {}, release: dropAll };
+    return { sources, pagemapOf, frozenCopies: copies.filter((c) => c).length, reapedFaults: copies.map((c) => c?.reapedFaults ?? 0n), thawable: true, thawed: false, confirmPlans: () => {}, release: dropAll };
   } catch (error) {
     void dropAll();
     throw error;
@@ -191,11 +189,11 @@ function secureScanned(members: FrozenPages[], buffer: Buffer | undefined, keepF
 
 /** Every member's pages read from the frozen member itself while the image is written: the thaw waits for it. */
 function streamed(members: FrozenPages[]): SecuredPages {
-  return noFrozenCopies(members, { sources: members.map((m) => streamedSource(m.pid)), copied: members.map(() => undefined), thawable: false, thawed: false, confirmPlans: () => {} });
+  return noFrozenCopies(members, { sources: members.map((m) => streamedSource(m.pid)), thawable: false, thawed: false, confirmPlans: () => {} });
 }
 
 /** Secured pages of which no frozen copy holds any: each member's pagemap is its own, and there is nothing to release. */
-function noFrozenCopies(members: FrozenPages[], secured: Pick<SecuredPages, "sources" | "copied" | "thawable" | "thawed" | "confirmPlans">): SecuredPages {
+function noFrozenCopies(members: FrozenPages[], secured: Pick<SecuredPages, "sources" | "thawable" | "thawed" | "confirmPlans">): SecuredPages {
   return { ...secured, pagemapOf: members.map((m) => m.pid), frozenCopies: 0, reapedFaults: members.map(() => 0n), release: async () => {} };
 }
 

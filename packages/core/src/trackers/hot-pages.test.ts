@@ -11,14 +11,14 @@ function parentWith(state: Uint8Array | null, changed: PageRun[], restarted = fa
   return { identity: 1n, state, dataRuns: changed, changedRuns: () => changed, guards: null, restarted };
 }
 
-/** `runs` saved, page i of them holding the byte `fill(i)` throughout. */
-function savedPages(runs: PageRun[], fill: (page: number) => number = (i) => i): SavedPages {
+/** `runs` saved, page i of them holding the byte `fill(i)` throughout, read as a copy's are (secure-pages.ts). */
+function savedPages(runs: PageRun[], fill: (page: number) => number = (i) => i): SavedPages & { bytes: Buffer } {
   const bytes = Buffer.alloc(totalPages(runs) * Number(PAGE));
   for (let i = 0; i < totalPages(runs); i++) bytes.fill(fill(i) & 0xff, i * Number(PAGE), (i + 1) * Number(PAGE));
-  return { runs, bytes };
+  return { runs, bytes, read: async (block, first) => bytes.subarray(first * Number(PAGE), (first + totalPages(block)) * Number(PAGE)) };
 }
 
-function hashesOf(saved: SavedPages): BigUint64Array {
+function hashesOf(saved: { runs: PageRun[]; bytes: Buffer }): BigUint64Array {
   const hashes = new BigUint64Array(totalPages(saved.runs));
   xxh64Pages(saved.bytes, hashes, 0);
   return hashes;
@@ -67,32 +67,32 @@ describe("hot pages", () => {
     expect(unarmedNow(parentWith(stateAt(3), [], true), false)).toEqual({ round: 1, unarmed: [] });
   });
 
-  it("are the runs of MIN_HOT_PAGES or more written now that the parent increment saved as its own; none where the parent was a full image or nothing was copied", () => {
+  it("are the runs of MIN_HOT_PAGES or more written now that the parent increment saved as its own; none where the parent was a full image or the pages cannot be read", async () => {
     const parent = parentWith(null, [run(0, 100), run(200, 50)]);
     const written = [run(50, 100), run(190, 20), run(230, MIN_HOT_PAGES - 1), run(400, 30)];
     const saved = savedPages(written);
-    const hot = hotAfter(parent, 2, written, saved);
+    const hot = await hotAfter(parent, 2, written, saved);
     expect(hot.hot).toEqual([run(50, 50)]);
     expect(hot.hashes).toEqual(hashesOf(saved).subarray(0, 50));
-    expect(hotAfter(parent, 1, written, saved).hot).toEqual([]);
-    expect(hotAfter(parent, 2, written, undefined).hot).toEqual([]);
+    expect((await hotAfter(parent, 1, written, saved)).hot).toEqual([]);
+    expect((await hotAfter(parent, 2, written, undefined)).hot).toEqual([]);
   });
 
-  it("stay hot only while their bytes change: a page left unarmed that hashes as the parent saved it has cooled", () => {
+  it("stay hot only while their bytes change: a page left unarmed that hashes as the parent saved it has cooled", async () => {
     const before = savedPages([run(0, 32)]);
     const parent = parentWith(encodeState(state({ hot: [run(0, 32)], hashes: hashesOf(before) })), [run(0, 32), run(100, 16)]);
     // Pages 0-15 as before, 16-31 rewritten; 100-115 were armed, written, and happen to hold what they held.
     const written = [run(0, 32), run(100, 16)];
     const now = savedPages(written, (i) => (i < 16 ? i : 100 + i));
-    const hot = hotAfter(parent, 4, written, now);
+    const hot = await hotAfter(parent, 4, written, now);
     expect(hot.hot).toEqual([run(16, 16), run(100, 16)]);
     expect(hot.hashes).toEqual(hashesOf(now).subarray(16));
   });
 
-  it("are the largest MAX_HOT_RUNS runs, in address order", () => {
+  it("are the largest MAX_HOT_RUNS runs, in address order", async () => {
     const scattered = Array.from({ length: MAX_HOT_RUNS + 10 }, (_, i) => run(i * 100, MIN_HOT_PAGES + (i === 3 || i === MAX_HOT_RUNS + 5 ? 50 : 0)));
     const parent = parentWith(null, [run(0, 100_000)]);
-    const kept = hotAfter(parent, 5, scattered, savedPages(scattered)).hot;
+    const kept = (await hotAfter(parent, 5, scattered, savedPages(scattered))).hot;
     expect(kept).toHaveLength(MAX_HOT_RUNS);
     expect(kept).toContainEqual(run(300, MIN_HOT_PAGES + 50));
     expect(kept).toContainEqual(run((MAX_HOT_RUNS + 5) * 100, MIN_HOT_PAGES + 50));

@@ -14,8 +14,8 @@ import type { SavedPages, TrackContext } from "./tracker.js";
  * next snapshot (the parent's own pages: ParentImage.changedRuns), after the thaw. A page left
  * unarmed stays hot only while its bytes change: the image records the XXH64 of each hot page
  * as saved, and a page saved again with the same hash has cooled, and is armed by the next
- * snapshot (docs/checkpoint.md, "Hot pages stay unarmed"). Where the pages were not copied while
- * frozen (a frozen copy holds them, or they are streamed), nothing is hashed and nothing stays hot.
+ * snapshot (docs/checkpoint.md, "Hot pages stay unarmed"). The pages are hashed after the thaw;
+ * where the tree stays frozen while they are written, nothing is hashed and nothing stays hot.
  *
  * Only runs of MIN_HOT_PAGES or more count: a few pages written twice running are as likely
  * chance (1% of random pages written each time has ~26 such pages an increment) as a working
@@ -98,16 +98,16 @@ export function unarmedNow(parent: TrackContext["parent"], untrusted: boolean): 
 
 /**
  * The pages the next snapshot leaves unarmed, with their hashes: of those written now (the own
- * memory's, sorted) and `saved` (copied while frozen), the ones the parent saved as its own
- * changes too, where the parent was an increment itself; of the parent's hot pages (unarmed now,
- * so written or not), only those whose bytes changed.
+ * memory's, sorted) and `saved`, the ones the parent saved as its own changes too, where the
+ * parent was an increment itself; of the parent's hot pages (unarmed now, so written or not),
+ * only those whose bytes changed.
  */
-export function hotAfter(parent: TrackContext["parent"], round: number, written: PageRun[], saved: SavedPages | undefined): Pick<WriteProtectState, "hot" | "hashes"> {
+export async function hotAfter(parent: TrackContext["parent"], round: number, written: PageRun[], saved: SavedPages | undefined): Promise<Pick<WriteProtectState, "hot" | "hashes">> {
   if (!parent || round < 2 || !saved) return NO_HOT;
   const candidates = long(written); // few or none of a scattered change: the parent's runs are then not made
   const twice = candidates.length === 0 ? [] : long(intersectRuns(intersectRuns(candidates, parent.changedRuns()), saved.runs));
   if (twice.length === 0) return NO_HOT;
-  const changed = stillChanging(twice, savedPageHashes(saved, twice), decodeState(parent.state) ?? NO_HOT);
+  const changed = stillChanging(twice, await savedPageHashes(saved, twice), decodeState(parent.state) ?? NO_HOT);
   const hot = largest(long(changed.runs), MAX_HOT_RUNS);
   const lookup = new HashLookup(changed);
   return { hot, hashes: BigUint64Array.from(hot.flatMap((run) => pagesOf(run).map((address) => lookup.get(address)!))) };
@@ -134,18 +134,22 @@ function stillChanging(runs: PageRun[], hashes: BigUint64Array, before: Pick<Wri
   return changed;
 }
 
-/** The XXH64 of each page of `runs`, which `saved` holds. */
-function savedPageHashes({ runs: held, bytes }: SavedPages, runs: PageRun[]): BigUint64Array {
+/** Pages hashed per read of the saved pages: bounds the memory it takes. */
+const HASH_BATCH_PAGES = 256;
+
+/** The XXH64 of each page of `runs`, which `saved` holds, read a piece within one of its runs at a time. */
+async function savedPageHashes({ runs: held, read }: SavedPages, runs: PageRun[]): Promise<BigUint64Array> {
   const hashes = new BigUint64Array(totalPages(runs));
+  const scratch = Buffer.allocUnsafe(Math.min(HASH_BATCH_PAGES, hashes.length) * PAGE_SIZE);
   let h = 0; // held[h] is the first held run not ending before the current page
-  let base = 0; // the page index of held[h] in `bytes`
+  let base = 0; // the page index of held[h] among all held pages
   let at = 0;
   for (const run of runs) {
     for (let start = run.start, left = run.pages; left > 0; ) {
       while (runEnd(held[h]!) <= start) base += held[h++]!.pages;
-      const page = base + Number((start - held[h]!.start) / BigInt(PAGE_SIZE));
-      const pages = Math.min(left, Number((runEnd(held[h]!) - start) / BigInt(PAGE_SIZE)));
-      xxh64Pages(bytes.subarray(page * PAGE_SIZE, (page + pages) * PAGE_SIZE), hashes, at);
+      const pages = Math.min(left, HASH_BATCH_PAGES, Number((runEnd(held[h]!) - start) / BigInt(PAGE_SIZE)));
+      const first = base + Number((start - held[h]!.start) / BigInt(PAGE_SIZE));
+      xxh64Pages(await read([{ start, pages }], first, scratch), hashes, at);
       [at, left, start] = [at + pages, left - pages, start + BigInt(pages * PAGE_SIZE)];
     }
   }

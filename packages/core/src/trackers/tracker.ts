@@ -73,9 +73,9 @@ export interface DirtyResult {
   /**
    * State to record in the new image for the next snapshot (the hashing tracker's page hashes),
    * made when the image is written: after the thaw, from the context as it is then, and from the
-   * saved pages' bytes where they were copied while frozen.
+   * saved pages' bytes where they can be read then (not where the tree stays frozen meanwhile).
    */
-  state?: (saved: SavedPages | undefined) => Uint8Array;
+  state?: (saved: SavedPages | undefined) => Uint8Array | Promise<Uint8Array>;
   /**
    * The writes through each mapping of a shared object that only its mappings change, which the
    * tree vouches for as a whole (shared-objects.ts). Absent when the tracker cannot tell them.
@@ -94,10 +94,11 @@ export interface DirtyResult {
   pendingScan?: PendingScan;
 }
 
-/** The pages an image holds (its plan's data runs) and their bytes, in address order, as copied while frozen. */
+/** The pages an image holds (its plan's data runs, in address order), and their bytes as saved, to read after the thaw. */
 export interface SavedPages {
   runs: PageRun[];
-  bytes: Buffer;
+  /** The bytes of `runs`, which are the data runs from page index `first` on (a block of them at most): secure-pages.ts, PageSource. */
+  read(runs: PageRun[], first: number, into: Buffer): Promise<Buffer>;
 }
 
 /** A scan of written pages for secureWritten (@cr/native): ranges are (start, end) pairs. */

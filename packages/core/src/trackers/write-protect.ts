@@ -48,7 +48,7 @@ export class WriteProtectTracker implements DirtyTracker {
     const { round, unarmed } = unarmedNow(context.parent, untrusted !== undefined);
     const result = dirtyResult({ ...context, sharedDoubt: doubt }, { rearm: true, unarmed }, untrusted);
     // Made after the thaw; the context's childFaults then counts a frozen copy's go-between too.
-    const state = (saved: SavedPages | undefined) => encodeState({ childFaults: context.childFaults, round, ...hotAfter(context.parent, round, result.seen?.scope ?? [], saved) });
+    const state = async (saved: SavedPages | undefined) => encodeState({ childFaults: context.childFaults, round, ...(await hotAfter(context.parent, round, result.seen?.scope ?? [], saved)) });
     return Object.assign(result, { state });
   }
 
