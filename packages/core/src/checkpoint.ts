@@ -39,7 +39,6 @@ import { Store, storeDir } from "./store/store.js";
 import { collectProcess, readStat, statIfExists, type ProcessInfo, type ProcStat } from "./objects/task.js";
 import { Queries } from "./process/inject.js";
 import { commOf } from "./process/procfs.js";
-import { yieldToTarget } from "./process/priority.js";
 import { askThread, collectThread } from "./objects/threads.js";
 import { asInterrupted } from "./objects/syscall-restarts.js";
 import { chooseTracker, createTracker, type DirtyResult, type DirtyTracker, type SavedPages, type TrackContext, type TrackerName } from "./trackers/index.js";
@@ -386,7 +385,6 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     thawedAt = performance.now();
   };
   let secured: SecuredPages | undefined;
-  let restorePriority = () => {};
   try {
     const collected = await collectTree(tree, tracker, before);
     secured = securePages(pagesToSecure(tree, collected), before.buffer, image.keepFrozen, image.secure, thawOrder(tree.tids));
@@ -394,7 +392,6 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     expectReaped(collected, secured.reapedFaults);
     if (secured.thawable && !image.keepFrozen) {
       thawNow();
-      restorePriority = yieldToTarget();
       await image.onThawed?.();
     }
     // Planned now where the pages were copied with the thaw, or a frozen copy holds them (from its pagemap); the others were while frozen.
@@ -410,8 +407,6 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     thawNow();
     await secured?.release();
     throw error;
-  } finally {
-    restorePriority();
   }
 }
 

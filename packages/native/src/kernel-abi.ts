@@ -121,7 +121,6 @@ export const PROCESS = {
   TASK_COMM_LEN: 16,
   /** Capability numbers (include/uapi/linux/capability.h): bit N of /proc/PID/status CapEff. */
   CAP_SYS_ADMIN: 21,
-  CAP_SYS_NICE: 23,
   /** (uid_t)-1, (gid_t)-1: setresuid/setresgid leave that id as it is (the kernel has no name for it). */
   ID_UNCHANGED: 0xffffffffn,
 } as const;

@@ -10,7 +10,7 @@ import type { SeccompRecord } from "@cr/format";
 import type { Problem } from "../check.js";
 import { CrError } from "../errors.js";
 import type { Remote } from "../process/inject.js";
-import { ownCapability, parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
+import { parseKeyValues, readProcText, requireKey } from "../process/procfs.js";
 
 const { SECCOMP_MODE_DISABLED, SECCOMP_MODE_STRICT, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC } = SECCOMP;
 const { sock_fprog, sock_filter } = STRUCTS;
@@ -43,6 +43,11 @@ export function seccompProblems(pid: number, tids: number[]): Problem[] {
 }
 
 const { CAP_SYS_ADMIN } = PROCESS;
+
+function ownCapability(cap: number): boolean {
+  const effective = BigInt(`0x${requireKey(statusOf(process.pid), "CapEff", process.pid, "status")}`);
+  return ((effective >> BigInt(cap)) & 1n) === 1n;
+}
 
 /** Right after the freeze, before any injected syscall: the filters let cr's syscalls pass. */
 export function suspendFilters(pid: number, tids: number[]): void {

@@ -166,9 +166,3 @@ export function commOf(pid: number): string | undefined {
     throw procError(pid, "comm", error);
   }
 }
-
-/** Whether cr itself has capability `cap` (PROCESS.CAP_*) in its effective set. */
-export function ownCapability(cap: number): boolean {
-  const effective = BigInt(`0x${requireKey(parseKeyValues(readProcText(process.pid, "status")), "CapEff", process.pid, "status")}`);
-  return ((effective >> BigInt(cap)) & 1n) === 1n;
-}
