@@ -113,6 +113,7 @@ export async function hotAfter(parent: TrackContext["parent"], round: number, wr
   return { hot, hashes: BigUint64Array.from(hot.flatMap((run) => pagesOf(run).map((address) => lookup.get(address)!))) };
 }
 
+/** The runs of MIN_HOT_PAGES or more. */
 function long(runs: PageRun[]): PageRun[] {
   return runs.filter((run) => run.pages >= MIN_HOT_PAGES);
 }
