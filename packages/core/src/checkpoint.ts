@@ -241,8 +241,8 @@ function parentOf(parent: ParentTree | null, root: number, pid: number): ParentI
 
 /**
  * Two scavenges where `gc` is exposed (`cr` starts with --expose-gc): the freeze starts with an
- * empty young generation, so none runs inside it, and allocates on memory the scavenges touched.
- * A fresh `cr snapshot --incremental` of the 1%-dirty bench target: ~1 ms less downtime.
+ * empty young generation, so none runs inside it, and allocates on memory the scavenges touched
+ * (docs/measurements.md, "Prepare").
  */
 function emptyYoungGeneration(): void {
   const gc = (globalThis as { gc?: (options: { type: "minor" }) => void }).gc;
@@ -399,7 +399,7 @@ async function checkpointFrozen(root: number, tracker: DirtyTracker, before: Bef
     const readable = secured.thawable && !image.keepFrozen; // the tracker reads pages for its state (hot-pages.ts) only outside the freeze
     const states = collected.map(({ memory, ...state }, i) => withPlan(state, memory.of(pagemapOf[i]!), readable ? sources[i] : undefined));
     secured.confirmPlans();
-    const written = await writeImage(image, tree, states, secured.sources);
+    const written = await writeImage(image, tree, states, sources);
     if (!image.keepFrozen) thawNow();
     const downtimeMs = image.stoppedBeforeMs + (thawedAt ?? performance.now()) - frozenAt;
     return { tree, states, frozenAt, downtimeMs, frozenCopies: secured.frozenCopies, copiesGone: secured.release(), ...written };

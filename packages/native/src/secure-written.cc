@@ -58,8 +58,8 @@ std::pair<Ranges, Ranges> Halves(const Ranges& ranges, uint64_t total) {
 constexpr uint64_t kParallelScanBytes = 64ull << 20;
 
 // The scan of `ranges`, from `kParallelScanBytes` on in two halves on two threads: the re-arm
-// is page-table work, one core's, and the target is frozen meanwhile (1% of 1 GiB here: ~0.9 ms
-// less downtime). The regions come back in address order all the same.
+// is page-table work, one core's, and the target is frozen meanwhile (docs/measurements.md,
+// "Secure"). The regions come back in address order all the same.
 Status ScanSplit(int pid, const Ranges& ranges, const ScanOptions& o, std::vector<page_region>& out) {
   uint64_t bytes = 0;
   for (auto [start, end] : ranges) bytes += end - start;

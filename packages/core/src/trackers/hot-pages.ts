@@ -59,7 +59,7 @@ export function encodeState({ childFaults, round, hot, hashes }: WriteProtectSta
     view.setBigUint64(HEADER_BYTES + i * RUN_BYTES, run.start, true);
     view.setBigUint64(HEADER_BYTES + i * RUN_BYTES + 8, BigInt(run.pages), true);
   });
-  hashes.forEach((hash, i) => view.setBigUint64(hashesAt + i * HASH_BYTES, hash, true));
+  bytes.set(new Uint8Array(hashes.buffer, hashes.byteOffset, hashes.byteLength), hashesAt); // little-endian, as the hashing tracker's state
   return bytes;
 }
 
@@ -80,9 +80,24 @@ export function decodeState(bytes: Uint8Array | null): WriteProtectState | null 
   const hot: PageRun[] = [];
   for (let at = HEADER_BYTES; at < hashesAt; at += RUN_BYTES) hot.push({ start: view.getBigUint64(at, true), pages: Number(view.getBigUint64(at + 8, true)) });
   if (bytes.length !== hashesAt + totalPages(hot) * HASH_BYTES) return null;
-  const hashes = new BigUint64Array(totalPages(hot));
-  hashes.forEach((_, i) => (hashes[i] = view.getBigUint64(hashesAt + i * HASH_BYTES, true)));
-  return { childFaults, round, hot, hashes };
+  // The hashes are made when first read, after the thaw (hotAfter): the state is decoded inside
+  // the freeze too (unarmedNow, reapedSince), where fresh memory for them costs page faults.
+  let hashes: BigUint64Array | undefined;
+  return {
+    childFaults,
+    round,
+    hot,
+    get hashes() {
+      return (hashes ??= copyHashes(bytes.subarray(hashesAt)));
+    },
+  };
+}
+
+/** Little-endian u64 hashes into their own array: one copy, no bigint each. */
+function copyHashes(bytes: Uint8Array): BigUint64Array {
+  const hashes = new BigUint64Array(bytes.length / HASH_BYTES);
+  new Uint8Array(hashes.buffer).set(bytes);
+  return hashes;
 }
 
 /**
